@@ -1,0 +1,263 @@
+/*
+ * common.c — the command-line conventions shared by the vdb-* commands.
+ *
+ * Messages are "vdb-x: error: ..." on stderr; library messages already name
+ * the input and record. Exit statuses follow sysexits (see vdb(7)). A reader
+ * that goes away (`| head`) ends the command quietly: with the default
+ * SIGPIPE disposition the kernel does it (status 141); when SIGPIPE is
+ * ignored by a parent, EPIPE is caught here and treated the same.
+ */
+#include "common.h"
+#include "config.h"
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *cmd_name = "vdb";
+cmd_common cmd_opts;
+static char out_buf[1 << 16];
+
+void cmd_init(const char *name)
+{
+	cmd_name = name;
+	setvbuf(stdout, out_buf, _IOFBF, sizeof out_buf);
+}
+
+int cmd_exit_code(vdb_status s)
+{
+	switch (s) {
+	case VDB_OK: return 0;
+	case VDB_EFORMAT: case VDB_ECORRUPT: case VDB_EVERSION: return EXIT_DATAERR;
+	case VDB_ENOENT: return EXIT_NOINPUT;
+	case VDB_ECREATE: return EXIT_CANTCREAT;
+	case VDB_EIO: return EXIT_IOERR;
+	case VDB_EINVAL: case VDB_EUNSUPPORTED: return EXIT_USAGE;
+	case VDB_ENOMEM: case VDB_EINTERNAL: return EXIT_SOFTWARE;
+	}
+	return EXIT_SOFTWARE;
+}
+
+void cmd_die(vdb_status s)
+{
+	cmd_progress_end();
+	fflush(stdout);
+	fprintf(stderr, "%s: error: %s\n", cmd_name,
+	        *vdb_last_error() ? vdb_last_error() : vdb_strerror(s));
+	exit(cmd_exit_code(s));
+}
+
+void cmd_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: error: ", cmd_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", cmd_name);
+	exit(EXIT_USAGE);
+}
+
+void cmd_warn(const char *fmt, ...)
+{
+	if (cmd_opts.quiet)
+		return;
+	va_list ap;
+	fprintf(stderr, "%s: warning: ", cmd_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cmd_version(void)
+{
+	printf("%s %s (simd %s, openmp, openblas)\n", cmd_name, vdb_version(),
+	       vdb_kernels_get()->name);
+}
+
+size_t cmd_size(const char *opt, const char *val, size_t min, size_t max)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(val, &end, 10);
+	if (!*val || *end || errno || val[0] == '-' || v < min || v > max)
+		cmd_usage_error("%s: '%s' is not a whole number in %zu..%zu", opt, val, min, max);
+	return (size_t)v;
+}
+
+double cmd_double(const char *opt, const char *val, double min, double max)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(val, &end);
+	if (!*val || *end || errno || !isfinite(v) || v < min || v > max)
+		cmd_usage_error("%s: '%s' is not a number in %g..%g", opt, val, min, max);
+	return v;
+}
+
+static const char *opt_label(const struct option *lo, int opt, char *buf, size_t n)
+{
+	for (; lo->name; lo++)
+		if (lo->val == opt) {
+			snprintf(buf, n, "--%s", lo->name);
+			return buf;
+		}
+	snprintf(buf, n, "-%c", opt);
+	return buf;
+}
+
+/* One getopt pass; from_config: argv came from a YAML file (lines for messages). */
+static void parse_pass(int argc, char **argv, const char *shortopts,
+                       const struct option *longopts, cmd_opt_fn fn, void *ctx,
+                       void (*help)(void), const char *config, const int *lines)
+{
+	int opt, idx;
+	char label[64];
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
+		const char *where = config ? config : NULL;
+		int line = config ? lines[optind - 2 < 0 ? 0 : optind - 2] : 0;
+		switch (opt) {
+		case '?':
+		case ':': {
+			const char *bad = argv[optind - 1];
+			if (where)
+				cmd_usage_error("%s: line %d: unknown option or missing value: %s", where,
+				                line, bad + 2);
+			if (optopt && opt == ':')
+				cmd_usage_error("option %s needs a value",
+				                opt_label(longopts, optopt, label, sizeof label));
+			if (optopt)
+				cmd_usage_error("unknown option '-%c'", optopt);
+			cmd_usage_error("unknown option or missing value: '%s'", bad);
+		}
+		case 'h':
+			if (config)
+				break;
+			help();
+			exit(0);
+		case OPT_VERSION:
+			if (config)
+				break;
+			cmd_version();
+			exit(cmd_finish());
+		case 't':
+			cmd_opts.threads = (int)cmd_size("--threads", optarg, 1, 4096);
+			break;
+		case 'q':
+			cmd_opts.quiet = true;
+			break;
+		case OPT_PROGRESS:
+			cmd_opts.progress = true;
+			break;
+		case 'c':
+			break;
+		default:
+			if (!fn(opt, optarg, ctx))
+				cmd_usage_error("unknown option '%s'",
+				                opt_label(longopts, opt, label, sizeof label));
+		}
+	}
+}
+
+int cmd_parse(int argc, char **argv, const char *shortopts, const struct option *longopts,
+              cmd_opt_fn fn, void *ctx, void (*help)(void))
+{
+	/* a leading ':' makes getopt report a missing value as ':' */
+	char so[128];
+	snprintf(so, sizeof so, ":%s", shortopts);
+	/* first pass: only to find --config (and fail early on unknown options) */
+	const char *config = NULL;
+	int opt, idx;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, so, longopts, &idx)) != -1)
+		if (opt == 'c')
+			config = optarg;
+	if (config) {
+		int cargc;
+		char **cargv;
+		int *lines;
+		vdb_status s = vdb_config_load(config, &cargc, &cargv, &lines);
+		if (s)
+			cmd_die(s);
+		/* getopt wants argv[0] */
+		char **full = malloc(sizeof(char *) * (size_t)(cargc + 2));
+		int *flines = malloc(sizeof(int) * (size_t)(cargc + 2));
+		if (!full || !flines)
+			cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+		full[0] = argv[0];
+		for (int i = 0; i < cargc; i++)
+			full[i + 1] = cargv[i], flines[i] = lines[i];
+		full[cargc + 1] = NULL;
+		parse_pass(cargc + 1, full, so, longopts, fn, ctx, help, config, flines);
+		free(full);
+		free(flines);
+		vdb_config_free(cargc, cargv, lines);
+	}
+	parse_pass(argc, argv, so, longopts, fn, ctx, help, NULL, NULL);
+	if (cmd_opts.threads)
+		vdb_set_threads(cmd_opts.threads);
+	return optind;
+}
+
+/* ===== Progress ===== */
+static bool progress_shown;
+
+bool cmd_progress_on(void)
+{
+	return !cmd_opts.quiet && (cmd_opts.progress || isatty(STDERR_FILENO));
+}
+
+void cmd_progress(void *ctx, size_t done, size_t total)
+{
+	const char *what = ctx ? ctx : "";
+	if (!cmd_progress_on())
+		return;
+	if (total)
+		fprintf(stderr, "\r%s: %s %zu/%zu (%3.0f%%)", cmd_name, what, done, total,
+		        100.0 * (double)done / (double)total);
+	else
+		fprintf(stderr, "\r%s: %s %zu", cmd_name, what, done);
+	progress_shown = true;
+}
+
+void cmd_progress_end(void)
+{
+	if (progress_shown)
+		fputc('\n', stderr);
+	progress_shown = false;
+}
+
+/* ===== stdout ===== */
+static void stdout_failed(void)
+{
+	if (errno == EPIPE)
+		_exit(EXIT_PIPE);
+	fprintf(stderr, "%s: error: writing to standard output failed: %s\n", cmd_name,
+	        strerror(errno));
+	_exit(EXIT_IOERR);
+}
+
+void cmd_check_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout))
+		stdout_failed();
+}
+
+int cmd_finish(void)
+{
+	cmd_progress_end();
+	errno = 0;
+	if (fflush(stdout) != 0 || ferror(stdout))
+		stdout_failed();
+	if (fclose(stdout) != 0)
+		stdout_failed();
+	return 0;
+}

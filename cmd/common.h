@@ -1,0 +1,62 @@
+/* common.h — what the four commands share: option parsing with YAML config
+ * files, error reporting with documented exit statuses, output checks. */
+#ifndef VDB_CMD_COMMON_H
+#define VDB_CMD_COMMON_H
+#include "vdb.h"
+#include <getopt.h>
+#include <stdbool.h>
+
+/* Exit statuses (sysexits), documented in every man page. */
+enum {
+	EXIT_BELOW = 1,      /* vdb-eval recall: below --min-recall */
+	EXIT_USAGE = 64,
+	EXIT_DATAERR = 65,
+	EXIT_NOINPUT = 66,
+	EXIT_SOFTWARE = 70,
+	EXIT_CANTCREAT = 73,
+	EXIT_IOERR = 74,
+	EXIT_PIPE = 141
+};
+
+/* Options every command takes; long-only ones get values above 256. */
+enum { OPT_VERSION = 256, OPT_PROGRESS, OPT_COMMON_LAST };
+
+typedef struct {
+	int threads;
+	bool quiet, progress, verbose;
+} cmd_common;
+
+extern const char *cmd_name;
+extern cmd_common cmd_opts;
+
+void cmd_init(const char *name);
+int cmd_exit_code(vdb_status s);
+/* "NAME: error: <last error>" and exit with the status's code. */
+__attribute__((noreturn)) void cmd_die(vdb_status s);
+__attribute__((noreturn, format(printf, 1, 2))) void cmd_usage_error(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void cmd_warn(const char *fmt, ...);
+void cmd_version(void);
+
+/* Called for each option (from the config file first, then argv); returns
+ * false if it is not the command's option. */
+typedef bool (*cmd_opt_fn)(int opt, const char *arg, void *ctx);
+/* Parse -c/--config, then the config file's options, then argv. Handles
+ * -h (calls help and exits 0), --version, -t, -q, --progress, -c. Returns
+ * the index of the first operand in argv. */
+int cmd_parse(int argc, char **argv, const char *shortopts, const struct option *longopts,
+              cmd_opt_fn fn, void *ctx, void (*help)(void));
+
+/* Numbers from option values; a bad value is a usage error naming opt. */
+size_t cmd_size(const char *opt, const char *val, size_t min, size_t max);
+double cmd_double(const char *opt, const char *val, double min, double max);
+
+/* Progress bar on stderr when it is a terminal or --progress was given. */
+bool cmd_progress_on(void);
+void cmd_progress(void *ctx, size_t done, size_t total);
+void cmd_progress_end(void);
+
+/* Flush stdout; an error there ends the command (quietly for a closed pipe). */
+void cmd_check_stdout(void);
+/* Final flush and close of stdout; returns the exit status to use. */
+int cmd_finish(void);
+#endif

@@ -1,0 +1,181 @@
+/* vdb-query — search an index with query vectors; results on stdout. */
+#include "common.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_INCLUDE, OPT_INFO, OPT_VERIFY };
+
+typedef struct {
+	const char *index;
+	vdb_search_opts so;
+	vdb_output out;
+	vdb_format format;
+	size_t batch;
+	bool include_meta, info, verify;
+} query_args;
+
+static void help(void)
+{
+	printf("Usage: %s -x INDEX [OPTIONS] [QUERIES...]\n"
+	       "Search INDEX for each query vector ('-' or none: stdin); one result line per query.\n"
+	       "\n"
+	       "  -x, --index FILE       the index (from vdb-build)\n"
+	       "  -k N                   neighbours per query (default 10)\n"
+	       "      --ef N             search breadth of graph indexes (flat ignores it)\n"
+	       "      --nprobe N         lists probed by IVF indexes (flat ignores it)\n"
+	       "  -O, --output FMT       jsonl (default), ivecs or tsv\n"
+	       "      --include metadata add each result's stored metadata\n"
+	       "  -f, --format FMT       queries: auto (default), fvecs, ivecs, bvecs, jsonl\n"
+	       "  -b, --batch N          queries answered per batch (default 1024)\n"
+	       "      --info             print the index header as JSON and exit\n"
+	       "      --verify           check every section checksum and exit\n"
+	       "  -t, --threads N        threads (default: all cores)\n"
+	       "  -c, --config FILE      YAML file of long options (command line wins)\n"
+	       "  -q, --quiet            no warnings or confirmations\n"
+	       "      --progress         progress on stderr even when it is not a terminal\n"
+	       "  -h, --help             this help\n"
+	       "      --version          version and SIMD level\n"
+	       "\nExit status: 0 ok, 64 usage, 65 bad input or corrupt index, 66 cannot open input,\n"
+	       "74 I/O error, 70 internal error. See vdb-query(1).\n",
+	       cmd_name);
+}
+
+static bool on_opt(int opt, const char *arg, void *ctx)
+{
+	query_args *a = ctx;
+	switch (opt) {
+	case 'x':
+		a->index = arg;
+		return true;
+	case 'k':
+		a->so.k = cmd_size("-k", arg, 1, VDB_MAX_K);
+		return true;
+	case OPT_EF:
+		a->so.ef = (unsigned)cmd_size("--ef", arg, 1, 1u << 20);
+		return true;
+	case OPT_NPROBE:
+		a->so.nprobe = (unsigned)cmd_size("--nprobe", arg, 1, 1u << 24);
+		return true;
+	case 'O':
+		if (vdb_output_parse(arg, &a->out))
+			cmd_usage_error("--output: %s", vdb_last_error());
+		return true;
+	case OPT_INCLUDE:
+		if (strcmp(arg, "metadata") != 0)
+			cmd_usage_error("--include: '%s' is not known (expected metadata)", arg);
+		a->include_meta = true;
+		return true;
+	case 'f':
+		if (vdb_format_parse(arg, &a->format))
+			cmd_usage_error("--format: %s", vdb_last_error());
+		return true;
+	case 'b':
+		a->batch = cmd_size("--batch", arg, 1, 1u << 24);
+		return true;
+	case OPT_INFO:
+		a->info = true;
+		return true;
+	case OPT_VERIFY:
+		a->verify = true;
+		return true;
+	}
+	return false;
+}
+
+static const struct option longopts[] = {
+	{ "index", required_argument, NULL, 'x' },
+	{ "k", required_argument, NULL, 'k' },
+	{ "ef", required_argument, NULL, OPT_EF },
+	{ "nprobe", required_argument, NULL, OPT_NPROBE },
+	{ "output", required_argument, NULL, 'O' },
+	{ "include", required_argument, NULL, OPT_INCLUDE },
+	{ "format", required_argument, NULL, 'f' },
+	{ "batch", required_argument, NULL, 'b' },
+	{ "info", no_argument, NULL, OPT_INFO },
+	{ "verify", no_argument, NULL, OPT_VERIFY },
+	{ "threads", required_argument, NULL, 't' },
+	{ "config", required_argument, NULL, 'c' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 }
+};
+
+/* Answer one input's queries batch by batch; qno counts across inputs. */
+static void run_queries(const query_args *a, const vdb_index *ix, const char *path,
+                        size_t *qno, int64_t *ids, float *dist)
+{
+	vdb_reader *r;
+	vdb_status s = vdb_reader_open(&r, path, a->format);
+	if (s)
+		cmd_die(s);
+	vdb_vecs q;
+	vdb_vecs_init(&q);
+	q.dim = vdb_index_dim(ix); /* the reader checks every query against it */
+	size_t got, k = a->so.k;
+	for (;;) {
+		vdb_vecs_clear(&q);
+		if ((s = vdb_reader_read(r, &q, a->batch, &got)))
+			cmd_die(s);
+		if (got == 0)
+			break;
+		if ((s = vdb_index_search(ix, q.data, q.n, &a->so, ids, dist)))
+			cmd_die(s);
+		for (size_t i = 0; i < q.n; i++)
+			if ((s = vdb_write_result(stdout, a->out, ix, (*qno)++, ids + i * k,
+			                          dist + i * k, k, a->include_meta)))
+				cmd_check_stdout();
+		cmd_check_stdout(); /* hand each batch on at once; stop if the reader left */
+		cmd_progress("queries", *qno, 0);
+	}
+	vdb_vecs_free(&q);
+	vdb_reader_close(r);
+}
+
+int main(int argc, char **argv)
+{
+	cmd_init("vdb-query");
+	query_args a = { .out = VDB_OUT_JSONL, .batch = 1024 };
+	vdb_search_opts_init(&a.so);
+	int first = cmd_parse(argc, argv, "x:k:O:f:b:t:c:qh", longopts, on_opt, &a, help);
+	if (!a.index)
+		cmd_usage_error("no index: give -x INDEX");
+	vdb_index *ix;
+	vdb_status s = vdb_index_open(&ix, a.index);
+	if (s)
+		cmd_die(s);
+	if (a.info || a.verify) {
+		if (a.verify) {
+			if ((s = vdb_index_verify(ix)))
+				cmd_die(s);
+			if (!cmd_opts.quiet)
+				fprintf(stderr, "%s: ok\n", a.index);
+		}
+		if (a.info) {
+			char *j = vdb_index_info_json(ix);
+			if (!j)
+				cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+			puts(j);
+			free(j);
+		}
+		vdb_index_close(ix);
+		return cmd_finish();
+	}
+	if (a.include_meta && !vdb_index_has_meta(ix))
+		cmd_warn("%s has no metadata; printing null for each result", a.index);
+	int64_t *ids = malloc(a.batch * a.so.k * sizeof *ids);
+	float *dist = malloc(a.batch * a.so.k * sizeof *dist);
+	if (!ids || !dist)
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory for %zu x %zu results", a.batch, a.so.k));
+	size_t qno = 0;
+	if (first >= argc)
+		run_queries(&a, ix, "-", &qno, ids, dist);
+	for (int i = first; i < argc; i++)
+		run_queries(&a, ix, argv[i], &qno, ids, dist);
+	free(ids);
+	free(dist);
+	vdb_index_close(ix);
+	return cmd_finish();
+}

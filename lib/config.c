@@ -1,0 +1,139 @@
+/*
+ * config.c — YAML configuration files (libyaml).
+ *
+ * A config file is a flat mapping whose keys are the commands' long option
+ * names. It is turned into ordinary "--key=value" arguments that the command
+ * parses before its real command line, so options given on the command line
+ * win and one parser validates both. Cron jobs keep their settings in a
+ * file; one-off runs override a value on the command line.
+ */
+#include "vdb_internal.h"
+#include <errno.h>
+#include <string.h>
+#include <yaml.h>
+
+typedef struct {
+	char **argv;
+	int *lines;
+	size_t n, cap, lcap;
+} arglist;
+
+static vdb_status push_arg(arglist *a, const char *key, const char *val, int line)
+{
+	size_t need = strlen(key) + (val ? strlen(val) + 1 : 0) + 3;
+	char *s = vdb_malloc(need, "config");
+	if (!s)
+		return VDB_ENOMEM;
+	snprintf(s, need, val ? "--%s=%s" : "--%s", key, val ? val : "");
+	if (vdb_grow((void **)&a->argv, &a->cap, a->n + 2, sizeof(char *), "config") ||
+	    vdb_grow((void **)&a->lines, &a->lcap, a->n + 2, sizeof(int), "config")) {
+		free(s);
+		return VDB_ENOMEM;
+	}
+	a->lines[a->n] = line;
+	a->argv[a->n++] = s;
+	a->argv[a->n] = NULL;
+	return VDB_OK;
+}
+
+static int is_true(const char *v)
+{
+	return !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "True");
+}
+
+static int is_false(const char *v)
+{
+	return !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") ||
+	       !strcmp(v, "False") || !strcmp(v, "null") || !strcmp(v, "~") || !*v;
+}
+
+vdb_status vdb_config_load(const char *path, int *argc, char ***argv, int **lines)
+{
+	*argc = 0, *argv = NULL, *lines = NULL;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return vdb_fail(VDB_ENOENT, "%s: %s", path, strerror(errno));
+	yaml_parser_t p;
+	yaml_document_t doc;
+	yaml_parser_initialize(&p);
+	yaml_parser_set_input_file(&p, f);
+	vdb_status s = VDB_OK;
+	if (!yaml_parser_load(&p, &doc)) {
+		s = vdb_fail(VDB_EFORMAT, "%s: line %zu: %s", path, p.problem_mark.line + 1,
+		             p.problem ? p.problem : "invalid YAML");
+		yaml_parser_delete(&p);
+		fclose(f);
+		return s;
+	}
+	arglist a = { 0 };
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	if (!root) {
+		/* an empty file sets nothing */
+	} else if (root->type != YAML_MAPPING_NODE) {
+		s = vdb_fail(VDB_EFORMAT, "%s: line %zu: expected a mapping of option: value",
+		             path, root->start_mark.line + 1);
+	} else {
+		for (yaml_node_pair_t *pr = root->data.mapping.pairs.start;
+		     !s && pr < root->data.mapping.pairs.top; pr++) {
+			yaml_node_t *k = yaml_document_get_node(&doc, pr->key);
+			yaml_node_t *v = yaml_document_get_node(&doc, pr->value);
+			int line = (int)k->start_mark.line + 1;
+			if (k->type != YAML_SCALAR_NODE) {
+				s = vdb_fail(VDB_EFORMAT, "%s: line %d: keys must be option names", path, line);
+				break;
+			}
+			const char *key = (const char *)k->data.scalar.value;
+			if (v->type == YAML_SCALAR_NODE) {
+				const char *val = (const char *)v->data.scalar.value;
+				int quoted = v->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+				             v->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+				if (!quoted && is_true(val))
+					s = push_arg(&a, key, NULL, line);
+				else if (quoted || !is_false(val))
+					s = push_arg(&a, key, val, line);
+			} else if (v->type == YAML_SEQUENCE_NODE) {
+				char joined[4096] = "";
+				size_t used = 0;
+				for (yaml_node_item_t *it = v->data.sequence.items.start;
+				     it < v->data.sequence.items.top; it++) {
+					yaml_node_t *e = yaml_document_get_node(&doc, *it);
+					if (e->type != YAML_SCALAR_NODE) {
+						s = vdb_fail(VDB_EFORMAT, "%s: line %d: %s: list items must be "
+						             "plain values", path, line, key);
+						break;
+					}
+					int w = snprintf(joined + used, sizeof joined - used, "%s%s",
+					                 used ? "," : "", (const char *)e->data.scalar.value);
+					if (w < 0 || (size_t)w >= sizeof joined - used) {
+						s = vdb_fail(VDB_EFORMAT, "%s: line %d: %s: list too long",
+						             path, line, key);
+						break;
+					}
+					used += (size_t)w;
+				}
+				if (!s)
+					s = push_arg(&a, key, joined, line);
+			} else {
+				s = vdb_fail(VDB_EFORMAT, "%s: line %d: %s: expected a value or a list",
+				             path, line, key);
+			}
+		}
+	}
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&p);
+	fclose(f);
+	if (s) {
+		vdb_config_free((int)a.n, a.argv, a.lines);
+		return s;
+	}
+	*argc = (int)a.n, *argv = a.argv, *lines = a.lines;
+	return VDB_OK;
+}
+
+void vdb_config_free(int argc, char **argv, int *lines)
+{
+	for (int i = 0; i < argc; i++)
+		free(argv[i]);
+	free(argv);
+	free(lines);
+}

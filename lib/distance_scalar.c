@@ -1,0 +1,79 @@
+/*
+ * distance_scalar.c — the portable reference kernels.
+ *
+ * Plain loops with four independent accumulators: they break the add
+ * dependency chain and let gcc -O2 -ftree-vectorize use whatever the base
+ * ISA offers. Every SIMD level is tested against these.
+ */
+#include "distance.h"
+#include <math.h>
+#include <string.h>
+
+static float l2sq_scalar(const float *a, const float *b, size_t d)
+{
+	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	size_t i = 0;
+	for (; i + 4 <= d; i += 4) {
+		float t0 = a[i] - b[i], t1 = a[i + 1] - b[i + 1];
+		float t2 = a[i + 2] - b[i + 2], t3 = a[i + 3] - b[i + 3];
+		s0 += t0 * t0, s1 += t1 * t1, s2 += t2 * t2, s3 += t3 * t3;
+	}
+	for (; i < d; i++) {
+		float t = a[i] - b[i];
+		s0 += t * t;
+	}
+	return (s0 + s1) + (s2 + s3);
+}
+
+static float dot_scalar(const float *a, const float *b, size_t d)
+{
+	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	size_t i = 0;
+	for (; i + 4 <= d; i += 4) {
+		s0 += a[i] * b[i], s1 += a[i + 1] * b[i + 1];
+		s2 += a[i + 2] * b[i + 2], s3 += a[i + 3] * b[i + 3];
+	}
+	for (; i < d; i++)
+		s0 += a[i] * b[i];
+	return (s0 + s1) + (s2 + s3);
+}
+
+static float cosine_scalar(const float *a, const float *b, size_t d)
+{
+	float ab0 = 0, ab1 = 0, aa0 = 0, aa1 = 0, bb0 = 0, bb1 = 0;
+	size_t i = 0;
+	for (; i + 2 <= d; i += 2) {
+		ab0 += a[i] * b[i], ab1 += a[i + 1] * b[i + 1];
+		aa0 += a[i] * a[i], aa1 += a[i + 1] * a[i + 1];
+		bb0 += b[i] * b[i], bb1 += b[i + 1] * b[i + 1];
+	}
+	for (; i < d; i++)
+		ab0 += a[i] * b[i], aa0 += a[i] * a[i], bb0 += b[i] * b[i];
+	double aa = (double)aa0 + aa1, bb = (double)bb0 + bb1;
+	if (aa == 0 || bb == 0)
+		return 1.0f;
+	return (float)(1.0 - ((double)ab0 + ab1) / sqrt(aa * bb));
+}
+
+static uint32_t hamming_scalar(const uint8_t *a, const uint8_t *b, size_t n)
+{
+	uint64_t c = 0;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, y;
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		c += (uint64_t)__builtin_popcountll(x ^ y);
+	}
+	for (; i < n; i++)
+		c += (uint64_t)__builtin_popcount((unsigned)(a[i] ^ b[i]));
+	return (uint32_t)c;
+}
+
+const vdb_kernels vdb_kernels_scalar = {
+	.name = "scalar",
+	.l2sq = l2sq_scalar,
+	.dot = dot_scalar,
+	.cosine = cosine_scalar,
+	.hamming = hamming_scalar,
+};

@@ -1,0 +1,426 @@
+/*
+ * file.c — the index file: a 4096-byte header, then 4096-aligned sections.
+ *
+ * Writing is atomic. Everything goes to NAME.tmp.XXXXXX in the target's
+ * directory (so rename stays within one file system); the header is written
+ * last, then fsync, rename over the target and fsync of the directory. A
+ * failure at any step removes the temporary file, so the previous index is
+ * never damaged by a failed or killed build (a killed build can leave a
+ * stray .tmp file, never a half-written index).
+ *
+ * Reading maps the whole file read-only and checks, before anything trusts
+ * the bytes: size, magic, version, the header's own XXH3-64 and that every
+ * section lies inside the file. Section checksums cost a full read, so they
+ * are checked only by vdb_file_verify (vdb-query --verify).
+ *
+ * Header layout (little-endian), byte offsets:
+ *    0  magic "VDBIDX", u8 major, u8 minor
+ *    8  u32 type fourcc, metric, dim, storage, flags, nsections
+ *   32  u64 count, live
+ *   48  u64 params[16]
+ *  512  section table: 64 x { u32 kind, u32 0, u64 offset, length, xxh3 }
+ * 4088  u64 XXH3-64 of bytes 0..4087
+ */
+#include "file.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#define SECTAB_OFF 512u
+#define SECENT_SIZE 32u
+#define CHECKSUM_OFF (VDB_HEADER_SIZE - 8u)
+static const char MAGIC[6] = { 'V', 'D', 'B', 'I', 'D', 'X' };
+
+const char *vdb_fourcc_str(uint32_t k, char buf[5])
+{
+	for (int i = 0; i < 4; i++) {
+		unsigned char c = (k >> (8 * i)) & 0xff;
+		buf[i] = (c >= 32 && c < 127) ? (char)c : '?';
+	}
+	buf[4] = 0;
+	return buf;
+}
+
+/* ===== Encoding ===== */
+static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+void vdb_header_encode(const vdb_header *h, unsigned char *b)
+{
+	memset(b, 0, VDB_HEADER_SIZE);
+	memcpy(b, MAGIC, 6);
+	b[6] = (unsigned char)h->major;
+	b[7] = (unsigned char)h->minor;
+	put32(b + 8, h->type);
+	put32(b + 12, h->metric);
+	put32(b + 16, h->dim);
+	put32(b + 20, h->storage);
+	put32(b + 24, h->flags);
+	put32(b + 28, h->nsections);
+	put64(b + 32, h->count);
+	put64(b + 40, h->live);
+	for (unsigned i = 0; i < VDB_NPARAMS; i++)
+		put64(b + 48 + 8 * i, h->params[i]);
+	for (unsigned i = 0; i < h->nsections && i < VDB_MAX_SECTIONS; i++) {
+		unsigned char *e = b + SECTAB_OFF + SECENT_SIZE * i;
+		put32(e, h->sec[i].kind);
+		put64(e + 8, h->sec[i].offset);
+		put64(e + 16, h->sec[i].length);
+		put64(e + 24, h->sec[i].xxh3);
+	}
+	put64(b + CHECKSUM_OFF, XXH3_64bits(b, CHECKSUM_OFF));
+}
+
+static void header_decode(const unsigned char *b, vdb_header *h)
+{
+	memset(h, 0, sizeof *h);
+	h->major = b[6];
+	h->minor = b[7];
+	h->type = get32(b + 8);
+	h->metric = get32(b + 12);
+	h->dim = get32(b + 16);
+	h->storage = get32(b + 20);
+	h->flags = get32(b + 24);
+	h->nsections = get32(b + 28);
+	h->count = get64(b + 32);
+	h->live = get64(b + 40);
+	for (unsigned i = 0; i < VDB_NPARAMS; i++)
+		h->params[i] = get64(b + 48 + 8 * i);
+	for (unsigned i = 0; i < h->nsections && i < VDB_MAX_SECTIONS; i++) {
+		const unsigned char *e = b + SECTAB_OFF + SECENT_SIZE * i;
+		h->sec[i].kind = get32(e);
+		h->sec[i].offset = get64(e + 8);
+		h->sec[i].length = get64(e + 16);
+		h->sec[i].xxh3 = get64(e + 24);
+	}
+}
+
+/* ===== Writing ===== */
+struct vdb_file_writer {
+	char *path, *tmp;
+	int fd;
+	uint64_t pos;        /* bytes written so far */
+	vdb_section sec[VDB_MAX_SECTIONS];
+	unsigned nsec;
+	int in_section;
+	XXH3_state_t *xs;
+};
+
+static vdb_status write_all(vdb_file_writer *w, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		size_t chunk = len > (1u << 30) ? (1u << 30) : len;
+		ssize_t r = write(w->fd, p, chunk);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return vdb_fail(VDB_EIO, "%s: write failed: %s", w->path,
+			                r < 0 ? strerror(errno) : "no progress");
+		p += r;
+		len -= (size_t)r;
+		w->pos += (uint64_t)r;
+	}
+	return VDB_OK;
+}
+
+static vdb_status pad_to(vdb_file_writer *w, uint64_t target)
+{
+	static const char zeros[4096];
+	while (w->pos < target) {
+		uint64_t n = target - w->pos;
+		vdb_status s = write_all(w, zeros, n > sizeof zeros ? sizeof zeros : (size_t)n);
+		if (s)
+			return s;
+	}
+	return VDB_OK;
+}
+
+vdb_status vdb_file_create(vdb_file_writer **out, const char *path)
+{
+	*out = NULL;
+	vdb_file_writer *w = calloc(1, sizeof *w);
+	size_t plen = strlen(path);
+	char *tmp = malloc(plen + 16);
+	char *pcopy = strdup(path);
+	XXH3_state_t *xs = XXH3_createState();
+	if (!w || !tmp || !pcopy || !xs) {
+		free(w), free(tmp), free(pcopy), XXH3_freeState(xs);
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	}
+	snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+	int fd = mkstemp(tmp);
+	if (fd < 0) {
+		vdb_status s = vdb_fail(VDB_ECREATE, "%s: cannot create: %s", path, strerror(errno));
+		free(w), free(tmp), free(pcopy), XXH3_freeState(xs);
+		return s;
+	}
+	/* mkstemp makes 0600; an index is data like any other file. */
+	mode_t um = umask(0);
+	umask(um);
+	(void)fchmod(fd, 0666 & ~um);
+	w->path = pcopy;
+	w->tmp = tmp;
+	w->fd = fd;
+	w->xs = xs;
+	/* the header is written at commit; reserve its place */
+	vdb_status s = pad_to(w, VDB_HEADER_SIZE);
+	if (s) {
+		vdb_file_abort(w);
+		return s;
+	}
+	*out = w;
+	return VDB_OK;
+}
+
+vdb_status vdb_file_begin_section(vdb_file_writer *w, uint32_t kind)
+{
+	char b[5];
+	if (w->in_section || w->nsec >= VDB_MAX_SECTIONS)
+		return vdb_fail(VDB_EINTERNAL, "%s: section %s: too many sections or nested",
+		                w->path, vdb_fourcc_str(kind, b));
+	uint64_t start = (w->pos + VDB_ALIGN - 1) / VDB_ALIGN * VDB_ALIGN;
+	vdb_status s = pad_to(w, start);
+	if (s)
+		return s;
+	w->sec[w->nsec] = (vdb_section){ .kind = kind, .offset = start };
+	XXH3_64bits_reset(w->xs);
+	w->in_section = 1;
+	return VDB_OK;
+}
+
+vdb_status vdb_file_append(vdb_file_writer *w, const void *data, size_t len)
+{
+	if (!w->in_section)
+		return vdb_fail(VDB_EINTERNAL, "%s: append outside a section", w->path);
+	if (len == 0)
+		return VDB_OK;
+	XXH3_64bits_update(w->xs, data, len);
+	return write_all(w, data, len);
+}
+
+vdb_status vdb_file_end_section(vdb_file_writer *w)
+{
+	if (!w->in_section)
+		return vdb_fail(VDB_EINTERNAL, "%s: end outside a section", w->path);
+	vdb_section *sc = &w->sec[w->nsec++];
+	sc->length = w->pos - sc->offset;
+	sc->xxh3 = XXH3_64bits_digest(w->xs);
+	w->in_section = 0;
+	return VDB_OK;
+}
+
+vdb_status vdb_file_write_section(vdb_file_writer *w, uint32_t kind, const void *data, size_t len)
+{
+	vdb_status s = vdb_file_begin_section(w, kind);
+	if (!s)
+		s = vdb_file_append(w, data, len);
+	if (!s)
+		s = vdb_file_end_section(w);
+	return s;
+}
+
+static void writer_free(vdb_file_writer *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	XXH3_freeState(w->xs);
+	free(w->path);
+	free(w->tmp);
+	free(w);
+}
+
+void vdb_file_abort(vdb_file_writer *w)
+{
+	if (!w)
+		return;
+	unlink(w->tmp);
+	writer_free(w);
+}
+
+static vdb_status fsync_dir(const char *path)
+{
+	char *copy = strdup(path);
+	if (!copy)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	const char *dir = dirname(copy);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	vdb_status s = VDB_OK;
+	if (dfd < 0 || (fsync(dfd) < 0 && errno != EINVAL))
+		s = vdb_fail(VDB_EIO, "%s: cannot sync directory %s: %s", path, dir, strerror(errno));
+	if (dfd >= 0)
+		close(dfd);
+	free(copy);
+	return s;
+}
+
+vdb_status vdb_file_commit(vdb_file_writer *w, vdb_header *h)
+{
+	vdb_status s = VDB_OK;
+	if (w->in_section)
+		s = vdb_file_end_section(w);
+	/* the file ends on an alignment boundary, so every section can be mapped whole */
+	if (!s)
+		s = pad_to(w, (w->pos + VDB_ALIGN - 1) / VDB_ALIGN * VDB_ALIGN);
+	if (s) {
+		vdb_file_abort(w);
+		return s;
+	}
+	h->major = VDB_FORMAT_MAJOR;
+	h->minor = VDB_FORMAT_MINOR;
+	h->nsections = w->nsec;
+	memcpy(h->sec, w->sec, sizeof w->sec);
+	unsigned char buf[VDB_HEADER_SIZE];
+	vdb_header_encode(h, buf);
+	ssize_t r;
+	do
+		r = pwrite(w->fd, buf, sizeof buf, 0);
+	while (r < 0 && errno == EINTR);
+	if (r != (ssize_t)sizeof buf)
+		s = vdb_fail(VDB_EIO, "%s: writing header failed: %s", w->path,
+		             r < 0 ? strerror(errno) : "short write");
+	else if (fsync(w->fd) < 0)
+		s = vdb_fail(VDB_EIO, "%s: fsync failed: %s", w->path, strerror(errno));
+	else if (close(w->fd) < 0) {
+		w->fd = -1;
+		s = vdb_fail(VDB_EIO, "%s: close failed: %s", w->path, strerror(errno));
+	} else {
+		w->fd = -1;
+		if (rename(w->tmp, w->path) < 0)
+			s = vdb_fail(errno == EACCES || errno == EROFS || errno == EISDIR
+			             ? VDB_ECREATE : VDB_EIO,
+			             "%s: cannot rename %s into place: %s", w->path, w->tmp,
+			             strerror(errno));
+		else {
+			s = fsync_dir(w->path);
+			writer_free(w);
+			return s;
+		}
+	}
+	vdb_file_abort(w);
+	return s;
+}
+
+/* ===== Reading ===== */
+vdb_status vdb_file_open(vdb_file **out, const char *path)
+{
+	*out = NULL;
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return vdb_fail(VDB_ENOENT, "%s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		vdb_status s = vdb_fail(VDB_EIO, "%s: %s", path, strerror(errno));
+		close(fd);
+		return s;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return vdb_fail(VDB_ENOENT, "%s: not a regular file", path);
+	}
+	size_t size = (size_t)st.st_size;
+	unsigned char first[8] = { 0 };
+	ssize_t got = pread(fd, first, sizeof first, 0);
+	if (got < (ssize_t)sizeof MAGIC || memcmp(first, MAGIC, sizeof MAGIC) != 0) {
+		close(fd);
+		return vdb_fail(VDB_ECORRUPT, "%s: not a vdb index (bad magic)", path);
+	}
+	if (first[6] > VDB_FORMAT_MAJOR) {
+		close(fd);
+		return vdb_fail(VDB_EVERSION, "%s: index format %u is newer than this vdb (%u); upgrade vdb",
+		                path, first[6], VDB_FORMAT_MAJOR);
+	}
+	if (size < VDB_HEADER_SIZE) {
+		close(fd);
+		return vdb_fail(VDB_ECORRUPT, "%s: truncated (%zu bytes; the header alone is %u)",
+		                path, size, VDB_HEADER_SIZE);
+	}
+	void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return vdb_fail(VDB_EIO, "%s: mmap failed: %s", path, strerror(errno));
+	const unsigned char *b = map;
+	vdb_status s = VDB_OK;
+	vdb_header h;
+	if (get64(b + CHECKSUM_OFF) != XXH3_64bits(b, CHECKSUM_OFF)) {
+		s = vdb_fail(VDB_ECORRUPT, "%s: header checksum mismatch (corrupt index)", path);
+		goto fail;
+	}
+	header_decode(b, &h);
+	if (h.nsections > VDB_MAX_SECTIONS) {
+		s = vdb_fail(VDB_ECORRUPT, "%s: %u sections (at most %u)", path, h.nsections,
+		             VDB_MAX_SECTIONS);
+		goto fail;
+	}
+	for (unsigned i = 0; i < h.nsections; i++) {
+		const vdb_section *sc = &h.sec[i];
+		char k[5];
+		uint64_t end;
+		if (sc->offset % VDB_ALIGN || sc->offset < VDB_HEADER_SIZE ||
+		    __builtin_add_overflow(sc->offset, sc->length, &end) || end > size) {
+			s = vdb_fail(VDB_ECORRUPT,
+			             "%s: section %s (offset %llu, length %llu) lies outside the "
+			             "file of %zu bytes (truncated?)", path, vdb_fourcc_str(sc->kind, k),
+			             (unsigned long long)sc->offset, (unsigned long long)sc->length, size);
+			goto fail;
+		}
+	}
+	vdb_file *f = calloc(1, sizeof *f);
+	char *pcopy = strdup(path);
+	if (!f || !pcopy) {
+		free(f);
+		free(pcopy);
+		s = vdb_fail(VDB_ENOMEM, "out of memory");
+		goto fail;
+	}
+	f->path = pcopy;
+	f->map = map;
+	f->size = size;
+	f->h = h;
+	*out = f;
+	return VDB_OK;
+fail:
+	munmap(map, size);
+	return s;
+}
+
+const void *vdb_file_section(const vdb_file *f, uint32_t kind, size_t *len)
+{
+	for (unsigned i = 0; i < f->h.nsections; i++)
+		if (f->h.sec[i].kind == kind) {
+			*len = (size_t)f->h.sec[i].length;
+			return f->map + f->h.sec[i].offset;
+		}
+	*len = 0;
+	return NULL;
+}
+
+vdb_status vdb_file_verify(const vdb_file *f)
+{
+	for (unsigned i = 0; i < f->h.nsections; i++) {
+		const vdb_section *sc = &f->h.sec[i];
+		char k[5];
+		if (XXH3_64bits(f->map + sc->offset, (size_t)sc->length) != sc->xxh3)
+			return vdb_fail(VDB_ECORRUPT, "%s: section %s: checksum mismatch (corrupt index)",
+			                f->path, vdb_fourcc_str(sc->kind, k));
+	}
+	return VDB_OK;
+}
+
+void vdb_file_close(vdb_file *f)
+{
+	if (!f)
+		return;
+	munmap((void *)f->map, f->size);
+	free(f->path);
+	free(f);
+}

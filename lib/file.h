@@ -1,0 +1,78 @@
+/* file.h — the index file container: header, section table, atomic writer,
+ * memory-mapped reader. Knows nothing about index types. (internal) */
+#ifndef VDB_FILE_H
+#define VDB_FILE_H
+#include "vdb_internal.h"
+
+/*
+ * Format history:
+ *   1.0  first format: 4096-byte header, up to 64 sections, XXH3-64 checksums.
+ * A reader opens every file whose major version is <= its own; a changed
+ * section layout gets a new section kind, never a silent reinterpretation.
+ */
+#define VDB_FORMAT_MAJOR 1
+#define VDB_FORMAT_MINOR 0
+#define VDB_HEADER_SIZE 4096u
+#define VDB_ALIGN 4096u
+#define VDB_MAX_SECTIONS 64u
+#define VDB_NPARAMS 16u
+#define VDB_FOURCC(a, b, c, d) \
+	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+
+/* Storage types of vectors. */
+enum { VDB_STORAGE_F32 = 1, VDB_STORAGE_F16, VDB_STORAGE_SQ8, VDB_STORAGE_PQ, VDB_STORAGE_BINARY };
+
+typedef struct {
+	uint32_t kind;
+	uint64_t offset, length, xxh3;
+} vdb_section;
+
+typedef struct {
+	uint32_t major, minor;
+	uint32_t type;      /* index fourcc */
+	uint32_t metric, dim, storage, flags;
+	uint64_t count, live;
+	uint64_t params[VDB_NPARAMS]; /* type-specific build parameters */
+	uint32_t nsections;
+	vdb_section sec[VDB_MAX_SECTIONS];
+} vdb_header;
+
+/* ===== Writing ===== */
+typedef struct vdb_file_writer vdb_file_writer;
+/* Create NAME.tmp.XXXXXX beside path; nothing at path changes until commit. */
+vdb_status vdb_file_create(vdb_file_writer **out, const char *path);
+/* Sections are written in order, each starting on a 4096-byte boundary.
+ * begin/append/end stream one section; write_section does all three. */
+vdb_status vdb_file_begin_section(vdb_file_writer *w, uint32_t kind);
+vdb_status vdb_file_append(vdb_file_writer *w, const void *data, size_t len);
+vdb_status vdb_file_end_section(vdb_file_writer *w);
+vdb_status vdb_file_write_section(vdb_file_writer *w, uint32_t kind, const void *data, size_t len);
+/* Write the header (h's section table is filled in), fsync, rename over
+ * path, fsync the directory. Frees w whatever happens; on failure the
+ * temporary file is removed. */
+vdb_status vdb_file_commit(vdb_file_writer *w, vdb_header *h);
+/* Give up: remove the temporary file and free w. */
+void vdb_file_abort(vdb_file_writer *w);
+
+/* ===== Reading ===== */
+typedef struct {
+	char *path;
+	const unsigned char *map;
+	size_t size;
+	vdb_header h;
+} vdb_file;
+
+/* mmap path and check magic, version, header checksum and section bounds. */
+vdb_status vdb_file_open(vdb_file **out, const char *path);
+/* The section of that kind, or NULL (*len = 0) when absent. */
+const void *vdb_file_section(const vdb_file *f, uint32_t kind, size_t *len);
+/* Check every section's XXH3-64. */
+vdb_status vdb_file_verify(const vdb_file *f);
+void vdb_file_close(vdb_file *f);
+
+/* "VECS" from a fourcc, into buf[5]. */
+const char *vdb_fourcc_str(uint32_t k, char buf[5]);
+
+/* Header encoding, exposed for tests that craft files. */
+void vdb_header_encode(const vdb_header *h, unsigned char *out); /* VDB_HEADER_SIZE bytes */
+#endif

@@ -1,0 +1,302 @@
+/*
+ * index.c — what every index type shares: choosing the type, the ids and
+ * metadata sections, saving through the atomic file writer, opening and
+ * checking a mapped file, and the --info description. The commands talk to
+ * this file only; they never know which type they hold.
+ */
+#include "index_internal.h"
+#include <math.h>
+#include <string.h>
+
+static const struct vdb_index_ops *const types[] = { &vdb_flat_ops };
+#define NTYPES (sizeof types / sizeof types[0])
+
+void vdb_build_opts_init(vdb_build_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->type = "flat";
+	o->metric = VDB_METRIC_L2;
+	o->seed = 42;
+}
+
+void vdb_search_opts_init(vdb_search_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->k = 10;
+}
+
+static const struct vdb_index_ops *type_by_name(const char *name)
+{
+	for (size_t i = 0; i < NTYPES; i++)
+		if (!strcmp(types[i]->name, name))
+			return types[i];
+	return NULL;
+}
+
+static const struct vdb_index_ops *type_by_fourcc(uint32_t fc)
+{
+	for (size_t i = 0; i < NTYPES; i++)
+		if (types[i]->fourcc == fc)
+			return types[i];
+	return NULL;
+}
+
+/* ===== Build and save ===== */
+vdb_status vdb_build_opts_check(const vdb_build_opts *o)
+{
+	const struct vdb_index_ops *ops = type_by_name(o->type);
+	VDB_RETURN_IF(!ops, VDB_EINVAL, "unknown index type '%s' (this version has: flat)", o->type);
+	VDB_RETURN_IF(o->metric != VDB_METRIC_L2 && o->metric != VDB_METRIC_IP &&
+	              o->metric != VDB_METRIC_COSINE, VDB_EUNSUPPORTED,
+	              "index type %s does not support metric %s", ops->name,
+	              vdb_metric_name(o->metric));
+	return VDB_OK;
+}
+
+vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts *o)
+{
+	*out = NULL;
+	vdb_status s = vdb_build_opts_check(o);
+	if (s)
+		return s;
+	const struct vdb_index_ops *ops = type_by_name(o->type);
+	VDB_RETURN_IF(data->n == 0, VDB_EFORMAT, "no vectors to index");
+	vdb_index *ix = calloc(1, sizeof *ix);
+	if (!ix)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	ix->ops = ops;
+	ix->metric = o->metric;
+	ix->dim = data->dim;
+	ix->count = data->n;
+	ix->seed = o->seed;
+	if (o->metric == VDB_METRIC_COSINE)
+		vdb_vecs_normalize(data);
+	ix->owned = *data;
+	vdb_vecs_init(data);
+	data->dim = ix->dim;
+	const vdb_vecs *v = &ix->owned;
+	if (v->id_off)
+		ix->id_off = v->id_off, ix->id_buf = v->id_buf, ix->id_len = v->id_len;
+	if (v->meta_off)
+		ix->md_off = v->meta_off, ix->md_buf = v->meta_buf, ix->md_len = v->meta_len;
+	s = ops->build(ix, &ix->owned, o);
+	if (s) {
+		vdb_index_close(ix);
+		return s;
+	}
+	*out = ix;
+	return VDB_OK;
+}
+
+static vdb_status save_texts(vdb_file_writer *w, uint32_t kof, uint32_t ktx,
+                             const uint64_t *off, const char *buf, size_t n)
+{
+	vdb_status s = vdb_file_write_section(w, kof, off, (n + 1) * sizeof(uint64_t));
+	if (!s)
+		s = vdb_file_write_section(w, ktx, buf, (size_t)off[n]);
+	return s;
+}
+
+vdb_status vdb_index_save(const vdb_index *ix, const char *path)
+{
+	vdb_file_writer *w;
+	vdb_status s = vdb_file_create(&w, path);
+	if (s)
+		return s;
+	vdb_header h;
+	memset(&h, 0, sizeof h);
+	h.type = ix->ops->fourcc;
+	h.metric = ix->metric;
+	h.dim = ix->dim;
+	h.count = h.live = ix->count;
+	h.params[VDB_PARAM_SEED] = ix->seed;
+	s = ix->ops->save(ix, w, &h);
+	if (!s && ix->id_off) {
+		h.flags |= VDB_FLAG_IDS;
+		s = save_texts(w, VDB_SEC_IDOF, VDB_SEC_IDTX, ix->id_off, ix->id_buf, ix->count);
+	}
+	if (!s && ix->md_off) {
+		h.flags |= VDB_FLAG_META;
+		s = save_texts(w, VDB_SEC_MDOF, VDB_SEC_MDTX, ix->md_off, ix->md_buf, ix->count);
+	}
+	if (s) {
+		vdb_file_abort(w);
+		return s;
+	}
+	return vdb_file_commit(w, &h);
+}
+
+/* ===== Open ===== */
+static vdb_status open_texts(vdb_index *ix, uint32_t kof, uint32_t ktx, const uint64_t **off,
+                             const char **buf, size_t *len, const char *what)
+{
+	size_t olen;
+	*off = vdb_file_section(ix->file, kof, &olen);
+	*buf = vdb_file_section(ix->file, ktx, len);
+	VDB_RETURN_IF(!*off || !*buf || olen != (ix->count + 1) * sizeof(uint64_t), VDB_ECORRUPT,
+	              "%s: %s sections missing or of the wrong size", ix->file->path, what);
+	return VDB_OK;
+}
+
+vdb_status vdb_index_open(vdb_index **out, const char *path)
+{
+	*out = NULL;
+	vdb_file *f;
+	vdb_status s = vdb_file_open(&f, path);
+	if (s)
+		return s;
+	const vdb_header *h = &f->h;
+	char fc[5];
+	const struct vdb_index_ops *ops = type_by_fourcc(h->type);
+	if (!ops) {
+		s = vdb_fail(VDB_ECORRUPT, "%s: unknown index type '%s'", path,
+		             vdb_fourcc_str(h->type, fc));
+		vdb_file_close(f);
+		return s;
+	}
+	if (h->metric < VDB_METRIC_L2 || h->metric > VDB_METRIC_HAMMING || h->dim == 0 ||
+	    h->dim > VDB_MAX_DIM || h->count > VDB_MAX_COUNT || h->live > h->count) {
+		s = vdb_fail(VDB_ECORRUPT, "%s: header values out of range (metric %u, dim %u, "
+		             "count %llu)", path, h->metric, h->dim, (unsigned long long)h->count);
+		vdb_file_close(f);
+		return s;
+	}
+	vdb_index *ix = calloc(1, sizeof *ix);
+	if (!ix) {
+		vdb_file_close(f);
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	}
+	ix->ops = ops;
+	ix->file = f;
+	ix->metric = (vdb_metric)h->metric;
+	ix->dim = h->dim;
+	ix->count = (size_t)h->count;
+	ix->seed = h->params[VDB_PARAM_SEED];
+	vdb_vecs_init(&ix->owned);
+	s = ops->open(ix);
+	if (!s && (h->flags & VDB_FLAG_IDS))
+		s = open_texts(ix, VDB_SEC_IDOF, VDB_SEC_IDTX, &ix->id_off, &ix->id_buf,
+		               &ix->id_len, "id");
+	if (!s && (h->flags & VDB_FLAG_META))
+		s = open_texts(ix, VDB_SEC_MDOF, VDB_SEC_MDTX, &ix->md_off, &ix->md_buf,
+		               &ix->md_len, "metadata");
+	if (s) {
+		vdb_index_close(ix);
+		return s;
+	}
+	*out = ix;
+	return VDB_OK;
+}
+
+vdb_status vdb_index_verify(const vdb_index *ix)
+{
+	if (ix->file) {
+		vdb_status s = vdb_file_verify(ix->file);
+		if (s)
+			return s;
+	}
+	const char *name = ix->file ? ix->file->path : "index";
+	/* offsets must rise and stay inside their text, or id lookups would lie */
+	const uint64_t *offs[2] = { ix->id_off, ix->md_off };
+	size_t lens[2] = { ix->id_len, ix->md_len };
+	for (int t = 0; t < 2; t++) {
+		if (!offs[t])
+			continue;
+		for (size_t i = 0; i < ix->count; i++)
+			VDB_RETURN_IF(offs[t][i] > offs[t][i + 1] || offs[t][i + 1] > lens[t],
+			              VDB_ECORRUPT, "%s: %s offsets broken at record %zu", name,
+			              t ? "metadata" : "id", i);
+	}
+	return ix->ops->verify(ix);
+}
+
+void vdb_index_close(vdb_index *ix)
+{
+	if (!ix)
+		return;
+	if (ix->impl)
+		ix->ops->free(ix);
+	vdb_vecs_free(&ix->owned);
+	vdb_file_close(ix->file);
+	free(ix);
+}
+
+/* ===== Search and accessors ===== */
+vdb_status vdb_index_search(const vdb_index *ix, const float *queries, size_t nq,
+                            const vdb_search_opts *o, int64_t *ids, float *dist)
+{
+	VDB_RETURN_IF(o->k == 0 || o->k > VDB_MAX_K, VDB_EINVAL, "k %zu is out of range (1..%u)",
+	              o->k, VDB_MAX_K);
+	return ix->ops->search(ix, queries, nq, o, ids, dist);
+}
+
+uint32_t vdb_index_dim(const vdb_index *ix) { return ix->dim; }
+vdb_metric vdb_index_metric(const vdb_index *ix) { return ix->metric; }
+size_t vdb_index_count(const vdb_index *ix) { return ix->count; }
+const char *vdb_index_type(const vdb_index *ix) { return ix->ops->name; }
+
+/* Checked here rather than at open: an O(count) scan would make opening a
+ * large index slow, and one lookup's check is two comparisons. */
+static const char *text_at(const uint64_t *off, const char *buf, size_t len, size_t count,
+                           int64_t i, size_t *out_len)
+{
+	if (!off || i < 0 || (size_t)i >= count)
+		return NULL;
+	uint64_t a = off[i], b = off[i + 1];
+	if (a > b || b > len)
+		return NULL;
+	*out_len = (size_t)(b - a);
+	return buf + a;
+}
+
+const char *vdb_index_id_json(const vdb_index *ix, int64_t i, size_t *len)
+{
+	return text_at(ix->id_off, ix->id_buf, ix->id_len, ix->count, i, len);
+}
+
+const char *vdb_index_meta_json(const vdb_index *ix, int64_t i, size_t *len)
+{
+	return text_at(ix->md_off, ix->md_buf, ix->md_len, ix->count, i, len);
+}
+
+int vdb_index_has_ids(const vdb_index *ix) { return ix->id_off != NULL; }
+int vdb_index_has_meta(const vdb_index *ix) { return ix->md_off != NULL; }
+
+char *vdb_index_info_json(const vdb_index *ix)
+{
+	json_t *o = json_object();
+	char fc[5], ver[16];
+	if (ix->file) {
+		json_object_set_new(o, "file", json_string(ix->file->path));
+		snprintf(ver, sizeof ver, "%u.%u", ix->file->h.major, ix->file->h.minor);
+		json_object_set_new(o, "format", json_string(ver));
+		json_object_set_new(o, "size", json_integer((json_int_t)ix->file->size));
+	}
+	json_object_set_new(o, "type", json_string(ix->ops->name));
+	json_object_set_new(o, "metric", json_string(vdb_metric_name(ix->metric)));
+	json_object_set_new(o, "dim", json_integer(ix->dim));
+	json_object_set_new(o, "count", json_integer((json_int_t)ix->count));
+	json_object_set_new(o, "live", json_integer((json_int_t)(ix->file ? ix->file->h.live
+	                                                                    : ix->count)));
+	json_object_set_new(o, "storage", json_string("f32"));
+	json_object_set_new(o, "ids", json_boolean(ix->id_off != NULL));
+	json_object_set_new(o, "metadata", json_boolean(ix->md_off != NULL));
+	json_object_set_new(o, "seed", json_integer((json_int_t)ix->seed));
+	ix->ops->info(ix, o);
+	if (ix->file) {
+		json_t *secs = json_array();
+		for (unsigned i = 0; i < ix->file->h.nsections; i++) {
+			const vdb_section *sc = &ix->file->h.sec[i];
+			char hex[17];
+			snprintf(hex, sizeof hex, "%016llx", (unsigned long long)sc->xxh3);
+			json_array_append_new(secs, json_pack("{s:s, s:I, s:I, s:s}", "kind",
+			                                      vdb_fourcc_str(sc->kind, fc), "offset",
+			                                      (json_int_t)sc->offset, "length",
+			                                      (json_int_t)sc->length, "xxh3", hex));
+		}
+		json_object_set_new(o, "sections", secs);
+	}
+	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	return text;
+}

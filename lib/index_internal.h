@@ -1,0 +1,55 @@
+/* index_internal.h — the interface every index type implements (a vtable,
+ * as pgvector's amroutine or FAISS's Index), and the index object that the
+ * generic code in index.c shares with the types. (internal) */
+#ifndef VDB_INDEX_INTERNAL_H
+#define VDB_INDEX_INTERNAL_H
+#include "file.h"
+#include <jansson.h>
+
+/* Section kinds shared by every index type. */
+#define VDB_SEC_IDOF VDB_FOURCC('I', 'D', 'O', 'F') /* u64[count+1] offsets into IDTX */
+#define VDB_SEC_IDTX VDB_FOURCC('I', 'D', 'T', 'X') /* id JSON texts, concatenated */
+#define VDB_SEC_MDOF VDB_FOURCC('M', 'D', 'O', 'F') /* u64[count+1] offsets into MDTX */
+#define VDB_SEC_MDTX VDB_FOURCC('M', 'D', 'T', 'X') /* metadata JSON texts */
+
+/* Header flags. */
+#define VDB_FLAG_IDS 1u
+#define VDB_FLAG_META 2u
+
+/* Header params shared by every type; types use the rest. */
+#define VDB_PARAM_SEED 0
+
+struct vdb_index_ops {
+	const char *name;
+	uint32_t fourcc;
+	/* Take over data (rows already normalised for cosine). */
+	vdb_status (*build)(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o);
+	/* Write the type's sections and fill its header params. */
+	vdb_status (*save)(const vdb_index *ix, vdb_file_writer *w, vdb_header *h);
+	/* Set up from ix->file, checking every size against the header. */
+	vdb_status (*open)(vdb_index *ix);
+	/* Structural checks beyond checksums (e.g. graph links in range). */
+	vdb_status (*verify)(const vdb_index *ix);
+	vdb_status (*search)(const vdb_index *ix, const float *q, size_t nq,
+	                     const vdb_search_opts *o, int64_t *ids, float *dist);
+	/* Type-specific fields for --info. */
+	void (*info)(const vdb_index *ix, json_t *obj);
+	void (*free)(vdb_index *ix);
+};
+
+struct vdb_index {
+	const struct vdb_index_ops *ops;
+	vdb_metric metric;
+	uint32_t dim;
+	size_t count;
+	uint64_t seed;
+	vdb_file *file;          /* the mapping, when opened from a file */
+	vdb_vecs owned;          /* the data, when built in memory */
+	/* ids and metadata: either in owned or in the mapping */
+	const uint64_t *id_off; const char *id_buf; size_t id_len;
+	const uint64_t *md_off; const char *md_buf; size_t md_len;
+	void *impl;              /* the type's own state */
+};
+
+extern const struct vdb_index_ops vdb_flat_ops;
+#endif

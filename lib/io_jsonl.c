@@ -1,0 +1,145 @@
+/*
+ * io_jsonl.c — JSON Lines input: {"id": ..., "vector": [...], "metadata": {...}}.
+ *
+ * Each line is parsed with jansson (a real parser with line/column errors;
+ * no hand-written JSON). The id (a string or an integer) and the metadata
+ * object are kept as compact JSON text so that queries return them
+ * verbatim. Either every record has an id or none has; metadata may be
+ * sparse (missing ones are stored as null).
+ */
+#include "reader_internal.h"
+#include <float.h>
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+
+int vdb_jsonl_record_buffered(const vdb_reader *r)
+{
+	return memchr(r->buf + r->pos, '\n', r->len - r->pos) != NULL;
+}
+
+/* The next line, without its newline, in line and len; len is -1 at the end. */
+static vdb_status next_line(vdb_reader *r, const char **line, ssize_t *len)
+{
+	size_t scanned = 0;
+	for (;;) {
+		size_t have = r->len - r->pos;
+		const unsigned char *nl = memchr(r->buf + r->pos + scanned, '\n', have - scanned);
+		if (nl) {
+			*line = (const char *)r->buf + r->pos;
+			*len = nl - (r->buf + r->pos);
+			r->pos += (size_t)*len + 1;
+			r->line++;
+			return VDB_OK;
+		}
+		if (r->eof) {
+			if (have == 0) {
+				*len = -1;
+				return VDB_OK;
+			}
+			/* a last line without a newline */
+			*line = (const char *)r->buf + r->pos;
+			*len = (ssize_t)have;
+			r->pos += have;
+			r->line++;
+			return VDB_OK;
+		}
+		scanned = have;
+		size_t avail;
+		vdb_status s = vdb_rd_want(r, have + 1, &avail);
+		if (s)
+			return s;
+	}
+}
+
+static int blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return 0;
+	return 1;
+}
+
+#define FAIL(...) do { s = vdb_fail(VDB_EFORMAT, __VA_ARGS__); goto out; } while (0)
+
+vdb_status vdb_read_jsonl_record(vdb_reader *r, vdb_vecs *v, int *got)
+{
+	*got = 0;
+	const char *line;
+	ssize_t len;
+	vdb_status s;
+	do {
+		if ((s = next_line(r, &line, &len)))
+			return s;
+		if (len < 0)
+			return VDB_OK;
+	} while (blank(line, (size_t)len));
+
+	size_t rec = r->records, ln = r->line;
+	json_error_t err;
+	json_t *o = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &err);
+	char *text = NULL;
+	s = VDB_OK;
+	if (!o)
+		FAIL("%s: line %zu (record %zu): malformed JSON: %s at column %d", r->name, ln, rec,
+		     err.text, err.column);
+	if (!json_is_object(o))
+		FAIL("%s: line %zu (record %zu): expected an object", r->name, ln, rec);
+	json_t *vec = json_object_get(o, "vector");
+	json_t *id = json_object_get(o, "id");
+	json_t *meta = json_object_get(o, "metadata");
+	if (!vec)
+		FAIL("%s: line %zu (record %zu): \"vector\" is missing", r->name, ln, rec);
+	if (!json_is_array(vec))
+		FAIL("%s: line %zu (record %zu): \"vector\" is not an array", r->name, ln, rec);
+	size_t d = json_array_size(vec);
+	if (d == 0 || d > VDB_MAX_DIM)
+		FAIL("%s: line %zu (record %zu): dimension %zu is out of range (1..%u)", r->name, ln,
+		     rec, d, VDB_MAX_DIM);
+	if (v->dim && d != v->dim)
+		FAIL("%s: line %zu (record %zu): dimension %zu differs from the expected %u", r->name,
+		     ln, rec, d, v->dim);
+	if (id && !json_is_string(id) && !json_is_integer(id))
+		FAIL("%s: line %zu (record %zu): \"id\" must be a string or an integer", r->name, ln,
+		     rec);
+	if (meta && !json_is_object(meta) && !json_is_null(meta))
+		FAIL("%s: line %zu (record %zu): \"metadata\" must be an object", r->name, ln, rec);
+	if (v->n > 0 && (id != NULL) != (v->id_off != NULL))
+		FAIL("%s: line %zu (record %zu): %s", r->name, ln, rec,
+		     id ? "has an id but the vectors before it do not"
+		        : "has no id but the vectors before it do");
+	if (!v->dim)
+		v->dim = (uint32_t)d;
+	if ((s = vdb_vecs_reserve_row(v)))
+		goto out;
+	float *row = v->data + v->n * v->dim;
+	for (size_t i = 0; i < d; i++) {
+		json_t *e = json_array_get(vec, i);
+		if (!json_is_number(e))
+			FAIL("%s: line %zu (record %zu): vector[%zu] is not a number", r->name, ln, rec, i);
+		double x = json_number_value(e);
+		if (!isfinite(x) || fabs(x) > FLT_MAX)
+			FAIL("%s: line %zu (record %zu): vector[%zu] = %g is out of float range", r->name,
+			     ln, rec, i, x);
+		row[i] = (float)x;
+	}
+	if (id) {
+		text = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
+		if (!text || (s = vdb_vecs_push_id(v, text, strlen(text))))
+			FAIL("out of memory");
+		free(text);
+		text = NULL;
+	}
+	if (meta && !json_is_null(meta)) {
+		text = json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (!text || (s = vdb_vecs_push_meta(v, text, strlen(text))))
+			FAIL("out of memory");
+	} else if (v->meta_off && (s = vdb_vecs_push_meta(v, "null", 4)))
+		goto out;
+	v->n++;
+	*got = 1;
+out:
+	free(text);
+	json_decref(o);
+	return s;
+}

@@ -1,0 +1,38 @@
+/* reader_internal.h — shared by reader.c, io_fvecs.c, io_jsonl.c and vecs.c. (internal) */
+#ifndef VDB_READER_INTERNAL_H
+#define VDB_READER_INTERNAL_H
+#include "vdb_internal.h"
+
+struct vdb_reader {
+	char *name;            /* "stdin" or the path, for messages */
+	int fd, own_fd;
+	vdb_format fmt;
+	unsigned char *buf;    /* buffered input: bytes [pos, len) are unread */
+	size_t cap, pos, len;
+	int eof;
+	size_t records;        /* records read so far */
+	size_t line;           /* JSONL: lines read so far */
+	char *line_buf;        /* JSONL: a line longer than the buffer */
+	size_t line_cap;
+};
+
+/* Make at least n unread bytes available unless the input ends first;
+ * returns the number available (< n only at end of input). */
+vdb_status vdb_rd_want(vdb_reader *r, size_t n, size_t *avail);
+/* True when the next read would block (a pipe with nothing waiting). */
+int vdb_rd_would_block(vdb_reader *r);
+
+/* One record of each format appended to v; *got 0 at end of input. */
+vdb_status vdb_read_vecs_record(vdb_reader *r, vdb_vecs *v, int *got);
+vdb_status vdb_read_jsonl_record(vdb_reader *r, vdb_vecs *v, int *got);
+/* Is a complete record already buffered? (so reading it cannot block) */
+int vdb_vecs_record_buffered(const vdb_reader *r);
+int vdb_jsonl_record_buffered(const vdb_reader *r);
+
+/* vecs.c: room for one more row; then the row's floats go at
+ * v->data + v->n * v->dim and v->n++ commits it. */
+vdb_status vdb_vecs_reserve_row(vdb_vecs *v);
+/* Append a JSON text as row v->n's id or metadata (call before v->n++). */
+vdb_status vdb_vecs_push_id(vdb_vecs *v, const char *text, size_t len);
+vdb_status vdb_vecs_push_meta(vdb_vecs *v, const char *text, size_t len);
+#endif

@@ -1,0 +1,30 @@
+/* vdb_internal.h — helpers shared by the library's own files (not installed). */
+#ifndef VDB_INTERNAL_H
+#define VDB_INTERNAL_H
+#include "config.h"
+#include "vdb.h"
+#include <stdbool.h>
+#include <stdlib.h>
+
+/* Fail with a formatted message when cond holds. */
+#define VDB_RETURN_IF(cond, status, ...) \
+	do { if (cond) return vdb_fail((status), __VA_ARGS__); } while (0)
+
+/* Overflow-checked size arithmetic: false on overflow. */
+static inline bool vdb_mul_ok(size_t a, size_t b, size_t *out)
+{
+	return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool vdb_add_ok(size_t a, size_t b, size_t *out)
+{
+	return !__builtin_add_overflow(a, b, out);
+}
+
+/* malloc that records VDB_ENOMEM in the thread's message on failure. */
+void *vdb_malloc(size_t n, const char *what);
+void *vdb_realloc(void *p, size_t n, const char *what);
+
+/* Grow *buf (element size es, capacity *cap) to hold at least need items. */
+vdb_status vdb_grow(void **buf, size_t *cap, size_t need, size_t es, const char *what);
+
+#endif

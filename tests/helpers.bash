@@ -1,0 +1,64 @@
+# helpers.bash — shared setup for the command tests (bats).
+load /usr/lib/bats/bats-support/load
+load /usr/lib/bats/bats-assert/load
+
+: "${VDB_BIN:=$BATS_TEST_DIRNAME/../build/cmd}"
+: "${VDB_TESTDATA:=$BATS_TEST_DIRNAME/data}"
+: "${VDB_SRCDIR:=$BATS_TEST_DIRNAME/..}"
+: "${VDB_SHARED_DATA:=$VDB_SRCDIR/../shared/data}"
+PATH="$VDB_BIN:$PATH"
+D=$VDB_TESTDATA
+
+setup() {
+  T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/vdb-test.XXXXXX")
+  cd "$T" || return 1
+}
+
+teardown() {
+  cd / && rm -rf "$T"
+}
+
+need_shared() {
+  [ -d "$VDB_SHARED_DATA/siftsmall" ] ||
+    skip "../shared/data is absent (set VDB_SHARED_DATA to run the real-data tests)"
+  S=$VDB_SHARED_DATA
+}
+
+# fvecs FILE DIM V1 V2 ... : write float32 records of DIM values each
+fvecs() {
+  local f=$1 d=$2; shift 2
+  perl -e 'my $d = shift; my @v = @ARGV;
+           while (@v) { print pack("l<", $d), pack("f<*", splice(@v, 0, $d)); }' "$d" "$@" >"$f"
+}
+
+# random_fvecs FILE N DIM SEED [LEVELS]: deterministic pseudo-random vectors;
+# with LEVELS, values are integers in 0..LEVELS-1 (so exact ties happen)
+random_fvecs() {
+  local f=$1; shift
+  perl -e 'my ($n, $d, $s, $lv) = @ARGV; srand($s);
+           for (1..$n) { print pack("l<", $d);
+             print pack("f<*", map { $lv ? int(rand($lv)) : rand(2) - 1 } 1..$d); }' "$@" >"$f"
+}
+
+# brute FILE_BASE FILE_QUERY K METRIC: exact ids per query, one line each,
+# computed independently of vdb in perl (double precision, ties to smaller id)
+brute() {
+  perl -e '
+    sub rd { my ($f) = @_; open(my $h, "<:raw", $f) or die; local $/; my $b = <$h>; my @r;
+      while (length $b) { my $d = unpack("l<", $b); push @r, [unpack("f<$d", substr($b, 4))];
+        $b = substr($b, 4 + 4 * $d); } return @r; }
+    my ($bf, $qf, $k, $m) = @ARGV; my @b = rd($bf); my @q = rd($qf);
+    sub nrm { my $s = 0; $s += $_ * $_ for @{$_[0]}; return sqrt($s) || 1; }
+    for my $q (@q) { my @d;
+      for my $i (0..$#b) { my $x = $b[$i]; my $v = 0;
+        if ($m eq "l2") { $v += ($q->[$_] - $x->[$_]) ** 2 for 0..$#$q; }
+        elsif ($m eq "ip") { $v -= $q->[$_] * $x->[$_] for 0..$#$q; }
+        else { my $dot = 0; $dot += $q->[$_] * $x->[$_] for 0..$#$q;
+               $v = 1 - $dot / (nrm($q) * nrm($x)); }
+        push @d, [$v, $i]; }
+      @d = sort { $a->[0] <=> $b->[0] || $a->[1] <=> $b->[1] } @d;
+      print join(" ", map { $_->[1] } @d[0 .. ($k > @d ? @d : $k) - 1]), "\n"; }' "$@"
+}
+
+# ids of vdb-query jsonl output, one line per query, space-separated
+ids_of() { jq -r '.ids | map(tostring) | join(" ")' "$@"; }

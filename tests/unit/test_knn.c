@@ -1,0 +1,138 @@
+/* test_knn.c — the exact k-NN engine against a naive double-precision
+ * brute force: every metric, ties, both parallel paths, streamed blocks. */
+#include "tap.h"
+#include "vdb.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct { double d; int64_t id; } cand;
+static int cmp(const void *a, const void *b)
+{
+	const cand *x = a, *y = b;
+	if (x->d != y->d)
+		return x->d < y->d ? -1 : 1;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static void naive(vdb_metric m, const float *x, size_t n, const float *q, size_t d, size_t k,
+                  int64_t *ids, double *dist)
+{
+	cand *c = malloc(n * sizeof *c);
+	double qn = 0;
+	for (size_t i = 0; i < d; i++)
+		qn += (double)q[i] * q[i];
+	for (size_t j = 0; j < n; j++) {
+		double acc = 0, xn = 0;
+		for (size_t i = 0; i < d; i++) {
+			double a = q[i], b = x[j * d + i];
+			acc += m == VDB_METRIC_L2 ? (a - b) * (a - b) : a * b;
+			xn += b * b;
+		}
+		if (m == VDB_METRIC_IP)
+			acc = -acc;
+		else if (m == VDB_METRIC_COSINE)
+			acc = (qn > 0 && xn > 0) ? 1 - acc / sqrt(qn * xn) : 1;
+		else
+			acc = sqrt(acc);
+		c[j] = (cand){ acc, (int64_t)j };
+	}
+	qsort(c, n, sizeof *c, cmp);
+	for (size_t r = 0; r < k; r++) {
+		ids[r] = r < n ? c[r].id : -1;
+		dist[r] = r < n ? c[r].d : 0;
+	}
+	free(c);
+}
+
+/* levels > 0: integer values in 0..levels-1, so many exact ties */
+static void fill(float *v, size_t n, unsigned levels, unsigned *seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		*seed = *seed * 1103515245u + 12345u;
+		unsigned r = (*seed >> 8) & 0xffff;
+		v[i] = levels ? (float)(r % levels) : (float)r / 32768.0f - 1.0f;
+	}
+}
+
+/* Run the engine (feeding the base in blocks of `block`) and compare. */
+static int check(vdb_metric m, size_t n, size_t nq, size_t d, size_t k, unsigned levels,
+                 size_t block, int threads)
+{
+	unsigned seed = (unsigned)(n * 31 + nq * 7 + d + k + levels);
+	float *x = malloc(n * d * sizeof *x), *q = malloc(nq * d * sizeof *q);
+	fill(x, n * d, levels, &seed);
+	fill(q, nq * d, levels, &seed);
+	/* cosine rows go in normalised, as the flat index and groundtruth do */
+	float *xin = malloc(n * d * sizeof *xin);
+	memcpy(xin, x, n * d * sizeof *x);
+	if (m == VDB_METRIC_COSINE)
+		for (size_t j = 0; j < n; j++)
+			vdb_normalize(xin + j * d, d);
+	vdb_set_threads(threads);
+	vdb_knn *s;
+	int good = vdb_knn_new(&s, m, (uint32_t)d, k, q, nq) == VDB_OK;
+	for (size_t j = 0; good && j < n; j += block)
+		good = vdb_knn_add(s, xin + j * d, NULL, n - j < block ? n - j : block,
+		                   (int64_t)j) == VDB_OK;
+	int64_t *ids = malloc(nq * k * sizeof *ids), *want = malloc(k * sizeof *want);
+	float *dist = malloc(nq * k * sizeof *dist);
+	double *wd = malloc(k * sizeof *wd);
+	good = good && vdb_knn_result(s, ids, dist) == VDB_OK;
+	size_t bad_ids = 0;
+	double worst = 0;
+	/* cosine is defined on the rows as stored: normalised once, in float */
+	float *qn = malloc(d * sizeof *qn);
+	for (size_t qi = 0; good && qi < nq; qi++) {
+		memcpy(qn, q + qi * d, d * sizeof *qn);
+		if (m == VDB_METRIC_COSINE)
+			vdb_normalize(qn, d);
+		naive(m, m == VDB_METRIC_COSINE ? xin : x, n, qn, d, k, want, wd);
+		for (size_t r = 0; r < k; r++) {
+			if (ids[qi * k + r] != want[r])
+				bad_ids++;
+			if (want[r] >= 0) {
+				double e = fabs(dist[qi * k + r] - wd[r]) / (fabs(wd[r]) + 1e-6);
+				if (e > worst)
+					worst = e;
+			}
+		}
+	}
+	vdb_knn_free(s);
+	free(qn);
+	free(x), free(q), free(xin), free(ids), free(want), free(dist), free(wd);
+	return ok(good && bad_ids == 0 && worst < 1e-4,
+	          "%s n=%zu nq=%zu d=%zu k=%zu levels=%u block=%zu threads=%d: %zu ids differ, "
+	          "worst distance error %.2g", vdb_metric_name(m), n, nq, d, k, levels, block,
+	          threads, bad_ids, worst);
+}
+
+int main(void)
+{
+	vdb_metric ms[] = { VDB_METRIC_L2, VDB_METRIC_IP, VDB_METRIC_COSINE };
+	for (int mi = 0; mi < 3; mi++) {
+		vdb_metric m = ms[mi];
+		/* many queries: threads own query blocks */
+		check(m, 5000, 100, 33, 10, 0, 5000, 2);
+		/* few queries over several tiles: threads split the base and merge */
+		check(m, 9000, 1, 16, 10, 0, 9000, 2);
+		check(m, 9000, 3, 16, 7, 0, 9000, 2);
+		/* exact ties everywhere: the smaller id must win */
+		check(m, 3000, 40, 8, 20, 3, 3000, 2);
+		check(m, 3000, 2, 8, 20, 2, 3000, 2);
+		/* the base streamed in odd-sized blocks, single thread */
+		check(m, 2500, 17, 20, 15, 0, 333, 1);
+		check(m, 2500, 17, 20, 15, 4, 1, 1);
+		/* k larger than the base: the rest is -1 */
+		check(m, 5, 3, 4, 9, 0, 5, 2);
+		/* dimension 1 and a large dimension */
+		check(m, 700, 9, 1, 5, 0, 700, 2);
+		check(m, 300, 5, 1100, 5, 0, 300, 2);
+	}
+	vdb_knn *s;
+	ok(vdb_knn_new(&s, VDB_METRIC_HAMMING, 4, 1, NULL, 0) == VDB_EUNSUPPORTED,
+	   "hamming is refused by the float engine");
+	ok(vdb_knn_new(&s, VDB_METRIC_L2, 4, 0, NULL, 0) == VDB_EINVAL &&
+	   strstr(vdb_last_error(), "k 0") != NULL, "k = 0 is refused with a message");
+	return done_testing();
+}
