@@ -197,9 +197,10 @@ int cmd_parse(int argc, char **argv, const char *shortopts, const struct option 
 			full[i + 1] = cargv[i], flines[i] = lines[i];
 		full[cargc + 1] = NULL;
 		parse_pass(cargc + 1, full, so, longopts, fn, ctx, help, config, flines);
+		/* option values point into cargv, as they point into argv: keep it for
+		 * the life of the process */
 		free(full);
 		free(flines);
-		vdb_config_free(cargc, cargv, lines);
 	}
 	parse_pass(argc, argv, so, longopts, fn, ctx, help, NULL, NULL);
 	if (cmd_opts.threads)

@@ -277,6 +277,9 @@ vdb_status vdb_knn_result(vdb_knn *s, int64_t *ids, float *dist)
 				if (r < n) {
 					double e = c[r].ex;
 					oi[r] = c[r].id;
+					/* rounding can put a cosine distance a hair outside [0, 2] */
+					if (s->metric == VDB_METRIC_COSINE)
+						e = e < 0 ? 0 : e > 2 ? 2 : e;
 					od[r] = (float)(s->metric == VDB_METRIC_L2 ? sqrt(e > 0 ? e : 0) : e);
 				} else {
 					oi[r] = -1;

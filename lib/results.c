@@ -125,9 +125,9 @@ vdb_status vdb_results_load(const char *path, int64_t **ids, size_t *nq, size_t 
 	FILE *f = is_stdin ? stdin : fopen(path, "rb");
 	if (!f)
 		return vdb_fail(VDB_ENOENT, "%s: %s", path, strerror(errno));
+	/* vdb-query's JSONL starts with '{'; ivecs starts with a binary width
+	 * whose first byte may look like a blank (10 is '\n'), so peek, no skipping */
 	int c = getc(f);
-	while (c == ' ' || c == '\n' || c == '\t' || c == '\r')
-		c = getc(f);
 	rows r = { 0 };
 	vdb_status s = VDB_OK;
 	if (c == EOF)

@@ -43,9 +43,10 @@ load helpers
   # drop every other result: recall@10 must be exactly 0.5
   vdb-query -x base.vdb -k 10 "$D/sift_query20.fvecs" |
     jq -c '.ids |= [.[0], .[2], .[4], .[6], .[8]]' >half.jsonl
-  run vdb-eval recall -k 10 "$D/sift2k_gt100_l2.ivecs" half.jsonl
+  run --separate-stderr vdb-eval recall -k 10 "$D/sift2k_gt100_l2.ivecs" half.jsonl
   assert_success
   assert_output "recall@10: 0.5000"
+  [[ "$stderr" == *"at most 5 results per query"* ]]
   run vdb-eval recall -k 10 --min-recall 0.9 "$D/sift2k_gt100_l2.ivecs" half.jsonl
   assert_failure 1
   assert_output --partial "below"

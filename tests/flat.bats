@@ -13,9 +13,13 @@ load helpers
   random_fvecs q.fvecs 5 7 2 4
   random_fvecs fb.fvecs 300 9 3      # real values
   random_fvecs fq.fvecs 5 9 4
+  # cosine ties between non-identical integer vectors, e.g. (1,1) and (3,3), are
+  # ties only in exact arithmetic: any float computation orders them by rounding,
+  # so cosine is checked on real-valued data
   for m in l2 ip cosine; do
     for set in "b q" "fb fq"; do
       read -r base qs <<<"$set"
+      [ $m = cosine ] && [ $base = b ] && continue
       vdb-build -m $m -o $base.$m.vdb $base.fvecs
       run vdb-query -x $base.$m.vdb -k 25 $qs.fvecs
       assert_success
@@ -34,10 +38,11 @@ load helpers
   vdb-build -m ip -o ip.vdb b.fvecs
   run vdb-query -x ip.vdb -k 2 q2.fvecs
   assert_output '{"query": 0, "ids": [0, 1], "distances": [-7, -1]}'
-  vdb-build -m cosine -o cos.vdb b.fvecs
+  fvecs c.fvecs 2  0 1  -1 0  1 0
+  vdb-build -m cosine -o cos.vdb c.fvecs
   fvecs q3.fvecs 2  2 0
-  run vdb-query -x cos.vdb -k 2 q3.fvecs
-  assert_output '{"query": 0, "ids": [1, 0], "distances": [0, 0.4]}'
+  run vdb-query -x cos.vdb -k 3 q3.fvecs
+  assert_output '{"query": 0, "ids": [2, 0, 1], "distances": [0, 1, 2]}'
 }
 
 @test "k larger than the index returns every vector" {

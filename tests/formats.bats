@@ -41,7 +41,7 @@ load helpers
 
 @test "a truncated fvecs record names the input and the record (65)" {
   fvecs v.fvecs 4  1 2 3 4  5 6 7 8  9 10 11 12
-  head -c 40 v.fvecs >t.fvecs
+  head -c 50 v.fvecs >t.fvecs
   run --separate-stderr vdb-build -o t.vdb t.fvecs
   assert_failure 65
   [[ "$stderr" == "vdb-build: error: t.fvecs: record 2: "*truncated* ]]
@@ -50,7 +50,9 @@ load helpers
 }
 
 @test "a dimension that changes between records is an error naming the record" {
-  { fvecs /dev/stdout 4 1 2 3 4; fvecs /dev/stdout 3 1 2 3; } >m.fvecs
+  fvecs a.fvecs 4 1 2 3 4
+  fvecs b.fvecs 3 1 2 3
+  cat a.fvecs b.fvecs >m.fvecs
   run vdb-build -o m.vdb m.fvecs
   assert_failure 65
   assert_output --partial "m.fvecs: record 1"

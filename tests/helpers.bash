@@ -1,4 +1,5 @@
 # helpers.bash — shared setup for the command tests (bats).
+bats_require_minimum_version 1.5.0
 load /usr/lib/bats/bats-support/load
 load /usr/lib/bats/bats-assert/load
 

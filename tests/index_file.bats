@@ -92,11 +92,11 @@ flip() {
   mkfifo in.fifo
   vdb-build -o keep.vdb in.fifo &
   pid=$!
-  exec 3>in.fifo
-  head -c 100000 "$D/sift2k_base.fvecs" >&3
+  exec 7>in.fifo
+  head -c 100000 "$D/sift2k_base.fvecs" >&7
   sleep 0.3
   kill -9 $pid
-  exec 3>&-
+  exec 7>&-
   wait $pid || true
   [ "$(sha256sum <keep.vdb)" = "$sum" ]
   run vdb-query -x keep.vdb --verify

@@ -21,11 +21,11 @@ load helpers
   mkfifo qin
   vdb-query -x s.vdb -b 1 -k 3 <qin >out &
   pid=$!
-  exec 3>qin
-  head -c 516 "$D/sift_query20.fvecs" >&3
+  exec 7>qin
+  head -c 516 "$D/sift_query20.fvecs" >&7
   for i in $(seq 50); do [ -s out ] && break; sleep 0.1; done
   lines=$(wc -l <out)
-  exec 3>&-
+  exec 7>&-
   wait $pid
   [ "$lines" = 1 ]
 }
@@ -53,9 +53,9 @@ load helpers
 @test "a write error on stdout is an I/O error (74)" {
   vdb-build -o s.vdb "$D/sift2k_base.fvecs"
   [ -w /dev/full ] || skip "no /dev/full"
-  run vdb-query -x s.vdb "$D/sift_query20.fvecs" >/dev/full
+  run bash -c "vdb-query -x s.vdb '$D/sift_query20.fvecs' >/dev/full"
   assert_failure 74
   assert_output --partial "No space left"
-  run vdb-eval groundtruth -k 5 "$D/sift2k_base.fvecs" "$D/sift_query20.fvecs" >/dev/full
+  run bash -c "vdb-eval groundtruth -k 5 '$D/sift2k_base.fvecs' '$D/sift_query20.fvecs' >/dev/full"
   assert_failure 74
 }
