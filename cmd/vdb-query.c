@@ -27,7 +27,7 @@ static void help(void)
 	       "  -O, --output FMT       jsonl (default), ivecs or tsv\n"
 	       "      --include metadata add each result's stored metadata\n"
 	       "  -f, --format FMT       queries: auto (default), fvecs, ivecs, bvecs, jsonl\n"
-	       "  -b, --batch N          queries answered per batch (default 1024)\n"
+	       "  -b, --batch N          queries answered per batch (default 4096)\n"
 	       "      --info             print the index header as JSON and exit\n"
 	       "      --verify           check every section checksum and exit\n"
 	       "  -t, --threads N        threads (default: all cores)\n"
@@ -137,7 +137,7 @@ static void run_queries(const query_args *a, const vdb_index *ix, const char *pa
 int main(int argc, char **argv)
 {
 	cmd_init("vdb-query");
-	query_args a = { .out = VDB_OUT_JSONL, .batch = 1024 };
+	query_args a = { .out = VDB_OUT_JSONL, .batch = 4096 };
 	vdb_search_opts_init(&a.so);
 	int first = cmd_parse(argc, argv, "x:k:O:f:b:t:c:qh", longopts, on_opt, &a, help);
 	if (!a.index)

@@ -114,10 +114,44 @@ static uint32_t hamming_avx2(const uint8_t *a, const uint8_t *b, size_t n)
 	return (uint32_t)(c0 + c1);
 }
 
+/* The keys are computed exactly as the scalar code does (2*d is exact, then
+ * one rounding in the subtraction), so both levels pick the same candidates. */
+static size_t next_below_avx2(const float *xn, const float *dots, size_t start, size_t n,
+                              float thr)
+{
+	__m256 t = _mm256_set1_ps(thr);
+	size_t j = start;
+	if (xn) {
+		for (; j + 8 <= n; j += 8) {
+			__m256 d = _mm256_loadu_ps(dots + j);
+			__m256 key = _mm256_sub_ps(_mm256_loadu_ps(xn + j), _mm256_add_ps(d, d));
+			int m = _mm256_movemask_ps(_mm256_cmp_ps(key, t, _CMP_LE_OQ));
+			if (m)
+				return j + (size_t)__builtin_ctz((unsigned)m);
+		}
+		for (; j < n; j++)
+			if (xn[j] - 2.0f * dots[j] <= thr)
+				return j;
+	} else {
+		__m256 zero = _mm256_setzero_ps();
+		for (; j + 8 <= n; j += 8) {
+			__m256 key = _mm256_sub_ps(zero, _mm256_loadu_ps(dots + j));
+			int m = _mm256_movemask_ps(_mm256_cmp_ps(key, t, _CMP_LE_OQ));
+			if (m)
+				return j + (size_t)__builtin_ctz((unsigned)m);
+		}
+		for (; j < n; j++)
+			if (-dots[j] <= thr)
+				return j;
+	}
+	return n;
+}
+
 const vdb_kernels vdb_kernels_avx2 = {
 	.name = "avx2",
 	.l2sq = l2sq_avx2,
 	.dot = dot_avx2,
 	.cosine = cosine_avx2,
 	.hamming = hamming_avx2,
+	.next_below = next_below_avx2,
 };

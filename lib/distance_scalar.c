@@ -70,10 +70,27 @@ static uint32_t hamming_scalar(const uint8_t *a, const uint8_t *b, size_t n)
 	return (uint32_t)c;
 }
 
+static size_t next_below_scalar(const float *xn, const float *dots, size_t start, size_t n,
+                                float thr)
+{
+	size_t j = start;
+	if (xn) {
+		for (; j < n; j++)
+			if (xn[j] - 2.0f * dots[j] <= thr)
+				return j;
+	} else {
+		for (; j < n; j++)
+			if (-dots[j] <= thr)
+				return j;
+	}
+	return n;
+}
+
 const vdb_kernels vdb_kernels_scalar = {
 	.name = "scalar",
 	.l2sq = l2sq_scalar,
 	.dot = dot_scalar,
 	.cosine = cosine_scalar,
 	.hamming = hamming_scalar,
+	.next_below = next_below_scalar,
 };

@@ -25,8 +25,8 @@
 #include <pthread.h>
 #include <string.h>
 
-#define QBLOCK 64     /* queries per sgemm block */
-#define XTILE 1024    /* base rows per sgemm tile: 64x1024 floats stay in L2 */
+#define QBLOCK 256    /* queries per sgemm block: amortises packing the base tile */
+#define XTILE 512     /* base rows per tile: 256x512 floats of results stay in L2 */
 #define SLACK 16
 
 struct vdb_knn {
@@ -118,17 +118,18 @@ static void scan_tile(const vdb_knn *s, vdb_topk *heaps, const float *qblk, size
                       int64_t id0)
 {
 	size_t d = s->dim;
+	const vdb_kernels *K = vdb_kernels_get();
 	for (size_t a = 0; a < nqb; a++) {
 		vdb_topk *h = &heaps[a];
 		const float *row = dots + a * nxt;
 		const float *q = qblk + a * d;
 		float thr = topk_threshold(h);
-		for (size_t j = 0; j < nxt; j++) {
+		/* most keys lose to the threshold: a SIMD kernel skips them */
+		for (size_t j = K->next_below(xn, row, 0, nxt, thr); j < nxt;
+		     j = K->next_below(xn, row, j + 1, nxt, thr)) {
 			float key = xn ? xn[j] - 2.0f * row[j] : -row[j];
-			if (key <= thr) {
-				topk_push(h, key, id0 + (int64_t)j, exact_distance(s->metric, q, x + j * d, d));
-				thr = topk_threshold(h);
-			}
+			topk_push(h, key, id0 + (int64_t)j, exact_distance(s->metric, q, x + j * d, d));
+			thr = topk_threshold(h);
 		}
 	}
 }

@@ -74,6 +74,11 @@ typedef struct {
 	float (*cosine)(const float *a, const float *b, size_t d);
 	/* number of differing bits over nbytes bytes */
 	uint32_t (*hamming)(const uint8_t *a, const uint8_t *b, size_t nbytes);
+	/* First j in [start, n) whose ranking key, xn[j] - 2*dots[j] (l2) or
+	 * -dots[j] (xn NULL: ip, cosine), is <= thr; n if there is none. The
+	 * filter of exact search: most keys lose to the k-th best so far. */
+	size_t (*next_below)(const float *xn, const float *dots, size_t start, size_t n,
+	                     float thr);
 } vdb_kernels;
 
 const vdb_kernels *vdb_kernels_get(void);

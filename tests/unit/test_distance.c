@@ -101,16 +101,43 @@ static void reference(const vdb_kernels *s)
 	ok(fabsf(s->cosine(one, one, 4)) < 1e-6f, "cosine distance of a vector to itself is 0");
 }
 
+/* next_below: both levels find the same first candidate as a plain loop */
+static void next_below(const vdb_kernels *k)
+{
+	static float xn[300], dots[300];
+	int bad = 0;
+	for (int trial = 0; trial < 2000 && !bad; trial++) {
+		size_t n = (size_t)(trial % 300) + 1, start = (size_t)trial % n;
+		for (size_t j = 0; j < n; j++)
+			xn[j] = rnd() * 4 + 4, dots[j] = rnd() * 2;
+		float thr = rnd() * 6;
+		for (int l2 = 0; l2 < 2; l2++) {
+			size_t want = n;
+			for (size_t j = start; j < n; j++)
+				if ((l2 ? xn[j] - 2.0f * dots[j] : -dots[j]) <= thr) {
+					want = j;
+					break;
+				}
+			if (k->next_below(l2 ? xn : NULL, dots, start, n, thr) != want)
+				bad = trial + 1;
+		}
+	}
+	ok(!bad, "%s next_below finds the first key <= threshold (first bad trial %d)", k->name,
+	   bad - 1);
+}
+
 int main(void)
 {
 	const vdb_kernels *scalar = vdb_kernels_level("scalar");
 	ok(scalar && !strcmp(scalar->name, "scalar"), "the scalar level always exists");
 	reference(scalar);
 	hamming(scalar);
+	next_below(scalar);
 	const vdb_kernels *avx2 = vdb_kernels_level("avx2");
 	if (avx2) {
 		compare(avx2, scalar, "scalar");
 		hamming(avx2);
+		next_below(avx2);
 	} else
 		skip("this CPU has no AVX2+FMA: only the scalar level is tested");
 	ok(vdb_kernels_level("avx512") == NULL && vdb_kernels_level("nonsense") == NULL,
