@@ -1,0 +1,41 @@
+#!/usr/bin/env bats
+# Every example in the man pages runs and succeeds.
+load helpers
+
+# examples PAGE: the shell lines between .EX and .EE that start with a command
+examples() {
+  sed -n '/^\.EX/,/^\.EE/p' "$VDB_SRCDIR/man/$1" | grep -E '^(vdb-|cat )' | sed 's/\\-/-/g'
+}
+
+prepare() {
+  cp "$D/sift2k_base.fvecs" base.fvecs
+  cp "$D/sift_query20.fvecs" queries.fvecs
+  cp "$D/words1k.jsonl" docs.jsonl
+  cp "$D/words_query20.jsonl" queries.jsonl
+  head -c $((1000 * 516)) base.fvecs >part1.fvecs
+  tail -c $((1000 * 516)) base.fvecs >part2.fvecs
+  vdb-build -o base.vdb base.fvecs
+  vdb-build -m cosine -o docs.vdb docs.jsonl
+}
+
+@test "the man pages render without warnings" {
+  command -v groff >/dev/null || skip "groff is not installed"
+  for p in vdb-build.1 vdb-query.1 vdb-eval.1 vdb-quantize.1 vdb.7; do
+    run bash -c "LC_ALL=C.UTF-8 groff -man -Tutf8 -ww '$VDB_SRCDIR/man/$p' 2>&1 >/dev/null"
+    assert_success
+    assert_output ""
+  done
+}
+
+@test "every example in the man pages runs" {
+  prepare
+  n=0
+  for p in vdb-build.1 vdb-query.1 vdb-eval.1 vdb-quantize.1 vdb.7; do
+    while IFS= read -r line; do
+      run bash -o pipefail -c "$line"
+      [ "$status" -eq 0 ] || { echo "$p: $line: $output"; false; }
+      n=$((n + 1))
+    done < <(examples $p)
+  done
+  [ "$n" -ge 15 ]
+}
