@@ -3,9 +3,11 @@
  *
  * It is the ground-truth engine of vdb (recall 1.0 by construction) and the
  * baseline every approximate index is measured against. Sections: VECS, the
- * count x dim float32 rows (normalised for cosine), and for l2 NRM2, each
- * row's squared norm, so that search is one sgemm per tile (see knn.c). The
- * rows are used in place from the mapping: opening costs no load.
+ * count x dim float32 rows (normalised for cosine), searched with one sgemm
+ * per tile (see knn.c). The
+ * rows are used in place from the mapping: opening costs no load. NRM2
+ * holds each row's squared norm (l2 and ip): the l2 ranking key needs it,
+ * and both metrics need its maximum for the rounding bound of knn.c.
  */
 #include "index_internal.h"
 
@@ -14,7 +16,7 @@
 
 typedef struct {
 	const float *vecs;
-	const float *norms;  /* l2 only */
+	const float *norms;  /* l2 and ip */
 	float *own_norms;
 } flat;
 
@@ -42,7 +44,7 @@ static vdb_status flat_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts
 		return vdb_fail(VDB_ENOMEM, "out of memory");
 	ix->impl = f;
 	f->vecs = ix->owned.data;
-	if (ix->metric == VDB_METRIC_L2)
+	if (ix->metric != VDB_METRIC_COSINE)
 		return compute_norms(f, ix->count, ix->dim);
 	return VDB_OK;
 }
@@ -75,7 +77,7 @@ static vdb_status flat_open(vdb_index *ix)
 	              len != want, VDB_ECORRUPT,
 	              "%s: VECS section is %zu bytes; %zu vectors of dimension %u need %zu",
 	              path, len, ix->count, ix->dim, want);
-	if (ix->metric == VDB_METRIC_L2) {
+	if (ix->metric != VDB_METRIC_COSINE) {
 		f->norms = vdb_file_section(ix->file, SEC_NRM2, &len);
 		VDB_RETURN_IF(!f->norms || len != ix->count * sizeof(float), VDB_ECORRUPT,
 		              "%s: NRM2 section missing or of the wrong size", path);

@@ -2,24 +2,32 @@
  * knn.c — exact k nearest neighbours, the engine of flat search and of
  * vdb-eval groundtruth.
  *
- * Distances for a block of queries against a tile of base rows come from one
- * sgemm (OpenBLAS): for l2, |x|^2 - 2<q,x> ranks like |q-x|^2; for ip and
- * cosine, -<q,x>. That ranking key is fast but rounds differently from a
- * direct computation, so each query keeps a few more candidates than asked
- * (kk = k + slack) and every candidate that enters the heap gets its exact
- * distance computed directly in double. The answer is the k best by exact
- * distance, ties to the smaller id: the brute-force answer, at gemm speed.
+ * A block of queries meets a tile of base rows in one sgemm (OpenBLAS),
+ * which gives a ranking key per pair: for l2, |x|^2 - 2<q,x> (= |q-x|^2 -
+ * |q|^2); for ip and cosine, -<q,x>. The key is fast but rounded, and on
+ * data far from the origin its error can exceed the gaps between
+ * neighbours. So the key only filters: a row can be among the k nearest
+ * only if its key is within a proven rounding bound B of the k-th best
+ * exact distance so far, and every row that passes gets its distance
+ * computed directly, in double. The heap holds those exact distances, ties
+ * go to the smaller id, and the result is the brute-force answer on any
+ * data. B is the standard bound for a float dot product, (d+4)u times the
+ * sum of |terms| (bounded with |q||x|), doubled for safety; for ordinary
+ * data it is far below the gaps, so few rows beyond the answer are
+ * recomputed, and on adversarial data the search degrades to exact
+ * brute force instead of returning wrong neighbours.
  *
  * Parallelism (OpenMP): with enough queries, threads own blocks of queries
  * and stream the base tile by tile (each heap has one writer, no locks);
  * with few queries, threads split the base and keep private heaps that are
  * merged at the end. BLAS itself runs single-threaded inside our threads.
- * Base blocks can be fed in any order and any size (ground truth streams a
- * base larger than memory), state lives in the vdb_knn object.
+ * Base blocks can be fed in any order and size (ground truth streams a
+ * base larger than memory); all state lives in the vdb_knn object.
  */
 #include "vdb_internal.h"
 #include "topk.h"
 #include <cblas.h>
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <pthread.h>
@@ -27,17 +35,17 @@
 
 #define QBLOCK 256    /* queries per sgemm block: amortises packing the base tile */
 #define XTILE 512     /* base rows per tile: 256x512 floats of results stay in L2 */
-#define SLACK 16
 
 struct vdb_knn {
 	vdb_metric metric;
 	uint32_t dim;
-	size_t k, kk, nq;
+	size_t k, nq;
 	float *q;        /* nq x dim, normalised for cosine */
-	float *key;      /* nq x kk heap storage */
+	double *qn;      /* |q|^2 */
+	double *dist;    /* nq x k heaps of exact distances */
 	int64_t *id;
-	double *ex;
 	uint32_t *cnt;
+	double *bound;   /* per query, for the current block: B above */
 };
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
@@ -46,8 +54,7 @@ static void blas_single_thread(void) { openblas_set_num_threads(1); }
 
 static vdb_topk heap_of(vdb_knn *s, size_t qi)
 {
-	return (vdb_topk){ s->key + qi * s->kk, s->id + qi * s->kk, s->ex + qi * s->kk,
-	                   s->cnt[qi], (uint32_t)s->kk };
+	return (vdb_topk){ s->dist + qi * s->k, s->id + qi * s->k, s->cnt[qi], (uint32_t)s->k };
 }
 
 vdb_status vdb_knn_new(vdb_knn **out, vdb_metric m, uint32_t dim, size_t k,
@@ -65,26 +72,32 @@ vdb_status vdb_knn_new(vdb_knn **out, vdb_metric m, uint32_t dim, size_t k,
 	if (!s)
 		return vdb_fail(VDB_ENOMEM, "out of memory");
 	s->metric = m, s->dim = dim, s->k = k, s->nq = nq;
-	s->kk = k + SLACK + k / 4;
 	size_t nqd, slots;
-	if (!vdb_mul_ok(nq, dim, &nqd) || !vdb_mul_ok(nq, s->kk, &slots)) {
+	if (!vdb_mul_ok(nq, dim, &nqd) || !vdb_mul_ok(nq, k, &slots)) {
 		free(s);
 		return vdb_fail(VDB_ENOMEM, "exact search: too many queries (%zu)", nq);
 	}
 	s->q = vdb_malloc(nqd * sizeof(float), "queries");
-	s->key = vdb_malloc(slots * sizeof(float), "candidate heaps");
-	s->id = vdb_malloc(slots * sizeof(int64_t), "candidate heaps");
-	s->ex = vdb_malloc(slots * sizeof(double), "candidate heaps");
+	s->qn = vdb_malloc(nq * sizeof(double), "queries");
+	s->bound = vdb_malloc(nq * sizeof(double), "queries");
+	s->dist = vdb_malloc(slots * sizeof(double), "result heaps");
+	s->id = vdb_malloc(slots * sizeof(int64_t), "result heaps");
 	s->cnt = calloc(nq ? nq : 1, sizeof(uint32_t));
-	if (!s->q || !s->key || !s->id || !s->ex || !s->cnt) {
+	if (!s->q || !s->qn || !s->bound || !s->dist || !s->id || !s->cnt) {
 		vdb_knn_free(s);
 		return vdb_fail(VDB_ENOMEM, "out of memory for %zu queries", nq);
 	}
 	if (nqd)
 		memcpy(s->q, queries, nqd * sizeof(float));
-	if (m == VDB_METRIC_COSINE)
-		for (size_t i = 0; i < nq; i++)
-			vdb_normalize(s->q + i * dim, dim);
+	for (size_t i = 0; i < nq; i++) {
+		float *q = s->q + i * dim;
+		if (m == VDB_METRIC_COSINE)
+			vdb_normalize(q, dim);
+		double acc = 0;
+		for (size_t j = 0; j < dim; j++)
+			acc += (double)q[j] * q[j];
+		s->qn[i] = acc;
+	}
 	*out = s;
 	return VDB_OK;
 }
@@ -93,7 +106,7 @@ void vdb_knn_free(vdb_knn *s)
 {
 	if (!s)
 		return;
-	free(s->q), free(s->key), free(s->id), free(s->ex), free(s->cnt);
+	free(s->q), free(s->qn), free(s->bound), free(s->dist), free(s->id), free(s->cnt);
 	free(s);
 }
 
@@ -112,9 +125,22 @@ static double exact_distance(vdb_metric m, const float *q, const float *x, size_
 	return m == VDB_METRIC_IP ? -acc : 1.0 - acc;
 }
 
-/* Scan one sgemm result (nqb queries x nxt rows) into the queries' heaps. */
-static void scan_tile(const vdb_knn *s, vdb_topk *heaps, const float *qblk, size_t nqb,
-                      const float *dots, const float *x, const float *xn, size_t nxt,
+/* The key a row needs to possibly beat the heap's worst: +inf until the
+ * heap is full, then the worst exact distance moved into key space plus
+ * the rounding bound, rounded up to a float. */
+static float key_threshold(const vdb_knn *s, const vdb_topk *h, size_t qi)
+{
+	if (h->n < h->cap)
+		return INFINITY;
+	double off = s->metric == VDB_METRIC_L2 ? s->qn[qi] : s->metric == VDB_METRIC_COSINE ? 1 : 0;
+	double t = h->dist[0] - off + s->bound[qi];
+	float f = (float)t;
+	return (double)f < t ? nextafterf(f, INFINITY) : f;
+}
+
+/* Scan one sgemm result (nqb queries from q0, x nxt rows) into the heaps. */
+static void scan_tile(const vdb_knn *s, vdb_topk *heaps, size_t q0, size_t nqb,
+                      const float *dots, const float *x, const float *keyn, size_t nxt,
                       int64_t id0)
 {
 	size_t d = s->dim;
@@ -122,14 +148,13 @@ static void scan_tile(const vdb_knn *s, vdb_topk *heaps, const float *qblk, size
 	for (size_t a = 0; a < nqb; a++) {
 		vdb_topk *h = &heaps[a];
 		const float *row = dots + a * nxt;
-		const float *q = qblk + a * d;
-		float thr = topk_threshold(h);
+		const float *q = s->q + (q0 + a) * d;
+		float thr = key_threshold(s, h, q0 + a);
 		/* most keys lose to the threshold: a SIMD kernel skips them */
-		for (size_t j = K->next_below(xn, row, 0, nxt, thr); j < nxt;
-		     j = K->next_below(xn, row, j + 1, nxt, thr)) {
-			float key = xn ? xn[j] - 2.0f * row[j] : -row[j];
-			topk_push(h, key, id0 + (int64_t)j, exact_distance(s->metric, q, x + j * d, d));
-			thr = topk_threshold(h);
+		for (size_t j = K->next_below(keyn, row, 0, nxt, thr); j < nxt;
+		     j = K->next_below(keyn, row, j + 1, nxt, thr)) {
+			topk_push(h, exact_distance(s->metric, q, x + j * d, d), id0 + (int64_t)j);
+			thr = key_threshold(s, h, q0 + a);
 		}
 	}
 }
@@ -147,7 +172,7 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 		return VDB_OK;
 	size_t d = s->dim;
 	float *norms = NULL;
-	if (s->metric == VDB_METRIC_L2 && !xnorm) {
+	if (s->metric != VDB_METRIC_COSINE && !xnorm) {
 		norms = vdb_malloc(nx * sizeof(float), "norms");
 		if (!norms)
 			return VDB_ENOMEM;
@@ -160,8 +185,21 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 		}
 		xnorm = norms;
 	}
-	if (s->metric != VDB_METRIC_L2)
-		xnorm = NULL;
+	/* the rounding bound of each query's keys over this block */
+	double xmax = 1.0; /* cosine rows are unit vectors (or zero) */
+	if (s->metric != VDB_METRIC_COSINE) {
+		float mx = 0;
+		#pragma omp parallel for reduction(max : mx) schedule(static)
+		for (size_t j = 0; j < nx; j++)
+			mx = xnorm[j] > mx ? xnorm[j] : mx;
+		xmax = mx;
+	}
+	double gamma = 2.0 * ((double)d + 4) * (double)FLT_EPSILON / 2;
+	for (size_t i = 0; i < s->nq; i++) {
+		double cross = sqrt(s->qn[i]) * sqrt(xmax) * (s->metric == VDB_METRIC_COSINE ? 1.01 : 1);
+		s->bound[i] = gamma * (s->metric == VDB_METRIC_L2 ? xmax + 2 * cross : cross);
+	}
+	const float *keyn = s->metric == VDB_METRIC_L2 ? xnorm : NULL;
 	int T = omp_get_max_threads();
 	size_t ntiles = (nx + XTILE - 1) / XTILE;
 	vdb_status st = VDB_OK;
@@ -188,8 +226,8 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 				for (size_t t0 = 0; t0 < nx; t0 += XTILE) {
 					size_t nxt = nx - t0 < XTILE ? nx - t0 : XTILE;
 					tile_dots(s->q + q0 * d, nqb, x + t0 * d, nxt, d, dots);
-					scan_tile(s, heaps, s->q + q0 * d, nqb, dots, x + t0 * d,
-					          xnorm ? xnorm + t0 : NULL, nxt, id0 + (int64_t)t0);
+					scan_tile(s, heaps, q0, nqb, dots, x + t0 * d,
+					          keyn ? keyn + t0 : NULL, nxt, id0 + (int64_t)t0);
 				}
 				for (size_t a = 0; a < nqb; a++)
 					s->cnt[q0 + a] = heaps[a].n;
@@ -198,21 +236,25 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 		free(buf);
 	} else {
 		/* few queries: threads split the base, keep private heaps, merge */
-		size_t nq = s->nq, kk = s->kk;
-		size_t per = nq * kk;
-		float *pkey = vdb_malloc((size_t)T * per * sizeof(float), "candidate heaps");
-		int64_t *pid = vdb_malloc((size_t)T * per * sizeof(int64_t), "candidate heaps");
-		double *pex = vdb_malloc((size_t)T * per * sizeof(double), "candidate heaps");
+		size_t nq = s->nq, k = s->k;
+		size_t per = nq * k;
+		int64_t *pid = vdb_malloc((size_t)T * per * sizeof(int64_t), "result heaps");
+		double *pdist = vdb_malloc((size_t)T * per * sizeof(double), "result heaps");
 		float *buf = vdb_malloc((size_t)T * nq * XTILE * sizeof(float), "distance tiles");
-		vdb_topk *ph = vdb_malloc((size_t)T * nq * sizeof(vdb_topk), "candidate heaps");
-		if (!pkey || !pid || !pex || !buf || !ph) {
+		vdb_topk *ph = vdb_malloc((size_t)T * nq * sizeof(vdb_topk), "result heaps");
+		if (!pid || !pdist || !buf || !ph) {
 			st = VDB_ENOMEM;
 			goto out_few;
 		}
+		/* private heaps start as copies, so thresholds are tight from the start */
 		for (size_t t = 0; t < (size_t)T; t++)
-			for (size_t a = 0; a < nq; a++)
-				ph[t * nq + a] = (vdb_topk){ pkey + t * per + a * kk, pid + t * per + a * kk,
-				                             pex + t * per + a * kk, 0, (uint32_t)kk };
+			for (size_t a = 0; a < nq; a++) {
+				vdb_topk *p = &ph[t * nq + a];
+				*p = (vdb_topk){ pdist + t * per + a * k, pid + t * per + a * k,
+				                 s->cnt[a], (uint32_t)k };
+				memcpy(p->dist, s->dist + a * k, s->cnt[a] * sizeof(double));
+				memcpy(p->id, s->id + a * k, s->cnt[a] * sizeof(int64_t));
+			}
 		#pragma omp parallel
 		{
 			int t = omp_get_thread_num();
@@ -222,21 +264,22 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 			for (size_t ti = 0; ti < ntiles; ti++) {
 				size_t t0 = ti * XTILE, nxt = nx - t0 < XTILE ? nx - t0 : XTILE;
 				tile_dots(s->q, nq, x + t0 * d, nxt, d, dots);
-				scan_tile(s, heaps, s->q, nq, dots, x + t0 * d,
-				          xnorm ? xnorm + t0 : NULL, nxt, id0 + (int64_t)t0);
+				scan_tile(s, heaps, 0, nq, dots, x + t0 * d, keyn ? keyn + t0 : NULL, nxt,
+				          id0 + (int64_t)t0);
 			}
 		}
+		/* each private heap began as the shared one: rebuild from the union */
 		for (size_t a = 0; a < nq; a++) {
 			vdb_topk h = heap_of(s, a);
 			for (size_t t = 0; t < (size_t)T; t++) {
 				const vdb_topk *p = &ph[t * nq + a];
 				for (uint32_t e = 0; e < p->n; e++)
-					topk_push(&h, p->key[e], p->id[e], p->ex[e]);
+					topk_push(&h, p->dist[e], p->id[e]);
 			}
 			s->cnt[a] = h.n;
 		}
 out_few:
-		free(pkey), free(pid), free(pex), free(buf), free(ph);
+		free(pid), free(pdist), free(buf), free(ph);
 	}
 	free(norms);
 	return st;
@@ -258,17 +301,17 @@ static int cand_cmp(const void *a, const void *b)
 vdb_status vdb_knn_result(vdb_knn *s, int64_t *ids, float *dist)
 {
 	int T = omp_get_max_threads();
-	cand *all = vdb_malloc((size_t)T * s->kk * sizeof *all, "results");
+	cand *all = vdb_malloc((size_t)T * s->k * sizeof *all, "results");
 	if (!all)
 		return VDB_ENOMEM;
 	#pragma omp parallel
 	{
-		cand *c = all + (size_t)omp_get_thread_num() * s->kk;
+		cand *c = all + (size_t)omp_get_thread_num() * s->k;
 		#pragma omp for schedule(static)
 		for (size_t qi = 0; qi < s->nq; qi++) {
 			size_t n = s->cnt[qi];
-			const double *ex = s->ex + qi * s->kk;
-			const int64_t *id = s->id + qi * s->kk;
+			const double *ex = s->dist + qi * s->k;
+			const int64_t *id = s->id + qi * s->k;
 			int64_t *oi = ids + qi * s->k;
 			float *od = dist + qi * s->k;
 			for (size_t e = 0; e < n; e++)
@@ -277,10 +320,10 @@ vdb_status vdb_knn_result(vdb_knn *s, int64_t *ids, float *dist)
 			for (size_t r = 0; r < s->k; r++) {
 				if (r < n) {
 					double e = c[r].ex;
-					oi[r] = c[r].id;
 					/* rounding can put a cosine distance a hair outside [0, 2] */
 					if (s->metric == VDB_METRIC_COSINE)
 						e = e < 0 ? 0 : e > 2 ? 2 : e;
+					oi[r] = c[r].id;
 					od[r] = (float)(s->metric == VDB_METRIC_L2 ? sqrt(e > 0 ? e : 0) : e);
 				} else {
 					oi[r] = -1;

@@ -1,59 +1,53 @@
-/* topk.h — a bounded max-heap of (key, id) candidates for one query.
- * The worst candidate sits at the root, so "is x better than the worst?" is
- * one comparison against key[0]; ties in key put the larger id nearer the
- * root so that, among equals, smaller ids survive. (internal) */
+/* topk.h — a bounded max-heap of (distance, id) for one query.
+ * The worst candidate sits at the root, so "does x beat the worst?" is one
+ * comparison; among equal distances the larger id is worse, so that ties
+ * go to the smaller id. Distances are exact (double). (internal) */
 #ifndef VDB_TOPK_H
 #define VDB_TOPK_H
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
-	float *key;
+	double *dist;
 	int64_t *id;
-	double *ex;      /* exact distance of each candidate */
 	uint32_t n, cap;
 } vdb_topk;
 
-static inline int topk_worse(float ka, int64_t ia, float kb, int64_t ib)
+static inline int topk_worse(double da, int64_t ia, double db, int64_t ib)
 {
-	return ka > kb || (ka == kb && ia > ib);
+	return da > db || (da == db && ia > ib);
 }
 
-static inline float topk_threshold(const vdb_topk *t)
-{
-	return t->n < t->cap ? __builtin_inff() : t->key[0];
-}
-
-static inline void topk_push(vdb_topk *t, float key, int64_t id, double ex)
+static inline void topk_push(vdb_topk *t, double dist, int64_t id)
 {
 	size_t i;
 	if (t->n < t->cap) {
 		i = t->n++;
 		while (i > 0) {
 			size_t p = (i - 1) / 2;
-			if (!topk_worse(key, id, t->key[p], t->id[p]))
+			if (!topk_worse(dist, id, t->dist[p], t->id[p]))
 				break;
-			t->key[i] = t->key[p], t->id[i] = t->id[p], t->ex[i] = t->ex[p];
+			t->dist[i] = t->dist[p], t->id[i] = t->id[p];
 			i = p;
 		}
 	} else {
-		if (!topk_worse(t->key[0], t->id[0], key, id))
+		if (!topk_worse(t->dist[0], t->id[0], dist, id))
 			return;
 		i = 0;
 		for (;;) {
 			size_t l = 2 * i + 1, r = l + 1, m = i;
-			float mk = key;
+			double md = dist;
 			int64_t mi = id;
-			if (l < t->n && topk_worse(t->key[l], t->id[l], mk, mi))
-				m = l, mk = t->key[l], mi = t->id[l];
-			if (r < t->n && topk_worse(t->key[r], t->id[r], mk, mi))
+			if (l < t->n && topk_worse(t->dist[l], t->id[l], md, mi))
+				m = l, md = t->dist[l], mi = t->id[l];
+			if (r < t->n && topk_worse(t->dist[r], t->id[r], md, mi))
 				m = r;
 			if (m == i)
 				break;
-			t->key[i] = t->key[m], t->id[i] = t->id[m], t->ex[i] = t->ex[m];
+			t->dist[i] = t->dist[m], t->id[i] = t->id[m];
 			i = m;
 		}
 	}
-	t->key[i] = key, t->id[i] = id, t->ex[i] = ex;
+	t->dist[i] = dist, t->id[i] = id;
 }
 #endif

@@ -134,12 +134,13 @@ vdb_status vdb_ivecs_load(const char *path, int32_t **out, size_t *rows, size_t 
 
 /* ===== Exact k-NN (flat search and ground truth) ===== */
 /* Streaming top-k: create for nq queries, feed base blocks in any order,
- * then take the results. Distances are exact (recomputed in double for the
- * candidates); ties are broken by the smaller id. Parallel with OpenMP. */
+ * then take the results. The answer is exact on any data (sgemm keys only
+ * filter, within a proven rounding bound; distances of the candidates are
+ * computed in double); ties go to the smaller id. Parallel with OpenMP. */
 typedef struct vdb_knn vdb_knn;
 vdb_status vdb_knn_new(vdb_knn **out, vdb_metric m, uint32_t dim, size_t k,
                        const float *queries, size_t nq);
-/* xnorm: optional precomputed |x|^2 per row for l2 (NULL: computed).
+/* xnorm: optional precomputed |x|^2 per row for l2 and ip (NULL: computed).
  * For cosine the rows and queries must already be normalised. */
 vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm,
                        size_t nx, int64_t id0);
