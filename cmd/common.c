@@ -100,6 +100,24 @@ double cmd_double(const char *opt, const char *val, double min, double max)
 	return v;
 }
 
+void cmd_metric(const char *val, vdb_metric *out)
+{
+	if (vdb_metric_parse(val, out))
+		cmd_usage_error("--metric: %s", vdb_last_error());
+}
+
+void cmd_format(const char *val, vdb_format *out)
+{
+	if (vdb_format_parse(val, out))
+		cmd_usage_error("--format: %s", vdb_last_error());
+}
+
+void cmd_output(const char *val, vdb_output *out)
+{
+	if (vdb_output_parse(val, out))
+		cmd_usage_error("--output: %s", vdb_last_error());
+}
+
 static const char *opt_label(const struct option *lo, int opt, char *buf, size_t n)
 {
 	for (; lo->name; lo++)

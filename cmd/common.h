@@ -21,6 +21,16 @@ enum {
 /* Options every command takes; long-only ones get values above 256. */
 enum { OPT_VERSION = 256, OPT_PROGRESS, OPT_COMMON_LAST };
 
+/* The long options every command takes; ends a command's option table. */
+#define CMD_COMMON_LONGOPTS \
+	{ "threads", required_argument, NULL, 't' }, \
+	{ "config", required_argument, NULL, 'c' }, \
+	{ "quiet", no_argument, NULL, 'q' }, \
+	{ "progress", no_argument, NULL, OPT_PROGRESS }, \
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "version", no_argument, NULL, OPT_VERSION }, \
+	{ NULL, 0, NULL, 0 }
+
 typedef struct {
 	int threads;
 	bool quiet, progress, verbose;
@@ -49,6 +59,10 @@ int cmd_parse(int argc, char **argv, const char *shortopts, const struct option 
 /* Numbers from option values; a bad value is a usage error naming opt. */
 size_t cmd_size(const char *opt, const char *val, size_t min, size_t max);
 double cmd_double(const char *opt, const char *val, double min, double max);
+/* Named values of --metric, --format, --output; a bad one is a usage error. */
+void cmd_metric(const char *val, vdb_metric *out);
+void cmd_format(const char *val, vdb_format *out);
+void cmd_output(const char *val, vdb_output *out);
 
 /* Progress bar on stderr when it is a terminal or --progress was given. */
 bool cmd_progress_on(void);

@@ -38,7 +38,6 @@ static void help(void)
 static bool on_opt(int opt, const char *arg, void *ctx)
 {
 	build_args *a = ctx;
-	vdb_status s;
 	switch (opt) {
 	case 'o':
 		a->output = arg;
@@ -47,12 +46,10 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		a->b.type = arg;
 		return true;
 	case 'm':
-		if ((s = vdb_metric_parse(arg, &a->b.metric)))
-			cmd_usage_error("--metric: %s", vdb_last_error());
+		cmd_metric(arg, &a->b.metric);
 		return true;
 	case 'f':
-		if ((s = vdb_format_parse(arg, &a->format)))
-			cmd_usage_error("--format: %s", vdb_last_error());
+		cmd_format(arg, &a->format);
 		return true;
 	case 'v':
 		cmd_opts.verbose = true;
@@ -70,14 +67,8 @@ static const struct option longopts[] = {
 	{ "metric", required_argument, NULL, 'm' },
 	{ "format", required_argument, NULL, 'f' },
 	{ "seed", required_argument, NULL, OPT_SEED },
-	{ "threads", required_argument, NULL, 't' },
-	{ "config", required_argument, NULL, 'c' },
 	{ "verbose", no_argument, NULL, 'v' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "progress", no_argument, NULL, OPT_PROGRESS },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 }
+	CMD_COMMON_LONGOPTS
 };
 
 static void read_input(const char *path, vdb_format fmt, vdb_vecs *v)

@@ -48,20 +48,17 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	eval_args *a = ctx;
 	switch (opt) {
 	case 'm':
-		if (vdb_metric_parse(arg, &a->metric))
-			cmd_usage_error("--metric: %s", vdb_last_error());
+		cmd_metric(arg, &a->metric);
 		return true;
 	case 'k':
 		a->k = cmd_size("-k", arg, 1, VDB_MAX_K);
 		a->k_given = true;
 		return true;
 	case 'O':
-		if (vdb_output_parse(arg, &a->out))
-			cmd_usage_error("--output: %s", vdb_last_error());
+		cmd_output(arg, &a->out);
 		return true;
 	case 'f':
-		if (vdb_format_parse(arg, &a->format))
-			cmd_usage_error("--format: %s", vdb_last_error());
+		cmd_format(arg, &a->format);
 		return true;
 	case OPT_MIN_RECALL:
 		a->min_recall = cmd_double("--min-recall", arg, 0, 1);
@@ -80,13 +77,7 @@ static const struct option longopts[] = {
 	{ "format", required_argument, NULL, 'f' },
 	{ "min-recall", required_argument, NULL, OPT_MIN_RECALL },
 	{ "json", no_argument, NULL, OPT_JSON },
-	{ "threads", required_argument, NULL, 't' },
-	{ "config", required_argument, NULL, 'c' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "progress", no_argument, NULL, OPT_PROGRESS },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 }
+	CMD_COMMON_LONGOPTS
 };
 
 /* Base rows per block: enough to keep every thread busy, small enough that

@@ -27,13 +27,7 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 }
 
 static const struct option longopts[] = {
-	{ "threads", required_argument, NULL, 't' },
-	{ "config", required_argument, NULL, 'c' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "progress", no_argument, NULL, OPT_PROGRESS },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 }
+	CMD_COMMON_LONGOPTS
 };
 
 int main(int argc, char **argv)

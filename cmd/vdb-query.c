@@ -58,8 +58,7 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		a->so.nprobe = (unsigned)cmd_size("--nprobe", arg, 1, 1u << 24);
 		return true;
 	case 'O':
-		if (vdb_output_parse(arg, &a->out))
-			cmd_usage_error("--output: %s", vdb_last_error());
+		cmd_output(arg, &a->out);
 		return true;
 	case OPT_INCLUDE:
 		if (strcmp(arg, "metadata") != 0)
@@ -67,8 +66,7 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		a->include_meta = true;
 		return true;
 	case 'f':
-		if (vdb_format_parse(arg, &a->format))
-			cmd_usage_error("--format: %s", vdb_last_error());
+		cmd_format(arg, &a->format);
 		return true;
 	case 'b':
 		a->batch = cmd_size("--batch", arg, 1, 1u << 24);
@@ -94,13 +92,7 @@ static const struct option longopts[] = {
 	{ "batch", required_argument, NULL, 'b' },
 	{ "info", no_argument, NULL, OPT_INFO },
 	{ "verify", no_argument, NULL, OPT_VERIFY },
-	{ "threads", required_argument, NULL, 't' },
-	{ "config", required_argument, NULL, 'c' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "progress", no_argument, NULL, OPT_PROGRESS },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ NULL, 0, NULL, 0 }
+	CMD_COMMON_LONGOPTS
 };
 
 /* Answer one input's queries batch by batch; qno counts across inputs. */
