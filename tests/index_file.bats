@@ -130,3 +130,18 @@ flip() {
   vdb-build -o p.vdb "$D/sift2k_base.fvecs"
   [ "$(stat -c %a p.vdb)" = 644 ]
 }
+
+@test "index files written by format 1.0 stay readable (tests/data/v1)" {
+  run vdb-query -x "$D/v1/flat-l2.vdb" --verify
+  assert_success
+  run vdb-query -x "$D/v1/flat-l2.vdb" -k 7 "$D/sift_query20.fvecs"
+  assert_success
+  diff <(ids_of <<<"$output") <(brute "$D/v1/flat-l2.fvecs" "$D/sift_query20.fvecs" 7 l2)
+  run vdb-query -x "$D/v1/flat-cosine-ids.vdb" --info
+  assert_output --partial '"format":"1.0"'
+  assert_output --partial '"ids":true'
+  run vdb-query -x "$D/v1/flat-cosine-ids.vdb" -k 3 --include metadata "$D/words_query20.jsonl"
+  assert_success
+  [ "$(head -1 <<<"$output" | jq -r '.ids[0] | type')" = string ]
+  [ "$(head -1 <<<"$output" | jq -r '.metadata[0].corpus_count | type')" = number ]
+}
