@@ -35,6 +35,8 @@
 
 #define QBLOCK 256    /* queries per sgemm block: amortises packing the base tile */
 #define XTILE 512     /* base rows per tile: 256x512 floats of results stay in L2 */
+#define BIG_QBLOCK 2048 /* when BLAS runs the threads: blocks big enough to split */
+#define BIG_XTILE 2048
 
 struct vdb_knn {
 	vdb_metric metric;
@@ -48,9 +50,19 @@ struct vdb_knn {
 	double *bound;   /* per query, for the current block: B above */
 };
 
+/* Who runs sgemm in parallel. A pthreads (or serial) OpenBLAS is called
+ * from each of our threads on its own blocks, single-threaded, so no pools
+ * fight. Debian's OpenMP OpenBLAS serialises calls made from inside a
+ * parallel region (one set of buffers), so with it we call sgemm on large
+ * blocks from one thread and let BLAS spread it over the cores, then scan
+ * the results in parallel: both variants use both cores. */
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-/* vdb parallelises above BLAS; a threaded BLAS underneath would oversubscribe. */
-static void blas_single_thread(void) { openblas_set_num_threads(1); }
+static int blas_openmp;
+static void blas_setup(void)
+{
+	blas_openmp = openblas_get_parallel() == 2;
+	openblas_set_num_threads(blas_openmp ? omp_get_max_threads() : 1);
+}
 
 static vdb_topk heap_of(vdb_knn *s, size_t qi)
 {
@@ -67,7 +79,7 @@ vdb_status vdb_knn_new(vdb_knn **out, vdb_metric m, uint32_t dim, size_t k,
 	VDB_RETURN_IF(k == 0 || k > VDB_MAX_K, VDB_EINVAL, "k %zu is out of range (1..%u)", k,
 	              VDB_MAX_K);
 	VDB_RETURN_IF(dim == 0 || dim > VDB_MAX_DIM, VDB_EINVAL, "dimension %u is out of range", dim);
-	pthread_once(&blas_once, blas_single_thread);
+	pthread_once(&blas_once, blas_setup);
 	vdb_knn *s = calloc(1, sizeof *s);
 	if (!s)
 		return vdb_fail(VDB_ENOMEM, "out of memory");
@@ -204,9 +216,35 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 	size_t ntiles = (nx + XTILE - 1) / XTILE;
 	vdb_status st = VDB_OK;
 
-	if (s->nq >= (size_t)(2 * T) || ntiles < 2) {
+	if (blas_openmp && T > 1) {
+		/* BLAS parallel inside each sgemm, our threads on the scan */
+		size_t qb = s->nq < BIG_QBLOCK ? s->nq : BIG_QBLOCK;
+		float *dots = vdb_malloc(qb * BIG_XTILE * sizeof(float), "distance tiles");
+		vdb_topk *heaps = vdb_malloc(qb * sizeof(vdb_topk), "result heaps");
+		if (!dots || !heaps) {
+			free(dots), free(heaps), free(norms);
+			return VDB_ENOMEM;
+		}
+		for (size_t q0 = 0; q0 < s->nq; q0 += qb) {
+			size_t nqb = s->nq - q0 < qb ? s->nq - q0 : qb;
+			for (size_t a = 0; a < nqb; a++)
+				heaps[a] = heap_of(s, q0 + a);
+			for (size_t t0 = 0; t0 < nx; t0 += BIG_XTILE) {
+				size_t nxt = nx - t0 < BIG_XTILE ? nx - t0 : BIG_XTILE;
+				tile_dots(s->q + q0 * d, nqb, x + t0 * d, nxt, d, dots);
+				#pragma omp parallel for schedule(dynamic, 16)
+				for (size_t a = 0; a < nqb; a++)
+					scan_tile(s, heaps + a, q0 + a, 1, dots + a * nxt, x + t0 * d,
+					          keyn ? keyn + t0 : NULL, nxt, id0 + (int64_t)t0);
+			}
+			for (size_t a = 0; a < nqb; a++)
+				s->cnt[q0 + a] = heaps[a].n;
+		}
+		free(dots);
+		free(heaps);
+	} else if (s->nq >= (size_t)(2 * T) || ntiles < 2) {
 		/* threads own query blocks: each heap has exactly one writer */
-		size_t qb = (s->nq + 4 * (size_t)T - 1) / (4 * (size_t)T);
+		size_t qb = (s->nq + (size_t)T - 1) / (size_t)T;
 		qb = qb < 1 ? 1 : qb > QBLOCK ? QBLOCK : qb;
 		size_t nblocks = (s->nq + qb - 1) / qb;
 		float *buf = vdb_malloc((size_t)T * qb * XTILE * sizeof(float), "distance tiles");
