@@ -35,6 +35,7 @@
 
 #define QBLOCK 256    /* queries per sgemm block: amortises packing the base tile */
 #define XTILE 512     /* base rows per tile: 256x512 floats of results stay in L2 */
+#define SERIAL_WORK 2.5e8 /* multiply-adds below which one thread does it all */
 #define BIG_QBLOCK 2048 /* when BLAS runs the threads: blocks big enough to split */
 #define BIG_XTILE 2048
 
@@ -58,6 +59,9 @@ struct vdb_knn {
  * the results in parallel: both variants use both cores. */
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static int blas_openmp;
+/* Called once, after the commands have set the thread count. The OpenMP
+ * BLAS's thread count is global: vdb_knn_add is not to be called from
+ * several threads at once with that BLAS. */
 static void blas_setup(void)
 {
 	blas_openmp = openblas_get_parallel() == 2;
@@ -183,12 +187,14 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 	if (nx == 0 || s->nq == 0)
 		return VDB_OK;
 	size_t d = s->dim;
+	/* below a few milliseconds of work, waking threads costs more than it saves */
+	int T = (double)s->nq * (double)nx * (double)d < SERIAL_WORK ? 1 : omp_get_max_threads();
 	float *norms = NULL;
 	if (s->metric != VDB_METRIC_COSINE && !xnorm) {
 		norms = vdb_malloc(nx * sizeof(float), "norms");
 		if (!norms)
 			return VDB_ENOMEM;
-		#pragma omp parallel for schedule(static)
+		#pragma omp parallel for schedule(static) if (T > 1)
 		for (size_t j = 0; j < nx; j++) {
 			float acc = 0;
 			for (size_t i = 0; i < d; i++)
@@ -201,7 +207,7 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 	double xmax = 1.0; /* cosine rows are unit vectors (or zero) */
 	if (s->metric != VDB_METRIC_COSINE) {
 		float mx = 0;
-		#pragma omp parallel for reduction(max : mx) schedule(static)
+		#pragma omp parallel for reduction(max : mx) schedule(static) if (T > 1)
 		for (size_t j = 0; j < nx; j++)
 			mx = xnorm[j] > mx ? xnorm[j] : mx;
 		xmax = mx;
@@ -212,7 +218,9 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 		s->bound[i] = gamma * (s->metric == VDB_METRIC_L2 ? xmax + 2 * cross : cross);
 	}
 	const float *keyn = s->metric == VDB_METRIC_L2 ? xnorm : NULL;
-	int T = omp_get_max_threads();
+	/* an OpenMP BLAS would otherwise start its own team for each small sgemm */
+	if (blas_openmp && T == 1)
+		openblas_set_num_threads(1);
 	size_t ntiles = (nx + XTILE - 1) / XTILE;
 	vdb_status st = VDB_OK;
 
@@ -252,7 +260,7 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 			free(norms);
 			return VDB_ENOMEM;
 		}
-		#pragma omp parallel
+		#pragma omp parallel num_threads(T)
 		{
 			float *dots = buf + (size_t)omp_get_thread_num() * qb * XTILE;
 			vdb_topk heaps[QBLOCK];
@@ -293,7 +301,7 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 				memcpy(p->dist, s->dist + a * k, s->cnt[a] * sizeof(double));
 				memcpy(p->id, s->id + a * k, s->cnt[a] * sizeof(int64_t));
 			}
-		#pragma omp parallel
+		#pragma omp parallel num_threads(T)
 		{
 			int t = omp_get_thread_num();
 			float *dots = buf + (size_t)t * nq * XTILE;
@@ -319,6 +327,8 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 out_few:
 		free(pid), free(pdist), free(buf), free(ph);
 	}
+	if (blas_openmp && T == 1)
+		openblas_set_num_threads(omp_get_max_threads());
 	free(norms);
 	return st;
 }
@@ -342,7 +352,7 @@ vdb_status vdb_knn_result(vdb_knn *s, int64_t *ids, float *dist)
 	cand *all = vdb_malloc((size_t)T * s->k * sizeof *all, "results");
 	if (!all)
 		return VDB_ENOMEM;
-	#pragma omp parallel
+	#pragma omp parallel if (s->nq * s->k > 100000)
 	{
 		cand *c = all + (size_t)omp_get_thread_num() * s->k;
 		#pragma omp for schedule(static)
