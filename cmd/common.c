@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *cmd_name = "vdb";
@@ -279,4 +280,11 @@ int cmd_finish(void)
 	if (fclose(stdout) != 0)
 		stdout_failed();
 	return 0;
+}
+
+double cmd_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }

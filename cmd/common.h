@@ -73,4 +73,7 @@ void cmd_progress_end(void);
 void cmd_check_stdout(void);
 /* Final flush and close of stdout; returns the exit status to use. */
 int cmd_finish(void);
+
+/* Seconds on the monotonic clock. */
+double cmd_now(void);
 #endif

@@ -29,9 +29,10 @@ static void help(void)
 	       "  -f, --format FMT       queries: auto (default), fvecs, ivecs, bvecs, jsonl\n"
 	       "  -b, --batch N          queries answered per batch (default 4096)\n"
 	       "      --info             print the index header as JSON and exit\n"
-	       "      --verify           check every section checksum and exit\n"
+	       "      --verify           check every section checksum and the index's structure, and exit\n"
 	       "  -t, --threads N        threads (default: all cores)\n"
 	       "  -c, --config FILE      YAML file of long options (command line wins)\n"
+	       "  -v, --verbose          print the query count and the search time on stderr\n"
 	       "  -q, --quiet            no warnings or confirmations\n"
 	       "      --progress         progress on stderr even when it is not a terminal\n"
 	       "  -h, --help             this help\n"
@@ -47,6 +48,9 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	switch (opt) {
 	case 'x':
 		a->index = arg;
+		return true;
+	case 'v':
+		cmd_opts.verbose = true;
 		return true;
 	case 'k':
 		a->so.k = cmd_size("-k", arg, 1, VDB_MAX_K);
@@ -92,8 +96,11 @@ static const struct option longopts[] = {
 	{ "batch", required_argument, NULL, 'b' },
 	{ "info", no_argument, NULL, OPT_INFO },
 	{ "verify", no_argument, NULL, OPT_VERIFY },
+	{ "verbose", no_argument, NULL, 'v' },
 	CMD_COMMON_LONGOPTS
 };
+
+static double search_seconds;
 
 /* Answer one input's queries batch by batch; qno counts across inputs. */
 static void run_queries(const query_args *a, const vdb_index *ix, const char *path,
@@ -113,8 +120,10 @@ static void run_queries(const query_args *a, const vdb_index *ix, const char *pa
 			cmd_die(s);
 		if (got == 0)
 			break;
+		double t0 = cmd_now();
 		if ((s = vdb_index_search(ix, q.data, q.n, &a->so, ids, dist)))
 			cmd_die(s);
+		search_seconds += cmd_now() - t0;
 		for (size_t i = 0; i < q.n; i++)
 			if ((s = vdb_write_result(stdout, a->out, ix, (*qno)++, ids + i * k,
 			                          dist + i * k, k, a->include_meta)))
@@ -129,9 +138,10 @@ static void run_queries(const query_args *a, const vdb_index *ix, const char *pa
 int main(int argc, char **argv)
 {
 	cmd_init("vdb-query");
+	double start = cmd_now();
 	query_args a = { .out = VDB_OUT_JSONL, .batch = 4096 };
 	vdb_search_opts_init(&a.so);
-	int first = cmd_parse(argc, argv, "x:k:O:f:b:t:c:qh", longopts, on_opt, &a, help);
+	int first = cmd_parse(argc, argv, "x:k:O:f:b:t:c:vqh", longopts, on_opt, &a, help);
 	if (!a.index)
 		cmd_usage_error("no index: give -x INDEX");
 	vdb_index *ix;
@@ -169,5 +179,9 @@ int main(int argc, char **argv)
 	free(ids);
 	free(dist);
 	vdb_index_close(ix);
+	if (cmd_opts.verbose)
+		fprintf(stderr, "%s: %zu queries, k %zu, %d threads: search %.6f s (%.0f queries/s), "
+		        "total %.6f s\n", cmd_name, qno, a.so.k, vdb_threads(), search_seconds,
+		        search_seconds > 0 ? (double)qno / search_seconds : 0.0, cmd_now() - start);
 	return cmd_finish();
 }

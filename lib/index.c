@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-static const struct vdb_index_ops *const types[] = { &vdb_flat_ops };
+static const struct vdb_index_ops *const types[] = { &vdb_flat_ops, &vdb_hnsw_ops };
 #define NTYPES (sizeof types / sizeof types[0])
 
 void vdb_build_opts_init(vdb_build_opts *o)
@@ -17,6 +17,8 @@ void vdb_build_opts_init(vdb_build_opts *o)
 	o->type = "flat";
 	o->metric = VDB_METRIC_L2;
 	o->seed = 42;
+	o->M = 16;
+	o->ef_construction = 200;
 }
 
 void vdb_search_opts_init(vdb_search_opts *o)
@@ -45,12 +47,30 @@ static const struct vdb_index_ops *type_by_fourcc(uint32_t fc)
 vdb_status vdb_build_opts_check(const vdb_build_opts *o)
 {
 	const struct vdb_index_ops *ops = type_by_name(o->type);
-	VDB_RETURN_IF(!ops, VDB_EINVAL, "unknown index type '%s' (this version has: flat)", o->type);
+	VDB_RETURN_IF(!ops, VDB_EINVAL, "unknown index type '%s' (this version has: flat, hnsw)",
+	              o->type);
 	VDB_RETURN_IF(o->metric != VDB_METRIC_L2 && o->metric != VDB_METRIC_IP &&
 	              o->metric != VDB_METRIC_COSINE, VDB_EUNSUPPORTED,
 	              "index type %s does not support metric %s", ops->name,
 	              vdb_metric_name(o->metric));
-	return VDB_OK;
+	return ops->check ? ops->check(o) : VDB_OK;
+}
+
+static vdb_index *index_new(const struct vdb_index_ops *ops, vdb_metric m, uint32_t dim,
+                            size_t count, uint64_t seed)
+{
+	vdb_index *ix = calloc(1, sizeof *ix);
+	if (!ix) {
+		vdb_fail(VDB_ENOMEM, "out of memory");
+		return NULL;
+	}
+	ix->ops = ops;
+	ix->metric = m;
+	ix->dim = dim;
+	ix->count = count;
+	ix->seed = seed;
+	vdb_vecs_init(&ix->owned);
+	return ix;
 }
 
 vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts *o)
@@ -61,14 +81,9 @@ vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts
 		return s;
 	const struct vdb_index_ops *ops = type_by_name(o->type);
 	VDB_RETURN_IF(data->n == 0, VDB_EFORMAT, "no vectors to index");
-	vdb_index *ix = calloc(1, sizeof *ix);
+	vdb_index *ix = index_new(ops, o->metric, data->dim, data->n, o->seed);
 	if (!ix)
-		return vdb_fail(VDB_ENOMEM, "out of memory");
-	ix->ops = ops;
-	ix->metric = o->metric;
-	ix->dim = data->dim;
-	ix->count = data->n;
-	ix->seed = o->seed;
+		return VDB_ENOMEM;
 	if (o->metric == VDB_METRIC_COSINE)
 		vdb_vecs_normalize(data);
 	ix->owned = *data;
@@ -80,6 +95,97 @@ vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts
 	if (v->meta_off)
 		ix->md_off = v->meta_off, ix->md_buf = v->meta_buf, ix->md_len = v->meta_len;
 	s = ops->build(ix, &ix->owned, o);
+	if (s) {
+		vdb_index_close(ix);
+		return s;
+	}
+	*out = ix;
+	return VDB_OK;
+}
+
+/* One text column (ids or metadata) of base's rows followed by data's. A
+ * side without the column gives each row its row number (ids) or null. */
+static vdb_status merge_texts(vdb_vecs *out, bool ids, const vdb_index *base,
+                              const vdb_vecs *data)
+{
+	const uint64_t *boff = ids ? base->id_off : base->md_off;
+	const char *bbuf = ids ? base->id_buf : base->md_buf;
+	const uint64_t *noff = ids ? data->id_off : data->meta_off;
+	const char *nbuf = ids ? data->id_buf : data->meta_buf;
+	if (!boff && !noff)
+		return VDB_OK;
+	size_t n = base->count + data->n, cap = 0, ocap = 0, len = 0;
+	char *buf = NULL;
+	uint64_t *off = NULL;
+	vdb_status s = vdb_grow((void **)&off, &ocap, n + 1, sizeof *off, "offsets");
+	if (!s)
+		off[0] = 0;
+	for (size_t i = 0; !s && i < n; i++) {
+		const uint64_t *o = i < base->count ? boff : noff;
+		const char *b = i < base->count ? bbuf : nbuf;
+		size_t r = i < base->count ? i : i - base->count;
+		char num[24];
+		const char *t = num;
+		size_t tl;
+		if (o) {
+			t = b + o[r];
+			tl = (size_t)(o[r + 1] - o[r]);
+		} else {
+			tl = ids ? (size_t)snprintf(num, sizeof num, "%zu", i) : 4;
+			if (!ids)
+				t = "null";
+		}
+		s = vdb_grow((void **)&buf, &cap, len + tl + 1, 1, "texts");
+		if (!s) {
+			memcpy(buf + len, t, tl);
+			len += tl;
+			off[i + 1] = len;
+		}
+	}
+	if (s) {
+		free(buf);
+		free(off);
+		return s;
+	}
+	if (ids)
+		out->id_buf = buf, out->id_off = off, out->id_len = len, out->id_cap = cap,
+		out->id_ocap = ocap;
+	else
+		out->meta_buf = buf, out->meta_off = off, out->meta_len = len, out->meta_cap = cap,
+		out->meta_ocap = ocap;
+	return VDB_OK;
+}
+
+vdb_status vdb_index_append(vdb_index **out, const vdb_index *base, vdb_vecs *data,
+                            const vdb_build_opts *o)
+{
+	*out = NULL;
+	const struct vdb_index_ops *ops = base->ops;
+	VDB_RETURN_IF(!ops->append, VDB_EUNSUPPORTED, "a %s index cannot be appended to",
+	              ops->name);
+	VDB_RETURN_IF(data->n == 0, VDB_EFORMAT, "no vectors to add");
+	VDB_RETURN_IF(data->dim != base->dim, VDB_EFORMAT,
+	              "the new vectors have dimension %u; the index has dimension %u", data->dim,
+	              base->dim);
+	VDB_RETURN_IF(base->count + data->n > VDB_MAX_COUNT, VDB_EINVAL,
+	              "%zu + %zu vectors exceed the limit of %llu", base->count, data->n,
+	              VDB_MAX_COUNT);
+	vdb_index *ix = index_new(ops, base->metric, base->dim, base->count + data->n, base->seed);
+	if (!ix)
+		return VDB_ENOMEM;
+	ix->owned.dim = ix->dim;
+	if (ix->metric == VDB_METRIC_COSINE)
+		vdb_vecs_normalize(data);
+	vdb_status s = merge_texts(&ix->owned, true, base, data);
+	if (!s)
+		s = merge_texts(&ix->owned, false, base, data);
+	const vdb_vecs *v = &ix->owned;
+	if (v->id_off)
+		ix->id_off = v->id_off, ix->id_buf = v->id_buf, ix->id_len = v->id_len;
+	if (v->meta_off)
+		ix->md_off = v->meta_off, ix->md_buf = v->meta_buf, ix->md_len = v->meta_len;
+	if (!s)
+		s = ops->append(ix, base, data, o);
 	if (s) {
 		vdb_index_close(ix);
 		return s;

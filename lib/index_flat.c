@@ -10,6 +10,7 @@
  * and both metrics need its maximum for the rounding bound of knn.c.
  */
 #include "index_internal.h"
+#include <string.h>
 
 #define SEC_VECS VDB_FOURCC('V', 'E', 'C', 'S')
 #define SEC_NRM2 VDB_FOURCC('N', 'R', 'M', '2')
@@ -47,6 +48,21 @@ static vdb_status flat_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts
 	if (ix->metric != VDB_METRIC_COSINE)
 		return compute_norms(f, ix->count, ix->dim);
 	return VDB_OK;
+}
+
+static vdb_status flat_append(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
+                              const vdb_build_opts *o)
+{
+	const flat *bf = base->impl;
+	size_t nb = base->count * ix->dim, nn = data->n * ix->dim;
+	float *all = vdb_malloc((nb + nn) * sizeof(float), "vectors");
+	if (!all)
+		return VDB_ENOMEM;
+	memcpy(all, bf->vecs, nb * sizeof(float));
+	memcpy(all + nb, data->data, nn * sizeof(float));
+	ix->owned.data = all;
+	ix->owned.n = ix->owned.cap = ix->count;
+	return flat_build(ix, NULL, o);
 }
 
 static vdb_status flat_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *h)
@@ -123,6 +139,7 @@ const struct vdb_index_ops vdb_flat_ops = {
 	.name = "flat",
 	.fourcc = VDB_FOURCC('F', 'L', 'A', 'T'),
 	.build = flat_build,
+	.append = flat_append,
 	.save = flat_save,
 	.open = flat_open,
 	.verify = flat_verify,

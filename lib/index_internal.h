@@ -22,8 +22,14 @@
 struct vdb_index_ops {
 	const char *name;
 	uint32_t fourcc;
+	/* Check the type's build parameters (optional). */
+	vdb_status (*check)(const vdb_build_opts *o);
 	/* Take over data (rows already normalised for cosine). */
 	vdb_status (*build)(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o);
+	/* Make ix (count, ids and metadata already set) base plus the rows of
+	 * data (optional: NULL if the type cannot grow). */
+	vdb_status (*append)(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
+	                     const vdb_build_opts *o);
 	/* Write the type's sections and fill its header params. */
 	vdb_status (*save)(const vdb_index *ix, vdb_file_writer *w, vdb_header *h);
 	/* Set up from ix->file, checking every size against the header. */
@@ -52,4 +58,5 @@ struct vdb_index {
 };
 
 extern const struct vdb_index_ops vdb_flat_ops;
+extern const struct vdb_index_ops vdb_hnsw_ops;
 #endif

@@ -152,9 +152,11 @@ void vdb_knn_free(vdb_knn *s);
 typedef struct vdb_index vdb_index;
 
 typedef struct {
-	const char *type;   /* "flat" */
+	const char *type;   /* "flat", "hnsw" */
 	vdb_metric metric;
 	uint64_t seed;
+	unsigned M;               /* hnsw: links per node (2*M on layer 0); default 16 */
+	unsigned ef_construction; /* hnsw: build beam width; default 200 */
 	void (*progress)(void *ctx, size_t done, size_t total);
 	void *progress_ctx;
 } vdb_build_opts;
@@ -172,6 +174,13 @@ void vdb_search_opts_init(vdb_search_opts *o);
 vdb_status vdb_build_opts_check(const vdb_build_opts *o);
 /* Build an index over data (which the index takes over: v is emptied). */
 vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts *o);
+/* Add the rows of data to a copy of base (base itself is not changed; save
+ * the result over its file to replace it atomically). The new rows get the
+ * row numbers after base's; their ids come from data or, when only one side
+ * has ids, are the row numbers. Type, metric and parameters are base's; o
+ * gives only progress. data is normalised in place for cosine. */
+vdb_status vdb_index_append(vdb_index **out, const vdb_index *base, vdb_vecs *data,
+                            const vdb_build_opts *o);
 /* Write atomically: a temporary file beside path, fsync, rename, fsync the
  * directory. On failure the previous file at path is untouched. */
 vdb_status vdb_index_save(const vdb_index *ix, const char *path);

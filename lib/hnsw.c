@@ -1,0 +1,480 @@
+/*
+ * hnsw.c — HNSW graph search and parallel insertion (Malkov & Yashunin,
+ * "Efficient and robust approximate nearest neighbor search using
+ * Hierarchical Navigable Small World graphs", 2016/2018).
+ *
+ * The beam of a layer search is one sorted array of the ef best nodes seen,
+ * each marked once expanded (as in NSG/DiskANN's candidate pool). It is the
+ * same walk as the paper's two heaps: a node outside the best ef is never
+ * expanded there either. A fixed array of ef entries needs no allocation
+ * and keeps the beam in two or three cache lines for the usual ef.
+ *
+ * Build: nodes are inserted in parallel (OpenMP); every node has a one-byte
+ * spin lock held while its link list is read or rewritten, as hnswlib does
+ * with its per-node mutexes. A node whose level tops the graph holds the
+ * global lock for its whole insertion, so the entry point only moves to a
+ * node that is fully linked.
+ */
+#include "hnsw.h"
+#include "distance.h"
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#define EXPANDED 0x80000000u
+
+typedef struct {
+	float d;
+	uint32_t id; /* EXPANDED bit set once the node's links were followed */
+} cand;
+
+struct hnsw_ws {
+	uint16_t *tags;     /* visited[i] == gen */
+	uint16_t gen;
+	size_t n;
+	cand *pool;         /* the beam, sorted by d */
+	size_t cap;
+	cand *sel;          /* neighbour selection scratch */
+	uint32_t *nbuf;     /* a link list copied under its lock, or the unvisited links */
+	float *q;           /* normalised query */
+	uint32_t dim;
+};
+
+size_t hnsw_stride(uint32_t dim, uint32_t M)
+{
+	size_t bytes = (size_t)dim * 4 + 4 + (size_t)2 * M * 4;
+	return (bytes + 63) & ~(size_t)63;
+}
+
+static inline const float *vec_of(const hnsw_graph *g, size_t i)
+{
+	return (const float *)(g->l0 + i * g->stride);
+}
+
+/* u32 nlinks followed by the links, of node i on layer lc. */
+static inline uint32_t *links_of(const hnsw_graph *g, size_t i, int lc)
+{
+	if (lc == 0)
+		return (uint32_t *)(g->l0 + i * g->stride + (size_t)g->dim * 4);
+	return g->up + g->upof[i] + (size_t)(lc - 1) * (1 + g->M);
+}
+
+/* Ranking distance: squared L2, or -dot for ip and (normalised) cosine. */
+static inline float rank_dist(const vdb_kernels *k, vdb_metric m, const float *a, const float *b,
+                              size_t d)
+{
+	return m == VDB_METRIC_L2 ? k->l2sq(a, b, d) : -k->dot(a, b, d);
+}
+
+static inline float reported(vdb_metric m, float d)
+{
+	if (m == VDB_METRIC_L2)
+		return sqrtf(d > 0 ? d : 0);
+	return m == VDB_METRIC_COSINE ? 1 + d : d;
+}
+
+int hnsw_random_level(uint64_t seed, size_t i, uint32_t M)
+{
+	/* splitmix64 of (seed, i): independent draws without shared state */
+	uint64_t z = seed + 0x9e3779b97f4a7c15ull * (i + 1);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	double u = ((double)(z >> 11) + 1.0) / 9007199254740992.0; /* (0, 1] */
+	int l = (int)(-log(u) / log((double)M));
+	return l > HNSW_MAX_LEVEL ? HNSW_MAX_LEVEL : l;
+}
+
+/* ===== Workspace ===== */
+hnsw_ws *hnsw_ws_new(const hnsw_graph *g, size_t ef)
+{
+	hnsw_ws *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	w->n = g->n;
+	w->cap = ef;
+	w->dim = g->dim;
+	w->tags = calloc(g->n ? g->n : 1, sizeof *w->tags);
+	w->pool = malloc((ef + 1) * sizeof *w->pool);
+	w->sel = malloc(((size_t)g->M0 + 1 + ef) * sizeof *w->sel);
+	w->nbuf = malloc(((size_t)g->M0 + 1) * sizeof *w->nbuf);
+	w->q = malloc((size_t)g->dim * sizeof *w->q);
+	if (!w->tags || !w->pool || !w->sel || !w->nbuf || !w->q) {
+		hnsw_ws_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void hnsw_ws_free(hnsw_ws *w)
+{
+	if (!w)
+		return;
+	free(w->tags);
+	free(w->pool);
+	free(w->sel);
+	free(w->nbuf);
+	free(w->q);
+	free(w);
+}
+
+static inline void new_visit(hnsw_ws *w)
+{
+	if (++w->gen == 0) { /* wrapped: old tags could collide */
+		memset(w->tags, 0, w->n * sizeof *w->tags);
+		w->gen = 1;
+	}
+}
+
+/* ===== Locks (build only) ===== */
+static inline void lock(uint8_t *l)
+{
+	while (__atomic_test_and_set(l, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(l, __ATOMIC_RELAXED))
+			__builtin_ia32_pause();
+}
+
+static inline void unlock(uint8_t *l)
+{
+	__atomic_clear(l, __ATOMIC_RELEASE);
+}
+
+/* Copy node i's links on layer lc into out (under its lock when building);
+ * drops counts and ids a damaged file could carry. Returns the count. */
+static inline uint32_t read_links(const hnsw_graph *g, uint8_t *locks, size_t i, int lc,
+                                  uint32_t *out)
+{
+	uint32_t max = lc ? g->M : g->M0;
+	if (lc > 0 && (g->upof[i] > g->upof[i + 1] ||
+	               (uint64_t)lc * (1 + g->M) > g->upof[i + 1] - g->upof[i]))
+		return 0; /* no such layer for this node (only in a damaged file) */
+	const uint32_t *lk = links_of(g, i, lc);
+	if (locks)
+		lock(&locks[i]);
+	uint32_t c = lk[0] < max ? lk[0] : max, m = 0;
+	for (uint32_t j = 0; j < c; j++)
+		if (lk[1 + j] < g->n)
+			out[m++] = lk[1 + j];
+	if (locks)
+		unlock(&locks[i]);
+	return m;
+}
+
+/* ===== Layer search ===== */
+/* Greedy walk on an upper layer: move to the closest neighbour while one is
+ * closer. */
+static inline void greedy(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws *w,
+                          const float *q, int lc, uint32_t *ep, float *dep)
+{
+	bool moved = true;
+	while (moved) {
+		moved = false;
+		uint32_t c = read_links(g, locks, *ep, lc, w->nbuf);
+		for (uint32_t j = 0; j < c; j++) {
+			float d = rank_dist(K, g->metric, q, vec_of(g, w->nbuf[j]), g->dim);
+			if (d < *dep) {
+				*dep = d;
+				*ep = w->nbuf[j];
+				moved = true;
+			}
+		}
+	}
+}
+
+/* Insert (d, id) into the sorted pool of at most ef; returns its position,
+ * or ef when it does not fit. */
+static inline size_t pool_insert(cand *pool, size_t *size, size_t ef, float d, uint32_t id)
+{
+	size_t n = *size;
+	if (n == ef && d >= pool[n - 1].d)
+		return ef;
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (pool[mid].d <= d)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t move = (n == ef ? n - 1 : n) - lo;
+	memmove(pool + lo + 1, pool + lo, move * sizeof *pool);
+	pool[lo].d = d;
+	pool[lo].id = id;
+	if (n < ef)
+		*size = n + 1;
+	return lo;
+}
+
+/* Beam search of width ef on layer lc from ep; leaves the pool sorted and
+ * returns its size. locks is NULL when searching a finished graph. */
+static inline __attribute__((always_inline)) size_t
+search_layer(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws *w,
+             const float *q, int lc, uint32_t ep, float dep, size_t ef)
+{
+	cand *pool = w->pool;
+	uint16_t *tags = w->tags;
+	new_visit(w);
+	const uint16_t gen = w->gen;
+	tags[ep] = gen;
+	pool[0].d = dep;
+	pool[0].id = ep;
+	size_t size = 1, cur = 0;
+	const size_t d = g->dim;
+	while (cur < size) {
+		uint32_t node = pool[cur].id;
+		pool[cur].id |= EXPANDED;
+		size_t next = cur + 1;
+		uint32_t *nb = w->nbuf;
+		uint32_t c;
+		if (!locks && lc == 0) {
+			/* the hot path: filter the unvisited links, prefetch their vectors */
+			const uint32_t *lk = links_of(g, node, 0);
+			uint32_t cnt = lk[0] < g->M0 ? lk[0] : g->M0;
+			c = 0;
+			for (uint32_t j = 0; j < cnt; j++) {
+				uint32_t x = lk[1 + j];
+				if (x < g->n && tags[x] != gen) {
+					tags[x] = gen;
+					nb[c++] = x;
+					__builtin_prefetch(g->l0 + (size_t)x * g->stride);
+				}
+			}
+		} else {
+			uint32_t cnt = read_links(g, locks, node, lc, nb);
+			c = 0;
+			for (uint32_t j = 0; j < cnt; j++)
+				if (tags[nb[j]] != gen) {
+					tags[nb[j]] = gen;
+					nb[c++] = nb[j];
+				}
+		}
+		for (uint32_t j = 0; j < c; j++) {
+			if (j + 1 < c)
+				__builtin_prefetch(g->l0 + (size_t)nb[j + 1] * g->stride + 64);
+			float dd = rank_dist(K, g->metric, q, vec_of(g, nb[j]), d);
+			if (size < ef || dd < pool[size - 1].d) {
+				size_t pos = pool_insert(pool, &size, ef, dd, nb[j]);
+				if (pos < next)
+					next = pos;
+			}
+		}
+		cur = next;
+		while (cur < size && (pool[cur].id & EXPANDED))
+			cur++;
+	}
+	for (size_t i = 0; i < size; i++)
+		pool[i].id &= ~EXPANDED;
+	return size;
+}
+
+void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const float *q, size_t k, size_t ef,
+                     int64_t *ids, float *dist)
+{
+	const vdb_kernels *K = vdb_kernels_get();
+	if (ef < k)
+		ef = k;
+	if (ef > w->cap)
+		ef = w->cap;
+	if (g->metric == VDB_METRIC_COSINE) {
+		memcpy(w->q, q, (size_t)g->dim * sizeof *q);
+		vdb_normalize(w->q, g->dim);
+		q = w->q;
+	}
+	size_t got = 0;
+	if (g->n > 0) {
+		uint32_t ep = g->entry;
+		float dep = rank_dist(K, g->metric, q, vec_of(g, ep), g->dim);
+		for (int lc = g->max_level; lc > 0; lc--)
+			greedy(g, K, NULL, w, q, lc, &ep, &dep);
+		got = search_layer(g, K, NULL, w, q, 0, ep, dep, ef);
+	}
+	for (size_t i = 0; i < k; i++) {
+		ids[i] = i < got ? (int64_t)w->pool[i].id : -1;
+		dist[i] = i < got ? reported(g->metric, w->pool[i].d) : INFINITY;
+	}
+}
+
+/* ===== Insertion ===== */
+/* The paper's neighbour-selection heuristic: take candidates nearest first,
+ * keep one only if it is closer to the base than to every one kept. c is
+ * sorted by distance to the base; the kept ones are moved to its front. */
+static size_t select_neighbours(const hnsw_graph *g, const vdb_kernels *K, cand *c, size_t n,
+                                size_t max)
+{
+	if (n <= max)
+		return n;
+	size_t kept = 0;
+	for (size_t i = 0; i < n && kept < max; i++) {
+		const float *v = vec_of(g, c[i].id);
+		bool good = true;
+		for (size_t j = 0; j < kept; j++)
+			if (rank_dist(K, g->metric, v, vec_of(g, c[j].id), g->dim) < c[i].d) {
+				good = false;
+				break;
+			}
+		if (good)
+			c[kept++] = c[i];
+	}
+	return kept;
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+	const cand *x = a, *y = b;
+	if (x->d != y->d)
+		return x->d < y->d ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Link node `from` to `to` on layer lc; when from's list is full, re-select
+ * its neighbours among the old ones and `to` with the heuristic. */
+static void add_link(hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws *w,
+                     uint32_t from, uint32_t to, int lc)
+{
+	uint32_t max = lc ? g->M : g->M0;
+	uint32_t *lk = links_of(g, from, lc);
+	lock(&locks[from]);
+	uint32_t c = lk[0];
+	if (c < max) {
+		lk[1 + c] = to;
+		lk[0] = c + 1;
+	} else {
+		const float *v = vec_of(g, from);
+		cand *s = w->sel;
+		for (uint32_t j = 0; j < c; j++) {
+			s[j].id = lk[1 + j];
+			s[j].d = rank_dist(K, g->metric, v, vec_of(g, s[j].id), g->dim);
+		}
+		s[c].id = to;
+		s[c].d = rank_dist(K, g->metric, v, vec_of(g, to), g->dim);
+		qsort(s, c + 1, sizeof *s, cand_cmp);
+		size_t kept = select_neighbours(g, K, s, c + 1, max);
+		for (size_t j = 0; j < kept; j++)
+			lk[1 + j] = s[j].id;
+		lk[0] = (uint32_t)kept;
+	}
+	unlock(&locks[from]);
+}
+
+typedef struct {
+	hnsw_graph *g;
+	uint8_t *locks;
+	uint8_t top;        /* global lock: entry point and max level */
+} builder;
+
+static void insert_node(builder *b, hnsw_ws *w, uint32_t i)
+{
+	hnsw_graph *g = b->g;
+	const vdb_kernels *K = vdb_kernels_get();
+	int level = hnsw_level(g, i);
+	lock(&b->top);
+	uint32_t ep = g->entry;
+	int top = g->max_level;
+	bool hold = level > top;
+	if (!hold)
+		unlock(&b->top);
+	const float *q = vec_of(g, i);
+	float dep = rank_dist(K, g->metric, q, vec_of(g, ep), g->dim);
+	for (int lc = top; lc > level; lc--)
+		greedy(g, K, b->locks, w, q, lc, &ep, &dep);
+	for (int lc = level < top ? level : top; lc >= 0; lc--) {
+		size_t n = search_layer(g, K, b->locks, w, q, lc, ep, dep, g->ef_construction);
+		cand *s = w->sel;
+		size_t m = 0;
+		for (size_t j = 0; j < n; j++)
+			if (w->pool[j].id != i)
+				s[m++] = w->pool[j];
+		ep = s[0].id, dep = s[0].d; /* n >= 1: ep itself is in the pool */
+		size_t kept = select_neighbours(g, K, s, m, g->M);
+		uint32_t *lk = links_of(g, i, lc);
+		lock(&b->locks[i]);
+		for (size_t j = 0; j < kept; j++)
+			lk[1 + j] = s[j].id;
+		lk[0] = (uint32_t)kept;
+		unlock(&b->locks[i]);
+		/* add_link reuses w->sel: keep the chosen ids first */
+		uint32_t chosen[HNSW_MAX_M];
+		for (size_t j = 0; j < kept; j++)
+			chosen[j] = s[j].id;
+		for (size_t j = 0; j < kept; j++)
+			add_link(g, K, b->locks, w, chosen[j], i, lc);
+	}
+	if (hold) {
+		g->entry = i;
+		g->max_level = level;
+		unlock(&b->top);
+	}
+}
+
+vdb_status hnsw_insert_range(hnsw_graph *g, size_t first,
+                             void (*progress)(void *, size_t, size_t), void *ctx)
+{
+	builder b = { .g = g };
+	if (first >= g->n)
+		return VDB_OK;
+	b.locks = calloc(g->n, 1);
+	if (!b.locks)
+		return vdb_fail(VDB_ENOMEM, "out of memory for %zu node locks", g->n);
+	if (first == 0) { /* the first node is the graph */
+		g->entry = 0;
+		g->max_level = hnsw_level(g, 0);
+		first = 1;
+	}
+	size_t total = g->n - first, done = 0;
+	vdb_status st = VDB_OK;
+	#pragma omp parallel
+	{
+		hnsw_ws *w = hnsw_ws_new(g, g->ef_construction);
+		if (!w) {
+			#pragma omp atomic write
+			st = VDB_ENOMEM;
+		}
+		#pragma omp for schedule(dynamic, 8)
+		for (size_t i = first; i < g->n; i++) {
+			if (!w)
+				continue;
+			insert_node(&b, w, (uint32_t)i);
+			size_t now;
+			#pragma omp atomic capture
+			now = ++done;
+			if (progress && omp_get_thread_num() == 0 && (now & 1023) == 0)
+				progress(ctx, now, total);
+		}
+		hnsw_ws_free(w);
+	}
+	free(b.locks);
+	if (st)
+		return vdb_fail(st, "out of memory for the build's search state");
+	if (progress)
+		progress(ctx, total, total);
+	return VDB_OK;
+}
+
+vdb_status hnsw_check(const hnsw_graph *g, const char *name)
+{
+	const uint64_t total = g->upof[g->n];
+	for (size_t i = 0; i < g->n; i++) {
+		uint64_t a = g->upof[i], b = g->upof[i + 1];
+		VDB_RETURN_IF(a > b || b > total || (b - a) % (1 + g->M) != 0, VDB_ECORRUPT,
+		              "%s: HNSW upper-link offsets broken at node %zu", name, i);
+		int level = (int)((b - a) / (1 + g->M));
+		VDB_RETURN_IF(level > g->max_level, VDB_ECORRUPT,
+		              "%s: HNSW node %zu has level %d above the top level %d", name, i, level,
+		              g->max_level);
+		for (int lc = 0; lc <= level; lc++) {
+			const uint32_t *lk = links_of(g, i, lc);
+			uint32_t max = lc ? g->M : g->M0;
+			VDB_RETURN_IF(lk[0] > max, VDB_ECORRUPT,
+			              "%s: HNSW node %zu has %u links on layer %d (at most %u)", name, i,
+			              lk[0], lc, max);
+			for (uint32_t j = 0; j < lk[0]; j++)
+				VDB_RETURN_IF(lk[1 + j] >= g->n, VDB_ECORRUPT,
+				              "%s: HNSW node %zu links to node %u on layer %d, beyond the %zu "
+				              "nodes", name, i, lk[1 + j], lc, g->n);
+		}
+	}
+	VDB_RETURN_IF(g->n && hnsw_level(g, g->entry) != g->max_level, VDB_ECORRUPT,
+	              "%s: HNSW entry point %u is not on the top level %d", name, g->entry,
+	              g->max_level);
+	return VDB_OK;
+}

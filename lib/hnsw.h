@@ -1,0 +1,68 @@
+/* hnsw.h — the HNSW graph (Malkov & Yashunin): its memory layout, which is
+ * also the file layout, insertion and search. index_hnsw.c puts it in files.
+ * (internal)
+ *
+ * Layout, chosen so that a search touches as few cache lines as possible and
+ * so that the mapped file is searched in place:
+ *   l0:   count records of `stride` bytes, stride a multiple of 64:
+ *         float vec[dim] | u32 nlinks | u32 links[M0]   (M0 = 2*M)
+ *         a node's vector starts on a cache line and its layer-0 links follow
+ *         it, so expanding a node reads one contiguous run of lines.
+ *   upof: u64[count + 1]: node i's upper links are up[upof[i] .. upof[i+1]),
+ *         level(i) blocks of (1 + M) u32 words: nlinks, links[M], for layers
+ *         1..level(i). Most nodes have level 0 and an empty range.
+ */
+#ifndef VDB_HNSW_H
+#define VDB_HNSW_H
+#include "vdb_internal.h"
+
+#define HNSW_MAX_LEVEL 30
+#define HNSW_MAX_M 512
+
+typedef struct {
+	vdb_metric metric;
+	uint32_t dim, M, M0;
+	size_t n;
+	size_t stride;           /* bytes per level-0 record */
+	unsigned char *l0;       /* n * stride (const when mapped) */
+	uint64_t *upof;          /* n + 1 */
+	uint32_t *up;            /* upof[n] words */
+	uint32_t entry;
+	int max_level;
+	unsigned ef_construction;
+} hnsw_graph;
+
+size_t hnsw_stride(uint32_t dim, uint32_t M);
+
+/* Per-thread search state: visited tags, candidate pool. Reused across
+ * queries, so a search allocates nothing. */
+typedef struct hnsw_ws hnsw_ws;
+hnsw_ws *hnsw_ws_new(const hnsw_graph *g, size_t ef);
+void hnsw_ws_free(hnsw_ws *w);
+
+/* Search one query (already normalised for cosine): the k nearest of the
+ * ef-wide beam, with reported distances; missing results are -1. */
+void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const float *q, size_t k, size_t ef,
+                     int64_t *ids, float *dist);
+
+/* Insert nodes [first, g->n) whose vectors are already in l0 and whose
+ * upper-link ranges (upof) are laid out, in parallel. Links of nodes below
+ * first are kept (append). With one thread the graph depends only on the
+ * data and the levels. */
+vdb_status hnsw_insert_range(hnsw_graph *g, size_t first,
+                             void (*progress)(void *, size_t, size_t), void *ctx);
+
+/* Level of node i, from its upper-link range. */
+static inline int hnsw_level(const hnsw_graph *g, size_t i)
+{
+	return (int)((g->upof[i + 1] - g->upof[i]) / (1 + g->M));
+}
+
+/* The random level of node i: floor(-ln(U) / ln(M)), U drawn from the seed
+ * and i alone, so levels do not depend on thread scheduling. */
+int hnsw_random_level(uint64_t seed, size_t i, uint32_t M);
+
+/* Structural check of a graph read from a file (ids in range, counts within
+ * M0/M, offsets monotonic); names the node in the message. */
+vdb_status hnsw_check(const hnsw_graph *g, const char *name);
+#endif

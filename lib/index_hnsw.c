@@ -1,0 +1,250 @@
+/*
+ * index_hnsw.c — the HNSW index type: hnsw.c's graph in an index file.
+ *
+ * Sections (the graph's memory layout, see hnsw.h, written as is):
+ *   HNL0  count x stride bytes: vector and layer-0 links of each node
+ *   HNUO  u64[count + 1] offsets (in u32 words) into HNUL
+ *   HNUL  upper-layer link lists
+ * Header params: M, ef_construction, entry point, top level. Opening maps
+ * the file and checks sizes only (O(1)), so the first query of a large index
+ * starts at once; search itself never follows a link or offset out of range,
+ * and --verify checks every link.
+ */
+#include "hnsw.h"
+#include "index_internal.h"
+#include <omp.h>
+#include <string.h>
+
+#define SEC_HNL0 VDB_FOURCC('H', 'N', 'L', '0')
+#define SEC_HNUO VDB_FOURCC('H', 'N', 'U', 'O')
+#define SEC_HNUL VDB_FOURCC('H', 'N', 'U', 'L')
+
+enum { P_M = 1, P_EFC, P_ENTRY, P_TOP };
+
+typedef struct {
+	hnsw_graph g;
+	bool owned;  /* l0/upof/up are malloc'd (built), not mapped */
+} hnsw_index;
+
+static void hnsw_free(vdb_index *ix)
+{
+	hnsw_index *h = ix->impl;
+	if (h && h->owned) {
+		free(h->g.l0);
+		free(h->g.upof);
+		free(h->g.up);
+	}
+	free(h);
+}
+
+/* Allocate a graph of n nodes: copy the first `keep` nodes (vectors, links,
+ * levels) from old, then place the rows of v after them with fresh levels. */
+static vdb_status layout(vdb_index *ix, const hnsw_graph *old, size_t keep, const vdb_vecs *v,
+                         uint32_t M, unsigned efc)
+{
+	hnsw_index *h = calloc(1, sizeof *h);
+	if (!h)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	ix->impl = h;
+	h->owned = true;
+	hnsw_graph *g = &h->g;
+	g->metric = ix->metric;
+	g->dim = ix->dim;
+	g->M = M;
+	g->M0 = 2 * M;
+	g->ef_construction = efc;
+	g->n = keep + v->n;
+	g->stride = hnsw_stride(g->dim, M);
+	size_t bytes;
+	VDB_RETURN_IF(!vdb_mul_ok(g->n, g->stride, &bytes), VDB_ENOMEM, "index too large");
+	g->l0 = calloc(1, bytes ? bytes : 1);
+	g->upof = malloc((g->n + 1) * sizeof *g->upof);
+	VDB_RETURN_IF(!g->l0 || !g->upof, VDB_ENOMEM,
+	              "out of memory for an HNSW graph of %zu nodes (%zu MB)", g->n, bytes >> 20);
+	if (keep) {
+		memcpy(g->l0, old->l0, keep * g->stride);
+		memcpy(g->upof, old->upof, (keep + 1) * sizeof *g->upof);
+		g->entry = old->entry;
+		g->max_level = old->max_level;
+	} else {
+		g->upof[0] = 0;
+	}
+	for (size_t j = 0; j < v->n; j++) {
+		size_t i = keep + j;
+		memcpy(g->l0 + i * g->stride, v->data + j * v->dim, (size_t)g->dim * 4);
+		int lv = hnsw_random_level(ix->seed, i, M);
+		g->upof[i + 1] = g->upof[i] + (uint64_t)lv * (1 + M);
+	}
+	g->up = calloc(g->upof[g->n] ? g->upof[g->n] : 1, sizeof *g->up);
+	VDB_RETURN_IF(!g->up, VDB_ENOMEM, "out of memory for HNSW upper layers");
+	if (keep)
+		memcpy(g->up, old->up, old->upof[keep] * sizeof *g->up);
+	return VDB_OK;
+}
+
+static vdb_status check_params(const vdb_build_opts *o)
+{
+	VDB_RETURN_IF(o->M < 2 || o->M > HNSW_MAX_M / 2, VDB_EINVAL,
+	              "--M %u is out of range (2..%u)", o->M, HNSW_MAX_M / 2);
+	VDB_RETURN_IF(o->ef_construction < 1 || o->ef_construction > 1u << 16, VDB_EINVAL,
+	              "--ef-construction %u is out of range (1..65536)", o->ef_construction);
+	return VDB_OK;
+}
+
+static vdb_status hnsw_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
+{
+	vdb_status s = layout(ix, NULL, 0, data, o->M, o->ef_construction);
+	if (s)
+		return s;
+	/* the rows now live in the graph: free the copy */
+	free(data->data);
+	data->data = NULL;
+	data->cap = 0;
+	hnsw_index *h = ix->impl;
+	return hnsw_insert_range(&h->g, 0, o->progress, o->progress_ctx);
+}
+
+static vdb_status hnsw_append(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
+                              const vdb_build_opts *o)
+{
+	const hnsw_index *old = base->impl;
+	vdb_status s = layout(ix, &old->g, base->count, data, old->g.M, old->g.ef_construction);
+	if (s)
+		return s;
+	hnsw_index *h = ix->impl;
+	return hnsw_insert_range(&h->g, base->count, o->progress, o->progress_ctx);
+}
+
+static vdb_status hnsw_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *hd)
+{
+	const hnsw_graph *g = &((const hnsw_index *)ix->impl)->g;
+	hd->storage = VDB_STORAGE_F32;
+	hd->params[P_M] = g->M;
+	hd->params[P_EFC] = g->ef_construction;
+	hd->params[P_ENTRY] = g->entry;
+	hd->params[P_TOP] = (uint64_t)g->max_level;
+	vdb_status s = vdb_file_write_section(w, SEC_HNL0, g->l0, g->n * g->stride);
+	if (!s)
+		s = vdb_file_write_section(w, SEC_HNUO, g->upof, (g->n + 1) * sizeof *g->upof);
+	if (!s)
+		s = vdb_file_write_section(w, SEC_HNUL, g->up, g->upof[g->n] * sizeof *g->up);
+	return s;
+}
+
+static vdb_status hnsw_open(vdb_index *ix)
+{
+	const vdb_file *f = ix->file;
+	const char *path = f->path;
+	const uint64_t *p = f->h.params;
+	VDB_RETURN_IF(f->h.storage != VDB_STORAGE_F32, VDB_ECORRUPT,
+	              "%s: hnsw index with storage type %u (expected f32)", path, f->h.storage);
+	VDB_RETURN_IF(p[P_M] < 2 || p[P_M] > HNSW_MAX_M / 2 || p[P_EFC] < 1 || p[P_EFC] > 1u << 16 ||
+	              p[P_TOP] > HNSW_MAX_LEVEL || (ix->count && p[P_ENTRY] >= ix->count),
+	              VDB_ECORRUPT, "%s: HNSW parameters out of range (M %llu, ef_construction %llu, "
+	              "entry %llu, top level %llu)", path, (unsigned long long)p[P_M],
+	              (unsigned long long)p[P_EFC], (unsigned long long)p[P_ENTRY],
+	              (unsigned long long)p[P_TOP]);
+	hnsw_index *h = calloc(1, sizeof *h);
+	if (!h)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	ix->impl = h;
+	hnsw_graph *g = &h->g;
+	g->metric = ix->metric;
+	g->dim = ix->dim;
+	g->M = (uint32_t)p[P_M];
+	g->M0 = 2 * g->M;
+	g->ef_construction = (unsigned)p[P_EFC];
+	g->entry = (uint32_t)p[P_ENTRY];
+	g->max_level = (int)p[P_TOP];
+	g->n = ix->count;
+	g->stride = hnsw_stride(g->dim, g->M);
+	size_t l0len, uolen, ullen, want;
+	/* the mapping is read-only; the graph type is shared with the builder */
+	g->l0 = (unsigned char *)vdb_file_section(f, SEC_HNL0, &l0len);
+	g->upof = (uint64_t *)vdb_file_section(f, SEC_HNUO, &uolen);
+	g->up = (uint32_t *)vdb_file_section(f, SEC_HNUL, &ullen);
+	VDB_RETURN_IF(!g->l0 || !g->upof || !g->up, VDB_ECORRUPT,
+	              "%s: hnsw index without its HNL0, HNUO and HNUL sections", path);
+	VDB_RETURN_IF(!vdb_mul_ok(g->n, g->stride, &want) || l0len != want, VDB_ECORRUPT,
+	              "%s: HNL0 section is %zu bytes; %zu nodes of %zu bytes need %zu", path, l0len,
+	              g->n, g->stride, want);
+	VDB_RETURN_IF(uolen != (g->n + 1) * sizeof *g->upof, VDB_ECORRUPT,
+	              "%s: HNUO section is %zu bytes; %zu nodes need %zu", path, uolen, g->n,
+	              (g->n + 1) * sizeof *g->upof);
+	VDB_RETURN_IF(g->upof[0] != 0 || g->upof[g->n] != ullen / 4 || ullen % 4, VDB_ECORRUPT,
+	              "%s: HNUO offsets do not span the %zu-byte HNUL section", path, ullen);
+	VDB_RETURN_IF(g->n && (g->upof[g->entry] > g->upof[g->entry + 1] ||
+	                       hnsw_level(g, g->entry) != g->max_level), VDB_ECORRUPT,
+	              "%s: HNSW entry point %u is not on the top level %d", path, g->entry,
+	              g->max_level);
+	return VDB_OK;
+}
+
+static vdb_status hnsw_verify(const vdb_index *ix)
+{
+	const hnsw_index *h = ix->impl;
+	return hnsw_check(&h->g, ix->file ? ix->file->path : "index");
+}
+
+static vdb_status hnsw_search(const vdb_index *ix, const float *q, size_t nq,
+                              const vdb_search_opts *o, int64_t *ids, float *dist)
+{
+	const hnsw_graph *g = &((const hnsw_index *)ix->impl)->g;
+	size_t ef = o->ef ? o->ef : 64;
+	if (ef < o->k)
+		ef = o->k;
+	int threads = vdb_threads();
+	if ((size_t)threads > nq)
+		threads = (int)(nq ? nq : 1);
+	vdb_status st = VDB_OK;
+	#pragma omp parallel num_threads(threads)
+	{
+		hnsw_ws *w = hnsw_ws_new(g, ef);
+		if (!w) {
+			#pragma omp atomic write
+			st = VDB_ENOMEM;
+		}
+		#pragma omp for schedule(dynamic, 16)
+		for (size_t i = 0; i < nq; i++)
+			if (w)
+				hnsw_search_one(g, w, q + i * g->dim, o->k, ef, ids + i * o->k,
+				                dist + i * o->k);
+		hnsw_ws_free(w);
+	}
+	VDB_RETURN_IF(st, st, "out of memory for the search state of %zu nodes, ef %zu", g->n, ef);
+	return VDB_OK;
+}
+
+static void hnsw_info(const vdb_index *ix, json_t *obj)
+{
+	const hnsw_graph *g = &((const hnsw_index *)ix->impl)->g;
+	json_object_set_new(obj, "M", json_integer(g->M));
+	json_object_set_new(obj, "ef_construction", json_integer(g->ef_construction));
+	json_object_set_new(obj, "levels", json_integer(g->max_level + 1));
+	json_object_set_new(obj, "entry_point", json_integer(g->entry));
+	size_t per[HNSW_MAX_LEVEL + 1] = { 0 };
+	for (size_t i = 0; i < g->n; i++) {
+		uint64_t a = g->upof[i], b = g->upof[i + 1];
+		size_t lv = b >= a ? (size_t)((b - a) / (1 + g->M)) : 0;
+		for (size_t l = 0; l <= lv && l <= HNSW_MAX_LEVEL; l++)
+			per[l]++;
+	}
+	json_t *arr = json_array();
+	for (int l = 0; l <= g->max_level; l++)
+		json_array_append_new(arr, json_integer((json_int_t)per[l]));
+	json_object_set_new(obj, "nodes_per_level", arr);
+}
+
+const struct vdb_index_ops vdb_hnsw_ops = {
+	.name = "hnsw",
+	.fourcc = VDB_FOURCC('H', 'N', 'S', 'W'),
+	.check = check_params,
+	.build = hnsw_build,
+	.append = hnsw_append,
+	.save = hnsw_save,
+	.open = hnsw_open,
+	.verify = hnsw_verify,
+	.search = hnsw_search,
+	.info = hnsw_info,
+	.free = hnsw_free,
+};
