@@ -12,6 +12,7 @@ prepare() {
   cp "$D/sift_query20.fvecs" queries.fvecs
   cp "$D/words1k.jsonl" docs.jsonl
   cp "$D/words_query20.jsonl" queries.jsonl
+  head -n 100 "$D/words1k.jsonl" | sed "s/\"id\":\"/\"id\":\"more-/" >more.jsonl
   head -c $((1000 * 516)) base.fvecs >part1.fvecs
   tail -c $((1000 * 516)) base.fvecs >part2.fvecs
   vdb-build -o base.vdb base.fvecs
