@@ -51,6 +51,18 @@ static inline const float *vec_of(const hnsw_graph *g, size_t i)
 	return (const float *)(g->l0 + i * g->stride);
 }
 
+/* Ask for the rest of a vector whose first line was already requested,
+ * one distance ahead of its use. */
+static inline void prefetch_vec(const hnsw_graph *g, uint32_t i)
+{
+	const unsigned char *p = g->l0 + (size_t)i * g->stride;
+	size_t bytes = (size_t)g->dim * 4;
+	if (bytes > 1024)
+		bytes = 1024;
+	for (size_t o = 64; o < bytes; o += 64)
+		__builtin_prefetch(p + o);
+}
+
 /* u32 nlinks followed by the links, of node i on layer lc. */
 static inline uint32_t *links_of(const hnsw_graph *g, size_t i, int lc)
 {
@@ -188,14 +200,16 @@ static inline size_t pool_insert(cand *pool, size_t *size, size_t ef, float d, u
 	size_t n = *size;
 	if (n == ef && d >= pool[n - 1].d)
 		return ef;
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (pool[mid].d <= d)
-			lo = mid + 1;
-		else
-			hi = mid;
+	/* the first entry farther than d, by a search without branches to
+	 * mispredict: the answer stays within [lo, lo + len] */
+	size_t lo = 0, len = n;
+	while (len > 1) {
+		size_t half = len / 2;
+		lo += pool[lo + half - 1].d <= d ? half : 0;
+		len -= half;
 	}
+	if (len == 1 && pool[lo].d <= d)
+		lo++;
 	size_t move = (n == ef ? n - 1 : n) - lo;
 	memmove(pool + lo + 1, pool + lo, move * sizeof *pool);
 	pool[lo].d = d;
@@ -246,11 +260,12 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws 
 				if (tags[nb[j]] != gen) {
 					tags[nb[j]] = gen;
 					nb[c++] = nb[j];
+					__builtin_prefetch(g->l0 + (size_t)nb[j] * g->stride);
 				}
 		}
 		for (uint32_t j = 0; j < c; j++) {
 			if (j + 1 < c)
-				__builtin_prefetch(g->l0 + (size_t)nb[j + 1] * g->stride + 64);
+				prefetch_vec(g, nb[j + 1]);
 			float dd = rank_dist(K, g->metric, q, vec_of(g, nb[j]), d);
 			if (size < ef || dd < pool[size - 1].d) {
 				size_t pos = pool_insert(pool, &size, ef, dd, nb[j]);
