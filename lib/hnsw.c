@@ -194,29 +194,24 @@ static inline void greedy(const hnsw_graph *g, const vdb_kernels *K, uint8_t *lo
 }
 
 /* Insert (d, id) into the sorted pool of at most ef; returns its position,
- * or ef when it does not fit. */
+ * or ef when it does not fit. Shifting from the back finds the place and
+ * moves the tail in one pass: new candidates mostly land near the back, and a
+ * binary search's chain of dependent loads cost more than the walk. */
 static inline size_t pool_insert(cand *pool, size_t *size, size_t ef, float d, uint32_t id)
 {
 	size_t n = *size;
 	if (n == ef && d >= pool[n - 1].d)
 		return ef;
-	/* the first entry farther than d, by a search without branches to
-	 * mispredict: the answer stays within [lo, lo + len] */
-	size_t lo = 0, len = n;
-	while (len > 1) {
-		size_t half = len / 2;
-		lo += pool[lo + half - 1].d <= d ? half : 0;
-		len -= half;
+	size_t i = n == ef ? n - 1 : n;
+	while (i > 0 && pool[i - 1].d > d) {
+		pool[i] = pool[i - 1];
+		i--;
 	}
-	if (len == 1 && pool[lo].d <= d)
-		lo++;
-	size_t move = (n == ef ? n - 1 : n) - lo;
-	memmove(pool + lo + 1, pool + lo, move * sizeof *pool);
-	pool[lo].d = d;
-	pool[lo].id = id;
+	pool[i].d = d;
+	pool[i].id = id;
 	if (n < ef)
 		*size = n + 1;
-	return lo;
+	return i;
 }
 
 /* Beam search of width ef on layer lc from ep; leaves the pool sorted and

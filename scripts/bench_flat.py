@@ -7,6 +7,7 @@ memory. Best of --runs, the two sides alternating.
 import argparse, os, platform, subprocess, sys, tempfile, time
 import numpy as np
 import faiss
+from bench_common import clustered, read_vecs, write_fvecs
 
 p = argparse.ArgumentParser()
 p.add_argument("--data", required=True)
@@ -15,20 +16,6 @@ p.add_argument("--quick", action="store_true", help="skip the 200k synthetic set
 a = p.parse_args()
 BIN = os.environ["VDB_BIN"]
 tmp = tempfile.mkdtemp(prefix="vdb-bench-")
-
-
-def read_vecs(path, dtype="<f4"):
-    raw = np.fromfile(path, dtype="<i4")
-    d = raw[0]
-    return raw.reshape(-1, d + 1)[:, 1:].view(dtype).copy()
-
-
-def write_fvecs(path, x):
-    n, d = x.shape
-    out = np.empty((n, d + 1), dtype="<i4")
-    out[:, 0] = d
-    out[:, 1:] = np.ascontiguousarray(x, dtype="<f4").view("<i4")
-    out.tofile(path)
 
 
 def run_vdb(cmd, out=None):
@@ -55,13 +42,11 @@ if os.path.isdir(wn):
     datasets.append(("wordnet 26.6k x 100, 1k q, cosine", "cosine",
                      os.path.join(wn, "wn100_base.fvecs"), os.path.join(wn, "wn100_query.fvecs")))
 if not a.quick:
-    rng = np.random.default_rng(42)
-    centers = rng.normal(size=(1000, 128)).astype(np.float32) * 3
-    def clustered(n):
-        return centers[rng.integers(0, 1000, n)] + rng.normal(size=(n, 128)).astype(np.float32)
     b, q = os.path.join(tmp, "syn_base.fvecs"), os.path.join(tmp, "syn_query.fvecs")
-    write_fvecs(b, clustered(200_000))
-    write_fvecs(q, clustered(10_000))
+    syn_base, syn_query = clustered((200_000, 10_000))
+    write_fvecs(b, syn_base)
+    write_fvecs(q, syn_query)
+    del syn_base, syn_query
     datasets.append(("synthetic clustered 200k x 128, 10k q", "l2", b, q))
 
 ver = subprocess.run([os.path.join(BIN, "vdb-query"), "--version"], capture_output=True, text=True).stdout.strip()

@@ -1,0 +1,408 @@
+"""HNSW: vdb against hnswlib (compiled here, -O3 -march=native) and FAISS IndexHNSWFlat,
+the same M and ef-construction, the same data, in the same run.
+
+For each system: build time on --threads threads, index file size, peak RSS of the build
+process, time from process start to the first result, and an ef sweep; for each recall@10
+target the queries/s of the smallest ef that reaches it, on one thread and as a batch on
+--threads threads. Searches are timed as the search loop only (queries already in memory):
+hnswlib by the C++ driver (scripts/bench_hnswlib.cpp), FAISS around index.search(), vdb by
+the "search S s" figure of vdb-query -v. Build, search and first-result measurements are
+taken --runs times, the systems alternating, and the best is kept.
+
+    bench_hnsw.py --data DIR [--runs N] [--quick] [--threads T]
+"""
+import argparse, json, math, os, platform, re, shutil, subprocess, sys, tempfile, time
+import numpy as np
+import faiss
+from bench_common import clustered, read_vecs, write_fvecs
+
+M, EFC, K = 16, 200, 10
+EFS = (10, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 256, 320, 384, 512)
+TARGETS = (0.90, 0.95, 0.99)
+FIRST_EF = 64           # ef of the time-to-first-result query (one query: load time dominates)
+TIMED_QUERIES = 10_000  # small query sets are repeated up to this many for timing
+PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+HERE = os.path.dirname(os.path.abspath(__file__))
+SYSTEMS = ("vdb", "hnswlib", "faiss")
+
+
+def faiss_build_main(argv):
+    """The FAISS build, in a process of its own so that its peak RSS can be measured:
+    faiss-build METRIC M EFC THREADS BASE.fvecs OUT"""
+    metric, m, efc, threads, basef, out = argv
+    base = read_vecs(basef)
+    if metric == "cosine":
+        faiss.normalize_L2(base)
+        index = faiss.IndexHNSWFlat(base.shape[1], int(m), faiss.METRIC_INNER_PRODUCT)
+    else:
+        index = faiss.IndexHNSWFlat(base.shape[1], int(m), faiss.METRIC_L2)
+    index.hnsw.efConstruction = int(efc)
+    faiss.omp_set_num_threads(int(threads))
+    t0 = time.perf_counter()
+    index.add(base)
+    t = time.perf_counter() - t0
+    faiss.write_index(index, out)
+    print(f"build_seconds {t:.6f}")
+
+
+# FAISS's time to first result: a fresh Python that loads the index and answers one query
+FAISS_FIRST = """
+import sys, numpy as np, faiss
+index = faiss.read_index(sys.argv[1])
+q = np.fromfile(sys.argv[2], dtype="<f4")[1:].reshape(1, -1).copy()
+if sys.argv[3] == "cosine":
+    faiss.normalize_L2(q)
+index.hnsw.efSearch = int(sys.argv[4])
+D, I = index.search(q, 10)
+print(*I[0])
+"""
+
+
+class Run:
+    """One finished child process: exit status, wall seconds (spawn to exit), stdout and
+    stderr; with rss=True also its peak RSS in bytes, from GNU time's %M. (The peak that
+    wait4 reports for a child of this process would start from the RSS of this Python,
+    which the child has until it execs; GNU time's own child starts from a small one.)"""
+
+    def __init__(self, cmd, stdout_path=None, rss=False):
+        self.cmd, self.maxrss = cmd, None
+        with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe, \
+                tempfile.NamedTemporaryFile("r") as ft, open(stdout_path or os.devnull, "wb") as fs:
+            if rss:
+                cmd = ["/usr/bin/time", "-f", "%M", "-o", ft.name] + cmd
+            t0 = time.perf_counter()
+            self.rc = subprocess.run(cmd, stdout=fo if stdout_path is None else fs, stderr=fe).returncode
+            self.wall = time.perf_counter() - t0
+            fo.seek(0)
+            fe.seek(0)
+            self.out, self.err = fo.read().decode(errors="replace"), fe.read().decode(errors="replace")
+            if rss:
+                kib = ft.read().split()
+                self.maxrss = int(kib[-1]) * 1024 if kib and kib[-1].isdigit() else None
+
+    def check(self):
+        if self.rc != 0:
+            sys.exit(f"bench: {' '.join(self.cmd)} exited with {self.rc}:\n{self.err}")
+        return self
+
+    def field(self, name):
+        m = re.search(rf"^{name} (\S+)$", self.out, re.M)
+        return float(m.group(1)) if m else None
+
+
+def recall_at_10(ids, gt):
+    ids, gt = np.asarray(ids)[:, :K], np.asarray(gt)[:, :K]
+    hits = (ids[:, :, None] == gt[:, None, :]).any(axis=2)
+    return hits.sum() / gt.size
+
+
+def first_line(text):
+    return next((l.strip() for l in text.splitlines() if l.strip()), "")
+
+
+class Bench:
+    def __init__(self, a, tmp, drv):
+        self.a, self.tmp, self.drv, self.T = a, tmp, drv, a.threads
+        self.bin = os.environ["VDB_BIN"]
+
+    # ---- one dataset ----------------------------------------------------------------
+    def dataset(self, name, metric, basef, qf, gt):
+        a, T, tmp = self.a, self.T, self.tmp
+        q = read_vecs(qf)
+        nq = len(q)
+        rep = max(1, math.ceil(TIMED_QUERIES / nq))
+        qrep = os.path.join(tmp, "q_rep.fvecs")
+        write_fvecs(qrep, np.tile(q, (rep, 1)))
+        q1 = os.path.join(tmp, "q_1.fvecs")
+        write_fvecs(q1, q[:1])
+        if metric == "cosine":
+            faiss.normalize_L2(q)
+        fq_rep = np.ascontiguousarray(np.tile(q, (rep, 1)))
+        idx = {s: os.path.join(tmp, f"index.{s}") for s in SYSTEMS}
+        # per system: best build s, whole build process s, index bytes, peak RSS, ...
+        R = {s: {"build": math.inf, "build_wall": math.inf, "rss": 0, "bytes": None,
+                 "first": math.inf, "sweep": [], "qps": {}, "wall_qps": {}, "na": None}
+             for s in SYSTEMS}
+        extra = []
+
+        def order(run):  # the systems alternate: each run starts with the next one
+            return SYSTEMS[run % 3:] + SYSTEMS[:run % 3]
+
+        # builds
+        for run in range(a.runs):
+            for s in order(run):
+                r = R[s]
+                if r["na"]:
+                    continue
+                if s == "hnswlib":
+                    p = Run([self.drv, "build", metric, str(M), str(EFC), str(T), basef, idx[s]],
+                            rss=True).check()
+                    t = p.field("build_seconds")
+                elif s == "faiss":
+                    p = Run([PY, os.path.join(HERE, "bench_hnsw.py"), "faiss-build", metric, str(M),
+                             str(EFC), str(T), basef, idx[s]], rss=True).check()
+                    t = p.field("build_seconds")
+                else:
+                    p = Run([os.path.join(self.bin, "vdb-build"), "--type", "hnsw", "-m", metric,
+                             "--M", str(M), "--ef-construction", str(EFC), "-t", str(T), "-v",
+                             "-o", idx[s], basef], rss=True)
+                    if p.rc != 0:
+                        r["na"] = f"vdb-build exited with {p.rc}: {first_line(p.err)}"
+                        continue
+                    # the build itself from the -v summary (`build S s`), else the whole command
+                    m = re.search(r"\bbuild ([0-9.]+) s\b", p.err)
+                    t = float(m.group(1)) if m else p.wall
+                    r["build_from_summary"] = bool(m)
+                    r["summary"] = first_line(p.err)
+                r["build"] = min(r["build"], t)
+                r["build_wall"] = min(r["build_wall"], p.wall)
+                r["rss"] = max(r["rss"], p.maxrss or 0)
+                r["bytes"] = os.path.getsize(idx[s])
+        fidx = faiss.read_index(idx["faiss"])
+
+        # recall sweep (2 threads: recall does not depend on them), up to the first ef >= 0.99
+        for s in SYSTEMS:
+            r = R[s]
+            for ef in EFS:
+                if r["na"]:
+                    break
+                if s == "hnswlib":
+                    pre = os.path.join(tmp, "ids")
+                    Run([self.drv, "search", metric, idx[s], qf, "1", str(T), str(ef), pre]).check()
+                    ids = read_vecs(f"{pre}.{ef}", "<i4")
+                elif s == "faiss":
+                    fidx.hnsw.efSearch = ef
+                    faiss.omp_set_num_threads(T)
+                    ids = fidx.search(q, K)[1]
+                else:
+                    out = os.path.join(tmp, "res.jsonl")
+                    p = Run([os.path.join(self.bin, "vdb-query"), "-x", idx[s], "-k", str(K),
+                             "--ef", str(ef), "-t", str(T), qf], stdout_path=out)
+                    if p.rc != 0:
+                        r["na"] = f"vdb-query exited with {p.rc}: {first_line(p.err)}"
+                        break
+                    ids = np.full((nq, K), -1, dtype=np.int64)
+                    with open(out) as f:
+                        for line in f:
+                            o = json.loads(line)
+                            row = o["ids"][:K]
+                            ids[o["query"], :len(row)] = row
+                rec = recall_at_10(ids, gt)
+                r["sweep"].append((ef, rec))
+                if rec >= TARGETS[-1]:
+                    break
+            r["chosen"] = {}
+            for target in TARGETS:
+                hit = next(((ef, rec) for ef, rec in r["sweep"] if rec >= target), None)
+                r["chosen"][target] = hit
+        timed = {s: sorted({h[0] for h in R[s]["chosen"].values() if h}) for s in SYSTEMS}
+
+        # timed searches and time to first result, best of --runs, systems alternating
+        for run in range(a.runs):
+            for s in order(run):
+                r = R[s]
+                if r["na"]:
+                    continue
+                efs = timed[s]
+                if s == "hnswlib":
+                    if efs:
+                        p = Run([self.drv, "search", metric, idx[s], qrep, "1", f"1,{T}",
+                                 ",".join(map(str, efs))]).check()
+                        for m in re.finditer(r"^ef (\d+) threads (\d+) seconds (\S+)$", p.out, re.M):
+                            key = (int(m.group(1)), int(m.group(2)))
+                            r["qps"][key] = max(r["qps"].get(key, 0), nq * rep / float(m.group(3)))
+                    p = Run([self.drv, "first", metric, idx[s], q1, str(FIRST_EF)]).check()
+                elif s == "faiss":
+                    for ef in efs:
+                        fidx.hnsw.efSearch = ef
+                        for t in (1, T):
+                            faiss.omp_set_num_threads(t)
+                            t0 = time.perf_counter()
+                            fidx.search(fq_rep, K)
+                            sec = time.perf_counter() - t0
+                            r["qps"][(ef, t)] = max(r["qps"].get((ef, t), 0), nq * rep / sec)
+                    p = Run([PY, "-c", FAISS_FIRST, idx[s], q1, metric, str(FIRST_EF)]).check()
+                else:
+                    for ef in efs:
+                        for t in (1, T):
+                            p = Run([os.path.join(self.bin, "vdb-query"), "-x", idx[s], "-k", str(K),
+                                     "--ef", str(ef), "-t", str(t), "-v", qrep]).check()
+                            m = re.search(r"\bsearch\s+([0-9.]+(?:[eE][-+]?[0-9]+)?)\s*s\b", p.err)
+                            if m and float(m.group(1)) > 0:
+                                sec = float(m.group(1))
+                            else:
+                                sec, r["no_search_time"] = p.wall, True
+                            r["qps"][(ef, t)] = max(r["qps"].get((ef, t), 0), nq * rep / sec)
+                            r["wall_qps"][(ef, t)] = max(r["wall_qps"].get((ef, t), 0), nq * rep / p.wall)
+                    p = Run([os.path.join(self.bin, "vdb-query"), "-x", idx[s], "-k", str(K),
+                             "--ef", str(FIRST_EF), "-t", "1", q1]).check()
+                r["first"] = min(r["first"], p.wall)
+        del fidx
+        self.report(name, nq, rep, R)
+
+    # ---- the table --------------------------------------------------------------------
+    def report(self, name, nq, rep, R):
+        T = self.T
+        na = {s: R[s]["na"] is not None for s in SYSTEMS}
+
+        def ratio(key, fmt="{:.2f}"):
+            v = key(R["vdb"]) if not na["vdb"] else None
+            out = []
+            for s in ("hnswlib", "faiss"):
+                w = key(R[s])
+                out.append("n/a" if v is None or not w or w in (math.inf,) else fmt.format(v / w))
+            return out
+
+        rows = []
+
+        def row(label, key, fmt):
+            cells = []
+            for s in SYSTEMS:
+                v = None if na[s] else key(R[s])
+                cells.append("n/a" if v is None or v == math.inf else fmt(v))
+            rows.append([label] + cells + ratio(key))
+
+        row(f"build s ({T} threads)", lambda r: r["build"], lambda v: f"{v:.2f}")
+        row("index MB", lambda r: r["bytes"] / 1e6 if r["bytes"] else None, lambda v: f"{v:.1f}")
+        row("peak RSS MB (build)", lambda r: r["rss"] / 1e6 if r["rss"] else None, lambda v: f"{v:.0f}")
+        row("first result ms", lambda r: r["first"] * 1e3, lambda v: f"{v:.1f}")
+        for target in TARGETS:
+            for t in (1, T):
+                label = f"q/s @{target:.2f}, {t} thread{'s' if t > 1 else ''}"
+                cells, vals = [], {}
+                for s in SYSTEMS:
+                    r = R[s]
+                    if na[s]:
+                        cells.append("n/a")
+                        continue
+                    hit = r["chosen"].get(target)
+                    if not hit:
+                        ef, rec = max(r["sweep"], key=lambda x: x[1]) if r["sweep"] else (None, 0)
+                        cells.append(f"not reached (max {rec:.3f}, ef {ef})")
+                        continue
+                    ef, rec = hit
+                    vals[s] = r["qps"].get((ef, t))
+                    star = "*" if s == "vdb" and r.get("no_search_time") else ""
+                    cells.append(f"{vals[s]:,.0f}{star} (ef {ef}, {rec:.3f})" if vals[s] else "n/a")
+                for s in ("hnswlib", "faiss"):
+                    v, w = vals.get("vdb"), vals.get(s)
+                    cells.append(f"{v / w:.2f}" if v and w else "n/a")
+                rows.append([label] + cells)
+
+        print(f"\n## {name}\n")
+        if rep > 1:
+            print(f"Searches timed on the {nq:,} queries repeated {rep}x ({nq * rep:,} searches).\n")
+        print("| measure | vdb | hnswlib (native) | FAISS | vdb/hnswlib | vdb/FAISS |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+        print()
+        for s, label in zip(SYSTEMS, ("vdb", "hnswlib", "FAISS")):
+            r = R[s]
+            if r["na"]:
+                print(f"- {label}: n/a ({r['na']})")
+                continue
+            sweep = ", ".join(f"{ef} {rec:.3f}" for ef, rec in r["sweep"])
+            print(f"- {label} recall@10 by ef: {sweep}")
+        if not na["vdb"]:
+            v = R["vdb"]
+            what = ("the `build S s` of the vdb-build -v summary" if v.get("build_from_summary") else
+                    "the whole vdb-build command (reading the fvecs, building, writing the index)")
+            print(f"- vdb build: {what}; whole command {v['build_wall']:.2f} s; "
+                  f"summary: `{v.get('summary', '')}`")
+            whole = []
+            for target in TARGETS:
+                hit = v["chosen"].get(target)
+                if hit:
+                    for t in (1, T):
+                        w = v["wall_qps"].get((hit[0], t))
+                        if w:
+                            whole.append(f"@{target:.2f} {t}t {w:,.0f}")
+            if whole:
+                print(f"- vdb-query as a whole command (start to exit, reading queries and writing "
+                      f"JSONL included), q/s: {', '.join(whole)}")
+            if v.get("no_search_time"):
+                print("- *: vdb-query -v printed no `search S s`: whole-command time used")
+        peers = [f"{lab} {R[s]['build_wall']:.2f} s" for s, lab in (("hnswlib", "hnswlib"), ("faiss", "FAISS"))
+                 if not na[s]]
+        print(f"- peers' build: the add calls only; whole build process (reading the data, building, "
+              f"saving): {', '.join(peers)}")
+        sys.stdout.flush()
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "faiss-build":
+        return faiss_build_main(sys.argv[2:])
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", required=True)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2, help="threads of builds and batch searches")
+    p.add_argument("--quick", action="store_true", help="skip the 100k synthetic set")
+    a = p.parse_args()
+    started = time.perf_counter()
+    tmp = tempfile.mkdtemp(prefix="vdb-bench-hnsw-")
+    try:
+        drv = os.path.join(tmp, "bench_hnswlib")
+        cxx = ["g++", "-O3", "-march=native", "-fopenmp", "-o", drv, os.path.join(HERE, "bench_hnswlib.cpp")]
+        subprocess.run(cxx, check=True)
+
+        datasets = []
+        sift = os.path.join(a.data, "siftsmall")
+        wn = os.path.join(a.data, "wordnet-fasttext")
+        if os.path.isdir(sift):
+            datasets.append(("siftsmall 10k x 128, l2, 100 queries", "l2",
+                             os.path.join(sift, "siftsmall_base.fvecs"), os.path.join(sift, "siftsmall_query.fvecs"),
+                             lambda: read_vecs(os.path.join(sift, "siftsmall_groundtruth.ivecs"), "<i4")))
+        if os.path.isdir(wn):
+            datasets.append(("wordnet fastText 26.6k x 100, cosine, 1,000 queries", "cosine",
+                             os.path.join(wn, "wn100_base.fvecs"), os.path.join(wn, "wn100_query.fvecs"),
+                             lambda: read_vecs(os.path.join(wn, "wn100_groundtruth_cosine.ivecs"), "<i4")))
+        if not a.quick:
+            b, q = os.path.join(tmp, "syn_base.fvecs"), os.path.join(tmp, "syn_query.fvecs")
+
+            def synthetic_gt():  # the data, and its exact ground truth from FAISS IndexFlatL2
+                base, queries = clustered((100_000, 10_000))
+                write_fvecs(b, base)
+                write_fvecs(q, queries)
+                flat = faiss.IndexFlatL2(base.shape[1])
+                flat.add(base)
+                faiss.omp_set_num_threads(a.threads)
+                return flat.search(queries, K)[1]
+            datasets.append(("synthetic clustered 100k x 128 (1,000 clusters), l2, 10,000 queries", "l2",
+                             b, q, synthetic_gt))
+
+        bin_ = os.environ["VDB_BIN"]
+        ver = subprocess.run([os.path.join(bin_, "vdb-query"), "--version"], capture_output=True,
+                             text=True).stdout.strip()
+        hver = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libhnswlib-dev"], capture_output=True,
+                              text=True).stdout.strip() or "?"
+        gver = first_line(subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout)
+        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
+                   platform.processor())
+        flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
+        simd = ", ".join(f for f in ("avx2", "fma", "avx512f") if f in flags) or "none of avx2/fma/avx512f"
+        base_rss = Run([PY, "-c", "import numpy, faiss"], rss=True).check().maxrss or 0
+        print(f"# HNSW: vdb vs hnswlib (native) vs FAISS IndexHNSWFlat — M {M}, ef-construction {EFC}, k {K}")
+        print(f"{ver}; hnswlib {hver} (Debian headers, {gver}, -O3 -march=native -fopenmp); "
+              f"FAISS {faiss.__version__} (Debian python3-faiss)")
+        print(f"CPU {cpu}, {os.cpu_count()} cores ({simd}); builds and batch searches on {a.threads} threads; "
+              f"best of {a.runs} runs, the systems alternating.")
+        print(f"\n- q/s: the search loop only, queries in memory (vdb: the `search S s` of vdb-query -v); "
+              f"each cell is the smallest ef of the sweep {','.join(map(str, EFS))} that reaches the "
+              f"recall@10 target, and the recall it reached.")
+        print(f"- first result: spawn to exit of a process that opens the saved index (in the page cache) and "
+              f"answers one query at ef {FIRST_EF}. For FAISS that process is Python: interpreter start and "
+              f"`import numpy, faiss` included.")
+        print(f"- peak RSS: of the build process (GNU time). FAISS builds in Python: Python with numpy and "
+              f"faiss imported is {base_rss / 1e6:.0f} MB of it. MB = 10^6 bytes.")
+        print("- ratios: vdb's figure over the peer's: above 1 is better for q/s, worse for s, MB and ms.")
+        bench = Bench(a, tmp, drv)
+        for name, metric, basef, qf, gt in datasets:
+            bench.dataset(name, metric, basef, qf, gt())
+        print(f"\nTotal {time.perf_counter() - started:.0f} s.")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
