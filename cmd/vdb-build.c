@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-enum { OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND };
+enum { OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE };
 
 typedef struct {
 	const char *output, *base;
@@ -21,10 +21,14 @@ static void help(void)
 	       "Build an index file from vectors (fvecs, ivecs, bvecs or JSONL; '-' or none: stdin).\n"
 	       "\n"
 	       "  -o, --output FILE      index file to write (atomically)\n"
-	       "  -T, --type TYPE        index type: flat (default) or hnsw\n"
+	       "  -T, --type TYPE        index type: flat (default), hnsw, ivf or ivfpq\n"
 	       "  -m, --metric METRIC    l2 (default), ip or cosine\n"
 	       "      --M N              hnsw: links per node, 2N on layer 0 (default 16)\n"
 	       "      --ef-construction N  hnsw: search breadth while linking (default 200)\n"
+	       "      --nlist N          ivf, ivfpq: k-means lists (default about 4 sqrt(count))\n"
+	       "      --pq-m N           ivfpq: bytes per vector, dividing the dimension\n"
+	       "                         (default dim/8 or the nearest divisor below)\n"
+	       "      --refine R         ivfpq: keep the vectors, re-rank the R*k best (default 0)\n"
 	       "      --append           add the input to an existing index (-x, default: -o)\n"
 	       "  -x, --index FILE       the index to append to\n"
 	       "  -f, --format FMT       auto (default), fvecs, ivecs, bvecs, jsonl\n"
@@ -70,6 +74,18 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		a->b.ef_construction = (unsigned)cmd_size("--ef-construction", arg, 1, 65536);
 		a->params_set = true;
 		return true;
+	case OPT_NLIST:
+		a->b.nlist = (unsigned)cmd_size("--nlist", arg, 1, 1u << 24);
+		a->params_set = true;
+		return true;
+	case OPT_PQM:
+		a->b.pq_m = (unsigned)cmd_size("--pq-m", arg, 1, VDB_MAX_DIM);
+		a->params_set = true;
+		return true;
+	case OPT_REFINE:
+		a->b.refine = (unsigned)cmd_size("--refine", arg, 0, 1000);
+		a->params_set = true;
+		return true;
 	case 'f':
 		cmd_format(arg, &a->format);
 		return true;
@@ -91,6 +107,9 @@ static const struct option longopts[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "M", required_argument, NULL, OPT_M },
 	{ "ef-construction", required_argument, NULL, OPT_EFC },
+	{ "nlist", required_argument, NULL, OPT_NLIST },
+	{ "pq-m", required_argument, NULL, OPT_PQM },
+	{ "refine", required_argument, NULL, OPT_REFINE },
 	{ "append", no_argument, NULL, OPT_APPEND },
 	{ "index", required_argument, NULL, 'x' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -129,7 +148,7 @@ static vdb_index *open_base(build_args *a, vdb_vecs *v)
 		cmd_usage_error("--metric %s, but %s uses %s", vdb_metric_name(a->b.metric), a->base,
 		                vdb_metric_name(m));
 	if (a->params_set)
-		cmd_warn("--M and --ef-construction are ignored with --append: %s keeps its own",
+		cmd_warn("build parameters are ignored with --append: %s keeps its own",
 		         a->base);
 	a->b.type = type;
 	a->b.metric = m;
@@ -147,7 +166,7 @@ int main(int argc, char **argv)
 		cmd_usage_error("no output file: give -o INDEX");
 	if (a.base && !a.append)
 		cmd_usage_error("-x names the index to append to: give --append too");
-	if (vdb_build_opts_check(&a.b))
+	if (!a.append && vdb_build_opts_check(&a.b))
 		cmd_usage_error("%s", vdb_last_error());
 	double t0 = cmd_now();
 

@@ -8,7 +8,8 @@
 #include <math.h>
 #include <string.h>
 
-static const struct vdb_index_ops *const types[] = { &vdb_flat_ops, &vdb_hnsw_ops };
+static const struct vdb_index_ops *const types[] = { &vdb_flat_ops, &vdb_hnsw_ops, &vdb_ivf_ops,
+                                                   &vdb_ivfpq_ops };
 #define NTYPES (sizeof types / sizeof types[0])
 
 void vdb_build_opts_init(vdb_build_opts *o)
@@ -47,12 +48,16 @@ static const struct vdb_index_ops *type_by_fourcc(uint32_t fc)
 vdb_status vdb_build_opts_check(const vdb_build_opts *o)
 {
 	const struct vdb_index_ops *ops = type_by_name(o->type);
-	VDB_RETURN_IF(!ops, VDB_EINVAL, "unknown index type '%s' (this version has: flat, hnsw)",
+	VDB_RETURN_IF(!ops, VDB_EINVAL, "unknown index type '%s' (this version has: flat, hnsw, ivf, ivfpq)",
 	              o->type);
 	VDB_RETURN_IF(o->metric != VDB_METRIC_L2 && o->metric != VDB_METRIC_IP &&
 	              o->metric != VDB_METRIC_COSINE, VDB_EUNSUPPORTED,
 	              "index type %s does not support metric %s", ops->name,
 	              vdb_metric_name(o->metric));
+	VDB_RETURN_IF(ops != &vdb_ivf_ops && ops != &vdb_ivfpq_ops &&
+	              (o->nlist || o->pq_m || o->refine), VDB_EINVAL,
+	              "--nlist, --pq-m and --refine apply to ivf and ivfpq indexes, not %s",
+	              ops->name);
 	return ops->check ? ops->check(o) : VDB_OK;
 }
 

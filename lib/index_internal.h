@@ -59,4 +59,6 @@ struct vdb_index {
 
 extern const struct vdb_index_ops vdb_flat_ops;
 extern const struct vdb_index_ops vdb_hnsw_ops;
+extern const struct vdb_index_ops vdb_ivf_ops;
+extern const struct vdb_index_ops vdb_ivfpq_ops;
 #endif

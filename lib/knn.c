@@ -126,7 +126,7 @@ void vdb_knn_free(vdb_knn *s)
 	free(s);
 }
 
-static double exact_distance(vdb_metric m, const float *q, const float *x, size_t d)
+double vdb_exact_distance(vdb_metric m, const float *q, const float *x, size_t d)
 {
 	double acc = 0;
 	if (m == VDB_METRIC_L2) {
@@ -139,6 +139,14 @@ static double exact_distance(vdb_metric m, const float *q, const float *x, size_
 	for (size_t i = 0; i < d; i++)
 		acc += (double)q[i] * (double)x[i];
 	return m == VDB_METRIC_IP ? -acc : 1.0 - acc;
+}
+
+float vdb_reported_distance(vdb_metric m, double e)
+{
+	/* rounding can put a cosine distance a hair outside [0, 2] */
+	if (m == VDB_METRIC_COSINE)
+		e = e < 0 ? 0 : e > 2 ? 2 : e;
+	return (float)(m == VDB_METRIC_L2 ? sqrt(e > 0 ? e : 0) : e);
 }
 
 /* The key a row needs to possibly beat the heap's worst: +inf until the
@@ -169,7 +177,7 @@ static void scan_tile(const vdb_knn *s, vdb_topk *heaps, size_t q0, size_t nqb,
 		/* most keys lose to the threshold: a SIMD kernel skips them */
 		for (size_t j = K->next_below(keyn, row, 0, nxt, thr); j < nxt;
 		     j = K->next_below(keyn, row, j + 1, nxt, thr)) {
-			topk_push(h, exact_distance(s->metric, q, x + j * d, d), id0 + (int64_t)j);
+			topk_push(h, vdb_exact_distance(s->metric, q, x + j * d, d), id0 + (int64_t)j);
 			thr = key_threshold(s, h, q0 + a);
 		}
 	}
@@ -367,12 +375,8 @@ vdb_status vdb_knn_result(vdb_knn *s, int64_t *ids, float *dist)
 			qsort(c, n, sizeof *c, cand_cmp);
 			for (size_t r = 0; r < s->k; r++) {
 				if (r < n) {
-					double e = c[r].ex;
-					/* rounding can put a cosine distance a hair outside [0, 2] */
-					if (s->metric == VDB_METRIC_COSINE)
-						e = e < 0 ? 0 : e > 2 ? 2 : e;
 					oi[r] = c[r].id;
-					od[r] = (float)(s->metric == VDB_METRIC_L2 ? sqrt(e > 0 ? e : 0) : e);
+					od[r] = vdb_reported_distance(s->metric, c[r].ex);
 				} else {
 					oi[r] = -1;
 					od[r] = 0;

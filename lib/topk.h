@@ -18,6 +18,26 @@ static inline int topk_worse(double da, int64_t ia, double db, int64_t ib)
 	return da > db || (da == db && ia > ib);
 }
 
+/* Place (dist, id) at the root of a heap of n entries and sift it down;
+ * returns its final slot (the caller stores it there). */
+static inline size_t topk_sift_down(vdb_topk *t, uint32_t n, double dist, int64_t id)
+{
+	size_t i = 0;
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		double md = dist;
+		int64_t mi = id;
+		if (l < n && topk_worse(t->dist[l], t->id[l], md, mi))
+			m = l, md = t->dist[l], mi = t->id[l];
+		if (r < n && topk_worse(t->dist[r], t->id[r], md, mi))
+			m = r;
+		if (m == i)
+			return i;
+		t->dist[i] = t->dist[m], t->id[i] = t->id[m];
+		i = m;
+	}
+}
+
 static inline void topk_push(vdb_topk *t, double dist, int64_t id)
 {
 	size_t i;
@@ -33,21 +53,20 @@ static inline void topk_push(vdb_topk *t, double dist, int64_t id)
 	} else {
 		if (!topk_worse(t->dist[0], t->id[0], dist, id))
 			return;
-		i = 0;
-		for (;;) {
-			size_t l = 2 * i + 1, r = l + 1, m = i;
-			double md = dist;
-			int64_t mi = id;
-			if (l < t->n && topk_worse(t->dist[l], t->id[l], md, mi))
-				m = l, md = t->dist[l], mi = t->id[l];
-			if (r < t->n && topk_worse(t->dist[r], t->id[r], md, mi))
-				m = r;
-			if (m == i)
-				break;
-			t->dist[i] = t->dist[m], t->id[i] = t->id[m];
-			i = m;
-		}
+		i = topk_sift_down(t, t->n, dist, id);
 	}
 	t->dist[i] = dist, t->id[i] = id;
+}
+
+/* Sort the entries in place, best first (heapsort: the heap is used up). */
+static inline void topk_sort(vdb_topk *t)
+{
+	for (uint32_t n = t->n; n > 1; n--) {
+		double top_d = t->dist[0], d = t->dist[n - 1];
+		int64_t top_id = t->id[0], id = t->id[n - 1];
+		size_t i = topk_sift_down(t, n - 1, d, id);
+		t->dist[i] = d, t->id[i] = id;
+		t->dist[n - 1] = top_d, t->id[n - 1] = top_id;
+	}
 }
 #endif

@@ -27,4 +27,10 @@ void *vdb_realloc(void *p, size_t n, const char *what);
 /* Grow *buf (element size es, capacity *cap) to hold at least need items. */
 vdb_status vdb_grow(void **buf, size_t *cap, size_t need, size_t es, const char *what);
 
+/* The exact distance of exact search, in double: |q-x|^2 (l2), -<q,x>
+ * (ip), 1-<q,x> (cosine, unit rows); and what results report for it. Every
+ * index that promises the flat answer uses these two. */
+double vdb_exact_distance(vdb_metric m, const float *q, const float *x, size_t d);
+float vdb_reported_distance(vdb_metric m, double e);
+
 #endif

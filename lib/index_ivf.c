@@ -1,0 +1,605 @@
+/*
+ * index_ivf.c — inverted-file indexes: "ivf" (IVF-Flat) and "ivfpq"
+ * (IVF-PQ), as in FAISS's IndexIVFFlat and IndexIVFPQ.
+ *
+ * k-means (kmeans.c) cuts the space into nlist cells; each vector is filed
+ * in the list of its nearest centroid, and a query scans only the nprobe
+ * lists whose centroids are nearest to it. Lists are contiguous: rows are
+ * stored in list order, with the original row number of each position.
+ *
+ * ivf keeps full vectors. Its scan ranks rows with the SIMD kernel and
+ * keeps only those within the kernel's proven rounding bound of the k-th
+ * best, whose distance it then computes exactly, in double, as exact
+ * search does: with nprobe = nlist the answer is exactly the flat index's.
+ *
+ * ivfpq keeps m bytes per vector: the product-quantized residual (vector
+ * minus its centroid). Distances are sums of table lookups (asymmetric: the
+ * query is not quantized); l2 needs a table per probed list, ip and cosine
+ * one per query plus <q, centroid>. With --refine R the file also keeps the
+ * vectors, and the R*k best by code are re-ranked exactly.
+ *
+ * Sections: IVCE centroids (nlist x dim f32), IVOF list offsets
+ * (u64[nlist+1], positions), IVRW row number of each position (u32),
+ * IVVE vectors in list order (ivf; ivfpq with refine), PQCB codebooks
+ * (m x 256 x dim/m f32) and PQCO codes (count x m bytes) for ivfpq.
+ * Header params: nlist, pq_m, refine, and the largest |x|^2 (double bits).
+ */
+#include "index_internal.h"
+#include "kmeans.h"
+#include "topk.h"
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#define SEC_IVCE VDB_FOURCC('I', 'V', 'C', 'E')
+#define SEC_IVOF VDB_FOURCC('I', 'V', 'O', 'F')
+#define SEC_IVRW VDB_FOURCC('I', 'V', 'R', 'W')
+#define SEC_IVVE VDB_FOURCC('I', 'V', 'V', 'E')
+#define SEC_PQCB VDB_FOURCC('P', 'Q', 'C', 'B')
+#define SEC_PQCO VDB_FOURCC('P', 'Q', 'C', 'O')
+
+enum { P_NLIST = 1, P_PQM = 2, P_REFINE = 3, P_XMAX = 4 };
+#define MAX_NLIST (1u << 24)
+#define MAX_REFINE 1000u
+#define DEFAULT_NPROBE 16u
+#define BLOCK 65536 /* rows per block when computing residuals */
+
+typedef struct {
+	bool pq;
+	uint32_t nlist;
+	unsigned refine;
+	double xmax;          /* largest |x|^2: bounds the rounding of ip keys */
+	const float *cent;
+	const uint64_t *off;
+	const uint32_t *row;
+	const float *vecs;    /* NULL for ivfpq without refine */
+	const uint8_t *codes;
+	vdb_pq pq_q;
+	/* what a build owns */
+	float *own_cent, *own_vecs;
+	uint64_t *own_off;
+	uint32_t *own_row;
+	uint8_t *own_codes;
+} ivf;
+
+static uint32_t default_nlist(size_t n)
+{
+	double v = 4 * sqrt((double)n);
+	size_t l = (size_t)(v + 0.5);
+	return (uint32_t)(l < 1 ? 1 : l > n ? n : l > MAX_NLIST ? MAX_NLIST : l);
+}
+
+/* dim/8 when it divides, else the largest divisor of dim below it */
+static uint32_t default_pq_m(uint32_t d)
+{
+	uint32_t m = d / 8 ? d / 8 : 1;
+	while (d % m)
+		m--;
+	return m;
+}
+
+static vdb_status check_ivf(const vdb_build_opts *o)
+{
+	VDB_RETURN_IF(o->nlist > MAX_NLIST, VDB_EINVAL, "--nlist %u is out of range (1..%u)",
+	              o->nlist, MAX_NLIST);
+	VDB_RETURN_IF(o->pq_m || o->refine, VDB_EINVAL,
+	              "--pq-m and --refine apply to --type ivfpq, not ivf");
+	return VDB_OK;
+}
+
+static vdb_status check_ivfpq(const vdb_build_opts *o)
+{
+	VDB_RETURN_IF(o->nlist > MAX_NLIST, VDB_EINVAL, "--nlist %u is out of range (1..%u)",
+	              o->nlist, MAX_NLIST);
+	VDB_RETURN_IF(o->pq_m > VDB_MAX_DIM, VDB_EINVAL, "--pq-m %u is out of range", o->pq_m);
+	VDB_RETURN_IF(o->refine > MAX_REFINE, VDB_EINVAL, "--refine %u is out of range (0..%u)",
+	              o->refine, MAX_REFINE);
+	return VDB_OK;
+}
+
+/* File the rows of x in the lists of their nearest centroids: offsets and
+ * the row of each position (stable: rows keep their order in a list). */
+static vdb_status fill_lists(ivf *f, const float *x, size_t n, uint32_t d)
+{
+	uint32_t *asg = vdb_malloc(n * sizeof *asg, "list assignments");
+	f->own_off = calloc((size_t)f->nlist + 1, sizeof *f->own_off);
+	f->own_row = vdb_malloc(n * sizeof *f->own_row, "list rows");
+	if (!asg || !f->own_off || !f->own_row) {
+		free(asg);
+		return vdb_fail(VDB_ENOMEM, "out of memory for the lists of %zu vectors", n);
+	}
+	vdb_status st = vdb_nearest(f->own_cent, f->nlist, x, n, d, asg, NULL);
+	if (!st) {
+		uint64_t *off = f->own_off;
+		for (size_t i = 0; i < n; i++)
+			off[asg[i] + 1]++;
+		for (uint32_t l = 0; l < f->nlist; l++)
+			off[l + 1] += off[l];
+		for (size_t i = 0; i < n; i++)
+			f->own_row[off[asg[i]]++] = (uint32_t)i;
+		for (uint32_t l = f->nlist; l > 0; l--)
+			off[l] = off[l - 1];
+		off[0] = 0;
+		f->off = off;
+		f->row = f->own_row;
+	}
+	free(asg);
+	return st;
+}
+
+/* Residuals (row minus its list's centroid) of list positions [p0, p0+np). */
+static void residuals(const ivf *f, const float *x, uint32_t d, size_t p0, size_t np,
+                      const uint32_t *list_of, float *out)
+{
+	#pragma omp parallel for schedule(static)
+	for (size_t i = 0; i < np; i++) {
+		const float *v = x + (size_t)f->row[p0 + i] * d;
+		const float *c = f->cent + (size_t)list_of[p0 + i] * d;
+		for (uint32_t j = 0; j < d; j++)
+			out[i * d + j] = v[j] - c[j];
+	}
+}
+
+static vdb_status train_pq(vdb_index *ix, ivf *f, const float *x, unsigned pq_m)
+{
+	size_t n = ix->count;
+	uint32_t d = ix->dim, m = pq_m ? pq_m : default_pq_m(d);
+	VDB_RETURN_IF(m > d || d % m, VDB_EINVAL, "--pq-m %u must divide the dimension %u", m, d);
+	VDB_RETURN_IF(n < VDB_PQ_KSUB, VDB_EINVAL,
+	              "ivfpq needs at least %u vectors to train its codebooks (there are %zu)",
+	              VDB_PQ_KSUB, n);
+	uint32_t *list_of = vdb_malloc(n * sizeof *list_of, "lists");
+	size_t nb = n < BLOCK ? n : BLOCK;
+	float *res = vdb_malloc(nb * d * sizeof(float), "residuals");
+	f->own_codes = vdb_malloc(n * m, "pq codes");
+	vdb_status st = list_of && res && f->own_codes ? VDB_OK : VDB_ENOMEM;
+	if (!st) {
+		for (uint32_t l = 0; l < f->nlist; l++)
+			for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++)
+				list_of[p] = l;
+		/* train on an even spread of positions (lists are in space order) */
+		float *tr = vdb_malloc(nb * d * sizeof(float), "pq training");
+		uint32_t *tl = vdb_malloc(nb * sizeof *tl, "pq training");
+		uint32_t *trow = vdb_malloc(nb * sizeof *trow, "pq training");
+		st = tr && tl && trow ? VDB_OK : VDB_ENOMEM;
+		if (!st) {
+			for (size_t i = 0; i < nb; i++) {
+				size_t p = (size_t)((double)i * (double)n / (double)nb);
+				tl[i] = list_of[p];
+				trow[i] = f->row[p];
+			}
+			ivf sample = *f;
+			sample.row = trow;
+			residuals(&sample, x, d, 0, nb, tl, tr);
+			st = vdb_pq_train(&f->pq_q, tr, nb, d, m, ix->seed);
+		}
+		free(tr), free(tl), free(trow);
+	}
+	for (size_t p0 = 0; !st && p0 < n; p0 += BLOCK) {
+		size_t np = n - p0 < BLOCK ? n - p0 : BLOCK;
+		residuals(f, x, d, p0, np, list_of, res);
+		st = vdb_pq_encode(&f->pq_q, res, np, f->own_codes + p0 * m);
+	}
+	f->codes = f->own_codes;
+	free(list_of);
+	free(res);
+	return st;
+}
+
+static vdb_status build_lists(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o, bool pq)
+{
+	ivf *f = calloc(1, sizeof *f);
+	if (!f)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	ix->impl = f;
+	size_t n = ix->count;
+	uint32_t d = ix->dim;
+	const float *x = data->data;
+	f->pq = pq;
+	f->refine = pq ? o->refine : 0;
+	f->nlist = o->nlist ? o->nlist : default_nlist(n);
+	VDB_RETURN_IF(f->nlist > n, VDB_EINVAL,
+	              "--nlist %u needs at least as many vectors (there are %zu)", f->nlist, n);
+	f->own_cent = vdb_malloc((size_t)f->nlist * d * sizeof(float), "centroids");
+	if (!f->own_cent)
+		return VDB_ENOMEM;
+	f->cent = f->own_cent;
+	vdb_status st = vdb_kmeans(x, n, d, f->nlist, 0, ix->seed, "nlist", f->own_cent);
+	if (!st)
+		st = fill_lists(f, x, n, d);
+	if (!st && pq)
+		st = train_pq(ix, f, x, o->pq_m);
+	if (st)
+		return st;
+	double xmax = 0;
+	#pragma omp parallel for reduction(max : xmax) schedule(static)
+	for (size_t i = 0; i < n; i++) {
+		double a = 0;
+		for (uint32_t j = 0; j < d; j++)
+			a += (double)x[i * d + j] * x[i * d + j];
+		xmax = a > xmax ? a : xmax;
+	}
+	f->xmax = xmax;
+	if (!pq || f->refine) {
+		f->own_vecs = vdb_malloc(n * d * sizeof(float), "vectors");
+		if (!f->own_vecs)
+			return VDB_ENOMEM;
+		#pragma omp parallel for schedule(static)
+		for (size_t p = 0; p < n; p++)
+			memcpy(f->own_vecs + p * d, x + (size_t)f->row[p] * d, d * sizeof(float));
+		f->vecs = f->own_vecs;
+	}
+	/* the rows now live in list order (or as codes): free the input */
+	free(data->data);
+	data->data = NULL;
+	data->cap = 0;
+	return VDB_OK;
+}
+
+static vdb_status ivf_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
+{
+	return build_lists(ix, data, o, false);
+}
+
+static vdb_status ivfpq_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
+{
+	return build_lists(ix, data, o, true);
+}
+
+static vdb_status ivf_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *h)
+{
+	const ivf *f = ix->impl;
+	size_t n = ix->count, d = ix->dim;
+	h->storage = f->pq ? VDB_STORAGE_PQ : VDB_STORAGE_F32;
+	h->params[P_NLIST] = f->nlist;
+	h->params[P_PQM] = f->pq ? f->pq_q.m : 0;
+	h->params[P_REFINE] = f->refine;
+	memcpy(&h->params[P_XMAX], &f->xmax, sizeof f->xmax);
+	vdb_status s = vdb_file_write_section(w, SEC_IVCE, f->cent, f->nlist * d * sizeof(float));
+	if (!s)
+		s = vdb_file_write_section(w, SEC_IVOF, f->off, ((size_t)f->nlist + 1) * sizeof *f->off);
+	if (!s)
+		s = vdb_file_write_section(w, SEC_IVRW, f->row, n * sizeof *f->row);
+	if (!s && f->vecs)
+		s = vdb_file_write_section(w, SEC_IVVE, f->vecs, n * d * sizeof(float));
+	if (!s && f->pq)
+		s = vdb_file_write_section(w, SEC_PQCB, f->pq_q.cb,
+		                           (size_t)f->pq_q.m * VDB_PQ_KSUB * f->pq_q.dsub * sizeof(float));
+	if (!s && f->pq)
+		s = vdb_file_write_section(w, SEC_PQCO, f->codes, n * f->pq_q.m);
+	return s;
+}
+
+/* Section kind of the mapping, of exactly want bytes. */
+static const void *section(const vdb_index *ix, uint32_t kind, size_t want, const char *name,
+                           vdb_status *st)
+{
+	size_t len;
+	const void *p = vdb_file_section(ix->file, kind, &len);
+	if (*st)
+		return NULL;
+	if (!p)
+		*st = vdb_fail(VDB_ECORRUPT, "%s: %s index without its %s section", ix->file->path,
+		               ix->ops->name, name);
+	else if (len != want)
+		*st = vdb_fail(VDB_ECORRUPT, "%s: %s section is %zu bytes; expected %zu",
+		               ix->file->path, name, len, want);
+	return *st ? NULL : p;
+}
+
+static vdb_status ivf_open(vdb_index *ix)
+{
+	const vdb_file *file = ix->file;
+	const char *path = file->path;
+	const uint64_t *p = file->h.params;
+	bool pq = ix->ops == &vdb_ivfpq_ops;
+	size_t n = ix->count, d = ix->dim;
+	VDB_RETURN_IF(file->h.storage != (pq ? VDB_STORAGE_PQ : VDB_STORAGE_F32), VDB_ECORRUPT,
+	              "%s: %s index with storage type %u", path, ix->ops->name, file->h.storage);
+	VDB_RETURN_IF(p[P_NLIST] < 1 || p[P_NLIST] > MAX_NLIST || p[P_NLIST] > n ||
+	              (pq && (p[P_PQM] < 1 || p[P_PQM] > d || d % p[P_PQM] ||
+	                      p[P_REFINE] > MAX_REFINE)) ||
+	              (!pq && (p[P_PQM] || p[P_REFINE])), VDB_ECORRUPT,
+	              "%s: IVF parameters out of range (nlist %llu, pq_m %llu, refine %llu)", path,
+	              (unsigned long long)p[P_NLIST], (unsigned long long)p[P_PQM],
+	              (unsigned long long)p[P_REFINE]);
+	ivf *f = calloc(1, sizeof *f);
+	if (!f)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	ix->impl = f;
+	f->pq = pq;
+	f->nlist = (uint32_t)p[P_NLIST];
+	f->refine = (unsigned)p[P_REFINE];
+	memcpy(&f->xmax, &p[P_XMAX], sizeof f->xmax);
+	VDB_RETURN_IF(!(f->xmax >= 0) || isinf(f->xmax), VDB_ECORRUPT,
+	              "%s: IVF norm bound is not a finite number", path);
+	vdb_status st = VDB_OK;
+	f->cent = section(ix, SEC_IVCE, f->nlist * d * sizeof(float), "IVCE", &st);
+	f->off = section(ix, SEC_IVOF, ((size_t)f->nlist + 1) * sizeof(uint64_t), "IVOF", &st);
+	f->row = section(ix, SEC_IVRW, n * sizeof(uint32_t), "IVRW", &st);
+	if (!pq || f->refine)
+		f->vecs = section(ix, SEC_IVVE, n * d * sizeof(float), "IVVE", &st);
+	if (pq) {
+		uint32_t m = (uint32_t)p[P_PQM];
+		f->pq_q = (vdb_pq){ .d = (uint32_t)d, .m = m, .dsub = (uint32_t)d / m, .borrowed = 1 };
+		f->pq_q.cb = (float *)section(ix, SEC_PQCB, (size_t)VDB_PQ_KSUB * d * sizeof(float),
+		                              "PQCB", &st);
+		f->codes = section(ix, SEC_PQCO, n * m, "PQCO", &st);
+	}
+	if (st)
+		return st;
+	/* the scan trusts the offsets: check them now (nlist + 1 reads) */
+	bool ok = f->off[0] == 0 && f->off[f->nlist] == n;
+	for (uint32_t l = 0; ok && l < f->nlist; l++)
+		ok = f->off[l] <= f->off[l + 1];
+	VDB_RETURN_IF(!ok, VDB_ECORRUPT, "%s: IVOF list offsets are not increasing from 0 to %zu",
+	              path, n);
+	return VDB_OK;
+}
+
+static vdb_status ivf_verify(const vdb_index *ix)
+{
+	const ivf *f = ix->impl;
+	size_t n = ix->count;
+	unsigned char *seen = calloc(n ? n : 1, 1);
+	if (!seen)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	size_t bad = n;
+	for (size_t p = 0; p < n && bad == n; p++) {
+		if (f->row[p] >= n || seen[f->row[p]])
+			bad = p;
+		else
+			seen[f->row[p]] = 1;
+	}
+	free(seen);
+	VDB_RETURN_IF(bad < n, VDB_ECORRUPT,
+	              "%s: IVRW position %zu holds row %u: not a permutation of the %zu rows",
+	              ix->file ? ix->file->path : "index", bad, f->row[bad], n);
+	return VDB_OK;
+}
+
+/* ===== Search ===== */
+typedef struct {
+	float *q;        /* the query (normalised for cosine) */
+	float *r;        /* residual query - centroid (ivfpq, l2) */
+	float *table;    /* m x 256 */
+	double *pd, *hd, *cd;
+	int64_t *pi, *hi, *ci;
+} ivf_ws;
+
+static void ws_free(ivf_ws *w)
+{
+	if (!w)
+		return;
+	free(w->q), free(w->r), free(w->table);
+	free(w->pd), free(w->hd), free(w->cd), free(w->pi), free(w->hi), free(w->ci);
+	free(w);
+}
+
+static ivf_ws *ws_new(const ivf *f, uint32_t d, size_t nprobe, size_t k, size_t cand)
+{
+	ivf_ws *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	w->q = malloc(d * sizeof(float));
+	w->r = malloc(d * sizeof(float));
+	w->table = f->pq ? malloc((size_t)f->pq_q.m * VDB_PQ_KSUB * sizeof(float)) : malloc(1);
+	w->pd = malloc(nprobe * sizeof(double));
+	w->pi = malloc(nprobe * sizeof(int64_t));
+	w->hd = malloc(k * sizeof(double));
+	w->hi = malloc(k * sizeof(int64_t));
+	w->cd = malloc(cand * sizeof(double));
+	w->ci = malloc(cand * sizeof(int64_t));
+	if (!w->q || !w->r || !w->table || !w->pd || !w->pi || !w->hd || !w->hi || !w->cd ||
+	    !w->ci) {
+		ws_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+/* The nprobe lists nearest to q, nearest first, in w->pi. */
+static size_t probe_lists(const ivf *f, const vdb_kernels *K, uint32_t d, ivf_ws *w,
+                          size_t nprobe)
+{
+	vdb_topk t = { w->pd, w->pi, 0, (uint32_t)nprobe };
+	for (uint32_t l = 0; l < f->nlist; l++)
+		topk_push(&t, K->l2sq(w->q, f->cent + (size_t)l * d, d), l);
+	topk_sort(&t);
+	return t.n;
+}
+
+/* Scan full vectors: float keys filter, exact distances decide (see top). */
+static void scan_exact(const ivf *f, const vdb_kernels *K, vdb_metric m, uint32_t d,
+                       const float *q, const int64_t *lists, size_t nl, vdb_topk *h)
+{
+	double qn = 0;
+	for (uint32_t j = 0; j < d; j++)
+		qn += (double)q[j] * q[j];
+	double g = 2.0 * ((double)d + 4) * (double)FLT_EPSILON / 2;
+	double cross = g * sqrt(qn * f->xmax) * 1.01 + 1e-30;
+	double shift = m == VDB_METRIC_COSINE ? 1 : 0;
+	float thr = INFINITY;
+	for (size_t a = 0; a < nl; a++) {
+		uint32_t l = (uint32_t)lists[a];
+		for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++) {
+			const float *x = f->vecs + p * d;
+			float key = m == VDB_METRIC_L2 ? K->l2sq(q, x, d) : -K->dot(q, x, d);
+			if (key > thr)
+				continue;
+			topk_push(h, vdb_exact_distance(m, q, x, d), f->row[p]);
+			if (h->n == h->cap) {
+				double t = m == VDB_METRIC_L2 ? h->dist[0] * (1 + g) + 1e-30
+				                              : h->dist[0] - shift + cross;
+				thr = (float)t;
+				if ((double)thr < t)
+					thr = nextafterf(thr, INFINITY);
+			}
+		}
+	}
+}
+
+/* Scan codes: keys from the distance tables into h (ids are positions when
+ * by_pos, for refining; else rows). */
+static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
+                       vdb_topk *h, bool by_pos)
+{
+	const vdb_kernels *K = vdb_kernels_get();
+	uint32_t pm = f->pq_q.m;
+	if (m != VDB_METRIC_L2)
+		vdb_pq_table_dot(&f->pq_q, w->q, w->table);
+	for (size_t a = 0; a < nl; a++) {
+		uint32_t l = (uint32_t)w->pi[a];
+		const float *c = f->cent + (size_t)l * d;
+		float base = 0;
+		if (m == VDB_METRIC_L2) {
+			for (uint32_t j = 0; j < d; j++)
+				w->r[j] = w->q[j] - c[j];
+			vdb_pq_table_l2(&f->pq_q, w->r, w->table);
+		} else {
+			base = -K->dot(w->q, c, d);
+		}
+		for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++) {
+			float s = vdb_pq_adc(w->table, f->codes + p * pm, pm);
+			double key = m == VDB_METRIC_L2 ? s : (double)base - s;
+			int64_t id = by_pos ? (int64_t)p : f->row[p];
+			if (h->n < h->cap || key <= h->dist[0])
+				topk_push(h, key, id);
+		}
+	}
+}
+
+static void search_one(const vdb_index *ix, const ivf *f, ivf_ws *w, const float *query,
+                       size_t k, size_t nprobe, int64_t *ids, float *dist)
+{
+	const vdb_kernels *K = vdb_kernels_get();
+	uint32_t d = ix->dim;
+	vdb_metric m = ix->metric;
+	memcpy(w->q, query, d * sizeof(float));
+	if (m == VDB_METRIC_COSINE)
+		vdb_normalize(w->q, d);
+	size_t nl = probe_lists(f, K, d, w, nprobe);
+	vdb_topk h = { w->hd, w->hi, 0, (uint32_t)k };
+	if (!f->pq) {
+		scan_exact(f, K, m, d, w->q, w->pi, nl, &h);
+	} else if (f->refine) {
+		vdb_topk c = { w->cd, w->ci, 0, (uint32_t)(k * f->refine) };
+		scan_codes(f, m, d, w, nl, &c, true);
+		for (uint32_t e = 0; e < c.n; e++) {
+			size_t p = (size_t)c.id[e];
+			topk_push(&h, vdb_exact_distance(m, w->q, f->vecs + p * d, d), f->row[p]);
+		}
+	} else {
+		scan_codes(f, m, d, w, nl, &h, false);
+		if (m == VDB_METRIC_COSINE) /* keys are -dot: the distance is 1 - dot */
+			for (uint32_t e = 0; e < h.n; e++)
+				h.dist[e] += 1;
+	}
+	topk_sort(&h);
+	for (size_t r = 0; r < k; r++) {
+		ids[r] = r < h.n ? h.id[r] : -1;
+		dist[r] = r < h.n ? vdb_reported_distance(m, h.dist[r]) : INFINITY;
+	}
+}
+
+static vdb_status ivf_search(const vdb_index *ix, const float *q, size_t nq,
+                             const vdb_search_opts *o, int64_t *ids, float *dist)
+{
+	const ivf *f = ix->impl;
+	size_t nprobe = o->nprobe ? o->nprobe : DEFAULT_NPROBE;
+	if (nprobe > f->nlist)
+		nprobe = f->nlist;
+	size_t cand = f->pq && f->refine ? o->k * f->refine : 1;
+	int threads = vdb_threads();
+	if ((size_t)threads > nq)
+		threads = (int)(nq ? nq : 1);
+	vdb_status st = VDB_OK;
+	#pragma omp parallel num_threads(threads)
+	{
+		ivf_ws *w = ws_new(f, ix->dim, nprobe, o->k, cand);
+		if (!w) {
+			#pragma omp atomic write
+			st = VDB_ENOMEM;
+		}
+		#pragma omp for schedule(dynamic, 4)
+		for (size_t i = 0; i < nq; i++)
+			if (w)
+				search_one(ix, f, w, q + i * ix->dim, o->k, nprobe, ids + i * o->k,
+				           dist + i * o->k);
+		ws_free(w);
+	}
+	VDB_RETURN_IF(st, st, "out of memory for the search state (k %zu, nprobe %zu)", o->k,
+	              nprobe);
+	return VDB_OK;
+}
+
+static void ivf_info(const vdb_index *ix, json_t *obj)
+{
+	const ivf *f = ix->impl;
+	json_object_set_new(obj, "nlist", json_integer(f->nlist));
+	uint64_t mn = UINT64_MAX, mx = 0, empty = 0;
+	for (uint32_t l = 0; l < f->nlist; l++) {
+		uint64_t s = f->off[l + 1] - f->off[l];
+		mn = s < mn ? s : mn;
+		mx = s > mx ? s : mx;
+		empty += s == 0;
+	}
+	json_t *lists = json_object();
+	json_object_set_new(lists, "min", json_integer((json_int_t)mn));
+	json_object_set_new(lists, "max", json_integer((json_int_t)mx));
+	json_object_set_new(lists, "mean", json_real((double)ix->count / f->nlist));
+	json_object_set_new(lists, "empty", json_integer((json_int_t)empty));
+	json_object_set_new(obj, "list_sizes", lists);
+	json_object_set_new(obj, "default_nprobe",
+	                    json_integer(f->nlist < DEFAULT_NPROBE ? f->nlist : DEFAULT_NPROBE));
+	size_t bpv = 4 + (f->vecs ? 4 * (size_t)ix->dim : 0) + (f->pq ? f->pq_q.m : 0);
+	json_object_set_new(obj, "bytes_per_vector", json_integer((json_int_t)bpv));
+	if (f->pq) {
+		json_t *q = json_object();
+		json_object_set_new(q, "kind", json_string("pq"));
+		json_object_set_new(q, "m", json_integer(f->pq_q.m));
+		json_object_set_new(q, "bits", json_integer(8));
+		json_object_set_new(q, "dsub", json_integer(f->pq_q.dsub));
+		json_object_set_new(q, "residual", json_true());
+		json_object_set_new(obj, "quantizer", q);
+		json_object_set_new(obj, "refine", json_integer(f->refine));
+	}
+}
+
+static void ivf_free(vdb_index *ix)
+{
+	ivf *f = ix->impl;
+	if (!f)
+		return;
+	free(f->own_cent), free(f->own_vecs), free(f->own_off), free(f->own_row);
+	free(f->own_codes);
+	vdb_pq_free(&f->pq_q);
+	free(f);
+}
+
+const struct vdb_index_ops vdb_ivf_ops = {
+	.name = "ivf",
+	.fourcc = VDB_FOURCC('I', 'V', 'F', 'L'),
+	.check = check_ivf,
+	.build = ivf_build,
+	.save = ivf_save,
+	.open = ivf_open,
+	.verify = ivf_verify,
+	.search = ivf_search,
+	.info = ivf_info,
+	.free = ivf_free,
+};
+
+const struct vdb_index_ops vdb_ivfpq_ops = {
+	.name = "ivfpq",
+	.fourcc = VDB_FOURCC('I', 'V', 'P', 'Q'),
+	.check = check_ivfpq,
+	.build = ivfpq_build,
+	.save = ivf_save,
+	.open = ivf_open,
+	.verify = ivf_verify,
+	.search = ivf_search,
+	.info = ivf_info,
+	.free = ivf_free,
+};
