@@ -152,11 +152,14 @@ void vdb_knn_free(vdb_knn *s);
 typedef struct vdb_index vdb_index;
 
 typedef struct {
-	const char *type;   /* "flat", "hnsw" */
+	const char *type;   /* "flat", "hnsw", "ivf", "ivfpq" */
 	vdb_metric metric;
 	uint64_t seed;
 	unsigned M;               /* hnsw: links per node (2*M on layer 0); default 16 */
 	unsigned ef_construction; /* hnsw: build beam width; default 200 */
+	unsigned nlist;           /* ivf, ivfpq: lists; 0 = about 4*sqrt(count) */
+	unsigned pq_m;            /* ivfpq: sub-quantizers (divides dim); 0 = dim/8 or near */
+	unsigned refine;          /* ivfpq: keep vectors, re-rank refine*k; 0 = codes only */
 	void (*progress)(void *ctx, size_t done, size_t total);
 	void *progress_ctx;
 } vdb_build_opts;
@@ -164,7 +167,7 @@ typedef struct {
 typedef struct {
 	size_t k;
 	unsigned ef;      /* hnsw; 0 = default */
-	unsigned nprobe;  /* ivf; 0 = default */
+	unsigned nprobe;  /* ivf, ivfpq: lists probed; 0 = 16 (at most nlist) */
 } vdb_search_opts;
 
 void vdb_build_opts_init(vdb_build_opts *o);
