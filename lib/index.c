@@ -166,7 +166,7 @@ vdb_status vdb_index_append(vdb_index **out, const vdb_index *base, vdb_vecs *da
 {
 	*out = NULL;
 	const struct vdb_index_ops *ops = base->ops;
-	VDB_RETURN_IF(!ops->append, VDB_EUNSUPPORTED, "a %s index cannot be appended to",
+	VDB_RETURN_IF(!ops->append, VDB_EUNSUPPORTED, "cannot append to a %s index (rebuild it instead)",
 	              ops->name);
 	VDB_RETURN_IF(data->n == 0, VDB_EFORMAT, "no vectors to add");
 	VDB_RETURN_IF(data->dim != base->dim, VDB_EFORMAT,
@@ -389,7 +389,9 @@ char *vdb_index_info_json(const vdb_index *ix)
 	json_object_set_new(o, "count", json_integer((json_int_t)ix->count));
 	json_object_set_new(o, "live", json_integer((json_int_t)(ix->file ? ix->file->h.live
 	                                                                    : ix->count)));
-	json_object_set_new(o, "storage", json_string("f32"));
+	static const char *const storage[] = { "?", "f32", "f16", "sq8", "pq", "binary" };
+	unsigned st = ix->file ? ix->file->h.storage : VDB_STORAGE_F32;
+	json_object_set_new(o, "storage", json_string(st < 6 ? storage[st] : "?"));
 	json_object_set_new(o, "ids", json_boolean(ix->id_off != NULL));
 	json_object_set_new(o, "metadata", json_boolean(ix->md_off != NULL));
 	json_object_set_new(o, "seed", json_integer((json_int_t)ix->seed));

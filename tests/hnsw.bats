@@ -3,17 +3,6 @@
 # files. Recall thresholds are the issue's (M 16, ef-construction 200).
 load helpers
 
-# recall@10 of an index on queries against ground truth, as a number
-recall10() { # INDEX QUERIES GT [query options...]
-  local ix=$1 q=$2 gt=$3; shift 3
-  vdb-query -x "$ix" -k 10 "$@" "$q" | vdb-eval recall -k 10 "$gt" | awk '{print $2}'
-}
-
-# ge A B: A >= B as numbers
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
-# near A B EPS: |A - B| <= EPS
-near() { awk -v a="$1" -v b="$2" -v e="$3" 'BEGIN { d = a - b; exit !(d <= e && -d <= e) }'; }
-
 @test "hnsw on bundled sift: recall@10 against brute force, any thread count" {
   vdb-build -T hnsw -o s.vdb "$D/sift2k_base.fvecs"
   r=$(recall10 s.vdb "$D/sift_query20.fvecs" "$D/sift2k_gt100_l2.ivecs" --ef 64)

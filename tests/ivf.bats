@@ -1,0 +1,169 @@
+#!/usr/bin/env bats
+# IVF-Flat and IVF-PQ: the flat answer at nprobe = nlist, recall on real
+# data, reproducible builds, --info, parameter errors, damaged files.
+load helpers
+
+@test "ivf with nprobe = nlist is exactly the flat answer (l2, ip, cosine)" {
+  for m in l2 ip cosine; do
+    vdb-build -T flat -m $m -o f.vdb "$D/words1k.jsonl"
+    vdb-build -T ivf -m $m --nlist 20 -o i.vdb "$D/words1k.jsonl"
+    vdb-query -x f.vdb -k 10 "$D/words_query20.jsonl" >f.out
+    vdb-query -x i.vdb -k 10 --nprobe 20 "$D/words_query20.jsonl" >i.out
+    cmp f.out i.out # same ids, same distances, same order
+  done
+}
+
+@test "ivf with nprobe = nlist matches brute force on data with exact ties" {
+  random_fvecs base.fvecs 600 8 3 4 # values 0..3: many equal distances
+  random_fvecs q.fvecs 15 8 4 4
+  vdb-build -T ivf --nlist 12 -o i.vdb base.fvecs
+  vdb-query -x i.vdb -k 7 --nprobe 12 q.fvecs | ids_of >got
+  brute base.fvecs q.fvecs 7 l2 >want
+  diff want got
+}
+
+@test "ivf recall never falls as nprobe grows, and reaches 1 at nlist" {
+  vdb-build -T ivf --nlist 40 -o s.vdb "$D/sift2k_base.fvecs"
+  prev=0
+  for np in 1 2 4 8 16 40; do
+    r=$(recall10 s.vdb "$D/sift_query20.fvecs" "$D/sift2k_gt100_l2.ivecs" --nprobe $np)
+    echo "nprobe $np: $r"
+    ge "$r" "$prev"
+    prev=$r
+  done
+  [ "$r" = 1.0000 ]
+}
+
+@test "ivf and ivfpq builds: byte-identical on 1 and 2 threads; the seed changes them" {
+  for t in ivf ivfpq; do
+    vdb-build -T $t --nlist 16 -t 1 -o a.vdb "$D/sift2k_base.fvecs"
+    vdb-build -T $t --nlist 16 -t 2 -o b.vdb "$D/sift2k_base.fvecs"
+    cmp a.vdb b.vdb
+    vdb-build -T $t --nlist 16 -t 2 --seed 7 -o c.vdb "$D/sift2k_base.fvecs"
+    ! cmp -s a.vdb c.vdb
+  done
+}
+
+@test "ivfpq: codes only by default, --refine keeps vectors and re-ranks exactly" {
+  vdb-build -T ivfpq --nlist 16 --pq-m 16 -o pq.vdb "$D/sift2k_base.fvecs"
+  vdb-build -T ivfpq --nlist 16 --pq-m 16 --refine 8 -o pqr.vdb "$D/sift2k_base.fvecs"
+  vdb-build -T flat -o f.vdb "$D/sift2k_base.fvecs"
+  vdb-query -x pq.vdb --info >info
+  jq -e '.type == "ivfpq" and .nlist == 16 and .quantizer.m == 16 and .refine == 0
+         and .bytes_per_vector == 20 and .storage == "pq"' info >/dev/null
+  jq -e '[.sections[].kind] | index("IVVE") == null' info >/dev/null
+  jq -e '.bytes_per_vector == 16 + 4 + 512 and .refine == 8' <(vdb-query -x pqr.vdb --info) >/dev/null
+  # codes only: 16 bytes of codes a vector against flat's 512 (the 128 KB of
+  # codebooks weigh most in a file of 2,000 vectors)
+  jq -e '.sections[] | select(.kind == "PQCO") | .length == 2000 * 16' info >/dev/null
+  [ $(stat -c %s pq.vdb) -lt $(( $(stat -c %s f.vdb) / 4 )) ]
+  # refined distances are exact: equal to flat's for the same ids
+  vdb-query -x pqr.vdb -k 10 --nprobe 16 "$D/sift_query20.fvecs" >r.out
+  vdb-query -x f.vdb -k 2000 "$D/sift_query20.fvecs" >f.out
+  paste -d' ' <(jq -c '[.ids, .distances] | transpose' r.out) \
+    <(jq -c '[.ids, .distances] | transpose | map({(.[0] | tostring): .[1]}) | add' f.out) |
+    jq -s -e '[range(0; length; 2) as $i | .[$i] as $r | .[$i + 1] as $f |
+      $r[] | .[1] == $f[.[0] | tostring]] | all and length == 200' >/dev/null
+  # refining the codes' candidates beats the codes alone
+  r0=$(recall10 pq.vdb "$D/sift_query20.fvecs" "$D/sift2k_gt100_l2.ivecs" --nprobe 16)
+  r8=$(recall10 pqr.vdb "$D/sift_query20.fvecs" "$D/sift2k_gt100_l2.ivecs" --nprobe 16)
+  echo "codes $r0, refined $r8"
+  ge "$r8" "$r0"
+  ge "$r8" 0.95
+}
+
+@test "ivfpq code distances approximate the true ones far better than the centroid" {
+  vdb-build -T ivfpq --nlist 16 --pq-m 32 -o pq.vdb "$D/sift2k_base.fvecs"
+  vdb-build -T ivf --nlist 16 -o i.vdb "$D/sift2k_base.fvecs"
+  vdb-build -T flat -o f.vdb "$D/sift2k_base.fvecs"
+  vdb-query -x pq.vdb -k 10 --nprobe 16 "$D/sift_query20.fvecs" >pq.out
+  vdb-query -x f.vdb -k 2000 "$D/sift_query20.fvecs" >f.out
+  # mean relative error of the reported distance of each hit
+  err=$(paste -d' ' <(jq -c '[.ids, .distances] | transpose' pq.out) \
+    <(jq -c '[.ids, .distances] | transpose | map({(.[0] | tostring): .[1]}) | add' f.out) |
+    jq -s '[range(0; length; 2) as $i | .[$i] as $r | .[$i + 1] as $f |
+      $r[] | ((.[1] - $f[.[0] | tostring]) / $f[.[0] | tostring]) | fabs] | add / length')
+  echo "mean relative distance error $err"
+  ge 0.15 "$err"
+}
+
+@test "ivf and ivfpq with cosine and JSONL ids" {
+  vdb-build -T ivfpq -m cosine --nlist 10 --pq-m 10 --refine 4 -o w.vdb "$D/words1k.jsonl"
+  vdb-query -x w.vdb -k 5 --nprobe 10 "$D/words_query20.jsonl" >out
+  [ "$(wc -l <out)" = 20 ]
+  jq -e '.ids | length == 5 and all(type == "string")' out >/dev/null
+  jq -e '.distances | all(. >= 0 and . <= 2)' out >/dev/null
+  vdb-build -T ivf -m cosine --nlist 10 -o i.vdb "$D/words1k.jsonl"
+  vdb-build -T flat -m cosine -o f.vdb "$D/words1k.jsonl"
+  cmp <(vdb-query -x i.vdb -k 5 --nprobe 10 "$D/words_query20.jsonl") \
+      <(vdb-query -x f.vdb -k 5 "$D/words_query20.jsonl")
+}
+
+@test "ivf parameter errors exit 64 and leave the existing index alone" {
+  vdb-build -T ivf --nlist 8 -o ix.vdb "$D/sift2k_base.fvecs"
+  cp ix.vdb keep.vdb
+  run vdb-build -T ivf --nlist 5000 -o ix.vdb "$D/sift2k_base.fvecs"
+  [ "$status" -eq 64 ]
+  [[ "$output" == *"--nlist 5000"*"2000"* ]]
+  run vdb-build -T ivfpq --pq-m 7 -o ix.vdb "$D/sift2k_base.fvecs"
+  [ "$status" -eq 64 ]
+  [[ "$output" == *"--pq-m 7 must divide the dimension 128"* ]]
+  run vdb-build -T ivf --pq-m 8 -o ix.vdb "$D/sift2k_base.fvecs"
+  [ "$status" -eq 64 ]
+  run vdb-build -T hnsw --nlist 8 -o ix.vdb "$D/sift2k_base.fvecs"
+  [ "$status" -eq 64 ]
+  run vdb-build -T ivfpq -o ix.vdb "$D/sift_query20.fvecs"
+  [ "$status" -eq 64 ]
+  [[ "$output" == *"at least 256 vectors"* ]]
+  run vdb-build --append -x ix.vdb -o ix.vdb "$D/sift_query20.fvecs"
+  [ "$status" -eq 64 ]
+  [[ "$output" == *"cannot append to a ivf index"* ]]
+  run vdb-build -T ivf --nlist 0 -o ix.vdb "$D/sift2k_base.fvecs"
+  [ "$status" -eq 64 ]
+  cmp ix.vdb keep.vdb
+  # nprobe beyond nlist is nlist; k beyond the count gives every row once
+  vdb-query -x ix.vdb -k 3000 --nprobe 100 "$D/sift_query20.fvecs" | head -1 >all
+  [ "$(jq '.ids | length' all)" = 2000 ]
+  [ "$(jq '.ids | unique | length' all)" = 2000 ]
+}
+
+@test "damaged ivf files: bad offsets exit 65 on open; bad rows stay in bounds, --verify names them" {
+  vdb-build -T ivf --nlist 8 -o s.vdb "$D/words1k.jsonl"
+  cp s.vdb t.vdb
+  off=$(vdb-query -x s.vdb --info | jq '.sections[] | select(.kind == "IVOF") | .offset')
+  perl -e 'print "\xff" x 16' | dd of=s.vdb bs=1 seek=$((off + 8)) conv=notrunc status=none
+  run vdb-query -x s.vdb -k 10 "$D/words_query20.jsonl"
+  [ "$status" -eq 65 ]
+  [[ "$output" == *"s.vdb"* ]]
+  off=$(vdb-query -x t.vdb --info | jq '.sections[] | select(.kind == "IVRW") | .offset')
+  perl -e 'print "\xff" x 4000' | dd of=t.vdb bs=1 seek=$off conv=notrunc status=none
+  run vdb-query -x t.vdb -k 10 --nprobe 8 "$D/words_query20.jsonl"
+  [ "$status" -eq 0 ]
+  [ "${#lines[@]}" -eq 20 ]
+  run vdb-query -x t.vdb --verify
+  [ "$status" -eq 65 ]
+  [[ "$output" == *"t.vdb"* ]]
+}
+
+@test "siftsmall: ivf recall@10 >= 0.95 at nprobe 32, ivfpq with refine >= 0.90 at nprobe 16" {
+  need_shared
+  b=$S/siftsmall/siftsmall_base.fvecs q=$S/siftsmall/siftsmall_query.fvecs
+  gt=$S/siftsmall/siftsmall_groundtruth.ivecs
+  vdb-build -T ivf -o i.vdb "$b" # nlist 400 by default
+  [ "$(vdb-query -x i.vdb --info | jq .nlist)" = 400 ]
+  r=$(recall10 i.vdb "$q" "$gt" --nprobe 32)
+  vdb-build -T ivfpq --pq-m 16 --refine 4 -o p.vdb "$b"
+  rp=$(recall10 p.vdb "$q" "$gt" --nprobe 16)
+  echo "ivf nprobe 32: $r; ivfpq m 16 refine 4 nprobe 16: $rp"
+  ge "$r" 0.95
+  ge "$rp" 0.90
+}
+
+@test "wordnet: ivf cosine recall@10 >= 0.95 at nprobe 96 (default nlist 652)" {
+  need_shared
+  W=$S/wordnet-fasttext
+  vdb-build -T ivf -m cosine -o w.vdb "$W/wn100_base.fvecs"
+  r=$(recall10 w.vdb "$W/wn100_query.fvecs" "$W/wn100_groundtruth_cosine.ivecs" --nprobe 96)
+  echo "nlist $(vdb-query -x w.vdb --info | jq .nlist), nprobe 96: $r"
+  ge "$r" 0.95
+}
