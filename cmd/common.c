@@ -170,6 +170,13 @@ static void parse_pass(int argc, char **argv, const char *shortopts,
 			cmd_opts.threads = (int)cmd_size("--threads", optarg, 1, 4096);
 			break;
 		case 'q':
+			/* a command whose -q takes a value (vdb-quantize -q FILE)
+			 * keeps --quiet, which never does */
+			if (optarg) {
+				if (!fn(opt, optarg, ctx))
+					cmd_usage_error("unknown option '-q'");
+				break;
+			}
 			cmd_opts.quiet = true;
 			break;
 		case OPT_PROGRESS:
@@ -287,4 +294,20 @@ double cmd_now(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Append every record of one input (path "-": stdin) to v; exits on error. */
+void cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v)
+{
+	vdb_reader *r;
+	vdb_status s = vdb_reader_open(&r, path, fmt);
+	if (s)
+		cmd_die(s);
+	size_t got;
+	do {
+		if ((s = vdb_reader_read(r, v, 65536, &got)))
+			cmd_die(s);
+		cmd_progress("reading", v->n, 0);
+	} while (got > 0);
+	vdb_reader_close(r);
 }

@@ -52,7 +52,8 @@ void cmd_version(void);
 typedef bool (*cmd_opt_fn)(int opt, const char *arg, void *ctx);
 /* Parse -c/--config, then the config file's options, then argv. Handles
  * -h (calls help and exits 0), --version, -t, -q, --progress, -c. Returns
- * the index of the first operand in argv. */
+ * the index of the first operand in argv. A command may give -q a value
+ * ("q:" in shortopts); then -q VALUE goes to fn and only --quiet is quiet. */
 int cmd_parse(int argc, char **argv, const char *shortopts, const struct option *longopts,
               cmd_opt_fn fn, void *ctx, void (*help)(void));
 
@@ -76,4 +77,7 @@ int cmd_finish(void);
 
 /* Seconds on the monotonic clock. */
 double cmd_now(void);
+/* Read all of one input into v (dies with the reader's message on error). */
+void cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v);
+
 #endif

@@ -116,21 +116,6 @@ static const struct option longopts[] = {
 	CMD_COMMON_LONGOPTS
 };
 
-static void read_input(const char *path, vdb_format fmt, vdb_vecs *v)
-{
-	vdb_reader *r;
-	vdb_status s = vdb_reader_open(&r, path, fmt);
-	if (s)
-		cmd_die(s);
-	size_t got;
-	do {
-		if ((s = vdb_reader_read(r, v, 65536, &got)))
-			cmd_die(s);
-		cmd_progress("reading", v->n, 0);
-	} while (got > 0);
-	vdb_reader_close(r);
-}
-
 /* Open the index to append to; its type, metric and dimension rule. */
 static vdb_index *open_base(build_args *a, vdb_vecs *v)
 {
@@ -176,9 +161,9 @@ int main(int argc, char **argv)
 	if (a.append)
 		base = open_base(&a, &v);
 	if (first >= argc)
-		read_input("-", a.format, &v);
+		cmd_read_all("-", a.format, &v);
 	for (int i = first; i < argc; i++)
-		read_input(argv[i], a.format, &v);
+		cmd_read_all(argv[i], a.format, &v);
 	cmd_progress_end();
 	size_t n = v.n;
 	uint32_t dim = v.dim;

@@ -1,37 +1,80 @@
-/* vdb-eval — exact ground truth and recall of query results. */
+/* vdb-eval — exact ground truth, recall of query results, and sweeps of
+ * recall and speed over search settings (the measuring is lib/sweep.c). */
 #include "common.h"
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
-enum { OPT_MIN_RECALL = OPT_COMMON_LAST, OPT_JSON };
+enum {
+	OPT_MIN_RECALL = OPT_COMMON_LAST, OPT_JSON, OPT_QUERIES, OPT_GT, OPT_EF, OPT_NPROBE,
+	OPT_RUNS, OPT_PLOT, OPT_REFERENCE, OPT_HEADER
+};
+
+/* sysexits' EX_UNAVAILABLE: a program vdb-eval needs (gnuplot) is missing */
+#define EXIT_UNAVAILABLE 69
+/* at most this many indexes and settings per sweep */
+#define MAX_LIST 1024
+
+typedef enum { HEADER_AUTO, HEADER_ALWAYS, HEADER_NEVER } header_mode;
 
 typedef struct {
 	vdb_metric metric;
 	size_t k;
 	bool k_given;
 	vdb_output out;
-	vdb_format format;
+	const char *format;  /* vectors' format, or for sweep the report's */
 	double min_recall;
 	bool json;
+	/* sweep */
+	char **index;        /* the -x names (copies), from argv or the config file */
+	size_t nindex;
+	bool index_from_argv;
+	const char *queries, *gt, *plot, *reference;
+	unsigned *ef, *nprobe;
+	size_t nef, nnprobe;
+	unsigned runs;
+	header_mode header;
 } eval_args;
+
+/* the command line, to tell its option values from the config file's */
+static int main_argc;
+static char **main_argv;
 
 static void help(void)
 {
 	printf("Usage: %s groundtruth [-m METRIC] [-k K] [--output FMT] BASE QUERIES\n"
 	       "       %s recall -k K [--min-recall R] [--json] GT.ivecs [RESULTS]\n"
-	       "       %s sweep ...   (not implemented yet)\n"
+	       "       %s sweep -x INDEX [-x INDEX...] --queries Q --gt GT.ivecs [-k K]\n"
+	       "                [--ef N,N,...] [--nprobe N,N,...] [--runs N] [--format FMT]\n"
+	       "                [--plot FILE.svg|FILE.png [--reference REF.csv]]\n"
 	       "\n"
 	       "groundtruth: exact K nearest neighbours (default 100) of each query in BASE,\n"
 	       "  as ivecs (default), jsonl or tsv on stdout; BASE is streamed.\n"
 	       "recall: recall@K of vdb-query results (jsonl or ivecs; default stdin).\n"
+	       "sweep: for each index and search setting, recall@1/@K/@100, queries/s on one\n"
+	       "  thread and on all, latency p50/p95/p99/max, index size and build parameters.\n"
 	       "\n"
 	       "  -m, --metric METRIC    l2 (default), ip or cosine\n"
-	       "  -k N                   neighbours per query\n"
+	       "  -k N                   neighbours per query (sweep: default 10)\n"
 	       "  -O, --output FMT       groundtruth output: ivecs (default), jsonl, tsv\n"
-	       "  -f, --format FMT       vectors: auto (default), fvecs, ivecs, bvecs, jsonl\n"
+	       "  -f, --format FMT       vectors: auto (default), fvecs, ivecs, bvecs, jsonl;\n"
+	       "                         sweep: the report: table (default), csv, json\n"
 	       "      --min-recall R     recall: exit 1 when recall@K is below R\n"
 	       "      --json             recall: print a JSON object\n"
+	       "  -x, --index FILE       sweep: an index; repeat, or separate with commas\n"
+	       "      --queries FILE     sweep: query vectors (fvecs, jsonl, ...)\n"
+	       "      --gt FILE          sweep: their ground truth (ivecs, from groundtruth)\n"
+	       "      --ef LIST          sweep: ef values for hnsw indexes, e.g. 16,32,64\n"
+	       "      --nprobe LIST      sweep: nprobe values for ivf and ivfpq indexes\n"
+	       "      --runs N           sweep: timed runs, the best reported (default 3)\n"
+	       "      --header WHEN      sweep: auto (default: not when appending to a\n"
+	       "                         non-empty file), always or never\n"
+	       "      --plot FILE        sweep: draw recall against queries/s (gnuplot)\n"
+	       "      --reference FILE   sweep: add the curves of a CSV (system,setting,recall,qps)\n"
 	       "  -t, --threads N        threads (default: all cores)\n"
 	       "  -c, --config FILE      YAML file of long options (command line wins)\n"
 	       "  -q, --quiet            no warnings\n"
@@ -39,8 +82,74 @@ static void help(void)
 	       "  -h, --help             this help\n"
 	       "      --version          version and SIMD level\n"
 	       "\nExit status: 0 ok, 1 below --min-recall, 64 usage, 65 bad input data,\n"
-	       "66 cannot open input, 74 I/O error, 70 internal error. See vdb-eval(1).\n",
+	       "66 cannot open input, 69 gnuplot missing for --plot, 73 cannot create output,\n"
+	       "74 I/O error, 70 internal error. See vdb-eval(1).\n",
 	       cmd_name, cmd_name, cmd_name);
+}
+
+/* Whether an option value lies in the command line (not the config file). */
+static bool from_argv(const char *p)
+{
+	uintptr_t v = (uintptr_t)p;
+	for (int i = 0; i < main_argc; i++) {
+		uintptr_t a = (uintptr_t)main_argv[i];
+		if (v >= a && v <= a + strlen(main_argv[i]))
+			return true;
+	}
+	return false;
+}
+
+static void free_indexes(eval_args *a)
+{
+	for (size_t i = 0; i < a->nindex; i++)
+		free(a->index[i]);
+	a->nindex = 0;
+}
+
+/* -x: appends; the first -x of the command line replaces the config's list. */
+static void add_indexes(eval_args *a, const char *arg)
+{
+	bool argv_value = from_argv(arg);
+	if (argv_value && !a->index_from_argv)
+		free_indexes(a);
+	a->index_from_argv = argv_value;
+	if (!a->index && !(a->index = malloc(MAX_LIST * sizeof *a->index)))
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+	for (const char *p = arg;; p++) {
+		size_t len = strcspn(p, ",");
+		if (!len)
+			cmd_usage_error("--index: an empty name in '%s'", arg);
+		if (a->nindex == MAX_LIST)
+			cmd_usage_error("--index: more than %d indexes", MAX_LIST);
+		if (!(a->index[a->nindex++] = strndup(p, len)))
+			cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+		p += len;
+		if (!*p)
+			break;
+	}
+}
+
+/* A comma-separated list of whole numbers in 1..max (replaces the last). */
+static void parse_list(const char *opt, const char *arg, unsigned max, unsigned **out,
+                       size_t *n)
+{
+	if (!*out && !(*out = malloc(MAX_LIST * sizeof **out)))
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+	*n = 0;
+	for (const char *p = arg;; p++) {
+		size_t len = strcspn(p, ",");
+		char item[32];
+		if (len == 0 || len >= sizeof item)
+			cmd_usage_error("%s: '%s' is not a list of whole numbers like 16,32,64", opt, arg);
+		if (*n == MAX_LIST)
+			cmd_usage_error("%s: more than %d values", opt, MAX_LIST);
+		memcpy(item, p, len);
+		item[len] = 0;
+		(*out)[(*n)++] = (unsigned)cmd_size(opt, item, 1, max);
+		p += len;
+		if (!*p)
+			break;
+	}
 }
 
 static bool on_opt(int opt, const char *arg, void *ctx)
@@ -58,13 +167,47 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		cmd_output(arg, &a->out);
 		return true;
 	case 'f':
-		cmd_format(arg, &a->format);
+		a->format = arg; /* its meaning depends on the subcommand */
 		return true;
 	case OPT_MIN_RECALL:
 		a->min_recall = cmd_double("--min-recall", arg, 0, 1);
 		return true;
 	case OPT_JSON:
 		a->json = true;
+		return true;
+	case 'x':
+		add_indexes(a, arg);
+		return true;
+	case OPT_QUERIES:
+		a->queries = arg;
+		return true;
+	case OPT_GT:
+		a->gt = arg;
+		return true;
+	case OPT_EF:
+		parse_list("--ef", arg, 1u << 20, &a->ef, &a->nef);
+		return true;
+	case OPT_NPROBE:
+		parse_list("--nprobe", arg, 1u << 24, &a->nprobe, &a->nnprobe);
+		return true;
+	case OPT_RUNS:
+		a->runs = (unsigned)cmd_size("--runs", arg, 1, 1000);
+		return true;
+	case OPT_PLOT:
+		a->plot = arg;
+		return true;
+	case OPT_REFERENCE:
+		a->reference = arg;
+		return true;
+	case OPT_HEADER:
+		if (!strcmp(arg, "auto"))
+			a->header = HEADER_AUTO;
+		else if (!strcmp(arg, "always"))
+			a->header = HEADER_ALWAYS;
+		else if (!strcmp(arg, "never"))
+			a->header = HEADER_NEVER;
+		else
+			cmd_usage_error("--header: '%s' is not auto, always or never", arg);
 		return true;
 	}
 	return false;
@@ -77,12 +220,35 @@ static const struct option longopts[] = {
 	{ "format", required_argument, NULL, 'f' },
 	{ "min-recall", required_argument, NULL, OPT_MIN_RECALL },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "index", required_argument, NULL, 'x' },
+	{ "queries", required_argument, NULL, OPT_QUERIES },
+	{ "gt", required_argument, NULL, OPT_GT },
+	{ "ef", required_argument, NULL, OPT_EF },
+	{ "nprobe", required_argument, NULL, OPT_NPROBE },
+	{ "runs", required_argument, NULL, OPT_RUNS },
+	{ "plot", required_argument, NULL, OPT_PLOT },
+	{ "reference", required_argument, NULL, OPT_REFERENCE },
+	{ "header", required_argument, NULL, OPT_HEADER },
 	CMD_COMMON_LONGOPTS
 };
 
 /* Base rows per block: enough to keep every thread busy, small enough that
  * a base of any size streams through a bounded amount of memory. */
 #define BASE_BLOCK 65536
+
+/* Records in a TEXMEX file of dim-wide rows, from its size; 0 if unknown
+ * (stdin, JSONL, a size that is not a whole number of records). */
+static size_t records_in(const char *path, vdb_format f, uint32_t dim)
+{
+	struct stat st;
+	if (!strcmp(path, "-") || stat(path, &st) || !S_ISREG(st.st_mode) || !dim)
+		return 0;
+	size_t rec = f == VDB_FMT_BVECS ? 4 + (size_t)dim
+	           : f == VDB_FMT_FVECS || f == VDB_FMT_IVECS ? 4 + 4 * (size_t)dim : 0;
+	if (!rec || (size_t)st.st_size % rec)
+		return 0;
+	return (size_t)st.st_size / rec;
+}
 
 static int groundtruth(const eval_args *a, int nargs, char **args)
 {
@@ -91,6 +257,9 @@ static int groundtruth(const eval_args *a, int nargs, char **args)
 		                nargs == 1 ? "" : "s");
 	if (a->metric == VDB_METRIC_HAMMING)
 		cmd_usage_error("--metric: groundtruth supports l2, ip and cosine");
+	vdb_format fmt = VDB_FMT_AUTO;
+	if (a->format)
+		cmd_format(a->format, &fmt);
 	size_t k = a->k_given ? a->k : 100;
 	vdb_status s;
 	vdb_reader *r;
@@ -98,16 +267,17 @@ static int groundtruth(const eval_args *a, int nargs, char **args)
 	vdb_vecs_init(&q);
 	vdb_vecs_init(&base);
 	size_t got;
-	if ((s = vdb_reader_open(&r, args[1], a->format)) || (s = vdb_reader_read(r, &q, 0, &got)))
+	if ((s = vdb_reader_open(&r, args[1], fmt)) || (s = vdb_reader_read(r, &q, 0, &got)))
 		cmd_die(s);
 	vdb_reader_close(r);
 	vdb_knn *knn;
 	if ((s = vdb_knn_new(&knn, a->metric, q.dim, k, q.data, q.n)))
 		cmd_die(s);
 	base.dim = q.dim; /* the reader checks base rows against the queries' dimension */
-	if ((s = vdb_reader_open(&r, args[0], a->format)))
+	if ((s = vdb_reader_open(&r, args[0], fmt)))
 		cmd_die(s);
-	size_t done = 0;
+	size_t done = 0, total = records_in(args[0], vdb_reader_format(r), q.dim);
+	cmd_progress("base vectors", 0, total);
 	for (;;) {
 		vdb_vecs_clear(&base);
 		if ((s = vdb_reader_read(r, &base, BASE_BLOCK, &got)))
@@ -119,7 +289,7 @@ static int groundtruth(const eval_args *a, int nargs, char **args)
 		if ((s = vdb_knn_add(knn, base.data, NULL, base.n, (int64_t)done)))
 			cmd_die(s);
 		done += base.n;
-		cmd_progress("base vectors", done, 0);
+		cmd_progress("base vectors", done, total >= done ? total : 0);
 	}
 	vdb_reader_close(r);
 	vdb_vecs_free(&base);
@@ -182,11 +352,206 @@ static int recall(const eval_args *a, int nargs, char **args)
 	return st;
 }
 
+/* ===== sweep ===== */
+
+/* A progress line per setting; on a terminal it is erased before each row. */
+static void sweep_progress(const char *label, const char *what, size_t done, size_t total)
+{
+	if (!cmd_progress_on())
+		return;
+	bool tty = isatty(STDERR_FILENO);
+	fprintf(stderr, "%s%s: measuring %s%s%s (%zu/%zu)%s", tty ? "\r\033[K" : "", cmd_name,
+	        label, *what ? " " : "", what, done, total, tty ? "" : "\n");
+}
+
+static void sweep_progress_clear(void)
+{
+	if (cmd_progress_on() && isatty(STDERR_FILENO))
+		fputs("\r\033[K", stderr);
+}
+
+/* Whether stdout appends to a file that already has lines (a cron job's
+ * `>> history.csv`): then a header would land in the middle of the data. */
+static bool appending_to_data(void)
+{
+	struct stat st;
+	int fl = fcntl(STDOUT_FILENO, F_GETFL);
+	return fl >= 0 && (fl & O_APPEND) && !fstat(STDOUT_FILENO, &st) && S_ISREG(st.st_mode) &&
+	       st.st_size > 0;
+}
+
+/* A failed plot: a missing gnuplot has its own status. */
+static __attribute__((noreturn)) void die_plot(vdb_status s)
+{
+	if (s == VDB_EUNSUPPORTED) {
+		cmd_progress_end();
+		fflush(stdout);
+		fprintf(stderr, "%s: error: %s\n", cmd_name, vdb_last_error());
+		exit(EXIT_UNAVAILABLE);
+	}
+	cmd_die(s);
+}
+
+/* cmd_die with the inputs the library's message is about in front of it. */
+static __attribute__((noreturn)) void die_about(vdb_status s, const char *what,
+                                                const char *and_what)
+{
+	char msg[1024];
+	snprintf(msg, sizeof msg, "%s", vdb_last_error());
+	if (and_what)
+		vdb_fail(s, "%s and %s: %s", what, and_what, msg);
+	else
+		vdb_fail(s, "%s: %s", what, msg);
+	cmd_die(s);
+}
+
+static int sweep(const eval_args *a, int nargs, char **args)
+{
+	if (nargs)
+		cmd_usage_error("sweep takes no file operands (got '%s'); name indexes with -x",
+		                args[0]);
+	if (!a->nindex)
+		cmd_usage_error("sweep needs an index: -x INDEX");
+	if (!a->queries)
+		cmd_usage_error("sweep needs --queries FILE");
+	if (!a->gt)
+		cmd_usage_error("sweep needs --gt GT.ivecs (from vdb-eval groundtruth)");
+	vdb_report_format fmt = VDB_REPORT_TABLE;
+	if (a->format && vdb_report_format_parse(a->format, &fmt))
+		cmd_usage_error("--format: %s", vdb_last_error());
+	if (a->reference && !a->plot)
+		cmd_usage_error("--reference needs --plot FILE");
+	size_t k = a->k_given ? a->k : 10;
+	vdb_status s;
+
+	/* everything that can fail fast does, before minutes of measuring */
+	vdb_curve *ref = NULL;
+	size_t nref = 0;
+	if (a->plot) {
+		if ((s = vdb_plot_check(a->plot)) == VDB_EINVAL)
+			cmd_usage_error("--plot: %s", vdb_last_error());
+		if (s)
+			die_plot(s);
+		if (a->reference && (s = vdb_curves_load(a->reference, &ref, &nref)))
+			cmd_die(s);
+	}
+	vdb_reader *r;
+	vdb_vecs q;
+	vdb_vecs_init(&q);
+	size_t got;
+	if ((s = vdb_reader_open(&r, a->queries, VDB_FMT_AUTO)) ||
+	    (s = vdb_reader_read(r, &q, 0, &got)))
+		cmd_die(s);
+	vdb_reader_close(r);
+	int32_t *gt;
+	size_t grows, gwidth;
+	if ((s = vdb_ivecs_load(a->gt, &gt, &grows, &gwidth)))
+		cmd_die(s);
+	vdb_sweep *sw;
+	if ((s = vdb_sweep_new(&sw, q.data, q.n, q.dim, gt, grows, gwidth, k,
+	                       a->runs ? a->runs : 3)))
+		die_about(s, a->queries, a->gt);
+	vdb_index **ix = calloc(a->nindex, sizeof *ix);
+	vdb_sweep_index *info = calloc(a->nindex, sizeof *info);
+	vdb_curve *curves = calloc(a->nindex + nref, sizeof *curves);
+	if (!ix || !info || !curves)
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+	int width = 5;
+	size_t total = 0;
+	bool ef_used = false, nprobe_used = false;
+	for (size_t i = 0; i < a->nindex; i++) {
+		if ((s = vdb_index_open(&ix[i], a->index[i])) ||
+		    (s = vdb_sweep_check(sw, ix[i], a->index[i])) ||
+		    (s = vdb_sweep_describe(ix[i], &info[i])))
+			cmd_die(s);
+		const char *knob = info[i].knob;
+		size_t n = knob && !strcmp(knob, "ef") ? a->nef
+		         : knob && !strcmp(knob, "nprobe") ? a->nnprobe : 0;
+		ef_used |= knob && !strcmp(knob, "ef");
+		nprobe_used |= knob && !strcmp(knob, "nprobe");
+		total += n ? n : 1;
+		int len = (int)strlen(a->index[i]);
+		width = len > width ? len : width;
+		curves[i].title = a->index[i];
+	}
+	if (a->nef && !ef_used)
+		cmd_warn("--ef applies to none of the indexes (it is for hnsw)");
+	if (a->nnprobe && !nprobe_used)
+		cmd_warn("--nprobe applies to none of the indexes (it is for ivf and ivfpq)");
+
+	bool header = a->header == HEADER_ALWAYS ||
+	              (a->header == HEADER_AUTO && !appending_to_data());
+	if (header && (s = vdb_sweep_write_header(stdout, fmt, k, vdb_threads(), width)))
+		cmd_check_stdout();
+	cmd_check_stdout();
+	vdb_sweep_row row = { .k = k, .queries = q.n, .runs = a->runs ? a->runs : 3,
+	                      .time = (int64_t)time(NULL) };
+	size_t done = 0;
+	for (size_t i = 0; i < a->nindex; i++) {
+		const char *knob = info[i].knob;
+		const unsigned *list = NULL;
+		size_t n = 0;
+		if (knob && !strcmp(knob, "ef"))
+			list = a->ef, n = a->nef;
+		else if (knob && !strcmp(knob, "nprobe"))
+			list = a->nprobe, n = a->nnprobe;
+		row.label = a->index[i], row.ix = ix[i], row.info = &info[i];
+		for (size_t j = 0; j < (n ? n : 1); j++) {
+			vdb_search_opts so;
+			vdb_search_opts_init(&so);
+			char what[64] = "";
+			row.setting = n ? list[j] : 0;
+			if (n && !strcmp(knob, "ef"))
+				so.ef = list[j];
+			else if (n)
+				so.nprobe = list[j];
+			if (n)
+				snprintf(what, sizeof what, "%s=%u", knob, list[j]);
+			sweep_progress(a->index[i], what, ++done, total);
+			if ((s = vdb_sweep_run(sw, ix[i], &so, &row.r)))
+				die_about(s, a->index[i], NULL);
+			sweep_progress_clear();
+			if ((s = vdb_sweep_write_row(stdout, fmt, &row, width)))
+				cmd_check_stdout();
+			cmd_check_stdout(); /* each row as soon as it is measured */
+			if ((s = vdb_curve_add(&curves[i], row.r.recall_k, row.r.qps_1)))
+				cmd_die(s);
+		}
+	}
+	if (a->plot) {
+		for (size_t i = 0; i < nref; i++)
+			curves[a->nindex + i] = ref[i];
+		char xlabel[64];
+		snprintf(xlabel, sizeof xlabel, "recall@%zu", k);
+		if ((s = vdb_plot(a->plot, curves, a->nindex + nref, xlabel)))
+			die_plot(s);
+	}
+	for (size_t i = 0; i < a->nindex; i++) {
+		free(curves[i].recall);
+		free(curves[i].qps);
+		vdb_index_close(ix[i]);
+	}
+	for (size_t i = 0; i < nref; i++) {
+		free(ref[i].title);
+		free(ref[i].recall);
+		free(ref[i].qps);
+	}
+	free(ref);
+	free(curves);
+	free(info);
+	free(ix);
+	vdb_sweep_free(sw);
+	free(gt);
+	vdb_vecs_free(&q);
+	return cmd_finish();
+}
+
 int main(int argc, char **argv)
 {
 	cmd_init("vdb-eval");
 	eval_args a = { .metric = VDB_METRIC_L2 };
-	int first = cmd_parse(argc, argv, "m:k:O:f:t:c:qh", longopts, on_opt, &a, help);
+	main_argc = argc, main_argv = argv;
+	int first = cmd_parse(argc, argv, "m:k:O:f:x:t:c:qh", longopts, on_opt, &a, help);
 	if (first >= argc)
 		cmd_usage_error("no subcommand: expected groundtruth, recall or sweep");
 	const char *sub = argv[first];
@@ -197,8 +562,12 @@ int main(int argc, char **argv)
 	if (!strcmp(sub, "recall"))
 		return recall(&a, nargs, args);
 	if (!strcmp(sub, "sweep")) {
-		fprintf(stderr, "%s: error: sweep is not implemented yet\n", cmd_name);
-		return EXIT_USAGE;
+		int st = sweep(&a, nargs, args);
+		free_indexes(&a);
+		free(a.index);
+		free(a.ef);
+		free(a.nprobe);
+		return st;
 	}
 	cmd_usage_error("unknown subcommand '%s' (expected groundtruth, recall or sweep)", sub);
 }

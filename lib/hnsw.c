@@ -118,6 +118,11 @@ hnsw_ws *hnsw_ws_new(const hnsw_graph *g, size_t ef)
 	return w;
 }
 
+size_t hnsw_ws_cap(const hnsw_ws *w)
+{
+	return w->cap;
+}
+
 void hnsw_ws_free(hnsw_ws *w)
 {
 	if (!w)

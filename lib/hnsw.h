@@ -39,6 +39,7 @@ size_t hnsw_stride(uint32_t dim, uint32_t M);
 typedef struct hnsw_ws hnsw_ws;
 hnsw_ws *hnsw_ws_new(const hnsw_graph *g, size_t ef);
 void hnsw_ws_free(hnsw_ws *w);
+size_t hnsw_ws_cap(const hnsw_ws *w); /* the largest ef it serves */
 
 /* Search one query (already normalised for cosine): the k nearest of the
  * ef-wide beam, with reported distances; missing results are -1. */

@@ -373,10 +373,25 @@ const char *vdb_index_meta_json(const vdb_index *ix, int64_t i, size_t *len)
 int vdb_index_has_ids(const vdb_index *ix) { return ix->id_off != NULL; }
 int vdb_index_has_meta(const vdb_index *ix) { return ix->md_off != NULL; }
 
+json_t *vdb_sections_json(const vdb_header *h)
+{
+	json_t *secs = json_array();
+	char fc[5], hex[17];
+	for (unsigned i = 0; i < h->nsections; i++) {
+		const vdb_section *sc = &h->sec[i];
+		snprintf(hex, sizeof hex, "%016llx", (unsigned long long)sc->xxh3);
+		json_array_append_new(secs, json_pack("{s:s, s:I, s:I, s:s}", "kind",
+		                                      vdb_fourcc_str(sc->kind, fc), "offset",
+		                                      (json_int_t)sc->offset, "length",
+		                                      (json_int_t)sc->length, "xxh3", hex));
+	}
+	return secs;
+}
+
 char *vdb_index_info_json(const vdb_index *ix)
 {
 	json_t *o = json_object();
-	char fc[5], ver[16];
+	char ver[16];
 	if (ix->file) {
 		json_object_set_new(o, "file", json_string(ix->file->path));
 		snprintf(ver, sizeof ver, "%u.%u", ix->file->h.major, ix->file->h.minor);
@@ -397,17 +412,7 @@ char *vdb_index_info_json(const vdb_index *ix)
 	json_object_set_new(o, "seed", json_integer((json_int_t)ix->seed));
 	ix->ops->info(ix, o);
 	if (ix->file) {
-		json_t *secs = json_array();
-		for (unsigned i = 0; i < ix->file->h.nsections; i++) {
-			const vdb_section *sc = &ix->file->h.sec[i];
-			char hex[17];
-			snprintf(hex, sizeof hex, "%016llx", (unsigned long long)sc->xxh3);
-			json_array_append_new(secs, json_pack("{s:s, s:I, s:I, s:s}", "kind",
-			                                      vdb_fourcc_str(sc->kind, fc), "offset",
-			                                      (json_int_t)sc->offset, "length",
-			                                      (json_int_t)sc->length, "xxh3", hex));
-		}
-		json_object_set_new(o, "sections", secs);
+		json_object_set_new(o, "sections", vdb_sections_json(&ix->file->h));
 	}
 	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);

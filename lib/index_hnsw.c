@@ -13,6 +13,7 @@
 #include "hnsw.h"
 #include "index_internal.h"
 #include <omp.h>
+#include <pthread.h>
 #include <string.h>
 
 #define SEC_HNL0 VDB_FOURCC('H', 'N', 'L', '0')
@@ -21,14 +22,63 @@
 
 enum { P_M = 1, P_EFC, P_ENTRY, P_TOP };
 
+#define WS_POOL 16
+
 typedef struct {
 	hnsw_graph g;
 	bool owned;  /* l0/upof/up are malloc'd (built), not mapped */
+	/* search workspaces kept between calls: one holds a visited tag per
+	 * node, and allocating it for every one-query call (a latency sweep)
+	 * would cost more than the search on a large index */
+	pthread_mutex_t lock;
+	hnsw_ws *pool[WS_POOL];
+	size_t npool;
 } hnsw_index;
+
+static hnsw_index *hnsw_index_new(void)
+{
+	hnsw_index *h = calloc(1, sizeof *h);
+	if (h)
+		pthread_mutex_init(&h->lock, NULL);
+	return h;
+}
+
+/* A workspace for ef from the pool, or a new one. */
+static hnsw_ws *ws_take(hnsw_index *h, size_t ef)
+{
+	hnsw_ws *w = NULL;
+	pthread_mutex_lock(&h->lock);
+	for (size_t i = h->npool; i-- > 0;)
+		if (hnsw_ws_cap(h->pool[i]) >= ef) {
+			w = h->pool[i];
+			h->pool[i] = h->pool[--h->npool];
+			break;
+		}
+	pthread_mutex_unlock(&h->lock);
+	return w ? w : hnsw_ws_new(&h->g, ef);
+}
+
+static void ws_give(hnsw_index *h, hnsw_ws *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&h->lock);
+	if (h->npool < WS_POOL) {
+		h->pool[h->npool++] = w;
+		w = NULL;
+	}
+	pthread_mutex_unlock(&h->lock);
+	hnsw_ws_free(w);
+}
 
 static void hnsw_free(vdb_index *ix)
 {
 	hnsw_index *h = ix->impl;
+	if (h) {
+		for (size_t i = 0; i < h->npool; i++)
+			hnsw_ws_free(h->pool[i]);
+		pthread_mutex_destroy(&h->lock);
+	}
 	if (h && h->owned) {
 		free(h->g.l0);
 		free(h->g.upof);
@@ -42,7 +92,7 @@ static void hnsw_free(vdb_index *ix)
 static vdb_status layout(vdb_index *ix, const hnsw_graph *old, size_t keep, const vdb_vecs *v,
                          uint32_t M, unsigned efc)
 {
-	hnsw_index *h = calloc(1, sizeof *h);
+	hnsw_index *h = hnsw_index_new();
 	if (!h)
 		return vdb_fail(VDB_ENOMEM, "out of memory");
 	ix->impl = h;
@@ -144,7 +194,7 @@ static vdb_status hnsw_open(vdb_index *ix)
 	              "entry %llu, top level %llu)", path, (unsigned long long)p[P_M],
 	              (unsigned long long)p[P_EFC], (unsigned long long)p[P_ENTRY],
 	              (unsigned long long)p[P_TOP]);
-	hnsw_index *h = calloc(1, sizeof *h);
+	hnsw_index *h = hnsw_index_new();
 	if (!h)
 		return vdb_fail(VDB_ENOMEM, "out of memory");
 	ix->impl = h;
@@ -189,7 +239,9 @@ static vdb_status hnsw_verify(const vdb_index *ix)
 static vdb_status hnsw_search(const vdb_index *ix, const float *q, size_t nq,
                               const vdb_search_opts *o, int64_t *ids, float *dist)
 {
-	const hnsw_graph *g = &((const hnsw_index *)ix->impl)->g;
+	/* the pool is a cache: searching does not change the index */
+	hnsw_index *h = (hnsw_index *)ix->impl;
+	const hnsw_graph *g = &h->g;
 	size_t ef = o->ef ? o->ef : 64;
 	if (ef < o->k)
 		ef = o->k;
@@ -199,7 +251,7 @@ static vdb_status hnsw_search(const vdb_index *ix, const float *q, size_t nq,
 	vdb_status st = VDB_OK;
 	#pragma omp parallel num_threads(threads)
 	{
-		hnsw_ws *w = hnsw_ws_new(g, ef);
+		hnsw_ws *w = ws_take(h, ef);
 		if (!w) {
 			#pragma omp atomic write
 			st = VDB_ENOMEM;
@@ -209,7 +261,7 @@ static vdb_status hnsw_search(const vdb_index *ix, const float *q, size_t nq,
 			if (w)
 				hnsw_search_one(g, w, q + i * g->dim, o->k, ef, ids + i * o->k,
 				                dist + i * o->k);
-		hnsw_ws_free(w);
+		ws_give(h, w);
 	}
 	VDB_RETURN_IF(st, st, "out of memory for the search state of %zu nodes, ef %zu", g->n, ef);
 	return VDB_OK;

@@ -57,6 +57,9 @@ struct vdb_index {
 	void *impl;              /* the type's own state */
 };
 
+/* The section table of a header as a JSON array (for --info). */
+json_t *vdb_sections_json(const vdb_header *h);
+
 extern const struct vdb_index_ops vdb_flat_ops;
 extern const struct vdb_index_ops vdb_hnsw_ops;
 extern const struct vdb_index_ops vdb_ivf_ops;

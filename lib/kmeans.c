@@ -165,7 +165,9 @@ vdb_status vdb_kmeans(const float *x, size_t n, uint32_t d, size_t k, unsigned i
 					cent[j * d + i0 + i] = (float)(acc[i] / (double)size[j]);
 			}
 		}
-		repair_empty(cent, k, d, size, m, &rng);
+		/* not after the last update: the centroids returned are means */
+		if (it + 1 < iters)
+			repair_empty(cent, k, d, size, m, &rng);
 	}
 out:
 	free(perm), free(xs), free(asg), free(prev), free(size), free(start), free(order);

@@ -227,6 +227,186 @@ vdb_status vdb_results_load(const char *path, int64_t **ids, size_t *nq, size_t 
 double vdb_recall(const int32_t *gt, size_t gt_width, const int64_t *res, size_t res_width,
                   size_t nq, size_t k);
 
+/* ===== Quantizers ===== */
+/* A quantizer maps a vector of dim floats to a fixed-size code and back:
+ *   sq8     dim bytes: per dimension, 256 levels over the training range
+ *           (values outside it are clamped); decodes to the level's centre
+ *   fp16    2*dim bytes: IEEE half precision, round to nearest even
+ *   pq      pq_m bytes: product quantizer, 256 k-means centroids per
+ *           subspace of dim/pq_m dimensions (needs >= 256 training vectors)
+ *   binary  ceil(dim/8) bytes: bit i (LSB first) set when x[i] > 0;
+ *           decodes to +1/-1; compared with the hamming kernel
+ * Encoding and decoding are thread-safe on an opened quantizer. */
+typedef enum {
+	VDB_QUANT_SQ8 = 1, VDB_QUANT_FP16 = 2, VDB_QUANT_PQ = 3, VDB_QUANT_BINARY = 4
+} vdb_quant_kind;
+
+const char *vdb_quant_kind_name(vdb_quant_kind k);
+/* Parse "sq8", "fp16", "pq", "binary"; VDB_EINVAL for anything else. */
+vdb_status vdb_quant_kind_parse(const char *s, vdb_quant_kind *out);
+
+typedef struct {
+	uint32_t pq_m;  /* pq: sub-quantizers, must divide dim; 0: the largest divisor of dim
+	                   not above dim/8 (2 bits per dimension) */
+	uint64_t seed;  /* pq: k-means seed (default 42); same seed, same codebooks */
+} vdb_quant_params;
+void vdb_quant_params_init(vdb_quant_params *p);
+
+typedef struct vdb_quantizer vdb_quantizer;
+/* Train on n rows of dim floats (not modified; must be finite). fp16 and
+ * binary learn nothing but the dimension; fp16 rejects values beyond its
+ * range (|x| >= 65520). VDB_EINVAL for bad parameters (pq_m), VDB_EFORMAT
+ * for data that cannot train the kind. */
+vdb_status vdb_quantizer_train(vdb_quantizer **out, vdb_quant_kind kind, uint32_t dim,
+                               const float *data, size_t n, const vdb_quant_params *p);
+vdb_quant_kind vdb_quantizer_kind(const vdb_quantizer *q);
+uint32_t vdb_quantizer_dim(const vdb_quantizer *q);
+/* Bytes per code: sq8 dim, fp16 2*dim, pq pq_m, binary ceil(dim/8). */
+size_t vdb_quantizer_code_size(const vdb_quantizer *q);
+/* n rows of x -> n codes of code_size bytes. Parallel. Fails (VDB_EFORMAT)
+ * only for fp16 values beyond its range; the message names the vector
+ * (0-based within x, unless n is 1) and the dimension. */
+vdb_status vdb_quantizer_encode(const vdb_quantizer *q, const float *x, size_t n,
+                                uint8_t *codes);
+/* n codes -> n rows of dim floats. Any byte string is a valid code. */
+void vdb_quantizer_decode(const vdb_quantizer *q, const uint8_t *codes, size_t n, float *x);
+/* Write atomically as an index-container file of type "QUNT" (header
+ * params: kind, pq_m, seed; sections with XXH3-64 checksums). */
+vdb_status vdb_quantizer_save(const vdb_quantizer *q, const char *path);
+/* Read and check everything: magic, version, header and section checksums,
+ * kind, sizes, finite values. VDB_ENOENT if it cannot be opened,
+ * VDB_ECORRUPT (naming the file and section) or VDB_EFORMAT (not a
+ * quantizer) otherwise. The quantizer does not keep the file open. */
+vdb_status vdb_quantizer_open(vdb_quantizer **out, const char *path);
+void vdb_quantizer_free(vdb_quantizer *q);
+/* Kind, dimension, code size, parameters (and file, sections) as a JSON
+ * object (caller frees). */
+char *vdb_quantizer_info_json(const vdb_quantizer *q);
+
+/* Evaluation of a quantizer on a base set, streamed: reconstruction error,
+ * and recall@k of searching the coded base against exact search of the
+ * original. sq8, fp16, pq: queries (exact) against the decoded base under
+ * the metric; binary: query codes against base codes by hamming distance
+ * (ties to the smaller id). */
+typedef struct vdb_quant_eval vdb_quant_eval;
+typedef struct {
+	size_t n, nq, k;
+	double mse;      /* mean over base vectors of |x - decode(encode(x))|^2 */
+	double variance; /* mean over base vectors of |x - mean|^2 (the mse of the mean alone) */
+	double max_abs;  /* largest |x_i - decoded x_i| */
+	double recall;   /* mean over queries of |coded top-k ∩ exact top-k| / min(k, n) */
+} vdb_quant_stats;
+/* metric: l2, ip or cosine (of the exact search; VDB_EUNSUPPORTED else). */
+vdb_status vdb_quant_eval_new(vdb_quant_eval **out, const vdb_quantizer *q, vdb_metric m,
+                              size_t k, const float *queries, size_t nq);
+/* Feed base rows in order (their ids continue from the previous block). */
+vdb_status vdb_quant_eval_add(vdb_quant_eval *e, const float *x, size_t n);
+vdb_status vdb_quant_eval_result(vdb_quant_eval *e, vdb_quant_stats *r);
+void vdb_quant_eval_free(vdb_quant_eval *e);
+
+/* Code files (what vdb-quantize encode writes): per vector a little-endian
+ * int32 byte count, then that many bytes of code (the bvecs layout).
+ * Writers return VDB_EIO if the stream fails. */
+vdb_status vdb_codes_write(FILE *f, const uint8_t *codes, size_t n, size_t code_size);
+typedef struct vdb_code_reader vdb_code_reader;
+/* path "-" (or NULL) reads stdin; VDB_ENOENT if it cannot be opened. Every
+ * record must hold code_size bytes (else VDB_EFORMAT naming the record). */
+vdb_status vdb_codes_open(vdb_code_reader **out, const char *path, size_t code_size);
+/* Up to max codes into codes; *got 0 means end of input. An input with no
+ * record at all is VDB_EFORMAT. */
+vdb_status vdb_codes_read(vdb_code_reader *r, uint8_t *codes, size_t max, size_t *got);
+size_t vdb_codes_records(const vdb_code_reader *r);
+void vdb_codes_close(vdb_code_reader *r);
+/* n rows of dim floats as fvecs records. */
+vdb_status vdb_fvecs_write(FILE *f, const float *x, size_t n, uint32_t dim);
+
+/* ===== Sweeps ===== */
+/* Recall and speed of an index at one search setting, measured as
+ * ann-benchmarks does: an untimed warm-up pass, then `runs` timed runs, the
+ * best reported. A run times each query alone on one thread (latencies and
+ * qps_1) and all queries in one call on all threads (qps_all). */
+typedef struct {
+	double recall_1, recall_k; /* recall@1 and recall@k against the ground truth */
+	double recall_100;         /* recall@100 (a k = 100 search); -1: ground truth < 100 wide */
+	double qps_1;              /* queries/s, one query per call, one thread */
+	double qps_all;            /* queries/s, all queries in one call on `threads` threads */
+	int threads;
+	double p50, p95, p99, max; /* seconds per query, one thread (nearest rank; best run) */
+} vdb_sweep_result;
+
+typedef struct vdb_sweep vdb_sweep;
+/* A sweep over nq queries (nq x dim floats) with their ground truth (gt_rows
+ * x gt_width ids, nearest first). queries and gt are borrowed: keep them
+ * until vdb_sweep_free. Allocates every buffer the runs need. VDB_EFORMAT if
+ * the ground truth has another row count or fewer than k columns. */
+vdb_status vdb_sweep_new(vdb_sweep **out, const float *queries, size_t nq, uint32_t dim,
+                         const int32_t *gt, size_t gt_rows, size_t gt_width, size_t k,
+                         unsigned runs);
+/* VDB_EFORMAT, naming the index (name may be NULL), if its dimension is not
+ * the queries'. */
+vdb_status vdb_sweep_check(const vdb_sweep *s, const vdb_index *ix, const char *name);
+/* Measure ix with o's ef and nprobe (o->k is the sweep's k). Sets the thread
+ * count to 1 for the per-query runs and restores it: not thread-safe. */
+vdb_status vdb_sweep_run(vdb_sweep *s, const vdb_index *ix, const vdb_search_opts *o,
+                         vdb_sweep_result *r);
+void vdb_sweep_free(vdb_sweep *s);
+
+/* What a sweep reports about an index besides its speed. */
+typedef struct {
+	const char *knob;       /* the setting its type takes: "ef" (hnsw), "nprobe"
+	                         * (ivf, ivfpq), NULL (flat: none) */
+	uint64_t bytes;         /* file size (0: built in memory) */
+	char params[512];       /* build parameters: "M=16 ef_construction=200 seed=42" */
+	char params_json[1024]; /* the same as a JSON object */
+} vdb_sweep_index;
+vdb_status vdb_sweep_describe(const vdb_index *ix, vdb_sweep_index *out);
+
+/* Sweep reports: an aligned table, CSV, or JSON Lines (one object a row). */
+typedef enum { VDB_REPORT_TABLE = 1, VDB_REPORT_CSV, VDB_REPORT_JSON } vdb_report_format;
+vdb_status vdb_report_format_parse(const char *s, vdb_report_format *out);
+
+typedef struct {
+	const char *label;            /* the index as the user named it */
+	const vdb_index *ix;
+	const vdb_sweep_index *info;
+	unsigned setting;             /* value of info->knob; 0: the index's default */
+	size_t k, queries;
+	unsigned runs;
+	int64_t time;                 /* start of the sweep, Unix seconds */
+	vdb_sweep_result r;
+} vdb_sweep_row;
+/* The table's column heads (the index column label_width wide) or the CSV
+ * header; nothing for JSON. VDB_EIO if the stream fails. */
+vdb_status vdb_sweep_write_header(FILE *f, vdb_report_format fmt, size_t k, int threads,
+                                  int label_width);
+vdb_status vdb_sweep_write_row(FILE *f, vdb_report_format fmt, const vdb_sweep_row *row,
+                               int label_width);
+
+/* A recall (x) against queries-per-second (y) curve of a plot. */
+typedef struct {
+	char *title;
+	size_t n, cap;
+	double *recall, *qps;
+	int reference;  /* drawn dashed */
+} vdb_curve;
+vdb_status vdb_curve_add(vdb_curve *c, double recall, double qps);
+/* Reference curves from a CSV file whose header names at least system,
+ * setting, recall and qps (one-thread queries/s); one curve per system, in
+ * order of appearance. A threads column keeps only rows with threads 1.
+ * VDB_ENOENT, or VDB_EFORMAT naming the line. Free with vdb_curves_free. */
+vdb_status vdb_curves_load(const char *path, vdb_curve **curves, size_t *n);
+void vdb_curves_free(vdb_curve *c, size_t n);
+/* Whether vdb_plot could draw into path, checked before a long sweep:
+ * VDB_EINVAL if it is not .svg or .png, VDB_EUNSUPPORTED (with a message
+ * naming the Debian package) when gnuplot is not on the PATH, VDB_ECREATE if
+ * no file can be created beside it. */
+vdb_status vdb_plot_check(const char *path);
+/* Draw the curves with gnuplot into path (.svg or .png, by the extension;
+ * else VDB_EINVAL), replacing it atomically: VDB_EUNSUPPORTED without
+ * gnuplot, VDB_ECREATE if path cannot be created, VDB_EINTERNAL with
+ * gnuplot's message if it fails. Prints nothing. */
+vdb_status vdb_plot(const char *path, const vdb_curve *c, size_t n, const char *xlabel);
+
 /* ===== Configuration files ===== */
 /* Read a YAML mapping of long option names to values into arguments
  * "--name=value" (true: "--name"; false or null: omitted; a list: its items

@@ -54,11 +54,13 @@ load helpers
   [ ! -e x.vdb ]
 }
 
-@test "vdb-quantize and vdb-eval sweep say they are not implemented (64)" {
+@test "a missing or unknown subcommand, or a subcommand without its arguments, is 64" {
   run vdb-quantize train
   assert_failure 64
-  assert_output --partial "not implemented"
+  assert_output --partial "-o FILE"
   run vdb-quantize
+  assert_failure 64
+  run vdb-quantize frob
   assert_failure 64
   run vdb-eval sweep
   assert_failure 64

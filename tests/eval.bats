@@ -68,3 +68,21 @@ load helpers
   run vdb-eval recall "$D/words1k_gt100_l2.ivecs" w.jsonl
   assert_failure 64
 }
+
+@test "groundtruth --progress counts base vectors against the total on stderr only" {
+  run --separate-stderr vdb-eval groundtruth --progress -k 10 "$D/sift2k_base.fvecs" "$D/sift_query20.fvecs"
+  assert_success
+  [[ "$stderr" == *"base vectors 0/2000 (  0%)"*"base vectors 2000/2000 (100%)"* ]]
+  # stdout is the ground truth alone, the same as without --progress
+  vdb-eval groundtruth --progress -k 10 "$D/sift2k_base.fvecs" "$D/sift_query20.fvecs" \
+    2>/dev/null >progress.ivecs
+  vdb-eval groundtruth -k 10 "$D/sift2k_base.fvecs" "$D/sift_query20.fvecs" >plain.ivecs
+  cmp progress.ivecs plain.ivecs
+  # streamed from stdin the total is unknown: a count
+  run --separate-stderr vdb-eval groundtruth --progress -k 10 - "$D/sift_query20.fvecs" <"$D/sift2k_base.fvecs"
+  assert_success
+  [[ "$stderr" == *"base vectors 2000"* ]]
+  [[ "$stderr" != *"/2000"* ]]
+  run --separate-stderr vdb-eval groundtruth --progress -q -k 10 "$D/sift2k_base.fvecs" "$D/sift_query20.fvecs"
+  [ -z "$stderr" ]
+}
