@@ -124,7 +124,9 @@ static vdb_status flat_search(const vdb_index *ix, const float *q, size_t nq,
 
 static void flat_info(const vdb_index *ix, json_t *obj)
 {
-	(void)ix, (void)obj;
+	const flat *f = ix->impl;
+	size_t bpv = (size_t)ix->dim * sizeof(float) + (f->norms ? sizeof(float) : 0);
+	json_object_set_new(obj, "bytes_per_vector", json_integer((json_int_t)bpv));
 }
 
 static void flat_free(vdb_index *ix)

@@ -285,6 +285,9 @@ static void hnsw_info(const vdb_index *ix, json_t *obj)
 	for (int l = 0; l <= g->max_level; l++)
 		json_array_append_new(arr, json_integer((json_int_t)per[l]));
 	json_object_set_new(obj, "nodes_per_level", arr);
+	/* a node's record (vector and layer-0 links) plus its share of the upper links */
+	double upper = g->n ? (double)g->upof[g->n] * 4 / (double)g->n + 8 : 0;
+	json_object_set_new(obj, "bytes_per_vector", json_real((double)g->stride + upper));
 }
 
 const struct vdb_index_ops vdb_hnsw_ops = {

@@ -167,3 +167,19 @@ load helpers
   echo "nlist $(vdb-query -x w.vdb --info | jq .nlist), nprobe 96: $r"
   ge "$r" 0.95
 }
+
+@test "--info bytes_per_vector for every type adds up to the file" {
+  vdb-build -T flat -o f.vdb "$D/sift2k_base.fvecs"
+  vdb-build -T flat -m cosine -o fc.vdb "$D/sift2k_base.fvecs"
+  vdb-build -T hnsw -o h.vdb "$D/sift2k_base.fvecs"
+  vdb-build -T ivf --nlist 16 -o i.vdb "$D/sift2k_base.fvecs"
+  [ "$(vdb-query -x f.vdb --info | jq .bytes_per_vector)" = 516 ]   # vector + |x|^2
+  [ "$(vdb-query -x fc.vdb --info | jq .bytes_per_vector)" = 512 ]  # unit vectors: no norms
+  [ "$(vdb-query -x i.vdb --info | jq .bytes_per_vector)" = 516 ]   # vector + row number
+  for ix in f.vdb h.vdb i.vdb; do
+    # the per-vector bytes are at most the file and at least its vector sections
+    vdb-query -x $ix --info | jq -e '.bytes_per_vector * .count <= .size and
+      .bytes_per_vector * .count >= ([.sections[] | select(.kind | IN("VECS", "HNL0", "IVVE"))
+      | .length] | add)' >/dev/null
+  done
+}
