@@ -247,6 +247,109 @@ static vdb_status ivfpq_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opt
 	return build_lists(ix, data, o, true);
 }
 
+/* Add rows to base's lists: each new row joins the list of its nearest
+ * centroid (the centroids and codebooks stay base's), lists stay contiguous
+ * and in row order. */
+static vdb_status ivf_append(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
+                             const vdb_build_opts *o)
+{
+	(void)o;
+	const ivf *b = base->impl;
+	ivf *f = calloc(1, sizeof *f);
+	if (!f)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	ix->impl = f;
+	size_t nb = base->count, na = data->n, n = ix->count;
+	uint32_t d = ix->dim, nl = b->nlist, m = b->pq ? b->pq_q.m : 0;
+	f->pq = b->pq;
+	f->refine = b->refine;
+	f->nlist = nl;
+	f->own_cent = vdb_malloc((size_t)nl * d * sizeof(float), "centroids");
+	f->own_off = calloc((size_t)nl + 1, sizeof *f->own_off);
+	f->own_row = vdb_malloc(n * sizeof *f->own_row, "list rows");
+	uint32_t *asg = vdb_malloc((na ? na : 1) * sizeof *asg, "list assignments");
+	size_t *fill = vdb_malloc(((size_t)nl + 1) * sizeof *fill, "lists");
+	if (b->vecs)
+		f->own_vecs = vdb_malloc(n * d * sizeof(float), "vectors");
+	if (f->pq) {
+		f->own_codes = vdb_malloc(n * m, "pq codes");
+		f->pq_q = (vdb_pq){ .d = d, .m = m, .dsub = b->pq_q.dsub };
+		f->pq_q.cb = vdb_malloc((size_t)VDB_PQ_KSUB * d * sizeof(float), "pq codebooks");
+	}
+	vdb_status st = VDB_OK;
+	if (!f->own_cent || !f->own_off || !f->own_row || !asg || !fill ||
+	    (b->vecs && !f->own_vecs) || (f->pq && (!f->own_codes || !f->pq_q.cb))) {
+		st = vdb_fail(VDB_ENOMEM, "out of memory for an index of %zu vectors", n);
+		goto out;
+	}
+	memcpy(f->own_cent, b->cent, (size_t)nl * d * sizeof(float));
+	f->cent = f->own_cent;
+	if (f->pq)
+		memcpy(f->pq_q.cb, b->pq_q.cb, (size_t)VDB_PQ_KSUB * d * sizeof(float));
+	if ((st = vdb_nearest(f->cent, nl, data->data, na, d, asg, NULL)))
+		goto out;
+	/* list sizes: base's plus the new rows', then offsets */
+	uint64_t *off = f->own_off;
+	for (uint32_t l = 0; l < nl; l++)
+		off[l + 1] = b->off[l + 1] - b->off[l];
+	for (size_t j = 0; j < na; j++)
+		off[asg[j] + 1]++;
+	for (uint32_t l = 0; l < nl; l++)
+		off[l + 1] += off[l];
+	f->off = off;
+	/* base's positions first in each list, then the new rows in order */
+	for (uint32_t l = 0; l < nl; l++) {
+		size_t len = b->off[l + 1] - b->off[l], p0 = off[l], q0 = b->off[l];
+		memcpy(f->own_row + p0, b->row + q0, len * sizeof *f->own_row);
+		if (f->own_vecs)
+			memcpy(f->own_vecs + p0 * d, b->vecs + q0 * d, len * d * sizeof(float));
+		if (f->pq)
+			memcpy(f->own_codes + p0 * m, b->codes + q0 * m, len * m);
+		fill[l] = p0 + len;
+	}
+	float *res = NULL;
+	uint8_t *codes = NULL;
+	if (f->pq) {
+		res = vdb_malloc(na * d * sizeof(float), "residuals");
+		codes = vdb_malloc(na * m, "pq codes");
+		if (!res || !codes) {
+			free(res);
+			free(codes);
+			st = VDB_ENOMEM;
+			goto out;
+		}
+		for (size_t j = 0; j < na; j++)
+			for (uint32_t i = 0; i < d; i++)
+				res[j * d + i] = data->data[j * d + i] - f->cent[(size_t)asg[j] * d + i];
+		st = vdb_pq_encode(&f->pq_q, res, na, codes);
+	}
+	for (size_t j = 0; !st && j < na; j++) {
+		size_t p = fill[asg[j]]++;
+		f->own_row[p] = (uint32_t)(nb + j);
+		if (f->own_vecs)
+			memcpy(f->own_vecs + p * d, data->data + j * d, d * sizeof(float));
+		if (f->pq)
+			memcpy(f->own_codes + p * m, codes + j * m, m);
+	}
+	free(res);
+	free(codes);
+	f->row = f->own_row;
+	f->vecs = f->own_vecs;
+	f->codes = f->own_codes;
+	double xmax = b->xmax;
+	for (size_t j = 0; j < na * d; j += d) {
+		double a = 0;
+		for (uint32_t i = 0; i < d; i++)
+			a += (double)data->data[j + i] * data->data[j + i];
+		xmax = a > xmax ? a : xmax;
+	}
+	f->xmax = xmax;
+out:
+	free(asg);
+	free(fill);
+	return st;
+}
+
 static vdb_status ivf_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *h)
 {
 	const ivf *f = ix->impl;
@@ -583,6 +686,7 @@ const struct vdb_index_ops vdb_ivf_ops = {
 	.fourcc = VDB_FOURCC('I', 'V', 'F', 'L'),
 	.check = check_ivf,
 	.build = ivf_build,
+	.append = ivf_append,
 	.save = ivf_save,
 	.open = ivf_open,
 	.verify = ivf_verify,
@@ -596,6 +700,7 @@ const struct vdb_index_ops vdb_ivfpq_ops = {
 	.fourcc = VDB_FOURCC('I', 'V', 'P', 'Q'),
 	.check = check_ivfpq,
 	.build = ivfpq_build,
+	.append = ivf_append,
 	.save = ivf_save,
 	.open = ivf_open,
 	.verify = ivf_verify,

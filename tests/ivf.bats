@@ -115,9 +115,8 @@ load helpers
   run vdb-build -T ivfpq -o ix.vdb "$D/sift_query20.fvecs"
   [ "$status" -eq 64 ]
   [[ "$output" == *"at least 256 vectors"* ]]
-  run vdb-build --append -x ix.vdb -o ix.vdb "$D/sift_query20.fvecs"
-  [ "$status" -eq 64 ]
-  [[ "$output" == *"cannot append to a ivf index"* ]]
+  run vdb-build --append -x ix.vdb -o ix.vdb "$D/words_query20.jsonl" # dimension 100
+  [ "$status" -eq 65 ]
   run vdb-build -T ivf --nlist 0 -o ix.vdb "$D/sift2k_base.fvecs"
   [ "$status" -eq 64 ]
   cmp ix.vdb keep.vdb
@@ -125,6 +124,27 @@ load helpers
   vdb-query -x ix.vdb -k 3000 --nprobe 100 "$D/sift_query20.fvecs" | head -1 >all
   [ "$(jq '.ids | length' all)" = 2000 ]
   [ "$(jq '.ids | unique | length' all)" = 2000 ]
+}
+
+@test "ivf and ivfpq --append: new rows join their nearest lists; nprobe = nlist is still flat" {
+  head -c $((1000 * 516)) "$D/sift2k_base.fvecs" >a.fvecs
+  tail -c +$((1000 * 516 + 1)) "$D/sift2k_base.fvecs" >b.fvecs
+  vdb-build -T flat -o f.vdb "$D/sift2k_base.fvecs"
+  vdb-build -T ivf --nlist 16 -o ap.vdb a.fvecs
+  vdb-build --append -x ap.vdb -o ap.vdb b.fvecs
+  [ "$(vdb-query -x ap.vdb --info | jq '.count, .nlist' | tr '\n' ' ')" = "2000 16 " ]
+  vdb-query -x ap.vdb --verify
+  cmp <(vdb-query -x ap.vdb -k 10 --nprobe 16 "$D/sift_query20.fvecs") \
+      <(vdb-query -x f.vdb -k 10 "$D/sift_query20.fvecs")
+  # ivfpq: the appended index keeps its codebooks and reaches a fresh build's recall
+  vdb-build -T ivfpq --nlist 16 --refine 4 -o pa.vdb a.fvecs
+  vdb-build --append -x pa.vdb -o pa.vdb b.fvecs
+  vdb-build -T ivfpq --nlist 16 --refine 4 -o pf.vdb "$D/sift2k_base.fvecs"
+  vdb-query -x pa.vdb --verify
+  ra=$(recall10 pa.vdb "$D/sift_query20.fvecs" "$D/sift2k_gt100_l2.ivecs" --nprobe 8)
+  rf=$(recall10 pf.vdb "$D/sift_query20.fvecs" "$D/sift2k_gt100_l2.ivecs" --nprobe 8)
+  echo "appended $ra, fresh $rf"
+  near "$ra" "$rf" 0.05
 }
 
 @test "damaged ivf files: bad offsets exit 65 on open; bad rows stay in bounds, --verify names them" {
