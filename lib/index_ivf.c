@@ -38,6 +38,10 @@
 #define SEC_IVVE VDB_FOURCC('I', 'V', 'V', 'E')
 #define SEC_PQCB VDB_FOURCC('P', 'Q', 'C', 'B')
 #define SEC_PQCO VDB_FOURCC('P', 'Q', 'C', 'O')
+#define SEC_PQPL VDB_FOURCC('P', 'Q', 'P', 'L')
+/* the per-list tables are kept up to this size; above it, each probed list
+ * gets its table computed at query time */
+#define MAX_PTAB_BYTES ((size_t)512 << 20)
 
 enum { P_NLIST = 1, P_PQM = 2, P_REFINE = 3, P_XMAX = 4 };
 #define MAX_NLIST (1u << 24)
@@ -56,11 +60,13 @@ typedef struct {
 	const float *vecs;    /* NULL for ivfpq without refine */
 	const uint8_t *codes;
 	vdb_pq pq_q;
+	const float *ptab;    /* ivfpq l2: per list, |cb|^2 + 2<centroid, cb> (nlist x m x 256) */
 	/* what a build owns */
 	float *own_cent, *own_vecs;
 	uint64_t *own_off;
 	uint32_t *own_row;
 	uint8_t *own_codes;
+	float *own_ptab;
 } ivf;
 
 static uint32_t default_nlist(size_t n)
@@ -187,6 +193,34 @@ static vdb_status train_pq(vdb_index *ix, ivf *f, const float *x, unsigned pq_m)
 	return st;
 }
 
+/* The query-independent part of ivfpq's l2 distances: with r the code's
+ * reconstruction of a residual, |q - c - r|^2 = |q - c|^2 - 2<q, r> +
+ * (|r|^2 + 2<c, r>), and the last term is one table per list (FAISS's
+ * precomputed table), so a probed list costs no table of its own. */
+static vdb_status compute_ptab(ivf *f, vdb_metric m, uint32_t d)
+{
+	size_t per = (size_t)f->pq_q.m * VDB_PQ_KSUB, bytes;
+	if (m != VDB_METRIC_L2 || !vdb_mul_ok((size_t)f->nlist * per, sizeof(float), &bytes) ||
+	    bytes > MAX_PTAB_BYTES)
+		return VDB_OK;
+	f->own_ptab = vdb_malloc(bytes, "pq list tables");
+	if (!f->own_ptab)
+		return VDB_ENOMEM;
+	const vdb_kernels *K = vdb_kernels_get();
+	uint32_t ds = f->pq_q.dsub;
+	#pragma omp parallel for schedule(dynamic, 16)
+	for (uint32_t l = 0; l < f->nlist; l++)
+		for (uint32_t s = 0; s < f->pq_q.m; s++)
+			for (uint32_t j = 0; j < VDB_PQ_KSUB; j++) {
+				const float *cb = f->pq_q.cb + ((size_t)s * VDB_PQ_KSUB + j) * ds;
+				const float *c = f->cent + (size_t)l * d + (size_t)s * ds;
+				f->own_ptab[(size_t)l * per + (size_t)s * VDB_PQ_KSUB + j] =
+					K->dot(cb, cb, ds) + 2 * K->dot(c, cb, ds);
+			}
+	f->ptab = f->own_ptab;
+	return VDB_OK;
+}
+
 static vdb_status build_lists(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o, bool pq)
 {
 	ivf *f = calloc(1, sizeof *f);
@@ -210,6 +244,10 @@ static vdb_status build_lists(vdb_index *ix, vdb_vecs *data, const vdb_build_opt
 		st = fill_lists(f, x, n, d);
 	if (!st && pq)
 		st = train_pq(ix, f, x, o->pq_m);
+	if (!st && pq)
+		st = vdb_pq_prepare(&f->pq_q);
+	if (!st && pq)
+		st = compute_ptab(f, ix->metric, d);
 	if (st)
 		return st;
 	double xmax = 0;
@@ -336,6 +374,10 @@ static vdb_status ivf_append(vdb_index *ix, const vdb_index *base, vdb_vecs *dat
 	f->row = f->own_row;
 	f->vecs = f->own_vecs;
 	f->codes = f->own_codes;
+	if (!st && f->pq)
+		st = vdb_pq_prepare(&f->pq_q);
+	if (!st && f->pq)
+		st = compute_ptab(f, ix->metric, d);
 	double xmax = b->xmax;
 	for (size_t j = 0; j < na * d; j += d) {
 		double a = 0;
@@ -371,6 +413,9 @@ static vdb_status ivf_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *
 		                           (size_t)f->pq_q.m * VDB_PQ_KSUB * f->pq_q.dsub * sizeof(float));
 	if (!s && f->pq)
 		s = vdb_file_write_section(w, SEC_PQCO, f->codes, n * f->pq_q.m);
+	if (!s && f->ptab)
+		s = vdb_file_write_section(w, SEC_PQPL, f->ptab,
+		                           (size_t)f->nlist * f->pq_q.m * VDB_PQ_KSUB * sizeof(float));
 	return s;
 }
 
@@ -429,6 +474,12 @@ static vdb_status ivf_open(vdb_index *ix)
 		f->pq_q.cb = (float *)section(ix, SEC_PQCB, (size_t)VDB_PQ_KSUB * d * sizeof(float),
 		                              "PQCB", &st);
 		f->codes = section(ix, SEC_PQCO, n * m, "PQCO", &st);
+		size_t len;
+		if (!st && vdb_file_section(ix->file, SEC_PQPL, &len))
+			f->ptab = section(ix, SEC_PQPL, (size_t)f->nlist * m * VDB_PQ_KSUB * sizeof(float),
+			                  "PQPL", &st);
+		if (!st)
+			st = vdb_pq_prepare(&f->pq_q);
 	}
 	if (st)
 		return st;
@@ -550,22 +601,33 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 {
 	const vdb_kernels *K = vdb_kernels_get();
 	uint32_t pm = f->pq_q.m;
-	if (m != VDB_METRIC_L2)
+	size_t per = (size_t)pm * VDB_PQ_KSUB;
+	bool l2 = m == VDB_METRIC_L2, pre = l2 && f->ptab;
+	if (!l2 || pre) /* <q, r> terms: one table per query */
 		vdb_pq_table_dot(&f->pq_q, w->q, w->table);
+	if (pre)
+		for (size_t i = 0; i < per; i++)
+			w->table[i] *= -2;
 	for (size_t a = 0; a < nl; a++) {
 		uint32_t l = (uint32_t)w->pi[a];
 		const float *c = f->cent + (size_t)l * d;
-		float base = 0;
-		if (m == VDB_METRIC_L2) {
+		const float *lt = pre ? f->ptab + (size_t)l * per : NULL;
+		float base;
+		if (pre) {
+			base = (float)w->pd[a]; /* |q - c|^2, from choosing the lists */
+		} else if (l2) {
 			for (uint32_t j = 0; j < d; j++)
 				w->r[j] = w->q[j] - c[j];
 			vdb_pq_table_l2(&f->pq_q, w->r, w->table);
+			base = 0;
 		} else {
 			base = -K->dot(w->q, c, d);
 		}
 		for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++) {
-			float s = vdb_pq_adc(w->table, f->codes + p * pm, pm);
-			double key = m == VDB_METRIC_L2 ? s : (double)base - s;
+			const uint8_t *code = f->codes + p * pm;
+			float s = vdb_pq_adc(w->table, code, pm);
+			double key = pre ? (double)base + vdb_pq_adc(lt, code, pm) + s
+			             : l2 ? s : (double)base - s;
 			int64_t id = by_pos ? (int64_t)p : f->row[p];
 			if (h->n < h->cap || key <= h->dist[0])
 				topk_push(h, key, id);
@@ -677,6 +739,7 @@ static void ivf_free(vdb_index *ix)
 		return;
 	free(f->own_cent), free(f->own_vecs), free(f->own_off), free(f->own_row);
 	free(f->own_codes);
+	free(f->own_ptab);
 	vdb_pq_free(&f->pq_q);
 	free(f);
 }

@@ -27,6 +27,7 @@ typedef struct {
 	uint32_t d, m, dsub;
 	float *cb;          /* m x 256 x dsub; owned unless borrowed */
 	int borrowed;
+	float *cbt;         /* m x dsub x 256 (always owned): see vdb_pq_prepare */
 } vdb_pq;
 #define VDB_PQ_KSUB 256
 
@@ -35,6 +36,10 @@ vdb_status vdb_pq_train(vdb_pq *pq, const float *x, size_t n, uint32_t d, uint32
 /* Codes: n x m bytes. */
 vdb_status vdb_pq_encode(const vdb_pq *pq, const float *x, size_t n, uint8_t *codes);
 void vdb_pq_decode(const vdb_pq *pq, const uint8_t *codes, size_t n, float *x);
+/* Keep a transposed copy of the codebooks, so that the tables below are
+ * built by loops over the 256 centroids that vectorise (without it they
+ * cost one short kernel call per entry). VDB_ENOMEM on failure. */
+vdb_status vdb_pq_prepare(vdb_pq *pq);
 /* Distance tables, m x 256: squared l2 from each subvector of r, or the
  * dot product with each subvector of q. */
 void vdb_pq_table_l2(const vdb_pq *pq, const float *r, float *table);

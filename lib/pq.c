@@ -5,13 +5,29 @@
  * are sums of m table lookups (asymmetric distance: the query stays exact).
  */
 #include "kmeans.h"
+#include <stdbool.h>
 #include <string.h>
 
 void vdb_pq_free(vdb_pq *pq)
 {
 	if (!pq->borrowed)
 		free(pq->cb);
-	pq->cb = NULL;
+	free(pq->cbt);
+	pq->cb = pq->cbt = NULL;
+}
+
+vdb_status vdb_pq_prepare(vdb_pq *pq)
+{
+	size_t ds = pq->dsub;
+	pq->cbt = vdb_malloc((size_t)pq->m * VDB_PQ_KSUB * ds * sizeof(float), "pq codebooks");
+	if (!pq->cbt)
+		return VDB_ENOMEM;
+	for (uint32_t s = 0; s < pq->m; s++)
+		for (uint32_t j = 0; j < VDB_PQ_KSUB; j++)
+			for (size_t i = 0; i < ds; i++)
+				pq->cbt[((size_t)s * ds + i) * VDB_PQ_KSUB + j] =
+					pq->cb[((size_t)s * VDB_PQ_KSUB + j) * ds + i];
+	return VDB_OK;
 }
 
 /* Rows [r0, r0 + nb) of subspace s of x, contiguous. */
@@ -83,24 +99,50 @@ void vdb_pq_decode(const vdb_pq *pq, const uint8_t *codes, size_t n, float *x)
 			       pq->dsub * sizeof(float));
 }
 
-void vdb_pq_table_l2(const vdb_pq *pq, const float *r, float *table)
+/* One table of one subspace from the transposed codebook: the inner loop
+ * runs over the 256 centroids. */
+static void table_t(const float *cbt, const float *x, size_t ds, bool l2, float *t)
 {
-	const vdb_kernels *K = vdb_kernels_get();
-	for (uint32_t s = 0; s < pq->m; s++) {
-		const float *c = pq->cb + (size_t)s * VDB_PQ_KSUB * pq->dsub;
-		for (uint32_t j = 0; j < VDB_PQ_KSUB; j++)
-			table[(size_t)s * VDB_PQ_KSUB + j] =
-				K->l2sq(r + (size_t)s * pq->dsub, c + (size_t)j * pq->dsub, pq->dsub);
+	for (size_t j = 0; j < VDB_PQ_KSUB; j++)
+		t[j] = 0;
+	for (size_t i = 0; i < ds; i++) {
+		const float *col = cbt + i * VDB_PQ_KSUB;
+		float xi = x[i];
+		if (l2) {
+			#pragma omp simd
+			for (size_t j = 0; j < VDB_PQ_KSUB; j++)
+				t[j] += (xi - col[j]) * (xi - col[j]);
+		} else {
+			#pragma omp simd
+			for (size_t j = 0; j < VDB_PQ_KSUB; j++)
+				t[j] += xi * col[j];
+		}
 	}
 }
 
-void vdb_pq_table_dot(const vdb_pq *pq, const float *q, float *table)
+static void table(const vdb_pq *pq, const float *x, bool l2, float *table)
 {
 	const vdb_kernels *K = vdb_kernels_get();
+	size_t ds = pq->dsub;
 	for (uint32_t s = 0; s < pq->m; s++) {
-		const float *c = pq->cb + (size_t)s * VDB_PQ_KSUB * pq->dsub;
+		float *t = table + (size_t)s * VDB_PQ_KSUB;
+		const float *xs = x + (size_t)s * ds;
+		if (pq->cbt) {
+			table_t(pq->cbt + (size_t)s * ds * VDB_PQ_KSUB, xs, ds, l2, t);
+			continue;
+		}
+		const float *c = pq->cb + (size_t)s * VDB_PQ_KSUB * ds;
 		for (uint32_t j = 0; j < VDB_PQ_KSUB; j++)
-			table[(size_t)s * VDB_PQ_KSUB + j] =
-				K->dot(q + (size_t)s * pq->dsub, c + (size_t)j * pq->dsub, pq->dsub);
+			t[j] = l2 ? K->l2sq(xs, c + (size_t)j * ds, ds) : K->dot(xs, c + (size_t)j * ds, ds);
 	}
+}
+
+void vdb_pq_table_l2(const vdb_pq *pq, const float *r, float *t)
+{
+	table(pq, r, true, t);
+}
+
+void vdb_pq_table_dot(const vdb_pq *pq, const float *q, float *t)
+{
+	table(pq, q, false, t);
 }
