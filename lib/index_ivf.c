@@ -557,10 +557,17 @@ static ivf_ws *ws_new(const ivf *f, uint32_t d, size_t nprobe, size_t k, size_t 
 static size_t probe_lists(const ivf *f, const vdb_kernels *K, uint32_t d, ivf_ws *w,
                           size_t nprobe)
 {
+	/* exact distances, as the batch's k-NN computes them: one query alone
+	 * or in a batch probes the same lists */
+	(void)K;
 	vdb_topk t = { w->pd, w->pi, 0, (uint32_t)nprobe };
 	for (uint32_t l = 0; l < f->nlist; l++)
-		topk_push(&t, K->l2sq(w->q, f->cent + (size_t)l * d, d), l);
+		topk_push(&t, vdb_exact_distance(VDB_METRIC_L2, w->q, f->cent + (size_t)l * d, d), l);
 	topk_sort(&t);
+	for (uint32_t i = 0; i < t.n; i++) { /* as the batch gets them back */
+		double r = vdb_reported_distance(VDB_METRIC_L2, t.dist[i]);
+		t.dist[i] = r * r;
+	}
 	return t.n;
 }
 
@@ -635,8 +642,11 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 	}
 }
 
+/* probe/pdist: the query's lists and their Euclidean distances, when a
+ * batch chose them together (NULL: choose here). */
 static void search_one(const vdb_index *ix, const ivf *f, ivf_ws *w, const float *query,
-                       size_t k, size_t nprobe, int64_t *ids, float *dist)
+                       size_t k, size_t nprobe, const int64_t *probe, const float *pdist,
+                       int64_t *ids, float *dist)
 {
 	const vdb_kernels *K = vdb_kernels_get();
 	uint32_t d = ix->dim;
@@ -644,7 +654,15 @@ static void search_one(const vdb_index *ix, const ivf *f, ivf_ws *w, const float
 	memcpy(w->q, query, d * sizeof(float));
 	if (m == VDB_METRIC_COSINE)
 		vdb_normalize(w->q, d);
-	size_t nl = probe_lists(f, K, d, w, nprobe);
+	size_t nl = 0;
+	if (probe) {
+		for (; nl < nprobe && probe[nl] >= 0; nl++) {
+			w->pi[nl] = probe[nl];
+			w->pd[nl] = (double)pdist[nl] * pdist[nl];
+		}
+	} else {
+		nl = probe_lists(f, K, d, w, nprobe);
+	}
 	vdb_topk h = { w->hd, w->hi, 0, (uint32_t)k };
 	if (!f->pq) {
 		scan_exact(f, K, m, d, w->q, w->pi, nl, &h);
@@ -676,10 +694,45 @@ static vdb_status ivf_search(const vdb_index *ix, const float *q, size_t nq,
 	if (nprobe > f->nlist)
 		nprobe = f->nlist;
 	size_t cand = f->pq && f->refine ? o->k * f->refine : 1;
+	/* a batch chooses its lists with one exact k-NN over the centroids
+	 * (sgemm), as FAISS's coarse quantizer does: with few lists probed,
+	 * choosing them is most of the work */
+	int64_t *probe = NULL;
+	float *pdist = NULL, *qn = NULL;
+	vdb_status st = VDB_OK;
+	if (nq >= 32) {
+		size_t np = nq * nprobe;
+		probe = vdb_malloc(np * sizeof *probe, "probed lists");
+		pdist = vdb_malloc(np * sizeof *pdist, "probed lists");
+		const float *qq = q;
+		if (ix->metric == VDB_METRIC_COSINE) {
+			qn = vdb_malloc(nq * ix->dim * sizeof(float), "queries");
+			if (qn) {
+				memcpy(qn, q, nq * ix->dim * sizeof(float));
+				for (size_t i = 0; i < nq; i++)
+					vdb_normalize(qn + i * ix->dim, ix->dim);
+			}
+			qq = qn;
+		}
+		vdb_knn *s = NULL;
+		st = probe && pdist && qq ? VDB_OK : VDB_ENOMEM;
+		if (!st)
+			st = vdb_knn_new(&s, VDB_METRIC_L2, ix->dim, nprobe, qq, nq);
+		if (!st)
+			st = vdb_knn_add(s, f->cent, NULL, f->nlist, 0);
+		if (!st)
+			st = vdb_knn_result(s, probe, pdist);
+		vdb_knn_free(s);
+		free(qn);
+		if (st) {
+			free(probe);
+			free(pdist);
+			return st;
+		}
+	}
 	int threads = vdb_threads();
 	if ((size_t)threads > nq)
 		threads = (int)(nq ? nq : 1);
-	vdb_status st = VDB_OK;
 	#pragma omp parallel num_threads(threads)
 	{
 		ivf_ws *w = ws_new(f, ix->dim, nprobe, o->k, cand);
@@ -690,10 +743,13 @@ static vdb_status ivf_search(const vdb_index *ix, const float *q, size_t nq,
 		#pragma omp for schedule(dynamic, 4)
 		for (size_t i = 0; i < nq; i++)
 			if (w)
-				search_one(ix, f, w, q + i * ix->dim, o->k, nprobe, ids + i * o->k,
-				           dist + i * o->k);
+				search_one(ix, f, w, q + i * ix->dim, o->k, nprobe,
+				           probe ? probe + i * nprobe : NULL, probe ? pdist + i * nprobe : NULL,
+				           ids + i * o->k, dist + i * o->k);
 		ws_free(w);
 	}
+	free(probe);
+	free(pdist);
 	VDB_RETURN_IF(st, st, "out of memory for the search state (k %zu, nprobe %zu)", o->k,
 	              nprobe);
 	return VDB_OK;

@@ -229,7 +229,8 @@ vdb_status vdb_sweep_run(vdb_sweep *s, const vdb_index *ix, const vdb_search_opt
  * index was built (or that are statistics of the built graph). */
 static const char *const not_params[] = {
 	"file", "format", "size", "type", "metric", "dim", "count", "live", "ids", "metadata",
-	"levels", "entry_point", "seed", NULL
+	"levels", "entry_point", "seed", "bytes_per_vector", "default_nprobe", "list_sizes",
+	"storage", NULL
 };
 
 static int is_param(const char *key, json_t *v)

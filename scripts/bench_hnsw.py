@@ -9,7 +9,7 @@ hnswlib by the C++ driver (scripts/bench_hnswlib.cpp), FAISS around index.search
 the "search S s" figure of vdb-query -v. Build, search and first-result measurements are
 taken --runs times, the systems alternating, and the best is kept.
 
-    bench_hnsw.py --data DIR [--runs N] [--quick] [--threads T]
+    bench_hnsw.py --data DIR [--runs N] [--quick] [--threads T] [--csv DIR]
 """
 import argparse, json, math, os, platform, re, shutil, subprocess, sys, tempfile, time
 import numpy as np
@@ -239,8 +239,24 @@ class Bench:
                 r["first"] = min(r["first"], p.wall)
         del fidx
         self.report(name, nq, rep, R)
+        if self.a.csv:
+            self.write_csv(name, R)
 
     # ---- the table --------------------------------------------------------------------
+    def write_csv(self, name, R):
+        """The timed points as a reference file for vdb-eval sweep --reference:
+        DIR/<dataset>.csv with system,setting,recall,qps,threads."""
+        slug = re.sub(r"[^a-z0-9]+", "-", name.split(",")[0].lower()).strip("-")
+        path = os.path.join(self.a.csv, f"{slug}.csv")
+        with open(path, "w") as f:
+            f.write(f"# scripts/bench hnsw: {name}; M {M}, ef-construction {EFC}, k {K}\n")
+            f.write("system,setting,recall,qps,threads\n")
+            for s in SYSTEMS:
+                rec = dict(R[s]["sweep"])
+                for (ef, t), qps in sorted(R[s]["qps"].items()):
+                    f.write(f"{'vdb' if s == 'vdb' else s},ef={ef},{rec[ef]:.4f},{qps:.0f},{t}\n")
+        print(f"- reference curves for vdb-eval sweep --reference: {path}")
+
     def report(self, name, nq, rep, R):
         T = self.T
         na = {s: R[s]["na"] is not None for s in SYSTEMS}
@@ -338,6 +354,8 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--threads", type=int, default=2, help="threads of builds and batch searches")
     p.add_argument("--quick", action="store_true", help="skip the 100k synthetic set")
+    p.add_argument("--csv", metavar="DIR", help="write each dataset's timed points to DIR/<dataset>.csv "
+                   "(system,setting,recall,qps,threads: vdb-eval sweep --reference)")
     a = p.parse_args()
     started = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix="vdb-bench-hnsw-")

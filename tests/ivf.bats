@@ -34,6 +34,17 @@ load helpers
   [ "$r" = 1.0000 ]
 }
 
+@test "a batch and one query at a time probe the same lists: identical output" {
+  for t in ivf ivfpq; do
+    vdb-build -T $t --nlist 32 -m cosine -o w.vdb "$D/words1k.jsonl"
+    cmp <(vdb-query -x w.vdb -k 10 --nprobe 4 "$D/words_query20.jsonl") \
+        <(vdb-query -x w.vdb -k 10 --nprobe 4 -b 1 "$D/words_query20.jsonl")
+  done
+  vdb-build -T ivfpq --nlist 32 -o s.vdb "$D/sift2k_base.fvecs"
+  cat "$D/sift_query20.fvecs" "$D/sift_query20.fvecs" >q40.fvecs # 40: a batch of >= 32
+  cmp <(vdb-query -x s.vdb -k 10 --nprobe 3 q40.fvecs) <(vdb-query -x s.vdb -k 10 --nprobe 3 -b 1 q40.fvecs)
+}
+
 @test "ivf and ivfpq builds: byte-identical on 1 and 2 threads; the seed changes them" {
   for t in ivf ivfpq; do
     vdb-build -T $t --nlist 16 -t 1 -o a.vdb "$D/sift2k_base.fvecs"
