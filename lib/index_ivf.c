@@ -48,6 +48,7 @@ enum { P_NLIST = 1, P_PQM = 2, P_REFINE = 3, P_XMAX = 4 };
 #define MAX_REFINE 1000u
 #define DEFAULT_NPROBE 16u
 #define BLOCK 65536 /* rows per block when computing residuals */
+#define EXACT_PROBE 8 /* lists chosen by exact distance (and in batches by sgemm) */
 
 typedef struct {
 	bool pq;
@@ -553,21 +554,42 @@ static ivf_ws *ws_new(const ivf *f, uint32_t d, size_t nprobe, size_t k, size_t 
 	return w;
 }
 
-/* The nprobe lists nearest to q, nearest first, in w->pi. */
+/* The nprobe lists nearest to q, nearest first, in w->pi, their squared
+ * distances in w->pd. Up to EXACT_PROBE lists are chosen by exact distance
+ * (the float kernel filters within its rounding bound, as in scan_exact),
+ * as a batch chooses them with the exact k-NN (see ivf_search), so one
+ * query alone or in a batch probes the same lists; more lists are chosen
+ * by the float kernel alone, one query at a time in both cases. */
 static size_t probe_lists(const ivf *f, const vdb_kernels *K, uint32_t d, ivf_ws *w,
                           size_t nprobe)
 {
-	/* exact distances, as the batch's k-NN computes them: one query alone
-	 * or in a batch probes the same lists */
-	(void)K;
 	vdb_topk t = { w->pd, w->pi, 0, (uint32_t)nprobe };
-	for (uint32_t l = 0; l < f->nlist; l++)
-		topk_push(&t, vdb_exact_distance(VDB_METRIC_L2, w->q, f->cent + (size_t)l * d, d), l);
-	topk_sort(&t);
-	for (uint32_t i = 0; i < t.n; i++) { /* as the batch gets them back */
-		double r = vdb_reported_distance(VDB_METRIC_L2, t.dist[i]);
-		t.dist[i] = r * r;
+	bool exact = nprobe <= EXACT_PROBE;
+	double g = 2.0 * ((double)d + 4) * (double)FLT_EPSILON / 2;
+	float thr = INFINITY;
+	for (uint32_t l = 0; l < f->nlist; l++) {
+		const float *c = f->cent + (size_t)l * d;
+		float key = K->l2sq(w->q, c, d);
+		if (!exact) {
+			topk_push(&t, key, l);
+			continue;
+		}
+		if (key > thr)
+			continue;
+		topk_push(&t, vdb_exact_distance(VDB_METRIC_L2, w->q, c, d), l);
+		if (t.n == t.cap) {
+			double b = t.dist[0] * (1 + g) + 1e-30;
+			thr = (float)b;
+			if ((double)thr < b)
+				thr = nextafterf(thr, INFINITY);
+		}
 	}
+	topk_sort(&t);
+	if (exact)
+		for (uint32_t i = 0; i < t.n; i++) { /* as the batch's k-NN reports them */
+			double r = vdb_reported_distance(VDB_METRIC_L2, t.dist[i]);
+			t.dist[i] = r * r;
+		}
 	return t.n;
 }
 
@@ -694,13 +716,13 @@ static vdb_status ivf_search(const vdb_index *ix, const float *q, size_t nq,
 	if (nprobe > f->nlist)
 		nprobe = f->nlist;
 	size_t cand = f->pq && f->refine ? o->k * f->refine : 1;
-	/* a batch chooses its lists with one exact k-NN over the centroids
-	 * (sgemm), as FAISS's coarse quantizer does: with few lists probed,
-	 * choosing them is most of the work */
+	/* with few lists probed, choosing them is most of the work: a batch
+	 * chooses them with one exact k-NN over the centroids (sgemm), as
+	 * FAISS's coarse quantizer does */
 	int64_t *probe = NULL;
 	float *pdist = NULL, *qn = NULL;
 	vdb_status st = VDB_OK;
-	if (nq >= 32) {
+	if (nq >= 32 && nprobe <= EXACT_PROBE) {
 		size_t np = nq * nprobe;
 		probe = vdb_malloc(np * sizeof *probe, "probed lists");
 		pdist = vdb_malloc(np * sizeof *pdist, "probed lists");
