@@ -249,7 +249,7 @@ static vdb_status hnsw_search(const vdb_index *ix, const float *q, size_t nq,
 	if ((size_t)threads > nq)
 		threads = (int)(nq ? nq : 1);
 	vdb_status st = VDB_OK;
-	#pragma omp parallel num_threads(threads)
+	#pragma omp parallel num_threads(threads) if (threads > 1)
 	{
 		hnsw_ws *w = ws_take(h, ef);
 		if (!w) {

@@ -755,7 +755,7 @@ static vdb_status ivf_search(const vdb_index *ix, const float *q, size_t nq,
 	int threads = vdb_threads();
 	if ((size_t)threads > nq)
 		threads = (int)(nq ? nq : 1);
-	#pragma omp parallel num_threads(threads)
+	#pragma omp parallel num_threads(threads) if (threads > 1)
 	{
 		ivf_ws *w = ws_new(f, ix->dim, nprobe, o->k, cand);
 		if (!w) {
