@@ -27,7 +27,6 @@
 #include "index_internal.h"
 #include "kmeans.h"
 #include "topk.h"
-#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -567,7 +566,7 @@ static size_t probe_lists(const ivf *f, const vdb_kernels *K, uint32_t d, ivf_ws
 {
 	vdb_topk t = { w->pd, w->pi, 0, (uint32_t)nprobe };
 	bool exact = nprobe <= EXACT_PROBE;
-	double g = 2.0 * ((double)d + 4) * (double)FLT_EPSILON / 2;
+	double g = vdb_kernel_gamma(d);
 	float thr = INFINITY;
 	for (uint32_t l = 0; l < f->nlist; l++) {
 		const float *c = f->cent + (size_t)l * d;
@@ -579,12 +578,8 @@ static size_t probe_lists(const ivf *f, const vdb_kernels *K, uint32_t d, ivf_ws
 		if (key > thr)
 			continue;
 		topk_push(&t, vdb_exact_distance(VDB_METRIC_L2, w->q, c, d), l);
-		if (t.n == t.cap) {
-			double b = t.dist[0] * (1 + g) + 1e-30;
-			thr = (float)b;
-			if ((double)thr < b)
-				thr = nextafterf(thr, INFINITY);
-		}
+		if (t.n == t.cap)
+			thr = vdb_float_up(t.dist[0] * (1 + g) + 1e-30);
 	}
 	topk_sort(&t);
 	if (exact)
@@ -602,7 +597,7 @@ static void scan_exact(const ivf *f, const vdb_kernels *K, vdb_metric m, uint32_
 	double qn = 0;
 	for (uint32_t j = 0; j < d; j++)
 		qn += (double)q[j] * q[j];
-	double g = 2.0 * ((double)d + 4) * (double)FLT_EPSILON / 2;
+	double g = vdb_kernel_gamma(d);
 	double cross = g * sqrt(qn * f->xmax) * 1.01 + 1e-30;
 	double shift = m == VDB_METRIC_COSINE ? 1 : 0;
 	float thr = INFINITY;
@@ -614,13 +609,9 @@ static void scan_exact(const ivf *f, const vdb_kernels *K, vdb_metric m, uint32_
 			if (key > thr)
 				continue;
 			topk_push(h, vdb_exact_distance(m, q, x, d), f->row[p]);
-			if (h->n == h->cap) {
-				double t = m == VDB_METRIC_L2 ? h->dist[0] * (1 + g) + 1e-30
-				                              : h->dist[0] - shift + cross;
-				thr = (float)t;
-				if ((double)thr < t)
-					thr = nextafterf(thr, INFINITY);
-			}
+			if (h->n == h->cap)
+				thr = vdb_float_up(m == VDB_METRIC_L2 ? h->dist[0] * (1 + g) + 1e-30
+				                                      : h->dist[0] - shift + cross);
 		}
 	}
 }

@@ -27,7 +27,6 @@
 #include "vdb_internal.h"
 #include "topk.h"
 #include <cblas.h>
-#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <pthread.h>
@@ -157,9 +156,7 @@ static float key_threshold(const vdb_knn *s, const vdb_topk *h, size_t qi)
 	if (h->n < h->cap)
 		return INFINITY;
 	double off = s->metric == VDB_METRIC_L2 ? s->qn[qi] : s->metric == VDB_METRIC_COSINE ? 1 : 0;
-	double t = h->dist[0] - off + s->bound[qi];
-	float f = (float)t;
-	return (double)f < t ? nextafterf(f, INFINITY) : f;
+	return vdb_float_up(h->dist[0] - off + s->bound[qi]);
 }
 
 /* Scan one sgemm result (nqb queries from q0, x nxt rows) into the heaps. */
@@ -220,7 +217,7 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 			mx = xnorm[j] > mx ? xnorm[j] : mx;
 		xmax = mx;
 	}
-	double gamma = 2.0 * ((double)d + 4) * (double)FLT_EPSILON / 2;
+	double gamma = vdb_kernel_gamma(d);
 	for (size_t i = 0; i < s->nq; i++) {
 		double cross = sqrt(s->qn[i]) * sqrt(xmax) * (s->metric == VDB_METRIC_COSINE ? 1.01 : 1);
 		s->bound[i] = gamma * (s->metric == VDB_METRIC_L2 ? xmax + 2 * cross : cross);

@@ -27,6 +27,21 @@ void *vdb_realloc(void *p, size_t n, const char *what);
 /* Grow *buf (element size es, capacity *cap) to hold at least need items. */
 vdb_status vdb_grow(void **buf, size_t *cap, size_t need, size_t es, const char *what);
 
+/* Float kernels filter, exact distances decide: a float sum of d products
+ * is within gamma(d) times the sum of their magnitudes of the exact value
+ * (the standard bound, (d+4)u, doubled for safety). */
+static inline double vdb_kernel_gamma(size_t d)
+{
+	return 2.0 * ((double)d + 4) * (double)__FLT_EPSILON__ / 2;
+}
+
+/* The smallest float >= t: a threshold that keeps every key it must. */
+static inline float vdb_float_up(double t)
+{
+	float f = (float)t;
+	return (double)f < t ? __builtin_nextafterf(f, __builtin_inff()) : f;
+}
+
 /* The exact distance of exact search, in double: |q-x|^2 (l2), -<q,x>
  * (ip), 1-<q,x> (cosine, unit rows); and what results report for it. Every
  * index that promises the flat answer uses these two. */

@@ -1,4 +1,6 @@
-"""Helpers shared by the scripts/bench_*.py benchmarks: TEXMEX files and synthetic data."""
+"""Helpers shared by the scripts/bench_*.py benchmarks: TEXMEX files, synthetic data, the
+datasets, child processes and recall."""
+import os, platform, re, subprocess, sys, tempfile, time
 import numpy as np
 
 
@@ -25,3 +27,90 @@ def clustered(sizes, dim=128, clusters=1000, seed=42):
     centers = rng.normal(size=(clusters, dim)).astype(np.float32) * 3
     return [centers[rng.integers(0, clusters, n)] + rng.normal(size=(n, dim)).astype(np.float32)
             for n in sizes]
+
+
+class Run:
+    """One finished child process: exit status, wall seconds (spawn to exit), stdout and
+    stderr; with rss=True also its peak RSS in bytes, from GNU time's %M. (The peak that
+    wait4 reports for a child of this process would start from the RSS of this Python,
+    which the child has until it execs; GNU time's own child starts from a small one.)"""
+
+    def __init__(self, cmd, stdout_path=None, rss=False):
+        self.cmd, self.maxrss = cmd, None
+        with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe, \
+                tempfile.NamedTemporaryFile("r") as ft, open(stdout_path or os.devnull, "wb") as fs:
+            if rss:
+                cmd = ["/usr/bin/time", "-f", "%M", "-o", ft.name] + cmd
+            t0 = time.perf_counter()
+            self.rc = subprocess.run(cmd, stdout=fo if stdout_path is None else fs, stderr=fe).returncode
+            self.wall = time.perf_counter() - t0
+            fo.seek(0)
+            fe.seek(0)
+            self.out, self.err = fo.read().decode(errors="replace"), fe.read().decode(errors="replace")
+            if rss:
+                kib = ft.read().split()
+                self.maxrss = int(kib[-1]) * 1024 if kib and kib[-1].isdigit() else None
+
+    def check(self):
+        if self.rc != 0:
+            sys.exit(f"bench: {' '.join(self.cmd)} exited with {self.rc}:\n{self.err}")
+        return self
+
+    def field(self, name):
+        m = re.search(rf"^{name} (\S+)$", self.out, re.M)
+        return float(m.group(1)) if m else None
+
+
+def recall_at_10(ids, gt, K=10):
+    ids, gt = np.asarray(ids)[:, :K], np.asarray(gt)[:, :K]
+    hits = (ids[:, :, None] == gt[:, None, :]).any(axis=2)
+    return hits.sum() / gt.size
+
+
+def search_seconds(err):
+    m = re.search(r"\bsearch\s+([0-9.]+(?:[eE][-+]?[0-9]+)?)\s*s\b", err)
+    return float(m.group(1)) if m and float(m.group(1)) > 0 else None
+
+
+def first_line(text):
+    return next((l.strip() for l in text.splitlines() if l.strip()), "")
+
+
+def datasets(data, tmp, quick, threads, k=10):
+    """The benchmark datasets, as (name, metric, base.fvecs, queries.fvecs, ground-truth thunk):
+    siftsmall and wordnet fastText from DATA when present, and unless quick a synthetic clustered
+    100k x 128 set written to TMP, its ground truth from FAISS IndexFlatL2."""
+    out = []
+    sift = os.path.join(data, "siftsmall")
+    wn = os.path.join(data, "wordnet-fasttext")
+    if os.path.isdir(sift):
+        out.append(("siftsmall 10k x 128, l2, 100 queries", "l2",
+                    os.path.join(sift, "siftsmall_base.fvecs"), os.path.join(sift, "siftsmall_query.fvecs"),
+                    lambda: read_vecs(os.path.join(sift, "siftsmall_groundtruth.ivecs"), "<i4")))
+    if os.path.isdir(wn):
+        out.append(("wordnet fastText 26.6k x 100, cosine, 1,000 queries", "cosine",
+                    os.path.join(wn, "wn100_base.fvecs"), os.path.join(wn, "wn100_query.fvecs"),
+                    lambda: read_vecs(os.path.join(wn, "wn100_groundtruth_cosine.ivecs"), "<i4")))
+    if not quick:
+        b, q = os.path.join(tmp, "syn_base.fvecs"), os.path.join(tmp, "syn_query.fvecs")
+
+        def synthetic_gt():
+            import faiss
+            base, queries = clustered((100_000, 10_000))
+            write_fvecs(b, base)
+            write_fvecs(q, queries)
+            flat = faiss.IndexFlatL2(base.shape[1])
+            flat.add(base)
+            faiss.omp_set_num_threads(threads)
+            return flat.search(queries, k)[1]
+        out.append(("synthetic clustered 100k x 128 (1,000 clusters), l2, 10,000 queries", "l2",
+                    b, q, synthetic_gt))
+    return out
+
+
+def machine():
+    """The CPU's name, and which of avx2, fma, avx512f it has."""
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
+               platform.processor())
+    flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
+    return cpu, ", ".join(f for f in ("avx2", "fma", "avx512f") if f in flags) or "none of avx2/fma/avx512f"

@@ -4,7 +4,7 @@ vdb is timed as whole commands (process start to exit: reading the queries,
 searching, writing results); FAISS as index.search() alone, data already in
 memory. Best of --runs, the two sides alternating.
 """
-import argparse, os, platform, subprocess, sys, tempfile, time
+import argparse, os, platform, subprocess, tempfile, time
 import numpy as np
 import faiss
 from bench_common import clustered, read_vecs, write_fvecs

@@ -11,10 +11,11 @@ taken --runs times, the systems alternating, and the best is kept.
 
     bench_hnsw.py --data DIR [--runs N] [--quick] [--threads T] [--csv DIR]
 """
-import argparse, json, math, os, platform, re, shutil, subprocess, sys, tempfile, time
+import argparse, json, math, os, re, shutil, subprocess, sys, tempfile, time
 import numpy as np
 import faiss
-from bench_common import clustered, read_vecs, write_fvecs
+from bench_common import (Run, datasets, first_line, machine, read_vecs, recall_at_10, search_seconds,
+                          write_fvecs)
 
 M, EFC, K = 16, 200, 10
 EFS = (10, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 256, 320, 384, 512)
@@ -58,48 +59,6 @@ print(*I[0])
 """
 
 
-class Run:
-    """One finished child process: exit status, wall seconds (spawn to exit), stdout and
-    stderr; with rss=True also its peak RSS in bytes, from GNU time's %M. (The peak that
-    wait4 reports for a child of this process would start from the RSS of this Python,
-    which the child has until it execs; GNU time's own child starts from a small one.)"""
-
-    def __init__(self, cmd, stdout_path=None, rss=False):
-        self.cmd, self.maxrss = cmd, None
-        with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe, \
-                tempfile.NamedTemporaryFile("r") as ft, open(stdout_path or os.devnull, "wb") as fs:
-            if rss:
-                cmd = ["/usr/bin/time", "-f", "%M", "-o", ft.name] + cmd
-            t0 = time.perf_counter()
-            self.rc = subprocess.run(cmd, stdout=fo if stdout_path is None else fs, stderr=fe).returncode
-            self.wall = time.perf_counter() - t0
-            fo.seek(0)
-            fe.seek(0)
-            self.out, self.err = fo.read().decode(errors="replace"), fe.read().decode(errors="replace")
-            if rss:
-                kib = ft.read().split()
-                self.maxrss = int(kib[-1]) * 1024 if kib and kib[-1].isdigit() else None
-
-    def check(self):
-        if self.rc != 0:
-            sys.exit(f"bench: {' '.join(self.cmd)} exited with {self.rc}:\n{self.err}")
-        return self
-
-    def field(self, name):
-        m = re.search(rf"^{name} (\S+)$", self.out, re.M)
-        return float(m.group(1)) if m else None
-
-
-def recall_at_10(ids, gt):
-    ids, gt = np.asarray(ids)[:, :K], np.asarray(gt)[:, :K]
-    hits = (ids[:, :, None] == gt[:, None, :]).any(axis=2)
-    return hits.sum() / gt.size
-
-
-def first_line(text):
-    return next((l.strip() for l in text.splitlines() if l.strip()), "")
-
-
 class Bench:
     def __init__(self, a, tmp, drv):
         self.a, self.tmp, self.drv, self.T = a, tmp, drv, a.threads
@@ -123,7 +82,6 @@ class Bench:
         R = {s: {"build": math.inf, "build_wall": math.inf, "rss": 0, "bytes": None,
                  "first": math.inf, "sweep": [], "qps": {}, "wall_qps": {}, "na": None}
              for s in SYSTEMS}
-        extra = []
 
         def order(run):  # the systems alternate: each run starts with the next one
             return SYSTEMS[run % 3:] + SYSTEMS[:run % 3]
@@ -227,10 +185,8 @@ class Bench:
                         for t in (1, T):
                             p = Run([os.path.join(self.bin, "vdb-query"), "-x", idx[s], "-k", str(K),
                                      "--ef", str(ef), "-t", str(t), "-v", qrep]).check()
-                            m = re.search(r"\bsearch\s+([0-9.]+(?:[eE][-+]?[0-9]+)?)\s*s\b", p.err)
-                            if m and float(m.group(1)) > 0:
-                                sec = float(m.group(1))
-                            else:
+                            sec = search_seconds(p.err)
+                            if sec is None:
                                 sec, r["no_search_time"] = p.wall, True
                             r["qps"][(ef, t)] = max(r["qps"].get((ef, t), 0), nq * rep / sec)
                             r["wall_qps"][(ef, t)] = max(r["wall_qps"].get((ef, t), 0), nq * rep / p.wall)
@@ -364,41 +320,14 @@ def main():
         cxx = ["g++", "-O3", "-march=native", "-fopenmp", "-o", drv, os.path.join(HERE, "bench_hnswlib.cpp")]
         subprocess.run(cxx, check=True)
 
-        datasets = []
-        sift = os.path.join(a.data, "siftsmall")
-        wn = os.path.join(a.data, "wordnet-fasttext")
-        if os.path.isdir(sift):
-            datasets.append(("siftsmall 10k x 128, l2, 100 queries", "l2",
-                             os.path.join(sift, "siftsmall_base.fvecs"), os.path.join(sift, "siftsmall_query.fvecs"),
-                             lambda: read_vecs(os.path.join(sift, "siftsmall_groundtruth.ivecs"), "<i4")))
-        if os.path.isdir(wn):
-            datasets.append(("wordnet fastText 26.6k x 100, cosine, 1,000 queries", "cosine",
-                             os.path.join(wn, "wn100_base.fvecs"), os.path.join(wn, "wn100_query.fvecs"),
-                             lambda: read_vecs(os.path.join(wn, "wn100_groundtruth_cosine.ivecs"), "<i4")))
-        if not a.quick:
-            b, q = os.path.join(tmp, "syn_base.fvecs"), os.path.join(tmp, "syn_query.fvecs")
-
-            def synthetic_gt():  # the data, and its exact ground truth from FAISS IndexFlatL2
-                base, queries = clustered((100_000, 10_000))
-                write_fvecs(b, base)
-                write_fvecs(q, queries)
-                flat = faiss.IndexFlatL2(base.shape[1])
-                flat.add(base)
-                faiss.omp_set_num_threads(a.threads)
-                return flat.search(queries, K)[1]
-            datasets.append(("synthetic clustered 100k x 128 (1,000 clusters), l2, 10,000 queries", "l2",
-                             b, q, synthetic_gt))
-
+        sets = datasets(a.data, tmp, a.quick, a.threads, K)
         bin_ = os.environ["VDB_BIN"]
         ver = subprocess.run([os.path.join(bin_, "vdb-query"), "--version"], capture_output=True,
                              text=True).stdout.strip()
         hver = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libhnswlib-dev"], capture_output=True,
                               text=True).stdout.strip() or "?"
         gver = first_line(subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout)
-        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
-                   platform.processor())
-        flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
-        simd = ", ".join(f for f in ("avx2", "fma", "avx512f") if f in flags) or "none of avx2/fma/avx512f"
+        cpu, simd = machine()
         base_rss = Run([PY, "-c", "import numpy, faiss"], rss=True).check().maxrss or 0
         print(f"# HNSW: vdb vs hnswlib (native) vs FAISS IndexHNSWFlat — M {M}, ef-construction {EFC}, k {K}")
         print(f"{ver}; hnswlib {hver} (Debian headers, {gver}, -O3 -march=native -fopenmp); "
@@ -415,7 +344,7 @@ def main():
               f"faiss imported is {base_rss / 1e6:.0f} MB of it. MB = 10^6 bytes.")
         print("- ratios: vdb's figure over the peer's: above 1 is better for q/s, worse for s, MB and ms.")
         bench = Bench(a, tmp, drv)
-        for name, metric, basef, qf, gt in datasets:
+        for name, metric, basef, qf, gt in sets:
             bench.dataset(name, metric, basef, qf, gt())
         print(f"\nTotal {time.perf_counter() - started:.0f} s.")
     finally:

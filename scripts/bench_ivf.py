@@ -15,11 +15,12 @@ an IndexFlatIP coarse quantizer (FAISS's IVF then trains spherical k-means).
 
     bench_ivf.py --data DIR [--runs N] [--quick] [--threads T]
 """
-import argparse, json, math, os, platform, re, shutil, subprocess, sys, tempfile, time
+import argparse, json, math, os, re, shutil, subprocess, sys, tempfile, time
 from contextlib import contextmanager
 import numpy as np
 import faiss
-from bench_common import clustered, read_vecs, write_fvecs
+from bench_common import (Run, datasets, first_line, machine, read_vecs, recall_at_10, search_seconds,
+                          write_fvecs)
 
 K = 10
 TARGETS = (0.90, 0.95)
@@ -29,26 +30,6 @@ REFINE = 4
 TIMED_QUERIES = 10_000  # small query sets are repeated up to this many for timing
 PQ_M = {128: 16, 100: 10}
 SYSTEMS = ("vdb", "faiss")
-
-
-class Run:
-    """One finished child process: exit status, wall seconds (spawn to exit), stdout, stderr."""
-
-    def __init__(self, cmd, stdout_path=None):
-        self.cmd = cmd
-        with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe, \
-                open(stdout_path or os.devnull, "wb") as fs:
-            t0 = time.perf_counter()
-            self.rc = subprocess.run(cmd, stdout=fo if stdout_path is None else fs, stderr=fe).returncode
-            self.wall = time.perf_counter() - t0
-            fo.seek(0)
-            fe.seek(0)
-            self.out, self.err = fo.read().decode(errors="replace"), fe.read().decode(errors="replace")
-
-    def check(self):
-        if self.rc != 0:
-            sys.exit(f"bench: {' '.join(self.cmd)} exited with {self.rc}:\n{self.err}")
-        return self
 
 
 @contextmanager
@@ -82,12 +63,6 @@ def read_ivecs_ragged(path, nq):
     return ids
 
 
-def recall_at_10(ids, gt):
-    ids, gt = np.asarray(ids)[:, :K], np.asarray(gt)[:, :K]
-    hits = (ids[:, :, None] == gt[:, None, :]).any(axis=2)
-    return hits.sum() / gt.size
-
-
 def recall_tie_aware(ids, gt, base, q, metric):
     """Recall@10 counting a returned id as right when its exact (float64) distance is no worse
     than the 10th true neighbour's: ids swapped at a distance tie are not misses."""
@@ -104,15 +79,6 @@ def recall_tie_aware(ids, gt, base, q, metric):
         got = [j for j in dict.fromkeys(ids[i, :K].tolist()) if j >= 0]
         hits += int((dist(got) <= worst + 1e-9 * max(1.0, abs(worst))).sum()) if got else 0
     return hits / (len(q) * K)
-
-
-def search_seconds(err):
-    m = re.search(r"\bsearch\s+([0-9.]+(?:[eE][-+]?[0-9]+)?)\s*s\b", err)
-    return float(m.group(1)) if m and float(m.group(1)) > 0 else None
-
-
-def first_line(text):
-    return next((l.strip() for l in text.splitlines() if l.strip()), "")
 
 
 def nprobes(nlist):
@@ -429,38 +395,11 @@ def main():
     started = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix="vdb-bench-ivf-")
     try:
-        datasets = []
-        sift = os.path.join(a.data, "siftsmall")
-        wn = os.path.join(a.data, "wordnet-fasttext")
-        if os.path.isdir(sift):
-            datasets.append(("siftsmall 10k x 128, l2, 100 queries", "l2",
-                             os.path.join(sift, "siftsmall_base.fvecs"), os.path.join(sift, "siftsmall_query.fvecs"),
-                             lambda: read_vecs(os.path.join(sift, "siftsmall_groundtruth.ivecs"), "<i4")))
-        if os.path.isdir(wn):
-            datasets.append(("wordnet fastText 26.6k x 100, cosine, 1,000 queries", "cosine",
-                             os.path.join(wn, "wn100_base.fvecs"), os.path.join(wn, "wn100_query.fvecs"),
-                             lambda: read_vecs(os.path.join(wn, "wn100_groundtruth_cosine.ivecs"), "<i4")))
-        if not a.quick:
-            b, q = os.path.join(tmp, "syn_base.fvecs"), os.path.join(tmp, "syn_query.fvecs")
-
-            def synthetic_gt():  # the data, and its exact ground truth from FAISS IndexFlatL2
-                base, queries = clustered((100_000, 10_000))
-                write_fvecs(b, base)
-                write_fvecs(q, queries)
-                flat = faiss.IndexFlatL2(base.shape[1])
-                flat.add(base)
-                faiss.omp_set_num_threads(a.threads)
-                return flat.search(queries, K)[1]
-            datasets.append(("synthetic clustered 100k x 128 (1,000 clusters), l2, 10,000 queries", "l2",
-                             b, q, synthetic_gt))
-
+        sets = datasets(a.data, tmp, a.quick, a.threads, K)
         bin_ = os.environ["VDB_BIN"]
         ver = subprocess.run([os.path.join(bin_, "vdb-query"), "--version"], capture_output=True,
                              text=True).stdout.strip()
-        cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
-                   platform.processor())
-        flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
-        simd = ", ".join(f for f in ("avx2", "fma", "avx512f") if f in flags) or "none of avx2/fma/avx512f"
+        cpu, simd = machine()
         print(f"# IVF: vdb ivf / ivfpq vs FAISS IndexIVFFlat / IndexIVFPQ / IndexRefineFlat(IndexIVFPQ) — k {K}")
         print(f"{ver}; FAISS {faiss.__version__} (Debian python3-faiss)")
         print(f"CPU {cpu}, {os.cpu_count()} cores ({simd}); builds and batch searches on {a.threads} threads; "
@@ -481,7 +420,7 @@ def main():
         print("- ratios: vdb's figure over FAISS's: above 1 is better for q/s, worse for s and bytes. The --info "
               "row has none: vdb's per-vector payload is not FAISS's whole serialized index.")
         bench = Bench(a, tmp)
-        for name, metric, basef, qf, gt in datasets:
+        for name, metric, basef, qf, gt in sets:
             bench.dataset(name, metric, basef, qf, gt())
         print()
         if bench.faiss_params:

@@ -85,9 +85,8 @@ load helpers
   ge "$r8" 0.95
 }
 
-@test "ivfpq code distances approximate the true ones far better than the centroid" {
+@test "ivfpq code distances are within 15% of the true ones" {
   vdb-build -T ivfpq --nlist 16 --pq-m 32 -o pq.vdb "$D/sift2k_base.fvecs"
-  vdb-build -T ivf --nlist 16 -o i.vdb "$D/sift2k_base.fvecs"
   vdb-build -T flat -o f.vdb "$D/sift2k_base.fvecs"
   vdb-query -x pq.vdb -k 10 --nprobe 16 "$D/sift_query20.fvecs" >pq.out
   vdb-query -x f.vdb -k 2000 "$D/sift_query20.fvecs" >f.out
