@@ -1,7 +1,7 @@
 /*
  * distance.c — picks the distance kernels once, from the CPU's features.
  *
- * Levels: scalar (always) and avx2 (AVX2 + FMA). VDB_SIMD=scalar|avx2
+ * Levels: scalar (always) and avx2 (AVX2 + FMA + F16C). VDB_SIMD=scalar|avx2
  * forces a level, so every path can be tested on one machine; a level the
  * CPU cannot run falls back to the best one it can. The choice is made on
  * first use under pthread_once, so any thread may ask first.
@@ -19,7 +19,7 @@ static int cpu_has_avx2(void)
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-	       __builtin_cpu_supports("popcnt");
+	       __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("f16c");
 #else
 	return 0;
 #endif

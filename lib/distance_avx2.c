@@ -1,7 +1,7 @@
 /*
  * distance_avx2.c — AVX2+FMA kernels.
  *
- * This file alone is compiled with -mavx2 -mfma -mpopcnt (a convenience
+ * This file alone is compiled with -mavx2 -mfma -mf16c -mpopcnt (a convenience
  * library of its own in Makefile.am), so nothing here may run before
  * distance.c has checked the CPU. Two 8-wide accumulators hide the FMA
  * latency; unaligned loads accept any pointer; the tail (d % 8) is done
@@ -147,6 +147,128 @@ static size_t next_below_avx2(const float *xn, const float *dots, size_t start, 
 	return n;
 }
 
+/* 8 sq8 levels as floats; r < 8 reads only r bytes (the rest are 0) */
+static inline __m256 load_u8(const uint8_t *c, size_t r)
+{
+	uint64_t x = 0;
+	memcpy(&x, c, r);
+	return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)x)));
+}
+
+/* 8 halves as floats (F16C); r < 8 reads only r of them */
+static inline __m256 load_f16(const uint16_t *h, size_t r)
+{
+	uint16_t t[8] = { 0 };
+	memcpy(t, h, r * sizeof *h);
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)t));
+}
+
+static float l2sq_sq8_avx2(const float *q, const uint8_t *c, const float *step, size_t d)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	size_t i = 0;
+	for (; i + 16 <= d; i += 16) {
+		__m256 t0 = _mm256_fnmadd_ps(load_u8(c + i, 8), _mm256_loadu_ps(step + i),
+		                             _mm256_loadu_ps(q + i));
+		__m256 t1 = _mm256_fnmadd_ps(load_u8(c + i + 8, 8), _mm256_loadu_ps(step + i + 8),
+		                             _mm256_loadu_ps(q + i + 8));
+		s0 = _mm256_fmadd_ps(t0, t0, s0);
+		s1 = _mm256_fmadd_ps(t1, t1, s1);
+	}
+	for (; i < d; i += 8) {
+		size_t r = d - i < 8 ? d - i : 8;
+		__m256 qv = r == 8 ? _mm256_loadu_ps(q + i) : _mm256_maskload_ps(q + i, tail_mask(r));
+		__m256 sv = r == 8 ? _mm256_loadu_ps(step + i)
+		                   : _mm256_maskload_ps(step + i, tail_mask(r));
+		__m256 t = _mm256_fnmadd_ps(load_u8(c + i, r), sv, qv);
+		s0 = _mm256_fmadd_ps(t, t, s0);
+	}
+	return hsum(_mm256_add_ps(s0, s1));
+}
+
+static float dot_sq8_avx2(const float *q, const uint8_t *c, size_t d)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	size_t i = 0;
+	for (; i + 16 <= d; i += 16) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load_u8(c + i, 8), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load_u8(c + i + 8, 8), s1);
+	}
+	for (; i < d; i += 8) {
+		size_t r = d - i < 8 ? d - i : 8;
+		__m256 qv = r == 8 ? _mm256_loadu_ps(q + i) : _mm256_maskload_ps(q + i, tail_mask(r));
+		s0 = _mm256_fmadd_ps(qv, load_u8(c + i, r), s0);
+	}
+	return hsum(_mm256_add_ps(s0, s1));
+}
+
+static float l2sq_f16_avx2(const float *q, const uint16_t *h, size_t d)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	size_t i = 0;
+	for (; i + 16 <= d; i += 16) {
+		__m256 t0 = _mm256_sub_ps(_mm256_loadu_ps(q + i),
+		                          _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+		__m256 t1 = _mm256_sub_ps(_mm256_loadu_ps(q + i + 8),
+		                          _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i + 8))));
+		s0 = _mm256_fmadd_ps(t0, t0, s0);
+		s1 = _mm256_fmadd_ps(t1, t1, s1);
+	}
+	for (; i < d; i += 8) {
+		size_t r = d - i < 8 ? d - i : 8;
+		__m256 qv = r == 8 ? _mm256_loadu_ps(q + i) : _mm256_maskload_ps(q + i, tail_mask(r));
+		__m256 t = _mm256_sub_ps(qv, load_f16(h + i, r));
+		s0 = _mm256_fmadd_ps(t, t, s0);
+	}
+	return hsum(_mm256_add_ps(s0, s1));
+}
+
+static float dot_f16_avx2(const float *q, const uint16_t *h, size_t d)
+{
+	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+	size_t i = 0;
+	for (; i + 16 <= d; i += 16) {
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i),
+		                     _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8),
+		                     _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i + 8))), s1);
+	}
+	for (; i < d; i += 8) {
+		size_t r = d - i < 8 ? d - i : 8;
+		__m256 qv = r == 8 ? _mm256_loadu_ps(q + i) : _mm256_maskload_ps(q + i, tail_mask(r));
+		s0 = _mm256_fmadd_ps(qv, load_f16(h + i, r), s0);
+	}
+	return hsum(_mm256_add_ps(s0, s1));
+}
+
+/* a multiply then an add, as the scalar level (this file is compiled with
+ * -ffp-contract=off, so they are not fused): the same floats on every level */
+static void decode_sq8_avx2(const uint8_t *c, const float *lo, const float *step, float *out,
+                            size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(lo + i),
+		                                        _mm256_mul_ps(load_u8(c + i, 8),
+		                                                      _mm256_loadu_ps(step + i))));
+	for (; i < n; i++) {
+		float t = (float)c[i] * step[i];
+		out[i] = lo[i] + t;
+	}
+}
+
+static void decode_f16_avx2(const uint16_t *h, float *out, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+	if (i < n) {
+		float t[8];
+		_mm256_storeu_ps(t, load_f16(h + i, n - i));
+		memcpy(out + i, t, (n - i) * sizeof *out);
+	}
+}
+
 const vdb_kernels vdb_kernels_avx2 = {
 	.name = "avx2",
 	.l2sq = l2sq_avx2,
@@ -154,4 +276,10 @@ const vdb_kernels vdb_kernels_avx2 = {
 	.cosine = cosine_avx2,
 	.hamming = hamming_avx2,
 	.next_below = next_below_avx2,
+	.l2sq_sq8 = l2sq_sq8_avx2,
+	.dot_sq8 = dot_sq8_avx2,
+	.l2sq_f16 = l2sq_f16_avx2,
+	.dot_f16 = dot_f16_avx2,
+	.decode_sq8 = decode_sq8_avx2,
+	.decode_f16 = decode_f16_avx2,
 };

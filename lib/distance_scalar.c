@@ -6,6 +6,7 @@
  * ISA offers. Every SIMD level is tested against these.
  */
 #include "distance.h"
+#include "quantize.h"
 #include <math.h>
 #include <string.h>
 
@@ -86,6 +87,79 @@ static size_t next_below_scalar(const float *xn, const float *dots, size_t start
 	return n;
 }
 
+static float l2sq_sq8_scalar(const float *q, const uint8_t *c, const float *step, size_t d)
+{
+	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	size_t i = 0;
+	for (; i + 4 <= d; i += 4) {
+		float t0 = q[i] - (float)c[i] * step[i], t1 = q[i + 1] - (float)c[i + 1] * step[i + 1];
+		float t2 = q[i + 2] - (float)c[i + 2] * step[i + 2];
+		float t3 = q[i + 3] - (float)c[i + 3] * step[i + 3];
+		s0 += t0 * t0, s1 += t1 * t1, s2 += t2 * t2, s3 += t3 * t3;
+	}
+	for (; i < d; i++) {
+		float t = q[i] - (float)c[i] * step[i];
+		s0 += t * t;
+	}
+	return (s0 + s1) + (s2 + s3);
+}
+
+static float dot_sq8_scalar(const float *q, const uint8_t *c, size_t d)
+{
+	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	size_t i = 0;
+	for (; i + 4 <= d; i += 4) {
+		s0 += q[i] * (float)c[i], s1 += q[i + 1] * (float)c[i + 1];
+		s2 += q[i + 2] * (float)c[i + 2], s3 += q[i + 3] * (float)c[i + 3];
+	}
+	for (; i < d; i++)
+		s0 += q[i] * (float)c[i];
+	return (s0 + s1) + (s2 + s3);
+}
+
+static float l2sq_f16_scalar(const float *q, const uint16_t *h, size_t d)
+{
+	float s0 = 0, s1 = 0;
+	size_t i = 0;
+	for (; i + 2 <= d; i += 2) {
+		float t0 = q[i] - vdb_f16_to_f32(h[i]), t1 = q[i + 1] - vdb_f16_to_f32(h[i + 1]);
+		s0 += t0 * t0, s1 += t1 * t1;
+	}
+	for (; i < d; i++) {
+		float t = q[i] - vdb_f16_to_f32(h[i]);
+		s0 += t * t;
+	}
+	return s0 + s1;
+}
+
+static float dot_f16_scalar(const float *q, const uint16_t *h, size_t d)
+{
+	float s0 = 0, s1 = 0;
+	size_t i = 0;
+	for (; i + 2 <= d; i += 2)
+		s0 += q[i] * vdb_f16_to_f32(h[i]), s1 += q[i + 1] * vdb_f16_to_f32(h[i + 1]);
+	for (; i < d; i++)
+		s0 += q[i] * vdb_f16_to_f32(h[i]);
+	return s0 + s1;
+}
+
+/* one multiply and one add (no fused multiply-add), as vdb-quantize decodes:
+ * every level decodes a code to the same floats */
+static void decode_sq8_scalar(const uint8_t *c, const float *lo, const float *step, float *out,
+                              size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float t = (float)c[i] * step[i];
+		out[i] = lo[i] + t;
+	}
+}
+
+static void decode_f16_scalar(const uint16_t *h, float *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		out[i] = vdb_f16_to_f32(h[i]);
+}
+
 const vdb_kernels vdb_kernels_scalar = {
 	.name = "scalar",
 	.l2sq = l2sq_scalar,
@@ -93,4 +167,10 @@ const vdb_kernels vdb_kernels_scalar = {
 	.cosine = cosine_scalar,
 	.hamming = hamming_scalar,
 	.next_below = next_below_scalar,
+	.l2sq_sq8 = l2sq_sq8_scalar,
+	.dot_sq8 = dot_sq8_scalar,
+	.l2sq_f16 = l2sq_f16_scalar,
+	.dot_f16 = dot_f16_scalar,
+	.decode_sq8 = decode_sq8_scalar,
+	.decode_f16 = decode_f16_scalar,
 };

@@ -436,6 +436,44 @@ static vdb_status all_finite(const vdb_file *f, uint32_t kind, const float *v, s
 	return VDB_OK;
 }
 
+/* lo then hi (finite, as all_finite checked) into q, checked as ranges */
+static vdb_status sq8_load(vdb_quantizer *q, const char *path, const char *what,
+                           const float *ranges)
+{
+	memcpy(q->lo, ranges, 2 * (size_t)q->dim * sizeof(float)); /* lo then hi, as in memory */
+	for (uint32_t j = 0; j < q->dim; j++)
+		VDB_RETURN_IF(!(q->lo[j] <= q->hi[j]) || !isfinite(q->hi[j] - q->lo[j]), VDB_ECORRUPT,
+		              "%s: section SQ8R: dimension %u has min %g, max %g (corrupt %s file)",
+		              path, j, (double)q->lo[j], (double)q->hi[j], what);
+	sq8_derive(q);
+	return VDB_OK;
+}
+
+vdb_status vdb_quantizer_sq8_from(vdb_quantizer **out, const char *path, uint32_t dim,
+                                  const float *ranges, size_t len)
+{
+	*out = NULL;
+	VDB_RETURN_IF(!ranges || len != 2 * (size_t)dim * sizeof(float), VDB_ECORRUPT,
+	              "%s: section SQ8R missing or not %zu bytes (corrupt index file)", path,
+	              2 * (size_t)dim * sizeof(float));
+	for (size_t i = 0; i < 2 * (size_t)dim; i++)
+		VDB_RETURN_IF(!isfinite(ranges[i]), VDB_ECORRUPT,
+		              "%s: section SQ8R: value %zu is not finite (corrupt index file)", path, i);
+	vdb_quantizer *q = quantizer_new(VDB_QUANT_SQ8, dim, 0);
+	if (!q)
+		return VDB_ENOMEM;
+	vdb_status s = sq8_load(q, path, "index", ranges);
+	if (s) {
+		vdb_quantizer_free(q);
+		return s;
+	}
+	*out = q;
+	return VDB_OK;
+}
+
+const float *vdb_quantizer_sq8_ranges(const vdb_quantizer *q) { return q->lo; }
+const float *vdb_quantizer_sq8_step(const vdb_quantizer *q) { return q->step; }
+
 static vdb_status quantizer_read(vdb_quantizer **out, const vdb_file *f)
 {
 	const vdb_header *h = &f->h;
@@ -476,15 +514,8 @@ static vdb_status quantizer_read(vdb_quantizer **out, const vdb_file *f)
 		size_t bytes = 2 * (size_t)h->dim * sizeof(float);
 		if (!(s = need_section(f, SEC_SQ8R, bytes, &sec)))
 			s = all_finite(f, SEC_SQ8R, sec, 2 * (size_t)h->dim);
-		if (!s) {
-			memcpy(q->lo, sec, bytes); /* lo then hi, as in memory */
-			for (uint32_t j = 0; j < h->dim && !s; j++)
-				if (!(q->lo[j] <= q->hi[j]) || !isfinite(q->hi[j] - q->lo[j]))
-					s = vdb_fail(VDB_ECORRUPT, "%s: section SQ8R: dimension %u has "
-					             "min %g, max %g (corrupt quantizer file)", f->path, j,
-					             (double)q->lo[j], (double)q->hi[j]);
-			sq8_derive(q);
-		}
+		if (!s)
+			s = sq8_load(q, f->path, "quantizer", sec);
 	} else if (kind == VDB_QUANT_PQ) {
 		size_t nf = (size_t)VDB_PQ_KSUB * h->dim; /* m x 256 x dsub */
 		if (!(s = need_section(f, SEC_PQCB, nf * sizeof(float), &sec)))

@@ -16,4 +16,12 @@ float vdb_f16_to_f32(uint16_t h);
 
 /* The smallest magnitude that fp16 rounds to infinity. */
 #define VDB_F16_OVERFLOW 65520.0f
+/* sq8 as the storage of an index: a quantizer from an SQ8R section (dim
+ * float32 lo, then dim hi) of the file at path, checked as vdb-quantize
+ * checks its own (VDB_ECORRUPT naming path); its ranges (lo then hi, 2*dim
+ * floats, the SQ8R section to write) and the level steps. */
+vdb_status vdb_quantizer_sq8_from(vdb_quantizer **out, const char *path, uint32_t dim,
+                                  const float *ranges, size_t len);
+const float *vdb_quantizer_sq8_ranges(const vdb_quantizer *q);
+const float *vdb_quantizer_sq8_step(const vdb_quantizer *q);
 #endif

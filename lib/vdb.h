@@ -79,6 +79,22 @@ typedef struct {
 	 * filter of exact search: most keys lose to the k-th best so far. */
 	size_t (*next_below)(const float *xn, const float *dots, size_t start, size_t n,
 	                     float thr);
+	/* Compressed rows (the sq8 and fp16 storage of flat and hnsw indexes),
+	 * compared with a float query without decoding them first. sq8 level c
+	 * of dimension i stands for lo[i] + c * step[i]; the caller folds lo
+	 * and step into the query: l2sq_sq8 takes q - lo and returns
+	 * sum (q[i] - c[i] * step[i])^2; dot_sq8 takes q * step and returns
+	 * sum q[i] * c[i] (add dot(q, lo) for the dot product). fp16 rows are
+	 * IEEE half precision, little-endian. */
+	float (*l2sq_sq8)(const float *q, const uint8_t *c, const float *step, size_t d);
+	float (*dot_sq8)(const float *q, const uint8_t *c, size_t d);
+	float (*l2sq_f16)(const float *q, const uint16_t *h, size_t d);
+	float (*dot_f16)(const float *q, const uint16_t *h, size_t d);
+	/* Decode n values: out[i] = lo[i] + c[i] * step[i], or half -> float
+	 * (exact). */
+	void (*decode_sq8)(const uint8_t *c, const float *lo, const float *step, float *out,
+	                   size_t n);
+	void (*decode_f16)(const uint16_t *h, float *out, size_t n);
 } vdb_kernels;
 
 const vdb_kernels *vdb_kernels_get(void);

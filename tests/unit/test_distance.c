@@ -126,6 +126,109 @@ static void next_below(const vdb_kernels *k)
 	   bad - 1);
 }
 
+/* half -> float by the formula, in double */
+static double half_value(uint16_t h)
+{
+	int sign = h >> 15, e = (h >> 10) & 31, m = h & 1023;
+	double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(1024 + m, e - 25);
+	return sign ? -v : v;
+}
+
+/* Decoders: scalar by the formula (every half), other levels bit for bit */
+static void decoders(const vdb_kernels *k, const vdb_kernels *ref)
+{
+	static uint16_t h[65536 + 3];
+	static float a[65536 + 3], b[65536 + 3];
+	for (uint32_t i = 0; i < 65536; i++)
+		h[i + 1] = (uint16_t)i;
+	k->decode_f16(h + 1, a, 65536);
+	int bad = -1;
+	for (uint32_t i = 0; i < 65536 && bad < 0; i++) {
+		double want = half_value((uint16_t)i);
+		if (isnan(want) ? !isnan(a[i]) : (double)a[i] != want || !signbit(a[i]) != !signbit(want))
+			bad = (int)i;
+	}
+	ok(bad < 0, "%s decode_f16 gives every half's exact value (first bad 0x%04x)", k->name,
+	   bad < 0 ? 0 : bad);
+	static uint8_t c[MAXD + 3];
+	static float lo[MAXD + 3], step[MAXD + 3];
+	int bad_f16 = 0, bad_sq8 = 0;
+	for (size_t n = 1; n <= MAXD; n++) {
+		for (size_t i = 0; i < n + 3; i++) {
+			c[i] = (uint8_t)(rnd() * 255);
+			lo[i] = rnd() * 10, step[i] = (rnd() + 1) / 100;
+			h[i] = (uint16_t)(c[i] * 97 + i) & 0x7bff; /* finite */
+		}
+		k->decode_sq8(c + 1, lo + 2, step + 3, a, n);
+		ref->decode_sq8(c + 1, lo + 2, step + 3, b, n);
+		if (!bad_sq8 && memcmp(a, b, n * sizeof *a))
+			bad_sq8 = (int)n;
+		k->decode_f16(h + 1, a, n);
+		ref->decode_f16(h + 1, b, n);
+		if (!bad_f16 && memcmp(a, b, n * sizeof *a))
+			bad_f16 = (int)n;
+	}
+	ok(!bad_sq8, "%s decode_sq8 equals %s bit for bit, n=1..%d (first bad n=%d)", k->name,
+	   ref->name, MAXD, bad_sq8);
+	ok(!bad_f16, "%s decode_f16 equals %s bit for bit, n=1..%d (first bad n=%d)", k->name,
+	   ref->name, MAXD, bad_f16);
+}
+
+/* Distances to compressed rows against double precision over the decoded
+ * row (ref NULL), or against another level. */
+static void coded(const vdb_kernels *k, const vdb_kernels *ref)
+{
+	static float qb[MAXD + 8], stepb[MAXD + 8], dec[MAXD];
+	static uint8_t cb[MAXD + 8];
+	static uint16_t hb[MAXD + 8];
+	double worst[4] = { 0 };
+	size_t worst_d[4] = { 0 };
+	for (int o = 0; o < 2; o++) {
+		float *q = qb + o, *step = stepb + 2 * o;
+		uint8_t *c = cb + 3 * o;
+		uint16_t *h = hb + o;
+		for (size_t d = 1; d <= MAXD; d++) {
+			for (size_t i = 0; i < d; i++) {
+				q[i] = rnd() * 2;
+				step[i] = (rnd() + 1.5f) / 128;
+				c[i] = (uint8_t)((rnd() + 1) * 127.5f);
+				h[i] = (uint16_t)((uint32_t)((rnd() + 1) * 32767.5f) & 0x7bff); /* finite */
+			}
+			double l2 = 0, m_l2 = 0, dot = 0, m_dot = 0, l2h = 0, doth = 0, m_doth = 0;
+			k->decode_f16(h, dec, d);
+			for (size_t i = 0; i < d; i++) {
+				double t = q[i] - (double)c[i] * step[i];
+				l2 += t * t;
+				dot += (double)q[i] * c[i], m_dot += fabs((double)q[i] * c[i]);
+				double u = (double)q[i] - dec[i];
+				l2h += u * u;
+				doth += (double)q[i] * dec[i], m_doth += fabs((double)q[i] * dec[i]);
+			}
+			m_l2 = l2;
+			double e[4];
+			if (ref) {
+				e[0] = rel(k->l2sq_sq8(q, c, step, d), ref->l2sq_sq8(q, c, step, d), m_l2);
+				e[1] = rel(k->dot_sq8(q, c, d), ref->dot_sq8(q, c, d), m_dot);
+				e[2] = rel(k->l2sq_f16(q, h, d), ref->l2sq_f16(q, h, d), l2h);
+				e[3] = rel(k->dot_f16(q, h, d), ref->dot_f16(q, h, d), m_doth);
+			} else {
+				e[0] = rel(k->l2sq_sq8(q, c, step, d), l2, m_l2);
+				e[1] = rel(k->dot_sq8(q, c, d), dot, m_dot);
+				e[2] = rel(k->l2sq_f16(q, h, d), l2h, l2h);
+				e[3] = rel(k->dot_f16(q, h, d), doth, m_doth);
+			}
+			for (int j = 0; j < 4; j++)
+				if (e[j] > worst[j])
+					worst[j] = e[j], worst_d[j] = d;
+		}
+	}
+	const char *names[] = { "l2sq_sq8", "dot_sq8", "l2sq_f16", "dot_f16" };
+	for (int j = 0; j < 4; j++)
+		ok(worst[j] <= 1e-5, "%s %s agrees with %s for d=1..%d, unaligned (worst %.2g at d=%zu)",
+		   k->name, names[j], ref ? ref->name : "double precision", MAXD, worst[j],
+		   worst_d[j]);
+}
+
 int main(void)
 {
 	const vdb_kernels *scalar = vdb_kernels_level("scalar");
@@ -133,11 +236,15 @@ int main(void)
 	reference(scalar);
 	hamming(scalar);
 	next_below(scalar);
+	decoders(scalar, scalar);
+	coded(scalar, NULL);
 	const vdb_kernels *avx2 = vdb_kernels_level("avx2");
 	if (avx2) {
 		compare(avx2, scalar, "scalar");
 		hamming(avx2);
 		next_below(avx2);
+		decoders(avx2, scalar);
+		coded(avx2, scalar);
 	} else
 		skip("this CPU has no AVX2+FMA: only the scalar level is tested");
 	ok(vdb_kernels_level("avx512") == NULL && vdb_kernels_level("nonsense") == NULL,
