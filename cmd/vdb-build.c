@@ -5,7 +5,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-enum { OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE };
+enum { OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE,
+       OPT_STORAGE };
 
 typedef struct {
 	const char *output, *base;
@@ -28,7 +29,9 @@ static void help(void)
 	       "      --nlist N          ivf, ivfpq: k-means lists (default about 4 sqrt(count))\n"
 	       "      --pq-m N           ivfpq: bytes per vector, dividing the dimension\n"
 	       "                         (default dim/8 or the nearest divisor below)\n"
-	       "      --refine R         ivfpq: keep the vectors, re-rank the R*k best (default 0)\n"
+	       "      --storage S        flat, hnsw: keep vectors as f32 (default), fp16 or sq8\n"
+	       "      --refine R         ivfpq, fp16/sq8 storage: keep the float32 vectors too,\n"
+	       "                         re-rank the R*k best with them (default 0)\n"
 	       "      --append           add the input to an existing index (-x, default: -o)\n"
 	       "  -x, --index FILE       the index to append to\n"
 	       "  -f, --format FMT       auto (default), fvecs, ivecs, bvecs, jsonl\n"
@@ -86,6 +89,10 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		a->b.refine = (unsigned)cmd_size("--refine", arg, 0, 1000);
 		a->params_set = true;
 		return true;
+	case OPT_STORAGE:
+		a->b.storage = arg;
+		a->params_set = true;
+		return true;
 	case 'f':
 		cmd_format(arg, &a->format);
 		return true;
@@ -110,6 +117,7 @@ static const struct option longopts[] = {
 	{ "nlist", required_argument, NULL, OPT_NLIST },
 	{ "pq-m", required_argument, NULL, OPT_PQM },
 	{ "refine", required_argument, NULL, OPT_REFINE },
+	{ "storage", required_argument, NULL, OPT_STORAGE },
 	{ "append", no_argument, NULL, OPT_APPEND },
 	{ "index", required_argument, NULL, 'x' },
 	{ "verbose", no_argument, NULL, 'v' },

@@ -36,19 +36,20 @@ struct hnsw_ws {
 	size_t cap;
 	cand *sel;          /* neighbour selection scratch */
 	uint32_t *nbuf;     /* a link list copied under its lock, or the unvisited links */
-	float *q;           /* normalised query */
+	float *q;           /* the query, normalised for cosine and prepared for the rows */
+	float *p2;          /* a node's vector as a query (neighbour selection) */
 	uint32_t dim;
 };
 
-size_t hnsw_stride(uint32_t dim, uint32_t M)
+size_t hnsw_stride(size_t vec_bytes, uint32_t M)
 {
-	size_t bytes = (size_t)dim * 4 + 4 + (size_t)2 * M * 4;
+	size_t bytes = vec_bytes + 4 + (size_t)2 * M * 4;
 	return (bytes + 63) & ~(size_t)63;
 }
 
-static inline const float *vec_of(const hnsw_graph *g, size_t i)
+static inline const void *vec_of(const hnsw_graph *g, size_t i)
 {
-	return (const float *)(g->l0 + i * g->stride);
+	return g->l0 + i * g->stride;
 }
 
 /* Ask for the rest of a vector whose first line was already requested,
@@ -56,7 +57,7 @@ static inline const float *vec_of(const hnsw_graph *g, size_t i)
 static inline void prefetch_vec(const hnsw_graph *g, uint32_t i)
 {
 	const unsigned char *p = g->l0 + (size_t)i * g->stride;
-	size_t bytes = (size_t)g->dim * 4;
+	size_t bytes = g->vec_bytes;
 	if (bytes > 1024)
 		bytes = 1024;
 	for (size_t o = 64; o < bytes; o += 64)
@@ -67,15 +68,29 @@ static inline void prefetch_vec(const hnsw_graph *g, uint32_t i)
 static inline uint32_t *links_of(const hnsw_graph *g, size_t i, int lc)
 {
 	if (lc == 0)
-		return (uint32_t *)(g->l0 + i * g->stride + (size_t)g->dim * 4);
+		return (uint32_t *)(g->l0 + i * g->stride + g->vec_bytes);
 	return g->up + g->upof[i] + (size_t)(lc - 1) * (1 + g->M);
 }
 
-/* Ranking distance: squared L2, or -dot for ip and (normalised) cosine. */
-static inline float rank_dist(const vdb_kernels *k, vdb_metric m, const float *a, const float *b,
-                              size_t d)
+/* Ranking distance of a prepared query (q, bias) to node i: squared L2, or
+ * -dot for ip and (normalised) cosine. */
+static inline float rank_dist(const hnsw_graph *g, const vdb_kernels *K, const float *q,
+                              float bias, uint32_t i)
 {
-	return m == VDB_METRIC_L2 ? k->l2sq(a, b, d) : -k->dot(a, b, d);
+	return vdb_rows_rank(&g->rows, K, g->metric, q, bias, vec_of(g, i));
+}
+
+/* Node i's vector as a prepared query: the row itself (float32 storage) or
+ * decoded and prepared in buf. */
+static inline const float *node_query(const hnsw_graph *g, const vdb_kernels *K, uint32_t i,
+                                      float *buf, float *bias)
+{
+	*bias = 0;
+	if (g->rows.kind == VDB_STORAGE_F32)
+		return vec_of(g, i);
+	vdb_rows_decode(&g->rows, K, vec_of(g, i), buf);
+	vdb_rows_prepare(&g->rows, g->metric, buf, buf, bias);
+	return buf;
 }
 
 static inline float reported(vdb_metric m, float d)
@@ -111,7 +126,8 @@ hnsw_ws *hnsw_ws_new(const hnsw_graph *g, size_t ef)
 	w->sel = malloc(((size_t)g->M0 + 1 + ef) * sizeof *w->sel);
 	w->nbuf = malloc(((size_t)g->M0 + 1) * sizeof *w->nbuf);
 	w->q = malloc((size_t)g->dim * sizeof *w->q);
-	if (!w->tags || !w->pool || !w->sel || !w->nbuf || !w->q) {
+	w->p2 = malloc((size_t)g->dim * sizeof *w->p2);
+	if (!w->tags || !w->pool || !w->sel || !w->nbuf || !w->q || !w->p2) {
 		hnsw_ws_free(w);
 		return NULL;
 	}
@@ -132,6 +148,7 @@ void hnsw_ws_free(hnsw_ws *w)
 	free(w->sel);
 	free(w->nbuf);
 	free(w->q);
+	free(w->p2);
 	free(w);
 }
 
@@ -181,14 +198,14 @@ static inline uint32_t read_links(const hnsw_graph *g, uint8_t *locks, size_t i,
 /* Greedy walk on an upper layer: move to the closest neighbour while one is
  * closer. */
 static inline void greedy(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws *w,
-                          const float *q, int lc, uint32_t *ep, float *dep)
+                          const float *q, float bias, int lc, uint32_t *ep, float *dep)
 {
 	bool moved = true;
 	while (moved) {
 		moved = false;
 		uint32_t c = read_links(g, locks, *ep, lc, w->nbuf);
 		for (uint32_t j = 0; j < c; j++) {
-			float d = rank_dist(K, g->metric, q, vec_of(g, w->nbuf[j]), g->dim);
+			float d = rank_dist(g, K, q, bias, w->nbuf[j]);
 			if (d < *dep) {
 				*dep = d;
 				*ep = w->nbuf[j];
@@ -223,7 +240,7 @@ static inline size_t pool_insert(cand *pool, size_t *size, size_t ef, float d, u
  * returns its size. locks is NULL when searching a finished graph. */
 static inline __attribute__((always_inline)) size_t
 search_layer(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws *w,
-             const float *q, int lc, uint32_t ep, float dep, size_t ef)
+             const float *q, float bias, int lc, uint32_t ep, float dep, size_t ef)
 {
 	cand *pool = w->pool;
 	uint16_t *tags = w->tags;
@@ -233,7 +250,6 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws 
 	pool[0].d = dep;
 	pool[0].id = ep;
 	size_t size = 1, cur = 0;
-	const size_t d = g->dim;
 	while (cur < size) {
 		uint32_t node = pool[cur].id;
 		pool[cur].id |= EXPANDED;
@@ -266,7 +282,7 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws 
 		for (uint32_t j = 0; j < c; j++) {
 			if (j + 1 < c)
 				prefetch_vec(g, nb[j + 1]);
-			float dd = rank_dist(K, g->metric, q, vec_of(g, nb[j]), d);
+			float dd = rank_dist(g, K, q, bias, nb[j]);
 			if (size < ef || dd < pool[size - 1].d) {
 				size_t pos = pool_insert(pool, &size, ef, dd, nb[j]);
 				if (pos < next)
@@ -291,17 +307,20 @@ void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const float *q, size_t k, 
 	if (ef > w->cap)
 		ef = w->cap;
 	if (g->metric == VDB_METRIC_COSINE) {
-		memcpy(w->q, q, (size_t)g->dim * sizeof *q);
-		vdb_normalize(w->q, g->dim);
-		q = w->q;
+		memcpy(w->p2, q, (size_t)g->dim * sizeof *q);
+		vdb_normalize(w->p2, g->dim);
+		q = w->p2;
 	}
+	float bias;
+	vdb_rows_prepare(&g->rows, g->metric, q, w->q, &bias);
+	q = w->q;
 	size_t got = 0;
 	if (g->n > 0) {
 		uint32_t ep = g->entry;
-		float dep = rank_dist(K, g->metric, q, vec_of(g, ep), g->dim);
+		float dep = rank_dist(g, K, q, bias, ep);
 		for (int lc = g->max_level; lc > 0; lc--)
-			greedy(g, K, NULL, w, q, lc, &ep, &dep);
-		got = search_layer(g, K, NULL, w, q, 0, ep, dep, ef);
+			greedy(g, K, NULL, w, q, bias, lc, &ep, &dep);
+		got = search_layer(g, K, NULL, w, q, bias, 0, ep, dep, ef);
 	}
 	for (size_t i = 0; i < k; i++) {
 		ids[i] = i < got ? (int64_t)w->pool[i].id : -1;
@@ -313,17 +332,18 @@ void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const float *q, size_t k, 
 /* The paper's neighbour-selection heuristic: take candidates nearest first,
  * keep one only if it is closer to the base than to every one kept. c is
  * sorted by distance to the base; the kept ones are moved to its front. */
-static size_t select_neighbours(const hnsw_graph *g, const vdb_kernels *K, cand *c, size_t n,
-                                size_t max)
+static size_t select_neighbours(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w, cand *c,
+                                size_t n, size_t max)
 {
 	if (n <= max)
 		return n;
 	size_t kept = 0;
 	for (size_t i = 0; i < n && kept < max; i++) {
-		const float *v = vec_of(g, c[i].id);
+		float bias;
+		const float *v = node_query(g, K, c[i].id, w->p2, &bias);
 		bool good = true;
 		for (size_t j = 0; j < kept; j++)
-			if (rank_dist(K, g->metric, v, vec_of(g, c[j].id), g->dim) < c[i].d) {
+			if (rank_dist(g, K, v, bias, c[j].id) < c[i].d) {
 				good = false;
 				break;
 			}
@@ -354,16 +374,18 @@ static void add_link(hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_w
 		lk[1 + c] = to;
 		lk[0] = c + 1;
 	} else {
-		const float *v = vec_of(g, from);
+		float bias;
+		const float *v = node_query(g, K, from, w->p2, &bias);
 		cand *s = w->sel;
 		for (uint32_t j = 0; j < c; j++) {
 			s[j].id = lk[1 + j];
-			s[j].d = rank_dist(K, g->metric, v, vec_of(g, s[j].id), g->dim);
+			s[j].d = rank_dist(g, K, v, bias, s[j].id);
 		}
 		s[c].id = to;
-		s[c].d = rank_dist(K, g->metric, v, vec_of(g, to), g->dim);
+		s[c].d = rank_dist(g, K, v, bias, to);
 		qsort(s, c + 1, sizeof *s, cand_cmp);
-		size_t kept = select_neighbours(g, K, s, c + 1, max);
+		/* reuses w->p2: v is no longer needed */
+		size_t kept = select_neighbours(g, K, w, s, c + 1, max);
 		for (size_t j = 0; j < kept; j++)
 			lk[1 + j] = s[j].id;
 		lk[0] = (uint32_t)kept;
@@ -388,19 +410,20 @@ static void insert_node(builder *b, hnsw_ws *w, uint32_t i)
 	bool hold = level > top;
 	if (!hold)
 		unlock(&b->top);
-	const float *q = vec_of(g, i);
-	float dep = rank_dist(K, g->metric, q, vec_of(g, ep), g->dim);
+	float bias;
+	const float *q = node_query(g, K, i, w->q, &bias);
+	float dep = rank_dist(g, K, q, bias, ep);
 	for (int lc = top; lc > level; lc--)
-		greedy(g, K, b->locks, w, q, lc, &ep, &dep);
+		greedy(g, K, b->locks, w, q, bias, lc, &ep, &dep);
 	for (int lc = level < top ? level : top; lc >= 0; lc--) {
-		size_t n = search_layer(g, K, b->locks, w, q, lc, ep, dep, g->ef_construction);
+		size_t n = search_layer(g, K, b->locks, w, q, bias, lc, ep, dep, g->ef_construction);
 		cand *s = w->sel;
 		size_t m = 0;
 		for (size_t j = 0; j < n; j++)
 			if (w->pool[j].id != i)
 				s[m++] = w->pool[j];
 		ep = s[0].id, dep = s[0].d; /* n >= 1: ep itself is in the pool */
-		size_t kept = select_neighbours(g, K, s, m, g->M);
+		size_t kept = select_neighbours(g, K, w, s, m, g->M);
 		uint32_t *lk = links_of(g, i, lc);
 		lock(&b->locks[i]);
 		for (size_t j = 0; j < kept; j++)

@@ -5,7 +5,9 @@
  * Layout, chosen so that a search touches as few cache lines as possible and
  * so that the mapped file is searched in place:
  *   l0:   count records of `stride` bytes, stride a multiple of 64:
- *         float vec[dim] | u32 nlinks | u32 links[M0]   (M0 = 2*M)
+ *         row | u32 nlinks | u32 links[M0]   (M0 = 2*M)
+ *         the row is the vector as stored (rows.h: float32, fp16 or sq8),
+ *         padded to 4 bytes;
  *         a node's vector starts on a cache line and its layer-0 links follow
  *         it, so expanding a node reads one contiguous run of lines.
  *   upof: u64[count + 1]: node i's upper links are up[upof[i] .. upof[i+1]),
@@ -14,6 +16,7 @@
  */
 #ifndef VDB_HNSW_H
 #define VDB_HNSW_H
+#include "rows.h"
 #include "vdb_internal.h"
 
 #define HNSW_MAX_LEVEL 30
@@ -22,6 +25,8 @@
 typedef struct {
 	vdb_metric metric;
 	uint32_t dim, M, M0;
+	vdb_rows rows;           /* how the vectors are stored */
+	size_t vec_bytes;        /* rows.size padded to 4 */
 	size_t n;
 	size_t stride;           /* bytes per level-0 record */
 	unsigned char *l0;       /* n * stride (const when mapped) */
@@ -32,7 +37,7 @@ typedef struct {
 	unsigned ef_construction;
 } hnsw_graph;
 
-size_t hnsw_stride(uint32_t dim, uint32_t M);
+size_t hnsw_stride(size_t vec_bytes, uint32_t M);
 
 /* Per-thread search state: visited tags, candidate pool. Reused across
  * queries, so a search allocates nothing. */

@@ -5,6 +5,7 @@
  * this file only; they never know which type they hold.
  */
 #include "index_internal.h"
+#include "rows.h"
 #include <math.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@ void vdb_build_opts_init(vdb_build_opts *o)
 	o->seed = 42;
 	o->M = 16;
 	o->ef_construction = 200;
+	o->storage = "f32";
 }
 
 void vdb_search_opts_init(vdb_search_opts *o)
@@ -54,10 +56,20 @@ vdb_status vdb_build_opts_check(const vdb_build_opts *o)
 	              o->metric != VDB_METRIC_COSINE, VDB_EUNSUPPORTED,
 	              "index type %s does not support metric %s", ops->name,
 	              vdb_metric_name(o->metric));
-	VDB_RETURN_IF(ops != &vdb_ivf_ops && ops != &vdb_ivfpq_ops &&
-	              (o->nlist || o->pq_m || o->refine), VDB_EINVAL,
-	              "--nlist, --pq-m and --refine apply to ivf and ivfpq indexes, not %s",
-	              ops->name);
+	bool ivf = ops == &vdb_ivf_ops || ops == &vdb_ivfpq_ops;
+	VDB_RETURN_IF(!ivf && (o->nlist || o->pq_m), VDB_EINVAL,
+	              "--nlist and --pq-m apply to ivf and ivfpq indexes, not %s", ops->name);
+	uint32_t storage = VDB_STORAGE_F32;
+	if (o->storage && vdb_storage_parse(o->storage, &storage))
+		return VDB_EINVAL;
+	VDB_RETURN_IF(ivf && storage != VDB_STORAGE_F32, VDB_EINVAL,
+	              "--storage applies to flat and hnsw indexes; %s stores %s (see --type ivfpq)",
+	              ops->name, ops == &vdb_ivf_ops ? "float32 vectors" : "pq codes");
+	VDB_RETURN_IF(!ivf && o->refine && storage == VDB_STORAGE_F32, VDB_EINVAL,
+	              "--refine applies to ivfpq and to compressed --storage (fp16, sq8); a %s "
+	              "index of float32 vectors is already exact", ops->name);
+	VDB_RETURN_IF(o->refine > VDB_MAX_REFINE, VDB_EINVAL, "--refine %u is out of range (0..%u)",
+	              o->refine, VDB_MAX_REFINE);
 	return ops->check ? ops->check(o) : VDB_OK;
 }
 
@@ -404,9 +416,8 @@ char *vdb_index_info_json(const vdb_index *ix)
 	json_object_set_new(o, "count", json_integer((json_int_t)ix->count));
 	json_object_set_new(o, "live", json_integer((json_int_t)(ix->file ? ix->file->h.live
 	                                                                    : ix->count)));
-	static const char *const storage[] = { "?", "f32", "f16", "sq8", "pq", "binary" };
 	unsigned st = ix->file ? ix->file->h.storage : VDB_STORAGE_F32;
-	json_object_set_new(o, "storage", json_string(st < 6 ? storage[st] : "?"));
+	json_object_set_new(o, "storage", json_string(vdb_storage_name(st)));
 	json_object_set_new(o, "ids", json_boolean(ix->id_off != NULL));
 	json_object_set_new(o, "metadata", json_boolean(ix->md_off != NULL));
 	json_object_set_new(o, "seed", json_integer((json_int_t)ix->seed));

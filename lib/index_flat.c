@@ -2,102 +2,228 @@
  * index_flat.c — the flat index: every vector, searched exhaustively.
  *
  * It is the ground-truth engine of vdb (recall 1.0 by construction) and the
- * baseline every approximate index is measured against. Sections: VECS, the
- * count x dim float32 rows (normalised for cosine), searched with one sgemm
- * per tile (see knn.c). The
- * rows are used in place from the mapping: opening costs no load. NRM2
- * holds each row's squared norm (l2 and ip): the l2 ranking key needs it,
- * and both metrics need its maximum for the rounding bound of knn.c.
+ * baseline every approximate index is measured against. Sections:
+ *   VECS  count x dim float32 rows (normalised for cosine), searched with
+ *         one sgemm per tile (see knn.c) in place from the mapping: opening
+ *         costs no load. Absent with compressed storage unless --refine.
+ *   CODE  with --storage fp16 or sq8: the rows compressed (see rows.h);
+ *         a search decodes them a tile at a time and gives the exact answer
+ *         over the decoded rows; SQ8R holds sq8's ranges.
+ *   NRM2  each (decoded) row's squared norm (l2 and ip): the l2 ranking key
+ *         needs it, and both metrics need its maximum for knn.c's rounding
+ *         bound.
+ * Header params: refine (the best refine*k over the codes are re-ranked
+ * with VECS).
  */
 #include "index_internal.h"
+#include "rows.h"
 #include <string.h>
 
-#define SEC_VECS VDB_FOURCC('V', 'E', 'C', 'S')
+#define SEC_CODE VDB_FOURCC('C', 'O', 'D', 'E')
 #define SEC_NRM2 VDB_FOURCC('N', 'R', 'M', '2')
 
+enum { P_REFINE = 1 };
+
 typedef struct {
-	const float *vecs;
-	const float *norms;  /* l2 and ip */
+	vdb_rows rows;
+	const float *vecs;           /* float32 rows: f32 storage, or kept for refine */
+	const unsigned char *codes;  /* compressed rows (fp16, sq8) */
+	const float *norms;          /* l2 and ip */
+	unsigned refine;
 	float *own_norms;
+	unsigned char *own_codes;
 } flat;
+
+/* Rows [i0, i0 + n) as float32: the stored rows, or decoded into buf. */
+static const float *rows_at(const flat *f, const vdb_kernels *K, size_t i0, size_t n, uint32_t d,
+                            float *buf)
+{
+	if (!f->codes)
+		return f->vecs + i0 * d;
+	#pragma omp parallel for schedule(static) if (n >= 1024)
+	for (size_t j = 0; j < n; j++)
+		vdb_rows_decode(&f->rows, K, f->codes + (i0 + j) * f->rows.size, buf + j * d);
+	return buf;
+}
+
+/* Rows per decoded tile: about 1 MB of floats, enough to keep sgemm busy. */
+static size_t tile_rows(uint32_t d)
+{
+	size_t t = ((size_t)1 << 18) / d;
+	return t < 256 ? 256 : t;
+}
 
 static vdb_status compute_norms(flat *f, size_t n, uint32_t d)
 {
-	f->own_norms = vdb_malloc(n * sizeof(float), "norms");
-	if (!f->own_norms)
+	const vdb_kernels *K = vdb_kernels_get();
+	size_t tile = tile_rows(d);
+	float *buf = f->codes ? vdb_malloc(tile * d * sizeof(float), "decoded rows") : NULL;
+	f->own_norms = vdb_malloc((n ? n : 1) * sizeof(float), "norms");
+	if (!f->own_norms || (f->codes && !buf)) {
+		free(buf);
 		return VDB_ENOMEM;
-	#pragma omp parallel for schedule(static)
-	for (size_t j = 0; j < n; j++) {
-		float acc = 0;
-		for (size_t i = 0; i < d; i++)
-			acc += f->vecs[j * d + i] * f->vecs[j * d + i];
-		f->own_norms[j] = acc;
 	}
+	for (size_t i0 = 0; i0 < n; i0 += tile) {
+		size_t m = n - i0 < tile ? n - i0 : tile;
+		const float *x = rows_at(f, K, i0, m, d, buf);
+		#pragma omp parallel for schedule(static)
+		for (size_t j = 0; j < m; j++) {
+			float acc = 0;
+			for (size_t i = 0; i < d; i++)
+				acc += x[j * d + i] * x[j * d + i];
+			f->own_norms[i0 + j] = acc;
+		}
+	}
+	free(buf);
 	f->norms = f->own_norms;
 	return VDB_OK;
 }
 
-static vdb_status flat_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
+/* Rows [0, keep) of f->own_codes are coded; code the rest from x (the
+ * float32 rows keep..count), then derive the norms. */
+static vdb_status finish(vdb_index *ix, flat *f, size_t keep, const float *x)
 {
-	(void)data, (void)o; /* index.c already moved data into ix->owned */
-	flat *f = calloc(1, sizeof *f);
-	if (!f)
-		return vdb_fail(VDB_ENOMEM, "out of memory");
-	ix->impl = f;
-	f->vecs = ix->owned.data;
+	if (f->rows.kind != VDB_STORAGE_F32) {
+		vdb_status s = vdb_rows_encode(&f->rows, x, ix->count - keep,
+		                               f->own_codes + keep * f->rows.size, f->rows.size);
+		if (s)
+			return s;
+		f->codes = f->own_codes;
+	}
 	if (ix->metric != VDB_METRIC_COSINE)
 		return compute_norms(f, ix->count, ix->dim);
 	return VDB_OK;
 }
 
+static flat *flat_new(vdb_index *ix, size_t code_bytes)
+{
+	flat *f = calloc(1, sizeof *f);
+	if (!f) {
+		vdb_fail(VDB_ENOMEM, "out of memory");
+		return NULL;
+	}
+	ix->impl = f;
+	if (code_bytes && !(f->own_codes = vdb_malloc(code_bytes, "compressed rows")))
+		return NULL;
+	return f;
+}
+
+static vdb_status flat_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
+{
+	(void)data; /* index.c already moved data into ix->owned */
+	uint32_t kind = VDB_STORAGE_F32;
+	if (o->storage && vdb_storage_parse(o->storage, &kind))
+		return VDB_EINVAL;
+	vdb_rows rows;
+	vdb_status s = vdb_rows_train(&rows, kind, ix->dim, ix->owned.data, ix->count);
+	if (s)
+		return s;
+	flat *f = flat_new(ix, kind == VDB_STORAGE_F32 ? 0 : ix->count * rows.size);
+	if (f)
+		f->rows = rows;
+	else
+		vdb_rows_free(&rows);
+	if (!f)
+		return VDB_ENOMEM;
+	f->refine = kind == VDB_STORAGE_F32 ? 0 : o->refine;
+	f->vecs = ix->owned.data;
+	s = finish(ix, f, 0, ix->owned.data);
+	if (!s && f->codes && !f->refine) { /* the codes are the index: free the floats */
+		free(ix->owned.data);
+		ix->owned.data = NULL;
+		f->vecs = NULL;
+	}
+	return s;
+}
+
 static vdb_status flat_append(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
                               const vdb_build_opts *o)
 {
+	(void)o;
 	const flat *bf = base->impl;
-	size_t nb = base->count * ix->dim, nn = data->n * ix->dim;
-	float *all = vdb_malloc((nb + nn) * sizeof(float), "vectors");
-	if (!all)
+	const size_t nb = base->count, d = ix->dim;
+	flat *f = flat_new(ix, bf->codes ? ix->count * bf->rows.size : 0);
+	if (!f)
 		return VDB_ENOMEM;
-	memcpy(all, bf->vecs, nb * sizeof(float));
-	memcpy(all + nb, data->data, nn * sizeof(float));
-	ix->owned.data = all;
-	ix->owned.n = ix->owned.cap = ix->count;
-	return flat_build(ix, NULL, o);
+	vdb_status s = vdb_rows_like(&f->rows, &bf->rows);
+	if (s)
+		return s;
+	f->refine = bf->refine;
+	if (bf->vecs) {
+		float *all = vdb_malloc(ix->count * d * sizeof(float), "vectors");
+		if (!all)
+			return VDB_ENOMEM;
+		memcpy(all, bf->vecs, nb * d * sizeof(float));
+		memcpy(all + nb * d, data->data, data->n * d * sizeof(float));
+		ix->owned.data = all;
+		ix->owned.n = ix->owned.cap = ix->count;
+		f->vecs = all;
+	}
+	if (bf->codes)
+		memcpy(f->own_codes, bf->codes, nb * bf->rows.size);
+	return finish(ix, f, nb, data->data);
 }
 
 static vdb_status flat_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *h)
 {
 	const flat *f = ix->impl;
-	h->storage = VDB_STORAGE_F32;
-	vdb_status s = vdb_file_write_section(w, SEC_VECS, f->vecs,
-	                                      ix->count * ix->dim * sizeof(float));
+	h->storage = f->rows.kind;
+	h->params[P_REFINE] = f->refine;
+	vdb_status s = VDB_OK;
+	if (f->vecs)
+		s = vdb_file_write_section(w, VDB_SEC_VECS, f->vecs, ix->count * ix->dim * sizeof(float));
+	if (!s && f->codes)
+		s = vdb_file_write_section(w, SEC_CODE, f->codes, ix->count * f->rows.size);
+	if (!s)
+		s = vdb_rows_save(&f->rows, w);
 	if (!s && f->norms)
 		s = vdb_file_write_section(w, SEC_NRM2, f->norms, ix->count * sizeof(float));
 	return s;
 }
 
+/* Section kind of exactly count rows of `row` bytes, or an error. */
+static const void *rows_section(const vdb_index *ix, uint32_t kind, size_t row)
+{
+	size_t len, want;
+	char fc[5];
+	const void *p = vdb_file_section(ix->file, kind, &len);
+	if (!p) {
+		vdb_fail(VDB_ECORRUPT, "%s: flat index without its %s section", ix->file->path,
+		         vdb_fourcc_str(kind, fc));
+		return NULL;
+	}
+	if (!vdb_mul_ok(ix->count, row, &want) || len != want) {
+		vdb_fail(VDB_ECORRUPT, "%s: %s section is %zu bytes; %zu vectors of %zu bytes need %zu",
+		         ix->file->path, vdb_fourcc_str(kind, fc), len, ix->count, row, want);
+		return NULL;
+	}
+	return p;
+}
+
 static vdb_status flat_open(vdb_index *ix)
 {
-	const char *path = ix->file->path;
-	VDB_RETURN_IF(ix->file->h.storage != VDB_STORAGE_F32, VDB_ECORRUPT,
-	              "%s: flat index with storage type %u (expected f32)", path,
-	              ix->file->h.storage);
-	flat *f = calloc(1, sizeof *f);
+	const vdb_file *file = ix->file;
+	flat *f = flat_new(ix, 0);
 	if (!f)
-		return vdb_fail(VDB_ENOMEM, "out of memory");
-	ix->impl = f;
-	size_t len, want;
-	f->vecs = vdb_file_section(ix->file, SEC_VECS, &len);
-	VDB_RETURN_IF(!f->vecs, VDB_ECORRUPT, "%s: flat index without a VECS section", path);
-	VDB_RETURN_IF(!vdb_mul_ok(ix->count, ix->dim, &want) || !vdb_mul_ok(want, 4, &want) ||
-	              len != want, VDB_ECORRUPT,
-	              "%s: VECS section is %zu bytes; %zu vectors of dimension %u need %zu",
-	              path, len, ix->count, ix->dim, want);
-	if (ix->metric != VDB_METRIC_COSINE) {
-		f->norms = vdb_file_section(ix->file, SEC_NRM2, &len);
-		VDB_RETURN_IF(!f->norms || len != ix->count * sizeof(float), VDB_ECORRUPT,
-		              "%s: NRM2 section missing or of the wrong size", path);
-	}
+		return VDB_ENOMEM;
+	vdb_status s = vdb_rows_open(&f->rows, file, ix->dim);
+	if (s)
+		return s;
+	uint64_t refine = file->h.params[P_REFINE];
+	VDB_RETURN_IF(refine > VDB_MAX_REFINE || (refine && f->rows.kind == VDB_STORAGE_F32),
+	              VDB_ECORRUPT, "%s: flat index with refine %llu (at most %u, and only with "
+	              "compressed storage)", file->path, (unsigned long long)refine,
+	              VDB_MAX_REFINE);
+	f->refine = (unsigned)refine;
+	if (f->rows.kind == VDB_STORAGE_F32 || f->refine)
+		if (!(f->vecs = rows_section(ix, VDB_SEC_VECS, (size_t)ix->dim * sizeof(float))))
+			return VDB_ECORRUPT;
+	if (f->rows.kind != VDB_STORAGE_F32)
+		if (!(f->codes = rows_section(ix, SEC_CODE, f->rows.size)))
+			return VDB_ECORRUPT;
+	if (ix->metric != VDB_METRIC_COSINE)
+		if (!(f->norms = rows_section(ix, SEC_NRM2, sizeof(float))))
+			return VDB_ECORRUPT;
 	return VDB_OK;
 }
 
@@ -107,33 +233,89 @@ static vdb_status flat_verify(const vdb_index *ix)
 	return VDB_OK;
 }
 
+/* The exact k best over the stored (decoded) rows. */
+static vdb_status scan(const vdb_index *ix, const flat *f, const float *q, size_t nq, size_t k,
+                       int64_t *ids, float *dist)
+{
+	const vdb_kernels *K = vdb_kernels_get();
+	uint32_t d = ix->dim;
+	size_t tile = f->codes ? tile_rows(d) : ix->count;
+	float *buf = f->codes ? vdb_malloc(tile * d * sizeof(float), "decoded rows") : NULL;
+	if (f->codes && !buf)
+		return VDB_ENOMEM;
+	vdb_knn *s;
+	vdb_status st = vdb_knn_new(&s, ix->metric, d, k, q, nq);
+	for (size_t i0 = 0; !st && i0 < ix->count; i0 += tile) {
+		size_t m = ix->count - i0 < tile ? ix->count - i0 : tile;
+		st = vdb_knn_add(s, rows_at(f, K, i0, m, d, buf), f->norms ? f->norms + i0 : NULL, m,
+		                 (int64_t)i0);
+	}
+	if (!st)
+		st = vdb_knn_result(s, ids, dist);
+	vdb_knn_free(s);
+	free(buf);
+	return st;
+}
+
 static vdb_status flat_search(const vdb_index *ix, const float *q, size_t nq,
                               const vdb_search_opts *o, int64_t *ids, float *dist)
 {
 	const flat *f = ix->impl;
-	vdb_knn *s;
-	vdb_status st = vdb_knn_new(&s, ix->metric, ix->dim, o->k, q, nq);
-	if (st)
-		return st;
-	st = vdb_knn_add(s, f->vecs, f->norms, ix->count, 0);
-	if (!st)
-		st = vdb_knn_result(s, ids, dist);
-	vdb_knn_free(s);
+	if (!f->refine)
+		return scan(ix, f, q, nq, o->k, ids, dist);
+	uint32_t d = ix->dim;
+	size_t kc = o->k * f->refine;
+	int64_t *cid = vdb_malloc(nq * kc * sizeof *cid, "candidates");
+	float *cd = vdb_malloc(nq * kc * sizeof *cd, "candidates");
+	vdb_status st = cid && cd ? scan(ix, f, q, nq, kc, cid, cd)
+	                : vdb_fail(VDB_ENOMEM, "out of memory for %zu refine candidates", nq * kc);
+	bool scanned = !st;
+	#pragma omp parallel if (!st && nq > 1)
+	{
+		double *hd = malloc(o->k * sizeof *hd);
+		int64_t *hi = malloc(o->k * sizeof *hi);
+		float *qn = malloc(d * sizeof *qn);
+		if (!hd || !hi || !qn) {
+			#pragma omp atomic write
+			st = VDB_ENOMEM;
+		}
+		#pragma omp for schedule(dynamic, 16)
+		for (size_t i = 0; i < nq; i++) {
+			if (!hd || !hi || !qn || st)
+				continue;
+			memcpy(qn, q + i * d, d * sizeof *qn);
+			if (ix->metric == VDB_METRIC_COSINE)
+				vdb_normalize(qn, d);
+			vdb_rows_rerank(ix->metric, qn, f->vecs, d, cid + i * kc, kc, o->k, hd, hi,
+			                ids + i * o->k, dist + i * o->k);
+		}
+		free(hd), free(hi), free(qn);
+	}
+	free(cid);
+	free(cd);
+	if (st && scanned)
+		return vdb_fail(st, "out of memory for the re-ranking of refine candidates");
 	return st;
 }
 
 static void flat_info(const vdb_index *ix, json_t *obj)
 {
 	const flat *f = ix->impl;
-	size_t bpv = (size_t)ix->dim * sizeof(float) + (f->norms ? sizeof(float) : 0);
+	size_t bpv = f->rows.size + (f->codes && f->vecs ? (size_t)ix->dim * sizeof(float) : 0) +
+	             (f->norms ? sizeof(float) : 0);
 	json_object_set_new(obj, "bytes_per_vector", json_integer((json_int_t)bpv));
+	if (f->codes)
+		json_object_set_new(obj, "refine", json_integer(f->refine));
 }
 
 static void flat_free(vdb_index *ix)
 {
 	flat *f = ix->impl;
-	if (f)
+	if (f) {
 		free(f->own_norms);
+		free(f->own_codes);
+		vdb_rows_free(&f->rows);
+	}
 	free(f);
 }
 

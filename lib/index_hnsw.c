@@ -5,7 +5,12 @@
  *   HNL0  count x stride bytes: vector and layer-0 links of each node
  *   HNUO  u64[count + 1] offsets (in u32 words) into HNUL
  *   HNUL  upper-layer link lists
- * Header params: M, ef_construction, entry point, top level. Opening maps
+ *   SQ8R  with --storage sq8: the ranges of the codes (rows.h)
+ *   VECS  with --refine: the float32 vectors, count x dim
+ * Header storage: f32, fp16 or sq8, the vectors in HNL0. Header params: M,
+ * ef_construction, entry point, top level, refine. The graph is built and
+ * searched on the stored rows, as FAISS's IndexHNSWSQ does: the codes are
+ * the index, and --refine re-ranks the refine*k best of the beam with VECS. Opening maps
  * the file and checks sizes only (O(1)), so the first query of a large index
  * starts at once; search itself never follows a link or offset out of range,
  * and --verify checks every link.
@@ -20,13 +25,16 @@
 #define SEC_HNUO VDB_FOURCC('H', 'N', 'U', 'O')
 #define SEC_HNUL VDB_FOURCC('H', 'N', 'U', 'L')
 
-enum { P_M = 1, P_EFC, P_ENTRY, P_TOP };
+enum { P_M = 1, P_EFC, P_ENTRY, P_TOP, P_REFINE };
 
 #define WS_POOL 16
 
 typedef struct {
 	hnsw_graph g;
 	bool owned;  /* l0/upof/up are malloc'd (built), not mapped */
+	unsigned refine;
+	const float *vecs;   /* --refine: the float32 vectors */
+	float *own_vecs;
 	/* search workspaces kept between calls: one holds a visited tag per
 	 * node, and allocating it for every one-query call (a latency sweep)
 	 * would cost more than the search on a large index */
@@ -84,27 +92,36 @@ static void hnsw_free(vdb_index *ix)
 		free(h->g.upof);
 		free(h->g.up);
 	}
+	if (h) {
+		free(h->own_vecs);
+		vdb_rows_free(&h->g.rows);
+	}
 	free(h);
 }
 
-/* Allocate a graph of n nodes: copy the first `keep` nodes (vectors, links,
- * levels) from old, then place the rows of v after them with fresh levels. */
+/* Allocate a graph of n nodes stored as rows (which it takes over): copy the
+ * first `keep` nodes (vectors, links, levels) from old, then place the rows
+ * of v after them with fresh levels. */
 static vdb_status layout(vdb_index *ix, const hnsw_graph *old, size_t keep, const vdb_vecs *v,
-                         uint32_t M, unsigned efc)
+                         uint32_t M, unsigned efc, vdb_rows *rows)
 {
 	hnsw_index *h = hnsw_index_new();
-	if (!h)
+	if (!h) {
+		vdb_rows_free(rows);
 		return vdb_fail(VDB_ENOMEM, "out of memory");
+	}
 	ix->impl = h;
 	h->owned = true;
 	hnsw_graph *g = &h->g;
+	g->rows = *rows;
+	g->vec_bytes = (rows->size + 3) & ~(size_t)3;
 	g->metric = ix->metric;
 	g->dim = ix->dim;
 	g->M = M;
 	g->M0 = 2 * M;
 	g->ef_construction = efc;
 	g->n = keep + v->n;
-	g->stride = hnsw_stride(g->dim, M);
+	g->stride = hnsw_stride(g->vec_bytes, M);
 	size_t bytes;
 	VDB_RETURN_IF(!vdb_mul_ok(g->n, g->stride, &bytes), VDB_ENOMEM, "index too large");
 	g->l0 = calloc(1, bytes ? bytes : 1);
@@ -119,9 +136,11 @@ static vdb_status layout(vdb_index *ix, const hnsw_graph *old, size_t keep, cons
 	} else {
 		g->upof[0] = 0;
 	}
+	vdb_status s = vdb_rows_encode(&g->rows, v->data, v->n, g->l0 + keep * g->stride, g->stride);
+	if (s)
+		return s;
 	for (size_t j = 0; j < v->n; j++) {
 		size_t i = keep + j;
-		memcpy(g->l0 + i * g->stride, v->data + j * v->dim, (size_t)g->dim * 4);
 		int lv = hnsw_random_level(ix->seed, i, M);
 		g->upof[i + 1] = g->upof[i] + (uint64_t)lv * (1 + M);
 	}
@@ -143,14 +162,24 @@ static vdb_status check_params(const vdb_build_opts *o)
 
 static vdb_status hnsw_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
 {
-	vdb_status s = layout(ix, NULL, 0, data, o->M, o->ef_construction);
+	uint32_t kind = VDB_STORAGE_F32;
+	if (o->storage && vdb_storage_parse(o->storage, &kind))
+		return VDB_EINVAL;
+	vdb_rows rows;
+	vdb_status s = vdb_rows_train(&rows, kind, ix->dim, data->data, data->n);
+	if (!s)
+		s = layout(ix, NULL, 0, data, o->M, o->ef_construction, &rows);
 	if (s)
 		return s;
-	/* the rows now live in the graph: free the copy */
-	free(data->data);
+	hnsw_index *h = ix->impl;
+	/* the rows now live in the graph: free the floats, or keep them to refine */
+	h->refine = kind == VDB_STORAGE_F32 ? 0 : o->refine;
+	if (h->refine)
+		h->vecs = h->own_vecs = data->data;
+	else
+		free(data->data);
 	data->data = NULL;
 	data->cap = 0;
-	hnsw_index *h = ix->impl;
 	return hnsw_insert_range(&h->g, 0, o->progress, o->progress_ctx);
 }
 
@@ -158,17 +187,31 @@ static vdb_status hnsw_append(vdb_index *ix, const vdb_index *base, vdb_vecs *da
                               const vdb_build_opts *o)
 {
 	const hnsw_index *old = base->impl;
-	vdb_status s = layout(ix, &old->g, base->count, data, old->g.M, old->g.ef_construction);
+	vdb_rows rows;
+	vdb_status s = vdb_rows_like(&rows, &old->g.rows);
+	if (!s)
+		s = layout(ix, &old->g, base->count, data, old->g.M, old->g.ef_construction, &rows);
 	if (s)
 		return s;
 	hnsw_index *h = ix->impl;
+	h->refine = old->refine;
+	if (h->refine) {
+		size_t d = ix->dim;
+		h->vecs = h->own_vecs = vdb_malloc(ix->count * d * sizeof(float), "vectors");
+		if (!h->vecs)
+			return VDB_ENOMEM;
+		memcpy(h->own_vecs, old->vecs, base->count * d * sizeof(float));
+		memcpy(h->own_vecs + base->count * d, data->data, data->n * d * sizeof(float));
+	}
 	return hnsw_insert_range(&h->g, base->count, o->progress, o->progress_ctx);
 }
 
 static vdb_status hnsw_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *hd)
 {
-	const hnsw_graph *g = &((const hnsw_index *)ix->impl)->g;
-	hd->storage = VDB_STORAGE_F32;
+	const hnsw_index *h = ix->impl;
+	const hnsw_graph *g = &h->g;
+	hd->storage = g->rows.kind;
+	hd->params[P_REFINE] = h->refine;
 	hd->params[P_M] = g->M;
 	hd->params[P_EFC] = g->ef_construction;
 	hd->params[P_ENTRY] = g->entry;
@@ -178,6 +221,10 @@ static vdb_status hnsw_save(const vdb_index *ix, vdb_file_writer *w, vdb_header 
 		s = vdb_file_write_section(w, SEC_HNUO, g->upof, (g->n + 1) * sizeof *g->upof);
 	if (!s)
 		s = vdb_file_write_section(w, SEC_HNUL, g->up, g->upof[g->n] * sizeof *g->up);
+	if (!s)
+		s = vdb_rows_save(&g->rows, w);
+	if (!s && h->vecs)
+		s = vdb_file_write_section(w, VDB_SEC_VECS, h->vecs, ix->count * ix->dim * sizeof(float));
 	return s;
 }
 
@@ -186,8 +233,9 @@ static vdb_status hnsw_open(vdb_index *ix)
 	const vdb_file *f = ix->file;
 	const char *path = f->path;
 	const uint64_t *p = f->h.params;
-	VDB_RETURN_IF(f->h.storage != VDB_STORAGE_F32, VDB_ECORRUPT,
-	              "%s: hnsw index with storage type %u (expected f32)", path, f->h.storage);
+	VDB_RETURN_IF(p[P_REFINE] > VDB_MAX_REFINE || (p[P_REFINE] && f->h.storage == VDB_STORAGE_F32),
+	              VDB_ECORRUPT, "%s: hnsw index with refine %llu (at most %u, and only with "
+	              "compressed storage)", path, (unsigned long long)p[P_REFINE], VDB_MAX_REFINE);
 	VDB_RETURN_IF(p[P_M] < 2 || p[P_M] > HNSW_MAX_M / 2 || p[P_EFC] < 1 || p[P_EFC] > 1u << 16 ||
 	              p[P_TOP] > HNSW_MAX_LEVEL || (ix->count && p[P_ENTRY] >= ix->count),
 	              VDB_ECORRUPT, "%s: HNSW parameters out of range (M %llu, ef_construction %llu, "
@@ -199,6 +247,7 @@ static vdb_status hnsw_open(vdb_index *ix)
 		return vdb_fail(VDB_ENOMEM, "out of memory");
 	ix->impl = h;
 	hnsw_graph *g = &h->g;
+	size_t l0len, uolen, ullen, want;
 	g->metric = ix->metric;
 	g->dim = ix->dim;
 	g->M = (uint32_t)p[P_M];
@@ -207,8 +256,20 @@ static vdb_status hnsw_open(vdb_index *ix)
 	g->entry = (uint32_t)p[P_ENTRY];
 	g->max_level = (int)p[P_TOP];
 	g->n = ix->count;
-	g->stride = hnsw_stride(g->dim, g->M);
-	size_t l0len, uolen, ullen, want;
+	vdb_status s = vdb_rows_open(&g->rows, f, ix->dim);
+	if (s)
+		return s;
+	g->vec_bytes = (g->rows.size + 3) & ~(size_t)3;
+	g->stride = hnsw_stride(g->vec_bytes, g->M);
+	h->refine = (unsigned)p[P_REFINE];
+	if (h->refine) {
+		size_t len;
+		h->vecs = vdb_file_section(f, VDB_SEC_VECS, &len);
+		VDB_RETURN_IF(!h->vecs || !vdb_mul_ok(g->n, (size_t)g->dim * sizeof(float), &want) ||
+		              len != want, VDB_ECORRUPT,
+		              "%s: hnsw index with refine %u without a VECS section of %zu vectors",
+		              path, h->refine, g->n);
+	}
 	/* the mapping is read-only; the graph type is shared with the builder */
 	g->l0 = (unsigned char *)vdb_file_section(f, SEC_HNL0, &l0len);
 	g->upof = (uint64_t *)vdb_file_section(f, SEC_HNUO, &uolen);
@@ -236,6 +297,37 @@ static vdb_status hnsw_verify(const vdb_index *ix)
 	return hnsw_check(&h->g, ix->file ? ix->file->path : "index");
 }
 
+/* Per-thread scratch of a refined search. */
+typedef struct {
+	int64_t *ids, *hi;
+	float *dist, *q;
+	double *hd;
+} refine_buf;
+
+static void refine_free(refine_buf *r)
+{
+	if (r)
+		free(r->ids), free(r->hi), free(r->dist), free(r->q), free(r->hd);
+	free(r);
+}
+
+static refine_buf *refine_new(size_t kc, uint32_t dim)
+{
+	refine_buf *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	r->ids = malloc(kc * sizeof *r->ids);
+	r->hi = malloc(kc * sizeof *r->hi);
+	r->dist = malloc(kc * sizeof *r->dist);
+	r->hd = malloc(kc * sizeof *r->hd);
+	r->q = malloc(dim * sizeof *r->q);
+	if (!r->ids || !r->hi || !r->dist || !r->hd || !r->q) {
+		refine_free(r);
+		return NULL;
+	}
+	return r;
+}
+
 static vdb_status hnsw_search(const vdb_index *ix, const float *q, size_t nq,
                               const vdb_search_opts *o, int64_t *ids, float *dist)
 {
@@ -243,8 +335,10 @@ static vdb_status hnsw_search(const vdb_index *ix, const float *q, size_t nq,
 	hnsw_index *h = (hnsw_index *)ix->impl;
 	const hnsw_graph *g = &h->g;
 	size_t ef = o->ef ? o->ef : 64;
-	if (ef < o->k)
-		ef = o->k;
+	/* refine: the refine*k best of the beam are re-ranked exactly */
+	size_t kc = h->refine ? o->k * h->refine : o->k;
+	if (ef < kc)
+		ef = kc;
 	int threads = vdb_threads();
 	if ((size_t)threads > nq)
 		threads = (int)(nq ? nq : 1);
@@ -252,16 +346,29 @@ static vdb_status hnsw_search(const vdb_index *ix, const float *q, size_t nq,
 	#pragma omp parallel num_threads(threads) if (threads > 1)
 	{
 		hnsw_ws *w = ws_take(h, ef);
-		if (!w) {
+		refine_buf *r = h->refine ? refine_new(kc, g->dim) : NULL;
+		if (!w || (h->refine && !r)) {
 			#pragma omp atomic write
 			st = VDB_ENOMEM;
 		}
 		#pragma omp for schedule(dynamic, 16)
-		for (size_t i = 0; i < nq; i++)
-			if (w)
-				hnsw_search_one(g, w, q + i * g->dim, o->k, ef, ids + i * o->k,
-				                dist + i * o->k);
+		for (size_t i = 0; i < nq; i++) {
+			const float *qi = q + i * g->dim;
+			if (!w || (h->refine && !r))
+				continue;
+			if (!r) {
+				hnsw_search_one(g, w, qi, o->k, ef, ids + i * o->k, dist + i * o->k);
+				continue;
+			}
+			hnsw_search_one(g, w, qi, kc, ef, r->ids, r->dist);
+			memcpy(r->q, qi, g->dim * sizeof *r->q);
+			if (g->metric == VDB_METRIC_COSINE)
+				vdb_normalize(r->q, g->dim);
+			vdb_rows_rerank(g->metric, r->q, h->vecs, g->dim, r->ids, kc, o->k, r->hd, r->hi,
+			                ids + i * o->k, dist + i * o->k);
+		}
 		ws_give(h, w);
+		refine_free(r);
 	}
 	VDB_RETURN_IF(st, st, "out of memory for the search state of %zu nodes, ef %zu", g->n, ef);
 	return VDB_OK;
@@ -287,7 +394,11 @@ static void hnsw_info(const vdb_index *ix, json_t *obj)
 	json_object_set_new(obj, "nodes_per_level", arr);
 	/* a node's record (vector and layer-0 links) plus its share of the upper links */
 	double upper = g->n ? (double)g->upof[g->n] * 4 / (double)g->n + 8 : 0;
-	json_object_set_new(obj, "bytes_per_vector", json_real((double)g->stride + upper));
+	const hnsw_index *h = ix->impl;
+	double vecs = h->vecs ? (double)g->dim * sizeof(float) : 0;
+	json_object_set_new(obj, "bytes_per_vector", json_real((double)g->stride + upper + vecs));
+	if (g->rows.kind != VDB_STORAGE_F32)
+		json_object_set_new(obj, "refine", json_integer(h->refine));
 }
 
 const struct vdb_index_ops vdb_hnsw_ops = {

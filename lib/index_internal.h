@@ -16,6 +16,9 @@
 #define VDB_FLAG_IDS 1u
 #define VDB_FLAG_META 2u
 
+/* --refine: candidates re-ranked per result, at most */
+#define VDB_MAX_REFINE 1000u
+
 /* Header params shared by every type; types use the rest. */
 #define VDB_PARAM_SEED 0
 

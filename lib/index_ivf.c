@@ -44,7 +44,6 @@
 
 enum { P_NLIST = 1, P_PQM = 2, P_REFINE = 3, P_XMAX = 4 };
 #define MAX_NLIST (1u << 24)
-#define MAX_REFINE 1000u
 #define DEFAULT_NPROBE 16u
 #define BLOCK 65536 /* rows per block when computing residuals */
 #define COARSE_ITERS 10 /* as FAISS: more barely moves the lists */
@@ -100,8 +99,6 @@ static vdb_status check_ivfpq(const vdb_build_opts *o)
 	VDB_RETURN_IF(o->nlist > MAX_NLIST, VDB_EINVAL, "--nlist %u is out of range (1..%u)",
 	              o->nlist, MAX_NLIST);
 	VDB_RETURN_IF(o->pq_m > VDB_MAX_DIM, VDB_EINVAL, "--pq-m %u is out of range", o->pq_m);
-	VDB_RETURN_IF(o->refine > MAX_REFINE, VDB_EINVAL, "--refine %u is out of range (0..%u)",
-	              o->refine, MAX_REFINE);
 	return VDB_OK;
 }
 
@@ -449,7 +446,7 @@ static vdb_status ivf_open(vdb_index *ix)
 	              "%s: %s index with storage type %u", path, ix->ops->name, file->h.storage);
 	VDB_RETURN_IF(p[P_NLIST] < 1 || p[P_NLIST] > MAX_NLIST || p[P_NLIST] > n ||
 	              (pq && (p[P_PQM] < 1 || p[P_PQM] > d || d % p[P_PQM] ||
-	                      p[P_REFINE] > MAX_REFINE)) ||
+	                      p[P_REFINE] > VDB_MAX_REFINE)) ||
 	              (!pq && (p[P_PQM] || p[P_REFINE])), VDB_ECORRUPT,
 	              "%s: IVF parameters out of range (nlist %llu, pq_m %llu, refine %llu)", path,
 	              (unsigned long long)p[P_NLIST], (unsigned long long)p[P_PQM],

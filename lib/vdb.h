@@ -175,7 +175,11 @@ typedef struct {
 	unsigned ef_construction; /* hnsw: build beam width; default 200 */
 	unsigned nlist;           /* ivf, ivfpq: lists; 0 = about 4*sqrt(count) */
 	unsigned pq_m;            /* ivfpq: sub-quantizers (divides dim); 0 = dim/8 or near */
-	unsigned refine;          /* ivfpq: keep vectors, re-rank refine*k; 0 = codes only */
+	unsigned refine;          /* ivfpq, and flat/hnsw with compressed storage: keep the
+	                             float32 vectors too and re-rank refine*k candidates
+	                             with them; 0 = compressed rows only */
+	const char *storage;      /* flat, hnsw: how vectors are kept: "f32" (default),
+	                             "fp16" or "sq8" */
 	void (*progress)(void *ctx, size_t done, size_t total);
 	void *progress_ctx;
 } vdb_build_opts;

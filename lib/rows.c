@@ -1,0 +1,180 @@
+/*
+ * rows.c — the storage of flat and hnsw indexes' vectors (see rows.h).
+ *
+ * fp16 and sq8 are vdb-quantize's quantizers (quantize.c), so an index
+ * stored as sq8 holds exactly the codes `vdb-quantize encode` would give for
+ * the same data, and decodes to the same floats.
+ */
+#include "rows.h"
+#include "topk.h"
+#include <math.h>
+#include <string.h>
+
+static const char *const names[] = { NULL, "f32", "fp16", "sq8" };
+
+vdb_status vdb_storage_parse(const char *s, uint32_t *kind)
+{
+	for (uint32_t k = VDB_STORAGE_F32; k <= VDB_STORAGE_SQ8; k++)
+		if (!strcmp(s, names[k])) {
+			*kind = k;
+			return VDB_OK;
+		}
+	return vdb_fail(VDB_EINVAL, "unknown storage '%s' (expected f32, fp16 or sq8)", s);
+}
+
+const char *vdb_storage_name(uint32_t kind)
+{
+	static const char *const all[] = { "?", "f32", "fp16", "sq8", "pq", "binary" };
+	return kind < sizeof all / sizeof *all ? all[kind] : "?";
+}
+
+static void set_size(vdb_rows *r, uint32_t kind, uint32_t dim)
+{
+	r->kind = kind;
+	r->dim = dim;
+	r->size = (size_t)dim * (kind == VDB_STORAGE_SQ8 ? 1 : kind == VDB_STORAGE_F16 ? 2 : 4);
+	if (kind == VDB_STORAGE_SQ8) {
+		r->lo = vdb_quantizer_sq8_ranges(r->q);
+		r->step = vdb_quantizer_sq8_step(r->q);
+	}
+}
+
+vdb_status vdb_rows_train(vdb_rows *r, uint32_t kind, uint32_t dim, const float *x, size_t n)
+{
+	memset(r, 0, sizeof *r);
+	if (kind != VDB_STORAGE_F32) {
+		vdb_quant_kind qk = kind == VDB_STORAGE_SQ8 ? VDB_QUANT_SQ8 : VDB_QUANT_FP16;
+		vdb_status s = vdb_quantizer_train(&r->q, qk, dim, x, n, NULL);
+		if (s)
+			return vdb_fail(s, "--storage %s: %s", names[kind], vdb_last_error());
+	}
+	set_size(r, kind, dim);
+	return VDB_OK;
+}
+
+/* The quantizer of kind for rows of dim (sq8: from its lo/hi ranges). */
+static vdb_status rows_make(vdb_rows *r, uint32_t kind, uint32_t dim, const char *path,
+                            const float *ranges, size_t len)
+{
+	memset(r, 0, sizeof *r);
+	if (kind == VDB_STORAGE_SQ8) {
+		vdb_status s = vdb_quantizer_sq8_from(&r->q, path, dim, ranges, len);
+		if (s)
+			return s;
+	} else if (kind == VDB_STORAGE_F16) {
+		/* fp16 learns nothing: one zero row trains a quantizer to encode
+		 * the rows an append adds */
+		float *zero = calloc(dim, sizeof *zero);
+		if (!zero)
+			return vdb_fail(VDB_ENOMEM, "out of memory");
+		vdb_status s = vdb_quantizer_train(&r->q, VDB_QUANT_FP16, dim, zero, 1, NULL);
+		free(zero);
+		if (s)
+			return s;
+	}
+	set_size(r, kind, dim);
+	return VDB_OK;
+}
+
+vdb_status vdb_rows_open(vdb_rows *r, const vdb_file *f, uint32_t dim)
+{
+	memset(r, 0, sizeof *r);
+	uint32_t kind = f->h.storage;
+	VDB_RETURN_IF(kind < VDB_STORAGE_F32 || kind > VDB_STORAGE_SQ8, VDB_ECORRUPT,
+	              "%s: storage type %u is not one of f32, fp16, sq8 (corrupt, or written by a "
+	              "newer vdb)", f->path, kind);
+	size_t len = 0;
+	const float *ranges = NULL;
+	if (kind == VDB_STORAGE_SQ8)
+		ranges = vdb_file_section(f, VDB_SEC_SQ8R, &len);
+	return rows_make(r, kind, dim, f->path, ranges, len);
+}
+
+vdb_status vdb_rows_like(vdb_rows *r, const vdb_rows *src)
+{
+	return rows_make(r, src->kind, src->dim, "index", src->lo, vdb_rows_extra_bytes(src));
+}
+
+vdb_status vdb_rows_save(const vdb_rows *r, vdb_file_writer *w)
+{
+	if (r->kind != VDB_STORAGE_SQ8)
+		return VDB_OK;
+	return vdb_file_write_section(w, VDB_SEC_SQ8R, r->lo, vdb_rows_extra_bytes(r));
+}
+
+size_t vdb_rows_extra_bytes(const vdb_rows *r)
+{
+	return r->kind == VDB_STORAGE_SQ8 ? 2 * (size_t)r->dim * sizeof(float) : 0;
+}
+
+vdb_status vdb_rows_encode(const vdb_rows *r, const float *x, size_t n, unsigned char *out,
+                           size_t stride)
+{
+	if (r->kind == VDB_STORAGE_F32) {
+		for (size_t i = 0; i < n; i++)
+			memcpy(out + i * stride, x + i * r->dim, r->size);
+		return VDB_OK;
+	}
+	if (r->kind == VDB_STORAGE_F16)
+		for (size_t i = 0; i < n * r->dim; i++)
+			VDB_RETURN_IF(fabsf(x[i]) >= VDB_F16_OVERFLOW, VDB_EFORMAT,
+			              "--storage fp16: vector %zu of the input, dimension %zu: %g is "
+			              "beyond the fp16 range (|x| <= 65504); use --storage sq8 or f32",
+			              i / r->dim + 1, i % r->dim, (double)x[i]);
+	if (stride == r->size) {
+		vdb_status s = vdb_quantizer_encode(r->q, x, n, out);
+		return s ? vdb_fail(s, "--storage %s: %s", names[r->kind], vdb_last_error()) : VDB_OK;
+	}
+	/* rows inside larger records (hnsw): encode in blocks, then place them */
+	enum { BLOCK = 4096 };
+	unsigned char *buf = vdb_malloc(BLOCK * r->size, "codes");
+	if (!buf)
+		return VDB_ENOMEM;
+	for (size_t b = 0; b < n; b += BLOCK) {
+		size_t m = n - b < BLOCK ? n - b : BLOCK;
+		vdb_status s = vdb_quantizer_encode(r->q, x + b * r->dim, m, buf);
+		if (s) {
+			free(buf);
+			return vdb_fail(s, "--storage %s: %s", names[r->kind], vdb_last_error());
+		}
+		for (size_t i = 0; i < m; i++)
+			memcpy(out + (b + i) * stride, buf + i * r->size, r->size);
+	}
+	free(buf);
+	return VDB_OK;
+}
+
+void vdb_rows_decode(const vdb_rows *r, const vdb_kernels *K, const void *row, float *out)
+{
+	switch (r->kind) {
+	case VDB_STORAGE_SQ8:
+		K->decode_sq8(row, r->lo, r->step, out, r->dim);
+		break;
+	case VDB_STORAGE_F16:
+		K->decode_f16(row, out, r->dim);
+		break;
+	default:
+		memcpy(out, row, r->size);
+	}
+}
+
+void vdb_rows_free(vdb_rows *r)
+{
+	vdb_quantizer_free(r->q);
+	memset(r, 0, sizeof *r);
+}
+
+void vdb_rows_rerank(vdb_metric m, const float *q, const float *vecs, uint32_t d,
+                     const int64_t *cand, size_t nc, size_t k, double *hd, int64_t *hi,
+                     int64_t *ids, float *dist)
+{
+	vdb_topk h = { hd, hi, 0, (uint32_t)k };
+	for (size_t e = 0; e < nc; e++)
+		if (cand[e] >= 0)
+			topk_push(&h, vdb_exact_distance(m, q, vecs + (size_t)cand[e] * d, d), cand[e]);
+	topk_sort(&h);
+	for (size_t r = 0; r < k; r++) {
+		ids[r] = r < h.n ? h.id[r] : -1;
+		dist[r] = r < h.n ? vdb_reported_distance(m, h.dist[r]) : INFINITY;
+	}
+}
