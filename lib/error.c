@@ -38,10 +38,14 @@ const char *vdb_last_error(void)
 
 vdb_status vdb_fail(vdb_status s, const char *fmt, ...)
 {
+	/* through a copy: the arguments may include vdb_last_error() itself,
+	 * to prefix it */
+	char msg[sizeof last_error];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof last_error, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	memcpy(last_error, msg, sizeof msg);
 	return s;
 }
 

@@ -39,9 +39,22 @@ static void set_size(vdb_rows *r, uint32_t kind, uint32_t dim)
 	}
 }
 
+/* fp16 holds |x| <= 65504: name the first input value beyond it. */
+static vdb_status f16_check(const float *x, size_t n, uint32_t dim)
+{
+	for (size_t i = 0; i < n * dim; i++)
+		VDB_RETURN_IF(fabsf(x[i]) >= VDB_F16_OVERFLOW, VDB_EFORMAT,
+		              "--storage fp16: vector %zu of the input, dimension %zu: %g is "
+		              "beyond the fp16 range (|x| <= 65504); use --storage sq8 or f32",
+		              i / dim + 1, i % dim, (double)x[i]);
+	return VDB_OK;
+}
+
 vdb_status vdb_rows_train(vdb_rows *r, uint32_t kind, uint32_t dim, const float *x, size_t n)
 {
 	memset(r, 0, sizeof *r);
+	if (kind == VDB_STORAGE_F16 && f16_check(x, n, dim))
+		return VDB_EFORMAT;
 	if (kind != VDB_STORAGE_F32) {
 		vdb_quant_kind qk = kind == VDB_STORAGE_SQ8 ? VDB_QUANT_SQ8 : VDB_QUANT_FP16;
 		vdb_status s = vdb_quantizer_train(&r->q, qk, dim, x, n, NULL);
@@ -115,12 +128,8 @@ vdb_status vdb_rows_encode(const vdb_rows *r, const float *x, size_t n, unsigned
 			memcpy(out + i * stride, x + i * r->dim, r->size);
 		return VDB_OK;
 	}
-	if (r->kind == VDB_STORAGE_F16)
-		for (size_t i = 0; i < n * r->dim; i++)
-			VDB_RETURN_IF(fabsf(x[i]) >= VDB_F16_OVERFLOW, VDB_EFORMAT,
-			              "--storage fp16: vector %zu of the input, dimension %zu: %g is "
-			              "beyond the fp16 range (|x| <= 65504); use --storage sq8 or f32",
-			              i / r->dim + 1, i % r->dim, (double)x[i]);
+	if (r->kind == VDB_STORAGE_F16 && f16_check(x, n, r->dim))
+		return VDB_EFORMAT;
 	if (stride == r->size) {
 		vdb_status s = vdb_quantizer_encode(r->q, x, n, out);
 		return s ? vdb_fail(s, "--storage %s: %s", names[r->kind], vdb_last_error()) : VDB_OK;
