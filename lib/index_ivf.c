@@ -22,7 +22,9 @@
  * (u64[nlist+1], positions), IVRW row number of each position (u32),
  * IVVE vectors in list order (ivf; ivfpq with refine), PQCB codebooks
  * (m x 256 x dim/m f32) and PQCO codes (count x m bytes) for ivfpq.
- * Header params: nlist, pq_m, refine, and the largest |x|^2 (double bits).
+ * Header params: nlist, pq_m, refine, the largest |x|^2 and, for ivfpq, the
+ * mean squared error of the build's vectors against their list centroid and
+ * against its reconstruction by code (doubles, as bits).
  */
 #include "index_internal.h"
 #include "kmeans.h"
@@ -42,7 +44,7 @@
  * gets its table computed at query time */
 #define MAX_PTAB_BYTES ((size_t)512 << 20)
 
-enum { P_NLIST = 1, P_PQM = 2, P_REFINE = 3, P_XMAX = 4 };
+enum { P_NLIST = 1, P_PQM = 2, P_REFINE = 3, P_XMAX = 4, P_MSE_CENT = 5, P_MSE_PQ = 6 };
 #define MAX_NLIST (1u << 24)
 #define DEFAULT_NPROBE 16u
 #define BLOCK 65536 /* rows per block when computing residuals */
@@ -54,6 +56,9 @@ typedef struct {
 	uint32_t nlist;
 	unsigned refine;
 	double xmax;          /* largest |x|^2: bounds the rounding of ip keys */
+	/* ivfpq, measured at build: mean |x - c|^2 and |x - c - r|^2 (c the
+	 * list centroid, r the code's reconstruction of x - c) */
+	double mse_cent, mse_pq;
 	const float *cent;
 	const uint64_t *off;
 	const uint32_t *row;
@@ -150,14 +155,15 @@ static vdb_status train_pq(vdb_index *ix, ivf *f, const float *x, unsigned pq_m)
 	size_t n = ix->count;
 	uint32_t d = ix->dim, m = pq_m ? pq_m : default_pq_m(d);
 	VDB_RETURN_IF(m > d || d % m, VDB_EINVAL, "--pq-m %u must divide the dimension %u", m, d);
-	VDB_RETURN_IF(n < VDB_PQ_KSUB, VDB_EINVAL,
+	VDB_RETURN_IF(n < VDB_PQ_KSUB, VDB_EFORMAT,
 	              "ivfpq needs at least %u vectors to train its codebooks (there are %zu)",
 	              VDB_PQ_KSUB, n);
 	uint32_t *list_of = vdb_malloc(n * sizeof *list_of, "lists");
 	size_t nb = n < BLOCK ? n : BLOCK;
 	float *res = vdb_malloc(nb * d * sizeof(float), "residuals");
+	float *rec = vdb_malloc(nb * d * sizeof(float), "reconstructions");
 	f->own_codes = vdb_malloc(n * m, "pq codes");
-	vdb_status st = list_of && res && f->own_codes ? VDB_OK : VDB_ENOMEM;
+	vdb_status st = list_of && res && rec && f->own_codes ? VDB_OK : VDB_ENOMEM;
 	if (!st) {
 		for (uint32_t l = 0; l < f->nlist; l++)
 			for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++)
@@ -180,14 +186,37 @@ static vdb_status train_pq(vdb_index *ix, ivf *f, const float *x, unsigned pq_m)
 		}
 		free(tr), free(tl), free(trow);
 	}
+	double ec = 0, eq = 0;
 	for (size_t p0 = 0; !st && p0 < n; p0 += BLOCK) {
 		size_t np = n - p0 < BLOCK ? n - p0 : BLOCK;
 		residuals(f, x, d, p0, np, list_of, res);
 		st = vdb_pq_encode(&f->pq_q, res, np, f->own_codes + p0 * m);
+		if (st)
+			break;
+		/* what the codes add over the centroid alone, for --info */
+		vdb_pq_decode(&f->pq_q, f->own_codes + p0 * m, np, rec);
+		/* per row in parallel, summed in order: the file must not depend
+		 * on the number of threads */
+		#pragma omp parallel for schedule(static)
+		for (size_t i = 0; i < np; i++) {
+			double c = 0, q = 0;
+			for (size_t j = i * d; j < (i + 1) * d; j++) {
+				double e = (double)res[j] - rec[j];
+				c += (double)res[j] * res[j];
+				q += e * e;
+			}
+			res[i * d] = (float)c; /* the residual row is no longer needed */
+			rec[i * d] = (float)q;
+		}
+		for (size_t i = 0; i < np; i++)
+			ec += res[i * d], eq += rec[i * d];
 	}
+	f->mse_cent = ec / (double)n;
+	f->mse_pq = eq / (double)n;
 	f->codes = f->own_codes;
 	free(list_of);
 	free(res);
+	free(rec);
 	return st;
 }
 
@@ -385,6 +414,8 @@ static vdb_status ivf_append(vdb_index *ix, const vdb_index *base, vdb_vecs *dat
 		xmax = a > xmax ? a : xmax;
 	}
 	f->xmax = xmax;
+	f->mse_cent = b->mse_cent; /* measured at build */
+	f->mse_pq = b->mse_pq;
 out:
 	free(asg);
 	free(fill);
@@ -400,6 +431,8 @@ static vdb_status ivf_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *
 	h->params[P_PQM] = f->pq ? f->pq_q.m : 0;
 	h->params[P_REFINE] = f->refine;
 	memcpy(&h->params[P_XMAX], &f->xmax, sizeof f->xmax);
+	memcpy(&h->params[P_MSE_CENT], &f->mse_cent, sizeof f->mse_cent);
+	memcpy(&h->params[P_MSE_PQ], &f->mse_pq, sizeof f->mse_pq);
 	vdb_status s = vdb_file_write_section(w, SEC_IVCE, f->cent, f->nlist * d * sizeof(float));
 	if (!s)
 		s = vdb_file_write_section(w, SEC_IVOF, f->off, ((size_t)f->nlist + 1) * sizeof *f->off);
@@ -459,6 +492,8 @@ static vdb_status ivf_open(vdb_index *ix)
 	f->nlist = (uint32_t)p[P_NLIST];
 	f->refine = (unsigned)p[P_REFINE];
 	memcpy(&f->xmax, &p[P_XMAX], sizeof f->xmax);
+	memcpy(&f->mse_cent, &p[P_MSE_CENT], sizeof f->mse_cent);
+	memcpy(&f->mse_pq, &p[P_MSE_PQ], sizeof f->mse_pq);
 	VDB_RETURN_IF(!(f->xmax >= 0) || isinf(f->xmax), VDB_ECORRUPT,
 	              "%s: IVF norm bound is not a finite number", path);
 	vdb_status st = VDB_OK;
@@ -795,6 +830,9 @@ static void ivf_info(const vdb_index *ix, json_t *obj)
 		json_object_set_new(q, "bits", json_integer(8));
 		json_object_set_new(q, "dsub", json_integer(f->pq_q.dsub));
 		json_object_set_new(q, "residual", json_true());
+		/* mean squared error at build: the codes against the centroid alone */
+		json_object_set_new(q, "mse", json_real(f->mse_pq));
+		json_object_set_new(q, "centroid_mse", json_real(f->mse_cent));
 		json_object_set_new(obj, "quantizer", q);
 		json_object_set_new(obj, "refine", json_integer(f->refine));
 	}

@@ -9,7 +9,11 @@ hnswlib by the C++ driver (scripts/bench_hnswlib.cpp), FAISS around index.search
 the "search S s" figure of vdb-query -v. Build, search and first-result measurements are
 taken --runs times, the systems alternating, and the best is kept.
 
-    bench_hnsw.py --data DIR [--runs N] [--quick] [--threads T] [--csv DIR]
+With --storage sq8 or fp16, vdb stores its vectors compressed and FAISS is IndexHNSWSQ with
+the same scalar quantizer (QT_8bit: per-dimension range; QT_fp16); hnswlib has no compressed
+storage and stays float32, as the reference.
+
+    bench_hnsw.py --data DIR [--runs N] [--quick] [--threads T] [--csv DIR] [--storage S]
 """
 import argparse, json, math, os, re, shutil, subprocess, sys, tempfile, time
 import numpy as np
@@ -29,17 +33,23 @@ SYSTEMS = ("vdb", "hnswlib", "faiss")
 
 def faiss_build_main(argv):
     """The FAISS build, in a process of its own so that its peak RSS can be measured:
-    faiss-build METRIC M EFC THREADS BASE.fvecs OUT"""
-    metric, m, efc, threads, basef, out = argv
+    faiss-build METRIC M EFC THREADS BASE.fvecs OUT STORAGE"""
+    metric, m, efc, threads, basef, out, storage = argv
     base = read_vecs(basef)
+    fm = faiss.METRIC_L2
     if metric == "cosine":
         faiss.normalize_L2(base)
-        index = faiss.IndexHNSWFlat(base.shape[1], int(m), faiss.METRIC_INNER_PRODUCT)
+        fm = faiss.METRIC_INNER_PRODUCT
+    if storage == "f32":
+        index = faiss.IndexHNSWFlat(base.shape[1], int(m), fm)
     else:
-        index = faiss.IndexHNSWFlat(base.shape[1], int(m), faiss.METRIC_L2)
+        qt = faiss.ScalarQuantizer.QT_8bit if storage == "sq8" else faiss.ScalarQuantizer.QT_fp16
+        index = faiss.IndexHNSWSQ(base.shape[1], qt, int(m), fm)
     index.hnsw.efConstruction = int(efc)
     faiss.omp_set_num_threads(int(threads))
     t0 = time.perf_counter()
+    if storage != "f32":
+        index.train(base)
     index.add(base)
     t = time.perf_counter() - t0
     faiss.write_index(index, out)
@@ -98,11 +108,12 @@ class Bench:
                     t = p.field("build_seconds")
                 elif s == "faiss":
                     p = Run([PY, os.path.join(HERE, "bench_hnsw.py"), "faiss-build", metric, str(M),
-                             str(EFC), str(T), basef, idx[s]], rss=True).check()
+                             str(EFC), str(T), basef, idx[s], a.storage], rss=True).check()
                     t = p.field("build_seconds")
                 else:
                     p = Run([os.path.join(self.bin, "vdb-build"), "--type", "hnsw", "-m", metric,
                              "--M", str(M), "--ef-construction", str(EFC), "-t", str(T), "-v",
+                             "--storage", a.storage,
                              "-o", idx[s], basef], rss=True)
                     if p.rc != 0:
                         r["na"] = f"vdb-build exited with {p.rc}: {first_line(p.err)}"
@@ -310,6 +321,8 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--threads", type=int, default=2, help="threads of builds and batch searches")
     p.add_argument("--quick", action="store_true", help="skip the 100k synthetic set")
+    p.add_argument("--storage", choices=("f32", "fp16", "sq8"), default="f32",
+                   help="vdb --storage and FAISS IndexHNSWSQ (hnswlib stays float32)")
     p.add_argument("--csv", metavar="DIR", help="write each dataset's timed points to DIR/<dataset>.csv "
                    "(system,setting,recall,qps,threads: vdb-eval sweep --reference)")
     a = p.parse_args()
@@ -329,7 +342,9 @@ def main():
         gver = first_line(subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout)
         cpu, simd = machine()
         base_rss = Run([PY, "-c", "import numpy, faiss"], rss=True).check().maxrss or 0
-        print(f"# HNSW: vdb vs hnswlib (native) vs FAISS IndexHNSWFlat — M {M}, ef-construction {EFC}, k {K}")
+        peer = "IndexHNSWFlat" if a.storage == "f32" else f"IndexHNSWSQ ({a.storage})"
+        print(f"# HNSW: vdb (--storage {a.storage}) vs hnswlib (native, float32) vs FAISS {peer} — "
+              f"M {M}, ef-construction {EFC}, k {K}")
         print(f"{ver}; hnswlib {hver} (Debian headers, {gver}, -O3 -march=native -fopenmp); "
               f"FAISS {faiss.__version__} (Debian python3-faiss)")
         print(f"CPU {cpu}, {os.cpu_count()} cores ({simd}); builds and batch searches on {a.threads} threads; "

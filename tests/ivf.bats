@@ -111,7 +111,7 @@ load helpers
       <(vdb-query -x f.vdb -k 5 "$D/words_query20.jsonl")
 }
 
-@test "ivf parameter errors exit 64 and leave the existing index alone" {
+@test "ivf parameter errors exit 64 (too little data 65) and leave the existing index alone" {
   vdb-build -T ivf --nlist 8 -o ix.vdb "$D/sift2k_base.fvecs"
   cp ix.vdb keep.vdb
   run vdb-build -T ivf --nlist 5000 -o ix.vdb "$D/sift2k_base.fvecs"
@@ -124,8 +124,9 @@ load helpers
   [ "$status" -eq 64 ]
   run vdb-build -T hnsw --nlist 8 -o ix.vdb "$D/sift2k_base.fvecs"
   [ "$status" -eq 64 ]
+  # too few vectors for any ivfpq (as for vdb-quantize train --kind pq): bad data
   run vdb-build -T ivfpq -o ix.vdb "$D/sift_query20.fvecs"
-  [ "$status" -eq 64 ]
+  [ "$status" -eq 65 ]
   [[ "$output" == *"at least 256 vectors"* ]]
   run vdb-build --append -x ix.vdb -o ix.vdb "$D/words_query20.jsonl" # dimension 100
   [ "$status" -eq 65 ]
@@ -214,4 +215,15 @@ load helpers
       .bytes_per_vector * .count >= ([.sections[] | select(.kind | IN("VECS", "HNL0", "IVVE"))
       | .length] | add)' >/dev/null
   done
+}
+
+@test "ivfpq codes reconstruct far better than the list centroid alone; more bytes, less error" {
+  for m in 8 32; do
+    vdb-build -T ivfpq --nlist 16 --pq-m $m -o pq$m.vdb "$D/sift2k_base.fvecs"
+    vdb-query -x pq$m.vdb --info | jq -c .quantizer >q$m.json
+    cat q$m.json
+    # the centroid alone leaves the whole residual; the codes at most a third of it
+    jq -e '.centroid_mse > 0 and .mse > 0 and .mse < .centroid_mse / 3' q$m.json >/dev/null
+  done
+  jq -s -e '.[0].centroid_mse == .[1].centroid_mse and .[1].mse < .[0].mse / 1.5' q8.json q32.json >/dev/null
 }
