@@ -306,6 +306,7 @@ static void flat_info(const vdb_index *ix, json_t *obj)
 	json_object_set_new(obj, "bytes_per_vector", json_integer((json_int_t)bpv));
 	if (f->codes)
 		json_object_set_new(obj, "refine", json_integer(f->refine));
+	vdb_rows_info(&f->rows, obj);
 }
 
 static void flat_free(vdb_index *ix)

@@ -399,6 +399,7 @@ static void hnsw_info(const vdb_index *ix, json_t *obj)
 	json_object_set_new(obj, "bytes_per_vector", json_real((double)g->stride + upper + vecs));
 	if (g->rows.kind != VDB_STORAGE_F32)
 		json_object_set_new(obj, "refine", json_integer(h->refine));
+	vdb_rows_info(&g->rows, obj);
 }
 
 const struct vdb_index_ops vdb_hnsw_ops = {

@@ -187,3 +187,26 @@ void vdb_rows_rerank(vdb_metric m, const float *q, const float *vecs, uint32_t d
 		dist[r] = r < h.n ? vdb_reported_distance(m, h.dist[r]) : INFINITY;
 	}
 }
+
+void vdb_rows_info(const vdb_rows *r, json_t *obj)
+{
+	if (r->kind == VDB_STORAGE_F32)
+		return;
+	json_t *q = json_object();
+	json_object_set_new(q, "kind", json_string(names[r->kind]));
+	json_object_set_new(q, "bits", json_integer(r->kind == VDB_STORAGE_SQ8 ? 8 : 16));
+	if (r->kind == VDB_STORAGE_SQ8) {
+		/* the per-dimension ranges, summarised: the full table is SQ8R */
+		double lo = INFINITY, hi = -INFINITY, step = 0;
+		for (uint32_t i = 0; i < r->dim; i++) {
+			double h = r->lo[r->dim + i];
+			lo = r->lo[i] < lo ? r->lo[i] : lo;
+			hi = h > hi ? h : hi;
+			step = r->step[i] > step ? r->step[i] : step;
+		}
+		json_object_set_new(q, "min", json_real(lo));
+		json_object_set_new(q, "max", json_real(hi));
+		json_object_set_new(q, "largest_step", json_real(step));
+	}
+	json_object_set_new(obj, "quantizer", q);
+}

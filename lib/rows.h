@@ -8,6 +8,7 @@
 #define VDB_ROWS_H
 #include "file.h"
 #include "quantize.h"
+#include <jansson.h>
 
 /* The float32 rows (flat indexes, and --refine), count x dim. */
 #define VDB_SEC_VECS VDB_FOURCC('V', 'E', 'C', 'S')
@@ -42,6 +43,9 @@ vdb_status vdb_rows_encode(const vdb_rows *r, const float *x, size_t n, unsigned
 /* Decode one stored row to dim floats. */
 void vdb_rows_decode(const vdb_rows *r, const vdb_kernels *K, const void *row, float *out);
 void vdb_rows_free(vdb_rows *r);
+/* --info: "quantizer" of compressed rows (kind, bits, and sq8's ranges
+ * summarised), nothing for f32. */
+void vdb_rows_info(const vdb_rows *r, json_t *obj);
 /* Bytes of the SQ8R section when r is sq8 (for --info), else 0. */
 size_t vdb_rows_extra_bytes(const vdb_rows *r);
 

@@ -44,6 +44,9 @@ pairs() { jq -c '[.ids, .distances] | transpose | map({(.[0] | tostring): .[1]})
   jq -e '.bytes_per_vector == 128 + 512 + 4 and .refine == 4' <(vdb-query -x r.vdb --info) >/dev/null
   jq -e '.sections[] | select(.kind == "SQ8R") | .length == 2 * 128 * 4' \
     <(vdb-query -x s.vdb --info) >/dev/null
+  # the quantizer: SIFT values lie in 0..255, so no step exceeds 1
+  vdb-query -x hs.vdb --info | jq -e '.quantizer | .kind == "sq8" and .bits == 8 and
+    .min >= 0 and .max <= 255 and .max > .min and .largest_step > 0 and .largest_step <= 1' >/dev/null
   [ $(stat -c %s s.vdb) -lt $(( $(stat -c %s f.vdb) * 3 / 10 )) ]
   # hnsw: the vector part of each node shrinks from 512 to 128 bytes
   hf=$(vdb-query -x hf.vdb --info | jq .bytes_per_vector)
