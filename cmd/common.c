@@ -21,7 +21,12 @@
 
 const char *cmd_name = "vdb";
 cmd_common cmd_opts;
+const char *const *cmd_config_each;
+bool cmd_in_config;
 static char out_buf[1 << 16];
+/* the config file and line being parsed: usage errors name them */
+static const char *cfg_file;
+static int cfg_line;
 
 void cmd_init(const char *name)
 {
@@ -56,6 +61,8 @@ void cmd_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "%s: error: ", cmd_name);
+	if (cfg_file)
+		fprintf(stderr, "%s: line %d: ", cfg_file, cfg_line);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -130,6 +137,20 @@ static const char *opt_label(const struct option *lo, int opt, char *buf, size_t
 	return buf;
 }
 
+/* What is wrong with a config file's "--key[=value]" that getopt refused. */
+static __attribute__((noreturn)) void config_key_error(const struct option *lo, const char *arg)
+{
+	const char *key = arg + 2;
+	size_t len = strcspn(key, "=");
+	for (; lo->name; lo++)
+		if (strlen(lo->name) == len && !strncmp(lo->name, key, len)) {
+			if (lo->has_arg == no_argument)
+				cmd_usage_error("%s: a flag: give true or false", lo->name);
+			cmd_usage_error("%s: needs a value", lo->name);
+		}
+	cmd_usage_error("unknown key '%.*s'", (int)len, key);
+}
+
 /* One getopt pass; from_config: argv came from a YAML file (lines for messages). */
 static void parse_pass(int argc, char **argv, const char *shortopts,
                        const struct option *longopts, cmd_opt_fn fn, void *ctx,
@@ -139,16 +160,18 @@ static void parse_pass(int argc, char **argv, const char *shortopts,
 	char label[64];
 	optind = 0;
 	opterr = 0;
+	cmd_in_config = config != NULL;
 	while ((opt = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
-		const char *where = config ? config : NULL;
-		int line = config ? lines[optind - 2 < 0 ? 0 : optind - 2] : 0;
+		if (config) {
+			cfg_file = config;
+			cfg_line = lines[optind - 2 < 0 ? 0 : optind - 2];
+		}
 		switch (opt) {
 		case '?':
 		case ':': {
 			const char *bad = argv[optind - 1];
-			if (where)
-				cmd_usage_error("%s: line %d: unknown option or missing value: %s", where,
-				                line, bad + 2);
+			if (config)
+				config_key_error(longopts, bad);
 			if (optopt && opt == ':')
 				cmd_usage_error("option %s needs a value",
 				                opt_label(longopts, optopt, label, sizeof label));
@@ -190,6 +213,8 @@ static void parse_pass(int argc, char **argv, const char *shortopts,
 				                opt_label(longopts, opt, label, sizeof label));
 		}
 	}
+	cfg_file = NULL;
+	cmd_in_config = false;
 }
 
 int cmd_parse(int argc, char **argv, const char *shortopts, const struct option *longopts,
@@ -210,7 +235,7 @@ int cmd_parse(int argc, char **argv, const char *shortopts, const struct option 
 		int cargc;
 		char **cargv;
 		int *lines;
-		vdb_status s = vdb_config_load(config, &cargc, &cargv, &lines);
+		vdb_status s = vdb_config_load(config, cmd_config_each, &cargc, &cargv, &lines);
 		if (s)
 			cmd_die(s);
 		/* getopt wants argv[0] */

@@ -38,6 +38,11 @@ typedef struct {
 
 extern const char *cmd_name;
 extern cmd_common cmd_opts;
+/* Long options whose YAML lists become one option per item (set before
+ * cmd_parse; NULL-terminated); other lists are joined by commas. */
+extern const char *const *cmd_config_each;
+/* True while the config file's options are being handed to the command. */
+extern bool cmd_in_config;
 
 void cmd_init(const char *name);
 int cmd_exit_code(vdb_status s);

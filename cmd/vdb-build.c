@@ -5,13 +5,26 @@
 #include <sys/stat.h>
 #include <time.h>
 
-enum { OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE };
+enum {
+	OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE,
+	OPT_INPUT
+};
+
+/* at most this many --input files */
+#define MAX_INPUTS 4096
+
+/* Inputs named by --input: the command line's replace the config file's. */
+typedef struct {
+	const char *path[MAX_INPUTS];
+	int n;
+} input_list;
 
 typedef struct {
 	const char *output, *base;
 	vdb_build_opts b;
 	vdb_format format;
 	bool append, type_set, metric_set, params_set;
+	input_list cfg_inputs, argv_inputs;
 } build_args;
 
 static void help(void)
@@ -31,6 +44,7 @@ static void help(void)
 	       "      --refine R         ivfpq: keep the vectors, re-rank the R*k best (default 0)\n"
 	       "      --append           add the input to an existing index (-x, default: -o)\n"
 	       "  -x, --index FILE       the index to append to\n"
+	       "  -i, --input FILE       an input (repeatable; as the INPUT operands)\n"
 	       "  -f, --format FMT       auto (default), fvecs, ivecs, bvecs, jsonl\n"
 	       "      --seed N           random seed (default 42)\n"
 	       "  -t, --threads N        threads (default: all cores)\n"
@@ -89,6 +103,13 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case 'f':
 		cmd_format(arg, &a->format);
 		return true;
+	case 'i': {
+		input_list *l = cmd_in_config ? &a->cfg_inputs : &a->argv_inputs;
+		if (l->n == MAX_INPUTS)
+			cmd_usage_error("--input: more than %d files", MAX_INPUTS);
+		l->path[l->n++] = arg;
+		return true;
+	}
 	case 'v':
 		cmd_opts.verbose = true;
 		return true;
@@ -112,6 +133,7 @@ static const struct option longopts[] = {
 	{ "refine", required_argument, NULL, OPT_REFINE },
 	{ "append", no_argument, NULL, OPT_APPEND },
 	{ "index", required_argument, NULL, 'x' },
+	{ "input", required_argument, NULL, 'i' },
 	{ "verbose", no_argument, NULL, 'v' },
 	CMD_COMMON_LONGOPTS
 };
@@ -144,9 +166,11 @@ static vdb_index *open_base(build_args *a, vdb_vecs *v)
 int main(int argc, char **argv)
 {
 	cmd_init("vdb-build");
-	build_args a = { 0 };
+	static build_args a; /* large (the input lists): not on the stack */
 	vdb_build_opts_init(&a.b);
-	int first = cmd_parse(argc, argv, "o:T:m:f:x:t:c:vqh", longopts, on_opt, &a, help);
+	static const char *const each[] = { "input", NULL };
+	cmd_config_each = each;
+	int first = cmd_parse(argc, argv, "o:T:m:f:x:i:t:c:vqh", longopts, on_opt, &a, help);
 	if (!a.output)
 		cmd_usage_error("no output file: give -o INDEX");
 	if (a.base && !a.append)
@@ -160,10 +184,14 @@ int main(int argc, char **argv)
 	vdb_vecs_init(&v);
 	if (a.append)
 		base = open_base(&a, &v);
-	if (first >= argc)
-		cmd_read_all("-", a.format, &v);
+	/* operands and --input of the command line, else the config's inputs, else stdin */
+	const input_list *in = a.argv_inputs.n || first < argc ? &a.argv_inputs : &a.cfg_inputs;
+	for (int i = 0; i < in->n; i++)
+		cmd_read_all(in->path[i], a.format, &v);
 	for (int i = first; i < argc; i++)
 		cmd_read_all(argv[i], a.format, &v);
+	if (!in->n && first >= argc)
+		cmd_read_all("-", a.format, &v);
 	cmd_progress_end();
 	size_t n = v.n;
 	uint32_t dim = v.dim;

@@ -426,9 +426,13 @@ vdb_status vdb_plot(const char *path, const vdb_curve *c, size_t n, const char *
 /* ===== Configuration files ===== */
 /* Read a YAML mapping of long option names to values into arguments
  * "--name=value" (true: "--name"; false or null: omitted; a list: its items
- * joined by commas). *argv is NULL-terminated; free with vdb_config_free.
- * lines[i] is the YAML line of argv[i], for messages. */
-vdb_status vdb_config_load(const char *path, int *argc, char ***argv, int **lines);
+ * joined by commas, or for the keys in each (NULL-terminated, may be NULL)
+ * one argument per item). *argv is NULL-terminated; free with
+ * vdb_config_free. lines[i] is the YAML line of argv[i], for messages.
+ * VDB_ENOENT if the file cannot be opened; VDB_EINVAL, naming the file and
+ * line, for bad YAML or a value that is neither a scalar nor a list. */
+vdb_status vdb_config_load(const char *path, const char *const *each, int *argc, char ***argv,
+                           int **lines);
 void vdb_config_free(int argc, char **argv, int *lines);
 
 /* ===== Threads ===== */
