@@ -44,6 +44,7 @@ int cmd_exit_code(vdb_status s)
 	case VDB_EIO: return EXIT_IOERR;
 	case VDB_EINVAL: case VDB_EUNSUPPORTED: return EXIT_USAGE;
 	case VDB_ENOMEM: case VDB_EINTERNAL: return EXIT_SOFTWARE;
+	case VDB_EBUSY: return EXIT_TEMPFAIL;
 	}
 	return EXIT_SOFTWARE;
 }

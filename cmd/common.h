@@ -15,6 +15,7 @@ enum {
 	EXIT_SOFTWARE = 70,
 	EXIT_CANTCREAT = 73,
 	EXIT_IOERR = 74,
+	EXIT_TEMPFAIL = 75,  /* the index is locked by another build */
 	EXIT_PIPE = 141
 };
 

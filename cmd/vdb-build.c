@@ -7,7 +7,7 @@
 
 enum {
 	OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE,
-	OPT_INPUT
+	OPT_INPUT, OPT_WAIT
 };
 
 /* at most this many --input files */
@@ -23,6 +23,7 @@ typedef struct {
 	const char *output, *base;
 	vdb_build_opts b;
 	vdb_format format;
+	double wait;
 	bool append, type_set, metric_set, params_set;
 	input_list cfg_inputs, argv_inputs;
 } build_args;
@@ -47,15 +48,19 @@ static void help(void)
 	       "  -i, --input FILE       an input (repeatable; as the INPUT operands)\n"
 	       "  -f, --format FMT       auto (default), fvecs, ivecs, bvecs, jsonl\n"
 	       "      --seed N           random seed (default 42)\n"
+	       "      --wait SECONDS     wait for another build of INDEX to finish (default 0:\n"
+	       "                         exit 75 at once); builds lock INDEX.lock\n"
 	       "  -t, --threads N        threads (default: all cores)\n"
 	       "  -c, --config FILE      YAML file of long options (command line wins)\n"
-	       "  -v, --verbose          print a summary on stderr\n"
-	       "  -q, --quiet            no warnings\n"
+	       "  -q, --quiet            nothing on stdout or stderr unless there is an error\n"
+	       "                         (default: one summary line on stderr)\n"
+	       "  -v, --verbose          the summary line (the default; kept for scripts)\n"
 	       "      --progress         progress on stderr even when it is not a terminal\n"
 	       "  -h, --help             this help\n"
 	       "      --version          version and SIMD level\n"
 	       "\nExit status: 0 ok, 64 usage, 65 bad input data, 66 cannot open input,\n"
-	       "73 cannot create output, 74 I/O error, 70 internal error. See vdb-build(1).\n",
+	       "73 cannot create output, 74 I/O error, 75 locked by another build,\n"
+	       "70 internal error. See vdb-build(1).\n",
 	       cmd_name, cmd_name);
 }
 
@@ -116,6 +121,9 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_SEED:
 		a->b.seed = cmd_size("--seed", arg, 0, SIZE_MAX);
 		return true;
+	case OPT_WAIT:
+		a->wait = cmd_double("--wait", arg, 0, 1e7);
+		return true;
 	}
 	return false;
 }
@@ -134,6 +142,7 @@ static const struct option longopts[] = {
 	{ "append", no_argument, NULL, OPT_APPEND },
 	{ "index", required_argument, NULL, 'x' },
 	{ "input", required_argument, NULL, 'i' },
+	{ "wait", required_argument, NULL, OPT_WAIT },
 	{ "verbose", no_argument, NULL, 'v' },
 	CMD_COMMON_LONGOPTS
 };
@@ -163,6 +172,20 @@ static vdb_index *open_base(build_args *a, vdb_vecs *v)
 	return base;
 }
 
+/* The one line a build prints on stderr unless --quiet. */
+static void summary(const build_args *a, bool appended, size_t n, size_t total, uint32_t dim,
+                    double build_s, double total_s)
+{
+	struct stat st;
+	long long bytes = stat(a->output, &st) == 0 ? (long long)st.st_size : 0;
+	char added[64] = "";
+	if (appended)
+		snprintf(added, sizeof added, " added (%zu in all)", total);
+	fprintf(stderr, "%s: %s: %zu vectors%s, dim %u, %s, %s, %lld bytes, build %.3f s, "
+	        "total %.3f s\n", cmd_name, a->output, n, added, dim, a->b.type,
+	        vdb_metric_name(a->b.metric), bytes, build_s, total_s);
+}
+
 int main(int argc, char **argv)
 {
 	cmd_init("vdb-build");
@@ -177,7 +200,16 @@ int main(int argc, char **argv)
 		cmd_usage_error("-x names the index to append to: give --append too");
 	if (!a.append && vdb_build_opts_check(&a.b))
 		cmd_usage_error("%s", vdb_last_error());
-	double t0 = cmd_now();
+	/* held from before the base is read until the new file is in place, so
+	 * two appends cannot both start from the same old index */
+	char lockpath[4096];
+	if (snprintf(lockpath, sizeof lockpath, "%s.lock", a.output) >= (int)sizeof lockpath)
+		cmd_usage_error("--output: name too long");
+	vdb_lock *lock;
+	vdb_status s = vdb_lock_acquire(&lock, lockpath, a.wait);
+	if (s)
+		cmd_die(s);
+	double t0 = cmd_now(); /* not counting the wait for the lock */
 
 	vdb_index *base = NULL;
 	vdb_vecs v;
@@ -199,8 +231,7 @@ int main(int argc, char **argv)
 	a.b.progress = cmd_progress;
 	a.b.progress_ctx = "building";
 	vdb_index *ix;
-	vdb_status s = base ? vdb_index_append(&ix, base, &v, &a.b)
-	                    : vdb_index_build(&ix, &v, &a.b);
+	s = base ? vdb_index_append(&ix, base, &v, &a.b) : vdb_index_build(&ix, &v, &a.b);
 	if (s)
 		cmd_die(s);
 	cmd_progress_end();
@@ -208,19 +239,13 @@ int main(int argc, char **argv)
 	/* the base stays mapped until the new file has replaced it */
 	if ((s = vdb_index_save(ix, a.output)))
 		cmd_die(s);
+	vdb_lock_release(lock);
 	size_t total = vdb_index_count(ix);
 	vdb_index_close(ix);
 	vdb_index_close(base);
 	vdb_vecs_free(&v);
 
-	if (cmd_opts.verbose) {
-		struct stat st;
-		double mb = stat(a.output, &st) == 0 ? (double)st.st_size / 1e6 : 0;
-		fprintf(stderr, "%s: %s: %zu vectors%s, dim %u, %s, %s, %.1f MB, build %.3f s, "
-		        "total %.3f s\n", cmd_name, a.output, n, base ? " added" : "", dim, a.b.type,
-		        vdb_metric_name(a.b.metric), mb, built - t0, cmd_now() - t0);
-		if (base)
-			fprintf(stderr, "%s: %s now holds %zu vectors\n", cmd_name, a.output, total);
-	}
+	if (!cmd_opts.quiet)
+		summary(&a, base != NULL, n, total, dim, built - t0, cmd_now() - t0);
 	return cmd_finish();
 }

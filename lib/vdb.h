@@ -35,7 +35,8 @@ typedef enum {
 	VDB_ENOENT = 7,     /* cannot open an input */
 	VDB_ECREATE = 8,    /* cannot create an output */
 	VDB_EINTERNAL = 9,  /* a bug in vdb */
-	VDB_EUNSUPPORTED = 10 /* valid request this build or index cannot do */
+	VDB_EUNSUPPORTED = 10, /* valid request this build or index cannot do */
+	VDB_EBUSY = 11      /* another process holds the lock (try again later) */
 } vdb_status;
 
 const char *vdb_strerror(vdb_status s);
@@ -434,6 +435,16 @@ vdb_status vdb_plot(const char *path, const vdb_curve *c, size_t n, const char *
 vdb_status vdb_config_load(const char *path, const char *const *each, int *argc, char ***argv,
                            int **lines);
 void vdb_config_free(int argc, char **argv, int *lines);
+
+/* ===== Writer locks ===== */
+/* An exclusive flock(2) on path (an index's "INDEX.lock"), created if need
+ * be. Held, it records "pid P on host H since ISO-8601-UTC" in the file.
+ * Busy: retries for up to wait_seconds (0: not at all), then VDB_EBUSY with
+ * a message naming the holder as its file records it. Released by
+ * vdb_lock_release or when the process exits. Readers need no lock. */
+typedef struct vdb_lock vdb_lock;
+vdb_status vdb_lock_acquire(vdb_lock **out, const char *path, double wait_seconds);
+void vdb_lock_release(vdb_lock *l);
 
 /* ===== Threads ===== */
 /* 0 = all cores (or OMP_NUM_THREADS). */

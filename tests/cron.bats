@@ -62,3 +62,106 @@ YAML
   [[ "$stderr" == *"syntax.yaml: line "[23]": "* ]]
   [ ! -e ix.vdb ]
 }
+
+# start_holder INDEX: a vdb-build of INDEX that holds its lock while it waits
+# for input on the fifo in.fifo (fd 8 keeps the fifo open); HOLDER is its pid
+start_holder() {
+  rm -f in.fifo && mkfifo in.fifo
+  vdb-build -q -o "$1" in.fifo 3>&- &
+  HOLDER=$!
+  exec 8>in.fifo
+  # the lock file names the holder once it has the lock
+  for _ in $(seq 100); do grep -q "pid $HOLDER " "$1.lock" 2>/dev/null && return; sleep 0.05; done
+  false
+}
+
+# feed_holder FILE: give the holder its input and wait for it
+feed_holder() {
+  cat "$1" >&8
+  exec 8>&-
+  wait "$HOLDER"
+}
+
+@test "a second build of a locked index exits 75 naming the holder; the index stays valid" {
+  vdb-build -q -o ix.vdb "$D/sift_query20.fvecs"
+  cp ix.vdb before.vdb
+  start_holder ix.vdb
+  run --separate-stderr vdb-build -o ix.vdb "$D/sift2k_base.fvecs"
+  assert_failure 75
+  [[ "$stderr" == *"ix.vdb.lock"*"pid $HOLDER on host $(hostname)"* ]] || { echo "$stderr"; false; }
+  cmp ix.vdb before.vdb
+  # appends wait for the lock too: they must not start from the old index
+  run vdb-build --append -o ix.vdb "$D/sift_query20.fvecs"
+  assert_failure 75
+  cmp ix.vdb before.vdb
+  vdb-query -x ix.vdb --verify
+  feed_holder "$D/sift2k_base.fvecs"
+  [ "$(vdb-query -x ix.vdb --info | jq .count)" = 2000 ]
+  # released: the next build takes the lock without waiting
+  vdb-build -q -o ix.vdb "$D/sift_query20.fvecs"
+}
+
+@test "--wait waits for the holder and then builds" {
+  start_holder ix.vdb
+  vdb-build -q --wait 30 --append -o ix.vdb "$D/sift_query20.fvecs" 3>&- 8>&- &
+  waiter=$!
+  sleep 0.3
+  kill -0 "$waiter" # still waiting
+  feed_holder "$D/sift2k_base.fvecs"
+  wait "$waiter"
+  # the append started from the holder's index
+  [ "$(vdb-query -x ix.vdb --info | jq .count)" = 2020 ]
+  # a wait that runs out is 75 too
+  start_holder ix.vdb
+  run vdb-build --wait 0.2 -o ix.vdb "$D/sift_query20.fvecs"
+  assert_failure 75
+  feed_holder "$D/sift_query20.fvecs"
+}
+
+@test "a query started before a rebuild answers from the index it opened" {
+  vdb-build -q -o ix.vdb "$D/sift2k_base.fvecs"
+  vdb-query -x ix.vdb -O ivecs "$D/sift_query20.fvecs" >old.ivecs
+  rm -f q.fifo && mkfifo q.fifo
+  vdb-query -x ix.vdb -O ivecs q.fifo >during.ivecs &
+  reader=$!
+  exec 9>q.fifo
+  # the reader has mapped the index once its maps show it
+  for _ in $(seq 100); do grep -q "/ix.vdb$" /proc/$reader/maps 2>/dev/null && break; sleep 0.05; done
+  grep -q "/ix.vdb$" /proc/$reader/maps
+  # replace the index with one of other vectors, while the reader holds the old one
+  vdb-build -q -o ix.vdb "$D/sift_query20.fvecs"
+  vdb-query -x ix.vdb -O ivecs "$D/sift_query20.fvecs" >new.ivecs
+  ! cmp -s old.ivecs new.ivecs
+  cat "$D/sift_query20.fvecs" >&9
+  exec 9>&-
+  wait "$reader"
+  cmp during.ivecs old.ivecs
+}
+
+@test "--quiet: a successful build prints nothing; errors still reach stderr" {
+  run --separate-stderr vdb-build --quiet -o q.vdb "$D/sift2k_base.fvecs"
+  assert_success
+  [ -z "$output" ] && [ -z "$stderr" ]
+  [ "$(vdb-query -x q.vdb --info | jq .count)" = 2000 ]
+  run --separate-stderr vdb-build -q --append -o q.vdb "$D/sift_query20.fvecs"
+  assert_success
+  [ -z "$output" ] && [ -z "$stderr" ]
+  fvecs bad.fvecs 2  1 2 3
+  run --separate-stderr vdb-build --quiet -o b.vdb bad.fvecs
+  assert_failure 65
+  [ -z "$output" ]
+  [[ "$stderr" == "vdb-build: error: bad.fvecs"* ]]
+}
+
+@test "without --quiet a build prints exactly one summary line on stderr" {
+  run --separate-stderr vdb-build -T hnsw --M 8 -o s.vdb "$D/sift2k_base.fvecs"
+  assert_success
+  [ -z "$output" ]
+  [ "$(printf '%s\n' "$stderr" | wc -l)" = 1 ]
+  bytes=$(stat -c %s s.vdb)
+  [[ "$stderr" =~ ^vdb-build:\ s\.vdb:\ 2000\ vectors,\ dim\ 128,\ hnsw,\ l2,\ $bytes\ bytes,\ build\ [0-9.]+\ s,\ total\ [0-9.]+\ s$ ]] ||
+    { echo "$stderr"; false; }
+  run --separate-stderr vdb-build --append -o s.vdb "$D/sift_query20.fvecs"
+  [ "$(printf '%s\n' "$stderr" | wc -l)" = 1 ]
+  [[ "$stderr" == *"20 vectors added (2020 in all), dim 128, hnsw"* ]]
+}
