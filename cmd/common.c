@@ -49,12 +49,15 @@ int cmd_exit_code(vdb_status s)
 	return EXIT_SOFTWARE;
 }
 
+static void record_failure(int code);
+
 void cmd_die(vdb_status s)
 {
 	cmd_progress_end();
 	fflush(stdout);
 	fprintf(stderr, "%s: error: %s\n", cmd_name,
 	        *vdb_last_error() ? vdb_last_error() : vdb_strerror(s));
+	record_failure(cmd_exit_code(s));
 	exit(cmd_exit_code(s));
 }
 
@@ -68,6 +71,7 @@ void cmd_usage_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nTry '%s --help' for more information.\n", cmd_name);
+	record_failure(EXIT_USAGE);
 	exit(EXIT_USAGE);
 }
 
@@ -336,4 +340,63 @@ void cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v)
 		cmd_progress("reading", v->n, 0);
 	} while (got > 0);
 	vdb_reader_close(r);
+}
+
+/* ===== Metrics files ===== */
+vdb_status cmd_metrics_write(const char *path, const char *prefix, const char *index, int code,
+                             const vdb_prom_sample *s, size_t n)
+{
+	enum { OUTCOME = 4, MAX = 32 };
+	vdb_prom_sample all[MAX + OUTCOME];
+	char ok_name[96], last_ok[96], last_fail[96], status[96];
+	snprintf(ok_name, sizeof ok_name, "%s_success", prefix);
+	snprintf(last_ok, sizeof last_ok, "%s_last_success_timestamp_seconds", prefix);
+	snprintf(last_fail, sizeof last_fail, "%s_last_failure_timestamp_seconds", prefix);
+	snprintf(status, sizeof status, "%s_exit_status", prefix);
+	size_t m = 0;
+	for (size_t i = 0; i < n && i < MAX; i++)
+		all[m++] = s[i];
+	double now = (double)time(NULL), other;
+	all[m++] = (vdb_prom_sample){ ok_name, "1 if the last run succeeded, else 0", "gauge", NULL,
+	                              code == 0 };
+	all[m++] = (vdb_prom_sample){ status, "Exit status of the last run", "gauge", NULL, code };
+	/* this run's outcome is now; the other one's is kept from the last file */
+	const char *mine = code == 0 ? last_ok : last_fail, *theirs = code == 0 ? last_fail : last_ok;
+	const char *ok_help = "Unix time of the last successful run",
+	           *fail_help = "Unix time of the last failed run";
+	vdb_prom_sample ts[2] = {
+		{ mine, code == 0 ? ok_help : fail_help, "gauge", NULL, now },
+		{ theirs, code == 0 ? fail_help : ok_help, "gauge", NULL, 0 },
+	};
+	bool keep = vdb_prom_read(path, theirs, &other) == VDB_OK;
+	ts[1].value = other;
+	/* always in the same order in the file: success before failure */
+	if (code == 0 || !keep) {
+		all[m++] = ts[0];
+		if (keep)
+			all[m++] = ts[1];
+	} else {
+		all[m++] = ts[1];
+		all[m++] = ts[0];
+	}
+	return vdb_prom_write(path, "index", index, all, m);
+}
+
+static const char *fail_path, *fail_prefix, *fail_index;
+
+void cmd_metrics_on_failure(const char *path, const char *prefix, const char *index)
+{
+	fail_path = path, fail_prefix = prefix, fail_index = index;
+}
+
+static void record_failure(int code)
+{
+	const char *path = fail_path;
+	/* once (a failure to write it must not come back here); a busy lock
+	 * means another run is on it, whose own outcome the file will tell */
+	fail_path = NULL;
+	if (!path || code == EXIT_TEMPFAIL)
+		return;
+	if (cmd_metrics_write(path, fail_prefix, fail_index, code, NULL, 0))
+		fprintf(stderr, "%s: error: %s\n", cmd_name, vdb_last_error());
 }

@@ -7,7 +7,7 @@
 
 enum {
 	OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE,
-	OPT_INPUT, OPT_WAIT
+	OPT_INPUT, OPT_WAIT, OPT_METRICS
 };
 
 /* at most this many --input files */
@@ -20,7 +20,7 @@ typedef struct {
 } input_list;
 
 typedef struct {
-	const char *output, *base;
+	const char *output, *base, *metrics;
 	vdb_build_opts b;
 	vdb_format format;
 	double wait;
@@ -50,6 +50,8 @@ static void help(void)
 	       "      --seed N           random seed (default 42)\n"
 	       "      --wait SECONDS     wait for another build of INDEX to finish (default 0:\n"
 	       "                         exit 75 at once); builds lock INDEX.lock\n"
+	       "      --metrics FILE     write Prometheus metrics of the build to FILE (atomically),\n"
+	       "                         also when it fails\n"
 	       "  -t, --threads N        threads (default: all cores)\n"
 	       "  -c, --config FILE      YAML file of long options (command line wins)\n"
 	       "  -q, --quiet            nothing on stdout or stderr unless there is an error\n"
@@ -124,6 +126,9 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_WAIT:
 		a->wait = cmd_double("--wait", arg, 0, 1e7);
 		return true;
+	case OPT_METRICS:
+		a->metrics = arg;
+		return true;
 	}
 	return false;
 }
@@ -143,6 +148,7 @@ static const struct option longopts[] = {
 	{ "index", required_argument, NULL, 'x' },
 	{ "input", required_argument, NULL, 'i' },
 	{ "wait", required_argument, NULL, OPT_WAIT },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "verbose", no_argument, NULL, 'v' },
 	CMD_COMMON_LONGOPTS
 };
@@ -172,18 +178,43 @@ static vdb_index *open_base(build_args *a, vdb_vecs *v)
 	return base;
 }
 
+static long long file_bytes(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
 /* The one line a build prints on stderr unless --quiet. */
 static void summary(const build_args *a, bool appended, size_t n, size_t total, uint32_t dim,
                     double build_s, double total_s)
 {
-	struct stat st;
-	long long bytes = stat(a->output, &st) == 0 ? (long long)st.st_size : 0;
+	long long bytes = file_bytes(a->output);
 	char added[64] = "";
 	if (appended)
 		snprintf(added, sizeof added, " added (%zu in all)", total);
 	fprintf(stderr, "%s: %s: %zu vectors%s, dim %u, %s, %s, %lld bytes, build %.3f s, "
 	        "total %.3f s\n", cmd_name, a->output, n, added, dim, a->b.type,
 	        vdb_metric_name(a->b.metric), bytes, build_s, total_s);
+}
+
+/* A successful build's figures, for --metrics. */
+static void write_metrics(const build_args *a, size_t n, size_t total, double seconds)
+{
+	const vdb_prom_sample s[] = {
+		{ "vdb_build_seconds", "Seconds the last successful build took (read, build, write)",
+		  "gauge", NULL, seconds },
+		{ "vdb_build_input_vectors", "Vectors read by the last successful build", "gauge",
+		  NULL, (double)n },
+		{ "vdb_build_vectors", "Vectors in the index after the last successful build", "gauge",
+		  NULL, (double)total },
+		{ "vdb_index_bytes", "Size of the index file in bytes", "gauge", NULL,
+		  (double)file_bytes(a->output) },
+	};
+	vdb_status st;
+	/* a metrics file that cannot be written fails the run, once */
+	cmd_metrics_on_failure(NULL, NULL, NULL);
+	if ((st = cmd_metrics_write(a->metrics, "vdb_build", a->output, 0, s, sizeof s / sizeof *s)))
+		cmd_die(st);
 }
 
 int main(int argc, char **argv)
@@ -200,6 +231,8 @@ int main(int argc, char **argv)
 		cmd_usage_error("-x names the index to append to: give --append too");
 	if (!a.append && vdb_build_opts_check(&a.b))
 		cmd_usage_error("%s", vdb_last_error());
+	if (a.metrics)
+		cmd_metrics_on_failure(a.metrics, "vdb_build", a.output);
 	/* held from before the base is read until the new file is in place, so
 	 * two appends cannot both start from the same old index */
 	char lockpath[4096];
@@ -245,7 +278,10 @@ int main(int argc, char **argv)
 	vdb_index_close(base);
 	vdb_vecs_free(&v);
 
+	double seconds = cmd_now() - t0;
+	if (a.metrics)
+		write_metrics(&a, n, total, seconds);
 	if (!cmd_opts.quiet)
-		summary(&a, base != NULL, n, total, dim, built - t0, cmd_now() - t0);
+		summary(&a, base != NULL, n, total, dim, built - t0, seconds);
 	return cmd_finish();
 }

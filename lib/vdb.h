@@ -349,6 +349,8 @@ typedef struct {
 	double qps_all;            /* queries/s, all queries in one call on `threads` threads */
 	int threads;
 	double p50, p95, p99, max; /* seconds per query, one thread (nearest rank; best run) */
+	double p90;                /* the same, 90th percentile */
+	double seconds;            /* the sum of the best run's latencies */
 } vdb_sweep_result;
 
 typedef struct vdb_sweep vdb_sweep;
@@ -435,6 +437,25 @@ vdb_status vdb_plot(const char *path, const vdb_curve *c, size_t n, const char *
 vdb_status vdb_config_load(const char *path, const char *const *each, int *argc, char ***argv,
                            int **lines);
 void vdb_config_free(int argc, char **argv, int *lines);
+
+/* ===== Metrics files (Prometheus text format) ===== */
+/* One sample. A sample with help starts a metric family: "# HELP" and
+ * "# TYPE" lines (type NULL: gauge) come before it; samples without help
+ * continue the family above (a summary's quantiles, _sum and _count). labels
+ * are extra label pairs, already written (quantile="0.5"), or NULL. */
+typedef struct {
+	const char *name, *help, *type, *labels;
+	double value;
+} vdb_prom_sample;
+/* Replace path atomically (a temporary file beside it, fsync, rename, fsync
+ * of the directory) with the n samples, each labelled label="value" (value
+ * escaped) before its own labels. VDB_ECREATE or VDB_EIO on failure; the
+ * previous file is then untouched. */
+vdb_status vdb_prom_write(const char *path, const char *label, const char *value,
+                          const vdb_prom_sample *s, size_t n);
+/* The value of the first sample of name in the file at path: VDB_ENOENT if
+ * the file or the sample is missing. */
+vdb_status vdb_prom_read(const char *path, const char *name, double *value);
 
 /* ===== Writer locks ===== */
 /* An exclusive flock(2) on path (an index's "INDEX.lock"), created if need

@@ -165,3 +165,149 @@ feed_holder() {
   [ "$(printf '%s\n' "$stderr" | wc -l)" = 1 ]
   [[ "$stderr" == *"20 vectors added (2020 in all), dim 128, hnsw"* ]]
 }
+
+# probe_recall INDEX [query options]: recall@10 on the bundled SIFT probe
+probe_recall() {
+  local ix=$1; shift
+  recall10 "$ix" "$D/sift_query20.fvecs" "$D/sift2k_gt100_l2.ivecs" "$@"
+}
+
+# above X / below X: a threshold just above or below a recall
+above() { awk -v r="$1" 'BEGIN { printf "%.4f", r + 0.01 }'; }
+below() { awk -v r="$1" 'BEGIN { printf "%.4f", r - 0.01 }'; }
+
+check() { # INDEX [options]
+  local ix=$1; shift
+  vdb-eval check -x "$ix" --queries "$D/sift_query20.fvecs" --gt "$D/sift2k_gt100_l2.ivecs" "$@"
+}
+
+@test "vdb-eval check passes and fails on the right side of --min-recall" {
+  vdb-build -q -T hnsw --M 4 --ef-construction 16 -t 1 -o h.vdb "$D/sift2k_base.fvecs"
+  r=$(probe_recall h.vdb --ef 10)
+  # the index must miss some neighbours for the thresholds below to mean anything
+  awk -v r="$r" 'BEGIN { exit !(r > 0.05 && r < 0.99) }'
+  run --separate-stderr check h.vdb --ef 10 --min-recall "$(below "$r")"
+  assert_success
+  [[ "$output" =~ ^h\.vdb:\ recall@10\ $r,\ latency\ p50\ [0-9.]+\ ms,\ p90\ [0-9.]+\ ms,\ p99\ [0-9.]+\ ms,\ 20\ queries:\ ok$ ]] ||
+    { echo "$output"; false; }
+  [ -z "$stderr" ]
+  run --separate-stderr check h.vdb --ef 10 --min-recall "$(above "$r")"
+  assert_failure 1
+  [[ "$output" == *"recall@10 $r"*"FAILED" ]]
+  [[ "$stderr" == *"check failed: recall@10 $r is below --min-recall "* ]]
+  # the setting reaches the search: a wider ef finds more
+  r2=$(probe_recall h.vdb --ef 200)
+  awk -v a="$r" -v b="$r2" 'BEGIN { exit !(b > a) }'
+  run check h.vdb --ef 200 --min-recall "$(above "$r")" -k 10
+  [[ "$output" == *"recall@10 $r2"* ]]
+  [ "$status" -eq "$(awk -v a="$r2" -v t="$(above "$r")" 'BEGIN { print (a < t) }')" ]
+}
+
+@test "vdb-eval check fails above --max-p99-ms and passes below it" {
+  vdb-build -q -o f.vdb "$D/sift2k_base.fvecs"
+  run --separate-stderr check f.vdb --max-p99-ms 1e-6
+  assert_failure 1
+  [[ "$stderr" == *"p99 latency"*"is above --max-p99-ms 1e-06"* ]]
+  p99=$(sed -E 's/.*p99 ([0-9.]+) ms.*/\1/' <<<"$output")
+  run check f.vdb --max-p99-ms 60000 --min-recall 1
+  assert_success
+  assert_output --partial "recall@10 1.0000"
+  run check f.vdb --ef 1,2
+  assert_failure 64
+  run check f.vdb --queries "$D/words_query20.jsonl"
+  assert_failure 65
+  run vdb-eval check --queries "$D/sift_query20.fvecs" --gt "$D/sift2k_gt100_l2.ivecs"
+  assert_failure 64
+}
+
+# prom_check FILE: every line is a Prometheus text-format line, each family's
+# HELP and TYPE come once and before its samples, every sample has a label
+# index="$2"
+prom_check() {
+  perl -e '
+    my ($file, $index) = @ARGV; open(my $h, "<", $file) or die "$file: $!\n";
+    my $name = qr/[a-zA-Z_:][a-zA-Z0-9_:]*/; my $val = qr/(?:[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|NaN|[-+]Inf)/;
+    my $lab = qr/[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"/;
+    my (%type, %help, $n); my $bad = 0;
+    while (my $l = <$h>) { $n++; chomp $l;
+      if ($l =~ /^# HELP ($name) \S.*$/) { $bad++, warn "line $n: second HELP\n" if $help{$1}++; next; }
+      if ($l =~ /^# TYPE ($name) (counter|gauge|summary|histogram|untyped)$/) {
+        $bad++, warn "line $n: second TYPE\n" if $type{$1}; $type{$1} = $2; next; }
+      if ($l =~ /^($name)\{($lab(?:,$lab)*)\} ($val)$/) {
+        my ($m, $labels) = ($1, $2); my $fam = $m;
+        $fam =~ s/_(sum|count)$// unless $type{$fam};
+        $bad++, warn "line $n: $m has no TYPE before it\n" unless $type{$fam};
+        $bad++, warn "line $n: no index label\n" unless $labels =~ /(^|,)index="\Q$index\E"/;
+        $bad++, warn "line $n: quantile outside a summary\n"
+          if $labels =~ /quantile=/ && $type{$fam} ne "summary";
+        next; }
+      $bad++; warn "line $n: not a metrics line: $l\n"; }
+    exit($bad || !$n);' "$1" "$2"
+}
+
+# value FILE NAME: the value of the first sample of NAME
+value() { awk -v m="$2" '$1 ~ "^" m "[{ ]" { print $NF; exit }' "$1"; }
+
+@test "vdb-build --metrics: a strict Prometheus file, replaced atomically, failures recorded" {
+  mkdir m
+  vdb-build -q --metrics m/build.prom -o ix.vdb "$D/sift2k_base.fvecs"
+  prom_check m/build.prom ix.vdb
+  [ "$(ls m)" = build.prom ] # no temporary left behind
+  [ "$(value m/build.prom vdb_build_vectors)" = 2000 ]
+  [ "$(value m/build.prom vdb_index_bytes)" = "$(stat -c %s ix.vdb)" ]
+  [ "$(value m/build.prom vdb_build_success)" = 1 ]
+  ok_ts=$(value m/build.prom vdb_build_last_success_timestamp_seconds)
+  now=$(date +%s)
+  [ $((now - ok_ts)) -ge 0 ] && [ $((now - ok_ts)) -le 60 ]
+  grep -q '^# TYPE vdb_build_seconds gauge$' m/build.prom
+  ! grep -q failure m/build.prom
+  # a failed build: success 0, its status, and the last success kept
+  inode=$(stat -c %i m/build.prom)
+  fvecs bad.fvecs 2  1 2 3
+  run vdb-build -q --metrics m/build.prom -o ix.vdb bad.fvecs
+  assert_failure 65
+  prom_check m/build.prom ix.vdb
+  [ "$(value m/build.prom vdb_build_success)" = 0 ]
+  [ "$(value m/build.prom vdb_build_exit_status)" = 65 ]
+  [ "$(value m/build.prom vdb_build_last_success_timestamp_seconds)" = "$ok_ts" ]
+  [ -n "$(value m/build.prom vdb_build_last_failure_timestamp_seconds)" ]
+  [ "$(stat -c %i m/build.prom)" != "$inode" ] # replaced by rename, not rewritten
+  [ "$(ls m)" = build.prom ]
+  [ "$(vdb-query -x ix.vdb --info | jq .count)" = 2000 ]
+  # a busy lock leaves the file to the holder
+  cp m/build.prom before.prom
+  start_holder ix.vdb
+  run vdb-build -q --metrics m/build.prom -o ix.vdb "$D/sift_query20.fvecs"
+  assert_failure 75
+  cmp m/build.prom before.prom
+  feed_holder "$D/sift_query20.fvecs"
+  # an unwritable metrics directory is an error, after the index is in place
+  run vdb-build -q --metrics nodir/build.prom -o ix.vdb "$D/sift2k_base.fvecs"
+  assert_failure 73
+  assert_output --partial "nodir/build.prom"
+}
+
+@test "vdb-eval check --metrics: recall, latency quantiles and the outcome" {
+  vdb-build -q -o f.vdb "$D/sift2k_base.fvecs"
+  mkdir m
+  check f.vdb --min-recall 1 --metrics m/check.prom >/dev/null
+  prom_check m/check.prom f.vdb
+  [ "$(ls m)" = check.prom ]
+  [ "$(value m/check.prom vdb_eval_recall)" = 1 ]
+  grep -q '^vdb_eval_recall{index="f.vdb",k="10"} 1$' m/check.prom
+  grep -q '^# TYPE vdb_eval_latency_seconds summary$' m/check.prom
+  for q in 0.5 0.9 0.99; do grep -q "^vdb_eval_latency_seconds{index=\"f.vdb\",quantile=\"$q\"} " m/check.prom; done
+  [ "$(value m/check.prom vdb_eval_latency_seconds_count)" = 20 ]
+  [ "$(value m/check.prom vdb_eval_check_success)" = 1 ]
+  # quantiles in order
+  awk '/quantile=/ { if ($NF + 0 < last) exit 1; last = $NF + 0 }' m/check.prom
+  run check f.vdb --max-p99-ms 1e-6 --metrics m/check.prom
+  assert_failure 1
+  prom_check m/check.prom f.vdb
+  [ "$(value m/check.prom vdb_eval_check_success)" = 0 ]
+  [ "$(value m/check.prom vdb_eval_check_exit_status)" = 1 ]
+  [ -n "$(value m/check.prom vdb_eval_check_last_success_timestamp_seconds)" ]
+  run check missing.vdb --metrics m/check.prom
+  assert_failure 66
+  [ "$(value m/check.prom vdb_eval_check_exit_status)" = 66 ]
+}
