@@ -311,3 +311,47 @@ value() { awk -v m="$2" '$1 ~ "^" m "[{ ]" { print $NF; exit }' "$1"; }
   assert_failure 66
   [ "$(value m/check.prom vdb_eval_check_exit_status)" = 66 ]
 }
+
+@test "the cron example of the man page and README: nightly append, ground truth, check" {
+  mkdir days prom
+  head -n 900 "$D/words1k.jsonl" >days/2026-11-01.jsonl
+  tail -n 100 "$D/words1k.jsonl" >days/2026-11-02.jsonl
+  cp "$D/words_query20.jsonl" probe.jsonl
+  printf 'append: true\noutput: docs.vdb\nwait: 5\nmetrics: prom/vdb_build.prom\n' >build.yaml
+  printf '%s\n' 'index: docs.vdb' 'queries: probe.jsonl' 'gt: probe_gt.ivecs' 'k: 10' 'ef: 64' \
+    'min-recall: 0.5' 'max-p99-ms: 1000' 'metrics: prom/vdb_check.prom' >check.yaml
+  nightly() { # DAY
+    vdb-build -q -c build.yaml "days/$1.jsonl" &&
+    cat days/*.jsonl | vdb-eval groundtruth -m cosine -k 10 - probe.jsonl >probe_gt.ivecs &&
+    vdb-eval check -c check.yaml >>check.log
+  }
+  vdb-build -q -T hnsw -m cosine -t 1 -o docs.vdb days/2026-11-01.jsonl
+  run --separate-stderr nightly 2026-11-02
+  assert_success
+  [ -z "$output" ] && [ -z "$stderr" ]
+  [ "$(vdb-query -x docs.vdb --info | jq .count)" = 1000 ]
+  # the ground truth of all the days is the bundled one of words1k
+  cmp probe_gt.ivecs <(vdb-eval groundtruth -m cosine -k 10 "$D/words1k.jsonl" probe.jsonl)
+  [[ "$(cat check.log)" == "docs.vdb: recall@10 "*": ok" ]]
+  prom_check prom/vdb_build.prom docs.vdb
+  prom_check prom/vdb_check.prom docs.vdb
+  [ "$(ls prom)" = "$(printf 'vdb_build.prom\nvdb_check.prom')" ]
+  [ "$(value prom/vdb_build.prom vdb_build_vectors)" = 1000 ]
+  # a bad day: 65, nothing added, the failure in the metrics
+  printf '{"vector": [1, 2]}\n' >days/2026-11-03.jsonl
+  cp docs.vdb before.vdb
+  run nightly 2026-11-03
+  assert_failure 65
+  cmp docs.vdb before.vdb
+  [ "$(value prom/vdb_build.prom vdb_build_exit_status)" = 65 ]
+  # a guard out of range is named in the file; one that is not met is 1
+  sed -i 's/^min-recall: .*/min-recall: 1.01/' check.yaml
+  run vdb-eval check -c check.yaml
+  assert_failure 64
+  assert_output --partial "check.yaml: line 6: --min-recall"
+  sed -i -e 's/^min-recall: .*/min-recall: 0.5/' -e 's/^max-p99-ms: .*/max-p99-ms: 0.000001/' check.yaml
+  run vdb-eval check -c check.yaml
+  assert_failure 1
+  [ "$(value prom/vdb_check.prom vdb_eval_check_success)" = 0 ]
+  [ -n "$(value prom/vdb_check.prom vdb_eval_check_last_success_timestamp_seconds)" ]
+}
