@@ -272,15 +272,16 @@ int main(int argc, char **argv)
 	/* the base stays mapped until the new file has replaced it */
 	if ((s = vdb_index_save(ix, a.output)))
 		cmd_die(s);
-	vdb_lock_release(lock);
 	size_t total = vdb_index_count(ix);
 	vdb_index_close(ix);
 	vdb_index_close(base);
 	vdb_vecs_free(&v);
 
 	double seconds = cmd_now() - t0;
+	/* metrics under the lock too: their file follows the builds' order */
 	if (a.metrics)
 		write_metrics(&a, n, total, seconds);
+	vdb_lock_release(lock);
 	if (!cmd_opts.quiet)
 		summary(&a, base != NULL, n, total, dim, built - t0, seconds);
 	return cmd_finish();
