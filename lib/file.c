@@ -247,7 +247,7 @@ void vdb_file_abort(vdb_file_writer *w)
 	writer_free(w);
 }
 
-static vdb_status fsync_dir(const char *path)
+vdb_status vdb_fsync_dir(const char *path)
 {
 	char *copy = strdup(path);
 	if (!copy)
@@ -301,7 +301,7 @@ vdb_status vdb_file_commit(vdb_file_writer *w, vdb_header *h)
 			             "%s: cannot rename %s into place: %s", w->path, w->tmp,
 			             strerror(errno));
 		else {
-			s = fsync_dir(w->path);
+			s = vdb_fsync_dir(w->path);
 			writer_free(w);
 			return s;
 		}
