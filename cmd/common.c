@@ -222,6 +222,9 @@ static void parse_pass(int argc, char **argv, const char *shortopts,
 	cmd_in_config = false;
 }
 
+/* The arguments of the config file, which option values point into. */
+static char **config_argv;
+
 int cmd_parse(int argc, char **argv, const char *shortopts, const struct option *longopts,
               cmd_opt_fn fn, void *ctx, void (*help)(void))
 {
@@ -238,9 +241,9 @@ int cmd_parse(int argc, char **argv, const char *shortopts, const struct option 
 			config = optarg;
 	if (config) {
 		int cargc;
-		char **cargv;
 		int *lines;
-		vdb_status s = vdb_config_load(config, cmd_config_each, &cargc, &cargv, &lines);
+		vdb_status s = vdb_config_load(config, cmd_config_each, &cargc, &config_argv, &lines);
+		char **cargv = config_argv;
 		if (s)
 			cmd_die(s);
 		/* getopt wants argv[0] */
@@ -253,10 +256,11 @@ int cmd_parse(int argc, char **argv, const char *shortopts, const struct option 
 			full[i + 1] = cargv[i], flines[i] = lines[i];
 		full[cargc + 1] = NULL;
 		parse_pass(cargc + 1, full, so, longopts, fn, ctx, help, config, flines);
-		/* option values point into cargv, as they point into argv: keep it for
-		 * the life of the process */
+		/* option values point into cargv, as they point into argv: it is kept
+		 * for the life of the process (in config_argv) */
 		free(full);
 		free(flines);
+		free(lines);
 	}
 	parse_pass(argc, argv, so, longopts, fn, ctx, help, NULL, NULL);
 	if (cmd_opts.threads)
