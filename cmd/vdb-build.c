@@ -249,6 +249,14 @@ int main(int argc, char **argv)
 	vdb_status s = vdb_lock_acquire(&lock, lockpath, a.wait);
 	if (s)
 		cmd_die(s);
+	/* with the lock held no other build of this index is running: any
+	 * temporary file of one is left from a build that was killed */
+	size_t stale;
+	if ((s = vdb_file_remove_stale(a.output, &stale)))
+		cmd_die(s);
+	if (stale)
+		cmd_warn("removed %zu temporary file%s left by an interrupted build of %s", stale,
+		         stale == 1 ? "" : "s", a.output);
 	double t0 = cmd_now(); /* not counting the wait for the lock */
 
 	vdb_index *base = NULL;

@@ -470,6 +470,10 @@ vdb_status vdb_prom_read(const char *path, const char *name, double *value);
 typedef struct vdb_lock vdb_lock;
 vdb_status vdb_lock_acquire(vdb_lock **out, const char *path, double wait_seconds);
 void vdb_lock_release(vdb_lock *l);
+/* Remove the temporary files (PATH.tmp.XXXXXX) that builds of PATH killed
+ * before their rename left behind; *removed counts them. Only safe while
+ * holding PATH's lock: no other build of PATH can be writing one. */
+vdb_status vdb_file_remove_stale(const char *path, size_t *removed);
 
 /* ===== Threads ===== */
 /* 0 = all cores (or OMP_NUM_THREADS). */
