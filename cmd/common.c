@@ -331,7 +331,7 @@ double cmd_now(void)
 }
 
 /* Append every record of one input (path "-": stdin) to v; exits on error. */
-void cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v)
+bool cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v, bool allow_empty)
 {
 	vdb_reader *r;
 	vdb_status s = vdb_reader_open(&r, path, fmt);
@@ -339,11 +339,17 @@ void cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v)
 		cmd_die(s);
 	size_t got;
 	do {
-		if ((s = vdb_reader_read(r, v, 65536, &got)))
+		if ((s = vdb_reader_read(r, v, 65536, &got))) {
+			if (allow_empty && vdb_reader_empty(r)) {
+				vdb_reader_close(r);
+				return false;
+			}
 			cmd_die(s);
+		}
 		cmd_progress("reading", v->n, 0);
 	} while (got > 0);
 	vdb_reader_close(r);
+	return true;
 }
 
 /* ===== Metrics files ===== */

@@ -84,7 +84,9 @@ int cmd_finish(void);
 /* Seconds on the monotonic clock. */
 double cmd_now(void);
 /* Read all of one input into v (dies with the reader's message on error). */
-void cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v);
+/* Append every record of path to v; dies on an error. An input without any
+ * record is an error too unless allow_empty (then false is returned). */
+bool cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v, bool allow_empty);
 
 /* Write a metrics file (Prometheus text format, atomically): s, labelled
  * index="INDEX", then the outcome of the run whose exit status is code:

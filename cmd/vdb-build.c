@@ -266,15 +266,35 @@ int main(int argc, char **argv)
 		base = open_base(&a, &v);
 	/* operands and --input of the command line, else the config's inputs, else stdin */
 	const input_list *in = a.argv_inputs.n || first < argc ? &a.argv_inputs : &a.cfg_inputs;
-	for (int i = 0; i < in->n; i++)
-		cmd_read_all(in->path[i], a.format, &v);
-	for (int i = first; i < argc; i++)
-		cmd_read_all(argv[i], a.format, &v);
+	/* inputs are concatenated: an empty one adds nothing, as with cat */
+	const char *last = "-";
+	int inputs = 0;
+	for (int i = 0; i < in->n; i++, inputs++)
+		cmd_read_all(last = in->path[i], a.format, &v, true);
+	for (int i = first; i < argc; i++, inputs++)
+		cmd_read_all(last = argv[i], a.format, &v, true);
 	if (!in->n && first >= argc)
-		cmd_read_all("-", a.format, &v);
+		cmd_read_all("-", a.format, &v, true), inputs++;
 	cmd_progress_end();
 	size_t n = v.n;
 	uint32_t dim = v.dim;
+	if (n == 0 && !base) {
+		if (inputs == 1)
+			cmd_die(vdb_fail(VDB_EFORMAT, "%s: no vectors in input",
+			                 strcmp(last, "-") ? last : "stdin"));
+		cmd_die(vdb_fail(VDB_EFORMAT, "no vectors in any of the %d inputs", inputs));
+	}
+	if (n == 0) {
+		/* a nightly append of a quiet day: nothing to add is not a failure */
+		size_t total = vdb_index_count(base);
+		vdb_index_close(base);
+		vdb_vecs_free(&v);
+		if (a.metrics)
+			write_metrics(&a, 0, total, cmd_now() - t0);
+		vdb_lock_release(lock);
+		cmd_warn("no vectors in the input: %s is unchanged", a.output);
+		return cmd_finish();
+	}
 
 	a.b.progress = cmd_progress;
 	a.b.progress_ctx = "building";

@@ -51,6 +51,7 @@ const char *vdb_version(void);
 /* ===== Limits (checked at input; error messages name them) ===== */
 #define VDB_MAX_DIM 65536u
 #define VDB_MAX_K 100000u
+#define VDB_MAX_LINE (64u << 20) /* bytes of one JSONL line: a 65536-d vector needs ~1.5 MB */
 #define VDB_MAX_COUNT 2147483647ull /* internal ids are int32 in results */
 
 /* ===== Metrics and distance kernels ===== */
@@ -143,6 +144,9 @@ vdb_status vdb_reader_read(vdb_reader *r, vdb_vecs *v, size_t max, size_t *got);
 vdb_format vdb_reader_format(const vdb_reader *r);
 const char *vdb_reader_name(const vdb_reader *r); /* "stdin" or the path */
 size_t vdb_reader_records(const vdb_reader *r);    /* records read so far */
+/* True after the VDB_EFORMAT of an input without any record (not a bad
+ * one): callers that concatenate inputs may skip it. */
+int vdb_reader_empty(const vdb_reader *r);
 void vdb_reader_close(vdb_reader *r);
 
 /* Read a whole ivecs file of int32 rows (ground truth). Rows may not change
