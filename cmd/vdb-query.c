@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_INCLUDE, OPT_INFO, OPT_VERIFY };
+enum { OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_INCLUDE, OPT_INFO, OPT_VERIFY, OPT_FILTER, OPT_GET };
 
 typedef struct {
-	const char *index;
+	const char *index, *filter, *get;
 	vdb_search_opts so;
 	vdb_output out;
 	vdb_format format;
@@ -26,6 +26,9 @@ static void help(void)
 	       "      --nprobe N         lists probed by IVF indexes (flat ignores it)\n"
 	       "  -O, --output FMT       jsonl (default), ivecs or tsv\n"
 	       "      --include metadata add each result's stored metadata\n"
+	       "      --filter EXPR      only records whose metadata passes EXPR, e.g.\n"
+	       "                         'category == \"Software\" && price <= 150' (see vdb-query(1))\n"
+	       "      --get ID,...       print the stored records with these ids and exit\n"
 	       "  -f, --format FMT       queries: auto (default), fvecs, ivecs, bvecs, jsonl\n"
 	       "  -b, --batch N          queries answered per batch (default 4096)\n"
 	       "      --info             print the index header as JSON and exit\n"
@@ -75,6 +78,12 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case 'b':
 		a->batch = cmd_size("--batch", arg, 1, 1u << 24);
 		return true;
+	case OPT_FILTER:
+		a->filter = arg;
+		return true;
+	case OPT_GET:
+		a->get = arg;
+		return true;
 	case OPT_INFO:
 		a->info = true;
 		return true;
@@ -96,11 +105,52 @@ static const struct option longopts[] = {
 	{ "batch", required_argument, NULL, 'b' },
 	{ "info", no_argument, NULL, OPT_INFO },
 	{ "verify", no_argument, NULL, OPT_VERIFY },
+	{ "filter", required_argument, NULL, OPT_FILTER },
+	{ "get", required_argument, NULL, OPT_GET },
 	{ "verbose", no_argument, NULL, 'v' },
 	CMD_COMMON_LONGOPTS
 };
 
 static double search_seconds;
+
+/* --get: each id's stored record as one JSON line; 1 if any is missing. */
+static int get_records(const query_args *a, const vdb_index *ix)
+{
+	uint32_t d = vdb_index_dim(ix);
+	float *v = malloc(d * sizeof *v);
+	char *ids = strdup(a->get), *save = NULL;
+	if (!v || !ids)
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+	int missing = 0;
+	for (char *id = strtok_r(ids, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
+		int64_t row = vdb_index_find_id(ix, id);
+		if (row < 0) {
+			cmd_warn("%s: no record with id '%s'", a->index, id);
+			missing = 1;
+			continue;
+		}
+		vdb_status s = vdb_index_row_vector(ix, row, v);
+		if (s)
+			cmd_die(s);
+		size_t len;
+		const char *idj = vdb_index_id_json(ix, row, &len);
+		if (idj)
+			printf("{\"id\": %.*s, \"vector\": [", (int)len, idj);
+		else
+			printf("{\"id\": %lld, \"vector\": [", (long long)row);
+		for (uint32_t i = 0; i < d; i++)
+			printf(i ? ", %.9g" : "%.9g", (double)v[i]);
+		const char *md = vdb_index_meta_json(ix, row, &len);
+		if (md)
+			printf("], \"metadata\": %.*s}\n", (int)len, md);
+		else
+			printf("]}\n");
+		cmd_check_stdout();
+	}
+	free(ids);
+	free(v);
+	return missing;
+}
 
 /* Answer one input's queries batch by batch; qno counts across inputs. */
 static void run_queries(const query_args *a, const vdb_index *ix, const char *path,
@@ -165,6 +215,21 @@ int main(int argc, char **argv)
 		vdb_index_close(ix);
 		return cmd_finish();
 	}
+	if (a.get) {
+		int missing = get_records(&a, ix);
+		vdb_index_close(ix);
+		int rc = cmd_finish();
+		return rc ? rc : missing;
+	}
+	vdb_filter *filter = NULL;
+	if (a.filter) {
+		if ((s = vdb_filter_parse(&filter, a.filter)))
+			cmd_usage_error("%s", vdb_last_error());
+		if (!vdb_index_has_meta(ix))
+			cmd_warn("%s has no metadata: only conditions true of a record without any "
+			         "(such as !exists(f)) can pass", a.index);
+		a.so.filter = filter;
+	}
 	if (a.include_meta && !vdb_index_has_meta(ix))
 		cmd_warn("%s has no metadata; printing null for each result", a.index);
 	int64_t *ids = malloc(a.batch * a.so.k * sizeof *ids);
@@ -178,6 +243,7 @@ int main(int argc, char **argv)
 		run_queries(&a, ix, argv[i], &qno, ids, dist);
 	free(ids);
 	free(dist);
+	vdb_filter_free(filter);
 	vdb_index_close(ix);
 	if (cmd_opts.verbose)
 		fprintf(stderr, "%s: %zu queries, k %zu, %d threads: search %.6f s (%.0f queries/s), "

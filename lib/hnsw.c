@@ -38,6 +38,8 @@ struct hnsw_ws {
 	uint32_t *nbuf;     /* a link list copied under its lock, or the unvisited links */
 	float *q;           /* the query, normalised for cosine and prepared for the rows */
 	float *p2;          /* a node's vector as a query (neighbour selection) */
+	cand *heap;         /* filtered search: the candidates, a min-heap, grown */
+	size_t heap_cap;
 	uint32_t dim;
 };
 
@@ -127,7 +129,9 @@ hnsw_ws *hnsw_ws_new(const hnsw_graph *g, size_t ef)
 	w->nbuf = malloc(((size_t)g->M0 + 1) * sizeof *w->nbuf);
 	w->q = malloc((size_t)g->dim * sizeof *w->q);
 	w->p2 = malloc((size_t)g->dim * sizeof *w->p2);
-	if (!w->tags || !w->pool || !w->sel || !w->nbuf || !w->q || !w->p2) {
+	w->heap_cap = 4 * (ef + (size_t)g->M0);
+	w->heap = malloc(w->heap_cap * sizeof *w->heap);
+	if (!w->tags || !w->pool || !w->sel || !w->nbuf || !w->q || !w->p2 || !w->heap) {
 		hnsw_ws_free(w);
 		return NULL;
 	}
@@ -149,6 +153,7 @@ void hnsw_ws_free(hnsw_ws *w)
 	free(w->nbuf);
 	free(w->q);
 	free(w->p2);
+	free(w->heap);
 	free(w);
 }
 
@@ -298,34 +303,126 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws 
 	return size;
 }
 
+/* The query, normalised for cosine and prepared for the rows, in w->q;
+ * then the greedy descent to layer 1's nearest node (*ep, at *dep). */
+static void descend(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w, const float *q,
+                    float *bias, uint32_t *ep, float *dep)
+{
+	if (g->metric == VDB_METRIC_COSINE) {
+		memcpy(w->p2, q, (size_t)g->dim * sizeof *q);
+		vdb_normalize(w->p2, g->dim);
+		q = w->p2;
+	}
+	vdb_rows_prepare(&g->rows, g->metric, q, w->q, bias);
+	*ep = g->entry;
+	*dep = rank_dist(g, K, w->q, *bias, *ep);
+	for (int lc = g->max_level; lc > 0; lc--)
+		greedy(g, K, NULL, w, w->q, *bias, lc, ep, dep);
+}
+
+static void results(const hnsw_graph *g, const hnsw_ws *w, size_t got, size_t k, int64_t *ids,
+                    float *dist)
+{
+	for (size_t i = 0; i < k; i++) {
+		ids[i] = i < got ? (int64_t)w->pool[i].id : -1;
+		dist[i] = i < got ? reported(g->metric, w->pool[i].d) : INFINITY;
+	}
+}
+
+/* ===== Filtered search ===== */
+static inline void heap_up(cand *h, size_t i)
+{
+	cand x = h[i];
+	while (i > 0 && h[(i - 1) / 2].d > x.d) {
+		h[i] = h[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	h[i] = x;
+}
+
+static inline cand heap_pop(cand *h, size_t *n)
+{
+	cand top = h[0], x = h[--*n];
+	size_t i = 0;
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		float md = x.d;
+		if (l < *n && h[l].d < md)
+			m = l, md = h[l].d;
+		if (l + 1 < *n && h[l + 1].d < md)
+			m = l + 1;
+		if (m == i)
+			break;
+		h[i] = h[m];
+		i = m;
+	}
+	if (*n)
+		h[i] = x;
+	return top;
+}
+
+/* Layer 0 for a filtered search: every node may be walked through (an
+ * unbounded candidate heap); only allowed ones enter the ef best (the
+ * pool). The walk ends when the nearest candidate is beyond a full pool's
+ * worst. Returns the pool's size. */
+static size_t search_allowed(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w, float bias,
+                             uint32_t ep, float dep, size_t ef, const uint64_t *allow)
+{
+	size_t got = 0;
+	new_visit(w);
+	const uint16_t gen = w->gen;
+	w->tags[ep] = gen;
+	size_t hn = 0;
+	w->heap[hn++] = (cand){ dep, ep };
+	if ((allow[ep >> 6] >> (ep & 63)) & 1)
+		pool_insert(w->pool, &got, ef, dep, ep);
+	while (hn) {
+		cand c = heap_pop(w->heap, &hn);
+		if (got == ef && c.d > w->pool[got - 1].d)
+			break;
+		uint32_t nb[HNSW_MAX_M + 1];
+		uint32_t cnt = read_links(g, NULL, c.id, 0, nb);
+		for (uint32_t j = 0; j < cnt; j++) {
+			uint32_t x = nb[j];
+			if (w->tags[x] == gen)
+				continue;
+			w->tags[x] = gen;
+			float d = rank_dist(g, K, w->q, bias, x);
+			if (got == ef && d >= w->pool[got - 1].d)
+				continue;
+			if (hn == w->heap_cap) {
+				size_t cap = w->heap_cap * 2;
+				cand *more = realloc(w->heap, cap * sizeof *more);
+				if (!more)
+					return got; /* out of memory: the results so far */
+				w->heap = more, w->heap_cap = cap;
+			}
+			w->heap[hn] = (cand){ d, x };
+			heap_up(w->heap, hn++);
+			if ((allow[x >> 6] >> (x & 63)) & 1)
+				pool_insert(w->pool, &got, ef, d, x);
+		}
+	}
+	return got;
+}
+
 void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const float *q, size_t k, size_t ef,
-                     int64_t *ids, float *dist)
+                     const uint64_t *allow, int64_t *ids, float *dist)
 {
 	const vdb_kernels *K = vdb_kernels_get();
 	if (ef < k)
 		ef = k;
 	if (ef > w->cap)
 		ef = w->cap;
-	if (g->metric == VDB_METRIC_COSINE) {
-		memcpy(w->p2, q, (size_t)g->dim * sizeof *q);
-		vdb_normalize(w->p2, g->dim);
-		q = w->p2;
-	}
-	float bias;
-	vdb_rows_prepare(&g->rows, g->metric, q, w->q, &bias);
-	q = w->q;
 	size_t got = 0;
 	if (g->n > 0) {
-		uint32_t ep = g->entry;
-		float dep = rank_dist(g, K, q, bias, ep);
-		for (int lc = g->max_level; lc > 0; lc--)
-			greedy(g, K, NULL, w, q, bias, lc, &ep, &dep);
-		got = search_layer(g, K, NULL, w, q, bias, 0, ep, dep, ef);
+		uint32_t ep;
+		float dep, bias;
+		descend(g, K, w, q, &bias, &ep, &dep);
+		got = allow ? search_allowed(g, K, w, bias, ep, dep, ef, allow)
+		            : search_layer(g, K, NULL, w, w->q, bias, 0, ep, dep, ef);
 	}
-	for (size_t i = 0; i < k; i++) {
-		ids[i] = i < got ? (int64_t)w->pool[i].id : -1;
-		dist[i] = i < got ? reported(g->metric, w->pool[i].d) : INFINITY;
-	}
+	results(g, w, got, k, ids, dist);
 }
 
 /* ===== Insertion ===== */

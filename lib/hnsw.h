@@ -46,10 +46,12 @@ hnsw_ws *hnsw_ws_new(const hnsw_graph *g, size_t ef);
 void hnsw_ws_free(hnsw_ws *w);
 size_t hnsw_ws_cap(const hnsw_ws *w); /* the largest ef it serves */
 
-/* Search one query (already normalised for cosine): the k nearest of the
- * ef-wide beam, with reported distances; missing results are -1. */
+/* Search one query: the k nearest of the ef-wide beam, with reported
+ * distances; missing results are -1. With allow (a row bitset), only nodes
+ * whose bit is set are returned, while the walk still passes through the
+ * others (as hnswlib's filter does). */
 void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const float *q, size_t k, size_t ef,
-                     int64_t *ids, float *dist);
+                     const uint64_t *allow, int64_t *ids, float *dist);
 
 /* Insert nodes [first, g->n) whose vectors are already in l0 and whose
  * upper-link ranges (upof) are laid out, in parallel. Links of nodes below

@@ -350,6 +350,8 @@ vdb_status vdb_index_search(const vdb_index *ix, const float *queries, size_t nq
 {
 	VDB_RETURN_IF(o->k == 0 || o->k > VDB_MAX_K, VDB_EINVAL, "k %zu is out of range (1..%u)",
 	              o->k, VDB_MAX_K);
+	if (o->filter)
+		return vdb_index_search_filtered(ix, queries, nq, o, ids, dist);
 	return ix->ops->search(ix, queries, nq, o, ids, dist);
 }
 

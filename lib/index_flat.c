@@ -298,6 +298,21 @@ static vdb_status flat_search(const vdb_index *ix, const float *q, size_t nq,
 	return st;
 }
 
+static void flat_rows(const vdb_index *ix, const int64_t *rows, size_t n, float *out)
+{
+	const flat *f = ix->impl;
+	const vdb_kernels *K = vdb_kernels_get();
+	uint32_t d = ix->dim;
+	for (size_t i = 0; i < n; i++) {
+		size_t r = (size_t)rows[i];
+		/* the float32 rows when kept (refine): exact */
+		if (f->vecs)
+			memcpy(out + i * d, f->vecs + r * d, d * sizeof(float));
+		else
+			vdb_rows_decode(&f->rows, K, f->codes + r * f->rows.size, out + i * d);
+	}
+}
+
 static void flat_info(const vdb_index *ix, json_t *obj)
 {
 	const flat *f = ix->impl;
@@ -329,6 +344,7 @@ const struct vdb_index_ops vdb_flat_ops = {
 	.open = flat_open,
 	.verify = flat_verify,
 	.search = flat_search,
+	.rows = flat_rows,
 	.info = flat_info,
 	.free = flat_free,
 };

@@ -328,8 +328,9 @@ static refine_buf *refine_new(size_t kc, uint32_t dim)
 	return r;
 }
 
-static vdb_status hnsw_search(const vdb_index *ix, const float *q, size_t nq,
-                              const vdb_search_opts *o, int64_t *ids, float *dist)
+/* Search, or with allow (a row bitset) a filtered search. */
+static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const vdb_search_opts *o,
+                         const uint64_t *allow, int64_t *ids, float *dist)
 {
 	/* the pool is a cache: searching does not change the index */
 	hnsw_index *h = (hnsw_index *)ix->impl;
@@ -356,11 +357,11 @@ static vdb_status hnsw_search(const vdb_index *ix, const float *q, size_t nq,
 			const float *qi = q + i * g->dim;
 			if (!w || (h->refine && !r))
 				continue;
-			if (!r) {
-				hnsw_search_one(g, w, qi, o->k, ef, ids + i * o->k, dist + i * o->k);
+			int64_t *oi = r ? r->ids : ids + i * o->k;
+			float *od = r ? r->dist : dist + i * o->k;
+			hnsw_search_one(g, w, qi, kc, ef, allow, oi, od);
+			if (!r)
 				continue;
-			}
-			hnsw_search_one(g, w, qi, kc, ef, r->ids, r->dist);
 			memcpy(r->q, qi, g->dim * sizeof *r->q);
 			if (g->metric == VDB_METRIC_COSINE)
 				vdb_normalize(r->q, g->dim);
@@ -372,6 +373,35 @@ static vdb_status hnsw_search(const vdb_index *ix, const float *q, size_t nq,
 	}
 	VDB_RETURN_IF(st, st, "out of memory for the search state of %zu nodes, ef %zu", g->n, ef);
 	return VDB_OK;
+}
+
+static vdb_status hnsw_search(const vdb_index *ix, const float *q, size_t nq,
+                              const vdb_search_opts *o, int64_t *ids, float *dist)
+{
+	return search(ix, q, nq, o, NULL, ids, dist);
+}
+
+static vdb_status hnsw_search_allowed(const vdb_index *ix, const float *q, size_t nq,
+                                      const vdb_search_opts *o, const uint64_t *allow,
+                                      size_t n_allow, int64_t *ids, float *dist)
+{
+	(void)n_allow;
+	return search(ix, q, nq, o, allow, ids, dist);
+}
+
+static void hnsw_rows(const vdb_index *ix, const int64_t *rows, size_t n, float *out)
+{
+	const hnsw_index *h = ix->impl;
+	const hnsw_graph *g = &h->g;
+	const vdb_kernels *K = vdb_kernels_get();
+	for (size_t i = 0; i < n; i++) {
+		size_t r = (size_t)rows[i];
+		/* the float32 rows when kept (refine): exact */
+		if (h->vecs)
+			memcpy(out + i * g->dim, h->vecs + r * g->dim, g->dim * sizeof(float));
+		else
+			vdb_rows_decode(&g->rows, K, g->l0 + r * g->stride, out + i * g->dim);
+	}
 }
 
 static void hnsw_info(const vdb_index *ix, json_t *obj)
@@ -412,6 +442,8 @@ const struct vdb_index_ops vdb_hnsw_ops = {
 	.open = hnsw_open,
 	.verify = hnsw_verify,
 	.search = hnsw_search,
+	.search_allowed = hnsw_search_allowed,
+	.rows = hnsw_rows,
 	.info = hnsw_info,
 	.free = hnsw_free,
 };

@@ -41,6 +41,14 @@ struct vdb_index_ops {
 	vdb_status (*verify)(const vdb_index *ix);
 	vdb_status (*search)(const vdb_index *ix, const float *q, size_t nq,
 	                     const vdb_search_opts *o, int64_t *ids, float *dist);
+	/* Filtered search (optional): only rows whose bit is set in allow
+	 * (n_allow of them) may be returned. */
+	vdb_status (*search_allowed)(const vdb_index *ix, const float *q, size_t nq,
+	                             const vdb_search_opts *o, const uint64_t *allow, size_t n_allow,
+	                             int64_t *ids, float *dist);
+	/* Rows as float32 (decoded when stored compressed), for exact search
+	 * over a subset (optional). */
+	void (*rows)(const vdb_index *ix, const int64_t *rows, size_t n, float *out);
 	/* Type-specific fields for --info. */
 	void (*info)(const vdb_index *ix, json_t *obj);
 	void (*free)(vdb_index *ix);
@@ -59,6 +67,19 @@ struct vdb_index {
 	const uint64_t *md_off; const char *md_buf; size_t md_len;
 	void *impl;              /* the type's own state */
 };
+
+/* The exact k best of the allowed rows (a filter keeping few records):
+ * gathered through ops->rows into exact search. */
+vdb_status vdb_search_exact_allowed(const vdb_index *ix, const float *q, size_t nq, size_t k,
+                                    const uint64_t *allow, size_t n_allow, int64_t *ids,
+                                    float *dist);
+/* vdb_index_search with o->filter set. */
+vdb_status vdb_index_search_filtered(const vdb_index *ix, const float *q, size_t nq,
+                                     const vdb_search_opts *o, int64_t *ids, float *dist);
+static inline int vdb_allowed(const uint64_t *allow, size_t i)
+{
+	return (int)((allow[i >> 6] >> (i & 63)) & 1);
+}
 
 /* The section table of a header as a JSON array (for --info). */
 json_t *vdb_sections_json(const vdb_header *h);

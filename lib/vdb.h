@@ -189,10 +189,19 @@ typedef struct {
 	void *progress_ctx;
 } vdb_build_opts;
 
+/* A metadata filter (vdb-query --filter; the language is in filter.c and
+ * vdb-query(1)). Parse errors are VDB_EINVAL naming the column. */
+typedef struct vdb_filter vdb_filter;
+vdb_status vdb_filter_parse(vdb_filter **out, const char *text);
+void vdb_filter_free(vdb_filter *f);
+/* Does a record's metadata (a JSON object's text; NULL: none) pass f? */
+int vdb_filter_match_json(const vdb_filter *f, const char *json, size_t len);
+
 typedef struct {
 	size_t k;
 	unsigned ef;      /* hnsw; 0 = default */
 	unsigned nprobe;  /* ivf, ivfpq: lists probed; 0 = 16 (at most nlist) */
+	const vdb_filter *filter; /* only records whose metadata passes; NULL: all */
 } vdb_search_opts;
 
 void vdb_build_opts_init(vdb_build_opts *o);
@@ -231,6 +240,11 @@ const char *vdb_index_id_json(const vdb_index *ix, int64_t i, size_t *len);
 const char *vdb_index_meta_json(const vdb_index *ix, int64_t i, size_t *len);
 int vdb_index_has_ids(const vdb_index *ix);
 int vdb_index_has_meta(const vdb_index *ix);
+/* The row whose id is id (a string id's text, an integer id's digits, or
+ * the row number when the index stores no ids); -1 if none. O(count). */
+int64_t vdb_index_find_id(const vdb_index *ix, const char *id);
+/* Row's stored vector as dim floats (decoded if stored compressed). */
+vdb_status vdb_index_row_vector(const vdb_index *ix, int64_t row, float *out);
 /* The header as a JSON object (caller frees). */
 char *vdb_index_info_json(const vdb_index *ix);
 

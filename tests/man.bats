@@ -17,6 +17,10 @@ prepare() {
   tail -c $((1000 * 516)) base.fvecs >part2.fvecs
   vdb-build -o base.vdb base.fvecs
   vdb-build -m cosine -o docs.vdb docs.jsonl
+  # products: the words with a category and a price
+  jq -c '. + {metadata: {category: (if (.id | length) % 2 == 0 then "Software" else "Books" end),
+    price: ((.id | length) * 20)}}' docs.jsonl >products.jsonl
+  vdb-build -q -T hnsw -m cosine -o products.vdb products.jsonl
 }
 
 @test "the man pages render without warnings" {

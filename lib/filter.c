@@ -1,0 +1,493 @@
+/*
+ * filter.c — the filter language of vdb-query --filter: a tokenizer and a
+ * recursive-descent parser, and the per-record check against a metadata
+ * object (the reference the payload index must agree with).
+ *
+ *   expr    := and ( '||' and )*
+ *   and     := unary ( '&&' unary )*
+ *   unary   := '!' unary | '(' expr ')' | 'exists' '(' field ')' | test
+ *   test    := field ( op value | 'in' '[' value ( ',' value )* ']'
+ *                    | 'contains' string )
+ *   op      := '==' | '!=' | '<' | '<=' | '>' | '>='
+ *   value   := string (JSON syntax) | number | 'true' | 'false'
+ *   field   := name ( '.' name )*, name = [A-Za-z_][A-Za-z0-9_-]*
+ *
+ * Semantics, as SQL's on NULL: a test on a missing field, a null, or a value
+ * of another type is false (so `price != 3` does not match a record without
+ * a price, and `!(price == 3)` does). Ordering compares numbers only;
+ * `contains` looks inside arrays of strings, `==` never does.
+ *
+ * Errors are usage errors naming the column (1-based) of the mistake.
+ */
+#include "filter.h"
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ===== Arena: every allocation of one filter, freed together ===== */
+typedef struct block {
+	struct block *next;
+	max_align_t data[];
+} block;
+
+static void *arena_alloc(void **arena, size_t n)
+{
+	block *b = malloc(sizeof *b + n);
+	if (!b)
+		return NULL;
+	b->next = *arena;
+	*arena = b;
+	memset(b->data, 0, n);
+	return b->data;
+}
+
+static void arena_free(void *arena)
+{
+	for (block *b = arena; b;) {
+		block *n = b->next;
+		free(b);
+		b = n;
+	}
+}
+
+/* ===== Tokens ===== */
+typedef enum {
+	T_END, T_LPAREN, T_RPAREN, T_LBRACK, T_RBRACK, T_COMMA, T_AND, T_OR, T_NOT,
+	T_OP, T_NAME, T_STRING, T_NUMBER
+} tok_kind;
+
+typedef struct {
+	const char *text;
+	size_t pos;        /* next unread byte */
+	/* the current token */
+	tok_kind kind;
+	size_t start, len; /* its bytes */
+	vdb_fop op;
+	void **arena;
+	int failed;
+} parser;
+
+static vdb_status fail_at(parser *p, size_t col0, const char *what)
+{
+	p->failed = 1;
+	return vdb_fail(VDB_EINVAL, "--filter: column %zu: %s (in '%s')", col0 + 1, what, p->text);
+}
+
+static vdb_status next(parser *p)
+{
+	const char *s = p->text;
+	while (s[p->pos] == ' ' || s[p->pos] == '\t' || s[p->pos] == '\n' || s[p->pos] == '\r')
+		p->pos++;
+	p->start = p->pos;
+	char c = s[p->pos];
+	size_t two = (c && s[p->pos + 1]) ? 2 : 1;
+	p->len = 1;
+	switch (c) {
+	case '\0': p->kind = T_END; p->len = 0; return VDB_OK;
+	case '(': p->kind = T_LPAREN; break;
+	case ')': p->kind = T_RPAREN; break;
+	case '[': p->kind = T_LBRACK; break;
+	case ']': p->kind = T_RBRACK; break;
+	case ',': p->kind = T_COMMA; break;
+	case '&':
+		if (s[p->pos + 1] != '&')
+			return fail_at(p, p->pos, "'&' alone: and is '&&'");
+		p->kind = T_AND, p->len = 2;
+		break;
+	case '|':
+		if (s[p->pos + 1] != '|')
+			return fail_at(p, p->pos, "'|' alone: or is '||'");
+		p->kind = T_OR, p->len = 2;
+		break;
+	case '=':
+		if (s[p->pos + 1] != '=')
+			return fail_at(p, p->pos, "'=' alone: equality is '=='");
+		p->kind = T_OP, p->op = OP_EQ, p->len = 2;
+		break;
+	case '!':
+		if (s[p->pos + 1] == '=')
+			p->kind = T_OP, p->op = OP_NE, p->len = 2;
+		else
+			p->kind = T_NOT;
+		break;
+	case '<':
+	case '>':
+		p->kind = T_OP;
+		p->op = c == '<' ? (s[p->pos + 1] == '=' ? OP_LE : OP_LT)
+		                 : (s[p->pos + 1] == '=' ? OP_GE : OP_GT);
+		p->len = s[p->pos + 1] == '=' ? two : 1;
+		break;
+	case '"': {
+		size_t i = p->pos + 1;
+		while (s[i] && s[i] != '"')
+			i += s[i] == '\\' && s[i + 1] ? 2 : 1;
+		if (!s[i])
+			return fail_at(p, p->pos, "string without its closing '\"'");
+		p->kind = T_STRING, p->len = i + 1 - p->pos;
+		break;
+	}
+	default:
+		if (isalpha((unsigned char)c) || c == '_') {
+			size_t i = p->pos;
+			while (isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '-' ||
+			       (s[i] == '.' && (isalpha((unsigned char)s[i + 1]) || s[i + 1] == '_')))
+				i++;
+			p->kind = T_NAME, p->len = i - p->pos;
+		} else if (isdigit((unsigned char)c) || c == '-' || c == '+' || c == '.') {
+			char *end;
+			strtod(s + p->pos, &end);
+			if (end == s + p->pos)
+				return fail_at(p, p->pos, "expected a number");
+			p->kind = T_NUMBER, p->len = (size_t)(end - (s + p->pos));
+		} else {
+			return fail_at(p, p->pos, "unexpected character");
+		}
+	}
+	p->pos += p->len;
+	return VDB_OK;
+}
+
+static int word_is(const parser *p, const char *w)
+{
+	return p->kind == T_NAME && strlen(w) == p->len && !strncmp(p->text + p->start, w, p->len);
+}
+
+static char *copy_token(parser *p)
+{
+	char *c = arena_alloc(p->arena, p->len + 1);
+	if (c)
+		memcpy(c, p->text + p->start, p->len);
+	return c;
+}
+
+/* ===== Grammar ===== */
+static vdb_status parse_or(parser *p, vdb_fnode **out);
+
+static vdb_fnode *node(parser *p, vdb_fnode_kind k)
+{
+	vdb_fnode *n = arena_alloc(p->arena, sizeof *n);
+	if (n)
+		n->kind = k;
+	return n;
+}
+
+static vdb_status parse_value(parser *p, vdb_fvalue *v)
+{
+	if (p->kind == T_STRING) {
+		/* JSON's string syntax, decoded by JSON's parser */
+		json_error_t err;
+		json_t *j = json_loadb(p->text + p->start, p->len, JSON_DECODE_ANY, &err);
+		if (!j || !json_is_string(j)) {
+			json_decref(j);
+			return fail_at(p, p->start, "malformed string (JSON escapes only)");
+		}
+		v->kind = V_STRING;
+		v->len = json_string_length(j);
+		char *c = arena_alloc(p->arena, v->len + 1);
+		if (c)
+			memcpy(c, json_string_value(j), v->len);
+		json_decref(j);
+		if (!c)
+			return vdb_fail(VDB_ENOMEM, "out of memory");
+		v->s = c;
+	} else if (p->kind == T_NUMBER) {
+		v->kind = V_NUMBER;
+		v->num = strtod(p->text + p->start, NULL);
+		if (!isfinite(v->num))
+			return fail_at(p, p->start, "number out of range");
+	} else if (word_is(p, "true") || word_is(p, "false")) {
+		v->kind = V_BOOL;
+		v->b = word_is(p, "true");
+	} else {
+		return fail_at(p, p->start, p->kind == T_END ? "expected a value at the end"
+		                                               : "expected a value: a \"string\", a "
+		                                                 "number, true or false");
+	}
+	return next(p);
+}
+
+static vdb_status parse_test(parser *p, vdb_fnode **out)
+{
+	size_t fcol = p->start;
+	if (p->kind != T_NAME || word_is(p, "true") || word_is(p, "false") || word_is(p, "in") ||
+	    word_is(p, "contains") || word_is(p, "exists"))
+		return fail_at(p, p->start, p->kind == T_END ? "expected a condition at the end"
+		                                               : "expected a field name");
+	const char *field = copy_token(p);
+	vdb_status s = next(p);
+	if (s)
+		return s;
+	vdb_fnode *n = node(p, F_CMP);
+	if (!n || !field)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	n->field = field;
+	if (p->kind == T_OP) {
+		n->op = p->op;
+		size_t ocol = p->start;
+		n->nvals = 1;
+		n->vals = arena_alloc(p->arena, sizeof *n->vals);
+		if (!n->vals)
+			return vdb_fail(VDB_ENOMEM, "out of memory");
+		if ((s = next(p)))
+			return s;
+		size_t vcol = p->start;
+		if ((s = parse_value(p, n->vals)))
+			return s;
+		if (n->op != OP_EQ && n->op != OP_NE && n->vals->kind != V_NUMBER)
+			return fail_at(p, vcol, "<, <=, > and >= compare numbers");
+		(void)ocol;
+	} else if (word_is(p, "in")) {
+		n->kind = F_IN;
+		if ((s = next(p)))
+			return s;
+		if (p->kind != T_LBRACK)
+			return fail_at(p, p->start, "expected '[' after in");
+		size_t cap = 4;
+		n->vals = arena_alloc(p->arena, cap * sizeof *n->vals);
+		do {
+			if ((s = next(p)))
+				return s;
+			if (n->nvals == cap) {
+				vdb_fvalue *more = arena_alloc(p->arena, 2 * cap * sizeof *more);
+				if (!more)
+					return vdb_fail(VDB_ENOMEM, "out of memory");
+				memcpy(more, n->vals, cap * sizeof *more);
+				n->vals = more, cap *= 2;
+			}
+			if (!n->vals)
+				return vdb_fail(VDB_ENOMEM, "out of memory");
+			if ((s = parse_value(p, &n->vals[n->nvals++])))
+				return s;
+		} while (p->kind == T_COMMA);
+		if (p->kind != T_RBRACK)
+			return fail_at(p, p->start, "expected ',' or ']' in the list");
+		if ((s = next(p)))
+			return s;
+	} else if (word_is(p, "contains")) {
+		n->kind = F_CONTAINS;
+		n->nvals = 1;
+		n->vals = arena_alloc(p->arena, sizeof *n->vals);
+		if (!n->vals)
+			return vdb_fail(VDB_ENOMEM, "out of memory");
+		if ((s = next(p)))
+			return s;
+		size_t vcol = p->start;
+		if ((s = parse_value(p, n->vals)))
+			return s;
+		if (n->vals->kind != V_STRING)
+			return fail_at(p, vcol, "contains takes a \"string\"");
+	} else {
+		(void)fcol;
+		return fail_at(p, p->start, p->kind == T_END
+		                                ? "expected ==, !=, <, <=, >, >=, in or contains at the end"
+		                                : "expected ==, !=, <, <=, >, >=, in or contains");
+	}
+	*out = n;
+	return VDB_OK;
+}
+
+static vdb_status parse_unary(parser *p, vdb_fnode **out)
+{
+	vdb_status s;
+	if (p->kind == T_NOT) {
+		vdb_fnode *n = node(p, F_NOT);
+		if (!n)
+			return vdb_fail(VDB_ENOMEM, "out of memory");
+		if ((s = next(p)) || (s = parse_unary(p, &n->a)))
+			return s;
+		*out = n;
+		return VDB_OK;
+	}
+	if (p->kind == T_LPAREN) {
+		size_t open = p->start;
+		if ((s = next(p)) || (s = parse_or(p, out)))
+			return s;
+		if (p->kind != T_RPAREN)
+			return fail_at(p, p->kind == T_END ? open : p->start,
+			               p->kind == T_END ? "'(' is never closed" : "expected ')'");
+		return next(p);
+	}
+	if (word_is(p, "exists")) {
+		vdb_fnode *n = node(p, F_EXISTS);
+		if (!n)
+			return vdb_fail(VDB_ENOMEM, "out of memory");
+		if ((s = next(p)))
+			return s;
+		if (p->kind != T_LPAREN)
+			return fail_at(p, p->start, "expected '(' after exists");
+		if ((s = next(p)))
+			return s;
+		if (p->kind != T_NAME)
+			return fail_at(p, p->start, "expected a field name in exists(...)");
+		n->field = copy_token(p);
+		if ((s = next(p)))
+			return s;
+		if (p->kind != T_RPAREN)
+			return fail_at(p, p->start, "expected ')' after the field of exists");
+		*out = n;
+		return next(p);
+	}
+	return parse_test(p, out);
+}
+
+/* One left-associative level: sub ( tok sub )*, as nodes of kind k. */
+static vdb_status parse_chain(parser *p, vdb_fnode **out, tok_kind tok, vdb_fnode_kind k,
+                              vdb_status (*sub)(parser *, vdb_fnode **))
+{
+	vdb_status s = sub(p, out);
+	while (!s && p->kind == tok) {
+		vdb_fnode *n = node(p, k);
+		if (!n)
+			return vdb_fail(VDB_ENOMEM, "out of memory");
+		n->a = *out;
+		if ((s = next(p)) || (s = sub(p, &n->b)))
+			return s;
+		*out = n;
+	}
+	return s;
+}
+
+static vdb_status parse_and(parser *p, vdb_fnode **out)
+{
+	return parse_chain(p, out, T_AND, F_AND, parse_unary);
+}
+
+static vdb_status parse_or(parser *p, vdb_fnode **out)
+{
+	return parse_chain(p, out, T_OR, F_OR, parse_and);
+}
+
+vdb_status vdb_filter_parse(vdb_filter **out, const char *text)
+{
+	*out = NULL;
+	vdb_filter *f = calloc(1, sizeof *f);
+	if (!f || !(f->text = strdup(text))) {
+		free(f);
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	}
+	parser p = { .text = f->text, .arena = &f->arena };
+	vdb_status s = next(&p);
+	if (!s && p.kind == T_END)
+		s = fail_at(&p, 0, "empty filter");
+	if (!s)
+		s = parse_or(&p, &f->root);
+	if (!s && p.kind != T_END)
+		s = fail_at(&p, p.start, p.kind == T_RPAREN ? "')' without its '('"
+		                                            : "expected && or || between conditions");
+	if (s) {
+		vdb_filter_free(f);
+		return s;
+	}
+	*out = f;
+	return VDB_OK;
+}
+
+void vdb_filter_free(vdb_filter *f)
+{
+	if (!f)
+		return;
+	arena_free(f->arena);
+	free(f->text);
+	free(f);
+}
+
+/* ===== Per-record check ===== */
+json_t *vdb_filter_lookup(json_t *meta, const char *path)
+{
+	char name[256];
+	while (meta && json_is_object(meta)) {
+		const char *dot = strchr(path, '.');
+		size_t len = dot ? (size_t)(dot - path) : strlen(path);
+		if (len >= sizeof name)
+			return NULL;
+		memcpy(name, path, len);
+		name[len] = 0;
+		meta = json_object_get(meta, name);
+		if (!dot)
+			return meta;
+		path = dot + 1;
+	}
+	return NULL;
+}
+
+static int value_eq(const vdb_fvalue *v, json_t *j)
+{
+	switch (v->kind) {
+	case V_STRING:
+		return json_is_string(j) && json_string_length(j) == v->len &&
+		       !memcmp(json_string_value(j), v->s, v->len);
+	case V_NUMBER:
+		return json_is_number(j) && json_number_value(j) == v->num;
+	case V_BOOL:
+		return json_is_boolean(j) && json_is_true(j) == v->b;
+	}
+	return 0;
+}
+
+/* Same type as the value (the domain of != and of ordering). */
+static int same_type(const vdb_fvalue *v, json_t *j)
+{
+	return v->kind == V_STRING ? json_is_string(j)
+	       : v->kind == V_NUMBER ? json_is_number(j) : json_is_boolean(j);
+}
+
+int vdb_fnode_match(const vdb_fnode *n, json_t *meta)
+{
+	switch (n->kind) {
+	case F_OR:
+		return vdb_fnode_match(n->a, meta) || vdb_fnode_match(n->b, meta);
+	case F_AND:
+		return vdb_fnode_match(n->a, meta) && vdb_fnode_match(n->b, meta);
+	case F_NOT:
+		return !vdb_fnode_match(n->a, meta);
+	case F_EXISTS: {
+		json_t *j = vdb_filter_lookup(meta, n->field);
+		return j && !json_is_null(j);
+	}
+	case F_IN: {
+		json_t *j = vdb_filter_lookup(meta, n->field);
+		for (size_t i = 0; j && i < n->nvals; i++)
+			if (value_eq(&n->vals[i], j))
+				return 1;
+		return 0;
+	}
+	case F_CONTAINS: {
+		json_t *j = vdb_filter_lookup(meta, n->field), *e;
+		size_t i;
+		if (!json_is_array(j))
+			return 0;
+		json_array_foreach(j, i, e)
+			if (value_eq(n->vals, e))
+				return 1;
+		return 0;
+	}
+	case F_CMP: {
+		json_t *j = vdb_filter_lookup(meta, n->field);
+		const vdb_fvalue *v = n->vals;
+		if (!j || !same_type(v, j))
+			return 0;
+		if (n->op == OP_EQ)
+			return value_eq(v, j);
+		if (n->op == OP_NE)
+			return !value_eq(v, j);
+		double x = json_number_value(j);
+		switch (n->op) {
+		case OP_LT: return x < v->num;
+		case OP_LE: return x <= v->num;
+		case OP_GT: return x > v->num;
+		case OP_GE: return x >= v->num;
+		default: return 0;
+		}
+	}
+	}
+	return 0;
+}
+
+int vdb_filter_match_json(const vdb_filter *f, const char *json, size_t len)
+{
+	json_t *meta = json ? json_loadb(json, len, 0, NULL) : NULL;
+	int m = vdb_fnode_match(f->root, meta);
+	json_decref(meta);
+	return m;
+}

@@ -1,0 +1,49 @@
+/* filter.h — the parsed form of a metadata filter (vdb-query --filter), for
+ * the code that resolves it: the payload index and the per-record check.
+ * (internal) */
+#ifndef VDB_FILTER_H
+#define VDB_FILTER_H
+#include "vdb_internal.h"
+#include <jansson.h>
+
+typedef enum {
+	F_OR, F_AND, F_NOT,
+	F_CMP,      /* field op value */
+	F_IN,       /* field in [values]: == any of them */
+	F_CONTAINS, /* array field holds the string */
+	F_EXISTS    /* field present and not null */
+} vdb_fnode_kind;
+
+typedef enum { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE } vdb_fop;
+
+typedef enum { V_STRING, V_NUMBER, V_BOOL } vdb_fvalue_kind;
+
+typedef struct {
+	vdb_fvalue_kind kind;
+	const char *s;  /* V_STRING (NUL-terminated, may hold no NUL inside) */
+	size_t len;
+	double num;     /* V_NUMBER */
+	int b;          /* V_BOOL */
+} vdb_fvalue;
+
+typedef struct vdb_fnode vdb_fnode;
+struct vdb_fnode {
+	vdb_fnode_kind kind;
+	vdb_fnode *a, *b;      /* F_OR, F_AND: both; F_NOT: a */
+	const char *field;     /* dotted path into the metadata object */
+	vdb_fop op;
+	vdb_fvalue *vals;      /* F_CMP, F_CONTAINS: one; F_IN: nvals */
+	size_t nvals;
+};
+
+struct vdb_filter {
+	vdb_fnode *root;
+	char *text;            /* the filter as given, for messages */
+	void *arena;           /* every node, string and value, freed at once */
+};
+
+/* The value at a dotted path of a metadata object, or NULL. */
+json_t *vdb_filter_lookup(json_t *meta, const char *path);
+/* Does one metadata value (NULL: none) satisfy the node? */
+int vdb_fnode_match(const vdb_fnode *n, json_t *meta);
+#endif

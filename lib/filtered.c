@@ -1,0 +1,133 @@
+/*
+ * filtered.c — search with a metadata filter, for every index type.
+ *
+ * The filter is resolved once per call (a batch of queries) to a bitset of
+ * the rows it keeps; the index then admits only those rows. When few rows
+ * pass (below EXACT_SHARE of the index, or fewer than a few thousand), the
+ * answer is computed exactly over just those rows instead: a graph or list
+ * search would wander through mostly rejected nodes, and the exact scan of
+ * a few rows is cheaper and has recall 1. Every type can do the exact path
+ * (ops->rows); types with their own filtered search (ops->search_allowed)
+ * take the rest.
+ */
+#include "index_internal.h"
+#include <math.h>
+#include <string.h>
+
+/* Below this share of the rows (or EXACT_ROWS rows), search exactly. */
+#define EXACT_SHARE 0.02
+#define EXACT_ROWS 1000
+
+/* The bitset of the rows whose metadata passes f; *n counts them. */
+static vdb_status resolve(const vdb_index *ix, const vdb_filter *f, uint64_t **out, size_t *n)
+{
+	size_t words = (ix->count + 63) / 64;
+	uint64_t *bits = calloc(words ? words : 1, sizeof *bits);
+	if (!bits)
+		return vdb_fail(VDB_ENOMEM, "out of memory for the filter's %zu rows", ix->count);
+	size_t total = 0;
+	/* a word per iteration: no two threads write the same word */
+	#pragma omp parallel for schedule(dynamic, 64) reduction(+ : total)
+	for (size_t w = 0; w < words; w++) {
+		uint64_t word = 0;
+		for (size_t i = w * 64; i < (w + 1) * 64 && i < ix->count; i++) {
+			size_t len = 0;
+			const char *meta = vdb_index_meta_json(ix, (int64_t)i, &len);
+			if (vdb_filter_match_json(f, meta, len))
+				word |= (uint64_t)1 << (i & 63);
+		}
+		bits[w] = word;
+		total += (size_t)__builtin_popcountll(word);
+	}
+	*out = bits;
+	*n = total;
+	return VDB_OK;
+}
+
+vdb_status vdb_search_exact_allowed(const vdb_index *ix, const float *q, size_t nq, size_t k,
+                                    const uint64_t *allow, size_t n_allow, int64_t *ids,
+                                    float *dist)
+{
+	int64_t *map = vdb_malloc((n_allow ? n_allow : 1) * sizeof *map, "filtered rows");
+	if (!map)
+		return VDB_ENOMEM;
+	size_t m = 0;
+	for (size_t i = 0; i < ix->count; i++)
+		if (vdb_allowed(allow, i))
+			map[m++] = (int64_t)i;
+	/* rows gathered a tile at a time; their order keeps ties on the smaller row */
+	size_t tile = ((size_t)1 << 18) / ix->dim;
+	tile = tile < 256 ? 256 : tile;
+	float *buf = vdb_malloc(tile * ix->dim * sizeof(float), "filtered rows");
+	vdb_knn *s = NULL;
+	vdb_status st = buf ? vdb_knn_new(&s, ix->metric, ix->dim, k, q, nq) : VDB_ENOMEM;
+	for (size_t t = 0; !st && t < m; t += tile) {
+		size_t c = m - t < tile ? m - t : tile;
+		ix->ops->rows(ix, map + t, c, buf);
+		st = vdb_knn_add(s, buf, NULL, c, (int64_t)t);
+	}
+	if (!st)
+		st = vdb_knn_result(s, ids, dist);
+	if (!st)
+		for (size_t i = 0; i < nq * k; i++)
+			ids[i] = ids[i] >= 0 ? map[ids[i]] : -1;
+	vdb_knn_free(s);
+	free(buf);
+	free(map);
+	return st;
+}
+
+vdb_status vdb_index_search_filtered(const vdb_index *ix, const float *q, size_t nq,
+                                     const vdb_search_opts *o, int64_t *ids, float *dist)
+{
+	VDB_RETURN_IF(!ix->ops->rows, VDB_EUNSUPPORTED,
+	              "--filter is not supported by %s indexes yet", ix->ops->name);
+	uint64_t *allow = NULL;
+	size_t n = 0;
+	vdb_status st = resolve(ix, o->filter, &allow, &n);
+	if (st)
+		return st;
+	if (n == 0) { /* nothing passes: empty results, not an error */
+		for (size_t i = 0; i < nq * o->k; i++)
+			ids[i] = -1, dist[i] = INFINITY;
+	} else if (!ix->ops->search_allowed || n < EXACT_ROWS ||
+	           (double)n < EXACT_SHARE * (double)ix->count) {
+		st = vdb_search_exact_allowed(ix, q, nq, o->k, allow, n, ids, dist);
+	} else {
+		st = ix->ops->search_allowed(ix, q, nq, o, allow, n, ids, dist);
+	}
+	free(allow);
+	return st;
+}
+
+vdb_status vdb_index_row_vector(const vdb_index *ix, int64_t row, float *out)
+{
+	VDB_RETURN_IF(!ix->ops->rows, VDB_EUNSUPPORTED,
+	              "%s indexes cannot return their stored vectors yet", ix->ops->name);
+	VDB_RETURN_IF(row < 0 || (size_t)row >= ix->count, VDB_EINVAL, "row %lld is not in the index",
+	              (long long)row);
+	ix->ops->rows(ix, &row, 1, out);
+	return VDB_OK;
+}
+
+int64_t vdb_index_find_id(const vdb_index *ix, const char *id)
+{
+	size_t want = strlen(id);
+	for (size_t i = 0; i < ix->count; i++) {
+		size_t len;
+		const char *t = vdb_index_id_json(ix, (int64_t)i, &len);
+		if (!t) { /* no stored ids: the row number is the id */
+			char num[24];
+			int n = snprintf(num, sizeof num, "%zu", i);
+			if ((size_t)n == want && !memcmp(num, id, want))
+				return (int64_t)i;
+			continue;
+		}
+		/* a JSON string id matches its text; an integer id its digits */
+		if (len == want + 2 && t[0] == '"' && !memcmp(t + 1, id, want))
+			return (int64_t)i;
+		if (len == want && t[0] != '"' && !memcmp(t, id, want))
+			return (int64_t)i;
+	}
+	return -1;
+}

@@ -1,0 +1,128 @@
+#!/usr/bin/env bats
+# Metadata filters (vdb-query --filter) and fetching records (--get), on real
+# vectors with synthetic metadata: a category of 50%, 10%, 1% and 0.1%
+# frequency, a numeric price (missing on some records), a tag array. The
+# reference for each filter is computed without vdb's filter code: jq picks
+# the matching records, and a flat index over just those gives the exact
+# filtered neighbours.
+load helpers
+
+# meta_jsonl IN.fvecs OUT.jsonl: the vectors with ids "r<row>" and metadata
+meta_jsonl() {
+  perl -e 'open(my $h, "<:raw", $ARGV[0]) or die; local $/; my $b = <$h>; my $i = 0;
+    while (length $b) { my $d = unpack("l<", $b); my @v = unpack("f<$d", substr($b, 4));
+      $b = substr($b, 4 + 4 * $d);
+      my $r = ($i * 7919) % 1000;   # spread over the rows, not in blocks
+      my $cat = $r < 500 ? "A" : $r < 600 ? "B" : $r < 610 ? "C" : $r < 611 ? "D" : "E";
+      my $price = ($i % 13 == 0) ? "" : sprintf(", \"price\": %d", ($i * 31) % 1000);
+      printf "{\"id\": \"r%d\", \"vector\": [%s], \"metadata\": {\"category\": \"%s\"%s, \"tags\": [\"t%d\", \"u%d\"], \"fresh\": %s}}\n",
+        $i, join(",", @v), $cat, $price, $i % 7, $i % 3, $i % 2 ? "true" : "false";
+      $i++ }' "$1" >"$2"
+}
+
+# reference FILTER_JQ JSONL QUERIES K: exact filtered neighbours, as ids
+reference() {
+  jq -c "select($1)" "$2" >sub.jsonl
+  if [ ! -s sub.jsonl ]; then return 0; fi
+  vdb-build -q -o sub.vdb sub.jsonl
+  vdb-query -x sub.vdb -k "$4" "$3" | jq -c .ids
+}
+
+@test "flat --filter equals exact search over the records jq selects, at every selectivity" {
+  meta_jsonl "$D/sift2k_base.fvecs" m.jsonl
+  vdb-build -q -o f.vdb m.jsonl
+  while IFS='@' read -r filter jqf; do
+    vdb-query -x f.vdb -k 10 --filter "$filter" "$D/sift_query20.fvecs" | jq -c .ids >got
+    reference "$jqf" m.jsonl "$D/sift_query20.fvecs" 10 >want
+    echo "$filter: $(jq -s 'map(length) | add' got) hits"
+    if [ -s want ]; then cmp got want; else [ "$(jq -s 'map(length) | add' got)" = 0 ]; fi
+  done <<'EOF'
+category == "A"@.metadata.category == "A"
+category == "B"@.metadata.category == "B"
+category == "C" || category == "D"@.metadata.category == "C" or .metadata.category == "D"
+category in ["C", "D"] && price < 500@(.metadata.category | IN("C", "D")) and .metadata.price != null and .metadata.price < 500
+tags contains "t3" && !(fresh == true)@(.metadata.tags | index("t3")) != null and .metadata.fresh != true
+!exists(price)@.metadata.price == null
+price != 31 && price >= 900@.metadata.price != null and .metadata.price != 31 and .metadata.price >= 900
+category == "nope"@.metadata.category == "nope"
+EOF
+}
+
+@test "every hit satisfies the filter; k hits whenever k records match" {
+  meta_jsonl "$D/sift2k_base.fvecs" m.jsonl
+  vdb-build -q -T hnsw -o h.vdb m.jsonl
+  vdb-query -x h.vdb -k 10 --ef 64 --include metadata --filter 'category == "B" && price > 100' \
+    "$D/sift_query20.fvecs" >out
+  jq -e '.metadata | all(.category == "B" and .price > 100)' out >/dev/null
+  [ "$(jq -s 'map(.ids | length) | unique' -c out)" = "[10]" ]
+  # 2 records match: each query gets exactly those 2
+  n=$(jq -c 'select(.metadata.category == "D")' m.jsonl | wc -l)
+  vdb-query -x h.vdb -k 10 --filter 'category == "D"' "$D/sift_query20.fvecs" >d.out
+  [ "$(jq -s "map(.ids | length) | unique" -c d.out)" = "[$n]" ]
+  # nothing matches: empty results, not an error
+  run vdb-query -x h.vdb -k 10 --filter 'price > 5000' "$D/sift_query20.fvecs"
+  assert_success
+  [ "$(jq -s 'map(.ids | length) | add' <<<"$output")" = 0 ]
+  [ "${#lines[@]}" = 20 ]
+}
+
+@test "malformed filters exit 64 naming the column" {
+  meta_jsonl "$D/sift2k_base.fvecs" m.jsonl
+  vdb-build -q -o f.vdb m.jsonl
+  while IFS='|' read -r filter col; do
+    run vdb-query -x f.vdb -k 1 --filter "$filter" "$D/sift_query20.fvecs"
+    echo "$filter -> $output"
+    assert_failure 64
+    assert_output --partial "--filter: column $col:"
+  done <<'EOF'
+category = "A"|10
+category == |13
+(price > 3|1
+price > 3)|10
+price > "x"|9
+tags contains 3|15
+price >< 3|8
+category == "A" price|17
+exists price|8
+a & b|3
+|1
+category == "unterminated|13
+EOF
+}
+
+@test "--get prints stored records by id; a missing id warns and exits 1" {
+  meta_jsonl "$D/sift2k_base.fvecs" m.jsonl
+  vdb-build -q -o f.vdb m.jsonl
+  vdb-build -q --storage fp16 -o h.vdb m.jsonl
+  run vdb-query -x f.vdb --get r7,r1999
+  assert_success
+  [ "${#lines[@]}" = 2 ]
+  # the stored record is the input record (fp16 keeps SIFT's integers exactly)
+  for ix in f.vdb h.vdb; do
+    vdb-query -x $ix --get r7 | jq -c '[.id, .vector, .metadata]' >got
+    sed -n 8p m.jsonl | jq -c '[.id, .vector, .metadata]' >want
+    cmp got want
+  done
+  run vdb-query -x f.vdb --get r7,nosuch
+  [ "$status" -eq 1 ]
+  assert_output --partial "no record with id 'nosuch'"
+  # without stored ids the row number is the id
+  vdb-build -q -o plain.vdb "$D/sift2k_base.fvecs"
+  [ "$(vdb-query -x plain.vdb --get 5 | jq .id)" = 5 ]
+}
+
+@test "siftsmall: filtered hnsw recall@10 at ef 64 >= 0.95 at 50%, 10%, 1% and 0.1% selectivity" {
+  need_shared
+  meta_jsonl "$S/siftsmall/siftsmall_base.fvecs" m.jsonl
+  vdb-build -q -T hnsw -o h.vdb m.jsonl
+  head -c $((100 * 516)) "$S/siftsmall/siftsmall_query.fvecs" >q.fvecs
+  for cat in A B C D; do
+    vdb-query -x h.vdb -k 10 --ef 64 --filter "category == \"$cat\"" q.fvecs | jq -c .ids >got
+    reference ".metadata.category == \"$cat\"" m.jsonl q.fvecs 10 >want
+    r=$(paste -d' ' got want | jq -s '[range(0; length; 2) as $i | .[$i] as $g | .[$i + 1] as $w |
+      ($w | length) as $n | if $n == 0 then 1 else ([$g[] | select(. as $x | $w | index($x))] | length) / $n end]
+      | add / length')
+    echo "category $cat: recall@10 $r"
+    ge "$r" 0.95
+  done
+}
