@@ -168,6 +168,7 @@ int main(int argc, char **argv)
 	vdb_vecs_init(&v);
 	if (a.append)
 		base = open_base(&a, &v);
+	v.binary = a.b.metric == VDB_METRIC_HAMMING; /* the readers take bits */
 	if (first >= argc)
 		cmd_read_all("-", a.format, &v);
 	for (int i = first; i < argc; i++)

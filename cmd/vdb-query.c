@@ -113,6 +113,7 @@ static void run_queries(const query_args *a, const vdb_index *ix, const char *pa
 	vdb_vecs q;
 	vdb_vecs_init(&q);
 	q.dim = vdb_index_dim(ix); /* the reader checks every query against it */
+	q.binary = vdb_index_metric(ix) == VDB_METRIC_HAMMING;
 	size_t got, k = a->so.k;
 	for (;;) {
 		vdb_vecs_clear(&q);

@@ -86,7 +86,7 @@ static inline const float *node_query(const hnsw_graph *g, const vdb_kernels *K,
                                       float *buf, float *bias)
 {
 	*bias = 0;
-	if (g->rows.kind == VDB_STORAGE_F32)
+	if (g->rows.kind == VDB_STORAGE_F32 || g->rows.kind == VDB_STORAGE_BINARY)
 		return vec_of(g, i);
 	vdb_rows_decode(&g->rows, K, vec_of(g, i), buf);
 	vdb_rows_prepare(&g->rows, g->metric, buf, buf, bias);
@@ -298,7 +298,24 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws 
 	return size;
 }
 
-void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const float *q, size_t k, size_t ef,
+/* Hamming distances tie often: order equal distances by id, as exact
+ * search does, so that the beam's k best are the flat index's when the
+ * beam holds them. The pool is sorted by distance: an insertion sort only
+ * moves entries within runs of equal distance. */
+static void ties_by_id(cand *pool, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		cand c = pool[i];
+		size_t j = i;
+		while (j > 0 && pool[j - 1].d == c.d && pool[j - 1].id > c.id) {
+			pool[j] = pool[j - 1];
+			j--;
+		}
+		pool[j] = c;
+	}
+}
+
+void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const void *query, size_t k, size_t ef,
                      int64_t *ids, float *dist)
 {
 	const vdb_kernels *K = vdb_kernels_get();
@@ -306,13 +323,18 @@ void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const float *q, size_t k, 
 		ef = k;
 	if (ef > w->cap)
 		ef = w->cap;
-	if (g->metric == VDB_METRIC_COSINE) {
-		memcpy(w->p2, q, (size_t)g->dim * sizeof *q);
-		vdb_normalize(w->p2, g->dim);
-		q = w->p2;
+	const float *q = query;
+	float bias = 0;
+	if (g->rows.kind == VDB_STORAGE_BINARY) {
+		memcpy(w->q, query, g->rows.size); /* the bits, in the (larger) float buffer */
+	} else {
+		if (g->metric == VDB_METRIC_COSINE) {
+			memcpy(w->p2, q, (size_t)g->dim * sizeof *q);
+			vdb_normalize(w->p2, g->dim);
+			q = w->p2;
+		}
+		vdb_rows_prepare(&g->rows, g->metric, q, w->q, &bias);
 	}
-	float bias;
-	vdb_rows_prepare(&g->rows, g->metric, q, w->q, &bias);
 	q = w->q;
 	size_t got = 0;
 	if (g->n > 0) {
@@ -322,6 +344,8 @@ void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const float *q, size_t k, 
 			greedy(g, K, NULL, w, q, bias, lc, &ep, &dep);
 		got = search_layer(g, K, NULL, w, q, bias, 0, ep, dep, ef);
 	}
+	if (g->rows.kind == VDB_STORAGE_BINARY)
+		ties_by_id(w->pool, got);
 	for (size_t i = 0; i < k; i++) {
 		ids[i] = i < got ? (int64_t)w->pool[i].id : -1;
 		dist[i] = i < got ? reported(g->metric, w->pool[i].d) : INFINITY;

@@ -148,6 +148,15 @@ float vdb_reported_distance(vdb_metric m, double e)
 	return (float)(m == VDB_METRIC_L2 ? sqrt(e > 0 ? e : 0) : e);
 }
 
+void vdb_topk_emit(vdb_topk *t, vdb_metric m, size_t k, int64_t *ids, float *dist)
+{
+	topk_sort(t);
+	for (size_t r = 0; r < k; r++) {
+		ids[r] = r < t->n ? t->id[r] : -1;
+		dist[r] = r < t->n ? vdb_reported_distance(m, t->dist[r]) : INFINITY;
+	}
+}
+
 /* The key a row needs to possibly beat the heap's worst: +inf until the
  * heap is full, then the worst exact distance moved into key space plus
  * the rounding bound, rounded up to a float. */

@@ -4,6 +4,7 @@
  * go to the smaller id. Distances are exact (double). (internal) */
 #ifndef VDB_TOPK_H
 #define VDB_TOPK_H
+#include "vdb.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,4 +70,8 @@ static inline void topk_sort(vdb_topk *t)
 		t->dist[n - 1] = top_d, t->id[n - 1] = top_id;
 	}
 }
+
+/* Sort t and write its entries as a search returns them: k ids (-1 past
+ * the end) and distances as metric m reports them (knn.c). */
+void vdb_topk_emit(vdb_topk *t, vdb_metric m, size_t k, int64_t *ids, float *dist);
 #endif

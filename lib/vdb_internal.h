@@ -20,6 +20,13 @@ static inline bool vdb_add_ok(size_t a, size_t b, size_t *out)
 	return !__builtin_add_overflow(a, b, out);
 }
 
+/* Bytes of one vector: dim/8 of packed bits (binary, the hamming metric)
+ * or dim float32. Queries and rows are laid out with this stride. */
+static inline size_t vdb_vector_bytes(bool binary, uint32_t dim)
+{
+	return binary ? dim / 8 : (size_t)dim * sizeof(float);
+}
+
 /* malloc that records VDB_ENOMEM in the thread's message on failure. */
 void *vdb_malloc(size_t n, const char *what);
 void *vdb_realloc(void *p, size_t n, const char *what);
