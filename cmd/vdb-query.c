@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_INCLUDE, OPT_INFO, OPT_VERIFY };
+enum { OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_PROBES, OPT_INCLUDE, OPT_INFO, OPT_VERIFY };
 
 typedef struct {
 	const char *index;
@@ -24,9 +24,12 @@ static void help(void)
 	       "  -k N                   neighbours per query (default 10)\n"
 	       "      --ef N             search breadth of graph indexes (flat ignores it)\n"
 	       "      --nprobe N         lists probed by IVF indexes (flat ignores it)\n"
+	       "      --probes P         lsh: buckets visited per table, the query's own and\n"
+	       "                         those of its least certain bits (default 1)\n"
 	       "  -O, --output FMT       jsonl (default), ivecs or tsv\n"
 	       "      --include metadata add each result's stored metadata\n"
 	       "  -f, --format FMT       queries: auto (default), fvecs, ivecs, bvecs, jsonl\n"
+	       "                         (a hamming index takes bvecs bytes or JSONL \"bits\")\n"
 	       "  -b, --batch N          queries answered per batch (default 4096)\n"
 	       "      --info             print the index header as JSON and exit\n"
 	       "      --verify           check every section checksum and the index's structure, and exit\n"
@@ -61,6 +64,9 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_NPROBE:
 		a->so.nprobe = (unsigned)cmd_size("--nprobe", arg, 1, 1u << 24);
 		return true;
+	case OPT_PROBES:
+		a->so.probes = (unsigned)cmd_size("--probes", arg, 1, VDB_LSH_MAX_PROBES);
+		return true;
 	case 'O':
 		cmd_output(arg, &a->out);
 		return true;
@@ -90,6 +96,7 @@ static const struct option longopts[] = {
 	{ "k", required_argument, NULL, 'k' },
 	{ "ef", required_argument, NULL, OPT_EF },
 	{ "nprobe", required_argument, NULL, OPT_NPROBE },
+	{ "probes", required_argument, NULL, OPT_PROBES },
 	{ "output", required_argument, NULL, 'O' },
 	{ "include", required_argument, NULL, OPT_INCLUDE },
 	{ "format", required_argument, NULL, 'f' },

@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const struct vdb_index_ops *const types[] = { &vdb_flat_ops, &vdb_hnsw_ops, &vdb_ivf_ops,
-                                                   &vdb_ivfpq_ops };
+                                                   &vdb_ivfpq_ops, &vdb_lsh_ops };
 #define NTYPES (sizeof types / sizeof types[0])
 
 void vdb_build_opts_init(vdb_build_opts *o)
@@ -51,7 +51,7 @@ vdb_status vdb_build_opts_check(const vdb_build_opts *o)
 {
 	const struct vdb_index_ops *ops = type_by_name(o->type);
 	VDB_RETURN_IF(!ops, VDB_EINVAL, "unknown index type '%s' (this version has: flat, hnsw, ivf, "
-	              "ivfpq)", o->type);
+	              "ivfpq, lsh)", o->type);
 	bool hamming = o->metric == VDB_METRIC_HAMMING, bits = ops == &vdb_flat_ops ||
 	                                                       ops == &vdb_hnsw_ops;
 	VDB_RETURN_IF(o->metric != VDB_METRIC_L2 && o->metric != VDB_METRIC_IP &&
@@ -61,6 +61,8 @@ vdb_status vdb_build_opts_check(const vdb_build_opts *o)
 	bool ivf = ops == &vdb_ivf_ops || ops == &vdb_ivfpq_ops;
 	VDB_RETURN_IF(!ivf && (o->nlist || o->pq_m), VDB_EINVAL,
 	              "--nlist and --pq-m apply to ivf and ivfpq indexes, not %s", ops->name);
+	VDB_RETURN_IF(ops != &vdb_lsh_ops && (o->lsh_tables || o->lsh_bits), VDB_EINVAL,
+	              "--lsh-tables and --lsh-bits apply to lsh indexes, not %s", ops->name);
 	uint32_t storage = VDB_STORAGE_F32;
 	if (o->storage && vdb_storage_parse(o->storage, &storage))
 		return VDB_EINVAL;
@@ -70,6 +72,8 @@ vdb_status vdb_build_opts_check(const vdb_build_opts *o)
 	VDB_RETURN_IF(!bits && storage != VDB_STORAGE_F32, VDB_EINVAL,
 	              "--storage applies to flat and hnsw indexes; %s stores %s (see --type ivfpq)",
 	              ops->name, ops == &vdb_ivfpq_ops ? "pq codes" : "float32 vectors");
+	VDB_RETURN_IF(ops == &vdb_lsh_ops && o->refine, VDB_EINVAL,
+	              "--refine does not apply to lsh: it always re-ranks with the float32 vectors");
 	VDB_RETURN_IF(!ivf && o->refine && storage == VDB_STORAGE_F32, VDB_EINVAL,
 	              "--refine applies to ivfpq and to compressed --storage (fp16, sq8); a %s "
 	              "index of float32 vectors is already exact", ops->name);

@@ -726,11 +726,38 @@ static void search_one(const vdb_index *ix, const ivf *f, ivf_ws *w, const float
 			for (uint32_t e = 0; e < h.n; e++)
 				h.dist[e] += 1;
 	}
-	topk_sort(&h);
-	for (size_t r = 0; r < k; r++) {
-		ids[r] = r < h.n ? h.id[r] : -1;
-		dist[r] = r < h.n ? vdb_reported_distance(m, h.dist[r]) : INFINITY;
-	}
+	vdb_topk_emit(&h, m, k, ids, dist);
+}
+
+/* What every thread of a search shares. */
+typedef struct {
+	const vdb_index *ix;
+	const float *q;
+	size_t k, nprobe, cand;
+	const int64_t *probe;
+	const float *pdist;
+	int64_t *ids;
+	float *dist;
+} ivf_job;
+
+static void *job_ws(void *ctx)
+{
+	const ivf_job *j = ctx;
+	return ws_new(j->ix->impl, j->ix->dim, j->nprobe, j->k, j->cand);
+}
+
+static void job_free(void *w)
+{
+	ws_free(w);
+}
+
+static void job_query(void *ctx, void *w, size_t i)
+{
+	const ivf_job *j = ctx;
+	size_t np = j->nprobe;
+	search_one(j->ix, j->ix->impl, w, j->q + i * j->ix->dim, j->k, np,
+	           j->probe ? j->probe + i * np : NULL, j->pdist ? j->pdist + i * np : NULL,
+	           j->ids + i * j->k, j->dist + i * j->k);
 }
 
 static vdb_status ivf_search(const vdb_index *ix, const float *q, size_t nq,
@@ -777,24 +804,8 @@ static vdb_status ivf_search(const vdb_index *ix, const float *q, size_t nq,
 			return st;
 		}
 	}
-	int threads = vdb_threads();
-	if ((size_t)threads > nq)
-		threads = (int)(nq ? nq : 1);
-	#pragma omp parallel num_threads(threads) if (threads > 1)
-	{
-		ivf_ws *w = ws_new(f, ix->dim, nprobe, o->k, cand);
-		if (!w) {
-			#pragma omp atomic write
-			st = VDB_ENOMEM;
-		}
-		#pragma omp for schedule(dynamic, 4)
-		for (size_t i = 0; i < nq; i++)
-			if (w)
-				search_one(ix, f, w, q + i * ix->dim, o->k, nprobe,
-				           probe ? probe + i * nprobe : NULL, probe ? pdist + i * nprobe : NULL,
-				           ids + i * o->k, dist + i * o->k);
-		ws_free(w);
-	}
+	ivf_job j = { ix, q, o->k, nprobe, cand, probe, pdist, ids, dist };
+	st = vdb_for_queries(nq, &j, job_ws, job_free, job_query);
 	free(probe);
 	free(pdist);
 	VDB_RETURN_IF(st, st, "out of memory for the search state (k %zu, nprobe %zu)", o->k,

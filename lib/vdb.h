@@ -51,6 +51,9 @@ const char *vdb_version(void);
 #define VDB_MAX_DIM 65536u
 #define VDB_MAX_K 100000u
 #define VDB_MAX_COUNT 2147483647ull /* internal ids are int32 in results */
+#define VDB_LSH_MAX_TABLES 64u
+#define VDB_LSH_MAX_BITS 32u
+#define VDB_LSH_MAX_PROBES 65536u /* buckets visited per table */
 
 /* ===== Metrics and distance kernels ===== */
 typedef enum {
@@ -177,7 +180,7 @@ void vdb_knn_free(vdb_knn *s);
 typedef struct vdb_index vdb_index;
 
 typedef struct {
-	const char *type;   /* "flat", "hnsw", "ivf", "ivfpq" */
+	const char *type;   /* "flat", "hnsw", "ivf", "ivfpq", "lsh" */
 	vdb_metric metric;
 	uint64_t seed;
 	unsigned M;               /* hnsw: links per node (2*M on layer 0); default 16 */
@@ -189,6 +192,8 @@ typedef struct {
 	                             with them; 0 = compressed rows only */
 	const char *storage;      /* flat, hnsw: how vectors are kept: "f32" (default),
 	                             "fp16" or "sq8" */
+	unsigned lsh_tables;      /* lsh: hash tables; 0 = 8 */
+	unsigned lsh_bits;        /* lsh: bits per table (2^bits buckets); 0 = 16 */
 	void (*progress)(void *ctx, size_t done, size_t total);
 	void *progress_ctx;
 } vdb_build_opts;
@@ -197,6 +202,7 @@ typedef struct {
 	size_t k;
 	unsigned ef;      /* hnsw; 0 = default */
 	unsigned nprobe;  /* ivf, ivfpq: lists probed; 0 = 16 (at most nlist) */
+	unsigned probes;  /* lsh: buckets visited per table; 0 = 1 (the query's own) */
 } vdb_search_opts;
 
 void vdb_build_opts_init(vdb_build_opts *o);

@@ -49,6 +49,14 @@ static inline float vdb_float_up(double t)
 	return (double)f < t ? __builtin_nextafterf(f, __builtin_inff()) : f;
 }
 
+/* one(ctx, ws, i) for every query i < nq, in parallel on at most
+ * vdb_threads() threads (never more than nq), each thread with a workspace
+ * from make(ctx), freed with drop: nothing is allocated per query. Returns
+ * VDB_ENOMEM (no message) if a workspace could not be made; the queries of
+ * that thread are skipped. */
+vdb_status vdb_for_queries(size_t nq, void *ctx, void *(*make)(void *ctx), void (*drop)(void *ws),
+                           void (*one)(void *ctx, void *ws, size_t i));
+
 /* The exact distance of exact search, in double: |q-x|^2 (l2), -<q,x>
  * (ip), 1-<q,x> (cosine, unit rows); and what results report for it. Every
  * index that promises the flat answer uses these two. */
