@@ -29,7 +29,8 @@
  * (the least confident bits first), generated lazily with a small heap by
  * the shift/expand scheme of Lv et al.: each set of bits once, in order.
  * Candidates from all tables are deduplicated with a tag per row and ranked
- * with vdb_exact_distance against the float32 rows kept in the file.
+ * against the float32 rows kept in the file as exact search ranks: a SIMD
+ * key filters, vdb_exact_distance decides (topk.h's exact filter).
  *
  * Sections:
  *   LSPL  the hyperplanes: tables x bits x dim float32 (unit vectors)
@@ -37,7 +38,7 @@
  *   LSKY  per table, count u32 keys in ascending order (table t at t*count)
  *   LSRW  per table, the row of each key (rows of one key in row order)
  *   VECS  the rows, count x dim float32 (normalised for cosine)
- * Header params: tables, bits. A bucket is a run of equal keys, found by
+ * Header params: tables, bits, the largest |x|^2 (a double, as bits). A bucket is a run of equal keys, found by
  * binary search: the file is 8 bytes per row and table whatever the bits.
  * Builds are deterministic: planes from the seed, keys per row, a sort by
  * (key, row); one seed gives byte-identical files on any thread count.
@@ -55,12 +56,13 @@
 #define SEC_LSKY VDB_FOURCC('L', 'S', 'K', 'Y')
 #define SEC_LSRW VDB_FOURCC('L', 'S', 'R', 'W')
 
-enum { P_TABLES = 1, P_BITS = 2 };
+enum { P_TABLES = 1, P_BITS = 2, P_XMAX = 3 };
 #define DEFAULT_TABLES 8u
 #define DEFAULT_BITS 16u
 
 typedef struct {
 	uint32_t tables, bits;
+	double xmax;           /* largest |x|^2: bounds the rounding of ip keys */
 	const float *planes;   /* tables * bits * dim */
 	const float *centre;   /* dim */
 	const uint32_t *keys;  /* tables * count, ascending per table */
@@ -228,6 +230,7 @@ static vdb_status lsh_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts 
 		return VDB_ENOMEM;
 	draw_planes(h->own_planes, np, d, ix->seed);
 	h->vecs = ix->owned.data;
+	h->xmax = vdb_max_norm2(h->vecs, ix->count, d, 0);
 	vdb_status s = mean_of(h->own_centre, h->vecs, ix->count, d);
 	return s ? s : fill_tables(ix, h, h->vecs, 0, NULL);
 }
@@ -248,6 +251,7 @@ static vdb_status lsh_append(vdb_index *ix, const vdb_index *base, vdb_vecs *dat
 		return VDB_ENOMEM;
 	memcpy(h->own_vecs, bh->vecs, nb * d * sizeof(float));
 	memcpy(h->own_vecs + nb * d, data->data, data->n * d * sizeof(float));
+	h->xmax = vdb_max_norm2(data->data, data->n, (uint32_t)d, bh->xmax);
 	/* planes and centre are base's, which outlives this index only until
 	 * the save: keep copies */
 	size_t pb = (size_t)h->tables * h->bits * d * sizeof(float);
@@ -269,6 +273,7 @@ static vdb_status lsh_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *
 	hd->storage = VDB_STORAGE_F32;
 	hd->params[P_TABLES] = h->tables;
 	hd->params[P_BITS] = h->bits;
+	memcpy(&hd->params[P_XMAX], &h->xmax, sizeof h->xmax);
 	vdb_status s = vdb_file_write_section(w, SEC_LSPL, h->planes, L * h->bits * d * sizeof(float));
 	if (!s)
 		s = vdb_file_write_section(w, SEC_LSCE, h->centre, d * sizeof(float));
@@ -311,6 +316,9 @@ static vdb_status lsh_open(vdb_index *ix)
 	lsh *h = lsh_new(ix, (uint32_t)p[P_TABLES], (uint32_t)p[P_BITS]);
 	if (!h)
 		return VDB_ENOMEM;
+	memcpy(&h->xmax, &p[P_XMAX], sizeof h->xmax);
+	VDB_RETURN_IF(!(h->xmax >= 0) || isinf(h->xmax), VDB_ECORRUPT,
+	              "%s: LSH norm bound is not a finite number", f->path);
 	const size_t n = ix->count, d = ix->dim, L = h->tables;
 	size_t pw, tw, vw;
 	bool okp = vdb_mul_ok(L * h->bits, d * sizeof(float), &pw);
@@ -428,8 +436,8 @@ static probe_set heap_pop(probe_set *hp, size_t *n)
 }
 
 /* Every row of bucket `key` of table t joins the candidates (once). */
-static void visit(const lsh *h, lsh_ws *w, size_t n, size_t t, uint32_t key, vdb_metric m,
-                  uint32_t d, vdb_topk *top)
+static void visit(const lsh *h, lsh_ws *w, size_t n, size_t t, uint32_t key, uint32_t d,
+                  vdb_exact_filter *ef, vdb_topk *top)
 {
 	const uint32_t *keys = h->keys + t * n, *rows = h->rows + t * n;
 	size_t lo = 0, hi = n;
@@ -445,19 +453,19 @@ static void visit(const lsh *h, lsh_ws *w, size_t n, size_t t, uint32_t key, vdb
 		if (r >= n || w->tags[r] == w->gen)
 			continue; /* r >= n: only in a damaged file */
 		w->tags[r] = w->gen;
-		topk_push(top, vdb_exact_distance(m, w->q, h->vecs + (size_t)r * d, d), r);
+		vdb_exact_filter_push(ef, top, h->vecs + (size_t)r * d, r);
 	}
 }
 
 /* The home bucket of table t, then probes - 1 more in the order of the
  * bits least sure of their side (Lv et al.'s shift/expand generation). */
 static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t probes,
-                        vdb_metric m, uint32_t d, vdb_topk *top)
+                        uint32_t d, vdb_exact_filter *ef, vdb_topk *top)
 {
 	const uint32_t b = h->bits;
 	const float *p = w->p + t * b;
 	uint32_t home = key_of(p, b);
-	visit(h, w, n, t, home, m, d, top);
+	visit(h, w, n, t, home, d, ef, top);
 	if (probes < 2)
 		return;
 	/* positions by |p| ascending (insertion sort of at most 32) */
@@ -476,7 +484,7 @@ static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t prob
 	heap_push(w->heap, &hn, (probe_set){ w->z[0], 1u << w->order[0], 0 });
 	for (size_t got = 1; got < probes && hn > 0; got++) {
 		probe_set s = heap_pop(w->heap, &hn);
-		visit(h, w, n, t, home ^ s.flip, m, d, top);
+		visit(h, w, n, t, home ^ s.flip, d, ef, top);
 		uint32_t nx = s.last + 1;
 		if (nx >= b)
 			continue;
@@ -502,8 +510,10 @@ static void search_one(const vdb_index *ix, const lsh *h, lsh_ws *w, const float
 		w->gen = 1;
 	}
 	vdb_topk top = { w->hd, w->hi, 0, (uint32_t)k };
+	vdb_exact_filter ef;
+	vdb_exact_filter_init(&ef, ix->metric, w->q, d, h->xmax);
 	for (size_t t = 0; t < h->tables; t++)
-		probe_table(h, w, ix->count, t, probes, ix->metric, d, &top);
+		probe_table(h, w, ix->count, t, probes, d, &ef, &top);
 	vdb_topk_emit(&top, ix->metric, k, ids, dist);
 }
 
