@@ -21,7 +21,12 @@
 
 const char *cmd_name = "vdb";
 cmd_common cmd_opts;
+const char *const *cmd_config_each;
+bool cmd_in_config;
 static char out_buf[1 << 16];
+/* the config file and line being parsed: usage errors name them */
+static const char *cfg_file;
+static int cfg_line;
 
 void cmd_init(const char *name)
 {
@@ -39,9 +44,12 @@ int cmd_exit_code(vdb_status s)
 	case VDB_EIO: return EXIT_IOERR;
 	case VDB_EINVAL: case VDB_EUNSUPPORTED: return EXIT_USAGE;
 	case VDB_ENOMEM: case VDB_EINTERNAL: return EXIT_SOFTWARE;
+	case VDB_EBUSY: return EXIT_TEMPFAIL;
 	}
 	return EXIT_SOFTWARE;
 }
+
+static void record_failure(int code);
 
 void cmd_die(vdb_status s)
 {
@@ -49,6 +57,7 @@ void cmd_die(vdb_status s)
 	fflush(stdout);
 	fprintf(stderr, "%s: error: %s\n", cmd_name,
 	        *vdb_last_error() ? vdb_last_error() : vdb_strerror(s));
+	record_failure(cmd_exit_code(s));
 	exit(cmd_exit_code(s));
 }
 
@@ -56,10 +65,13 @@ void cmd_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "%s: error: ", cmd_name);
+	if (cfg_file)
+		fprintf(stderr, "%s: line %d: ", cfg_file, cfg_line);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nTry '%s --help' for more information.\n", cmd_name);
+	record_failure(EXIT_USAGE);
 	exit(EXIT_USAGE);
 }
 
@@ -130,6 +142,20 @@ static const char *opt_label(const struct option *lo, int opt, char *buf, size_t
 	return buf;
 }
 
+/* What is wrong with a config file's "--key[=value]" that getopt refused. */
+static __attribute__((noreturn)) void config_key_error(const struct option *lo, const char *arg)
+{
+	const char *key = arg + 2;
+	size_t len = strcspn(key, "=");
+	for (; lo->name; lo++)
+		if (strlen(lo->name) == len && !strncmp(lo->name, key, len)) {
+			if (lo->has_arg == no_argument)
+				cmd_usage_error("%s: a flag: give true or false", lo->name);
+			cmd_usage_error("%s: needs a value", lo->name);
+		}
+	cmd_usage_error("unknown key '%.*s'", (int)len, key);
+}
+
 /* One getopt pass; from_config: argv came from a YAML file (lines for messages). */
 static void parse_pass(int argc, char **argv, const char *shortopts,
                        const struct option *longopts, cmd_opt_fn fn, void *ctx,
@@ -139,16 +165,18 @@ static void parse_pass(int argc, char **argv, const char *shortopts,
 	char label[64];
 	optind = 0;
 	opterr = 0;
+	cmd_in_config = config != NULL;
 	while ((opt = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
-		const char *where = config ? config : NULL;
-		int line = config ? lines[optind - 2 < 0 ? 0 : optind - 2] : 0;
+		if (config) {
+			cfg_file = config;
+			cfg_line = lines[optind - 2 < 0 ? 0 : optind - 2];
+		}
 		switch (opt) {
 		case '?':
 		case ':': {
 			const char *bad = argv[optind - 1];
-			if (where)
-				cmd_usage_error("%s: line %d: unknown option or missing value: %s", where,
-				                line, bad + 2);
+			if (config)
+				config_key_error(longopts, bad);
 			if (optopt && opt == ':')
 				cmd_usage_error("option %s needs a value",
 				                opt_label(longopts, optopt, label, sizeof label));
@@ -190,7 +218,12 @@ static void parse_pass(int argc, char **argv, const char *shortopts,
 				                opt_label(longopts, opt, label, sizeof label));
 		}
 	}
+	cfg_file = NULL;
+	cmd_in_config = false;
 }
+
+/* The arguments of the config file, which option values point into. */
+static char **config_argv;
 
 int cmd_parse(int argc, char **argv, const char *shortopts, const struct option *longopts,
               cmd_opt_fn fn, void *ctx, void (*help)(void))
@@ -208,9 +241,9 @@ int cmd_parse(int argc, char **argv, const char *shortopts, const struct option 
 			config = optarg;
 	if (config) {
 		int cargc;
-		char **cargv;
 		int *lines;
-		vdb_status s = vdb_config_load(config, &cargc, &cargv, &lines);
+		vdb_status s = vdb_config_load(config, cmd_config_each, &cargc, &config_argv, &lines);
+		char **cargv = config_argv;
 		if (s)
 			cmd_die(s);
 		/* getopt wants argv[0] */
@@ -223,10 +256,11 @@ int cmd_parse(int argc, char **argv, const char *shortopts, const struct option 
 			full[i + 1] = cargv[i], flines[i] = lines[i];
 		full[cargc + 1] = NULL;
 		parse_pass(cargc + 1, full, so, longopts, fn, ctx, help, config, flines);
-		/* option values point into cargv, as they point into argv: keep it for
-		 * the life of the process */
+		/* option values point into cargv, as they point into argv: it is kept
+		 * for the life of the process (in config_argv) */
 		free(full);
 		free(flines);
+		free(lines);
 	}
 	parse_pass(argc, argv, so, longopts, fn, ctx, help, NULL, NULL);
 	if (cmd_opts.threads)
@@ -297,7 +331,7 @@ double cmd_now(void)
 }
 
 /* Append every record of one input (path "-": stdin) to v; exits on error. */
-void cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v)
+bool cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v, bool allow_empty)
 {
 	vdb_reader *r;
 	vdb_status s = vdb_reader_open(&r, path, fmt);
@@ -305,9 +339,74 @@ void cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v)
 		cmd_die(s);
 	size_t got;
 	do {
-		if ((s = vdb_reader_read(r, v, 65536, &got)))
+		if ((s = vdb_reader_read(r, v, 65536, &got))) {
+			if (allow_empty && vdb_reader_empty(r)) {
+				vdb_reader_close(r);
+				return false;
+			}
 			cmd_die(s);
+		}
 		cmd_progress("reading", v->n, 0);
 	} while (got > 0);
 	vdb_reader_close(r);
+	return true;
+}
+
+/* ===== Metrics files ===== */
+vdb_status cmd_metrics_write(const char *path, const char *prefix, const char *index, int code,
+                             const vdb_prom_sample *s, size_t n)
+{
+	enum { OUTCOME = 4, MAX = 32 };
+	vdb_prom_sample all[MAX + OUTCOME];
+	char ok_name[96], last_ok[96], last_fail[96], status[96];
+	snprintf(ok_name, sizeof ok_name, "%s_success", prefix);
+	snprintf(last_ok, sizeof last_ok, "%s_last_success_timestamp_seconds", prefix);
+	snprintf(last_fail, sizeof last_fail, "%s_last_failure_timestamp_seconds", prefix);
+	snprintf(status, sizeof status, "%s_exit_status", prefix);
+	size_t m = 0;
+	for (size_t i = 0; i < n && i < MAX; i++)
+		all[m++] = s[i];
+	double now = (double)time(NULL), other;
+	all[m++] = (vdb_prom_sample){ ok_name, "1 if the last run succeeded, else 0", "gauge", NULL,
+	                              code == 0 };
+	all[m++] = (vdb_prom_sample){ status, "Exit status of the last run", "gauge", NULL, code };
+	/* this run's outcome is now; the other one's is kept from the last file */
+	const char *mine = code == 0 ? last_ok : last_fail, *theirs = code == 0 ? last_fail : last_ok;
+	const char *ok_help = "Unix time of the last successful run",
+	           *fail_help = "Unix time of the last failed run";
+	vdb_prom_sample ts[2] = {
+		{ mine, code == 0 ? ok_help : fail_help, "gauge", NULL, now },
+		{ theirs, code == 0 ? fail_help : ok_help, "gauge", NULL, 0 },
+	};
+	bool keep = vdb_prom_read(path, theirs, &other) == VDB_OK;
+	ts[1].value = other;
+	/* always in the same order in the file: success before failure */
+	if (code == 0 || !keep) {
+		all[m++] = ts[0];
+		if (keep)
+			all[m++] = ts[1];
+	} else {
+		all[m++] = ts[1];
+		all[m++] = ts[0];
+	}
+	return vdb_prom_write(path, "index", index, all, m);
+}
+
+static const char *fail_path, *fail_prefix, *fail_index;
+
+void cmd_metrics_on_failure(const char *path, const char *prefix, const char *index)
+{
+	fail_path = path, fail_prefix = prefix, fail_index = index;
+}
+
+static void record_failure(int code)
+{
+	const char *path = fail_path;
+	/* once (a failure to write it must not come back here); a busy lock
+	 * means another run is on it, whose own outcome the file will tell */
+	fail_path = NULL;
+	if (!path || code == EXIT_TEMPFAIL)
+		return;
+	if (cmd_metrics_write(path, fail_prefix, fail_index, code, NULL, 0))
+		fprintf(stderr, "%s: error: %s\n", cmd_name, vdb_last_error());
 }

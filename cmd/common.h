@@ -15,6 +15,7 @@ enum {
 	EXIT_SOFTWARE = 70,
 	EXIT_CANTCREAT = 73,
 	EXIT_IOERR = 74,
+	EXIT_TEMPFAIL = 75,  /* the index is locked by another build */
 	EXIT_PIPE = 141
 };
 
@@ -38,6 +39,11 @@ typedef struct {
 
 extern const char *cmd_name;
 extern cmd_common cmd_opts;
+/* Long options whose YAML lists become one option per item (set before
+ * cmd_parse; NULL-terminated); other lists are joined by commas. */
+extern const char *const *cmd_config_each;
+/* True while the config file's options are being handed to the command. */
+extern bool cmd_in_config;
 
 void cmd_init(const char *name);
 int cmd_exit_code(vdb_status s);
@@ -78,6 +84,19 @@ int cmd_finish(void);
 /* Seconds on the monotonic clock. */
 double cmd_now(void);
 /* Read all of one input into v (dies with the reader's message on error). */
-void cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v);
+/* Append every record of path to v; dies on an error. An input without any
+ * record is an error too unless allow_empty (then false is returned). */
+bool cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v, bool allow_empty);
+
+/* Write a metrics file (Prometheus text format, atomically): s, labelled
+ * index="INDEX", then the outcome of the run whose exit status is code:
+ * PREFIX_success, PREFIX_exit_status and PREFIX_last_success_timestamp_seconds
+ * or PREFIX_last_failure_timestamp_seconds (now), keeping the other one
+ * from the previous file when it can be read back. At most 32 samples. */
+vdb_status cmd_metrics_write(const char *path, const char *prefix, const char *index, int code,
+                             const vdb_prom_sample *s, size_t n);
+/* From now on, an exit through cmd_die or cmd_usage_error records the
+ * failure in path (except status 75: the lock's holder will write it). */
+void cmd_metrics_on_failure(const char *path, const char *prefix, const char *index);
 
 #endif

@@ -5,14 +5,27 @@
 #include <sys/stat.h>
 #include <time.h>
 
-enum { OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE,
-       OPT_STORAGE, OPT_LSH_TABLES, OPT_LSH_BITS };
+enum {
+	OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE,
+	OPT_STORAGE, OPT_INPUT, OPT_WAIT, OPT_METRICS, OPT_LSH_TABLES, OPT_LSH_BITS
+};
+
+/* at most this many --input files */
+#define MAX_INPUTS 4096
+
+/* Inputs named by --input: the command line's replace the config file's. */
+typedef struct {
+	const char *path[MAX_INPUTS];
+	int n;
+} input_list;
 
 typedef struct {
-	const char *output, *base;
+	const char *output, *base, *metrics;
 	vdb_build_opts b;
 	vdb_format format;
+	double wait;
 	bool append, type_set, metric_set, params_set;
+	input_list cfg_inputs, argv_inputs;
 } build_args;
 
 static void help(void)
@@ -38,17 +51,24 @@ static void help(void)
 	       "                         re-rank the R*k best with them (default 0)\n"
 	       "      --append           add the input to an existing index (-x, default: -o)\n"
 	       "  -x, --index FILE       the index to append to\n"
+	       "  -i, --input FILE       an input (repeatable; as the INPUT operands)\n"
 	       "  -f, --format FMT       auto (default), fvecs, ivecs, bvecs, jsonl\n"
 	       "      --seed N           random seed (default 42)\n"
+	       "      --wait SECONDS     wait for another build of INDEX to finish (default 0:\n"
+	       "                         exit 75 at once); builds lock INDEX.lock\n"
+	       "      --metrics FILE     write Prometheus metrics of the build to FILE (atomically),\n"
+	       "                         also when it fails\n"
 	       "  -t, --threads N        threads (default: all cores)\n"
 	       "  -c, --config FILE      YAML file of long options (command line wins)\n"
-	       "  -v, --verbose          print a summary on stderr\n"
-	       "  -q, --quiet            no warnings\n"
+	       "  -q, --quiet            nothing on stdout or stderr unless there is an error\n"
+	       "                         (default: one summary line on stderr)\n"
+	       "  -v, --verbose          the summary line (the default; kept for scripts)\n"
 	       "      --progress         progress on stderr even when it is not a terminal\n"
 	       "  -h, --help             this help\n"
 	       "      --version          version and SIMD level\n"
 	       "\nExit status: 0 ok, 64 usage, 65 bad input data, 66 cannot open input,\n"
-	       "73 cannot create output, 74 I/O error, 70 internal error. See vdb-build(1).\n",
+	       "73 cannot create output, 74 I/O error, 75 locked by another build,\n"
+	       "70 internal error. See vdb-build(1).\n",
 	       cmd_name, cmd_name);
 }
 
@@ -108,11 +128,24 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case 'f':
 		cmd_format(arg, &a->format);
 		return true;
+	case 'i': {
+		input_list *l = cmd_in_config ? &a->cfg_inputs : &a->argv_inputs;
+		if (l->n == MAX_INPUTS)
+			cmd_usage_error("--input: more than %d files", MAX_INPUTS);
+		l->path[l->n++] = arg;
+		return true;
+	}
 	case 'v':
 		cmd_opts.verbose = true;
 		return true;
 	case OPT_SEED:
 		a->b.seed = cmd_size("--seed", arg, 0, SIZE_MAX);
+		return true;
+	case OPT_WAIT:
+		a->wait = cmd_double("--wait", arg, 0, 1e7);
+		return true;
+	case OPT_METRICS:
+		a->metrics = arg;
 		return true;
 	}
 	return false;
@@ -134,6 +167,9 @@ static const struct option longopts[] = {
 	{ "lsh-bits", required_argument, NULL, OPT_LSH_BITS },
 	{ "append", no_argument, NULL, OPT_APPEND },
 	{ "index", required_argument, NULL, 'x' },
+	{ "input", required_argument, NULL, 'i' },
+	{ "wait", required_argument, NULL, OPT_WAIT },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "verbose", no_argument, NULL, 'v' },
 	CMD_COMMON_LONGOPTS
 };
@@ -163,19 +199,79 @@ static vdb_index *open_base(build_args *a, vdb_vecs *v)
 	return base;
 }
 
+static long long file_bytes(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+/* The one line a build prints on stderr unless --quiet. */
+static void summary(const build_args *a, bool appended, size_t n, size_t total, uint32_t dim,
+                    double build_s, double total_s)
+{
+	long long bytes = file_bytes(a->output);
+	char added[64] = "";
+	if (appended)
+		snprintf(added, sizeof added, " added (%zu in all)", total);
+	fprintf(stderr, "%s: %s: %zu vectors%s, dim %u, %s, %s, %lld bytes, build %.3f s, "
+	        "total %.3f s\n", cmd_name, a->output, n, added, dim, a->b.type,
+	        vdb_metric_name(a->b.metric), bytes, build_s, total_s);
+}
+
+/* A successful build's figures, for --metrics. */
+static void write_metrics(const build_args *a, size_t n, size_t total, double seconds)
+{
+	const vdb_prom_sample s[] = {
+		{ "vdb_build_seconds", "Seconds the last successful build took (read, build, write)",
+		  "gauge", NULL, seconds },
+		{ "vdb_build_input_vectors", "Vectors read by the last successful build", "gauge",
+		  NULL, (double)n },
+		{ "vdb_build_vectors", "Vectors in the index after the last successful build", "gauge",
+		  NULL, (double)total },
+		{ "vdb_index_bytes", "Size of the index file in bytes", "gauge", NULL,
+		  (double)file_bytes(a->output) },
+	};
+	vdb_status st;
+	/* a metrics file that cannot be written fails the run, once */
+	cmd_metrics_on_failure(NULL, NULL, NULL);
+	if ((st = cmd_metrics_write(a->metrics, "vdb_build", a->output, 0, s, sizeof s / sizeof *s)))
+		cmd_die(st);
+}
+
 int main(int argc, char **argv)
 {
 	cmd_init("vdb-build");
-	build_args a = { 0 };
+	static build_args a; /* large (the input lists): not on the stack */
 	vdb_build_opts_init(&a.b);
-	int first = cmd_parse(argc, argv, "o:T:m:f:x:t:c:vqh", longopts, on_opt, &a, help);
+	static const char *const each[] = { "input", NULL };
+	cmd_config_each = each;
+	int first = cmd_parse(argc, argv, "o:T:m:f:x:i:t:c:vqh", longopts, on_opt, &a, help);
 	if (!a.output)
 		cmd_usage_error("no output file: give -o INDEX");
 	if (a.base && !a.append)
 		cmd_usage_error("-x names the index to append to: give --append too");
 	if (!a.append && vdb_build_opts_check(&a.b))
 		cmd_usage_error("%s", vdb_last_error());
-	double t0 = cmd_now();
+	if (a.metrics)
+		cmd_metrics_on_failure(a.metrics, "vdb_build", a.output);
+	/* held from before the base is read until the new file is in place, so
+	 * two appends cannot both start from the same old index */
+	char lockpath[4096];
+	if (snprintf(lockpath, sizeof lockpath, "%s.lock", a.output) >= (int)sizeof lockpath)
+		cmd_usage_error("--output: name too long");
+	vdb_lock *lock;
+	vdb_status s = vdb_lock_acquire(&lock, lockpath, a.wait);
+	if (s)
+		cmd_die(s);
+	/* with the lock held no other build of this index is running: any
+	 * temporary file of one is left from a build that was killed */
+	size_t stale;
+	if ((s = vdb_file_remove_stale(a.output, &stale)))
+		cmd_die(s);
+	if (stale)
+		cmd_warn("removed %zu temporary file%s left by an interrupted build of %s", stale,
+		         stale == 1 ? "" : "s", a.output);
+	double t0 = cmd_now(); /* not counting the wait for the lock */
 
 	vdb_index *base = NULL;
 	vdb_vecs v;
@@ -183,19 +279,42 @@ int main(int argc, char **argv)
 	if (a.append)
 		base = open_base(&a, &v);
 	v.binary = a.b.metric == VDB_METRIC_HAMMING; /* the readers take bits */
-	if (first >= argc)
-		cmd_read_all("-", a.format, &v);
-	for (int i = first; i < argc; i++)
-		cmd_read_all(argv[i], a.format, &v);
+	/* operands and --input of the command line, else the config's inputs, else stdin */
+	const input_list *in = a.argv_inputs.n || first < argc ? &a.argv_inputs : &a.cfg_inputs;
+	/* inputs are concatenated: an empty one adds nothing, as with cat */
+	const char *last = "-";
+	int inputs = 0;
+	for (int i = 0; i < in->n; i++, inputs++)
+		cmd_read_all(last = in->path[i], a.format, &v, true);
+	for (int i = first; i < argc; i++, inputs++)
+		cmd_read_all(last = argv[i], a.format, &v, true);
+	if (!in->n && first >= argc)
+		cmd_read_all("-", a.format, &v, true), inputs++;
 	cmd_progress_end();
 	size_t n = v.n;
 	uint32_t dim = v.dim;
+	if (n == 0 && !base) {
+		if (inputs == 1)
+			cmd_die(vdb_fail(VDB_EFORMAT, "%s: no vectors in input",
+			                 strcmp(last, "-") ? last : "stdin"));
+		cmd_die(vdb_fail(VDB_EFORMAT, "no vectors in any of the %d inputs", inputs));
+	}
+	if (n == 0) {
+		/* a nightly append of a quiet day: nothing to add is not a failure */
+		size_t total = vdb_index_count(base);
+		vdb_index_close(base);
+		vdb_vecs_free(&v);
+		if (a.metrics)
+			write_metrics(&a, 0, total, cmd_now() - t0);
+		vdb_lock_release(lock);
+		cmd_warn("no vectors in the input: %s is unchanged", a.output);
+		return cmd_finish();
+	}
 
 	a.b.progress = cmd_progress;
 	a.b.progress_ctx = "building";
 	vdb_index *ix;
-	vdb_status s = base ? vdb_index_append(&ix, base, &v, &a.b)
-	                    : vdb_index_build(&ix, &v, &a.b);
+	s = base ? vdb_index_append(&ix, base, &v, &a.b) : vdb_index_build(&ix, &v, &a.b);
 	if (s)
 		cmd_die(s);
 	cmd_progress_end();
@@ -208,14 +327,12 @@ int main(int argc, char **argv)
 	vdb_index_close(base);
 	vdb_vecs_free(&v);
 
-	if (cmd_opts.verbose) {
-		struct stat st;
-		double mb = stat(a.output, &st) == 0 ? (double)st.st_size / 1e6 : 0;
-		fprintf(stderr, "%s: %s: %zu vectors%s, dim %u, %s, %s, %.1f MB, build %.3f s, "
-		        "total %.3f s\n", cmd_name, a.output, n, base ? " added" : "", dim, a.b.type,
-		        vdb_metric_name(a.b.metric), mb, built - t0, cmd_now() - t0);
-		if (base)
-			fprintf(stderr, "%s: %s now holds %zu vectors\n", cmd_name, a.output, total);
-	}
+	double seconds = cmd_now() - t0;
+	/* metrics under the lock too: their file follows the builds' order */
+	if (a.metrics)
+		write_metrics(&a, n, total, seconds);
+	vdb_lock_release(lock);
+	if (!cmd_opts.quiet)
+		summary(&a, base != NULL, n, total, dim, built - t0, seconds);
 	return cmd_finish();
 }

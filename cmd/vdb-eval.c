@@ -11,7 +11,7 @@
 
 enum {
 	OPT_MIN_RECALL = OPT_COMMON_LAST, OPT_JSON, OPT_QUERIES, OPT_GT, OPT_EF, OPT_NPROBE,
-	OPT_RUNS, OPT_PLOT, OPT_REFERENCE, OPT_HEADER
+	OPT_RUNS, OPT_PLOT, OPT_REFERENCE, OPT_HEADER, OPT_MAX_P99, OPT_METRICS
 };
 
 /* sysexits' EX_UNAVAILABLE: a program vdb-eval needs (gnuplot) is missing */
@@ -28,6 +28,8 @@ typedef struct {
 	vdb_output out;
 	const char *format;  /* vectors' format, or for sweep the report's */
 	double min_recall;
+	double max_p99_ms;   /* check: 0 = no limit */
+	const char *metrics; /* check: Prometheus metrics file */
 	bool json;
 	/* sweep */
 	char **index;        /* the -x names (copies), from argv or the config file */
@@ -51,26 +53,34 @@ static void help(void)
 	       "       %s sweep -x INDEX [-x INDEX...] --queries Q --gt GT.ivecs [-k K]\n"
 	       "                [--ef N,N,...] [--nprobe N,N,...] [--runs N] [--format FMT]\n"
 	       "                [--plot FILE.svg|FILE.png [--reference REF.csv]]\n"
+	       "       %s check -x INDEX --queries Q --gt GT.ivecs [-k K] [--ef N|--nprobe N]\n"
+	       "                [--min-recall R] [--max-p99-ms MS] [--metrics FILE]\n"
 	       "\n"
 	       "groundtruth: exact K nearest neighbours (default 100) of each query in BASE,\n"
 	       "  as ivecs (default), jsonl or tsv on stdout; BASE is streamed.\n"
 	       "recall: recall@K of vdb-query results (jsonl or ivecs; default stdin).\n"
 	       "sweep: for each index and search setting, recall@1/@K/@100, queries/s on one\n"
 	       "  thread and on all, latency p50/p95/p99/max, index size and build parameters.\n"
+	       "check: recall@K and one-query latency of an index at one setting, one summary\n"
+	       "  line; exit 1 below --min-recall or above --max-p99-ms (a guard for cron).\n"
 	       "\n"
 	       "  -m, --metric METRIC    l2 (default), ip or cosine\n"
 	       "  -k N                   neighbours per query (sweep: default 10)\n"
 	       "  -O, --output FMT       groundtruth output: ivecs (default), jsonl, tsv\n"
 	       "  -f, --format FMT       vectors: auto (default), fvecs, ivecs, bvecs, jsonl;\n"
 	       "                         sweep: the report: table (default), csv, json\n"
-	       "      --min-recall R     recall: exit 1 when recall@K is below R\n"
+	       "      --min-recall R     recall, check: exit 1 when recall@K is below R\n"
+	       "      --max-p99-ms MS    check: exit 1 when the 99th percentile latency is above MS\n"
+	       "      --metrics FILE     check: write Prometheus metrics to FILE (atomically)\n"
 	       "      --json             recall: print a JSON object\n"
-	       "  -x, --index FILE       sweep: an index; repeat, or separate with commas\n"
-	       "      --queries FILE     sweep: query vectors (fvecs, jsonl, ...)\n"
-	       "      --gt FILE          sweep: their ground truth (ivecs, from groundtruth)\n"
-	       "      --ef LIST          sweep: ef values for hnsw indexes, e.g. 16,32,64\n"
-	       "      --nprobe LIST      sweep: nprobe values for ivf and ivfpq indexes\n"
-	       "      --runs N           sweep: timed runs, the best reported (default 3)\n"
+	       "  -x, --index FILE       sweep: an index; repeat, or separate with commas;\n"
+	       "                         check: the index\n"
+	       "      --queries FILE     sweep, check: query vectors (fvecs, jsonl, ...)\n"
+	       "      --gt FILE          sweep, check: their ground truth (ivecs, from groundtruth)\n"
+	       "      --ef LIST          sweep: ef values for hnsw indexes, e.g. 16,32,64;\n"
+	       "                         check: one ef\n"
+	       "      --nprobe LIST      sweep: nprobe values for ivf and ivfpq; check: one\n"
+	       "      --runs N           sweep, check: timed runs, the best reported (default 3)\n"
 	       "      --header WHEN      sweep: auto (default: not when appending to a\n"
 	       "                         non-empty file), always or never\n"
 	       "      --plot FILE        sweep: draw recall against queries/s (gnuplot)\n"
@@ -81,10 +91,11 @@ static void help(void)
 	       "      --progress         progress on stderr even when it is not a terminal\n"
 	       "  -h, --help             this help\n"
 	       "      --version          version and SIMD level\n"
-	       "\nExit status: 0 ok, 1 below --min-recall, 64 usage, 65 bad input data,\n"
+	       "\nExit status: 0 ok, 1 below --min-recall or above --max-p99-ms, 64 usage,\n"
+	       "65 bad input data,\n"
 	       "66 cannot open input, 69 gnuplot missing for --plot, 73 cannot create output,\n"
 	       "74 I/O error, 70 internal error. See vdb-eval(1).\n",
-	       cmd_name, cmd_name, cmd_name);
+	       cmd_name, cmd_name, cmd_name, cmd_name);
 }
 
 /* Whether an option value lies in the command line (not the config file). */
@@ -175,6 +186,12 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_JSON:
 		a->json = true;
 		return true;
+	case OPT_MAX_P99:
+		a->max_p99_ms = cmd_double("--max-p99-ms", arg, 0, 1e9);
+		return true;
+	case OPT_METRICS:
+		a->metrics = arg;
+		return true;
 	case 'x':
 		add_indexes(a, arg);
 		return true;
@@ -229,6 +246,8 @@ static const struct option longopts[] = {
 	{ "plot", required_argument, NULL, OPT_PLOT },
 	{ "reference", required_argument, NULL, OPT_REFERENCE },
 	{ "header", required_argument, NULL, OPT_HEADER },
+	{ "max-p99-ms", required_argument, NULL, OPT_MAX_P99 },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	CMD_COMMON_LONGOPTS
 };
 
@@ -405,6 +424,31 @@ static __attribute__((noreturn)) void die_about(vdb_status s, const char *what,
 	cmd_die(s);
 }
 
+/* The queries and ground truth of a sweep or check (named by --queries and
+ * --gt, required), and the sweep that measures with them. */
+static vdb_sweep *load_probe(const char *sub, const eval_args *a, size_t k, unsigned runs,
+                             vdb_vecs *q, int32_t **gt)
+{
+	if (!a->queries)
+		cmd_usage_error("%s needs --queries FILE", sub);
+	if (!a->gt)
+		cmd_usage_error("%s needs --gt GT.ivecs (from vdb-eval groundtruth)", sub);
+	vdb_reader *r;
+	vdb_vecs_init(q);
+	size_t got, grows, gwidth;
+	vdb_status s;
+	if ((s = vdb_reader_open(&r, a->queries, VDB_FMT_AUTO)) ||
+	    (s = vdb_reader_read(r, q, 0, &got)))
+		cmd_die(s);
+	vdb_reader_close(r);
+	if ((s = vdb_ivecs_load(a->gt, gt, &grows, &gwidth)))
+		cmd_die(s);
+	vdb_sweep *sw;
+	if ((s = vdb_sweep_new(&sw, q->data, q->n, q->dim, *gt, grows, gwidth, k, runs)))
+		die_about(s, a->queries, a->gt);
+	return sw;
+}
+
 static int sweep(const eval_args *a, int nargs, char **args)
 {
 	if (nargs)
@@ -412,10 +456,6 @@ static int sweep(const eval_args *a, int nargs, char **args)
 		                args[0]);
 	if (!a->nindex)
 		cmd_usage_error("sweep needs an index: -x INDEX");
-	if (!a->queries)
-		cmd_usage_error("sweep needs --queries FILE");
-	if (!a->gt)
-		cmd_usage_error("sweep needs --gt GT.ivecs (from vdb-eval groundtruth)");
 	vdb_report_format fmt = VDB_REPORT_TABLE;
 	if (a->format && vdb_report_format_parse(a->format, &fmt))
 		cmd_usage_error("--format: %s", vdb_last_error());
@@ -435,22 +475,9 @@ static int sweep(const eval_args *a, int nargs, char **args)
 		if (a->reference && (s = vdb_curves_load(a->reference, &ref, &nref)))
 			cmd_die(s);
 	}
-	vdb_reader *r;
 	vdb_vecs q;
-	vdb_vecs_init(&q);
-	size_t got;
-	if ((s = vdb_reader_open(&r, a->queries, VDB_FMT_AUTO)) ||
-	    (s = vdb_reader_read(r, &q, 0, &got)))
-		cmd_die(s);
-	vdb_reader_close(r);
 	int32_t *gt;
-	size_t grows, gwidth;
-	if ((s = vdb_ivecs_load(a->gt, &gt, &grows, &gwidth)))
-		cmd_die(s);
-	vdb_sweep *sw;
-	if ((s = vdb_sweep_new(&sw, q.data, q.n, q.dim, gt, grows, gwidth, k,
-	                       a->runs ? a->runs : 3)))
-		die_about(s, a->queries, a->gt);
+	vdb_sweep *sw = load_probe("sweep", a, k, a->runs ? a->runs : 3, &q, &gt);
 	vdb_index **ix = calloc(a->nindex, sizeof *ix);
 	vdb_sweep_index *info = calloc(a->nindex, sizeof *info);
 	vdb_curve *curves = calloc(a->nindex + nref, sizeof *curves);
@@ -546,6 +573,93 @@ static int sweep(const eval_args *a, int nargs, char **args)
 	return cmd_finish();
 }
 
+/* ===== check ===== */
+
+/* The one setting check measures at: --ef or --nprobe, whichever the
+ * index's type takes (one value), else its default. */
+static void check_setting(const eval_args *a, const vdb_sweep_index *info, vdb_search_opts *so)
+{
+	if (a->nef > 1 || a->nnprobe > 1)
+		cmd_usage_error("check measures one setting: give one --ef or --nprobe value");
+	const char *knob = info->knob ? info->knob : "";
+	if (a->nef && !strcmp(knob, "ef"))
+		so->ef = a->ef[0];
+	else if (a->nef)
+		cmd_warn("--ef applies to hnsw indexes only; ignored");
+	if (a->nnprobe && !strcmp(knob, "nprobe"))
+		so->nprobe = a->nprobe[0];
+	else if (a->nnprobe)
+		cmd_warn("--nprobe applies to ivf and ivfpq indexes only; ignored");
+}
+
+static void check_metrics(const eval_args *a, size_t k, const vdb_sweep_result *r, size_t nq,
+                          int code)
+{
+	char rk[32];
+	snprintf(rk, sizeof rk, "k=\"%zu\"", k);
+	const vdb_prom_sample s[] = {
+		{ "vdb_eval_recall", "Recall@k of the last check against the ground truth", "gauge",
+		  rk, r->recall_k },
+		{ "vdb_eval_latency_seconds", "Latency of one query on one thread in the last check",
+		  "summary", "quantile=\"0.5\"", r->p50 },
+		{ "vdb_eval_latency_seconds", NULL, NULL, "quantile=\"0.9\"", r->p90 },
+		{ "vdb_eval_latency_seconds", NULL, NULL, "quantile=\"0.99\"", r->p99 },
+		{ "vdb_eval_latency_seconds_sum", NULL, NULL, NULL, r->seconds },
+		{ "vdb_eval_latency_seconds_count", NULL, NULL, NULL, (double)nq },
+	};
+	vdb_status st;
+	cmd_metrics_on_failure(NULL, NULL, NULL);
+	if ((st = cmd_metrics_write(a->metrics, "vdb_eval_check", a->index[0], code, s,
+	                            sizeof s / sizeof *s)))
+		cmd_die(st);
+}
+
+static int check(const eval_args *a, int nargs, char **args)
+{
+	if (nargs)
+		cmd_usage_error("check takes no file operands (got '%s'); name the index with -x",
+		                args[0]);
+	if (a->nindex != 1)
+		cmd_usage_error("check needs one index: -x INDEX");
+	if (a->metrics)
+		cmd_metrics_on_failure(a->metrics, "vdb_eval_check", a->index[0]);
+	size_t k = a->k_given ? a->k : 10;
+	vdb_vecs q;
+	int32_t *gt;
+	vdb_sweep *sw = load_probe("check", a, k, a->runs ? a->runs : 3, &q, &gt);
+	vdb_index *ix;
+	vdb_sweep_index info;
+	vdb_status s;
+	if ((s = vdb_index_open(&ix, a->index[0])) || (s = vdb_sweep_check(sw, ix, a->index[0])) ||
+	    (s = vdb_sweep_describe(ix, &info)))
+		cmd_die(s);
+	vdb_search_opts so;
+	vdb_search_opts_init(&so);
+	check_setting(a, &info, &so);
+	vdb_sweep_result r;
+	if ((s = vdb_sweep_run(sw, ix, &so, &r)))
+		die_about(s, a->index[0], NULL);
+	bool low = a->min_recall > 0 && r.recall_k < a->min_recall;
+	bool slow = a->max_p99_ms > 0 && r.p99 * 1e3 > a->max_p99_ms;
+	printf("%s: recall@%zu %.4f, latency p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, %zu queries: "
+	       "%s\n", a->index[0], k, r.recall_k, r.p50 * 1e3, r.p90 * 1e3, r.p99 * 1e3, q.n,
+	       low || slow ? "FAILED" : "ok");
+	if (a->metrics)
+		check_metrics(a, k, &r, q.n, low || slow ? EXIT_BELOW : 0);
+	vdb_index_close(ix);
+	vdb_sweep_free(sw);
+	free(gt);
+	vdb_vecs_free(&q);
+	int st = cmd_finish();
+	if (low)
+		fprintf(stderr, "%s: check failed: recall@%zu %.4f is below --min-recall %g\n",
+		        cmd_name, k, r.recall_k, a->min_recall);
+	if (slow)
+		fprintf(stderr, "%s: check failed: p99 latency %.3f ms is above --max-p99-ms %g\n",
+		        cmd_name, r.p99 * 1e3, a->max_p99_ms);
+	return low || slow ? EXIT_BELOW : st;
+}
+
 int main(int argc, char **argv)
 {
 	cmd_init("vdb-eval");
@@ -553,7 +667,7 @@ int main(int argc, char **argv)
 	main_argc = argc, main_argv = argv;
 	int first = cmd_parse(argc, argv, "m:k:O:f:x:t:c:qh", longopts, on_opt, &a, help);
 	if (first >= argc)
-		cmd_usage_error("no subcommand: expected groundtruth, recall or sweep");
+		cmd_usage_error("no subcommand: expected groundtruth, recall, sweep or check");
 	const char *sub = argv[first];
 	int nargs = argc - first - 1;
 	char **args = argv + first + 1;
@@ -561,13 +675,15 @@ int main(int argc, char **argv)
 		return groundtruth(&a, nargs, args);
 	if (!strcmp(sub, "recall"))
 		return recall(&a, nargs, args);
-	if (!strcmp(sub, "sweep")) {
-		int st = sweep(&a, nargs, args);
+	bool is_sweep = !strcmp(sub, "sweep");
+	if (is_sweep || !strcmp(sub, "check")) {
+		int st = is_sweep ? sweep(&a, nargs, args) : check(&a, nargs, args);
 		free_indexes(&a);
 		free(a.index);
 		free(a.ef);
 		free(a.nprobe);
 		return st;
 	}
-	cmd_usage_error("unknown subcommand '%s' (expected groundtruth, recall or sweep)", sub);
+	cmd_usage_error("unknown subcommand '%s' (expected groundtruth, recall, sweep or check)",
+	                sub);
 }

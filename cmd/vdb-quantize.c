@@ -187,9 +187,9 @@ static int do_train(quant_args *a, char **inputs, int ninputs)
 	vdb_vecs v;
 	vdb_vecs_init(&v);
 	if (ninputs == 0)
-		cmd_read_all("-", a->format, &v);
+		cmd_read_all("-", a->format, &v, false);
 	for (int i = 0; i < ninputs; i++)
-		cmd_read_all(inputs[i], a->format, &v);
+		cmd_read_all(inputs[i], a->format, &v, false);
 	cmd_progress_end();
 	vdb_quantizer *q;
 	vdb_status s = vdb_quantizer_train(&q, a->kind, v.dim, v.data, v.n, &a->p);
@@ -353,7 +353,7 @@ static int do_eval(quant_args *a, char **inputs, int ninputs)
 	vdb_vecs qv;
 	vdb_vecs_init(&qv);
 	qv.dim = d;
-	cmd_read_all(a->queries, a->format, &qv);
+	cmd_read_all(a->queries, a->format, &qv, false);
 	vdb_quant_eval *e;
 	vdb_status s = vdb_quant_eval_new(&e, q, a->metric, a->k, qv.data, qv.n);
 	if (s) {

@@ -5,10 +5,13 @@
  * names. It is turned into ordinary "--key=value" arguments that the command
  * parses before its real command line, so options given on the command line
  * win and one parser validates both. Cron jobs keep their settings in a
- * file; one-off runs override a value on the command line.
+ * file; one-off runs override a value on the command line. Errors in the
+ * file are usage errors (VDB_EINVAL) naming the file and line: a cron job
+ * with a broken config should fail like one with a broken crontab line.
  */
 #include "vdb_internal.h"
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <yaml.h>
 
@@ -47,7 +50,34 @@ static int is_false(const char *v)
 	       !strcmp(v, "False") || !strcmp(v, "null") || !strcmp(v, "~") || !*v;
 }
 
-vdb_status vdb_config_load(const char *path, int *argc, char ***argv, int **lines)
+static bool listed(const char *const *keys, const char *key)
+{
+	for (; keys && *keys; keys++)
+		if (!strcmp(*keys, key))
+			return true;
+	return false;
+}
+
+/* One argument per item: for options that repeat (file names may hold commas). */
+static vdb_status push_items(arglist *a, yaml_document_t *doc, yaml_node_t *seq,
+                             const char *path, const char *key)
+{
+	for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *e = yaml_document_get_node(doc, *it);
+		int line = (int)e->start_mark.line + 1;
+		if (e->type != YAML_SCALAR_NODE)
+			return vdb_fail(VDB_EINVAL, "%s: line %d: %s: list items must be plain values",
+			                path, line, key);
+		vdb_status s = push_arg(a, key, (const char *)e->data.scalar.value, line);
+		if (s)
+			return s;
+	}
+	return VDB_OK;
+}
+
+vdb_status vdb_config_load(const char *path, const char *const *each, int *argc, char ***argv,
+                           int **lines)
 {
 	*argc = 0, *argv = NULL, *lines = NULL;
 	FILE *f = fopen(path, "rb");
@@ -59,7 +89,7 @@ vdb_status vdb_config_load(const char *path, int *argc, char ***argv, int **line
 	yaml_parser_set_input_file(&p, f);
 	vdb_status s = VDB_OK;
 	if (!yaml_parser_load(&p, &doc)) {
-		s = vdb_fail(VDB_EFORMAT, "%s: line %zu: %s", path, p.problem_mark.line + 1,
+		s = vdb_fail(VDB_EINVAL, "%s: line %zu: %s", path, p.problem_mark.line + 1,
 		             p.problem ? p.problem : "invalid YAML");
 		yaml_parser_delete(&p);
 		fclose(f);
@@ -70,7 +100,7 @@ vdb_status vdb_config_load(const char *path, int *argc, char ***argv, int **line
 	if (!root) {
 		/* an empty file sets nothing */
 	} else if (root->type != YAML_MAPPING_NODE) {
-		s = vdb_fail(VDB_EFORMAT, "%s: line %zu: expected a mapping of option: value",
+		s = vdb_fail(VDB_EINVAL, "%s: line %zu: expected a mapping of option: value",
 		             path, root->start_mark.line + 1);
 	} else {
 		for (yaml_node_pair_t *pr = root->data.mapping.pairs.start;
@@ -79,7 +109,7 @@ vdb_status vdb_config_load(const char *path, int *argc, char ***argv, int **line
 			yaml_node_t *v = yaml_document_get_node(&doc, pr->value);
 			int line = (int)k->start_mark.line + 1;
 			if (k->type != YAML_SCALAR_NODE) {
-				s = vdb_fail(VDB_EFORMAT, "%s: line %d: keys must be option names", path, line);
+				s = vdb_fail(VDB_EINVAL, "%s: line %d: keys must be option names", path, line);
 				break;
 			}
 			const char *key = (const char *)k->data.scalar.value;
@@ -91,6 +121,8 @@ vdb_status vdb_config_load(const char *path, int *argc, char ***argv, int **line
 					s = push_arg(&a, key, NULL, line);
 				else if (quoted || !is_false(val))
 					s = push_arg(&a, key, val, line);
+			} else if (v->type == YAML_SEQUENCE_NODE && listed(each, key)) {
+				s = push_items(&a, &doc, v, path, key);
 			} else if (v->type == YAML_SEQUENCE_NODE) {
 				char joined[4096] = "";
 				size_t used = 0;
@@ -98,14 +130,14 @@ vdb_status vdb_config_load(const char *path, int *argc, char ***argv, int **line
 				     it < v->data.sequence.items.top; it++) {
 					yaml_node_t *e = yaml_document_get_node(&doc, *it);
 					if (e->type != YAML_SCALAR_NODE) {
-						s = vdb_fail(VDB_EFORMAT, "%s: line %d: %s: list items must be "
+						s = vdb_fail(VDB_EINVAL, "%s: line %d: %s: list items must be "
 						             "plain values", path, line, key);
 						break;
 					}
 					int w = snprintf(joined + used, sizeof joined - used, "%s%s",
 					                 used ? "," : "", (const char *)e->data.scalar.value);
 					if (w < 0 || (size_t)w >= sizeof joined - used) {
-						s = vdb_fail(VDB_EFORMAT, "%s: line %d: %s: list too long",
+						s = vdb_fail(VDB_EINVAL, "%s: line %d: %s: list too long",
 						             path, line, key);
 						break;
 					}
@@ -114,7 +146,7 @@ vdb_status vdb_config_load(const char *path, int *argc, char ***argv, int **line
 				if (!s)
 					s = push_arg(&a, key, joined, line);
 			} else {
-				s = vdb_fail(VDB_EFORMAT, "%s: line %d: %s: expected a value or a list",
+				s = vdb_fail(VDB_EINVAL, "%s: line %d: %s: expected a value or a list",
 				             path, line, key);
 			}
 		}

@@ -10,6 +10,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 static const vdb_kernels *chosen;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -18,8 +21,12 @@ static int cpu_has_avx2(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_cpu_init();
+	/* F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports
+	 * does not know "f16c" */
+	unsigned a, b, c, d;
+	int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
 	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-	       __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("f16c");
+	       __builtin_cpu_supports("popcnt") && f16c;
 #else
 	return 0;
 #endif

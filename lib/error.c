@@ -27,6 +27,7 @@ const char *vdb_strerror(vdb_status s)
 	case VDB_ECREATE: return "cannot create output";
 	case VDB_EINTERNAL: return "internal error";
 	case VDB_EUNSUPPORTED: return "not supported";
+	case VDB_EBUSY: return "locked by another process";
 	}
 	return "unknown status";
 }

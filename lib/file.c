@@ -23,6 +23,7 @@
  */
 #include "file.h"
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -247,7 +248,7 @@ void vdb_file_abort(vdb_file_writer *w)
 	writer_free(w);
 }
 
-static vdb_status fsync_dir(const char *path)
+vdb_status vdb_fsync_dir(const char *path)
 {
 	char *copy = strdup(path);
 	if (!copy)
@@ -301,7 +302,7 @@ vdb_status vdb_file_commit(vdb_file_writer *w, vdb_header *h)
 			             "%s: cannot rename %s into place: %s", w->path, w->tmp,
 			             strerror(errno));
 		else {
-			s = fsync_dir(w->path);
+			s = vdb_fsync_dir(w->path);
 			writer_free(w);
 			return s;
 		}
@@ -423,4 +424,37 @@ void vdb_file_close(vdb_file *f)
 	munmap((void *)f->map, f->size);
 	free(f->path);
 	free(f);
+}
+
+vdb_status vdb_file_remove_stale(const char *path, size_t *removed)
+{
+	*removed = 0;
+	char *dcopy = strdup(path), *bcopy = strdup(path);
+	if (!dcopy || !bcopy) {
+		free(dcopy), free(bcopy);
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	}
+	const char *dir = dirname(dcopy), *base = basename(bcopy);
+	size_t blen = strlen(base);
+	vdb_status s = VDB_OK;
+	DIR *d = opendir(dir);
+	if (!d)
+		s = vdb_fail(VDB_EIO, "%s: cannot list %s: %s", path, dir, strerror(errno));
+	for (struct dirent *e; d && (e = readdir(d));) {
+		/* exactly the names vdb_file_create gives: PATH.tmp. and 6 characters */
+		const char *n = e->d_name;
+		if (strncmp(n, base, blen) || strncmp(n + blen, ".tmp.", 5) || strlen(n + blen + 5) != 6)
+			continue;
+		char full[4096];
+		if (snprintf(full, sizeof full, "%s/%s", dir, n) >= (int)sizeof full)
+			continue;
+		if (unlink(full) == 0)
+			(*removed)++;
+		else if (errno != ENOENT)
+			s = vdb_fail(VDB_EIO, "%s: cannot remove %s: %s", path, full, strerror(errno));
+	}
+	if (d)
+		closedir(d);
+	free(dcopy), free(bcopy);
+	return s;
 }

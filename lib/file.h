@@ -53,6 +53,8 @@ vdb_status vdb_file_write_section(vdb_file_writer *w, uint32_t kind, const void 
 vdb_status vdb_file_commit(vdb_file_writer *w, vdb_header *h);
 /* Give up: remove the temporary file and free w. */
 void vdb_file_abort(vdb_file_writer *w);
+/* fsync the directory holding path, so that a rename into it is durable. */
+vdb_status vdb_fsync_dir(const char *path);
 
 /* ===== Reading ===== */
 typedef struct {

@@ -23,6 +23,8 @@ int vdb_jsonl_record_buffered(const vdb_reader *r)
 static vdb_status next_line(vdb_reader *r, const char **line, ssize_t *len)
 {
 	size_t scanned = 0;
+	*line = NULL;
+	*len = -1;
 	for (;;) {
 		size_t have = r->len - r->pos;
 		const unsigned char *nl = memchr(r->buf + r->pos + scanned, '\n', have - scanned);
@@ -45,6 +47,11 @@ static vdb_status next_line(vdb_reader *r, const char **line, ssize_t *len)
 			r->line++;
 			return VDB_OK;
 		}
+		/* a line is buffered whole: bound it, or a file without newlines
+		 * would be read into memory entire */
+		if (have > VDB_MAX_LINE)
+			return vdb_fail(VDB_EFORMAT, "%s: line %zu is longer than the limit of %u MiB",
+			                r->name, r->line + 1, VDB_MAX_LINE >> 20);
 		scanned = have;
 		size_t avail;
 		vdb_status s = vdb_rd_want(r, have + 1, &avail);

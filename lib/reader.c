@@ -175,14 +175,17 @@ vdb_status vdb_reader_read(vdb_reader *r, vdb_vecs *v, size_t max, size_t *got)
 		(*got)++;
 		r->records++;
 	}
-	if (r->records == 0)
+	if (r->records == 0) {
+		r->empty = 1;
 		return vdb_fail(VDB_EFORMAT, "%s: no vectors in input", r->name);
+	}
 	return VDB_OK;
 }
 
 vdb_format vdb_reader_format(const vdb_reader *r) { return r->fmt; }
 const char *vdb_reader_name(const vdb_reader *r) { return r->name; }
 size_t vdb_reader_records(const vdb_reader *r) { return r->records; }
+int vdb_reader_empty(const vdb_reader *r) { return r->empty; }
 
 void vdb_reader_close(vdb_reader *r)
 {

@@ -13,6 +13,7 @@ struct vdb_reader {
 	size_t cap, pos, len;
 	int eof;
 	size_t records;        /* records read so far */
+	int empty;             /* the input ended before its first record */
 	size_t line;           /* JSONL: lines read so far */
 	char *line_buf;        /* JSONL: a line longer than the buffer */
 	size_t line_cap;

@@ -184,9 +184,11 @@ static vdb_status timed_runs(vdb_sweep *s, const vdb_index *ix, const vdb_search
 	}
 	qsort(s->best, s->nq, sizeof *s->best, cmp_double);
 	r->p50 = percentile(s->best, s->nq, 50);
+	r->p90 = percentile(s->best, s->nq, 90);
 	r->p95 = percentile(s->best, s->nq, 95);
 	r->p99 = percentile(s->best, s->nq, 99);
 	r->max = s->best[s->nq - 1];
+	r->seconds = best_sum;
 	/* a clock too coarse to see the work would divide by zero */
 	double tiny = 1e-9 * (double)s->nq;
 	r->qps_1 = (double)s->nq / (best_sum > tiny ? best_sum : tiny);

@@ -35,7 +35,8 @@ typedef enum {
 	VDB_ENOENT = 7,     /* cannot open an input */
 	VDB_ECREATE = 8,    /* cannot create an output */
 	VDB_EINTERNAL = 9,  /* a bug in vdb */
-	VDB_EUNSUPPORTED = 10 /* valid request this build or index cannot do */
+	VDB_EUNSUPPORTED = 10, /* valid request this build or index cannot do */
+	VDB_EBUSY = 11      /* another process holds the lock (try again later) */
 } vdb_status;
 
 const char *vdb_strerror(vdb_status s);
@@ -50,6 +51,7 @@ const char *vdb_version(void);
 /* ===== Limits (checked at input; error messages name them) ===== */
 #define VDB_MAX_DIM 65536u
 #define VDB_MAX_K 100000u
+#define VDB_MAX_LINE (64u << 20) /* bytes of one JSONL line: a 65536-d vector needs ~1.5 MB */
 #define VDB_MAX_COUNT 2147483647ull /* internal ids are int32 in results */
 #define VDB_LSH_MAX_TABLES 64u
 #define VDB_LSH_MAX_BITS 32u
@@ -154,6 +156,9 @@ vdb_status vdb_reader_read(vdb_reader *r, vdb_vecs *v, size_t max, size_t *got);
 vdb_format vdb_reader_format(const vdb_reader *r);
 const char *vdb_reader_name(const vdb_reader *r); /* "stdin" or the path */
 size_t vdb_reader_records(const vdb_reader *r);    /* records read so far */
+/* True after the VDB_EFORMAT of an input without any record (not a bad
+ * one): callers that concatenate inputs may skip it. */
+int vdb_reader_empty(const vdb_reader *r);
 void vdb_reader_close(vdb_reader *r);
 
 /* Read a whole ivecs file of int32 rows (ground truth). Rows may not change
@@ -368,6 +373,8 @@ typedef struct {
 	double qps_all;            /* queries/s, all queries in one call on `threads` threads */
 	int threads;
 	double p50, p95, p99, max; /* seconds per query, one thread (nearest rank; best run) */
+	double p90;                /* the same, 90th percentile */
+	double seconds;            /* the sum of the best run's latencies */
 } vdb_sweep_result;
 
 typedef struct vdb_sweep vdb_sweep;
@@ -446,10 +453,47 @@ vdb_status vdb_plot(const char *path, const vdb_curve *c, size_t n, const char *
 /* ===== Configuration files ===== */
 /* Read a YAML mapping of long option names to values into arguments
  * "--name=value" (true: "--name"; false or null: omitted; a list: its items
- * joined by commas). *argv is NULL-terminated; free with vdb_config_free.
- * lines[i] is the YAML line of argv[i], for messages. */
-vdb_status vdb_config_load(const char *path, int *argc, char ***argv, int **lines);
+ * joined by commas, or for the keys in each (NULL-terminated, may be NULL)
+ * one argument per item). *argv is NULL-terminated; free with
+ * vdb_config_free. lines[i] is the YAML line of argv[i], for messages.
+ * VDB_ENOENT if the file cannot be opened; VDB_EINVAL, naming the file and
+ * line, for bad YAML or a value that is neither a scalar nor a list. */
+vdb_status vdb_config_load(const char *path, const char *const *each, int *argc, char ***argv,
+                           int **lines);
 void vdb_config_free(int argc, char **argv, int *lines);
+
+/* ===== Metrics files (Prometheus text format) ===== */
+/* One sample. A sample with help starts a metric family: "# HELP" and
+ * "# TYPE" lines (type NULL: gauge) come before it; samples without help
+ * continue the family above (a summary's quantiles, _sum and _count). labels
+ * are extra label pairs, already written (quantile="0.5"), or NULL. */
+typedef struct {
+	const char *name, *help, *type, *labels;
+	double value;
+} vdb_prom_sample;
+/* Replace path atomically (a temporary file beside it, fsync, rename, fsync
+ * of the directory) with the n samples, each labelled label="value" (value
+ * escaped) before its own labels. VDB_ECREATE or VDB_EIO on failure; the
+ * previous file is then untouched. */
+vdb_status vdb_prom_write(const char *path, const char *label, const char *value,
+                          const vdb_prom_sample *s, size_t n);
+/* The value of the first sample of name in the file at path: VDB_ENOENT if
+ * the file or the sample is missing. */
+vdb_status vdb_prom_read(const char *path, const char *name, double *value);
+
+/* ===== Writer locks ===== */
+/* An exclusive flock(2) on path (an index's "INDEX.lock"), created if need
+ * be. Held, it records "pid P on host H since ISO-8601-UTC" in the file.
+ * Busy: retries for up to wait_seconds (0: not at all), then VDB_EBUSY with
+ * a message naming the holder as its file records it. Released by
+ * vdb_lock_release or when the process exits. Readers need no lock. */
+typedef struct vdb_lock vdb_lock;
+vdb_status vdb_lock_acquire(vdb_lock **out, const char *path, double wait_seconds);
+void vdb_lock_release(vdb_lock *l);
+/* Remove the temporary files (PATH.tmp.XXXXXX) that builds of PATH killed
+ * before their rename left behind; *removed counts them. Only safe while
+ * holding PATH's lock: no other build of PATH can be writing one. */
+vdb_status vdb_file_remove_stale(const char *path, size_t *removed);
 
 /* ===== Threads ===== */
 /* 0 = all cores (or OMP_NUM_THREADS). */

@@ -84,7 +84,7 @@ load helpers
   [ "$(head -1 <<<"$output" | jq '.ids | length')" = 3 ]
 }
 
-@test "a config file with an unknown key or bad YAML is a usage/data error naming the file" {
+@test "a config file with an unknown key or bad YAML is a usage error naming the file" {
   printf 'metric: l2\nbogus: 1\n' >bad.yaml
   run vdb-build -c bad.yaml -o a.vdb "$D/sift2k_base.fvecs"
   assert_failure 64
@@ -92,7 +92,7 @@ load helpers
   assert_output --partial "bogus"
   printf 'metric: [l2\n' >broken.yaml
   run vdb-build -c broken.yaml -o a.vdb "$D/sift2k_base.fvecs"
-  assert_failure 65
+  assert_failure 64
   assert_output --partial "broken.yaml"
   run vdb-build -c missing.yaml -o a.vdb "$D/sift2k_base.fvecs"
   assert_failure 66

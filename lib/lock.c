@@ -1,0 +1,113 @@
+/*
+ * lock.c — one writer per index: an flock(2) on INDEX.lock.
+ *
+ * Readers never take it: they map the index file they opened, and a rebuild
+ * renames a new file over the name, so a reader keeps the old inode until it
+ * closes. The lock only serialises writers, so that two cron runs of the same
+ * build (or an append racing a rebuild) cannot both start from the same old
+ * index and lose one's work.
+ *
+ * The lock file is never removed: unlinking a flock file lets a third process
+ * lock a new inode while the second still holds the old one. Its content
+ * (pid, host, start time) is informational, written after the lock is taken
+ * and read by whoever finds it busy; the kernel drops the lock when the
+ * holder exits, however it exits, so there are no stale locks to clean up.
+ */
+#include "vdb_internal.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+struct vdb_lock {
+	int fd;
+};
+
+/* how often a waiting build retries */
+#define POLL_NS 50000000L
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* "pid 123 on host h since 2026-11-25T03:00:00Z", or "" if unknown. */
+static void holder(int fd, char *buf, size_t n)
+{
+	ssize_t r = pread(fd, buf, n - 1, 0);
+	buf[r > 0 ? r : 0] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+}
+
+static vdb_status write_holder(int fd, const char *path)
+{
+	char host[256] = "unknown", when[32] = "";
+	if (gethostname(host, sizeof host) != 0)
+		snprintf(host, sizeof host, "unknown");
+	host[sizeof host - 1] = 0;
+	time_t t = time(NULL);
+	struct tm tm;
+	if (gmtime_r(&t, &tm))
+		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	char text[512];
+	int len = snprintf(text, sizeof text, "pid %ld on host %s since %s\n", (long)getpid(), host,
+	                   when);
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, text, (size_t)len, 0) != len)
+		return vdb_fail(VDB_EIO, "%s: cannot write the lock file: %s", path, strerror(errno));
+	return VDB_OK;
+}
+
+vdb_status vdb_lock_acquire(vdb_lock **out, const char *path, double wait_seconds)
+{
+	*out = NULL;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0)
+		return vdb_fail(VDB_ECREATE, "%s: cannot create the lock file: %s", path,
+		                strerror(errno));
+	double deadline = now() + wait_seconds;
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK) {
+			vdb_status s = vdb_fail(VDB_EIO, "%s: cannot lock: %s", path, strerror(errno));
+			close(fd);
+			return s;
+		}
+		if (now() >= deadline) {
+			char who[512];
+			holder(fd, who, sizeof who);
+			close(fd);
+			return vdb_fail(VDB_EBUSY, "%s: held by another build (%s)%s", path,
+			                *who ? who : "holder unknown",
+			                wait_seconds > 0 ? ", still after the --wait" : "");
+		}
+		struct timespec ts = { 0, POLL_NS };
+		nanosleep(&ts, NULL);
+	}
+	vdb_status s = write_holder(fd, path);
+	vdb_lock *l = s ? NULL : malloc(sizeof *l);
+	if (!l) {
+		close(fd);
+		return s ? s : vdb_fail(VDB_ENOMEM, "out of memory");
+	}
+	l->fd = fd;
+	*out = l;
+	return VDB_OK;
+}
+
+void vdb_lock_release(vdb_lock *l)
+{
+	if (!l)
+		return;
+	/* no stale holder for the next reader of the file */
+	if (ftruncate(l->fd, 0) != 0) {
+		/* informational content only: the lock goes with the close */
+	}
+	close(l->fd);
+	free(l);
+}
