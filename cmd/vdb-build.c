@@ -7,7 +7,7 @@
 
 enum {
 	OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE,
-	OPT_STORAGE, OPT_INPUT, OPT_WAIT, OPT_METRICS
+	OPT_STORAGE, OPT_INPUT, OPT_WAIT, OPT_METRICS, OPT_LSH_TABLES, OPT_LSH_BITS
 };
 
 /* at most this many --input files */
@@ -35,13 +35,17 @@ static void help(void)
 	       "Build an index file from vectors (fvecs, ivecs, bvecs or JSONL; '-' or none: stdin).\n"
 	       "\n"
 	       "  -o, --output FILE      index file to write (atomically)\n"
-	       "  -T, --type TYPE        index type: flat (default), hnsw, ivf or ivfpq\n"
-	       "  -m, --metric METRIC    l2 (default), ip or cosine\n"
+	       "  -T, --type TYPE        index type: flat (default), hnsw, ivf, ivfpq or lsh\n"
+	       "  -m, --metric METRIC    l2 (default), ip, cosine, or hamming (flat, hnsw: binary\n"
+	       "                         vectors, bvecs bytes or JSONL \"bits\" in hex)\n"
 	       "      --M N              hnsw: links per node, 2N on layer 0 (default 16)\n"
 	       "      --ef-construction N  hnsw: search breadth while linking (default 200)\n"
 	       "      --nlist N          ivf, ivfpq: k-means lists (default about 4 sqrt(count))\n"
 	       "      --pq-m N           ivfpq: bytes per vector, dividing the dimension\n"
 	       "                         (default dim/8 or the nearest divisor below)\n"
+	       "      --lsh-tables L     lsh: hash tables (default 8, at most 64)\n"
+	       "      --lsh-bits B       lsh: hyperplanes per table, 2^B buckets (default 16,\n"
+	       "                         at most 32)\n"
 	       "      --storage S        flat, hnsw: keep vectors as f32 (default), fp16 or sq8\n"
 	       "      --refine R         ivfpq, fp16/sq8 storage: keep the float32 vectors too,\n"
 	       "                         re-rank the R*k best with them (default 0)\n"
@@ -109,6 +113,14 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		a->b.refine = (unsigned)cmd_size("--refine", arg, 0, 1000);
 		a->params_set = true;
 		return true;
+	case OPT_LSH_TABLES:
+		a->b.lsh_tables = (unsigned)cmd_size("--lsh-tables", arg, 1, VDB_LSH_MAX_TABLES);
+		a->params_set = true;
+		return true;
+	case OPT_LSH_BITS:
+		a->b.lsh_bits = (unsigned)cmd_size("--lsh-bits", arg, 1, VDB_LSH_MAX_BITS);
+		a->params_set = true;
+		return true;
 	case OPT_STORAGE:
 		a->b.storage = arg;
 		a->params_set = true;
@@ -151,6 +163,8 @@ static const struct option longopts[] = {
 	{ "pq-m", required_argument, NULL, OPT_PQM },
 	{ "refine", required_argument, NULL, OPT_REFINE },
 	{ "storage", required_argument, NULL, OPT_STORAGE },
+	{ "lsh-tables", required_argument, NULL, OPT_LSH_TABLES },
+	{ "lsh-bits", required_argument, NULL, OPT_LSH_BITS },
 	{ "append", no_argument, NULL, OPT_APPEND },
 	{ "index", required_argument, NULL, 'x' },
 	{ "input", required_argument, NULL, 'i' },
@@ -264,6 +278,7 @@ int main(int argc, char **argv)
 	vdb_vecs_init(&v);
 	if (a.append)
 		base = open_base(&a, &v);
+	v.binary = a.b.metric == VDB_METRIC_HAMMING; /* the readers take bits */
 	/* operands and --input of the command line, else the config's inputs, else stdin */
 	const input_list *in = a.argv_inputs.n || first < argc ? &a.argv_inputs : &a.cfg_inputs;
 	/* inputs are concatenated: an empty one adds nothing, as with cat */

@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_INCLUDE, OPT_INFO, OPT_VERIFY, OPT_FILTER, OPT_GET };
+enum {
+	OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_PROBES, OPT_INCLUDE, OPT_INFO, OPT_VERIFY, OPT_FILTER,
+	OPT_GET
+};
 
 typedef struct {
 	const char *index, *filter, *get;
@@ -24,12 +27,15 @@ static void help(void)
 	       "  -k N                   neighbours per query (default 10)\n"
 	       "      --ef N             search breadth of graph indexes (flat ignores it)\n"
 	       "      --nprobe N         lists probed by IVF indexes (flat ignores it)\n"
+	       "      --probes P         lsh: buckets visited per table, the query's own and\n"
+	       "                         those of its least certain bits (default 1)\n"
 	       "  -O, --output FMT       jsonl (default), ivecs or tsv\n"
 	       "      --include metadata add each result's stored metadata\n"
 	       "      --filter EXPR      only records whose metadata passes EXPR, e.g.\n"
 	       "                         'category == \"Software\" && price <= 150' (see vdb-query(1))\n"
 	       "      --get ID,...       print the stored records with these ids and exit\n"
 	       "  -f, --format FMT       queries: auto (default), fvecs, ivecs, bvecs, jsonl\n"
+	       "                         (a hamming index takes bvecs bytes or JSONL \"bits\")\n"
 	       "  -b, --batch N          queries answered per batch (default 4096)\n"
 	       "      --info             print the index header as JSON and exit\n"
 	       "      --verify           check every section checksum and the index's structure, and exit\n"
@@ -63,6 +69,9 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		return true;
 	case OPT_NPROBE:
 		a->so.nprobe = (unsigned)cmd_size("--nprobe", arg, 1, 1u << 24);
+		return true;
+	case OPT_PROBES:
+		a->so.probes = (unsigned)cmd_size("--probes", arg, 1, VDB_LSH_MAX_PROBES);
 		return true;
 	case 'O':
 		cmd_output(arg, &a->out);
@@ -99,6 +108,7 @@ static const struct option longopts[] = {
 	{ "k", required_argument, NULL, 'k' },
 	{ "ef", required_argument, NULL, OPT_EF },
 	{ "nprobe", required_argument, NULL, OPT_NPROBE },
+	{ "probes", required_argument, NULL, OPT_PROBES },
 	{ "output", required_argument, NULL, 'O' },
 	{ "include", required_argument, NULL, OPT_INCLUDE },
 	{ "format", required_argument, NULL, 'f' },
@@ -163,6 +173,7 @@ static void run_queries(const query_args *a, const vdb_index *ix, const char *pa
 	vdb_vecs q;
 	vdb_vecs_init(&q);
 	q.dim = vdb_index_dim(ix); /* the reader checks every query against it */
+	q.binary = vdb_index_metric(ix) == VDB_METRIC_HAMMING;
 	size_t got, k = a->so.k;
 	for (;;) {
 		vdb_vecs_clear(&q);

@@ -80,8 +80,9 @@ vdb_status vdb_search_exact_allowed(const vdb_index *ix, const float *q, size_t 
 vdb_status vdb_index_search_filtered(const vdb_index *ix, const float *q, size_t nq,
                                      const vdb_search_opts *o, int64_t *ids, float *dist)
 {
-	VDB_RETURN_IF(!ix->ops->rows, VDB_EUNSUPPORTED,
-	              "--filter is not supported by %s indexes yet", ix->ops->name);
+	VDB_RETURN_IF(!ix->ops->rows || ix->metric == VDB_METRIC_HAMMING, VDB_EUNSUPPORTED,
+	              "--filter is not supported by %s %s indexes yet", ix->ops->name,
+	              vdb_metric_name(ix->metric));
 	uint64_t *allow = NULL;
 	size_t n = 0;
 	vdb_status st = resolve(ix, o->filter, &allow, &n);
@@ -102,8 +103,9 @@ vdb_status vdb_index_search_filtered(const vdb_index *ix, const float *q, size_t
 
 vdb_status vdb_index_row_vector(const vdb_index *ix, int64_t row, float *out)
 {
-	VDB_RETURN_IF(!ix->ops->rows, VDB_EUNSUPPORTED,
-	              "%s indexes cannot return their stored vectors yet", ix->ops->name);
+	VDB_RETURN_IF(!ix->ops->rows || ix->metric == VDB_METRIC_HAMMING, VDB_EUNSUPPORTED,
+	              "%s %s indexes cannot return their stored vectors yet", ix->ops->name,
+	              vdb_metric_name(ix->metric));
 	VDB_RETURN_IF(row < 0 || (size_t)row >= ix->count, VDB_EINVAL, "row %lld is not in the index",
 	              (long long)row);
 	ix->ops->rows(ix, &row, 1, out);

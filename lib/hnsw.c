@@ -88,7 +88,7 @@ static inline const float *node_query(const hnsw_graph *g, const vdb_kernels *K,
                                       float *buf, float *bias)
 {
 	*bias = 0;
-	if (g->rows.kind == VDB_STORAGE_F32)
+	if (g->rows.kind == VDB_STORAGE_F32 || g->rows.kind == VDB_STORAGE_BINARY)
 		return vec_of(g, i);
 	vdb_rows_decode(&g->rows, K, vec_of(g, i), buf);
 	vdb_rows_prepare(&g->rows, g->metric, buf, buf, bias);
@@ -305,15 +305,21 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws 
 
 /* The query, normalised for cosine and prepared for the rows, in w->q;
  * then the greedy descent to layer 1's nearest node (*ep, at *dep). */
-static void descend(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w, const float *q,
+static void descend(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w, const void *query,
                     float *bias, uint32_t *ep, float *dep)
 {
-	if (g->metric == VDB_METRIC_COSINE) {
-		memcpy(w->p2, q, (size_t)g->dim * sizeof *q);
-		vdb_normalize(w->p2, g->dim);
-		q = w->p2;
+	const float *q = query;
+	*bias = 0;
+	if (g->rows.kind == VDB_STORAGE_BINARY) {
+		memcpy(w->q, query, g->rows.size); /* the bits, in the (larger) float buffer */
+	} else {
+		if (g->metric == VDB_METRIC_COSINE) {
+			memcpy(w->p2, q, (size_t)g->dim * sizeof *q);
+			vdb_normalize(w->p2, g->dim);
+			q = w->p2;
+		}
+		vdb_rows_prepare(&g->rows, g->metric, q, w->q, bias);
 	}
-	vdb_rows_prepare(&g->rows, g->metric, q, w->q, bias);
 	*ep = g->entry;
 	*dep = rank_dist(g, K, w->q, *bias, *ep);
 	for (int lc = g->max_level; lc > 0; lc--)
@@ -406,7 +412,24 @@ static size_t search_allowed(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws 
 	return got;
 }
 
-void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const float *q, size_t k, size_t ef,
+/* Hamming distances tie often: order equal distances by id, as exact
+ * search does, so that the beam's k best are the flat index's when the
+ * beam holds them. The pool is sorted by distance: an insertion sort only
+ * moves entries within runs of equal distance. */
+static void ties_by_id(cand *pool, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		cand c = pool[i];
+		size_t j = i;
+		while (j > 0 && pool[j - 1].d == c.d && pool[j - 1].id > c.id) {
+			pool[j] = pool[j - 1];
+			j--;
+		}
+		pool[j] = c;
+	}
+}
+
+void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const void *query, size_t k, size_t ef,
                      const uint64_t *allow, int64_t *ids, float *dist)
 {
 	const vdb_kernels *K = vdb_kernels_get();
@@ -418,10 +441,12 @@ void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const float *q, size_t k, 
 	if (g->n > 0) {
 		uint32_t ep;
 		float dep, bias;
-		descend(g, K, w, q, &bias, &ep, &dep);
+		descend(g, K, w, query, &bias, &ep, &dep);
 		got = allow ? search_allowed(g, K, w, bias, ep, dep, ef, allow)
 		            : search_layer(g, K, NULL, w, w->q, bias, 0, ep, dep, ef);
 	}
+	if (g->rows.kind == VDB_STORAGE_BINARY)
+		ties_by_id(w->pool, got);
 	results(g, w, got, k, ids, dist);
 }
 

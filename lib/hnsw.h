@@ -6,8 +6,8 @@
  * so that the mapped file is searched in place:
  *   l0:   count records of `stride` bytes, stride a multiple of 64:
  *         row | u32 nlinks | u32 links[M0]   (M0 = 2*M)
- *         the row is the vector as stored (rows.h: float32, fp16 or sq8),
- *         padded to 4 bytes;
+ *         the row is the vector as stored (rows.h: float32, fp16, sq8 or
+ *         binary), padded to 4 bytes;
  *         a node's vector starts on a cache line and its layer-0 links follow
  *         it, so expanding a node reads one contiguous run of lines.
  *   upof: u64[count + 1]: node i's upper links are up[upof[i] .. upof[i+1]),
@@ -46,11 +46,12 @@ hnsw_ws *hnsw_ws_new(const hnsw_graph *g, size_t ef);
 void hnsw_ws_free(hnsw_ws *w);
 size_t hnsw_ws_cap(const hnsw_ws *w); /* the largest ef it serves */
 
-/* Search one query: the k nearest of the ef-wide beam, with reported
- * distances; missing results are -1. With allow (a row bitset), only nodes
- * whose bit is set are returned, while the walk still passes through the
- * others (as hnswlib's filter does). */
-void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const float *q, size_t k, size_t ef,
+/* Search one query (dim floats, or dim/8 bytes for binary rows): the k
+ * nearest of the ef-wide beam, with reported distances; missing results
+ * are -1. With allow (a row bitset), only nodes whose bit is set are
+ * returned, while the walk still passes through the others (as hnswlib's
+ * filter does). */
+void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const void *query, size_t k, size_t ef,
                      const uint64_t *allow, int64_t *ids, float *dist);
 
 /* Insert nodes [first, g->n) whose vectors are already in l0 and whose

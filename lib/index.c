@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const struct vdb_index_ops *const types[] = { &vdb_flat_ops, &vdb_hnsw_ops, &vdb_ivf_ops,
-                                                   &vdb_ivfpq_ops };
+                                                   &vdb_ivfpq_ops, &vdb_lsh_ops };
 #define NTYPES (sizeof types / sizeof types[0])
 
 void vdb_build_opts_init(vdb_build_opts *o)
@@ -50,21 +50,30 @@ static const struct vdb_index_ops *type_by_fourcc(uint32_t fc)
 vdb_status vdb_build_opts_check(const vdb_build_opts *o)
 {
 	const struct vdb_index_ops *ops = type_by_name(o->type);
-	VDB_RETURN_IF(!ops, VDB_EINVAL, "unknown index type '%s' (this version has: flat, hnsw, ivf, ivfpq)",
-	              o->type);
+	VDB_RETURN_IF(!ops, VDB_EINVAL, "unknown index type '%s' (this version has: flat, hnsw, ivf, "
+	              "ivfpq, lsh)", o->type);
+	bool hamming = o->metric == VDB_METRIC_HAMMING, bits = ops == &vdb_flat_ops ||
+	                                                       ops == &vdb_hnsw_ops;
 	VDB_RETURN_IF(o->metric != VDB_METRIC_L2 && o->metric != VDB_METRIC_IP &&
-	              o->metric != VDB_METRIC_COSINE, VDB_EUNSUPPORTED,
-	              "index type %s does not support metric %s", ops->name,
-	              vdb_metric_name(o->metric));
+	              o->metric != VDB_METRIC_COSINE && !(hamming && bits), VDB_EUNSUPPORTED,
+	              "index type %s does not support metric %s%s", ops->name,
+	              vdb_metric_name(o->metric), hamming ? " (flat and hnsw do)" : "");
 	bool ivf = ops == &vdb_ivf_ops || ops == &vdb_ivfpq_ops;
 	VDB_RETURN_IF(!ivf && (o->nlist || o->pq_m), VDB_EINVAL,
 	              "--nlist and --pq-m apply to ivf and ivfpq indexes, not %s", ops->name);
+	VDB_RETURN_IF(ops != &vdb_lsh_ops && (o->lsh_tables || o->lsh_bits), VDB_EINVAL,
+	              "--lsh-tables and --lsh-bits apply to lsh indexes, not %s", ops->name);
 	uint32_t storage = VDB_STORAGE_F32;
 	if (o->storage && vdb_storage_parse(o->storage, &storage))
 		return VDB_EINVAL;
-	VDB_RETURN_IF(ivf && storage != VDB_STORAGE_F32, VDB_EINVAL,
+	VDB_RETURN_IF(hamming && (storage != VDB_STORAGE_F32 || o->refine), VDB_EINVAL,
+	              "--storage and --refine apply to float vectors; a hamming index keeps the "
+	              "bits as they are");
+	VDB_RETURN_IF(!bits && storage != VDB_STORAGE_F32, VDB_EINVAL,
 	              "--storage applies to flat and hnsw indexes; %s stores %s (see --type ivfpq)",
-	              ops->name, ops == &vdb_ivf_ops ? "float32 vectors" : "pq codes");
+	              ops->name, ops == &vdb_ivfpq_ops ? "pq codes" : "float32 vectors");
+	VDB_RETURN_IF(ops == &vdb_lsh_ops && o->refine, VDB_EINVAL,
+	              "--refine does not apply to lsh: it always re-ranks with the float32 vectors");
 	VDB_RETURN_IF(!ivf && o->refine && storage == VDB_STORAGE_F32, VDB_EINVAL,
 	              "--refine applies to ivfpq and to compressed --storage (fp16, sq8); a %s "
 	              "index of float32 vectors is already exact", ops->name);
@@ -98,6 +107,8 @@ vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts
 		return s;
 	const struct vdb_index_ops *ops = type_by_name(o->type);
 	VDB_RETURN_IF(data->n == 0, VDB_EFORMAT, "no vectors to index");
+	VDB_RETURN_IF(!data->binary != (o->metric != VDB_METRIC_HAMMING), VDB_EINVAL,
+	              "the hamming metric takes binary vectors, and only it does");
 	vdb_index *ix = index_new(ops, o->metric, data->dim, data->n, o->seed);
 	if (!ix)
 		return VDB_ENOMEM;
@@ -181,6 +192,8 @@ vdb_status vdb_index_append(vdb_index **out, const vdb_index *base, vdb_vecs *da
 	VDB_RETURN_IF(!ops->append, VDB_EUNSUPPORTED, "cannot append to a %s index (rebuild it instead)",
 	              ops->name);
 	VDB_RETURN_IF(data->n == 0, VDB_EFORMAT, "no vectors to add");
+	VDB_RETURN_IF(!data->binary != (base->metric != VDB_METRIC_HAMMING), VDB_EINVAL,
+	              "the hamming metric takes binary vectors, and only it does");
 	VDB_RETURN_IF(data->dim != base->dim, VDB_EFORMAT,
 	              "the new vectors have dimension %u; the index has dimension %u", data->dim,
 	              base->dim);
@@ -277,10 +290,13 @@ vdb_status vdb_index_open(vdb_index **out, const char *path)
 		vdb_file_close(f);
 		return s;
 	}
+	bool hamming = h->metric == VDB_METRIC_HAMMING;
 	if (h->metric < VDB_METRIC_L2 || h->metric > VDB_METRIC_HAMMING || h->dim == 0 ||
-	    h->dim > VDB_MAX_DIM || h->count > VDB_MAX_COUNT || h->live > h->count) {
+	    h->dim > VDB_MAX_DIM || h->count > VDB_MAX_COUNT || h->live > h->count ||
+	    hamming != (h->storage == VDB_STORAGE_BINARY) || (hamming && h->dim % 8)) {
 		s = vdb_fail(VDB_ECORRUPT, "%s: header values out of range (metric %u, dim %u, "
-		             "count %llu)", path, h->metric, h->dim, (unsigned long long)h->count);
+		             "count %llu, storage %u)", path, h->metric, h->dim,
+		             (unsigned long long)h->count, h->storage);
 		vdb_file_close(f);
 		return s;
 	}

@@ -14,9 +14,15 @@
  *         bound.
  * Header params: refine (the best refine*k over the codes are re-ranked
  * with VECS).
+ *
+ * With the hamming metric CODE holds the binary vectors as given (dim/8
+ * bytes each, storage "binary"), there is no NRM2, and a search counts
+ * differing bits against every row with the popcount kernel: the exact
+ * answer, ties to the smaller id.
  */
 #include "index_internal.h"
 #include "rows.h"
+#include "topk.h"
 #include <string.h>
 
 #define SEC_CODE VDB_FOURCC('C', 'O', 'D', 'E')
@@ -90,7 +96,7 @@ static vdb_status finish(vdb_index *ix, flat *f, size_t keep, const float *x)
 			return s;
 		f->codes = f->own_codes;
 	}
-	if (ix->metric != VDB_METRIC_COSINE)
+	if (ix->metric == VDB_METRIC_L2 || ix->metric == VDB_METRIC_IP)
 		return compute_norms(f, ix->count, ix->dim);
 	return VDB_OK;
 }
@@ -111,8 +117,8 @@ static flat *flat_new(vdb_index *ix, size_t code_bytes)
 static vdb_status flat_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
 {
 	(void)data; /* index.c already moved data into ix->owned */
-	uint32_t kind = VDB_STORAGE_F32;
-	if (o->storage && vdb_storage_parse(o->storage, &kind))
+	uint32_t kind;
+	if (vdb_rows_kind(o, &kind))
 		return VDB_EINVAL;
 	vdb_rows rows;
 	vdb_status s = vdb_rows_train(&rows, kind, ix->dim, ix->owned.data, ix->count);
@@ -221,7 +227,7 @@ static vdb_status flat_open(vdb_index *ix)
 	if (f->rows.kind != VDB_STORAGE_F32)
 		if (!(f->codes = rows_section(ix, SEC_CODE, f->rows.size)))
 			return VDB_ECORRUPT;
-	if (ix->metric != VDB_METRIC_COSINE)
+	if (ix->metric == VDB_METRIC_L2 || ix->metric == VDB_METRIC_IP)
 		if (!(f->norms = rows_section(ix, SEC_NRM2, sizeof(float))))
 			return VDB_ECORRUPT;
 	return VDB_OK;
@@ -257,10 +263,43 @@ static vdb_status scan(const vdb_index *ix, const flat *f, const float *q, size_
 	return st;
 }
 
+/* The exact k best of binary rows by hamming distance: a popcount per row
+ * is cheaper than any filter in front of it. */
+static vdb_status scan_bits(const vdb_index *ix, const flat *f, const unsigned char *q,
+                            size_t nq, size_t k, int64_t *ids, float *dist)
+{
+	const vdb_kernels *K = vdb_kernels_get();
+	const size_t cs = f->rows.size, n = ix->count;
+	vdb_status st = VDB_OK;
+	#pragma omp parallel if (nq > 1)
+	{
+		double *hd = malloc(k * sizeof *hd);
+		int64_t *hi = malloc(k * sizeof *hi);
+		if (!hd || !hi) {
+			#pragma omp atomic write
+			st = VDB_ENOMEM;
+		}
+		#pragma omp for schedule(dynamic, 4)
+		for (size_t i = 0; i < nq; i++) {
+			if (!hd || !hi)
+				continue;
+			vdb_topk h = { hd, hi, 0, (uint32_t)k };
+			for (size_t j = 0; j < n; j++)
+				topk_push(&h, K->hamming(q + i * cs, f->codes + j * cs, cs), (int64_t)j);
+			vdb_topk_emit(&h, ix->metric, k, ids + i * k, dist + i * k);
+		}
+		free(hd), free(hi);
+	}
+	VDB_RETURN_IF(st, st, "out of memory for the results of %zu queries", nq);
+	return VDB_OK;
+}
+
 static vdb_status flat_search(const vdb_index *ix, const float *q, size_t nq,
                               const vdb_search_opts *o, int64_t *ids, float *dist)
 {
 	const flat *f = ix->impl;
+	if (f->rows.kind == VDB_STORAGE_BINARY)
+		return scan_bits(ix, f, (const unsigned char *)q, nq, o->k, ids, dist);
 	if (!f->refine)
 		return scan(ix, f, q, nq, o->k, ids, dist);
 	uint32_t d = ix->dim;
@@ -319,7 +358,7 @@ static void flat_info(const vdb_index *ix, json_t *obj)
 	size_t bpv = f->rows.size + (f->codes && f->vecs ? (size_t)ix->dim * sizeof(float) : 0) +
 	             (f->norms ? sizeof(float) : 0);
 	json_object_set_new(obj, "bytes_per_vector", json_integer((json_int_t)bpv));
-	if (f->codes)
+	if (f->codes && f->rows.kind != VDB_STORAGE_BINARY)
 		json_object_set_new(obj, "refine", json_integer(f->refine));
 	vdb_rows_info(&f->rows, obj);
 }

@@ -7,7 +7,8 @@
  *   HNUL  upper-layer link lists
  *   SQ8R  with --storage sq8: the ranges of the codes (rows.h)
  *   VECS  with --refine: the float32 vectors, count x dim
- * Header storage: f32, fp16 or sq8, the vectors in HNL0. Header params: M,
+ * Header storage: f32, fp16 or sq8, the vectors in HNL0; binary for the
+ * hamming metric (the packed bits, compared by popcount). Header params: M,
  * ef_construction, entry point, top level, refine. The graph is built and
  * searched on the stored rows, as FAISS's IndexHNSWSQ does: the codes are
  * the index, and --refine re-ranks the refine*k best of the beam with VECS. Opening maps
@@ -162,8 +163,8 @@ static vdb_status check_params(const vdb_build_opts *o)
 
 static vdb_status hnsw_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
 {
-	uint32_t kind = VDB_STORAGE_F32;
-	if (o->storage && vdb_storage_parse(o->storage, &kind))
+	uint32_t kind;
+	if (vdb_rows_kind(o, &kind))
 		return VDB_EINVAL;
 	vdb_rows rows;
 	vdb_status s = vdb_rows_train(&rows, kind, ix->dim, data->data, data->n);
@@ -343,6 +344,7 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 	int threads = vdb_threads();
 	if ((size_t)threads > nq)
 		threads = (int)(nq ? nq : 1);
+	size_t qbytes = vdb_vector_bytes(g->metric == VDB_METRIC_HAMMING, g->dim);
 	vdb_status st = VDB_OK;
 	#pragma omp parallel num_threads(threads) if (threads > 1)
 	{
@@ -354,7 +356,7 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 		}
 		#pragma omp for schedule(dynamic, 16)
 		for (size_t i = 0; i < nq; i++) {
-			const float *qi = q + i * g->dim;
+			const unsigned char *qi = (const unsigned char *)q + i * qbytes;
 			if (!w || (h->refine && !r))
 				continue;
 			int64_t *oi = r ? r->ids : ids + i * o->k;
@@ -427,7 +429,7 @@ static void hnsw_info(const vdb_index *ix, json_t *obj)
 	const hnsw_index *h = ix->impl;
 	double vecs = h->vecs ? (double)g->dim * sizeof(float) : 0;
 	json_object_set_new(obj, "bytes_per_vector", json_real((double)g->stride + upper + vecs));
-	if (g->rows.kind != VDB_STORAGE_F32)
+	if (g->rows.kind != VDB_STORAGE_F32 && g->rows.kind != VDB_STORAGE_BINARY)
 		json_object_set_new(obj, "refine", json_integer(h->refine));
 	vdb_rows_info(&g->rows, obj);
 }

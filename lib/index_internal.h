@@ -88,4 +88,5 @@ extern const struct vdb_index_ops vdb_flat_ops;
 extern const struct vdb_index_ops vdb_hnsw_ops;
 extern const struct vdb_index_ops vdb_ivf_ops;
 extern const struct vdb_index_ops vdb_ivfpq_ops;
+extern const struct vdb_index_ops vdb_lsh_ops;
 #endif

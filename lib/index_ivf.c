@@ -278,15 +278,7 @@ static vdb_status build_lists(vdb_index *ix, vdb_vecs *data, const vdb_build_opt
 		st = compute_ptab(f, ix->metric, d);
 	if (st)
 		return st;
-	double xmax = 0;
-	#pragma omp parallel for reduction(max : xmax) schedule(static)
-	for (size_t i = 0; i < n; i++) {
-		double a = 0;
-		for (uint32_t j = 0; j < d; j++)
-			a += (double)x[i * d + j] * x[i * d + j];
-		xmax = a > xmax ? a : xmax;
-	}
-	f->xmax = xmax;
+	f->xmax = vdb_max_norm2(x, n, d, 0);
 	if (!pq || f->refine) {
 		f->own_vecs = vdb_malloc(n * d * sizeof(float), "vectors");
 		if (!f->own_vecs)
@@ -406,14 +398,7 @@ static vdb_status ivf_append(vdb_index *ix, const vdb_index *base, vdb_vecs *dat
 		st = vdb_pq_prepare(&f->pq_q);
 	if (!st && f->pq)
 		st = compute_ptab(f, ix->metric, d);
-	double xmax = b->xmax;
-	for (size_t j = 0; j < na * d; j += d) {
-		double a = 0;
-		for (uint32_t i = 0; i < d; i++)
-			a += (double)data->data[j + i] * data->data[j + i];
-		xmax = a > xmax ? a : xmax;
-	}
-	f->xmax = xmax;
+	f->xmax = vdb_max_norm2(data->data, na, d, b->xmax);
 	f->mse_cent = b->mse_cent; /* measured at build */
 	f->mse_pq = b->mse_pq;
 out:
@@ -623,28 +608,15 @@ static size_t probe_lists(const ivf *f, const vdb_kernels *K, uint32_t d, ivf_ws
 }
 
 /* Scan full vectors: float keys filter, exact distances decide (see top). */
-static void scan_exact(const ivf *f, const vdb_kernels *K, vdb_metric m, uint32_t d,
+static void scan_exact(const ivf *f, vdb_metric m, uint32_t d,
                        const float *q, const int64_t *lists, size_t nl, vdb_topk *h)
 {
-	double qn = 0;
-	for (uint32_t j = 0; j < d; j++)
-		qn += (double)q[j] * q[j];
-	double g = vdb_kernel_gamma(d);
-	double cross = g * sqrt(qn * f->xmax) * 1.01 + 1e-30;
-	double shift = m == VDB_METRIC_COSINE ? 1 : 0;
-	float thr = INFINITY;
+	vdb_exact_filter ef;
+	vdb_exact_filter_init(&ef, m, q, d, f->xmax);
 	for (size_t a = 0; a < nl; a++) {
 		uint32_t l = (uint32_t)lists[a];
-		for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++) {
-			const float *x = f->vecs + p * d;
-			float key = m == VDB_METRIC_L2 ? K->l2sq(q, x, d) : -K->dot(q, x, d);
-			if (key > thr)
-				continue;
-			topk_push(h, vdb_exact_distance(m, q, x, d), f->row[p]);
-			if (h->n == h->cap)
-				thr = vdb_float_up(m == VDB_METRIC_L2 ? h->dist[0] * (1 + g) + 1e-30
-				                                      : h->dist[0] - shift + cross);
-		}
+		for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++)
+			vdb_exact_filter_push(&ef, h, f->vecs + p * d, f->row[p]);
 	}
 }
 
@@ -712,7 +684,7 @@ static void search_one(const vdb_index *ix, const ivf *f, ivf_ws *w, const float
 	}
 	vdb_topk h = { w->hd, w->hi, 0, (uint32_t)k };
 	if (!f->pq) {
-		scan_exact(f, K, m, d, w->q, w->pi, nl, &h);
+		scan_exact(f, m, d, w->q, w->pi, nl, &h);
 	} else if (f->refine) {
 		vdb_topk c = { w->cd, w->ci, 0, (uint32_t)(k * f->refine) };
 		scan_codes(f, m, d, w, nl, &c, true);
@@ -726,11 +698,38 @@ static void search_one(const vdb_index *ix, const ivf *f, ivf_ws *w, const float
 			for (uint32_t e = 0; e < h.n; e++)
 				h.dist[e] += 1;
 	}
-	topk_sort(&h);
-	for (size_t r = 0; r < k; r++) {
-		ids[r] = r < h.n ? h.id[r] : -1;
-		dist[r] = r < h.n ? vdb_reported_distance(m, h.dist[r]) : INFINITY;
-	}
+	vdb_topk_emit(&h, m, k, ids, dist);
+}
+
+/* What every thread of a search shares. */
+typedef struct {
+	const vdb_index *ix;
+	const float *q;
+	size_t k, nprobe, cand;
+	const int64_t *probe;
+	const float *pdist;
+	int64_t *ids;
+	float *dist;
+} ivf_job;
+
+static void *job_ws(void *ctx)
+{
+	const ivf_job *j = ctx;
+	return ws_new(j->ix->impl, j->ix->dim, j->nprobe, j->k, j->cand);
+}
+
+static void job_free(void *w)
+{
+	ws_free(w);
+}
+
+static void job_query(void *ctx, void *w, size_t i)
+{
+	const ivf_job *j = ctx;
+	size_t np = j->nprobe;
+	search_one(j->ix, j->ix->impl, w, j->q + i * j->ix->dim, j->k, np,
+	           j->probe ? j->probe + i * np : NULL, j->pdist ? j->pdist + i * np : NULL,
+	           j->ids + i * j->k, j->dist + i * j->k);
 }
 
 static vdb_status ivf_search(const vdb_index *ix, const float *q, size_t nq,
@@ -777,24 +776,8 @@ static vdb_status ivf_search(const vdb_index *ix, const float *q, size_t nq,
 			return st;
 		}
 	}
-	int threads = vdb_threads();
-	if ((size_t)threads > nq)
-		threads = (int)(nq ? nq : 1);
-	#pragma omp parallel num_threads(threads) if (threads > 1)
-	{
-		ivf_ws *w = ws_new(f, ix->dim, nprobe, o->k, cand);
-		if (!w) {
-			#pragma omp atomic write
-			st = VDB_ENOMEM;
-		}
-		#pragma omp for schedule(dynamic, 4)
-		for (size_t i = 0; i < nq; i++)
-			if (w)
-				search_one(ix, f, w, q + i * ix->dim, o->k, nprobe,
-				           probe ? probe + i * nprobe : NULL, probe ? pdist + i * nprobe : NULL,
-				           ids + i * o->k, dist + i * o->k);
-		ws_free(w);
-	}
+	ivf_job j = { ix, q, o->k, nprobe, cand, probe, pdist, ids, dist };
+	st = vdb_for_queries(nq, &j, job_ws, job_free, job_query);
 	free(probe);
 	free(pdist);
 	VDB_RETURN_IF(st, st, "out of memory for the search state (k %zu, nprobe %zu)", o->k,

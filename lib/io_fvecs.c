@@ -24,9 +24,23 @@ int vdb_vecs_record_buffered(const vdb_reader *r)
 	return d > 0 && (uint64_t)have >= 4 + (uint64_t)d * elem_size(r->fmt);
 }
 
+/* Binary vectors are bvecs bytes taken as packed bits (8 per byte). */
+static vdb_status check_binary(vdb_reader *r)
+{
+	if (r->fmt == VDB_FMT_FVECS && r->guessed)
+		r->fmt = VDB_FMT_BVECS;
+	VDB_RETURN_IF(r->fmt != VDB_FMT_BVECS, VDB_EFORMAT,
+	              "%s: record %zu: the hamming metric takes binary vectors: bvecs (bytes of "
+	              "packed bits) or JSONL \"bits\", not %s", r->name, r->records,
+	              vdb_format_name(r->fmt));
+	return VDB_OK;
+}
+
 vdb_status vdb_read_vecs_record(vdb_reader *r, vdb_vecs *v, int *got)
 {
 	*got = 0;
+	if (v->binary && check_binary(r))
+		return VDB_EFORMAT;
 	size_t rec = r->records, avail;
 	vdb_status s = vdb_rd_want(r, 4, &avail);
 	if (s)
@@ -42,10 +56,20 @@ vdb_status vdb_read_vecs_record(vdb_reader *r, vdb_vecs *v, int *got)
 	              "%s: record %zu: dimension %d is out of range (1..%u)%s", r->name, rec, d,
 	              VDB_MAX_DIM, r->fmt == VDB_FMT_FVECS && rec == 0
 	              ? "; is this really fvecs? (--format)" : "");
+	size_t es = elem_size(r->fmt), body = (size_t)d * es;
+	if (v->binary) {
+		/* dimensions count bits */
+		VDB_RETURN_IF((uint64_t)d * 8 > VDB_MAX_DIM, VDB_EFORMAT,
+		              "%s: record %zu: %d bytes are %llu bits, beyond the limit of %u", r->name,
+		              rec, d, (unsigned long long)d * 8, VDB_MAX_DIM);
+		VDB_RETURN_IF(v->dim && (uint32_t)d * 8 != v->dim, VDB_EFORMAT,
+		              "%s: record %zu: %d bytes (%d bits) differ from the expected %u bits",
+		              r->name, rec, d, d * 8, v->dim);
+		d *= 8;
+	}
 	VDB_RETURN_IF(v->dim && (uint32_t)d != v->dim, VDB_EFORMAT,
 	              "%s: record %zu: dimension %d differs from the expected %u", r->name, rec, d,
 	              v->dim);
-	size_t es = elem_size(r->fmt), body = (size_t)d * es;
 	if ((s = vdb_rd_want(r, 4 + body, &avail)))
 		return s;
 	VDB_RETURN_IF(avail < 4 + body, VDB_EFORMAT,
@@ -58,8 +82,10 @@ vdb_status vdb_read_vecs_record(vdb_reader *r, vdb_vecs *v, int *got)
 	VDB_RETURN_IF(v->id_off && v->n > 0, VDB_EFORMAT,
 	              "%s: record %zu: has no id but the vectors before it do", r->name, rec);
 	const unsigned char *p = r->buf + r->pos + 4;
-	float *row = v->data + v->n * v->dim;
-	if (r->fmt == VDB_FMT_BVECS)
+	float *row = v->binary ? NULL : v->data + v->n * v->dim;
+	if (v->binary)
+		memcpy((unsigned char *)v->data + v->n * body, p, body);
+	else if (r->fmt == VDB_FMT_BVECS)
 		for (int32_t i = 0; i < d; i++)
 			row[i] = p[i];
 	else if (r->fmt == VDB_FMT_IVECS)

@@ -1,5 +1,6 @@
 /*
- * io_jsonl.c — JSON Lines input: {"id": ..., "vector": [...], "metadata": {...}}.
+ * io_jsonl.c — JSON Lines input: {"id": ..., "vector": [...], "metadata": {...}},
+ * or for binary vectors (the hamming metric) {"id": ..., "bits": "0f3a..."}.
  *
  * Each line is parsed with jansson (a real parser with line/column errors;
  * no hand-written JSON). The id (a string or an integer) and the metadata
@@ -69,6 +70,89 @@ static int blank(const char *s, size_t n)
 
 #define FAIL(...) do { s = vdb_fail(VDB_EFORMAT, __VA_ARGS__); goto out; } while (0)
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* A float vector: "vector" as an array of numbers. Fixes v->dim at the
+ * first record and checks it after. */
+static vdb_status read_vector(vdb_reader *r, vdb_vecs *v, json_t *o, size_t ln, size_t rec)
+{
+	json_t *vec = json_object_get(o, "vector");
+	VDB_RETURN_IF(!vec, VDB_EFORMAT, "%s: line %zu (record %zu): \"vector\" is missing%s",
+	              r->name, ln, rec, json_object_get(o, "bits")
+	              ? " (\"bits\" is a binary vector: build with -m hamming)" : "");
+	VDB_RETURN_IF(!json_is_array(vec), VDB_EFORMAT,
+	              "%s: line %zu (record %zu): \"vector\" is not an array", r->name, ln, rec);
+	size_t d = json_array_size(vec);
+	VDB_RETURN_IF(d == 0 || d > VDB_MAX_DIM, VDB_EFORMAT,
+	              "%s: line %zu (record %zu): dimension %zu is out of range (1..%u)", r->name, ln,
+	              rec, d, VDB_MAX_DIM);
+	VDB_RETURN_IF(v->dim && d != v->dim, VDB_EFORMAT,
+	              "%s: line %zu (record %zu): dimension %zu differs from the expected %u", r->name,
+	              ln, rec, d, v->dim);
+	if (!v->dim)
+		v->dim = (uint32_t)d;
+	vdb_status s = vdb_vecs_reserve_row(v);
+	if (s)
+		return s;
+	float *row = v->data + v->n * v->dim;
+	for (size_t i = 0; i < d; i++) {
+		json_t *e = json_array_get(vec, i);
+		VDB_RETURN_IF(!json_is_number(e), VDB_EFORMAT,
+		              "%s: line %zu (record %zu): vector[%zu] is not a number", r->name, ln, rec,
+		              i);
+		double x = json_number_value(e);
+		VDB_RETURN_IF(!isfinite(x) || fabs(x) > FLT_MAX, VDB_EFORMAT,
+		              "%s: line %zu (record %zu): vector[%zu] = %g is out of float range",
+		              r->name, ln, rec, i, x);
+		row[i] = (float)x;
+	}
+	return VDB_OK;
+}
+
+/* A binary vector: "bits" as hex, two digits a byte, byte 0 first. Fixes
+ * v->dim (in bits) at the first record and checks it after. */
+static vdb_status read_bits(vdb_reader *r, vdb_vecs *v, json_t *o, size_t ln, size_t rec)
+{
+	json_t *bits = json_object_get(o, "bits");
+	VDB_RETURN_IF(!bits, VDB_EFORMAT, "%s: line %zu (record %zu): \"bits\" is missing (the "
+	              "hamming metric takes binary vectors as hex strings)", r->name, ln, rec);
+	VDB_RETURN_IF(!json_is_string(bits), VDB_EFORMAT,
+	              "%s: line %zu (record %zu): \"bits\" is not a string of hex digits", r->name,
+	              ln, rec);
+	const char *hex = json_string_value(bits);
+	size_t len = json_string_length(bits);
+	VDB_RETURN_IF(len % 2, VDB_EFORMAT, "%s: line %zu (record %zu): \"bits\" has an odd number "
+	              "(%zu) of hex digits; each byte takes two", r->name, ln, rec, len);
+	VDB_RETURN_IF(len == 0 || len * 4 > VDB_MAX_DIM, VDB_EFORMAT,
+	              "%s: line %zu (record %zu): \"bits\" holds %zu bits, out of range (8..%u)",
+	              r->name, ln, rec, len * 4, VDB_MAX_DIM);
+	VDB_RETURN_IF(v->dim && len * 4 != v->dim, VDB_EFORMAT,
+	              "%s: line %zu (record %zu): \"bits\" holds %zu bits; expected %u", r->name,
+	              ln, rec, len * 4, v->dim);
+	for (size_t i = 0; i < len; i++)
+		VDB_RETURN_IF(hex_digit(hex[i]) < 0, VDB_EFORMAT,
+		              "%s: line %zu (record %zu): \"bits\"[%zu] is not a hex digit", r->name,
+		              ln, rec, i);
+	if (!v->dim)
+		v->dim = (uint32_t)(len * 4);
+	vdb_status s = vdb_vecs_reserve_row(v);
+	if (s)
+		return s;
+	unsigned char *row = (unsigned char *)v->data + v->n * (len / 2);
+	for (size_t i = 0; i < len / 2; i++)
+		row[i] = (unsigned char)(hex_digit(hex[2 * i]) << 4 | hex_digit(hex[2 * i + 1]));
+	return VDB_OK;
+}
+
 vdb_status vdb_read_jsonl_record(vdb_reader *r, vdb_vecs *v, int *got)
 {
 	*got = 0;
@@ -92,20 +176,8 @@ vdb_status vdb_read_jsonl_record(vdb_reader *r, vdb_vecs *v, int *got)
 		     err.text, err.column);
 	if (!json_is_object(o))
 		FAIL("%s: line %zu (record %zu): expected an object", r->name, ln, rec);
-	json_t *vec = json_object_get(o, "vector");
 	json_t *id = json_object_get(o, "id");
 	json_t *meta = json_object_get(o, "metadata");
-	if (!vec)
-		FAIL("%s: line %zu (record %zu): \"vector\" is missing", r->name, ln, rec);
-	if (!json_is_array(vec))
-		FAIL("%s: line %zu (record %zu): \"vector\" is not an array", r->name, ln, rec);
-	size_t d = json_array_size(vec);
-	if (d == 0 || d > VDB_MAX_DIM)
-		FAIL("%s: line %zu (record %zu): dimension %zu is out of range (1..%u)", r->name, ln,
-		     rec, d, VDB_MAX_DIM);
-	if (v->dim && d != v->dim)
-		FAIL("%s: line %zu (record %zu): dimension %zu differs from the expected %u", r->name,
-		     ln, rec, d, v->dim);
 	if (id && !json_is_string(id) && !json_is_integer(id))
 		FAIL("%s: line %zu (record %zu): \"id\" must be a string or an integer", r->name, ln,
 		     rec);
@@ -115,21 +187,8 @@ vdb_status vdb_read_jsonl_record(vdb_reader *r, vdb_vecs *v, int *got)
 		FAIL("%s: line %zu (record %zu): %s", r->name, ln, rec,
 		     id ? "has an id but the vectors before it do not"
 		        : "has no id but the vectors before it do");
-	if (!v->dim)
-		v->dim = (uint32_t)d;
-	if ((s = vdb_vecs_reserve_row(v)))
+	if ((s = v->binary ? read_bits(r, v, o, ln, rec) : read_vector(r, v, o, ln, rec)))
 		goto out;
-	float *row = v->data + v->n * v->dim;
-	for (size_t i = 0; i < d; i++) {
-		json_t *e = json_array_get(vec, i);
-		if (!json_is_number(e))
-			FAIL("%s: line %zu (record %zu): vector[%zu] is not a number", r->name, ln, rec, i);
-		double x = json_number_value(e);
-		if (!isfinite(x) || fabs(x) > FLT_MAX)
-			FAIL("%s: line %zu (record %zu): vector[%zu] = %g is out of float range", r->name,
-			     ln, rec, i, x);
-		row[i] = (float)x;
-	}
 	if (id) {
 		text = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
 		if (!text || (s = vdb_vecs_push_id(v, text, strlen(text))))

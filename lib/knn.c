@@ -148,6 +148,44 @@ float vdb_reported_distance(vdb_metric m, double e)
 	return (float)(m == VDB_METRIC_L2 ? sqrt(e > 0 ? e : 0) : e);
 }
 
+void vdb_exact_filter_init(vdb_exact_filter *f, vdb_metric m, const float *q, uint32_t d,
+                           double xmax)
+{
+	double qn = 0;
+	for (uint32_t j = 0; j < d; j++)
+		qn += (double)q[j] * q[j];
+	f->K = vdb_kernels_get();
+	f->m = m;
+	f->q = q;
+	f->d = d;
+	f->g = vdb_kernel_gamma(d);
+	f->cross = f->g * sqrt(qn * xmax) * 1.01 + 1e-30;
+	f->shift = m == VDB_METRIC_COSINE ? 1 : 0;
+	f->thr = INFINITY;
+}
+
+double vdb_max_norm2(const float *x, size_t n, uint32_t d, double start)
+{
+	double xmax = start;
+	#pragma omp parallel for reduction(max : xmax) schedule(static)
+	for (size_t i = 0; i < n; i++) {
+		double a = 0;
+		for (uint32_t j = 0; j < d; j++)
+			a += (double)x[i * d + j] * x[i * d + j];
+		xmax = a > xmax ? a : xmax;
+	}
+	return xmax;
+}
+
+void vdb_topk_emit(vdb_topk *t, vdb_metric m, size_t k, int64_t *ids, float *dist)
+{
+	topk_sort(t);
+	for (size_t r = 0; r < k; r++) {
+		ids[r] = r < t->n ? t->id[r] : -1;
+		dist[r] = r < t->n ? vdb_reported_distance(m, t->dist[r]) : INFINITY;
+	}
+}
+
 /* The key a row needs to possibly beat the heap's worst: +inf until the
  * heap is full, then the worst exact distance moved into key space plus
  * the rounding bound, rounded up to a float. */

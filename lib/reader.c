@@ -10,7 +10,8 @@
  *
  * Detection peeks at the first bytes without consuming them, so it works
  * on pipes: '{' as the first non-blank byte is JSONL; otherwise the file
- * extension decides, and fvecs is the default.
+ * extension decides, and fvecs is the default (bvecs for binary vectors,
+ * so that vdb-quantize's binary codes can be piped in as they are).
  */
 #include "reader_internal.h"
 #include <errno.h>
@@ -92,6 +93,7 @@ static vdb_format by_extension(const char *path)
 
 static vdb_status detect(vdb_reader *r, const char *path)
 {
+	const char *dot;
 	/* skip blanks without consuming them; a binary dimension is never all blanks */
 	for (size_t i = 0;; i++) {
 		size_t avail;
@@ -109,6 +111,8 @@ static vdb_status detect(vdb_reader *r, const char *path)
 			break;
 	}
 	r->fmt = path ? by_extension(path) : VDB_FMT_FVECS;
+	r->guessed = r->fmt == VDB_FMT_FVECS && !(path && (dot = strrchr(path, '.')) &&
+	                                         !strcmp(dot, ".fvecs"));
 	return VDB_OK;
 }
 

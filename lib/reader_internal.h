@@ -7,6 +7,8 @@ struct vdb_reader {
 	char *name;            /* "stdin" or the path, for messages */
 	int fd, own_fd;
 	vdb_format fmt;
+	int guessed;           /* fvecs only by default (no telling extension): binary
+	                          vectors read such an input as bvecs */
 	unsigned char *buf;    /* buffered input: bytes [pos, len) are unread */
 	size_t cap, pos, len;
 	int eof;

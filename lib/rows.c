@@ -3,7 +3,8 @@
  *
  * fp16 and sq8 are vdb-quantize's quantizers (quantize.c), so an index
  * stored as sq8 holds exactly the codes `vdb-quantize encode` would give for
- * the same data, and decodes to the same floats.
+ * the same data, and decodes to the same floats. Binary rows (the hamming
+ * metric) are the input's packed bits, kept as they are.
  */
 #include "rows.h"
 #include "topk.h"
@@ -32,7 +33,8 @@ static void set_size(vdb_rows *r, uint32_t kind, uint32_t dim)
 {
 	r->kind = kind;
 	r->dim = dim;
-	r->size = (size_t)dim * (kind == VDB_STORAGE_SQ8 ? 1 : kind == VDB_STORAGE_F16 ? 2 : 4);
+	r->size = kind == VDB_STORAGE_BINARY ? dim / 8 :
+	          (size_t)dim * (kind == VDB_STORAGE_SQ8 ? 1 : kind == VDB_STORAGE_F16 ? 2 : 4);
 	if (kind == VDB_STORAGE_SQ8) {
 		r->lo = vdb_quantizer_sq8_ranges(r->q);
 		r->step = vdb_quantizer_sq8_step(r->q);
@@ -50,12 +52,22 @@ static vdb_status f16_check(const float *x, size_t n, uint32_t dim)
 	return VDB_OK;
 }
 
+vdb_status vdb_rows_kind(const vdb_build_opts *o, uint32_t *kind)
+{
+	*kind = VDB_STORAGE_F32;
+	if (o->metric == VDB_METRIC_HAMMING)
+		*kind = VDB_STORAGE_BINARY;
+	else if (o->storage)
+		return vdb_storage_parse(o->storage, kind);
+	return VDB_OK;
+}
+
 vdb_status vdb_rows_train(vdb_rows *r, uint32_t kind, uint32_t dim, const float *x, size_t n)
 {
 	memset(r, 0, sizeof *r);
 	if (kind == VDB_STORAGE_F16 && f16_check(x, n, dim))
 		return VDB_EFORMAT;
-	if (kind != VDB_STORAGE_F32) {
+	if (kind == VDB_STORAGE_F16 || kind == VDB_STORAGE_SQ8) {
 		vdb_quant_kind qk = kind == VDB_STORAGE_SQ8 ? VDB_QUANT_SQ8 : VDB_QUANT_FP16;
 		vdb_status s = vdb_quantizer_train(&r->q, qk, dim, x, n, NULL);
 		if (s)
@@ -93,9 +105,10 @@ vdb_status vdb_rows_open(vdb_rows *r, const vdb_file *f, uint32_t dim)
 {
 	memset(r, 0, sizeof *r);
 	uint32_t kind = f->h.storage;
-	VDB_RETURN_IF(kind < VDB_STORAGE_F32 || kind > VDB_STORAGE_SQ8, VDB_ECORRUPT,
-	              "%s: storage type %u is not one of f32, fp16, sq8 (corrupt, or written by a "
-	              "newer vdb)", f->path, kind);
+	VDB_RETURN_IF((kind < VDB_STORAGE_F32 || kind > VDB_STORAGE_SQ8) &&
+	              kind != VDB_STORAGE_BINARY, VDB_ECORRUPT,
+	              "%s: storage type %u is not one of f32, fp16, sq8, binary (corrupt, or written "
+	              "by a newer vdb)", f->path, kind);
 	size_t len = 0;
 	const float *ranges = NULL;
 	if (kind == VDB_STORAGE_SQ8)
@@ -123,9 +136,9 @@ size_t vdb_rows_extra_bytes(const vdb_rows *r)
 vdb_status vdb_rows_encode(const vdb_rows *r, const float *x, size_t n, unsigned char *out,
                            size_t stride)
 {
-	if (r->kind == VDB_STORAGE_F32) {
+	if (r->kind == VDB_STORAGE_F32 || r->kind == VDB_STORAGE_BINARY) {
 		for (size_t i = 0; i < n; i++)
-			memcpy(out + i * stride, x + i * r->dim, r->size);
+			memcpy(out + i * stride, (const unsigned char *)x + i * r->size, r->size);
 		return VDB_OK;
 	}
 	if (r->kind == VDB_STORAGE_F16 && f16_check(x, n, r->dim))
@@ -181,17 +194,13 @@ void vdb_rows_rerank(vdb_metric m, const float *q, const float *vecs, uint32_t d
 	for (size_t e = 0; e < nc; e++)
 		if (cand[e] >= 0)
 			topk_push(&h, vdb_exact_distance(m, q, vecs + (size_t)cand[e] * d, d), cand[e]);
-	topk_sort(&h);
-	for (size_t r = 0; r < k; r++) {
-		ids[r] = r < h.n ? h.id[r] : -1;
-		dist[r] = r < h.n ? vdb_reported_distance(m, h.dist[r]) : INFINITY;
-	}
+	vdb_topk_emit(&h, m, k, ids, dist);
 }
 
 void vdb_rows_info(const vdb_rows *r, json_t *obj)
 {
-	if (r->kind == VDB_STORAGE_F32)
-		return;
+	if (r->kind == VDB_STORAGE_F32 || r->kind == VDB_STORAGE_BINARY)
+		return; /* the rows as given: nothing quantized */
 	json_t *q = json_object();
 	json_object_set_new(q, "kind", json_string(names[r->kind]));
 	json_object_set_new(q, "bits", json_integer(r->kind == VDB_STORAGE_SQ8 ? 8 : 16));

@@ -16,9 +16,9 @@
 #define VDB_SEC_SQ8R VDB_FOURCC('S', 'Q', '8', 'R')
 
 typedef struct {
-	uint32_t kind;         /* VDB_STORAGE_F32, _F16 or _SQ8 */
-	uint32_t dim;
-	size_t size;           /* bytes per row: 4, 2 or 1 per dimension */
+	uint32_t kind;         /* VDB_STORAGE_F32, _F16, _SQ8 or _BINARY (hamming) */
+	uint32_t dim;          /* in bits for binary rows */
+	size_t size;           /* bytes per row: 4, 2 or 1 per dimension; dim/8 binary */
 	vdb_quantizer *q;      /* fp16 and sq8: encodes */
 	const float *lo, *step; /* sq8: level c of dimension i is lo[i] + c * step[i] */
 } vdb_rows;
@@ -27,6 +27,9 @@ typedef struct {
 vdb_status vdb_storage_parse(const char *s, uint32_t *kind);
 const char *vdb_storage_name(uint32_t kind);
 
+/* The storage a build asks for: binary for the hamming metric, else
+ * o->storage (VDB_EINVAL if it is unknown). */
+vdb_status vdb_rows_kind(const vdb_build_opts *o, uint32_t *kind);
 /* Set up the storage of kind for n rows of x (sq8 learns each dimension's
  * range from them; fp16 checks that every value fits). */
 vdb_status vdb_rows_train(vdb_rows *r, uint32_t kind, uint32_t dim, const float *x, size_t n);
@@ -77,12 +80,15 @@ static inline void vdb_rows_prepare(const vdb_rows *r, vdb_metric m, const float
 }
 
 /* Ranking distance of a prepared query to a stored row: squared L2, or
- * -dot for ip and (normalised) cosine. */
+ * -dot for ip and (normalised) cosine; for binary rows the bit count that
+ * differs (qp holds the query's bytes, not floats). */
 static inline float vdb_rows_rank(const vdb_rows *r, const vdb_kernels *K, vdb_metric m,
                                   const float *qp, float bias, const void *row)
 {
 	bool l2 = m == VDB_METRIC_L2;
 	switch (r->kind) {
+	case VDB_STORAGE_BINARY:
+		return (float)K->hamming((const uint8_t *)qp, row, r->size);
 	case VDB_STORAGE_SQ8:
 		return l2 ? K->l2sq_sq8(qp, row, r->step, r->dim) : -(bias + K->dot_sq8(qp, row, r->dim));
 	case VDB_STORAGE_F16:

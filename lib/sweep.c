@@ -110,6 +110,10 @@ void vdb_sweep_free(vdb_sweep *s)
 
 vdb_status vdb_sweep_check(const vdb_sweep *s, const vdb_index *ix, const char *name)
 {
+	/* the sweep's queries are floats; a hamming index takes bits */
+	VDB_RETURN_IF(vdb_index_metric(ix) == VDB_METRIC_HAMMING, VDB_EUNSUPPORTED,
+	              "%s is a hamming index: sweeps take float queries (measure it with "
+	              "vdb-query and vdb-eval recall)", name ? name : "the index");
 	VDB_RETURN_IF(vdb_index_dim(ix) != s->dim, VDB_EFORMAT,
 	              "%s has dimension %u but the queries have %u", name ? name : "the index",
 	              vdb_index_dim(ix), s->dim);

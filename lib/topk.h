@@ -4,6 +4,7 @@
  * go to the smaller id. Distances are exact (double). (internal) */
 #ifndef VDB_TOPK_H
 #define VDB_TOPK_H
+#include "vdb_internal.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,4 +70,41 @@ static inline void topk_sort(vdb_topk *t)
 		t->dist[n - 1] = top_d, t->id[n - 1] = top_id;
 	}
 }
+
+/* Exact ranking behind a float filter, as exact search does it: a row's
+ * key from the SIMD kernel (|q-x|^2 for l2, -<q,x> otherwise) is within a
+ * proven rounding bound of its exact value, so a row whose key is above
+ * the heap's worst exact distance plus that bound cannot enter the heap and
+ * needs no exact distance. xmax: the largest |x|^2 of the rows (ip and
+ * cosine bound their rounding with it). */
+typedef struct {
+	const vdb_kernels *K;
+	vdb_metric m;
+	const float *q;
+	uint32_t d;
+	double g, cross, shift;
+	float thr;
+} vdb_exact_filter;
+
+void vdb_exact_filter_init(vdb_exact_filter *f, vdb_metric m, const float *q, uint32_t d,
+                           double xmax);
+
+static inline void vdb_exact_filter_push(vdb_exact_filter *f, vdb_topk *h, const float *x,
+                                         int64_t id)
+{
+	float key = f->m == VDB_METRIC_L2 ? f->K->l2sq(f->q, x, f->d) : -f->K->dot(f->q, x, f->d);
+	if (key > f->thr)
+		return;
+	topk_push(h, vdb_exact_distance(f->m, f->q, x, f->d), id);
+	if (h->n == h->cap)
+		f->thr = vdb_float_up(f->m == VDB_METRIC_L2 ? h->dist[0] * (1 + f->g) + 1e-30
+		                                            : h->dist[0] - f->shift + f->cross);
+}
+
+/* The largest |x|^2 over n rows of x and start (in parallel). */
+double vdb_max_norm2(const float *x, size_t n, uint32_t d, double start);
+
+/* Sort t and write its entries as a search returns them: k ids (-1 past
+ * the end) and distances as metric m reports them (knn.c). */
+void vdb_topk_emit(vdb_topk *t, vdb_metric m, size_t k, int64_t *ids, float *dist);
 #endif

@@ -53,6 +53,9 @@ const char *vdb_version(void);
 #define VDB_MAX_K 100000u
 #define VDB_MAX_LINE (64u << 20) /* bytes of one JSONL line: a 65536-d vector needs ~1.5 MB */
 #define VDB_MAX_COUNT 2147483647ull /* internal ids are int32 in results */
+#define VDB_LSH_MAX_TABLES 64u
+#define VDB_LSH_MAX_BITS 32u
+#define VDB_LSH_MAX_PROBES 65536u /* buckets visited per table */
 
 /* ===== Metrics and distance kernels ===== */
 typedef enum {
@@ -106,15 +109,24 @@ const vdb_kernels *vdb_kernels_level(const char *name);
 
 /* ===== Vector sets (what readers produce and builds consume) ===== */
 /* Rows are contiguous float32. ids and metadata, when present, are kept as
- * compact JSON text (an id is `"doc-7"` or `7`), returned verbatim. */
+ * compact JSON text (an id is `"doc-7"` or `7`), returned verbatim.
+ * Binary vectors (the hamming metric; the caller sets `binary` before
+ * reading) are packed bits: dim counts bits (a multiple of 8) and data
+ * holds n rows of dim/8 bytes, back to back, in the float array's storage
+ * (read it through a uint8_t pointer): bit j of a row is bit j%8 (LSB
+ * first) of byte j/8, as vdb-quantize's binary codes. */
 typedef struct {
 	uint32_t dim;
 	size_t n, cap;
-	float *data;            /* n * dim */
+	float *data;            /* n * dim floats, or n * dim/8 bytes when binary */
 	/* optional per-row JSON texts: row i is buf[off[i] .. off[i+1]) */
 	char *id_buf;  size_t id_len, id_cap;  uint64_t *id_off;  size_t id_ocap;  /* NULL: no ids */
 	char *meta_buf; size_t meta_len, meta_cap; uint64_t *meta_off; size_t meta_ocap; /* NULL: none */
+	int binary;             /* rows are packed bits: bvecs bytes, JSONL "bits" (hex) */
 } vdb_vecs;
+
+/* Bytes of one row: dim/8 (binary) or 4 * dim. */
+size_t vdb_vecs_row_bytes(const vdb_vecs *v);
 
 void vdb_vecs_init(vdb_vecs *v);
 void vdb_vecs_clear(vdb_vecs *v); /* n = 0, keeps dim and memory */
@@ -173,7 +185,7 @@ void vdb_knn_free(vdb_knn *s);
 typedef struct vdb_index vdb_index;
 
 typedef struct {
-	const char *type;   /* "flat", "hnsw", "ivf", "ivfpq" */
+	const char *type;   /* "flat", "hnsw", "ivf", "ivfpq", "lsh" */
 	vdb_metric metric;
 	uint64_t seed;
 	unsigned M;               /* hnsw: links per node (2*M on layer 0); default 16 */
@@ -185,6 +197,8 @@ typedef struct {
 	                             with them; 0 = compressed rows only */
 	const char *storage;      /* flat, hnsw: how vectors are kept: "f32" (default),
 	                             "fp16" or "sq8" */
+	unsigned lsh_tables;      /* lsh: hash tables; 0 = 8 */
+	unsigned lsh_bits;        /* lsh: bits per table (2^bits buckets); 0 = 16 */
 	void (*progress)(void *ctx, size_t done, size_t total);
 	void *progress_ctx;
 } vdb_build_opts;
@@ -202,6 +216,7 @@ typedef struct {
 	unsigned ef;      /* hnsw; 0 = default */
 	unsigned nprobe;  /* ivf, ivfpq: lists probed; 0 = 16 (at most nlist) */
 	const vdb_filter *filter; /* only records whose metadata passes; NULL: all */
+	unsigned probes;  /* lsh: buckets visited per table; 0 = 1 (the query's own) */
 } vdb_search_opts;
 
 void vdb_build_opts_init(vdb_build_opts *o);
@@ -227,7 +242,8 @@ vdb_status vdb_index_open(vdb_index **out, const char *path);
 vdb_status vdb_index_verify(const vdb_index *ix);
 void vdb_index_close(vdb_index *ix);
 
-/* Search nq queries (nq x dim floats, not modified). ids/dist: nq x k. */
+/* Search nq queries (nq x dim floats, not modified; for a hamming index nq
+ * codes of dim/8 bytes, as a binary vdb_vecs holds them). ids/dist: nq x k. */
 vdb_status vdb_index_search(const vdb_index *ix, const float *queries, size_t nq,
                             const vdb_search_opts *o, int64_t *ids, float *dist);
 

@@ -20,6 +20,13 @@ static inline bool vdb_add_ok(size_t a, size_t b, size_t *out)
 	return !__builtin_add_overflow(a, b, out);
 }
 
+/* Bytes of one vector: dim/8 of packed bits (binary, the hamming metric)
+ * or dim float32. Queries and rows are laid out with this stride. */
+static inline size_t vdb_vector_bytes(bool binary, uint32_t dim)
+{
+	return binary ? dim / 8 : (size_t)dim * sizeof(float);
+}
+
 /* malloc that records VDB_ENOMEM in the thread's message on failure. */
 void *vdb_malloc(size_t n, const char *what);
 void *vdb_realloc(void *p, size_t n, const char *what);
@@ -41,6 +48,14 @@ static inline float vdb_float_up(double t)
 	float f = (float)t;
 	return (double)f < t ? __builtin_nextafterf(f, __builtin_inff()) : f;
 }
+
+/* one(ctx, ws, i) for every query i < nq, in parallel on at most
+ * vdb_threads() threads (never more than nq), each thread with a workspace
+ * from make(ctx), freed with drop: nothing is allocated per query. Returns
+ * VDB_ENOMEM (no message) if a workspace could not be made; the queries of
+ * that thread are skipped. */
+vdb_status vdb_for_queries(size_t nq, void *ctx, void *(*make)(void *ctx), void (*drop)(void *ws),
+                           void (*one)(void *ctx, void *ws, size_t i));
 
 /* The exact distance of exact search, in double: |q-x|^2 (l2), -<q,x>
  * (ip), 1-<q,x> (cosine, unit rows); and what results report for it. Every

@@ -3,7 +3,8 @@
  * builds consume.
  *
  * Rows are one contiguous float array (the layout every kernel and sgemm
- * wants). Ids and metadata are JSON texts in one byte buffer each with an
+ * wants); binary rows are packed bytes in the same array, so everything
+ * that moves a set's rows around moves them too. Ids and metadata are JSON texts in one byte buffer each with an
  * offset array, so a million short ids cost two allocations, not a million,
  * and the same layout is written to the index file as-is.
  */
@@ -48,8 +49,15 @@ void vdb_normalize(float *x, size_t d)
 		x[i] *= inv;
 }
 
+size_t vdb_vecs_row_bytes(const vdb_vecs *v)
+{
+	return vdb_vector_bytes(v->binary, v->dim);
+}
+
 void vdb_vecs_normalize(vdb_vecs *v)
 {
+	if (v->binary)
+		return; /* bits have no length to normalise */
 	#pragma omp parallel for schedule(static)
 	for (size_t j = 0; j < v->n; j++)
 		vdb_normalize(v->data + j * v->dim, v->dim);
@@ -62,8 +70,8 @@ vdb_status vdb_vecs_reserve_row(vdb_vecs *v)
 	if (v->n < v->cap)
 		return VDB_OK;
 	size_t cap = v->cap ? v->cap * 2 : 1024, bytes;
-	VDB_RETURN_IF(!vdb_mul_ok(cap, v->dim, &bytes) || !vdb_mul_ok(bytes, sizeof(float), &bytes),
-	              VDB_ENOMEM, "vector set too large");
+	VDB_RETURN_IF(!vdb_mul_ok(cap, vdb_vecs_row_bytes(v), &bytes), VDB_ENOMEM,
+	              "vector set too large");
 	float *d = vdb_realloc(v->data, bytes, "vectors");
 	if (!d)
 		return VDB_ENOMEM;

@@ -98,3 +98,17 @@ PERL
   head -5 "$D/words_query20.jsonl" >q.fvecs # JSONL queries, same name for the helper
   corrupt w.vdb 100 10 15
 }
+
+@test "lsh, and flat and hnsw over binary vectors (hamming): 100 corruptions each" {
+  random_fvecs q.fvecs 5 16 2
+  random_fvecs base.fvecs 300 16 1
+  vdb-build -q -T lsh --lsh-tables 4 --lsh-bits 6 -o l.vdb base.fvecs
+  corrupt l.vdb 100 10 16
+  # binary vectors; the queries are JSONL "bits" (detected whatever the name)
+  perl -e 'srand(5); for (1..300) { print pack("l<", 8), pack("C*", map { int(rand(256)) } 1..8) }' >b.bvecs
+  printf '{"bits": "%s"}\n' 0123456789abcdef fedcba9876543210 00ff00ff00ff00ff >q.fvecs
+  vdb-build -q -T flat -m hamming -o fh.vdb b.bvecs
+  corrupt fh.vdb 100 10 17
+  vdb-build -q -T hnsw -m hamming --M 4 -o hh.vdb b.bvecs
+  corrupt hh.vdb 100 10 18
+}

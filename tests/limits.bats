@@ -6,9 +6,11 @@ load helpers
 
 @test "k larger than the index returns every vector once, for every type and storage" {
   head -c $((40 * 516)) "$D/sift2k_base.fvecs" >a.fvecs
-  for spec in "flat" "hnsw" "ivf --nlist 4" "flat --storage sq8" "hnsw --storage fp16 --refine 2"; do
+  for spec in "flat" "hnsw" "ivf --nlist 4" "flat --storage sq8" "hnsw --storage fp16 --refine 2" \
+              "lsh --lsh-bits 4"; do
     vdb-build -q -T $spec -o ix.vdb a.fvecs
-    vdb-query -x ix.vdb -k 1000 --ef 500 --nprobe 4 "$D/sift_query20.fvecs" >out
+    # lsh: every one of its 16 buckets probed
+    vdb-query -x ix.vdb -k 1000 --ef 500 --nprobe 4 --probes 16 "$D/sift_query20.fvecs" >out
     [ "$(jq -s 'map(.ids | length) | unique' -c out)" = "[40]" ]
     [ "$(jq -s 'map(.ids | unique | length) | unique' -c out)" = "[40]" ]
     # nearest first
@@ -19,9 +21,10 @@ load helpers
 @test "a one-vector index of every type answers with that vector" {
   fvecs one.fvecs 4 1 2 3 4
   fvecs q.fvecs 4 0 0 0 0 1 2 3 4
-  for spec in "flat" "hnsw" "ivf" "flat --storage sq8" "hnsw --storage sq8 --refine 3"; do
+  for spec in "flat" "hnsw" "ivf" "flat --storage sq8" "hnsw --storage sq8 --refine 3" \
+              "lsh --lsh-bits 4"; do
     vdb-build -q -T $spec -o ix.vdb one.fvecs
-    run vdb-query -x ix.vdb -k 3 q.fvecs
+    run vdb-query -x ix.vdb -k 3 --probes 16 q.fvecs
     assert_success
     [ "$(jq -c .ids <<<"${lines[0]}")" = "[0]" ]
     [ "$(jq -c .distances <<<"${lines[1]}")" = "[0]" ]

@@ -13,6 +13,8 @@ prepare() {
   cp "$D/words1k.jsonl" docs.jsonl
   cp "$D/words_query20.jsonl" queries.jsonl
   head -n 100 "$D/words1k.jsonl" | sed "s/\"id\":\"/\"id\":\"more-/" >more.jsonl
+  printf '{"id": "a", "bits": "0f3a"}\n{"id": "b", "bits": "ff00"}\n{"id": "c", "bits": "0f3b"}\n' \
+    >hashes.jsonl
   head -c $((1000 * 516)) base.fvecs >part1.fvecs
   tail -c $((1000 * 516)) base.fvecs >part2.fvecs
   vdb-build -o base.vdb base.fvecs
@@ -43,4 +45,15 @@ prepare() {
     done < <(examples $p)
   done
   [ "$n" -ge 15 ]
+}
+
+@test "every long option of --help is documented in the command's man page" {
+  for c in vdb-build vdb-query vdb-eval vdb-quantize; do
+    opts=$($c --help | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u)
+    [ -n "$opts" ]
+    for o in $opts; do
+      # roff writes each - of an option as \-
+      grep -qF -- "${o//-/\\-}" "$VDB_SRCDIR/man/$c.1" || { echo "$c: $o is not in $c.1"; false; }
+    done
+  done
 }

@@ -24,18 +24,27 @@ static inline const char *fuzz_file(const uint8_t *data, size_t n, const char *s
 	return path;
 }
 
-/* Read every record of a file as vdb-build does, in batches. */
-static inline void fuzz_read_all(const char *path, vdb_format fmt)
+/* Read every record of a file as vdb-build does, in batches; binary: as
+ * binary vectors (-m hamming: bvecs bytes, JSONL "bits"). */
+static inline void fuzz_read_as(const char *path, vdb_format fmt, int binary)
 {
 	vdb_reader *r;
 	if (vdb_reader_open(&r, path, fmt))
 		return;
 	vdb_vecs v;
 	vdb_vecs_init(&v);
+	v.binary = binary;
 	size_t got;
 	while (vdb_reader_read(r, &v, 64, &got) == VDB_OK && got)
 		;
 	vdb_vecs_free(&v);
 	vdb_reader_close(r);
+}
+
+/* Both ways: float vectors, then binary ones. */
+static inline void fuzz_read_all(const char *path, vdb_format fmt)
+{
+	fuzz_read_as(path, fmt, 0);
+	fuzz_read_as(path, fmt, 1);
 }
 #endif

@@ -1,4 +1,4 @@
-/* fuzz_jsonl — the JSONL reader: ids, vectors, metadata, line by line. */
+/* fuzz_jsonl — the JSONL reader: ids, vectors or "bits", metadata, line by line. */
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)

@@ -1,5 +1,5 @@
-/* fuzz_vecs — the fvecs, ivecs and bvecs readers: the first byte picks the
- * format, the rest is the file. */
+/* fuzz_vecs — the fvecs, ivecs and bvecs readers (as floats and as binary
+ * vectors): the first byte picks the format, the rest is the file. */
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)

@@ -75,6 +75,31 @@ static void hamming(const vdb_kernels *k)
 	   k->name, MAXD, bad);
 }
 
+/* Binary codes of every bit length 8..4096 (1..512 bytes), unaligned, as
+ * the flat and hnsw hamming indexes use them: a level against the scalar
+ * reference, on random bytes and on the extremes (all bits differ, none). */
+static void hamming_codes(const vdb_kernels *k, const vdb_kernels *ref)
+{
+	static uint8_t a[512 + 8], b[512 + 8];
+	int bad = 0;
+	for (int o = 0; o < 3 && !bad; o++) {
+		uint8_t *x = a + o, *y = b + 2 * o + 1;
+		for (size_t bits = 8; bits <= 4096 && !bad; bits += 8) {
+			size_t n = bits / 8;
+			memset(y, 0, n), memset(x, 0xff, n);
+			if (k->hamming(x, x, n) != 0 || k->hamming(x, y, n) != bits ||
+			    k->hamming(y, x, n) != bits)
+				bad = (int)bits;
+			for (size_t i = 0; i < n; i++)
+				x[i] = (uint8_t)(rnd() * 255), y[i] = (uint8_t)(rnd() * 255);
+			if (k->hamming(x, y, n) != ref->hamming(x, y, n))
+				bad = (int)bits;
+		}
+	}
+	ok(!bad, "%s hamming equals %s for every code of 8..4096 bits, unaligned (first bad: %d bits)",
+	   k->name, ref->name, bad);
+}
+
 /* the scalar reference itself against double precision */
 static void reference(const vdb_kernels *s)
 {
@@ -235,6 +260,7 @@ int main(void)
 	ok(scalar && !strcmp(scalar->name, "scalar"), "the scalar level always exists");
 	reference(scalar);
 	hamming(scalar);
+	hamming_codes(scalar, scalar);
 	next_below(scalar);
 	decoders(scalar, scalar);
 	coded(scalar, NULL);
@@ -242,6 +268,7 @@ int main(void)
 	if (avx2) {
 		compare(avx2, scalar, "scalar");
 		hamming(avx2);
+		hamming_codes(avx2, scalar);
 		next_below(avx2);
 		decoders(avx2, scalar);
 		coded(avx2, scalar);

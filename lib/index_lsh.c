@@ -1,0 +1,610 @@
+/*
+ * index_lsh.c — locality-sensitive hashing: L tables of b-bit random
+ * hyperplane keys (SimHash, Charikar 2002), multi-probe at query time (Lv
+ * et al., "Multi-Probe LSH", VLDB 2007), candidates re-ranked exactly.
+ *
+ * Hashing. Bit j of a vector's key in table t is the side of hyperplane
+ * r_tj it lies on: <r_tj, x - c> > 0, r_tj a unit vector of Gaussian
+ * components drawn from the seed, c the mean of the build's vectors. Two
+ * vectors at angle θ (about c) share a bit with probability 1 - θ/π, so
+ * near vectors share buckets. Every metric uses these hyperplanes:
+ *   cosine  the rows are normalised first (as everywhere); SimHash proper.
+ *   ip      SimHash of the raw rows: an angular proxy for the largest dot
+ *           products, which the exact re-ranking then orders.
+ *   l2      hyperplanes through the centre of the data rather than p-stable
+ *           E2LSH (Datar et al. 2004): near in l2 means a small angle about
+ *           the centre for all but the rows nearest to it; the keys stay
+ *           bits, so one table layout and one multi-probe order (flip the
+ *           bits whose projection is nearest 0) serve every metric, and
+ *           there is no bucket width w to tune per data set, which E2LSH
+ *           needs and gets badly wrong when the scale of the data changes.
+ * Centring is applied for cosine and ip too: word and image vectors share
+ * a common direction, and hyperplanes through the origin put most rows on
+ * the same side of most of them. On WordNet fastText (cosine, 8 tables of
+ * 12 bits) centring gives buckets of at most 101 rows where the origin
+ * gives 481, and at recall@10 0.93 answers ~15% more queries a second.
+ *
+ * Probing. A query's projections p_j give its home bucket; the next ones
+ * flip sets of bits in the order of the sum of p_j^2 over the flipped bits
+ * (the least confident bits first), generated lazily with a small heap by
+ * the shift/expand scheme of Lv et al.: each set of bits once, in order.
+ * Candidates from all tables are deduplicated with a tag per row and ranked
+ * against the float32 rows kept in the file as exact search ranks: a SIMD
+ * key filters, vdb_exact_distance decides (topk.h's exact filter).
+ *
+ * Sections:
+ *   LSPL  the hyperplanes: tables x bits x dim float32 (unit vectors)
+ *   LSCE  the centre: dim float32
+ *   LSKY  per table, count u32 keys in ascending order (table t at t*count)
+ *   LSRW  per table, the row of each key (rows of one key in row order)
+ *   VECS  the rows, count x dim float32 (normalised for cosine)
+ * Header params: tables, bits, the largest |x|^2 (a double, as bits). A bucket is a run of equal keys, found by
+ * binary search: the file is 8 bytes per row and table whatever the bits.
+ * Builds are deterministic: planes from the seed, keys per row, a sort by
+ * (key, row); one seed gives byte-identical files on any thread count.
+ */
+#include "index_internal.h"
+#include "kmeans.h"
+#include "rows.h"
+#include "topk.h"
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#define SEC_LSPL VDB_FOURCC('L', 'S', 'P', 'L')
+#define SEC_LSCE VDB_FOURCC('L', 'S', 'C', 'E')
+#define SEC_LSKY VDB_FOURCC('L', 'S', 'K', 'Y')
+#define SEC_LSRW VDB_FOURCC('L', 'S', 'R', 'W')
+
+enum { P_TABLES = 1, P_BITS = 2, P_XMAX = 3 };
+#define DEFAULT_TABLES 8u
+#define DEFAULT_BITS 16u
+
+typedef struct {
+	uint32_t tables, bits;
+	double xmax;           /* largest |x|^2: bounds the rounding of ip keys */
+	const float *planes;   /* tables * bits * dim */
+	const float *centre;   /* dim */
+	const uint32_t *keys;  /* tables * count, ascending per table */
+	const uint32_t *rows;  /* tables * count */
+	const float *vecs;     /* count * dim */
+	float *own_planes, *own_centre;
+	uint32_t *own_keys, *own_rows;
+	float *own_vecs;       /* append: base's rows and the new ones */
+} lsh;
+
+static vdb_status lsh_check(const vdb_build_opts *o)
+{
+	VDB_RETURN_IF(o->lsh_tables > VDB_LSH_MAX_TABLES, VDB_EINVAL,
+	              "--lsh-tables %u is out of range (1..%u)", o->lsh_tables, VDB_LSH_MAX_TABLES);
+	VDB_RETURN_IF(o->lsh_bits > VDB_LSH_MAX_BITS, VDB_EINVAL,
+	              "--lsh-bits %u is out of range (1..%u)", o->lsh_bits, VDB_LSH_MAX_BITS);
+	return VDB_OK;
+}
+
+/* ===== Hashing ===== */
+/* A standard normal draw (Box-Muller) from the generator's state. */
+static double gaussian(uint64_t *st)
+{
+	double u = ((double)(vdb_splitmix64(st) >> 11) + 1.0) / 9007199254740993.0; /* (0, 1) */
+	double v = (double)(vdb_splitmix64(st) >> 11) / 9007199254740992.0;
+	return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+}
+
+/* tables * bits unit hyperplanes from the seed alone. */
+static void draw_planes(float *planes, size_t nplanes, uint32_t d, uint64_t seed)
+{
+	uint64_t st = seed ^ 0x4c53482d706c616eull; /* "LSH-plan": not k-means' stream */
+	for (size_t p = 0; p < nplanes; p++) {
+		float *r = planes + p * d;
+		double norm = 0;
+		for (uint32_t i = 0; i < d; i++) {
+			double g = gaussian(&st);
+			r[i] = (float)g;
+			norm += g * g;
+		}
+		float inv = norm > 0 ? (float)(1.0 / sqrt(norm)) : 0;
+		for (uint32_t i = 0; i < d; i++)
+			r[i] *= inv;
+	}
+}
+
+/* The mean of n rows, summed in row order (the same on any thread count). */
+static vdb_status mean_of(float *c, const float *x, size_t n, uint32_t d)
+{
+	double *acc = calloc(d, sizeof *acc);
+	VDB_RETURN_IF(!acc, VDB_ENOMEM, "out of memory");
+	for (size_t j = 0; j < n; j++)
+		for (uint32_t i = 0; i < d; i++)
+			acc[i] += x[j * d + i];
+	for (uint32_t i = 0; i < d; i++)
+		c[i] = n ? (float)(acc[i] / (double)n) : 0;
+	free(acc);
+	return VDB_OK;
+}
+
+/* Projections of x - centre (xc: dim scratch) on every plane, into p. */
+static void project(const lsh *h, const vdb_kernels *K, uint32_t d, const float *x, float *xc,
+                    float *p)
+{
+	for (uint32_t i = 0; i < d; i++)
+		xc[i] = x[i] - h->centre[i];
+	size_t np = (size_t)h->tables * h->bits;
+	for (size_t j = 0; j < np; j++)
+		p[j] = K->dot(h->planes + j * d, xc, d);
+}
+
+static uint32_t key_of(const float *p, uint32_t bits)
+{
+	uint32_t k = 0;
+	for (uint32_t j = 0; j < bits; j++)
+		k |= (uint32_t)(p[j] > 0) << j;
+	return k;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Keys of rows [first, n) of x (row i is x + (i - first) * d) appended to
+ * the first `first` (key, row) pairs of every table, and each table sorted
+ * by (key, row). old: base's tables (keys, rows), or NULL. */
+static vdb_status fill_tables(vdb_index *ix, lsh *h, const float *x, size_t first,
+                              const lsh *old)
+{
+	const size_t n = ix->count, L = h->tables;
+	const uint32_t d = ix->dim, b = h->bits;
+	uint64_t *pairs = vdb_malloc(L * n * sizeof *pairs, "hash tables");
+	h->own_keys = vdb_malloc(L * n * sizeof *h->own_keys, "hash tables");
+	h->own_rows = vdb_malloc(L * n * sizeof *h->own_rows, "hash tables");
+	if (!pairs || !h->own_keys || !h->own_rows) {
+		free(pairs);
+		return vdb_fail(VDB_ENOMEM, "out of memory for %zu hash tables of %zu rows", L, n);
+	}
+	for (size_t t = 0; old && t < L; t++)
+		for (size_t e = 0; e < first; e++)
+			pairs[t * n + e] = (uint64_t)old->keys[t * first + e] << 32 |
+			                   old->rows[t * first + e];
+	vdb_status st = VDB_OK;
+	const vdb_kernels *K = vdb_kernels_get();
+	#pragma omp parallel
+	{
+		float *xc = malloc(d * sizeof *xc), *p = malloc(L * b * sizeof *p);
+		if (!xc || !p) {
+			#pragma omp atomic write
+			st = VDB_ENOMEM;
+		}
+		#pragma omp for schedule(static)
+		for (size_t i = first; i < n; i++) {
+			if (!xc || !p)
+				continue;
+			project(h, K, d, x + (i - first) * d, xc, p);
+			for (size_t t = 0; t < L; t++)
+				pairs[t * n + i] = (uint64_t)key_of(p + t * b, b) << 32 | i;
+		}
+		free(xc), free(p);
+		#pragma omp for schedule(dynamic, 1)
+		for (size_t t = 0; t < L; t++) {
+			qsort(pairs + t * n, n, sizeof *pairs, cmp_u64);
+			for (size_t e = 0; e < n; e++) {
+				h->own_keys[t * n + e] = (uint32_t)(pairs[t * n + e] >> 32);
+				h->own_rows[t * n + e] = (uint32_t)pairs[t * n + e];
+			}
+		}
+	}
+	free(pairs);
+	VDB_RETURN_IF(st, st, "out of memory for hashing");
+	h->keys = h->own_keys;
+	h->rows = h->own_rows;
+	return VDB_OK;
+}
+
+/* ===== Build, append, save, open ===== */
+static lsh *lsh_new(vdb_index *ix, uint32_t tables, uint32_t bits)
+{
+	lsh *h = calloc(1, sizeof *h);
+	if (!h) {
+		vdb_fail(VDB_ENOMEM, "out of memory");
+		return NULL;
+	}
+	ix->impl = h;
+	h->tables = tables;
+	h->bits = bits;
+	return h;
+}
+
+static vdb_status lsh_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
+{
+	(void)data; /* index.c already moved data into ix->owned */
+	lsh *h = lsh_new(ix, o->lsh_tables ? o->lsh_tables : DEFAULT_TABLES,
+	                 o->lsh_bits ? o->lsh_bits : DEFAULT_BITS);
+	if (!h)
+		return VDB_ENOMEM;
+	const uint32_t d = ix->dim;
+	size_t np = (size_t)h->tables * h->bits;
+	h->planes = h->own_planes = vdb_malloc(np * d * sizeof(float), "hyperplanes");
+	h->centre = h->own_centre = vdb_malloc(d * sizeof(float), "centre");
+	if (!h->planes || !h->centre)
+		return VDB_ENOMEM;
+	draw_planes(h->own_planes, np, d, ix->seed);
+	h->vecs = ix->owned.data;
+	h->xmax = vdb_max_norm2(h->vecs, ix->count, d, 0);
+	vdb_status s = mean_of(h->own_centre, h->vecs, ix->count, d);
+	return s ? s : fill_tables(ix, h, h->vecs, 0, NULL);
+}
+
+/* New rows are hashed with base's planes and centre (the centre stays the
+ * build's: moving it would move every key). */
+static vdb_status lsh_append(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
+                             const vdb_build_opts *o)
+{
+	(void)o;
+	const lsh *bh = base->impl;
+	lsh *h = lsh_new(ix, bh->tables, bh->bits);
+	if (!h)
+		return VDB_ENOMEM;
+	const size_t d = ix->dim, nb = base->count;
+	h->vecs = h->own_vecs = vdb_malloc(ix->count * d * sizeof(float), "vectors");
+	if (!h->vecs)
+		return VDB_ENOMEM;
+	memcpy(h->own_vecs, bh->vecs, nb * d * sizeof(float));
+	memcpy(h->own_vecs + nb * d, data->data, data->n * d * sizeof(float));
+	h->xmax = vdb_max_norm2(data->data, data->n, (uint32_t)d, bh->xmax);
+	/* planes and centre are base's, which outlives this index only until
+	 * the save: keep copies */
+	size_t pb = (size_t)h->tables * h->bits * d * sizeof(float);
+	h->own_planes = vdb_malloc(pb, "hyperplanes");
+	h->own_centre = vdb_malloc(d * sizeof(float), "centre");
+	if (!h->own_planes || !h->own_centre)
+		return VDB_ENOMEM;
+	memcpy(h->own_planes, bh->planes, pb);
+	memcpy(h->own_centre, bh->centre, d * sizeof(float));
+	h->planes = h->own_planes;
+	h->centre = h->own_centre;
+	return fill_tables(ix, h, data->data, nb, bh);
+}
+
+static vdb_status lsh_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *hd)
+{
+	const lsh *h = ix->impl;
+	const size_t n = ix->count, d = ix->dim, L = h->tables;
+	hd->storage = VDB_STORAGE_F32;
+	hd->params[P_TABLES] = h->tables;
+	hd->params[P_BITS] = h->bits;
+	memcpy(&hd->params[P_XMAX], &h->xmax, sizeof h->xmax);
+	vdb_status s = vdb_file_write_section(w, SEC_LSPL, h->planes, L * h->bits * d * sizeof(float));
+	if (!s)
+		s = vdb_file_write_section(w, SEC_LSCE, h->centre, d * sizeof(float));
+	if (!s)
+		s = vdb_file_write_section(w, SEC_LSKY, h->keys, L * n * sizeof(uint32_t));
+	if (!s)
+		s = vdb_file_write_section(w, SEC_LSRW, h->rows, L * n * sizeof(uint32_t));
+	if (!s)
+		s = vdb_file_write_section(w, VDB_SEC_VECS, h->vecs, n * d * sizeof(float));
+	return s;
+}
+
+/* Section kind of exactly want bytes (ok false: want overflowed), or an error. */
+static const void *section(const vdb_index *ix, uint32_t kind, size_t want, bool ok,
+                           vdb_status *st)
+{
+	size_t len;
+	char fc[5];
+	const void *p = vdb_file_section(ix->file, kind, &len);
+	if (*st)
+		return NULL;
+	if (!p)
+		*st = vdb_fail(VDB_ECORRUPT, "%s: lsh index without its %s section", ix->file->path,
+		               vdb_fourcc_str(kind, fc));
+	else if (!ok || len != want)
+		*st = vdb_fail(VDB_ECORRUPT, "%s: %s section is %zu bytes; expected %zu",
+		               ix->file->path, vdb_fourcc_str(kind, fc), len, want);
+	return *st ? NULL : p;
+}
+
+static vdb_status lsh_open(vdb_index *ix)
+{
+	const vdb_file *f = ix->file;
+	const uint64_t *p = f->h.params;
+	VDB_RETURN_IF(f->h.storage != VDB_STORAGE_F32 || f->h.metric == VDB_METRIC_HAMMING ||
+	              p[P_TABLES] < 1 || p[P_TABLES] > VDB_LSH_MAX_TABLES || p[P_BITS] < 1 ||
+	              p[P_BITS] > VDB_LSH_MAX_BITS, VDB_ECORRUPT,
+	              "%s: LSH parameters out of range (tables %llu, bits %llu, storage %u)", f->path,
+	              (unsigned long long)p[P_TABLES], (unsigned long long)p[P_BITS], f->h.storage);
+	lsh *h = lsh_new(ix, (uint32_t)p[P_TABLES], (uint32_t)p[P_BITS]);
+	if (!h)
+		return VDB_ENOMEM;
+	memcpy(&h->xmax, &p[P_XMAX], sizeof h->xmax);
+	VDB_RETURN_IF(!(h->xmax >= 0) || isinf(h->xmax), VDB_ECORRUPT,
+	              "%s: LSH norm bound is not a finite number", f->path);
+	const size_t n = ix->count, d = ix->dim, L = h->tables;
+	size_t pw, tw, vw;
+	bool okp = vdb_mul_ok(L * h->bits, d * sizeof(float), &pw);
+	bool okt = vdb_mul_ok(L, n * sizeof(uint32_t), &tw);
+	bool okv = vdb_mul_ok(n, d * sizeof(float), &vw);
+	vdb_status st = VDB_OK;
+	h->planes = section(ix, SEC_LSPL, pw, okp, &st);
+	h->centre = section(ix, SEC_LSCE, d * sizeof(float), true, &st);
+	h->keys = section(ix, SEC_LSKY, tw, okt, &st);
+	h->rows = section(ix, SEC_LSRW, tw, okt, &st);
+	h->vecs = section(ix, VDB_SEC_VECS, vw, okv, &st);
+	return st;
+}
+
+/* Every table: keys ascending, rows a permutation of 0..count-1. */
+static vdb_status lsh_verify(const vdb_index *ix)
+{
+	const lsh *h = ix->impl;
+	const size_t n = ix->count;
+	const char *name = ix->file ? ix->file->path : "index";
+	uint32_t *seen = calloc(n ? n : 1, sizeof *seen);
+	VDB_RETURN_IF(!seen, VDB_ENOMEM, "out of memory");
+	vdb_status st = VDB_OK;
+	for (size_t t = 0; !st && t < h->tables; t++)
+		for (size_t e = 0; !st && e < n; e++) {
+			uint32_t r = h->rows[t * n + e];
+			if (e && h->keys[t * n + e] < h->keys[t * n + e - 1])
+				st = vdb_fail(VDB_ECORRUPT, "%s: LSKY table %zu is not sorted at entry %zu",
+				              name, t, e);
+			else if (r >= n || seen[r] == t + 1)
+				st = vdb_fail(VDB_ECORRUPT, "%s: LSRW table %zu entry %zu holds row %u: not "
+				              "a permutation of the %zu rows", name, t, e, r, n);
+			else
+				seen[r] = (uint32_t)t + 1;
+		}
+	free(seen);
+	return st;
+}
+
+/* ===== Search ===== */
+/* A set of bits to flip, waiting in the probe heap: score is the sum of
+ * p_j^2 over them; last is the highest place (in the order of |p_j|) among
+ * them, from which the next sets grow. */
+typedef struct {
+	double score;
+	uint32_t flip;  /* the bits to flip, in key positions */
+	uint32_t last;  /* its highest position in `order` */
+} probe_set;
+
+typedef struct {
+	float *q, *xc, *p;    /* query (normalised for cosine), scratch, projections */
+	uint32_t *tags, gen;  /* a row is a candidate of this query when tags[row] == gen */
+	probe_set *heap;      /* 2 * probes + 2 */
+	uint32_t order[VDB_LSH_MAX_BITS];
+	double z[VDB_LSH_MAX_BITS]; /* p^2 in confidence order */
+	double *hd;
+	int64_t *hi;
+} lsh_ws;
+
+static void ws_free(lsh_ws *w)
+{
+	if (w)
+		free(w->q), free(w->xc), free(w->p), free(w->tags), free(w->heap), free(w->hd),
+		free(w->hi);
+	free(w);
+}
+
+static lsh_ws *ws_new(const lsh *h, size_t n, uint32_t d, size_t probes, size_t k)
+{
+	lsh_ws *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	w->q = malloc(d * sizeof *w->q);
+	w->xc = malloc(d * sizeof *w->xc);
+	w->p = malloc((size_t)h->tables * h->bits * sizeof *w->p);
+	w->tags = calloc(n ? n : 1, sizeof *w->tags);
+	w->heap = malloc((2 * probes + 2) * sizeof *w->heap);
+	w->hd = malloc(k * sizeof *w->hd);
+	w->hi = malloc(k * sizeof *w->hi);
+	if (!w->q || !w->xc || !w->p || !w->tags || !w->heap || !w->hd || !w->hi) {
+		ws_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static void heap_push(probe_set *hp, size_t *n, probe_set s)
+{
+	size_t i = (*n)++;
+	while (i > 0 && hp[(i - 1) / 2].score > s.score) {
+		hp[i] = hp[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	hp[i] = s;
+}
+
+static probe_set heap_pop(probe_set *hp, size_t *n)
+{
+	probe_set top = hp[0], s = hp[--*n];
+	size_t i = 0;
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		double ms = s.score;
+		if (l < *n && hp[l].score < ms)
+			m = l, ms = hp[l].score;
+		if (l + 1 < *n && hp[l + 1].score < ms)
+			m = l + 1;
+		if (m == i)
+			break;
+		hp[i] = hp[m];
+		i = m;
+	}
+	hp[i] = s;
+	return top;
+}
+
+/* Every row of bucket `key` of table t joins the candidates (once). */
+static void visit(const lsh *h, lsh_ws *w, size_t n, size_t t, uint32_t key, uint32_t d,
+                  vdb_exact_filter *ef, vdb_topk *top)
+{
+	const uint32_t *keys = h->keys + t * n, *rows = h->rows + t * n;
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (keys[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t e = lo; e < n && keys[e] == key; e++) {
+		uint32_t r = rows[e];
+		if (r >= n || w->tags[r] == w->gen)
+			continue; /* r >= n: only in a damaged file */
+		w->tags[r] = w->gen;
+		vdb_exact_filter_push(ef, top, h->vecs + (size_t)r * d, r);
+	}
+}
+
+/* The home bucket of table t, then probes - 1 more in the order of the
+ * bits least sure of their side (Lv et al.'s shift/expand generation). */
+static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t probes,
+                        uint32_t d, vdb_exact_filter *ef, vdb_topk *top)
+{
+	const uint32_t b = h->bits;
+	const float *p = w->p + t * b;
+	uint32_t home = key_of(p, b);
+	visit(h, w, n, t, home, d, ef, top);
+	if (probes < 2)
+		return;
+	/* positions by |p| ascending (insertion sort of at most 32) */
+	for (uint32_t j = 0; j < b; j++) {
+		uint32_t i = j;
+		double z = (double)p[j] * p[j];
+		while (i > 0 && w->z[i - 1] > z) {
+			w->z[i] = w->z[i - 1];
+			w->order[i] = w->order[i - 1];
+			i--;
+		}
+		w->z[i] = z;
+		w->order[i] = j;
+	}
+	size_t hn = 0;
+	heap_push(w->heap, &hn, (probe_set){ w->z[0], 1u << w->order[0], 0 });
+	for (size_t got = 1; got < probes && hn > 0; got++) {
+		probe_set s = heap_pop(w->heap, &hn);
+		visit(h, w, n, t, home ^ s.flip, d, ef, top);
+		uint32_t nx = s.last + 1;
+		if (nx >= b)
+			continue;
+		/* shift: the last bit moves one place on; expand: the next joins */
+		heap_push(w->heap, &hn, (probe_set){ s.score - w->z[s.last] + w->z[nx],
+		                                     s.flip ^ 1u << w->order[s.last] ^ 1u << w->order[nx],
+		                                     nx });
+		heap_push(w->heap, &hn, (probe_set){ s.score + w->z[nx], s.flip ^ 1u << w->order[nx],
+		                                     nx });
+	}
+}
+
+static void search_one(const vdb_index *ix, const lsh *h, lsh_ws *w, const float *query,
+                       size_t k, size_t probes, int64_t *ids, float *dist)
+{
+	const uint32_t d = ix->dim;
+	memcpy(w->q, query, d * sizeof *w->q);
+	if (ix->metric == VDB_METRIC_COSINE)
+		vdb_normalize(w->q, d);
+	project(h, vdb_kernels_get(), d, w->q, w->xc, w->p);
+	if (++w->gen == 0) { /* wrapped: old tags could collide */
+		memset(w->tags, 0, ix->count * sizeof *w->tags);
+		w->gen = 1;
+	}
+	vdb_topk top = { w->hd, w->hi, 0, (uint32_t)k };
+	vdb_exact_filter ef;
+	vdb_exact_filter_init(&ef, ix->metric, w->q, d, h->xmax);
+	for (size_t t = 0; t < h->tables; t++)
+		probe_table(h, w, ix->count, t, probes, d, &ef, &top);
+	vdb_topk_emit(&top, ix->metric, k, ids, dist);
+}
+
+/* What every thread of a search shares. */
+typedef struct {
+	const vdb_index *ix;
+	const float *q;
+	size_t k, probes;
+	int64_t *ids;
+	float *dist;
+} lsh_job;
+
+static void *job_ws(void *ctx)
+{
+	const lsh_job *j = ctx;
+	return ws_new(j->ix->impl, j->ix->count, j->ix->dim, j->probes, j->k);
+}
+
+static void job_free(void *w)
+{
+	ws_free(w);
+}
+
+static void job_query(void *ctx, void *w, size_t i)
+{
+	const lsh_job *j = ctx;
+	search_one(j->ix, j->ix->impl, w, j->q + i * j->ix->dim, j->k, j->probes, j->ids + i * j->k,
+	           j->dist + i * j->k);
+}
+
+static vdb_status lsh_search(const vdb_index *ix, const float *q, size_t nq,
+                             const vdb_search_opts *o, int64_t *ids, float *dist)
+{
+	const lsh *h = ix->impl;
+	size_t probes = o->probes ? o->probes : 1;
+	if (h->bits < 32 && probes > (size_t)1 << h->bits)
+		probes = (size_t)1 << h->bits; /* every bucket */
+	lsh_job j = { ix, q, o->k, probes, ids, dist };
+	VDB_RETURN_IF(vdb_for_queries(nq, &j, job_ws, job_free, job_query), VDB_ENOMEM,
+	              "out of memory for the search state (k %zu, probes %zu)", o->k, probes);
+	return VDB_OK;
+}
+
+/* ===== Description ===== */
+static void lsh_info(const vdb_index *ix, json_t *obj)
+{
+	const lsh *h = ix->impl;
+	const size_t n = ix->count;
+	json_object_set_new(obj, "tables", json_integer(h->tables));
+	json_object_set_new(obj, "bits", json_integer(h->bits));
+	/* the float32 row, and a key and a row number per table */
+	json_object_set_new(obj, "bytes_per_vector",
+	                    json_integer((json_int_t)(4 * (size_t)ix->dim + 8 * h->tables)));
+	uint64_t used = 0, max = 0;
+	for (size_t t = 0; t < h->tables; t++)
+		for (size_t e = 0, run = 0; e < n; e++) {
+			if (e == 0 || h->keys[t * n + e] != h->keys[t * n + e - 1])
+				used++, run = 0;
+			if (++run > max)
+				max = run;
+		}
+	uint64_t all = (uint64_t)h->tables << h->bits;
+	json_t *b = json_object();
+	json_object_set_new(b, "buckets", json_integer((json_int_t)all));
+	json_object_set_new(b, "empty", json_integer((json_int_t)(all - used)));
+	json_object_set_new(b, "max", json_integer((json_int_t)max));
+	/* the mean size of a bucket a row is in: empty ones hold nothing */
+	json_object_set_new(b, "mean", json_real(used ? (double)(n * h->tables) / (double)used : 0));
+	json_object_set_new(obj, "bucket_sizes", b);
+	json_object_set_new(obj, "default_probes", json_integer(1));
+}
+
+static void lsh_free(vdb_index *ix)
+{
+	lsh *h = ix->impl;
+	if (h)
+		free(h->own_planes), free(h->own_centre), free(h->own_keys), free(h->own_rows),
+		free(h->own_vecs);
+	free(h);
+}
+
+const struct vdb_index_ops vdb_lsh_ops = {
+	.name = "lsh",
+	.fourcc = VDB_FOURCC('L', 'S', 'H', ' '),
+	.check = lsh_check,
+	.build = lsh_build,
+	.append = lsh_append,
+	.save = lsh_save,
+	.open = lsh_open,
+	.verify = lsh_verify,
+	.search = lsh_search,
+	.info = lsh_info,
+	.free = lsh_free,
+};
