@@ -283,7 +283,9 @@ vdb_status vdb_file_commit(vdb_file_writer *w, vdb_header *h)
 		return s;
 	}
 	h->major = VDB_FORMAT_MAJOR;
-	h->minor = VDB_FORMAT_MINOR;
+	/* the oldest minor that describes the file: one without shard fields
+	 * is a 1.0 file, byte for byte */
+	h->minor = h->shards ? VDB_FORMAT_MINOR : 0;
 	h->nsections = w->nsec;
 	memcpy(h->sec, w->sec, sizeof w->sec);
 	unsigned char buf[VDB_HEADER_SIZE];

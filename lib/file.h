@@ -9,7 +9,8 @@
  *   1.0  first format: 4096-byte header, up to 64 sections, XXH3-64 checksums.
  *   1.1  u32 shard, shards at header bytes 176..183 (zero before: not a shard).
  *        1.0 readers ignore those bytes, so a 1.1 file opens in them as an
- *        ordinary index; 1.1 readers see 1.0 files as not sharded.
+ *        ordinary index; 1.1 readers see 1.0 files as not sharded. Files
+ *        that are not shards are still written as 1.0.
  * A reader opens every file whose major version is <= its own; a changed
  * section layout gets a new section kind, never a silent reinterpretation.
  */
