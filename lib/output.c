@@ -130,9 +130,8 @@ static void set_hit(const void *ctx, size_t r, vdb_hit *h)
 	h->id = ix ? vdb_index_id_json(ix, row, &h->id_len) : NULL;
 	h->meta = ix ? vdb_index_meta_json(ix, row, &h->meta_len) : NULL;
 	/* a shard's ids are the records of the whole input: ivecs writes them */
-	if (h->id && ix && (vdb_index_shard(ix, &shards), shards) &&
-	    (h->id[0] == '-' || (h->id[0] >= '0' && h->id[0] <= '9')))
-		h->num = strtoll(h->id, NULL, 10);
+	if (h->id && ix && (vdb_index_shard(ix, &shards), shards))
+		vdb_id_integer(h->id, h->id_len, &h->num);
 }
 
 vdb_status vdb_write_result_set(FILE *f, vdb_output fmt, const vdb_index *const *ix, size_t n,
