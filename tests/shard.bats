@@ -146,7 +146,7 @@ build4() {
 
 @test "the 4 shards built by GNU parallel are the shards built one by one" {
   command -v parallel >/dev/null || skip "GNU parallel is not installed (Debian package parallel)"
-  build4 "$D/words1k.jsonl" seq -T hnsw -m cosine
+  build4 "$D/words1k.jsonl" seq -t 1 -T hnsw -m cosine  # one thread: a reproducible graph
   run parallel --will-cite -j 2 vdb-build -q -t 1 -T hnsw -m cosine --shard {}/4 -o par{}.vdb \
     "$D/words1k.jsonl" ::: 0 1 2 3
   assert_success
@@ -234,4 +234,34 @@ build4() {
   assert_failure 64
   run vdb-query --merge
   assert_failure 64
+}
+
+@test "scripts/shard-parallel (here, and scatter-gather through --sshlogin :) gives the whole index's answer" {
+  command -v parallel >/dev/null || skip "GNU parallel is not installed (Debian package parallel)"
+  vdb-build -q -o all.vdb "$D/sift2k_base.fvecs"
+  vdb-query -x all.vdb -k 10 "$D/sift_query20.fvecs" >whole.jsonl
+  run --separate-stderr "$VDB_SRCDIR/scripts/shard-parallel" -n 3 -b "-T flat" \
+    "$D/sift2k_base.fvecs" "$D/sift_query20.fvecs" out
+  assert_success
+  diff <(printf '%s\n' "$output") whole.jsonl
+  [ "$(vdb-query -x out/part2.vdb --info | jq -c '[.shard, .shards]')" = '[2,3]' ]
+  run --separate-stderr "$VDB_SRCDIR/scripts/shard-parallel" -n 3 -S : -b "-T flat" \
+    "$D/sift2k_base.fvecs" "$D/sift_query20.fvecs" scat
+  assert_success
+  diff <(printf '%s\n' "$output") whole.jsonl
+  [ "$(ls scat/r*.jsonl | wc -l)" = 3 ]
+}
+
+@test "scripts/shard-slurm.sbatch: array tasks run by hand, then the merge, give the whole index's answer" {
+  vdb-build -q -o all.vdb "$D/words1k.jsonl"
+  vdb-query -x all.vdb -k 5 "$D/words_query20.jsonl" >whole.jsonl
+  for i in 0 1 2 3; do
+    SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_TASK_COUNT=4 SLURM_CPUS_PER_TASK=1 \
+      "$VDB_SRCDIR/scripts/shard-slurm.sbatch" "$D/words1k.jsonl" "$D/words_query20.jsonl" out 5 -T flat
+  done
+  vdb-query --merge -k 5 out/r*.jsonl | cmp - whole.jsonl
+  [ "$(vdb-query -x out/part3.vdb --info | jq -c '[.shard, .shards]')" = '[3,4]' ]
+  run "$VDB_SRCDIR/scripts/shard-slurm.sbatch" "$D/words1k.jsonl" "$D/words_query20.jsonl" out
+  assert_failure
+  assert_output --partial "not an array task"
 }
