@@ -211,11 +211,13 @@ static void summary(const build_args *a, bool appended, size_t n, size_t total, 
                     double build_s, double total_s)
 {
 	long long bytes = file_bytes(a->output);
-	char added[64] = "";
+	char added[64] = "", shard[48] = "";
 	if (appended)
 		snprintf(added, sizeof added, " added (%zu in all)", total);
-	fprintf(stderr, "%s: %s: %zu vectors%s, dim %u, %s, %s, %lld bytes, build %.3f s, "
-	        "total %.3f s\n", cmd_name, a->output, n, added, dim, a->b.type,
+	if (a->b.shards)
+		snprintf(shard, sizeof shard, " (shard %u/%u)", a->b.shard, a->b.shards);
+	fprintf(stderr, "%s: %s: %zu vectors%s%s, dim %u, %s, %s, %lld bytes, build %.3f s, "
+	        "total %.3f s\n", cmd_name, a->output, n, added, shard, dim, a->b.type,
 	        vdb_metric_name(a->b.metric), bytes, build_s, total_s);
 }
 
