@@ -333,12 +333,19 @@ double cmd_now(void)
 /* Append every record of one input (path "-": stdin) to v; exits on error. */
 bool cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v, bool allow_empty)
 {
+	return cmd_read_shard(path, fmt, v, allow_empty, NULL);
+}
+
+bool cmd_read_shard(const char *path, vdb_format fmt, vdb_vecs *v, bool allow_empty,
+                    vdb_shard_filter *f)
+{
 	vdb_reader *r;
 	vdb_status s = vdb_reader_open(&r, path, fmt);
 	if (s)
 		cmd_die(s);
 	size_t got;
 	do {
+		size_t from = v->n;
 		if ((s = vdb_reader_read(r, v, 65536, &got))) {
 			if (allow_empty && vdb_reader_empty(r)) {
 				vdb_reader_close(r);
@@ -346,7 +353,10 @@ bool cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v, bool allow_empt
 			}
 			cmd_die(s);
 		}
-		cmd_progress("reading", v->n, 0);
+		/* filtered batch by batch: a shard build holds only its share */
+		if (f && (s = vdb_shard_filter_apply(f, v, from)))
+			cmd_die(s);
+		cmd_progress("reading", f ? vdb_shard_filter_seen(f) : v->n, 0);
 	} while (got > 0);
 	vdb_reader_close(r);
 	return true;

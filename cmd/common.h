@@ -87,6 +87,9 @@ double cmd_now(void);
 /* Append every record of path to v; dies on an error. An input without any
  * record is an error too unless allow_empty (then false is returned). */
 bool cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v, bool allow_empty);
+/* The same, keeping only the records of f's shard (f NULL: all). */
+bool cmd_read_shard(const char *path, vdb_format fmt, vdb_vecs *v, bool allow_empty,
+                    vdb_shard_filter *f);
 
 /* Write a metrics file (Prometheus text format, atomically): s, labelled
  * index="INDEX", then the outcome of the run whose exit status is code:

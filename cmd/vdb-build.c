@@ -7,7 +7,7 @@
 
 enum {
 	OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE,
-	OPT_STORAGE, OPT_INPUT, OPT_WAIT, OPT_METRICS, OPT_LSH_TABLES, OPT_LSH_BITS
+	OPT_STORAGE, OPT_INPUT, OPT_WAIT, OPT_METRICS, OPT_LSH_TABLES, OPT_LSH_BITS, OPT_SHARD
 };
 
 /* at most this many --input files */
@@ -24,7 +24,7 @@ typedef struct {
 	vdb_build_opts b;
 	vdb_format format;
 	double wait;
-	bool append, type_set, metric_set, params_set;
+	bool append, type_set, metric_set, params_set, shard_set;
 	input_list cfg_inputs, argv_inputs;
 } build_args;
 
@@ -49,6 +49,8 @@ static void help(void)
 	       "      --storage S        flat, hnsw: keep vectors as f32 (default), fp16 or sq8\n"
 	       "      --refine R         ivfpq, fp16/sq8 storage: keep the float32 vectors too,\n"
 	       "                         re-rank the R*k best with them (default 0)\n"
+	       "      --shard I/N        keep only the records of shard I of N: those whose\n"
+	       "                         XXH3-64 of the id (or record number) mod N is I\n"
 	       "      --append           add the input to an existing index (-x, default: -o)\n"
 	       "  -x, --index FILE       the index to append to\n"
 	       "  -i, --input FILE       an input (repeatable; as the INPUT operands)\n"
@@ -147,6 +149,11 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_METRICS:
 		a->metrics = arg;
 		return true;
+	case OPT_SHARD:
+		if (vdb_shard_parse(arg, &a->b.shard, &a->b.shards))
+			cmd_usage_error("--shard: %s", vdb_last_error());
+		a->shard_set = true;
+		return true;
 	}
 	return false;
 }
@@ -170,6 +177,7 @@ static const struct option longopts[] = {
 	{ "input", required_argument, NULL, 'i' },
 	{ "wait", required_argument, NULL, OPT_WAIT },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "shard", required_argument, NULL, OPT_SHARD },
 	{ "verbose", no_argument, NULL, 'v' },
 	CMD_COMMON_LONGOPTS
 };
@@ -193,6 +201,13 @@ static vdb_index *open_base(build_args *a, vdb_vecs *v)
 	if (a->params_set)
 		cmd_warn("build parameters are ignored with --append: %s keeps its own",
 		         a->base);
+	uint32_t shards, shard = vdb_index_shard(base, &shards);
+	if (a->shard_set && (shards != a->b.shards || shard != a->b.shard))
+		cmd_usage_error("--shard %u/%u, but %s is %s", a->b.shard, a->b.shards, a->base,
+		                shards ? "another shard" : "not a shard");
+	/* appending to a shard keeps only the shard's records */
+	a->b.shard = shard;
+	a->b.shards = shards;
 	a->b.type = type;
 	a->b.metric = m;
 	v->dim = vdb_index_dim(base); /* the reader checks every record against it */
@@ -210,11 +225,13 @@ static void summary(const build_args *a, bool appended, size_t n, size_t total, 
                     double build_s, double total_s)
 {
 	long long bytes = file_bytes(a->output);
-	char added[64] = "";
+	char added[64] = "", shard[48] = "";
 	if (appended)
 		snprintf(added, sizeof added, " added (%zu in all)", total);
-	fprintf(stderr, "%s: %s: %zu vectors%s, dim %u, %s, %s, %lld bytes, build %.3f s, "
-	        "total %.3f s\n", cmd_name, a->output, n, added, dim, a->b.type,
+	if (a->b.shards)
+		snprintf(shard, sizeof shard, " (shard %u/%u)", a->b.shard, a->b.shards);
+	fprintf(stderr, "%s: %s: %zu vectors%s%s, dim %u, %s, %s, %lld bytes, build %.3f s, "
+	        "total %.3f s\n", cmd_name, a->output, n, added, shard, dim, a->b.type,
 	        vdb_metric_name(a->b.metric), bytes, build_s, total_s);
 }
 
@@ -279,18 +296,35 @@ int main(int argc, char **argv)
 	if (a.append)
 		base = open_base(&a, &v);
 	v.binary = a.b.metric == VDB_METRIC_HAMMING; /* the readers take bits */
+	vdb_shard_filter *filter = NULL;
+	if (a.b.shards && (s = vdb_shard_filter_new(&filter, a.b.shard, a.b.shards)))
+		cmd_die(s);
 	/* operands and --input of the command line, else the config's inputs, else stdin */
 	const input_list *in = a.argv_inputs.n || first < argc ? &a.argv_inputs : &a.cfg_inputs;
 	/* inputs are concatenated: an empty one adds nothing, as with cat */
 	const char *last = "-";
 	int inputs = 0;
 	for (int i = 0; i < in->n; i++, inputs++)
-		cmd_read_all(last = in->path[i], a.format, &v, true);
+		cmd_read_shard(last = in->path[i], a.format, &v, true, filter);
 	for (int i = first; i < argc; i++, inputs++)
-		cmd_read_all(last = argv[i], a.format, &v, true);
+		cmd_read_shard(last = argv[i], a.format, &v, true, filter);
 	if (!in->n && first >= argc)
-		cmd_read_all("-", a.format, &v, true), inputs++;
+		cmd_read_shard("-", a.format, &v, true, filter), inputs++;
 	cmd_progress_end();
+	if (filter) {
+		/* record numbers restart with each run: only ids name an appended record */
+		if (base && v.n && !v.id_off)
+			cmd_die(vdb_fail(VDB_EFORMAT, "appending to shard %u/%u of %s needs inputs with "
+			                 "ids (record numbers would restart at 0)", a.b.shard, a.b.shards,
+			                 a.base));
+		size_t seen = vdb_shard_filter_seen(filter);
+		if ((s = vdb_shard_filter_finish(filter, &v)))
+			cmd_die(s);
+		vdb_shard_filter_free(filter);
+		if (seen && v.n == 0 && !base)
+			cmd_die(vdb_fail(VDB_EFORMAT, "none of the %zu records falls in shard %u/%u",
+			                 seen, a.b.shard, a.b.shards));
+	}
 	size_t n = v.n;
 	uint32_t dim = v.dim;
 	if (n == 0 && !base) {

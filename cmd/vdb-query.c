@@ -1,16 +1,23 @@
 /* vdb-query — search an index with query vectors; results on stdout. */
 #include "common.h"
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum {
-	OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_PROBES, OPT_INCLUDE, OPT_INFO, OPT_VERIFY, OPT_FILTER,
-	OPT_GET
+	OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_PROBES, OPT_INCLUDE, OPT_INFO, OPT_VERIFY, OPT_MERGE,
+	OPT_FILTER, OPT_GET
 };
 
+/* at most this many indexes (-x) searched as one set */
+#define MAX_INDEXES 4096
+
 typedef struct {
-	const char *index, *filter, *get;
+	const char *index[MAX_INDEXES];
+	int nindex;
+	bool merge, argv_index;
+	const char *filter, *get;
 	vdb_search_opts so;
 	vdb_output out;
 	vdb_format format;
@@ -20,10 +27,14 @@ typedef struct {
 
 static void help(void)
 {
-	printf("Usage: %s -x INDEX [OPTIONS] [QUERIES...]\n"
+	printf("Usage: %s -x INDEX [-x INDEX...] [OPTIONS] [QUERIES...]\n"
+	       "       %s --merge [-k N] RESULTS...\n"
 	       "Search INDEX for each query vector ('-' or none: stdin); one result line per query.\n"
 	       "\n"
-	       "  -x, --index FILE       the index (from vdb-build)\n"
+	       "  -x, --index FILE       the index (from vdb-build); several -x (or a quoted glob\n"
+	       "                         such as 'part*.vdb') are searched as one set of shards\n"
+	       "      --merge            merge per-shard JSONL results of the same queries (the\n"
+	       "                         operands) into the k best per query\n"
 	       "  -k N                   neighbours per query (default 10)\n"
 	       "      --ef N             search breadth of graph indexes (flat ignores it)\n"
 	       "      --nprobe N         lists probed by IVF indexes (flat ignores it)\n"
@@ -48,7 +59,36 @@ static void help(void)
 	       "      --version          version and SIMD level\n"
 	       "\nExit status: 0 ok, 64 usage, 65 bad input or corrupt index, 66 cannot open input,\n"
 	       "74 I/O error, 70 internal error. See vdb-query(1).\n",
-	       cmd_name);
+	       cmd_name, cmd_name);
+}
+
+static void add_one(query_args *a, const char *path)
+{
+	if (a->nindex == MAX_INDEXES)
+		cmd_usage_error("-x: more than %d indexes", MAX_INDEXES);
+	a->index[a->nindex++] = path;
+}
+
+/* A name that is not a file but a pattern stands for the files it matches
+ * (for shells that pass it quoted, and for config files). */
+static void add_index(query_args *a, const char *arg)
+{
+	static glob_t g; /* kept: the paths are used until exit */
+	FILE *f = fopen(arg, "r");
+	if (f || !strpbrk(arg, "*?[")) {
+		if (f)
+			fclose(f);
+		add_one(a, arg);
+		return;
+	}
+	size_t before = g.gl_pathc;
+	int r = glob(arg, before ? GLOB_APPEND : 0, NULL, &g);
+	if (r == GLOB_NOMATCH || (r == 0 && g.gl_pathc == before))
+		cmd_die(vdb_fail(VDB_ENOENT, "%s: no index matches the pattern", arg));
+	if (r != 0)
+		cmd_die(vdb_fail(VDB_ENOMEM, "%s: glob failed", arg));
+	for (size_t i = before; i < g.gl_pathc; i++)
+		add_one(a, g.gl_pathv[i]);
 }
 
 static bool on_opt(int opt, const char *arg, void *ctx)
@@ -56,7 +96,13 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	query_args *a = ctx;
 	switch (opt) {
 	case 'x':
-		a->index = arg;
+		/* the command line's indexes replace the config file's */
+		if (!cmd_in_config && !a->argv_index)
+			a->nindex = 0, a->argv_index = true;
+		add_index(a, arg);
+		return true;
+	case OPT_MERGE:
+		a->merge = true;
 		return true;
 	case 'v':
 		cmd_opts.verbose = true;
@@ -73,6 +119,12 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_PROBES:
 		a->so.probes = (unsigned)cmd_size("--probes", arg, 1, VDB_LSH_MAX_PROBES);
 		return true;
+	case OPT_FILTER:
+		a->filter = arg;
+		return true;
+	case OPT_GET:
+		a->get = arg;
+		return true;
 	case 'O':
 		cmd_output(arg, &a->out);
 		return true;
@@ -86,12 +138,6 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		return true;
 	case 'b':
 		a->batch = cmd_size("--batch", arg, 1, 1u << 24);
-		return true;
-	case OPT_FILTER:
-		a->filter = arg;
-		return true;
-	case OPT_GET:
-		a->get = arg;
 		return true;
 	case OPT_INFO:
 		a->info = true;
@@ -109,14 +155,15 @@ static const struct option longopts[] = {
 	{ "ef", required_argument, NULL, OPT_EF },
 	{ "nprobe", required_argument, NULL, OPT_NPROBE },
 	{ "probes", required_argument, NULL, OPT_PROBES },
+	{ "filter", required_argument, NULL, OPT_FILTER },
+	{ "get", required_argument, NULL, OPT_GET },
 	{ "output", required_argument, NULL, 'O' },
 	{ "include", required_argument, NULL, OPT_INCLUDE },
 	{ "format", required_argument, NULL, 'f' },
 	{ "batch", required_argument, NULL, 'b' },
 	{ "info", no_argument, NULL, OPT_INFO },
 	{ "verify", no_argument, NULL, OPT_VERIFY },
-	{ "filter", required_argument, NULL, OPT_FILTER },
-	{ "get", required_argument, NULL, OPT_GET },
+	{ "merge", no_argument, NULL, OPT_MERGE },
 	{ "verbose", no_argument, NULL, 'v' },
 	CMD_COMMON_LONGOPTS
 };
@@ -124,18 +171,18 @@ static const struct option longopts[] = {
 static double search_seconds;
 
 /* --get: each id's stored record as one JSON line; 1 if any is missing. */
-static int get_records(const query_args *a, const vdb_index *ix)
+static int get_records(const char *get, const char *name, const vdb_index *ix)
 {
 	uint32_t d = vdb_index_dim(ix);
 	float *v = malloc(d * sizeof *v);
-	char *ids = strdup(a->get), *save = NULL;
+	char *ids = strdup(get), *save = NULL;
 	if (!v || !ids)
 		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
 	int missing = 0;
 	for (char *id = strtok_r(ids, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
 		int64_t row = vdb_index_find_id(ix, id);
 		if (row < 0) {
-			cmd_warn("%s: no record with id '%s'", a->index, id);
+			cmd_warn("%s: no record with id '%s'", name, id);
 			missing = 1;
 			continue;
 		}
@@ -163,7 +210,7 @@ static int get_records(const query_args *a, const vdb_index *ix)
 }
 
 /* Answer one input's queries batch by batch; qno counts across inputs. */
-static void run_queries(const query_args *a, const vdb_index *ix, const char *path,
+static void run_queries(const query_args *a, const vdb_index *const *ix, const char *path,
                         size_t *qno, int64_t *ids, float *dist)
 {
 	vdb_reader *r;
@@ -172,8 +219,8 @@ static void run_queries(const query_args *a, const vdb_index *ix, const char *pa
 		cmd_die(s);
 	vdb_vecs q;
 	vdb_vecs_init(&q);
-	q.dim = vdb_index_dim(ix); /* the reader checks every query against it */
-	q.binary = vdb_index_metric(ix) == VDB_METRIC_HAMMING;
+	q.dim = vdb_index_dim(ix[0]); /* the reader checks every query against it */
+	q.binary = vdb_index_metric(ix[0]) == VDB_METRIC_HAMMING;
 	size_t got, k = a->so.k;
 	for (;;) {
 		vdb_vecs_clear(&q);
@@ -182,12 +229,12 @@ static void run_queries(const query_args *a, const vdb_index *ix, const char *pa
 		if (got == 0)
 			break;
 		double t0 = cmd_now();
-		if ((s = vdb_index_search(ix, q.data, q.n, &a->so, ids, dist)))
+		if ((s = vdb_index_search_set(ix, (size_t)a->nindex, q.data, q.n, &a->so, ids, dist)))
 			cmd_die(s);
 		search_seconds += cmd_now() - t0;
 		for (size_t i = 0; i < q.n; i++)
-			if ((s = vdb_write_result(stdout, a->out, ix, (*qno)++, ids + i * k,
-			                          dist + i * k, k, a->include_meta)))
+			if ((s = vdb_write_result_set(stdout, a->out, ix, (size_t)a->nindex, (*qno)++,
+			                              ids + i * k, dist + i * k, k, a->include_meta)))
 				cmd_check_stdout();
 		cmd_check_stdout(); /* hand each batch on at once; stop if the reader left */
 		cmd_progress("queries", *qno, 0);
@@ -202,33 +249,61 @@ int main(int argc, char **argv)
 	double start = cmd_now();
 	query_args a = { .out = VDB_OUT_JSONL, .batch = 4096 };
 	vdb_search_opts_init(&a.so);
+	static const char *const each[] = { "index", NULL };
+	cmd_config_each = each;
 	int first = cmd_parse(argc, argv, "x:k:O:f:b:t:c:vqh", longopts, on_opt, &a, help);
-	if (!a.index)
-		cmd_usage_error("no index: give -x INDEX");
-	vdb_index *ix;
-	vdb_status s = vdb_index_open(&ix, a.index);
-	if (s)
-		cmd_die(s);
-	if (a.info || a.verify) {
-		if (a.verify) {
-			if ((s = vdb_index_verify(ix)))
-				cmd_die(s);
-			if (!cmd_opts.quiet)
-				fprintf(stderr, "%s: ok\n", a.index);
-		}
-		if (a.info) {
-			char *j = vdb_index_info_json(ix);
-			if (!j)
-				cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
-			puts(j);
-			free(j);
-		}
-		vdb_index_close(ix);
+	if (a.merge) {
+		if (a.nindex || a.info || a.verify)
+			cmd_usage_error("--merge reads results, not indexes: no -x, --info or --verify");
+		if (first >= argc)
+			cmd_usage_error("--merge: name the result files to merge");
+		vdb_status s = vdb_results_merge(stdout, a.out, (const char *const *)argv + first,
+		                                 (size_t)(argc - first), a.so.k);
+		if (s)
+			cmd_die(s);
 		return cmd_finish();
 	}
+	if (!a.nindex)
+		cmd_usage_error("no index: give -x INDEX");
+	static vdb_index *ix[MAX_INDEXES];
+	vdb_status s;
+	for (int i = 0; i < a.nindex; i++)
+		if ((s = vdb_index_open(&ix[i], a.index[i])))
+			cmd_die(s);
+	if (a.info || a.verify) {
+		for (int i = 0; i < a.nindex; i++) {
+			if (a.verify) {
+				if ((s = vdb_index_verify(ix[i])))
+					cmd_die(s);
+				if (!cmd_opts.quiet)
+					fprintf(stderr, "%s: ok\n", a.index[i]);
+			}
+			if (a.info) {
+				char *j = vdb_index_info_json(ix[i]);
+				if (!j)
+					cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+				puts(j);
+				free(j);
+			}
+			vdb_index_close(ix[i]);
+		}
+		return cmd_finish();
+	}
+	char *warning;
+	if ((s = vdb_index_set_check((const vdb_index *const *)ix, a.index, (size_t)a.nindex,
+	                             &warning)))
+		cmd_die(s);
+	for (char *w = warning, *nl; w; w = nl ? nl + 1 : NULL) {
+		if ((nl = strchr(w, '\n')))
+			*nl = 0;
+		cmd_warn("%s", w);
+	}
+	free(warning);
 	if (a.get) {
-		int missing = get_records(&a, ix);
-		vdb_index_close(ix);
+		if (a.nindex > 1)
+			cmd_usage_error("--get reads one index, not %d", a.nindex);
+		int missing = get_records(a.get, a.index[0], ix[0]);
+		vdb_index_close(ix[0]);
 		int rc = cmd_finish();
 		return rc ? rc : missing;
 	}
@@ -236,26 +311,29 @@ int main(int argc, char **argv)
 	if (a.filter) {
 		if ((s = vdb_filter_parse(&filter, a.filter)))
 			cmd_usage_error("%s", vdb_last_error());
-		if (!vdb_index_has_meta(ix))
-			cmd_warn("%s has no metadata: only conditions true of a record without any "
-			         "(such as !exists(f)) can pass", a.index);
+		for (int i = 0; i < a.nindex; i++)
+			if (!vdb_index_has_meta(ix[i]))
+				cmd_warn("%s has no metadata: only conditions true of a record without any "
+				         "(such as !exists(f)) can pass", a.index[i]);
 		a.so.filter = filter;
 	}
-	if (a.include_meta && !vdb_index_has_meta(ix))
-		cmd_warn("%s has no metadata; printing null for each result", a.index);
+	for (int i = 0; i < a.nindex; i++)
+		if (a.include_meta && !vdb_index_has_meta(ix[i]))
+			cmd_warn("%s has no metadata; printing null for each result", a.index[i]);
 	int64_t *ids = malloc(a.batch * a.so.k * sizeof *ids);
 	float *dist = malloc(a.batch * a.so.k * sizeof *dist);
 	if (!ids || !dist)
 		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory for %zu x %zu results", a.batch, a.so.k));
 	size_t qno = 0;
 	if (first >= argc)
-		run_queries(&a, ix, "-", &qno, ids, dist);
+		run_queries(&a, (const vdb_index *const *)ix, "-", &qno, ids, dist);
 	for (int i = first; i < argc; i++)
-		run_queries(&a, ix, argv[i], &qno, ids, dist);
+		run_queries(&a, (const vdb_index *const *)ix, argv[i], &qno, ids, dist);
 	free(ids);
 	free(dist);
 	vdb_filter_free(filter);
-	vdb_index_close(ix);
+	for (int i = 0; i < a.nindex; i++)
+		vdb_index_close(ix[i]);
 	if (cmd_opts.verbose)
 		fprintf(stderr, "%s: %zu queries, k %zu, %d threads: search %.6f s (%.0f queries/s), "
 		        "total %.6f s\n", cmd_name, qno, a.so.k, vdb_threads(), search_seconds,

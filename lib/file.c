@@ -18,6 +18,7 @@
  *    8  u32 type fourcc, metric, dim, storage, flags, nsections
  *   32  u64 count, live
  *   48  u64 params[16]
+ *  176  u32 shard, shards (format 1.1; 0, 0 when the index is not a shard)
  *  512  section table: 64 x { u32 kind, u32 0, u64 offset, length, xxh3 }
  * 4088  u64 XXH3-64 of bytes 0..4087
  */
@@ -34,6 +35,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#define SHARD_OFF 176u
 #define SECTAB_OFF 512u
 #define SECENT_SIZE 32u
 #define CHECKSUM_OFF (VDB_HEADER_SIZE - 8u)
@@ -71,6 +73,8 @@ void vdb_header_encode(const vdb_header *h, unsigned char *b)
 	put64(b + 40, h->live);
 	for (unsigned i = 0; i < VDB_NPARAMS; i++)
 		put64(b + 48 + 8 * i, h->params[i]);
+	put32(b + SHARD_OFF, h->shard);
+	put32(b + SHARD_OFF + 4, h->shards);
 	for (unsigned i = 0; i < h->nsections && i < VDB_MAX_SECTIONS; i++) {
 		unsigned char *e = b + SECTAB_OFF + SECENT_SIZE * i;
 		put32(e, h->sec[i].kind);
@@ -96,6 +100,8 @@ static void header_decode(const unsigned char *b, vdb_header *h)
 	h->live = get64(b + 40);
 	for (unsigned i = 0; i < VDB_NPARAMS; i++)
 		h->params[i] = get64(b + 48 + 8 * i);
+	h->shard = get32(b + SHARD_OFF);
+	h->shards = get32(b + SHARD_OFF + 4);
 	for (unsigned i = 0; i < h->nsections && i < VDB_MAX_SECTIONS; i++) {
 		const unsigned char *e = b + SECTAB_OFF + SECENT_SIZE * i;
 		h->sec[i].kind = get32(e);
@@ -277,7 +283,9 @@ vdb_status vdb_file_commit(vdb_file_writer *w, vdb_header *h)
 		return s;
 	}
 	h->major = VDB_FORMAT_MAJOR;
-	h->minor = VDB_FORMAT_MINOR;
+	/* the oldest minor that describes the file: one without shard fields
+	 * is a 1.0 file, byte for byte */
+	h->minor = h->shards ? VDB_FORMAT_MINOR : 0;
 	h->nsections = w->nsec;
 	memcpy(h->sec, w->sec, sizeof w->sec);
 	unsigned char buf[VDB_HEADER_SIZE];

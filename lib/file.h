@@ -7,11 +7,15 @@
 /*
  * Format history:
  *   1.0  first format: 4096-byte header, up to 64 sections, XXH3-64 checksums.
+ *   1.1  u32 shard, shards at header bytes 176..183 (zero before: not a shard).
+ *        1.0 readers ignore those bytes, so a 1.1 file opens in them as an
+ *        ordinary index; 1.1 readers see 1.0 files as not sharded. Files
+ *        that are not shards are still written as 1.0.
  * A reader opens every file whose major version is <= its own; a changed
  * section layout gets a new section kind, never a silent reinterpretation.
  */
 #define VDB_FORMAT_MAJOR 1
-#define VDB_FORMAT_MINOR 0
+#define VDB_FORMAT_MINOR 1
 #define VDB_HEADER_SIZE 4096u
 #define VDB_ALIGN 4096u
 #define VDB_MAX_SECTIONS 64u
@@ -33,6 +37,7 @@ typedef struct {
 	uint32_t metric, dim, storage, flags;
 	uint64_t count, live;
 	uint64_t params[VDB_NPARAMS]; /* type-specific build parameters */
+	uint32_t shard, shards; /* shard `shard` of `shards` (vdb-build --shard); 0 shards: none */
 	uint32_t nsections;
 	vdb_section sec[VDB_MAX_SECTIONS];
 } vdb_header;

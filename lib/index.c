@@ -77,6 +77,8 @@ vdb_status vdb_build_opts_check(const vdb_build_opts *o)
 	VDB_RETURN_IF(!ivf && o->refine && storage == VDB_STORAGE_F32, VDB_EINVAL,
 	              "--refine applies to ivfpq and to compressed --storage (fp16, sq8); a %s "
 	              "index of float32 vectors is already exact", ops->name);
+	VDB_RETURN_IF(o->shards > VDB_MAX_SHARDS || (o->shards && o->shard >= o->shards), VDB_EINVAL,
+	              "shard %u/%u is out of range", o->shard, o->shards);
 	VDB_RETURN_IF(o->refine > VDB_MAX_REFINE, VDB_EINVAL, "--refine %u is out of range (0..%u)",
 	              o->refine, VDB_MAX_REFINE);
 	return ops->check ? ops->check(o) : VDB_OK;
@@ -112,6 +114,8 @@ vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts
 	vdb_index *ix = index_new(ops, o->metric, data->dim, data->n, o->seed);
 	if (!ix)
 		return VDB_ENOMEM;
+	ix->shard = o->shard;
+	ix->shards = o->shards;
 	if (o->metric == VDB_METRIC_COSINE)
 		vdb_vecs_normalize(data);
 	ix->owned = *data;
@@ -203,6 +207,8 @@ vdb_status vdb_index_append(vdb_index **out, const vdb_index *base, vdb_vecs *da
 	vdb_index *ix = index_new(ops, base->metric, base->dim, base->count + data->n, base->seed);
 	if (!ix)
 		return VDB_ENOMEM;
+	ix->shard = base->shard;
+	ix->shards = base->shards;
 	ix->owned.dim = ix->dim;
 	if (ix->metric == VDB_METRIC_COSINE)
 		vdb_vecs_normalize(data);
@@ -246,6 +252,8 @@ vdb_status vdb_index_save(const vdb_index *ix, const char *path)
 	h.dim = ix->dim;
 	h.count = h.live = ix->count;
 	h.params[VDB_PARAM_SEED] = ix->seed;
+	h.shard = ix->shard;
+	h.shards = ix->shards;
 	s = ix->ops->save(ix, w, &h);
 	if (!s && ix->id_off) {
 		h.flags |= VDB_FLAG_IDS;
@@ -293,10 +301,11 @@ vdb_status vdb_index_open(vdb_index **out, const char *path)
 	bool hamming = h->metric == VDB_METRIC_HAMMING;
 	if (h->metric < VDB_METRIC_L2 || h->metric > VDB_METRIC_HAMMING || h->dim == 0 ||
 	    h->dim > VDB_MAX_DIM || h->count > VDB_MAX_COUNT || h->live > h->count ||
-	    hamming != (h->storage == VDB_STORAGE_BINARY) || (hamming && h->dim % 8)) {
+	    hamming != (h->storage == VDB_STORAGE_BINARY) || (hamming && h->dim % 8) ||
+	    h->shards > VDB_MAX_SHARDS || (h->shards && h->shard >= h->shards)) {
 		s = vdb_fail(VDB_ECORRUPT, "%s: header values out of range (metric %u, dim %u, "
-		             "count %llu, storage %u)", path, h->metric, h->dim,
-		             (unsigned long long)h->count, h->storage);
+		             "count %llu, storage %u, shard %u/%u)", path, h->metric, h->dim,
+		             (unsigned long long)h->count, h->storage, h->shard, h->shards);
 		vdb_file_close(f);
 		return s;
 	}
@@ -311,6 +320,8 @@ vdb_status vdb_index_open(vdb_index **out, const char *path)
 	ix->dim = h->dim;
 	ix->count = (size_t)h->count;
 	ix->seed = h->params[VDB_PARAM_SEED];
+	ix->shard = h->shard;
+	ix->shards = h->shards;
 	vdb_vecs_init(&ix->owned);
 	s = ops->open(ix);
 	if (!s && (h->flags & VDB_FLAG_IDS))
@@ -403,6 +414,12 @@ const char *vdb_index_meta_json(const vdb_index *ix, int64_t i, size_t *len)
 int vdb_index_has_ids(const vdb_index *ix) { return ix->id_off != NULL; }
 int vdb_index_has_meta(const vdb_index *ix) { return ix->md_off != NULL; }
 
+uint32_t vdb_index_shard(const vdb_index *ix, uint32_t *shards)
+{
+	*shards = ix->shards;
+	return ix->shards ? ix->shard : 0;
+}
+
 json_t *vdb_sections_json(const vdb_header *h)
 {
 	json_t *secs = json_array();
@@ -439,6 +456,10 @@ char *vdb_index_info_json(const vdb_index *ix)
 	json_object_set_new(o, "ids", json_boolean(ix->id_off != NULL));
 	json_object_set_new(o, "metadata", json_boolean(ix->md_off != NULL));
 	json_object_set_new(o, "seed", json_integer((json_int_t)ix->seed));
+	if (ix->shards) {
+		json_object_set_new(o, "shard", json_integer(ix->shard));
+		json_object_set_new(o, "shards", json_integer(ix->shards));
+	}
 	ix->ops->info(ix, o);
 	if (ix->file) {
 		json_object_set_new(o, "sections", vdb_sections_json(&ix->file->h));

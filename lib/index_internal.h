@@ -60,6 +60,7 @@ struct vdb_index {
 	uint32_t dim;
 	size_t count;
 	uint64_t seed;
+	uint32_t shard, shards;  /* vdb-build --shard; shards 0: not a shard */
 	vdb_file *file;          /* the mapping, when opened from a file */
 	vdb_vecs owned;          /* the data, when built in memory */
 	/* ids and metadata: either in owned or in the mapping */

@@ -5,9 +5,10 @@
  * Distances are printed in the shortest form that reads back as the same
  * float (jq-friendly, and no "0.100000001" noise). Ids are the index's JSON
  * texts when it has them (returned verbatim), else record numbers; ix may be
- * NULL (ground truth), which means record numbers.
+ * NULL (ground truth), which means record numbers. One writer serves single
+ * indexes, sets of shards and merged result files, through a getter.
  */
-#include "vdb_internal.h"
+#include "results_internal.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,59 +22,56 @@ static void format_float(char *buf, size_t n, float v)
 	}
 }
 
-static void put_id(FILE *f, const vdb_index *ix, int64_t id, int raw_string)
+static void put_id(FILE *f, const vdb_hit *h, int raw_string)
 {
-	size_t len;
-	const char *t = ix ? vdb_index_id_json(ix, id, &len) : NULL;
-	if (!t) {
-		fprintf(f, "%lld", (long long)id);
+	if (!h->id) {
+		fprintf(f, "%lld", (long long)h->num);
 		return;
 	}
 	/* TSV shows a plain string id without its quotes, unless it needs escapes */
-	if (raw_string && len >= 2 && t[0] == '"' && !memchr(t, '\\', len)) {
-		fwrite(t + 1, 1, len - 2, f);
+	if (raw_string && h->id_len >= 2 && h->id[0] == '"' && !memchr(h->id, '\\', h->id_len)) {
+		fwrite(h->id + 1, 1, h->id_len - 2, f);
 		return;
 	}
-	fwrite(t, 1, len, f);
+	fwrite(h->id, 1, h->id_len, f);
 }
 
-static void put_meta(FILE *f, const vdb_index *ix, int64_t id)
+static void put_meta(FILE *f, const vdb_hit *h)
 {
-	size_t len;
-	const char *t = ix ? vdb_index_meta_json(ix, id, &len) : NULL;
-	if (t)
-		fwrite(t, 1, len, f);
+	if (h->meta)
+		fwrite(h->meta, 1, h->meta_len, f);
 	else
 		fputs("null", f);
 }
 
-vdb_status vdb_write_result(FILE *f, vdb_output fmt, const vdb_index *ix, size_t query_no,
-                            const int64_t *ids, const float *dist, size_t k, int include_meta)
+vdb_status vdb_write_hits(FILE *f, vdb_output fmt, size_t query_no, size_t n, vdb_hit_fn get,
+                          const void *ctx, int include_meta)
 {
 	char num[32];
-	size_t n = 0;
-	while (n < k && ids[n] >= 0)
-		n++;
+	vdb_hit h;
 	switch (fmt) {
 	case VDB_OUT_JSONL:
 		fprintf(f, "{\"query\": %zu, \"ids\": [", query_no);
 		for (size_t r = 0; r < n; r++) {
+			get(ctx, r, &h);
 			if (r)
 				fputs(", ", f);
-			put_id(f, ix, ids[r], 0);
+			put_id(f, &h, 0);
 		}
 		fputs("], \"distances\": [", f);
 		for (size_t r = 0; r < n; r++) {
-			format_float(num, sizeof num, dist[r]);
+			get(ctx, r, &h);
+			format_float(num, sizeof num, h.dist);
 			fprintf(f, r ? ", %s" : "%s", num);
 		}
 		fputc(']', f);
 		if (include_meta) {
 			fputs(", \"metadata\": [", f);
 			for (size_t r = 0; r < n; r++) {
+				get(ctx, r, &h);
 				if (r)
 					fputs(", ", f);
-				put_meta(f, ix, ids[r]);
+				put_meta(f, &h);
 			}
 			fputc(']', f);
 		}
@@ -85,21 +83,24 @@ vdb_status vdb_write_result(FILE *f, vdb_output fmt, const vdb_index *ix, size_t
 		fwrite(row, 4, 1, f);
 		for (size_t r = 0; r < n; r += 1024) {
 			size_t m = n - r < 1024 ? n - r : 1024;
-			for (size_t i = 0; i < m; i++)
-				row[i] = (int32_t)ids[r + i];
+			for (size_t i = 0; i < m; i++) {
+				get(ctx, r + i, &h);
+				row[i] = (int32_t)h.num;
+			}
 			fwrite(row, 4, m, f);
 		}
 		break;
 	}
 	case VDB_OUT_TSV:
 		for (size_t r = 0; r < n; r++) {
+			get(ctx, r, &h);
 			fprintf(f, "%zu\t%zu\t", query_no, r + 1);
-			put_id(f, ix, ids[r], 1);
-			format_float(num, sizeof num, dist[r]);
+			put_id(f, &h, 1);
+			format_float(num, sizeof num, h.dist);
 			fprintf(f, "\t%s", num);
 			if (include_meta) {
 				fputc('\t', f);
-				put_meta(f, ix, ids[r]);
+				put_meta(f, &h);
 			}
 			fputc('\n', f);
 		}
@@ -108,4 +109,44 @@ vdb_status vdb_write_result(FILE *f, vdb_output fmt, const vdb_index *ix, size_t
 	if (ferror(f))
 		return vdb_fail(VDB_EIO, "writing results failed: %s", strerror(errno));
 	return VDB_OK;
+}
+
+/* Results of a set of indexes: ids are VDB_SET_REF(index, row). */
+typedef struct {
+	const vdb_index *const *ix;
+	size_t nix;
+	const int64_t *ids;
+	const float *dist;
+} set_results;
+
+static void set_hit(const void *ctx, size_t r, vdb_hit *h)
+{
+	const set_results *c = ctx;
+	int64_t ref = c->ids[r], row = c->nix > 1 ? ref & 0xffffffff : ref;
+	const vdb_index *ix = c->nix ? c->ix[c->nix > 1 ? ref >> 32 : 0] : NULL;
+	uint32_t shards = 0;
+	h->dist = c->dist[r];
+	h->num = row;
+	h->id = ix ? vdb_index_id_json(ix, row, &h->id_len) : NULL;
+	h->meta = ix ? vdb_index_meta_json(ix, row, &h->meta_len) : NULL;
+	/* a shard's ids are the records of the whole input: ivecs writes them */
+	if (h->id && ix && (vdb_index_shard(ix, &shards), shards))
+		vdb_id_integer(h->id, h->id_len, &h->num);
+}
+
+vdb_status vdb_write_result_set(FILE *f, vdb_output fmt, const vdb_index *const *ix, size_t n,
+                                size_t query_no, const int64_t *ids, const float *dist,
+                                size_t k, int include_meta)
+{
+	size_t m = 0;
+	while (m < k && ids[m] >= 0)
+		m++;
+	set_results c = { ix, n, ids, dist };
+	return vdb_write_hits(f, fmt, query_no, m, set_hit, &c, include_meta);
+}
+
+vdb_status vdb_write_result(FILE *f, vdb_output fmt, const vdb_index *ix, size_t query_no,
+                            const int64_t *ids, const float *dist, size_t k, int include_meta)
+{
+	return vdb_write_result_set(f, fmt, &ix, ix != NULL, query_no, ids, dist, k, include_meta);
 }

@@ -56,6 +56,7 @@ const char *vdb_version(void);
 #define VDB_LSH_MAX_TABLES 64u
 #define VDB_LSH_MAX_BITS 32u
 #define VDB_LSH_MAX_PROBES 65536u /* buckets visited per table */
+#define VDB_MAX_SHARDS 65536u /* vdb-build --shard I/N: N at most */
 
 /* ===== Metrics and distance kernels ===== */
 typedef enum {
@@ -199,6 +200,8 @@ typedef struct {
 	                             "fp16" or "sq8" */
 	unsigned lsh_tables;      /* lsh: hash tables; 0 = 8 */
 	unsigned lsh_bits;        /* lsh: bits per table (2^bits buckets); 0 = 16 */
+	uint32_t shard, shards;   /* the data is shard `shard` of `shards` (recorded in the
+	                             header); shards 0: not a shard */
 	void (*progress)(void *ctx, size_t done, size_t total);
 	void *progress_ctx;
 } vdb_build_opts;
@@ -261,8 +264,51 @@ int vdb_index_has_meta(const vdb_index *ix);
 int64_t vdb_index_find_id(const vdb_index *ix, const char *id);
 /* Row's stored vector as dim floats (decoded if stored compressed). */
 vdb_status vdb_index_row_vector(const vdb_index *ix, int64_t row, float *out);
+/* The shard number the index holds; *shards is the size of its set (0: the
+ * index is not a shard, and 0 is returned). */
+uint32_t vdb_index_shard(const vdb_index *ix, uint32_t *shards);
 /* The header as a JSON object (caller frees). */
 char *vdb_index_info_json(const vdb_index *ix);
+
+/* ===== Shards (vdb-build --shard, vdb-query over several indexes) ===== */
+/* A record's shard is XXH3-64 (seed 0) of its key, mod shards. The key is
+ * the record's id as text: a string id's UTF-8 bytes (no quotes, escapes
+ * decoded), an integer id's decimal digits ("-" first if negative); a
+ * record without an id (fvecs, JSONL without ids): its 0-based record
+ * number over all inputs in order, in decimal. */
+uint32_t vdb_shard_of_key(const char *key, size_t len, uint32_t shards);
+/* The shard of a stored id (its JSON text, as vdb_index_id_json gives it). */
+vdb_status vdb_shard_of_id(const char *json, size_t len, uint32_t shards, uint32_t *out);
+/* Parse "I/N": 0 <= I < N <= VDB_MAX_SHARDS (VDB_EINVAL otherwise). */
+vdb_status vdb_shard_parse(const char *s, uint32_t *shard, uint32_t *shards);
+
+/* Keeps the records of one shard out of vectors read batch by batch. */
+typedef struct vdb_shard_filter vdb_shard_filter;
+vdb_status vdb_shard_filter_new(vdb_shard_filter **out, uint32_t shard, uint32_t shards);
+/* Rows [from, v->n) of v are the next records of the input, in order: keep
+ * those of the shard (v shrinks; earlier rows are not touched). */
+vdb_status vdb_shard_filter_apply(vdb_shard_filter *f, vdb_vecs *v, size_t from);
+/* After the last batch: rows without ids get their record numbers as ids,
+ * so that a shard's results name the records of the whole input. */
+vdb_status vdb_shard_filter_finish(vdb_shard_filter *f, vdb_vecs *v);
+size_t vdb_shard_filter_seen(const vdb_shard_filter *f); /* records seen so far */
+void vdb_shard_filter_free(vdb_shard_filter *f);
+
+/* Check n indexes searched as one set: the same dimension and metric, else
+ * VDB_EFORMAT naming two that differ. *warning (caller frees; NULL if all
+ * is well) says, for two or more indexes, when the set is not whole: shards
+ * missing or given twice, shards of different splits, or indexes that are
+ * not shards. */
+vdb_status vdb_index_set_check(const vdb_index *const *ix, const char *const *names, size_t n,
+                               char **warning);
+/* Search every index of a set with o (each with o->k) and merge: per query
+ * the k best by distance, ties to the smaller id (integer ids by value and
+ * before string ids, strings by their JSON text). ids: nq x k of
+ * VDB_SET_REF(index, row) (-1 for missing results); dist: nq x k. */
+#define VDB_SET_REF(i, row) ((int64_t)(i) << 32 | (int64_t)(row))
+vdb_status vdb_index_search_set(const vdb_index *const *ix, size_t n, const float *queries,
+                                size_t nq, const vdb_search_opts *o, int64_t *ids,
+                                float *dist);
 
 /* ===== Result output ===== */
 typedef enum { VDB_OUT_JSONL = 1, VDB_OUT_IVECS, VDB_OUT_TSV } vdb_output;
@@ -272,6 +318,18 @@ vdb_status vdb_output_parse(const char *s, vdb_output *out);
 vdb_status vdb_write_result(FILE *f, vdb_output fmt, const vdb_index *ix,
                             size_t query_no, const int64_t *ids, const float *dist,
                             size_t k, int include_meta);
+/* The same for results of vdb_index_search_set over the n indexes ix. ivecs
+ * writes a shard's integer ids (record numbers of the whole input), else
+ * row numbers. */
+vdb_status vdb_write_result_set(FILE *f, vdb_output fmt, const vdb_index *const *ix, size_t n,
+                                size_t query_no, const int64_t *ids, const float *dist,
+                                size_t k, int include_meta);
+/* Merge per-shard result files (vdb-query JSONL, the same queries in the
+ * same order) into the k best per query, written as fmt (jsonl or tsv) to
+ * out. Lines must agree on "query"; metadata is kept when every file has
+ * it. VDB_ENOENT, or VDB_EFORMAT naming the file and line. */
+vdb_status vdb_results_merge(FILE *out, vdb_output fmt, const char *const *paths, size_t n,
+                             size_t k);
 
 /* ===== Evaluation ===== */
 /* Load query results: vdb-query JSONL (integer "ids") or ivecs, detected

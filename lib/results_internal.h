@@ -1,0 +1,39 @@
+/* results_internal.h — one query's results between the searches that find
+ * them, the merges that combine them and the writers that print them.
+ * (internal) */
+#ifndef VDB_RESULTS_INTERNAL_H
+#define VDB_RESULTS_INTERNAL_H
+#include "vdb_internal.h"
+
+/* A result as the writers print it. */
+typedef struct {
+	const char *id; size_t id_len;     /* JSON text; NULL: the number num */
+	int64_t num;                       /* ivecs writes it */
+	float dist;
+	const char *meta; size_t meta_len; /* JSON text; NULL: null */
+} vdb_hit;
+
+/* Fill h with result r of the query being written. */
+typedef void (*vdb_hit_fn)(const void *ctx, size_t r, vdb_hit *h);
+/* Write one query's n results in fmt; VDB_EIO if the stream fails. */
+vdb_status vdb_write_hits(FILE *f, vdb_output fmt, size_t query_no, size_t n, vdb_hit_fn get,
+                          const void *ctx, int include_meta);
+
+/* A candidate of a merge, ordered by distance, then id: integer ids by
+ * value and before string ids, string ids by their JSON text. */
+typedef struct {
+	float dist;
+	int num;                  /* the id is an integer: value */
+	int64_t value;
+	const char *text; size_t len; /* the id's JSON text (NULL: the integer value) */
+	int64_t ref;              /* what the caller needs to print it */
+} vdb_cand;
+/* Whether an id's JSON text (not NUL-terminated) is an integer; its value
+ * in *out if so. */
+int vdb_id_integer(const char *json, size_t len, int64_t *out);
+/* Set c's id from its JSON text, or from row when json is NULL. */
+void vdb_cand_id(vdb_cand *c, const char *json, size_t len, int64_t row);
+int vdb_cand_cmp(const void *a, const void *b);
+/* Sort c[0..n) best first and return how many of them to keep (at most k). */
+size_t vdb_cand_best(vdb_cand *c, size_t n, size_t k);
+#endif
