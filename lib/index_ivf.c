@@ -72,6 +72,7 @@ typedef struct {
 	uint32_t *own_row;
 	uint8_t *own_codes;
 	float *own_ptab;
+	uint32_t *pos_of;     /* row -> position, built on first need (filters, --get) */
 } ivf;
 
 static uint32_t default_nlist(size_t n)
@@ -608,22 +609,23 @@ static size_t probe_lists(const ivf *f, const vdb_kernels *K, uint32_t d, ivf_ws
 }
 
 /* Scan full vectors: float keys filter, exact distances decide (see top). */
-static void scan_exact(const ivf *f, vdb_metric m, uint32_t d,
-                       const float *q, const int64_t *lists, size_t nl, vdb_topk *h)
+static void scan_exact(const ivf *f, vdb_metric m, uint32_t d, const float *q,
+                       const int64_t *lists, size_t nl, const uint64_t *allow, vdb_topk *h)
 {
 	vdb_exact_filter ef;
 	vdb_exact_filter_init(&ef, m, q, d, f->xmax);
 	for (size_t a = 0; a < nl; a++) {
 		uint32_t l = (uint32_t)lists[a];
 		for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++)
-			vdb_exact_filter_push(&ef, h, f->vecs + p * d, f->row[p]);
+			if (!allow || (f->row[p] < f->off[f->nlist] && vdb_allowed(allow, f->row[p])))
+				vdb_exact_filter_push(&ef, h, f->vecs + p * d, f->row[p]);
 	}
 }
 
 /* Scan codes: keys from the distance tables into h (ids are positions when
  * by_pos, for refining; else rows). */
 static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
-                       vdb_topk *h, bool by_pos)
+                       const uint64_t *allow, vdb_topk *h, bool by_pos)
 {
 	const vdb_kernels *K = vdb_kernels_get();
 	uint32_t pm = f->pq_q.m;
@@ -650,6 +652,9 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 			base = -K->dot(w->q, c, d);
 		}
 		for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++) {
+			/* (a row beyond the count is a damaged file's: never allowed) */
+			if (allow && (f->row[p] >= f->off[f->nlist] || !vdb_allowed(allow, f->row[p])))
+				continue;
 			const uint8_t *code = f->codes + p * pm;
 			float s = vdb_pq_adc(w->table, code, pm);
 			double key = pre ? (double)base + vdb_pq_adc(lt, code, pm) + s
@@ -665,7 +670,7 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
  * batch chose them together (NULL: choose here). */
 static void search_one(const vdb_index *ix, const ivf *f, ivf_ws *w, const float *query,
                        size_t k, size_t nprobe, const int64_t *probe, const float *pdist,
-                       int64_t *ids, float *dist)
+                       const uint64_t *allow, int64_t *ids, float *dist)
 {
 	const vdb_kernels *K = vdb_kernels_get();
 	uint32_t d = ix->dim;
@@ -684,16 +689,16 @@ static void search_one(const vdb_index *ix, const ivf *f, ivf_ws *w, const float
 	}
 	vdb_topk h = { w->hd, w->hi, 0, (uint32_t)k };
 	if (!f->pq) {
-		scan_exact(f, m, d, w->q, w->pi, nl, &h);
+		scan_exact(f, m, d, w->q, w->pi, nl, allow, &h);
 	} else if (f->refine) {
 		vdb_topk c = { w->cd, w->ci, 0, (uint32_t)(k * f->refine) };
-		scan_codes(f, m, d, w, nl, &c, true);
+		scan_codes(f, m, d, w, nl, allow, &c, true);
 		for (uint32_t e = 0; e < c.n; e++) {
 			size_t p = (size_t)c.id[e];
 			topk_push(&h, vdb_exact_distance(m, w->q, f->vecs + p * d, d), f->row[p]);
 		}
 	} else {
-		scan_codes(f, m, d, w, nl, &h, false);
+		scan_codes(f, m, d, w, nl, allow, &h, false);
 		if (m == VDB_METRIC_COSINE) /* keys are -dot: the distance is 1 - dot */
 			for (uint32_t e = 0; e < h.n; e++)
 				h.dist[e] += 1;
@@ -708,6 +713,7 @@ typedef struct {
 	size_t k, nprobe, cand;
 	const int64_t *probe;
 	const float *pdist;
+	const uint64_t *allow;
 	int64_t *ids;
 	float *dist;
 } ivf_job;
@@ -729,11 +735,13 @@ static void job_query(void *ctx, void *w, size_t i)
 	size_t np = j->nprobe;
 	search_one(j->ix, j->ix->impl, w, j->q + i * j->ix->dim, j->k, np,
 	           j->probe ? j->probe + i * np : NULL, j->pdist ? j->pdist + i * np : NULL,
-	           j->ids + i * j->k, j->dist + i * j->k);
+	           j->allow, j->ids + i * j->k, j->dist + i * j->k);
 }
 
-static vdb_status ivf_search(const vdb_index *ix, const float *q, size_t nq,
-                             const vdb_search_opts *o, int64_t *ids, float *dist)
+/* Search, or with allow (a row bitset) a filtered search: the probed lists
+ * admit only allowed rows. */
+static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const vdb_search_opts *o,
+                         const uint64_t *allow, int64_t *ids, float *dist)
 {
 	const ivf *f = ix->impl;
 	size_t nprobe = o->nprobe ? o->nprobe : DEFAULT_NPROBE;
@@ -776,13 +784,102 @@ static vdb_status ivf_search(const vdb_index *ix, const float *q, size_t nq,
 			return st;
 		}
 	}
-	ivf_job j = { ix, q, o->k, nprobe, cand, probe, pdist, ids, dist };
+	ivf_job j = { ix, q, o->k, nprobe, cand, probe, pdist, allow, ids, dist };
 	st = vdb_for_queries(nq, &j, job_ws, job_free, job_query);
 	free(probe);
 	free(pdist);
 	VDB_RETURN_IF(st, st, "out of memory for the search state (k %zu, nprobe %zu)", o->k,
 	              nprobe);
 	return VDB_OK;
+}
+
+static vdb_status ivf_search(const vdb_index *ix, const float *q, size_t nq,
+                             const vdb_search_opts *o, int64_t *ids, float *dist)
+{
+	return search(ix, q, nq, o, NULL, ids, dist);
+}
+
+/* A filter can empty the probed lists: a query left with fewer than k
+ * results (when more than that many rows pass) probes twice as many lists,
+ * until it has k or has probed them all. */
+static vdb_status ivf_search_allowed(const vdb_index *ix, const float *q, size_t nq,
+                                     const vdb_search_opts *o, const uint64_t *allow,
+                                     size_t n_allow, int64_t *ids, float *dist)
+{
+	const ivf *f = ix->impl;
+	vdb_status st = search(ix, q, nq, o, allow, ids, dist);
+	size_t want = n_allow < o->k ? n_allow : o->k;
+	for (size_t i = 0; !st && i < nq; i++) {
+		vdb_search_opts wider = *o;
+		wider.nprobe = o->nprobe ? o->nprobe : DEFAULT_NPROBE;
+		while (!st && ids[i * o->k + want - 1] < 0 && wider.nprobe < f->nlist) {
+			wider.nprobe = wider.nprobe * 2 < f->nlist ? wider.nprobe * 2 : f->nlist;
+			st = search(ix, q + i * ix->dim, 1, &wider, allow, ids + i * o->k, dist + i * o->k);
+		}
+	}
+	return st;
+}
+
+/* Row -> position, built once on first use; a cache: the index is not
+ * otherwise changed, and racing builders agree (the loser frees its own). */
+static const uint32_t *positions(const ivf *f, size_t n)
+{
+	uint32_t *pos = __atomic_load_n(&f->pos_of, __ATOMIC_ACQUIRE);
+	if (pos)
+		return pos;
+	pos = malloc((n ? n : 1) * sizeof *pos);
+	if (!pos)
+		return NULL;
+	memset(pos, 0xff, (n ? n : 1) * sizeof *pos); /* a damaged IVRW can miss rows */
+	for (size_t p = 0; p < n; p++)
+		if (f->row[p] < n)
+			pos[f->row[p]] = (uint32_t)p;
+	uint32_t *none = NULL;
+	if (!__atomic_compare_exchange_n(&((ivf *)f)->pos_of, &none, pos, false, __ATOMIC_ACQ_REL,
+	                                 __ATOMIC_ACQUIRE)) {
+		free(pos);
+		pos = none;
+	}
+	return pos;
+}
+
+/* The list holding position p (lists are contiguous: a binary search). */
+static uint32_t list_of(const ivf *f, uint64_t p)
+{
+	uint32_t lo = 0, hi = f->nlist;
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (f->off[mid] <= p)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void ivf_rows(const vdb_index *ix, const int64_t *rows, size_t n, float *out)
+{
+	const ivf *f = ix->impl;
+	uint32_t d = ix->dim;
+	const uint32_t *pos = positions(f, ix->count);
+	for (size_t i = 0; i < n; i++) {
+		float *o = out + i * d;
+		uint64_t p = pos ? pos[rows[i]] : UINT32_MAX;
+		if (p >= ix->count) { /* out of memory, or a damaged file: matches nothing well */
+			for (uint32_t j = 0; j < d; j++)
+				o[j] = INFINITY;
+			continue;
+		}
+		if (f->vecs) {
+			memcpy(o, f->vecs + p * d, d * sizeof(float));
+			continue;
+		}
+		/* ivfpq codes only: the reconstruction, centroid plus decoded residual */
+		vdb_pq_decode(&f->pq_q, f->codes + p * f->pq_q.m, 1, o);
+		const float *c = f->cent + (size_t)list_of(f, p) * d;
+		for (uint32_t j = 0; j < d; j++)
+			o[j] += c[j];
+	}
 }
 
 static void ivf_info(const vdb_index *ix, json_t *obj)
@@ -829,6 +926,7 @@ static void ivf_free(vdb_index *ix)
 	free(f->own_cent), free(f->own_vecs), free(f->own_off), free(f->own_row);
 	free(f->own_codes);
 	free(f->own_ptab);
+	free(f->pos_of);
 	vdb_pq_free(&f->pq_q);
 	free(f);
 }
@@ -843,6 +941,8 @@ const struct vdb_index_ops vdb_ivf_ops = {
 	.open = ivf_open,
 	.verify = ivf_verify,
 	.search = ivf_search,
+	.search_allowed = ivf_search_allowed,
+	.rows = ivf_rows,
 	.info = ivf_info,
 	.free = ivf_free,
 };
@@ -857,6 +957,8 @@ const struct vdb_index_ops vdb_ivfpq_ops = {
 	.open = ivf_open,
 	.verify = ivf_verify,
 	.search = ivf_search,
+	.search_allowed = ivf_search_allowed,
+	.rows = ivf_rows,
 	.info = ivf_info,
 	.free = ivf_free,
 };
