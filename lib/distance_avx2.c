@@ -114,6 +114,42 @@ static uint32_t hamming_avx2(const uint8_t *a, const uint8_t *b, size_t n)
 	return (uint32_t)(c0 + c1);
 }
 
+/* w words of query against n codes of w words; inlined with w constant so
+ * that the query's words stay in registers and the loop is unrolled. */
+static inline __attribute__((always_inline)) void
+hamming_words(const uint64_t *qw, const uint8_t *codes, size_t w, size_t n, uint32_t *out)
+{
+	for (size_t j = 0; j < n; j++) {
+		const uint8_t *c = codes + j * w * 8;
+		uint64_t acc = 0;
+		for (size_t i = 0; i < w; i++) {
+			uint64_t x;
+			memcpy(&x, c + 8 * i, 8);
+			acc += (uint64_t)_mm_popcnt_u64(x ^ qw[i]);
+		}
+		out[j] = (uint32_t)acc;
+	}
+}
+
+/* The common code sizes (64 to 512 bits) get a kernel each; others take
+ * the general one per row. */
+static void hamming_many_avx2(const uint8_t *q, const uint8_t *codes, size_t nbytes, size_t n,
+                              uint32_t *out)
+{
+	uint64_t qw[8] = { 0 };
+	if (nbytes % 8 == 0 && nbytes <= 64)
+		memcpy(qw, q, nbytes);
+	switch (nbytes % 8 ? 0 : nbytes / 8) {
+	case 1: hamming_words(qw, codes, 1, n, out); return;
+	case 2: hamming_words(qw, codes, 2, n, out); return;
+	case 4: hamming_words(qw, codes, 4, n, out); return;
+	case 8: hamming_words(qw, codes, 8, n, out); return;
+	default:
+		for (size_t j = 0; j < n; j++)
+			out[j] = hamming_avx2(q, codes + j * nbytes, nbytes);
+	}
+}
+
 /* The keys are computed exactly as the scalar code does (2*d is exact, then
  * one rounding in the subtraction), so both levels pick the same candidates. */
 static size_t next_below_avx2(const float *xn, const float *dots, size_t start, size_t n,
@@ -275,6 +311,7 @@ const vdb_kernels vdb_kernels_avx2 = {
 	.dot = dot_avx2,
 	.cosine = cosine_avx2,
 	.hamming = hamming_avx2,
+	.hamming_many = hamming_many_avx2,
 	.next_below = next_below_avx2,
 	.l2sq_sq8 = l2sq_sq8_avx2,
 	.dot_sq8 = dot_sq8_avx2,

@@ -71,6 +71,13 @@ static uint32_t hamming_scalar(const uint8_t *a, const uint8_t *b, size_t n)
 	return (uint32_t)c;
 }
 
+static void hamming_many_scalar(const uint8_t *q, const uint8_t *codes, size_t nbytes, size_t n,
+                                uint32_t *out)
+{
+	for (size_t j = 0; j < n; j++)
+		out[j] = hamming_scalar(q, codes + j * nbytes, nbytes);
+}
+
 static size_t next_below_scalar(const float *xn, const float *dots, size_t start, size_t n,
                                 float thr)
 {
@@ -166,6 +173,7 @@ const vdb_kernels vdb_kernels_scalar = {
 	.dot = dot_scalar,
 	.cosine = cosine_scalar,
 	.hamming = hamming_scalar,
+	.hamming_many = hamming_many_scalar,
 	.next_below = next_below_scalar,
 	.l2sq_sq8 = l2sq_sq8_scalar,
 	.dot_sq8 = dot_sq8_scalar,

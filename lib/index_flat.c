@@ -263,8 +263,9 @@ static vdb_status scan(const vdb_index *ix, const flat *f, const float *q, size_
 	return st;
 }
 
-/* The exact k best of binary rows by hamming distance: a popcount per row
- * is cheaper than any filter in front of it. */
+/* The exact k best of binary rows by hamming distance: one kernel call per
+ * block of rows gives their distances, and only those that beat the k-th
+ * best so far reach the heap. */
 static vdb_status scan_bits(const vdb_index *ix, const flat *f, const unsigned char *q,
                             size_t nq, size_t k, int64_t *ids, float *dist)
 {
@@ -273,22 +274,29 @@ static vdb_status scan_bits(const vdb_index *ix, const flat *f, const unsigned c
 	vdb_status st = VDB_OK;
 	#pragma omp parallel if (nq > 1)
 	{
+		enum { BLOCK = 1024 };
 		double *hd = malloc(k * sizeof *hd);
 		int64_t *hi = malloc(k * sizeof *hi);
-		if (!hd || !hi) {
+		uint32_t *bd = malloc(BLOCK * sizeof *bd);
+		if (!hd || !hi || !bd) {
 			#pragma omp atomic write
 			st = VDB_ENOMEM;
 		}
 		#pragma omp for schedule(dynamic, 4)
 		for (size_t i = 0; i < nq; i++) {
-			if (!hd || !hi)
+			if (!hd || !hi || !bd)
 				continue;
 			vdb_topk h = { hd, hi, 0, (uint32_t)k };
-			for (size_t j = 0; j < n; j++)
-				topk_push(&h, K->hamming(q + i * cs, f->codes + j * cs, cs), (int64_t)j);
+			for (size_t b = 0; b < n; b += BLOCK) {
+				size_t m = n - b < BLOCK ? n - b : BLOCK;
+				K->hamming_many(q + i * cs, f->codes + b * cs, cs, m, bd);
+				for (size_t j = 0; j < m; j++)
+					if (h.n < h.cap || bd[j] <= h.dist[0]) /* ties: topk_push decides by id */
+						topk_push(&h, bd[j], (int64_t)(b + j));
+			}
 			vdb_topk_emit(&h, ix->metric, k, ids + i * k, dist + i * k);
 		}
-		free(hd), free(hi);
+		free(hd), free(hi), free(bd);
 	}
 	VDB_RETURN_IF(st, st, "out of memory for the results of %zu queries", nq);
 	return VDB_OK;

@@ -80,6 +80,10 @@ typedef struct {
 	float (*cosine)(const float *a, const float *b, size_t d);
 	/* number of differing bits over nbytes bytes */
 	uint32_t (*hamming)(const uint8_t *a, const uint8_t *b, size_t nbytes);
+	/* out[j] = hamming(q, codes + j * nbytes) for n contiguous codes: one
+	 * call per block keeps a flat scan at memory speed */
+	void (*hamming_many)(const uint8_t *q, const uint8_t *codes, size_t nbytes, size_t n,
+	                     uint32_t *out);
 	/* First j in [start, n) whose ranking key, xn[j] - 2*dots[j] (l2) or
 	 * -dots[j] (xn NULL: ip, cosine), is <= thr; n if there is none. The
 	 * filter of exact search: most keys lose to the k-th best so far. */

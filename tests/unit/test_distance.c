@@ -100,6 +100,30 @@ static void hamming_codes(const vdb_kernels *k, const vdb_kernels *ref)
 	   k->name, ref->name, bad);
 }
 
+/* hamming_many over blocks of codes equals hamming row by row, for every
+ * code size 1..80 bytes and block lengths around the kernel's unrolling */
+static void hamming_many(const vdb_kernels *k, const vdb_kernels *ref)
+{
+	enum { N = 37, B = 80 };
+	static uint8_t codes[N * B + 8], q[B + 8];
+	uint32_t out[N];
+	int bad = 0;
+	for (size_t nb = 1; nb <= B && !bad; nb++) {
+		for (size_t i = 0; i < N * nb + 1; i++)
+			codes[i] = (uint8_t)(rnd() * 255);
+		for (size_t i = 0; i < nb + 1; i++)
+			q[i] = (uint8_t)(rnd() * 255);
+		for (size_t n = 0; n <= N && !bad; n += n < 4 ? 1 : 11) {
+			k->hamming_many(q + 1, codes + 1, nb, n, out);
+			for (size_t j = 0; j < n; j++)
+				if (out[j] != ref->hamming(q + 1, codes + 1 + j * nb, nb))
+					bad = (int)nb;
+		}
+	}
+	ok(!bad, "%s hamming_many equals %s hamming row by row for 1..80-byte codes (first bad: %d)",
+	   k->name, ref->name, bad);
+}
+
 /* the scalar reference itself against double precision */
 static void reference(const vdb_kernels *s)
 {
@@ -261,6 +285,7 @@ int main(void)
 	reference(scalar);
 	hamming(scalar);
 	hamming_codes(scalar, scalar);
+	hamming_many(scalar, scalar);
 	next_below(scalar);
 	decoders(scalar, scalar);
 	coded(scalar, NULL);
@@ -269,6 +294,7 @@ int main(void)
 		compare(avx2, scalar, "scalar");
 		hamming(avx2);
 		hamming_codes(avx2, scalar);
+		hamming_many(avx2, scalar);
 		next_below(avx2);
 		decoders(avx2, scalar);
 		coded(avx2, scalar);
