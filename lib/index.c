@@ -5,6 +5,7 @@
  * this file only; they never know which type they hold.
  */
 #include "index_internal.h"
+#include "payload.h"
 #include "rows.h"
 #include <math.h>
 #include <string.h>
@@ -262,6 +263,8 @@ vdb_status vdb_index_save(const vdb_index *ix, const char *path)
 	if (!s && ix->md_off) {
 		h.flags |= VDB_FLAG_META;
 		s = save_texts(w, VDB_SEC_MDOF, VDB_SEC_MDTX, ix->md_off, ix->md_buf, ix->count);
+		if (!s) /* filters resolve against it instead of each record's JSON */
+			s = vdb_payload_save(w, ix->md_off, ix->md_buf, ix->count);
 	}
 	if (s) {
 		vdb_file_abort(w);

@@ -1,0 +1,28 @@
+/* payload.h — the payload index of an index file's metadata (payload.c):
+ * written with the index, used to resolve --filter without parsing each
+ * record. (internal) */
+#ifndef VDB_PAYLOAD_H
+#define VDB_PAYLOAD_H
+#include "file.h"
+
+/* Write the payload sections for count records of metadata texts. */
+vdb_status vdb_payload_save(vdb_file_writer *w, const uint64_t *md_off, const char *md_buf,
+                            size_t count);
+
+/* The payload sections of an opened file (their contents are checked as
+ * they are used). */
+typedef struct vdb_payload {
+	const vdb_file *f;
+	size_t count;
+	const unsigned char *kt, *ks, *bm, *ft, *nm;
+	size_t ktn, ksn, bmn, ftn, nmn;
+	uint32_t nkeys, nfields;
+} vdb_payload;
+
+/* 1 if the file has a payload index (older files do not), else 0. */
+int vdb_payload_open(vdb_payload *p, const vdb_file *f, size_t count);
+/* Set the bits of the rows f keeps in bits (zeroed, count bits); *n
+ * counts them. */
+vdb_status vdb_payload_resolve(const vdb_payload *p, const vdb_filter *f, uint64_t *bits,
+                               size_t *n);
+#endif
