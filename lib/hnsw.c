@@ -184,9 +184,11 @@ static inline uint32_t read_links(const hnsw_graph *g, uint8_t *locks, size_t i,
                                   uint32_t *out)
 {
 	uint32_t max = lc ? g->M : g->M0;
-	if (lc > 0 && (g->upof[i] > g->upof[i + 1] ||
+	/* no such layer for this node, or a range beyond the upper links: only
+	 * in a damaged file, and never read (opening checks only the ends) */
+	if (lc > 0 && (g->upof[i] > g->upof[i + 1] || g->upof[i + 1] > g->upof[g->n] ||
 	               (uint64_t)lc * (1 + g->M) > g->upof[i + 1] - g->upof[i]))
-		return 0; /* no such layer for this node (only in a damaged file) */
+		return 0;
 	const uint32_t *lk = links_of(g, i, lc);
 	if (locks)
 		lock(&locks[i]);

@@ -369,9 +369,36 @@ static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
 	return c ? c : (an > bn) - (an < bn);
 }
 
-/* The rows of key path \0 kind value (an empty set if there is none). */
+/* Sets of rows are bitsets of count bits, combined word by word: CRoaring
+ * is the storage format, and its set operations are not run on bitmaps
+ * read from a file (this version has no validator, and a crafted run
+ * container can crash them); decoding one and visiting its values is safe
+ * with the bounds-checked reader, and every value is checked. */
+typedef struct {
+	uint64_t *bits;
+	size_t count;
+	int bad;
+} visit;
+
+static bool set_row(uint32_t v, void *ctx)
+{
+	visit *x = ctx;
+	if (v >= x->count) {
+		x->bad = 1;
+		return false;
+	}
+	x->bits[v >> 6] |= (uint64_t)1 << (v & 63);
+	return true;
+}
+
+static size_t words(const vdb_payload *p)
+{
+	return (p->count + 63) / 64;
+}
+
+/* The rows of key path \0 kind value, added to out (none if no such key). */
 static vdb_status key_rows(const vdb_payload *p, const char *path, char kind, const char *val,
-                           size_t vlen, roaring_bitmap_t *out)
+                           size_t vlen, uint64_t *out)
 {
 	size_t plen = strlen(path), klen = plen + 2 + vlen;
 	char *want = malloc(klen);
@@ -394,12 +421,13 @@ static vdb_status key_rows(const vdb_payload *p, const char *path, char kind, co
 		if (c == 0) {
 			roaring_bitmap_t *r = roaring_bitmap_portable_deserialize_safe(
 				(const char *)p->bm + e.boff, (size_t)e.blen);
-			if (!r || (roaring_bitmap_get_cardinality(r) &&
-			           roaring_bitmap_maximum(r) >= p->count))
+			visit x = { out, p->count, 0 };
+			if (r)
+				roaring_iterate(r, set_row, &x);
+			if (!r || x.bad)
 				s = corrupt(p, "a bitmap that does not decode or names rows beyond the count");
-			else
-				roaring_bitmap_or_inplace(out, r);
-			roaring_bitmap_free(r);
+			if (r) /* this CRoaring's free does not take NULL */
+				roaring_bitmap_free(r);
 			break;
 		}
 		if (c < 0)
@@ -443,16 +471,17 @@ static vdb_status field_nums(const vdb_payload *p, const char *path, const num_e
 	return VDB_OK;
 }
 
-/* Rows whose number lies in [lo, hi] (with open ends as asked). */
+/* Rows whose number lies in [lo, hi] (with open ends as asked), added to out. */
 static vdb_status num_rows(const vdb_payload *p, const char *path, double lo, int lo_open,
-                           double hi, int hi_open, roaring_bitmap_t *out)
+                           double hi, int hi_open, uint64_t *out)
 {
 	const num_entry *nums;
 	size_t n;
 	vdb_status s = field_nums(p, path, &nums, &n);
 	if (s || n == 0)
 		return s;
-	/* first entry not below lo (or above it, when open) */
+	/* first entry not below lo (or above it, when open); a damaged column
+	 * out of order gives a wrong answer, never a read outside it */
 	size_t a = 0, b = n;
 	while (a < b) {
 		size_t m = a + (b - a) / 2;
@@ -466,13 +495,13 @@ static vdb_status num_rows(const vdb_payload *p, const char *path, double lo, in
 			break;
 		if (nums[i].row >= p->count)
 			return corrupt(p, "a row beyond the count in PNUM");
-		roaring_bitmap_add(out, nums[i].row);
+		out[nums[i].row >> 6] |= (uint64_t)1 << (nums[i].row & 63);
 	}
 	return VDB_OK;
 }
 
 static vdb_status value_rows(const vdb_payload *p, const char *path, const vdb_fvalue *v,
-                             roaring_bitmap_t *out)
+                             uint64_t *out)
 {
 	switch (v->kind) {
 	case V_STRING:
@@ -485,35 +514,67 @@ static vdb_status value_rows(const vdb_payload *p, const char *path, const vdb_f
 	return VDB_OK;
 }
 
-static vdb_status node_rows(const vdb_payload *p, const vdb_fnode *n, roaring_bitmap_t *out)
+static vdb_status node_rows(const vdb_payload *p, const vdb_fnode *n, uint64_t *out);
+
+/* out |= a & ~b (with b NULL: a) for two fresh sets computed by f and g. */
+static vdb_status combine(const vdb_payload *p, uint64_t *out, int negate_b,
+                          vdb_status (*fa)(const vdb_payload *, const void *, uint64_t *),
+                          const void *ca,
+                          vdb_status (*fb)(const vdb_payload *, const void *, uint64_t *),
+                          const void *cb)
+{
+	size_t w = words(p);
+	uint64_t *a = calloc(w ? w : 1, sizeof *a), *b = calloc(w ? w : 1, sizeof *b);
+	vdb_status s = a && b ? VDB_OK : vdb_fail(VDB_ENOMEM, "out of memory");
+	if (!s && fa)
+		s = fa(p, ca, a);
+	else if (!s) /* no first set: every row */
+		for (size_t i = 0; i < w; i++)
+			a[i] = ~(uint64_t)0;
+	if (!s)
+		s = fb(p, cb, b);
+	if (!s)
+		for (size_t i = 0; i < w; i++)
+			out[i] |= a[i] & (negate_b ? ~b[i] : b[i]);
+	if (!s && p->count % 64) /* no row beyond the count */
+		out[w - 1] &= ((uint64_t)1 << (p->count % 64)) - 1;
+	free(a), free(b);
+	return s;
+}
+
+static vdb_status node_fn(const vdb_payload *p, const void *n, uint64_t *out)
+{
+	return node_rows(p, n, out);
+}
+
+typedef struct {
+	const char *field;
+	char kind;
+	const vdb_fvalue *v;
+} leaf;
+
+static vdb_status leaf_fn(const vdb_payload *p, const void *ctx, uint64_t *out)
+{
+	const leaf *l = ctx;
+	if (l->v)
+		return value_rows(p, l->field, l->v, out);
+	if (l->kind == 'n')
+		return num_rows(p, l->field, -INFINITY, 0, INFINITY, 0, out);
+	return key_rows(p, l->field, l->kind, NULL, 0, out);
+}
+
+static vdb_status node_rows(const vdb_payload *p, const vdb_fnode *n, uint64_t *out)
 {
 	vdb_status s = VDB_OK;
 	switch (n->kind) {
 	case F_OR:
-	case F_AND: {
-		roaring_bitmap_t *b = roaring_bitmap_create();
-		if (!b)
-			return vdb_fail(VDB_ENOMEM, "out of memory");
-		if (!(s = node_rows(p, n->a, out)) && !(s = node_rows(p, n->b, b))) {
-			if (n->kind == F_OR)
-				roaring_bitmap_or_inplace(out, b);
-			else
-				roaring_bitmap_and_inplace(out, b);
-		}
-		roaring_bitmap_free(b);
+		if (!(s = node_rows(p, n->a, out)))
+			s = node_rows(p, n->b, out);
 		return s;
-	}
-	case F_NOT: {
-		roaring_bitmap_t *b = roaring_bitmap_create();
-		if (!b)
-			return vdb_fail(VDB_ENOMEM, "out of memory");
-		if (!(s = node_rows(p, n->a, b))) {
-			roaring_bitmap_add_range(out, 0, p->count);
-			roaring_bitmap_andnot_inplace(out, b);
-		}
-		roaring_bitmap_free(b);
-		return s;
-	}
+	case F_AND:
+		return combine(p, out, 0, node_fn, n->a, node_fn, n->b);
+	case F_NOT:
+		return combine(p, out, 1, NULL, NULL, node_fn, n->a);
 	case F_EXISTS:
 		return key_rows(p, n->field, 'e', NULL, 0, out);
 	case F_CONTAINS:
@@ -531,17 +592,10 @@ static vdb_status node_rows(const vdb_payload *p, const vdb_fnode *n, roaring_bi
 		return value_rows(p, n->field, v, out);
 	case OP_NE: {
 		/* the values of the same type, but this one */
-		roaring_bitmap_t *eq = roaring_bitmap_create();
-		if (!eq)
-			return vdb_fail(VDB_ENOMEM, "out of memory");
-		if (v->kind == V_NUMBER)
-			s = num_rows(p, n->field, -INFINITY, 0, INFINITY, 0, out);
-		else
-			s = key_rows(p, n->field, v->kind == V_STRING ? 'S' : 'B', NULL, 0, out);
-		if (!s && !(s = value_rows(p, n->field, v, eq)))
-			roaring_bitmap_andnot_inplace(out, eq);
-		roaring_bitmap_free(eq);
-		return s;
+		leaf type = { n->field, v->kind == V_NUMBER ? 'n' : v->kind == V_STRING ? 'S' : 'B',
+		              NULL };
+		leaf eq = { n->field, 0, v };
+		return combine(p, out, 1, leaf_fn, &type, leaf_fn, &eq);
 	}
 	case OP_LT: return num_rows(p, n->field, -INFINITY, 0, v->num, 1, out);
 	case OP_LE: return num_rows(p, n->field, -INFINITY, 0, v->num, 0, out);
@@ -551,23 +605,15 @@ static vdb_status node_rows(const vdb_payload *p, const vdb_fnode *n, roaring_bi
 	return VDB_OK;
 }
 
-static bool set_bit(uint32_t v, void *bits)
-{
-	((uint64_t *)bits)[v >> 6] |= (uint64_t)1 << (v & 63);
-	return true;
-}
-
 vdb_status vdb_payload_resolve(const vdb_payload *p, const vdb_filter *f, uint64_t *bits,
                                size_t *n)
 {
-	roaring_bitmap_t *r = roaring_bitmap_create();
-	if (!r)
-		return vdb_fail(VDB_ENOMEM, "out of memory");
-	vdb_status s = node_rows(p, f->root, r);
+	vdb_status s = node_rows(p, f->root, bits);
 	if (!s) {
-		roaring_iterate(r, set_bit, bits);
-		*n = (size_t)roaring_bitmap_get_cardinality(r);
+		size_t total = 0;
+		for (size_t i = 0; i < words(p); i++)
+			total += (size_t)__builtin_popcountll(bits[i]);
+		*n = total;
 	}
-	roaring_bitmap_free(r);
 	return s;
 }

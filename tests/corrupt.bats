@@ -8,12 +8,12 @@ load helpers
 # corrupt INDEX TRIALS TRUNCATIONS SEED: damage copies of INDEX and check
 # what vdb-query and vdb-query --verify make of each; prints a tally
 corrupt() {
-  local ix=$1 trials=$2 truncs=$3 seed=$4
+  local ix=$1 trials=$2 truncs=$3 seed=$4 extra=${5:-}
   # checksummed byte ranges: the 4096-byte header and each section
   vdb-query -x "$ix" --info | jq -r '"0 4096", (.sections[] | "\(.offset) \(.length)")' >ranges
-  perl - "$ix" "$trials" "$truncs" "$seed" q.fvecs <<'PERL'
+  perl - "$ix" "$trials" "$truncs" "$seed" q.fvecs "$extra" <<'PERL'
 use strict; use warnings;
-my ($ix, $trials, $truncs, $seed, $q) = @ARGV;
+my ($ix, $trials, $truncs, $seed, $q, $extra) = @ARGV;
 open(my $h, "<:raw", $ix) or die; local $/; my $orig = <$h>; close $h;
 open(my $r, "<", "ranges") or die; my @ranges = map { [split] } split /\n/, <$r>; close $r;
 srand($seed);
@@ -39,7 +39,7 @@ for my $t (1 .. $trials) {
   substr($b, $off, 1) = chr(ord(substr($b, $off, 1)) ^ (1 + int(rand(255))));
   save($b);
   my $what = "byte $off of $ix";
-  my $st = run("$what: query", "vdb-query -x c.vdb -k 5 --ef 32 --nprobe 4 $q", 0, 65);
+  my $st = run("$what: query", "vdb-query -x c.vdb -k 5 --ef 32 --nprobe 4 $extra $q", 0, 65);
   $tally{"query $st"}++;
   my $covered = grep { $off >= $_->[0] && $off < $_->[0] + $_->[1] } @ranges;
   if ($covered) {
@@ -96,7 +96,8 @@ PERL
   # string ids and metadata: their offset tables are sections too
   head -300 "$D/words1k.jsonl" | vdb-build -q -T hnsw --M 4 -o w.vdb
   head -5 "$D/words_query20.jsonl" >q.fvecs # JSONL queries, same name for the helper
-  corrupt w.vdb 100 10 15
+  # and a filter, resolved through the payload index's sections
+  corrupt w.vdb 100 10 15 "--filter 'corpus_count > 5000 || !exists(corpus_count)'"
 }
 
 @test "lsh, and flat and hnsw over binary vectors (hamming): 100 corruptions each" {

@@ -6,7 +6,8 @@
  * names and then the header's: the fuzzer plays a crafted file with valid
  * checksums, which only structural validation can stop. (Random damage
  * without valid checksums is tests/corrupt.bats's.) An opened index is
- * verified, described and searched.
+ * verified, described, searched, searched with a filter (the payload
+ * index's sections) and asked for records by id.
  */
 #include "fuzz.h"
 #include <string.h>
@@ -78,6 +79,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 						(void)vdb_index_meta_json(ix, ids[i], &len);
 					}
 				}
+			static vdb_filter *f;
+			if (!f && vdb_filter_parse(&f, "(n.t == \"a\" || tags contains \"x\") && "
+			                                "(v > 1 || !exists(v)) && b != true") != VDB_OK)
+				abort();
+			o.filter = f;
+			(void)vdb_index_search(ix, q, NQ, &o, ids, dist);
+			int64_t row = vdb_index_find_id(ix, "r3");
+			if (row >= 0)
+				(void)vdb_index_row_vector(ix, row, q);
 			free(q);
 		}
 	}
