@@ -207,9 +207,27 @@ static vdb_status parse_value(parser *p, vdb_fvalue *v)
 	return next(p);
 }
 
+/* The operator's token is current: the one value after it into n, which
+ * must be of kind want (-1: any), else the message why. */
+static vdb_status parse_operand(parser *p, vdb_fnode *n, int want, const char *why)
+{
+	n->nvals = 1;
+	n->vals = arena_alloc(p->arena, sizeof *n->vals);
+	if (!n->vals)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	vdb_status s = next(p);
+	if (s)
+		return s;
+	size_t col = p->start;
+	if ((s = parse_value(p, n->vals)))
+		return s;
+	if (want >= 0 && n->vals->kind != (vdb_fvalue_kind)want)
+		return fail_at(p, col, why);
+	return VDB_OK;
+}
+
 static vdb_status parse_test(parser *p, vdb_fnode **out)
 {
-	size_t fcol = p->start;
 	if (p->kind != T_NAME || word_is(p, "true") || word_is(p, "false") || word_is(p, "in") ||
 	    word_is(p, "contains") || word_is(p, "exists"))
 		return fail_at(p, p->start, p->kind == T_END ? "expected a condition at the end"
@@ -224,19 +242,9 @@ static vdb_status parse_test(parser *p, vdb_fnode **out)
 	n->field = field;
 	if (p->kind == T_OP) {
 		n->op = p->op;
-		size_t ocol = p->start;
-		n->nvals = 1;
-		n->vals = arena_alloc(p->arena, sizeof *n->vals);
-		if (!n->vals)
-			return vdb_fail(VDB_ENOMEM, "out of memory");
-		if ((s = next(p)))
+		bool order = n->op != OP_EQ && n->op != OP_NE;
+		if ((s = parse_operand(p, n, order ? V_NUMBER : -1, "<, <=, > and >= compare numbers")))
 			return s;
-		size_t vcol = p->start;
-		if ((s = parse_value(p, n->vals)))
-			return s;
-		if (n->op != OP_EQ && n->op != OP_NE && n->vals->kind != V_NUMBER)
-			return fail_at(p, vcol, "<, <=, > and >= compare numbers");
-		(void)ocol;
 	} else if (word_is(p, "in")) {
 		n->kind = F_IN;
 		if ((s = next(p)))
@@ -266,19 +274,9 @@ static vdb_status parse_test(parser *p, vdb_fnode **out)
 			return s;
 	} else if (word_is(p, "contains")) {
 		n->kind = F_CONTAINS;
-		n->nvals = 1;
-		n->vals = arena_alloc(p->arena, sizeof *n->vals);
-		if (!n->vals)
-			return vdb_fail(VDB_ENOMEM, "out of memory");
-		if ((s = next(p)))
+		if ((s = parse_operand(p, n, V_STRING, "contains takes a \"string\"")))
 			return s;
-		size_t vcol = p->start;
-		if ((s = parse_value(p, n->vals)))
-			return s;
-		if (n->vals->kind != V_STRING)
-			return fail_at(p, vcol, "contains takes a \"string\"");
 	} else {
-		(void)fcol;
 		return fail_at(p, p->start, p->kind == T_END
 		                                ? "expected ==, !=, <, <=, >, >=, in or contains at the end"
 		                                : "expected ==, !=, <, <=, >, >=, in or contains");

@@ -302,6 +302,36 @@ static vdb_status scan_bits(const vdb_index *ix, const flat *f, const unsigned c
 	return VDB_OK;
 }
 
+/* --refine: the candidates of the coded search, re-ranked per query. */
+typedef struct {
+	const vdb_index *ix;
+	const float *q;
+	const int64_t *cid;
+	size_t k, kc;
+	int64_t *ids;
+	float *dist;
+} rerank_job;
+
+static void *rerank_ws(void *ctx)
+{
+	const rerank_job *j = ctx;
+	return vdb_rerank_new(j->kc, j->ix->dim);
+}
+
+static void rerank_drop(void *ws)
+{
+	vdb_rerank_free(ws);
+}
+
+static void rerank_query(void *ctx, void *ws, size_t i)
+{
+	const rerank_job *j = ctx;
+	const flat *f = j->ix->impl;
+	uint32_t d = j->ix->dim;
+	vdb_rerank_one(ws, j->ix->metric, j->q + i * d, f->vecs, d, j->cid + i * j->kc, j->kc, j->k,
+	               j->ids + i * j->k, j->dist + i * j->k);
+}
+
 static vdb_status flat_search(const vdb_index *ix, const float *q, size_t nq,
                               const vdb_search_opts *o, int64_t *ids, float *dist)
 {
@@ -310,38 +340,18 @@ static vdb_status flat_search(const vdb_index *ix, const float *q, size_t nq,
 		return scan_bits(ix, f, (const unsigned char *)q, nq, o->k, ids, dist);
 	if (!f->refine)
 		return scan(ix, f, q, nq, o->k, ids, dist);
-	uint32_t d = ix->dim;
 	size_t kc = o->k * f->refine;
 	int64_t *cid = vdb_malloc(nq * kc * sizeof *cid, "candidates");
 	float *cd = vdb_malloc(nq * kc * sizeof *cd, "candidates");
 	vdb_status st = cid && cd ? scan(ix, f, q, nq, kc, cid, cd)
 	                : vdb_fail(VDB_ENOMEM, "out of memory for %zu refine candidates", nq * kc);
-	bool scanned = !st;
-	#pragma omp parallel if (!st && nq > 1)
-	{
-		double *hd = malloc(o->k * sizeof *hd);
-		int64_t *hi = malloc(o->k * sizeof *hi);
-		float *qn = malloc(d * sizeof *qn);
-		if (!hd || !hi || !qn) {
-			#pragma omp atomic write
-			st = VDB_ENOMEM;
-		}
-		#pragma omp for schedule(dynamic, 16)
-		for (size_t i = 0; i < nq; i++) {
-			if (!hd || !hi || !qn || st)
-				continue;
-			memcpy(qn, q + i * d, d * sizeof *qn);
-			if (ix->metric == VDB_METRIC_COSINE)
-				vdb_normalize(qn, d);
-			vdb_rows_rerank(ix->metric, qn, f->vecs, d, cid + i * kc, kc, o->k, hd, hi,
-			                ids + i * o->k, dist + i * o->k);
-		}
-		free(hd), free(hi), free(qn);
+	if (!st) {
+		rerank_job j = { ix, q, cid, o->k, kc, ids, dist };
+		if (vdb_for_queries(nq, &j, rerank_ws, rerank_drop, rerank_query))
+			st = vdb_fail(VDB_ENOMEM, "out of memory for the re-ranking of refine candidates");
 	}
 	free(cid);
 	free(cd);
-	if (st && scanned)
-		return vdb_fail(st, "out of memory for the re-ranking of refine candidates");
 	return st;
 }
 

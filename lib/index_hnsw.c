@@ -298,37 +298,6 @@ static vdb_status hnsw_verify(const vdb_index *ix)
 	return hnsw_check(&h->g, ix->file ? ix->file->path : "index");
 }
 
-/* Per-thread scratch of a refined search. */
-typedef struct {
-	int64_t *ids, *hi;
-	float *dist, *q;
-	double *hd;
-} refine_buf;
-
-static void refine_free(refine_buf *r)
-{
-	if (r)
-		free(r->ids), free(r->hi), free(r->dist), free(r->q), free(r->hd);
-	free(r);
-}
-
-static refine_buf *refine_new(size_t kc, uint32_t dim)
-{
-	refine_buf *r = calloc(1, sizeof *r);
-	if (!r)
-		return NULL;
-	r->ids = malloc(kc * sizeof *r->ids);
-	r->hi = malloc(kc * sizeof *r->hi);
-	r->dist = malloc(kc * sizeof *r->dist);
-	r->hd = malloc(kc * sizeof *r->hd);
-	r->q = malloc(dim * sizeof *r->q);
-	if (!r->ids || !r->hi || !r->dist || !r->hd || !r->q) {
-		refine_free(r);
-		return NULL;
-	}
-	return r;
-}
-
 /* Search, or with allow (a row bitset) a filtered search. */
 static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const vdb_search_opts *o,
                          const uint64_t *allow, int64_t *ids, float *dist)
@@ -349,7 +318,7 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 	#pragma omp parallel num_threads(threads) if (threads > 1)
 	{
 		hnsw_ws *w = ws_take(h, ef);
-		refine_buf *r = h->refine ? refine_new(kc, g->dim) : NULL;
+		vdb_rerank *r = h->refine ? vdb_rerank_new(kc, g->dim) : NULL;
 		if (!w || (h->refine && !r)) {
 			#pragma omp atomic write
 			st = VDB_ENOMEM;
@@ -364,14 +333,11 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 			hnsw_search_one(g, w, qi, kc, ef, allow, oi, od);
 			if (!r)
 				continue;
-			memcpy(r->q, qi, g->dim * sizeof *r->q);
-			if (g->metric == VDB_METRIC_COSINE)
-				vdb_normalize(r->q, g->dim);
-			vdb_rows_rerank(g->metric, r->q, h->vecs, g->dim, r->ids, kc, o->k, r->hd, r->hi,
-			                ids + i * o->k, dist + i * o->k);
+			vdb_rerank_one(r, g->metric, (const float *)qi, h->vecs, g->dim, r->ids, kc, o->k,
+			               ids + i * o->k, dist + i * o->k);
 		}
 		ws_give(h, w);
-		refine_free(r);
+		vdb_rerank_free(r);
 	}
 	VDB_RETURN_IF(st, st, "out of memory for the search state of %zu nodes, ef %zu", g->n, ef);
 	return VDB_OK;

@@ -186,14 +186,40 @@ void vdb_rows_free(vdb_rows *r)
 	memset(r, 0, sizeof *r);
 }
 
-void vdb_rows_rerank(vdb_metric m, const float *q, const float *vecs, uint32_t d,
-                     const int64_t *cand, size_t nc, size_t k, double *hd, int64_t *hi,
-                     int64_t *ids, float *dist)
+vdb_rerank *vdb_rerank_new(size_t kc, uint32_t dim)
 {
-	vdb_topk h = { hd, hi, 0, (uint32_t)k };
+	vdb_rerank *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	r->ids = malloc(kc * sizeof *r->ids);
+	r->hi = malloc(kc * sizeof *r->hi);
+	r->dist = malloc(kc * sizeof *r->dist);
+	r->hd = malloc(kc * sizeof *r->hd);
+	r->q = malloc(dim * sizeof *r->q);
+	if (!r->ids || !r->hi || !r->dist || !r->hd || !r->q) {
+		vdb_rerank_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void vdb_rerank_free(vdb_rerank *r)
+{
+	if (r)
+		free(r->ids), free(r->hi), free(r->dist), free(r->q), free(r->hd);
+	free(r);
+}
+
+void vdb_rerank_one(vdb_rerank *r, vdb_metric m, const float *q, const float *vecs, uint32_t d,
+                    const int64_t *cand, size_t nc, size_t k, int64_t *ids, float *dist)
+{
+	memcpy(r->q, q, d * sizeof *r->q);
+	if (m == VDB_METRIC_COSINE)
+		vdb_normalize(r->q, d);
+	vdb_topk h = { r->hd, r->hi, 0, (uint32_t)k };
 	for (size_t e = 0; e < nc; e++)
 		if (cand[e] >= 0)
-			topk_push(&h, vdb_exact_distance(m, q, vecs + (size_t)cand[e] * d, d), cand[e]);
+			topk_push(&h, vdb_exact_distance(m, r->q, vecs + (size_t)cand[e] * d, d), cand[e]);
 	vdb_topk_emit(&h, m, k, ids, dist);
 }
 

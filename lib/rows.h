@@ -52,12 +52,20 @@ void vdb_rows_info(const vdb_rows *r, json_t *obj);
 /* Bytes of the SQ8R section when r is sq8 (for --info), else 0. */
 size_t vdb_rows_extra_bytes(const vdb_rows *r);
 
-/* --refine: the k best of nc candidate rows (ids into vecs, -1 ignored) by
- * exact distance to q (normalised for cosine), with the float32 rows vecs;
- * results in ids/dist as the index search returns them. hd/hi: k scratch. */
-void vdb_rows_rerank(vdb_metric m, const float *q, const float *vecs, uint32_t d,
-                     const int64_t *cand, size_t nc, size_t k, double *hd, int64_t *hi,
-                     int64_t *ids, float *dist);
+/* --refine: per-thread scratch for re-ranking up to kc candidates. ids and
+ * dist take the candidates of the compressed search. */
+typedef struct {
+	int64_t *ids, *hi;
+	float *dist, *q;
+	double *hd;
+} vdb_rerank;
+vdb_rerank *vdb_rerank_new(size_t kc, uint32_t dim);
+void vdb_rerank_free(vdb_rerank *r);
+/* The k best of nc candidate rows (ids into vecs, -1 ignored) by exact
+ * distance to query q (normalised here for cosine), with the float32 rows
+ * vecs; results in ids/dist as an index search returns them. */
+void vdb_rerank_one(vdb_rerank *r, vdb_metric m, const float *q, const float *vecs, uint32_t d,
+                    const int64_t *cand, size_t nc, size_t k, int64_t *ids, float *dist);
 
 /* A query in the form the kernels take (see vdb_kernels): qp holds dim
  * floats, *bias the constant part of a dot product. */
