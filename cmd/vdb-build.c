@@ -1,5 +1,6 @@
 /* vdb-build — read vectors, build an index file. */
 #include "common.h"
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -7,8 +8,13 @@
 
 enum {
 	OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE,
-	OPT_STORAGE, OPT_INPUT, OPT_WAIT, OPT_METRICS, OPT_LSH_TABLES, OPT_LSH_BITS, OPT_SHARD
+	OPT_STORAGE, OPT_INPUT, OPT_WAIT, OPT_METRICS, OPT_LSH_TABLES, OPT_LSH_BITS, OPT_SHARD,
+	OPT_DELETE, OPT_UPSERT, OPT_COMPACT, OPT_COMPACT_HINT
 };
+
+/* What a run does: a build, or a change to an existing index (-x). */
+typedef enum { MODE_BUILD, MODE_APPEND, MODE_DELETE, MODE_UPSERT, MODE_COMPACT } build_mode;
+static const char *const mode_option[] = { "", "--append", "--delete", "--upsert", "--compact" };
 
 /* at most this many --input files */
 #define MAX_INPUTS 4096
@@ -23,16 +29,20 @@ typedef struct {
 	const char *output, *base, *metrics;
 	vdb_build_opts b;
 	vdb_format format;
-	double wait;
-	bool append, type_set, metric_set, params_set, shard_set;
+	double wait, compact_hint;
+	build_mode mode;
+	bool type_set, metric_set, params_set, shard_set;
 	input_list cfg_inputs, argv_inputs;
 } build_args;
 
 static void help(void)
 {
 	printf("Usage: %s -o INDEX [OPTIONS] [INPUT...]\n"
-	       "       %s --append [-x INDEX] -o INDEX [INPUT...]\n"
-	       "Build an index file from vectors (fvecs, ivecs, bvecs or JSONL; '-' or none: stdin).\n"
+	       "       %s --append|--upsert -x INDEX [-o OUT] [INPUT...]\n"
+	       "       %s --delete -x INDEX [-o OUT] [IDS...]\n"
+	       "       %s --compact -x INDEX [-o OUT]\n"
+	       "Build an index file from vectors (fvecs, ivecs, bvecs or JSONL; '-' or none: stdin),\n"
+	       "or change one: the changed index replaces INDEX (or is written to OUT).\n"
 	       "\n"
 	       "  -o, --output FILE      index file to write (atomically)\n"
 	       "  -T, --type TYPE        index type: flat (default), hnsw, ivf, ivfpq or lsh\n"
@@ -51,8 +61,15 @@ static void help(void)
 	       "                         re-rank the R*k best with them (default 0)\n"
 	       "      --shard I/N        keep only the records of shard I of N: those whose\n"
 	       "                         XXH3-64 of the id (or record number) mod N is I\n"
-	       "      --append           add the input to an existing index (-x, default: -o)\n"
-	       "  -x, --index FILE       the index to append to\n"
+	       "      --append           add the input's records to the index -x\n"
+	       "      --upsert           replace the records of -x whose ids the input's records\n"
+	       "                         have, add the others\n"
+	       "      --delete           delete the records of -x with the ids listed in the input\n"
+	       "                         (one per line, or JSONL records' \"id\")\n"
+	       "      --compact          rewrite -x without its deleted records\n"
+	       "  -x, --index FILE       the index to change (default: -o)\n"
+	       "      --compact-hint F   warn when more than this fraction of the records are\n"
+	       "                         deleted (default 0.2)\n"
 	       "  -i, --input FILE       an input (repeatable; as the INPUT operands)\n"
 	       "  -f, --format FMT       auto (default), fvecs, ivecs, bvecs, jsonl\n"
 	       "      --seed N           random seed (default 42)\n"
@@ -71,7 +88,7 @@ static void help(void)
 	       "\nExit status: 0 ok, 64 usage, 65 bad input data, 66 cannot open input,\n"
 	       "73 cannot create output, 74 I/O error, 75 locked by another build,\n"
 	       "70 internal error. See vdb-build(1).\n",
-	       cmd_name, cmd_name);
+	       cmd_name, cmd_name, cmd_name, cmd_name);
 }
 
 static bool on_opt(int opt, const char *arg, void *ctx)
@@ -92,8 +109,18 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case 'x':
 		a->base = arg;
 		return true;
-	case OPT_APPEND:
-		a->append = true;
+	case OPT_APPEND: case OPT_DELETE: case OPT_UPSERT: case OPT_COMPACT: {
+		build_mode m = opt == OPT_APPEND   ? MODE_APPEND
+		               : opt == OPT_DELETE ? MODE_DELETE
+		               : opt == OPT_UPSERT ? MODE_UPSERT : MODE_COMPACT;
+		if (a->mode && a->mode != m)
+			cmd_usage_error("%s and %s: one change at a time", mode_option[a->mode],
+			                mode_option[m]);
+		a->mode = m;
+		return true;
+	}
+	case OPT_COMPACT_HINT:
+		a->compact_hint = cmd_double("--compact-hint", arg, 0, 1);
 		return true;
 	case OPT_M:
 		a->b.M = (unsigned)cmd_size("--M", arg, 2, 256);
@@ -173,6 +200,10 @@ static const struct option longopts[] = {
 	{ "lsh-tables", required_argument, NULL, OPT_LSH_TABLES },
 	{ "lsh-bits", required_argument, NULL, OPT_LSH_BITS },
 	{ "append", no_argument, NULL, OPT_APPEND },
+	{ "delete", no_argument, NULL, OPT_DELETE },
+	{ "upsert", no_argument, NULL, OPT_UPSERT },
+	{ "compact", no_argument, NULL, OPT_COMPACT },
+	{ "compact-hint", required_argument, NULL, OPT_COMPACT_HINT },
 	{ "index", required_argument, NULL, 'x' },
 	{ "input", required_argument, NULL, 'i' },
 	{ "wait", required_argument, NULL, OPT_WAIT },
@@ -185,8 +216,6 @@ static const struct option longopts[] = {
 /* Open the index to append to; its type, metric and dimension rule. */
 static vdb_index *open_base(build_args *a, vdb_vecs *v)
 {
-	if (!a->base)
-		a->base = a->output;
 	vdb_index *base;
 	vdb_status s = vdb_index_open(&base, a->base);
 	if (s)
@@ -199,8 +228,8 @@ static vdb_index *open_base(build_args *a, vdb_vecs *v)
 		cmd_usage_error("--metric %s, but %s uses %s", vdb_metric_name(a->b.metric), a->base,
 		                vdb_metric_name(m));
 	if (a->params_set)
-		cmd_warn("build parameters are ignored with --append: %s keeps its own",
-		         a->base);
+		cmd_warn("build parameters are ignored with %s: %s keeps its own",
+		         mode_option[a->mode], a->base);
 	uint32_t shards, shard = vdb_index_shard(base, &shards);
 	if (a->shard_set && (shards != a->b.shards || shard != a->b.shard))
 		cmd_usage_error("--shard %u/%u, but %s is %s", a->b.shard, a->b.shards, a->base,
@@ -221,30 +250,31 @@ static long long file_bytes(const char *path)
 }
 
 /* The one line a build prints on stderr unless --quiet. */
-static void summary(const build_args *a, bool appended, size_t n, size_t total, uint32_t dim,
-                    double build_s, double total_s)
+static void summary(const build_args *a, const char *what, uint32_t dim, double build_s,
+                    double total_s)
 {
 	long long bytes = file_bytes(a->output);
-	char added[64] = "", shard[48] = "";
-	if (appended)
-		snprintf(added, sizeof added, " added (%zu in all)", total);
+	char shard[48] = "";
 	if (a->b.shards)
 		snprintf(shard, sizeof shard, " (shard %u/%u)", a->b.shard, a->b.shards);
-	fprintf(stderr, "%s: %s: %zu vectors%s%s, dim %u, %s, %s, %lld bytes, build %.3f s, "
-	        "total %.3f s\n", cmd_name, a->output, n, added, shard, dim, a->b.type,
-	        vdb_metric_name(a->b.metric), bytes, build_s, total_s);
+	fprintf(stderr, "%s: %s: %s%s, dim %u, %s, %s, %lld bytes, build %.3f s, total %.3f s\n",
+	        cmd_name, a->output, what, shard, dim, a->b.type, vdb_metric_name(a->b.metric), bytes,
+	        build_s, total_s);
 }
 
-/* A successful build's figures, for --metrics. */
-static void write_metrics(const build_args *a, size_t n, size_t total, double seconds)
+/* A successful run's figures, for --metrics. */
+static void write_metrics(const build_args *a, size_t n, const vdb_index *ix, double seconds)
 {
+	size_t live = ix ? vdb_index_live(ix) : 0, count = ix ? vdb_index_count(ix) : 0;
 	const vdb_prom_sample s[] = {
 		{ "vdb_build_seconds", "Seconds the last successful build took (read, build, write)",
 		  "gauge", NULL, seconds },
-		{ "vdb_build_input_vectors", "Vectors read by the last successful build", "gauge",
-		  NULL, (double)n },
-		{ "vdb_build_vectors", "Vectors in the index after the last successful build", "gauge",
-		  NULL, (double)total },
+		{ "vdb_build_input_vectors", "Vectors (or ids, --delete) read by the last successful "
+		  "build", "gauge", NULL, (double)n },
+		{ "vdb_build_vectors", "Live vectors in the index after the last successful build",
+		  "gauge", NULL, (double)live },
+		{ "vdb_index_deleted_vectors", "Deleted vectors the index file still holds", "gauge",
+		  NULL, (double)(count - live) },
 		{ "vdb_index_bytes", "Size of the index file in bytes", "gauge", NULL,
 		  (double)file_bytes(a->output) },
 	};
@@ -255,24 +285,129 @@ static void write_metrics(const build_args *a, size_t n, size_t total, double se
 		cmd_die(st);
 }
 
+/* The inputs: operands and --input of the command line, else the config's
+ * inputs, else stdin; fn(path, ctx) for each. Returns how many; *last is
+ * the last one's name. */
+static int each_input(const build_args *a, int first, int argc, char **argv,
+                      void (*fn)(const char *path, void *ctx), void *ctx, const char **last)
+{
+	const input_list *in = a->argv_inputs.n || first < argc ? &a->argv_inputs : &a->cfg_inputs;
+	int n = 0;
+	*last = "-";
+	for (int i = 0; i < in->n; i++, n++)
+		fn(*last = in->path[i], ctx);
+	for (int i = first; i < argc; i++, n++)
+		fn(*last = argv[i], ctx);
+	if (n == 0)
+		fn("-", ctx), n++;
+	return n;
+}
+
+typedef struct {
+	const build_args *a;
+	vdb_vecs *v;
+	vdb_shard_filter *filter;
+} vec_reader;
+
+static void read_vectors(const char *path, void *ctx)
+{
+	vec_reader *r = ctx;
+	cmd_read_shard(path, r->a->format, r->v, true, r->filter);
+}
+
+static void read_ids(const char *path, void *ctx)
+{
+	bool in = !strcmp(path, "-");
+	const char *name = in ? "stdin" : path;
+	FILE *f = in ? stdin : fopen(path, "r");
+	if (!f)
+		cmd_die(vdb_fail(VDB_ENOENT, "%s: %s", path, strerror(errno)));
+	vdb_status s = vdb_idlist_read(ctx, f, name);
+	if (!in)
+		fclose(f);
+	if (s)
+		cmd_die(s);
+}
+
+/* The run is over without a change: the index stays as it was. */
+static int unchanged(const build_args *a, vdb_index *base, size_t n, vdb_lock *lock,
+                     double t0, const char *why)
+{
+	if (a->metrics)
+		write_metrics(a, n, base, cmd_now() - t0);
+	vdb_index_close(base);
+	vdb_lock_release(lock);
+	cmd_warn("%s: %s is unchanged", why, a->output);
+	return cmd_finish();
+}
+
+/* Read the vectors of the inputs into v (for a build, --append, --upsert). */
+static size_t read_all_vectors(build_args *a, vdb_index *base, vdb_vecs *v, int first, int argc,
+                               char **argv)
+{
+	vdb_status s;
+	vec_reader r = { a, v, NULL };
+	if (a->b.shards && (s = vdb_shard_filter_new(&r.filter, a->b.shard, a->b.shards)))
+		cmd_die(s);
+	/* inputs are concatenated: an empty one adds nothing, as with cat */
+	const char *last;
+	int inputs = each_input(a, first, argc, argv, read_vectors, &r, &last);
+	cmd_progress_end();
+	if (r.filter) {
+		/* record numbers restart with each run: only ids name an appended record */
+		if (base && v->n && !v->id_off)
+			cmd_die(vdb_fail(VDB_EFORMAT, "appending to shard %u/%u of %s needs inputs with "
+			                 "ids (record numbers would restart at 0)", a->b.shard, a->b.shards,
+			                 a->base));
+		size_t seen = vdb_shard_filter_seen(r.filter);
+		if ((s = vdb_shard_filter_finish(r.filter, v)))
+			cmd_die(s);
+		vdb_shard_filter_free(r.filter);
+		if (seen && v->n == 0 && !base)
+			cmd_die(vdb_fail(VDB_EFORMAT, "none of the %zu records falls in shard %u/%u",
+			                 seen, a->b.shard, a->b.shards));
+	}
+	if (v->n == 0 && !base) {
+		if (inputs == 1)
+			cmd_die(vdb_fail(VDB_EFORMAT, "%s: no vectors in input",
+			                 strcmp(last, "-") ? last : "stdin"));
+		cmd_die(vdb_fail(VDB_EFORMAT, "no vectors in any of the %d inputs", inputs));
+	}
+	return v->n;
+}
+
 int main(int argc, char **argv)
 {
 	cmd_init("vdb-build");
 	static build_args a; /* large (the input lists): not on the stack */
 	vdb_build_opts_init(&a.b);
+	a.compact_hint = 0.2;
 	static const char *const each[] = { "input", NULL };
 	cmd_config_each = each;
 	int first = cmd_parse(argc, argv, "o:T:m:f:x:i:t:c:vqh", longopts, on_opt, &a, help);
-	if (!a.output)
-		cmd_usage_error("no output file: give -o INDEX");
-	if (a.base && !a.append)
-		cmd_usage_error("-x names the index to append to: give --append too");
-	if (!a.append && vdb_build_opts_check(&a.b))
-		cmd_usage_error("%s", vdb_last_error());
+	if (a.mode == MODE_BUILD) {
+		if (!a.output)
+			cmd_usage_error("no output file: give -o INDEX");
+		if (a.base)
+			cmd_usage_error("-x names an index to change: give --append, --upsert, --delete "
+			                "or --compact too");
+		if (vdb_build_opts_check(&a.b))
+			cmd_usage_error("%s", vdb_last_error());
+	} else {
+		if (!a.output && !a.base)
+			cmd_usage_error("%s: give the index to change with -x INDEX",
+			                mode_option[a.mode]);
+		if (!a.output)
+			a.output = a.base;
+		if (!a.base)
+			a.base = a.output;
+		if (a.mode == MODE_COMPACT && (first < argc || a.argv_inputs.n || a.cfg_inputs.n))
+			cmd_usage_error("--compact reads no input");
+	}
 	if (a.metrics)
 		cmd_metrics_on_failure(a.metrics, "vdb_build", a.output);
 	/* held from before the base is read until the new file is in place, so
-	 * two appends cannot both start from the same old index */
+	 * two changes cannot both start from the same old index */
 	char lockpath[4096];
 	if (snprintf(lockpath, sizeof lockpath, "%s.lock", a.output) >= (int)sizeof lockpath)
 		cmd_usage_error("--output: name too long");
@@ -290,65 +425,61 @@ int main(int argc, char **argv)
 		         stale == 1 ? "" : "s", a.output);
 	double t0 = cmd_now(); /* not counting the wait for the lock */
 
-	vdb_index *base = NULL;
+	vdb_index *base = NULL, *ix = NULL;
 	vdb_vecs v;
 	vdb_vecs_init(&v);
-	if (a.append)
+	if (a.mode != MODE_BUILD)
 		base = open_base(&a, &v);
 	v.binary = a.b.metric == VDB_METRIC_HAMMING; /* the readers take bits */
-	vdb_shard_filter *filter = NULL;
-	if (a.b.shards && (s = vdb_shard_filter_new(&filter, a.b.shard, a.b.shards)))
-		cmd_die(s);
-	/* operands and --input of the command line, else the config's inputs, else stdin */
-	const input_list *in = a.argv_inputs.n || first < argc ? &a.argv_inputs : &a.cfg_inputs;
-	/* inputs are concatenated: an empty one adds nothing, as with cat */
-	const char *last = "-";
-	int inputs = 0;
-	for (int i = 0; i < in->n; i++, inputs++)
-		cmd_read_shard(last = in->path[i], a.format, &v, true, filter);
-	for (int i = first; i < argc; i++, inputs++)
-		cmd_read_shard(last = argv[i], a.format, &v, true, filter);
-	if (!in->n && first >= argc)
-		cmd_read_shard("-", a.format, &v, true, filter), inputs++;
-	cmd_progress_end();
-	if (filter) {
-		/* record numbers restart with each run: only ids name an appended record */
-		if (base && v.n && !v.id_off)
-			cmd_die(vdb_fail(VDB_EFORMAT, "appending to shard %u/%u of %s needs inputs with "
-			                 "ids (record numbers would restart at 0)", a.b.shard, a.b.shards,
-			                 a.base));
-		size_t seen = vdb_shard_filter_seen(filter);
-		if ((s = vdb_shard_filter_finish(filter, &v)))
-			cmd_die(s);
-		vdb_shard_filter_free(filter);
-		if (seen && v.n == 0 && !base)
-			cmd_die(vdb_fail(VDB_EFORMAT, "none of the %zu records falls in shard %u/%u",
-			                 seen, a.b.shard, a.b.shards));
-	}
-	size_t n = v.n;
-	uint32_t dim = v.dim;
-	if (n == 0 && !base) {
-		if (inputs == 1)
-			cmd_die(vdb_fail(VDB_EFORMAT, "%s: no vectors in input",
-			                 strcmp(last, "-") ? last : "stdin"));
-		cmd_die(vdb_fail(VDB_EFORMAT, "no vectors in any of the %d inputs", inputs));
-	}
-	if (n == 0) {
-		/* a nightly append of a quiet day: nothing to add is not a failure */
-		size_t total = vdb_index_count(base);
-		vdb_index_close(base);
-		vdb_vecs_free(&v);
-		if (a.metrics)
-			write_metrics(&a, 0, total, cmd_now() - t0);
-		vdb_lock_release(lock);
-		cmd_warn("no vectors in the input: %s is unchanged", a.output);
-		return cmd_finish();
-	}
-
 	a.b.progress = cmd_progress;
 	a.b.progress_ctx = "building";
-	vdb_index *ix;
-	s = base ? vdb_index_append(&ix, base, &v, &a.b) : vdb_index_build(&ix, &v, &a.b);
+	char what[160];
+	size_t n = 0;
+	switch (a.mode) {
+	case MODE_BUILD: case MODE_APPEND: case MODE_UPSERT: {
+		n = read_all_vectors(&a, base, &v, first, argc, argv);
+		/* a nightly append of a quiet day: nothing to add is not a failure */
+		if (n == 0)
+			return unchanged(&a, base, 0, lock, t0, "no vectors in the input");
+		size_t replaced = 0;
+		s = a.mode == MODE_BUILD    ? vdb_index_build(&ix, &v, &a.b)
+		    : a.mode == MODE_APPEND ? vdb_index_append(&ix, base, &v, &a.b)
+		                            : vdb_index_upsert(&ix, base, &v, &a.b, &replaced);
+		if (a.mode == MODE_UPSERT)
+			snprintf(what, sizeof what, "%zu vectors upserted (%zu replaced)", n, replaced);
+		else
+			snprintf(what, sizeof what, "%zu vectors%s", n, base ? " added" : "");
+		break;
+	}
+	case MODE_DELETE: {
+		vdb_idlist ids;
+		vdb_idlist_init(&ids);
+		const char *last;
+		each_input(&a, first, argc, argv, read_ids, &ids, &last);
+		size_t deleted, missing;
+		n = ids.n;
+		s = vdb_index_delete(base, &ids, &deleted, &missing);
+		vdb_idlist_free(&ids);
+		if (s)
+			cmd_die(s);
+		if (missing)
+			cmd_warn("%zu of the %zu ids name no live record of %s", missing, n, a.base);
+		if (deleted == 0)
+			return unchanged(&a, base, n, lock, t0, n ? "nothing deleted" : "no ids in the input");
+		snprintf(what, sizeof what, "%zu records deleted", deleted);
+		ix = base; /* the base is saved with its new tombstones */
+		base = NULL;
+		break;
+	}
+	case MODE_COMPACT: {
+		size_t dead = vdb_index_count(base) - vdb_index_live(base);
+		if (dead == 0)
+			return unchanged(&a, base, 0, lock, t0, "no deleted records");
+		s = vdb_index_compact(&ix, base, &a.b);
+		snprintf(what, sizeof what, "%zu deleted records removed", dead);
+		break;
+	}
+	}
 	if (s)
 		cmd_die(s);
 	cmd_progress_end();
@@ -356,17 +487,27 @@ int main(int argc, char **argv)
 	/* the base stays mapped until the new file has replaced it */
 	if ((s = vdb_index_save(ix, a.output)))
 		cmd_die(s);
-	size_t total = vdb_index_count(ix);
-	vdb_index_close(ix);
-	vdb_index_close(base);
-	vdb_vecs_free(&v);
-
+	size_t total = vdb_index_live(ix), count = vdb_index_count(ix);
+	uint32_t dim = vdb_index_dim(ix);
 	double seconds = cmd_now() - t0;
 	/* metrics under the lock too: their file follows the builds' order */
 	if (a.metrics)
-		write_metrics(&a, n, total, seconds);
+		write_metrics(&a, n, ix, seconds);
+	vdb_index_close(ix);
+	vdb_index_close(base);
+	vdb_vecs_free(&v);
 	vdb_lock_release(lock);
-	if (!cmd_opts.quiet)
-		summary(&a, base != NULL, n, total, dim, built - t0, seconds);
+	if (!cmd_opts.quiet) {
+		size_t len = strlen(what);
+		if (a.mode != MODE_BUILD && count == total)
+			snprintf(what + len, sizeof what - len, " (%zu in all)", total);
+		else if (a.mode != MODE_BUILD)
+			snprintf(what + len, sizeof what - len, " (%zu live of %zu)", total, count);
+		summary(&a, what, dim, built - t0, seconds);
+	}
+	double dead = count ? (double)(count - total) / (double)count : 0;
+	if (dead > a.compact_hint)
+		cmd_warn("%zu of the %zu records of %s (%.1f%%) are deleted: `vdb-build --compact -x "
+		         "%s` would remove them", count - total, count, a.output, 100 * dead, a.output);
 	return cmd_finish();
 }

@@ -282,10 +282,11 @@ vdb_status vdb_file_commit(vdb_file_writer *w, vdb_header *h)
 		vdb_file_abort(w);
 		return s;
 	}
-	h->major = VDB_FORMAT_MAJOR;
-	/* the oldest minor that describes the file: one without shard fields
-	 * is a 1.0 file, byte for byte */
-	h->minor = h->shards ? VDB_FORMAT_MINOR : 0;
+	/* the oldest version that describes the file: one without shard fields
+	 * is a 1.0 file, byte for byte; one with deleted rows is 2.0, which
+	 * 1.x readers refuse rather than return the deleted rows */
+	h->major = h->live < h->count ? 2 : 1;
+	h->minor = h->major == 1 && h->shards ? 1 : 0;
 	h->nsections = w->nsec;
 	memcpy(h->sec, w->sec, sizeof w->sec);
 	unsigned char buf[VDB_HEADER_SIZE];

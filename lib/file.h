@@ -11,11 +11,14 @@
  *        1.0 readers ignore those bytes, so a 1.1 file opens in them as an
  *        ordinary index; 1.1 readers see 1.0 files as not sharded. Files
  *        that are not shards are still written as 1.0.
+ *   2.0  deleted rows: live < count and a TOMB section (a CRoaring bitmap of
+ *        the deleted rows). 1.x readers refuse it, as they would return
+ *        deleted rows; files without deleted rows are still written as 1.x.
  * A reader opens every file whose major version is <= its own; a changed
  * section layout gets a new section kind, never a silent reinterpretation.
  */
-#define VDB_FORMAT_MAJOR 1
-#define VDB_FORMAT_MINOR 1
+#define VDB_FORMAT_MAJOR 2
+#define VDB_FORMAT_MINOR 0
 #define VDB_HEADER_SIZE 4096u
 #define VDB_ALIGN 4096u
 #define VDB_MAX_SECTIONS 64u

@@ -12,6 +12,7 @@
  */
 #include "index_internal.h"
 #include "payload.h"
+#include "rowset.h"
 #include <math.h>
 #include <string.h>
 
@@ -99,13 +100,25 @@ vdb_status vdb_index_search_filtered(const vdb_index *ix, const float *q, size_t
                                      const vdb_search_opts *o, int64_t *ids, float *dist)
 {
 	VDB_RETURN_IF(!ix->ops->rows || ix->metric == VDB_METRIC_HAMMING, VDB_EUNSUPPORTED,
-	              "--filter is not supported by %s %s indexes yet", ix->ops->name,
+	              "%s is not supported by %s %s indexes yet",
+	              o->filter ? "--filter" : "searching with deleted records", ix->ops->name,
 	              vdb_metric_name(ix->metric));
-	uint64_t *allow = NULL;
-	size_t n = 0;
-	vdb_status st = resolve(ix, o->filter, &allow, &n);
-	if (st)
-		return st;
+	/* the rows that may be returned: those the filter keeps, of the live */
+	uint64_t *kept = NULL;
+	const uint64_t *allow = ix->live;
+	size_t n = ix->count - ix->ndead;
+	if (o->filter) {
+		vdb_status st = resolve(ix, o->filter, &kept, &n);
+		if (st)
+			return st;
+		if (ix->live) {
+			for (size_t w = 0; w < vdb_rowset_words(ix->count); w++)
+				kept[w] &= ix->live[w];
+			n = vdb_rowset_size(kept, ix->count);
+		}
+		allow = kept;
+	}
+	vdb_status st = VDB_OK;
 	if (n == 0) { /* nothing passes: empty results, not an error */
 		for (size_t i = 0; i < nq * o->k; i++)
 			ids[i] = -1, dist[i] = INFINITY;
@@ -115,7 +128,7 @@ vdb_status vdb_index_search_filtered(const vdb_index *ix, const float *q, size_t
 	} else {
 		st = ix->ops->search_allowed(ix, q, nq, o, allow, n, ids, dist);
 	}
-	free(allow);
+	free(kept);
 	return st;
 }
 
@@ -128,26 +141,4 @@ vdb_status vdb_index_row_vector(const vdb_index *ix, int64_t row, float *out)
 	              (long long)row);
 	ix->ops->rows(ix, &row, 1, out);
 	return VDB_OK;
-}
-
-int64_t vdb_index_find_id(const vdb_index *ix, const char *id)
-{
-	size_t want = strlen(id);
-	for (size_t i = 0; i < ix->count; i++) {
-		size_t len;
-		const char *t = vdb_index_id_json(ix, (int64_t)i, &len);
-		if (!t) { /* no stored ids: the row number is the id */
-			char num[24];
-			int n = snprintf(num, sizeof num, "%zu", i);
-			if ((size_t)n == want && !memcmp(num, id, want))
-				return (int64_t)i;
-			continue;
-		}
-		/* a JSON string id matches its text; an integer id its digits */
-		if (len == want + 2 && t[0] == '"' && !memcmp(t + 1, id, want))
-			return (int64_t)i;
-		if (len == want && t[0] != '"' && !memcmp(t, id, want))
-			return (int64_t)i;
-	}
-	return -1;
 }

@@ -6,6 +6,7 @@
  */
 #include "index_internal.h"
 #include "payload.h"
+#include "rowset.h"
 #include "rows.h"
 #include <math.h>
 #include <string.h>
@@ -136,38 +137,53 @@ vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts
 	return VDB_OK;
 }
 
-/* One text column (ids or metadata) of base's rows followed by data's. A
- * side without the column gives each row its row number (ids) or null. */
-static vdb_status merge_texts(vdb_vecs *out, bool ids, const vdb_index *base,
-                              const vdb_vecs *data)
+/* Where row i of a new index takes its id and metadata texts from. */
+typedef struct {
+	const vdb_index *base;
+	const vdb_vecs *data;  /* rows base->count.. (an append) */
+	const int64_t *keep;   /* or: base's rows keep[i] (a compaction) */
+	uint64_t next_id;      /* the id of data's first row if it has none */
+} text_source;
+
+/* The JSON text of row i's id (ids) or metadata; a row without one gets
+ * its number (ids: a new row the next free integer) or null. */
+static const char *text_of(const text_source *src, bool ids, size_t i, char num[24], size_t *len)
 {
-	const uint64_t *boff = ids ? base->id_off : base->md_off;
-	const char *bbuf = ids ? base->id_buf : base->md_buf;
-	const uint64_t *noff = ids ? data->id_off : data->meta_off;
-	const char *nbuf = ids ? data->id_buf : data->meta_buf;
-	if (!boff && !noff)
-		return VDB_OK;
-	size_t n = base->count + data->n, cap = 0, ocap = 0, len = 0;
+	const vdb_index *b = src->base;
+	const uint64_t *o = ids ? b->id_off : b->md_off;
+	const char *t = ids ? b->id_buf : b->md_buf;
+	size_t r = src->keep ? (size_t)src->keep[i] : i, id = r;
+	if (!src->keep && i >= b->count) {
+		o = ids ? src->data->id_off : src->data->meta_off;
+		t = ids ? src->data->id_buf : src->data->meta_buf;
+		r = i - b->count;
+		id = (size_t)src->next_id + r;
+	}
+	if (o) {
+		*len = (size_t)(o[r + 1] - o[r]);
+		return t + o[r];
+	}
+	if (!ids) {
+		*len = 4;
+		return "null";
+	}
+	*len = (size_t)snprintf(num, 24, "%zu", id);
+	return num;
+}
+
+/* One text column (ids or metadata) of n rows. */
+static vdb_status gather_texts(vdb_vecs *out, bool ids, const text_source *src, size_t n)
+{
+	size_t cap = 0, ocap = 0, len = 0;
 	char *buf = NULL;
 	uint64_t *off = NULL;
 	vdb_status s = vdb_grow((void **)&off, &ocap, n + 1, sizeof *off, "offsets");
 	if (!s)
 		off[0] = 0;
 	for (size_t i = 0; !s && i < n; i++) {
-		const uint64_t *o = i < base->count ? boff : noff;
-		const char *b = i < base->count ? bbuf : nbuf;
-		size_t r = i < base->count ? i : i - base->count;
 		char num[24];
-		const char *t = num;
 		size_t tl;
-		if (o) {
-			t = b + o[r];
-			tl = (size_t)(o[r + 1] - o[r]);
-		} else {
-			tl = ids ? (size_t)snprintf(num, sizeof num, "%zu", i) : 4;
-			if (!ids)
-				t = "null";
-		}
+		const char *t = text_of(src, ids, i, num, &tl);
 		s = vdb_grow((void **)&buf, &cap, len + tl + 1, 1, "texts");
 		if (!s) {
 			memcpy(buf + len, t, tl);
@@ -187,6 +203,40 @@ static vdb_status merge_texts(vdb_vecs *out, bool ids, const vdb_index *base,
 		out->meta_buf = buf, out->meta_off = off, out->meta_len = len, out->meta_cap = cap,
 		out->meta_ocap = ocap;
 	return VDB_OK;
+}
+
+/* The id a new row without one gets: its row number, unless a compaction
+ * has left integer ids at or beyond the count (the ids of removed rows are
+ * not reused while a larger one is in the index). */
+static uint64_t next_free_id(const vdb_index *base)
+{
+	uint64_t next = base->count;
+	for (size_t i = 0; base->id_off && i < base->count; i++) {
+		size_t len;
+		const char *t = vdb_index_id_json(base, (int64_t)i, &len);
+		if (!t || !len || len > 19 || strspn(t, "0123456789") < len)
+			continue;
+		uint64_t v = strtoull(t, NULL, 10);
+		if (v >= next)
+			next = v + 1;
+	}
+	return next;
+}
+
+/* ix's id and metadata columns from src; ix points at them. */
+static vdb_status set_texts(vdb_index *ix, const text_source *src, bool ids, bool meta)
+{
+	vdb_status s = VDB_OK;
+	if (ids)
+		s = gather_texts(&ix->owned, true, src, ix->count);
+	if (!s && meta)
+		s = gather_texts(&ix->owned, false, src, ix->count);
+	const vdb_vecs *v = &ix->owned;
+	if (v->id_off)
+		ix->id_off = v->id_off, ix->id_buf = v->id_buf, ix->id_len = v->id_len;
+	if (v->meta_off)
+		ix->md_off = v->meta_off, ix->md_buf = v->meta_buf, ix->md_len = v->meta_len;
+	return s;
 }
 
 vdb_status vdb_index_append(vdb_index **out, const vdb_index *base, vdb_vecs *data,
@@ -213,16 +263,54 @@ vdb_status vdb_index_append(vdb_index **out, const vdb_index *base, vdb_vecs *da
 	ix->owned.dim = ix->dim;
 	if (ix->metric == VDB_METRIC_COSINE)
 		vdb_vecs_normalize(data);
-	vdb_status s = merge_texts(&ix->owned, true, base, data);
-	if (!s)
-		s = merge_texts(&ix->owned, false, base, data);
-	const vdb_vecs *v = &ix->owned;
-	if (v->id_off)
-		ix->id_off = v->id_off, ix->id_buf = v->id_buf, ix->id_len = v->id_len;
-	if (v->meta_off)
-		ix->md_off = v->meta_off, ix->md_buf = v->meta_buf, ix->md_len = v->meta_len;
+	text_source src = { base, data, NULL, data->id_off ? 0 : next_free_id(base) };
+	vdb_status s = set_texts(ix, &src, base->id_off || data->id_off,
+	                         base->md_off || data->meta_off);
 	if (!s)
 		s = ops->append(ix, base, data, o);
+	/* deleted rows stay deleted */
+	if (!s && base->live && !(ix->live = vdb_rowset_new(ix->count, true, "the live rows")))
+		s = VDB_ENOMEM;
+	for (size_t i = 0; !s && base->live && i < base->count; i++)
+		if (!vdb_rowset_has(base->live, i))
+			vdb_rowset_del(ix->live, i);
+	ix->ndead = base->ndead;
+	if (s) {
+		vdb_index_close(ix);
+		return s;
+	}
+	*out = ix;
+	return VDB_OK;
+}
+
+vdb_status vdb_index_compact(vdb_index **out, const vdb_index *base, const vdb_build_opts *o)
+{
+	*out = NULL;
+	const struct vdb_index_ops *ops = base->ops;
+	VDB_RETURN_IF(!ops->compact, VDB_EUNSUPPORTED, "cannot compact a %s index yet (rebuild it)",
+	              ops->name);
+	size_t n = base->count - base->ndead;
+	VDB_RETURN_IF(n == 0, VDB_EFORMAT, "every record of the index is deleted: a compaction "
+	              "would leave none (build a new index instead)");
+	int64_t *keep = vdb_malloc(n * sizeof *keep, "kept rows");
+	vdb_index *ix = keep ? index_new(ops, base->metric, base->dim, n, base->seed) : NULL;
+	if (!ix) {
+		free(keep);
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0, m = 0; i < base->count; i++)
+		if (!base->live || vdb_rowset_has(base->live, i))
+			keep[m++] = (int64_t)i;
+	ix->shard = base->shard;
+	ix->shards = base->shards;
+	ix->owned.dim = ix->dim;
+	/* rows are renumbered: an index that named records by row number now
+	 * names them by the numbers they had, as explicit ids */
+	text_source src = { base, NULL, keep, 0 };
+	vdb_status s = set_texts(ix, &src, true, base->md_off != NULL);
+	if (!s)
+		s = ops->compact(ix, base, keep, o);
+	free(keep);
 	if (s) {
 		vdb_index_close(ix);
 		return s;
@@ -240,6 +328,20 @@ static vdb_status save_texts(vdb_file_writer *w, uint32_t kof, uint32_t ktx,
 	return s;
 }
 
+/* Filters resolve against the payload index instead of each record's
+ * JSON. Metadata still in its file (a delete) keeps the file's index. */
+static vdb_status save_payload(vdb_file_writer *w, const vdb_index *ix)
+{
+	size_t len;
+	if (ix->file && ix->md_buf == vdb_file_section(ix->file, VDB_SEC_MDTX, &len)) {
+		int copied;
+		vdb_status s = vdb_payload_copy(w, ix->file, &copied);
+		if (s || copied)
+			return s;
+	}
+	return vdb_payload_save(w, ix->md_off, ix->md_buf, ix->count);
+}
+
 vdb_status vdb_index_save(const vdb_index *ix, const char *path)
 {
 	vdb_file_writer *w;
@@ -251,7 +353,8 @@ vdb_status vdb_index_save(const vdb_index *ix, const char *path)
 	h.type = ix->ops->fourcc;
 	h.metric = ix->metric;
 	h.dim = ix->dim;
-	h.count = h.live = ix->count;
+	h.count = ix->count;
+	h.live = ix->count - ix->ndead;
 	h.params[VDB_PARAM_SEED] = ix->seed;
 	h.shard = ix->shard;
 	h.shards = ix->shards;
@@ -263,8 +366,16 @@ vdb_status vdb_index_save(const vdb_index *ix, const char *path)
 	if (!s && ix->md_off) {
 		h.flags |= VDB_FLAG_META;
 		s = save_texts(w, VDB_SEC_MDOF, VDB_SEC_MDTX, ix->md_off, ix->md_buf, ix->count);
-		if (!s) /* filters resolve against it instead of each record's JSON */
-			s = vdb_payload_save(w, ix->md_off, ix->md_buf, ix->count);
+		if (!s)
+			s = save_payload(w, ix);
+	}
+	if (!s && ix->ndead) {
+		void *tomb;
+		size_t len;
+		s = vdb_rowset_absent_roaring(ix->live, ix->count, &tomb, &len);
+		if (!s)
+			s = vdb_file_write_section(w, VDB_SEC_TOMB, tomb, len);
+		free(tomb);
 	}
 	if (s) {
 		vdb_file_abort(w);
@@ -282,6 +393,34 @@ static vdb_status open_texts(vdb_index *ix, uint32_t kof, uint32_t ktx, const ui
 	*buf = vdb_file_section(ix->file, ktx, len);
 	VDB_RETURN_IF(!*off || !*buf || olen != (ix->count + 1) * sizeof(uint64_t), VDB_ECORRUPT,
 	              "%s: %s sections missing or of the wrong size", ix->file->path, what);
+	return VDB_OK;
+}
+
+/* The TOMB section (format 2) as the live set: its count of deleted rows
+ * must be the header's count minus live. */
+static vdb_status open_tombstones(vdb_index *ix)
+{
+	const vdb_file *f = ix->file;
+	size_t len;
+	const void *tomb = vdb_file_section(f, VDB_SEC_TOMB, &len);
+	uint64_t dead = f->h.count - f->h.live;
+	VDB_RETURN_IF(!tomb != !dead || (dead && f->h.major < 2), VDB_ECORRUPT,
+	              "%s: %llu deleted rows in the header, but %s", f->path,
+	              (unsigned long long)dead, tomb ? "a tombstone section" : "no tombstone section");
+	if (!tomb)
+		return VDB_OK;
+	uint64_t *d = vdb_rowset_new(ix->count, false, "deleted rows");
+	if (!d)
+		return VDB_ENOMEM;
+	if (!vdb_rowset_or_roaring(d, ix->count, tomb, len) || vdb_rowset_size(d, ix->count) != dead) {
+		free(d);
+		return vdb_fail(VDB_ECORRUPT, "%s: the tombstone section does not decode to the "
+		                "header's %llu deleted rows of %zu", f->path, (unsigned long long)dead,
+		                ix->count);
+	}
+	vdb_rowset_invert(d, ix->count);
+	ix->live = d;
+	ix->ndead = (size_t)dead;
 	return VDB_OK;
 }
 
@@ -333,6 +472,8 @@ vdb_status vdb_index_open(vdb_index **out, const char *path)
 	if (!s && (h->flags & VDB_FLAG_META))
 		s = open_texts(ix, VDB_SEC_MDOF, VDB_SEC_MDTX, &ix->md_off, &ix->md_buf,
 		               &ix->md_len, "metadata");
+	if (!s)
+		s = open_tombstones(ix);
 	if (s) {
 		vdb_index_close(ix);
 		return s;
@@ -371,6 +512,7 @@ void vdb_index_close(vdb_index *ix)
 		ix->ops->free(ix);
 	vdb_vecs_free(&ix->owned);
 	vdb_file_close(ix->file);
+	free(ix->live);
 	free(ix);
 }
 
@@ -380,7 +522,7 @@ vdb_status vdb_index_search(const vdb_index *ix, const float *queries, size_t nq
 {
 	VDB_RETURN_IF(o->k == 0 || o->k > VDB_MAX_K, VDB_EINVAL, "k %zu is out of range (1..%u)",
 	              o->k, VDB_MAX_K);
-	if (o->filter)
+	if (o->filter || ix->live)
 		return vdb_index_search_filtered(ix, queries, nq, o, ids, dist);
 	return ix->ops->search(ix, queries, nq, o, ids, dist);
 }
@@ -452,8 +594,10 @@ char *vdb_index_info_json(const vdb_index *ix)
 	json_object_set_new(o, "metric", json_string(vdb_metric_name(ix->metric)));
 	json_object_set_new(o, "dim", json_integer(ix->dim));
 	json_object_set_new(o, "count", json_integer((json_int_t)ix->count));
-	json_object_set_new(o, "live", json_integer((json_int_t)(ix->file ? ix->file->h.live
-	                                                                    : ix->count)));
+	json_object_set_new(o, "live", json_integer((json_int_t)(ix->count - ix->ndead)));
+	json_object_set_new(o, "deleted", json_integer((json_int_t)ix->ndead));
+	json_object_set_new(o, "deleted_fraction",
+	                    json_real(ix->count ? (double)ix->ndead / (double)ix->count : 0));
 	unsigned st = ix->file ? ix->file->h.storage : VDB_STORAGE_F32;
 	json_object_set_new(o, "storage", json_string(vdb_storage_name(st)));
 	json_object_set_new(o, "ids", json_boolean(ix->id_off != NULL));

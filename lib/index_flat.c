@@ -170,6 +170,34 @@ static vdb_status flat_append(vdb_index *ix, const vdb_index *base, vdb_vecs *da
 	return finish(ix, f, nb, data->data);
 }
 
+static vdb_status flat_compact(vdb_index *ix, const vdb_index *base, const int64_t *keep,
+                               const vdb_build_opts *o)
+{
+	(void)o;
+	const flat *bf = base->impl;
+	const size_t n = ix->count, d = ix->dim, cs = bf->rows.size;
+	flat *f = flat_new(ix, bf->codes ? n * cs : 0);
+	if (!f)
+		return VDB_ENOMEM;
+	vdb_status s = vdb_rows_like(&f->rows, &bf->rows);
+	if (s)
+		return s;
+	f->refine = bf->refine;
+	if (bf->vecs) {
+		float *all = vdb_malloc(n * d * sizeof(float), "vectors");
+		if (!all)
+			return VDB_ENOMEM;
+		for (size_t i = 0; i < n; i++)
+			memcpy(all + i * d, bf->vecs + (size_t)keep[i] * d, d * sizeof(float));
+		ix->owned.data = all;
+		ix->owned.n = ix->owned.cap = n;
+		f->vecs = all;
+	}
+	for (size_t i = 0; bf->codes && i < n; i++)
+		memcpy(f->own_codes + i * cs, bf->codes + (size_t)keep[i] * cs, cs);
+	return finish(ix, f, n, NULL);
+}
+
 static vdb_status flat_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *h)
 {
 	const flat *f = ix->impl;
@@ -397,6 +425,7 @@ const struct vdb_index_ops vdb_flat_ops = {
 	.fourcc = VDB_FOURCC('F', 'L', 'A', 'T'),
 	.build = flat_build,
 	.append = flat_append,
+	.compact = flat_compact,
 	.save = flat_save,
 	.open = flat_open,
 	.verify = flat_verify,

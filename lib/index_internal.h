@@ -11,6 +11,7 @@
 #define VDB_SEC_IDTX VDB_FOURCC('I', 'D', 'T', 'X') /* id JSON texts, concatenated */
 #define VDB_SEC_MDOF VDB_FOURCC('M', 'D', 'O', 'F') /* u64[count+1] offsets into MDTX */
 #define VDB_SEC_MDTX VDB_FOURCC('M', 'D', 'T', 'X') /* metadata JSON texts */
+#define VDB_SEC_TOMB VDB_FOURCC('T', 'O', 'M', 'B') /* deleted rows, a CRoaring bitmap */
 
 /* Header flags. */
 #define VDB_FLAG_IDS 1u
@@ -33,6 +34,10 @@ struct vdb_index_ops {
 	 * data (optional: NULL if the type cannot grow). */
 	vdb_status (*append)(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
 	                     const vdb_build_opts *o);
+	/* Make ix (count, ids and metadata already set) hold base's rows
+	 * keep[0..ix->count), ascending, as rows 0.. (vdb-build --compact). */
+	vdb_status (*compact)(vdb_index *ix, const vdb_index *base, const int64_t *keep,
+	                      const vdb_build_opts *o);
 	/* Write the type's sections and fill its header params. */
 	vdb_status (*save)(const vdb_index *ix, vdb_file_writer *w, vdb_header *h);
 	/* Set up from ix->file, checking every size against the header. */
@@ -67,6 +72,10 @@ struct vdb_index {
 	const uint64_t *id_off; const char *id_buf; size_t id_len;
 	const uint64_t *md_off; const char *md_buf; size_t md_len;
 	void *impl;              /* the type's own state */
+	/* deleted rows (tombstones): live has a bit per row, set while the row
+	 * is live; NULL when no row is deleted */
+	uint64_t *live;
+	size_t ndead;
 };
 
 /* The exact k best of the allowed rows (a filter keeping few records):

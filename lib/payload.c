@@ -24,6 +24,7 @@
  */
 #include "payload.h"
 #include "filter.h"
+#include "rowset.h"
 #include <math.h>
 #include <roaring/roaring.h>
 #include <stdlib.h>
@@ -326,6 +327,21 @@ vdb_status vdb_payload_save(vdb_file_writer *w, const uint64_t *md_off, const ch
 	return s;
 }
 
+vdb_status vdb_payload_copy(vdb_file_writer *w, const vdb_file *f, int *copied)
+{
+	vdb_payload p;
+	*copied = vdb_payload_open(&p, f, 0);
+	if (!*copied)
+		return VDB_OK;
+	const uint32_t kind[5] = { SEC_PKEY, SEC_PKST, SEC_PBMP, SEC_PFLD, SEC_PNUM };
+	const unsigned char *data[5] = { p.kt, p.ks, p.bm, p.ft, p.nm };
+	size_t len[5] = { p.ktn, p.ksn, p.bmn, p.ftn, p.nmn };
+	vdb_status s = VDB_OK;
+	for (int i = 0; i < 5 && !s; i++)
+		s = vdb_file_write_section(w, kind[i], data[i], len[i]);
+	return s;
+}
+
 /* ===== Resolving a filter ===== */
 
 int vdb_payload_open(vdb_payload *p, const vdb_file *f, size_t count)
@@ -370,27 +386,7 @@ static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
 }
 
 /* Sets of rows are bitsets of count bits, combined word by word: CRoaring
- * is the storage format, and its set operations are not run on bitmaps
- * read from a file (this version has no validator, and a crafted run
- * container can crash them); decoding one and visiting its values is safe
- * with the bounds-checked reader, and every value is checked. */
-typedef struct {
-	uint64_t *bits;
-	size_t count;
-	int bad;
-} visit;
-
-static bool set_row(uint32_t v, void *ctx)
-{
-	visit *x = ctx;
-	if (v >= x->count) {
-		x->bad = 1;
-		return false;
-	}
-	x->bits[v >> 6] |= (uint64_t)1 << (v & 63);
-	return true;
-}
-
+ * is the storage format only (rowset.h says why). */
 static size_t words(const vdb_payload *p)
 {
 	return (p->count + 63) / 64;
@@ -419,15 +415,8 @@ static vdb_status key_rows(const vdb_payload *p, const char *path, char kind, co
 			break;
 		int c = cmp_bytes(key, e.klen, want, klen);
 		if (c == 0) {
-			roaring_bitmap_t *r = roaring_bitmap_portable_deserialize_safe(
-				(const char *)p->bm + e.boff, (size_t)e.blen);
-			visit x = { out, p->count, 0 };
-			if (r)
-				roaring_iterate(r, set_row, &x);
-			if (!r || x.bad)
+			if (!vdb_rowset_or_roaring(out, p->count, p->bm + e.boff, (size_t)e.blen))
 				s = corrupt(p, "a bitmap that does not decode or names rows beyond the count");
-			if (r) /* this CRoaring's free does not take NULL */
-				roaring_bitmap_free(r);
 			break;
 		}
 		if (c < 0)

@@ -9,6 +9,10 @@
 vdb_status vdb_payload_save(vdb_file_writer *w, const uint64_t *md_off, const char *md_buf,
                             size_t count);
 
+/* Copy f's payload sections, as they are, to w (the metadata they index
+ * is unchanged); *copied 0 if f has none. */
+vdb_status vdb_payload_copy(vdb_file_writer *w, const vdb_file *f, int *copied);
+
 /* The payload sections of an opened file (their contents are checked as
  * they are used). */
 typedef struct vdb_payload {

@@ -12,6 +12,7 @@
  * share of the input (plus one batch), not the whole input.
  */
 #include "index_internal.h"
+#include "idmap.h"
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,18 +27,12 @@ uint32_t vdb_shard_of_key(const char *key, size_t len, uint32_t shards)
 
 vdb_status vdb_shard_of_id(const char *json, size_t len, uint32_t shards, uint32_t *out)
 {
-	/* jansson writes a string without escapes unless it needs them */
-	if (len < 2 || json[0] != '"' || memchr(json, '\\', len) == NULL) {
-		size_t skip = len >= 2 && json[0] == '"';
-		*out = vdb_shard_of_key(json + skip, len - 2 * skip, shards);
-		return VDB_OK;
-	}
-	json_error_t err;
-	json_t *s = json_loadb(json, len, JSON_DECODE_ANY, &err);
-	VDB_RETURN_IF(!json_is_string(s), VDB_EFORMAT, "id %.*s is not a JSON string: %s",
-	              (int)(len > 64 ? 64 : len), json, err.text);
-	*out = vdb_shard_of_key(json_string_value(s), json_string_length(s), shards);
-	json_decref(s);
+	vdb_idkey k;
+	vdb_status s = vdb_idkey_of(&k, json, len, 0);
+	if (s)
+		return s;
+	*out = vdb_shard_of_key(k.ptr, k.len, shards);
+	vdb_idkey_done(&k);
 	return VDB_OK;
 }
 

@@ -263,8 +263,8 @@ const char *vdb_index_id_json(const vdb_index *ix, int64_t i, size_t *len);
 const char *vdb_index_meta_json(const vdb_index *ix, int64_t i, size_t *len);
 int vdb_index_has_ids(const vdb_index *ix);
 int vdb_index_has_meta(const vdb_index *ix);
-/* The row whose id is id (a string id's text, an integer id's digits, or
- * the row number when the index stores no ids); -1 if none. O(count). */
+/* The live row whose id is id (a string id's text, an integer id's digits,
+ * or the row number when the index stores no ids); -1 if none. O(count). */
 int64_t vdb_index_find_id(const vdb_index *ix, const char *id);
 /* Row's stored vector as dim floats (decoded if stored compressed). */
 vdb_status vdb_index_row_vector(const vdb_index *ix, int64_t row, float *out);
@@ -273,6 +273,39 @@ vdb_status vdb_index_row_vector(const vdb_index *ix, int64_t row, float *out);
 uint32_t vdb_index_shard(const vdb_index *ix, uint32_t *shards);
 /* The header as a JSON object (caller frees). */
 char *vdb_index_info_json(const vdb_index *ix);
+
+/* ===== Deletes, upserts, compaction ===== */
+/* Rows not deleted; whether row is one of them. */
+size_t vdb_index_live(const vdb_index *ix);
+int vdb_index_is_live(const vdb_index *ix, int64_t row);
+
+/* Ids to delete, as keys (a string id's text, an integer id's digits, the
+ * row number in an index without ids): key i is buf[off[i]..off[i+1]). */
+typedef struct {
+	char *buf;
+	uint64_t *off;
+	size_t n, len, cap, ocap;
+} vdb_idlist;
+void vdb_idlist_init(vdb_idlist *l);
+/* Add the ids of f, one per line: a JSON object's "id" (JSONL records), a
+ * JSON string, or the line's text; blank lines are skipped. Errors name
+ * name and the line. */
+vdb_status vdb_idlist_read(vdb_idlist *l, FILE *f, const char *name);
+void vdb_idlist_free(vdb_idlist *l);
+
+/* Delete, in ix (vdb_index_save writes the change), every live row whose
+ * id is in ids: *deleted rows; *missing ids named no live row. Searches
+ * of ix skip deleted rows from then on. */
+vdb_status vdb_index_delete(vdb_index *ix, const vdb_idlist *ids, size_t *deleted,
+                            size_t *missing);
+/* *out = base plus data's records (which need ids), the live rows of
+ * base with one of their ids deleted (*replaced of them); of records of
+ * data sharing an id, the last wins. data is normalised for cosine. */
+vdb_status vdb_index_upsert(vdb_index **out, const vdb_index *base, vdb_vecs *data,
+                            const vdb_build_opts *o, size_t *replaced);
+/* *out = base without its deleted rows (every type; the ids of an index
+ * that stored none become explicit, so they survive the renumbering). */
+vdb_status vdb_index_compact(vdb_index **out, const vdb_index *base, const vdb_build_opts *o);
 
 /* ===== Shards (vdb-build --shard, vdb-query over several indexes) ===== */
 /* A record's shard is XXH3-64 (seed 0) of its key, mod shards. The key is

@@ -50,10 +50,10 @@ flip() {
 
 @test "an index from a newer major version asks for an upgrade" {
   cp "$IDX" new.vdb
-  printf '\x02' | dd of=new.vdb bs=1 seek=6 conv=notrunc status=none
+  printf '\x03' | dd of=new.vdb bs=1 seek=6 conv=notrunc status=none
   run vdb-query -x new.vdb --info
   assert_failure 65
-  assert_output --partial "index format 2 is newer than this vdb (1); upgrade vdb"
+  assert_output --partial "index format 3 is newer than this vdb (2); upgrade vdb"
 }
 
 @test "a flipped byte in the header is caught on open" {

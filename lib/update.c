@@ -1,0 +1,224 @@
+/*
+ * update.c — deletes and upserts by id.
+ *
+ * A delete does not move a row: it clears the row's bit in the index's live
+ * set, which vdb_index_save writes as the TOMB section (the deleted rows, a
+ * CRoaring bitmap) beside the unchanged sections, and which every search
+ * applies as it applies a filter's rows (filtered.c): graphs keep walking
+ * through deleted nodes, so results keep their k live hits. An upsert is an
+ * append plus the deletion of the rows the new records replace, saved as
+ * one file. vdb_index_compact (index.c) removes the deleted rows for good.
+ */
+#include "idmap.h"
+#include "index_internal.h"
+#include "rowset.h"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+size_t vdb_index_live(const vdb_index *ix)
+{
+	return ix->count - ix->ndead;
+}
+
+int vdb_index_is_live(const vdb_index *ix, int64_t row)
+{
+	return row >= 0 && (size_t)row < ix->count && (!ix->live || vdb_rowset_has(ix->live, (size_t)row));
+}
+
+int64_t vdb_index_find_id(const vdb_index *ix, const char *id)
+{
+	size_t want = strlen(id);
+	for (size_t i = 0; i < ix->count; i++) {
+		vdb_idkey k;
+		if (!vdb_index_is_live(ix, (int64_t)i) || vdb_idmap_index_key(ix, i, &k))
+			continue;
+		int same = k.len == want && !memcmp(k.ptr, id, want);
+		vdb_idkey_done(&k);
+		if (same)
+			return (int64_t)i;
+	}
+	return -1;
+}
+
+/* ===== Lists of ids ===== */
+void vdb_idlist_init(vdb_idlist *l)
+{
+	memset(l, 0, sizeof *l);
+}
+
+void vdb_idlist_free(vdb_idlist *l)
+{
+	free(l->buf);
+	free(l->off);
+	vdb_idlist_init(l);
+}
+
+static vdb_status idlist_add(vdb_idlist *l, const char *key, size_t len)
+{
+	vdb_status s = vdb_grow((void **)&l->off, &l->ocap, l->n + 2, sizeof *l->off, "ids");
+	if (!s)
+		s = vdb_grow((void **)&l->buf, &l->cap, l->len + len + 1, 1, "ids");
+	if (s)
+		return s;
+	if (l->n == 0)
+		l->off[0] = 0;
+	memcpy(l->buf + l->len, key, len);
+	l->len += len;
+	l->off[++l->n] = l->len;
+	return VDB_OK;
+}
+
+/* The key a line names: a JSON object's "id", a JSON string, or the text. */
+static vdb_status line_key(vdb_idlist *l, const char *line, size_t len, const char *name,
+                           size_t lineno)
+{
+	if (line[0] != '{' && line[0] != '"')
+		return idlist_add(l, line, len);
+	json_error_t err;
+	json_t *j = json_loadb(line, len, JSON_DECODE_ANY, &err), *id = j;
+	if (!j)
+		return vdb_fail(VDB_EFORMAT, "%s: line %zu: %s", name, lineno, err.text);
+	if (json_is_object(j))
+		id = json_object_get(j, "id");
+	char num[24];
+	vdb_status s;
+	if (json_is_string(id))
+		s = idlist_add(l, json_string_value(id), json_string_length(id));
+	else if (json_is_integer(id))
+		s = idlist_add(l, num, (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT,
+		                                       json_integer_value(id)));
+	else
+		s = vdb_fail(VDB_EFORMAT, "%s: line %zu: %s", name, lineno,
+		             json_is_object(j) ? "no \"id\" (a string or an integer)"
+		                               : "an id is a string or an integer");
+	json_decref(j);
+	return s;
+}
+
+vdb_status vdb_idlist_read(vdb_idlist *l, FILE *f, const char *name)
+{
+	char *line = NULL;
+	size_t cap = 0, lineno = 0;
+	ssize_t got;
+	vdb_status s = VDB_OK;
+	errno = 0;
+	while (!s && (got = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		size_t len = (size_t)got, start = 0;
+		while (len && strchr(" \t\r\n", line[len - 1]))
+			len--;
+		while (start < len && (line[start] == ' ' || line[start] == '\t'))
+			start++;
+		if (start < len)
+			s = line_key(l, line + start, len - start, name, lineno);
+	}
+	if (!s && ferror(f))
+		s = vdb_fail(VDB_EIO, "%s: read error: %s", name, strerror(errno));
+	free(line);
+	return s;
+}
+
+/* ===== Deletes and upserts ===== */
+static vdb_status ensure_live(vdb_index *ix)
+{
+	if (!ix->live && !(ix->live = vdb_rowset_new(ix->count, true, "the live rows")))
+		return VDB_ENOMEM;
+	return VDB_OK;
+}
+
+/* Delete the live rows of ix with key (a key naming none: *missing + 1). */
+static size_t delete_key(vdb_index *ix, const vdb_idmap *m, const char *key, size_t len)
+{
+	size_t pos = 0, n = 0;
+	for (int64_t r; (r = vdb_idmap_next(m, key, len, &pos)) >= 0;)
+		if (vdb_rowset_has(ix->live, (size_t)r)) {
+			vdb_rowset_del(ix->live, (size_t)r);
+			ix->ndead++;
+			n++;
+		}
+	return n;
+}
+
+static void drop_unused_live(vdb_index *ix)
+{
+	if (ix->live && ix->ndead == 0) {
+		free(ix->live);
+		ix->live = NULL;
+	}
+}
+
+vdb_status vdb_index_delete(vdb_index *ix, const vdb_idlist *ids, size_t *deleted,
+                            size_t *missing)
+{
+	*deleted = *missing = 0;
+	vdb_idmap *m;
+	vdb_status s = vdb_idmap_new(&m, ix->count, vdb_idmap_index_key, ix);
+	if (!s)
+		s = ensure_live(ix);
+	for (size_t i = 0; !s && i < ids->n; i++) {
+		size_t n = delete_key(ix, m, ids->buf + ids->off[i], (size_t)(ids->off[i + 1] - ids->off[i]));
+		*deleted += n;
+		*missing += n == 0;
+	}
+	vdb_idmap_free(m);
+	drop_unused_live(ix);
+	return s;
+}
+
+vdb_status vdb_index_upsert(vdb_index **out, const vdb_index *base, vdb_vecs *data,
+                            const vdb_build_opts *o, size_t *replaced)
+{
+	*out = NULL;
+	*replaced = 0;
+	VDB_RETURN_IF(!data->id_off && data->n, VDB_EFORMAT,
+	              "an upsert matches records by id, and the input has none (--append adds "
+	              "records without ids)");
+	/* which rows go: found before the append, which normalises data */
+	uint64_t *gone = vdb_rowset_new(base->count + data->n, false, "replaced rows");
+	vdb_idmap *bm = NULL, *dm = NULL;
+	vdb_status s = gone ? VDB_OK : VDB_ENOMEM;
+	if (!s)
+		s = vdb_idmap_new(&bm, base->count, vdb_idmap_index_key, base);
+	if (!s)
+		s = vdb_idmap_new(&dm, data->n, vdb_idmap_vecs_key, data);
+	for (size_t r = 0; !s && r < data->n; r++) {
+		vdb_idkey k;
+		if ((s = vdb_idmap_vecs_key(data, r, &k)))
+			break;
+		size_t pos = 0;
+		for (int64_t b; (b = vdb_idmap_next(bm, k.ptr, k.len, &pos)) >= 0;)
+			if (vdb_index_is_live(base, b) && !vdb_rowset_has(gone, (size_t)b)) {
+				vdb_rowset_add(gone, (size_t)b);
+				(*replaced)++;
+			}
+		/* the input's last record of an id wins */
+		pos = 0;
+		for (int64_t d; (d = vdb_idmap_next(dm, k.ptr, k.len, &pos)) >= 0;)
+			if ((size_t)d > r) {
+				vdb_rowset_add(gone, base->count + r);
+				break;
+			}
+		vdb_idkey_done(&k);
+	}
+	vdb_idmap_free(bm);
+	vdb_idmap_free(dm);
+	vdb_index *ix = NULL;
+	if (!s)
+		s = vdb_index_append(&ix, base, data, o);
+	if (!s)
+		s = ensure_live(ix);
+	for (size_t i = 0; !s && i < ix->count; i++)
+		if (vdb_rowset_has(gone, i) && vdb_rowset_has(ix->live, i)) {
+			vdb_rowset_del(ix->live, i);
+			ix->ndead++;
+		}
+	free(gone);
+	if (s) {
+		vdb_index_close(ix);
+		return s;
+	}
+	drop_unused_live(ix);
+	*out = ix;
+	return VDB_OK;
+}
