@@ -309,42 +309,75 @@ static vdb_status ivfpq_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opt
 /* Add rows to base's lists: each new row joins the list of its nearest
  * centroid (the centroids and codebooks stay base's), lists stay contiguous
  * and in row order. */
+/* A new ivf for ix (n rows) with b's lists, centroids and codebooks, its
+ * arrays allocated, list offsets zeroed: for an append or a compaction. */
+static vdb_status ivf_like(vdb_index *ix, const ivf *b, ivf **out)
+{
+	ivf *f = calloc(1, sizeof *f);
+	if (!f)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	ix->impl = f;
+	*out = f;
+	size_t n = ix->count;
+	uint32_t d = ix->dim, nl = b->nlist, m = b->pq ? b->pq_q.m : 0;
+	f->pq = b->pq;
+	f->refine = b->refine;
+	f->nlist = nl;
+	f->xmax = b->xmax;
+	f->mse_cent = b->mse_cent; /* measured at build */
+	f->mse_pq = b->mse_pq;
+	f->own_cent = vdb_malloc((size_t)nl * d * sizeof(float), "centroids");
+	f->own_off = calloc((size_t)nl + 1, sizeof *f->own_off);
+	f->own_row = vdb_malloc((n ? n : 1) * sizeof *f->own_row, "list rows");
+	if (b->vecs)
+		f->own_vecs = vdb_malloc((n ? n : 1) * d * sizeof(float), "vectors");
+	if (f->pq) {
+		f->own_codes = vdb_malloc((n ? n : 1) * m, "pq codes");
+		f->pq_q = (vdb_pq){ .d = d, .m = m, .dsub = b->pq_q.dsub };
+		f->pq_q.cb = vdb_malloc((size_t)VDB_PQ_KSUB * d * sizeof(float), "pq codebooks");
+	}
+	if (!f->own_cent || !f->own_off || !f->own_row || (b->vecs && !f->own_vecs) ||
+	    (f->pq && (!f->own_codes || !f->pq_q.cb)))
+		return vdb_fail(VDB_ENOMEM, "out of memory for an index of %zu vectors", n);
+	memcpy(f->own_cent, b->cent, (size_t)nl * d * sizeof(float));
+	f->cent = f->own_cent;
+	if (f->pq)
+		memcpy(f->pq_q.cb, b->pq_q.cb, (size_t)VDB_PQ_KSUB * d * sizeof(float));
+	f->off = f->own_off;
+	f->row = f->own_row;
+	f->vecs = f->own_vecs;
+	f->codes = f->own_codes;
+	return VDB_OK;
+}
+
+/* The lists are filled: the tables ivfpq derives from the codebooks. */
+static vdb_status ivf_finish(vdb_index *ix, ivf *f)
+{
+	vdb_status st = VDB_OK;
+	if (f->pq)
+		st = vdb_pq_prepare(&f->pq_q);
+	if (!st && f->pq)
+		st = compute_ptab(f, ix->metric, ix->dim);
+	return st;
+}
+
 static vdb_status ivf_append(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
                              const vdb_build_opts *o)
 {
 	(void)o;
 	const ivf *b = base->impl;
-	ivf *f = calloc(1, sizeof *f);
-	if (!f)
-		return vdb_fail(VDB_ENOMEM, "out of memory");
-	ix->impl = f;
-	size_t nb = base->count, na = data->n, n = ix->count;
+	ivf *f;
+	vdb_status st = ivf_like(ix, b, &f);
+	if (st)
+		return st;
+	size_t nb = base->count, na = data->n;
 	uint32_t d = ix->dim, nl = b->nlist, m = b->pq ? b->pq_q.m : 0;
-	f->pq = b->pq;
-	f->refine = b->refine;
-	f->nlist = nl;
-	f->own_cent = vdb_malloc((size_t)nl * d * sizeof(float), "centroids");
-	f->own_off = calloc((size_t)nl + 1, sizeof *f->own_off);
-	f->own_row = vdb_malloc(n * sizeof *f->own_row, "list rows");
 	uint32_t *asg = vdb_malloc((na ? na : 1) * sizeof *asg, "list assignments");
 	size_t *fill = vdb_malloc(((size_t)nl + 1) * sizeof *fill, "lists");
-	if (b->vecs)
-		f->own_vecs = vdb_malloc(n * d * sizeof(float), "vectors");
-	if (f->pq) {
-		f->own_codes = vdb_malloc(n * m, "pq codes");
-		f->pq_q = (vdb_pq){ .d = d, .m = m, .dsub = b->pq_q.dsub };
-		f->pq_q.cb = vdb_malloc((size_t)VDB_PQ_KSUB * d * sizeof(float), "pq codebooks");
-	}
-	vdb_status st = VDB_OK;
-	if (!f->own_cent || !f->own_off || !f->own_row || !asg || !fill ||
-	    (b->vecs && !f->own_vecs) || (f->pq && (!f->own_codes || !f->pq_q.cb))) {
-		st = vdb_fail(VDB_ENOMEM, "out of memory for an index of %zu vectors", n);
+	if (!asg || !fill) {
+		st = VDB_ENOMEM;
 		goto out;
 	}
-	memcpy(f->own_cent, b->cent, (size_t)nl * d * sizeof(float));
-	f->cent = f->own_cent;
-	if (f->pq)
-		memcpy(f->pq_q.cb, b->pq_q.cb, (size_t)VDB_PQ_KSUB * d * sizeof(float));
 	if ((st = vdb_nearest(f->cent, nl, data->data, na, d, asg, NULL)))
 		goto out;
 	/* list sizes: base's plus the new rows', then offsets */
@@ -355,7 +388,6 @@ static vdb_status ivf_append(vdb_index *ix, const vdb_index *base, vdb_vecs *dat
 		off[asg[j] + 1]++;
 	for (uint32_t l = 0; l < nl; l++)
 		off[l + 1] += off[l];
-	f->off = off;
 	/* base's positions first in each list, then the new rows in order */
 	for (uint32_t l = 0; l < nl; l++) {
 		size_t len = b->off[l + 1] - b->off[l], p0 = off[l], q0 = b->off[l];
@@ -392,20 +424,55 @@ static vdb_status ivf_append(vdb_index *ix, const vdb_index *base, vdb_vecs *dat
 	}
 	free(res);
 	free(codes);
-	f->row = f->own_row;
-	f->vecs = f->own_vecs;
-	f->codes = f->own_codes;
-	if (!st && f->pq)
-		st = vdb_pq_prepare(&f->pq_q);
-	if (!st && f->pq)
-		st = compute_ptab(f, ix->metric, d);
 	f->xmax = vdb_max_norm2(data->data, na, d, b->xmax);
-	f->mse_cent = b->mse_cent; /* measured at build */
-	f->mse_pq = b->mse_pq;
+	if (!st)
+		st = ivf_finish(ix, f);
 out:
 	free(asg);
 	free(fill);
 	return st;
+}
+
+/* Each list keeps its kept rows in their order, renumbered; the centroids
+ * and codebooks stay (the lists were cut from more data, and the largest
+ * |x|^2 only bounds rounding, so the old one still holds). */
+static vdb_status ivf_compact(vdb_index *ix, const vdb_index *base, const int64_t *keep,
+                              const vdb_build_opts *o)
+{
+	(void)o;
+	const ivf *b = base->impl;
+	ivf *f;
+	vdb_status st = ivf_like(ix, b, &f);
+	if (st)
+		return st;
+	uint32_t d = ix->dim, nl = b->nlist, m = b->pq ? b->pq_q.m : 0;
+	int64_t *renum = vdb_malloc((base->count ? base->count : 1) * sizeof *renum, "row numbers");
+	if (!renum)
+		return VDB_ENOMEM;
+	for (size_t i = 0; i < base->count; i++)
+		renum[i] = -1;
+	for (size_t i = 0; i < ix->count; i++)
+		renum[keep[i]] = (int64_t)i;
+	size_t p = 0, bad = 0;
+	for (uint32_t l = 0; l < nl; l++) {
+		for (uint64_t q = b->off[l]; q < b->off[l + 1]; q++) {
+			int64_t r = b->row[q] < base->count ? renum[b->row[q]] : -1;
+			bad += b->row[q] >= base->count;
+			if (r < 0 || p == ix->count)
+				continue;
+			f->own_row[p] = (uint32_t)r;
+			if (f->own_vecs)
+				memcpy(f->own_vecs + p * d, b->vecs + q * d, d * sizeof(float));
+			if (f->pq)
+				memcpy(f->own_codes + p * m, b->codes + q * m, m);
+			p++;
+		}
+		f->own_off[l + 1] = p;
+	}
+	free(renum);
+	VDB_RETURN_IF(bad || p != ix->count, VDB_ECORRUPT, "%s: inverted lists do not hold each "
+	              "row once (--verify)", base->file ? base->file->path : "index");
+	return ivf_finish(ix, f);
 }
 
 static vdb_status ivf_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *h)
@@ -937,6 +1004,7 @@ const struct vdb_index_ops vdb_ivf_ops = {
 	.check = check_ivf,
 	.build = ivf_build,
 	.append = ivf_append,
+	.compact = ivf_compact,
 	.save = ivf_save,
 	.open = ivf_open,
 	.verify = ivf_verify,
@@ -953,6 +1021,7 @@ const struct vdb_index_ops vdb_ivfpq_ops = {
 	.check = check_ivfpq,
 	.build = ivfpq_build,
 	.append = ivf_append,
+	.compact = ivf_compact,
 	.save = ivf_save,
 	.open = ivf_open,
 	.verify = ivf_verify,

@@ -237,33 +237,85 @@ static vdb_status lsh_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts 
 
 /* New rows are hashed with base's planes and centre (the centre stays the
  * build's: moving it would move every key). */
+/* A new lsh for ix with base's tables, hyperplanes and centre (copies:
+ * base is closed after the save) and room for ix's rows. */
+static lsh *lsh_like(vdb_index *ix, const lsh *bh)
+{
+	lsh *h = lsh_new(ix, bh->tables, bh->bits);
+	if (!h)
+		return NULL;
+	const size_t d = ix->dim, pb = (size_t)h->tables * h->bits * d * sizeof(float);
+	h->vecs = h->own_vecs = vdb_malloc(ix->count * d * sizeof(float), "vectors");
+	h->own_planes = vdb_malloc(pb, "hyperplanes");
+	h->own_centre = vdb_malloc(d * sizeof(float), "centre");
+	if (!h->own_vecs || !h->own_planes || !h->own_centre)
+		return NULL;
+	memcpy(h->own_planes, bh->planes, pb);
+	memcpy(h->own_centre, bh->centre, d * sizeof(float));
+	h->planes = h->own_planes;
+	h->centre = h->own_centre;
+	h->xmax = bh->xmax;
+	return h;
+}
+
 static vdb_status lsh_append(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
                              const vdb_build_opts *o)
 {
 	(void)o;
 	const lsh *bh = base->impl;
-	lsh *h = lsh_new(ix, bh->tables, bh->bits);
+	lsh *h = lsh_like(ix, bh);
 	if (!h)
 		return VDB_ENOMEM;
 	const size_t d = ix->dim, nb = base->count;
-	h->vecs = h->own_vecs = vdb_malloc(ix->count * d * sizeof(float), "vectors");
-	if (!h->vecs)
-		return VDB_ENOMEM;
 	memcpy(h->own_vecs, bh->vecs, nb * d * sizeof(float));
 	memcpy(h->own_vecs + nb * d, data->data, data->n * d * sizeof(float));
 	h->xmax = vdb_max_norm2(data->data, data->n, (uint32_t)d, bh->xmax);
-	/* planes and centre are base's, which outlives this index only until
-	 * the save: keep copies */
-	size_t pb = (size_t)h->tables * h->bits * d * sizeof(float);
-	h->own_planes = vdb_malloc(pb, "hyperplanes");
-	h->own_centre = vdb_malloc(d * sizeof(float), "centre");
-	if (!h->own_planes || !h->own_centre)
-		return VDB_ENOMEM;
-	memcpy(h->own_planes, bh->planes, pb);
-	memcpy(h->own_centre, bh->centre, d * sizeof(float));
-	h->planes = h->own_planes;
-	h->centre = h->own_centre;
 	return fill_tables(ix, h, data->data, nb, bh);
+}
+
+/* The kept rows renumbered in every table: the renumbering keeps their
+ * order, so each table stays sorted by (key, row) and nothing is hashed
+ * again; the largest |x|^2 only bounds rounding, so base's still holds. */
+static vdb_status lsh_compact(vdb_index *ix, const vdb_index *base, const int64_t *keep,
+                              const vdb_build_opts *o)
+{
+	(void)o;
+	const lsh *bh = base->impl;
+	lsh *h = lsh_like(ix, bh);
+	const size_t n = ix->count, nb = base->count, d = ix->dim, L = bh->tables;
+	int64_t *renum = h ? vdb_malloc((nb ? nb : 1) * sizeof *renum, "row numbers") : NULL;
+	h = renum ? h : NULL;
+	if (h) {
+		h->own_keys = vdb_malloc(L * n * sizeof *h->own_keys, "hash tables");
+		h->own_rows = vdb_malloc(L * n * sizeof *h->own_rows, "hash tables");
+	}
+	if (!h || !h->own_keys || !h->own_rows) {
+		free(renum);
+		return vdb_fail(VDB_ENOMEM, "out of memory for %zu hash tables of %zu rows", L, n);
+	}
+	for (size_t i = 0; i < nb; i++)
+		renum[i] = -1;
+	for (size_t i = 0; i < n; i++) {
+		renum[keep[i]] = (int64_t)i;
+		memcpy(h->own_vecs + i * d, bh->vecs + (size_t)keep[i] * d, d * sizeof(float));
+	}
+	size_t bad = 0;
+	for (size_t t = 0; t < L; t++)
+		for (size_t e = 0, j = 0; e < nb; e++) {
+			uint32_t br = bh->rows[t * nb + e];
+			int64_t r = br < nb ? renum[br] : -1;
+			bad += br >= nb;
+			if (r >= 0 && j < n) {
+				h->own_keys[t * n + j] = bh->keys[t * nb + e];
+				h->own_rows[t * n + j++] = (uint32_t)r;
+			}
+		}
+	free(renum);
+	VDB_RETURN_IF(bad, VDB_ECORRUPT, "%s: lsh tables name rows beyond the count (--verify)",
+	              base->file ? base->file->path : "index");
+	h->keys = h->own_keys;
+	h->rows = h->own_rows;
+	return VDB_OK;
 }
 
 static vdb_status lsh_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *hd)
@@ -601,6 +653,7 @@ const struct vdb_index_ops vdb_lsh_ops = {
 	.check = lsh_check,
 	.build = lsh_build,
 	.append = lsh_append,
+	.compact = lsh_compact,
 	.save = lsh_save,
 	.open = lsh_open,
 	.verify = lsh_verify,
