@@ -214,9 +214,14 @@ static uint64_t next_free_id(const vdb_index *base)
 	for (size_t i = 0; base->id_off && i < base->count; i++) {
 		size_t len;
 		const char *t = vdb_index_id_json(base, (int64_t)i, &len);
-		if (!t || !len || len > 19 || strspn(t, "0123456789") < len)
+		if (!t || !len || len > 19)
 			continue;
-		uint64_t v = strtoull(t, NULL, 10);
+		uint64_t v = 0;
+		size_t j = 0;
+		for (; j < len && t[j] >= '0' && t[j] <= '9'; j++) /* texts are not terminated */
+			v = v * 10 + (uint64_t)(t[j] - '0');
+		if (j < len)
+			continue;
 		if (v >= next)
 			next = v + 1;
 	}
