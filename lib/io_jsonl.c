@@ -191,15 +191,19 @@ vdb_status vdb_read_jsonl_record(vdb_reader *r, vdb_vecs *v, int *got)
 		goto out;
 	if (id) {
 		text = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
-		if (!text || (s = vdb_vecs_push_id(v, text, strlen(text))))
-			FAIL("out of memory");
+		if (!text || (s = vdb_vecs_push_id(v, text, strlen(text)))) {
+			s = vdb_fail(VDB_ENOMEM, "out of memory"); /* 70, not bad data */
+			goto out;
+		}
 		free(text);
 		text = NULL;
 	}
 	if (meta && !json_is_null(meta)) {
 		text = json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		if (!text || (s = vdb_vecs_push_meta(v, text, strlen(text))))
-			FAIL("out of memory");
+		if (!text || (s = vdb_vecs_push_meta(v, text, strlen(text)))) {
+			s = vdb_fail(VDB_ENOMEM, "out of memory");
+			goto out;
+		}
 	} else if (v->meta_off && (s = vdb_vecs_push_meta(v, "null", 4)))
 		goto out;
 	v->n++;

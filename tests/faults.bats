@@ -82,6 +82,31 @@ walk() {
   walk write pwrite fsync rename malloc -- vdb-quantize train --kind sq8 -o ix.vdb "$D/sift2k_base.fvecs"
 }
 
+@test "a delete, an upsert and a compaction: every write, fsync, rename, mmap and allocation fails in turn" {
+  need_shim
+  head -c $((300 * 516)) "$D/sift2k_base.fvecs" >a.fvecs
+  seq 0 3 299 >del.txt
+  # delete: from an index without deletions
+  vdb-build -q -t 1 -T hnsw -o old.vdb a.fvecs
+  cp old.vdb want.vdb
+  vdb-build -q -t 1 --delete -x want.vdb del.txt
+  walk write pwrite fsync rename mmap malloc -- vdb-build -q -t 1 --delete -x ix.vdb del.txt
+  # compaction of that (flat: hnsw's has its own tests)
+  vdb-build -q -t 1 -o old.vdb a.fvecs
+  vdb-build -q -t 1 --delete -x old.vdb del.txt
+  cp old.vdb want.vdb
+  vdb-build -q -t 1 --compact -x want.vdb
+  walk write pwrite fsync rename mmap malloc -- vdb-build -q -t 1 --compact -x ix.vdb
+  # upsert into an index with ids and deletions
+  jq -c '{id, vector}' "$D/words1k.jsonl" | head -200 >w.jsonl
+  jq -c '{id, vector: (.vector | map(. * 2))}' w.jsonl | head -20 >u.jsonl
+  vdb-build -q -t 1 -T hnsw -o old.vdb w.jsonl
+  jq -r .id w.jsonl | tail -5 | vdb-build -q --delete -x old.vdb
+  cp old.vdb want.vdb
+  vdb-build -q -t 1 --upsert -x want.vdb u.jsonl
+  walk write pwrite fsync rename mmap malloc -- vdb-build -q -t 1 --upsert -x ix.vdb u.jsonl
+}
+
 @test "kill -9 at 20 moments of a build never leaves a broken index; the next build removes its temporary files" {
   for i in 1 2 3 4 5 6 7 8 9 10; do cat "$D/sift2k_base.fvecs"; done >big.fvecs
   head -c $((300 * 516)) "$D/sift2k_base.fvecs" >a.fvecs
