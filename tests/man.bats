@@ -15,6 +15,10 @@ prepare() {
   head -n 100 "$D/words1k.jsonl" | sed "s/\"id\":\"/\"id\":\"more-/" >more.jsonl
   printf '{"id": "a", "bits": "0f3a"}\n{"id": "b", "bits": "ff00"}\n{"id": "c", "bits": "0f3b"}\n' \
     >hashes.jsonl
+  # an upsert of 20 records, and ids to delete in both forms
+  head -n 20 "$D/words1k.jsonl" | jq -c '.vector |= map(. * 2)' >changed.jsonl
+  sed -n '30,39p' "$D/words1k.jsonl" | jq -r .id >gone.txt
+  sed -n '40,49p' "$D/words1k.jsonl" >gone.jsonl
   head -c $((1000 * 516)) base.fvecs >part1.fvecs
   tail -c $((1000 * 516)) base.fvecs >part2.fvecs
   vdb-build -o base.vdb base.fvecs
