@@ -15,6 +15,10 @@
 //   first  METRIC INDEX QUERY.fvecs EF
 //       loads the index and answers the first query (time to first result, measured by the
 //       caller from spawn to exit); prints the ids.
+//   delete METRIC INDEX LABELS.ivecs OUT
+//       loads the index, markDelete()s each label (one per ivecs row), saves it to OUT; prints
+//       "load_seconds S", "delete_seconds S" (the markDelete calls only), "save_seconds S"
+//       (scripts/bench update: hnswlib's deletion is this in-memory mark, searched around).
 //
 // METRIC is l2 (hnswlib::L2Space, squared distances) or cosine (base and queries normalised,
 // hnswlib::InnerProductSpace).
@@ -226,6 +230,39 @@ int cmd_first(char **argv) {
 	return 0;
 }
 
+int cmd_delete(char **argv) {
+	auto t0 = std::chrono::steady_clock::now();
+	FILE *f = std::fopen(argv[2], "rb");
+	if (!f)
+		die(std::string("cannot open ") + argv[2]);
+	std::vector<size_t> labels;
+	int32_t rec[2];
+	while (std::fread(rec, 4, 2, f) == 2) {
+		if (rec[0] != 1)
+			die(std::string(argv[2]) + ": rows of one label expected");
+		labels.push_back((size_t)rec[1]);
+	}
+	std::fclose(f);
+	// the space needs the dimension, which the caller gives as METRIC:DIM
+	std::string m = argv[0];
+	size_t colon = m.find(':');
+	if (colon == std::string::npos)
+		die("delete: METRIC must be l2:DIM or cosine:DIM");
+	size_t dim = parse_list(m.substr(colon + 1)).at(0);
+	auto space = make_space(m.substr(0, colon), dim);
+	hnswlib::HierarchicalNSW<float> index(space.get(), argv[1]);
+	double load_s = seconds_since(t0);
+	t0 = std::chrono::steady_clock::now();
+	for (size_t l : labels)
+		index.markDelete(l);
+	double del_s = seconds_since(t0);
+	t0 = std::chrono::steady_clock::now();
+	index.saveIndex(argv[3]);
+	std::printf("load_seconds %.6f\ndelete_seconds %.6f\nsave_seconds %.6f\n", load_s, del_s,
+	            seconds_since(t0));
+	return 0;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
@@ -237,12 +274,15 @@ int main(int argc, char **argv) {
 			return cmd_search(argc - 2, argv + 2);
 		if (mode == "first" && argc == 6)
 			return cmd_first(argv + 2);
+		if (mode == "delete" && argc == 6)
+			return cmd_delete(argv + 2);
 	} catch (const std::exception &e) {
 		die(e.what());
 	}
 	std::fprintf(stderr,
 	             "usage: bench_hnswlib build METRIC M EFC THREADS BASE.fvecs INDEX\n"
 	             "       bench_hnswlib search METRIC INDEX QUERIES.fvecs REPEAT THREADS,.. EF,.. [IDS_PREFIX]\n"
-	             "       bench_hnswlib first METRIC INDEX QUERY.fvecs EF\n");
+	             "       bench_hnswlib first METRIC INDEX QUERY.fvecs EF\n"
+	             "       bench_hnswlib delete METRIC:DIM INDEX LABELS.ivecs OUT\n");
 	return 2;
 }
