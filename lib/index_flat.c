@@ -142,13 +142,11 @@ static vdb_status flat_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts
 	return s;
 }
 
-static vdb_status flat_append(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
-                              const vdb_build_opts *o)
+/* A new flat for ix with bf's storage, its row arrays allocated for
+ * ix->count rows (filled by the caller): for an append or a compaction. */
+static vdb_status flat_like(vdb_index *ix, const flat *bf, flat **out)
 {
-	(void)o;
-	const flat *bf = base->impl;
-	const size_t nb = base->count, d = ix->dim;
-	flat *f = flat_new(ix, bf->codes ? ix->count * bf->rows.size : 0);
+	flat *f = *out = flat_new(ix, bf->codes ? ix->count * bf->rows.size : 0);
 	if (!f)
 		return VDB_ENOMEM;
 	vdb_status s = vdb_rows_like(&f->rows, &bf->rows);
@@ -156,14 +154,29 @@ static vdb_status flat_append(vdb_index *ix, const vdb_index *base, vdb_vecs *da
 		return s;
 	f->refine = bf->refine;
 	if (bf->vecs) {
-		float *all = vdb_malloc(ix->count * d * sizeof(float), "vectors");
+		float *all = vdb_malloc(ix->count * ix->dim * sizeof(float), "vectors");
 		if (!all)
 			return VDB_ENOMEM;
-		memcpy(all, bf->vecs, nb * d * sizeof(float));
-		memcpy(all + nb * d, data->data, data->n * d * sizeof(float));
 		ix->owned.data = all;
 		ix->owned.n = ix->owned.cap = ix->count;
 		f->vecs = all;
+	}
+	return VDB_OK;
+}
+
+static vdb_status flat_append(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
+                              const vdb_build_opts *o)
+{
+	(void)o;
+	const flat *bf = base->impl;
+	const size_t nb = base->count, d = ix->dim;
+	flat *f;
+	vdb_status s = flat_like(ix, bf, &f);
+	if (s)
+		return s;
+	if (bf->vecs) {
+		memcpy(ix->owned.data, bf->vecs, nb * d * sizeof(float));
+		memcpy(ix->owned.data + nb * d, data->data, data->n * d * sizeof(float));
 	}
 	if (bf->codes)
 		memcpy(f->own_codes, bf->codes, nb * bf->rows.size);
@@ -176,23 +189,12 @@ static vdb_status flat_compact(vdb_index *ix, const vdb_index *base, const int64
 	(void)o;
 	const flat *bf = base->impl;
 	const size_t n = ix->count, d = ix->dim, cs = bf->rows.size;
-	flat *f = flat_new(ix, bf->codes ? n * cs : 0);
-	if (!f)
-		return VDB_ENOMEM;
-	vdb_status s = vdb_rows_like(&f->rows, &bf->rows);
+	flat *f;
+	vdb_status s = flat_like(ix, bf, &f);
 	if (s)
 		return s;
-	f->refine = bf->refine;
-	if (bf->vecs) {
-		float *all = vdb_malloc(n * d * sizeof(float), "vectors");
-		if (!all)
-			return VDB_ENOMEM;
-		for (size_t i = 0; i < n; i++)
-			memcpy(all + i * d, bf->vecs + (size_t)keep[i] * d, d * sizeof(float));
-		ix->owned.data = all;
-		ix->owned.n = ix->owned.cap = n;
-		f->vecs = all;
-	}
+	for (size_t i = 0; bf->vecs && i < n; i++)
+		memcpy(ix->owned.data + i * d, bf->vecs + (size_t)keep[i] * d, d * sizeof(float));
 	for (size_t i = 0; bf->codes && i < n; i++)
 		memcpy(f->own_codes + i * cs, bf->codes + (size_t)keep[i] * cs, cs);
 	return finish(ix, f, n, NULL);

@@ -61,6 +61,21 @@ class Run:
         return float(m.group(1)) if m else None
 
 
+def faiss_flat(base, metric):
+    """A FAISS IndexFlat holding base (normalised first for cosine, which is then the inner
+    product): the exact reference. base is not modified."""
+    import faiss
+    b = np.ascontiguousarray(base, dtype=np.float32)
+    if metric == "cosine":
+        b = b.copy()
+        faiss.normalize_L2(b)
+        index = faiss.IndexFlatIP(b.shape[1])
+    else:
+        index = faiss.IndexFlatL2(b.shape[1])
+    index.add(b)
+    return index
+
+
 def recall_at_10(ids, gt, K=10):
     ids, gt = np.asarray(ids)[:, :K], np.asarray(gt)[:, :K]
     hits = (ids[:, :, None] == gt[:, None, :]).any(axis=2)

@@ -7,7 +7,7 @@ memory. Best of --runs, the two sides alternating.
 import argparse, os, platform, subprocess, tempfile, time
 import numpy as np
 import faiss
-from bench_common import clustered, read_vecs, write_fvecs
+from bench_common import clustered, faiss_flat, read_vecs, write_fvecs
 
 p = argparse.ArgumentParser()
 p.add_argument("--data", required=True)
@@ -61,12 +61,8 @@ for name, metric, basef, qf in datasets:
     base, q = read_vecs(basef), read_vecs(qf)
     nq = len(q)
     if metric == "cosine":
-        faiss.normalize_L2(base)
         faiss.normalize_L2(q)
-        index = faiss.IndexFlatIP(base.shape[1])
-    else:
-        index = faiss.IndexFlatL2(base.shape[1])
-    index.add(base)
+    index = faiss_flat(base, metric)
     idx = os.path.join(tmp, "b.vdb")
     t_build = run_vdb([os.path.join(BIN, "vdb-build"), "-m", metric, "-o", idx, basef])
     for threads in sorted({1, threads_all}):
