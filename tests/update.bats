@@ -297,3 +297,26 @@ every_k() {
   assert_output --partial "every record"
   cmp ix.vdb before.vdb
 }
+
+@test "a query started before an upsert and a delete answers from the index it opened" {
+  jq -c '{id, vector}' "$D/words1k.jsonl" >w.jsonl
+  vdb-build -q -m cosine -o ix.vdb w.jsonl
+  head -20 w.jsonl | jq -c '{vector}' >q.jsonl
+  vdb-query -x ix.vdb -k 5 q.jsonl >old.jsonl
+  rm -f q.fifo && mkfifo q.fifo
+  vdb-query -x ix.vdb -k 5 q.fifo >during.jsonl &
+  reader=$!
+  exec 9>q.fifo
+  for _ in $(seq 100); do grep -q "/ix.vdb$" /proc/$reader/maps 2>/dev/null && break; sleep 0.05; done
+  grep -q "/ix.vdb$" /proc/$reader/maps
+  # the first 10 records replaced by others' vectors, the next 10 deleted
+  jq -sc '. as $a | range(0; 10) | {id: $a[.].id, vector: $a[. + 500].vector}' w.jsonl >u.jsonl
+  vdb-build -q --upsert -x ix.vdb u.jsonl
+  sed -n '11,20p' w.jsonl | vdb-build -q --delete -x ix.vdb
+  vdb-query -x ix.vdb -k 5 q.jsonl >new.jsonl
+  ! cmp -s old.jsonl new.jsonl
+  cat q.jsonl >&9
+  exec 9>&-
+  wait $reader
+  cmp during.jsonl old.jsonl
+}
