@@ -148,16 +148,42 @@ static void drop_unused_live(vdb_index *ix)
 	}
 }
 
+/* The row a key names in an index without ids: its number, or -1. */
+static int64_t row_number(const char *key, size_t len, size_t count)
+{
+	uint64_t v = 0;
+	if (len == 0 || len > 19 || (len > 1 && key[0] == '0'))
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (key[i] < '0' || key[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(key[i] - '0');
+	}
+	return v < count ? (int64_t)v : -1;
+}
+
 vdb_status vdb_index_delete(vdb_index *ix, const vdb_idlist *ids, size_t *deleted,
                             size_t *missing)
 {
 	*deleted = *missing = 0;
-	vdb_idmap *m;
-	vdb_status s = vdb_idmap_new(&m, ix->count, vdb_idmap_index_key, ix);
+	vdb_idmap *m = NULL;
+	/* without ids a key is a row number: no map to build */
+	vdb_status s = ix->id_off ? vdb_idmap_new(&m, ix->count, vdb_idmap_index_key, ix) : VDB_OK;
 	if (!s)
 		s = ensure_live(ix);
 	for (size_t i = 0; !s && i < ids->n; i++) {
-		size_t n = delete_key(ix, m, ids->buf + ids->off[i], (size_t)(ids->off[i + 1] - ids->off[i]));
+		const char *key = ids->buf + ids->off[i];
+		size_t len = (size_t)(ids->off[i + 1] - ids->off[i]), n = 0;
+		if (m) {
+			n = delete_key(ix, m, key, len);
+		} else {
+			int64_t r = row_number(key, len, ix->count);
+			if (r >= 0 && vdb_rowset_has(ix->live, (size_t)r)) {
+				vdb_rowset_del(ix->live, (size_t)r);
+				ix->ndead++;
+				n = 1;
+			}
+		}
 		*deleted += n;
 		*missing += n == 0;
 	}
