@@ -7,7 +7,7 @@
  * checksums, which only structural validation can stop. (Random damage
  * without valid checksums is tests/corrupt.bats's.) An opened index is
  * verified, described, searched, searched with a filter (the payload
- * index's sections) and asked for records by id.
+ * index's sections), asked for records by id, and compacted.
  */
 #include "fuzz.h"
 #include <string.h>
@@ -88,6 +88,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 			int64_t row = vdb_index_find_id(ix, "r3");
 			if (row >= 0)
 				(void)vdb_index_row_vector(ix, row, q);
+			/* compaction reads every structure of the file (lists, tables,
+			 * links), beyond what opening checks */
+			vdb_index *c;
+			vdb_build_opts bo;
+			vdb_build_opts_init(&bo);
+			o.filter = NULL;
+			if (vdb_index_count(ix) <= 4096 && vdb_index_compact(&c, ix, &bo) == VDB_OK) {
+				(void)vdb_index_search(c, q, 1, &o, ids, dist);
+				vdb_index_close(c);
+			}
 			free(q);
 		}
 	}
