@@ -99,7 +99,10 @@ vdb_status vdb_search_exact_allowed(const vdb_index *ix, const float *q, size_t 
 vdb_status vdb_index_search_filtered(const vdb_index *ix, const float *q, size_t nq,
                                      const vdb_search_opts *o, int64_t *ids, float *dist)
 {
-	VDB_RETURN_IF(!ix->ops->rows || ix->metric == VDB_METRIC_HAMMING, VDB_EUNSUPPORTED,
+	/* the exact path gathers float rows: hamming indexes filter their codes
+	 * in search_allowed, whatever the share kept */
+	bool floats = ix->ops->rows && ix->metric != VDB_METRIC_HAMMING;
+	VDB_RETURN_IF(!floats && !ix->ops->search_allowed, VDB_EUNSUPPORTED,
 	              "%s is not supported by %s %s indexes yet",
 	              o->filter ? "--filter" : "searching with deleted records", ix->ops->name,
 	              vdb_metric_name(ix->metric));
@@ -122,8 +125,8 @@ vdb_status vdb_index_search_filtered(const vdb_index *ix, const float *q, size_t
 	if (n == 0) { /* nothing passes: empty results, not an error */
 		for (size_t i = 0; i < nq * o->k; i++)
 			ids[i] = -1, dist[i] = INFINITY;
-	} else if (!ix->ops->search_allowed || n < EXACT_ROWS ||
-	           (double)n < EXACT_SHARE * (double)ix->count) {
+	} else if (floats && (!ix->ops->search_allowed || n < EXACT_ROWS ||
+	                      (double)n < EXACT_SHARE * (double)ix->count)) {
 		st = vdb_search_exact_allowed(ix, q, nq, o->k, allow, n, ids, dist);
 	} else {
 		st = ix->ops->search_allowed(ix, q, nq, o, allow, n, ids, dist);

@@ -32,6 +32,12 @@
  * against the float32 rows kept in the file as exact search ranks: a SIMD
  * key filters, vdb_exact_distance decides (topk.h's exact filter).
  *
+ * Filtering. A filtered search (--filter; deleted rows) ranks only the
+ * allowed candidates. A query that finds fewer than k of them probes twice
+ * as many buckets until it has k, or ranks every allowed row once that is
+ * cheaper (SCAN_PROBES): whenever k rows are allowed it returns k. A filter
+ * keeping few rows takes filtered.c's exact path over the VECS rows.
+ *
  * Sections:
  *   LSPL  the hyperplanes: tables x bits x dim float32 (unit vectors)
  *   LSCE  the centre: dim float32
@@ -423,7 +429,9 @@ typedef struct {
 typedef struct {
 	float *q, *xc, *p;    /* query (normalised for cosine), scratch, projections */
 	uint32_t *tags, gen;  /* a row is a candidate of this query when tags[row] == gen */
+	const uint64_t *allow; /* filtered search: the rows that may be candidates */
 	probe_set *heap;      /* 2 * probes + 2 */
+	size_t heap_cap;
 	uint32_t order[VDB_LSH_MAX_BITS];
 	double z[VDB_LSH_MAX_BITS]; /* p^2 in confidence order */
 	double *hd;
@@ -447,7 +455,8 @@ static lsh_ws *ws_new(const lsh *h, size_t n, uint32_t d, size_t probes, size_t 
 	w->xc = malloc(d * sizeof *w->xc);
 	w->p = malloc((size_t)h->tables * h->bits * sizeof *w->p);
 	w->tags = calloc(n ? n : 1, sizeof *w->tags);
-	w->heap = malloc((2 * probes + 2) * sizeof *w->heap);
+	w->heap_cap = 2 * probes + 2;
+	w->heap = malloc(w->heap_cap * sizeof *w->heap);
 	w->hd = malloc(k * sizeof *w->hd);
 	w->hi = malloc(k * sizeof *w->hi);
 	if (!w->q || !w->xc || !w->p || !w->tags || !w->heap || !w->hd || !w->hi) {
@@ -505,7 +514,8 @@ static void visit(const lsh *h, lsh_ws *w, size_t n, size_t t, uint32_t key, uin
 		if (r >= n || w->tags[r] == w->gen)
 			continue; /* r >= n: only in a damaged file */
 		w->tags[r] = w->gen;
-		vdb_exact_filter_push(ef, top, h->vecs + (size_t)r * d, r);
+		if (!w->allow || vdb_allowed(w->allow, r))
+			vdb_exact_filter_push(ef, top, h->vecs + (size_t)r * d, r);
 	}
 }
 
@@ -549,8 +559,43 @@ static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t prob
 	}
 }
 
+/* A filtered query whose probes find fewer than `want` allowed rows
+ * probes twice as many buckets (the tags keep the rows already ranked),
+ * until probing would cost more than ranking every allowed row, a probe
+ * (a binary search and a bucket) counted as SCAN_PROBES rankings of a row:
+ * then it ranks them all, and has the exact answer. On WordNet fastText
+ * (cosine, 8 tables of 12 bits, 1,000 queries, k 10, one thread) with 10%
+ * of the rows kept and 16 probes: 31 ms at 32, 64 ms at 8, 123 ms at 1. */
+#define SCAN_PROBES 32
+
+/* Room in the probe heap for probes (a pop pushes at most two). */
+static bool heap_room(lsh_ws *w, size_t probes)
+{
+	if (2 * probes + 2 <= w->heap_cap)
+		return true;
+	probe_set *more = realloc(w->heap, (2 * probes + 2) * sizeof *more);
+	if (!more)
+		return false;
+	w->heap = more, w->heap_cap = 2 * probes + 2;
+	return true;
+}
+
+/* The allowed rows not yet candidates, every one ranked: the exact answer. */
+static void scan_allowed(const lsh *h, lsh_ws *w, size_t n, uint32_t d, vdb_exact_filter *ef,
+                         vdb_topk *top)
+{
+	for (size_t wd = 0; wd < (n + 63) / 64; wd++)
+		for (uint64_t bits = w->allow[wd]; bits; bits &= bits - 1) {
+			size_t r = wd * 64 + (size_t)__builtin_ctzll(bits);
+			if (r < n && w->tags[r] != w->gen)
+				vdb_exact_filter_push(ef, top, h->vecs + r * d, (int64_t)r);
+		}
+}
+
+/* One query; with w->allow, until it has want allowed rows (or all). */
 static void search_one(const vdb_index *ix, const lsh *h, lsh_ws *w, const float *query,
-                       size_t k, size_t probes, int64_t *ids, float *dist)
+                       size_t k, size_t probes, size_t want, size_t n_allow, int64_t *ids,
+                       float *dist)
 {
 	const uint32_t d = ix->dim;
 	memcpy(w->q, query, d * sizeof *w->q);
@@ -564,8 +609,20 @@ static void search_one(const vdb_index *ix, const lsh *h, lsh_ws *w, const float
 	vdb_topk top = { w->hd, w->hi, 0, (uint32_t)k };
 	vdb_exact_filter ef;
 	vdb_exact_filter_init(&ef, ix->metric, w->q, d, h->xmax);
-	for (size_t t = 0; t < h->tables; t++)
-		probe_table(h, w, ix->count, t, probes, d, &ef, &top);
+	const size_t every = h->bits < 32 ? (size_t)1 << h->bits : SIZE_MAX;
+	for (;;) {
+		for (size_t t = 0; t < h->tables; t++)
+			probe_table(h, w, ix->count, t, probes, d, &ef, &top);
+		if (top.n >= want || probes >= every)
+			break;
+		probes = probes > every / 2 ? every : probes * 2;
+		/* (out of memory for the probes: ranking needs none) */
+		if ((double)probes * h->tables * SCAN_PROBES >= (double)n_allow ||
+		    !heap_room(w, probes)) {
+			scan_allowed(h, w, ix->count, d, &ef, &top);
+			break;
+		}
+	}
 	vdb_topk_emit(&top, ix->metric, k, ids, dist);
 }
 
@@ -574,6 +631,8 @@ typedef struct {
 	const vdb_index *ix;
 	const float *q;
 	size_t k, probes;
+	const uint64_t *allow;
+	size_t want, n_allow;
 	int64_t *ids;
 	float *dist;
 } lsh_job;
@@ -581,7 +640,10 @@ typedef struct {
 static void *job_ws(void *ctx)
 {
 	const lsh_job *j = ctx;
-	return ws_new(j->ix->impl, j->ix->count, j->ix->dim, j->probes, j->k);
+	lsh_ws *w = ws_new(j->ix->impl, j->ix->count, j->ix->dim, j->probes, j->k);
+	if (w)
+		w->allow = j->allow;
+	return w;
 }
 
 static void job_free(void *w)
@@ -592,21 +654,46 @@ static void job_free(void *w)
 static void job_query(void *ctx, void *w, size_t i)
 {
 	const lsh_job *j = ctx;
-	search_one(j->ix, j->ix->impl, w, j->q + i * j->ix->dim, j->k, j->probes, j->ids + i * j->k,
-	           j->dist + i * j->k);
+	search_one(j->ix, j->ix->impl, w, j->q + i * j->ix->dim, j->k, j->probes, j->want,
+	           j->n_allow, j->ids + i * j->k, j->dist + i * j->k);
 }
 
-static vdb_status lsh_search(const vdb_index *ix, const float *q, size_t nq,
-                             const vdb_search_opts *o, int64_t *ids, float *dist)
+/* Search, or with allow (a row bitset of n_allow rows) a filtered search. */
+static vdb_status search(const vdb_index *ix, const float *q, size_t nq,
+                         const vdb_search_opts *o, const uint64_t *allow, size_t n_allow,
+                         int64_t *ids, float *dist)
 {
 	const lsh *h = ix->impl;
 	size_t probes = o->probes ? o->probes : 1;
 	if (h->bits < 32 && probes > (size_t)1 << h->bits)
 		probes = (size_t)1 << h->bits; /* every bucket */
-	lsh_job j = { ix, q, o->k, probes, ids, dist };
+	lsh_job j = { ix, q, o->k, probes, allow, allow ? (n_allow < o->k ? n_allow : o->k) : 0,
+	              n_allow, ids, dist };
 	VDB_RETURN_IF(vdb_for_queries(nq, &j, job_ws, job_free, job_query), VDB_ENOMEM,
 	              "out of memory for the search state (k %zu, probes %zu)", o->k, probes);
 	return VDB_OK;
+}
+
+static vdb_status lsh_search(const vdb_index *ix, const float *q, size_t nq,
+                             const vdb_search_opts *o, int64_t *ids, float *dist)
+{
+	return search(ix, q, nq, o, NULL, 0, ids, dist);
+}
+
+static vdb_status lsh_search_allowed(const vdb_index *ix, const float *q, size_t nq,
+                                     const vdb_search_opts *o, const uint64_t *allow,
+                                     size_t n_allow, int64_t *ids, float *dist)
+{
+	return search(ix, q, nq, o, allow, n_allow, ids, dist);
+}
+
+/* The float32 rows, for the exact path of a filter keeping few rows. */
+static void lsh_rows(const vdb_index *ix, const int64_t *rows, size_t n, float *out)
+{
+	const lsh *h = ix->impl;
+	const size_t d = ix->dim;
+	for (size_t i = 0; i < n; i++)
+		memcpy(out + i * d, h->vecs + (size_t)rows[i] * d, d * sizeof(float));
 }
 
 /* ===== Description ===== */
@@ -658,6 +745,8 @@ const struct vdb_index_ops vdb_lsh_ops = {
 	.open = lsh_open,
 	.verify = lsh_verify,
 	.search = lsh_search,
+	.search_allowed = lsh_search_allowed,
+	.rows = lsh_rows,
 	.info = lsh_info,
 	.free = lsh_free,
 };

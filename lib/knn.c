@@ -48,6 +48,7 @@ struct vdb_knn {
 	int64_t *id;
 	uint32_t *cnt;
 	double *bound;   /* per query, for the current block: B above */
+	const uint64_t *allow; /* vdb_knn_allow: a row bitset, or NULL */
 };
 
 /* Who runs sgemm in parallel. A pthreads (or serial) OpenBLAS is called
@@ -115,6 +116,11 @@ vdb_status vdb_knn_new(vdb_knn **out, vdb_metric m, uint32_t dim, size_t k,
 	}
 	*out = s;
 	return VDB_OK;
+}
+
+void vdb_knn_allow(vdb_knn *s, const uint64_t *allow)
+{
+	s->allow = allow;
 }
 
 void vdb_knn_free(vdb_knn *s)
@@ -212,7 +218,10 @@ static void scan_tile(const vdb_knn *s, vdb_topk *heaps, size_t q0, size_t nqb,
 		/* most keys lose to the threshold: a SIMD kernel skips them */
 		for (size_t j = K->next_below(keyn, row, 0, nxt, thr); j < nxt;
 		     j = K->next_below(keyn, row, j + 1, nxt, thr)) {
-			topk_push(h, vdb_exact_distance(s->metric, q, x + j * d, d), id0 + (int64_t)j);
+			uint64_t id = (uint64_t)id0 + j;
+			if (s->allow && !((s->allow[id >> 6] >> (id & 63)) & 1))
+				continue;
+			topk_push(h, vdb_exact_distance(s->metric, q, x + j * d, d), (int64_t)id);
 			thr = key_threshold(s, h, q0 + a);
 		}
 	}
@@ -420,5 +429,78 @@ vdb_status vdb_knn_result(vdb_knn *s, int64_t *ids, float *dist)
 		}
 	}
 	free(all);
+	return VDB_OK;
+}
+
+/* ===== Exact hamming search ===== */
+/* Rows per kernel call; a block holding fewer than 1 in SPARSE allowed rows
+ * has their distances taken one at a time instead (on 256-bit codes a
+ * distance alone costs about 1.6 times one of a kernel call's). */
+#define HBLOCK 1024
+#define SPARSE 2
+
+/* The allowed rows of block [b, b + m) into h: one kernel call over the
+ * block when the codes are contiguous and enough rows are allowed, else
+ * one distance per allowed row. Only rows that beat the k-th best so far
+ * reach the heap (ties: topk_push decides by id). */
+static void hamming_block(const vdb_kernels *K, vdb_topk *h, const unsigned char *q,
+                          const unsigned char *codes, size_t cs, size_t stride, size_t b,
+                          size_t m, const uint64_t *allow, uint32_t *bd)
+{
+	size_t kept = m;
+	if (allow) {
+		kept = 0;
+		for (size_t w = b >> 6; w < (b + m + 63) >> 6; w++)
+			kept += (size_t)__builtin_popcountll(allow[w]);
+		if (kept == 0)
+			return;
+	}
+	if (stride == cs && kept * SPARSE >= m) {
+		K->hamming_many(q, codes + b * cs, cs, m, bd);
+		for (size_t j = 0; j < m; j++)
+			if ((h->n < h->cap || bd[j] <= h->dist[0]) &&
+			    (!allow || ((allow[(b + j) >> 6] >> ((b + j) & 63)) & 1)))
+				topk_push(h, bd[j], (int64_t)(b + j));
+		return;
+	}
+	for (size_t w = b >> 6; w < (b + m + 63) >> 6; w++)
+		for (uint64_t bits = allow ? allow[w] : ~(uint64_t)0; bits; bits &= bits - 1) {
+			size_t r = (w << 6) + (size_t)__builtin_ctzll(bits);
+			if (r < b || r >= b + m)
+				continue;
+			uint32_t dr = K->hamming(q, codes + r * stride, cs);
+			if (h->n < h->cap || dr <= h->dist[0])
+				topk_push(h, dr, (int64_t)r);
+		}
+}
+
+vdb_status vdb_hamming_search(const unsigned char *q, size_t nq, const unsigned char *codes,
+                              size_t cs, size_t stride, size_t n, const uint64_t *allow,
+                              size_t k, int64_t *ids, float *dist)
+{
+	const vdb_kernels *K = vdb_kernels_get();
+	vdb_status st = VDB_OK;
+	#pragma omp parallel if (nq > 1)
+	{
+		double *hd = malloc(k * sizeof *hd);
+		int64_t *hi = malloc(k * sizeof *hi);
+		uint32_t *bd = malloc(HBLOCK * sizeof *bd);
+		if (!hd || !hi || !bd) {
+			#pragma omp atomic write
+			st = VDB_ENOMEM;
+		}
+		#pragma omp for schedule(dynamic, 4)
+		for (size_t i = 0; i < nq; i++) {
+			if (!hd || !hi || !bd)
+				continue;
+			vdb_topk h = { hd, hi, 0, (uint32_t)k };
+			for (size_t b = 0; b < n; b += HBLOCK)
+				hamming_block(K, &h, q + i * cs, codes, cs, stride, b,
+				              n - b < HBLOCK ? n - b : HBLOCK, allow, bd);
+			vdb_topk_emit(&h, VDB_METRIC_HAMMING, k, ids + i * k, dist + i * k);
+		}
+		free(hd), free(hi), free(bd);
+	}
+	VDB_RETURN_IF(st, st, "out of memory for the results of %zu queries", nq);
 	return VDB_OK;
 }

@@ -63,4 +63,16 @@ vdb_status vdb_for_queries(size_t nq, void *ctx, void *(*make)(void *ctx), void 
 double vdb_exact_distance(vdb_metric m, const float *q, const float *x, size_t d);
 float vdb_reported_distance(vdb_metric m, double e);
 
+/* Exact search admits only the rows (ids) whose bit is set in allow (a row
+ * bitset that outlives s; NULL: every row). Set before vdb_knn_add. */
+void vdb_knn_allow(vdb_knn *s, const uint64_t *allow);
+
+/* The exact k best by hamming distance of nq query codes (cs bytes each,
+ * back to back) over n row codes, row i at codes + i * stride; with allow
+ * (a row bitset), of the allowed rows only. Ties go to the smaller row;
+ * missing results are -1. */
+vdb_status vdb_hamming_search(const unsigned char *q, size_t nq, const unsigned char *codes,
+                              size_t cs, size_t stride, size_t n, const uint64_t *allow,
+                              size_t k, int64_t *ids, float *dist);
+
 #endif

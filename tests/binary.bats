@@ -20,19 +20,37 @@ codes_to_jsonl() {
              $b = substr($b, 4 + $d); $i++ }' "$@"
 }
 
-# brute_hamming BASE QUERIES K: "id:distance ..." per query, ties to the
-# smaller id, computed in perl (popcount of the xor by unpack's checksum)
+# brute_hamming BASE QUERIES K [ROWS]: "id:distance ..." per query, ties to
+# the smaller id, computed in perl (popcount of the xor by unpack's
+# checksum); with ROWS (a file of row numbers), over those rows only
 brute_hamming() {
   perl -e '
     sub rd { open(my $h, "<:raw", $_[0]) or die; local $/; my $b = <$h>; my @r;
       while (length $b) { my $d = unpack("l<", $b); push @r, substr($b, 4, $d); $b = substr($b, 4 + $d) }
       return @r }
-    my @b = rd($ARGV[0]); my @q = rd($ARGV[1]); my $k = $ARGV[2];
+    my @b = rd($ARGV[0]); my @q = rd($ARGV[1]); my $k = $ARGV[2]; my @rows = 0..$#b;
+    if (defined $ARGV[3]) { open(my $r, "<", $ARGV[3]) or die; @rows = map { chomp; $_ } <$r> }
+    $k = @rows if $k > @rows;
     for my $q (@q) {
-      my @d = map { [unpack("%32b*", $q ^ $b[$_]), $_] } 0..$#b;
+      my @d = map { [unpack("%32b*", $q ^ $b[$_]), $_] } @rows;
       @d = sort { $a->[0] <=> $b->[0] || $a->[1] <=> $b->[1] } @d;
       print join(" ", map { "$_->[1]:$_->[0]" } @d[0 .. $k - 1]), "\n" }' "$@"
 }
+
+# codes_meta_jsonl FILE: the codes as {"bits": hex, "metadata": {...}} lines:
+# a category of 50%, 10%, 1% and 0.1% frequency (A, B, C, D; E the rest),
+# spread over the rows, and the row number n
+codes_meta_jsonl() {
+  perl -e 'open(my $h, "<:raw", $ARGV[0]) or die; local $/; my $b = <$h>; my $i = 0;
+           while (length $b) { my $d = unpack("l<", $b); my $hex = unpack("H*", substr($b, 4, $d));
+             my $r = ($i * 7919) % 1000;
+             my $cat = $r < 500 ? "A" : $r < 600 ? "B" : $r < 610 ? "C" : $r < 611 ? "D" : "E";
+             print qq({"bits": "$hex", "metadata": {"category": "$cat", "n": $i}}\n);
+             $b = substr($b, 4 + $d); $i++ }' "$1"
+}
+
+# kept_rows JSONL JQ_FILTER: the row numbers of the records jq selects
+kept_rows() { jq -n -r "[inputs] | to_entries[] | select(.value | $2) | .key" "$1"; }
 
 # vdb-query jsonl as "id:distance ..." lines
 pairs_of() { jq -r '[.ids, .distances] | transpose | map("\(.[0]):\(.[1])") | join(" ")' "$@"; }
@@ -185,4 +203,62 @@ pairs_of() { jq -r '[.ids, .distances] | transpose | map("\(.[0]):\(.[1])") | jo
   run vdb-build -m hamming --storage sq8 -o x.vdb b.jsonl
   [ "$status" -eq 64 ]
   [ ! -e x.vdb ]
+}
+
+@test "flat hamming --filter is the brute force over the records jq selects, ties to the smaller id" {
+  random_codes b.bvecs 5000 2 11
+  random_codes q.bvecs 20 2 12
+  codes_meta_jsonl b.bvecs >m.jsonl
+  vdb-build -q -T flat -m hamming -o f.vdb m.jsonl
+  # 50% to none kept: whole blocks of rows, blocks taken a row at a time, none
+  while IFS='@' read -r filter jqf; do
+    vdb-query -x f.vdb -k 20 --filter "$filter" q.bvecs | pairs_of >got
+    kept_rows m.jsonl "$jqf" >rows
+    brute_hamming b.bvecs q.bvecs 20 rows >want
+    echo "$filter: $(wc -l <rows) kept"
+    diff got want
+  done <<'EOF'
+category == "A"@.metadata.category == "A"
+category != "B"@.metadata.category != "B"
+category == "B"@.metadata.category == "B"
+category == "C" || category == "D"@.metadata.category == "C" or .metadata.category == "D"
+category == "D"@.metadata.category == "D"
+n < 40 || n >= 4990@.metadata.n < 40 or .metadata.n >= 4990
+category == "nope"@.metadata.category == "nope"
+EOF
+  [ "$(vdb-query -x f.vdb -k 20 --filter 'category == "nope"' q.bvecs | jq -s 'map(.ids | length) | add')" = 0 ]
+}
+
+@test "hnsw hamming --filter: few kept rows are searched exactly; else k hits that pass, at their true distances" {
+  random_codes b.bvecs 5000 8 13
+  random_codes q.bvecs 20 8 14
+  codes_meta_jsonl b.bvecs >m.jsonl
+  vdb-build -q -T hnsw -m hamming -o h.vdb m.jsonl
+  # 500 and 55 rows kept: their codes scanned, the brute force's answer
+  for jqf in '.metadata.category == "B"' '.metadata.category == "C" or .metadata.category == "D"'; do
+    filter=$(sed 's/\.metadata\.//g; s/ or / || /' <<<"$jqf")
+    kept_rows m.jsonl "$jqf" >rows
+    diff <(vdb-query -x h.vdb -k 10 --filter "$filter" q.bvecs | pairs_of) \
+      <(brute_hamming b.bvecs q.bvecs 10 rows)
+  done
+  # 4,500 and 2,500 kept: the graph; every hit is a kept row at its true distance
+  for cat in B A; do
+    [ $cat = B ] && filter='category != "B"' jqf='.metadata.category != "B"'
+    [ $cat = A ] && filter='category == "A"' jqf='.metadata.category == "A"'
+    kept_rows m.jsonl "$jqf" >rows
+    vdb-query -x h.vdb -k 10 --filter "$filter" q.bvecs >out
+    [ "$(jq -s 'map(.ids | length) | unique' -c out)" = "[10]" ]
+    pairs_of out >got
+    brute_hamming b.bvecs q.bvecs 5000 rows >all
+    paste -d'\n' got all | awk 'NR % 2 { n = split($0, h, " "); next }
+      { delete d; for (i = 1; i <= NF; i++) { split($i, p, ":"); d[p[1]] = p[2] }
+        for (i = 1; i <= n; i++) { split(h[i], p, ":"); if (!(p[1] in d) || d[p[1]] != p[2]) bad++ } }
+      END { exit bad > 0 }'
+  done
+  # fewer match than k: those; none: no hits
+  [ "$(vdb-query -x h.vdb -k 10 --filter 'category == "D"' q.bvecs | jq -s 'map(.ids | length) | unique' -c)" = "[$(kept_rows m.jsonl '.metadata.category == "D"' | wc -l)]" ]
+  run vdb-query -x h.vdb -k 10 --filter 'n > 99999' q.bvecs
+  assert_success
+  [ "$(jq -s 'map(.ids | length) | add' <<<"$output")" = 0 ]
+  [ "${#lines[@]}" = 20 ]
 }

@@ -20,11 +20,12 @@ meta_jsonl() {
       $i++ }' "$1" >"$2"
 }
 
-# reference FILTER_JQ JSONL QUERIES K: exact filtered neighbours, as ids
+# reference FILTER_JQ JSONL QUERIES K [BUILD OPTIONS]: exact filtered
+# neighbours (a flat index, of the metric the options name), as ids
 reference() {
   jq -c "select($1)" "$2" >sub.jsonl
   if [ ! -s sub.jsonl ]; then return 0; fi
-  vdb-build -q -o sub.vdb sub.jsonl
+  vdb-build -q "${@:5}" -o sub.vdb sub.jsonl
   vdb-query -x sub.vdb -k "$4" "$3" | jq -c .ids
 }
 
@@ -198,4 +199,65 @@ cat in ["x", "z"] && (ok == false || n < 3)
 EOF2
   echo "$n hits compared"
   [ "$n" -gt 1000 ]
+}
+
+@test "lsh --filter, l2, cosine and ip: every bucket probed is the exact filtered answer" {
+  meta_jsonl "$D/sift2k_base.fvecs" m.jsonl
+  # 8-bit keys: --probes 256 probes every bucket. 1,800 rows kept is the
+  # lsh search's own filtering; 1,000 and 22 are filtered.c's exact path
+  for metric in l2 cosine ip; do
+    vdb-build -q -T lsh --lsh-bits 8 -m $metric -o l.vdb m.jsonl
+    while IFS='@' read -r filter jqf; do
+      vdb-query -x l.vdb -k 10 --probes 256 --filter "$filter" "$D/sift_query20.fvecs" | jq -c .ids >got
+      reference "$jqf" m.jsonl "$D/sift_query20.fvecs" 10 -m $metric >want
+      echo "$metric, $filter: $(jq -s 'map(length) | add' got) hits"
+      cmp got want
+    done <<'EOF'
+category != "B"@.metadata.category != "B"
+category == "A"@.metadata.category == "A"
+category == "C" || category == "D"@.metadata.category == "C" or .metadata.category == "D"
+EOF
+  done
+}
+
+@test "lsh --filter: k hits that pass whenever k records match, from a single probe; none when none match" {
+  meta_jsonl "$D/sift2k_base.fvecs" m.jsonl
+  n=$(jq -c 'select(.metadata.category != "B")' m.jsonl | wc -l)
+  head -c $((3 * 516)) "$D/sift_query20.fvecs" >q3.fvecs
+  for metric in l2 cosine; do
+    # 16-bit keys hold a row or two a bucket: one probe of 8 tables finds
+    # fewer than k kept rows, so the queries must probe further
+    vdb-build -q -T lsh -m $metric -o l.vdb m.jsonl
+    [ "$(vdb-query -x l.vdb -k 50 "$D/sift_query20.fvecs" | jq -s 'map(.ids | length) | max')" -lt 50 ]
+    for k in 10 50; do
+      vdb-query -x l.vdb -k $k --include metadata --filter 'category != "B"' "$D/sift_query20.fvecs" >out
+      [ "$(jq -s 'map(.ids | length) | unique' -c out)" = "[$k]" ]
+      jq -e '(.metadata | all(.category != "B")) and (.ids | unique | length) == (.ids | length)
+             and .distances == (.distances | sort)' out >/dev/null
+    done
+    # k beyond the records kept: every one of them
+    vdb-query -x l.vdb -k 2000 --filter 'category != "B"' q3.fvecs >out
+    [ "$(jq -s 'map(.ids | length) | unique' -c out)" = "[$n]" ]
+    run vdb-query -x l.vdb -k 10 --filter 'price > 5000' "$D/sift_query20.fvecs"
+    assert_success
+    [ "$(jq -s 'map(.ids | length) | add' <<<"$output")" = 0 ]
+    [ "${#lines[@]}" = 20 ]
+  done
+}
+
+@test "flat --filter keeping most rows (scanned in place): exact over the kept records, stored rows of every kind" {
+  meta_jsonl "$D/sift2k_base.fvecs" m.jsonl
+  # SIFT's integers are exact in fp16: its answers are the float32 ones
+  for opts in "" "-m cosine" "-m ip" "--storage fp16" "--storage fp16 --refine 2"; do
+    vdb-build -q $opts -o f.vdb m.jsonl
+    while IFS='@' read -r filter jqf; do
+      vdb-query -x f.vdb -k 10 --filter "$filter" "$D/sift_query20.fvecs" | jq -c .ids >got
+      reference "$jqf" m.jsonl "$D/sift_query20.fvecs" 10 $opts >want
+      echo "${opts:-f32}, $filter"
+      cmp got want
+    done <<'EOF'
+category != "B"@.metadata.category != "B"
+category != "A" || fresh == true@.metadata.category != "A" or .metadata.fresh == true
+EOF
+  done
 }

@@ -1,7 +1,9 @@
 /* test_knn.c — the exact k-NN engine against a naive double-precision
- * brute force: every metric, ties, both parallel paths, streamed blocks. */
+ * brute force: every metric, ties, both parallel paths, streamed blocks,
+ * rows masked by an allow bitset; and exact hamming search against a naive
+ * popcount. */
 #include "tap.h"
-#include "vdb.h"
+#include "vdb_internal.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +17,20 @@ static int cmp(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
-static void naive(vdb_metric m, const float *x, size_t n, const float *q, size_t d, size_t k,
-                  int64_t *ids, double *dist)
+/* allow: a row bitset, or NULL for every row */
+static int allowed(const uint64_t *allow, size_t j)
 {
-	cand *c = malloc(n * sizeof *c);
+	return !allow || (allow[j / 64] >> (j % 64) & 1);
+}
+
+static void naive(vdb_metric m, const float *x, size_t n, const float *q, size_t d, size_t k,
+                  const uint64_t *allow, int64_t *ids, double *dist)
+{
+	cand *c = malloc((n ? n : 1) * sizeof *c);
+	size_t nc = 0;
 	for (size_t j = 0; j < n; j++) {
+		if (!allowed(allow, j))
+			continue;
 		double acc = 0;
 		for (size_t i = 0; i < d; i++) {
 			double a = q[i], b = x[j * d + i];
@@ -31,14 +42,27 @@ static void naive(vdb_metric m, const float *x, size_t n, const float *q, size_t
 			acc = 1 - acc; /* the rows and the query come in normalised */
 		else
 			acc = sqrt(acc);
-		c[j] = (cand){ acc, (int64_t)j };
+		c[nc++] = (cand){ acc, (int64_t)j };
 	}
-	qsort(c, n, sizeof *c, cmp);
+	qsort(c, nc, sizeof *c, cmp);
 	for (size_t r = 0; r < k; r++) {
-		ids[r] = r < n ? c[r].id : -1;
-		dist[r] = r < n ? c[r].d : 0;
+		ids[r] = r < nc ? c[r].id : -1;
+		dist[r] = r < nc ? c[r].d : 0;
 	}
 	free(c);
+}
+
+/* A bitset of n rows keeping about keep% of them (none at 0), spread out;
+ * NULL at 100. */
+static uint64_t *allow_of(size_t n, unsigned keep)
+{
+	if (keep >= 100)
+		return NULL;
+	uint64_t *a = calloc(n / 64 + 1, sizeof *a);
+	for (size_t j = 0; j < n; j++)
+		if ((j * 7919) % 100 < keep)
+			a[j / 64] |= (uint64_t)1 << (j % 64);
+	return a;
 }
 
 /* levels > 0: integer values in 0..levels-1, so many exact ties;
@@ -53,10 +77,12 @@ static void fill(float *v, size_t n, unsigned levels, unsigned *seed)
 	}
 }
 
-/* Run the engine (feeding the base in blocks of `block`) and compare. */
-static int check(vdb_metric m, size_t n, size_t nq, size_t d, size_t k, unsigned levels,
-                 size_t block, int threads)
+/* Run the engine (feeding the base in blocks of `block`, admitting about
+ * keep% of the rows) and compare. */
+static int check_kept(vdb_metric m, size_t n, size_t nq, size_t d, size_t k, unsigned levels,
+                      size_t block, int threads, unsigned keep)
 {
+	uint64_t *allow = allow_of(n, keep);
 	unsigned seed = (unsigned)(n * 31 + nq * 7 + d + k + levels);
 	float *x = malloc(n * d * sizeof *x), *q = malloc(nq * d * sizeof *q);
 	fill(x, n * d, levels, &seed);
@@ -70,6 +96,8 @@ static int check(vdb_metric m, size_t n, size_t nq, size_t d, size_t k, unsigned
 	vdb_set_threads(threads);
 	vdb_knn *s;
 	int good = vdb_knn_new(&s, m, (uint32_t)d, k, q, nq) == VDB_OK;
+	if (good)
+		vdb_knn_allow(s, allow);
 	for (size_t j = 0; good && j < n; j += block)
 		good = vdb_knn_add(s, xin + j * d, NULL, n - j < block ? n - j : block,
 		                   (int64_t)j) == VDB_OK;
@@ -85,7 +113,7 @@ static int check(vdb_metric m, size_t n, size_t nq, size_t d, size_t k, unsigned
 		memcpy(qn, q + qi * d, d * sizeof *qn);
 		if (m == VDB_METRIC_COSINE)
 			vdb_normalize(qn, d);
-		naive(m, m == VDB_METRIC_COSINE ? xin : x, n, qn, d, k, want, wd);
+		naive(m, m == VDB_METRIC_COSINE ? xin : x, n, qn, d, k, allow, want, wd);
 		for (size_t r = 0; r < k; r++) {
 			if (ids[qi * k + r] != want[r])
 				bad_ids++;
@@ -100,11 +128,55 @@ static int check(vdb_metric m, size_t n, size_t nq, size_t d, size_t k, unsigned
 	}
 	vdb_knn_free(s);
 	free(qn);
-	free(x), free(q), free(xin), free(ids), free(want), free(dist), free(wd);
+	free(x), free(q), free(xin), free(ids), free(want), free(dist), free(wd), free(allow);
 	return ok(good && bad_ids == 0 && worst < 1e-4,
-	          "%s n=%zu nq=%zu d=%zu k=%zu levels=%u block=%zu threads=%d: %zu ids differ, "
-	          "worst distance error %.2g", vdb_metric_name(m), n, nq, d, k, levels, block,
-	          threads, bad_ids, worst);
+	          "%s n=%zu nq=%zu d=%zu k=%zu levels=%u block=%zu threads=%d kept=%u%%: %zu ids "
+	          "differ, worst distance error %.2g", vdb_metric_name(m), n, nq, d, k, levels, block,
+	          threads, keep, bad_ids, worst);
+}
+
+static int check(vdb_metric m, size_t n, size_t nq, size_t d, size_t k, unsigned levels,
+                 size_t block, int threads)
+{
+	return check_kept(m, n, nq, d, k, levels, block, threads, 100);
+}
+
+/* vdb_hamming_search over n random codes of cs bytes laid stride bytes
+ * apart, about keep% of them allowed, against a naive popcount. */
+static int check_hamming(size_t n, size_t nq, size_t cs, size_t stride, size_t k, unsigned keep,
+                         int threads)
+{
+	unsigned seed = (unsigned)(n + nq * 3 + cs * 5 + stride + k + keep);
+	unsigned char *codes = malloc(n * stride + 1), *q = malloc(nq * cs);
+	for (size_t i = 0; i < n * stride; i++)
+		seed = seed * 1103515245u + 12345u, codes[i] = (unsigned char)(seed >> 16);
+	for (size_t i = 0; i < nq * cs; i++)
+		seed = seed * 1103515245u + 12345u, q[i] = (unsigned char)(seed >> 16);
+	uint64_t *allow = allow_of(n, keep);
+	int64_t *ids = malloc(nq * k * sizeof *ids);
+	float *dist = malloc(nq * k * sizeof *dist);
+	cand *c = malloc((n ? n : 1) * sizeof *c);
+	vdb_set_threads(threads);
+	int good = vdb_hamming_search(q, nq, codes, cs, stride, n, allow, k, ids, dist) == VDB_OK;
+	size_t bad = 0;
+	for (size_t qi = 0; good && qi < nq; qi++) {
+		size_t nc = 0;
+		for (size_t j = 0; j < n; j++) {
+			if (!allowed(allow, j))
+				continue;
+			unsigned bits = 0;
+			for (size_t b = 0; b < cs; b++)
+				bits += (unsigned)__builtin_popcount(q[qi * cs + b] ^ codes[j * stride + b]);
+			c[nc++] = (cand){ bits, (int64_t)j };
+		}
+		qsort(c, nc, sizeof *c, cmp);
+		for (size_t r = 0; r < k; r++)
+			bad += r < nc ? ids[qi * k + r] != c[r].id || dist[qi * k + r] != (float)c[r].d
+			              : ids[qi * k + r] != -1;
+	}
+	free(codes), free(q), free(allow), free(ids), free(dist), free(c);
+	return ok(good && bad == 0, "hamming n=%zu nq=%zu bytes=%zu stride=%zu k=%zu kept=%u%%: "
+	          "%zu results differ", n, nq, cs, stride, k, keep, bad);
 }
 
 int main(void)
@@ -136,6 +208,23 @@ int main(void)
 	check(VDB_METRIC_L2, 4000, 2, 64, 10, 0, 4000, 2);
 	check(VDB_METRIC_IP, 4000, 20, 64, 10, 0, 4000, 2);
 	offset = 0;
+	/* an allow bitset: only its rows, on both parallel paths, with ties */
+	for (int mi = 0; mi < 3; mi++) {
+		check_kept(ms[mi], 5000, 100, 33, 10, 0, 5000, 2, 50);
+		check_kept(ms[mi], 9000, 3, 16, 7, 0, 9000, 2, 5);
+		check_kept(ms[mi], 3000, 40, 8, 20, 3, 1000, 1, 90);
+		check_kept(ms[mi], 2000, 5, 8, 10, 0, 2000, 2, 0);
+	}
+	/* hamming: whole blocks, blocks taken a row at a time (few allowed,
+	 * or codes apart as in a graph's records), ties of short codes */
+	check_hamming(5000, 30, 16, 16, 10, 100, 2);
+	check_hamming(5000, 30, 16, 16, 10, 60, 2);
+	check_hamming(5000, 30, 16, 16, 10, 3, 2);
+	check_hamming(3000, 20, 2, 2, 25, 40, 1);
+	check_hamming(3000, 20, 8, 200, 10, 100, 2);
+	check_hamming(3000, 20, 8, 200, 10, 10, 2);
+	check_hamming(1000, 3, 4, 4, 10, 0, 2);
+	check_hamming(7, 3, 4, 4, 10, 50, 1);
 	vdb_knn *s;
 	ok(vdb_knn_new(&s, VDB_METRIC_HAMMING, 4, 1, NULL, 0) == VDB_EUNSUPPORTED,
 	   "hamming is refused by the float engine");
