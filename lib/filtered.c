@@ -1,14 +1,17 @@
 /*
- * filtered.c — search with a metadata filter, for every index type.
+ * filtered.c — search with a metadata filter or deleted rows, for every
+ * index type.
  *
  * The filter is resolved once per call (a batch of queries) to a bitset of
- * the rows it keeps; the index then admits only those rows. When few rows
+ * the rows it keeps, less the deleted ones (an index with deletions and no
+ * filter uses its live set as it is); the index then admits only those
+ * rows. When few rows
  * pass (below EXACT_SHARE of the index, or fewer than a few thousand), the
  * answer is computed exactly over just those rows instead: a graph or list
  * search would wander through mostly rejected nodes, and the exact scan of
- * a few rows is cheaper and has recall 1. Every type can do the exact path
- * (ops->rows); types with their own filtered search (ops->search_allowed)
- * take the rest.
+ * a few rows is cheaper and has recall 1. Types with float rows can do the
+ * exact path (ops->rows); types with their own filtered search
+ * (ops->search_allowed) take the rest, and every search of a hamming index.
  */
 #include "index_internal.h"
 #include "payload.h"
@@ -72,7 +75,7 @@ vdb_status vdb_search_exact_allowed(const vdb_index *ix, const float *q, size_t 
 		return VDB_ENOMEM;
 	size_t m = 0;
 	for (size_t i = 0; i < ix->count; i++)
-		if (vdb_allowed(allow, i))
+		if (vdb_rowset_has(allow, i))
 			map[m++] = (int64_t)i;
 	/* rows gathered a tile at a time; their order keeps ties on the smaller row */
 	size_t tile = ((size_t)1 << 18) / ix->dim;

@@ -4,6 +4,7 @@
 #ifndef VDB_INDEX_INTERNAL_H
 #define VDB_INDEX_INTERNAL_H
 #include "file.h"
+#include "rowset.h"
 #include <jansson.h>
 
 /* Section kinds shared by every index type. */
@@ -86,10 +87,6 @@ vdb_status vdb_search_exact_allowed(const vdb_index *ix, const float *q, size_t 
 /* vdb_index_search with o->filter set. */
 vdb_status vdb_index_search_filtered(const vdb_index *ix, const float *q, size_t nq,
                                      const vdb_search_opts *o, int64_t *ids, float *dist);
-static inline int vdb_allowed(const uint64_t *allow, size_t i)
-{
-	return (int)((allow[i >> 6] >> (i & 63)) & 1);
-}
 
 /* The section table of a header as a JSON array (for --info). */
 json_t *vdb_sections_json(const vdb_header *h);

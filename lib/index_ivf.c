@@ -684,7 +684,7 @@ static void scan_exact(const ivf *f, vdb_metric m, uint32_t d, const float *q,
 	for (size_t a = 0; a < nl; a++) {
 		uint32_t l = (uint32_t)lists[a];
 		for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++)
-			if (!allow || (f->row[p] < f->off[f->nlist] && vdb_allowed(allow, f->row[p])))
+			if (!allow || (f->row[p] < f->off[f->nlist] && vdb_rowset_has(allow, f->row[p])))
 				vdb_exact_filter_push(&ef, h, f->vecs + p * d, f->row[p]);
 	}
 }
@@ -720,7 +720,7 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 		}
 		for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++) {
 			/* (a row beyond the count is a damaged file's: never allowed) */
-			if (allow && (f->row[p] >= f->off[f->nlist] || !vdb_allowed(allow, f->row[p])))
+			if (allow && (f->row[p] >= f->off[f->nlist] || !vdb_rowset_has(allow, f->row[p])))
 				continue;
 			const uint8_t *code = f->codes + p * pm;
 			float s = vdb_pq_adc(w->table, code, pm);

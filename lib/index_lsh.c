@@ -514,7 +514,7 @@ static void visit(const lsh *h, lsh_ws *w, size_t n, size_t t, uint32_t key, uin
 		if (r >= n || w->tags[r] == w->gen)
 			continue; /* r >= n: only in a damaged file */
 		w->tags[r] = w->gen;
-		if (!w->allow || vdb_allowed(w->allow, r))
+		if (!w->allow || vdb_rowset_has(w->allow, r))
 			vdb_exact_filter_push(ef, top, h->vecs + (size_t)r * d, r);
 	}
 }
