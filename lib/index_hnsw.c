@@ -20,6 +20,7 @@
 #include "index_internal.h"
 #include <omp.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SEC_HNL0 VDB_FOURCC('H', 'N', 'L', '0')
@@ -100,11 +101,9 @@ static void hnsw_free(vdb_index *ix)
 	free(h);
 }
 
-/* Allocate a graph of n nodes stored as rows (which it takes over): copy the
- * first `keep` nodes (vectors, links, levels) from old, then place the rows
- * of v after them with fresh levels. */
-static vdb_status layout(vdb_index *ix, const hnsw_graph *old, size_t keep, const vdb_vecs *v,
-                         uint32_t M, unsigned efc, vdb_rows *rows)
+/* A graph of n nodes stored as rows (which it takes over) for ix, its
+ * level-0 records zeroed; the caller fills upof, then calls alloc_up. */
+static vdb_status graph_new(vdb_index *ix, size_t n, uint32_t M, unsigned efc, vdb_rows *rows)
 {
 	hnsw_index *h = hnsw_index_new();
 	if (!h) {
@@ -121,7 +120,7 @@ static vdb_status layout(vdb_index *ix, const hnsw_graph *old, size_t keep, cons
 	g->M = M;
 	g->M0 = 2 * M;
 	g->ef_construction = efc;
-	g->n = keep + v->n;
+	g->n = n;
 	g->stride = hnsw_stride(g->vec_bytes, M);
 	size_t bytes;
 	VDB_RETURN_IF(!vdb_mul_ok(g->n, g->stride, &bytes), VDB_ENOMEM, "index too large");
@@ -129,15 +128,35 @@ static vdb_status layout(vdb_index *ix, const hnsw_graph *old, size_t keep, cons
 	g->upof = malloc((g->n + 1) * sizeof *g->upof);
 	VDB_RETURN_IF(!g->l0 || !g->upof, VDB_ENOMEM,
 	              "out of memory for an HNSW graph of %zu nodes (%zu MB)", g->n, bytes >> 20);
+	g->upof[0] = 0;
+	return VDB_OK;
+}
+
+/* The upper-link lists of the levels in upof, empty. */
+static vdb_status alloc_up(hnsw_graph *g)
+{
+	g->up = calloc(g->upof[g->n] ? g->upof[g->n] : 1, sizeof *g->up);
+	VDB_RETURN_IF(!g->up, VDB_ENOMEM, "out of memory for HNSW upper layers");
+	return VDB_OK;
+}
+
+/* Allocate a graph of n nodes stored as rows (which it takes over): copy the
+ * first `keep` nodes (vectors, links, levels) from old, then place the rows
+ * of v after them with fresh levels. */
+static vdb_status layout(vdb_index *ix, const hnsw_graph *old, size_t keep, const vdb_vecs *v,
+                         uint32_t M, unsigned efc, vdb_rows *rows)
+{
+	vdb_status s = graph_new(ix, keep + v->n, M, efc, rows);
+	if (s)
+		return s;
+	hnsw_graph *g = &((hnsw_index *)ix->impl)->g;
 	if (keep) {
 		memcpy(g->l0, old->l0, keep * g->stride);
 		memcpy(g->upof, old->upof, (keep + 1) * sizeof *g->upof);
 		g->entry = old->entry;
 		g->max_level = old->max_level;
-	} else {
-		g->upof[0] = 0;
 	}
-	vdb_status s = vdb_rows_encode(&g->rows, v->data, v->n, g->l0 + keep * g->stride, g->stride);
+	s = vdb_rows_encode(&g->rows, v->data, v->n, g->l0 + keep * g->stride, g->stride);
 	if (s)
 		return s;
 	for (size_t j = 0; j < v->n; j++) {
@@ -145,8 +164,8 @@ static vdb_status layout(vdb_index *ix, const hnsw_graph *old, size_t keep, cons
 		int lv = hnsw_random_level(ix->seed, i, M);
 		g->upof[i + 1] = g->upof[i] + (uint64_t)lv * (1 + M);
 	}
-	g->up = calloc(g->upof[g->n] ? g->upof[g->n] : 1, sizeof *g->up);
-	VDB_RETURN_IF(!g->up, VDB_ENOMEM, "out of memory for HNSW upper layers");
+	if ((s = alloc_up(g)))
+		return s;
 	if (keep)
 		memcpy(g->up, old->up, old->upof[keep] * sizeof *g->up);
 	return VDB_OK;
@@ -205,6 +224,49 @@ static vdb_status hnsw_append(vdb_index *ix, const vdb_index *base, vdb_vecs *da
 		memcpy(h->own_vecs + base->count * d, data->data, data->n * d * sizeof(float));
 	}
 	return hnsw_insert_range(&h->g, base->count, o->progress, o->progress_ctx);
+}
+
+/* Compaction. The kept rows are copied as stored (codes are not encoded
+ * again) with their levels, then linked by one of two methods:
+ *   relink   (hnsw_relink) keeps the graph, renumbered, and repairs only the
+ *            lists that lost neighbours, from the links around them;
+ *   rebuild  inserts every kept node again (hnsw_insert_range from 0).
+ * METHOD_NOTE */
+static vdb_status hnsw_compact(vdb_index *ix, const vdb_index *base, const int64_t *keep,
+                               const vdb_build_opts *o)
+{
+	const hnsw_index *old = base->impl;
+	const hnsw_graph *og = &old->g;
+	/* levels are read from the old offsets and links followed: check them */
+	vdb_status s = hnsw_check(og, base->file ? base->file->path : "index");
+	vdb_rows rows;
+	if (!s)
+		s = vdb_rows_like(&rows, &og->rows);
+	if (!s)
+		s = graph_new(ix, ix->count, og->M, og->ef_construction, &rows);
+	if (s)
+		return s;
+	hnsw_index *h = ix->impl;
+	hnsw_graph *g = &h->g;
+	const size_t d = ix->dim;
+	for (size_t i = 0; i < g->n; i++) {
+		memcpy(g->l0 + i * g->stride, og->l0 + (size_t)keep[i] * og->stride, og->vec_bytes);
+		g->upof[i + 1] = g->upof[i] + (uint64_t)hnsw_level(og, (size_t)keep[i]) * (1 + g->M);
+	}
+	if ((s = alloc_up(g)))
+		return s;
+	h->refine = old->refine;
+	if (old->vecs) {
+		h->vecs = h->own_vecs = vdb_malloc(g->n * d * sizeof(float), "vectors");
+		if (!h->vecs)
+			return VDB_ENOMEM;
+		for (size_t i = 0; i < g->n; i++)
+			memcpy(h->own_vecs + i * d, old->vecs + (size_t)keep[i] * d, d * sizeof(float));
+	}
+	const char *m = getenv("VDB_HNSW_COMPACT");
+	if (m && !strcmp(m, "rebuild"))
+		return hnsw_insert_range(g, 0, o->progress, o->progress_ctx);
+	return hnsw_relink(g, og, keep, o->progress, o->progress_ctx);
 }
 
 static vdb_status hnsw_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *hd)
@@ -406,6 +468,7 @@ const struct vdb_index_ops vdb_hnsw_ops = {
 	.check = check_params,
 	.build = hnsw_build,
 	.append = hnsw_append,
+	.compact = hnsw_compact,
 	.save = hnsw_save,
 	.open = hnsw_open,
 	.verify = hnsw_verify,
