@@ -703,8 +703,10 @@ static vdb_status relink_gather(const hnsw_graph *old, const int64_t *renum, hns
 	return s;
 }
 
-/* New node i (old node x) on layer lc: its old links renumbered, or if it
- * lost some, the build's heuristic over the candidates of relink_gather. */
+/* New node i (old node x) on layer lc: its old links renumbered; if it lost
+ * some, the others followed by replacements the build's heuristic takes
+ * from the rest of relink_gather's candidates, nearest first (fixed gets
+ * bit lc then). */
 static vdb_status relink_node(hnsw_graph *g, const hnsw_graph *old, const vdb_kernels *K,
                               const int64_t *renum, hnsw_ws *w, relink_buf *b, size_t i,
                               uint32_t x, int lc, uint32_t *fixed)
@@ -769,7 +771,7 @@ static vdb_status take_offers(hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w, r
 }
 
 /* The back links of the repaired lists (fixed[i] has bit lc when node i's
- * list on layer lc was chosen again): each node named there is offered the
+ * list on layer lc was repaired): each node named there is offered the
  * node naming it. The offers are grouped by the node offered to, in node
  * order, and each node takes its own: the same for any thread count. */
 static vdb_status back_links(hnsw_graph *g, const uint32_t *fixed)
