@@ -454,15 +454,17 @@ void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const void *query, size_t 
 
 /* ===== Insertion ===== */
 /* The paper's neighbour-selection heuristic: take candidates nearest first,
- * keep one only if it is closer to the base than to every one kept. c is
- * sorted by distance to the base; the kept ones are moved to its front. */
+ * keep one only if it is closer to the base than to every one kept. The
+ * first `given` of c are kept as they are (a re-link's surviving links), the
+ * others sorted by distance to the base; the kept ones are moved to its
+ * front. */
 static size_t select_neighbours(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w, cand *c,
-                                size_t n, size_t max)
+                                size_t n, size_t given, size_t max)
 {
 	if (n <= max)
 		return n;
-	size_t kept = 0;
-	for (size_t i = 0; i < n && kept < max; i++) {
+	size_t kept = given;
+	for (size_t i = given; i < n && kept < max; i++) {
 		float bias;
 		const float *v = node_query(g, K, c[i].id, w->p2, &bias);
 		bool good = true;
@@ -509,7 +511,7 @@ static void add_link(hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_w
 		s[c].d = rank_dist(g, K, v, bias, to);
 		qsort(s, c + 1, sizeof *s, cand_cmp);
 		/* reuses w->p2: v is no longer needed */
-		size_t kept = select_neighbours(g, K, w, s, c + 1, max);
+		size_t kept = select_neighbours(g, K, w, s, c + 1, 0, max);
 		for (size_t j = 0; j < kept; j++)
 			lk[1 + j] = s[j].id;
 		lk[0] = (uint32_t)kept;
@@ -547,7 +549,7 @@ static void insert_node(builder *b, hnsw_ws *w, uint32_t i)
 			if (w->pool[j].id != i)
 				s[m++] = w->pool[j];
 		ep = s[0].id, dep = s[0].d; /* n >= 1: ep itself is in the pool */
-		size_t kept = select_neighbours(g, K, w, s, m, g->M);
+		size_t kept = select_neighbours(g, K, w, s, m, 0, g->M);
 		uint32_t *lk = links_of(g, i, lc);
 		lock(&b->locks[i]);
 		for (size_t j = 0; j < kept; j++)
@@ -638,5 +640,249 @@ vdb_status hnsw_check(const hnsw_graph *g, const char *name)
 	VDB_RETURN_IF(g->n && hnsw_level(g, g->entry) != g->max_level, VDB_ECORRUPT,
 	              "%s: HNSW entry point %u is not on the top level %d", name, g->entry,
 	              g->max_level);
+	return VDB_OK;
+}
+
+/* ===== Compaction by re-linking ===== */
+/* Per-thread state of a re-link: the candidates of one node and layer, and
+ * the deleted nodes met on the way to them. */
+typedef struct {
+	cand *c;
+	size_t n, cap;
+	uint32_t *dead;
+	size_t nd, dcap;
+	size_t nsurv;
+} relink_buf;
+
+/* Add old node x to b once: a kept node as a candidate, a deleted one to the
+ * nodes to look through (when through is set). */
+static inline vdb_status relink_meet(hnsw_ws *w, relink_buf *b, const int64_t *renum, uint32_t x,
+                                     bool through)
+{
+	if (w->tags[x] == w->gen)
+		return VDB_OK;
+	w->tags[x] = w->gen;
+	if (renum[x] >= 0) {
+		vdb_status s = vdb_grow((void **)&b->c, &b->cap, b->n + 1, sizeof *b->c, "candidates");
+		if (!s)
+			b->c[b->n++].id = x;
+		return s;
+	}
+	if (!through)
+		return VDB_OK;
+	vdb_status s = vdb_grow((void **)&b->dead, &b->dcap, b->nd + 1, sizeof *b->dead, "nodes");
+	if (!s)
+		b->dead[b->nd++] = x;
+	return s;
+}
+
+/* The candidates for old node x's links on layer lc: its kept neighbours,
+ * the kept neighbours of its deleted ones, and, while that gives fewer than
+ * max, those two hops away through deleted nodes. Returns through *lost
+ * whether x lost a neighbour at all (if not, its list stays as it is). */
+static vdb_status relink_gather(const hnsw_graph *old, const int64_t *renum, hnsw_ws *w,
+                                relink_buf *b, uint32_t x, int lc, uint32_t max, bool *lost)
+{
+	uint32_t nb[HNSW_MAX_M + 1];
+	new_visit(w);
+	w->tags[x] = w->gen;
+	b->n = b->nd = 0;
+	uint32_t c = read_links(old, NULL, x, lc, nb);
+	vdb_status s = VDB_OK;
+	for (uint32_t j = 0; !s && j < c; j++)
+		s = relink_meet(w, b, renum, nb[j], true);
+	*lost = b->nd > 0;
+	b->nsurv = b->n;
+	size_t from = 0;
+	for (int hop = 1; !s && hop <= 2 && (hop == 1 || b->n < max); hop++)
+		for (size_t end = b->nd; !s && from < end; from++) {
+			c = read_links(old, NULL, b->dead[from], lc, nb);
+			for (uint32_t j = 0; !s && j < c; j++)
+				s = relink_meet(w, b, renum, nb[j], hop == 1);
+		}
+	return s;
+}
+
+/* New node i (old node x) on layer lc: its old links renumbered; if it lost
+ * some, the others followed by replacements the build's heuristic takes
+ * from the rest of relink_gather's candidates, nearest first (fixed gets
+ * bit lc then). */
+static vdb_status relink_node(hnsw_graph *g, const hnsw_graph *old, const vdb_kernels *K,
+                              const int64_t *renum, hnsw_ws *w, relink_buf *b, size_t i,
+                              uint32_t x, int lc, uint32_t *fixed)
+{
+	uint32_t max = lc ? g->M : g->M0;
+	bool lost;
+	vdb_status s = relink_gather(old, renum, w, b, x, lc, max, &lost);
+	if (s)
+		return s;
+	uint32_t *lk = links_of(g, i, lc);
+	if (lost) {
+		float bias;
+		const float *q = node_query(old, K, x, w->q, &bias);
+		for (size_t j = b->nsurv; j < b->n; j++)
+			b->c[j].d = rank_dist(old, K, q, bias, b->c[j].id);
+		*fixed |= 1u << lc;
+		qsort(b->c + b->nsurv, b->n - b->nsurv, sizeof *b->c, cand_cmp);
+		b->n = select_neighbours(old, K, w, b->c, b->n, b->nsurv, max);
+	}
+	/* without a loss the candidates are the old links, in their order */
+	for (size_t j = 0; j < b->n; j++)
+		lk[1 + j] = (uint32_t)renum[b->c[j].id];
+	lk[0] = (uint32_t)b->n;
+	return VDB_OK;
+}
+
+/* Node j on layer lc takes the nodes offer[0..n) as neighbours too, as a
+ * node takes a new one's back link: appended while its list has room, else
+ * the heuristic chooses among its links and the offers. */
+static vdb_status take_offers(hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w, relink_buf *b,
+                              uint32_t j, int lc, const uint32_t *offer, size_t n)
+{
+	uint32_t max = lc ? g->M : g->M0;
+	uint32_t *lk = links_of(g, j, lc);
+	new_visit(w);
+	w->tags[j] = w->gen;
+	b->n = 0;
+	vdb_status s = vdb_grow((void **)&b->c, &b->cap, lk[0] + n, sizeof *b->c, "candidates");
+	for (uint32_t t = 0; !s && t < lk[0]; t++) {
+		w->tags[lk[1 + t]] = w->gen;
+		b->c[b->n++].id = lk[1 + t];
+	}
+	for (size_t t = 0; !s && t < n; t++)
+		if (w->tags[offer[t]] != w->gen) {
+			w->tags[offer[t]] = w->gen;
+			b->c[b->n++].id = offer[t];
+		}
+	if (s)
+		return s;
+	if (b->n > max) {
+		float bias;
+		const float *q = node_query(g, K, j, w->q, &bias);
+		for (size_t t = 0; t < b->n; t++)
+			b->c[t].d = rank_dist(g, K, q, bias, b->c[t].id);
+		qsort(b->c, b->n, sizeof *b->c, cand_cmp);
+		b->n = select_neighbours(g, K, w, b->c, b->n, 0, max);
+	}
+	for (size_t t = 0; t < b->n; t++)
+		lk[1 + t] = b->c[t].id;
+	lk[0] = (uint32_t)b->n;
+	return VDB_OK;
+}
+
+/* The back links of the repaired lists (fixed[i] has bit lc when node i's
+ * list on layer lc was repaired): each node named there is offered the
+ * node naming it. The offers are grouped by the node offered to, in node
+ * order, and each node takes its own: the same for any thread count. */
+static vdb_status back_links(hnsw_graph *g, const uint32_t *fixed)
+{
+	const vdb_kernels *K = vdb_kernels_get();
+	uint64_t *off = vdb_malloc((g->n + 1) * sizeof *off, "offers");
+	uint64_t *at = vdb_malloc((g->n + 1) * sizeof *at, "offers");
+	uint32_t *offer = NULL;
+	size_t cap = 0;
+	vdb_status st = off && at ? VDB_OK : VDB_ENOMEM;
+	for (int lc = 0; !st && lc <= g->max_level; lc++) {
+		memset(off, 0, (g->n + 1) * sizeof *off);
+		for (size_t i = 0; i < g->n; i++)
+			if ((fixed[i] >> lc) & 1)
+				for (uint32_t t = 0, *lk = links_of(g, i, lc); t < lk[0]; t++)
+					off[lk[1 + t] + 1]++;
+		for (size_t j = 0; j < g->n; j++)
+			off[j + 1] += off[j];
+		if ((st = vdb_grow((void **)&offer, &cap, off[g->n] + 1, sizeof *offer, "offers")))
+			break;
+		memcpy(at, off, (g->n + 1) * sizeof *at);
+		for (size_t i = 0; i < g->n; i++)
+			if ((fixed[i] >> lc) & 1)
+				for (uint32_t t = 0, *lk = links_of(g, i, lc); t < lk[0]; t++)
+					offer[at[lk[1 + t]]++] = (uint32_t)i;
+		/* a node's offers may change its own list only: read before the
+		 * parallel loop, each list is then written by one thread */
+		#pragma omp parallel
+		{
+			hnsw_ws *w = hnsw_ws_new(g, 1);
+			relink_buf b = { 0 };
+			vdb_status my = w ? VDB_OK : VDB_ENOMEM;
+			#pragma omp for schedule(dynamic, 256)
+			for (size_t j = 0; j < g->n; j++)
+				if (!my && off[j + 1] > off[j])
+					my = take_offers(g, K, w, &b, (uint32_t)j, lc, offer + off[j],
+					                 off[j + 1] - off[j]);
+			if (my) {
+				#pragma omp atomic write
+				st = my;
+			}
+			hnsw_ws_free(w);
+			free(b.c);
+		}
+	}
+	free(off);
+	free(at);
+	free(offer);
+	return st;
+}
+
+vdb_status hnsw_relink(hnsw_graph *g, const hnsw_graph *old, const int64_t *keep,
+                       void (*progress)(void *, size_t, size_t), void *ctx)
+{
+	int64_t *renum = vdb_malloc((old->n ? old->n : 1) * sizeof *renum, "row numbers");
+	uint32_t *fixed = calloc(g->n ? g->n : 1, sizeof *fixed);
+	if (!renum || !fixed) {
+		free(renum);
+		free(fixed);
+		return vdb_fail(VDB_ENOMEM, "out of memory for re-linking %zu HNSW nodes", g->n);
+	}
+	for (size_t x = 0; x < old->n; x++)
+		renum[x] = -1;
+	for (size_t i = 0; i < g->n; i++)
+		renum[keep[i]] = (int64_t)i;
+	/* the entry point stays if kept, else the first kept node of the
+	 * highest level left */
+	if (old->entry < old->n && renum[old->entry] >= 0) {
+		g->entry = (uint32_t)renum[old->entry];
+	} else {
+		g->entry = 0;
+		for (size_t i = 1; i < g->n; i++)
+			if (hnsw_level(g, i) > hnsw_level(g, g->entry))
+				g->entry = (uint32_t)i;
+	}
+	g->max_level = g->n ? hnsw_level(g, g->entry) : 0;
+	const vdb_kernels *K = vdb_kernels_get();
+	size_t done = 0;
+	vdb_status st = VDB_OK;
+	#pragma omp parallel
+	{
+		hnsw_ws *w = hnsw_ws_new(old, 1);
+		relink_buf b = { 0 };
+		vdb_status my = w ? VDB_OK : VDB_ENOMEM;
+		/* each node's lists depend on the old graph alone: the same for any
+		 * thread count and schedule */
+		#pragma omp for schedule(dynamic, 64)
+		for (size_t i = 0; i < g->n; i++) {
+			for (int lc = hnsw_level(g, i); !my && lc >= 0; lc--)
+				my = relink_node(g, old, K, renum, w, &b, i, (uint32_t)keep[i], lc, &fixed[i]);
+			size_t now;
+			#pragma omp atomic capture
+			now = ++done;
+			if (progress && omp_get_thread_num() == 0 && (now & 1023) == 0)
+				progress(ctx, now, g->n);
+		}
+		if (my) {
+			#pragma omp atomic write
+			st = my;
+		}
+		hnsw_ws_free(w);
+		free(b.c);
+		free(b.dead);
+	}
+	free(renum);
+	if (!st)
+		st = back_links(g, fixed);
+	free(fixed);
+	if (st)
+		return vdb_fail(st, "out of memory for re-linking %zu HNSW nodes", g->n);
+	if (progress)
+		progress(ctx, g->n, g->n);
 	return VDB_OK;
 }

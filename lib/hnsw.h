@@ -61,6 +61,21 @@ void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const void *query, size_t 
 vdb_status hnsw_insert_range(hnsw_graph *g, size_t first,
                              void (*progress)(void *, size_t, size_t), void *ctx);
 
+/* Compaction: make g (its rows those of old's nodes keep[0..g->n), in
+ * ascending order, their levels laid out in upof as old's, links empty) hold
+ * old's graph without the other nodes. Each node keeps its links,
+ * renumbered. One that lost neighbours on a layer keeps the rest and takes
+ * replacements, by the build's heuristic, from the kept neighbours of its
+ * deleted ones (one hop through deleted nodes; two while that finds fewer
+ * than a full list), as FreshDiskANN consolidates deletions; then, as an
+ * insertion does, every node a repaired list names is offered the back link
+ * (a full list chooses again). The entry point stays, or if it is gone
+ * becomes the first node of the highest level left. Parallel; each list
+ * depends on the old graph alone, so the result is the same for any thread
+ * count. old must pass hnsw_check. */
+vdb_status hnsw_relink(hnsw_graph *g, const hnsw_graph *old, const int64_t *keep,
+                       void (*progress)(void *, size_t, size_t), void *ctx);
+
 /* Level of node i, from its upper-link range. */
 static inline int hnsw_level(const hnsw_graph *g, size_t i)
 {
