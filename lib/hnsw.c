@@ -389,12 +389,18 @@ static size_t search_allowed(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws 
 		if (got == ef && c.d > w->pool[got - 1].d)
 			break;
 		uint32_t nb[HNSW_MAX_M + 1];
-		uint32_t cnt = read_links(g, NULL, c.id, 0, nb);
-		for (uint32_t j = 0; j < cnt; j++) {
+		uint32_t cnt = read_links(g, NULL, c.id, 0, nb), fresh = 0;
+		/* the unvisited links first, their rows prefetched (as search_layer) */
+		for (uint32_t j = 0; j < cnt; j++)
+			if (w->tags[nb[j]] != gen) {
+				w->tags[nb[j]] = gen;
+				nb[fresh++] = nb[j];
+				__builtin_prefetch(g->l0 + (size_t)nb[j] * g->stride);
+			}
+		for (uint32_t j = 0; j < fresh; j++) {
 			uint32_t x = nb[j];
-			if (w->tags[x] == gen)
-				continue;
-			w->tags[x] = gen;
+			if (j + 1 < fresh)
+				prefetch_vec(g, nb[j + 1]);
 			float d = rank_dist(g, K, w->q, bias, x);
 			if (got == ef && d >= w->pool[got - 1].d)
 				continue;
