@@ -150,18 +150,19 @@ typedef struct {
 static const char *text_of(const text_source *src, bool ids, size_t i, char num[24], size_t *len)
 {
 	const vdb_index *b = src->base;
-	const uint64_t *o = ids ? b->id_off : b->md_off;
-	const char *t = ids ? b->id_buf : b->md_buf;
 	size_t r = src->keep ? (size_t)src->keep[i] : i, id = r;
 	if (!src->keep && i >= b->count) {
-		o = ids ? src->data->id_off : src->data->meta_off;
-		t = ids ? src->data->id_buf : src->data->meta_buf;
+		const uint64_t *o = ids ? src->data->id_off : src->data->meta_off;
+		const char *t = ids ? src->data->id_buf : src->data->meta_buf;
 		r = i - b->count;
 		id = (size_t)src->next_id + r;
-	}
-	if (o) {
-		*len = (size_t)(o[r + 1] - o[r]);
-		return t + o[r];
+		if (o) {
+			*len = (size_t)(o[r + 1] - o[r]);
+			return t + o[r];
+		}
+	} else if (ids ? b->id_off : b->md_off) {
+		/* the file's offsets, checked: NULL if they are broken */
+		return ids ? vdb_index_id_json(b, (int64_t)r, len) : vdb_index_meta_json(b, (int64_t)r, len);
 	}
 	if (!ids) {
 		*len = 4;
@@ -184,6 +185,12 @@ static vdb_status gather_texts(vdb_vecs *out, bool ids, const text_source *src, 
 		char num[24];
 		size_t tl;
 		const char *t = text_of(src, ids, i, num, &tl);
+		if (!t) {
+			const vdb_index *b = src->base;
+			s = vdb_fail(VDB_ECORRUPT, "%s: %s offsets broken at record %zu", b->file ?
+			             b->file->path : "index", ids ? "id" : "metadata", i);
+			break;
+		}
 		s = vdb_grow((void **)&buf, &cap, len + tl + 1, 1, "texts");
 		if (!s) {
 			memcpy(buf + len, t, tl);
