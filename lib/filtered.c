@@ -31,10 +31,10 @@
  * payload index when the file has one, else from each record's JSON. */
 static vdb_status resolve(const vdb_index *ix, const vdb_filter *f, uint64_t **out, size_t *n)
 {
-	size_t words = (ix->count + 63) / 64;
-	uint64_t *bits = calloc(words ? words : 1, sizeof *bits);
+	size_t words = vdb_rowset_words(ix->count);
+	uint64_t *bits = vdb_rowset_new(ix->count, false, "the filter's rows");
 	if (!bits)
-		return vdb_fail(VDB_ENOMEM, "out of memory for the filter's %zu rows", ix->count);
+		return VDB_ENOMEM;
 	size_t total = 0;
 	vdb_payload p;
 	/* VDB_FILTER_SCAN=1 evaluates each record's JSON even when the payload

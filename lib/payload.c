@@ -385,12 +385,8 @@ static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
 	return c ? c : (an > bn) - (an < bn);
 }
 
-/* Sets of rows are bitsets of count bits, combined word by word: CRoaring
- * is the storage format only (rowset.h says why). */
-static size_t words(const vdb_payload *p)
-{
-	return (p->count + 63) / 64;
-}
+/* Sets of rows are bitsets of count bits (rowset.h), combined word by word:
+ * CRoaring is the storage format only (rowset.h says why). */
 
 /* The rows of key path \0 kind value, added to out (none if no such key). */
 static vdb_status key_rows(const vdb_payload *p, const char *path, char kind, const char *val,
@@ -512,7 +508,7 @@ static vdb_status combine(const vdb_payload *p, uint64_t *out, int negate_b,
                           vdb_status (*fb)(const vdb_payload *, const void *, uint64_t *),
                           const void *cb)
 {
-	size_t w = words(p);
+	size_t w = vdb_rowset_words(p->count);
 	uint64_t *a = calloc(w ? w : 1, sizeof *a), *b = calloc(w ? w : 1, sizeof *b);
 	vdb_status s = a && b ? VDB_OK : vdb_fail(VDB_ENOMEM, "out of memory");
 	if (!s && fa)
@@ -600,7 +596,7 @@ vdb_status vdb_payload_resolve(const vdb_payload *p, const vdb_filter *f, uint64
 	vdb_status s = node_rows(p, f->root, bits);
 	if (!s) {
 		size_t total = 0;
-		for (size_t i = 0; i < words(p); i++)
+		for (size_t i = 0; i < vdb_rowset_words(p->count); i++)
 			total += (size_t)__builtin_popcountll(bits[i]);
 		*n = total;
 	}

@@ -127,16 +127,22 @@ static vdb_status ensure_live(vdb_index *ix)
 	return VDB_OK;
 }
 
-/* Delete the live rows of ix with key (a key naming none: *missing + 1). */
+/* Delete row r of ix (live set made): 1 if it was live, else 0. */
+static size_t kill_row(vdb_index *ix, size_t r)
+{
+	if (!vdb_rowset_has(ix->live, r))
+		return 0;
+	vdb_rowset_del(ix->live, r);
+	ix->ndead++;
+	return 1;
+}
+
+/* Delete the live rows of ix with key; how many. */
 static size_t delete_key(vdb_index *ix, const vdb_idmap *m, const char *key, size_t len)
 {
 	size_t pos = 0, n = 0;
 	for (int64_t r; (r = vdb_idmap_next(m, key, len, &pos)) >= 0;)
-		if (vdb_rowset_has(ix->live, (size_t)r)) {
-			vdb_rowset_del(ix->live, (size_t)r);
-			ix->ndead++;
-			n++;
-		}
+		n += kill_row(ix, (size_t)r);
 	return n;
 }
 
@@ -178,11 +184,7 @@ vdb_status vdb_index_delete(vdb_index *ix, const vdb_idlist *ids, size_t *delete
 			n = delete_key(ix, m, key, len);
 		} else {
 			int64_t r = row_number(key, len, ix->count);
-			if (r >= 0 && vdb_rowset_has(ix->live, (size_t)r)) {
-				vdb_rowset_del(ix->live, (size_t)r);
-				ix->ndead++;
-				n = 1;
-			}
+			n = r >= 0 ? kill_row(ix, (size_t)r) : 0;
 		}
 		*deleted += n;
 		*missing += n == 0;
@@ -235,10 +237,8 @@ vdb_status vdb_index_upsert(vdb_index **out, const vdb_index *base, vdb_vecs *da
 	if (!s)
 		s = ensure_live(ix);
 	for (size_t i = 0; !s && i < ix->count; i++)
-		if (vdb_rowset_has(gone, i) && vdb_rowset_has(ix->live, i)) {
-			vdb_rowset_del(ix->live, i);
-			ix->ndead++;
-		}
+		if (vdb_rowset_has(gone, i))
+			kill_row(ix, i);
 	free(gone);
 	if (s) {
 		vdb_index_close(ix);

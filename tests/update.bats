@@ -134,7 +134,11 @@ every_k() {
   echo '{"vector": [1, 1]}' | vdb-query -x ix.vdb -k 5 >got.jsonl
   [ "$(jq -c .ids got.jsonl)" = '["keep"]' ]
   run vdb-query -x ix.vdb --get 7
-  assert_failure
+  assert_failure 1
+  assert_output --partial "no record with id '7'"
+  run vdb-query -x ix.vdb --get keep
+  assert_success
+  [ "$(echo "$output" | jq -r .id)" = keep ]
 }
 
 @test "deleting ids that name no live record: a warning, status 0, the file untouched" {
@@ -251,7 +255,7 @@ every_k() {
   cmp got want
 }
 
-@test "a file with deletions is format 2.0, refused by 1.x readers; compaction gives 1.0 back" {
+@test "a file with deletions is format 2.0 (major 2: 1.x readers refuse it); compaction gives 1.0 back" {
   vdb-build -q -T hnsw -o ix.vdb "$D/sift2k_base.fvecs"
   [ "$(od -An -tu1 -j6 -N2 ix.vdb | tr -s ' ')" = " 1 0" ]
   echo 12 | vdb-build -q --delete -x ix.vdb
