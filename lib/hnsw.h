@@ -56,8 +56,9 @@ void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const void *query, size_t 
 
 /* Insert nodes [first, g->n) whose vectors are already in l0 and whose
  * upper-link ranges (upof) are laid out, in parallel. Links of nodes below
- * first are kept (append). With one thread the graph depends only on the
- * data and the levels. */
+ * first are kept (append): they are rewritten in place, so they must pass
+ * hnsw_check (a count beyond M0 would overrun the selection buffer). With
+ * one thread the graph depends only on the data and the levels. */
 vdb_status hnsw_insert_range(hnsw_graph *g, size_t first,
                              void (*progress)(void *, size_t, size_t), void *ctx);
 

@@ -259,6 +259,9 @@ vdb_status vdb_index_append(vdb_index **out, const vdb_index *base, vdb_vecs *da
 	VDB_RETURN_IF(!ops->append, VDB_EUNSUPPORTED, "cannot append to a %s index (rebuild it instead)",
 	              ops->name);
 	VDB_RETURN_IF(data->n == 0, VDB_EFORMAT, "no vectors to add");
+	vdb_status s = vdb_index_verify(base); /* see vdb_index_verify */
+	if (s)
+		return s;
 	VDB_RETURN_IF(!data->binary != (base->metric != VDB_METRIC_HAMMING), VDB_EINVAL,
 	              "the hamming metric takes binary vectors, and only it does");
 	VDB_RETURN_IF(data->dim != base->dim, VDB_EFORMAT,
@@ -276,7 +279,7 @@ vdb_status vdb_index_append(vdb_index **out, const vdb_index *base, vdb_vecs *da
 	if (ix->metric == VDB_METRIC_COSINE)
 		vdb_vecs_normalize(data);
 	text_source src = { base, data, NULL, data->id_off ? 0 : next_free_id(base) };
-	vdb_status s = set_texts(ix, &src, base->id_off || data->id_off,
+	s = set_texts(ix, &src, base->id_off || data->id_off,
 	                         base->md_off || data->meta_off);
 	if (!s)
 		s = ops->append(ix, base, data, o);
@@ -304,6 +307,9 @@ vdb_status vdb_index_compact(vdb_index **out, const vdb_index *base, const vdb_b
 	size_t n = base->count - base->ndead;
 	VDB_RETURN_IF(n == 0, VDB_EFORMAT, "every record of the index is deleted: a compaction "
 	              "would leave none (build a new index instead)");
+	vdb_status s = vdb_index_verify(base); /* see vdb_index_verify */
+	if (s)
+		return s;
 	int64_t *keep = vdb_malloc(n * sizeof *keep, "kept rows");
 	vdb_index *ix = keep ? index_new(ops, base->metric, base->dim, n, base->seed) : NULL;
 	if (!ix) {
@@ -319,7 +325,7 @@ vdb_status vdb_index_compact(vdb_index **out, const vdb_index *base, const vdb_b
 	/* rows are renumbered: an index that named records by row number now
 	 * names them by the numbers they had, as explicit ids */
 	text_source src = { base, NULL, keep, 0 };
-	vdb_status s = set_texts(ix, &src, true, base->md_off != NULL);
+	s = set_texts(ix, &src, true, base->md_off != NULL);
 	if (!s)
 		s = ops->compact(ix, base, keep, o);
 	free(keep);
@@ -494,6 +500,16 @@ vdb_status vdb_index_open(vdb_index **out, const char *path)
 	return VDB_OK;
 }
 
+/* Everything a file's bytes could get wrong: the checksums, the text
+ * offsets, then the type's structure and stored values (its verify op).
+ * Opening checks only what every search needs at once (sizes, parameters,
+ * the small tables each query reads in whole), so that it stays cheap on a
+ * large index; searches keep within bounds on what opening leaves
+ * unchecked. Changing an index does not: an append, an upsert, a delete and
+ * a compaction rewrite the file from its sections, and insertion trusts
+ * the graph's lists, so they run this first. It is linear in the file, as
+ * the rewrite is, and keeps a damaged index from being copied into one
+ * that would pass the checksums. */
 vdb_status vdb_index_verify(const vdb_index *ix)
 {
 	if (ix->file) {

@@ -279,10 +279,23 @@ static vdb_status flat_open(vdb_index *ix)
 	return VDB_OK;
 }
 
+/* No structure beyond the checksummed rows: their values. The norms are
+ * derived from finite rows, so never NaN or negative (a row of values near
+ * the float range may give an infinite one). */
 static vdb_status flat_verify(const vdb_index *ix)
 {
-	(void)ix; /* no structure beyond the checksummed rows */
-	return VDB_OK;
+	const flat *f = ix->impl;
+	const char *path = ix->file ? ix->file->path : "index";
+	vdb_status s = VDB_OK;
+	if (f->vecs)
+		s = vdb_check_finite(f->vecs, ix->count, ix->dim, path, "VECS");
+	if (!s && f->codes)
+		s = vdb_rows_check(&f->rows, f->codes, ix->count, f->rows.size, path, "CODE");
+	for (size_t i = 0; !s && f->norms && i < ix->count; i++)
+		VDB_RETURN_IF(!(f->norms[i] >= 0), VDB_ECORRUPT,
+		              "%s: NRM2: row %zu has squared norm %g (the file is damaged)", path, i,
+		              (double)f->norms[i]);
+	return s;
 }
 
 /* The exact k best over the stored (decoded) rows; with allow (a row

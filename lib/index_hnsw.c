@@ -13,8 +13,12 @@
  * searched on the stored rows, as FAISS's IndexHNSWSQ does: the codes are
  * the index, and --refine re-ranks the refine*k best of the beam with VECS. Opening maps
  * the file and checks sizes only (O(1)), so the first query of a large index
- * starts at once; search itself never follows a link or offset out of range,
- * and --verify checks every link.
+ * starts at once; search itself never follows a link or offset out of range
+ * (read_links and the layer-0 loop clamp counts and skip ids beyond the
+ * count), and --verify checks every link and every stored value (hnsw_verify). An
+ * insertion trusts the lists it rewrites (add_link fills a selection sized
+ * for M0 links), so an append, an upsert or a compaction first passes the
+ * file through the same check (vdb_index_verify, in index.c).
  */
 #include "hnsw.h"
 #include "index_internal.h"
@@ -275,11 +279,10 @@ static vdb_status hnsw_compact(vdb_index *ix, const vdb_index *base, const int64
 {
 	const hnsw_index *old = base->impl;
 	const hnsw_graph *og = &old->g;
-	/* levels are read from the old offsets and links followed: check them */
-	vdb_status s = hnsw_check(og, base->file ? base->file->path : "index");
+	/* levels are read from the old offsets and links followed: base passed
+	 * hnsw_verify (vdb_index_compact checks it first) */
 	vdb_rows rows;
-	if (!s)
-		s = vdb_rows_like(&rows, &og->rows);
+	vdb_status s = vdb_rows_like(&rows, &og->rows);
 	if (!s)
 		s = graph_new(ix, ix->count, og->M, og->ef_construction, &rows);
 	if (s)
@@ -389,10 +392,18 @@ static vdb_status hnsw_open(vdb_index *ix)
 	return VDB_OK;
 }
 
+/* The graph (hnsw_check), then the values of the rows and of VECS. */
 static vdb_status hnsw_verify(const vdb_index *ix)
 {
 	const hnsw_index *h = ix->impl;
-	return hnsw_check(&h->g, ix->file ? ix->file->path : "index");
+	const hnsw_graph *g = &h->g;
+	const char *path = ix->file ? ix->file->path : "index";
+	vdb_status s = hnsw_check(g, path);
+	if (!s)
+		s = vdb_rows_check(&g->rows, g->l0, g->n, g->stride, path, "HNL0");
+	if (!s && h->vecs)
+		s = vdb_check_finite(h->vecs, g->n, g->dim, path, "VECS");
+	return s;
 }
 
 /* Search, or with allow (a row bitset) a filtered search. */

@@ -388,18 +388,27 @@ static vdb_status lsh_open(vdb_index *ix)
 	h->keys = section(ix, SEC_LSKY, tw, okt, &st);
 	h->rows = section(ix, SEC_LSRW, tw, okt, &st);
 	h->vecs = section(ix, VDB_SEC_VECS, vw, okv, &st);
+	/* every query projects on all the planes about the centre (what one
+	 * query reads): a NaN there would put every row in one bucket */
+	if (!st)
+		st = vdb_check_finite(h->planes, L * h->bits, d, f->path, "LSPL");
+	if (!st)
+		st = vdb_check_finite(h->centre, 1, d, f->path, "LSCE");
 	return st;
 }
 
-/* Every table: keys ascending, rows a permutation of 0..count-1. */
+/* Every table: keys ascending, rows a permutation of 0..count-1; the
+ * rows' values finite. */
 static vdb_status lsh_verify(const vdb_index *ix)
 {
 	const lsh *h = ix->impl;
 	const size_t n = ix->count;
 	const char *name = ix->file ? ix->file->path : "index";
+	vdb_status st = vdb_check_finite(h->vecs, n, ix->dim, name, "VECS");
+	if (st)
+		return st;
 	uint32_t *seen = calloc(n ? n : 1, sizeof *seen);
 	VDB_RETURN_IF(!seen, VDB_ENOMEM, "out of memory");
-	vdb_status st = VDB_OK;
 	for (size_t t = 0; !st && t < h->tables; t++)
 		for (size_t e = 0; !st && e < n; e++) {
 			uint32_t r = h->rows[t * n + e];

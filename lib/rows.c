@@ -245,3 +245,61 @@ void vdb_rows_info(const vdb_rows *r, json_t *obj)
 	}
 	json_object_set_new(obj, "quantizer", q);
 }
+
+/* ===== Value checks ===== */
+/* Whether n float32 (bytes 4) or fp16 (bytes 2) values at p are all
+ * finite: a value is NaN or infinite when its exponent bits are all set.
+ * Tested on the bits, branch-free, so that the loop vectorises. */
+static bool all_finite(const unsigned char *p, size_t n, size_t bytes)
+{
+	uint32_t bad = 0;
+	if (bytes == 4) {
+		for (size_t i = 0; i < n; i++) {
+			uint32_t w;
+			memcpy(&w, p + 4 * i, 4);
+			bad |= (w & 0x7f800000u) == 0x7f800000u;
+		}
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			uint16_t h;
+			memcpy(&h, p + 2 * i, 2);
+			bad |= (h & 0x7c00u) == 0x7c00u;
+		}
+	}
+	return !bad;
+}
+
+/* n rows of `per` values of `bytes` each, `stride` bytes apart: the first
+ * one that is not finite named in the message. */
+static vdb_status check_values(const unsigned char *x, size_t n, size_t per, size_t bytes,
+                               size_t stride, const char *path, const char *what)
+{
+	for (size_t r = 0; r < n; r++) {
+		const unsigned char *row = x + r * stride;
+		if (all_finite(row, per, bytes))
+			continue;
+		size_t j = 0;
+		while (j + 1 < per && all_finite(row + j * bytes, 1, bytes))
+			j++;
+		return vdb_fail(VDB_ECORRUPT, "%s: %s: row %zu, dimension %zu is NaN or infinite (a "
+		                "stored value never is: the file is damaged)", path, what, r, j);
+	}
+	return VDB_OK;
+}
+
+vdb_status vdb_check_finite(const float *x, size_t n, size_t per, const char *path,
+                            const char *what)
+{
+	return check_values((const unsigned char *)x, n, per, sizeof(float), per * sizeof(float),
+	                    path, what);
+}
+
+vdb_status vdb_rows_check(const vdb_rows *r, const unsigned char *rows, size_t n, size_t stride,
+                          const char *path, const char *what)
+{
+	if (r->kind == VDB_STORAGE_F32)
+		return check_values(rows, n, r->dim, 4, stride, path, what);
+	if (r->kind == VDB_STORAGE_F16)
+		return check_values(rows, n, r->dim, 2, stride, path, what);
+	return VDB_OK; /* sq8 codes and binary rows: every byte is a value */
+}

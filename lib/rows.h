@@ -46,6 +46,20 @@ vdb_status vdb_rows_encode(const vdb_rows *r, const float *x, size_t n, unsigned
 /* Decode one stored row to dim floats. */
 void vdb_rows_decode(const vdb_rows *r, const vdb_kernels *K, const void *row, float *out);
 void vdb_rows_free(vdb_rows *r);
+
+/* ===== Value checks (vdb-query --verify; the sections every query reads
+ * in whole are checked when an index is opened) =====
+ * Inputs are refused at ingest when a value is NaN or infinite, so a
+ * stored one is damage: it makes every distance to its row NaN, which
+ * ranks as 0 or never. */
+/* n rows of `per` floats: every value finite. VDB_ECORRUPT naming path,
+ * the section `what`, the row and the dimension otherwise. */
+vdb_status vdb_check_finite(const float *x, size_t n, size_t per, const char *path,
+                            const char *what);
+/* n stored rows of r, `stride` bytes apart: float32 and fp16 rows finite
+ * (sq8 codes and binary rows cannot hold a NaN). */
+vdb_status vdb_rows_check(const vdb_rows *r, const unsigned char *rows, size_t n, size_t stride,
+                          const char *path, const char *what);
 /* --info: "quantizer" of compressed rows (kind, bits, and sq8's ranges
  * summarised), nothing for f32. */
 void vdb_rows_info(const vdb_rows *r, json_t *obj);

@@ -8,6 +8,8 @@
  * through deleted nodes, so results keep their k live hits. An upsert is an
  * append plus the deletion of the rows the new records replace, saved as
  * one file. vdb_index_compact (index.c) removes the deleted rows for good.
+ * Every one of them first checks the index as --verify does: a damaged file
+ * is refused (VDB_ECORRUPT), never copied on with fresh checksums.
  */
 #include "idmap.h"
 #include "index_internal.h"
@@ -173,8 +175,12 @@ vdb_status vdb_index_delete(vdb_index *ix, const vdb_idlist *ids, size_t *delete
 {
 	*deleted = *missing = 0;
 	vdb_idmap *m = NULL;
+	/* the file's sections are written again as they are, the texts through
+	 * their offsets: check them, and everything else, first (index.c) */
+	vdb_status s = vdb_index_verify(ix);
 	/* without ids a key is a row number: no map to build */
-	vdb_status s = ix->id_off ? vdb_idmap_new(&m, ix->count, vdb_idmap_index_key, ix) : VDB_OK;
+	if (!s && ix->id_off)
+		s = vdb_idmap_new(&m, ix->count, vdb_idmap_index_key, ix);
 	if (!s)
 		s = ensure_live(ix);
 	for (size_t i = 0; !s && i < ids->n; i++) {

@@ -74,3 +74,36 @@ recall10() { # INDEX QUERIES GT [query options...]
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 # near A B EPS: |A - B| <= EPS
 near() { awk -v a="$1" -v b="$2" -v e="$3" 'BEGIN { d = a - b; exit !(d <= e && -d <= e) }'; }
+
+# section_at INDEX KIND: "offset length" of the index's section of that kind
+section_at() {
+  vdb-query -x "$1" --info | jq -r --arg k "$2" '.sections[] | select(.kind == $k) | "\(.offset) \(.length)"'
+}
+
+# poke FILE OFFSET TEMPLATE VALUES...: write perl pack(TEMPLATE, VALUES) at OFFSET
+poke() {
+  perl -e 'my ($f, $o, $t, @v) = @ARGV; open(my $h, "+<:raw", $f) or die "$f: $!";
+           seek($h, $o, 0) or die; print $h pack($t, @v) or die;' "$@"
+}
+
+# reseal FILE: recompute the XXH3-64 of every section the header lists, then
+# the header's own, as vdb's writer does: a crafted file then passes every
+# checksum and only vdb's structural and value checks can refuse it
+# (needs xxhsum, Debian package xxhash)
+reseal() {
+  perl -e '
+    use File::Temp qw(tempfile);
+    sub xxh3 { my ($fh, $tmp) = tempfile(UNLINK => 1); binmode $fh; print $fh $_[0]; close $fh;
+      my $out = `xxhsum -H3 "$tmp"`; $out =~ /= ([0-9a-f]{16})/ or die "xxhsum: $out";
+      return hex($1); }
+    no warnings "portable";
+    open(my $h, "+<:raw", $ARGV[0]) or die "$ARGV[0]: $!"; local $/; my $b = <$h>;
+    my $n = unpack("V", substr($b, 28, 4));
+    for my $i (0 .. $n - 1) {
+      my $e = 512 + 32 * $i;
+      my ($off, $len) = unpack("Q<Q<", substr($b, $e + 8, 16));
+      substr($b, $e + 24, 8) = pack("Q<", xxh3(substr($b, $off, $len)));
+    }
+    substr($b, 4088, 8) = pack("Q<", xxh3(substr($b, 0, 4088)));
+    seek($h, 0, 0); print $h substr($b, 0, 4096);' "$1"
+}
