@@ -382,7 +382,7 @@ static vdb_status ivf_finish(vdb_index *ix, ivf *f)
 		st = vdb_pq_prepare(&f->pq_q);
 	if (!st && f->pq)
 		st = compute_ptab(f, ix->metric, ix->dim);
-	return st;
+	return st ? st : check_trained(f, ix->dim);
 }
 
 static vdb_status ivf_append(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
