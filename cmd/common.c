@@ -6,16 +6,25 @@
  * that goes away (`| head`) ends the command quietly: with the default
  * SIGPIPE disposition the kernel does it (status 141); when SIGPIPE is
  * ignored by a parent, EPIPE is caught here and treated the same.
+ *
+ * Indexes are mapped, and a file changed in place under a mapping (a `cp`
+ * over it truncates it first) raises SIGBUS in whoever reads a page past
+ * its new end. The commands name the files they map (cmd_watch_index) and
+ * a SIGBUS handler installed then reports it as an I/O error (74) naming
+ * the file, with async-signal-safe calls only. The library installs no
+ * handler: a process-wide disposition is the program's to choose.
  */
 #include "common.h"
 #include "config.h"
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -406,6 +415,10 @@ static const char *fail_path, *fail_prefix, *fail_index;
 
 void cmd_metrics_on_failure(const char *path, const char *prefix, const char *index)
 {
+	vdb_status s;
+	/* a target that cannot take the file is refused before the work */
+	if (path && (s = vdb_prom_check(path)))
+		cmd_die(s);
 	fail_path = path, fail_prefix = prefix, fail_index = index;
 }
 
@@ -419,4 +432,75 @@ static void record_failure(int code)
 		return;
 	if (cmd_metrics_write(path, fail_prefix, fail_index, code, NULL, 0))
 		fprintf(stderr, "%s: error: %s\n", cmd_name, vdb_last_error());
+}
+
+/* ===== Mapped files changed in place (SIGBUS) ===== */
+/* at most this many files are named by the handler (vdb-query's -x limit) */
+#define WATCH_MAX 4096
+
+/* The files mapped, with what they were when named: the handler names the
+ * one that shrank or was replaced, or all if it cannot tell. */
+static struct watched {
+	const char *path;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+} watched[WATCH_MAX];
+static volatile sig_atomic_t nwatched;
+
+static void say(const char *s)
+{
+	size_t n = strlen(s);
+	while (n) {
+		ssize_t w = write(STDERR_FILENO, s, n);
+		if (w <= 0)
+			return;
+		s += w, n -= (size_t)w;
+	}
+}
+
+static void say_changed(const char *path)
+{
+	say(cmd_name);
+	say(": error: ");
+	say(path);
+	say(": the index file changed under this command (truncated or overwritten in place; "
+	    "replace indexes by rename)\n");
+}
+
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	int n = nwatched, named = 0;
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+		const struct watched *w = &watched[i];
+		if (n == 1 || stat(w->path, &st) != 0 || st.st_dev != w->dev ||
+		    st.st_ino != w->ino || st.st_size < w->size) {
+			say_changed(w->path);
+			named++;
+		}
+	}
+	for (int i = 0; i < n && !named; i++)
+		say_changed(watched[i].path);
+	_exit(EXIT_IOERR);
+}
+
+void cmd_watch_index(const char *path)
+{
+	if (nwatched == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_sigbus;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGBUS, &sa, NULL);
+	}
+	if (nwatched == WATCH_MAX)
+		return;
+	struct watched *w = &watched[nwatched];
+	struct stat st;
+	w->path = path;
+	if (stat(path, &st) == 0)
+		w->dev = st.st_dev, w->ino = st.st_ino, w->size = st.st_size;
+	nwatched++;
 }

@@ -102,4 +102,10 @@ vdb_status cmd_metrics_write(const char *path, const char *prefix, const char *i
  * failure in path (except status 75: the lock's holder will write it). */
 void cmd_metrics_on_failure(const char *path, const char *prefix, const char *index);
 
+/* The command maps the index (or quantizer) file at path from now on (call
+ * it before opening; path must outlive the command). A SIGBUS, which a
+ * mapped file truncated or overwritten in place raises, then ends the
+ * command with "NAME: error: PATH: the index file changed under this
+ * command (...)" and status 74 instead of killing it with the signal. */
+void cmd_watch_index(const char *path);
 #endif

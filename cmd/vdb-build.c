@@ -217,6 +217,7 @@ static const struct option longopts[] = {
 static vdb_index *open_base(build_args *a, vdb_vecs *v)
 {
 	vdb_index *base;
+	cmd_watch_index(a->base);
 	vdb_status s = vdb_index_open(&base, a->base);
 	if (s)
 		cmd_die(s);
@@ -412,8 +413,8 @@ int main(int argc, char **argv)
 	if (snprintf(lockpath, sizeof lockpath, "%s.lock", a.output) >= (int)sizeof lockpath)
 		cmd_usage_error("--output: name too long");
 	vdb_lock *lock;
-	vdb_status s = vdb_lock_acquire(&lock, lockpath, a.wait);
-	if (s)
+	vdb_status s = vdb_output_file_check(a.output); /* before the lock file beside it */
+	if (s || (s = vdb_lock_acquire(&lock, lockpath, a.wait)))
 		cmd_die(s);
 	/* with the lock held no other build of this index is running: any
 	 * temporary file of one is left from a build that was killed */

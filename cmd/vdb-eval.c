@@ -487,6 +487,7 @@ static int sweep(const eval_args *a, int nargs, char **args)
 	size_t total = 0;
 	bool ef_used = false, nprobe_used = false;
 	for (size_t i = 0; i < a->nindex; i++) {
+		cmd_watch_index(a->index[i]);
 		if ((s = vdb_index_open(&ix[i], a->index[i])) ||
 		    (s = vdb_sweep_check(sw, ix[i], a->index[i])) ||
 		    (s = vdb_sweep_describe(ix[i], &info[i])))
@@ -630,6 +631,7 @@ static int check(const eval_args *a, int nargs, char **args)
 	vdb_index *ix;
 	vdb_sweep_index info;
 	vdb_status s;
+	cmd_watch_index(a->index[0]);
 	if ((s = vdb_index_open(&ix, a->index[0])) || (s = vdb_sweep_check(sw, ix, a->index[0])) ||
 	    (s = vdb_sweep_describe(ix, &info)))
 		cmd_die(s);

@@ -139,6 +139,7 @@ static vdb_quantizer *open_quantizer(const quant_args *a, const char *sub)
 		cmd_usage_error("%s needs the quantizer: give -q FILE (made by %s train)", sub,
 		                cmd_name);
 	vdb_quantizer *q;
+	cmd_watch_index(a->quantizer);
 	vdb_status s = vdb_quantizer_open(&q, a->quantizer);
 	if (s)
 		cmd_die(s);
@@ -183,6 +184,9 @@ static int do_train(quant_args *a, char **inputs, int ninputs)
 	       "train", "eval");
 	if (a->kind != VDB_QUANT_PQ && a->set_pq_m)
 		cmd_usage_error("--pq-m is for --kind pq, not %s", vdb_quant_kind_name(a->kind));
+	vdb_status s = vdb_output_file_check(a->output); /* before the training */
+	if (s)
+		cmd_die(s);
 	double t0 = cmd_now();
 	vdb_vecs v;
 	vdb_vecs_init(&v);
@@ -192,7 +196,7 @@ static int do_train(quant_args *a, char **inputs, int ninputs)
 		cmd_read_all(inputs[i], a->format, &v, false);
 	cmd_progress_end();
 	vdb_quantizer *q;
-	vdb_status s = vdb_quantizer_train(&q, a->kind, v.dim, v.data, v.n, &a->p);
+	s = vdb_quantizer_train(&q, a->kind, v.dim, v.data, v.n, &a->p);
 	if (s)
 		cmd_die(s);
 	if ((s = vdb_quantizer_save(q, a->output)))

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum {
 	OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_PROBES, OPT_INCLUDE, OPT_INFO, OPT_VERIFY, OPT_MERGE,
@@ -74,10 +75,8 @@ static void add_one(query_args *a, const char *path)
 static void add_index(query_args *a, const char *arg)
 {
 	static glob_t g; /* kept: the paths are used until exit */
-	FILE *f = fopen(arg, "r");
-	if (f || !strpbrk(arg, "*?[")) {
-		if (f)
-			fclose(f);
+	/* access, not fopen: opening a FIFO would block */
+	if (access(arg, F_OK) == 0 || !strpbrk(arg, "*?[")) {
 		add_one(a, arg);
 		return;
 	}
@@ -187,7 +186,7 @@ static int get_records(const char *get, const char *name, const vdb_index *ix)
 			continue;
 		}
 		vdb_status s = vdb_index_row_vector(ix, row, v);
-		if (s)
+		if (s || (s = vdb_index_texts_check(ix, row, 1)))
 			cmd_die(s);
 		size_t len;
 		const char *idj = vdb_index_id_json(ix, row, &len);
@@ -234,8 +233,10 @@ static void run_queries(const query_args *a, const vdb_index *const *ix, const c
 		search_seconds += cmd_now() - t0;
 		for (size_t i = 0; i < q.n; i++)
 			if ((s = vdb_write_result_set(stdout, a->out, ix, (size_t)a->nindex, (*qno)++,
-			                              ids + i * k, dist + i * k, k, a->include_meta)))
-				cmd_check_stdout();
+			                              ids + i * k, dist + i * k, k, a->include_meta))) {
+				cmd_check_stdout(); /* a reader gone ends quietly */
+				cmd_die(s);       /* else a stored text that would break the line */
+			}
 		cmd_check_stdout(); /* hand each batch on at once; stop if the reader left */
 		cmd_progress("queries", *qno, 0);
 	}
@@ -267,9 +268,11 @@ int main(int argc, char **argv)
 		cmd_usage_error("no index: give -x INDEX");
 	static vdb_index *ix[MAX_INDEXES];
 	vdb_status s;
-	for (int i = 0; i < a.nindex; i++)
+	for (int i = 0; i < a.nindex; i++) {
+		cmd_watch_index(a.index[i]);
 		if ((s = vdb_index_open(&ix[i], a.index[i])))
 			cmd_die(s);
+	}
 	if (a.info || a.verify) {
 		for (int i = 0; i < a.nindex; i++) {
 			if (a.verify) {

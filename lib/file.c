@@ -6,12 +6,21 @@
  * last, then fsync, rename over the target and fsync of the directory. A
  * failure at any step removes the temporary file, so the previous index is
  * never damaged by a failed or killed build (a killed build can leave a
- * stray .tmp file, never a half-written index).
+ * stray .tmp file, never a half-written index). The rename replaces only
+ * a regular file: a symbolic link, a directory, a device or a FIFO at the
+ * target's name is refused (VDB_ECREATE) before anything is written, and
+ * checked again just before the rename, so that `-o /dev/null` as root can
+ * never put a regular file in the device's place.
  *
  * Reading maps the whole file read-only and checks, before anything trusts
  * the bytes: size, magic, version, the header's own XXH3-64 and that every
  * section lies inside the file. Section checksums cost a full read, so they
- * are checked only by vdb_file_verify (vdb-query --verify).
+ * are checked only by vdb_file_verify (vdb-query --verify). The file is
+ * opened with O_NONBLOCK, so that a FIFO named as an index cannot block the
+ * open, and must be a regular file. An index file must never be changed in
+ * place while mapped: a truncation makes the mapped pages beyond the new end
+ * raise SIGBUS in whoever reads them. Writers here only rename; the commands
+ * turn a SIGBUS from someone else's `cp` over the file into an error (74).
  *
  * Header layout (little-endian), byte offsets:
  *    0  magic "VDBIDX", u8 major, u8 minor
@@ -111,6 +120,44 @@ static void header_decode(const unsigned char *b, vdb_header *h)
 	}
 }
 
+/* ===== Output targets ===== */
+const char *vdb_file_kind(unsigned mode)
+{
+	return S_ISREG(mode) ? "a regular file" : S_ISLNK(mode) ? "a symbolic link"
+	       : S_ISDIR(mode) ? "a directory" : S_ISCHR(mode) ? "a character device"
+	       : S_ISBLK(mode) ? "a block device" : S_ISFIFO(mode) ? "a FIFO"
+	       : S_ISSOCK(mode) ? "a socket" : "a special file";
+}
+
+vdb_status vdb_output_file_check(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? VDB_OK
+		                       : vdb_fail(VDB_ECREATE, "%s: cannot create: %s", path,
+		                                  strerror(errno));
+	if (S_ISREG(st.st_mode))
+		return VDB_OK;
+	return vdb_fail(VDB_ECREATE, "%s: %s, not a regular file: this output is replaced by "
+	                "renaming a new file over its name, which vdb does only to a regular "
+	                "file%s", path, vdb_file_kind(st.st_mode),
+	                S_ISLNK(st.st_mode) ? " (name the file the link points to)" : "");
+}
+
+vdb_status vdb_file_replace(const char *tmp, const char *path)
+{
+	/* again at the last moment: whatever took the name since the first
+	 * check is refused, not replaced */
+	vdb_status s = vdb_output_file_check(path);
+	if (s)
+		return s;
+	if (rename(tmp, path) < 0)
+		return vdb_fail(errno == EACCES || errno == EROFS || errno == EISDIR || errno == EPERM
+		                ? VDB_ECREATE : VDB_EIO,
+		                "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
+	return VDB_OK;
+}
+
 /* ===== Writing ===== */
 struct vdb_file_writer {
 	char *path, *tmp;
@@ -155,6 +202,9 @@ static vdb_status pad_to(vdb_file_writer *w, uint64_t target)
 vdb_status vdb_file_create(vdb_file_writer **out, const char *path)
 {
 	*out = NULL;
+	vdb_status s = vdb_output_file_check(path);
+	if (s)
+		return s;
 	vdb_file_writer *w = calloc(1, sizeof *w);
 	size_t plen = strlen(path);
 	char *tmp = malloc(plen + 16);
@@ -180,7 +230,7 @@ vdb_status vdb_file_create(vdb_file_writer **out, const char *path)
 	w->fd = fd;
 	w->xs = xs;
 	/* the header is written at commit; reserve its place */
-	vdb_status s = pad_to(w, VDB_HEADER_SIZE);
+	s = pad_to(w, VDB_HEADER_SIZE);
 	if (s) {
 		vdb_file_abort(w);
 		return s;
@@ -305,12 +355,7 @@ vdb_status vdb_file_commit(vdb_file_writer *w, vdb_header *h)
 		s = vdb_fail(VDB_EIO, "%s: close failed: %s", w->path, strerror(errno));
 	} else {
 		w->fd = -1;
-		if (rename(w->tmp, w->path) < 0)
-			s = vdb_fail(errno == EACCES || errno == EROFS || errno == EISDIR
-			             ? VDB_ECREATE : VDB_EIO,
-			             "%s: cannot rename %s into place: %s", w->path, w->tmp,
-			             strerror(errno));
-		else {
+		if (!(s = vdb_file_replace(w->tmp, w->path))) {
 			s = vdb_fsync_dir(w->path);
 			writer_free(w);
 			return s;
@@ -324,7 +369,8 @@ vdb_status vdb_file_commit(vdb_file_writer *w, vdb_header *h)
 vdb_status vdb_file_open(vdb_file **out, const char *path)
 {
 	*out = NULL;
-	int fd = open(path, O_RDONLY);
+	/* O_NONBLOCK: a FIFO given as an index must not block the open */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return vdb_fail(VDB_ENOENT, "%s: %s", path, strerror(errno));
 	struct stat st;
@@ -335,7 +381,8 @@ vdb_status vdb_file_open(vdb_file **out, const char *path)
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return vdb_fail(VDB_ENOENT, "%s: not a regular file", path);
+		return vdb_fail(VDB_ENOENT, "%s: %s, not a regular file (an index is a file written "
+		                "by vdb-build)", path, vdb_file_kind(st.st_mode));
 	}
 	size_t size = (size_t)st.st_size;
 	unsigned char first[8] = { 0 };

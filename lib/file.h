@@ -64,6 +64,18 @@ void vdb_file_abort(vdb_file_writer *w);
 /* fsync the directory holding path, so that a rename into it is durable. */
 vdb_status vdb_fsync_dir(const char *path);
 
+/* ===== Output targets =====
+ * Every output that vdb replaces whole (index, quantizer, metrics, plot) is
+ * written to a temporary file beside it and renamed over its name. rename(2)
+ * replaces whatever has that name (a device, a FIFO, a symbolic link), so
+ * the name must hold nothing or a regular file: vdb_output_file_check (in
+ * vdb.h) says so before the work, vdb_file_replace again at the rename. */
+/* "a symbolic link", "a directory", "a character device", ... */
+const char *vdb_file_kind(unsigned mode);
+/* rename(tmp, path) if path holds nothing or a regular file; VDB_ECREATE
+ * naming path otherwise (tmp is left for the caller to remove). */
+vdb_status vdb_file_replace(const char *tmp, const char *path);
+
 /* ===== Reading ===== */
 typedef struct {
 	char *path;

@@ -5,6 +5,7 @@
  * this file only; they never know which type they hold.
  */
 #include "index_internal.h"
+#include "jsontext.h"
 #include "payload.h"
 #include "rowset.h"
 #include "rows.h"
@@ -529,7 +530,8 @@ vdb_status vdb_index_verify(const vdb_index *ix)
 			              VDB_ECORRUPT, "%s: %s offsets broken at record %zu", name,
 			              t ? "metadata" : "id", i);
 	}
-	return ix->ops->verify(ix);
+	vdb_status s = vdb_index_texts_verify(ix); /* what the printers will print */
+	return s ? s : ix->ops->verify(ix);
 }
 
 void vdb_index_close(vdb_index *ix)

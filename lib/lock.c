@@ -12,8 +12,15 @@
  * (pid, host, start time) is informational, written after the lock is taken
  * and read by whoever finds it busy; the kernel drops the lock when the
  * holder exits, however it exits, so there are no stale locks to clean up.
+ *
+ * The lock file is written (truncated, then the holder's line), so it must
+ * be a regular file of its own: it is opened with O_NOFOLLOW, and anything
+ * else at its name (a symbolic link or a hard link planted to make a build
+ * truncate their target, a device, a FIFO) is refused (VDB_ECREATE) without
+ * being written.
  */
-#include "vdb_internal.h"
+#include "file.h"
+#include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -62,13 +69,43 @@ static vdb_status write_holder(int fd, const char *path)
 	return VDB_OK;
 }
 
+static vdb_status refuse(const char *path, unsigned mode)
+{
+	return vdb_fail(VDB_ECREATE, "%s: %s, not a regular file: the lock file is written, so "
+	                "vdb uses only a regular file of its own there (remove what is there)",
+	                path, vdb_file_kind(mode));
+}
+
 vdb_status vdb_lock_acquire(vdb_lock **out, const char *path, double wait_seconds)
 {
 	*out = NULL;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	/* a device is refused before it is even opened; O_NOFOLLOW and the
+	 * fstat catch what takes the name in between */
+	struct stat st;
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return refuse(path, st.st_mode);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
+	if (fd < 0 && errno == ELOOP)
+		return refuse(path, S_IFLNK);
 	if (fd < 0)
 		return vdb_fail(VDB_ECREATE, "%s: cannot create the lock file: %s", path,
 		                strerror(errno));
+	if (fstat(fd, &st) != 0) {
+		vdb_status s = vdb_fail(VDB_EIO, "%s: %s", path, strerror(errno));
+		close(fd);
+		return s;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return refuse(path, st.st_mode);
+	}
+	/* a hard link to another file is that file: it would be truncated too */
+	if (st.st_nlink > 1) {
+		close(fd);
+		return vdb_fail(VDB_ECREATE, "%s: the lock file has %ju other names (hard links); "
+		                "it is written, so vdb uses only a file of its own there (remove it)",
+		                path, (uintmax_t)(st.st_nlink - 1));
+	}
 	double deadline = now() + wait_seconds;
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno == EINTR)

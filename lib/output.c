@@ -7,6 +7,12 @@
  * texts when it has them (returned verbatim), else record numbers; ix may be
  * NULL (ground truth), which means record numbers. One writer serves single
  * indexes, sets of shards and merged result files, through a getter.
+ *
+ * Stored texts are printed verbatim only after vdb_index_texts_check says
+ * each is one JSON value on one line (jsontext.c), all of a query's before
+ * any of its line is written: a crafted file fails with VDB_ECORRUPT
+ * instead of forging lines. Merged result files hold texts that jansson
+ * wrote (merge.c), which need no check.
  */
 #include "results_internal.h"
 #include <errno.h>
@@ -119,11 +125,19 @@ typedef struct {
 	const float *dist;
 } set_results;
 
+/* Result r's index (NULL: none) and row. */
+static const vdb_index *set_row(const set_results *c, size_t r, int64_t *row)
+{
+	int64_t ref = c->ids[r];
+	*row = c->nix > 1 ? ref & 0xffffffff : ref;
+	return c->nix ? c->ix[c->nix > 1 ? ref >> 32 : 0] : NULL;
+}
+
 static void set_hit(const void *ctx, size_t r, vdb_hit *h)
 {
 	const set_results *c = ctx;
-	int64_t ref = c->ids[r], row = c->nix > 1 ? ref & 0xffffffff : ref;
-	const vdb_index *ix = c->nix ? c->ix[c->nix > 1 ? ref >> 32 : 0] : NULL;
+	int64_t row;
+	const vdb_index *ix = set_row(c, r, &row);
 	uint32_t shards = 0;
 	h->dist = c->dist[r];
 	h->num = row;
@@ -142,6 +156,14 @@ vdb_status vdb_write_result_set(FILE *f, vdb_output fmt, const vdb_index *const 
 	while (m < k && ids[m] >= 0)
 		m++;
 	set_results c = { ix, n, ids, dist };
+	/* ivecs prints row numbers only */
+	for (size_t r = 0; r < m && n && fmt != VDB_OUT_IVECS; r++) {
+		int64_t row;
+		const vdb_index *one = set_row(&c, r, &row);
+		vdb_status s = vdb_index_texts_check(one, row, include_meta);
+		if (s)
+			return s;
+	}
 	return vdb_write_hits(f, fmt, query_no, m, set_hit, &c, include_meta);
 }
 

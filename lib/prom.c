@@ -8,9 +8,19 @@
  * the same directory (node_exporter reads only *.prom, so the temporary is
  * never read), synced and renamed over NAME. Reading back one value of the
  * previous file lets a failed run keep the last success's timestamp.
+ *
+ * A NAME that is a character device or a FIFO (/dev/null, /dev/stderr's
+ * terminal, a pipe a collector reads) is what a user means as a stream: the
+ * metrics are written to it as they would be by the shell's `>`, never
+ * replaced (as root a rename would put a regular file in /dev/null's
+ * place), and nothing is read back from it. Any other NAME that is not a
+ * regular file (a symbolic link, a directory, a block device, a socket) is
+ * refused with VDB_ECREATE. The previous file is read back only from a
+ * regular file, opened without blocking.
  */
 #include "file.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,9 +68,51 @@ static void put_samples(FILE *f, const char *label, const char *value, const vdb
 	}
 }
 
+/* A character device or a FIFO: written as a stream. */
+static int is_stream(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode));
+}
+
+vdb_status vdb_prom_check(const char *path)
+{
+	return is_stream(path) ? VDB_OK : vdb_output_file_check(path);
+}
+
+/* Write to a device or FIFO as the shell's > would (a FIFO's open waits for
+ * its reader); nothing is created, truncated or renamed. */
+static vdb_status write_stream(const char *path, const char *label, const char *value,
+                               const vdb_prom_sample *s, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0)
+		return vdb_fail(VDB_ECREATE, "%s: %s", path, strerror(errno));
+	if (fstat(fd, &sb) != 0 || !(S_ISCHR(sb.st_mode) || S_ISFIFO(sb.st_mode))) {
+		close(fd);
+		return vdb_fail(VDB_ECREATE, "%s: changed while it was opened", path);
+	}
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		vdb_status e = vdb_fail(VDB_ENOMEM, "%s: %s", path, strerror(errno));
+		close(fd);
+		return e;
+	}
+	put_samples(f, label, value, s, n);
+	int bad = fflush(f) != 0 || ferror(f);
+	bad |= fclose(f) != 0;
+	return bad ? vdb_fail(VDB_EIO, "%s: write failed: %s", path, strerror(errno)) : VDB_OK;
+}
+
 vdb_status vdb_prom_write(const char *path, const char *label, const char *value,
                           const vdb_prom_sample *s, size_t n)
 {
+	if (is_stream(path))
+		return write_stream(path, label, value, s, n);
+	vdb_status st = vdb_output_file_check(path);
+	if (st)
+		return st;
 	size_t len = strlen(path) + 16;
 	char *tmp = vdb_malloc(len, "metrics file name");
 	if (!tmp)
@@ -68,7 +120,7 @@ vdb_status vdb_prom_write(const char *path, const char *label, const char *value
 	snprintf(tmp, len, "%s.tmp.XXXXXX", path);
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
-		vdb_status st = vdb_fail(VDB_ECREATE, "%s: cannot create: %s", path, strerror(errno));
+		st = vdb_fail(VDB_ECREATE, "%s: cannot create: %s", path, strerror(errno));
 		free(tmp);
 		return st;
 	}
@@ -77,7 +129,6 @@ vdb_status vdb_prom_write(const char *path, const char *label, const char *value
 	umask(um);
 	(void)fchmod(fd, 0666 & ~um);
 	FILE *f = fdopen(fd, "w");
-	vdb_status st = VDB_OK;
 	if (!f) {
 		close(fd);
 		st = vdb_fail(VDB_ENOMEM, "%s: %s", path, strerror(errno));
@@ -87,10 +138,7 @@ vdb_status vdb_prom_write(const char *path, const char *label, const char *value
 		bad |= fclose(f) != 0;
 		if (bad)
 			st = vdb_fail(VDB_EIO, "%s: write failed: %s", path, strerror(errno));
-		else if (rename(tmp, path) != 0)
-			st = vdb_fail(VDB_ECREATE, "%s: cannot rename %s into place: %s", path, tmp,
-			              strerror(errno));
-		else
+		else if (!(st = vdb_file_replace(tmp, path)))
 			st = vdb_fsync_dir(path);
 	}
 	if (st)
@@ -101,9 +149,22 @@ vdb_status vdb_prom_write(const char *path, const char *label, const char *value
 
 vdb_status vdb_prom_read(const char *path, const char *name, double *value)
 {
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return vdb_fail(VDB_ENOENT, "%s: %s", path, strerror(errno));
+	/* only a regular file: a FIFO's data is not ours to read, nor a device's */
+	struct stat sb;
+	if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+		return vdb_fail(VDB_ENOENT, "%s: no previous metrics file", path);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
+	if (!f) {
+		vdb_status s = vdb_fail(VDB_ENOENT, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return s;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		fclose(f);
+		return vdb_fail(VDB_ENOENT, "%s: no previous metrics file", path);
+	}
 	char *line = NULL;
 	size_t cap = 0, nlen = strlen(name);
 	vdb_status st = vdb_fail(VDB_ENOENT, "%s: no sample %s", path, name);

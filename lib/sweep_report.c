@@ -21,7 +21,7 @@
  * over it on success, so a failed plot leaves no partial picture. Its
  * messages are captured and returned in the error, never printed.
  */
-#include "vdb_internal.h"
+#include "file.h"
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -487,7 +487,9 @@ vdb_status vdb_plot_check(const char *path)
 	VDB_RETURN_IF(!ends_with(path, ".svg") && !ends_with(path, ".png"), VDB_EINVAL,
 	              "%s: a plot is .svg or .png", path);
 	char exe[4096], *tmp;
-	vdb_status s = find_gnuplot(exe, sizeof exe);
+	vdb_status s = vdb_output_file_check(path);
+	if (!s)
+		s = find_gnuplot(exe, sizeof exe);
 	if (!s && !(s = temp_beside(path, &tmp))) {
 		unlink(tmp);
 		free(tmp);
@@ -665,8 +667,8 @@ vdb_status vdb_plot(const char *path, const vdb_curve *c, size_t n, const char *
 		}
 	} else if (stat(tmp, &st) || st.st_size == 0) {
 		s = vdb_fail(VDB_EIO, "gnuplot wrote nothing to %s", path);
-	} else if (rename(tmp, path)) {
-		s = vdb_fail(VDB_ECREATE, "cannot create %s: %s", path, strerror(errno));
+	} else {
+		s = vdb_file_replace(tmp, path);
 	}
 done:
 	if (s)

@@ -263,6 +263,11 @@ const char *vdb_index_id_json(const vdb_index *ix, int64_t i, size_t *len);
 const char *vdb_index_meta_json(const vdb_index *ix, int64_t i, size_t *len);
 int vdb_index_has_ids(const vdb_index *ix);
 int vdb_index_has_meta(const vdb_index *ix);
+/* Before printing row's stored id (and, if meta, its metadata): VDB_OK if
+ * each is one JSON value of its kind (id: string or integer; metadata:
+ * object or null) with no control byte, so that it cannot break the line it
+ * is printed in; else VDB_ECORRUPT naming the index and the row. */
+vdb_status vdb_index_texts_check(const vdb_index *ix, int64_t row, int meta);
 /* The live row whose id is id (a string id's text, an integer id's digits,
  * or the row number when the index stores no ids); -1 if none. O(count). */
 int64_t vdb_index_find_id(const vdb_index *ix, const char *id);
@@ -551,7 +556,8 @@ void vdb_curves_free(vdb_curve *c, size_t n);
 /* Whether vdb_plot could draw into path, checked before a long sweep:
  * VDB_EINVAL if it is not .svg or .png, VDB_EUNSUPPORTED (with a message
  * naming the Debian package) when gnuplot is not on the PATH, VDB_ECREATE if
- * no file can be created beside it. */
+ * no file can be created beside it or path is not a regular file (see
+ * vdb_output_file_check). */
 vdb_status vdb_plot_check(const char *path);
 /* Draw the curves with gnuplot into path (.svg or .png, by the extension;
  * else VDB_EINVAL), replacing it atomically: VDB_EUNSUPPORTED without
@@ -581,11 +587,16 @@ typedef struct {
 	double value;
 } vdb_prom_sample;
 /* Replace path atomically (a temporary file beside it, fsync, rename, fsync
- * of the directory) with the n samples, each labelled label="value" (value
+ * of the directory; a device or FIFO is written as a stream) with the n samples, each labelled label="value" (value
  * escaped) before its own labels. VDB_ECREATE or VDB_EIO on failure; the
  * previous file is then untouched. */
 vdb_status vdb_prom_write(const char *path, const char *label, const char *value,
                           const vdb_prom_sample *s, size_t n);
+/* What vdb_prom_write does with path: VDB_OK for nothing or a regular file
+ * there (replaced by rename) and for a character device or a FIFO (written
+ * to as a stream, never replaced); VDB_ECREATE naming anything else (a
+ * symbolic link, a directory, a block device, a socket). */
+vdb_status vdb_prom_check(const char *path);
 /* The value of the first sample of name in the file at path: VDB_ENOENT if
  * the file or the sample is missing. */
 vdb_status vdb_prom_read(const char *path, const char *name, double *value);
@@ -603,6 +614,12 @@ void vdb_lock_release(vdb_lock *l);
  * before their rename left behind; *removed counts them. Only safe while
  * holding PATH's lock: no other build of PATH can be writing one. */
 vdb_status vdb_file_remove_stale(const char *path, size_t *removed);
+/* Whether an output that is replaced by rename (an index, a quantizer, a
+ * metrics file, a plot) may be written at path: VDB_OK when nothing or a
+ * regular file is there; VDB_ECREATE naming path and what is there (a
+ * symbolic link, a directory, a device, a FIFO, a socket) otherwise. The
+ * writers check again themselves; this lets a command refuse before work. */
+vdb_status vdb_output_file_check(const char *path);
 
 /* ===== Threads ===== */
 /* 0 = all cores (or OMP_NUM_THREADS). */
