@@ -3,6 +3,11 @@
  * recursive-descent parser, and the per-record check against a metadata
  * object (the reference the payload index must agree with).
  *
+ * No filter can exhaust the stack: the parser recurses only into '(' and
+ * '!', at most VDB_MAX_FILTER_DEPTH deep (deeper is a usage error), and a
+ * chain of && or || is one node with a list of operands, so the tree that
+ * the check and the payload index walk is bounded by that depth too.
+ *
  *   expr    := and ( '||' and )*
  *   and     := unary ( '&&' unary )*
  *   unary   := '!' unary | '(' expr ')' | 'exists' '(' field ')' | test
@@ -66,6 +71,7 @@ typedef struct {
 	vdb_fop op;
 	void **arena;
 	int failed;
+	unsigned depth;    /* '(' and '!' open around the current token */
 } parser;
 
 static vdb_status fail_at(parser *p, size_t col0, const char *what)
@@ -161,6 +167,22 @@ static char *copy_token(parser *p)
 	return c;
 }
 
+/* Room for one more item in *items (n used of *cap, es bytes each, in the
+ * arena; the old array stays there until the filter is freed). */
+static vdb_status grow_items(parser *p, void **items, size_t *cap, size_t n, size_t es)
+{
+	if (*items && n < *cap)
+		return VDB_OK;
+	size_t more = *items ? 2 * *cap : 4;
+	void *bigger = arena_alloc(p->arena, more * es);
+	if (!bigger)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	if (*items)
+		memcpy(bigger, *items, n * es);
+	*items = bigger, *cap = more;
+	return VDB_OK;
+}
+
 /* ===== Grammar ===== */
 static vdb_status parse_or(parser *p, vdb_fnode **out);
 
@@ -251,21 +273,11 @@ static vdb_status parse_test(parser *p, vdb_fnode **out)
 			return s;
 		if (p->kind != T_LBRACK)
 			return fail_at(p, p->start, "expected '[' after in");
-		size_t cap = 4;
-		n->vals = arena_alloc(p->arena, cap * sizeof *n->vals);
+		size_t cap = 0;
 		do {
-			if ((s = next(p)))
-				return s;
-			if (n->nvals == cap) {
-				vdb_fvalue *more = arena_alloc(p->arena, 2 * cap * sizeof *more);
-				if (!more)
-					return vdb_fail(VDB_ENOMEM, "out of memory");
-				memcpy(more, n->vals, cap * sizeof *more);
-				n->vals = more, cap *= 2;
-			}
-			if (!n->vals)
-				return vdb_fail(VDB_ENOMEM, "out of memory");
-			if ((s = parse_value(p, &n->vals[n->nvals++])))
+			if ((s = next(p)) ||
+			    (s = grow_items(p, (void **)&n->vals, &cap, n->nvals, sizeof *n->vals)) ||
+			    (s = parse_value(p, &n->vals[n->nvals++])))
 				return s;
 		} while (p->kind == T_COMMA);
 		if (p->kind != T_RBRACK)
@@ -285,27 +297,46 @@ static vdb_status parse_test(parser *p, vdb_fnode **out)
 	return VDB_OK;
 }
 
-static vdb_status parse_unary(parser *p, vdb_fnode **out)
+static vdb_status parse_unary(parser *p, vdb_fnode **out);
+
+/* '!' or '(' is current: what it applies to or encloses, one level deeper. */
+static vdb_status parse_nested(parser *p, vdb_fnode **out)
 {
+	if (p->depth == VDB_MAX_FILTER_DEPTH) {
+		char why[96];
+		snprintf(why, sizeof why, "nested deeper than the limit of %u ('(' and '!' together)",
+		         VDB_MAX_FILTER_DEPTH);
+		return fail_at(p, p->start, why);
+	}
 	vdb_status s;
+	p->depth++;
 	if (p->kind == T_NOT) {
 		vdb_fnode *n = node(p, F_NOT);
-		if (!n)
+		if (!n || !(n->kids = arena_alloc(p->arena, sizeof *n->kids)))
 			return vdb_fail(VDB_ENOMEM, "out of memory");
-		if ((s = next(p)) || (s = parse_unary(p, &n->a)))
+		n->nkids = 1;
+		if ((s = next(p)) || (s = parse_unary(p, &n->kids[0])))
 			return s;
 		*out = n;
-		return VDB_OK;
-	}
-	if (p->kind == T_LPAREN) {
+	} else {
 		size_t open = p->start;
 		if ((s = next(p)) || (s = parse_or(p, out)))
 			return s;
 		if (p->kind != T_RPAREN)
 			return fail_at(p, p->kind == T_END ? open : p->start,
 			               p->kind == T_END ? "'(' is never closed" : "expected ')'");
-		return next(p);
+		if ((s = next(p)))
+			return s;
 	}
+	p->depth--;
+	return VDB_OK;
+}
+
+static vdb_status parse_unary(parser *p, vdb_fnode **out)
+{
+	vdb_status s;
+	if (p->kind == T_NOT || p->kind == T_LPAREN)
+		return parse_nested(p, out);
 	if (word_is(p, "exists")) {
 		vdb_fnode *n = node(p, F_EXISTS);
 		if (!n)
@@ -329,21 +360,29 @@ static vdb_status parse_unary(parser *p, vdb_fnode **out)
 	return parse_test(p, out);
 }
 
-/* One left-associative level: sub ( tok sub )*, as nodes of kind k. */
+/* One level: sub ( tok sub )*, as one node of kind k holding every
+ * operand (or the operand itself when there is one). */
 static vdb_status parse_chain(parser *p, vdb_fnode **out, tok_kind tok, vdb_fnode_kind k,
                               vdb_status (*sub)(parser *, vdb_fnode **))
 {
 	vdb_status s = sub(p, out);
-	while (!s && p->kind == tok) {
-		vdb_fnode *n = node(p, k);
-		if (!n)
-			return vdb_fail(VDB_ENOMEM, "out of memory");
-		n->a = *out;
-		if ((s = next(p)) || (s = sub(p, &n->b)))
+	if (s || p->kind != tok)
+		return s;
+	vdb_fnode *n = node(p, k);
+	if (!n)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	size_t cap = 0;
+	if ((s = grow_items(p, (void **)&n->kids, &cap, 0, sizeof *n->kids)))
+		return s;
+	n->kids[n->nkids++] = *out;
+	while (p->kind == tok) {
+		if ((s = grow_items(p, (void **)&n->kids, &cap, n->nkids, sizeof *n->kids)) ||
+		    (s = next(p)) || (s = sub(p, &n->kids[n->nkids])))
 			return s;
-		*out = n;
+		n->nkids++;
 	}
-	return s;
+	*out = n;
+	return VDB_OK;
 }
 
 static vdb_status parse_and(parser *p, vdb_fnode **out)
@@ -434,11 +473,17 @@ int vdb_fnode_match(const vdb_fnode *n, json_t *meta)
 {
 	switch (n->kind) {
 	case F_OR:
-		return vdb_fnode_match(n->a, meta) || vdb_fnode_match(n->b, meta);
+		for (size_t i = 0; i < n->nkids; i++)
+			if (vdb_fnode_match(n->kids[i], meta))
+				return 1;
+		return 0;
 	case F_AND:
-		return vdb_fnode_match(n->a, meta) && vdb_fnode_match(n->b, meta);
+		for (size_t i = 0; i < n->nkids; i++)
+			if (!vdb_fnode_match(n->kids[i], meta))
+				return 0;
+		return 1;
 	case F_NOT:
-		return !vdb_fnode_match(n->a, meta);
+		return !vdb_fnode_match(n->kids[0], meta);
 	case F_EXISTS: {
 		json_t *j = vdb_filter_lookup(meta, n->field);
 		return j && !json_is_null(j);

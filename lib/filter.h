@@ -29,7 +29,10 @@ typedef struct {
 typedef struct vdb_fnode vdb_fnode;
 struct vdb_fnode {
 	vdb_fnode_kind kind;
-	vdb_fnode *a, *b;      /* F_OR, F_AND: both; F_NOT: a */
+	vdb_fnode **kids;      /* F_OR, F_AND: nkids >= 2 operands, left to right (a chain
+	                          of && or || is one node, so its length costs no depth);
+	                          F_NOT: kids[0] */
+	size_t nkids;
 	const char *field;     /* dotted path into the metadata object */
 	vdb_fop op;
 	vdb_fvalue *vals;      /* F_CMP, F_CONTAINS: one; F_IN: nvals */
@@ -44,6 +47,7 @@ struct vdb_filter {
 
 /* The value at a dotted path of a metadata object, or NULL. */
 json_t *vdb_filter_lookup(json_t *meta, const char *path);
-/* Does one metadata value (NULL: none) satisfy the node? */
+/* Does one metadata value (NULL: none) satisfy the node? Recurses once per
+ * level of the tree, which the parser bounds (VDB_MAX_FILTER_DEPTH). */
 int vdb_fnode_match(const vdb_fnode *n, json_t *meta);
 #endif

@@ -6,13 +6,18 @@
  * no hand-written JSON). The id (a string or an integer) and the metadata
  * object are kept as compact JSON text so that queries return them
  * verbatim. Either every record has an id or none has; metadata may be
- * sparse (missing ones are stored as null).
+ * sparse (missing ones are stored as null), and nests at most
+ * VDB_MAX_META_DEPTH levels (what walks it later recurses once a level).
  */
 #include "reader_internal.h"
 #include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
+
+#ifndef JSON_PARSER_MAX_DEPTH
+#define JSON_PARSER_MAX_DEPTH 2048 /* jansson's own nesting limit, as it is built by default */
+#endif
 
 int vdb_jsonl_record_buffered(const vdb_reader *r)
 {
@@ -66,6 +71,29 @@ static int blank(const char *s, size_t n)
 		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
 			return 0;
 	return 1;
+}
+
+/* Does j, at nesting level depth, hold objects or arrays deeper than
+ * VDB_MAX_META_DEPTH? Recurses at most that deep, whatever j holds. */
+static bool nested_too_deep(json_t *j, unsigned depth)
+{
+	if (!json_is_object(j) && !json_is_array(j))
+		return false;
+	if (depth > VDB_MAX_META_DEPTH)
+		return true;
+	json_t *e;
+	if (json_is_array(j)) {
+		size_t i;
+		json_array_foreach(j, i, e)
+			if (nested_too_deep(e, depth + 1))
+				return true;
+	} else {
+		const char *k;
+		json_object_foreach(j, k, e)
+			if (nested_too_deep(e, depth + 1))
+				return true;
+	}
+	return false;
 }
 
 #define FAIL(...) do { s = vdb_fail(VDB_EFORMAT, __VA_ARGS__); goto out; } while (0)
@@ -171,6 +199,10 @@ vdb_status vdb_read_jsonl_record(vdb_reader *r, vdb_vecs *v, int *got)
 	json_t *o = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &err);
 	char *text = NULL;
 	s = VDB_OK;
+	if (!o && json_error_code(&err) == json_error_stack_overflow)
+		FAIL("%s: line %zu (record %zu): JSON nested deeper than %d levels at column %d "
+		     "(metadata may nest %u)", r->name, ln, rec, JSON_PARSER_MAX_DEPTH, err.column,
+		     VDB_MAX_META_DEPTH);
 	if (!o)
 		FAIL("%s: line %zu (record %zu): malformed JSON: %s at column %d", r->name, ln, rec,
 		     err.text, err.column);
@@ -183,6 +215,9 @@ vdb_status vdb_read_jsonl_record(vdb_reader *r, vdb_vecs *v, int *got)
 		     rec);
 	if (meta && !json_is_object(meta) && !json_is_null(meta))
 		FAIL("%s: line %zu (record %zu): \"metadata\" must be an object", r->name, ln, rec);
+	if (meta && nested_too_deep(meta, 1))
+		FAIL("%s: line %zu (record %zu): \"metadata\" nests deeper than the limit of %u "
+		     "levels", r->name, ln, rec, VDB_MAX_META_DEPTH);
 	if (v->n > 0 && (id != NULL) != (v->id_off != NULL))
 		FAIL("%s: line %zu (record %zu): %s", r->name, ln, rec,
 		     id ? "has an id but the vectors before it do not"

@@ -21,6 +21,12 @@
  *   PNUM  { f64 value; u32 row; u32 0 } sorted by field, value, row
  * Everything read from a file is checked before use (offsets inside their
  * sections, rows below the count): a damaged payload is VDB_ECORRUPT.
+ *
+ * Recursion is bounded: building descends one level per nested metadata
+ * object, at most VDB_MAX_META_DEPTH (JSONL input is refused deeper; a
+ * file's older metadata deeper is VDB_EFORMAT here); resolving descends one
+ * level per node of the filter's tree, which the parser bounds
+ * (VDB_MAX_FILTER_DEPTH), with at most two row sets per level.
  */
 #include "payload.h"
 #include "filter.h"
@@ -67,7 +73,11 @@ typedef struct {
 	size_t cap, used;
 	uint32_t nfields;
 	int failed;
+	int too_deep;         /* failed: metadata nested deeper than VDB_MAX_META_DEPTH */
 } builder;
+
+/* The longest dotted path indexed (longer fields are skipped). */
+#define PATH_MAX_BYTES 4096
 
 static uint64_t hash(const char *s, size_t n)
 {
@@ -167,9 +177,12 @@ static void add_number(builder *b, const char *path, double v, uint32_t row)
 	f->nums[f->nn++] = (num_entry){ v, row, 0 };
 }
 
-static void add_value(builder *b, const char *path, json_t *j, uint32_t row)
+/* Index value j of the field path[0..pl) (NUL-terminated, in a buffer of
+ * PATH_MAX_BYTES that nested fields extend and restore), at nesting depth
+ * (the metadata object is 1). */
+static void add_value(builder *b, char *path, size_t pl, json_t *j, uint32_t row, unsigned depth)
 {
-	if (json_is_null(j))
+	if (json_is_null(j) || b->failed)
 		return;
 	add(b, path, 'e', NULL, 0, row);
 	if (json_is_string(j)) {
@@ -187,17 +200,20 @@ static void add_value(builder *b, const char *path, json_t *j, uint32_t row)
 			if (json_is_string(e))
 				add(b, path, 'a', json_string_value(e), json_string_length(e), row);
 	} else if (json_is_object(j)) {
+		if (depth > VDB_MAX_META_DEPTH) {
+			b->failed = b->too_deep = 1;
+			return;
+		}
 		const char *k;
 		json_t *v;
 		json_object_foreach(j, k, v) {
-			size_t pl = strlen(path), kl = strlen(k);
-			char sub[4096];
-			if (strchr(k, '.') || pl + kl + 2 > sizeof sub)
+			size_t kl = strlen(k);
+			if (strchr(k, '.') || pl + kl + 2 > PATH_MAX_BYTES)
 				continue;
-			memcpy(sub, path, pl);
-			sub[pl] = '.';
-			memcpy(sub + pl + 1, k, kl + 1);
-			add_value(b, sub, v, row);
+			path[pl] = '.';
+			memcpy(path + pl + 1, k, kl + 1);
+			add_value(b, path, pl + 1 + kl, v, row, depth + 1);
+			path[pl] = 0;
 		}
 	}
 }
@@ -254,15 +270,26 @@ vdb_status vdb_payload_save(vdb_file_writer *w, const uint64_t *md_off, const ch
                             size_t count)
 {
 	builder b = { 0 };
-	for (size_t i = 0; i < count && !b.failed; i++) {
+	char path[PATH_MAX_BYTES];
+	size_t i = 0;
+	for (; i < count && !b.failed; i++) {
 		json_t *m = json_loadb(md_buf + md_off[i], (size_t)(md_off[i + 1] - md_off[i]), 0, NULL);
 		const char *k;
 		json_t *v;
 		if (json_is_object(m))
-			json_object_foreach(m, k, v)
-				if (!strchr(k, '.'))
-					add_value(&b, k, v, (uint32_t)i);
+			json_object_foreach(m, k, v) {
+				size_t kl = strlen(k);
+				if (strchr(k, '.') || kl + 1 > sizeof path)
+					continue;
+				memcpy(path, k, kl + 1);
+				add_value(&b, path, kl, v, (uint32_t)i, 2);
+			}
 		json_decref(m);
+	}
+	if (b.too_deep) {
+		builder_free(&b);
+		return vdb_fail(VDB_EFORMAT, "record %zu: metadata nested deeper than the limit of %u "
+		                "levels", i - 1, VDB_MAX_META_DEPTH);
 	}
 	/* the keys in order; field entries (no \0 in the key) are the numbers' */
 	bkey *keys = b.failed ? NULL : malloc((b.used ? b.used : 1) * sizeof *keys);
@@ -548,18 +575,43 @@ static vdb_status leaf_fn(const vdb_payload *p, const void *ctx, uint64_t *out)
 	return key_rows(p, l->field, l->kind, NULL, 0, out);
 }
 
+/* out |= the rows that pass every operand of n (an F_AND), in two sets
+ * whatever the number of operands; once none is left the rest are skipped. */
+static vdb_status all_rows(const vdb_payload *p, const vdb_fnode *n, uint64_t *out)
+{
+	size_t w = vdb_rowset_words(p->count);
+	uint64_t *acc = vdb_rowset_new(p->count, false, "the filter's rows");
+	uint64_t *t = acc ? vdb_rowset_new(p->count, false, "the filter's rows") : NULL;
+	vdb_status s = t ? node_rows(p, n->kids[0], acc) : VDB_ENOMEM;
+	for (size_t i = 1; !s && i < n->nkids; i++) {
+		memset(t, 0, w * sizeof *t);
+		if ((s = node_rows(p, n->kids[i], t)))
+			break;
+		uint64_t any = 0;
+		for (size_t j = 0; j < w; j++)
+			any |= acc[j] &= t[j];
+		if (!any)
+			break;
+	}
+	if (!s)
+		for (size_t j = 0; j < w; j++)
+			out[j] |= acc[j];
+	free(acc), free(t);
+	return s;
+}
+
 static vdb_status node_rows(const vdb_payload *p, const vdb_fnode *n, uint64_t *out)
 {
 	vdb_status s = VDB_OK;
 	switch (n->kind) {
 	case F_OR:
-		if (!(s = node_rows(p, n->a, out)))
-			s = node_rows(p, n->b, out);
+		for (size_t i = 0; !s && i < n->nkids; i++)
+			s = node_rows(p, n->kids[i], out);
 		return s;
 	case F_AND:
-		return combine(p, out, 0, node_fn, n->a, node_fn, n->b);
+		return all_rows(p, n, out);
 	case F_NOT:
-		return combine(p, out, 1, NULL, NULL, node_fn, n->a);
+		return combine(p, out, 1, NULL, NULL, node_fn, n->kids[0]);
 	case F_EXISTS:
 		return key_rows(p, n->field, 'e', NULL, 0, out);
 	case F_CONTAINS:

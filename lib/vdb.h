@@ -57,6 +57,18 @@ const char *vdb_version(void);
 #define VDB_LSH_MAX_BITS 32u
 #define VDB_LSH_MAX_PROBES 65536u /* buckets visited per table */
 #define VDB_MAX_SHARDS 65536u /* vdb-build --shard I/N: N at most */
+/* Nesting, bounded so that no input can exhaust the stack or take quadratic
+ * time: a record's metadata (the metadata object is level 1, each object or
+ * array inside it one more); a filter's '(' and '!' (together); a config
+ * file's mappings and lists. */
+#define VDB_MAX_META_DEPTH 64u
+#define VDB_MAX_FILTER_DEPTH 64u
+#define VDB_MAX_CONFIG_DEPTH 16u
+/* A config file: its bytes, and the bytes of the options it expands to
+ * (an alias repeats its anchor's value); anchors and aliases together
+ * (libyaml resolves each in time linear in their number). */
+#define VDB_MAX_CONFIG_BYTES (1u << 20)
+#define VDB_MAX_CONFIG_ALIASES 1024u
 
 /* ===== Metrics and distance kernels ===== */
 typedef enum {
@@ -572,7 +584,8 @@ vdb_status vdb_plot(const char *path, const vdb_curve *c, size_t n, const char *
  * one argument per item). *argv is NULL-terminated; free with
  * vdb_config_free. lines[i] is the YAML line of argv[i], for messages.
  * VDB_ENOENT if the file cannot be opened; VDB_EINVAL, naming the file and
- * line, for bad YAML or a value that is neither a scalar nor a list. */
+ * line, for bad YAML, a value that is neither a scalar nor a list, or a
+ * file beyond the limits (VDB_MAX_CONFIG_BYTES, _DEPTH, _ALIASES). */
 vdb_status vdb_config_load(const char *path, const char *const *each, int *argc, char ***argv,
                            int **lines);
 void vdb_config_free(int argc, char **argv, int *lines);
