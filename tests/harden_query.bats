@@ -140,6 +140,81 @@ every_k() {
   done
 }
 
+# ===== 8: recall counts distinct ids, by query number =====
+
+# flat_results: f.vdb over sift2k and its exact results r.jsonl (k 10)
+flat_results() {
+  vdb-build -q -o f.vdb "$D/sift2k_base.fvecs"
+  vdb-query -x f.vdb -k 10 "$D/sift_query20.fvecs" >r.jsonl
+}
+
+# refused NAME JQ TEXT...: r.jsonl rewritten by JQ into NAME is refused by
+# vdb-eval recall with status 65 and one message holding every TEXT
+refused() {
+  local name=$1 expr=$2 t
+  shift 2
+  jq -c "$expr" r.jsonl >"$name"
+  run vdb-eval recall -k 10 "$D/sift2k_gt100_l2.ivecs" "$name"
+  assert_failure 65
+  [ "${#lines[@]}" = 1 ]
+  for t in "$@"; do assert_output --partial "$t"; done
+}
+
+@test "recall refuses a result that repeats an id (65, naming the line); a repeated true top-1 is not 1.0" {
+  flat_results
+  # line 4 repeats its true top-1 ten times
+  refused dup.jsonl 'if .query == 3 then .ids = [range(10) as $i | .ids[0]] else . end' \
+    "dup.jsonl: line 4" "twice"
+  # the independent count: 19 full queries and one distinct id of 10
+  [ "$(recall_ref "$D/sift2k_gt100_l2.ivecs" dup.jsonl 10)" = "0.9550" ]
+  # ivecs results too (positional), naming the record
+  vdb-query -x f.vdb -k 10 -O ivecs "$D/sift_query20.fvecs" >r.ivecs
+  perl -e 'local $/; my $b = <STDIN>; my $i = 0; while (length $b) { my $d = unpack("l<", $b);
+    my @v = unpack("l<$d", substr($b, 4)); @v = ($v[0]) x $d if $i++ == 2;
+    print pack("l<", $d), pack("l<*", @v); $b = substr($b, 4 + 4 * $d); }' <r.ivecs >dup.ivecs
+  run vdb-eval recall -k 10 "$D/sift2k_gt100_l2.ivecs" dup.ivecs
+  assert_failure 65
+  assert_output --partial "dup.ivecs: record 2"
+}
+
+@test "recall matches JSONL results to ground truth by their query number, in any order" {
+  vdb-build -q -T hnsw --M 4 --ef-construction 16 -o h.vdb "$D/sift2k_base.fvecs"
+  vdb-query -x h.vdb -k 10 --ef 10 "$D/sift_query20.fvecs" >r.jsonl
+  want=$(recall_ref "$D/sift2k_gt100_l2.ivecs" r.jsonl 10)
+  echo "reference recall@10 $want"
+  [ "$want" != 1.0000 ]  # an approximate answer: a misplaced row would score differently
+  tac r.jsonl >rev.jsonl
+  run vdb-eval recall -k 10 --json "$D/sift2k_gt100_l2.ivecs" rev.jsonl
+  assert_success
+  near "$(jq .recall <<<"$output")" "$want" 0.00005
+  # shuffled by a fixed permutation: the same
+  awk 'NR % 2 == 0' r.jsonl >mixed.jsonl
+  awk 'NR % 2 == 1' r.jsonl >>mixed.jsonl
+  run vdb-eval recall -k 10 "$D/sift2k_gt100_l2.ivecs" mixed.jsonl
+  assert_success
+  near "$(awk '{print $2}' <<<"$output")" "$want" 0.00005
+  # and from stdin
+  run bash -c "vdb-eval recall -k 10 '$D/sift2k_gt100_l2.ivecs' <rev.jsonl"
+  near "$(awk '{print $2}' <<<"$output")" "$want" 0.00005
+}
+
+@test "recall refuses a query number out of range, given twice or missing (65, naming the line)" {
+  flat_results
+  refused out.jsonl 'if .query == 7 then .query = 20 else . end' "out.jsonl: line 8" "query 20"
+  refused twice.jsonl 'if .query == 7 then .query = 2 else . end' "twice.jsonl: line 8" "query 2"
+  for bad in '-1' '1.5' '"3"'; do
+    refused bad.jsonl "if .query == 5 then .query = $bad else . end" "bad.jsonl: line 6"
+  done
+  refused gap.jsonl 'select(.query != 7)' "gap.jsonl" "none for query 7"
+  # a line without a query number among numbered ones
+  refused mixed.jsonl 'if .query == 5 then del(.query) else . end' "mixed.jsonl: line 6"
+  # results without query numbers are positional, as ivecs are
+  jq -c 'del(.query)' r.jsonl >plain.jsonl
+  run vdb-eval recall -k 10 "$D/sift2k_gt100_l2.ivecs" plain.jsonl
+  assert_success
+  assert_output "recall@10: 1.0000"
+}
+
 # ===== 12: result buffers follow the queries read =====
 
 @test "-k 100000 with one query under a memory limit: every record, not 4096 x 100000 results" {
