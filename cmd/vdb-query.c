@@ -13,6 +13,9 @@ enum {
 
 /* at most this many indexes (-x) searched as one set */
 #define MAX_INDEXES 4096
+/* results (ids and distances, 12 bytes each) held for one batch, at most:
+ * a large -k reads fewer queries a batch than --batch says (at least one) */
+#define MAX_BATCH_RESULTS ((size_t)1 << 22)
 
 typedef struct {
 	const char *index[MAX_INDEXES];
@@ -208,9 +211,28 @@ static int get_records(const char *get, const char *name, const vdb_index *ix)
 	return missing;
 }
 
+/* One batch's results, sized by the queries it holds. */
+typedef struct {
+	int64_t *ids;
+	float *dist;
+	size_t cap; /* results */
+} result_buf;
+
+static void result_room(result_buf *b, size_t nq, size_t k)
+{
+	if (nq * k <= b->cap)
+		return;
+	free(b->ids), free(b->dist);
+	b->ids = malloc(nq * k * sizeof *b->ids);
+	b->dist = malloc(nq * k * sizeof *b->dist);
+	if (!b->ids || !b->dist)
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory for %zu x %zu results", nq, k));
+	b->cap = nq * k;
+}
+
 /* Answer one input's queries batch by batch; qno counts across inputs. */
 static void run_queries(const query_args *a, const vdb_index *const *ix, const char *path,
-                        size_t *qno, int64_t *ids, float *dist)
+                        size_t *qno, result_buf *res)
 {
 	vdb_reader *r;
 	vdb_status s = vdb_reader_open(&r, path, a->format);
@@ -221,12 +243,16 @@ static void run_queries(const query_args *a, const vdb_index *const *ix, const c
 	q.dim = vdb_index_dim(ix[0]); /* the reader checks every query against it */
 	q.binary = vdb_index_metric(ix[0]) == VDB_METRIC_HAMMING;
 	size_t got, k = a->so.k;
+	size_t batch = MAX_BATCH_RESULTS / k < a->batch ? MAX_BATCH_RESULTS / k : a->batch;
 	for (;;) {
 		vdb_vecs_clear(&q);
-		if ((s = vdb_reader_read(r, &q, a->batch, &got)))
+		if ((s = vdb_reader_read(r, &q, batch ? batch : 1, &got)))
 			cmd_die(s);
 		if (got == 0)
 			break;
+		result_room(res, q.n, k);
+		int64_t *ids = res->ids;
+		float *dist = res->dist;
 		double t0 = cmd_now();
 		if ((s = vdb_index_search_set(ix, (size_t)a->nindex, q.data, q.n, &a->so, ids, dist)))
 			cmd_die(s);
@@ -323,17 +349,20 @@ int main(int argc, char **argv)
 	for (int i = 0; i < a.nindex; i++)
 		if (a.include_meta && !vdb_index_has_meta(ix[i]))
 			cmd_warn("%s has no metadata; printing null for each result", a.index[i]);
-	int64_t *ids = malloc(a.batch * a.so.k * sizeof *ids);
-	float *dist = malloc(a.batch * a.so.k * sizeof *dist);
-	if (!ids || !dist)
-		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory for %zu x %zu results", a.batch, a.so.k));
+	/* k beyond the live records asks for nothing more than all of them */
+	size_t live = 0;
+	for (int i = 0; i < a.nindex; i++)
+		live += vdb_index_live(ix[i]);
+	if (a.so.k > live)
+		a.so.k = live ? live : 1;
+	result_buf res = { 0 };
 	size_t qno = 0;
 	if (first >= argc)
-		run_queries(&a, (const vdb_index *const *)ix, "-", &qno, ids, dist);
+		run_queries(&a, (const vdb_index *const *)ix, "-", &qno, &res);
 	for (int i = first; i < argc; i++)
-		run_queries(&a, (const vdb_index *const *)ix, argv[i], &qno, ids, dist);
-	free(ids);
-	free(dist);
+		run_queries(&a, (const vdb_index *const *)ix, argv[i], &qno, &res);
+	free(res.ids);
+	free(res.dist);
 	vdb_filter_free(filter);
 	for (int i = 0; i < a.nindex; i++)
 		vdb_index_close(ix[i]);

@@ -12,6 +12,13 @@
  * a few rows is cheaper and has recall 1. Types with float rows can do the
  * exact path (ops->rows); types with their own filtered search
  * (ops->search_allowed) take the rest, and every search of a hamming index.
+ *
+ * k means k, filtered or not: a query that comes back with fewer than k
+ * results while the index holds k rows it may return (an lsh bucket or ivf
+ * list too small, an hnsw node its walk cannot reach) is searched again,
+ * alone: through search_allowed, which widens (ivf probes more lists), then
+ * if still short exactly over the rows, so that it returns k. Finding the
+ * short queries reads one id per query; the normal search is untouched.
  */
 #include "index_internal.h"
 #include "payload.h"
@@ -75,7 +82,7 @@ vdb_status vdb_search_exact_allowed(const vdb_index *ix, const float *q, size_t 
 		return VDB_ENOMEM;
 	size_t m = 0;
 	for (size_t i = 0; i < ix->count; i++)
-		if (vdb_rowset_has(allow, i))
+		if (!allow || vdb_rowset_has(allow, i))
 			map[m++] = (int64_t)i;
 	/* rows gathered a tile at a time; their order keeps ties on the smaller row */
 	size_t tile = ((size_t)1 << 18) / ix->dim;
@@ -96,6 +103,52 @@ vdb_status vdb_search_exact_allowed(const vdb_index *ix, const float *q, size_t 
 	vdb_knn_free(s);
 	free(buf);
 	free(map);
+	return st;
+}
+
+vdb_status vdb_search_fill(const vdb_index *ix, const float *q, size_t nq,
+                           const vdb_search_opts *o, const uint64_t *allow, size_t n_allow,
+                           bool widen, int64_t *ids, float *dist)
+{
+	const size_t k = o->k, want = n_allow < k ? n_allow : k, d = ix->dim;
+	/* hamming queries are codes, and its rows are not floats */
+	if (want == 0 || ix->metric == VDB_METRIC_HAMMING || !ix->ops->rows)
+		return VDB_OK;
+	size_t m = 0;
+	for (size_t i = 0; i < nq; i++)
+		m += ids[i * k + want - 1] < 0;
+	if (m == 0)
+		return VDB_OK;
+	widen = widen && ix->ops->search_allowed;
+	size_t *sel = vdb_malloc(m * sizeof *sel, "short queries");
+	float *qs = vdb_malloc(m * d * sizeof *qs, "short queries");
+	int64_t *sid = vdb_malloc(m * k * sizeof *sid, "short queries");
+	float *sdist = vdb_malloc(m * k * sizeof *sdist, "short queries");
+	uint64_t *every = widen && !allow ? vdb_rowset_new(ix->count, true, "the rows") : NULL;
+	vdb_status st = sel && qs && sid && sdist && (every || !widen || allow) ? VDB_OK : VDB_ENOMEM;
+	for (size_t i = 0, j = 0; !st && i < nq; i++)
+		if (ids[i * k + want - 1] < 0) {
+			sel[j] = i;
+			memcpy(qs + j++ * d, q + i * d, d * sizeof *qs);
+		}
+	/* widened first (when asked), then exactly those still short */
+	for (int exact = !widen; !st && m && exact < 2; exact++) {
+		st = exact ? vdb_search_exact_allowed(ix, qs, m, k, allow, n_allow, sid, sdist)
+		           : ix->ops->search_allowed(ix, qs, m, o, allow ? allow : every, n_allow, sid,
+		                                     sdist);
+		size_t left = 0;
+		for (size_t j = 0; !st && j < m; j++) {
+			memcpy(ids + sel[j] * k, sid + j * k, k * sizeof *ids);
+			memcpy(dist + sel[j] * k, sdist + j * k, k * sizeof *dist);
+			if (sid[j * k + want - 1] < 0) {
+				sel[left] = sel[j];
+				memmove(qs + left++ * d, qs + j * d, d * sizeof *qs);
+			}
+		}
+		m = left;
+	}
+	free(every);
+	free(sel), free(qs), free(sid), free(sdist);
 	return st;
 }
 
@@ -132,7 +185,10 @@ vdb_status vdb_index_search_filtered(const vdb_index *ix, const float *q, size_t
 	                      (double)n < EXACT_SHARE * (double)ix->count)) {
 		st = vdb_search_exact_allowed(ix, q, nq, o->k, allow, n, ids, dist);
 	} else {
+		/* search_allowed widens as far as it can: what it misses, exactly */
 		st = ix->ops->search_allowed(ix, q, nq, o, allow, n, ids, dist);
+		if (!st)
+			st = vdb_search_fill(ix, q, nq, o, allow, n, false, ids, dist);
 	}
 	free(kept);
 	return st;

@@ -554,7 +554,8 @@ vdb_status vdb_index_search(const vdb_index *ix, const float *queries, size_t nq
 	              o->k, VDB_MAX_K);
 	if (o->filter || ix->live)
 		return vdb_index_search_filtered(ix, queries, nq, o, ids, dist);
-	return ix->ops->search(ix, queries, nq, o, ids, dist);
+	vdb_status s = ix->ops->search(ix, queries, nq, o, ids, dist);
+	return s ? s : vdb_search_fill(ix, queries, nq, o, NULL, ix->count, true, ids, dist);
 }
 
 uint32_t vdb_index_dim(const vdb_index *ix) { return ix->dim; }

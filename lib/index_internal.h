@@ -79,11 +79,20 @@ struct vdb_index {
 	size_t ndead;
 };
 
-/* The exact k best of the allowed rows (a filter keeping few records):
+/* The exact k best of the allowed rows (a filter keeping few records; NULL
+ * allow: every row):
  * gathered through ops->rows into exact search. */
 vdb_status vdb_search_exact_allowed(const vdb_index *ix, const float *q, size_t nq, size_t k,
                                     const uint64_t *allow, size_t n_allow, int64_t *ids,
                                     float *dist);
+/* k means k: the queries of a search's results (k per query) that hold
+ * fewer than min(k, n_allow) ids are searched again, alone: through
+ * ops->search_allowed over allow (NULL: every row) when widen, then
+ * exactly (ops->rows) while still short. Hamming indexes are left as they
+ * are. */
+vdb_status vdb_search_fill(const vdb_index *ix, const float *q, size_t nq,
+                           const vdb_search_opts *o, const uint64_t *allow, size_t n_allow,
+                           bool widen, int64_t *ids, float *dist);
 /* vdb_index_search with o->filter set. */
 vdb_status vdb_index_search_filtered(const vdb_index *ix, const float *q, size_t nq,
                                      const vdb_search_opts *o, int64_t *ids, float *dist);

@@ -386,11 +386,17 @@ vdb_status vdb_results_merge(FILE *out, vdb_output fmt, const char *const *paths
                              size_t k);
 
 /* ===== Evaluation ===== */
-/* Load query results: vdb-query JSONL (integer "ids") or ivecs, detected
- * from the first byte. path "-" = stdin. *ids: *nq rows of *width (rows
- * with fewer results are padded with -1); caller frees. */
-vdb_status vdb_results_load(const char *path, int64_t **ids, size_t *nq, size_t *width);
-/* Mean over queries of |first k results ∩ first k of gt| / k. */
+/* Load the results of nq queries (the ground truth's): vdb-query JSONL
+ * (integer "ids"; a line answers the query its "query" number names, or
+ * when no line has one, the query of its place) or ivecs (record i answers
+ * query i), detected from the first byte. path "-" = stdin. *ids: nq rows
+ * of *width in query order (rows with fewer results are padded with -1);
+ * caller frees. VDB_EFORMAT naming the line or record for an id repeated
+ * in one query's results, a query number out of range or given twice, and
+ * for a query without results. */
+vdb_status vdb_results_load(const char *path, size_t nq, int64_t **ids, size_t *width);
+/* Mean over queries of |first k results ∩ first k of gt| / k, each
+ * distinct id counted once. */
 double vdb_recall(const int32_t *gt, size_t gt_width, const int64_t *res, size_t res_width,
                   size_t nq, size_t k);
 
