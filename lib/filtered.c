@@ -21,6 +21,7 @@
  * short queries reads one id per query; the normal search is untouched.
  */
 #include "index_internal.h"
+#include "rows.h"
 #include "payload.h"
 #include "rowset.h"
 #include <math.h>
@@ -202,5 +203,7 @@ vdb_status vdb_index_row_vector(const vdb_index *ix, int64_t row, float *out)
 	VDB_RETURN_IF(row < 0 || (size_t)row >= ix->count, VDB_EINVAL, "row %lld is not in the index",
 	              (long long)row);
 	ix->ops->rows(ix, &row, 1, out);
-	return VDB_OK;
+	/* opening does not read every row: a damaged one is named, not printed */
+	return vdb_check_finite(out, 1, ix->dim, ix->file ? ix->file->path : "index",
+	                        "stored vector");
 }

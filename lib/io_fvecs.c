@@ -100,6 +100,11 @@ vdb_status vdb_read_vecs_record(vdb_reader *r, vdb_vecs *v, int *got)
 			if (!isfinite(row[i]))
 				return vdb_fail(VDB_EFORMAT, "%s: record %zu: value %d is %s", r->name, rec,
 				                i, isnan(row[i]) ? "NaN" : "infinite");
+		double sq;
+		if (!vdb_row_length_ok(row, (uint32_t)d, &sq))
+			return vdb_fail(VDB_EFORMAT, "%s: record %zu: the vector's squared length %.3g "
+			                "is over %.3g (VDB_MAX_SQNORM): its distances would overflow "
+			                "float32", r->name, rec, sq, VDB_MAX_SQNORM);
 	}
 	if (v->meta_off && (s = vdb_vecs_push_meta(v, "null", 4)))
 		return s;

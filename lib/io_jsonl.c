@@ -143,6 +143,11 @@ static vdb_status read_vector(vdb_reader *r, vdb_vecs *v, json_t *o, size_t ln, 
 		              r->name, ln, rec, i, x);
 		row[i] = (float)x;
 	}
+	double sq;
+	VDB_RETURN_IF(!vdb_row_length_ok(row, v->dim, &sq), VDB_EFORMAT,
+	              "%s: line %zu (record %zu): the vector's squared length %.3g is over %.3g "
+	              "(VDB_MAX_SQNORM): its distances would overflow float32", r->name, ln, rec, sq,
+	              VDB_MAX_SQNORM);
 	return VDB_OK;
 }
 

@@ -16,11 +16,19 @@
  */
 #include "results_internal.h"
 #include <errno.h>
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* A distance beyond the float range (an inner product or a squared
+ * difference of values near FLT_MAX overflows; NaN comes of inf - inf) has
+ * no JSON form: it is printed as the largest float of its sign, NaN as the
+ * farthest, so every line stays JSON and sorts as the search ranked it. */
 static void format_float(char *buf, size_t n, float v)
 {
+	if (!isfinite(v))
+		v = signbit(v) && !isnan(v) ? -FLT_MAX : FLT_MAX;
 	for (int prec = 6; prec <= 9; prec++) {
 		snprintf(buf, n, "%.*g", prec, (double)v);
 		if (strtof(buf, NULL) == v)

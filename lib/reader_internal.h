@@ -35,6 +35,9 @@ int vdb_jsonl_record_buffered(const vdb_reader *r);
 /* vecs.c: room for one more row; then the row's floats go at
  * v->data + v->n * v->dim and v->n++ commits it. */
 vdb_status vdb_vecs_reserve_row(vdb_vecs *v);
+/* Whether a float row's squared length is within VDB_MAX_SQNORM; 0 with
+ * *sq set when it is not (values already checked to be finite). */
+int vdb_row_length_ok(const float *row, uint32_t d, double *sq);
 /* Append a JSON text as row v->n's id or metadata (call before v->n++). */
 vdb_status vdb_vecs_push_id(vdb_vecs *v, const char *text, size_t len);
 vdb_status vdb_vecs_push_meta(vdb_vecs *v, const char *text, size_t len);

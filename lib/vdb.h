@@ -53,6 +53,9 @@ const char *vdb_version(void);
 #define VDB_MAX_K 100000u
 #define VDB_MAX_LINE (64u << 20) /* bytes of one JSONL line: a 65536-d vector needs ~1.5 MB */
 #define VDB_MAX_COUNT 2147483647ull /* internal ids are int32 in results */
+/* a float vector's squared length, at most: a quarter of FLT_MAX, so that no
+ * l2 distance, inner product or norm of two such vectors overflows float32 */
+#define VDB_MAX_SQNORM 8.5e37
 #define VDB_LSH_MAX_TABLES 64u
 #define VDB_LSH_MAX_BITS 32u
 #define VDB_LSH_MAX_PROBES 65536u /* buckets visited per table */

@@ -63,6 +63,15 @@ void vdb_vecs_normalize(vdb_vecs *v)
 		vdb_normalize(v->data + j * v->dim, v->dim);
 }
 
+int vdb_row_length_ok(const float *row, uint32_t d, double *sq)
+{
+	double s = 0;
+	for (uint32_t i = 0; i < d; i++)
+		s += (double)row[i] * row[i];
+	*sq = s;
+	return s <= VDB_MAX_SQNORM;
+}
+
 vdb_status vdb_vecs_reserve_row(vdb_vecs *v)
 {
 	VDB_RETURN_IF(v->n >= VDB_MAX_COUNT, VDB_EFORMAT, "more than %llu vectors",

@@ -210,15 +210,56 @@ dup_row() {
   done
 }
 
-@test "ivfpq over values near the float range: the build is refused (65) rather than written unverifiable" {
-  perl -e 'srand(3); for (1 .. 400) { print pack("l<", 16), pack("f<*", map { (rand(2) - 1) * 3e19 } 1 .. 16) }' >big.fvecs
-  run vdb-build -T ivfpq --nlist 4 --pq-m 4 -o big.vdb big.fvecs
-  assert_failure 65
-  assert_output --partial "too large for ivfpq"
-  [ ! -e big.vdb ]
-  # what the other types build from them passes their own --verify
-  for t in flat hnsw "ivf --nlist 4" lsh; do
+@test "values near the length limit: every type builds a file that passes its own --verify" {
+  # up to 2.2e18 in 16 dimensions: squared lengths under VDB_MAX_SQNORM (8.5e37)
+  perl -e 'srand(3); for (1 .. 400) { print pack("l<", 16), pack("f<*", map { (rand(2) - 1) * 2.2e18 } 1 .. 16) }' >big.fvecs
+  for t in flat hnsw "ivf --nlist 4" "ivfpq --nlist 4 --pq-m 4" lsh; do
     vdb-build -q -T $t -o big.vdb big.fvecs
     run -0 vdb-query -x big.vdb --verify
+    run -0 vdb-query -x big.vdb -k 5 big.fvecs
+    refute_output --partial "inf"
   done
+}
+
+@test "--get of a record whose stored vector is NaN: 65 naming the index, no 'nan' printed" {
+  vdb-build -q -o x.vdb base.fvecs
+  nan_at x.vdb VECS 700   # row 5 of 128 dimensions
+  run -65 vdb-query -x x.vdb --get 5
+  assert_output --partial "x.vdb: stored vector"
+  refute_output --partial "nan"
+  run -0 vdb-query -x x.vdb --get 4
+  echo "$output" | jq -e '.vector | length == 128'
+}
+
+@test "vectors whose distances would overflow float32 are refused (65, naming the record); up to the limit every distance is finite JSON" {
+  printf '{"vector": [1, 2]}\n{"vector": [3e38, 3e38]}\n' > big.jsonl
+  run -65 vdb-build -q -m ip -o big.vdb big.jsonl
+  assert_output --partial "big.jsonl: line 2 (record 1): the vector's squared length"
+  assert_output --partial "VDB_MAX_SQNORM"
+  [ ! -e big.vdb ]
+  perl -e 'print pack("l<f<f<", 2, 7e18, 7e18)' > big.fvecs    # 9.8e37: just over
+  run -65 vdb-build -q -o big.vdb big.fvecs
+  assert_output --partial "big.fvecs: record 0: the vector's squared length"
+  # 2 x 6.5e18^2 = 8.45e37, just under: opposite vectors, the largest distances there are
+  printf '{"vector": [6.5e18, 6.5e18]}\n{"vector": [-6.5e18, -6.5e18]}\n' > ok.jsonl
+  for m in ip l2 cosine; do
+    for t in flat hnsw; do
+      vdb-build -q -T $t -m $m -o ok.vdb ok.jsonl
+      run -0 vdb-query -x ok.vdb -k 2 ok.jsonl
+      refute_output --partial "inf"
+      refute_output --partial "nan"
+      run -0 jq -s -e 'map(.distances | length == 2 and all(isinfinite | not)) | all' <<<"$output"
+    done
+  done
+}
+
+@test "a crafted file whose finite values overflow a distance prints the largest float, never inf" {
+  vdb-build -q -m ip -o x.vdb base.fvecs
+  INF=0x7e967699 nan_at x.vdb VECS 0   # row 0, dimension 0: 1e38, finite
+  run -0 vdb-query -x x.vdb --verify
+  run -0 vdb-query -x x.vdb -k 3 q.fvecs
+  refute_output --partial "inf"
+  local res=$output
+  run -0 jq -s -e 'map(.distances | all(isinfinite | not)) | all' <<<"$res"
+  run -0 jq -s -e '[.[].distances[0]] | min == -3.4028235e38' <<<"$res"
 }
