@@ -10,13 +10,15 @@
  *
  * What opens goes through what the commands do with it, by the library
  * calls they make: vdb-query --verify, --info, a search written as JSONL
- * (and TSV) results, a filtered search, --get; vdb-build's save, --append
- * and --upsert of a few new records, --compact, and --delete of one or two
- * ids followed by a --compact of what that wrote. The harness reports (an
- * abort, which libFuzzer keeps as a crash) when
- *   - a file written by any of these does not open or fails verify;
+ * (and TSV) results, a filtered search, --get of the first and last ids;
+ * vdb-build --append and --upsert of a few new records, --compact, and
+ * --delete of one or two ids followed by a --compact of what it wrote, each
+ * saved as vdb-build saves. The harness reports (fuzz_report: an abort,
+ * which libFuzzer keeps as a crash) when
+ *   - a file written by any of these does not open or fails verify (nothing
+ *     may write what its own --verify rejects, whatever it was given);
  *   - a search returns a row that is out of range or deleted;
- *   - for an input that passes verify: the JSONL results are not one JSON
+ *   - for an index that passes verify: the JSONL results are not one JSON
  *     object per query with as many ids as distances, or a query's results
  *     name a row twice.
  * Sanitizer reports (ASan, UBSan, leaks) and timeouts are crashes too.
