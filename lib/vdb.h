@@ -252,15 +252,21 @@ vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts
  * the result over its file to replace it atomically). The new rows get the
  * row numbers after base's; their ids come from data or, when only one side
  * has ids, are the row numbers. Type, metric and parameters are base's; o
- * gives only progress. data is normalised in place for cosine. */
+ * gives only progress. data is normalised in place for cosine. base is
+ * checked first as vdb_index_verify does: a damaged one is VDB_ECORRUPT. */
 vdb_status vdb_index_append(vdb_index **out, const vdb_index *base, vdb_vecs *data,
                             const vdb_build_opts *o);
 /* Write atomically: a temporary file beside path, fsync, rename, fsync the
  * directory. On failure the previous file at path is untouched. */
 vdb_status vdb_index_save(const vdb_index *ix, const char *path);
-/* Memory-map and check magic, version, header checksum and section bounds. */
+/* Memory-map and check magic, version, header checksum and section bounds,
+ * and cheaply what a search trusts (section sizes, parameters, the small
+ * tables every query reads: no NaN or Inf there, ivf rows below the count).
+ * path must name a regular file (else VDB_ENOENT, without blocking). */
 vdb_status vdb_index_open(vdb_index **out, const char *path);
-/* Check every section's checksum and the index's own structure. */
+/* Check every section's checksum, the id and metadata texts (each one JSON
+ * value on one line), the index's own structure and its stored values (no
+ * NaN or Inf). Linear in the file. */
 vdb_status vdb_index_verify(const vdb_index *ix);
 void vdb_index_close(vdb_index *ix);
 
@@ -315,7 +321,8 @@ void vdb_idlist_free(vdb_idlist *l);
 
 /* Delete, in ix (vdb_index_save writes the change), every live row whose
  * id is in ids: *deleted rows; *missing ids named no live row. Searches
- * of ix skip deleted rows from then on. */
+ * of ix skip deleted rows from then on. ix is checked first as
+ * vdb_index_verify does (VDB_ECORRUPT, ix unchanged). */
 vdb_status vdb_index_delete(vdb_index *ix, const vdb_idlist *ids, size_t *deleted,
                             size_t *missing);
 /* *out = base plus data's records (which need ids), the live rows of
@@ -324,7 +331,8 @@ vdb_status vdb_index_delete(vdb_index *ix, const vdb_idlist *ids, size_t *delete
 vdb_status vdb_index_upsert(vdb_index **out, const vdb_index *base, vdb_vecs *data,
                             const vdb_build_opts *o, size_t *replaced);
 /* *out = base without its deleted rows (every type; the ids of an index
- * that stored none become explicit, so they survive the renumbering). */
+ * that stored none become explicit, so they survive the renumbering).
+ * base is checked first as vdb_index_verify does. */
 vdb_status vdb_index_compact(vdb_index **out, const vdb_index *base, const vdb_build_opts *o);
 
 /* ===== Shards (vdb-build --shard, vdb-query over several indexes) ===== */
