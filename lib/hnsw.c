@@ -729,7 +729,8 @@ static vdb_status relink_node(hnsw_graph *g, const hnsw_graph *old, const vdb_ke
 		for (size_t j = b->nsurv; j < b->n; j++)
 			b->c[j].d = rank_dist(old, K, q, bias, b->c[j].id);
 		*fixed |= 1u << lc;
-		qsort(b->c + b->nsurv, b->n - b->nsurv, sizeof *b->c, cand_cmp);
+		if (b->n > b->nsurv) /* b->c may be NULL: no list gathered */
+			qsort(b->c + b->nsurv, b->n - b->nsurv, sizeof *b->c, cand_cmp);
 		b->n = select_neighbours(old, K, w, b->c, b->n, b->nsurv, max);
 	}
 	/* without a loss the candidates are the old links, in their order */
