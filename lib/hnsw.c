@@ -643,6 +643,17 @@ vdb_status hnsw_check(const hnsw_graph *g, const char *name)
 				              "nodes", name, i, lk[1 + j], lc, g->n);
 		}
 	}
+	/* a link on an upper layer names a node that has the layer (the
+	 * offsets are checked above, so every node's level is known): a
+	 * compaction's back links read the named node's list there */
+	for (size_t i = 0; i < g->n; i++)
+		for (int lc = 1, level = hnsw_level(g, i); lc <= level; lc++) {
+			const uint32_t *lk = links_of(g, i, lc);
+			for (uint32_t j = 0; j < lk[0]; j++)
+				VDB_RETURN_IF(hnsw_level(g, lk[1 + j]) < lc, VDB_ECORRUPT,
+				              "%s: HNSW node %zu links to node %u on layer %d, which node %u "
+				              "is not on", name, i, lk[1 + j], lc, lk[1 + j]);
+		}
 	VDB_RETURN_IF(g->n && hnsw_level(g, g->entry) != g->max_level, VDB_ECORRUPT,
 	              "%s: HNSW entry point %u is not on the top level %d", name, g->entry,
 	              g->max_level);

@@ -263,3 +263,14 @@ dup_row() {
   run -0 jq -s -e 'map(.distances | all(isinfinite | not)) | all' <<<"$res"
   run -0 jq -s -e '[.[].distances[0]] | min == -3.4028235e38' <<<"$res"
 }
+
+@test "hnsw: an upper-layer link to a node without that layer (found by fuzz_index): --verify and --compact 65, untouched" {
+  # the fuzzer's input: a crafted file with valid checksums (tests/fuzz/corpus/index)
+  cp "$VDB_SRCDIR/tests/fuzz/corpus/index/regress-26-offer-level.vdb" x.vdb
+  cp x.vdb before.vdb
+  run -65 vdb-query -x x.vdb --verify
+  assert_output --partial "is not on"
+  run -65 vdb-build --compact -x x.vdb -o x.vdb
+  assert_output --partial "is not on"
+  cmp x.vdb before.vdb
+}
