@@ -73,7 +73,8 @@ recall10() { # INDEX QUERIES GT [query options...]
 # ge A B: A >= B as numbers
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 # near A B EPS: |A - B| <= EPS
-near() { awk -v a="$1" -v b="$2" -v e="$3" 'BEGIN { d = a - b; exit !(d <= e && -d <= e) }'; }
+# (recalls are multiples of 1/queries: 1.00 - 0.99 must count as 0.01, not a float above it)
+near() { awk -v a="$1" -v b="$2" -v e="$3" 'BEGIN { d = a - b; e += 1e-9; exit !(d <= e && -d <= e) }'; }
 
 # section_at INDEX KIND: "offset length" of the index's section of that kind
 section_at() {
