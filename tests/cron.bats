@@ -131,7 +131,7 @@ feed_holder() {
   # replace the index with one of other vectors, while the reader holds the old one
   vdb-build -q -o ix.vdb "$D/sift_query20.fvecs"
   vdb-query -x ix.vdb -O ivecs "$D/sift_query20.fvecs" >new.ivecs
-  ! cmp -s old.ivecs new.ivecs
+  run ! cmp -s old.ivecs new.ivecs
   cat "$D/sift_query20.fvecs" >&9
   exec 9>&-
   wait "$reader"
@@ -141,11 +141,13 @@ feed_holder() {
 @test "--quiet: a successful build prints nothing; errors still reach stderr" {
   run --separate-stderr vdb-build --quiet -o q.vdb "$D/sift2k_base.fvecs"
   assert_success
-  [ -z "$output" ] && [ -z "$stderr" ]
+  [ -z "$output" ]
+  [ -z "$stderr" ]
   [ "$(vdb-query -x q.vdb --info | jq .count)" = 2000 ]
   run --separate-stderr vdb-build -q --append -o q.vdb "$D/sift_query20.fvecs"
   assert_success
-  [ -z "$output" ] && [ -z "$stderr" ]
+  [ -z "$output" ]
+  [ -z "$stderr" ]
   fvecs bad.fvecs 2  1 2 3
   run --separate-stderr vdb-build --quiet -o b.vdb bad.fvecs
   assert_failure 65
@@ -258,9 +260,10 @@ value() { awk -v m="$2" '$1 ~ "^" m "[{ ]" { print $NF; exit }' "$1"; }
   [ "$(value m/build.prom vdb_build_success)" = 1 ]
   ok_ts=$(value m/build.prom vdb_build_last_success_timestamp_seconds)
   now=$(date +%s)
-  [ $((now - ok_ts)) -ge 0 ] && [ $((now - ok_ts)) -le 60 ]
+  [ $((now - ok_ts)) -ge 0 ]
+  [ $((now - ok_ts)) -le 60 ]
   grep -q '^# TYPE vdb_build_seconds gauge$' m/build.prom
-  ! grep -q failure m/build.prom
+  run ! grep -q failure m/build.prom
   # a failed build: success 0, its status, and the last success kept
   inode=$(stat -c %i m/build.prom)
   fvecs bad.fvecs 2  1 2 3
@@ -328,7 +331,8 @@ value() { awk -v m="$2" '$1 ~ "^" m "[{ ]" { print $NF; exit }' "$1"; }
   vdb-build -q -T hnsw -m cosine -t 1 -o docs.vdb days/2026-11-01.jsonl
   run --separate-stderr nightly 2026-11-02
   assert_success
-  [ -z "$output" ] && [ -z "$stderr" ]
+  [ -z "$output" ]
+  [ -z "$stderr" ]
   [ "$(vdb-query -x docs.vdb --info | jq .count)" = 1000 ]
   # the ground truth of all the days is the bundled one of words1k
   cmp probe_gt.ivecs <(vdb-eval groundtruth -m cosine -k 10 "$D/words1k.jsonl" probe.jsonl)

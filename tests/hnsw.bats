@@ -41,7 +41,8 @@ load helpers
   # k beyond the count: every node reached, once, nearest first (a few
   # outliers lose all their in-links to the pruning heuristic, as in hnswlib)
   n=$(jq '.ids | length' all)
-  [ "$n" -ge 950 ] && [ "$n" -le 1000 ]
+  [ "$n" -ge 950 ]
+  [ "$n" -le 1000 ]
   [ "$(jq '.ids | unique | length' all)" = "$n" ]
   jq -e '.distances as $d | [range(1; $d | length) | $d[. - 1] <= $d[.]] | all' all >/dev/null
 }

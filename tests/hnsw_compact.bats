@@ -121,7 +121,8 @@ live_ids() { # N: the row numbers below N not in dead.txt
   [ "$(jq .refine info)" = 4 ]
   # the ranges are the original build's (nothing quantised again)
   sq8r() { vdb-query -x "$1" --info | jq -r '.sections[] | select(.kind == "SQ8R") | .xxh3'; }
-  [ -n "$(sq8r c1.vdb)" ] && [ "$(sq8r c1.vdb)" = "$(sq8r ix.vdb)" ]
+  [ -n "$(sq8r c1.vdb)" ]
+  [ "$(sq8r c1.vdb)" = "$(sq8r ix.vdb)" ]
   live_ids 10000 >live.txt
   same_records c1.vdb ix.vdb live.txt # the VECS rows
   # without --refine, --get decodes the codes: the same codes

@@ -34,7 +34,7 @@ load helpers
   done
   # fewer probes: fewer candidates, and a worse answer somewhere
   vdb-build -T lsh -m cosine --lsh-bits 8 -o l8.vdb "$D/words1k.jsonl"
-  ! diff -q <(vdb-query -x l8.vdb -k 10 "$D/words_query20.jsonl") \
+  run ! diff -q <(vdb-query -x l8.vdb -k 10 "$D/words_query20.jsonl") \
     <(vdb-query -x f.vdb -k 10 "$D/words_query20.jsonl")
 }
 
@@ -55,7 +55,7 @@ load helpers
   vdb-build -T lsh -m cosine -t 2 --seed 5 -o b.vdb "$D/words1k.jsonl"
   cmp a.vdb b.vdb
   vdb-build -T lsh -m cosine -t 2 --seed 6 -o c.vdb "$D/words1k.jsonl"
-  ! cmp -s a.vdb c.vdb
+  run ! cmp -s a.vdb c.vdb
   # queries do not depend on the thread count either
   diff <(vdb-query -t 1 -x a.vdb --probes 8 "$D/words_query20.jsonl") \
     <(vdb-query -t 2 -x a.vdb --probes 8 "$D/words_query20.jsonl")

@@ -32,7 +32,8 @@ build4() {
   # every shard got a share (a split that put all in one would pass the above)
   for i in 0 1 2 3; do
     c=$(vdb-query -x s$i.vdb --info | jq .count)
-    [ "$c" -gt 350 ] && [ "$c" -lt 650 ]
+    [ "$c" -gt 350 ]
+    [ "$c" -lt 650 ]
   done
   # an index that is not a shard says nothing about shards
   vdb-build -q -o all.vdb "$D/sift2k_base.fvecs"

@@ -17,7 +17,7 @@ pairs() { jq -c '[.ids, .distances] | transpose | map({(.[0] | tostring): .[1]})
     cmp s.out d.out
     # and it is not simply the float32 answer
     vdb-build -m $m -o f.vdb "$D/sift2k_base.fvecs"
-    ! cmp -s s.out <(vdb-query -x f.vdb -k 10 "$D/sift_query20.fvecs")
+    run ! cmp -s s.out <(vdb-query -x f.vdb -k 10 "$D/sift_query20.fvecs")
   done
   # one query at a time: the same answer
   vdb-query -x s.vdb -k 10 --batch 1 "$D/sift_query20.fvecs" | cmp - s.out
@@ -77,7 +77,7 @@ pairs() { jq -c '[.ids, .distances] | transpose | map({(.[0] | tostring): .[1]})
       $r[] | ((.[1] - $f[.[0] | tostring]) / $f[.[0] | tostring]) | fabs] | max')
   echo "largest relative distance error of sq8: $err"
   ge 0.02 "$err"
-  ! ge 0 "$err"
+  run ! ge 0 "$err"
   r=$(recall10 hr.vdb "$D/sift_query20.fvecs" "$D/sift2k_gt100_l2.ivecs" --ef 64)
   ge "$r" 0.95
 }

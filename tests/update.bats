@@ -214,7 +214,7 @@ every_k() {
   # the old vectors do not answer for them any more
   jq -sc '.[:20][] | {vector}' base.jsonl >oldq.jsonl
   vdb-query -x ix.vdb -k 1 --ef 64 oldq.jsonl | jq -r '.ids[0]' >first
-  ! grep -qxFf <(jq -r .id changed.jsonl | head -20) first
+  run ! grep -qxFf <(jq -r .id changed.jsonl | head -20) first
   # metadata follows the record: the filter on the old value misses it
   [ "$(vdb-query -x ix.vdb --get new-2 | jq -c .metadata)" = '{"v":4}' ]
   [ "$(vdb-query -x ix.vdb --get "$(head -1 ids | jq -r '.[0]')" | jq -c .metadata)" = '{"v":2}' ]
@@ -333,7 +333,7 @@ every_k() {
   vdb-build -q --upsert -x ix.vdb u.jsonl
   sed -n '11,20p' w.jsonl | vdb-build -q --delete -x ix.vdb
   vdb-query -x ix.vdb -k 5 q.jsonl >new.jsonl
-  ! cmp -s old.jsonl new.jsonl
+  run ! cmp -s old.jsonl new.jsonl
   cat q.jsonl >&9
   exec 9>&-
   wait $reader
