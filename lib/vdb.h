@@ -56,6 +56,9 @@ const char *vdb_version(void);
 /* a float vector's squared length, at most: a quarter of FLT_MAX, so that no
  * l2 distance, inner product or norm of two such vectors overflows float32 */
 #define VDB_MAX_SQNORM 8.5e37
+/* bytes of one record's text (a chunk, a query; what an index stores per
+ * record): documents longer than this are chunked first */
+#define VDB_MAX_TEXT (1u << 20)
 #define VDB_LSH_MAX_TABLES 64u
 #define VDB_LSH_MAX_BITS 32u
 #define VDB_LSH_MAX_PROBES 65536u /* buckets visited per table */
