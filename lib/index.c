@@ -1,8 +1,9 @@
 /*
  * index.c — what every index type shares: choosing the type, the text
- * columns (ids, metadata, texts) and the embedder identity, saving through the atomic file writer, opening and
- * checking a mapped file, and the --info description. The commands talk to
- * this file only; they never know which type they hold.
+ * columns (ids, metadata, texts) and the embedder identity, saving through
+ * the atomic file writer, opening and checking a mapped file, and the
+ * --info description. The commands talk to this file only; they never know
+ * which type they hold.
  */
 #include "index_internal.h"
 #include "jsontext.h"

@@ -36,12 +36,12 @@ struct vdb_index_ops {
 	vdb_status (*check)(const vdb_build_opts *o);
 	/* Take over data (rows already normalised for cosine). */
 	vdb_status (*build)(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o);
-	/* Make ix (count, ids, metadata and texts already set) base plus the rows of
-	 * data (optional: NULL if the type cannot grow). */
+	/* Make ix (count, ids, metadata and texts already set) base plus the
+	 * rows of data (optional: NULL if the type cannot grow). */
 	vdb_status (*append)(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
 	                     const vdb_build_opts *o);
-	/* Make ix (count, ids, metadata and texts already set) hold base's rows
-	 * keep[0..ix->count), ascending, as rows 0.. (vdb-build --compact). */
+	/* Make ix (count, ids, metadata and texts already set) hold base's
+	 * rows keep[0..ix->count), ascending, as rows 0.. (vdb-build --compact). */
 	vdb_status (*compact)(vdb_index *ix, const vdb_index *base, const int64_t *keep,
 	                      const vdb_build_opts *o);
 	/* Write the type's sections and fill its header params. */

@@ -24,7 +24,10 @@
  * 12,000 to 18,000 instructions each, which about doubles the cost of
  * printing a result with its metadata, and is still less than reading all
  * of an index's metadata at open whenever a run prints fewer results than
- * the index holds. vdb-query --verify checks every text of the file.
+ * the index holds. Stored texts (a record's "text") likewise: jansson reads
+ * each one printed (--include text, --get), a cost in proportion to its
+ * length, paid only by runs that print them. vdb-query --verify checks every
+ * text of the file.
  */
 #include "jsontext.h"
 #include "index_internal.h"
