@@ -199,6 +199,8 @@ static vdb_status read_bits(vdb_reader *r, vdb_vecs *v, json_t *o, size_t ln, si
 /* The record's "embedder" (null or absent: none) against the set's. */
 static vdb_status read_embedder(vdb_reader *r, vdb_vecs *v, json_t *e, size_t ln, size_t rec)
 {
+	if ((!e || json_is_null(e)) && v->embedder_seen && !v->embedder)
+		return VDB_OK; /* raw vectors, as the records before */
 	size_t wn = strlen(r->name) + 64;
 	char *where = malloc(wn), *canon = NULL;
 	if (!where)
