@@ -217,12 +217,17 @@ static vdb_status read_embedder(vdb_reader *r, vdb_vecs *v, json_t *e, size_t ln
 	} else if (!s && (!canon != !v->embedder ||
 	                  (canon && strcmp(canon, v->embedder) &&
 	                   !vdb_embedder_same(canon, v->embedder)))) {
-		char now[256], before[256];
-		vdb_embedder_describe(canon, now, sizeof now);
-		vdb_embedder_describe(v->embedder, before, sizeof before);
-		s = vdb_fail(VDB_EFORMAT, "%s: embedded by %s, but the records before it by %s: the "
-		             "records of one input set come from one embedder, or none does", where,
-		             canon ? now : "no embedder (no \"embedder\")", before);
+		char now[256] = "has no \"embedder\"", before[256] = "have none";
+		if (canon) {
+			memcpy(now, "embedded by ", 12);
+			vdb_embedder_describe(canon, now + 12, sizeof now - 12);
+		}
+		if (v->embedder) {
+			memcpy(before, "come from ", 10);
+			vdb_embedder_describe(v->embedder, before + 10, sizeof before - 10);
+		}
+		s = vdb_fail(VDB_EFORMAT, "%s: %s, but the records before it %s: the records of one "
+		             "input set come from one embedder, or none does", where, now, before);
 	}
 	free(canon);
 	free(where);
