@@ -280,6 +280,10 @@ refused() {
   refused '{"vector": [1, 2], '"$e"', "xxh3": "0123456789ABCDEF", "dim": 2}}' \
     '"embedder"."xxh3" must be 16 lowercase hex digits'
   refused '{"vector": [1, 2], "embedder": "m.bin"}' '"embedder" must be an object'
+  refused '{"vector": [1, 2], "embedder": {"kind": "onnx", "name": "m", "xxh3": "0123456789abcdef", "dim": 2}}' \
+    '"embedder"."kind" must be "fasttext", "vec" or "exec"'
+  refused "{\"vector\": [1, 2], \"embedder\": {\"kind\": \"exec\", \"name\": \"$(printf 'x%.0s' $(seq 4097))\", \"xxh3\": \"0123456789abcdef\", \"dim\": 2}}" \
+    '"embedder"."name" must be a string of 1 to 4096 bytes (VDB_MAX_EMBEDDER_NAME)'
   refused "$(printf '{"vector": [1, 2], "text": "bad \xff byte"}')" 'malformed JSON'
 }
 
