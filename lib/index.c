@@ -446,11 +446,11 @@ static vdb_status open_embedder(vdb_index *ix)
 	              "%s: the embedder section is %zu bytes (corrupt index)", path, len);
 	json_t *j = json_loadb(e, len, JSON_REJECT_DUPLICATES, NULL);
 	char *canon = NULL;
-	vdb_status s = j ? vdb_embedder_canon(j, path, &canon) : VDB_EFORMAT;
+	vdb_status s = j ? vdb_modelid_canon(j, path, &canon) : VDB_EFORMAT;
 	json_decref(j);
 	if (s == VDB_ENOMEM)
 		return s;
-	if (s || strlen(canon) != len || memcmp(canon, e, len) || vdb_embedder_dim(canon) != ix->dim) {
+	if (s || strlen(canon) != len || memcmp(canon, e, len) || vdb_modelid_dim(canon) != ix->dim) {
 		free(canon);
 		return vdb_fail(VDB_ECORRUPT, "%s: the embedder section is not an embedder identity "
 		                "of the index's dimension %u (corrupt index)", path, ix->dim);

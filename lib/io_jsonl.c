@@ -207,24 +207,24 @@ static vdb_status read_embedder(vdb_reader *r, vdb_vecs *v, json_t *e, size_t ln
 		return vdb_fail(VDB_ENOMEM, "out of memory");
 	snprintf(where, wn, "%s: line %zu (record %zu)", r->name, ln, rec);
 	vdb_status s = VDB_OK;
-	if (e && !json_is_null(e) && !(s = vdb_embedder_canon(e, where, &canon)) &&
-	    vdb_embedder_dim(canon) != v->dim)
+	if (e && !json_is_null(e) && !(s = vdb_modelid_canon(e, where, &canon)) &&
+	    vdb_modelid_dim(canon) != v->dim)
 		s = vdb_fail(VDB_EFORMAT, "%s: \"embedder\".\"dim\" is %u but the vector has %u "
-		             "dimensions", where, vdb_embedder_dim(canon), v->dim);
+		             "dimensions", where, vdb_modelid_dim(canon), v->dim);
 	if (!s && !v->embedder_seen) {
 		v->embedder = canon, canon = NULL;
 		v->embedder_seen = 1;
 	} else if (!s && (!canon != !v->embedder ||
 	                  (canon && strcmp(canon, v->embedder) &&
-	                   !vdb_embedder_same(canon, v->embedder)))) {
+	                   !vdb_modelid_same(canon, v->embedder)))) {
 		char now[256] = "has no \"embedder\"", before[256] = "have none";
 		if (canon) {
 			memcpy(now, "embedded by ", 12);
-			vdb_embedder_describe(canon, now + 12, sizeof now - 12);
+			vdb_modelid_describe(canon, now + 12, sizeof now - 12);
 		}
 		if (v->embedder) {
 			memcpy(before, "come from ", 10);
-			vdb_embedder_describe(v->embedder, before + 10, sizeof before - 10);
+			vdb_modelid_describe(v->embedder, before + 10, sizeof before - 10);
 		}
 		s = vdb_fail(VDB_EFORMAT, "%s: %s, but the records before it %s: the records of one "
 		             "input set come from one embedder, or none does", where, now, before);

@@ -28,7 +28,7 @@ static int lower_hex16(const char *s, size_t n)
 	return 1;
 }
 
-vdb_status vdb_embedder_canon(json_t *j, const char *where, char **out)
+vdb_status vdb_modelid_canon(json_t *j, const char *where, char **out)
 {
 	*out = NULL;
 	VDB_RETURN_IF(!json_is_object(j), VDB_EFORMAT, "%s: \"embedder\" must be an object "
@@ -80,7 +80,7 @@ static int fields(const char *json, char kind[16], char xxh[17], char *name, siz
 	return ok;
 }
 
-int vdb_embedder_same(const char *a, const char *b)
+int vdb_modelid_same(const char *a, const char *b)
 {
 	char ka[16], kb[16], xa[17], xb[17];
 	uint32_t da, db;
@@ -89,14 +89,14 @@ int vdb_embedder_same(const char *a, const char *b)
 	return !strcmp(ka, kb) && !strcmp(xa, xb) && da == db;
 }
 
-uint32_t vdb_embedder_dim(const char *json)
+uint32_t vdb_modelid_dim(const char *json)
 {
 	char k[16], x[17];
 	uint32_t d;
 	return fields(json, k, x, NULL, 0, &d) ? d : 0;
 }
 
-void vdb_embedder_describe(const char *json, char *buf, size_t n)
+void vdb_modelid_describe(const char *json, char *buf, size_t n)
 {
 	char k[16], x[17], name[160];
 	uint32_t d;
@@ -118,11 +118,11 @@ vdb_status vdb_index_embedder_check(const vdb_index *ix, const char *ixname,
 	const char *mine = vdb_index_embedder(ix);
 	if (!mine && !embedder)
 		return VDB_OK;
-	if (mine && embedder && vdb_embedder_same(mine, embedder))
+	if (mine && embedder && vdb_modelid_same(mine, embedder))
 		return VDB_OK;
 	char a[256], b[256];
-	vdb_embedder_describe(embedder, a, sizeof a);
-	vdb_embedder_describe(mine, b, sizeof b);
+	vdb_modelid_describe(embedder, a, sizeof a);
+	vdb_modelid_describe(mine, b, sizeof b);
 	if (mine && embedder)
 		return vdb_fail(VDB_EFORMAT, "%s embedded by %s, %s by %s: their distances do not "
 		                "compare", qname, a, ixname, b);

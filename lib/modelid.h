@@ -12,12 +12,12 @@
  * {"kind": "fasttext"|"vec"|"exec", "name": 1..VDB_MAX_EMBEDDER_NAME
  * bytes, "xxh3": 16 lowercase hex digits, "dim": 1..VDB_MAX_DIM}, in that
  * order, other keys dropped. VDB_EFORMAT naming where and the field. */
-vdb_status vdb_embedder_canon(json_t *j, const char *where, char **out);
+vdb_status vdb_modelid_canon(json_t *j, const char *where, char **out);
 /* Whether two canonical identities are the same embedder: kind, xxh3 and
  * dim (the name is for people; a renamed model file is the same model). */
-int vdb_embedder_same(const char *a, const char *b);
+int vdb_modelid_same(const char *a, const char *b);
 /* The identity's dim (0 if the text is not an identity). */
-uint32_t vdb_embedder_dim(const char *json);
+uint32_t vdb_modelid_dim(const char *json);
 /* "exec \"./embed.sh\" (xxh3 0123456789abcdef, dim 50)" for messages. */
-void vdb_embedder_describe(const char *json, char *buf, size_t n);
+void vdb_modelid_describe(const char *json, char *buf, size_t n);
 #endif
