@@ -8,7 +8,7 @@
 
 enum {
 	OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_PROBES, OPT_INCLUDE, OPT_INFO, OPT_VERIFY, OPT_MERGE,
-	OPT_FILTER, OPT_GET
+	OPT_FILTER, OPT_GET, OPT_STRICT
 };
 
 /* at most this many indexes (-x) searched as one set */
@@ -26,7 +26,8 @@ typedef struct {
 	vdb_output out;
 	vdb_format format;
 	size_t batch;
-	bool include_meta, info, verify;
+	unsigned include; /* VDB_INCLUDE_* */
+	bool info, verify, strict;
 } query_args;
 
 static void help(void)
@@ -45,7 +46,10 @@ static void help(void)
 	       "      --probes P         lsh: buckets visited per table, the query's own and\n"
 	       "                         those of its least certain bits (default 1)\n"
 	       "  -O, --output FMT       jsonl (default), ivecs or tsv\n"
-	       "      --include metadata add each result's stored metadata\n"
+	       "      --include WHAT     add each result's stored metadata, text, or both\n"
+	       "                         (metadata,text; repeatable)\n"
+	       "      --strict           refuse queries whose embedder identity is not the\n"
+	       "                         index's (default: a warning when both have one)\n"
 	       "      --filter EXPR      only records whose metadata passes EXPR, e.g.\n"
 	       "                         'category == \"Software\" && price <= 150' (see vdb-query(1))\n"
 	       "      --get ID,...       print the stored records with these ids and exit\n"
@@ -130,10 +134,20 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case 'O':
 		cmd_output(arg, &a->out);
 		return true;
-	case OPT_INCLUDE:
-		if (strcmp(arg, "metadata") != 0)
-			cmd_usage_error("--include: '%s' is not known (expected metadata)", arg);
-		a->include_meta = true;
+	case OPT_INCLUDE: {
+		char *list = strdup(arg), *save = NULL;
+		if (!list)
+			cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+		for (char *w = strtok_r(list, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+			if (strcmp(w, "metadata") && strcmp(w, "text"))
+				cmd_usage_error("--include: '%s' is not known (expected metadata, text)", w);
+			a->include |= strcmp(w, "text") ? VDB_INCLUDE_META : VDB_INCLUDE_TEXT;
+		}
+		free(list);
+		return true;
+	}
+	case OPT_STRICT:
+		a->strict = true;
 		return true;
 	case 'f':
 		cmd_format(arg, &a->format);
@@ -166,11 +180,30 @@ static const struct option longopts[] = {
 	{ "info", no_argument, NULL, OPT_INFO },
 	{ "verify", no_argument, NULL, OPT_VERIFY },
 	{ "merge", no_argument, NULL, OPT_MERGE },
+	{ "strict", no_argument, NULL, OPT_STRICT },
 	{ "verbose", no_argument, NULL, 'v' },
 	CMD_COMMON_LONGOPTS
 };
 
 static double search_seconds;
+static bool embedder_warned; /* the warning of another embedder is given once a run */
+
+/* The queries of name (q, their first batch read) against the index's
+ * embedder identity: another one is a warning, or with --strict an error;
+ * with --strict, an identity on one side only is an error too. */
+static void check_embedder(const query_args *a, const vdb_index *ix, const vdb_vecs *q,
+                           const char *path)
+{
+	char qname[4200];
+	snprintf(qname, sizeof qname, "the queries of %s", strcmp(path, "-") ? path : "stdin");
+	vdb_status s = vdb_index_embedder_check(ix, a->index[0], q->embedder, qname, a->strict);
+	if (s && a->strict)
+		cmd_die(s);
+	if (s && !embedder_warned) {
+		cmd_warn("%s", vdb_last_error());
+		embedder_warned = true;
+	}
+}
 
 /* --get: each id's stored record as one JSON line; 1 if any is missing. */
 static int get_records(const char *get, const char *name, const vdb_index *ix)
@@ -189,7 +222,7 @@ static int get_records(const char *get, const char *name, const vdb_index *ix)
 			continue;
 		}
 		vdb_status s = vdb_index_row_vector(ix, row, v);
-		if (s || (s = vdb_index_texts_check(ix, row, 1)))
+		if (s || (s = vdb_index_texts_check(ix, row, VDB_INCLUDE_META | VDB_INCLUDE_TEXT)))
 			cmd_die(s);
 		size_t len;
 		const char *idj = vdb_index_id_json(ix, row, &len);
@@ -199,11 +232,17 @@ static int get_records(const char *get, const char *name, const vdb_index *ix)
 			printf("{\"id\": %lld, \"vector\": [", (long long)row);
 		for (uint32_t i = 0; i < d; i++)
 			printf(i ? ", %.9g" : "%.9g", (double)v[i]);
+		putchar(']');
 		const char *md = vdb_index_meta_json(ix, row, &len);
 		if (md)
-			printf("], \"metadata\": %.*s}\n", (int)len, md);
-		else
-			printf("]}\n");
+			printf(", \"metadata\": %.*s", (int)len, md);
+		const char *tx = vdb_index_text_json(ix, row, &len);
+		if (tx)
+			printf(", \"text\": %.*s", (int)len, tx);
+		const char *emb = vdb_index_embedder(ix);
+		if (emb)
+			printf(", \"embedder\": %s", emb);
+		printf("}\n");
 		cmd_check_stdout();
 	}
 	free(ids);
@@ -243,6 +282,7 @@ static void run_queries(const query_args *a, const vdb_index *const *ix, const c
 	q.dim = vdb_index_dim(ix[0]); /* the reader checks every query against it */
 	q.binary = vdb_index_metric(ix[0]) == VDB_METRIC_HAMMING;
 	size_t got, k = a->so.k;
+	bool checked = false;
 	size_t batch = MAX_BATCH_RESULTS / k < a->batch ? MAX_BATCH_RESULTS / k : a->batch;
 	for (;;) {
 		vdb_vecs_clear(&q);
@@ -250,6 +290,9 @@ static void run_queries(const query_args *a, const vdb_index *const *ix, const c
 			cmd_die(s);
 		if (got == 0)
 			break;
+		if (!checked) /* the first record decides the input's identity */
+			check_embedder(a, ix[0], &q, path);
+		checked = true;
 		result_room(res, q.n, k);
 		int64_t *ids = res->ids;
 		float *dist = res->dist;
@@ -259,7 +302,7 @@ static void run_queries(const query_args *a, const vdb_index *const *ix, const c
 		search_seconds += cmd_now() - t0;
 		for (size_t i = 0; i < q.n; i++)
 			if ((s = vdb_write_result_set(stdout, a->out, ix, (size_t)a->nindex, (*qno)++,
-			                              ids + i * k, dist + i * k, k, a->include_meta))) {
+			                              ids + i * k, dist + i * k, k, a->include))) {
 				cmd_check_stdout(); /* a reader gone ends quietly */
 				cmd_die(s);       /* else a stored text that would break the line */
 			}
@@ -346,9 +389,12 @@ int main(int argc, char **argv)
 				         "(such as !exists(f)) can pass", a.index[i]);
 		a.so.filter = filter;
 	}
-	for (int i = 0; i < a.nindex; i++)
-		if (a.include_meta && !vdb_index_has_meta(ix[i]))
+	for (int i = 0; i < a.nindex; i++) {
+		if ((a.include & VDB_INCLUDE_META) && !vdb_index_has_meta(ix[i]))
 			cmd_warn("%s has no metadata; printing null for each result", a.index[i]);
+		if ((a.include & VDB_INCLUDE_TEXT) && !vdb_index_has_text(ix[i]))
+			cmd_warn("%s has no text; printing null for each result", a.index[i]);
+	}
 	/* k beyond the live records asks for nothing more than all of them */
 	size_t live = 0;
 	for (int i = 0; i < a.nindex; i++)

@@ -14,6 +14,12 @@
  *   2.0  deleted rows: live < count and a TOMB section (a CRoaring bitmap of
  *        the deleted rows). 1.x readers refuse it, as they would return
  *        deleted rows; files without deleted rows are still written as 1.x.
+ *   (same versions) texts and the embedder identity (issue 18): header flag
+ *        4 with TXOF/TXTX (offsets, and JSON strings or null, as IDOF/IDTX),
+ *        and an EMBD section (the identity's canonical JSON). Only files
+ *        whose records carry them have them, and readers that do not know
+ *        them open such a file as one without texts, so no version changes:
+ *        a file without texts is byte for byte what earlier versions wrote.
  * A reader opens every file whose major version is <= its own; a changed
  * section layout gets a new section kind, never a silent reinterpretation.
  */

@@ -53,7 +53,7 @@ vdb_status vdb_idmap_index_key(const void *ctx, size_t row, vdb_idkey *k)
 	const vdb_index *ix = ctx;
 	size_t len = 0;
 	const char *t = vdb_index_id_json(ix, (int64_t)row, &len);
-	if (!t && ix->id_off)
+	if (!t && ix->col[VDB_COL_ID].off)
 		return vdb_fail(VDB_ECORRUPT, "%s: the id of row %zu is out of range",
 		                ix->file ? ix->file->path : "index", row);
 	return vdb_idkey_of(k, t, len, row);

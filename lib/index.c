@@ -1,11 +1,13 @@
 /*
- * index.c — what every index type shares: choosing the type, the ids and
- * metadata sections, saving through the atomic file writer, opening and
- * checking a mapped file, and the --info description. The commands talk to
- * this file only; they never know which type they hold.
+ * index.c — what every index type shares: choosing the type, the text
+ * columns (ids, metadata, texts) and the embedder identity, saving through
+ * the atomic file writer, opening and checking a mapped file, and the
+ * --info description. The commands talk to this file only; they never know
+ * which type they hold.
  */
 #include "index_internal.h"
 #include "jsontext.h"
+#include "modelid.h"
 #include "payload.h"
 #include "rowset.h"
 #include "rows.h"
@@ -87,6 +89,18 @@ vdb_status vdb_build_opts_check(const vdb_build_opts *o)
 	return ops->check ? ops->check(o) : VDB_OK;
 }
 
+/* ix's columns and embedder: those of ix->owned that it has. */
+static void point_cols(vdb_index *ix)
+{
+	for (int c = 0; c < VDB_NCOLS; c++) {
+		const vdb_texts *t = &ix->owned.col[c];
+		if (t->off)
+			ix->col[c].off = t->off, ix->col[c].buf = t->buf, ix->col[c].len = t->len;
+	}
+	if (ix->owned.embedder)
+		ix->embedder = ix->owned.embedder;
+}
+
 static vdb_index *index_new(const struct vdb_index_ops *ops, vdb_metric m, uint32_t dim,
                             size_t count, uint64_t seed)
 {
@@ -124,11 +138,7 @@ vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts
 	ix->owned = *data;
 	vdb_vecs_init(data);
 	data->dim = ix->dim;
-	const vdb_vecs *v = &ix->owned;
-	if (v->id_off)
-		ix->id_off = v->id_off, ix->id_buf = v->id_buf, ix->id_len = v->id_len;
-	if (v->meta_off)
-		ix->md_off = v->meta_off, ix->md_buf = v->meta_buf, ix->md_len = v->meta_len;
+	point_cols(ix);
 	s = ops->build(ix, &ix->owned, o);
 	if (s) {
 		vdb_index_close(ix);
@@ -138,7 +148,7 @@ vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts
 	return VDB_OK;
 }
 
-/* Where row i of a new index takes its id and metadata texts from. */
+/* Where row i of a new index takes its texts (of each column) from. */
 typedef struct {
 	const vdb_index *base;
 	const vdb_vecs *data;  /* rows base->count.. (an append) */
@@ -146,26 +156,25 @@ typedef struct {
 	uint64_t next_id;      /* the id of data's first row if it has none */
 } text_source;
 
-/* The JSON text of row i's id (ids) or metadata; a row without one gets
- * its number (ids: a new row the next free integer) or null. */
-static const char *text_of(const text_source *src, bool ids, size_t i, char num[24], size_t *len)
+/* The JSON text of row i's entry of column c; a row without one gets its
+ * number (ids: a new row the next free integer) or null. */
+static const char *text_of(const text_source *src, int c, size_t i, char num[24], size_t *len)
 {
 	const vdb_index *b = src->base;
 	size_t r = src->keep ? (size_t)src->keep[i] : i, id = r;
 	if (!src->keep && i >= b->count) {
-		const uint64_t *o = ids ? src->data->id_off : src->data->meta_off;
-		const char *t = ids ? src->data->id_buf : src->data->meta_buf;
+		const vdb_texts *t = &src->data->col[c];
 		r = i - b->count;
 		id = (size_t)src->next_id + r;
-		if (o) {
-			*len = (size_t)(o[r + 1] - o[r]);
-			return t + o[r];
+		if (t->off) {
+			*len = (size_t)(t->off[r + 1] - t->off[r]);
+			return t->buf + t->off[r];
 		}
-	} else if (ids ? b->id_off : b->md_off) {
+	} else if (b->col[c].off) {
 		/* the file's offsets, checked: NULL if they are broken */
-		return ids ? vdb_index_id_json(b, (int64_t)r, len) : vdb_index_meta_json(b, (int64_t)r, len);
+		return vdb_index_col_json(b, c, (int64_t)r, len);
 	}
-	if (!ids) {
+	if (c != VDB_COL_ID) {
 		*len = 4;
 		return "null";
 	}
@@ -173,43 +182,38 @@ static const char *text_of(const text_source *src, bool ids, size_t i, char num[
 	return num;
 }
 
-/* One text column (ids or metadata) of n rows. */
-static vdb_status gather_texts(vdb_vecs *out, bool ids, const text_source *src, size_t n)
+static const char *const col_what[VDB_NCOLS] = { "id", "metadata", "text" };
+
+/* Column c of n rows. */
+static vdb_status gather_texts(vdb_vecs *out, int c, const text_source *src, size_t n)
 {
-	size_t cap = 0, ocap = 0, len = 0;
-	char *buf = NULL;
-	uint64_t *off = NULL;
-	vdb_status s = vdb_grow((void **)&off, &ocap, n + 1, sizeof *off, "offsets");
+	vdb_texts t = { 0 };
+	vdb_status s = vdb_grow((void **)&t.off, &t.ocap, n + 1, sizeof *t.off, "offsets");
 	if (!s)
-		off[0] = 0;
+		t.off[0] = 0;
 	for (size_t i = 0; !s && i < n; i++) {
 		char num[24];
 		size_t tl;
-		const char *t = text_of(src, ids, i, num, &tl);
-		if (!t) {
+		const char *x = text_of(src, c, i, num, &tl);
+		if (!x) {
 			const vdb_index *b = src->base;
 			s = vdb_fail(VDB_ECORRUPT, "%s: %s offsets broken at record %zu", b->file ?
-			             b->file->path : "index", ids ? "id" : "metadata", i);
+			             b->file->path : "index", col_what[c], i);
 			break;
 		}
-		s = vdb_grow((void **)&buf, &cap, len + tl + 1, 1, "texts");
+		s = vdb_grow((void **)&t.buf, &t.cap, t.len + tl + 1, 1, "texts");
 		if (!s) {
-			memcpy(buf + len, t, tl);
-			len += tl;
-			off[i + 1] = len;
+			memcpy(t.buf + t.len, x, tl);
+			t.len += tl;
+			t.off[i + 1] = t.len;
 		}
 	}
 	if (s) {
-		free(buf);
-		free(off);
+		free(t.buf);
+		free(t.off);
 		return s;
 	}
-	if (ids)
-		out->id_buf = buf, out->id_off = off, out->id_len = len, out->id_cap = cap,
-		out->id_ocap = ocap;
-	else
-		out->meta_buf = buf, out->meta_off = off, out->meta_len = len, out->meta_cap = cap,
-		out->meta_ocap = ocap;
+	out->col[c] = t;
 	return VDB_OK;
 }
 
@@ -219,7 +223,7 @@ static vdb_status gather_texts(vdb_vecs *out, bool ids, const text_source *src, 
 static uint64_t next_free_id(const vdb_index *base)
 {
 	uint64_t next = base->count;
-	for (size_t i = 0; base->id_off && i < base->count; i++) {
+	for (size_t i = 0; base->col[VDB_COL_ID].off && i < base->count; i++) {
 		size_t len;
 		const char *t = vdb_index_id_json(base, (int64_t)i, &len);
 		if (!t || !len || len > 19)
@@ -236,19 +240,18 @@ static uint64_t next_free_id(const vdb_index *base)
 	return next;
 }
 
-/* ix's id and metadata columns from src; ix points at them. */
-static vdb_status set_texts(vdb_index *ix, const text_source *src, bool ids, bool meta)
+/* ix's columns whose bit (1 << VDB_COL_*) is in cols, from src; its
+ * embedder, base's; ix points at them. */
+static vdb_status set_texts(vdb_index *ix, const text_source *src, unsigned cols)
 {
 	vdb_status s = VDB_OK;
-	if (ids)
-		s = gather_texts(&ix->owned, true, src, ix->count);
-	if (!s && meta)
-		s = gather_texts(&ix->owned, false, src, ix->count);
-	const vdb_vecs *v = &ix->owned;
-	if (v->id_off)
-		ix->id_off = v->id_off, ix->id_buf = v->id_buf, ix->id_len = v->id_len;
-	if (v->meta_off)
-		ix->md_off = v->meta_off, ix->md_buf = v->meta_buf, ix->md_len = v->meta_len;
+	for (int c = 0; c < VDB_NCOLS && !s; c++)
+		if (cols & 1u << c)
+			s = gather_texts(&ix->owned, c, src, ix->count);
+	const char *e = src->base->embedder;
+	if (!s && e && !(ix->owned.embedder = strdup(e)))
+		s = vdb_fail(VDB_ENOMEM, "out of memory");
+	point_cols(ix);
 	return s;
 }
 
@@ -268,6 +271,9 @@ vdb_status vdb_index_append(vdb_index **out, const vdb_index *base, vdb_vecs *da
 	VDB_RETURN_IF(data->dim != base->dim, VDB_EFORMAT,
 	              "the new vectors have dimension %u; the index has dimension %u", data->dim,
 	              base->dim);
+	if ((s = vdb_index_embedder_check(base, base->file ? base->file->path : "the index",
+	                                  data->embedder, "the new records", 1)))
+		return s;
 	VDB_RETURN_IF(base->count + data->n > VDB_MAX_COUNT, VDB_EINVAL,
 	              "%zu + %zu vectors exceed the limit of %llu", base->count, data->n,
 	              VDB_MAX_COUNT);
@@ -280,8 +286,11 @@ vdb_status vdb_index_append(vdb_index **out, const vdb_index *base, vdb_vecs *da
 	if (ix->metric == VDB_METRIC_COSINE)
 		vdb_vecs_normalize(data);
 	text_source src = { base, data, NULL, data->id_off ? 0 : next_free_id(base) };
-	s = set_texts(ix, &src, base->id_off || data->id_off,
-	                         base->md_off || data->meta_off);
+	unsigned cols = 0;
+	for (int c = 0; c < VDB_NCOLS; c++)
+		if (base->col[c].off || data->col[c].off)
+			cols |= 1u << c;
+	s = set_texts(ix, &src, cols);
 	if (!s)
 		s = ops->append(ix, base, data, o);
 	/* deleted rows stay deleted */
@@ -326,7 +335,11 @@ vdb_status vdb_index_compact(vdb_index **out, const vdb_index *base, const vdb_b
 	/* rows are renumbered: an index that named records by row number now
 	 * names them by the numbers they had, as explicit ids */
 	text_source src = { base, NULL, keep, 0 };
-	s = set_texts(ix, &src, true, base->md_off != NULL);
+	unsigned cols = 1u << VDB_COL_ID;
+	for (int c = 0; c < VDB_NCOLS; c++)
+		if (base->col[c].off)
+			cols |= 1u << c;
+	s = set_texts(ix, &src, cols);
 	if (!s)
 		s = ops->compact(ix, base, keep, o);
 	free(keep);
@@ -338,12 +351,18 @@ vdb_status vdb_index_compact(vdb_index **out, const vdb_index *base, const vdb_b
 	return VDB_OK;
 }
 
-static vdb_status save_texts(vdb_file_writer *w, uint32_t kof, uint32_t ktx,
-                             const uint64_t *off, const char *buf, size_t n)
+/* The sections of each column: offsets, texts. */
+static const uint32_t col_sec[VDB_NCOLS][2] = { { VDB_SEC_IDOF, VDB_SEC_IDTX },
+                                                { VDB_SEC_MDOF, VDB_SEC_MDTX },
+                                                { VDB_SEC_TXOF, VDB_SEC_TXTX } };
+
+static vdb_status save_texts(vdb_file_writer *w, const vdb_index *ix, int c)
 {
-	vdb_status s = vdb_file_write_section(w, kof, off, (n + 1) * sizeof(uint64_t));
+	const uint64_t *off = ix->col[c].off;
+	vdb_status s = vdb_file_write_section(w, col_sec[c][0], off,
+	                                      (ix->count + 1) * sizeof(uint64_t));
 	if (!s)
-		s = vdb_file_write_section(w, ktx, buf, (size_t)off[n]);
+		s = vdb_file_write_section(w, col_sec[c][1], ix->col[c].buf, (size_t)off[ix->count]);
 	return s;
 }
 
@@ -352,13 +371,13 @@ static vdb_status save_texts(vdb_file_writer *w, uint32_t kof, uint32_t ktx,
 static vdb_status save_payload(vdb_file_writer *w, const vdb_index *ix)
 {
 	size_t len;
-	if (ix->file && ix->md_buf == vdb_file_section(ix->file, VDB_SEC_MDTX, &len)) {
+	if (ix->file && ix->col[VDB_COL_META].buf == vdb_file_section(ix->file, VDB_SEC_MDTX, &len)) {
 		int copied;
 		vdb_status s = vdb_payload_copy(w, ix->file, &copied);
 		if (s || copied)
 			return s;
 	}
-	return vdb_payload_save(w, ix->md_off, ix->md_buf, ix->count);
+	return vdb_payload_save(w, ix->col[VDB_COL_META].off, ix->col[VDB_COL_META].buf, ix->count);
 }
 
 vdb_status vdb_index_save(const vdb_index *ix, const char *path)
@@ -378,16 +397,16 @@ vdb_status vdb_index_save(const vdb_index *ix, const char *path)
 	h.shard = ix->shard;
 	h.shards = ix->shards;
 	s = ix->ops->save(ix, w, &h);
-	if (!s && ix->id_off) {
-		h.flags |= VDB_FLAG_IDS;
-		s = save_texts(w, VDB_SEC_IDOF, VDB_SEC_IDTX, ix->id_off, ix->id_buf, ix->count);
-	}
-	if (!s && ix->md_off) {
-		h.flags |= VDB_FLAG_META;
-		s = save_texts(w, VDB_SEC_MDOF, VDB_SEC_MDTX, ix->md_off, ix->md_buf, ix->count);
-		if (!s)
+	for (int c = 0; c < VDB_NCOLS && !s; c++) {
+		if (!ix->col[c].off)
+			continue;
+		h.flags |= 1u << c; /* VDB_FLAG_IDS, _META, _TEXT */
+		s = save_texts(w, ix, c);
+		if (!s && c == VDB_COL_META)
 			s = save_payload(w, ix);
 	}
+	if (!s && ix->embedder)
+		s = vdb_file_write_section(w, VDB_SEC_EMBD, ix->embedder, strlen(ix->embedder));
 	if (!s && ix->ndead) {
 		void *tomb;
 		size_t len;
@@ -404,14 +423,40 @@ vdb_status vdb_index_save(const vdb_index *ix, const char *path)
 }
 
 /* ===== Open ===== */
-static vdb_status open_texts(vdb_index *ix, uint32_t kof, uint32_t ktx, const uint64_t **off,
-                             const char **buf, size_t *len, const char *what)
+static vdb_status open_texts(vdb_index *ix, int c)
 {
 	size_t olen;
-	*off = vdb_file_section(ix->file, kof, &olen);
-	*buf = vdb_file_section(ix->file, ktx, len);
-	VDB_RETURN_IF(!*off || !*buf || olen != (ix->count + 1) * sizeof(uint64_t), VDB_ECORRUPT,
-	              "%s: %s sections missing or of the wrong size", ix->file->path, what);
+	ix->col[c].off = vdb_file_section(ix->file, col_sec[c][0], &olen);
+	ix->col[c].buf = vdb_file_section(ix->file, col_sec[c][1], &ix->col[c].len);
+	VDB_RETURN_IF(!ix->col[c].off || !ix->col[c].buf ||
+	              olen != (ix->count + 1) * sizeof(uint64_t), VDB_ECORRUPT,
+	              "%s: %s sections missing or of the wrong size", ix->file->path, col_what[c]);
+	return VDB_OK;
+}
+
+/* The EMBD section, if any: one canonical identity of the index's dim. */
+static vdb_status open_embedder(vdb_index *ix)
+{
+	size_t len;
+	const char *e = vdb_file_section(ix->file, VDB_SEC_EMBD, &len);
+	if (!e)
+		return VDB_OK;
+	const char *path = ix->file->path;
+	VDB_RETURN_IF(len > VDB_MAX_EMBEDDER_NAME + 256, VDB_ECORRUPT,
+	              "%s: the embedder section is %zu bytes (corrupt index)", path, len);
+	json_t *j = json_loadb(e, len, JSON_REJECT_DUPLICATES, NULL);
+	char *canon = NULL;
+	vdb_status s = j ? vdb_modelid_canon(j, path, &canon) : VDB_EFORMAT;
+	json_decref(j);
+	if (s == VDB_ENOMEM)
+		return s;
+	if (s || strlen(canon) != len || memcmp(canon, e, len) || vdb_modelid_dim(canon) != ix->dim) {
+		free(canon);
+		return vdb_fail(VDB_ECORRUPT, "%s: the embedder section is not an embedder identity "
+		                "of the index's dimension %u (corrupt index)", path, ix->dim);
+	}
+	ix->owned.embedder = canon;
+	ix->embedder = canon;
 	return VDB_OK;
 }
 
@@ -485,12 +530,11 @@ vdb_status vdb_index_open(vdb_index **out, const char *path)
 	ix->shards = h->shards;
 	vdb_vecs_init(&ix->owned);
 	s = ops->open(ix);
-	if (!s && (h->flags & VDB_FLAG_IDS))
-		s = open_texts(ix, VDB_SEC_IDOF, VDB_SEC_IDTX, &ix->id_off, &ix->id_buf,
-		               &ix->id_len, "id");
-	if (!s && (h->flags & VDB_FLAG_META))
-		s = open_texts(ix, VDB_SEC_MDOF, VDB_SEC_MDTX, &ix->md_off, &ix->md_buf,
-		               &ix->md_len, "metadata");
+	for (int c = 0; c < VDB_NCOLS && !s; c++)
+		if (h->flags & 1u << c) /* VDB_FLAG_IDS, _META, _TEXT */
+			s = open_texts(ix, c);
+	if (!s)
+		s = open_embedder(ix);
 	if (!s)
 		s = open_tombstones(ix);
 	if (s) {
@@ -520,15 +564,11 @@ vdb_status vdb_index_verify(const vdb_index *ix)
 	}
 	const char *name = ix->file ? ix->file->path : "index";
 	/* offsets must rise and stay inside their text, or id lookups would lie */
-	const uint64_t *offs[2] = { ix->id_off, ix->md_off };
-	size_t lens[2] = { ix->id_len, ix->md_len };
-	for (int t = 0; t < 2; t++) {
-		if (!offs[t])
-			continue;
-		for (size_t i = 0; i < ix->count; i++)
-			VDB_RETURN_IF(offs[t][i] > offs[t][i + 1] || offs[t][i + 1] > lens[t],
-			              VDB_ECORRUPT, "%s: %s offsets broken at record %zu", name,
-			              t ? "metadata" : "id", i);
+	for (int c = 0; c < VDB_NCOLS; c++) {
+		const uint64_t *off = ix->col[c].off;
+		for (size_t i = 0; off && i < ix->count; i++)
+			VDB_RETURN_IF(off[i] > off[i + 1] || off[i + 1] > ix->col[c].len, VDB_ECORRUPT,
+			              "%s: %s offsets broken at record %zu", name, col_what[c], i);
 	}
 	vdb_status s = vdb_index_texts_verify(ix); /* what the printers will print */
 	return s ? s : ix->ops->verify(ix);
@@ -577,18 +617,32 @@ static const char *text_at(const uint64_t *off, const char *buf, size_t len, siz
 	return buf + a;
 }
 
+const char *vdb_index_col_json(const vdb_index *ix, int c, int64_t i, size_t *len)
+{
+	if (c < 0 || c >= VDB_NCOLS)
+		return NULL;
+	return text_at(ix->col[c].off, ix->col[c].buf, ix->col[c].len, ix->count, i, len);
+}
+
 const char *vdb_index_id_json(const vdb_index *ix, int64_t i, size_t *len)
 {
-	return text_at(ix->id_off, ix->id_buf, ix->id_len, ix->count, i, len);
+	return vdb_index_col_json(ix, VDB_COL_ID, i, len);
 }
 
 const char *vdb_index_meta_json(const vdb_index *ix, int64_t i, size_t *len)
 {
-	return text_at(ix->md_off, ix->md_buf, ix->md_len, ix->count, i, len);
+	return vdb_index_col_json(ix, VDB_COL_META, i, len);
 }
 
-int vdb_index_has_ids(const vdb_index *ix) { return ix->id_off != NULL; }
-int vdb_index_has_meta(const vdb_index *ix) { return ix->md_off != NULL; }
+const char *vdb_index_text_json(const vdb_index *ix, int64_t i, size_t *len)
+{
+	return vdb_index_col_json(ix, VDB_COL_TEXT, i, len);
+}
+
+int vdb_index_has_ids(const vdb_index *ix) { return ix->col[VDB_COL_ID].off != NULL; }
+int vdb_index_has_meta(const vdb_index *ix) { return ix->col[VDB_COL_META].off != NULL; }
+int vdb_index_has_text(const vdb_index *ix) { return ix->col[VDB_COL_TEXT].off != NULL; }
+const char *vdb_index_embedder(const vdb_index *ix) { return ix->embedder; }
 
 uint32_t vdb_index_shard(const vdb_index *ix, uint32_t *shards)
 {
@@ -631,8 +685,11 @@ char *vdb_index_info_json(const vdb_index *ix)
 	                    json_real(ix->count ? (double)ix->ndead / (double)ix->count : 0));
 	unsigned st = ix->file ? ix->file->h.storage : VDB_STORAGE_F32;
 	json_object_set_new(o, "storage", json_string(vdb_storage_name(st)));
-	json_object_set_new(o, "ids", json_boolean(ix->id_off != NULL));
-	json_object_set_new(o, "metadata", json_boolean(ix->md_off != NULL));
+	json_object_set_new(o, "ids", json_boolean(ix->col[VDB_COL_ID].off != NULL));
+	json_object_set_new(o, "metadata", json_boolean(ix->col[VDB_COL_META].off != NULL));
+	json_object_set_new(o, "text", json_boolean(ix->col[VDB_COL_TEXT].off != NULL));
+	json_t *emb = ix->embedder ? json_loads(ix->embedder, JSON_DECODE_ANY, NULL) : NULL;
+	json_object_set_new(o, "embedder", emb ? emb : json_null());
 	json_object_set_new(o, "seed", json_integer((json_int_t)ix->seed));
 	if (ix->shards) {
 		json_object_set_new(o, "shard", json_integer(ix->shard));

@@ -13,10 +13,15 @@
 #define VDB_SEC_MDOF VDB_FOURCC('M', 'D', 'O', 'F') /* u64[count+1] offsets into MDTX */
 #define VDB_SEC_MDTX VDB_FOURCC('M', 'D', 'T', 'X') /* metadata JSON texts */
 #define VDB_SEC_TOMB VDB_FOURCC('T', 'O', 'M', 'B') /* deleted rows, a CRoaring bitmap */
+#define VDB_SEC_TXOF VDB_FOURCC('T', 'X', 'O', 'F') /* u64[count+1] offsets into TXTX */
+#define VDB_SEC_TXTX VDB_FOURCC('T', 'X', 'T', 'X') /* text JSON strings (or null) */
+#define VDB_SEC_EMBD VDB_FOURCC('E', 'M', 'B', 'D') /* embedder identity, compact JSON */
 
-/* Header flags. */
+/* Header flags: which text columns the file holds (VDB_FLAG_IDS is
+ * 1 << VDB_COL_ID, and so on). */
 #define VDB_FLAG_IDS 1u
 #define VDB_FLAG_META 2u
+#define VDB_FLAG_TEXT 4u
 
 /* --refine: candidates re-ranked per result, at most */
 #define VDB_MAX_REFINE 1000u
@@ -31,12 +36,12 @@ struct vdb_index_ops {
 	vdb_status (*check)(const vdb_build_opts *o);
 	/* Take over data (rows already normalised for cosine). */
 	vdb_status (*build)(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o);
-	/* Make ix (count, ids and metadata already set) base plus the rows of
-	 * data (optional: NULL if the type cannot grow). */
+	/* Make ix (count, ids, metadata and texts already set) base plus the
+	 * rows of data (optional: NULL if the type cannot grow). */
 	vdb_status (*append)(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
 	                     const vdb_build_opts *o);
-	/* Make ix (count, ids and metadata already set) hold base's rows
-	 * keep[0..ix->count), ascending, as rows 0.. (vdb-build --compact). */
+	/* Make ix (count, ids, metadata and texts already set) hold base's
+	 * rows keep[0..ix->count), ascending, as rows 0.. (vdb-build --compact). */
 	vdb_status (*compact)(vdb_index *ix, const vdb_index *base, const int64_t *keep,
 	                      const vdb_build_opts *o);
 	/* Write the type's sections and fill its header params. */
@@ -69,9 +74,14 @@ struct vdb_index {
 	uint32_t shard, shards;  /* vdb-build --shard; shards 0: not a shard */
 	vdb_file *file;          /* the mapping, when opened from a file */
 	vdb_vecs owned;          /* the data, when built in memory */
-	/* ids and metadata: either in owned or in the mapping */
-	const uint64_t *id_off; const char *id_buf; size_t id_len;
-	const uint64_t *md_off; const char *md_buf; size_t md_len;
+	/* ids, metadata and texts (VDB_COL_*): either in owned or in the
+	 * mapping; off NULL: the index has no such column */
+	struct {
+		const uint64_t *off;
+		const char *buf;
+		size_t len;
+	} col[VDB_NCOLS];
+	const char *embedder;    /* the embedder identity (owned.embedder), or NULL */
 	void *impl;              /* the type's own state */
 	/* deleted rows (tombstones): live has a bit per row, set while the row
 	 * is live; NULL when no row is deleted */

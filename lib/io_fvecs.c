@@ -106,7 +106,7 @@ vdb_status vdb_read_vecs_record(vdb_reader *r, vdb_vecs *v, int *got)
 			                "is over %.3g (VDB_MAX_SQNORM): its distances would overflow "
 			                "float32", r->name, rec, sq, VDB_MAX_SQNORM);
 	}
-	if (v->meta_off && (s = vdb_vecs_push_meta(v, "null", 4)))
+	if ((s = vdb_vecs_push_nulls(v, 0)))
 		return s;
 	r->pos += 4 + body;
 	v->n++;

@@ -1,15 +1,20 @@
 /*
- * io_jsonl.c — JSON Lines input: {"id": ..., "vector": [...], "metadata": {...}},
- * or for binary vectors (the hamming metric) {"id": ..., "bits": "0f3a..."}.
+ * io_jsonl.c — JSON Lines input: {"id": ..., "vector": [...], "metadata": {...},
+ * "text": "...", "embedder": {...}}, or for binary vectors (the hamming
+ * metric) {"id": ..., "bits": "0f3a..."}.
  *
  * Each line is parsed with jansson (a real parser with line/column errors;
- * no hand-written JSON). The id (a string or an integer) and the metadata
- * object are kept as compact JSON text so that queries return them
- * verbatim. Either every record has an id or none has; metadata may be
- * sparse (missing ones are stored as null), and nests at most
- * VDB_MAX_META_DEPTH levels (what walks it later recurses once a level).
+ * no hand-written JSON; it refuses invalid UTF-8). The id (a string or an
+ * integer), the metadata object and the text (a string of at most
+ * VDB_MAX_TEXT bytes) are kept as compact JSON text so that queries return
+ * them verbatim (a text's newlines stay escaped). Either every record has
+ * an id or none has; metadata and text may be sparse (missing ones are
+ * stored as null); metadata nests at most VDB_MAX_META_DEPTH levels (what
+ * walks it later recurses once a level). The embedder identity (modelid.c)
+ * is the set's: every record carries the same one, or none does.
  */
 #include "reader_internal.h"
+#include "modelid.h"
 #include <float.h>
 #include <jansson.h>
 #include <math.h>
@@ -109,6 +114,9 @@ static int hex_digit(char c)
 	return -1;
 }
 
+/* What a record with a text but no vector is missing. */
+#define TEXT_ONLY ": a text record is embedded first (vdb-text embed)"
+
 /* A float vector: "vector" as an array of numbers. Fixes v->dim at the
  * first record and checks it after. */
 static vdb_status read_vector(vdb_reader *r, vdb_vecs *v, json_t *o, size_t ln, size_t rec)
@@ -116,7 +124,8 @@ static vdb_status read_vector(vdb_reader *r, vdb_vecs *v, json_t *o, size_t ln, 
 	json_t *vec = json_object_get(o, "vector");
 	VDB_RETURN_IF(!vec, VDB_EFORMAT, "%s: line %zu (record %zu): \"vector\" is missing%s",
 	              r->name, ln, rec, json_object_get(o, "bits")
-	              ? " (\"bits\" is a binary vector: build with -m hamming)" : "");
+	              ? " (\"bits\" is a binary vector: build with -m hamming)"
+	              : json_object_get(o, "text") ? TEXT_ONLY : "");
 	VDB_RETURN_IF(!json_is_array(vec), VDB_EFORMAT,
 	              "%s: line %zu (record %zu): \"vector\" is not an array", r->name, ln, rec);
 	size_t d = json_array_size(vec);
@@ -156,8 +165,9 @@ static vdb_status read_vector(vdb_reader *r, vdb_vecs *v, json_t *o, size_t ln, 
 static vdb_status read_bits(vdb_reader *r, vdb_vecs *v, json_t *o, size_t ln, size_t rec)
 {
 	json_t *bits = json_object_get(o, "bits");
-	VDB_RETURN_IF(!bits, VDB_EFORMAT, "%s: line %zu (record %zu): \"bits\" is missing (the "
-	              "hamming metric takes binary vectors as hex strings)", r->name, ln, rec);
+	VDB_RETURN_IF(!bits, VDB_EFORMAT, "%s: line %zu (record %zu): \"bits\" is missing%s",
+	              r->name, ln, rec, json_object_get(o, "text") ? TEXT_ONLY
+	              : " (the hamming metric takes binary vectors as hex strings)");
 	VDB_RETURN_IF(!json_is_string(bits), VDB_EFORMAT,
 	              "%s: line %zu (record %zu): \"bits\" is not a string of hex digits", r->name,
 	              ln, rec);
@@ -184,6 +194,44 @@ static vdb_status read_bits(vdb_reader *r, vdb_vecs *v, json_t *o, size_t ln, si
 	for (size_t i = 0; i < len / 2; i++)
 		row[i] = (unsigned char)(hex_digit(hex[2 * i]) << 4 | hex_digit(hex[2 * i + 1]));
 	return VDB_OK;
+}
+
+/* The record's "embedder" (null or absent: none) against the set's. */
+static vdb_status read_embedder(vdb_reader *r, vdb_vecs *v, json_t *e, size_t ln, size_t rec)
+{
+	if ((!e || json_is_null(e)) && v->embedder_seen && !v->embedder)
+		return VDB_OK; /* raw vectors, as the records before */
+	size_t wn = strlen(r->name) + 64;
+	char *where = malloc(wn), *canon = NULL;
+	if (!where)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	snprintf(where, wn, "%s: line %zu (record %zu)", r->name, ln, rec);
+	vdb_status s = VDB_OK;
+	if (e && !json_is_null(e) && !(s = vdb_modelid_canon(e, where, &canon)) &&
+	    vdb_modelid_dim(canon) != v->dim)
+		s = vdb_fail(VDB_EFORMAT, "%s: \"embedder\".\"dim\" is %u but the vector has %u "
+		             "dimensions", where, vdb_modelid_dim(canon), v->dim);
+	if (!s && !v->embedder_seen) {
+		v->embedder = canon, canon = NULL;
+		v->embedder_seen = 1;
+	} else if (!s && (!canon != !v->embedder ||
+	                  (canon && strcmp(canon, v->embedder) &&
+	                   !vdb_modelid_same(canon, v->embedder)))) {
+		char now[256] = "has no \"embedder\"", before[256] = "have none";
+		if (canon) {
+			memcpy(now, "embedded by ", 12);
+			vdb_modelid_describe(canon, now + 12, sizeof now - 12);
+		}
+		if (v->embedder) {
+			memcpy(before, "come from ", 10);
+			vdb_modelid_describe(v->embedder, before + 10, sizeof before - 10);
+		}
+		s = vdb_fail(VDB_EFORMAT, "%s: %s, but the records before it %s: the records of one "
+		             "input set come from one embedder, or none does", where, now, before);
+	}
+	free(canon);
+	free(where);
+	return s;
 }
 
 vdb_status vdb_read_jsonl_record(vdb_reader *r, vdb_vecs *v, int *got)
@@ -215,6 +263,7 @@ vdb_status vdb_read_jsonl_record(vdb_reader *r, vdb_vecs *v, int *got)
 		FAIL("%s: line %zu (record %zu): expected an object", r->name, ln, rec);
 	json_t *id = json_object_get(o, "id");
 	json_t *meta = json_object_get(o, "metadata");
+	json_t *txt = json_object_get(o, "text");
 	if (id && !json_is_string(id) && !json_is_integer(id))
 		FAIL("%s: line %zu (record %zu): \"id\" must be a string or an integer", r->name, ln,
 		     rec);
@@ -223,28 +272,38 @@ vdb_status vdb_read_jsonl_record(vdb_reader *r, vdb_vecs *v, int *got)
 	if (meta && nested_too_deep(meta, 1))
 		FAIL("%s: line %zu (record %zu): \"metadata\" nests deeper than the limit of %u "
 		     "levels", r->name, ln, rec, VDB_MAX_META_DEPTH);
+	if (txt && !json_is_string(txt) && !json_is_null(txt))
+		FAIL("%s: line %zu (record %zu): \"text\" must be a string", r->name, ln, rec);
+	if (json_is_string(txt) && json_string_length(txt) > VDB_MAX_TEXT)
+		FAIL("%s: line %zu (record %zu): \"text\" holds %zu bytes, over the limit of %u "
+		     "(VDB_MAX_TEXT): split it first (vdb-text chunk)", r->name, ln, rec,
+		     json_string_length(txt), VDB_MAX_TEXT);
 	if (v->n > 0 && (id != NULL) != (v->id_off != NULL))
 		FAIL("%s: line %zu (record %zu): %s", r->name, ln, rec,
 		     id ? "has an id but the vectors before it do not"
 		        : "has no id but the vectors before it do");
 	if ((s = v->binary ? read_bits(r, v, o, ln, rec) : read_vector(r, v, o, ln, rec)))
 		goto out;
-	if (id) {
-		text = json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT);
-		if (!text || (s = vdb_vecs_push_id(v, text, strlen(text)))) {
+	if ((s = read_embedder(r, v, json_object_get(o, "embedder"), ln, rec)))
+		goto out;
+	/* the texts kept: id, metadata, text (jansson escapes a text's control
+	 * bytes, so each stays on one line) */
+	json_t *keep[VDB_NCOLS] = { id, json_is_null(meta) ? NULL : meta,
+	                            json_is_null(txt) ? NULL : txt };
+	unsigned set = 0;
+	for (int c = 0; c < VDB_NCOLS; c++) {
+		if (!keep[c])
+			continue;
+		text = json_dumps(keep[c], JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (!text || (s = vdb_vecs_push(v, c, text, strlen(text)))) {
 			s = vdb_fail(VDB_ENOMEM, "out of memory"); /* 70, not bad data */
 			goto out;
 		}
 		free(text);
 		text = NULL;
+		set |= 1u << c;
 	}
-	if (meta && !json_is_null(meta)) {
-		text = json_dumps(meta, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		if (!text || (s = vdb_vecs_push_meta(v, text, strlen(text)))) {
-			s = vdb_fail(VDB_ENOMEM, "out of memory");
-			goto out;
-		}
-	} else if (v->meta_off && (s = vdb_vecs_push_meta(v, "null", 4)))
+	if ((s = vdb_vecs_push_nulls(v, set)))
 		goto out;
 	v->n++;
 	*got = 1;

@@ -1,9 +1,10 @@
 /*
- * jsontext.c — the stored JSON texts of ids and metadata, checked before
- * anything prints them.
+ * jsontext.c — the stored JSON texts of ids, metadata and texts, checked
+ * before anything prints them.
  *
  * vdb stores each id as jansson dumps it (a JSON string or integer) and each
- * record's metadata as a compact JSON object (or null), and the commands
+ * record's metadata as a compact JSON object (or null) and its text as a
+ * JSON string (or null), and the commands
  * print those texts as they are inside their own JSONL and TSV lines. A
  * crafted file with valid checksums can hold any bytes there: an id text
  * `1], "distances": [0]}\n{"query": 1, "ids": ["FORGED"` forges a result
@@ -23,7 +24,10 @@
  * 12,000 to 18,000 instructions each, which about doubles the cost of
  * printing a result with its metadata, and is still less than reading all
  * of an index's metadata at open whenever a run prints fewer results than
- * the index holds. vdb-query --verify checks every text of the file.
+ * the index holds. Stored texts (a record's "text") likewise: jansson reads
+ * each one printed (--include text, --get), a cost in proportion to its
+ * length, paid only by runs that print them. vdb-query --verify checks every
+ * text of the file.
  */
 #include "jsontext.h"
 #include "index_internal.h"
@@ -40,11 +44,14 @@ static int one_line(const char *t, size_t len)
 	return 1;
 }
 
-static int loads_as(const char *t, size_t len, int id)
+static int loads_as(const char *t, size_t len, int col)
 {
 	json_error_t err;
 	json_t *j = json_loadb(t, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
-	int ok = id ? json_is_string(j) || json_is_integer(j) : json_is_object(j) || json_is_null(j);
+	int ok = col == VDB_COL_ID     ? json_is_string(j) || json_is_integer(j)
+	         : col == VDB_COL_META ? json_is_object(j) || json_is_null(j)
+	                               : json_is_null(j) || (json_is_string(j) &&
+	                                                     json_string_length(j) <= VDB_MAX_TEXT);
 	json_decref(j);
 	return ok;
 }
@@ -76,31 +83,46 @@ int vdb_json_id_ok(const char *t, size_t len)
 		if (p == end)
 			return 1;
 	}
-	return one_line(t, len) && loads_as(t, len, 1);
+	return one_line(t, len) && loads_as(t, len, VDB_COL_ID);
+}
+
+/* Metadata (an object or null), text (a string or null). */
+static int sparse_ok(const char *t, size_t len, int col)
+{
+	if (len == 4 && !memcmp(t, "null", 4))
+		return 1;
+	return one_line(t, len) && loads_as(t, len, col);
 }
 
 int vdb_json_meta_ok(const char *t, size_t len)
 {
-	if (len == 4 && !memcmp(t, "null", 4))
-		return 1;
-	return one_line(t, len) && loads_as(t, len, 0);
+	return sparse_ok(t, len, VDB_COL_META);
 }
 
-vdb_status vdb_index_texts_check(const vdb_index *ix, int64_t row, int meta)
+int vdb_json_text_ok(const char *t, size_t len)
 {
-	size_t len = 0;
-	const char *t, *name = ix->file ? ix->file->path : "index";
-	if (ix->id_off) {
-		t = vdb_index_id_json(ix, row, &len);
-		VDB_RETURN_IF(!t || !vdb_json_id_ok(t, len), VDB_ECORRUPT,
-		              "%s: record %lld: the stored id is not a JSON string or integer on one "
-		              "line (corrupt index)", name, (long long)row);
-	}
-	if (meta && ix->md_off) {
-		t = vdb_index_meta_json(ix, row, &len);
-		VDB_RETURN_IF(!t || !vdb_json_meta_ok(t, len), VDB_ECORRUPT,
-		              "%s: record %lld: the stored metadata is not a JSON object on one line "
-		              "(corrupt index)", name, (long long)row);
+	return sparse_ok(t, len, VDB_COL_TEXT);
+}
+
+vdb_status vdb_index_texts_check(const vdb_index *ix, int64_t row, unsigned include)
+{
+	static int (*const ok[VDB_NCOLS])(const char *, size_t) = { vdb_json_id_ok,
+	                                                             vdb_json_meta_ok,
+	                                                             vdb_json_text_ok };
+	static const char *const what[VDB_NCOLS] = {
+		"id is not a JSON string or integer", "metadata is not a JSON object",
+		"text is not a JSON string (of at most VDB_MAX_TEXT bytes)" };
+	/* the id always (it is printed with every result), then what is included */
+	unsigned cols = 1u << VDB_COL_ID | (include & VDB_INCLUDE_META ? 1u << VDB_COL_META : 0) |
+	                (include & VDB_INCLUDE_TEXT ? 1u << VDB_COL_TEXT : 0);
+	for (int c = 0; c < VDB_NCOLS; c++) {
+		if (!(cols & 1u << c) || !ix->col[c].off)
+			continue;
+		size_t len = 0;
+		const char *t = vdb_index_col_json(ix, c, row, &len);
+		VDB_RETURN_IF(!t || !ok[c](t, len), VDB_ECORRUPT, "%s: record %lld: the stored %s on "
+		              "one line (corrupt index)", ix->file ? ix->file->path : "index",
+		              (long long)row, what[c]);
 	}
 	return VDB_OK;
 }
@@ -109,6 +131,6 @@ vdb_status vdb_index_texts_verify(const vdb_index *ix)
 {
 	vdb_status s = VDB_OK;
 	for (size_t i = 0; i < ix->count && !s; i++)
-		s = vdb_index_texts_check(ix, (int64_t)i, 1);
+		s = vdb_index_texts_check(ix, (int64_t)i, VDB_INCLUDE_META | VDB_INCLUDE_TEXT);
 	return s;
 }

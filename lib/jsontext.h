@@ -1,14 +1,16 @@
-/* jsontext.h — the stored JSON texts of ids and metadata, checked before
- * they are printed (the printers) or trusted (--verify). (internal) */
+/* jsontext.h — the stored JSON texts of ids, metadata and texts, checked
+ * before they are printed (the printers) or trusted (--verify). (internal) */
 #ifndef VDB_JSONTEXT_H
 #define VDB_JSONTEXT_H
 #include "vdb_internal.h"
 
 /* Whether a stored id text (not NUL-terminated) is one JSON string or
- * integer on one line; a stored metadata text one JSON object, or null. */
+ * integer on one line; a stored metadata text one JSON object, or null; a
+ * stored text one JSON string of at most VDB_MAX_TEXT bytes, or null. */
 int vdb_json_id_ok(const char *text, size_t len);
 int vdb_json_meta_ok(const char *text, size_t len);
-/* Every id and metadata text of ix: VDB_ECORRUPT naming the file and the
+int vdb_json_text_ok(const char *text, size_t len);
+/* Every id, metadata and text text of ix: VDB_ECORRUPT naming the file and the
  * first bad record (vdb-query --verify). */
 vdb_status vdb_index_texts_verify(const vdb_index *ix);
 #endif

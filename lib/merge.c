@@ -121,7 +121,7 @@ typedef struct {
 	char *line;
 	size_t cap, lineno;
 	json_t *obj;      /* this query's line */
-	char **texts;     /* its ids' and metadata's JSON texts */
+	char **texts;     /* its ids', metadata's and texts' JSON texts */
 	size_t ntexts, tcap;
 } result_file;
 
@@ -160,17 +160,20 @@ static vdb_status next_result(result_file *r, int *eof)
 		json_error_t err;
 		r->obj = json_loadb(r->line, (size_t)len, 0, &err);
 		json_t *ids = json_object_get(r->obj, "ids"), *d = json_object_get(r->obj, "distances");
-		json_t *m = json_object_get(r->obj, "metadata");
 		VDB_RETURN_IF(!r->obj, VDB_EFORMAT, "%s: line %zu: malformed JSON: %s", r->name,
 		              r->lineno, err.text);
 		VDB_RETURN_IF(!json_is_integer(json_object_get(r->obj, "query")), VDB_EFORMAT,
 		              "%s: line %zu: no integer \"query\" (not vdb-query output?)", r->name,
 		              r->lineno);
-		VDB_RETURN_IF(!json_is_array(ids) || !json_is_array(d) ||
-		              json_array_size(ids) != json_array_size(d) ||
-		              (m && (!json_is_array(m) || json_array_size(m) != json_array_size(ids))),
-		              VDB_EFORMAT, "%s: line %zu: \"ids\", \"distances\" (and \"metadata\") must "
-		              "be arrays of one length", r->name, r->lineno);
+		int ok = json_is_array(ids) && json_is_array(d) &&
+		         json_array_size(ids) == json_array_size(d);
+		for (int e = 0; e < VDB_NEXTRA; e++) {
+			json_t *m = json_object_get(r->obj, vdb_extra_name[e]);
+			ok &= !m || (json_is_array(m) && json_array_size(m) == json_array_size(ids));
+		}
+		VDB_RETURN_IF(!ok, VDB_EFORMAT, "%s: line %zu: \"ids\", \"distances\" (and "
+		              "\"metadata\", \"text\") must be arrays of one length", r->name,
+		              r->lineno);
 		return VDB_OK;
 	}
 	if (ferror(r->f))
@@ -179,15 +182,19 @@ static vdb_status next_result(result_file *r, int *eof)
 	return VDB_OK;
 }
 
-/* Candidates of one file's line; ref indexes the metadata text in meta. */
-static vdb_status add_cands(result_file *r, vdb_cand **c, size_t *n, size_t *cap,
-                            const char ***meta, size_t *mcap)
+/* The extras (metadata, text) of the candidates: cand i's are x[i]. */
+typedef struct {
+	const char *t[VDB_NEXTRA];
+} extras;
+
+/* Candidates of one file's line; ref indexes their extras in x. */
+static vdb_status add_cands(result_file *r, vdb_cand **c, size_t *n, size_t *cap, extras **x,
+                            size_t *xcap)
 {
 	json_t *ids = json_object_get(r->obj, "ids"), *d = json_object_get(r->obj, "distances");
-	json_t *m = json_object_get(r->obj, "metadata");
 	size_t len = json_array_size(ids);
 	if (vdb_grow((void **)c, cap, *n + len, sizeof **c, "results") ||
-	    vdb_grow((void **)meta, mcap, *n + len, sizeof **meta, "results"))
+	    vdb_grow((void **)x, xcap, *n + len, sizeof **x, "results"))
 		return VDB_ENOMEM;
 	for (size_t i = 0; i < len; i++) {
 		json_t *id = json_array_get(ids, i), *dv = json_array_get(d, i);
@@ -202,12 +209,14 @@ static vdb_status add_cands(result_file *r, vdb_cand **c, size_t *n, size_t *cap
 		vdb_cand *cd = &(*c)[*n];
 		if (!s)
 			vdb_cand_id(cd, t, tl, 0);
-		if (!s && m)
-			s = keep_text(r, json_array_get(m, i), &(*meta)[*n], &tl);
+		for (int e = 0; e < VDB_NEXTRA && !s; e++) {
+			json_t *m = json_object_get(r->obj, vdb_extra_name[e]);
+			(*x)[*n].t[e] = NULL;
+			if (m)
+				s = keep_text(r, json_array_get(m, i), &(*x)[*n].t[e], &tl);
+		}
 		if (s)
 			return s;
-		if (!m)
-			(*meta)[*n] = NULL;
 		cd->dist = (float)json_number_value(dv);
 		cd->ref = (int64_t)*n;
 		(*n)++;
@@ -217,7 +226,7 @@ static vdb_status add_cands(result_file *r, vdb_cand **c, size_t *n, size_t *cap
 
 typedef struct {
 	const vdb_cand *c;
-	const char *const *meta;
+	const extras *x;
 } merged;
 
 static void merged_hit(const void *ctx, size_t r, vdb_hit *h)
@@ -227,30 +236,34 @@ static void merged_hit(const void *ctx, size_t r, vdb_hit *h)
 	h->id = c->text, h->id_len = c->len;
 	h->num = c->value;
 	h->dist = c->dist;
-	h->meta = m->meta[c->ref];
-	h->meta_len = h->meta ? strlen(h->meta) : 0;
+	for (int e = 0; e < VDB_NEXTRA; e++) {
+		h->extra[e] = m->x[c->ref].t[e];
+		h->extra_len[e] = h->extra[e] ? strlen(h->extra[e]) : 0;
+	}
 }
 
 /* One query: every file's line, merged and written. */
 static vdb_status merge_query(FILE *out, vdb_output fmt, result_file *rf, size_t n, size_t k,
-                              vdb_cand **c, size_t *ccap, const char ***meta, size_t *mcap)
+                              vdb_cand **c, size_t *ccap, extras **x, size_t *xcap)
 {
 	json_int_t q = json_integer_value(json_object_get(rf[0].obj, "query"));
 	size_t m = 0;
-	int with_meta = 1;
+	unsigned include = (1u << VDB_NEXTRA) - 1; /* what every file has */
 	for (size_t i = 0; i < n; i++) {
 		json_int_t qi = json_integer_value(json_object_get(rf[i].obj, "query"));
 		VDB_RETURN_IF(qi != q, VDB_EFORMAT, "%s: line %zu: query %lld, but %s: line %zu is "
 		              "query %lld (results of different queries)", rf[i].name, rf[i].lineno,
 		              (long long)qi, rf[0].name, rf[0].lineno, (long long)q);
-		with_meta &= json_object_get(rf[i].obj, "metadata") != NULL;
-		vdb_status s = add_cands(&rf[i], c, &m, ccap, meta, mcap);
+		for (int e = 0; e < VDB_NEXTRA; e++)
+			if (!json_object_get(rf[i].obj, vdb_extra_name[e]))
+				include &= ~(1u << e);
+		vdb_status s = add_cands(&rf[i], c, &m, ccap, x, xcap);
 		if (s)
 			return s;
 	}
 	size_t keep = vdb_cand_best(*c, m, k);
-	merged ctx = { *c, *meta };
-	return vdb_write_hits(out, fmt, (size_t)q, keep, merged_hit, &ctx, with_meta);
+	merged ctx = { *c, *x };
+	return vdb_write_hits(out, fmt, (size_t)q, keep, merged_hit, &ctx, include);
 }
 
 vdb_status vdb_results_merge(FILE *out, vdb_output fmt, const char *const *paths, size_t n,
@@ -270,8 +283,8 @@ vdb_status vdb_results_merge(FILE *out, vdb_output fmt, const char *const *paths
 			s = vdb_fail(VDB_ENOENT, "%s: %s", paths[i], strerror(errno));
 	}
 	vdb_cand *c = NULL;
-	const char **meta = NULL;
-	size_t ccap = 0, mcap = 0, queries = 0;
+	extras *x = NULL;
+	size_t ccap = 0, xcap = 0, queries = 0;
 	while (!s) {
 		size_t ended = 0;
 		for (size_t i = 0; i < n && !s; i++) {
@@ -290,7 +303,7 @@ vdb_status vdb_results_merge(FILE *out, vdb_output fmt, const char *const *paths
 			             rf[e].name, queries, rf[e].lineno, rf[g].name, rf[g].lineno);
 			break;
 		}
-		s = merge_query(out, fmt, rf, n, k, &c, &ccap, &meta, &mcap);
+		s = merge_query(out, fmt, rf, n, k, &c, &ccap, &x, &xcap);
 		queries++;
 	}
 	if (!s && queries == 0)
@@ -304,6 +317,6 @@ vdb_status vdb_results_merge(FILE *out, vdb_output fmt, const char *const *paths
 	}
 	free(rf);
 	free(c);
-	free(meta);
+	free(x);
 	return s;
 }

@@ -50,16 +50,18 @@ static void put_id(FILE *f, const vdb_hit *h, int raw_string)
 	fwrite(h->id, 1, h->id_len, f);
 }
 
-static void put_meta(FILE *f, const vdb_hit *h)
+const char *const vdb_extra_name[VDB_NEXTRA] = { "metadata", "text" };
+
+static void put_extra(FILE *f, const vdb_hit *h, int e)
 {
-	if (h->meta)
-		fwrite(h->meta, 1, h->meta_len, f);
+	if (h->extra[e])
+		fwrite(h->extra[e], 1, h->extra_len[e], f);
 	else
 		fputs("null", f);
 }
 
 vdb_status vdb_write_hits(FILE *f, vdb_output fmt, size_t query_no, size_t n, vdb_hit_fn get,
-                          const void *ctx, int include_meta)
+                          const void *ctx, unsigned include)
 {
 	char num[32];
 	vdb_hit h;
@@ -79,13 +81,15 @@ vdb_status vdb_write_hits(FILE *f, vdb_output fmt, size_t query_no, size_t n, vd
 			fprintf(f, r ? ", %s" : "%s", num);
 		}
 		fputc(']', f);
-		if (include_meta) {
-			fputs(", \"metadata\": [", f);
+		for (int e = 0; e < VDB_NEXTRA; e++) {
+			if (!(include & 1u << e))
+				continue;
+			fprintf(f, ", \"%s\": [", vdb_extra_name[e]);
 			for (size_t r = 0; r < n; r++) {
 				get(ctx, r, &h);
 				if (r)
 					fputs(", ", f);
-				put_meta(f, &h);
+				put_extra(f, &h, e);
 			}
 			fputc(']', f);
 		}
@@ -112,10 +116,11 @@ vdb_status vdb_write_hits(FILE *f, vdb_output fmt, size_t query_no, size_t n, vd
 			put_id(f, &h, 1);
 			format_float(num, sizeof num, h.dist);
 			fprintf(f, "\t%s", num);
-			if (include_meta) {
-				fputc('\t', f);
-				put_meta(f, &h);
-			}
+			for (int e = 0; e < VDB_NEXTRA; e++)
+				if (include & 1u << e) {
+					fputc('\t', f);
+					put_extra(f, &h, e);
+				}
 			fputc('\n', f);
 		}
 		break;
@@ -150,7 +155,8 @@ static void set_hit(const void *ctx, size_t r, vdb_hit *h)
 	h->dist = c->dist[r];
 	h->num = row;
 	h->id = ix ? vdb_index_id_json(ix, row, &h->id_len) : NULL;
-	h->meta = ix ? vdb_index_meta_json(ix, row, &h->meta_len) : NULL;
+	for (int e = 0; e < VDB_NEXTRA; e++)
+		h->extra[e] = ix ? vdb_index_col_json(ix, VDB_COL_META + e, row, &h->extra_len[e]) : NULL;
 	/* a shard's ids are the records of the whole input: ivecs writes them */
 	if (h->id && ix && (vdb_index_shard(ix, &shards), shards))
 		vdb_id_integer(h->id, h->id_len, &h->num);
@@ -158,7 +164,7 @@ static void set_hit(const void *ctx, size_t r, vdb_hit *h)
 
 vdb_status vdb_write_result_set(FILE *f, vdb_output fmt, const vdb_index *const *ix, size_t n,
                                 size_t query_no, const int64_t *ids, const float *dist,
-                                size_t k, int include_meta)
+                                size_t k, unsigned include)
 {
 	size_t m = 0;
 	while (m < k && ids[m] >= 0)
@@ -168,15 +174,15 @@ vdb_status vdb_write_result_set(FILE *f, vdb_output fmt, const vdb_index *const 
 	for (size_t r = 0; r < m && n && fmt != VDB_OUT_IVECS; r++) {
 		int64_t row;
 		const vdb_index *one = set_row(&c, r, &row);
-		vdb_status s = vdb_index_texts_check(one, row, include_meta);
+		vdb_status s = vdb_index_texts_check(one, row, include);
 		if (s)
 			return s;
 	}
-	return vdb_write_hits(f, fmt, query_no, m, set_hit, &c, include_meta);
+	return vdb_write_hits(f, fmt, query_no, m, set_hit, &c, include);
 }
 
 vdb_status vdb_write_result(FILE *f, vdb_output fmt, const vdb_index *ix, size_t query_no,
-                            const int64_t *ids, const float *dist, size_t k, int include_meta)
+                            const int64_t *ids, const float *dist, size_t k, unsigned include)
 {
-	return vdb_write_result_set(f, fmt, &ix, ix != NULL, query_no, ids, dist, k, include_meta);
+	return vdb_write_result_set(f, fmt, &ix, ix != NULL, query_no, ids, dist, k, include);
 }

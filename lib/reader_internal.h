@@ -38,7 +38,10 @@ vdb_status vdb_vecs_reserve_row(vdb_vecs *v);
 /* Whether a float row's squared length is within VDB_MAX_SQNORM; 0 with
  * *sq set when it is not (values already checked to be finite). */
 int vdb_row_length_ok(const float *row, uint32_t d, double *sq);
-/* Append a JSON text as row v->n's id or metadata (call before v->n++). */
-vdb_status vdb_vecs_push_id(vdb_vecs *v, const char *text, size_t len);
-vdb_status vdb_vecs_push_meta(vdb_vecs *v, const char *text, size_t len);
+/* Append a JSON text as row v->n's entry of column col (VDB_COL_*; call
+ * before v->n++); a new column gets null for the rows before. */
+vdb_status vdb_vecs_push(vdb_vecs *v, int col, const char *text, size_t len);
+/* null as row v->n's entry of each sparse column (metadata, text) the set
+ * has, but those whose bit (1 << VDB_COL_*) is in set. */
+vdb_status vdb_vecs_push_nulls(vdb_vecs *v, unsigned set);
 #endif

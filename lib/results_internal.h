@@ -5,19 +5,27 @@
 #define VDB_RESULTS_INTERNAL_H
 #include "vdb_internal.h"
 
+/* What --include adds to a result: extra e is the column VDB_COL_META + e,
+ * asked for by the bit 1 << e of include (VDB_INCLUDE_META, _TEXT), and
+ * printed as vdb_extra_name[e]: [...]. */
+#define VDB_NEXTRA 2
+extern const char *const vdb_extra_name[VDB_NEXTRA]; /* "metadata", "text" */
+
 /* A result as the writers print it. */
 typedef struct {
 	const char *id; size_t id_len;     /* JSON text; NULL: the number num */
 	int64_t num;                       /* ivecs writes it */
 	float dist;
-	const char *meta; size_t meta_len; /* JSON text; NULL: null */
+	const char *extra[VDB_NEXTRA];     /* JSON texts; NULL: null */
+	size_t extra_len[VDB_NEXTRA];
 } vdb_hit;
 
 /* Fill h with result r of the query being written. */
 typedef void (*vdb_hit_fn)(const void *ctx, size_t r, vdb_hit *h);
-/* Write one query's n results in fmt; VDB_EIO if the stream fails. */
+/* Write one query's n results in fmt, with the extras include names;
+ * VDB_EIO if the stream fails. */
 vdb_status vdb_write_hits(FILE *f, vdb_output fmt, size_t query_no, size_t n, vdb_hit_fn get,
-                          const void *ctx, int include_meta);
+                          const void *ctx, unsigned include);
 
 /* A candidate of a merge, ordered by distance, then id: integer ids by
  * value and before string ids, string ids by their JSON text. */

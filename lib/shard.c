@@ -115,19 +115,18 @@ vdb_status vdb_shard_filter_apply(vdb_shard_filter *f, vdb_vecs *v, size_t from)
 			f->recno[f->nrec++] = rec;
 		}
 		if (w != j) {
-			memcpy(v->data + w * v->dim, v->data + j * v->dim, v->dim * sizeof(float));
-			if (v->id_off)
-				move_text(v->id_buf, v->id_off, w, j);
-			if (v->meta_off)
-				move_text(v->meta_buf, v->meta_off, w, j);
+			size_t rb = vdb_vecs_row_bytes(v);
+			memcpy((char *)v->data + w * rb, (char *)v->data + j * rb, rb);
+			for (int c = 0; c < VDB_NCOLS; c++)
+				if (v->col[c].off)
+					move_text(v->col[c].buf, v->col[c].off, w, j);
 		}
 		w++;
 	}
 	v->n = w;
-	if (v->id_off)
-		v->id_len = (size_t)v->id_off[w];
-	if (v->meta_off)
-		v->meta_len = (size_t)v->meta_off[w];
+	for (int c = 0; c < VDB_NCOLS; c++)
+		if (v->col[c].off)
+			v->col[c].len = (size_t)v->col[c].off[w];
 	/* nothing kept yet: forget the column, so the reader's all-or-none
 	 * id check starts again as for a fresh set */
 	if (w == 0 && v->id_off) {
@@ -200,6 +199,10 @@ vdb_status vdb_index_set_check(const vdb_index *const *ix, const char *const *na
 		              "%s uses metric %s but %s uses %s: they cannot be searched as one set",
 		              names[i], vdb_metric_name(ix[i]->metric), names[0],
 		              vdb_metric_name(ix[0]->metric));
+		/* one embedder, or none: else the distances of two indexes do not compare */
+		vdb_status s = vdb_index_embedder_check(ix[0], names[0], ix[i]->embedder, names[i], 1);
+		if (s)
+			return s;
 	}
 	/* one shard alone is the scatter step of a scatter-gather: nothing to say */
 	if (n < 2)

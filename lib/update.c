@@ -179,7 +179,7 @@ vdb_status vdb_index_delete(vdb_index *ix, const vdb_idlist *ids, size_t *delete
 	 * their offsets: check them, and everything else, first (index.c) */
 	vdb_status s = vdb_index_verify(ix);
 	/* without ids a key is a row number: no map to build */
-	if (!s && ix->id_off)
+	if (!s && ix->col[VDB_COL_ID].off)
 		s = vdb_idmap_new(&m, ix->count, vdb_idmap_index_key, ix);
 	if (!s)
 		s = ensure_live(ix);

@@ -59,6 +59,9 @@ const char *vdb_version(void);
 /* bytes of one record's text (a chunk, a query; what an index stores per
  * record): documents longer than this are chunked first */
 #define VDB_MAX_TEXT (1u << 20)
+/* bytes of an embedder's "name" (a model file's name or an --exec command
+ * line) in a record's or an index's embedder identity */
+#define VDB_MAX_EMBEDDER_NAME 4096u
 #define VDB_LSH_MAX_TABLES 64u
 #define VDB_LSH_MAX_BITS 32u
 #define VDB_LSH_MAX_PROBES 65536u /* buckets visited per table */
@@ -131,21 +134,46 @@ const vdb_kernels *vdb_kernels_get(void);
 const vdb_kernels *vdb_kernels_level(const char *name);
 
 /* ===== Vector sets (what readers produce and builds consume) ===== */
-/* Rows are contiguous float32. ids and metadata, when present, are kept as
- * compact JSON text (an id is `"doc-7"` or `7`), returned verbatim.
+/* Rows are contiguous float32. ids, metadata and texts, when present, are
+ * kept as compact JSON text (an id is `"doc-7"` or `7`, a text a JSON
+ * string `"caf\u00e9 \n..."` as jansson writes it: escaped, never a raw
+ * newline), returned verbatim.
  * Binary vectors (the hamming metric; the caller sets `binary` before
  * reading) are packed bits: dim counts bits (a multiple of 8) and data
  * holds n rows of dim/8 bytes, back to back, in the float array's storage
  * (read it through a uint8_t pointer): bit j of a row is bit j%8 (LSB
  * first) of byte j/8, as vdb-quantize's binary codes. */
+
+/* A column of per-row JSON texts: row i is buf[off[i] .. off[i+1]); off
+ * NULL: the set has no such column. Metadata and text columns are sparse
+ * (a row without one holds `null`); ids are all or none. */
+typedef struct {
+	char *buf; size_t len, cap;
+	uint64_t *off; size_t ocap;
+} vdb_texts;
+enum { VDB_COL_ID = 0, VDB_COL_META = 1, VDB_COL_TEXT = 2, VDB_NCOLS = 3 };
+
 typedef struct {
 	uint32_t dim;
 	size_t n, cap;
 	float *data;            /* n * dim floats, or n * dim/8 bytes when binary */
-	/* optional per-row JSON texts: row i is buf[off[i] .. off[i+1]) */
-	char *id_buf;  size_t id_len, id_cap;  uint64_t *id_off;  size_t id_ocap;  /* NULL: no ids */
-	char *meta_buf; size_t meta_len, meta_cap; uint64_t *meta_off; size_t meta_ocap; /* NULL: none */
+	union { /* the same columns, by number or by name */
+		vdb_texts col[VDB_NCOLS];
+		struct {
+			char *id_buf;  size_t id_len, id_cap;  uint64_t *id_off;  size_t id_ocap;
+			char *meta_buf; size_t meta_len, meta_cap; uint64_t *meta_off; size_t meta_ocap;
+			char *text_buf; size_t text_len, text_cap; uint64_t *text_off; size_t text_ocap;
+		};
+	};
 	int binary;             /* rows are packed bits: bvecs bytes, JSONL "bits" (hex) */
+	/* The embedder identity the records carry (JSONL "embedder", see
+	 * vdb-text(1)): its canonical compact JSON {"kind", "name", "xxh3",
+	 * "dim"}, NULL when they carry none. Every record read into one set
+	 * carries the same identity (kind, xxh3, dim) or none does: decided by
+	 * the first record, kept by vdb_vecs_clear (a query stream's batches
+	 * are one set). */
+	char *embedder;
+	int embedder_seen;      /* the first record has decided */
 } vdb_vecs;
 
 /* Bytes of one row: dim/8 (binary) or 4 * dim. */
@@ -254,9 +282,12 @@ vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts
 /* Add the rows of data to a copy of base (base itself is not changed; save
  * the result over its file to replace it atomically). The new rows get the
  * row numbers after base's; their ids come from data or, when only one side
- * has ids, are the row numbers. Type, metric and parameters are base's; o
- * gives only progress. data is normalised in place for cosine. base is
- * checked first as vdb_index_verify does: a damaged one is VDB_ECORRUPT. */
+ * has ids, are the row numbers; metadata and text are null where a side
+ * has none. data must carry base's embedder identity, or none when base
+ * has none (else VDB_EFORMAT naming both). Type, metric and parameters are
+ * base's; o gives only progress. data is normalised in place for cosine.
+ * base is checked first as vdb_index_verify does: a damaged one is
+ * VDB_ECORRUPT. */
 vdb_status vdb_index_append(vdb_index **out, const vdb_index *base, vdb_vecs *data,
                             const vdb_build_opts *o);
 /* Write atomically: a temporary file beside path, fsync, rename, fsync the
@@ -267,9 +298,10 @@ vdb_status vdb_index_save(const vdb_index *ix, const char *path);
  * tables every query reads: no NaN or Inf there, ivf rows below the count).
  * path must name a regular file (else VDB_ENOENT, without blocking). */
 vdb_status vdb_index_open(vdb_index **out, const char *path);
-/* Check every section's checksum, the id and metadata texts (each one JSON
- * value on one line), the index's own structure and its stored values (no
- * NaN or Inf). Linear in the file. */
+/* Check every section's checksum, the id, metadata and text texts (each
+ * one JSON value of its kind on one line), the embedder identity, the
+ * index's own structure and its stored values (no NaN or Inf). Linear in
+ * the file. */
 vdb_status vdb_index_verify(const vdb_index *ix);
 void vdb_index_close(vdb_index *ix);
 
@@ -282,16 +314,34 @@ uint32_t vdb_index_dim(const vdb_index *ix);
 vdb_metric vdb_index_metric(const vdb_index *ix);
 size_t vdb_index_count(const vdb_index *ix);
 const char *vdb_index_type(const vdb_index *ix);
-/* JSON text of row i's id / metadata; NULL if the index has none. */
+/* JSON text of row i's id / metadata / text; NULL if the index has none.
+ * vdb_index_col_json does the same for a column by number (VDB_COL_*). */
 const char *vdb_index_id_json(const vdb_index *ix, int64_t i, size_t *len);
 const char *vdb_index_meta_json(const vdb_index *ix, int64_t i, size_t *len);
+const char *vdb_index_text_json(const vdb_index *ix, int64_t i, size_t *len);
+const char *vdb_index_col_json(const vdb_index *ix, int col, int64_t i, size_t *len);
 int vdb_index_has_ids(const vdb_index *ix);
 int vdb_index_has_meta(const vdb_index *ix);
-/* Before printing row's stored id (and, if meta, its metadata): VDB_OK if
- * each is one JSON value of its kind (id: string or integer; metadata:
- * object or null) with no control byte, so that it cannot break the line it
- * is printed in; else VDB_ECORRUPT naming the index and the row. */
-vdb_status vdb_index_texts_check(const vdb_index *ix, int64_t row, int meta);
+int vdb_index_has_text(const vdb_index *ix);
+/* What a result prints besides ids and distances (flags, or-ed). */
+#define VDB_INCLUDE_META 1u /* "metadata": [...] */
+#define VDB_INCLUDE_TEXT 2u /* "text": [...] */
+/* Before printing row's stored id (and the columns include names): VDB_OK
+ * if each is one JSON value of its kind (id: string or integer; metadata:
+ * object or null; text: a string of at most VDB_MAX_TEXT bytes decoded, or
+ * null) with no control byte, so that it cannot break the line it is
+ * printed in; else VDB_ECORRUPT naming the index and the row. */
+vdb_status vdb_index_texts_check(const vdb_index *ix, int64_t row, unsigned include);
+/* The embedder identity the index was built with (its canonical compact
+ * JSON, NUL-terminated; see vdb_vecs.embedder), or NULL: raw vectors. */
+const char *vdb_index_embedder(const vdb_index *ix);
+/* Compare the identity of queries (embedder: their vdb_vecs' embedder,
+ * NULL for raw vectors; qname names them) with the index's (ixname).
+ * VDB_EFORMAT with a message naming both embedders when they differ (kind,
+ * xxh3 or dim), and, when strict, also when only one side has an identity;
+ * else VDB_OK. */
+vdb_status vdb_index_embedder_check(const vdb_index *ix, const char *ixname,
+                                    const char *embedder, const char *qname, int strict);
 /* The live row whose id is id (a string id's text, an integer id's digits,
  * or the row number when the index stores no ids); -1 if none. O(count). */
 int64_t vdb_index_find_id(const vdb_index *ix, const char *id);
@@ -362,11 +412,11 @@ vdb_status vdb_shard_filter_finish(vdb_shard_filter *f, vdb_vecs *v);
 size_t vdb_shard_filter_seen(const vdb_shard_filter *f); /* records seen so far */
 void vdb_shard_filter_free(vdb_shard_filter *f);
 
-/* Check n indexes searched as one set: the same dimension and metric, else
- * VDB_EFORMAT naming two that differ. *warning (caller frees; NULL if all
- * is well) says, for two or more indexes, when the set is not whole: shards
- * missing or given twice, shards of different splits, or indexes that are
- * not shards. */
+/* Check n indexes searched as one set: the same dimension, metric and
+ * embedder identity (or none), else VDB_EFORMAT naming two that differ.
+ * *warning (caller frees; NULL if all is well) says, for two or more
+ * indexes, when the set is not whole: shards missing or given twice,
+ * shards of different splits, or indexes that are not shards. */
 vdb_status vdb_index_set_check(const vdb_index *const *ix, const char *const *names, size_t n,
                                char **warning);
 /* Search every index of a set with o (each with o->k) and merge: per query
@@ -381,21 +431,22 @@ vdb_status vdb_index_search_set(const vdb_index *const *ix, size_t n, const floa
 /* ===== Result output ===== */
 typedef enum { VDB_OUT_JSONL = 1, VDB_OUT_IVECS, VDB_OUT_TSV } vdb_output;
 vdb_status vdb_output_parse(const char *s, vdb_output *out);
-/* Write one query's results. include_meta adds "metadata": [...] (jsonl)
- * or a column (tsv). Returns VDB_EIO if the stream fails. */
+/* Write one query's results. include (VDB_INCLUDE_*) adds "metadata":
+ * [...] and "text": [...] (jsonl; null for a result without one) or a
+ * column each (tsv: the JSON texts). Returns VDB_EIO if the stream fails. */
 vdb_status vdb_write_result(FILE *f, vdb_output fmt, const vdb_index *ix,
                             size_t query_no, const int64_t *ids, const float *dist,
-                            size_t k, int include_meta);
+                            size_t k, unsigned include);
 /* The same for results of vdb_index_search_set over the n indexes ix. ivecs
  * writes a shard's integer ids (record numbers of the whole input), else
  * row numbers. */
 vdb_status vdb_write_result_set(FILE *f, vdb_output fmt, const vdb_index *const *ix, size_t n,
                                 size_t query_no, const int64_t *ids, const float *dist,
-                                size_t k, int include_meta);
+                                size_t k, unsigned include);
 /* Merge per-shard result files (vdb-query JSONL, the same queries in the
  * same order) into the k best per query, written as fmt (jsonl or tsv) to
- * out. Lines must agree on "query"; metadata is kept when every file has
- * it. VDB_ENOENT, or VDB_EFORMAT naming the file and line. */
+ * out. Lines must agree on "query"; metadata and text are kept when every
+ * file has them. VDB_ENOENT, or VDB_EFORMAT naming the file and line. */
 vdb_status vdb_results_merge(FILE *out, vdb_output fmt, const char *const *paths, size_t n,
                              size_t k);
 

@@ -4,9 +4,10 @@
  *
  * Rows are one contiguous float array (the layout every kernel and sgemm
  * wants); binary rows are packed bytes in the same array, so everything
- * that moves a set's rows around moves them too. Ids and metadata are JSON texts in one byte buffer each with an
- * offset array, so a million short ids cost two allocations, not a million,
- * and the same layout is written to the index file as-is.
+ * that moves a set's rows around moves them too. Ids, metadata and texts
+ * are JSON texts in one byte buffer each (a column) with an offset array,
+ * so a million short ids cost two allocations, not a million, and the same
+ * layout is written to the index file as-is.
  */
 #include "reader_internal.h"
 #include <math.h>
@@ -20,20 +21,21 @@ void vdb_vecs_init(vdb_vecs *v)
 void vdb_vecs_clear(vdb_vecs *v)
 {
 	v->n = 0;
-	v->id_len = v->meta_len = 0;
-	if (v->id_off)
-		v->id_off[0] = 0;
-	if (v->meta_off)
-		v->meta_off[0] = 0;
+	for (int c = 0; c < VDB_NCOLS; c++) {
+		v->col[c].len = 0;
+		if (v->col[c].off)
+			v->col[c].off[0] = 0;
+	}
 }
 
 void vdb_vecs_free(vdb_vecs *v)
 {
 	free(v->data);
-	free(v->id_buf);
-	free(v->id_off);
-	free(v->meta_buf);
-	free(v->meta_off);
+	for (int c = 0; c < VDB_NCOLS; c++) {
+		free(v->col[c].buf);
+		free(v->col[c].off);
+	}
+	free(v->embedder);
 	vdb_vecs_init(v);
 }
 
@@ -90,41 +92,42 @@ vdb_status vdb_vecs_reserve_row(vdb_vecs *v)
 }
 
 /* Texts: row i is buf[off[i], off[i+1]). */
-static vdb_status push_text(char **buf, size_t *len, size_t *cap, uint64_t **off, size_t *ocap,
-                            size_t n, const char *text, size_t tlen, const char *what)
+static const char *const col_name[VDB_NCOLS] = { "ids", "metadata", "texts" };
+
+vdb_status vdb_vecs_push(vdb_vecs *v, int col, const char *text, size_t tlen)
 {
+	vdb_texts *t = &v->col[col];
+	const char *what = col_name[col];
+	size_t n = v->n;
 	vdb_status s;
-	if (!*off) {
+	if (!t->off) {
 		/* first text: earlier rows (if any) get null, so every row has one */
-		if ((s = vdb_grow((void **)off, ocap, n + 2, sizeof(uint64_t), what)))
+		if ((s = vdb_grow((void **)&t->off, &t->ocap, n + 2, sizeof(uint64_t), what)))
 			return s;
-		*len = 0;
-		(*off)[0] = 0;
+		t->len = 0;
+		t->off[0] = 0;
 		for (size_t i = 0; i < n; i++) {
-			if ((s = vdb_grow((void **)buf, cap, *len + 4, 1, what)))
+			if ((s = vdb_grow((void **)&t->buf, &t->cap, t->len + 4, 1, what)))
 				return s;
-			memcpy(*buf + *len, "null", 4);
-			*len += 4;
-			(*off)[i + 1] = *len;
+			memcpy(t->buf + t->len, "null", 4);
+			t->len += 4;
+			t->off[i + 1] = t->len;
 		}
 	}
-	if ((s = vdb_grow((void **)off, ocap, n + 2, sizeof(uint64_t), what)) ||
-	    (s = vdb_grow((void **)buf, cap, *len + tlen, 1, what)))
+	if ((s = vdb_grow((void **)&t->off, &t->ocap, n + 2, sizeof(uint64_t), what)) ||
+	    (s = vdb_grow((void **)&t->buf, &t->cap, t->len + tlen, 1, what)))
 		return s;
-	memcpy(*buf + *len, text, tlen);
-	*len += tlen;
-	(*off)[n + 1] = *len;
+	memcpy(t->buf + t->len, text, tlen);
+	t->len += tlen;
+	t->off[n + 1] = t->len;
 	return VDB_OK;
 }
 
-vdb_status vdb_vecs_push_id(vdb_vecs *v, const char *text, size_t len)
+vdb_status vdb_vecs_push_nulls(vdb_vecs *v, unsigned set)
 {
-	return push_text(&v->id_buf, &v->id_len, &v->id_cap, &v->id_off, &v->id_ocap, v->n, text,
-	                 len, "ids");
-}
-
-vdb_status vdb_vecs_push_meta(vdb_vecs *v, const char *text, size_t len)
-{
-	return push_text(&v->meta_buf, &v->meta_len, &v->meta_cap, &v->meta_off, &v->meta_ocap,
-	                 v->n, text, len, "metadata");
+	vdb_status s = VDB_OK;
+	for (int c = VDB_COL_META; c < VDB_NCOLS && !s; c++)
+		if (v->col[c].off && !(set & 1u << c))
+			s = vdb_vecs_push(v, c, "null", 4);
+	return s;
 }

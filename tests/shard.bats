@@ -266,3 +266,17 @@ build4() {
   assert_failure
   assert_output --partial "not an array task"
 }
+
+@test "hamming shards: each record of the input is in its shard with its own bits (rows moved as packed bytes)" {
+  python3 -c '
+import random
+r = random.Random(5)
+for i in range(200):
+    print("{\"id\": \"h%d\", \"bits\": \"%s\"}" % (i, "".join("%02x" % r.randrange(256) for _ in range(8))))' >bits.jsonl
+  vdb-build -q -m hamming --shard 0/2 -o s0.vdb bits.jsonl
+  vdb-build -q -m hamming --shard 1/2 -o s1.vdb bits.jsonl
+  jq -c '{bits}' bits.jsonl | vdb-query -x s0.vdb -x s1.vdb -k 1 >out.jsonl
+  # query i (record i's own bits) finds record i at distance 0
+  [ "$(jq -c '[.query, .ids[0], .distances[0]]' out.jsonl | sort)" = \
+    "$(jq -sc 'to_entries[] | [.key, .value.id, 0]' bits.jsonl | sort)" ]
+}

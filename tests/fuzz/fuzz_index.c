@@ -53,7 +53,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* ===== Reading commands ===== */
 /* The JSONL lines of one query's results: one object, "query" qno, as many
- * ids as distances (and metadata), nothing after the line. */
+ * ids as distances (and metadata, texts: strings or null), nothing after
+ * the line. */
 static void check_jsonl(const fz_run *r, const char *text, size_t len, size_t qno)
 {
 	const char *nl = memchr(text, '\n', len);
@@ -66,10 +67,17 @@ static void check_jsonl(const fz_run *r, const char *text, size_t len, size_t qn
 		fuzz_report("%s: query %zu's JSONL results are not a JSON object (%s): %.*s", r->what,
 		            qno, err.text, (int)(len > 400 ? 400 : len), text);
 	json_t *q = json_object_get(j, "query"), *ids = json_object_get(j, "ids"),
-	       *d = json_object_get(j, "distances"), *m = json_object_get(j, "metadata");
+	       *d = json_object_get(j, "distances"), *m = json_object_get(j, "metadata"),
+	       *t = json_object_get(j, "text"), *e;
+	size_t i;
+	int texts_ok = 1;
+	json_array_foreach(t, i, e)
+		texts_ok &= json_is_string(e) || json_is_null(e);
 	if (!json_is_integer(q) || (size_t)json_integer_value(q) != qno || !json_is_array(ids) ||
 	    !json_is_array(d) || json_array_size(ids) != json_array_size(d) ||
-	    (m && json_array_size(m) != json_array_size(ids)) || json_object_size(j) != 3u + !!m)
+	    (m && json_array_size(m) != json_array_size(ids)) ||
+	    (t && json_array_size(t) != json_array_size(ids)) || !texts_ok ||
+	    json_object_size(j) != 3u + !!m + !!t)
 		fuzz_report("%s: query %zu's JSONL results do not say what the search found: %.*s",
 		            r->what, qno, (int)(len > 400 ? 400 : len), text);
 	json_decref(j);
@@ -109,6 +117,8 @@ static void query(const fz_run *r)
 	o.ef = 16;
 	o.nprobe = 3;
 	o.probes = 2;
+	unsigned include = (vdb_index_has_meta(ix) ? VDB_INCLUDE_META : 0) |
+	                   (vdb_index_has_text(ix) ? VDB_INCLUDE_TEXT : 0);
 	if (vdb_index_search_set(&ix, 1, r->q, NQ, &o, ids, dist) == VDB_OK) {
 		check_rows(r, ids, "a search");
 		for (size_t i = 0; i < NQ; i++) {
@@ -118,7 +128,7 @@ static void query(const fz_run *r)
 			if (!f)
 				abort();
 			vdb_status s = vdb_write_result_set(f, VDB_OUT_JSONL, &ix, 1, i, ids + i * K,
-			                                    dist + i * K, K, vdb_index_has_meta(ix));
+			                                    dist + i * K, K, include);
 			fclose(f);
 			if (s == VDB_OK && r->verified)
 				check_jsonl(r, text, len, i);
@@ -127,7 +137,7 @@ static void query(const fz_run *r)
 			if (!f)
 				abort();
 			(void)vdb_write_result_set(f, VDB_OUT_TSV, &ix, 1, i, ids + i * K, dist + i * K, K,
-			                           vdb_index_has_meta(ix));
+			                           include);
 			fclose(f);
 			free(text);
 		}
@@ -150,6 +160,8 @@ static void get_one(const vdb_index *ix, const char *id, float *v)
 		return;
 	(void)vdb_index_id_json(ix, row, &len);
 	(void)vdb_index_meta_json(ix, row, &len);
+	(void)vdb_index_text_json(ix, row, &len);
+	(void)vdb_index_embedder(ix);
 }
 
 /* --get of the first and last rows' ids (as the user would type them: a
@@ -205,25 +217,24 @@ static void save_checked(const fz_run *r, const vdb_index *ix, const char *path,
 	unlink(path);
 }
 
-/* n JSON texts as a vdb_vecs column: *buf, *off (n + 1 offsets), *len. */
-static void set_column(char **buf, size_t *len, size_t *cap, uint64_t **off, size_t *ocap,
-                       const char *const *t, size_t n)
+/* n JSON texts as a vdb_vecs column. */
+static void set_column(vdb_texts *c, const char *const *t, size_t n)
 {
 	size_t total = 0;
 	for (size_t i = 0; i < n; i++)
 		total += strlen(t[i]);
-	*buf = malloc(total ? total : 1);
-	*off = malloc((n + 1) * sizeof **off);
-	if (!*buf || !*off)
+	c->buf = malloc(total ? total : 1);
+	c->off = malloc((n + 1) * sizeof *c->off);
+	if (!c->buf || !c->off)
 		abort();
-	(*off)[0] = 0;
+	c->off[0] = 0;
 	for (size_t i = 0; i < n; i++) {
 		size_t l = strlen(t[i]);
-		memcpy(*buf + (*off)[i], t[i], l);
-		(*off)[i + 1] = (*off)[i] + l;
+		memcpy(c->buf + c->off[i], t[i], l);
+		c->off[i + 1] = c->off[i] + l;
 	}
-	*len = *cap = total;
-	*ocap = n + 1;
+	c->len = c->cap = total;
+	c->ocap = n + 1;
 }
 
 /* NEW records of the index's dimension, as a reader gives them: floats
@@ -253,14 +264,22 @@ static void new_records(const fz_run *r, vdb_vecs *v, int upsert)
 		if (t && len < sizeof first)
 			snprintf(first, sizeof first, "%.*s", (int)len, t);
 		const char *ids[NEW] = { upsert ? first : "\"fz-0\"", "\"fz-new\"", "17" };
-		set_column(&v->id_buf, &v->id_len, &v->id_cap, &v->id_off, &v->id_ocap, ids, NEW);
+		set_column(&v->col[VDB_COL_ID], ids, NEW);
 	}
 	if (r->variant & 2) {
 		const char *meta[NEW] = { "{\"v\":7,\"n\":{\"t\":\"a\"},\"tags\":[\"x\"],\"b\":false}",
 		                          "null", "{\"v\":1.5}" };
-		set_column(&v->meta_buf, &v->meta_len, &v->meta_cap, &v->meta_off, &v->meta_ocap,
-		           meta, NEW);
+		set_column(&v->col[VDB_COL_META], meta, NEW);
 	}
+	if (r->variant & 4) {
+		const char *text[NEW] = { "\"caf\u00e9\\n\\\"q\\\"\"", "null", "\"\"" };
+		set_column(&v->col[VDB_COL_TEXT], text, NEW);
+	}
+	/* the index's embedder identity (an append is refused without it), or
+	 * with variant bit 3 none */
+	const char *e = vdb_index_embedder(ix);
+	if (e && !(r->variant & 8) && !(v->embedder = strdup(e)))
+		abort();
 }
 
 /* vdb-build --append and --upsert of NEW records; --compact. */

@@ -1,6 +1,7 @@
 /*
- * fuzz_jsonl — the JSONL reader (ids, vectors or "bits", metadata, line by
- * line, read as floats and as binary vectors), and what vdb-build and
+ * fuzz_jsonl — the JSONL reader (ids, vectors or "bits", metadata, texts and
+ * embedder identities, line by line, read as floats and as binary
+ * vectors), and what vdb-build and
  * vdb-query then do with what it read: a flat index built over the records
  * and saved (which builds the payload index from the metadata), opened
  * again and verified, and searched with filters. Reports (abort) when the

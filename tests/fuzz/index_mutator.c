@@ -10,11 +10,11 @@
  *     level, nlist, pq_m, refine, tables, bits; doubles as NaN, Inf), shard;
  *   - a section table entry: its kind (another type's, or a duplicate), its
  *     offset or length;
- *   - a section's contents, read by kind: offsets (IDOF, MDOF, HNUO, IVOF)
+ *   - a section's contents, read by kind: offsets (IDOF, MDOF, TXOF, HNUO, IVOF)
  *     and rows or links (HNUL, IVRW, LSKY, LSRW) as integers, vectors,
  *     centroids, codebooks and planes as floats, fp16 codes as halves,
- *     payload tables (PKEY, PFLD, PNUM) entry by entry, texts (IDTX, MDTX)
- *     with JSON-breaking bytes or a forged result line, bitmaps and codes
+ *     payload tables (PKEY, PFLD, PNUM) entry by entry, texts (IDTX, MDTX,
+ *     TXTX, EMBD) with JSON-breaking bytes or a forged result line, bitmaps and codes
  *     as bytes; a run of elements at once (0xff fills, NaN fills);
  *   - the hnsw graph: a node's layer-0 link count or links, an upper-layer
  *     block's count, the entry point and top level;
@@ -116,7 +116,8 @@ static const uint32_t kinds[] = {
 	FZ_CC('I', 'D', 'O', 'F'), FZ_CC('I', 'D', 'T', 'X'), FZ_CC('M', 'D', 'O', 'F'),
 	FZ_CC('M', 'D', 'T', 'X'), FZ_CC('T', 'O', 'M', 'B'), FZ_CC('P', 'K', 'E', 'Y'),
 	FZ_CC('P', 'K', 'S', 'T'), FZ_CC('P', 'B', 'M', 'P'), FZ_CC('P', 'F', 'L', 'D'),
-	FZ_CC('P', 'N', 'U', 'M'),
+	FZ_CC('P', 'N', 'U', 'M'), FZ_CC('T', 'X', 'O', 'F'), FZ_CC('T', 'X', 'T', 'X'),
+	FZ_CC('E', 'M', 'B', 'D'),
 };
 #define NKINDS (sizeof kinds / sizeof *kinds)
 
@@ -128,7 +129,7 @@ static elem_kind elem_of(uint32_t kind, uint32_t storage)
 {
 	switch (kind) {
 	case FZ_CC('H', 'N', 'U', 'O'): case FZ_CC('I', 'V', 'O', 'F'):
-	case FZ_CC('I', 'D', 'O', 'F'): case FZ_CC('M', 'D', 'O', 'F'):
+	case FZ_CC('I', 'D', 'O', 'F'): case FZ_CC('M', 'D', 'O', 'F'): case FZ_CC('T', 'X', 'O', 'F'):
 		return E_U64;
 	case FZ_CC('H', 'N', 'U', 'L'): case FZ_CC('I', 'V', 'R', 'W'):
 	case FZ_CC('L', 'S', 'K', 'Y'): case FZ_CC('L', 'S', 'R', 'W'):
@@ -140,6 +141,7 @@ static elem_kind elem_of(uint32_t kind, uint32_t storage)
 	case FZ_CC('C', 'O', 'D', 'E'):
 		return storage == FZ_F16 ? E_F16 : E_BYTES;
 	case FZ_CC('I', 'D', 'T', 'X'): case FZ_CC('M', 'D', 'T', 'X'): case FZ_CC('P', 'K', 'S', 'T'):
+	case FZ_CC('T', 'X', 'T', 'X'): case FZ_CC('E', 'M', 'B', 'D'):
 		return E_TEXT;
 	case FZ_CC('P', 'K', 'E', 'Y'): case FZ_CC('P', 'F', 'L', 'D'):
 		return E_PTAB;
@@ -200,7 +202,7 @@ static void header_field(file *f)
 		fz_put32(b + FZ_STORAGE, (uint32_t)pick(r, 7));
 		break;
 	case 4:
-		fz_put32(b + FZ_FLAGS, pick(r, 4) ? (uint32_t)pick(r, 4) : UINT32_MAX);
+		fz_put32(b + FZ_FLAGS, pick(r, 4) ? (uint32_t)pick(r, 8) : UINT32_MAX);
 		break;
 	case 5:
 		fz_put32(b + FZ_NSEC, (uint32_t)boundary(r, FZ_MAXSEC, fz_get32(b + FZ_NSEC)));

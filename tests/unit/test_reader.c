@@ -131,6 +131,28 @@ int main(void)
 	   "metadata kept in order, null where absent: %.*s", (int)v.meta_len, v.meta_buf);
 	vdb_vecs_free(&v);
 
+	/* JSONL texts: escaped JSON strings, null where absent; the embedder's
+	 * identity canonical, one for the set */
+	const char *tl = "{\"vector\": [1, 2]}\n"
+	                 "{\"vector\": [3, 4], \"text\": \"a\\n\\\"b\\\"\\u00e9\"}\n";
+	vdb_vecs_init(&v);
+	s = read_all(put("t.jsonl", tl, strlen(tl)), VDB_FMT_JSONL, &v);
+	ok(s == VDB_OK && v.text_off && v.col[VDB_COL_TEXT].off == v.text_off &&
+	   v.text_off[2] == v.text_len &&
+	   !strncmp(v.text_buf, "null\"a\\n\\\"b\\\"\xc3\xa9\"", v.text_len) && !v.embedder,
+	   "texts kept as JSON strings, null where absent: %.*s", (int)v.text_len, v.text_buf);
+	vdb_vecs_free(&v);
+	const char *el = "{\"vector\": [1, 2], \"embedder\": {\"dim\": 2, \"xxh3\": \"00000000000000aa\", "
+	                 "\"name\": \"m\", \"kind\": \"vec\", \"extra\": 1}}\n"
+	                 "{\"vector\": [3, 4]}\n";
+	vdb_vecs_init(&v);
+	s = read_all(put("e.jsonl", el, strlen(el)), VDB_FMT_JSONL, &v);
+	ok(s == VDB_EFORMAT && v.embedder &&
+	   !strcmp(v.embedder, "{\"kind\":\"vec\",\"name\":\"m\",\"xxh3\":\"00000000000000aa\",\"dim\":2}"),
+	   "an embedder identity kept canonical (%s); a record without one after it refused: %s",
+	   v.embedder ? v.embedder : "none", vdb_last_error());
+	vdb_vecs_free(&v);
+
 	/* a long JSONL line (dimension 4096) */
 	char *big = malloc(4096 * 8 + 64);
 	size_t o = (size_t)sprintf(big, "{\"vector\": [");
