@@ -176,6 +176,12 @@ static size_t cjk_stop(const char *t, size_t i, size_t end)
 	return 0;
 }
 
+/* The bytes that may begin a sentence's end: . ! ? and the first byte of
+ * the CJK full stops (a table: the scan skips all others one compare each). */
+static const unsigned char may_stop[256] = {
+	['.'] = 1, ['!'] = 1, ['?'] = 1, [0xE3] = 1, [0xEF] = 1
+};
+
 /* The next sentence of the paragraph t[*pos, end). */
 static bool next_sentence(const char *t, size_t end, size_t *pos, span *u)
 {
@@ -186,6 +192,10 @@ static bool next_sentence(const char *t, size_t end, size_t *pos, span *u)
 	while (i < end) {
 		size_t j = i, k;
 		bool cjk = false;
+		if (!may_stop[(unsigned char)t[i]]) {
+			i++;
+			continue;
+		}
 		if (ascii_stop(t[i]))
 			while (j < end && ascii_stop(t[j]))
 				j++;
@@ -243,13 +253,15 @@ static vdb_status emit(grouping *g, size_t s, size_t e)
 
 static vdb_status add_unit(grouping *g, const span *u)
 {
-	size_t n = g->c->p.size;
-	g->c->ring[(g->first + g->count) % n] = *u;
+	size_t n = g->c->p.size, at = g->first + g->count; /* no %: one a word is slow */
+	g->c->ring[at >= n ? at - n : at] = *u;
 	if (++g->count < n)
 		return VDB_OK;
 	vdb_status s = emit(g, g->c->ring[g->first].start, u->end);
 	size_t step = n - g->c->p.overlap;
-	g->first = (g->first + step) % n;
+	g->first += step;
+	if (g->first >= n)
+		g->first -= n;
 	g->count = n - step;
 	g->emitted = true;
 	return s;

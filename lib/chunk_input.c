@@ -12,14 +12,19 @@
  * bad document writes nothing; the chunks of the documents before it are
  * out already, as from any streaming filter, and the status says so.
  *
- * Output: the document's record itself (jansson keeps its fields in their
- * order) with "id", "text" and metadata's "chunk" set in place for each
- * chunk, dumped compact into one reused buffer and written with one fwrite.
- * Per chunk that costs a copy of the chunk's text; nothing per word.
+ * Output: a chunk record is the document's record, its fields in their
+ * order, with "id", "text" and "metadata" (added last if missing) replaced.
+ * Per document, jansson dumps the other fields, the metadata and the id
+ * once into a template (compact); per chunk, the template's pieces, the id
+ * with its number, the escaped text (lib/jsonout.c) and the offsets go into
+ * one reused buffer, written with one fwrite. Nothing is allocated per
+ * chunk or per word once the buffers have grown.
  */
 #include "reader_internal.h"
+#include "jsonout.h"
 #include "utf8.h"
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <string.h>
@@ -28,117 +33,200 @@
 /* Documents between two progress reports. */
 #define PROGRESS_EVERY 4096
 
+/* The three fields a chunk record sets; the others are copied as they are. */
+enum { SLOT_ID, SLOT_TEXT, SLOT_META, NSLOTS };
+
 typedef struct {
 	vdb_chunker *c;
 	const vdb_chunk_hooks *h;
 	FILE *out;
 	vdb_chunk_stats *st;
 	vdb_reader *r;
-	char where[160];        /* "NAME: line L (record R)" or "NAME", for messages */
-	/* the document being chunked */
+	bool jsonl;             /* the input is JSONL: documents are named by line */
+	/* the document being chunked: its record is the text of tmpl with the
+	 * slots filled in: piece 0, slot[0], piece 1, slot[1], piece 2,
+	 * slot[2], piece 3, where piece i is tmpl.p[piece[i], piece[i + 1]) */
 	const char *text;       /* its text, valid UTF-8 */
-	json_t *rec;            /* the output record, changed in place per chunk */
-	json_t *id, *chunk_text, *number, *start, *end;
-	char *doc_id;           /* the document's id as text, then "#" */
-	size_t doc_id_len, n;   /* n: chunks written of this document */
-	char *buf;              /* the dumped record */
-	size_t cap;
+	vdb_jout tmpl;          /* '{', the other fields, the keys of the slots, '}' */
+	size_t piece[NSLOTS + 2];
+	int slot[NSLOTS];
+	vdb_jout id_open;       /* "DOC#  (the id slot, its number and '"' to come) */
+	vdb_jout meta_open;     /* {...,"chunk":{"source":DOC,"number":  */
+	size_t n;               /* chunks written of this document */
+	vdb_jout line;          /* the chunk record being written */
 } chunk_job;
 
-static void warn(chunk_job *j, const char *what)
+/* The document being read, for messages: "NAME: line L (record R)" or "NAME". */
+static void place(const chunk_job *j, char *buf, size_t n)
+{
+	if (j->jsonl) /* the line is read, the record not yet counted */
+		snprintf(buf, n, "%s: line %zu (record %zu)", j->r->name, j->r->line, j->r->records);
+	else
+		snprintf(buf, n, "%s", j->r->name);
+}
+
+static void warn(const chunk_job *j, const char *what)
 {
 	if (!j->h || !j->h->warn)
 		return;
-	char msg[256];
-	snprintf(msg, sizeof msg, "%s: %s", j->where, what);
+	char at[160], msg[256];
+	place(j, at, sizeof at);
+	snprintf(msg, sizeof msg, "%s: %s", at, what);
 	j->h->warn(j->h->warn_ctx, msg);
 }
 
+/* VDB_EFORMAT: the document is bad, the message names it. */
+static __attribute__((format(printf, 2, 3))) vdb_status bad(const chunk_job *j,
+                                                            const char *fmt, ...)
+{
+	char at[160], msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	place(j, at, sizeof at);
+	return vdb_fail(VDB_EFORMAT, "%s: %s", at, msg);
+}
+
 /* ===== One document ===== */
+static vdb_status fill_slot(chunk_job *j, int slot, size_t s, size_t e)
+{
+	vdb_jout *b = &j->line;
+	vdb_status st;
+	switch (slot) {
+	case SLOT_ID:
+		if ((st = vdb_jout_raw(b, j->id_open.p, j->id_open.len)) ||
+		    (st = vdb_jout_uint(b, j->n)))
+			return st;
+		return vdb_jout_raw(b, "\"", 1);
+	case SLOT_TEXT:
+		return vdb_jout_string(b, j->text + s, e - s);
+	default:
+		if ((st = vdb_jout_raw(b, j->meta_open.p, j->meta_open.len)) ||
+		    (st = vdb_jout_uint(b, j->n)) || (st = vdb_jout_raw(b, ",\"start\":", 9)) ||
+		    (st = vdb_jout_uint(b, s)) || (st = vdb_jout_raw(b, ",\"end\":", 7)) ||
+		    (st = vdb_jout_uint(b, e)))
+			return st;
+		return vdb_jout_raw(b, "}}", 2);
+	}
+}
+
 static vdb_status write_chunk(void *ctx, size_t s, size_t e)
 {
 	chunk_job *j = ctx;
-	char num[24];
-	int k = snprintf(num, sizeof num, "%zu", j->n);
-	memcpy(j->doc_id + j->doc_id_len, num, (size_t)k);
-	if (json_string_setn_nocheck(j->id, j->doc_id, j->doc_id_len + (size_t)k) ||
-	    json_string_setn_nocheck(j->chunk_text, j->text + s, e - s) ||
-	    json_integer_set(j->number, (json_int_t)j->n) ||
-	    json_integer_set(j->start, (json_int_t)s) || json_integer_set(j->end, (json_int_t)e))
-		return vdb_fail(VDB_ENOMEM, "out of memory");
-	for (;;) {
-		size_t need = json_dumpb(j->rec, j->buf, j->cap, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		if (need == 0)
-			return vdb_fail(VDB_ENOMEM, "%s: chunk %zu: cannot write its record", j->where,
-			                j->n);
-		if (need < j->cap) {
-			j->buf[need] = '\n';
-			if (fwrite(j->buf, 1, need + 1, j->out) != need + 1)
-				return vdb_fail(VDB_EIO, "writing the chunks failed: %s", strerror(errno));
-			break;
-		}
-		void *b = vdb_realloc(j->buf, need + need / 2 + 1, "chunk record");
-		if (!b)
-			return VDB_ENOMEM;
-		j->buf = b;
-		j->cap = need + need / 2 + 1;
+	vdb_status st = VDB_OK;
+	j->line.len = 0;
+	for (int i = 0; !st && i <= NSLOTS; i++) {
+		st = vdb_jout_raw(&j->line, j->tmpl.p + j->piece[i], j->piece[i + 1] - j->piece[i]);
+		if (!st && i < NSLOTS)
+			st = fill_slot(j, j->slot[i], s, e);
 	}
+	if (!st)
+		st = vdb_jout_raw(&j->line, "\n", 1);
+	if (st)
+		return st;
+	if (fwrite(j->line.p, 1, j->line.len, j->out) != j->line.len)
+		return vdb_fail(VDB_EIO, "writing the chunks failed: %s", strerror(errno));
 	j->n++;
 	j->st->chunks++;
 	return VDB_OK;
 }
 
-/* Chunk the document of record rec (its "id" is id_val, text text[0, len),
- * metadata meta: an object without "chunk"), writing rec once per chunk. */
-static vdb_status chunk_document(chunk_job *j, json_t *rec, json_t *id_val, json_t *meta,
+/* Append a jansson value's compact JSON text to b (skip: bytes left off
+ * its end). */
+static vdb_status put_json(vdb_jout *b, const json_t *v, size_t skip)
+{
+	char *d = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	if (!d)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	size_t n = strlen(d);
+	vdb_status s = vdb_jout_raw(b, d, n - (skip < n ? skip : n));
+	free(d);
+	return s;
+}
+
+/* One field of the record into the template: "key": and its value, or a
+ * slot for the chunk's own id, text or metadata. */
+static vdb_status put_field(chunk_job *j, const char *key, const json_t *v, int *nslots)
+{
+	vdb_status s = VDB_OK;
+	if (j->tmpl.len > 1)
+		s = vdb_jout_raw(&j->tmpl, ",", 1);
+	if (s || (s = vdb_jout_string(&j->tmpl, key, strlen(key))) ||
+	    (s = vdb_jout_raw(&j->tmpl, ":", 1)))
+		return s;
+	int slot = !strcmp(key, "id") ? SLOT_ID : !strcmp(key, "text") ? SLOT_TEXT
+	         : !strcmp(key, "metadata") ? SLOT_META : -1;
+	if (slot < 0)
+		return put_json(&j->tmpl, v, 0);
+	j->slot[*nslots] = slot;
+	j->piece[++*nslots] = j->tmpl.len;
+	return VDB_OK;
+}
+
+/* The fixed parts of the document's chunk records: rec's fields (NULL: a
+ * plain document, id, text and metadata only), the id's and the
+ * metadata's opening. */
+static vdb_status make_template(chunk_job *j, json_t *rec, json_t *id, json_t *meta)
+{
+	j->tmpl.len = j->id_open.len = j->meta_open.len = 0;
+	j->piece[0] = 0;
+	int nslots = 0;
+	vdb_status s = vdb_jout_raw(&j->tmpl, "{", 1);
+	const char *key;
+	json_t *v;
+	if (rec)
+		json_object_foreach(rec, key, v)
+			if (!s)
+				s = put_field(j, key, v, &nslots);
+	if (!rec && !s && !(s = put_field(j, "id", NULL, &nslots)))
+		s = put_field(j, "text", NULL, &nslots);
+	if (!s && nslots < NSLOTS) /* no "metadata": added last */
+		s = put_field(j, "metadata", NULL, &nslots);
+	if (!s && !(s = vdb_jout_raw(&j->tmpl, "}", 1)))
+		j->piece[NSLOTS + 1] = j->tmpl.len;
+	if (s)
+		return s;
+
+	char num[32];
+	const char *idt = num;
+	size_t idlen;
+	if (json_is_string(id)) {
+		idt = json_string_value(id);
+		idlen = json_string_length(id);
+	} else
+		idlen = (size_t)snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT,
+		                         json_integer_value(id));
+	if ((s = vdb_jout_string_open(&j->id_open, idt, idlen)) ||
+	    (s = vdb_jout_raw(&j->id_open, "#", 1)))
+		return s;
+	bool empty = !meta || !json_is_object(meta) || json_object_size(meta) == 0;
+	if (empty)
+		s = vdb_jout_raw(&j->meta_open, "{", 1);
+	else if (!(s = put_json(&j->meta_open, meta, 1)))
+		s = vdb_jout_raw(&j->meta_open, ",", 1);
+	if (s || (s = vdb_jout_raw(&j->meta_open, "\"chunk\":{\"source\":", 18)) ||
+	    (s = json_is_string(id) ? vdb_jout_string(&j->meta_open, idt, idlen)
+	                            : vdb_jout_raw(&j->meta_open, num, idlen)))
+		return s;
+	return vdb_jout_raw(&j->meta_open, ",\"number\":", 10);
+}
+
+/* Chunk the document of record rec (NULL for a plain document) with id
+ * id, text text[0, len) and metadata meta (NULL, null or an object without
+ * "chunk"), writing one record per chunk. */
+static vdb_status chunk_document(chunk_job *j, json_t *rec, json_t *id, json_t *meta,
                                  const char *text, size_t len)
 {
-	char idbuf[32];
-	const char *idt = idbuf;
-	size_t idlen;
-	if (json_is_string(id_val)) {
-		idt = json_string_value(id_val);
-		idlen = json_string_length(id_val);
-	} else
-		idlen = (size_t)snprintf(idbuf, sizeof idbuf, "%" JSON_INTEGER_FORMAT,
-		                         json_integer_value(id_val));
-	vdb_status s = VDB_OK;
-	json_t *chunk = json_object();
-	j->doc_id = vdb_malloc(idlen + 24, "chunk id");
-	j->id = json_string("");
-	j->chunk_text = json_string("");
-	j->number = json_integer(0);
-	j->start = json_integer(0);
-	j->end = json_integer(0);
-	if (!chunk || !j->doc_id || !j->id || !j->chunk_text || !j->number || !j->start ||
-	    !j->end || json_object_set(chunk, "source", id_val) ||
-	    json_object_set(chunk, "number", j->number) ||
-	    json_object_set(chunk, "start", j->start) || json_object_set(chunk, "end", j->end) ||
-	    json_object_set(meta, "chunk", chunk) || json_object_set(rec, "id", j->id) ||
-	    json_object_set(rec, "text", j->chunk_text) || json_object_set(rec, "metadata", meta)) {
-		s = vdb_fail(VDB_ENOMEM, "out of memory");
-		goto out;
-	}
-	memcpy(j->doc_id, idt, idlen);
-	j->doc_id[idlen] = '#';
-	j->doc_id_len = idlen + 1;
-	j->rec = rec;
+	vdb_status s = make_template(j, rec, id, meta);
 	j->text = text;
 	j->n = 0;
-	s = vdb_chunk_text(j->c, text, len, write_chunk, j);
+	if (!s)
+		s = vdb_chunk_text(j->c, text, len, write_chunk, j);
 	if (!s && j->n == 0) {
 		j->st->empty++;
 		warn(j, "the text is only whitespace: no chunks");
 	}
-out:
-	json_decref(chunk);
-	json_decref(j->id);
-	json_decref(j->chunk_text);
-	json_decref(j->number);
-	json_decref(j->start);
-	json_decref(j->end);
-	free(j->doc_id);
-	j->doc_id = NULL;
 	j->st->documents++;
 	if (j->h && j->h->progress && j->st->documents % PROGRESS_EVERY == 0)
 		j->h->progress(j->h->progress_ctx, j->st->documents, 0);
@@ -146,7 +234,7 @@ out:
 }
 
 /* ===== JSONL ===== */
-#define BAD(...) do { s = vdb_fail(VDB_EFORMAT, __VA_ARGS__); goto out; } while (0)
+#define BAD(...) do { s = bad(j, __VA_ARGS__); goto out; } while (0)
 
 /* The next line of the input, at r's buffer: *line, *len; *got false at
  * the end of the input. */
@@ -190,52 +278,38 @@ static bool blank_line(const char *s, size_t n)
 /* One JSONL record: check it whole, then chunk it. */
 static vdb_status jsonl_record(chunk_job *j, const char *line, size_t len)
 {
-	vdb_reader *r = j->r;
-	snprintf(j->where, sizeof j->where, "%s: line %zu (record %zu)", r->name, r->line,
-	         r->records);
-	const char *w = j->where;
 	vdb_status s = VDB_OK;
-	json_t *o = NULL, *meta = NULL, *text = NULL;
-	size_t bad = vdb_utf8_invalid((const unsigned char *)line, len);
-	if (bad < len)
-		BAD("%s: invalid UTF-8 at byte %zu of the line (0x%02x): texts must be UTF-8", w, bad,
-		    (unsigned char)line[bad]);
+	json_t *o = NULL, *meta, *text;
+	size_t off = vdb_utf8_invalid((const unsigned char *)line, len);
+	if (off < len)
+		BAD("invalid UTF-8 at byte %zu of the line (0x%02x): texts must be UTF-8", off,
+		    (unsigned char)line[off]);
 	json_error_t err;
 	o = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
 	if (!o)
-		BAD("%s: malformed JSON: %s at column %d", w, err.text, err.column);
+		BAD("malformed JSON: %s at column %d", err.text, err.column);
 	if (!json_is_object(o))
-		BAD("%s: expected an object with \"id\" and \"text\"", w);
+		BAD("expected an object with \"id\" and \"text\"");
 	json_t *id = json_object_get(o, "id");
 	if (!id)
-		BAD("%s: \"id\" is missing (a document needs one: its chunks are ID#0, ID#1, ...)", w);
+		BAD("\"id\" is missing (a document needs one: its chunks are ID#0, ID#1, ...)");
 	if (!json_is_integer(id) && !(json_is_string(id) && json_string_length(id) > 0))
-		BAD("%s: \"id\" must be a non-empty string or an integer", w);
+		BAD("\"id\" must be a non-empty string or an integer");
 	text = json_object_get(o, "text");
 	if (!text)
-		BAD("%s: \"text\" is missing", w);
+		BAD("\"text\" is missing");
 	if (!json_is_string(text))
-		BAD("%s: \"text\" must be a string", w);
+		BAD("\"text\" must be a string");
 	if (json_string_length(text) == 0)
-		BAD("%s: \"text\" is empty", w);
-	json_incref(text); /* the source, while "text" holds each chunk */
+		BAD("\"text\" is empty");
 	meta = json_object_get(o, "metadata");
 	if (meta && !json_is_object(meta) && !json_is_null(meta))
-		BAD("%s: \"metadata\" must be an object", w);
+		BAD("\"metadata\" must be an object");
 	if (meta && json_object_get(meta, "chunk"))
-		BAD("%s: \"metadata\" has a \"chunk\" already (is this a chunk record? chunks are "
-		    "not chunked again)", w);
-	meta = meta && json_is_object(meta) ? json_incref(meta) : json_object();
-	if (!meta) {
-		s = vdb_fail(VDB_ENOMEM, "out of memory");
-		goto out;
-	}
-	json_incref(id); /* rec's "id" is replaced */
+		BAD("\"metadata\" has a \"chunk\" already (is this a chunk record? chunks are "
+		    "not chunked again)");
 	s = chunk_document(j, o, id, meta, json_string_value(text), json_string_length(text));
-	json_decref(id);
 out:
-	json_decref(meta);
-	json_decref(text);
 	json_decref(o);
 	return s;
 }
@@ -263,7 +337,6 @@ static vdb_status chunk_jsonl(chunk_job *j)
 static vdb_status chunk_plain(chunk_job *j, const char *path)
 {
 	vdb_reader *r = j->r;
-	snprintf(j->where, sizeof j->where, "%s", r->name);
 	size_t avail = r->len - r->pos;
 	while (!r->eof) {
 		VDB_RETURN_IF(avail > VDB_MAX_DOCUMENT, VDB_EFORMAT,
@@ -281,22 +354,18 @@ static vdb_status chunk_plain(chunk_job *j, const char *path)
 	              "split the file, or make it JSONL records", r->name, VDB_MAX_DOCUMENT >> 20);
 	const char *text = (const char *)r->buf + r->pos;
 	j->st->bytes += avail;
-	size_t bad = vdb_utf8_invalid((const unsigned char *)text, avail);
-	VDB_RETURN_IF(bad < avail, VDB_EFORMAT,
+	size_t off = vdb_utf8_invalid((const unsigned char *)text, avail);
+	VDB_RETURN_IF(off < avail, VDB_EFORMAT,
 	              "%s: invalid UTF-8 at byte %zu (0x%02x): a plain text document must be "
-	              "UTF-8", r->name, bad, (unsigned char)text[bad]);
+	              "UTF-8", r->name, off, (unsigned char)text[off]);
 	const char *name = path ? path : "stdin";
-	bad = vdb_utf8_invalid((const unsigned char *)name, strlen(name));
-	VDB_RETURN_IF(name[bad], VDB_EFORMAT, "%s: the file name, the document's id, is not "
-	              "UTF-8 (byte %zu); rename the file", name, bad);
-	json_t *rec = json_object(), *id = json_string(name);
-	json_t *meta = json_object();
-	vdb_status s = !rec || !id || !meta || json_object_set(rec, "id", id)
-	               ? vdb_fail(VDB_ENOMEM, "out of memory")
-	               : chunk_document(j, rec, id, meta, text, avail);
-	json_decref(rec);
+	off = vdb_utf8_invalid((const unsigned char *)name, strlen(name));
+	VDB_RETURN_IF(name[off], VDB_EFORMAT, "%s: the file name, the document's id, is not "
+	              "UTF-8 (byte %zu); rename the file", name, off);
+	json_t *id = json_string(name);
+	vdb_status s = id ? chunk_document(j, NULL, id, NULL, text, avail)
+	                  : vdb_fail(VDB_ENOMEM, "out of memory");
 	json_decref(id);
-	json_decref(meta);
 	return s;
 }
 
@@ -334,11 +403,15 @@ vdb_status vdb_chunk_input(vdb_chunker *c, const char *path, const vdb_chunk_hoo
 	bool jsonl = false;
 	if (!(hooks && hooks->plain))
 		s = is_jsonl(j.r, &jsonl);
+	j.jsonl = jsonl;
 	if (!s)
 		s = jsonl ? chunk_jsonl(&j) : chunk_plain(&j, is_stdin ? NULL : path);
 	if (!s && ferror(out))
 		s = vdb_fail(VDB_EIO, "writing the chunks failed");
-	free(j.buf);
+	vdb_jout_free(&j.tmpl);
+	vdb_jout_free(&j.id_open);
+	vdb_jout_free(&j.meta_open);
+	vdb_jout_free(&j.line);
 	vdb_reader_close(j.r);
 	return s;
 }

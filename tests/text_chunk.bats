@@ -147,6 +147,20 @@ S=text_sample.jsonl
   assert_line --index 0 9
 }
 
+@test "chunk: escapes and controls in ids, texts, metadata and other fields come out as the source" {
+  python3 -c 'import json
+recs = [{"id": "q\"uo\\te\u00e9#\u2028", "text": "tab\there \"quoted\" back\\slash ctl\u0001\u001f\u007f nul\u0000 end.\n\nls\u2028ps\u2029 bs\b ff\f z", "metadata": {"k\"ey": "v\\al\n", "n": -3, "f": 0.25, "t": True, "z": None, "a": [], "o": {}}, "w": "\u0000\"\\"},
+        {"text": "no metadata, integer id, fields around", "id": -42, "before": [1, "two", {"three": 3}]},
+        {"metadata": {}, "text": "empty metadata first", "id": 0}]
+for r in recs: print(json.dumps(r))' >esc.jsonl
+  vdb-text chunk --words 3 --overlap 1 esc.jsonl >out.jsonl
+  run -0 check words 3 1 1048576 jsonl esc.jsonl <out.jsonl
+  vdb-text chunk --paragraphs esc.jsonl >out.jsonl
+  run -0 check paragraphs 1 0 1048576 jsonl esc.jsonl <out.jsonl
+  run -0 jq -r 'select(.metadata.chunk.source == -42) | .id' out.jsonl
+  assert_output "-42#0"
+}
+
 @test "chunk: plain text files are one document each, the file name as given its id" {
   mkdir docs
   cp "$D/text_plain.txt" docs/a.txt
