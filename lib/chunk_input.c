@@ -334,24 +334,30 @@ static vdb_status chunk_jsonl(chunk_job *j)
 }
 
 /* ===== Plain text ===== */
+static vdb_status too_long(const vdb_reader *r)
+{
+	return vdb_fail(VDB_EFORMAT, "%s: the document is longer than the limit of %u MiB "
+	                "(VDB_MAX_DOCUMENT); split the file, or make it JSONL records", r->name,
+	                VDB_MAX_DOCUMENT >> 20);
+}
+
 static vdb_status chunk_plain(chunk_job *j, const char *path)
 {
 	vdb_reader *r = j->r;
+	struct stat sb; /* a file's size is known: refuse before reading it */
+	if (fstat(r->fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+	    (unsigned long long)sb.st_size > VDB_MAX_DOCUMENT)
+		return too_long(r);
 	size_t avail = r->len - r->pos;
-	while (!r->eof) {
-		VDB_RETURN_IF(avail > VDB_MAX_DOCUMENT, VDB_EFORMAT,
-		              "%s: the document is longer than the limit of %u MiB (VDB_MAX_DOCUMENT)"
-		              "; split the file, or make it JSONL records", r->name,
-		              VDB_MAX_DOCUMENT >> 20);
+	while (!r->eof && avail <= VDB_MAX_DOCUMENT) { /* a pipe: read up to one byte over */
 		size_t want = avail < (1u << 20) ? 1u << 21 : 2 * avail;
 		vdb_status s = vdb_rd_want(r, want > VDB_MAX_DOCUMENT ? VDB_MAX_DOCUMENT + 1u : want,
 		                           &avail);
 		if (s)
 			return s;
 	}
-	VDB_RETURN_IF(avail > VDB_MAX_DOCUMENT, VDB_EFORMAT,
-	              "%s: the document is longer than the limit of %u MiB (VDB_MAX_DOCUMENT); "
-	              "split the file, or make it JSONL records", r->name, VDB_MAX_DOCUMENT >> 20);
+	if (avail > VDB_MAX_DOCUMENT)
+		return too_long(r);
 	const char *text = (const char *)r->buf + r->pos;
 	j->st->bytes += avail;
 	size_t off = vdb_utf8_invalid((const unsigned char *)text, avail);
