@@ -36,7 +36,7 @@ static void help(void)
 	       "                    starts with '{'\n"
 	       "  -c, --config FILE YAML file of long options (command line wins)\n"
 	       "  -v, --verbose     print a summary on stderr (documents, chunks, MB/s)\n"
-	       "  -t, --threads N   accepted for symmetry; chunking uses one thread\n"
+	       "  -t, --threads N   threads parsing JSONL records (default: all cores)\n"
 	       "      --quiet       no warnings\n"
 	       "      --progress    progress on stderr even when it is not a terminal\n"
 	       "  -h, --help        this help\n"

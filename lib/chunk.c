@@ -84,6 +84,11 @@ vdb_status vdb_chunker_new(vdb_chunker **out, const vdb_chunk_params *p)
 	return VDB_OK;
 }
 
+const vdb_chunk_params *vdb_chunker_params(const vdb_chunker *c)
+{
+	return &c->p;
+}
+
 void vdb_chunker_free(vdb_chunker *c)
 {
 	if (!c)

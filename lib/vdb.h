@@ -222,6 +222,7 @@ void vdb_chunk_params_init(vdb_chunk_params *p);
 typedef struct vdb_chunker vdb_chunker;
 /* VDB_EINVAL naming the parameter out of range. */
 vdb_status vdb_chunker_new(vdb_chunker **out, const vdb_chunk_params *p);
+const vdb_chunk_params *vdb_chunker_params(const vdb_chunker *c);
 void vdb_chunker_free(vdb_chunker *c);
 
 /* Called once per chunk, in order; a status other than VDB_OK stops the
@@ -259,7 +260,9 @@ typedef struct {
  * VDB_ENOENT if it cannot be opened; VDB_EFORMAT naming the input and the
  * record (line) for a bad record or invalid UTF-8: the chunks of the
  * documents before it have been written. VDB_EIO if out fails. Adds to
- * *st (hooks may be NULL). */
+ * *st (hooks may be NULL). JSONL records are chunked on vdb_threads()
+ * threads, the output in input order; the hooks are called by the calling
+ * thread only. */
 vdb_status vdb_chunk_input(vdb_chunker *c, const char *path, const vdb_chunk_hooks *hooks,
                            FILE *out, vdb_chunk_stats *st);
 

@@ -39,8 +39,9 @@ def sentences(b):
             e = mt.end() if mt else pe
             out.append((pos, e)); pos = e
     return out
+WORD = re.compile(rb"[^ \t\n\r\x0b\x0c]+")
 def units(b):
-    if mode == "words": return [(x.start(), x.end()) for x in re.finditer(rb"[^ \t\n\r\x0b\x0c]+", b)]
+    if mode == "words": return [(x.start(), x.end()) for x in WORD.finditer(b)]
     return sentences(b) if mode == "sentences" else paragraphs(b)
 def windows(u):
     out, i = [], 0
@@ -187,9 +188,27 @@ for r in recs: print(json.dumps(r))' >esc.jsonl
   gzip -dc "$VDB_SHARED_DATA/wordnet-fasttext/wordnet_gloss_corpus.txt.gz" |
     python3 -c 'import json, sys
 for i, l in enumerate(sys.stdin): print(json.dumps({"id": "g%d" % i, "text": l.rstrip("\n"), "metadata": {"line": i + 1}}))' >gloss.jsonl
-  vdb-text chunk --quiet --words 6 --overlap 2 --max-bytes 40 gloss.jsonl >out.jsonl
-  run -0 check words 6 2 40 jsonl gloss.jsonl <out.jsonl
-  [ "$output" -gt 200000 ]
+  vdb-text chunk --quiet --words 12 --overlap 3 --max-bytes 100 gloss.jsonl >out.jsonl
+  run -0 check words 12 3 100 jsonl gloss.jsonl <out.jsonl
+  [ "$output" -gt 150000 ]
+}
+
+@test "chunk: JSONL on 1, 2 or 4 threads: chunks in input order; a bad record stops after exactly those before it" {
+  python3 -c 'import json
+for i in range(9000):
+    print(json.dumps({"id": i, "text": " ".join("w%d_%d" % (i, k) for k in range(i % 7 + 1)), "metadata": {"i": i}}))' >many.jsonl
+  head -n 6000 many.jsonl >good.jsonl
+  # two bad records 100 apart: on several threads the later one may fail first
+  { cat good.jsonl; echo '{"id": "bad", "txt": "no text"}'; sed -n 6001,6100p many.jsonl
+    echo '{"id": "worse"}'; tail -n 2000 many.jsonl; } >bad.jsonl
+  for t in 1 2 4; do
+    vdb-text chunk -t $t --words 3 --overlap 1 many.jsonl >out.jsonl
+    run -0 check words 3 1 1048576 jsonl many.jsonl <out.jsonl
+    run -65 --separate-stderr vdb-text chunk -t $t --words 3 --overlap 1 bad.jsonl
+    [ "$stderr" = 'vdb-text chunk: error: bad.jsonl: line 6001 (record 6000): "text" is missing' ]
+    echo "$output" >out.jsonl
+    run -0 check words 3 1 1048576 jsonl good.jsonl <out.jsonl
+  done
 }
 
 @test "chunk: a document of only whitespace gives no chunk and a warning (--quiet: none)" {
