@@ -24,6 +24,7 @@
 #include "chunk_internal.h"
 #include "reader_internal.h"
 #include "utf8.h"
+#include <errno.h>
 #include <omp.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -159,6 +160,7 @@ typedef struct {
 	size_t n, cap;
 	worker *w;
 	int nw;
+	bool paused;          /* the batch ended because the input had nothing waiting */
 } batch;
 
 /* Read the next batch of records into b (b->n 0 at the end of the input). */
@@ -167,6 +169,7 @@ static vdb_status read_batch(batch *b, vdb_chunk_stats *st)
 	vdb_reader *r = b->r;
 	b->n = 0;
 	b->text.len = 0;
+	b->paused = false;
 	while (b->n < BATCH_RECORDS && b->text.len < BATCH_BYTES) {
 		const char *line;
 		size_t len;
@@ -184,8 +187,10 @@ static vdb_status read_batch(batch *b, vdb_chunk_stats *st)
 		if ((s = vdb_jout_raw(&b->text, line, len)))
 			return s;
 		/* a producer that pauses gets the chunks of what it sent */
-		if (!memchr(r->buf + r->pos, '\n', r->len - r->pos) && vdb_rd_would_block(r))
+		if (!memchr(r->buf + r->pos, '\n', r->len - r->pos) && vdb_rd_would_block(r)) {
+			b->paused = true;
 			break;
+		}
 	}
 	return VDB_OK;
 }
@@ -240,6 +245,8 @@ static vdb_status chunk_jsonl(batch *b, const vdb_chunk_hooks *h, FILE *out,
 		}
 		if (bad)
 			return vdb_fail(bad->err, "%s", bad->msg);
+		if (b->paused && fflush(out)) /* what came in goes out, not into a buffer */
+			return vdb_fail(VDB_EIO, "writing the chunks failed: %s", strerror(errno));
 		for (int t = 0; t < b->nw; t++)
 			b->w[t].job.out.len = 0;
 	}
