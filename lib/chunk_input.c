@@ -29,8 +29,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define BATCH_RECORDS 4096
-#define BATCH_BYTES (8u << 20)
+#define BATCH_RECORDS 16384
+#define BATCH_BYTES (16u << 20)
 /* Documents between two progress reports. */
 #define PROGRESS_EVERY 4096
 

@@ -2,7 +2,8 @@
 # scripts/bench_chunk.sh — vdb-text chunk's throughput in MB/s of input on the
 # WordNet gloss corpus (../shared/data/wordnet-fasttext, 117,659 lines, 11 MB):
 # as one plain text file, as JSONL with one document a line (short records:
-# jansson's parsing dominates) and as JSONL of 1,000 lines a document.
+# jansson's parsing dominates) and as JSONL of 1,000 lines a document; JSONL
+# on one thread and on all cores.
 #   scripts/bench_chunk.sh [--runs N]   (vdb-text from ./build/cmd or $VDB_BIN)
 # A benchmark, not a test: each figure is the best of --runs (default 3).
 set -euo pipefail
@@ -35,10 +36,14 @@ best() {
   done
   echo "$b"
 }
-printf '%-44s %8s\n' "input, mode" "MB/s"
+# a plain document is chunked by one thread; JSONL records on -t threads
+n=$(nproc)
+printf '%-44s %10s %10s\n' "input, mode" "MB/s -t 1" "-t $n"
 for mode in "--words 200 --overlap 40" "--sentences 5" "--paragraphs"; do
-  printf '%-44s %8s\n' "plain 11 MB, $mode" "$(best $mode "$tmp/gloss.txt")"
-  printf '%-44s %8s\n' "JSONL 117,659 lines, $mode" "$(best $mode "$tmp/lines.jsonl")"
-  printf '%-44s %8s\n' "JSONL 118 documents, $mode" "$(best $mode "$tmp/docs.jsonl")"
+  printf '%-44s %10s %10s\n' "plain 11 MB, $mode" "$(best $mode "$tmp/gloss.txt")" -
+  for f in "117,659 lines:lines" "118 documents:docs"; do
+    printf '%-44s %10s %10s\n' "JSONL ${f%:*}, $mode" "$(best -t 1 $mode "$tmp/${f#*:}.jsonl")" \
+      "$(best -t "$n" $mode "$tmp/${f#*:}.jsonl")"
+  done
 done
-echo "(on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), one thread)"
+echo "(on $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $n cores)"
