@@ -193,19 +193,19 @@ for i, l in enumerate(sys.stdin): print(json.dumps({"id": "g%d" % i, "text": l.r
   [ "$output" -gt 150000 ]
 }
 
-@test "chunk: JSONL on 1, 2 or 4 threads: chunks in input order; a bad record stops after exactly those before it" {
+@test "chunk: JSONL on 1 or 4 threads: chunks in input order; a bad record stops after exactly those before it" {
   python3 -c 'import json
-for i in range(9000):
+for i in range(20000):
     print(json.dumps({"id": i, "text": " ".join("w%d_%d" % (i, k) for k in range(i % 7 + 1)), "metadata": {"i": i}}))' >many.jsonl
-  head -n 6000 many.jsonl >good.jsonl
+  head -n 18000 many.jsonl >good.jsonl  # the bad record is in the second batch of 16384
   # every record after the first bad one is bad too: each thread meets one of them
   { cat good.jsonl; echo '{"id": "bad", "txt": "no text"}'
     for i in $(seq 3000); do echo '{"id": "worse", "text": 5}'; done; } >bad.jsonl
-  for t in 1 2 4; do
+  for t in 1 4; do
     vdb-text chunk -t $t --words 3 --overlap 1 many.jsonl >out.jsonl
     run -0 check words 3 1 1048576 jsonl many.jsonl <out.jsonl
     run -65 --separate-stderr vdb-text chunk -t $t --words 3 --overlap 1 bad.jsonl
-    [ "$stderr" = 'vdb-text chunk: error: bad.jsonl: line 6001 (record 6000): "text" is missing' ]
+    [ "$stderr" = 'vdb-text chunk: error: bad.jsonl: line 18001 (record 18000): "text" is missing' ]
     echo "$output" >out.jsonl
     run -0 check words 3 1 1048576 jsonl good.jsonl <out.jsonl
   done
