@@ -40,7 +40,7 @@ static void warn_empty(const vdb_chunk_job *j, const vdb_chunk_hooks *h)
 		return;
 	char at[160], msg[256];
 	vdb_chunk_place(j, at, sizeof at);
-	snprintf(msg, sizeof msg, "%s: the text is only whitespace: no chunks", at);
+	snprintf(msg, sizeof msg, "%s: the text is empty or only whitespace: no chunks", at);
 	h->warn(h->warn_ctx, msg);
 }
 

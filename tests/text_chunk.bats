@@ -232,9 +232,14 @@ for i in range(20000):
   run -0 --separate-stderr vdb-text chunk ws.jsonl
   assert_output --partial '"id":"b#0"'
   [ "${#lines[@]}" -eq 1 ]
-  [[ "$stderr" == *"ws.jsonl: line 1 (record 0): the text is only whitespace: no chunks"* ]]
+  [[ "$stderr" == *"ws.jsonl: line 1 (record 0): the text is empty or only whitespace: no chunks"* ]]
   run -0 --separate-stderr vdb-text chunk --quiet ws.jsonl
   [ -z "$stderr" ]
+  # an empty plain file is a document without text too
+  : >empty.txt
+  run -0 --separate-stderr vdb-text chunk empty.txt
+  [ -z "$output" ]
+  [[ "$stderr" == *"empty.txt: the text is empty or only whitespace: no chunks"* ]]
 }
 
 @test "chunk: invalid UTF-8 is 65 naming the input and the record; no chunk of it is written" {
