@@ -216,6 +216,84 @@ void vdb_reader_close(vdb_reader *r);
  * width. *rows x *width values in *out (caller frees). */
 vdb_status vdb_ivecs_load(const char *path, int32_t **out, size_t *rows, size_t *width);
 
+/* ===== Chunking (vdb-text chunk) ===== */
+/* A document is split into chunks of whole units (words, sentences or
+ * paragraphs); each chunk is a byte range [start, end) of the document's
+ * UTF-8 text that starts and ends on a non-whitespace byte. Whitespace is
+ * ASCII: space, \t, \n, \v, \f, \r. See vdb-text(1) for the rules. */
+/* bytes of one plain text document (a file is read whole); a JSONL
+ * document's text is bounded by its line, VDB_MAX_LINE */
+#define VDB_MAX_DOCUMENT (256u << 20)
+/* words or sentences per chunk (--words, --sentences), at most */
+#define VDB_MAX_CHUNK_UNITS (1u << 20)
+/* --max-bytes at least: room for any one UTF-8 character */
+#define VDB_MIN_CHUNK_BYTES 4u
+
+typedef enum {
+	VDB_CHUNK_WORDS = 1, /* size words a chunk, overlap of them shared */
+	VDB_CHUNK_SENTENCES, /* size sentences a chunk, overlap of them shared */
+	VDB_CHUNK_PARAGRAPHS /* one paragraph (blank-line separated) a chunk */
+} vdb_chunk_mode;
+
+typedef struct {
+	vdb_chunk_mode mode;
+	size_t size;      /* units a chunk, 1..VDB_MAX_CHUNK_UNITS (paragraphs: 1) */
+	size_t overlap;   /* units shared by consecutive chunks, < size */
+	size_t max_bytes; /* bytes a chunk, VDB_MIN_CHUNK_BYTES..VDB_MAX_TEXT: a
+	                     longer one is cut at its last whitespace before the
+	                     limit, or at a character boundary if it has none */
+} vdb_chunk_params;
+
+/* Defaults: 200 words, 40 of them shared, VDB_MAX_TEXT bytes. */
+void vdb_chunk_params_init(vdb_chunk_params *p);
+
+typedef struct vdb_chunker vdb_chunker;
+/* VDB_EINVAL naming the parameter out of range. */
+vdb_status vdb_chunker_new(vdb_chunker **out, const vdb_chunk_params *p);
+const vdb_chunk_params *vdb_chunker_params(const vdb_chunker *c);
+void vdb_chunker_free(vdb_chunker *c);
+
+/* Called once per chunk, in order; a status other than VDB_OK stops the
+ * chunking and is returned. */
+typedef vdb_status (*vdb_chunk_fn)(void *ctx, size_t start, size_t end);
+/* The chunks of text[0, len), which must be valid UTF-8 (chunks are never
+ * cut inside a character). Text that is empty or only whitespace has none.
+ * One pass, no allocation. A chunker is used by one thread at a time. */
+vdb_status vdb_chunk_text(vdb_chunker *c, const char *text, size_t len, vdb_chunk_fn fn,
+                          void *ctx);
+
+typedef struct {
+	size_t documents;         /* documents read */
+	size_t chunks;            /* chunk records written */
+	size_t empty;             /* documents without a chunk (only whitespace) */
+	unsigned long long bytes; /* input bytes read */
+} vdb_chunk_stats;
+
+typedef struct {
+	int plain; /* every input is a plain text document, even one starting with '{' */
+	/* a document that yields no chunk: msg names it (NULL: nothing said) */
+	void (*warn)(void *ctx, const char *msg);
+	void *warn_ctx;
+	/* documents read so far, now and then (NULL: none) */
+	void (*progress)(void *ctx, size_t done, size_t total);
+	void *progress_ctx;
+} vdb_chunk_hooks;
+
+/* Chunk every document of one input (path "-" or NULL: stdin) and write one
+ * JSONL chunk record per chunk to out: the document's record with "id"
+ * "DOC#N", "text" its bytes [start, end) and "metadata" the document's
+ * plus "chunk": {"source", "number", "start", "end"}. The input is JSONL
+ * (records with "id" and "text") when its first non-blank byte is '{' and
+ * hooks->plain is 0, else one plain text document whose id is path.
+ * VDB_ENOENT if it cannot be opened; VDB_EFORMAT naming the input and the
+ * record (line) for a bad record or invalid UTF-8: the chunks of the
+ * documents before it have been written. VDB_EIO if out fails. Adds to
+ * *st (hooks may be NULL). JSONL records are chunked on vdb_threads()
+ * threads, the output in input order; the hooks are called by the calling
+ * thread only. */
+vdb_status vdb_chunk_input(vdb_chunker *c, const char *path, const vdb_chunk_hooks *hooks,
+                           FILE *out, vdb_chunk_stats *st);
+
 /* ===== Exact k-NN (flat search and ground truth) ===== */
 /* Streaming top-k: create for nq queries, feed base blocks in any order,
  * then take the results. The answer is exact on any data (sgemm keys only
