@@ -6,8 +6,9 @@ the WordNet gloss corpus, the model trained here with Debian's `fasttext skipgra
 same texts from a file and write to /dev/null, model loading included. Also `--exec` running the
 fastText CLI as the external embedder, to show what the batching costs.
 
-Chunking: MB/s of `vdb-text chunk` over the corpus as JSONL documents (one a line) and as one
-plain text file, beside the disk's own sequential read speed (dd with O_DIRECT).
+Chunking: MB/s of `vdb-text chunk` over the corpus as one plain text file and as JSONL (a
+document a line, and 1,000 lines a document; one thread and all), by words, sentences and
+paragraphs, beside the disk's own sequential read speed (dd with O_DIRECT).
 
     bench_text.py --data DIR [--runs N] [--quick]
 """
@@ -71,22 +72,27 @@ def main():
         for k, v in t.items():
             print(f"{k:28} {n / v:10.0f} {t['fasttext CLI'] / v:7.2f}")
 
+        # chunking: the corpus as one plain document, as JSONL of a document a line (short
+        # records: jansson's parsing dominates) and of 1,000 lines a document
+        lines_jsonl = texts
         docs = os.path.join(tmp, "docs.jsonl")
-        os.rename(texts, docs)
-        t = best(a.runs, {
-            "jsonl --words 200 --overlap 40": [vdb("vdb-text"), "chunk", "--words", "200", "--overlap", "40", docs],
-            "plain --words 200 --overlap 40": [vdb("vdb-text"), "chunk", "--words", "200", "--overlap", "40", corpus],
-            "plain --sentences 5": [vdb("vdb-text"), "chunk", "--sentences", "5", corpus],
-            "plain --paragraphs": [vdb("vdb-text"), "chunk", "--paragraphs", corpus],
-        })
-        dd = Run(["dd", f"if={corpus}", "of=/dev/null", "bs=1M", "iflag=direct"])
+        with open(docs, "w") as f:
+            for i in range(0, n, 1000):
+                f.write(json.dumps({"id": i // 1000, "text": "\n".join(lines[i:i + 1000])}) + "\n")
+        inputs = {"plain": corpus, f"JSONL {n} lines": lines_jsonl, f"JSONL {(n + 999) // 1000} documents": docs}
+        cmds = {}
+        for mode in (["--words", "200", "--overlap", "40"], ["--sentences", "5"], ["--paragraphs"]):
+            for name, path in inputs.items():
+                for t in ([1] if name == "plain" else [1, threads]):
+                    cmds[(name, " ".join(mode), t)] = [vdb("vdb-text"), "chunk", "-t", str(t), *mode, path]
+        t = best(a.runs, cmds)
         print("\n## chunking: MB/s of input (output to /dev/null)")
-        for k, v in t.items():
-            size = os.path.getsize(docs if k.startswith("jsonl") else corpus) / 1e6
-            print(f"{k:32} {size / v:8.0f} MB/s")
+        print(f"{'input':24} {'mode':26} {'threads':>7} {'MB/s':>8}")
+        for (name, mode, th), v in t.items():
+            print(f"{name:24} {mode:26} {th:7} {os.path.getsize(inputs[name]) / 1e6 / v:8.0f}")
+        dd = Run(["dd", f"if={corpus}", "of=/dev/null", "bs=1M", "iflag=direct"])
         if dd.rc == 0:
-            print(f"{'disk read (dd, O_DIRECT)':32} {mb / dd.wall:8.0f} MB/s")
-
+            print(f"{'disk read (dd, O_DIRECT)':58} {mb / dd.wall:8.0f}")
 
 if __name__ == "__main__":
     main()
