@@ -428,4 +428,4 @@ static void ex_close(void *state)
 	(void)state;
 }
 
-const vdb_embed_kind vdb_embed_exec = { "exec", ex_embed, ex_close };
+const vdb_embed_kind vdb_embed_exec = { "exec", false, ex_embed, ex_close };

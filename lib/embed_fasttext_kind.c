@@ -55,7 +55,7 @@ static void ft_close(void *state)
 	vdb_ft_free(state);
 }
 
-const vdb_embed_kind vdb_embed_fasttext = { "fasttext", ft_embed, ft_close };
+const vdb_embed_kind vdb_embed_fasttext = { "fasttext", true, ft_embed, ft_close };
 
 vdb_status vdb_fasttext_load(vdb_embedder *e, const vdb_model_file *f)
 {

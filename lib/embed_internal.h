@@ -32,6 +32,7 @@ struct vdb_embedder {
  * or n for the whole batch, and the message names no record. */
 struct vdb_embed_kind {
 	const char *name;     /* "fasttext", "vec", "exec" */
+	bool per_text;        /* each text's vector is its own: a batch may be split */
 	vdb_status (*embed)(vdb_embedder *e, const char *const *texts, const size_t *lens,
 	                    size_t n, float **out, size_t *cap, size_t *bad);
 	void (*close)(void *state);

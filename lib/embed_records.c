@@ -2,12 +2,13 @@
  * embed_records.c — the filter of vdb-text embed: JSON Lines text records
  * in, the same records with "vector" and "embedder" out.
  *
- * A batch of records is read (the raw lines, serially), parsed and checked
- * in parallel, embedded, printed in parallel and written in order. Every
- * record of a batch is checked before the batch is embedded and nothing of
- * a batch is written before all of it is embedded, so a failing record
- * never leaves a line of its own (the earlier batches' lines are out: it is
- * a filter). Each output line is the input object with every field in its
+ * A batch of records is read (the raw lines, serially), then checked,
+ * embedded and printed: in one parallel step, CHUNK records a task, when the
+ * kind embeds texts one by one (fasttext, vec); else checked in parallel,
+ * embedded at once (exec) and printed in parallel. Nothing of a batch is
+ * written before all of it is done, and a failure names the batch's first
+ * failing record in input order, so a failing record never leaves a line of
+ * its batch (the earlier batches' lines are out: it is a filter). Each output line is the input object with every field in its
  * place, "vector" replacing an existing one (else added after the last
  * field), then "embedder" likewise; the vector's floats are printed with 9
  * significant digits, enough to read back the same float32.
@@ -122,6 +123,7 @@ typedef struct {
 	const char *text;
 	size_t text_len;
 	char *msg;         /* why it is refused (NULL: fine) */
+	vdb_status st;     /* and with which status */
 	text_buf out;
 } slot;
 
@@ -153,6 +155,7 @@ static char *dup_msg(const char *fmt, ...)
 /* Parse and check one record; s->msg says why it is refused. */
 static void check(slot *s, const char *arena)
 {
+	s->st = VDB_EFORMAT;
 	json_error_t err;
 	s->obj = json_loadb(arena + s->off, s->len, JSON_REJECT_DUPLICATES, &err);
 	if (!s->obj) {
@@ -231,6 +234,9 @@ typedef struct {
 	float *vecs;
 	size_t vcap;
 	size_t records;
+	vdb_status batch_st; /* a whole batch's failure (exec) */
+	size_t batch_bad;
+	char batch_msg[1024];
 } filter;
 
 static void clear_batch(filter *f)
@@ -289,27 +295,86 @@ static vdb_status fail_at(filter *f, vdb_status st, size_t i, const char *why)
 	return vdb_fail(st, "%s: %s", where, msg);
 }
 
-static vdb_status one_batch(filter *f)
+/* Texts a worker takes at a time when the kind embeds texts one by one. */
+#define CHUNK 16
+
+/* Check, embed and print records [from, to) (texts embedded one by one):
+ * the first refused record's slot gets the message, and nothing after it in
+ * the chunk is done. */
+static void chunk(filter *f, size_t from, size_t to)
 {
-	size_t n = f->n;
+	size_t stop = to, bad;
+	for (size_t i = from; i < to && stop == to; i++) {
+		check(&f->slots[i], f->arena);
+		if (f->slots[i].msg)
+			stop = i;
+		f->texts[i] = f->slots[i].text;
+		f->lens[i] = f->slots[i].text_len;
+	}
+	uint32_t d = f->e->dim;
+	float *v = f->vecs + from * d;
+	size_t cap = (stop - from) * d; /* room for them all: no realloc */
+	vdb_status s = vdb_embed_batch(f->e, f->texts + from, f->lens + from, stop - from, &v, &cap,
+	                               &bad);
+	if (s) {
+		slot *b = &f->slots[from + (bad < stop - from ? bad : 0)];
+		free(b->msg);
+		b->msg = strdup(vdb_last_error());
+		b->st = s;
+		return;
+	}
+	for (size_t i = from; i < stop; i++)
+		print(&f->slots[i], f->vecs + i * d, d, f->e->identity);
+}
+
+/* The whole batch at once (an exec embedder runs once a batch). */
+static void whole(filter *f)
+{
+	size_t n = f->n, bad;
 	#pragma omp parallel for schedule(dynamic, 8) if (n > 64)
 	for (size_t i = 0; i < n; i++)
 		check(&f->slots[i], f->arena);
 	for (size_t i = 0; i < n; i++) {
 		if (f->slots[i].msg)
-			return fail_at(f, VDB_EFORMAT, i, f->slots[i].msg);
+			return;
 		f->texts[i] = f->slots[i].text;
 		f->lens[i] = f->slots[i].text_len;
 	}
-	size_t bad;
 	vdb_status s = vdb_embed_batch(f->e, f->texts, f->lens, n, &f->vecs, &f->vcap, &bad);
-	if (s)
-		return fail_at(f, s, bad, vdb_last_error());
+	if (s) {
+		f->batch_st = s;
+		f->batch_bad = bad;
+		snprintf(f->batch_msg, sizeof f->batch_msg, "%s", vdb_last_error());
+		return;
+	}
 	uint32_t d = f->e->dim;
-	const char *identity = f->e->identity;
 	#pragma omp parallel for schedule(dynamic, 8) if (n > 64)
 	for (size_t i = 0; i < n; i++)
-		print(&f->slots[i], f->vecs + i * d, d, identity);
+		print(&f->slots[i], f->vecs + i * d, d, f->e->identity);
+}
+
+static vdb_status one_batch(filter *f)
+{
+	size_t n = f->n;
+	f->batch_st = VDB_OK;
+	if (f->e->kind->per_text) {
+		/* one parallel step: check, embed and print, CHUNK records a task */
+		size_t need;
+		if (!vdb_mul_ok(n, f->e->dim, &need) ||
+		    vdb_grow((void **)&f->vecs, &f->vcap, need, sizeof(float), "vectors"))
+			return vdb_fail(VDB_ENOMEM, "out of memory for %zu vectors", n);
+		size_t chunks = (n + CHUNK - 1) / CHUNK;
+		#pragma omp parallel for schedule(dynamic, 1) if (chunks > 1)
+		for (size_t c = 0; c < chunks; c++)
+			chunk(f, c * CHUNK, c * CHUNK + CHUNK < n ? c * CHUNK + CHUNK : n);
+	} else
+		whole(f);
+	/* the first record refused, in input order */
+	for (size_t i = 0; i < n; i++)
+		if (f->slots[i].msg)
+			return fail_at(f, f->slots[i].st, i, f->slots[i].msg);
+	if (f->batch_st)
+		return fail_at(f, f->batch_st, f->batch_bad, f->batch_msg);
 	for (size_t i = 0; i < n; i++)
 		VDB_RETURN_IF(f->slots[i].out.failed, VDB_ENOMEM, "out of memory printing a record");
 	for (size_t i = 0; i < n; i++)

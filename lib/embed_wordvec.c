@@ -130,7 +130,7 @@ static vdb_status wv_embed(vdb_embedder *e, const char *const *texts, const size
 	return VDB_OK;
 }
 
-const vdb_embed_kind vdb_embed_wordvec = { "vec", wv_embed, wv_close };
+const vdb_embed_kind vdb_embed_wordvec = { "vec", true, wv_embed, wv_close };
 
 /* ===== Loading ===== */
 #define FAIL(...) do { s = vdb_fail(VDB_EFORMAT, __VA_ARGS__); goto out; } while (0)

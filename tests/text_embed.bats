@@ -275,9 +275,11 @@ ok_then() { printf 'if grep -q one; then echo 1 2 3; echo 4 5 6; else %s; fi' "$
   done
   run -65 vdb-text embed -m "$M.bin" <<<'{"id": "x"}'
   assert_output --partial 'stdin: line 1 (record 0, id "x"): "text" is missing'
-  python3 -c 'import json; print(json.dumps({"id": "big", "text": "a" * (1 << 20)})); print(json.dumps({"id": "over", "text": "a" * ((1 << 20) + 1)}))' >big.jsonl
-  run -65 vdb-text embed -m "$M.vec" big.jsonl
+  python3 -c 'import json; print(json.dumps({"id": "big", "text": "the " * (1 << 18)})); print(json.dumps({"id": "over", "text": "the " * (1 << 18) + "a"}))' >big.jsonl
+  run -65 vdb-text embed -m "$M.vec" --batch 1 big.jsonl
   assert_output --partial 'big.jsonl: line 2 (record 1, id "over"): "text" is 1048577 bytes, over the limit of 1048576 (VDB_MAX_TEXT)'
+  # the text of exactly VDB_MAX_TEXT bytes went through
+  [ "$(grep '^{' <<<"$output" | jq -r .id)" = big ]
 }
 
 @test "a text of only spaces, without any word, has no fastText vector: 65" {
