@@ -6,7 +6,6 @@
 
 enum { OPT_MODEL = OPT_COMMON_LAST, OPT_EXEC, OPT_BATCH, OPT_DIM, OPT_TIMEOUT };
 
-#define DEFAULT_BATCH 256
 #define DEFAULT_TIMEOUT 60.0
 #define MAX_BATCH 1000000
 #define MAX_TIMEOUT 86400.0
@@ -29,7 +28,8 @@ static void help(void)
 	       "                       vectors of the text's known words)\n"
 	       "  -e, --exec CMD       an external embedder (/bin/sh -c CMD): one text a line\n"
 	       "                       on its stdin, one vector a line on its stdout\n"
-	       "  -b, --batch N        texts per batch (one run of CMD; default %d)\n"
+	       "  -b, --batch N        texts per batch: a run of CMD (default 256), or a\n"
+	       "                       parallel step of the others (default 4096)\n"
 	       "      --dim D          require vectors of dimension D\n"
 	       "      --timeout SECS   --exec: kill a batch's CMD after SECS seconds\n"
 	       "                       (default %g; 0: never)\n"
@@ -45,7 +45,7 @@ static void help(void)
 	       "embedder printed), 66 cannot open an input or the model, 70 internal error or\n"
 	       "the embedder failed (exited non-zero, killed, timed out), 74 I/O error.\n"
 	       "See vdb-text(1).\n",
-	       cmd_name, DEFAULT_BATCH, DEFAULT_TIMEOUT);
+	       cmd_name, DEFAULT_TIMEOUT);
 }
 
 static bool on_opt(int opt, const char *arg, void *ctx)
@@ -84,7 +84,6 @@ int text_embed(int argc, char **argv)
 {
 	embed_args a = { 0 };
 	vdb_embed_opts_init(&a.o);
-	a.o.batch = DEFAULT_BATCH;
 	a.o.timeout = DEFAULT_TIMEOUT;
 	int first = cmd_parse(argc, argv, "m:e:b:t:c:qh", longopts, on_opt, &a, help);
 	if (!a.model == !a.exec)

@@ -13,6 +13,7 @@
  * field), then "embedder" likewise; the vector's floats are printed with 9
  * significant digits, enough to read back the same float32.
  */
+#define __STDC_WANT_IEC_60559_BFP_EXT__ 1 /* strfromf */
 #include "embed_internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +23,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DEFAULT_BATCH 256
+/* Records a batch by default: an exec embedder's run; for the kinds that
+ * embed texts one by one, a parallel step (fewer, longer steps: the
+ * threads wait less at the steps' ends while the lines are read and
+ * written). A batch also ends once its lines hold BATCH_BYTES. */
+#define DEFAULT_BATCH_EXEC 256
+#define DEFAULT_BATCH 4096
+#define BATCH_BYTES (64u << 20)
 #define READ_CHUNK (1u << 16)
 
 /* ===== Lines of an input, each at most VDB_MAX_LINE bytes ===== */
@@ -109,8 +116,9 @@ static void put_vector(text_buf *b, const float *v, uint32_t d)
 	char num[32];
 	put(b, "[", 1);
 	for (uint32_t i = 0; i < d; i++) {
-		int n = snprintf(num, sizeof num, i ? ",%.9g" : "%.9g", (double)v[i]);
-		put(b, num, (size_t)n);
+		int n = strfromf(num + 1, sizeof num - 1, "%.9g", v[i]);
+		num[0] = ',';
+		put(b, i ? num : num + 1, (size_t)n + (i > 0));
 	}
 	put(b, "]", 1);
 }
@@ -254,7 +262,7 @@ static void clear_batch(filter *f)
 /* Read up to f->batch records' lines into the arena. */
 static vdb_status read_batch(filter *f)
 {
-	while (f->n < f->batch) {
+	while (f->n < f->batch && f->arena_len < BATCH_BYTES) {
 		const char *line;
 		size_t len;
 		vdb_status s = next_line(&f->in, &line, &len);
@@ -388,7 +396,8 @@ vdb_status vdb_embed_records(vdb_embedder *e, const char *path, FILE *out,
                              const vdb_embed_opts *o, size_t *records)
 {
 	*records = 0;
-	filter f = { .e = e, .out = out, .batch = o && o->batch ? o->batch : DEFAULT_BATCH };
+	filter f = { .e = e, .out = out, .batch = o && o->batch ? o->batch
+	             : e->kind->per_text ? DEFAULT_BATCH : DEFAULT_BATCH_EXEC };
 	bool std_in = !path || !strcmp(path, "-");
 	f.in.name = std_in ? "stdin" : path;
 	f.in.fd = std_in ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);

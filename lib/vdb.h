@@ -670,7 +670,8 @@ typedef struct vdb_embedder vdb_embedder;
 typedef struct {
 	uint32_t dim;     /* 0: any; else every vector must have this dimension */
 	double timeout;   /* exec: seconds one batch may take (0: no limit) */
-	size_t batch;     /* vdb_embed_records: texts per batch (0: 256) */
+	size_t batch;     /* vdb_embed_records: texts per batch (0: 256 for exec,
+	                     4096 for the others; a batch also ends at 64 MiB) */
 	void (*progress)(void *ctx, size_t done, size_t total);
 	void *progress_ctx;
 } vdb_embed_opts;
