@@ -75,6 +75,11 @@ vectors() { jq -r '.vector | map(tostring) | join(" ")' "$@"; }
   [ "$(jq -c '.vector | length' out.jsonl | sort -u)" = 16 ]
   xx=$(xxhsum -H3 "$M.bin" | sed 's/.* = //')
   [ "$(jq -c .embedder out.jsonl | sort -u)" = "{\"kind\":\"fasttext\",\"name\":\"m.bin\",\"xxh3\":\"$xx\",\"dim\":16}" ]
+  # a fastText model is known by its magic number, whatever its name
+  cp "$M.bin" model.data
+  run -0 vdb-text embed -m model.data in.jsonl
+  [ "$(jq -r .embedder.kind <<<"$output" | sort -u)" = fasttext ]
+  [ "$(vectors <<<"$output")" = "$(vectors out.jsonl)" ]
   # printed to round-trip float32: 9 significant digits
   python3 -c '
 import json, struct
@@ -120,6 +125,10 @@ PY
   run -0 vdb-text embed -m w.vec in.jsonl
   [ "$(jq -c .vector <<<"$output" | head -1)" = '[0.800000012,0.400000006]' ]
   [ "$(jq -c .vector <<<"$output" | tail -1)" = '[0,1]' ]
+  # GloVe's form: no "COUNT DIM" line, any file name
+  printf 'cat 3 4\nDog 1 0\ndog 0 1\n' >glove.txt
+  run -0 vdb-text embed -m glove.txt in.jsonl
+  [ "$(jq -c .vector <<<"$output" | head -1)" = '[0.800000012,0.400000006]' ]
   printf '%s\n' '{"id": "c", "text": "bird"}' >>in.jsonl
   run -65 vdb-text embed -m w.vec in.jsonl
   assert_output --partial 'in.jsonl: line 3 (record 2, id "c"): no word of the text has a vector in w.vec'
@@ -273,6 +282,11 @@ ok_then() { printf 'if grep -q one; then echo 1 2 3; echo 4 5 6; else %s; fi' "$
     assert_output --partial 'in.jsonl: line 2 (record 1'
     [ "$(grep -c '^{' <<<"$output")" -eq 1 ]
   done
+  # text that is not UTF-8
+  { cat ok.jsonl; printf '{"id": "x", "text": "caf\xe9"}\n'; } >in.jsonl
+  run -65 vdb-text embed -m "$M.bin" --batch 1 in.jsonl
+  assert_output --partial 'in.jsonl: line 2 (record 1): malformed JSON'
+  [ "$(grep -c '^{' <<<"$output")" -eq 1 ]
   run -65 vdb-text embed -m "$M.bin" <<<'{"id": "x"}'
   assert_output --partial 'stdin: line 1 (record 0, id "x"): "text" is missing'
   python3 -c 'import json; print(json.dumps({"id": "big", "text": "the " * (1 << 18)})); print(json.dumps({"id": "over", "text": "the " * (1 << 18) + "a"}))' >big.jsonl
