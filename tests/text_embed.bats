@@ -56,6 +56,18 @@ vectors() { jq -r '.vector | map(tostring) | join(" ")' "$@"; }
   [ "$(wc -l <out.jsonl)" -eq 306 ]
 }
 
+@test "--model .bin: a supervised model's vectors are the CLI's too (its end-of-line token counted)" {
+  awk '{ print "__label__" (NR % 3), $0 }' "$VDB_TESTDATA/embed_gloss_sample.txt" >sup.txt
+  fasttext supervised -input sup.txt -output sup -dim 8 -epoch 1 -bucket 1000 -wordNgrams 2 \
+    -thread 1 -seed 1 >/dev/null 2>&1
+  texts in.jsonl
+  run -0 vdb-text embed --model sup.bin in.jsonl
+  echo "$output" >out.jsonl
+  jq -r '.text | gsub("[\n\r]"; " ")' in.jsonl | fasttext print-sentence-vectors sup.bin >ref.txt
+  vectors out.jsonl >got.txt
+  close got.txt ref.txt 6e-5
+}
+
 @test "--model .bin: two threads and batches of 7 give the same bytes as one thread" {
   texts in.jsonl
   vdb-text embed -m "$M.bin" -t 1 in.jsonl >one.jsonl
