@@ -21,6 +21,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Records a batch by default: an exec embedder's run; for the kinds that
@@ -402,6 +403,11 @@ vdb_status vdb_embed_records(vdb_embedder *e, const char *path, FILE *out,
 	f.in.name = std_in ? "stdin" : path;
 	f.in.fd = std_in ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
 	VDB_RETURN_IF(f.in.fd < 0, VDB_ENOENT, "%s: cannot open: %s", path, strerror(errno));
+	struct stat st;
+	if (!std_in && !fstat(f.in.fd, &st) && S_ISDIR(st.st_mode)) {
+		close(f.in.fd);
+		return vdb_fail(VDB_ENOENT, "%s: cannot open: a directory", path);
+	}
 	f.slots = calloc(f.batch, sizeof *f.slots);
 	f.texts = calloc(f.batch, sizeof *f.texts);
 	f.lens = calloc(f.batch, sizeof *f.lens);

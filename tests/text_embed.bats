@@ -173,6 +173,11 @@ PY
   printf '{"text": "cat"}\n' >in.jsonl
   run -66 vdb-text embed -m nowhere.bin in.jsonl
   assert_output --partial 'nowhere.bin: cannot open the model'
+  run -66 vdb-text embed -m "$M.bin" nowhere.jsonl
+  assert_output --partial 'nowhere.jsonl: cannot open'
+  mkdir dir.jsonl
+  run -66 vdb-text embed -m "$M.bin" dir.jsonl
+  assert_output --partial 'dir.jsonl: cannot open: a directory'
   cp "$VDB_TESTDATA/embed_gloss_sample.txt" text.bin
   run -65 vdb-text embed -m text.bin in.jsonl
   assert_output --partial "text.bin: not a fastText model (its first 4 bytes are not fastText's magic number"
