@@ -7,7 +7,6 @@
 enum { OPT_MODEL = OPT_COMMON_LAST, OPT_EXEC, OPT_BATCH, OPT_DIM, OPT_TIMEOUT };
 
 #define DEFAULT_TIMEOUT 60.0
-#define MAX_BATCH 1000000
 #define MAX_TIMEOUT 86400.0
 
 typedef struct {
@@ -59,7 +58,7 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		a->exec = arg;
 		return true;
 	case 'b':
-		a->o.batch = cmd_size("--batch", arg, 1, MAX_BATCH);
+		a->o.batch = cmd_size("--batch", arg, 1, VDB_MAX_EMBED_BATCH);
 		return true;
 	case OPT_DIM:
 		a->o.dim = (uint32_t)cmd_size("--dim", arg, 1, VDB_MAX_DIM);

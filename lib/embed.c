@@ -127,8 +127,9 @@ vdb_status vdb_embedder_exec(vdb_embedder **out, const char *command, const vdb_
 {
 	*out = NULL;
 	VDB_RETURN_IF(!*command, VDB_EINVAL, "--exec: the command is empty");
-	VDB_RETURN_IF(strlen(command) > VDB_EMBED_NAME_MAX, VDB_EINVAL,
-	              "--exec: the command is longer than %u bytes", VDB_EMBED_NAME_MAX);
+	VDB_RETURN_IF(strlen(command) > VDB_MAX_EMBED_COMMAND, VDB_EINVAL,
+	              "--exec: the command is longer than %u bytes (VDB_MAX_EMBED_COMMAND)",
+	              VDB_MAX_EMBED_COMMAND);
 	vdb_embedder *e;
 	vdb_status s = new_embedder(&e, command, o);
 	if (s)

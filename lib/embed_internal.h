@@ -8,9 +8,6 @@
 extern "C" {
 #endif
 
-/* Longest model file name or command line kept for messages and "name". */
-#define VDB_EMBED_NAME_MAX 4096u
-
 typedef struct vdb_embed_kind vdb_embed_kind;
 
 struct vdb_embedder {

@@ -27,10 +27,9 @@
 /* Records a batch by default: an exec embedder's run; for the kinds that
  * embed texts one by one, a parallel step (fewer, longer steps: the
  * threads wait less at the steps' ends while the lines are read and
- * written). A batch also ends once its lines hold BATCH_BYTES. */
+ * written). A batch also ends once its lines hold VDB_EMBED_BATCH_BYTES. */
 #define DEFAULT_BATCH_EXEC 256
 #define DEFAULT_BATCH 4096
-#define BATCH_BYTES (64u << 20)
 #define READ_CHUNK (1u << 16)
 
 /* ===== Lines of an input, each at most VDB_MAX_LINE bytes ===== */
@@ -263,7 +262,7 @@ static void clear_batch(filter *f)
 /* Read up to f->batch records' lines into the arena. */
 static vdb_status read_batch(filter *f)
 {
-	while (f->n < f->batch && f->arena_len < BATCH_BYTES) {
+	while (f->n < f->batch && f->arena_len < VDB_EMBED_BATCH_BYTES) {
 		const char *line;
 		size_t len;
 		vdb_status s = next_line(&f->in, &line, &len);
@@ -399,6 +398,8 @@ vdb_status vdb_embed_records(vdb_embedder *e, const char *path, FILE *out,
 	*records = 0;
 	filter f = { .e = e, .out = out, .batch = o && o->batch ? o->batch
 	             : e->kind->per_text ? DEFAULT_BATCH : DEFAULT_BATCH_EXEC };
+	VDB_RETURN_IF(f.batch > VDB_MAX_EMBED_BATCH, VDB_EINVAL, "a batch of %zu texts: over "
+	              "the limit of %u (VDB_MAX_EMBED_BATCH)", f.batch, VDB_MAX_EMBED_BATCH);
 	bool std_in = !path || !strcmp(path, "-");
 	f.in.name = std_in ? "stdin" : path;
 	f.in.fd = std_in ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);

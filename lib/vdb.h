@@ -667,11 +667,15 @@ vdb_status vdb_output_file_check(const char *path);
  * space (a text is one line to every kind). The identity of an embedder is
  * (kind, XXH3-64 of the model file's bytes or of the command line, dim). */
 typedef struct vdb_embedder vdb_embedder;
+#define VDB_MAX_EMBED_COMMAND 4096u     /* bytes of an --exec command line */
+#define VDB_MAX_EMBED_BATCH 1000000u    /* texts of one batch */
+#define VDB_EMBED_BATCH_BYTES (64u << 20) /* a batch ends once its lines hold this */
 typedef struct {
 	uint32_t dim;     /* 0: any; else every vector must have this dimension */
 	double timeout;   /* exec: seconds one batch may take (0: no limit) */
-	size_t batch;     /* vdb_embed_records: texts per batch (0: 256 for exec,
-	                     4096 for the others; a batch also ends at 64 MiB) */
+	size_t batch;     /* vdb_embed_records: texts per batch, at most
+	                     VDB_MAX_EMBED_BATCH (0: 256 for exec, 4096 for the
+	                     others); a batch also ends at VDB_EMBED_BATCH_BYTES */
 	void (*progress)(void *ctx, size_t done, size_t total);
 	void *progress_ctx;
 } vdb_embed_opts;
