@@ -783,6 +783,64 @@ vdb_status vdb_file_remove_stale(const char *path, size_t *removed);
  * writers check again themselves; this lets a command refuse before work. */
 vdb_status vdb_output_file_check(const char *path);
 
+/* ===== Embedding: text to vectors (vdb-text embed) ===== */
+/* An embedder turns texts into vectors of one dimension. Kinds:
+ *   fasttext  a fastText model file (.bin, known by its magic number; the
+ *             whole file is checked before libfasttext reads it): the
+ *             vector `fasttext print-sentence-vectors` prints;
+ *   vec       word vectors as text (fastText .vec, word2vec, GloVe): the
+ *             mean of the unit vectors of the text's known words;
+ *   exec      an external command (/bin/sh -c CMD), run once per batch: a
+ *             text per line on its stdin, a vector per line on its stdout.
+ * Texts are UTF-8; each newline or carriage return in a text is read as a
+ * space (a text is one line to every kind). The identity of an embedder is
+ * (kind, XXH3-64 of the model file's bytes or of the command line, dim). */
+typedef struct vdb_embedder vdb_embedder;
+#define VDB_MAX_EMBED_COMMAND 4096u     /* bytes of an --exec command line */
+#define VDB_MAX_EMBED_BATCH 1000000u    /* texts of one batch */
+#define VDB_EMBED_BATCH_BYTES (64u << 20) /* a batch ends once its lines hold this */
+typedef struct {
+	uint32_t dim;     /* 0: any; else every vector must have this dimension */
+	double timeout;   /* exec: seconds one batch may take (0: no limit) */
+	size_t batch;     /* vdb_embed_records: texts per batch, at most
+	                     VDB_MAX_EMBED_BATCH (0: 256 for exec, 4096 for the
+	                     others); a batch also ends at VDB_EMBED_BATCH_BYTES */
+	void (*progress)(void *ctx, size_t done, size_t total);
+	void *progress_ctx;
+} vdb_embed_opts;
+void vdb_embed_opts_init(vdb_embed_opts *o);
+/* A model file, fasttext or vec by its first bytes. VDB_ENOENT when it
+ * cannot be opened; VDB_EFORMAT naming the file (and the line of a .vec)
+ * when it is not a model vdb can use. */
+vdb_status vdb_embedder_open(vdb_embedder **out, const char *model, const vdb_embed_opts *o);
+/* An external command; nothing runs until the first batch. */
+vdb_status vdb_embedder_exec(vdb_embedder **out, const char *command, const vdb_embed_opts *o);
+void vdb_embedder_close(vdb_embedder *e);
+/* The dimension; 0 for exec before its first batch. */
+uint32_t vdb_embedder_dim(const vdb_embedder *e);
+/* The identity as the JSON object records carry in "embedder":
+ * {"kind":K,"name":N,"xxh3":"16 hex digits","dim":D}; NULL while the
+ * dimension is unknown. Owned by e. */
+const char *vdb_embedder_identity(const vdb_embedder *e);
+/* Embed n texts (lens[i] bytes each) into *out, n x dim floats (grown as
+ * needed: *cap counts its floats; *out NULL and *cap 0 at first). Fails with
+ * VDB_EFORMAT for a text or vector that cannot be used, VDB_EINTERNAL for
+ * an exec embedder that fails (exits non-zero, dies by a signal, times
+ * out); *bad is then the text at fault, or n when it is the whole batch.
+ * The message does not name the record: the caller prefixes it. Texts of a
+ * fasttext or vec embedder are embedded in parallel (vdb_threads()). */
+vdb_status vdb_embed_batch(vdb_embedder *e, const char *const *texts, const size_t *lens,
+                           size_t n, float **out, size_t *cap, size_t *bad);
+/* The filter of vdb-text embed: JSON Lines text records from path ("-":
+ * stdin) to out, each with "vector" (replaced if present) and "embedder"
+ * added and every other field kept in order. A record needs "text", a
+ * non-empty string of at most VDB_MAX_TEXT bytes. Errors name the input,
+ * line, record and id; the lines of the records before a failing batch
+ * may have been written, none of the failing record's. VDB_EIO if out
+ * fails. *records counts the records written. */
+vdb_status vdb_embed_records(vdb_embedder *e, const char *path, FILE *out,
+                             const vdb_embed_opts *o, size_t *records);
+
 /* ===== Threads ===== */
 /* 0 = all cores (or OMP_NUM_THREADS). */
 void vdb_set_threads(int n);
