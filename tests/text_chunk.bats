@@ -325,22 +325,3 @@ for i in range(20000):
   [[ "$stderr" == *"documents 4096"* ]]
   [[ "$stderr" == *"5000 documents (0 without text), 5000 chunks"* ]]
 }
-
-@test "chunk: the CHUNKING part of vdb-text(1) renders, and its examples run" {
-  if command -v groff >/dev/null; then
-    run -0 bash -c "LC_ALL=C.UTF-8 groff -man -Tutf8 -ww '$VDB_SRCDIR/man/vdb-text.1' 2>&1 >/dev/null"
-    assert_output ""
-  fi
-  mkdir docs
-  cp "$D/text_plain.txt" docs/a.txt
-  printf 'Another document.\n' >docs/b.txt
-  cp "$D/$S" documents.jsonl
-  n=0
-  while IFS= read -r line; do
-    run bash -o pipefail -c "$line"
-    [ "$status" -eq 0 ] || { echo "$line: $output"; false; }
-    n=$((n + 1))
-  done < <(sed -n '/^\.\\" ---- chunk examples/,/^\.\\" ---- embed examples/p' "$VDB_SRCDIR/man/vdb-text.1" |
-           sed -n '/^\.EX/,/^\.EE/p' | grep -E '^(vdb-|cat |jq )' | sed 's/\\-/-/g')
-  [ "$n" -ge 3 ]
-}
