@@ -7,4 +7,7 @@ load helpers
   assert_success
   [[ "$output" == *"recall@10: 1.0000"* ]]
   [[ "$output" == *'"ids": ["'* ]]
+  # text in: the walk-through's first context block, three passages with their sources
+  [[ "$output" == *"### Question q1: "* ]]
+  [ "$(grep -cE '^\[[1-3]\] wn-[0-9]+#[0-9]+ \(source wn-[0-9]+, bytes [0-9]+-[0-9]+, cosine distance ' <<<"$output")" -eq 3 ]
 }
