@@ -196,12 +196,13 @@ static vdb_status take_stdout(run *r, const char *buf, size_t n)
 	return VDB_OK;
 }
 
-static void take_stderr(run *r, const char *buf, size_t n)
+/* Keep the last TAIL bytes of its stderr, for messages. */
+static vdb_status take_stderr(run *r, const char *buf, size_t n)
 {
 	if (n >= TAIL) {
 		memcpy(r->tail, buf + n - TAIL, TAIL);
 		r->tail_len = TAIL;
-		return;
+		return VDB_OK;
 	}
 	if (r->tail_len + n > TAIL) {
 		size_t drop = r->tail_len + n - TAIL;
@@ -210,6 +211,21 @@ static void take_stderr(run *r, const char *buf, size_t n)
 	}
 	memcpy(r->tail + r->tail_len, buf, n);
 	r->tail_len += n;
+	return VDB_OK;
+}
+
+/* Read what is ready on *fd into take (which records its own failures in
+ * r); at its end, or on an error, close it and set *fd to -1. */
+static void drain(int *fd, run *r, char *buf, size_t cap,
+                  vdb_status (*take)(run *r, const char *buf, size_t n))
+{
+	ssize_t got = read(*fd, buf, cap);
+	if (got > 0)
+		(void)take(r, buf, (size_t)got);
+	else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+		close(*fd);
+		*fd = -1;
+	}
 }
 
 /* The last non-empty line of its stderr, or "". */
@@ -348,24 +364,10 @@ static vdb_status ex_embed(vdb_embedder *e, const char *const *texts, const size
 				in = -1;
 			}
 		}
-		if (iout >= 0 && p[iout].revents) {
-			ssize_t got = read(o, buf, sizeof buf);
-			if (got > 0)
-				take_stdout(&r, buf, (size_t)got);
-			else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-				close(o);
-				o = -1;
-			}
-		}
-		if (ierr >= 0 && p[ierr].revents) {
-			ssize_t got = read(er, buf, sizeof buf);
-			if (got > 0)
-				take_stderr(&r, buf, (size_t)got);
-			else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-				close(er);
-				er = -1;
-			}
-		}
+		if (iout >= 0 && p[iout].revents)
+			drain(&o, &r, buf, sizeof buf, take_stdout);
+		if (ierr >= 0 && p[ierr].revents)
+			drain(&er, &r, buf, sizeof buf, take_stderr);
 	}
 	/* a last line without a newline */
 	if (!r.st && !timed_out && !s && r.line_len) {
