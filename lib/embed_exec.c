@@ -7,8 +7,9 @@
  * separated by whitespace (what `fasttext print-sentence-vectors` prints)
  * or a JSON array of numbers. The batch must get exactly one vector a
  * text, all of the dimension of the first batch's first vector (or
- * --dim's), finite and within VDB_MAX_SQNORM. A batch that takes longer
- * than the timeout has its process group killed.
+ * --dim's), finite and within VDB_MAX_SQNORM. An embedder that neither
+ * reads nor writes for the timeout (hung: a slow one that keeps working is
+ * never cut off, however large the batch) has its process group killed.
  */
 #define _GNU_SOURCE /* pipe2 */
 #include "embed_internal.h"
@@ -215,8 +216,9 @@ static vdb_status take_stderr(run *r, const char *buf, size_t n)
 }
 
 /* Read what is ready on *fd into take (which records its own failures in
- * r); at its end, or on an error, close it and set *fd to -1. */
-static void drain(int *fd, run *r, char *buf, size_t cap,
+ * r); at its end, or on an error, close it and set *fd to -1. True if
+ * something was read. */
+static bool drain(int *fd, run *r, char *buf, size_t cap,
                   vdb_status (*take)(run *r, const char *buf, size_t n))
 {
 	ssize_t got = read(*fd, buf, cap);
@@ -226,6 +228,7 @@ static void drain(int *fd, run *r, char *buf, size_t cap,
 		close(*fd);
 		*fd = -1;
 	}
+	return got > 0;
 }
 
 /* The last non-empty line of its stderr, or "". */
@@ -353,11 +356,12 @@ static vdb_status ex_embed(vdb_embedder *e, const char *const *texts, const size
 			s = vdb_fail(VDB_EINTERNAL, "poll: %s", strerror(errno));
 			break;
 		}
+		bool moved = false; /* the embedder read or wrote: it is not hung */
 		if (io >= 0 && p[io].revents) {
 			ssize_t w = send(in, input + sent, total - sent > sizeof buf ? sizeof buf
 			                 : total - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (w > 0)
-				sent += (size_t)w;
+				sent += (size_t)w, moved = true;
 			/* done, or the embedder no longer reads (its lines will tell) */
 			if (sent == total || (w < 0 && errno != EAGAIN && errno != EINTR)) {
 				close(in);
@@ -365,9 +369,11 @@ static vdb_status ex_embed(vdb_embedder *e, const char *const *texts, const size
 			}
 		}
 		if (iout >= 0 && p[iout].revents)
-			drain(&o, &r, buf, sizeof buf, take_stdout);
+			moved |= drain(&o, &r, buf, sizeof buf, take_stdout);
 		if (ierr >= 0 && p[ierr].revents)
-			drain(&er, &r, buf, sizeof buf, take_stderr);
+			moved |= drain(&er, &r, buf, sizeof buf, take_stderr);
+		if (moved && deadline)
+			deadline = now() + e->timeout;
 	}
 	/* a last line without a newline */
 	if (!r.st && !timed_out && !s && r.line_len) {
@@ -402,8 +408,8 @@ static vdb_status ex_embed(vdb_embedder *e, const char *const *texts, const size
 	const char *why = last_stderr_line(&r);
 	if (timed_out) {
 		*bad = first_missing;
-		return vdb_fail(VDB_EINTERNAL, "the embedder timed out after %g s (--timeout) and was "
-		                "killed; %s", e->timeout, printed);
+		return vdb_fail(VDB_EINTERNAL, "the embedder neither read nor wrote for %g s "
+		                "(--timeout) and was killed; %s", e->timeout, printed);
 	}
 	if (WIFSIGNALED(status)) {
 		*bad = first_missing;

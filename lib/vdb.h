@@ -801,9 +801,10 @@ typedef struct vdb_embedder vdb_embedder;
 #define VDB_EMBED_BATCH_BYTES (64u << 20) /* a batch ends once its lines hold this */
 typedef struct {
 	uint32_t dim;     /* 0: any; else every vector must have this dimension */
-	double timeout;   /* exec: seconds one batch may take (0: no limit) */
+	double timeout;   /* exec: seconds the command may neither read nor write
+	                     before it is killed as hung (0: no limit) */
 	size_t batch;     /* vdb_embed_records: texts per batch, at most
-	                     VDB_MAX_EMBED_BATCH (0: 256 for exec, 4096 for the
+	                     VDB_MAX_EMBED_BATCH (0: 16384 for exec, 4096 for the
 	                     others); a batch also ends at VDB_EMBED_BATCH_BYTES */
 	void (*progress)(void *ctx, size_t done, size_t total);
 	void *progress_ctx;

@@ -278,8 +278,16 @@ ok_then() { printf 'if grep -q one; then echo 1 2 3; echo 4 5 6; else %s; fi' "$
 @test "--exec: an embedder that hangs is killed, with its process group, after --timeout" {
   start=$(date +%s)
   misbehave "$(ok_then 'sleep 30 & sleep 30')" 70 \
-    'in.jsonl: line 3 (record 2, id "c"): the embedder timed out after 1 s (--timeout) and was killed'
+    'in.jsonl: line 3 (record 2, id "c"): the embedder neither read nor wrote for 1 s (--timeout) and was killed'
   [ $(( $(date +%s) - start )) -lt 10 ]
+}
+
+@test "--exec: a slow embedder that keeps writing is not cut off by --timeout" {
+  for i in 1 2 3 4 5 6; do echo "{\"id\": $i, \"text\": \"t$i\"}"; done >in.jsonl
+  # 6 vectors, 0.4 s apart: 2.4 s for the batch, never 1 s without a line
+  run -0 --separate-stderr vdb-text embed --exec 'while read l; do sleep 0.4; echo 1 2 3; done' \
+    --batch 6 --timeout 1 in.jsonl
+  [ "$(jq -s 'map(.vector == [1, 2, 3]) | all and length == 6' <<<"$output")" = true ]
 }
 
 @test "--exec: --dim asserts the dimension" {
