@@ -10,7 +10,7 @@ load helpers
 setup_file() {
   local so=$BATS_FILE_TMPDIR/faults.so
   # the shim cannot go before a sanitizer runtime, which must load first
-  if ldd "$VDB_BIN/../lib/.libs/libvdb.so" 2>/dev/null | grep -q 'libasan\|libubsan'; then
+  if ldd "$VDB_BIN/vdb-build" 2>/dev/null | grep -q 'libasan\|libubsan'; then
     return 0
   fi
   ${CC:-cc} -shared -fPIC -O1 -o "$so" "$VDB_SRCDIR/tests/faults/faults.c" -ldl || return 1

@@ -10,7 +10,7 @@ load helpers
 # bounded COMMAND...: at most 20 s and 1 GB of address space (none under a sanitizer,
 # whose runtime maps terabytes of shadow)
 bounded() {
-  if ldd "$VDB_BIN/../lib/.libs/libvdb.so" 2>/dev/null | grep -q 'libasan\|libubsan'; then
+  if ldd "$VDB_BIN/vdb-build" 2>/dev/null | grep -q 'libasan\|libubsan'; then
     timeout 20 "$@"
   else
     (ulimit -v 1000000 && exec timeout 20 "$@")

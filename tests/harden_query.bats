@@ -218,7 +218,7 @@ refused() {
 # ===== 12: result buffers follow the queries read =====
 
 @test "-k 100000 with one query under a memory limit: every record, not 4096 x 100000 results" {
-  if ldd "$VDB_BIN/../lib/.libs/libvdb.so" 2>/dev/null | grep -q 'libasan'; then
+  if ldd "$VDB_BIN/vdb-build" 2>/dev/null | grep -q 'libasan'; then
     skip "a sanitizer's shadow memory does not fit under ulimit -v"
   fi
   random_fvecs base.fvecs 3000 16 7
