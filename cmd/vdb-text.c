@@ -9,8 +9,10 @@ static const char *const subcommands = "chunk or embed";
 
 static void help(void)
 {
-	printf("Usage: %s chunk [--words N [--overlap M] | --sentences N | --paragraphs] [FILE...]\n"
-	       "       %s embed (--model FILE.bin|FILE.vec | --exec CMD) [FILE...]\n"
+	printf("Usage: %s chunk [--words N [--overlap M] | --sentences N | --paragraphs]\n"
+	       "                [--max-bytes B] [--plain] [FILE...]\n"
+	       "       %s embed (--model FILE.bin|FILE.vec | --exec CMD [--timeout S])\n"
+	       "                [--batch N] [--dim D] [FILE...]\n"
 	       "Text in, as filters: chunk splits documents (JSONL records with \"id\" and \"text\",\n"
 	       "or plain text files) into chunk records; embed adds to each text record the\n"
 	       "vector of its text, ready for vdb-build and vdb-query.\n"
