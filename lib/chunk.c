@@ -30,7 +30,11 @@
  */
 #include "vdb_internal.h"
 #include "utf8.h"
+#include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h> /* part of every x86-64: no run-time dispatch needed */
+#endif
 
 typedef struct {
 	size_t start, end;
@@ -106,18 +110,6 @@ static size_t skip_ws(const char *t, size_t i, size_t end)
 	while (i < end && WS(t[i]))
 		i++;
 	return i;
-}
-
-static bool next_word(const char *t, size_t end, size_t *pos, span *u)
-{
-	size_t i = skip_ws(t, *pos, end);
-	if (i == end)
-		return false;
-	u->start = i;
-	while (i < end && !WS(t[i]))
-		i++;
-	u->end = *pos = i;
-	return true;
 }
 
 static bool next_paragraph(const char *t, size_t end, size_t *pos, span *u)
@@ -282,6 +274,64 @@ static vdb_status flush(grouping *g)
 	            g->c->ring[(g->first + g->count - 1) % n].end);
 }
 
+/* Bit j: byte j of the 64 at p is whitespace. */
+static uint64_t ws_mask64(const unsigned char *p)
+{
+	uint64_t m = 0;
+#ifdef __SSE2__
+	const __m128i space = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'), four = _mm_set1_epi8(4);
+	for (int k = 0; k < 4; k++) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+		__m128i x = _mm_sub_epi8(v, tab); /* \t..\r are 0..4, unsigned */
+		__m128i ws = _mm_or_si128(_mm_cmpeq_epi8(v, space),
+		                          _mm_cmpeq_epi8(_mm_min_epu8(x, four), x));
+		m |= (uint64_t)(uint16_t)_mm_movemask_epi8(ws) << (16 * k);
+	}
+#else
+	for (int j = 0; j < 64; j++)
+		m |= (uint64_t)WS(p[j]) << j;
+#endif
+	return m;
+}
+
+/* The words of text[0, len) into g, 64 bytes at a time: a bit mask of the
+ * whitespace gives the bytes where words start and end, so the loop runs
+ * once a word instead of once a byte. */
+static vdb_status add_words(grouping *g, const char *text, size_t len)
+{
+	const unsigned char *t = (const unsigned char *)text;
+	unsigned char tail[64];
+	uint64_t before = 1; /* the byte before the block is whitespace (or the text's start) */
+	size_t start = 0;    /* of the word being read */
+	for (size_t b = 0; b < len; b += 64) {
+		const unsigned char *p = t + b;
+		if (len - b < 64) { /* the last block, padded with spaces: its last word ends */
+			memset(tail, ' ', sizeof tail);
+			memcpy(tail, p, len - b);
+			p = tail;
+		}
+		uint64_t w = ws_mask64(p), prev = w << 1 | before;
+		uint64_t starts = ~w & prev, ends = w & ~prev;
+		before = w >> 63;
+		for (uint64_t ev = starts | ends; ev; ev &= ev - 1) {
+			unsigned j = (unsigned)__builtin_ctzll(ev);
+			if (starts >> j & 1) {
+				start = b + j;
+			} else {
+				span u = { start, b + j };
+				vdb_status s = add_unit(g, &u);
+				if (s)
+					return s;
+			}
+		}
+	}
+	if (!before) { /* a word up to the end of a text of whole blocks */
+		span u = { start, len };
+		return add_unit(g, &u);
+	}
+	return VDB_OK;
+}
+
 vdb_status vdb_chunk_text(vdb_chunker *c, const char *text, size_t len, vdb_chunk_fn fn,
                           void *ctx)
 {
@@ -291,8 +341,7 @@ vdb_status vdb_chunk_text(vdb_chunker *c, const char *text, size_t len, vdb_chun
 	vdb_status s = VDB_OK;
 	switch (c->p.mode) {
 	case VDB_CHUNK_WORDS:
-		while (!s && next_word(text, len, &pos, &u))
-			s = add_unit(&g, &u);
+		s = add_words(&g, text, len);
 		break;
 	case VDB_CHUNK_PARAGRAPHS:
 		while (!s && next_paragraph(text, len, &pos, &para))
