@@ -100,45 +100,6 @@ out:
 	return s;
 }
 
-/* The next line of the input, at r's buffer: *line, *len; *got false at
- * the end of the input. */
-static vdb_status read_line(vdb_reader *r, const char **line, size_t *len, bool *got)
-{
-	*got = false;
-	for (size_t from = 0;;) {
-		size_t have = r->len - r->pos;
-		const char *start = (const char *)r->buf + r->pos;
-		const char *nl = memchr(start + from, '\n', have - from);
-		size_t n = nl ? (size_t)(nl - start) : have;
-		/* bounded, or a file without newlines would be buffered whole */
-		VDB_RETURN_IF(n > VDB_MAX_LINE, VDB_EFORMAT, "%s: line %zu is longer than the limit "
-		              "of %u MiB (VDB_MAX_LINE)", r->name, r->line + 1, VDB_MAX_LINE >> 20);
-		if (nl || (r->eof && have)) {
-			*line = start;
-			*len = n;
-			*got = true;
-			r->pos += n + (nl != NULL);
-			r->line++;
-			return VDB_OK;
-		}
-		if (r->eof)
-			return VDB_OK;
-		from = have;
-		vdb_status s = vdb_rd_want(r, have + 1, &have);
-		if (s)
-			return s;
-	}
-}
-
-/* Only spaces, tabs and carriage returns? (skipped, as vdb's JSONL reader does) */
-static bool blank_line(const char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
-		i++;
-	return i == n;
-}
-
 typedef struct {
 	size_t off, len;      /* the line, in the batch's text */
 	size_t line, rec;     /* its numbers */
@@ -174,11 +135,11 @@ static vdb_status read_batch(batch *b, vdb_chunk_stats *st)
 		const char *line;
 		size_t len;
 		bool got;
-		vdb_status s = read_line(r, &line, &len, &got);
+		vdb_status s = vdb_rd_line(r, &line, &len, &got);
 		if (s || !got)
 			return s;
 		st->bytes += len + 1;
-		if (blank_line(line, len))
+		if (vdb_blank_line(line, len))
 			continue;
 		if ((s = vdb_grow((void **)&b->docs, &b->cap, b->n + 1, sizeof *b->docs, "batch")))
 			return s;

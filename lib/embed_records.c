@@ -15,14 +15,13 @@
  */
 #define __STDC_WANT_IEC_60559_BFP_EXT__ 1 /* strfromf */
 #include "embed_internal.h"
+#include "reader_internal.h"
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 /* Records a batch by default: an exec embedder's run (one run per batch:
  * an embedder that loads a model pays that once per batch, so batches are
@@ -33,58 +32,6 @@
  * lines hold VDB_EMBED_BATCH_BYTES. */
 #define DEFAULT_BATCH_EXEC 16384
 #define DEFAULT_BATCH 4096
-#define READ_CHUNK (1u << 16)
-
-/* ===== Lines of an input, each at most VDB_MAX_LINE bytes ===== */
-typedef struct {
-	int fd;
-	const char *name;
-	char *buf;
-	size_t len, pos, cap;
-	bool eof;
-	size_t line; /* lines returned so far */
-} line_reader;
-
-/* The next line (no newline) in *line, *len; *line NULL at the end. */
-static vdb_status next_line(line_reader *r, const char **line, size_t *len)
-{
-	size_t scanned = 0;
-	*line = NULL;
-	for (;;) {
-		char *start = r->buf + r->pos;
-		size_t have = r->len - r->pos;
-		char *nl = have > scanned ? memchr(start + scanned, '\n', have - scanned) : NULL;
-		if (nl || (r->eof && have)) {
-			*line = start;
-			*len = nl ? (size_t)(nl - start) : have;
-			r->pos += *len + (nl != NULL);
-			r->line++;
-			return VDB_OK;
-		}
-		if (r->eof)
-			return VDB_OK;
-		VDB_RETURN_IF(have > VDB_MAX_LINE, VDB_EFORMAT,
-		              "%s: line %zu is longer than the limit of %u MiB (VDB_MAX_LINE)",
-		              r->name, r->line + 1, VDB_MAX_LINE >> 20);
-		scanned = have;
-		if (r->pos) { /* keep the partial line at the start */
-			memmove(r->buf, start, have);
-			r->len = have;
-			r->pos = 0;
-		}
-		vdb_status s = vdb_grow((void **)&r->buf, &r->cap, r->len + READ_CHUNK, 1,
-		                        "an input line");
-		if (s)
-			return s;
-		ssize_t got = read(r->fd, r->buf + r->len, r->cap - r->len);
-		if (got < 0 && errno == EINTR)
-			continue;
-		VDB_RETURN_IF(got < 0, VDB_EIO, "%s: read failed: %s", r->name, strerror(errno));
-		if (got == 0)
-			r->eof = true;
-		r->len += (size_t)got;
-	}
-}
 
 /* ===== Growing text ===== */
 typedef struct {
@@ -234,7 +181,7 @@ static void print(slot *s, const float *v, uint32_t d, const char *identity)
 
 typedef struct {
 	vdb_embedder *e;
-	line_reader in;
+	vdb_reader *in;
 	FILE *out;
 	slot *slots;
 	size_t batch, n;
@@ -268,21 +215,19 @@ static vdb_status read_batch(filter *f)
 	while (f->n < f->batch && f->arena_len < VDB_EMBED_BATCH_BYTES) {
 		const char *line;
 		size_t len;
-		vdb_status s = next_line(&f->in, &line, &len);
+		bool got;
+		vdb_status s = vdb_rd_line(f->in, &line, &len, &got);
 		if (s)
 			return s;
-		if (!line)
+		if (!got)
 			break;
-		size_t i = 0;
-		while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
-			i++;
-		if (i == len)
-			continue; /* blank */
+		if (vdb_blank_line(line, len))
+			continue;
 		if ((s = vdb_grow((void **)&f->arena, &f->arena_cap, f->arena_len + len, 1,
 		                  "the batch")))
 			return s;
 		memcpy(f->arena + f->arena_len, line, len);
-		f->slots[f->n] = (slot){ .off = f->arena_len, .len = len, .line = f->in.line,
+		f->slots[f->n] = (slot){ .off = f->arena_len, .len = len, .line = f->in->line,
 		                         .rec = f->records + f->n };
 		f->arena_len += len;
 		f->n++;
@@ -295,11 +240,11 @@ static vdb_status fail_at(filter *f, vdb_status st, size_t i, const char *why)
 	char where[640], msg[1024];
 	snprintf(msg, sizeof msg, "%s", why);
 	if (i < f->n)
-		label(&f->slots[i], f->in.name, where, sizeof where);
+		label(&f->slots[i], f->in->name, where, sizeof where);
 	else {
 		/* the whole batch */
 		char a[256], b[256];
-		label(&f->slots[0], f->in.name, a, sizeof a);
+		label(&f->slots[0], f->in->name, a, sizeof a);
 		label(&f->slots[f->n - 1], "", b, sizeof b);
 		snprintf(where, sizeof where, "%s to%s", a, b + 1);
 	}
@@ -404,18 +349,15 @@ vdb_status vdb_embed_records(vdb_embedder *e, const char *path, FILE *out,
 	VDB_RETURN_IF(f.batch > VDB_MAX_EMBED_BATCH, VDB_EINVAL, "a batch of %zu texts: over "
 	              "the limit of %u (VDB_MAX_EMBED_BATCH)", f.batch, VDB_MAX_EMBED_BATCH);
 	bool std_in = !path || !strcmp(path, "-");
-	f.in.name = std_in ? "stdin" : path;
-	f.in.fd = std_in ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-	VDB_RETURN_IF(f.in.fd < 0, VDB_ENOENT, "%s: cannot open: %s", path, strerror(errno));
 	struct stat st;
-	if (!std_in && !fstat(f.in.fd, &st) && S_ISDIR(st.st_mode)) {
-		close(f.in.fd);
-		return vdb_fail(VDB_ENOENT, "%s: cannot open: a directory", path);
-	}
+	VDB_RETURN_IF(!std_in && !stat(path, &st) && S_ISDIR(st.st_mode), VDB_ENOENT,
+	              "%s: cannot open: a directory", path);
+	vdb_status s = vdb_reader_open(&f.in, std_in ? "-" : path, VDB_FMT_JSONL);
+	if (s)
+		return s;
 	f.slots = calloc(f.batch, sizeof *f.slots);
 	f.texts = calloc(f.batch, sizeof *f.texts);
 	f.lens = calloc(f.batch, sizeof *f.lens);
-	vdb_status s = VDB_OK;
 	if (!f.slots || !f.texts || !f.lens)
 		s = vdb_fail(VDB_ENOMEM, "out of memory for a batch of %zu records", f.batch);
 	/* jansson seeds its hash function at the first object it makes: here,
@@ -431,9 +373,7 @@ vdb_status vdb_embed_records(vdb_embedder *e, const char *path, FILE *out,
 	}
 	clear_batch(&f);
 	*records = f.records;
-	if (!std_in)
-		close(f.in.fd);
-	free(f.in.buf);
+	vdb_reader_close(f.in);
 	free(f.slots);
 	free(f.texts);
 	free(f.lens);

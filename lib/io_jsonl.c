@@ -29,55 +29,6 @@ int vdb_jsonl_record_buffered(const vdb_reader *r)
 	return memchr(r->buf + r->pos, '\n', r->len - r->pos) != NULL;
 }
 
-/* The next line, without its newline, in line and len; len is -1 at the end. */
-static vdb_status next_line(vdb_reader *r, const char **line, ssize_t *len)
-{
-	size_t scanned = 0;
-	*line = NULL;
-	*len = -1;
-	for (;;) {
-		size_t have = r->len - r->pos;
-		const unsigned char *nl = memchr(r->buf + r->pos + scanned, '\n', have - scanned);
-		if (nl) {
-			*line = (const char *)r->buf + r->pos;
-			*len = nl - (r->buf + r->pos);
-			r->pos += (size_t)*len + 1;
-			r->line++;
-			return VDB_OK;
-		}
-		if (r->eof) {
-			if (have == 0) {
-				*len = -1;
-				return VDB_OK;
-			}
-			/* a last line without a newline */
-			*line = (const char *)r->buf + r->pos;
-			*len = (ssize_t)have;
-			r->pos += have;
-			r->line++;
-			return VDB_OK;
-		}
-		/* a line is buffered whole: bound it, or a file without newlines
-		 * would be read into memory entire */
-		if (have > VDB_MAX_LINE)
-			return vdb_fail(VDB_EFORMAT, "%s: line %zu is longer than the limit of %u MiB",
-			                r->name, r->line + 1, VDB_MAX_LINE >> 20);
-		scanned = have;
-		size_t avail;
-		vdb_status s = vdb_rd_want(r, have + 1, &avail);
-		if (s)
-			return s;
-	}
-}
-
-static int blank(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-			return 0;
-	return 1;
-}
-
 /* Does j, at nesting level depth, hold objects or arrays deeper than
  * VDB_MAX_META_DEPTH? Recurses at most that deep, whatever j holds. */
 static bool nested_too_deep(json_t *j, unsigned depth)
@@ -238,14 +189,15 @@ vdb_status vdb_read_jsonl_record(vdb_reader *r, vdb_vecs *v, int *got)
 {
 	*got = 0;
 	const char *line;
-	ssize_t len;
+	size_t len;
+	bool more;
 	vdb_status s;
 	do {
-		if ((s = next_line(r, &line, &len)))
+		if ((s = vdb_rd_line(r, &line, &len, &more)))
 			return s;
-		if (len < 0)
+		if (!more)
 			return VDB_OK;
-	} while (blank(line, (size_t)len));
+	} while (vdb_blank_line(line, len));
 
 	size_t rec = r->records, ln = r->line;
 	json_error_t err;

@@ -135,7 +135,7 @@ vdb_status vdb_reader_open(vdb_reader **out, const char *path, vdb_format fmt)
 	else {
 		r->fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (r->fd < 0) {
-			vdb_status s = vdb_fail(VDB_ENOENT, "%s: %s", path, strerror(errno));
+			vdb_status s = vdb_fail(VDB_ENOENT, "%s: cannot open: %s", path, strerror(errno));
 			r->fd = -1;
 			vdb_reader_close(r);
 			return s;
@@ -155,6 +155,41 @@ vdb_status vdb_reader_open(vdb_reader **out, const char *path, vdb_format fmt)
 	}
 	*out = r;
 	return VDB_OK;
+}
+
+vdb_status vdb_rd_line(vdb_reader *r, const char **line, size_t *len, bool *got)
+{
+	*got = false;
+	for (size_t from = 0;;) {
+		size_t have = r->len - r->pos;
+		const char *start = (const char *)r->buf + r->pos;
+		const char *nl = memchr(start + from, '\n', have - from);
+		size_t n = nl ? (size_t)(nl - start) : have;
+		VDB_RETURN_IF(n > VDB_MAX_LINE, VDB_EFORMAT, "%s: line %zu is longer than the limit "
+		              "of %u MiB (VDB_MAX_LINE)", r->name, r->line + 1, VDB_MAX_LINE >> 20);
+		if (nl || (r->eof && have)) { /* a last line may lack its newline */
+			*line = start;
+			*len = n;
+			*got = true;
+			r->pos += n + (nl != NULL);
+			r->line++;
+			return VDB_OK;
+		}
+		if (r->eof)
+			return VDB_OK;
+		from = have;
+		vdb_status s = vdb_rd_want(r, have + 1, &have);
+		if (s)
+			return s;
+	}
+}
+
+bool vdb_blank_line(const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r'))
+		i++;
+	return i == n;
 }
 
 vdb_status vdb_reader_read(vdb_reader *r, vdb_vecs *v, size_t max, size_t *got)

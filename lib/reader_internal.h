@@ -22,6 +22,15 @@ struct vdb_reader {
 /* Make at least n unread bytes available unless the input ends first;
  * returns the number available (< n only at end of input). */
 vdb_status vdb_rd_want(vdb_reader *r, size_t n, size_t *avail);
+/* The next line of a JSONL input, without its newline: *line, *len (in
+ * r's buffer, valid until the next read); *got false at the end of the
+ * input. A line over VDB_MAX_LINE is VDB_EFORMAT naming it, so that a file
+ * without newlines is never buffered whole. The JSONL reader, vdb-text
+ * chunk and vdb-text embed read their lines with it. */
+vdb_status vdb_rd_line(vdb_reader *r, const char **line, size_t *len, bool *got);
+/* A line of only spaces, tabs and carriage returns (skipped by every
+ * JSONL reader). */
+bool vdb_blank_line(const char *s, size_t n);
 /* True when the next read would block (a pipe with nothing waiting). */
 int vdb_rd_would_block(vdb_reader *r);
 
