@@ -15,6 +15,7 @@
  */
 #define __STDC_WANT_IEC_60559_BFP_EXT__ 1 /* strfromf */
 #include "embed_internal.h"
+#include "jsonout.h"
 #include "reader_internal.h"
 #include <errno.h>
 #include <jansson.h>
@@ -33,21 +34,17 @@
 #define DEFAULT_BATCH_EXEC 16384
 #define DEFAULT_BATCH 4096
 
-/* ===== Growing text ===== */
+/* ===== An output line: a growing buffer (jsonout.h) whose first failure
+ * sticks, checked once when the line is written ===== */
 typedef struct {
-	char *p;
-	size_t len, cap;
+	vdb_jout j;
 	bool failed;
 } text_buf;
 
 static void put(text_buf *b, const char *s, size_t n)
 {
-	if (b->failed || vdb_grow((void **)&b->p, &b->cap, b->len + n + 1, 1, "an output line")) {
+	if (!b->failed && vdb_jout_raw(&b->j, s, n))
 		b->failed = true;
-		return;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
 }
 
 static void put_json(text_buf *b, const json_t *v)
@@ -153,7 +150,7 @@ static void print(slot *s, const float *v, uint32_t d, const char *identity)
 	json_t *val;
 	put(b, "{", 1);
 	json_object_foreach(s->obj, key, val) {
-		if (b->len > 1)
+		if (b->j.len > 1)
 			put(b, ",", 1);
 		json_t *k = json_string(key);
 		put_json(b, k);
@@ -202,7 +199,7 @@ static void clear_batch(filter *f)
 	for (size_t i = 0; i < f->n; i++) {
 		json_decref(f->slots[i].obj);
 		free(f->slots[i].msg);
-		free(f->slots[i].out.p);
+		vdb_jout_free(&f->slots[i].out.j);
 		memset(&f->slots[i], 0, sizeof f->slots[i]);
 	}
 	f->n = 0;
@@ -334,7 +331,7 @@ static vdb_status one_batch(filter *f)
 	for (size_t i = 0; i < n; i++)
 		VDB_RETURN_IF(f->slots[i].out.failed, VDB_ENOMEM, "out of memory printing a record");
 	for (size_t i = 0; i < n; i++)
-		fwrite(f->slots[i].out.p, 1, f->slots[i].out.len, f->out);
+		fwrite(f->slots[i].out.j.p, 1, f->slots[i].out.j.len, f->out);
 	VDB_RETURN_IF(ferror(f->out), VDB_EIO, "writing the output failed: %s", strerror(errno));
 	f->records += n;
 	return VDB_OK;
