@@ -43,7 +43,9 @@ ids_ivecs() {
 compaction_case() {
   local base=$1 q=$2 m=$3 t
   shift 3
-  vdb-build -q -T hnsw -m "$m" "$@" -o ix.vdb "$base"
+  # builds on one thread: the same graphs every run, so the comparison is not
+  # at the mercy of thread timing (a 2-thread fresh build once won by 0.015)
+  vdb-build -q -t 1 -T hnsw -m "$m" "$@" -o ix.vdb "$base"
   local n live
   n=$(vdb-query -x ix.vdb --info | jq .count)
   live=$((n - n * 3 / 10))
@@ -55,7 +57,7 @@ compaction_case() {
   [ "$(wc -l <live.jsonl)" = "$live" ]
   vdb-build -q -T flat -m "$m" -o exact.vdb live.jsonl
   vdb-query -x exact.vdb -k 10 "$q" | ids_ivecs >gt.ivecs
-  vdb-build -q -T hnsw -m "$m" "$@" -o fresh.vdb live.jsonl
+  vdb-build -q -t 1 -T hnsw -m "$m" "$@" -o fresh.vdb live.jsonl
   local rf r rf16 r16
   rf=$(recall10 fresh.vdb "$q" gt.ivecs --ef 64)
   rf16=$(recall10 fresh.vdb "$q" gt.ivecs --ef 16)
