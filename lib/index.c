@@ -33,6 +33,8 @@ void vdb_search_opts_init(vdb_search_opts *o)
 {
 	memset(o, 0, sizeof *o);
 	o->k = 10;
+	o->k1 = 1.2f;
+	o->b = 0.75f;
 }
 
 static const struct vdb_index_ops *type_by_name(const char *name)

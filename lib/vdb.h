@@ -330,6 +330,8 @@ typedef struct {
 	unsigned lsh_bits;        /* lsh: bits per table (2^bits buckets); 0 = 16 */
 	uint32_t shard, shards;   /* the data is shard `shard` of `shards` (recorded in the
 	                             header); shards 0: not a shard */
+	const struct vdb_lexical_opts *lexical; /* a BM25 index of the records' text
+	                                           beside the vectors; NULL: none */
 	void (*progress)(void *ctx, size_t done, size_t total);
 	void *progress_ctx;
 } vdb_build_opts;
@@ -348,6 +350,8 @@ typedef struct {
 	unsigned nprobe;  /* ivf, ivfpq: lists probed; 0 = 16 (at most nlist) */
 	const vdb_filter *filter; /* only records whose metadata passes; NULL: all */
 	unsigned probes;  /* lsh: buckets visited per table; 0 = 1 (the query's own) */
+	float k1, b;      /* BM25 (text queries): term saturation and length
+	                     normalisation; vdb_search_opts_init: 1.2 and 0.75 */
 } vdb_search_opts;
 
 void vdb_build_opts_init(vdb_build_opts *o);
@@ -430,6 +434,68 @@ vdb_status vdb_index_row_vector(const vdb_index *ix, int64_t row, float *out);
 uint32_t vdb_index_shard(const vdb_index *ix, uint32_t *shards);
 /* The header as a JSON object (caller frees). */
 char *vdb_index_info_json(const vdb_index *ix);
+
+/* ===== Lexical search: BM25 over the records' text ===== */
+/* An index built with vdb_build_opts.lexical holds, beside the vectors, an
+ * inverted index of each record's text (or of one metadata field): the
+ * text is cut into tokens (maximal runs of Unicode letters and digits),
+ * lowercased, stop words dropped, stemmed by a Snowball stemmer (Debian's
+ * libstemmer), and each term's postings (rows and term frequencies) kept
+ * compressed with the rows' token counts. Queries are ranked by BM25 as
+ * SQLite's FTS5 bm25() defines it: for each query term t in row d,
+ * idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(d) / avglen)), with
+ * idf(t) = log((N - n(t) + 0.5) / (n(t) + 0.5)) (at least 1e-6), N the
+ * rows indexed and n(t) those holding t. Disjunctive: a row matching any
+ * term is a candidate; top-k by dynamic pruning, never by scoring every
+ * posting. See vdb-build(1), vdb-query(1). */
+#define VDB_MAX_TERM 255u          /* bytes of one term: longer tokens are not indexed */
+#define VDB_MAX_QUERY_TERMS 1024u  /* terms of one text query, after analysis */
+#define VDB_MAX_STOPWORDS 65536u   /* words of a stop word file */
+
+typedef struct vdb_lexical_opts {
+	const char *language;  /* a Snowball stemmer ("english" or "en", "porter",
+	                          "french", ...: sb_stemmer_list()), or "none": no
+	                          stemming; NULL: "english" */
+	const char *stopwords; /* a file of stop words, one per line (analysed as
+	                          the text is); NULL: none */
+	const char *field;     /* NULL: the record's "text"; else the name of a
+	                          top-level metadata field holding a string */
+} vdb_lexical_opts;
+
+/* Whether ix holds a lexical index. */
+int vdb_index_has_lexical(const vdb_index *ix);
+/* BM25 top-k of nq query texts (UTF-8, lens[i] bytes each; o->k, o->k1,
+ * o->b, o->filter; deleted rows never match): ids nq x k (-1 past the
+ * matching rows), scores nq x k (descending; ties to the smaller row).
+ * VDB_EUNSUPPORTED if ix has no lexical index; VDB_EFORMAT naming the
+ * query (its 0-based number) for invalid UTF-8, an empty text, or more than
+ * VDB_MAX_QUERY_TERMS terms. A query whose every token is a stop word
+ * matches nothing. */
+vdb_status vdb_index_search_text(const vdb_index *ix, const char *const *texts,
+                                 const size_t *lens, size_t nq, const vdb_search_opts *o,
+                                 int64_t *ids, float *scores);
+
+/* ===== Hybrid search: a vector list and a BM25 list fused into one ===== */
+typedef enum { VDB_FUSION_RRF = 1, VDB_FUSION_WEIGHTED = 2 } vdb_fusion;
+/* "rrf", "weighted"; VDB_EINVAL otherwise. */
+vdb_status vdb_fusion_parse(const char *s, vdb_fusion *out);
+typedef struct {
+	vdb_fusion fusion; /* default rrf */
+	double alpha;      /* weighted: weight of the vector side, 0..1 (1: vectors
+	                      only); default 0.5 */
+	double rrf_k;      /* rrf: score 1/(rrf_k + rank) per list; default 60 */
+	size_t depth;      /* candidates each list contributes; 0: max(k, 100) */
+} vdb_fusion_opts;
+void vdb_fusion_opts_init(vdb_fusion_opts *f);
+/* One hit of a hybrid result: its fused score and where it stood in each
+ * list (rank 1-based; 0 and NaN: not in that list). */
+typedef struct {
+	int64_t id;       /* a row, or VDB_SET_REF(index, row) for sets */
+	float score;      /* fused: larger is better */
+	float lex_score;  /* BM25 */
+	float vec_dist;   /* the metric's distance */
+	uint32_t lex_rank, vec_rank;
+} vdb_fused_hit;
 
 /* ===== Deletes, upserts, compaction ===== */
 /* Rows not deleted; whether row is one of them. */
