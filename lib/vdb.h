@@ -475,6 +475,16 @@ vdb_status vdb_index_search_text(const vdb_index *ix, const char *const *texts,
                                  const size_t *lens, size_t nq, const vdb_search_opts *o,
                                  int64_t *ids, float *scores);
 
+/* The same over the n indexes of a set (shards, as vdb_index_search_set):
+ * BM25's statistics (N, avglen, n(t)) are the set's, summed over its
+ * indexes, so that shards rank as the one index holding all their rows
+ * would. ids: nq x k of VDB_SET_REF(index, row), -1 past the end; each
+ * index needs a lexical index built with the same language and stop words
+ * (else VDB_EFORMAT naming two that differ). */
+vdb_status vdb_index_search_text_set(const vdb_index *const *ix, size_t n,
+                                     const char *const *texts, const size_t *lens, size_t nq,
+                                     const vdb_search_opts *o, int64_t *ids, float *scores);
+
 /* ===== Hybrid search: a vector list and a BM25 list fused into one ===== */
 typedef enum { VDB_FUSION_RRF = 1, VDB_FUSION_WEIGHTED = 2 } vdb_fusion;
 /* "rrf", "weighted"; VDB_EINVAL otherwise. */
@@ -496,6 +506,16 @@ typedef struct {
 	float vec_dist;   /* the metric's distance */
 	uint32_t lex_rank, vec_rank;
 } vdb_fused_hit;
+/* Hybrid top-k of nq queries that each have a vector (queries: nq rows, as
+ * vdb_index_search_set takes them) and a text (texts, lens), over the n
+ * indexes of a set (n 1: one index): the vector list and the BM25 list
+ * (vdb_index_search_text_set) each take max(f->depth, o->k) candidates
+ * with o's options (filter, deletions), and f fuses them. hits: nq x o->k,
+ * best first (ties to the smaller id); id -1 past the end. */
+vdb_status vdb_index_search_hybrid(const vdb_index *const *ix, size_t n, const float *queries,
+                                   const char *const *texts, const size_t *lens, size_t nq,
+                                   const vdb_search_opts *o, const vdb_fusion_opts *f,
+                                   vdb_fused_hit *hits);
 
 /* ===== Deletes, upserts, compaction ===== */
 /* Rows not deleted; whether row is one of them. */
