@@ -239,13 +239,17 @@ vdb_status vdb_index_upsert(vdb_index **out, const vdb_index *base, vdb_vecs *da
 	vdb_idmap_free(dm);
 	vdb_index *ix = NULL;
 	if (!s)
-		s = vdb_index_append(&ix, base, data, o);
+		s = vdb_index_append_rows(&ix, base, data, o);
 	if (!s)
 		s = ensure_live(ix);
 	for (size_t i = 0; !s && i < ix->count; i++)
 		if (vdb_rowset_has(gone, i))
 			kill_row(ix, i);
 	free(gone);
+	if (!s)
+		drop_unused_live(ix);
+	if (!s)
+		s = vdb_index_relex(ix, base);
 	if (s) {
 		vdb_index_close(ix);
 		return s;
