@@ -465,6 +465,20 @@ typedef struct vdb_lexical_opts {
 	                          top-level metadata field holding a string */
 } vdb_lexical_opts;
 
+/* The filter of vdb-text tokens, to see what the lexical index indexes:
+ * each JSON Lines record of path ("-" or NULL: stdin) written to out with
+ * every field kept and "terms" (replacing one it has, else added last):
+ * the terms of its "text" (of metadata field o->field when set), in text
+ * order, analysed with o's language and stop words (o NULL: english, no
+ * stop words) as vdb-build --lexical does. VDB_EINVAL for an unknown
+ * language; VDB_ENOENT if the input or the stop word file cannot be
+ * opened; VDB_EFORMAT for a bad stop word file, or naming the input, line
+ * and record for a record that is not a JSON object with that string or
+ * holds invalid UTF-8 (the records before it are written); VDB_EIO if out
+ * fails. *records counts the records written. */
+vdb_status vdb_tokens_records(const vdb_lexical_opts *o, const char *path, FILE *out,
+                              size_t *records);
+
 /* Whether ix holds a lexical index. */
 int vdb_index_has_lexical(const vdb_index *ix);
 /* BM25 top-k of nq query texts (UTF-8, lens[i] bytes each; o->k, o->k1,
