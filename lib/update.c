@@ -8,6 +8,9 @@
  * through deleted nodes, so results keep their k live hits. An upsert is an
  * append plus the deletion of the rows the new records replace, saved as
  * one file. vdb_index_compact (index.c) removes the deleted rows for good.
+ * The lexical index is derived from the texts: an upsert (as an append and
+ * a compaction) builds it again over the live rows; a delete keeps it, its
+ * statistics counting the deleted rows until then (vdb_index_relex).
  * Every one of them first checks the index as --verify does: a damaged file
  * is refused (VDB_ECORRUPT), never copied on with fresh checksums.
  */
