@@ -266,7 +266,7 @@ forge_at() {
   run -65 vdb-query -x c.vdb --verify
   assert_output --partial "lexical section LXPO"
   read -r off len < <(section_at s.vdb LXPO)
-  cp s.vdb c.vdb && poke c.vdb "$off" 9 && reseal c.vdb   # term 0's first last row
+  cp s.vdb c.vdb && poke c.vdb "$off" 9 && reseal c.vdb   # term 0's first row (its gap)
   run -65 vdb-query -x c.vdb --verify
   assert_output --partial "lexical section LXPO"
   read -r off len < <(section_at s.vdb LXLN)
