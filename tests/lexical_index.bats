@@ -275,6 +275,28 @@ forge_at() {
   assert_output --partial "lexical section LXLN"
 }
 
+@test "lexical: crafted lexical sections (valid checksums) never crash a text search or --verify" {
+  command -v xxhsum >/dev/null || skip "xxhsum is not installed (Debian package xxhash)"
+  small >s.jsonl
+  for i in $(seq 1 40); do
+    printf '{"id": "x%d", "vector": [%d, 1], "text": "dog %d fox the words of record %d"}\n' $i $i $((i % 5)) $i
+  done >>s.jsonl
+  vdb-build -q -o s.vdb --lexical --language none s.jsonl
+  local kind off len i at st
+  for kind in LXVO LXPO LXLN; do
+    read -r off len < <(section_at s.vdb $kind)
+    for i in 1 2 3 4 5 6; do
+      at=$((off + (i * 7919 + ${#kind}) % len))
+      cp s.vdb c.vdb
+      poke c.vdb "$at" $(((i * 37) % 256)) && reseal c.vdb
+      st=0; vdb-query -x c.vdb --verify 2>/dev/null || st=$?
+      [ "$st" -eq 0 ] || [ "$st" -eq 65 ] || { echo "$kind byte $at: --verify exit $st"; false; }
+      st=0; vdb-query -x c.vdb -k 5 --text "dog fox 3 words record" >/dev/null 2>&1 || st=$?
+      [ "$st" -eq 0 ] || [ "$st" -eq 65 ] || { echo "$kind byte $at: --text exit $st"; false; }
+    done
+  done
+}
+
 @test "lexical: bad inputs exit 64 or 65 with one message" {
   small >s.jsonl
   vdb-build -q -o s.vdb --lexical s.jsonl
