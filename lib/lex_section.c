@@ -286,7 +286,7 @@ void vdb_lex_info(const vdb_lex *lx, json_t *o)
 	json_t *j = json_object();
 	json_object_set_new(j, "language", json_string(lx->language));
 	json_object_set_new(j, "stopwords", json_integer((json_int_t)nstop));
-	json_object_set_new(j, "field", lx->field ? json_string(lx->field) : json_string("text"));
+	json_object_set_new(j, "field", lx->field ? json_string(lx->field) : json_null()); /* null: the text */
 	json_object_set_new(j, "terms", json_integer((json_int_t)lx->nterms));
 	json_object_set_new(j, "postings_bytes", json_integer((json_int_t)lx->post_len));
 	json_object_set_new(j, "avg_length", json_real(lx->rows ? (double)lx->total /

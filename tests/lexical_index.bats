@@ -224,7 +224,7 @@ small() {
   small >s.jsonl
   printf 'the\n# comment\nAND\n\n' >stop
   vdb-build -q -o s.vdb --lexical --stopwords stop s.jsonl
-  [ "$(vdb-query -x s.vdb --info | jq -c '.lexical | [.language, .stopwords, .terms]')" = '["english",2,6]' ]
+  [ "$(vdb-query -x s.vdb --info | jq -c '.lexical | [.language, .stopwords, .terms, .field]')" = '["english",2,6,null]' ]
   # "dogs" is stemmed to dog: c has it 3 times
   run vdb-query -x s.vdb --text "dogs"
   assert_output --regexp '"ids": \["c", "b"\]'
