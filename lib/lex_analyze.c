@@ -398,10 +398,8 @@ vdb_status vdb_analyze(vdb_analyzer *a, const char *text, size_t len, vdb_term_f
 			n = 0;
 			continue;
 		}
-		if (n + 4 > keep) {
-			n = keep; /* too long already: a term it cannot be */
-			continue;
-		}
+		if (n >= keep)
+			continue; /* too long already: a term it cannot be */
 		if (k == ALNUM)
 			u = (uint32_t)towlower_l((wint_t)u, utf8_locale);
 		if (!(st = room(a, n + 4)))
