@@ -48,8 +48,9 @@ static vdb_status get_utf8_locale(void)
 	return VDB_OK;
 }
 
-/* ASCII letters and digits lowercased; 0: a separator. */
-static const unsigned char ascii_term[128] = {
+/* ASCII letters and digits lowercased; 0: a separator, or a byte of a
+ * character beyond ASCII (0x80 and up). */
+static const unsigned char ascii_term[256] = {
 	['0'] = '0', ['1'] = '1', ['2'] = '2', ['3'] = '3', ['4'] = '4',
 	['5'] = '5', ['6'] = '6', ['7'] = '7', ['8'] = '8', ['9'] = '9',
 	['A'] = 'a', ['B'] = 'b', ['C'] = 'c', ['D'] = 'd', ['E'] = 'e', ['F'] = 'f',
@@ -339,6 +340,10 @@ static vdb_status emit(vdb_analyzer *a, size_t n, vdb_term_fn fn, void *ctx, siz
 	return fn ? fn(ctx, term, len) : VDB_OK;
 }
 
+/* ASCII letters and digits copied at a time (the token buffer is grown
+ * for that many first). */
+#define ASCII_STEP 64
+
 /* Room in the token buffer for need bytes. */
 static vdb_status room(vdb_analyzer *a, size_t need)
 {
@@ -372,18 +377,20 @@ vdb_status vdb_analyze(vdb_analyzer *a, const char *text, size_t len, vdb_term_f
 				i++;
 				continue;
 			}
-			/* the run of ASCII letters and digits from here */
-			size_t j = i + 1;
-			while (j < len && s[j] < 0x80 && ascii_term[s[j]])
-				j++;
-			size_t take = j - i;
-			if (n + take > keep)
-				take = n < keep ? keep - n : 0;
-			if (take && !(st = room(a, n + take)))
-				for (size_t k = 0; k < take; k++)
-					a->tok[n + k] = ascii_term[s[i + k]];
-			n += take;
-			i = j;
+			/* the run of ASCII letters and digits from here, lowercased
+			 * as it is read, ASCII_STEP bytes at a time */
+			do {
+				size_t end = len - i < ASCII_STEP ? len : i + ASCII_STEP;
+				if ((st = room(a, n + ASCII_STEP)))
+					break;
+				unsigned char *d = a->tok + n;
+				size_t from = i;
+				while (i < end && (t = ascii_term[s[i]]))
+					*d++ = t, i++;
+				n += i - from;
+				if (n > keep)
+					n = keep; /* too long: its bytes need not be kept */
+			} while (i < len && ascii_term[s[i]]);
 			continue;
 		}
 		size_t w;
