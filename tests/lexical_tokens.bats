@@ -180,6 +180,12 @@ TXT
   printf 'ok\n\xff\n' >bad4.txt
   run -65 vdb-text tokens --stopwords bad4.txt in.jsonl
   assert_output --partial "bad4.txt: line 2: invalid UTF-8"
+  # VDB_MAX_STOPWORDS: 65536 words are fine (comments do not count), 65537 are not
+  { echo '# many'; seq 65536 | sed 's/^/w/'; } >many.txt
+  run -0 vdb-text tokens --stopwords many.txt in.jsonl
+  echo w65537 >>many.txt
+  run -65 vdb-text tokens --stopwords many.txt in.jsonl
+  assert_output --partial "many.txt: line 65538: more than 65536 stop words (VDB_MAX_STOPWORDS)"
   run -66 vdb-text tokens --stopwords missing.txt in.jsonl
   assert_output --partial "missing.txt: cannot open"
   [ "${#lines[@]}" -eq 1 ]
