@@ -408,6 +408,9 @@ int vdb_index_has_text(const vdb_index *ix);
 /* What a result prints besides ids and distances (flags, or-ed). */
 #define VDB_INCLUDE_META 1u /* "metadata": [...] */
 #define VDB_INCLUDE_TEXT 2u /* "text": [...] */
+/* Not an include: the values written are BM25 scores (vdb_index_search_text
+ * and _set), printed as "scores": [...] instead of "distances". */
+#define VDB_RESULT_SCORES 0x100u
 /* Before printing row's stored id (and the columns include names): VDB_OK
  * if each is one JSON value of its kind (id: string or integer; metadata:
  * object or null; text: a string of at most VDB_MAX_TEXT bytes decoded, or
