@@ -155,11 +155,13 @@ static bool word_find(const word *w, size_t n, const char *p, size_t len)
 /* Text repeats its words (the WordNet glosses: 1.8 million tokens, 44,000
  * distinct), and a Snowball stemmer costs more than all the rest of the
  * analysis; stemming is a function of the word alone. So each analyzer
- * keeps the stems of recent short words in a direct-mapped table, allocated
- * with it: a hit costs a hash and a compare. */
+ * keeps the stems of recent short words in a direct-mapped table: a hit
+ * costs a hash and a compare. The table is made once the analyzer has
+ * stemmed STEM_CACHE_AFTER words (not for a query's few), then kept. */
 #define STEM_CACHE_SLOTS 4096u /* a power of two: 256 KiB an analyzer; 76% of the
                                   glosses' tokens hit (16384: 85%, no faster) */
 #define STEM_CACHE_WORD 30u    /* bytes of a cached word or stem, at most */
+#define STEM_CACHE_AFTER 1024u
 typedef struct {
 	unsigned char word_len, stem_len; /* word_len 0: empty */
 	char word[STEM_CACHE_WORD], stem[STEM_CACHE_WORD + 2];
@@ -184,7 +186,8 @@ struct vdb_analyzer {
 	bool stop_long;          /* a stop word of 32 bytes or more */
 	unsigned char *tok;      /* the token being read, lowercased */
 	size_t cap;
-	stem_slot *cache;        /* with a stemmer: STEM_CACHE_SLOTS */
+	stem_slot *cache;        /* STEM_CACHE_SLOTS, or NULL */
+	size_t stemmed;          /* words stemmed while cache is NULL */
 };
 
 /* The names libstemmer knows, for a message: "a, b, c". */
@@ -213,8 +216,6 @@ static vdb_status set_language(vdb_analyzer *a, const char *language)
 	if (listed && strlen(name) < sizeof a->language) {
 		a->stem = sb_stemmer_new(name, "UTF_8");
 		VDB_RETURN_IF(!a->stem, VDB_ENOMEM, "out of memory for the %s stemmer", name);
-		a->cache = calloc(STEM_CACHE_SLOTS, sizeof *a->cache);
-		VDB_RETURN_IF(!a->cache, VDB_ENOMEM, "out of memory for the %s stemmer", name);
 		strcpy(a->language, name);
 		return VDB_OK;
 	}
@@ -314,7 +315,9 @@ static vdb_status emit(vdb_analyzer *a, size_t n, vdb_term_fn fn, void *ctx, siz
 	size_t len = n;
 	if (a->stem) {
 		stem_slot *c = NULL;
-		if (n <= STEM_CACHE_WORD) {
+		if (!a->cache && ++a->stemmed == STEM_CACHE_AFTER)
+			a->cache = calloc(STEM_CACHE_SLOTS, sizeof *a->cache); /* NULL: none */
+		if (a->cache && n <= STEM_CACHE_WORD) {
 			c = &a->cache[hash_word(a->tok, n) & (STEM_CACHE_SLOTS - 1)];
 			if (c->word_len == n && !memcmp(c->word, a->tok, n)) {
 				++*nterms;
