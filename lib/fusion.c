@@ -38,6 +38,12 @@ void vdb_fusion_opts_init(vdb_fusion_opts *f)
 	f->alpha = 0.5;
 	f->rrf_k = 60;
 	f->depth = 0;
+	f->candidates = 0;
+}
+
+size_t vdb_fusion_width(const vdb_fusion_opts *f, size_t k)
+{
+	return f->candidates ? 2 * vdb_fusion_depth(f, k) : k;
 }
 
 size_t vdb_fusion_depth(const vdb_fusion_opts *f, size_t k)

@@ -5,9 +5,7 @@
 #define VDB_FUSION_H
 #include "results_internal.h"
 
-/* The candidates each list takes: max(depth, k), depth 0 meaning
- * max(k, 100). */
-size_t vdb_fusion_depth(const vdb_fusion_opts *f, size_t k);
+
 
 /* Fuse one query's lists into at most k hits (*nhits of them): vec[0..nv)
  * best first by distance (the cand's dist), lex[0..nl) best first by BM25

@@ -108,7 +108,8 @@ vdb_status vdb_index_search_hybrid(const vdb_index *const *ix, size_t n, const f
 	if (!s)
 		s = vdb_index_search_text_set(ix, n, texts, lens, nq, &deep, lid, lscore);
 	if (!s) {
-		hybrid_job j = { ix, n, deep.k, o->k, f, vid, lid, vdist, lscore, hits, 0 };
+		hybrid_job j = { ix, n, deep.k, vdb_fusion_width(f, o->k), f, vid, lid, vdist, lscore,
+		                 hits, 0 };
 		s = vdb_for_queries(nq, &j, ws_make, ws_drop, one_query);
 		if (s || j.failed)
 			s = vdb_fail(VDB_ENOMEM, "out of memory fusing results");
