@@ -101,8 +101,10 @@ static void text_failed(const query_ctx *c, query_bufs *b, const char *const *te
 			vdb_status e = vdb_index_search_text_set(c->ix, c->nix, texts + t, lens + t, 1, &one,
 			                                         b->lids, b->lscore);
 			if (e) {
+				/* the library's "query 0: " is this record */
 				char msg[1024];
-				snprintf(msg, sizeof msg, "%s", vdb_last_error());
+				const char *m = vdb_last_error();
+				snprintf(msg, sizeof msg, "%s", strncmp(m, "query 0: ", 9) ? m : m + 9);
 				cmd_die(vdb_fail(e, "%s: record %zu: %s", input, first + rows[t], msg));
 			}
 		}

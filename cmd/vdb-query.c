@@ -9,7 +9,8 @@
 
 enum {
 	OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_PROBES, OPT_INCLUDE, OPT_INFO, OPT_VERIFY, OPT_MERGE,
-	OPT_FILTER, OPT_GET, OPT_STRICT, OPT_FUSION, OPT_ALPHA, OPT_RRF_K, OPT_FUSION_DEPTH, OPT_CANDIDATES
+	OPT_FILTER, OPT_GET, OPT_STRICT, OPT_TEXT, OPT_K1, OPT_B, OPT_FUSION, OPT_ALPHA, OPT_RRF_K,
+	OPT_FUSION_DEPTH, OPT_CANDIDATES
 };
 
 /* at most this many indexes (-x) searched as one set */
@@ -23,6 +24,7 @@ typedef struct {
 	int nindex;
 	bool merge, argv_index;
 	const char *filter, *get;
+	const char *text; /* --text: one BM25 query */
 	vdb_search_opts so;
 	vdb_fusion_opts fo;
 	vdb_output out;
@@ -61,6 +63,10 @@ static void help(void)
 	       "                         (metadata,text; repeatable)\n"
 	       "      --strict           refuse queries whose embedder identity is not the\n"
 	       "                         index's (default: a warning when both have one)\n"
+	       "      --text WORDS       one lexical query: the BM25 best of an index built with\n"
+	       "                         --lexical (no query files)\n"
+	       "      --k1 K1            BM25 term saturation, at least 0 (default 1.2)\n"
+	       "      --b B              BM25 length normalisation, 0..1 (default 0.75)\n"
 	       "      --filter EXPR      only records whose metadata passes EXPR, e.g.\n"
 	       "                         'category == \"Software\" && price <= 150' (see vdb-query(1))\n"
 	       "      --get ID,...       print the stored records with these ids and exit\n"
@@ -142,6 +148,15 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_GET:
 		a->get = arg;
 		return true;
+	case OPT_TEXT:
+		a->text = arg;
+		return true;
+	case OPT_K1:
+		a->so.k1 = (float)cmd_double("--k1", arg, 0, 1e30);
+		return true;
+	case OPT_B:
+		a->so.b = (float)cmd_double("--b", arg, 0, 1);
+		return true;
 	case 'O':
 		cmd_output(arg, &a->out);
 		return true;
@@ -202,6 +217,9 @@ static const struct option longopts[] = {
 	{ "probes", required_argument, NULL, OPT_PROBES },
 	{ "filter", required_argument, NULL, OPT_FILTER },
 	{ "get", required_argument, NULL, OPT_GET },
+	{ "text", required_argument, NULL, OPT_TEXT },
+	{ "k1", required_argument, NULL, OPT_K1 },
+	{ "b", required_argument, NULL, OPT_B },
 	{ "output", required_argument, NULL, 'O' },
 	{ "include", required_argument, NULL, OPT_INCLUDE },
 	{ "format", required_argument, NULL, 'f' },
@@ -318,6 +336,35 @@ static void run_queries(const query_args *a, const query_ctx *c, const char *pat
 	vdb_reader_close(r);
 }
 
+/* --text: one lexical query, its result line on stdout. */
+static void run_text(const query_args *a, const query_ctx *c)
+{
+	size_t len = strlen(a->text), i = 0, k = c->so.k;
+	while (i < len && strchr(" \t\n\v\f\r", a->text[i]))
+		i++;
+	if (i == len)
+		cmd_usage_error("--text: the query is empty");
+	int64_t *ids = malloc(k * sizeof *ids);
+	float *scores = malloc(k * sizeof *scores);
+	if (!ids || !scores)
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory for %zu results", k));
+	double t0 = cmd_now();
+	vdb_status s = vdb_index_search_text_set(c->ix, c->nix, &a->text, &len, 1, &c->so, ids,
+	                                         scores);
+	if (s)
+		cmd_die(s);
+	search_seconds += cmd_now() - t0;
+	vdb_result_line l = { .query_no = 0, .kind = VDB_LINE_LEXICAL };
+	if ((s = vdb_write_result_line(stdout, c->out, c->ix, c->nix, &l, ids, scores, k,
+	                               c->include))) {
+		cmd_check_stdout();
+		cmd_die(s);
+	}
+	cmd_check_stdout();
+	free(ids);
+	free(scores);
+}
+
 int main(int argc, char **argv)
 {
 	cmd_init("vdb-query");
@@ -413,7 +460,11 @@ int main(int argc, char **argv)
 		c.lexical |= vdb_index_has_lexical(ix[i]);
 	query_bufs bufs = { 0 };
 	size_t qno = 0;
-	if (first >= argc)
+	if (a.text && first < argc)
+		cmd_usage_error("--text is the query: no query files");
+	if (a.text)
+		run_text(&a, &c), qno = 1;
+	else if (first >= argc)
 		run_queries(&a, &c, "-", &qno, &bufs);
 	for (int i = first; i < argc; i++)
 		run_queries(&a, &c, argv[i], &qno, &bufs);

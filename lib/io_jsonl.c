@@ -237,8 +237,8 @@ vdb_status vdb_read_jsonl_record(vdb_reader *r, vdb_vecs *v, int *got)
 		     id ? "has an id but the vectors before it do not"
 		        : "has no id but the vectors before it do");
 	/* a query stream's lexical query: a text, no vector (a row of zeros) */
-	bool novec = v->allow_text_only && json_is_string(txt) &&
-	             !json_object_get(o, v->binary ? "bits" : "vector");
+	bool novec = v->allow_text_only && json_is_string(txt) && !json_object_get(o, "bits") &&
+	             !json_object_get(o, "vector");
 	if (novec && json_string_length(txt) == 0)
 		FAIL("%s: line %zu (record %zu): \"text\" is empty: a text query needs words", r->name,
 		     ln, rec);

@@ -274,8 +274,9 @@ vdb_status vdb_write_result_set(FILE *f, vdb_output fmt, const vdb_index *const 
                                 size_t query_no, const int64_t *ids, const float *dist,
                                 size_t k, unsigned include)
 {
-	vdb_result_line l = { .query_no = query_no, .kind = VDB_LINE_VECTOR };
-	return vdb_write_result_line(f, fmt, ix, n, &l, ids, dist, k, include);
+	vdb_result_line l = { .query_no = query_no, .kind = include & VDB_RESULT_SCORES
+	                      ? VDB_LINE_LEXICAL : VDB_LINE_VECTOR };
+	return vdb_write_result_line(f, fmt, ix, n, &l, ids, dist, k, include & ~VDB_RESULT_SCORES);
 }
 
 vdb_status vdb_write_result(FILE *f, vdb_output fmt, const vdb_index *ix, size_t query_no,

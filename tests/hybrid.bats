@@ -253,6 +253,9 @@ for x, y, z in zip(a, b, m):
   { head -2 q.jsonl; echo '{"id": "e", "text": ""}'; } >empty.jsonl
   run -65 vdb-query -x d.vdb empty.jsonl
   assert_output --partial 'empty.jsonl: line 3 (record 2): "text" is empty'
+  { head -2 q.jsonl; echo '{"id": "w", "vector": [1, 2, 3, 0], "text": " \t "}'; } >blank.jsonl
+  run -65 vdb-query -x d.vdb blank.jsonl
+  assert_output --partial 'blank.jsonl: record 2: the text is empty'
   # a record with neither is refused as before
   run -65 vdb-query -x d.vdb <<<'{"id": "none"}'
   assert_output --partial '"vector" is missing'
