@@ -180,6 +180,12 @@ TXT
   printf 'ok\n\xff\n' >bad4.txt
   run -65 vdb-text tokens --stopwords bad4.txt in.jsonl
   assert_output --partial "bad4.txt: line 2: invalid UTF-8"
+  # VDB_MAX_STOPWORDS: 65536 words are fine (comments do not count), 65537 are not
+  { echo '# many'; seq 65536 | sed 's/^/w/'; } >many.txt
+  run -0 vdb-text tokens --stopwords many.txt in.jsonl
+  echo w65537 >>many.txt
+  run -65 vdb-text tokens --stopwords many.txt in.jsonl
+  assert_output --partial "many.txt: line 65538: more than 65536 stop words (VDB_MAX_STOPWORDS)"
   run -66 vdb-text tokens --stopwords missing.txt in.jsonl
   assert_output --partial "missing.txt: cannot open"
   [ "${#lines[@]}" -eq 1 ]
@@ -226,15 +232,15 @@ TXT
   a255=$(printf 'A%.0s' $(seq 255))
   e127=$(printf 'É%.0s' $(seq 127))
   jq -nc --arg a "$a255" --arg e "$e127" \
-    '{text: "x \($a) \($a)B \($e)a \($e)É \($a)ing y"}' >in.jsonl
+    '{text: "x \($a) \($a)B \($e)a a\($e) \($e)É É\($e) \($a)ing y"}' >in.jsonl
   run -0 vdb-text tokens -l none in.jsonl
   run -0 jq -r '.terms | map(utf8bytelength) | join(" ")' <<<"$output"
-  [ "$output" = "1 255 255 1" ]
+  [ "$output" = "1 255 255 255 1" ]
   # english: "a...aing" (258 bytes) stems to 255 bytes, as stemwords says
   run -0 vdb-text tokens -l english in.jsonl
   stem=$(printf '%sing\n' "$(tr A a <<<"$a255")" | stemwords -l english)
   [ "${#stem}" -eq 255 ]
-  [ "$(jq -r '.terms[3]' <<<"$output")" = "$stem" ]
+  [ "$(jq -r '.terms[4]' <<<"$output")" = "$stem" ]
   run -0 jq -r '.terms | map(utf8bytelength) | join(" ")' <<<"$output"
-  [ "$output" = "1 255 255 255 1" ]
+  [ "$output" = "1 255 255 255 255 1" ]
 }
