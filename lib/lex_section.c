@@ -134,6 +134,26 @@ int vdb_lex_blocks(const vdb_lex *lx, const vdb_lex_term *t, const vdb_lex_block
 	return 1;
 }
 
+/* The varint at *pp (below e) into *v: 0 if it runs past e or over 5 bytes. */
+static inline int varint(const unsigned char **pp, const unsigned char *e, uint64_t *v)
+{
+	const unsigned char *p = *pp;
+	if (p < e && *p < 128) { /* most gaps and term frequencies: one byte */
+		*v = *p, *pp = p + 1;
+		return 1;
+	}
+	uint64_t x = 0;
+	for (int sh = 0; p < e && sh < 35; sh += 7) {
+		unsigned char c = *p++;
+		x |= (uint64_t)(c & 127) << sh;
+		if (!(c & 128)) {
+			*v = x, *pp = p;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 size_t vdb_lex_decode(const vdb_lex *lx, const vdb_lex_term *t, const vdb_lex_block *blocks,
                       uint32_t b, size_t count, uint32_t *rows, uint32_t *tfs)
 {
@@ -144,37 +164,20 @@ size_t vdb_lex_decode(const vdb_lex *lx, const vdb_lex_term *t, const vdb_lex_bl
 	if (start > end || end > room)
 		return 0;
 	const unsigned char *p = lx->post + t->post_off + start, *e = lx->post + t->post_off + end;
-	size_t n = t->df - (size_t)b * VDB_LEX_BLOCK;
+	size_t n = t->df - (size_t)b * VDB_LEX_BLOCK, i = 0, got;
 	n = n > VDB_LEX_BLOCK ? VDB_LEX_BLOCK : n;
 	int64_t prev = b ? (int64_t)blocks[b - 1].last_row : -1;
-	size_t got = 0;
-	for (int pass = 0; pass < 2; pass++) {
-		size_t i = 0;
-		for (; i < (pass ? got : n); i++) {
-			uint64_t v = 0;
-			int sh = 0;
-			while (p < e && sh < 35) {
-				unsigned char c = *p++;
-				v |= (uint64_t)(c & 127) << sh;
-				sh += 7;
-				if (!(c & 128))
-					goto done;
-			}
-			break; /* past the block, or too long */
-		done:
-			if (!pass) {
-				int64_t row = prev + 1 + (int64_t)v;
-				if ((uint64_t)row >= count)
-					break;
-				rows[i] = (uint32_t)row;
-				prev = row;
-			} else {
-				tfs[i] = v >= UINT32_MAX ? UINT32_MAX : (uint32_t)v + 1;
-			}
-		}
-		got = i;
+	uint64_t v;
+	for (; i < n && varint(&p, e, &v); i++) {
+		int64_t row = prev + 1 + (int64_t)v;
+		if ((uint64_t)row >= count)
+			break;
+		rows[i] = (uint32_t)row;
+		prev = row;
 	}
-	return got;
+	for (got = i, i = 0; i < got && varint(&p, e, &v); i++)
+		tfs[i] = v >= UINT32_MAX ? UINT32_MAX : (uint32_t)v + 1;
+	return i;
 }
 
 int64_t vdb_lex_find(const vdb_lex *lx, const char *term, size_t len)
