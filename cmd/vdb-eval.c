@@ -1,4 +1,5 @@
-/* vdb-eval — exact ground truth, recall of query results, and sweeps of
+/* vdb-eval — exact ground truth, recall of query results, IR metrics of
+ * results against relevance judgments (lib/irmetrics.c), and sweeps of
  * recall and speed over search settings (the measuring is lib/sweep.c). */
 #include "common.h"
 #include <fcntl.h>
@@ -11,7 +12,7 @@
 
 enum {
 	OPT_MIN_RECALL = OPT_COMMON_LAST, OPT_JSON, OPT_QUERIES, OPT_GT, OPT_EF, OPT_NPROBE,
-	OPT_RUNS, OPT_PLOT, OPT_REFERENCE, OPT_HEADER, OPT_MAX_P99, OPT_METRICS
+	OPT_RUNS, OPT_PLOT, OPT_REFERENCE, OPT_HEADER, OPT_MAX_P99, OPT_METRICS, OPT_PER_QUERY
 };
 
 /* sysexits' EX_UNAVAILABLE: a program vdb-eval needs (gnuplot) is missing */
@@ -31,6 +32,7 @@ typedef struct {
 	double max_p99_ms;   /* check: 0 = no limit */
 	const char *metrics; /* check: Prometheus metrics file */
 	bool json;
+	bool per_query;      /* qrels: a JSON line per query */
 	/* sweep */
 	char **index;        /* the -x names (copies), from argv or the config file */
 	size_t nindex;
@@ -50,6 +52,7 @@ static void help(void)
 {
 	printf("Usage: %s groundtruth [-m METRIC] [-k K] [--output FMT] BASE QUERIES\n"
 	       "       %s recall -k K [--min-recall R] [--json] GT.ivecs [RESULTS]\n"
+	       "       %s qrels -k K [--per-query] [--json] QRELS [RESULTS]\n"
 	       "       %s sweep -x INDEX [-x INDEX...] --queries Q --gt GT.ivecs [-k K]\n"
 	       "                [--ef N,N,...] [--nprobe N,N,...] [--runs N] [--format FMT]\n"
 	       "                [--plot FILE.svg|FILE.png [--reference REF.csv]]\n"
@@ -59,6 +62,8 @@ static void help(void)
 	       "groundtruth: exact K nearest neighbours (default 100) of each query in BASE,\n"
 	       "  as ivecs (default), jsonl or tsv on stdout; BASE is streamed.\n"
 	       "recall: recall@K of vdb-query results (jsonl or ivecs; default stdin).\n"
+	       "qrels: nDCG@K, MRR@K, recall@K and precision@K of vdb-query results (default\n"
+	       "  stdin) against relevance judgments in TREC qrels format (QID ITER DOCID REL).\n"
 	       "sweep: for each index and search setting, recall@1/@K/@100, queries/s on one\n"
 	       "  thread and on all, latency p50/p95/p99/max, index size and build parameters.\n"
 	       "check: recall@K and one-query latency of an index at one setting, one summary\n"
@@ -72,7 +77,8 @@ static void help(void)
 	       "      --min-recall R     recall, check: exit 1 when recall@K is below R\n"
 	       "      --max-p99-ms MS    check: exit 1 when the 99th percentile latency is above MS\n"
 	       "      --metrics FILE     check: write Prometheus metrics to FILE (atomically)\n"
-	       "      --json             recall: print a JSON object\n"
+	       "      --json             recall, qrels: print a JSON object\n"
+	       "      --per-query        qrels: first a JSON line for each judged query\n"
 	       "  -x, --index FILE       sweep: an index; repeat, or separate with commas;\n"
 	       "                         check: the index\n"
 	       "      --queries FILE     sweep, check: query vectors (fvecs, jsonl, ...)\n"
@@ -95,7 +101,7 @@ static void help(void)
 	       "65 bad input data,\n"
 	       "66 cannot open input, 69 gnuplot missing for --plot, 73 cannot create output,\n"
 	       "74 I/O error, 70 internal error. See vdb-eval(1).\n",
-	       cmd_name, cmd_name, cmd_name, cmd_name);
+	       cmd_name, cmd_name, cmd_name, cmd_name, cmd_name);
 }
 
 /* Whether an option value lies in the command line (not the config file). */
@@ -186,6 +192,9 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_JSON:
 		a->json = true;
 		return true;
+	case OPT_PER_QUERY:
+		a->per_query = true;
+		return true;
 	case OPT_MAX_P99:
 		a->max_p99_ms = cmd_double("--max-p99-ms", arg, 0, 1e9);
 		return true;
@@ -237,6 +246,7 @@ static const struct option longopts[] = {
 	{ "format", required_argument, NULL, 'f' },
 	{ "min-recall", required_argument, NULL, OPT_MIN_RECALL },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "per-query", no_argument, NULL, OPT_PER_QUERY },
 	{ "index", required_argument, NULL, 'x' },
 	{ "queries", required_argument, NULL, OPT_QUERIES },
 	{ "gt", required_argument, NULL, OPT_GT },
@@ -367,6 +377,41 @@ static int recall(const eval_args *a, int nargs, char **args)
 		return EXIT_BELOW;
 	}
 	return st;
+}
+
+/* ===== qrels ===== */
+
+static int qrels(const eval_args *a, int nargs, char **args)
+{
+	if (nargs < 1 || nargs > 2)
+		cmd_usage_error("qrels needs QRELS and optionally RESULTS");
+	if (!a->k_given)
+		cmd_usage_error("qrels needs -k K");
+	vdb_qrels *q;
+	vdb_ir_eval *e;
+	vdb_status s;
+	if ((s = vdb_qrels_load(&q, args[0])) || (s = vdb_ir_eval_new(&e, q, a->k)))
+		cmd_die(s);
+	vdb_ir_scores m;
+	size_t answered;
+	if (!vdb_ir_eval_mean(e, &m, NULL))
+		cmd_die(vdb_fail(VDB_EFORMAT, "%s judges no document relevant (REL > 0): nothing to "
+		                 "measure", args[0]));
+	if ((s = vdb_ir_eval_results(e, nargs == 2 ? args[1] : "-")))
+		cmd_die(s);
+	size_t n = vdb_ir_eval_mean(e, &m, &answered);
+	if (!answered)
+		cmd_warn("no result line answers a query of %s (do the results' \"query_id\" or "
+		         "\"query\" name its QIDs?)", args[0]);
+	else if (answered < n)
+		cmd_warn("%zu of the %zu judged queries have no results; they count 0", n - answered,
+		         n);
+	if (vdb_ir_eval_write(stdout, e, (a->per_query ? VDB_IR_PER_QUERY : 0) |
+	                                 (a->json ? VDB_IR_JSON : 0)))
+		cmd_check_stdout();
+	vdb_ir_eval_free(e);
+	vdb_qrels_free(q);
+	return cmd_finish();
 }
 
 /* ===== sweep ===== */
@@ -667,7 +712,7 @@ int main(int argc, char **argv)
 	main_argc = argc, main_argv = argv;
 	int first = cmd_parse(argc, argv, "m:k:O:f:x:t:c:qh", longopts, on_opt, &a, help);
 	if (first >= argc)
-		cmd_usage_error("no subcommand: expected groundtruth, recall, sweep or check");
+		cmd_usage_error("no subcommand: expected groundtruth, recall, qrels, sweep or check");
 	const char *sub = argv[first];
 	int nargs = argc - first - 1;
 	char **args = argv + first + 1;
@@ -675,6 +720,8 @@ int main(int argc, char **argv)
 		return groundtruth(&a, nargs, args);
 	if (!strcmp(sub, "recall"))
 		return recall(&a, nargs, args);
+	if (!strcmp(sub, "qrels"))
+		return qrels(&a, nargs, args);
 	bool is_sweep = !strcmp(sub, "sweep");
 	if (is_sweep || !strcmp(sub, "check")) {
 		int st = is_sweep ? sweep(&a, nargs, args) : check(&a, nargs, args);
@@ -684,6 +731,6 @@ int main(int argc, char **argv)
 		free(a.nprobe);
 		return st;
 	}
-	cmd_usage_error("unknown subcommand '%s' (expected groundtruth, recall, sweep or check)",
-	                sub);
+	cmd_usage_error("unknown subcommand '%s' (expected groundtruth, recall, qrels, sweep or "
+	                "check)", sub);
 }
