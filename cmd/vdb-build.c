@@ -9,7 +9,8 @@
 enum {
 	OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE,
 	OPT_STORAGE, OPT_INPUT, OPT_WAIT, OPT_METRICS, OPT_LSH_TABLES, OPT_LSH_BITS, OPT_SHARD,
-	OPT_DELETE, OPT_UPSERT, OPT_COMPACT, OPT_COMPACT_HINT
+	OPT_DELETE, OPT_UPSERT, OPT_COMPACT, OPT_COMPACT_HINT, OPT_LEXICAL, OPT_LANGUAGE,
+	OPT_STOPWORDS, OPT_LEXICAL_FIELD
 };
 
 /* What a run does: a build, or a change to an existing index (-x). */
@@ -32,6 +33,9 @@ typedef struct {
 	double wait, compact_hint;
 	build_mode mode;
 	bool type_set, metric_set, params_set, shard_set;
+	bool lexical;           /* --lexical */
+	const char *lex_option; /* the last of --language, --stopwords, --lexical-field */
+	vdb_lexical_opts lex;
 	input_list cfg_inputs, argv_inputs;
 } build_args;
 
@@ -59,6 +63,13 @@ static void help(void)
 	       "      --storage S        flat, hnsw: keep vectors as f32 (default), fp16 or sq8\n"
 	       "      --refine R         ivfpq, fp16/sq8 storage: keep the float32 vectors too,\n"
 	       "                         re-rank the R*k best with them (default 0)\n"
+	       "      --lexical          also index each record's text for BM25 queries (vdb-query\n"
+	       "                         --text); see LEXICAL INDEX in vdb-build(1)\n"
+	       "      --language L       --lexical: stemmer, english (default, or en), none or any\n"
+	       "                         Snowball language\n"
+	       "      --stopwords FILE   --lexical: words not indexed, one per line\n"
+	       "      --lexical-field F  --lexical: index the metadata field F (a string)\n"
+	       "                         instead of the text\n"
 	       "      --shard I/N        keep only the records of shard I of N: those whose\n"
 	       "                         XXH3-64 of the id (or record number) mod N is I\n"
 	       "      --append           add the input's records to the index -x\n"
@@ -176,6 +187,17 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_METRICS:
 		a->metrics = arg;
 		return true;
+	case OPT_LEXICAL:
+		a->lexical = true;
+		a->params_set = true;
+		return true;
+	case OPT_LANGUAGE: case OPT_STOPWORDS: case OPT_LEXICAL_FIELD:
+		*(opt == OPT_LANGUAGE    ? &a->lex.language
+		  : opt == OPT_STOPWORDS ? &a->lex.stopwords : &a->lex.field) = arg;
+		a->lex_option = opt == OPT_LANGUAGE    ? "--language"
+		                : opt == OPT_STOPWORDS ? "--stopwords" : "--lexical-field";
+		a->params_set = true;
+		return true;
 	case OPT_SHARD:
 		if (vdb_shard_parse(arg, &a->b.shard, &a->b.shards))
 			cmd_usage_error("--shard: %s", vdb_last_error());
@@ -209,6 +231,10 @@ static const struct option longopts[] = {
 	{ "wait", required_argument, NULL, OPT_WAIT },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "shard", required_argument, NULL, OPT_SHARD },
+	{ "lexical", no_argument, NULL, OPT_LEXICAL },
+	{ "language", required_argument, NULL, OPT_LANGUAGE },
+	{ "stopwords", required_argument, NULL, OPT_STOPWORDS },
+	{ "lexical-field", required_argument, NULL, OPT_LEXICAL_FIELD },
 	{ "verbose", no_argument, NULL, 'v' },
 	CMD_COMMON_LONGOPTS
 };
@@ -394,6 +420,10 @@ int main(int argc, char **argv)
 			                "or --compact too");
 		if (vdb_build_opts_check(&a.b))
 			cmd_usage_error("%s", vdb_last_error());
+		if (a.lex_option && !a.lexical)
+			cmd_usage_error("%s applies to the lexical index: give --lexical too", a.lex_option);
+		if (a.lexical)
+			a.b.lexical = &a.lex;
 	} else {
 		if (!a.output && !a.base)
 			cmd_usage_error("%s: give the index to change with -x INDEX",

@@ -8,7 +8,7 @@
 
 enum {
 	OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_PROBES, OPT_INCLUDE, OPT_INFO, OPT_VERIFY, OPT_MERGE,
-	OPT_FILTER, OPT_GET, OPT_STRICT
+	OPT_FILTER, OPT_GET, OPT_STRICT, OPT_TEXT, OPT_K1, OPT_B
 };
 
 /* at most this many indexes (-x) searched as one set */
@@ -22,6 +22,7 @@ typedef struct {
 	int nindex;
 	bool merge, argv_index;
 	const char *filter, *get;
+	const char *text; /* --text: one BM25 query */
 	vdb_search_opts so;
 	vdb_output out;
 	vdb_format format;
@@ -50,6 +51,10 @@ static void help(void)
 	       "                         (metadata,text; repeatable)\n"
 	       "      --strict           refuse queries whose embedder identity is not the\n"
 	       "                         index's (default: a warning when both have one)\n"
+	       "      --text WORDS       one lexical query: the BM25 best of an index built with\n"
+	       "                         --lexical (no query files)\n"
+	       "      --k1 K1            BM25 term saturation, at least 0 (default 1.2)\n"
+	       "      --b B              BM25 length normalisation, 0..1 (default 0.75)\n"
 	       "      --filter EXPR      only records whose metadata passes EXPR, e.g.\n"
 	       "                         'category == \"Software\" && price <= 150' (see vdb-query(1))\n"
 	       "      --get ID,...       print the stored records with these ids and exit\n"
@@ -131,6 +136,15 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_GET:
 		a->get = arg;
 		return true;
+	case OPT_TEXT:
+		a->text = arg;
+		return true;
+	case OPT_K1:
+		a->so.k1 = (float)cmd_double("--k1", arg, 0, 1e30);
+		return true;
+	case OPT_B:
+		a->so.b = (float)cmd_double("--b", arg, 0, 1);
+		return true;
 	case 'O':
 		cmd_output(arg, &a->out);
 		return true;
@@ -173,6 +187,9 @@ static const struct option longopts[] = {
 	{ "probes", required_argument, NULL, OPT_PROBES },
 	{ "filter", required_argument, NULL, OPT_FILTER },
 	{ "get", required_argument, NULL, OPT_GET },
+	{ "text", required_argument, NULL, OPT_TEXT },
+	{ "k1", required_argument, NULL, OPT_K1 },
+	{ "b", required_argument, NULL, OPT_B },
 	{ "output", required_argument, NULL, 'O' },
 	{ "include", required_argument, NULL, OPT_INCLUDE },
 	{ "format", required_argument, NULL, 'f' },
@@ -313,6 +330,29 @@ static void run_queries(const query_args *a, const vdb_index *const *ix, const c
 	vdb_reader_close(r);
 }
 
+/* --text: one lexical query, its result line on stdout. */
+static void run_text(const query_args *a, const vdb_index *const *ix, result_buf *res)
+{
+	size_t len = strlen(a->text), i = 0;
+	while (i < len && strchr(" \t\n\v\f\r", a->text[i]))
+		i++;
+	if (i == len)
+		cmd_usage_error("--text: the query is empty");
+	result_room(res, 1, a->so.k);
+	double t0 = cmd_now();
+	vdb_status s = vdb_index_search_text_set(ix, (size_t)a->nindex, &a->text, &len, 1, &a->so,
+	                                         res->ids, res->dist);
+	if (s)
+		cmd_die(s);
+	search_seconds += cmd_now() - t0;
+	if ((s = vdb_write_result_set(stdout, a->out, ix, (size_t)a->nindex, 0, res->ids, res->dist,
+	                              a->so.k, a->include | VDB_RESULT_SCORES))) {
+		cmd_check_stdout();
+		cmd_die(s);
+	}
+	cmd_check_stdout();
+}
+
 int main(int argc, char **argv)
 {
 	cmd_init("vdb-query");
@@ -403,7 +443,11 @@ int main(int argc, char **argv)
 		a.so.k = live ? live : 1;
 	result_buf res = { 0 };
 	size_t qno = 0;
-	if (first >= argc)
+	if (a.text && first < argc)
+		cmd_usage_error("--text is the query: no query files");
+	if (a.text)
+		run_text(&a, (const vdb_index *const *)ix, &res), qno = 1;
+	else if (first >= argc)
 		run_queries(&a, (const vdb_index *const *)ix, "-", &qno, &res);
 	for (int i = first; i < argc; i++)
 		run_queries(&a, (const vdb_index *const *)ix, argv[i], &qno, &res);

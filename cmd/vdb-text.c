@@ -1,11 +1,12 @@
-/* vdb-text — text in: split documents into chunks, embed texts as vectors.
- * Both subcommands are filters, JSONL in and out; the work is in the
- * library, each subcommand's options in its own file (text.h). */
+/* vdb-text — text in: split documents into chunks, embed texts as vectors,
+ * show the terms of texts. The subcommands are filters, JSONL in and out;
+ * the work is in the library, each subcommand's options in its own file
+ * (text.h). */
 #include "text.h"
 #include <stdio.h>
 #include <string.h>
 
-static const char *const subcommands = "chunk or embed";
+static const char *const subcommands = "chunk, embed or tokens";
 
 static void help(void)
 {
@@ -13,9 +14,11 @@ static void help(void)
 	       "                [--max-bytes B] [--plain] [FILE...]\n"
 	       "       %s embed (--model FILE.bin|FILE.vec | --exec CMD [--timeout S])\n"
 	       "                [--batch N] [--dim D] [FILE...]\n"
+	       "       %s tokens [--language L] [--stopwords FILE] [--field NAME] [FILE...]\n"
 	       "Text in, as filters: chunk splits documents (JSONL records with \"id\" and \"text\",\n"
 	       "or plain text files) into chunk records; embed adds to each text record the\n"
-	       "vector of its text, ready for vdb-build and vdb-query.\n"
+	       "vector of its text, ready for vdb-build and vdb-query; tokens adds its terms as\n"
+	       "the lexical index (vdb-build --lexical) sees them.\n"
 	       "\n"
 	       "  %s SUBCOMMAND --help   the subcommand's options\n"
 	       "  -h, --help                this help\n"
@@ -23,7 +26,7 @@ static void help(void)
 	       "\n"
 	       "Exit status: 0 ok, 64 usage, 65 bad input, 66 cannot open an input or model,\n"
 	       "70 internal error, 74 I/O error. See vdb-text(1).\n",
-	       cmd_name, cmd_name, cmd_name);
+	       cmd_name, cmd_name, cmd_name, cmd_name);
 }
 
 int main(int argc, char **argv)
@@ -35,6 +38,10 @@ int main(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "embed")) {
 		cmd_init("vdb-text embed");
 		return text_embed(argc - 1, argv + 1);
+	}
+	if (argc >= 2 && !strcmp(argv[1], "tokens")) {
+		cmd_init("vdb-text tokens");
+		return text_tokens(argc - 1, argv + 1);
 	}
 	cmd_init("vdb-text");
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {

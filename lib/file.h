@@ -20,6 +20,9 @@
  *        whose records carry them have them, and readers that do not know
  *        them open such a file as one without texts, so no version changes:
  *        a file without texts is byte for byte what earlier versions wrote.
+ *   (same versions) the lexical index (issue 19): LXPM, LXVO, LXPO and LXLN
+ *        (lexical.h), only in files built with --lexical; readers that do
+ *        not know them open such a file as one without it.
  * A reader opens every file whose major version is <= its own; a changed
  * section layout gets a new section kind, never a silent reinterpretation.
  */

@@ -35,9 +35,9 @@
 #define EXACT_SHARE 0.02
 #define EXACT_ROWS 1500
 
-/* The bitset of the rows whose metadata passes f; *n counts them. From the
- * payload index when the file has one, else from each record's JSON. */
-static vdb_status resolve(const vdb_index *ix, const vdb_filter *f, uint64_t **out, size_t *n)
+/* From the payload index when the file has one, else from each record's
+ * JSON. */
+vdb_status vdb_filter_rows(const vdb_index *ix, const vdb_filter *f, uint64_t **out, size_t *n)
 {
 	size_t words = vdb_rowset_words(ix->count);
 	uint64_t *bits = vdb_rowset_new(ix->count, false, "the filter's rows");
@@ -168,7 +168,7 @@ vdb_status vdb_index_search_filtered(const vdb_index *ix, const float *q, size_t
 	const uint64_t *allow = ix->live;
 	size_t n = ix->count - ix->ndead;
 	if (o->filter) {
-		vdb_status st = resolve(ix, o->filter, &kept, &n);
+		vdb_status st = vdb_filter_rows(ix, o->filter, &kept, &n);
 		if (st)
 			return st;
 		if (ix->live) {

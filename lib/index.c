@@ -7,6 +7,8 @@
  */
 #include "index_internal.h"
 #include "jsontext.h"
+#include "lex_analyze.h"
+#include "lexical.h"
 #include "modelid.h"
 #include "payload.h"
 #include "rowset.h"
@@ -120,6 +122,27 @@ static vdb_index *index_new(const struct vdb_index_ops *ops, vdb_metric m, uint3
 	return ix;
 }
 
+/* The lexical index of a new index's records (o: vdb-build --lexical). */
+static vdb_status build_lexical(vdb_index *ix, const vdb_lexical_opts *o)
+{
+	VDB_RETURN_IF(!o->field && !ix->col[VDB_COL_TEXT].off, VDB_EFORMAT,
+	              "--lexical indexes the records' \"text\", and no record has one (or name a "
+	              "metadata field with --lexical-field)");
+	VDB_RETURN_IF(o->field && !ix->col[VDB_COL_META].off, VDB_EFORMAT,
+	              "--lexical-field %s: no record has metadata", o->field);
+	char *stop = NULL;
+	size_t len = 0;
+	vdb_status s = o->stopwords ? vdb_stopwords_load(o->stopwords, &stop, &len) : VDB_OK;
+	if (!s)
+		s = vdb_lex_build(&ix->lex, ix, o->language, stop, len, o->field);
+	free(stop);
+	VDB_RETURN_IF(!s && ix->lex->total == 0, VDB_EFORMAT,
+	              "--lexical: no record has a term to index in its %s%s (every token a stop "
+	              "word, or no text at all)", o->field ? "metadata field " : "\"text\"",
+	              o->field ? o->field : "");
+	return s;
+}
+
 vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts *o)
 {
 	*out = NULL;
@@ -141,7 +164,9 @@ vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts
 	vdb_vecs_init(data);
 	data->dim = ix->dim;
 	point_cols(ix);
-	s = ops->build(ix, &ix->owned, o);
+	s = o->lexical ? build_lexical(ix, o->lexical) : VDB_OK;
+	if (!s)
+		s = ops->build(ix, &ix->owned, o);
 	if (s) {
 		vdb_index_close(ix);
 		return s;
@@ -257,8 +282,32 @@ static vdb_status set_texts(vdb_index *ix, const text_source *src, unsigned cols
 	return s;
 }
 
+vdb_status vdb_index_relex(vdb_index *ix, const vdb_index *base)
+{
+	if (!base->lex)
+		return VDB_OK;
+	vdb_lex *lx;
+	vdb_status s = vdb_lex_rebuild(&lx, ix, base->lex);
+	if (s)
+		return s;
+	vdb_lex_free(ix->lex);
+	ix->lex = lx;
+	return VDB_OK;
+}
+
 vdb_status vdb_index_append(vdb_index **out, const vdb_index *base, vdb_vecs *data,
                             const vdb_build_opts *o)
+{
+	vdb_status s = vdb_index_append_rows(out, base, data, o);
+	if (!s && (s = vdb_index_relex(*out, base))) {
+		vdb_index_close(*out);
+		*out = NULL;
+	}
+	return s;
+}
+
+vdb_status vdb_index_append_rows(vdb_index **out, const vdb_index *base, vdb_vecs *data,
+                                 const vdb_build_opts *o)
 {
 	*out = NULL;
 	const struct vdb_index_ops *ops = base->ops;
@@ -343,6 +392,8 @@ vdb_status vdb_index_compact(vdb_index **out, const vdb_index *base, const vdb_b
 			cols |= 1u << c;
 	s = set_texts(ix, &src, cols);
 	if (!s)
+		s = vdb_index_relex(ix, base);
+	if (!s)
 		s = ops->compact(ix, base, keep, o);
 	free(keep);
 	if (s) {
@@ -409,6 +460,8 @@ vdb_status vdb_index_save(const vdb_index *ix, const char *path)
 	}
 	if (!s && ix->embedder)
 		s = vdb_file_write_section(w, VDB_SEC_EMBD, ix->embedder, strlen(ix->embedder));
+	if (!s && ix->lex)
+		s = vdb_lex_save(ix->lex, w);
 	if (!s && ix->ndead) {
 		void *tomb;
 		size_t len;
@@ -539,6 +592,8 @@ vdb_status vdb_index_open(vdb_index **out, const char *path)
 		s = open_embedder(ix);
 	if (!s)
 		s = open_tombstones(ix);
+	if (!s)
+		s = vdb_lex_open(&ix->lex, f, ix->count);
 	if (s) {
 		vdb_index_close(ix);
 		return s;
@@ -573,6 +628,8 @@ vdb_status vdb_index_verify(const vdb_index *ix)
 			              "%s: %s offsets broken at record %zu", name, col_what[c], i);
 	}
 	vdb_status s = vdb_index_texts_verify(ix); /* what the printers will print */
+	if (!s && ix->lex)
+		s = vdb_lex_verify(ix->lex, name, ix->count);
 	return s ? s : ix->ops->verify(ix);
 }
 
@@ -583,6 +640,7 @@ void vdb_index_close(vdb_index *ix)
 	if (ix->impl)
 		ix->ops->free(ix);
 	vdb_vecs_free(&ix->owned);
+	vdb_lex_free(ix->lex);
 	vdb_file_close(ix->file);
 	free(ix->live);
 	free(ix);
@@ -698,6 +756,8 @@ char *vdb_index_info_json(const vdb_index *ix)
 		json_object_set_new(o, "shards", json_integer(ix->shards));
 	}
 	ix->ops->info(ix, o);
+	if (ix->lex)
+		vdb_lex_info(ix->lex, o);
 	if (ix->file) {
 		json_object_set_new(o, "sections", vdb_sections_json(&ix->file->h));
 	}

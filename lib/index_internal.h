@@ -87,6 +87,7 @@ struct vdb_index {
 	 * is live; NULL when no row is deleted */
 	uint64_t *live;
 	size_t ndead;
+	struct vdb_lex *lex;     /* the lexical index (lexical.h), or NULL */
 };
 
 /* The exact k best of the allowed rows (a filter keeping few records; NULL
@@ -103,9 +104,22 @@ vdb_status vdb_search_exact_allowed(const vdb_index *ix, const float *q, size_t 
 vdb_status vdb_search_fill(const vdb_index *ix, const float *q, size_t nq,
                            const vdb_search_opts *o, const uint64_t *allow, size_t n_allow,
                            bool widen, int64_t *ids, float *dist);
+/* The rows of ix whose metadata passes f, as a new bitset (*n of them;
+ * deleted rows included): from the payload index when the file has one. */
+vdb_status vdb_filter_rows(const vdb_index *ix, const vdb_filter *f, uint64_t **out, size_t *n);
 /* vdb_index_search with o->filter set. */
 vdb_status vdb_index_search_filtered(const vdb_index *ix, const float *q, size_t nq,
                                      const vdb_search_opts *o, int64_t *ids, float *dist);
+
+/* vdb_index_append without the lexical index (ix->lex NULL), for
+ * vdb_index_upsert, which deletes rows before it makes it. */
+vdb_status vdb_index_append_rows(vdb_index **out, const vdb_index *base, vdb_vecs *data,
+                                 const vdb_build_opts *o);
+/* The lexical index of ix (count, texts and live set final) made again, as
+ * base's is (nothing if base has none): the lexical index is derived data,
+ * so every change that rewrites rows (append, upsert, compact) rebuilds it
+ * over the live rows, as a fresh build of them would make it. */
+vdb_status vdb_index_relex(vdb_index *ix, const vdb_index *base);
 
 /* The section table of a header as a JSON array (for --info). */
 json_t *vdb_sections_json(const vdb_header *h);

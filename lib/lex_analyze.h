@@ -3,22 +3,27 @@
  * (internal)
  *
  * A token is a maximal run of letters and digits as glibc's C.UTF-8 locale
- * classifies them (iswalnum: Unicode's L and N categories); every other
- * character separates tokens. A token is lowercased (towlower, character by
- * character), dropped if it is a stop word, stemmed, and emitted as a term
- * when its stemmed form is at most VDB_MAX_TERM bytes (a longer one is
- * skipped, and does not count). The index and its queries are analysed by
- * analyzers made from the same language and stop words, which the index
- * stores. */
+ * classifies them (iswalnum: Unicode's letters, decimal digits, letter
+ * numbers, and the marks Unicode calls alphabetic), with the combining
+ * marks (the locale's class "combining": accents, viramas) that follow a
+ * letter or digit of the run; every other character separates tokens (a
+ * combining mark after a separator too). A token is lowercased (towlower,
+ * character by character: simple mappings, no final-sigma rule),
+ * dropped if it is a stop word, stemmed, and emitted as a term when its
+ * stemmed form is 1 to VDB_MAX_TERM bytes (a longer one is skipped, and
+ * does not count). On ASCII text the tokens are those of SQLite FTS5's
+ * unicode61 tokenizer (vdb-text(1) lists where they differ). The index
+ * and its queries are analysed by analyzers made from the same language
+ * and stop words, which the index stores. */
 #ifndef VDB_LEX_ANALYZE_H
 #define VDB_LEX_ANALYZE_H
 #include "vdb_internal.h"
 
 typedef struct vdb_analyzer vdb_analyzer;
 
-/* language: a Snowball algorithm name or alias libstemmer knows (UTF-8
- * encoding), "en" (= "english"), or "none"; NULL: "english". stop: stop
- * words, one per line (already lowercased: see vdb_stopwords_load), len
+/* language: a Snowball algorithm name as sb_stemmer_list() gives them
+ * (UTF-8 encoding), "en" (= "english"), or "none"; NULL: "english". stop:
+ * stop words, one per line (already lowercased: see vdb_stopwords_load), len
  * bytes; NULL or 0: none. VDB_EINVAL naming the language when libstemmer
  * has no such stemmer (the message lists the ones it has). An analyzer
  * is used by one thread at a time (a libstemmer stemmer holds state):

@@ -74,7 +74,7 @@ vdb_status vdb_write_hits(FILE *f, vdb_output fmt, size_t query_no, size_t n, vd
 				fputs(", ", f);
 			put_id(f, &h, 0);
 		}
-		fputs("], \"distances\": [", f);
+		fputs(include & VDB_RESULT_SCORES ? "], \"scores\": [" : "], \"distances\": [", f);
 		for (size_t r = 0; r < n; r++) {
 			get(ctx, r, &h);
 			format_float(num, sizeof num, h.dist);

@@ -22,7 +22,8 @@ typedef struct {
 
 /* Fill h with result r of the query being written. */
 typedef void (*vdb_hit_fn)(const void *ctx, size_t r, vdb_hit *h);
-/* Write one query's n results in fmt, with the extras include names;
+/* Write one query's n results in fmt, with the extras include names (and
+ * their values named "scores" with VDB_RESULT_SCORES);
  * VDB_EIO if the stream fails. */
 vdb_status vdb_write_hits(FILE *f, vdb_output fmt, size_t query_no, size_t n, vdb_hit_fn get,
                           const void *ctx, unsigned include);

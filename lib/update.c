@@ -8,6 +8,9 @@
  * through deleted nodes, so results keep their k live hits. An upsert is an
  * append plus the deletion of the rows the new records replace, saved as
  * one file. vdb_index_compact (index.c) removes the deleted rows for good.
+ * The lexical index is derived from the texts: an upsert (as an append and
+ * a compaction) builds it again over the live rows; a delete keeps it, its
+ * statistics counting the deleted rows until then (vdb_index_relex).
  * Every one of them first checks the index as --verify does: a damaged file
  * is refused (VDB_ECORRUPT), never copied on with fresh checksums.
  */
@@ -239,13 +242,17 @@ vdb_status vdb_index_upsert(vdb_index **out, const vdb_index *base, vdb_vecs *da
 	vdb_idmap_free(dm);
 	vdb_index *ix = NULL;
 	if (!s)
-		s = vdb_index_append(&ix, base, data, o);
+		s = vdb_index_append_rows(&ix, base, data, o);
 	if (!s)
 		s = ensure_live(ix);
 	for (size_t i = 0; !s && i < ix->count; i++)
 		if (vdb_rowset_has(gone, i))
 			kill_row(ix, i);
 	free(gone);
+	if (!s)
+		drop_unused_live(ix);
+	if (!s)
+		s = vdb_index_relex(ix, base);
 	if (s) {
 		vdb_index_close(ix);
 		return s;

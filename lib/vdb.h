@@ -408,6 +408,9 @@ int vdb_index_has_text(const vdb_index *ix);
 /* What a result prints besides ids and distances (flags, or-ed). */
 #define VDB_INCLUDE_META 1u /* "metadata": [...] */
 #define VDB_INCLUDE_TEXT 2u /* "text": [...] */
+/* Not an include: the values written are BM25 scores (vdb_index_search_text
+ * and _set), printed as "scores": [...] instead of "distances". */
+#define VDB_RESULT_SCORES 0x100u
 /* Before printing row's stored id (and the columns include names): VDB_OK
  * if each is one JSON value of its kind (id: string or integer; metadata:
  * object or null; text: a string of at most VDB_MAX_TEXT bytes decoded, or
@@ -461,6 +464,20 @@ typedef struct vdb_lexical_opts {
 	const char *field;     /* NULL: the record's "text"; else the name of a
 	                          top-level metadata field holding a string */
 } vdb_lexical_opts;
+
+/* The filter of vdb-text tokens, to see what the lexical index indexes:
+ * each JSON Lines record of path ("-" or NULL: stdin) written to out with
+ * every field kept and "terms" (replacing one it has, else added last):
+ * the terms of its "text" (of metadata field o->field when set), in text
+ * order, analysed with o's language and stop words (o NULL: english, no
+ * stop words) as vdb-build --lexical does. VDB_EINVAL for an unknown
+ * language; VDB_ENOENT if the input or the stop word file cannot be
+ * opened; VDB_EFORMAT for a bad stop word file, or naming the input, line
+ * and record for a record that is not a JSON object with that string or
+ * holds invalid UTF-8 (the records before it are written); VDB_EIO if out
+ * fails. *records counts the records written. */
+vdb_status vdb_tokens_records(const vdb_lexical_opts *o, const char *path, FILE *out,
+                              size_t *records);
 
 /* Whether ix holds a lexical index. */
 int vdb_index_has_lexical(const vdb_index *ix);

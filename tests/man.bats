@@ -61,7 +61,7 @@ prepare() {
 }
 
 @test "every long option of --help is documented in the command's man page" {
-  for c in vdb-build vdb-query vdb-eval vdb-quantize "vdb-text chunk" "vdb-text embed"; do
+  for c in vdb-build vdb-query vdb-eval vdb-quantize "vdb-text chunk" "vdb-text embed" "vdb-text tokens"; do
     opts=$($c --help | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u)
     [ -n "$opts" ]
     page=${c% *}.1
