@@ -16,7 +16,7 @@
  * Unlike trec_eval the list's order is the ranking (vdb-query writes its
  * lists best first; trec_eval re-sorts by score and breaks ties by docno).
  */
-#include "vdb_internal.h"
+#include "jsonout.h"
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -471,22 +471,15 @@ size_t vdb_ir_eval_mean(const vdb_ir_eval *e, vdb_ir_scores *mean, size_t *answe
 	return e->ncounted;
 }
 
+size_t vdb_ir_eval_k(const vdb_ir_eval *e)
+{
+	return e->k;
+}
+
 /* x rounded to a millionth, as JSON shows it (0.613147, not 0.61314719276). */
 static double r6(double x)
 {
 	return round(x * 1e6) / 1e6;
-}
-
-static vdb_status write_json(FILE *f, json_t *o)
-{
-	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10))
-	               : NULL;
-	json_decref(o);
-	VDB_RETURN_IF(!text, VDB_ENOMEM, "out of memory writing the metrics");
-	fputs(text, f);
-	fputc('\n', f);
-	free(text);
-	return VDB_OK;
 }
 
 vdb_status vdb_ir_eval_write(FILE *f, const vdb_ir_eval *e, unsigned flags)
@@ -495,7 +488,7 @@ vdb_status vdb_ir_eval_write(FILE *f, const vdb_ir_eval *e, unsigned flags)
 	for (size_t i = 0; !s && (flags & VDB_IR_PER_QUERY) && i < e->ncounted; i++) {
 		size_t qno = e->counted[i];
 		const vdb_ir_scores *r = &e->s[qno];
-		s = write_json(f, json_pack("{s:s, s:b, s:f, s:f, s:f, s:f}", "query_id",
+		s = vdb_json_line(f, json_pack("{s:s, s:b, s:f, s:f, s:f, s:f}", "query_id",
 		                            e->q->a.buf + e->q->queries.e[qno].key, "answered",
 		                            e->answered[qno], "ndcg", r6(r->ndcg), "mrr", r6(r->mrr),
 		                            "recall", r6(r->recall), "precision", r6(r->precision)));
@@ -506,7 +499,7 @@ vdb_status vdb_ir_eval_write(FILE *f, const vdb_ir_eval *e, unsigned flags)
 	if (s)
 		return s;
 	if (flags & VDB_IR_JSON)
-		s = write_json(f, json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:f}", "k", (json_int_t)k,
+		s = vdb_json_line(f, json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:f}", "k", (json_int_t)k,
 		                            "queries", (json_int_t)n, "answered", (json_int_t)answered,
 		                            "ndcg", r6(m.ndcg), "mrr", r6(m.mrr), "recall",
 		                            r6(m.recall), "precision", r6(m.precision)));

@@ -732,6 +732,7 @@ typedef struct {
  * of queries q does not judge are ignored. q is borrowed. */
 typedef struct vdb_ir_eval vdb_ir_eval;
 vdb_status vdb_ir_eval_new(vdb_ir_eval **out, const vdb_qrels *q, size_t k);
+size_t vdb_ir_eval_k(const vdb_ir_eval *e);
 void vdb_ir_eval_free(vdb_ir_eval *e);
 /* Forget every list added (a new run over the same judgments). */
 void vdb_ir_eval_reset(vdb_ir_eval *e);
@@ -915,12 +916,14 @@ vdb_status vdb_sweep_write_header(FILE *f, vdb_report_format fmt, size_t k, int 
 vdb_status vdb_sweep_write_row(FILE *f, vdb_report_format fmt, const vdb_sweep_row *row,
                                int label_width);
 
-/* A recall (x) against queries-per-second (y) curve of a plot. */
+/* A curve of a plot: recall (x) against queries per second (y) for
+ * vdb_plot; x and y as vdb_plot_axes names them. */
 typedef struct {
 	char *title;
 	size_t n, cap;
 	double *recall, *qps;
 	int reference;  /* drawn dashed */
+	int level;      /* a horizontal line at y = qps[0] across the plot */
 } vdb_curve;
 vdb_status vdb_curve_add(vdb_curve *c, double recall, double qps);
 /* Reference curves from a CSV file whose header names at least system,
@@ -940,6 +943,49 @@ vdb_status vdb_plot_check(const char *path);
  * gnuplot, VDB_ECREATE if path cannot be created, VDB_EINTERNAL with
  * gnuplot's message if it fails. Prints nothing. */
 vdb_status vdb_plot(const char *path, const vdb_curve *c, size_t n, const char *xlabel);
+/* The same with other axes (vdb_plot: xlabel, queries per second on a log
+ * scale, the key at the bottom left). */
+typedef struct {
+	const char *xlabel, *ylabel;
+	int logy;        /* y on a log scale */
+	const char *key; /* where the key goes: "bottom left", "top right", ... */
+	double xmin, xmax; /* the x range; both 0: fitted to the data */
+} vdb_plot_axes;
+vdb_status vdb_plot_axes_draw(const char *path, const vdb_curve *c, size_t n,
+                              const vdb_plot_axes *a);
+
+/* ===== Fusion sweeps: the IR metrics of each way of ranking ===== */
+/* The ways vdb-eval fusion compares: BM25 alone, vectors alone, and hybrid
+ * search fused by RRF (with the constant rrf_k) or by weights (alpha). */
+typedef enum {
+	VDB_RANK_LEXICAL = 1, VDB_RANK_VECTOR, VDB_RANK_RRF, VDB_RANK_WEIGHTED
+} vdb_rank_mode;
+typedef struct {
+	vdb_rank_mode mode;
+	double alpha; /* weighted: the vector side's weight, 0..1 */
+	double rrf_k; /* rrf: the constant */
+} vdb_rank_setting;
+/* Rank the queries q (each with a vector and, but for VDB_RANK_VECTOR, a
+ * "text", as the JSONL reader keeps them; qname names them) with ix at
+ * setting set (o: k is e's, filter and the rest as given; f: the fusion's
+ * depth), and score the lists in e (reset first). A query's id, or
+ * without one its record number, is its QID in the judgments. *qps: the
+ * queries ranked per second, all of them in one call. VDB_EFORMAT naming
+ * the query for a missing text; VDB_EUNSUPPORTED without a lexical index. */
+vdb_status vdb_ir_eval_search(vdb_ir_eval *e, const vdb_index *ix, const vdb_vecs *q,
+                              const char *qname, const vdb_rank_setting *set,
+                              const vdb_search_opts *o, const vdb_fusion_opts *f, double *qps);
+/* A row of the report: the setting and its means over the judged queries. */
+typedef struct {
+	vdb_rank_setting set;
+	size_t k, queries, answered;
+	vdb_ir_scores r;
+	double qps;
+} vdb_fusion_row;
+/* The table's column heads or the CSV header (nothing for JSON), then
+ * one row at a time; VDB_EIO if f fails. */
+vdb_status vdb_fusion_write_header(FILE *f, vdb_report_format fmt, size_t k);
+vdb_status vdb_fusion_write_row(FILE *f, vdb_report_format fmt, const vdb_fusion_row *row);
 
 /* ===== Configuration files ===== */
 /* Read a YAML mapping of long option names to values into arguments

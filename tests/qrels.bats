@@ -244,3 +244,155 @@ precision@10: $pr"
   [[ "$stderr" == *"no result line answers a query of qrels.txt"* ]]
   assert_line --index 0 "ndcg@3: 0.0000"
 }
+
+# ----- vdb-eval fusion -----
+
+# A corpus whose documents have a text and a vector, judged queries with
+# both: 300 documents over 40 words and 8 dimensions; a query's relevant
+# documents are those holding all its words (REL 2) and its 5 nearest by
+# cosine (REL 1), so that each side finds some of them.
+fusion_case() {
+  "$PY" - <<'PY'
+import json, math, random
+random.seed(11)
+words = ["amber", "basin", "cedar", "delta", "ember", "fjord", "grove", "heath", "inlet",
+         "jetty", "knoll", "lagoon", "marsh", "nook", "oasis", "prairie", "quarry", "ridge",
+         "summit", "tundra", "upland", "valley", "wharf", "yard", "zenith", "brook", "cliff",
+         "dune", "estuary", "forest", "glacier", "harbor", "island", "jungle", "kelp", "lake",
+         "meadow", "north", "ocean", "pond"]
+def vec():
+    return [round(random.gauss(0, 1), 4) for _ in range(8)]
+def cos(a, b):
+    return sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+docs = []
+with open("docs.jsonl", "w") as f:
+    for i in range(300):
+        text = " ".join(random.choice(words[:10] if random.random() < 0.5 else words) for _ in range(random.randint(4, 10)))
+        d = {"id": "d%d" % i, "text": text, "vector": vec()}
+        docs.append(d)
+        f.write(json.dumps(d) + "\n")
+with open("q.jsonl", "w") as f, open("qrels.txt", "w") as q:
+    for i in range(25):
+        qw = random.sample(words[:20], random.randint(1, 2))
+        v = vec()
+        rec = {"id": "q%d" % i, "text": " ".join(qw), "vector": v}
+        f.write(json.dumps(rec) + "\n")
+        rel = {}
+        for d in sorted(docs, key=lambda d: -cos(v, d["vector"]))[:5]:
+            rel[d["id"]] = 1
+        for d in docs:
+            if all(w in d["text"].split() for w in qw):
+                rel[d["id"]] = 2
+        rel.setdefault("d%d" % i, 0)
+        for d, g in rel.items():
+            q.write("q%d 0 %s %d\n" % (i, d, g))
+PY
+  vdb-build -q --lexical -m cosine -o ix.vdb docs.jsonl
+  jq -c 'del(.vector)' q.jsonl >q_text.jsonl
+  jq -c 'del(.text)' q.jsonl >q_vec.jsonl
+}
+
+# The metrics of vdb-query's results with OPTIONS over QUERIES, as vdb-eval
+# qrels prints them (JSON).
+query_metrics() { # QUERIES OPTIONS...
+  local qf=$1; shift
+  vdb-query -x ix.vdb -k 10 "$@" "$qf" | vdb-eval -q qrels -k 10 --json qrels.txt
+}
+
+@test "fusion: each row equals vdb-query with the same settings piped into vdb-eval qrels" {
+  fusion_case
+  run --separate-stderr vdb-eval fusion -x ix.vdb --queries q.jsonl --qrels qrels.txt -k 10 \
+    --alpha 0,0.3,1 --rrf-k 20,60 --format csv
+  assert_success
+  printf '%s\n' "$output" >sweep.csv
+  [ "$(head -1 sweep.csv)" = "mode,alpha,rrf_k,k,queries,answered,ndcg,mrr,recall,precision,qps" ]
+  [ "$(cut -d, -f1-3 sweep.csv | tail -n +2 | tr '\n' ' ')" = \
+    "bm25,, vectors,, rrf,,20 rrf,,60 weighted,0, weighted,0.3, weighted,1, " ]
+  {
+    query_metrics q_text.jsonl
+    query_metrics q_vec.jsonl
+    query_metrics q.jsonl --fusion rrf --rrf-k 20
+    query_metrics q.jsonl --fusion rrf --rrf-k 60
+    query_metrics q.jsonl --fusion weighted --alpha 0
+    query_metrics q.jsonl --fusion weighted --alpha 0.3
+    query_metrics q.jsonl --fusion weighted --alpha 1
+  } >expected.jsonl
+  run "$PY" - <<'PY'
+import csv, json
+rows = list(csv.DictReader(open("sweep.csv")))
+want = [json.loads(l) for l in open("expected.jsonl")]
+assert len(rows) == len(want) == 7, (len(rows), len(want))
+for r, w in zip(rows, want):
+    assert int(r["queries"]) == w["queries"] == 25 and int(r["answered"]) == 25, (r, w)
+    for m in ("ndcg", "mrr", "recall", "precision"):
+        assert abs(float(r[m]) - w[m]) < 1e-9 + 5e-7, (m, r, w)
+    assert float(r["qps"]) > 0
+# the sides differ, so the comparison means something
+assert len({r["ndcg"] for r in rows}) >= 3, rows
+print("ok")
+PY
+  assert_output "ok"
+}
+
+@test "fusion: the table and JSON reports, and the default settings" {
+  fusion_case
+  run vdb-eval fusion -x ix.vdb --queries q.jsonl --qrels qrels.txt
+  assert_success
+  assert_line --index 0 --regexp '^setting +ndcg@10 +mrr@10 +recall@10 +precision@10 +qps$'
+  assert_line --index 1 --regexp '^bm25 +0\.[0-9]{4} +0\.[0-9]{4} +0\.[0-9]{4} +0\.[0-9]{4} +[0-9]+$'
+  assert_line --index 3 --regexp '^rrf k=60 '
+  assert_line --index 4 --regexp '^weighted alpha=0 '
+  assert_line --index 14 --regexp '^weighted alpha=1 '
+  [ "${#lines[@]}" -eq 15 ]
+  run vdb-eval fusion -x ix.vdb --queries q.jsonl --qrels qrels.txt -k 5 --alpha 0.5 --format json
+  assert_success
+  [ "${#lines[@]}" -eq 4 ]
+  [ "$(jq -r '[.mode, .alpha, .rrf_k, .k] | map(tostring) | join(" ")' <<<"${lines[3]}")" = "weighted 0.5 null 5" ]
+  [ "$(jq -r '[.mode, .alpha, .rrf_k] | map(tostring) | join(" ")' <<<"${lines[2]}")" = "rrf null 60" ]
+  # and it equals qrels at k 5
+  want=$(vdb-query -x ix.vdb -k 5 --fusion weighted --alpha 0.5 q.jsonl |
+         vdb-eval -q qrels -k 5 --json qrels.txt | jq -c '[.ndcg, .mrr, .recall, .precision]')
+  [ "$(jq -c '[.ndcg, .mrr, .recall, .precision]' <<<"${lines[3]}")" = "$want" ]
+}
+
+@test "fusion: --plot draws nDCG against alpha" {
+  command -v gnuplot >/dev/null || skip "gnuplot is not installed (Debian: gnuplot-nox)"
+  fusion_case
+  run vdb-eval fusion -x ix.vdb --queries q.jsonl --qrels qrels.txt --alpha 0,0.5,1 \
+    --rrf-k 20,60 --plot fusion.svg
+  assert_success
+  [ -s fusion.svg ]
+  grep -q "nDCG@10" fusion.svg
+  grep -q "rrf k=20" fusion.svg
+  grep -q "bm25 alone" fusion.svg
+  vdb-eval -q fusion -x ix.vdb --queries q.jsonl --qrels qrels.txt --alpha 0,1 --plot fusion.png >/dev/null
+  [ "$(head -c 4 fusion.png | od -An -c | tr -d ' ')" = '211PNG' ]
+}
+
+@test "fusion: bad input and usage" {
+  fusion_case
+  vdb-build -q -m cosine -o plain.vdb docs.jsonl
+  run vdb-eval fusion -x plain.vdb --queries q.jsonl --qrels qrels.txt
+  assert_failure 64
+  assert_output --partial "plain.vdb has no lexical index"
+  run vdb-eval fusion -x ix.vdb --queries q_vec.jsonl --qrels qrels.txt
+  assert_failure 65
+  assert_output --partial "q_vec.jsonl: record 0 has no \"text\""
+  run vdb-eval fusion -x ix.vdb --queries q.jsonl --qrels missing.txt
+  assert_failure 66
+  run vdb-eval fusion -x ix.vdb --queries q.jsonl
+  assert_failure 64
+  assert_output --partial "--qrels"
+  run vdb-eval fusion -x ix.vdb --qrels qrels.txt
+  assert_failure 64
+  run vdb-eval fusion --queries q.jsonl --qrels qrels.txt
+  assert_failure 64
+  run vdb-eval fusion -x ix.vdb --queries q.jsonl --qrels qrels.txt --alpha 0,1.5
+  assert_failure 64
+  assert_output --partial "--alpha"
+  run vdb-eval fusion -x ix.vdb --queries q.jsonl --qrels qrels.txt --rrf-k 0
+  assert_failure 64
+  assert_output --partial "--rrf-k"
+  run vdb-eval fusion -x ix.vdb --queries q.jsonl --qrels qrels.txt --plot out.txt
+  assert_failure 64
+}
