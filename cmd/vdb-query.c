@@ -1,5 +1,6 @@
 /* vdb-query — search an index with query vectors; results on stdout. */
 #include "common.h"
+#include "query.h"
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,8 @@
 
 enum {
 	OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_PROBES, OPT_INCLUDE, OPT_INFO, OPT_VERIFY, OPT_MERGE,
-	OPT_FILTER, OPT_GET, OPT_STRICT, OPT_TEXT, OPT_K1, OPT_B
+	OPT_FILTER, OPT_GET, OPT_STRICT, OPT_TEXT, OPT_K1, OPT_B, OPT_FUSION, OPT_ALPHA, OPT_RRF_K,
+	OPT_FUSION_DEPTH, OPT_CANDIDATES
 };
 
 /* at most this many indexes (-x) searched as one set */
@@ -24,6 +26,7 @@ typedef struct {
 	const char *filter, *get;
 	const char *text; /* --text: one BM25 query */
 	vdb_search_opts so;
+	vdb_fusion_opts fo;
 	vdb_output out;
 	vdb_format format;
 	size_t batch;
@@ -46,6 +49,15 @@ static void help(void)
 	       "      --nprobe N         lists probed by IVF indexes (flat ignores it)\n"
 	       "      --probes P         lsh: buckets visited per table, the query's own and\n"
 	       "                         those of its least certain bits (default 1)\n"
+	       "      --fusion F         hybrid queries (a record with \"text\" and \"vector\"):\n"
+	       "                         rrf (default) or weighted\n"
+	       "      --alpha A          weighted fusion: weight of the vector side, 0..1\n"
+	       "                         (default 0.5)\n"
+	       "      --rrf-k C          rrf: each list adds 1/(C + rank) (default 60)\n"
+	       "      --fusion-depth N   candidates each list gives the fusion (default\n"
+	       "                         max(k, 100); at least k)\n"
+	       "      --candidates       hybrid lines list every candidate, fused, and the\n"
+	       "                         fusion: what --merge needs to fuse shards' results\n"
 	       "  -O, --output FMT       jsonl (default), ivecs or tsv\n"
 	       "      --include WHAT     add each result's stored metadata, text, or both\n"
 	       "                         (metadata,text; repeatable)\n"
@@ -163,6 +175,24 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_STRICT:
 		a->strict = true;
 		return true;
+	case OPT_FUSION:
+		if (vdb_fusion_parse(arg, &a->fo.fusion))
+			cmd_usage_error("--fusion: %s", vdb_last_error());
+		return true;
+	case OPT_ALPHA:
+		a->fo.alpha = cmd_double("--alpha", arg, 0, 1);
+		return true;
+	case OPT_RRF_K:
+		a->fo.rrf_k = cmd_double("--rrf-k", arg, 0, 1e9);
+		if (!(a->fo.rrf_k > 0))
+			cmd_usage_error("--rrf-k: '%s' is not a number greater than 0", arg);
+		return true;
+	case OPT_CANDIDATES:
+		a->fo.candidates = 1;
+		return true;
+	case OPT_FUSION_DEPTH:
+		a->fo.depth = cmd_size("--fusion-depth", arg, 1, VDB_MAX_K);
+		return true;
 	case 'f':
 		cmd_format(arg, &a->format);
 		return true;
@@ -198,6 +228,11 @@ static const struct option longopts[] = {
 	{ "verify", no_argument, NULL, OPT_VERIFY },
 	{ "merge", no_argument, NULL, OPT_MERGE },
 	{ "strict", no_argument, NULL, OPT_STRICT },
+	{ "fusion", required_argument, NULL, OPT_FUSION },
+	{ "alpha", required_argument, NULL, OPT_ALPHA },
+	{ "rrf-k", required_argument, NULL, OPT_RRF_K },
+	{ "fusion-depth", required_argument, NULL, OPT_FUSION_DEPTH },
+	{ "candidates", no_argument, NULL, OPT_CANDIDATES },
 	{ "verbose", no_argument, NULL, 'v' },
 	CMD_COMMON_LONGOPTS
 };
@@ -267,28 +302,9 @@ static int get_records(const char *get, const char *name, const vdb_index *ix)
 	return missing;
 }
 
-/* One batch's results, sized by the queries it holds. */
-typedef struct {
-	int64_t *ids;
-	float *dist;
-	size_t cap; /* results */
-} result_buf;
-
-static void result_room(result_buf *b, size_t nq, size_t k)
-{
-	if (nq * k <= b->cap)
-		return;
-	free(b->ids), free(b->dist);
-	b->ids = malloc(nq * k * sizeof *b->ids);
-	b->dist = malloc(nq * k * sizeof *b->dist);
-	if (!b->ids || !b->dist)
-		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory for %zu x %zu results", nq, k));
-	b->cap = nq * k;
-}
-
 /* Answer one input's queries batch by batch; qno counts across inputs. */
-static void run_queries(const query_args *a, const vdb_index *const *ix, const char *path,
-                        size_t *qno, result_buf *res)
+static void run_queries(const query_args *a, const query_ctx *c, const char *path, size_t *qno,
+                        query_bufs *bufs)
 {
 	vdb_reader *r;
 	vdb_status s = vdb_reader_open(&r, path, a->format);
@@ -296,33 +312,23 @@ static void run_queries(const query_args *a, const vdb_index *const *ix, const c
 		cmd_die(s);
 	vdb_vecs q;
 	vdb_vecs_init(&q);
-	q.dim = vdb_index_dim(ix[0]); /* the reader checks every query against it */
-	q.binary = vdb_index_metric(ix[0]) == VDB_METRIC_HAMMING;
+	q.dim = vdb_index_dim(c->ix[0]); /* the reader checks every query against it */
+	q.binary = vdb_index_metric(c->ix[0]) == VDB_METRIC_HAMMING;
+	q.allow_text_only = 1; /* lexical queries: a text, no vector */
 	size_t got, k = a->so.k;
 	bool checked = false;
 	size_t batch = MAX_BATCH_RESULTS / k < a->batch ? MAX_BATCH_RESULTS / k : a->batch;
 	for (;;) {
 		vdb_vecs_clear(&q);
+		size_t first = vdb_reader_records(r);
 		if ((s = vdb_reader_read(r, &q, batch ? batch : 1, &got)))
 			cmd_die(s);
 		if (got == 0)
 			break;
 		if (!checked) /* the first record decides the input's identity */
-			check_embedder(a, ix[0], &q, path);
+			check_embedder(a, c->ix[0], &q, path);
 		checked = true;
-		result_room(res, q.n, k);
-		int64_t *ids = res->ids;
-		float *dist = res->dist;
-		double t0 = cmd_now();
-		if ((s = vdb_index_search_set(ix, (size_t)a->nindex, q.data, q.n, &a->so, ids, dist)))
-			cmd_die(s);
-		search_seconds += cmd_now() - t0;
-		for (size_t i = 0; i < q.n; i++)
-			if ((s = vdb_write_result_set(stdout, a->out, ix, (size_t)a->nindex, (*qno)++,
-			                              ids + i * k, dist + i * k, k, a->include))) {
-				cmd_check_stdout(); /* a reader gone ends quietly */
-				cmd_die(s);       /* else a stored text that would break the line */
-			}
+		query_batch(c, &q, vdb_reader_name(r), first, qno, bufs, &search_seconds);
 		cmd_check_stdout(); /* hand each batch on at once; stop if the reader left */
 		cmd_progress("queries", *qno, 0);
 	}
@@ -331,26 +337,32 @@ static void run_queries(const query_args *a, const vdb_index *const *ix, const c
 }
 
 /* --text: one lexical query, its result line on stdout. */
-static void run_text(const query_args *a, const vdb_index *const *ix, result_buf *res)
+static void run_text(const query_args *a, const query_ctx *c)
 {
-	size_t len = strlen(a->text), i = 0;
+	size_t len = strlen(a->text), i = 0, k = c->so.k;
 	while (i < len && strchr(" \t\n\v\f\r", a->text[i]))
 		i++;
 	if (i == len)
 		cmd_usage_error("--text: the query is empty");
-	result_room(res, 1, a->so.k);
+	int64_t *ids = malloc(k * sizeof *ids);
+	float *scores = malloc(k * sizeof *scores);
+	if (!ids || !scores)
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory for %zu results", k));
 	double t0 = cmd_now();
-	vdb_status s = vdb_index_search_text_set(ix, (size_t)a->nindex, &a->text, &len, 1, &a->so,
-	                                         res->ids, res->dist);
+	vdb_status s = vdb_index_search_text_set(c->ix, c->nix, &a->text, &len, 1, &c->so, ids,
+	                                         scores);
 	if (s)
 		cmd_die(s);
 	search_seconds += cmd_now() - t0;
-	if ((s = vdb_write_result_set(stdout, a->out, ix, (size_t)a->nindex, 0, res->ids, res->dist,
-	                              a->so.k, a->include | VDB_RESULT_SCORES))) {
+	vdb_result_line l = { .query_no = 0, .kind = VDB_LINE_LEXICAL };
+	if ((s = vdb_write_result_line(stdout, c->out, c->ix, c->nix, &l, ids, scores, k,
+	                               c->include))) {
 		cmd_check_stdout();
 		cmd_die(s);
 	}
 	cmd_check_stdout();
+	free(ids);
+	free(scores);
 }
 
 int main(int argc, char **argv)
@@ -359,6 +371,7 @@ int main(int argc, char **argv)
 	double start = cmd_now();
 	query_args a = { .out = VDB_OUT_JSONL, .batch = 4096 };
 	vdb_search_opts_init(&a.so);
+	vdb_fusion_opts_init(&a.fo);
 	static const char *const each[] = { "index", NULL };
 	cmd_config_each = each;
 	int first = cmd_parse(argc, argv, "x:k:O:f:b:t:c:vqh", longopts, on_opt, &a, help);
@@ -441,18 +454,21 @@ int main(int argc, char **argv)
 		live += vdb_index_live(ix[i]);
 	if (a.so.k > live)
 		a.so.k = live ? live : 1;
-	result_buf res = { 0 };
+	query_ctx c = { (const vdb_index *const *)ix, a.index, (size_t)a.nindex, 0, a.so, a.fo,
+	                a.out, a.include };
+	for (int i = 0; i < a.nindex; i++)
+		c.lexical |= vdb_index_has_lexical(ix[i]);
+	query_bufs bufs = { 0 };
 	size_t qno = 0;
 	if (a.text && first < argc)
 		cmd_usage_error("--text is the query: no query files");
 	if (a.text)
-		run_text(&a, (const vdb_index *const *)ix, &res), qno = 1;
+		run_text(&a, &c), qno = 1;
 	else if (first >= argc)
-		run_queries(&a, (const vdb_index *const *)ix, "-", &qno, &res);
+		run_queries(&a, &c, "-", &qno, &bufs);
 	for (int i = first; i < argc; i++)
-		run_queries(&a, (const vdb_index *const *)ix, argv[i], &qno, &res);
-	free(res.ids);
-	free(res.dist);
+		run_queries(&a, &c, argv[i], &qno, &bufs);
+	query_bufs_free(&bufs);
 	vdb_filter_free(filter);
 	for (int i = 0; i < a.nindex; i++)
 		vdb_index_close(ix[i]);

@@ -11,7 +11,9 @@
  * an id or none has; metadata and text may be sparse (missing ones are
  * stored as null); metadata nests at most VDB_MAX_META_DEPTH levels (what
  * walks it later recurses once a level). The embedder identity (modelid.c)
- * is the set's: every record carries the same one, or none does.
+ * is the set's: every record carries the same one, or none does. A query
+ * stream (vdb_vecs.allow_text_only) also takes records with a text and no
+ * vector: lexical queries, rows of zeros marked in vdb_vecs.novec.
  */
 #include "reader_internal.h"
 #include "modelid.h"
@@ -234,9 +236,22 @@ vdb_status vdb_read_jsonl_record(vdb_reader *r, vdb_vecs *v, int *got)
 		FAIL("%s: line %zu (record %zu): %s", r->name, ln, rec,
 		     id ? "has an id but the vectors before it do not"
 		        : "has no id but the vectors before it do");
-	if ((s = v->binary ? read_bits(r, v, o, ln, rec) : read_vector(r, v, o, ln, rec)))
+	/* a query stream's lexical query: a text, no vector (a row of zeros) */
+	bool novec = v->allow_text_only && json_is_string(txt) && !json_object_get(o, "bits") &&
+	             !json_object_get(o, "vector");
+	if (novec && json_string_length(txt) == 0)
+		FAIL("%s: line %zu (record %zu): \"text\" is empty: a text query needs words", r->name,
+		     ln, rec);
+	if (novec && !v->dim)
+		FAIL("%s: line %zu (record %zu): a text query without a vector needs the index's "
+		     "dimension", r->name, ln, rec);
+	if (novec && !(s = vdb_vecs_reserve_row(v)))
+		memset((char *)v->data + v->n * vdb_vecs_row_bytes(v), 0, vdb_vecs_row_bytes(v));
+	else if (!novec)
+		s = v->binary ? read_bits(r, v, o, ln, rec) : read_vector(r, v, o, ln, rec);
+	if (s || (s = vdb_vecs_mark_row(v, novec)))
 		goto out;
-	if ((s = read_embedder(r, v, json_object_get(o, "embedder"), ln, rec)))
+	if (!novec && (s = read_embedder(r, v, json_object_get(o, "embedder"), ln, rec)))
 		goto out;
 	/* the texts kept: id, metadata, text (jansson escapes a text's control
 	 * bytes, so each stays on one line) */

@@ -93,6 +93,8 @@ static int cmp_u32(const void *a, const void *b)
 /* The current row's terms as postings (term, row, tf). */
 static vdb_status flush_row(worker *w, uint32_t row)
 {
+	if (w->nrt == 0)
+		return VDB_OK;
 	qsort(w->rt, w->nrt, sizeof *w->rt, cmp_u32);
 	for (size_t i = 0; i < w->nrt;) {
 		size_t j = i;
@@ -192,6 +194,8 @@ typedef struct {
 
 static vdb_status put(bytes *b, const void *d, size_t n)
 {
+	if (n == 0)
+		return VDB_OK;
 	if (vdb_grow((void **)&b->p, &b->cap, b->len + n, 1, "the lexical index"))
 		return VDB_ENOMEM;
 	memcpy(b->p + b->len, d, n);

@@ -17,6 +17,7 @@
 #include "results_internal.h"
 #include <errno.h>
 #include <float.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,27 +61,80 @@ static void put_extra(FILE *f, const vdb_hit *h, int e)
 		fputs("null", f);
 }
 
-vdb_status vdb_write_hits(FILE *f, vdb_output fmt, size_t query_no, size_t n, vdb_hit_fn get,
-                          const void *ctx, unsigned include)
+/* A hit's value in a column of a line: the line's own value, or (hybrid
+ * lines) a list's score or rank, empty (TSV) or null (JSONL) where the hit
+ * is not in that list. */
+enum { COL_VALUE, COL_LEX, COL_LRANK, COL_VEC, COL_VRANK, NCOLS_HYBRID };
+static const char *const col_name[NCOLS_HYBRID] = {
+	NULL, "lexical_scores", "lexical_ranks", "vector_distances", "vector_ranks"
+};
+
+static void put_value(FILE *f, const vdb_hit *h, int col, const char *absent)
 {
 	char num[32];
+	float v = h->dist;
+	if (col != COL_VALUE) {
+		uint32_t rank = col == COL_LEX || col == COL_LRANK ? h->lex_rank : h->vec_rank;
+		if (!rank) {
+			fputs(absent, f);
+			return;
+		}
+		if (col == COL_LRANK || col == COL_VRANK) {
+			fprintf(f, "%" PRIu32, rank);
+			return;
+		}
+	}
+	if (col == COL_LEX)
+		v = h->lex_score;
+	else if (col == COL_VEC)
+		v = h->vec_dist;
+	format_float(num, sizeof num, v);
+	fputs(num, f);
+}
+
+/* "name": [every hit's column col] */
+static void put_array(FILE *f, const char *name, size_t n, vdb_hit_fn get, const void *ctx,
+                      int col)
+{
 	vdb_hit h;
+	fprintf(f, ", \"%s\": [", name);
+	for (size_t r = 0; r < n; r++) {
+		get(ctx, r, &h);
+		if (r)
+			fputs(", ", f);
+		put_value(f, &h, col, "null");
+	}
+	fputc(']', f);
+}
+
+vdb_status vdb_write_line(FILE *f, vdb_output fmt, const vdb_result_line *l, size_t n,
+                          vdb_hit_fn get, const void *ctx, unsigned include)
+{
+	vdb_hit h;
+	int cols = l->kind == VDB_LINE_HYBRID ? NCOLS_HYBRID : 1;
 	switch (fmt) {
 	case VDB_OUT_JSONL:
-		fprintf(f, "{\"query\": %zu, \"ids\": [", query_no);
+		fprintf(f, "{\"query\": %zu", l->query_no);
+		if (l->query_id) {
+			fputs(", \"query_id\": ", f);
+			fwrite(l->query_id, 1, l->query_id_len, f);
+		}
+		fputs(", \"ids\": [", f);
 		for (size_t r = 0; r < n; r++) {
 			get(ctx, r, &h);
 			if (r)
 				fputs(", ", f);
 			put_id(f, &h, 0);
 		}
-		fputs(include & VDB_RESULT_SCORES ? "], \"scores\": [" : "], \"distances\": [", f);
-		for (size_t r = 0; r < n; r++) {
-			get(ctx, r, &h);
-			format_float(num, sizeof num, h.dist);
-			fprintf(f, r ? ", %s" : "%s", num);
-		}
 		fputc(']', f);
+		put_array(f, l->kind == VDB_LINE_VECTOR ? "distances" : "scores", n, get, ctx,
+		          COL_VALUE);
+		for (int c = 1; c < cols; c++)
+			put_array(f, col_name[c], n, get, ctx, c);
+		if (l->fusion)
+			fprintf(f, ", \"fusion\": {\"method\": \"%s\", \"alpha\": %.17g, \"rrf_k\": %.17g, "
+			        "\"depth\": %zu}", l->fusion->fusion == VDB_FUSION_WEIGHTED ? "weighted" : "rrf",
+			        l->fusion->alpha, l->fusion->rrf_k, l->fusion->depth);
 		for (int e = 0; e < VDB_NEXTRA; e++) {
 			if (!(include & 1u << e))
 				continue;
@@ -112,10 +166,12 @@ vdb_status vdb_write_hits(FILE *f, vdb_output fmt, size_t query_no, size_t n, vd
 	case VDB_OUT_TSV:
 		for (size_t r = 0; r < n; r++) {
 			get(ctx, r, &h);
-			fprintf(f, "%zu\t%zu\t", query_no, r + 1);
+			fprintf(f, "%zu\t%zu\t", l->query_no, r + 1);
 			put_id(f, &h, 1);
-			format_float(num, sizeof num, h.dist);
-			fprintf(f, "\t%s", num);
+			for (int c = 0; c < cols; c++) {
+				fputc('\t', f);
+				put_value(f, &h, c, "");
+			}
 			for (int e = 0; e < VDB_NEXTRA; e++)
 				if (include & 1u << e) {
 					fputc('\t', f);
@@ -130,18 +186,27 @@ vdb_status vdb_write_hits(FILE *f, vdb_output fmt, size_t query_no, size_t n, vd
 	return VDB_OK;
 }
 
-/* Results of a set of indexes: ids are VDB_SET_REF(index, row). */
+vdb_status vdb_write_hits(FILE *f, vdb_output fmt, size_t query_no, size_t n, vdb_hit_fn get,
+                          const void *ctx, unsigned include)
+{
+	vdb_result_line l = { .query_no = query_no, .kind = VDB_LINE_VECTOR };
+	return vdb_write_line(f, fmt, &l, n, get, ctx, include);
+}
+
+/* Results of a set of indexes: ids are VDB_SET_REF(index, row); dist, or
+ * for hybrid lines the hits. */
 typedef struct {
 	const vdb_index *const *ix;
 	size_t nix;
 	const int64_t *ids;
 	const float *dist;
+	const vdb_fused_hit *fused;
 } set_results;
 
 /* Result r's index (NULL: none) and row. */
 static const vdb_index *set_row(const set_results *c, size_t r, int64_t *row)
 {
-	int64_t ref = c->ids[r];
+	int64_t ref = c->fused ? c->fused[r].id : c->ids[r];
 	*row = c->nix > 1 ? ref & 0xffffffff : ref;
 	return c->nix ? c->ix[c->nix > 1 ? ref >> 32 : 0] : NULL;
 }
@@ -152,7 +217,13 @@ static void set_hit(const void *ctx, size_t r, vdb_hit *h)
 	int64_t row;
 	const vdb_index *ix = set_row(c, r, &row);
 	uint32_t shards = 0;
-	h->dist = c->dist[r];
+	if (c->fused) {
+		const vdb_fused_hit *u = &c->fused[r];
+		h->dist = u->score;
+		h->lex_score = u->lex_score, h->lex_rank = u->lex_rank;
+		h->vec_dist = u->vec_dist, h->vec_rank = u->vec_rank;
+	} else
+		h->dist = c->dist[r];
 	h->num = row;
 	h->id = ix ? vdb_index_id_json(ix, row, &h->id_len) : NULL;
 	for (int e = 0; e < VDB_NEXTRA; e++)
@@ -162,23 +233,50 @@ static void set_hit(const void *ctx, size_t r, vdb_hit *h)
 		vdb_id_integer(h->id, h->id_len, &h->num);
 }
 
-vdb_status vdb_write_result_set(FILE *f, vdb_output fmt, const vdb_index *const *ix, size_t n,
-                                size_t query_no, const int64_t *ids, const float *dist,
-                                size_t k, unsigned include)
+/* Write the m results of c as line l, their stored texts checked first. */
+static vdb_status write_set(FILE *f, vdb_output fmt, const set_results *c, size_t m,
+                            const vdb_result_line *l, unsigned include)
 {
-	size_t m = 0;
-	while (m < k && ids[m] >= 0)
-		m++;
-	set_results c = { ix, n, ids, dist };
 	/* ivecs prints row numbers only */
-	for (size_t r = 0; r < m && n && fmt != VDB_OUT_IVECS; r++) {
+	for (size_t r = 0; r < m && c->nix && fmt != VDB_OUT_IVECS; r++) {
 		int64_t row;
-		const vdb_index *one = set_row(&c, r, &row);
+		const vdb_index *one = set_row(c, r, &row);
 		vdb_status s = vdb_index_texts_check(one, row, include);
 		if (s)
 			return s;
 	}
-	return vdb_write_hits(f, fmt, query_no, m, set_hit, &c, include);
+	return vdb_write_line(f, fmt, l, m, set_hit, c, include);
+}
+
+vdb_status vdb_write_result_line(FILE *f, vdb_output fmt, const vdb_index *const *ix, size_t n,
+                                 const vdb_result_line *l, const int64_t *ids,
+                                 const float *vals, size_t k, unsigned include)
+{
+	size_t m = 0;
+	while (m < k && ids[m] >= 0)
+		m++;
+	set_results c = { ix, n, ids, vals, NULL };
+	return write_set(f, fmt, &c, m, l, include);
+}
+
+vdb_status vdb_write_hybrid(FILE *f, vdb_output fmt, const vdb_index *const *ix, size_t n,
+                            const vdb_result_line *l, const vdb_fused_hit *hits, size_t k,
+                            unsigned include)
+{
+	size_t m = 0;
+	while (m < k && hits[m].id >= 0)
+		m++;
+	set_results c = { ix, n, NULL, NULL, hits };
+	return write_set(f, fmt, &c, m, l, include);
+}
+
+vdb_status vdb_write_result_set(FILE *f, vdb_output fmt, const vdb_index *const *ix, size_t n,
+                                size_t query_no, const int64_t *ids, const float *dist,
+                                size_t k, unsigned include)
+{
+	vdb_result_line l = { .query_no = query_no, .kind = include & VDB_RESULT_SCORES
+	                      ? VDB_LINE_LEXICAL : VDB_LINE_VECTOR };
+	return vdb_write_result_line(f, fmt, ix, n, &l, ids, dist, k, include & ~VDB_RESULT_SCORES);
 }
 
 vdb_status vdb_write_result(FILE *f, vdb_output fmt, const vdb_index *ix, size_t query_no,

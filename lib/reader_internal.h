@@ -53,4 +53,7 @@ vdb_status vdb_vecs_push(vdb_vecs *v, int col, const char *text, size_t len);
 /* null as row v->n's entry of each sparse column (metadata, text) the set
  * has, but those whose bit (1 << VDB_COL_*) is in set. */
 vdb_status vdb_vecs_push_nulls(vdb_vecs *v, unsigned set);
+/* Mark row v->n (call before v->n++) as one without a vector (novec) or
+ * with one: v->novec is made at the first row without. */
+vdb_status vdb_vecs_mark_row(vdb_vecs *v, int novec);
 #endif

@@ -15,16 +15,22 @@ extern const char *const vdb_extra_name[VDB_NEXTRA]; /* "metadata", "text" */
 typedef struct {
 	const char *id; size_t id_len;     /* JSON text; NULL: the number num */
 	int64_t num;                       /* ivecs writes it */
-	float dist;
+	float dist;                        /* the distance, BM25 score or fused score */
 	const char *extra[VDB_NEXTRA];     /* JSON texts; NULL: null */
 	size_t extra_len[VDB_NEXTRA];
+	/* hybrid lines: where the hit stood in each list (rank 0: not there) */
+	float lex_score, vec_dist;
+	uint32_t lex_rank, vec_rank;
 } vdb_hit;
 
 /* Fill h with result r of the query being written. */
 typedef void (*vdb_hit_fn)(const void *ctx, size_t r, vdb_hit *h);
-/* Write one query's n results in fmt, with the extras include names (and
- * their values named "scores" with VDB_RESULT_SCORES);
- * VDB_EIO if the stream fails. */
+/* Write one query's n results in fmt as line l says (its kind: the
+ * values' name), with the extras include names; VDB_EIO if the stream
+ * fails. */
+vdb_status vdb_write_line(FILE *f, vdb_output fmt, const vdb_result_line *l, size_t n,
+                          vdb_hit_fn get, const void *ctx, unsigned include);
+/* The same for a line of distances without a query id. */
 vdb_status vdb_write_hits(FILE *f, vdb_output fmt, size_t query_no, size_t n, vdb_hit_fn get,
                           const void *ctx, unsigned include);
 

@@ -174,6 +174,15 @@ typedef struct {
 	 * are one set). */
 	char *embedder;
 	int embedder_seen;      /* the first record has decided */
+	/* Query streams: with allow_text_only set by the caller (before
+	 * reading; dim set too), a JSONL record with a "text" but no "vector"
+	 * (or "bits") is read as a row of zeros marked in novec, a lexical
+	 * query. Unset (builds), such a record is refused as before. novec:
+	 * per row, 1 for a row without a vector; NULL while no row is one
+	 * (then every row has its vector). */
+	int allow_text_only;
+	unsigned char *novec;
+	size_t novec_cap;
 } vdb_vecs;
 
 /* Bytes of one row: dim/8 (binary) or 4 * dim. */
@@ -512,8 +521,17 @@ typedef struct {
 	                      only); default 0.5 */
 	double rrf_k;      /* rrf: score 1/(rrf_k + rank) per list; default 60 */
 	size_t depth;      /* candidates each list contributes; 0: max(k, 100) */
+	int candidates;    /* keep every candidate, fused, not only the k best:
+	                      hits then hold 2 x max(depth, k) per query (what
+	                      vdb_results_merge needs to fuse shards again);
+	                      default 0 */
 } vdb_fusion_opts;
 void vdb_fusion_opts_init(vdb_fusion_opts *f);
+/* The candidates each list gives for k results: max(depth, k), depth 0
+ * meaning max(k, 100); the hits per query of a hybrid search: k, or with
+ * f->candidates 2 x that depth. */
+size_t vdb_fusion_depth(const vdb_fusion_opts *f, size_t k);
+size_t vdb_fusion_width(const vdb_fusion_opts *f, size_t k);
 /* One hit of a hybrid result: its fused score and where it stood in each
  * list (rank 1-based; 0 and NaN: not in that list). */
 typedef struct {
@@ -527,8 +545,9 @@ typedef struct {
  * vdb_index_search_set takes them) and a text (texts, lens), over the n
  * indexes of a set (n 1: one index): the vector list and the BM25 list
  * (vdb_index_search_text_set) each take max(f->depth, o->k) candidates
- * with o's options (filter, deletions), and f fuses them. hits: nq x o->k,
- * best first (ties to the smaller id); id -1 past the end. */
+ * with o's options (filter, deletions), and f fuses them. hits: nq x o->k
+ * (f->candidates: nq x 2 max(depth, k)), best first (ties to the smaller
+ * id: integers before strings, as sets order ids); id -1 past the end. */
 vdb_status vdb_index_search_hybrid(const vdb_index *const *ix, size_t n, const float *queries,
                                    const char *const *texts, const size_t *lens, size_t nq,
                                    const vdb_search_opts *o, const vdb_fusion_opts *f,
@@ -624,6 +643,38 @@ vdb_status vdb_write_result(FILE *f, vdb_output fmt, const vdb_index *ix,
 vdb_status vdb_write_result_set(FILE *f, vdb_output fmt, const vdb_index *const *ix, size_t n,
                                 size_t query_no, const int64_t *ids, const float *dist,
                                 size_t k, unsigned include);
+/* What a result line says besides its hits: the query's number ("query"),
+ * the query record's id ("query_id", its JSON text, right after "query"
+ * in JSONL; NULL: the record has none, no field), and what the hits'
+ * values are. */
+typedef enum {
+	VDB_LINE_VECTOR = 0, /* "distances" */
+	VDB_LINE_LEXICAL,    /* "scores": BM25, larger first */
+	VDB_LINE_HYBRID      /* "scores" (fused) and each list's score and rank */
+} vdb_line_kind;
+typedef struct {
+	size_t query_no;
+	const char *query_id;
+	size_t query_id_len;
+	vdb_line_kind kind;
+	/* hybrid lines of every candidate (vdb_fusion_opts.candidates): the
+	 * fusion, its depth resolved, written as "fusion": {"method", "alpha",
+	 * "rrf_k", "depth"} so that --merge fuses the shards the same way;
+	 * NULL: not written */
+	const vdb_fusion_opts *fusion;
+} vdb_result_line;
+/* vdb_write_result_set for a line l of distances (VDB_LINE_VECTOR) or BM25
+ * scores (VDB_LINE_LEXICAL, vals: scores). */
+vdb_status vdb_write_result_line(FILE *f, vdb_output fmt, const vdb_index *const *ix, size_t n,
+                                 const vdb_result_line *l, const int64_t *ids,
+                                 const float *vals, size_t k, unsigned include);
+/* A hybrid line (vdb_index_search_hybrid's hits of one query, id -1 ends
+ * them): JSONL "ids", "scores" (fused), "lexical_scores", "lexical_ranks",
+ * "vector_distances", "vector_ranks" (null where the hit is not in that
+ * list); TSV a column each (empty where absent); ivecs the ids. */
+vdb_status vdb_write_hybrid(FILE *f, vdb_output fmt, const vdb_index *const *ix, size_t n,
+                            const vdb_result_line *l, const vdb_fused_hit *hits, size_t k,
+                            unsigned include);
 /* Merge per-shard result files (vdb-query JSONL, the same queries in the
  * same order) into the k best per query, written as fmt (jsonl or tsv) to
  * out. Lines must agree on "query"; metadata and text are kept when every

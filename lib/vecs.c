@@ -36,6 +36,7 @@ void vdb_vecs_free(vdb_vecs *v)
 		free(v->col[c].off);
 	}
 	free(v->embedder);
+	free(v->novec);
 	vdb_vecs_init(v);
 }
 
@@ -120,6 +121,25 @@ vdb_status vdb_vecs_push(vdb_vecs *v, int col, const char *text, size_t tlen)
 	memcpy(t->buf + t->len, text, tlen);
 	t->len += tlen;
 	t->off[n + 1] = t->len;
+	return VDB_OK;
+}
+
+vdb_status vdb_vecs_mark_row(vdb_vecs *v, int novec)
+{
+	if (!v->novec && !novec)
+		return VDB_OK;
+	if (!v->novec) {
+		/* the first row without a vector: the rows before have theirs */
+		vdb_status s = vdb_grow((void **)&v->novec, &v->novec_cap, v->n + 1, 1, "queries");
+		if (s)
+			return s;
+		memset(v->novec, 0, v->n + 1);
+	} else if (v->n >= v->novec_cap) {
+		vdb_status s = vdb_grow((void **)&v->novec, &v->novec_cap, v->n + 1, 1, "queries");
+		if (s)
+			return s;
+	}
+	v->novec[v->n] = (unsigned char)(novec != 0);
 	return VDB_OK;
 }
 

@@ -10,7 +10,9 @@
  *
  * What opens goes through what the commands do with it, by the library
  * calls they make: vdb-query --verify, --info, a search written as JSONL
- * (and TSV) results, a filtered search, --get of the first and last ids;
+ * (and TSV) results, a filtered search, text searches (--text, with and
+ * without a filter) of an index with a lexical index, --get of the first
+ * and last ids;
  * vdb-build --append and --upsert of a few new records, --compact, and
  * --delete of one or two ids followed by a --compact of what it wrote, each
  * saved as vdb-build saves. The harness reports (fuzz_report: an abort,
@@ -149,6 +151,18 @@ static void query(const fz_run *r)
 	o.filter = filter;
 	if (vdb_index_search(ix, r->q, NQ, &o, ids, dist) == VDB_OK)
 		check_rows(r, ids, "a filtered search");
+	if (!vdb_index_has_lexical(ix))
+		return;
+	/* vdb-query --text: words of the seeds' texts, a term twice */
+	static const char *const texts[NQ] = { "r3 caf\u00e9 q q line", "back slash r1 zz" };
+	const size_t lens[NQ] = { strlen(texts[0]), strlen(texts[1]) };
+	o.filter = NULL;
+	if (vdb_index_search_text(ix, texts, lens, NQ, &o, ids, dist) == VDB_OK)
+		check_rows(r, ids, "a text search");
+	o.filter = filter;
+	o.k1 = 0.5f, o.b = 1;
+	if (vdb_index_search_text(ix, texts, lens, NQ, &o, ids, dist) == VDB_OK)
+		check_rows(r, ids, "a filtered text search");
 }
 
 /* vdb-query --get of an id: its row, vector, id and metadata. */

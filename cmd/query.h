@@ -1,0 +1,41 @@
+/* query.h — vdb-query's answering of a batch of query records by their
+ * kind: vector, lexical (a text, no vector) or hybrid (both) (query_batch.c). */
+#ifndef VDB_CMD_QUERY_H
+#define VDB_CMD_QUERY_H
+#include "common.h"
+
+typedef struct {
+	const vdb_index *const *ix;
+	const char *const *names; /* the indexes' paths, for messages */
+	size_t nix;
+	int lexical;              /* some index of the set has a lexical index */
+	vdb_search_opts so;
+	vdb_fusion_opts fo;
+	vdb_output out;
+	unsigned include;
+} query_ctx;
+
+/* Scratch kept across batches (zero-initialised; query_bufs_free). */
+typedef struct {
+	unsigned char *kind;
+	size_t *slot;               /* row -> place among the rows of its kind */
+	unsigned char *vrows, *hrows; /* vector and hybrid queries' vectors */
+	char *tbuf;                 /* texts of lexical and hybrid queries */
+	const char **ltext, **htext;
+	size_t *llen, *hlen, *toff;
+	int64_t *vids, *lids;
+	float *vdist, *lscore;
+	vdb_fused_hit *hits;
+	size_t rows, tcap, vcap;    /* room: rows, text bytes, vector bytes */
+	size_t results;             /* room: results (rows x k) */
+	size_t hcap;                /* room: hybrid hits */
+} query_bufs;
+void query_bufs_free(query_bufs *b);
+
+/* Answer the q->n queries of q (records first.. of input) and write one
+ * line each, in input order, numbered from *qno (advanced). *search_s adds
+ * the time spent searching. Exits (64) for a text query when no index of
+ * the set has a lexical index, and as cmd_die for other failures. */
+void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_t first,
+                 size_t *qno, query_bufs *b, double *search_s);
+#endif
