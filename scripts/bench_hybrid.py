@@ -29,7 +29,8 @@ vector side) at --alphas, all top 10 from `vdb-query`. nDCG@10 and MRR@10 are co
 SQLite FTS5's bm25() (unicode61, and porter for stemming: Porter's stemmer, not Snowball's
 english) and RRF and weighted fusion computed here from FTS5's and vdb's vector top 100
 (weighted as Weaviate's relativeScoreFusion: each list's scores min-max normalised over the
-list, the vector score 1 - cosine distance, a document absent from a list scoring 0 there).
+list, the vector score 1 - cosine distance, a document absent from a list scoring 0 there; ties
+to the smaller id, as vdb's). With --language none, vdb's rows and the FTS5 (none) rows must agree.
 
     bench_hybrid.py --data DIR [--queries N] [--seed S] [--alphas 0.1,0.2,0.3,0.5,0.7] [--dim D]
                     [--epoch E] [--model FILE.vec|FILE.bin] [--keep DIR] [--quick]
@@ -117,7 +118,7 @@ def fts5_results(docs, queries, tokenize, k=DEPTH):
     db.execute(f"CREATE VIRTUAL TABLE d USING fts5(text, tokenize='{tokenize}')")
     with db:
         db.executemany("INSERT INTO d(rowid, text) VALUES (?, ?)", ((i, r["text"]) for i, r in enumerate(docs)))
-    sql = "SELECT rowid, bm25(d) FROM d WHERE d MATCH ? ORDER BY bm25(d) LIMIT ?"
+    sql = "SELECT rowid, bm25(d) FROM d WHERE d MATCH ? ORDER BY bm25(d), rowid LIMIT ?"  # ties as vdb
     out = []
     for q in queries:
         terms = re.findall(r"[^\W_]+", q["text"])
@@ -128,13 +129,14 @@ def fts5_results(docs, queries, tokenize, k=DEPTH):
 
 
 def rrf(lex, vec, c, k=10):
+    """RRF of two lists per query, ties to the smaller id (as vdb breaks them)."""
     out = []
     for (li, _), (vi, _) in zip(lex, vec):
         s = {}
         for ids in (li, vi):
             for r, i in enumerate(ids, 1):
                 s[i] = s.get(i, 0.0) + 1 / (c + r)
-        top = sorted(s, key=lambda i: -s[i])[:k]
+        top = sorted(s, key=lambda i: (-s[i], i))[:k]
         out.append((top, [s[i] for i in top]))
     return out
 
@@ -149,7 +151,7 @@ def weighted(lex, vec, alpha, k=10):
     for (li, ls), (vi, vd) in zip(lex, vec):
         nl, nv = norm(li, ls), norm(vi, [1 - d for d in vd])
         s = {i: alpha * nv.get(i, 0.0) + (1 - alpha) * nl.get(i, 0.0) for i in set(nl) | set(nv)}
-        top = sorted(s, key=lambda i: -s[i])[:k]
+        top = sorted(s, key=lambda i: (-s[i], i))[:k]
         out.append((top, [s[i] for i in top]))
     return out
 
@@ -266,19 +268,17 @@ def main():
             if not ix:
                 continue
             query(f"RRF k 60 ({lang})", ix, p("queries_vec.jsonl"), "--fusion", "rrf", "--rrf-k", "60")
-            if lang == "english":
-                for al in alphas:
-                    query(f"weighted alpha {al} ({lang})", ix, p("queries_vec.jsonl"), "--fusion", "weighted",
-                          "--alpha", str(al))
+            for al in (alphas if lang == "english" else [0.5]):
+                query(f"weighted alpha {al} ({lang})", ix, p("queries_vec.jsonl"), "--fusion", "weighted",
+                      "--alpha", str(al))
 
         ref = []
         for name, tok in (("none", "unicode61 remove_diacritics 0"), ("porter", "porter unicode61 remove_diacritics 0")):
             fts = fts5_results(docs, queries, tok)
             ref.append((f"ref: FTS5 bm25 ({name})", fts))
             ref.append((f"ref: RRF 60 of FTS5 ({name}) + vectors", rrf(fts, vec100, 60)))
-            if name == "porter":
-                for al in alphas:
-                    ref.append((f"ref: weighted {al} of FTS5 ({name}) + vectors", weighted(fts, vec100, al)))
+            for al in (alphas if name == "porter" else [0.5]):
+                ref.append((f"ref: weighted {al} of FTS5 ({name}) + vectors", weighted(fts, vec100, al)))
 
         print(f"\n{'mode':44} {'nDCG@10':>8} {'MRR@10':>8} {'vdb-eval nDCG':>14} {'vdb-eval MRR':>13}")
         for name, out, res in rows:
