@@ -167,7 +167,7 @@ def main():
     ap.add_argument("--model", help="a .vec or .bin embedder (vdb-text embed --model) instead of training one")
     ap.add_argument("--keep", help="keep the work files in this directory")
     ap.add_argument("--runs", type=int, default=1)  # accepted for scripts/bench; quality needs one
-    ap.add_argument("--quick", action="store_true", help="200 queries, a 2-epoch model")
+    ap.add_argument("--quick", action="store_true", help="200 queries, a 2-epoch model (a smoke test: its vectors find almost nothing)")
     a = ap.parse_args()
     if not os.path.exists(os.path.join(WORDNET, "data.noun")):
         sys.exit(f"bench: {WORDNET}/data.noun is missing (Debian package wordnet-base)")
