@@ -91,14 +91,15 @@ def read_results(path, nq, qids=None):
 
 
 def metrics(res, rel, k=10):
-    """Mean nDCG@k and MRR@k over all queries, one relevant document each (gain 1)."""
-    ndcg = mrr = 0.0
+    """Mean nDCG@k, MRR@k and recall@k over all queries, one relevant document each (gain 1)."""
+    ndcg = mrr = found = 0.0
     for (ids, _), want in zip(res, rel):
         if want in ids[:k]:
             r = ids.index(want) + 1
             ndcg += 1 / math.log2(r + 1)
             mrr += 1 / r
-    return ndcg / len(rel), mrr / len(rel)
+            found += 1
+    return ndcg / len(rel), mrr / len(rel), found / len(rel)
 
 
 def vdb_eval(qrels, results, k=10):
@@ -280,17 +281,17 @@ def main():
             for al in (alphas if name == "porter" else [0.5]):
                 ref.append((f"ref: weighted {al} of FTS5 ({name}) + vectors", weighted(fts, vec100, al)))
 
-        print(f"\n{'mode':44} {'nDCG@10':>8} {'MRR@10':>8} {'vdb-eval nDCG':>14} {'vdb-eval MRR':>13}")
+        print(f"\n{'mode':44} {'nDCG@10':>8} {'MRR@10':>8} {'R@10':>6} {'vdb-eval nDCG':>14} {'vdb-eval MRR':>13}")
         for name, out, res in rows:
             if res is None:
-                print(f"{name:44} {'-':>8} {'-':>8} {'-':>14} {'-':>13}")
+                print(f"{name:44} {'-':>8} {'-':>8} {'-':>6} {'-':>14} {'-':>13}")
                 continue
-            nd, mr = metrics(res, rel)
+            nd, mr, rc = metrics(res, rel)
             ev = vdb_eval(p("qrels"), out)
-            print(f"{name:44} {nd:8.4f} {mr:8.4f} " + (f"{ev[0]:14.4f} {ev[1]:13.4f}" if ev else f"{'-':>14} {'-':>13}"))
+            print(f"{name:44} {nd:8.4f} {mr:8.4f} {rc:6.3f} " + (f"{ev[0]:14.4f} {ev[1]:13.4f}" if ev else f"{'-':>14} {'-':>13}"))
         for name, res in ref:
-            nd, mr = metrics(res, rel)
-            print(f"{name:44} {nd:8.4f} {mr:8.4f}")
+            nd, mr, rc = metrics(res, rel)
+            print(f"{name:44} {nd:8.4f} {mr:8.4f} {rc:6.3f}")
         print("(alpha: weight of the vector side; 'ref:' rows come from SQLite FTS5 and fusion computed "
               "in Python, for comparison)")
     finally:
