@@ -122,6 +122,9 @@ void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 	used_fusion.depth = vdb_fusion_depth(&c->fo, k);
 	size_t nv = 0, nl = 0, nh = 0, used = 0;
 	size_t *lrow = grow(NULL, n, sizeof *lrow); /* lexical slot -> row, for messages */
+	/* a batch of vector queries only (no text query, no text or no lexical
+	 * index) is searched where it was read */
+	int vector_only = !q->novec && (!q->text_off || !c->lexical);
 	for (size_t i = 0; i < n; i++) {
 		int novec = q->novec && q->novec[i];
 		int text = q->text_off && !(q->text_off[i + 1] - q->text_off[i] == 4 &&
@@ -133,7 +136,8 @@ void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 			                without_lexical(c));
 		b->kind[i] = novec ? K_LEXICAL : text && c->lexical ? K_HYBRID : K_VECTOR;
 		if (b->kind[i] == K_VECTOR) {
-			memcpy(b->vrows + nv * rb, (const char *)q->data + i * rb, rb);
+			if (!vector_only)
+				memcpy(b->vrows + nv * rb, (const char *)q->data + i * rb, rb);
 			b->slot[i] = nv++;
 		} else if (b->kind[i] == K_LEXICAL) {
 			take_text(b, q, i, &used, &b->llen[nl]);
@@ -153,8 +157,8 @@ void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 			b->htext[b->slot[i]] = b->tbuf + b->toff[i];
 	double t0 = cmd_now();
 	vdb_status s;
-	if (nv && (s = vdb_index_search_set(c->ix, c->nix, (const float *)b->vrows, nv, &c->so,
-	                                    b->vids, b->vdist)))
+	const void *vq = vector_only ? (const void *)q->data : b->vrows;
+	if (nv && (s = vdb_index_search_set(c->ix, c->nix, vq, nv, &c->so, b->vids, b->vdist)))
 		cmd_die(s);
 	if (nl && (s = vdb_index_search_text_set(c->ix, c->nix, b->ltext, b->llen, nl, &c->so,
 	                                         b->lids, b->lscore)))

@@ -418,12 +418,12 @@ int main(int argc, char **argv)
 		if (a.base)
 			cmd_usage_error("-x names an index to change: give --append, --upsert, --delete "
 			                "or --compact too");
-		if (vdb_build_opts_check(&a.b))
-			cmd_usage_error("%s", vdb_last_error());
 		if (a.lex_option && !a.lexical)
 			cmd_usage_error("%s applies to the lexical index: give --lexical too", a.lex_option);
 		if (a.lexical)
 			a.b.lexical = &a.lex;
+		if (vdb_build_opts_check(&a.b))
+			cmd_usage_error("%s", vdb_last_error());
 	} else {
 		if (!a.output && !a.base)
 			cmd_usage_error("%s: give the index to change with -x INDEX",

@@ -1,4 +1,5 @@
-/* vdb-eval — exact ground truth, recall of query results, and sweeps of
+/* vdb-eval — exact ground truth, recall of query results, IR metrics of
+ * results against relevance judgments (lib/irmetrics.c), and sweeps of
  * recall and speed over search settings (the measuring is lib/sweep.c). */
 #include "common.h"
 #include <fcntl.h>
@@ -11,7 +12,8 @@
 
 enum {
 	OPT_MIN_RECALL = OPT_COMMON_LAST, OPT_JSON, OPT_QUERIES, OPT_GT, OPT_EF, OPT_NPROBE,
-	OPT_RUNS, OPT_PLOT, OPT_REFERENCE, OPT_HEADER, OPT_MAX_P99, OPT_METRICS
+	OPT_RUNS, OPT_PLOT, OPT_REFERENCE, OPT_HEADER, OPT_MAX_P99, OPT_METRICS, OPT_PER_QUERY,
+	OPT_QRELS, OPT_ALPHA, OPT_RRF_K, OPT_DEPTH
 };
 
 /* sysexits' EX_UNAVAILABLE: a program vdb-eval needs (gnuplot) is missing */
@@ -31,6 +33,7 @@ typedef struct {
 	double max_p99_ms;   /* check: 0 = no limit */
 	const char *metrics; /* check: Prometheus metrics file */
 	bool json;
+	bool per_query;      /* qrels: a JSON line per query */
 	/* sweep */
 	char **index;        /* the -x names (copies), from argv or the config file */
 	size_t nindex;
@@ -40,6 +43,11 @@ typedef struct {
 	size_t nef, nnprobe;
 	unsigned runs;
 	header_mode header;
+	/* fusion */
+	const char *qrels;
+	double *alpha, *rrf_k;
+	size_t nalpha, nrrf_k;
+	size_t depth;
 } eval_args;
 
 /* the command line, to tell its option values from the config file's */
@@ -50,29 +58,39 @@ static void help(void)
 {
 	printf("Usage: %s groundtruth [-m METRIC] [-k K] [--output FMT] BASE QUERIES\n"
 	       "       %s recall -k K [--min-recall R] [--json] GT.ivecs [RESULTS]\n"
+	       "       %s qrels -k K [--per-query] [--json] QRELS [RESULTS]\n"
 	       "       %s sweep -x INDEX [-x INDEX...] --queries Q --gt GT.ivecs [-k K]\n"
 	       "                [--ef N,N,...] [--nprobe N,N,...] [--runs N] [--format FMT]\n"
 	       "                [--plot FILE.svg|FILE.png [--reference REF.csv]]\n"
+	       "       %s fusion -x INDEX --queries Q.jsonl --qrels QRELS [-k K]\n"
+	       "                [--alpha A,A,...] [--rrf-k C,C,...] [--fusion-depth N]\n"
+	       "                [--format FMT] [--plot FILE.svg|FILE.png]\n"
 	       "       %s check -x INDEX --queries Q --gt GT.ivecs [-k K] [--ef N|--nprobe N]\n"
 	       "                [--min-recall R] [--max-p99-ms MS] [--metrics FILE]\n"
 	       "\n"
 	       "groundtruth: exact K nearest neighbours (default 100) of each query in BASE,\n"
 	       "  as ivecs (default), jsonl or tsv on stdout; BASE is streamed.\n"
 	       "recall: recall@K of vdb-query results (jsonl or ivecs; default stdin).\n"
+	       "qrels: nDCG@K, MRR@K, recall@K and precision@K of vdb-query results (default\n"
+	       "  stdin) against relevance judgments in TREC qrels format (QID ITER DOCID REL).\n"
 	       "sweep: for each index and search setting, recall@1/@K/@100, queries/s on one\n"
 	       "  thread and on all, latency p50/p95/p99/max, index size and build parameters.\n"
+	       "fusion: nDCG@K, MRR@K, recall@K and precision@K (default K 10) of judged\n"
+	       "  queries ranked by BM25 alone, vectors alone, and hybrid search with RRF at\n"
+	       "  each --rrf-k and weighted fusion at each --alpha.\n"
 	       "check: recall@K and one-query latency of an index at one setting, one summary\n"
 	       "  line; exit 1 below --min-recall or above --max-p99-ms (a guard for cron).\n"
 	       "\n"
 	       "  -m, --metric METRIC    l2 (default), ip or cosine\n"
-	       "  -k N                   neighbours per query (sweep: default 10)\n"
+	       "  -k N                   neighbours per query (sweep, fusion: default 10)\n"
 	       "  -O, --output FMT       groundtruth output: ivecs (default), jsonl, tsv\n"
 	       "  -f, --format FMT       vectors: auto (default), fvecs, ivecs, bvecs, jsonl;\n"
-	       "                         sweep: the report: table (default), csv, json\n"
+	       "                         sweep, fusion: the report: table (default), csv, json\n"
 	       "      --min-recall R     recall, check: exit 1 when recall@K is below R\n"
 	       "      --max-p99-ms MS    check: exit 1 when the 99th percentile latency is above MS\n"
 	       "      --metrics FILE     check: write Prometheus metrics to FILE (atomically)\n"
-	       "      --json             recall: print a JSON object\n"
+	       "      --json             recall, qrels: print a JSON object\n"
+	       "      --per-query        qrels: first a JSON line for each judged query\n"
 	       "  -x, --index FILE       sweep: an index; repeat, or separate with commas;\n"
 	       "                         check: the index\n"
 	       "      --queries FILE     sweep, check: query vectors (fvecs, jsonl, ...)\n"
@@ -83,8 +101,14 @@ static void help(void)
 	       "      --runs N           sweep, check: timed runs, the best reported (default 3)\n"
 	       "      --header WHEN      sweep: auto (default: not when appending to a\n"
 	       "                         non-empty file), always or never\n"
-	       "      --plot FILE        sweep: draw recall against queries/s (gnuplot)\n"
+	       "      --plot FILE        sweep: draw recall against queries/s (gnuplot);\n"
+	       "                         fusion: nDCG@K against alpha\n"
 	       "      --reference FILE   sweep: add the curves of a CSV (system,setting,recall,qps)\n"
+	       "      --qrels FILE       fusion: relevance judgments (TREC qrels)\n"
+	       "      --alpha LIST       fusion: weights of the vectors, 0..1 (default\n"
+	       "                         0,0.1,...,1)\n"
+	       "      --rrf-k LIST       fusion: RRF constants (default 60)\n"
+	       "      --fusion-depth N   fusion: candidates from each list (default max(K, 100))\n"
 	       "  -t, --threads N        threads (default: all cores)\n"
 	       "  -c, --config FILE      YAML file of long options (command line wins)\n"
 	       "  -q, --quiet            no warnings\n"
@@ -95,7 +119,7 @@ static void help(void)
 	       "65 bad input data,\n"
 	       "66 cannot open input, 69 gnuplot missing for --plot, 73 cannot create output,\n"
 	       "74 I/O error, 70 internal error. See vdb-eval(1).\n",
-	       cmd_name, cmd_name, cmd_name, cmd_name);
+	       cmd_name, cmd_name, cmd_name, cmd_name, cmd_name, cmd_name);
 }
 
 /* Whether an option value lies in the command line (not the config file). */
@@ -141,26 +165,57 @@ static void add_indexes(eval_args *a, const char *arg)
 }
 
 /* A comma-separated list of whole numbers in 1..max (replaces the last). */
-static void parse_list(const char *opt, const char *arg, unsigned max, unsigned **out,
-                       size_t *n)
+/* The items of a comma-separated list (at most MAX_LIST of at most 31
+ * bytes), split into items (MAX_LIST x 32 bytes, caller frees); their count. */
+static size_t list_items(const char *opt, const char *arg, const char *example,
+                         char (**items)[32])
 {
-	if (!*out && !(*out = malloc(MAX_LIST * sizeof **out)))
+	if (!(*items = malloc(MAX_LIST * sizeof **items)))
 		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
-	*n = 0;
+	size_t n = 0;
 	for (const char *p = arg;; p++) {
 		size_t len = strcspn(p, ",");
-		char item[32];
-		if (len == 0 || len >= sizeof item)
-			cmd_usage_error("%s: '%s' is not a list of whole numbers like 16,32,64", opt, arg);
-		if (*n == MAX_LIST)
+		if (len == 0 || len >= sizeof **items)
+			cmd_usage_error("%s: '%s' is not a list of numbers like %s", opt, arg, example);
+		if (n == MAX_LIST)
 			cmd_usage_error("%s: more than %d values", opt, MAX_LIST);
-		memcpy(item, p, len);
-		item[len] = 0;
-		(*out)[(*n)++] = (unsigned)cmd_size(opt, item, 1, max);
+		memcpy((*items)[n], p, len);
+		(*items)[n++][len] = 0;
 		p += len;
 		if (!*p)
 			break;
 	}
+	return n;
+}
+
+static void parse_list(const char *opt, const char *arg, unsigned max, unsigned **out,
+                       size_t *n)
+{
+	char (*item)[32];
+	*n = list_items(opt, arg, "16,32,64", &item);
+	free(*out);
+	if (!(*out = malloc(*n * sizeof **out)))
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+	for (size_t i = 0; i < *n; i++)
+		(*out)[i] = (unsigned)cmd_size(opt, item[i], 1, max);
+	free(item);
+}
+
+/* A list of reals in [min, max] (excl_min: min itself excluded). */
+static void parse_reals(const char *opt, const char *arg, double min, double max, bool excl_min,
+                        double **out, size_t *n)
+{
+	char (*item)[32];
+	*n = list_items(opt, arg, "0,0.5,1", &item);
+	free(*out);
+	if (!(*out = malloc(*n * sizeof **out)))
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+	for (size_t i = 0; i < *n; i++) {
+		(*out)[i] = cmd_double(opt, item[i], min, max);
+		if (excl_min && (*out)[i] == min)
+			cmd_usage_error("%s: %s must be above %g", opt, item[i], min);
+	}
+	free(item);
 }
 
 static bool on_opt(int opt, const char *arg, void *ctx)
@@ -185,6 +240,21 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		return true;
 	case OPT_JSON:
 		a->json = true;
+		return true;
+	case OPT_PER_QUERY:
+		a->per_query = true;
+		return true;
+	case OPT_QRELS:
+		a->qrels = arg;
+		return true;
+	case OPT_ALPHA:
+		parse_reals("--alpha", arg, 0, 1, false, &a->alpha, &a->nalpha);
+		return true;
+	case OPT_RRF_K:
+		parse_reals("--rrf-k", arg, 0, 1e9, true, &a->rrf_k, &a->nrrf_k);
+		return true;
+	case OPT_DEPTH:
+		a->depth = cmd_size("--fusion-depth", arg, 1, VDB_MAX_K);
 		return true;
 	case OPT_MAX_P99:
 		a->max_p99_ms = cmd_double("--max-p99-ms", arg, 0, 1e9);
@@ -237,6 +307,11 @@ static const struct option longopts[] = {
 	{ "format", required_argument, NULL, 'f' },
 	{ "min-recall", required_argument, NULL, OPT_MIN_RECALL },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "per-query", no_argument, NULL, OPT_PER_QUERY },
+	{ "qrels", required_argument, NULL, OPT_QRELS },
+	{ "alpha", required_argument, NULL, OPT_ALPHA },
+	{ "rrf-k", required_argument, NULL, OPT_RRF_K },
+	{ "fusion-depth", required_argument, NULL, OPT_DEPTH },
 	{ "index", required_argument, NULL, 'x' },
 	{ "queries", required_argument, NULL, OPT_QUERIES },
 	{ "gt", required_argument, NULL, OPT_GT },
@@ -367,6 +442,41 @@ static int recall(const eval_args *a, int nargs, char **args)
 		return EXIT_BELOW;
 	}
 	return st;
+}
+
+/* ===== qrels ===== */
+
+static int qrels(const eval_args *a, int nargs, char **args)
+{
+	if (nargs < 1 || nargs > 2)
+		cmd_usage_error("qrels needs QRELS and optionally RESULTS");
+	if (!a->k_given)
+		cmd_usage_error("qrels needs -k K");
+	vdb_qrels *q;
+	vdb_ir_eval *e;
+	vdb_status s;
+	if ((s = vdb_qrels_load(&q, args[0])) || (s = vdb_ir_eval_new(&e, q, a->k)))
+		cmd_die(s);
+	vdb_ir_scores m;
+	size_t answered;
+	if (!vdb_ir_eval_mean(e, &m, NULL))
+		cmd_die(vdb_fail(VDB_EFORMAT, "%s judges no document relevant (REL > 0): nothing to "
+		                 "measure", args[0]));
+	if ((s = vdb_ir_eval_results(e, nargs == 2 ? args[1] : "-")))
+		cmd_die(s);
+	size_t n = vdb_ir_eval_mean(e, &m, &answered);
+	if (!answered)
+		cmd_warn("no result line answers a query of %s (do the results' \"query_id\" or "
+		         "\"query\" name its QIDs?)", args[0]);
+	else if (answered < n)
+		cmd_warn("%zu of the %zu judged queries have no results; they count 0", n - answered,
+		         n);
+	if (vdb_ir_eval_write(stdout, e, (a->per_query ? VDB_IR_PER_QUERY : 0) |
+	                                 (a->json ? VDB_IR_JSON : 0)))
+		cmd_check_stdout();
+	vdb_ir_eval_free(e);
+	vdb_qrels_free(q);
+	return cmd_finish();
 }
 
 /* ===== sweep ===== */
@@ -572,6 +682,166 @@ static int sweep(const eval_args *a, int nargs, char **args)
 	return cmd_finish();
 }
 
+/* ===== fusion ===== */
+
+/* The settings a fusion sweep measures: BM25 alone, vectors alone, RRF at
+ * each --rrf-k (default 60), weighted at each --alpha (default 0, 0.1, ...
+ * 1), in that order. */
+static vdb_rank_setting *fusion_settings(const eval_args *a, size_t *n)
+{
+	static const double alpha11[] = { 0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1 };
+	static const double rrf60[] = { 60 };
+	const double *al = a->nalpha ? a->alpha : alpha11, *rk = a->nrrf_k ? a->rrf_k : rrf60;
+	size_t nal = a->nalpha ? a->nalpha : 11, nrk = a->nrrf_k ? a->nrrf_k : 1;
+	vdb_rank_setting *set = calloc(2 + nal + nrk, sizeof *set);
+	if (!set)
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+	*n = 0;
+	set[(*n)++].mode = VDB_RANK_LEXICAL;
+	set[(*n)++].mode = VDB_RANK_VECTOR;
+	for (size_t i = 0; i < nrk; i++)
+		set[(*n)++] = (vdb_rank_setting){ .mode = VDB_RANK_RRF, .rrf_k = rk[i] };
+	for (size_t i = 0; i < nal; i++)
+		set[(*n)++] = (vdb_rank_setting){ .mode = VDB_RANK_WEIGHTED, .alpha = al[i] };
+	return set;
+}
+
+/* The plot: nDCG@k against alpha (weighted), the others as levels. */
+static void fusion_plot(const char *path, const vdb_rank_setting *set,
+                        const vdb_ir_scores *r, size_t n, size_t k)
+{
+	vdb_curve *c = calloc(n, sizeof *c);
+	char (*title)[48] = calloc(n, sizeof *title);
+	if (!c || !title)
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+	size_t nc = 1;
+	c[0].title = "weighted";
+	vdb_status s = VDB_OK;
+	for (size_t i = 0; i < n && !s; i++) {
+		if (set[i].mode == VDB_RANK_WEIGHTED) {
+			s = vdb_curve_add(&c[0], set[i].alpha, r[i].ndcg);
+			continue;
+		}
+		if (set[i].mode == VDB_RANK_RRF)
+			snprintf(title[nc], sizeof title[nc], "rrf k=%g", set[i].rrf_k);
+		else
+			snprintf(title[nc], sizeof title[nc], "%s alone",
+			         set[i].mode == VDB_RANK_LEXICAL ? "bm25" : "vectors");
+		c[nc].title = title[nc];
+		c[nc].level = 1;
+		c[nc].reference = set[i].mode != VDB_RANK_RRF;
+		s = vdb_curve_add(&c[nc++], 0, r[i].ndcg);
+	}
+	if (s)
+		cmd_die(s);
+	char ylabel[48];
+	snprintf(ylabel, sizeof ylabel, "nDCG@%zu", k);
+	vdb_plot_axes ax = { "alpha (weighted fusion: 0 = BM25 only, 1 = vectors only)", ylabel,
+	                     0, "outside right top", 0, 1 };
+	if ((s = vdb_plot_axes_draw(path, c, nc, &ax)))
+		die_plot(s);
+	for (size_t i = 0; i < nc; i++) {
+		free(c[i].recall);
+		free(c[i].qps);
+	}
+	free(c);
+	free(title);
+}
+
+static int fusion(const eval_args *a, int nargs, char **args)
+{
+	if (nargs)
+		cmd_usage_error("fusion takes no file operands (got '%s'); name the index with -x",
+		                args[0]);
+	if (a->nindex != 1)
+		cmd_usage_error("fusion needs one index: -x INDEX");
+	if (!a->queries)
+		cmd_usage_error("fusion needs --queries FILE (JSONL records with \"text\" and "
+		                "\"vector\")");
+	if (!a->qrels)
+		cmd_usage_error("fusion needs --qrels FILE (relevance judgments)");
+	vdb_report_format fmt = VDB_REPORT_TABLE;
+	if (a->format && vdb_report_format_parse(a->format, &fmt))
+		cmd_usage_error("--format: %s", vdb_last_error());
+	size_t k = a->k_given ? a->k : 10;
+	vdb_status s;
+	if (a->plot) {
+		if ((s = vdb_plot_check(a->plot)) == VDB_EINVAL)
+			cmd_usage_error("--plot: %s", vdb_last_error());
+		if (s)
+			die_plot(s);
+	}
+	vdb_index *ix;
+	cmd_watch_index(a->index[0]);
+	if ((s = vdb_index_open(&ix, a->index[0])))
+		cmd_die(s);
+	if (!vdb_index_has_lexical(ix))
+		cmd_usage_error("%s has no lexical index: build it with vdb-build --lexical",
+		                a->index[0]);
+	vdb_qrels *q;
+	vdb_ir_eval *e;
+	vdb_ir_scores m;
+	if ((s = vdb_qrels_load(&q, a->qrels)) || (s = vdb_ir_eval_new(&e, q, k)))
+		cmd_die(s);
+	if (!vdb_ir_eval_mean(e, &m, NULL))
+		cmd_die(vdb_fail(VDB_EFORMAT, "%s judges no document relevant (REL > 0): nothing to "
+		                 "measure", a->qrels));
+	vdb_vecs qv;
+	vdb_vecs_init(&qv);
+	qv.dim = vdb_index_dim(ix); /* the reader checks every query against it */
+	vdb_reader *r;
+	size_t got;
+	if ((s = vdb_reader_open(&r, a->queries, VDB_FMT_AUTO)) ||
+	    (s = vdb_reader_read(r, &qv, 0, &got)))
+		cmd_die(s);
+	vdb_reader_close(r);
+	if (vdb_index_embedder_check(ix, a->index[0], qv.embedder, a->queries, 0))
+		cmd_warn("%s", vdb_last_error()); /* as vdb-query without --strict */
+	size_t n;
+	vdb_rank_setting *set = fusion_settings(a, &n);
+	vdb_ir_scores *scores = calloc(n, sizeof *scores);
+	if (!scores)
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+	vdb_search_opts so;
+	vdb_search_opts_init(&so);
+	vdb_fusion_opts fo;
+	vdb_fusion_opts_init(&fo);
+	fo.depth = a->depth;
+	bool header = a->header == HEADER_ALWAYS ||
+	              (a->header == HEADER_AUTO && !appending_to_data());
+	if (header && vdb_fusion_write_header(stdout, fmt, k))
+		cmd_check_stdout();
+	for (size_t i = 0; i < n; i++) {
+		vdb_fusion_row row = { .set = set[i], .k = k };
+		char what[64];
+		snprintf(what, sizeof what, "setting %zu of %zu", i + 1, n);
+		sweep_progress(a->index[0], what, i + 1, n);
+		if ((s = vdb_ir_eval_search(e, ix, &qv, a->queries, &set[i], &so, &fo, &row.qps)))
+			die_about(s, a->index[0], NULL);
+		sweep_progress_clear();
+		row.queries = vdb_ir_eval_mean(e, &row.r, &row.answered);
+		if (i == 0 && !row.answered)
+			cmd_warn("no query of %s is judged in %s (are the records' ids, or their numbers, "
+			         "its QIDs?)", a->queries, a->qrels);
+		else if (i == 0 && row.answered < row.queries)
+			cmd_warn("%zu of the %zu judged queries are not in %s; they count 0",
+			         row.queries - row.answered, row.queries, a->queries);
+		scores[i] = row.r;
+		if (vdb_fusion_write_row(stdout, fmt, &row))
+			cmd_check_stdout();
+		cmd_check_stdout(); /* each row as soon as it is measured */
+	}
+	if (a->plot)
+		fusion_plot(a->plot, set, scores, n, k);
+	free(scores);
+	free(set);
+	vdb_vecs_free(&qv);
+	vdb_ir_eval_free(e);
+	vdb_qrels_free(q);
+	vdb_index_close(ix);
+	return cmd_finish();
+}
+
 /* ===== check ===== */
 
 /* The one setting check measures at: --ef or --nprobe, whichever the
@@ -667,7 +937,8 @@ int main(int argc, char **argv)
 	main_argc = argc, main_argv = argv;
 	int first = cmd_parse(argc, argv, "m:k:O:f:x:t:c:qh", longopts, on_opt, &a, help);
 	if (first >= argc)
-		cmd_usage_error("no subcommand: expected groundtruth, recall, sweep or check");
+		cmd_usage_error("no subcommand: expected groundtruth, recall, qrels, sweep, fusion or "
+		                "check");
 	const char *sub = argv[first];
 	int nargs = argc - first - 1;
 	char **args = argv + first + 1;
@@ -675,15 +946,20 @@ int main(int argc, char **argv)
 		return groundtruth(&a, nargs, args);
 	if (!strcmp(sub, "recall"))
 		return recall(&a, nargs, args);
-	bool is_sweep = !strcmp(sub, "sweep");
-	if (is_sweep || !strcmp(sub, "check")) {
-		int st = is_sweep ? sweep(&a, nargs, args) : check(&a, nargs, args);
+	if (!strcmp(sub, "qrels"))
+		return qrels(&a, nargs, args);
+	bool is_sweep = !strcmp(sub, "sweep"), is_fusion = !strcmp(sub, "fusion");
+	if (is_sweep || is_fusion || !strcmp(sub, "check")) {
+		int st = is_sweep ? sweep(&a, nargs, args)
+		       : is_fusion ? fusion(&a, nargs, args) : check(&a, nargs, args);
 		free_indexes(&a);
 		free(a.index);
 		free(a.ef);
 		free(a.nprobe);
+		free(a.alpha);
+		free(a.rrf_k);
 		return st;
 	}
-	cmd_usage_error("unknown subcommand '%s' (expected groundtruth, recall, sweep or check)",
-	                sub);
+	cmd_usage_error("unknown subcommand '%s' (expected groundtruth, recall, qrels, sweep, "
+	                "fusion or check)", sub);
 }

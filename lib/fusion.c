@@ -52,12 +52,6 @@ size_t vdb_fusion_depth(const vdb_fusion_opts *f, size_t k)
 	return d > k ? d : k;
 }
 
-/* A list entry: which list (0 vector, 1 lexical) and its place. */
-typedef struct {
-	int64_t ref;
-	uint32_t list, pos;
-} entry;
-
 /* A hit of the union of the lists. */
 typedef struct {
 	vdb_cand key; /* the id's order (dist unused) */
@@ -66,39 +60,57 @@ typedef struct {
 	uint32_t lr, vr;
 } fused;
 
+/* Scratch: the union's hits, a hash of their refs (open addressing, -1
+ * empty) and the k best's places. Nothing is allocated once it has grown. */
 struct vdb_fuse_ws {
-	entry *e;
-	size_t ecap;
 	fused *u;
 	size_t ucap;
+	int32_t *slot;
+	size_t scap;
+	uint32_t *top;
+	size_t tcap;
 };
 
 void vdb_fuse_ws_free(vdb_fuse_ws *w)
 {
 	if (!w)
 		return;
-	free(w->e);
 	free(w->u);
+	free(w->slot);
+	free(w->top);
 	free(w);
 }
 
-static int entry_cmp(const void *pa, const void *pb)
+static int fused_cmp(const fused *a, const fused *b)
 {
-	const entry *a = pa, *b = pb;
-	if (a->ref != b->ref)
-		return a->ref < b->ref ? -1 : 1;
-	return (a->list > b->list) - (a->list < b->list);
-}
-
-static int fused_cmp(const void *pa, const void *pb)
-{
-	const fused *a = pa, *b = pb;
 	if (a->score != b->score)
 		return a->score > b->score ? -1 : 1;
 	int c = vdb_cand_cmp(&a->key, &b->key); /* dist is 0 in both: the ids decide */
 	if (c)
 		return c;
 	return (a->key.ref > b->key.ref) - (a->key.ref < b->key.ref);
+}
+
+static int fused_qcmp(const void *a, const void *b)
+{
+	return fused_cmp(a, b);
+}
+
+/* The hit of ref in the union: its place, a new one (*m grows) if absent. */
+static uint32_t hit_of(vdb_fuse_ws *w, size_t mask, int64_t ref, const vdb_cand *c, size_t *m)
+{
+	size_t h = (size_t)(((uint64_t)ref * 0x9E3779B97F4A7C15ull) >> 17) & mask;
+	while (w->slot[h] >= 0 && w->u[w->slot[h]].key.ref != ref)
+		h = (h + 1) & mask;
+	if (w->slot[h] < 0) {
+		fused *u = &w->u[*m];
+		u->key = *c;
+		u->key.dist = 0;
+		u->vr = u->lr = 0;
+		u->vec = u->lex = NAN;
+		w->slot[h] = (int32_t)(*m)++;
+	}
+	return (uint32_t)w->slot[h];
 }
 
 /* The list's values scaled to [0, 1], best = 1: v of one entry. */
@@ -135,32 +147,30 @@ vdb_status vdb_fuse(const vdb_fusion_opts *f, const vdb_cand *vec, size_t nv,
 	if (!*wp && !(*wp = calloc(1, sizeof **wp)))
 		return vdb_fail(VDB_ENOMEM, "out of memory fusing results");
 	vdb_fuse_ws *w = *wp;
-	size_t n = nv + nl;
-	if (vdb_grow((void **)&w->e, &w->ecap, n ? n : 1, sizeof *w->e, "fusion") ||
-	    vdb_grow((void **)&w->u, &w->ucap, n ? n : 1, sizeof *w->u, "fusion"))
+	size_t n = nv + nl, hcap = 16;
+	while (hcap < 2 * n)
+		hcap *= 2;
+	VDB_RETURN_IF(n > INT32_MAX / 4, VDB_ENOMEM, "too many candidates to fuse: %zu", n);
+	if (vdb_grow((void **)&w->u, &w->ucap, n ? n : 1, sizeof *w->u, "fusion") ||
+	    vdb_grow((void **)&w->slot, &w->scap, hcap, sizeof *w->slot, "fusion") ||
+	    vdb_grow((void **)&w->top, &w->tcap, k ? k : 1, sizeof *w->top, "fusion"))
 		return VDB_ENOMEM;
-	for (size_t i = 0; i < nv; i++)
-		w->e[i] = (entry){ vec[i].ref, 0, (uint32_t)i };
-	for (size_t i = 0; i < nl; i++)
-		w->e[nv + i] = (entry){ lex[i].ref, 1, (uint32_t)i };
-	qsort(w->e, n, sizeof *w->e, entry_cmp);
-	scale vs = scale_of(vec, nv, 1), ls = scale_of(lex, nl, 0);
+	memset(w->slot, 0xff, hcap * sizeof *w->slot);
 	size_t m = 0;
-	for (size_t i = 0; i < n; m++) {
-		fused *u = &w->u[m];
-		u->vr = u->lr = 0;
-		u->vec = u->lex = NAN;
-		int64_t ref = w->e[i].ref;
-		for (; i < n && w->e[i].ref == ref; i++) {
-			const entry *e = &w->e[i];
-			const vdb_cand *c = e->list ? &lex[e->pos] : &vec[e->pos];
-			u->key = *c;
-			if (e->list)
-				u->lex = c->dist, u->lr = e->pos + 1;
-			else
-				u->vec = c->dist, u->vr = e->pos + 1;
-		}
-		u->key.dist = 0;
+	/* a ref twice in one list keeps its first place */
+	for (size_t i = 0; i < nv; i++) {
+		fused *u = &w->u[hit_of(w, hcap - 1, vec[i].ref, &vec[i], &m)];
+		if (!u->vr)
+			u->vec = vec[i].dist, u->vr = (uint32_t)i + 1;
+	}
+	for (size_t i = 0; i < nl; i++) {
+		fused *u = &w->u[hit_of(w, hcap - 1, lex[i].ref, &lex[i], &m)];
+		if (!u->lr)
+			u->lex = lex[i].dist, u->lr = (uint32_t)i + 1;
+	}
+	scale vs = scale_of(vec, nv, 1), ls = scale_of(lex, nl, 0);
+	for (size_t i = 0; i < m; i++) {
+		fused *u = &w->u[i];
 		double sv = 0, sl = 0;
 		if (f->fusion == VDB_FUSION_WEIGHTED) {
 			if (u->vr)
@@ -175,10 +185,25 @@ vdb_status vdb_fuse(const vdb_fusion_opts *f, const vdb_cand *vec, size_t nv,
 		}
 		u->score = sv + sl;
 	}
-	qsort(w->u, m, sizeof *w->u, fused_cmp);
-	size_t keep = m < k ? m : k;
+	/* the k best, in order: all of them sorted, or the few kept sorted */
+	size_t keep = 0;
+	if (k >= m) {
+		qsort(w->u, m, sizeof *w->u, fused_qcmp);
+		for (; keep < m; keep++)
+			w->top[keep] = (uint32_t)keep;
+	} else
+		for (size_t i = 0; i < m; i++) {
+			if (keep == k && fused_cmp(&w->u[i], &w->u[w->top[k - 1]]) >= 0)
+				continue;
+			size_t at = keep < k ? keep++ : k - 1;
+			while (at > 0 && fused_cmp(&w->u[i], &w->u[w->top[at - 1]]) < 0) {
+				w->top[at] = w->top[at - 1];
+				at--;
+			}
+			w->top[at] = (uint32_t)i;
+		}
 	for (size_t i = 0; i < keep; i++) {
-		const fused *u = &w->u[i];
+		const fused *u = &w->u[w->top[i]];
 		hits[i] = (vdb_fused_hit){ .id = u->key.ref, .score = (float)u->score,
 		                           .lex_score = u->lex, .vec_dist = u->vec,
 		                           .lex_rank = u->lr, .vec_rank = u->vr };

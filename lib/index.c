@@ -90,6 +90,13 @@ vdb_status vdb_build_opts_check(const vdb_build_opts *o)
 	              "shard %u/%u is out of range", o->shard, o->shards);
 	VDB_RETURN_IF(o->refine > VDB_MAX_REFINE, VDB_EINVAL, "--refine %u is out of range (0..%u)",
 	              o->refine, VDB_MAX_REFINE);
+	if (o->lexical) { /* a language libstemmer lacks, before any input is read */
+		vdb_analyzer *a;
+		vdb_status s = vdb_analyzer_new(&a, o->lexical->language, NULL, 0);
+		if (s)
+			return s;
+		vdb_analyzer_free(a);
+	}
 	return ops->check ? ops->check(o) : VDB_OK;
 }
 

@@ -113,3 +113,15 @@ void vdb_jout_free(vdb_jout *b)
 	b->p = NULL;
 	b->len = b->cap = 0;
 }
+
+vdb_status vdb_json_line(FILE *f, json_t *o)
+{
+	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10))
+	               : NULL;
+	json_decref(o);
+	VDB_RETURN_IF(!text, VDB_ENOMEM, "out of memory writing a JSON line");
+	fputs(text, f);
+	fputc('\n', f);
+	free(text);
+	return VDB_OK;
+}

@@ -4,6 +4,8 @@
 #ifndef VDB_JSONOUT_H
 #define VDB_JSONOUT_H
 #include "vdb_internal.h"
+#include <jansson.h>
+#include <stdio.h>
 
 typedef struct {
 	char *p;
@@ -19,4 +21,9 @@ vdb_status vdb_jout_string(vdb_jout *b, const char *s, size_t n);
 vdb_status vdb_jout_string_open(vdb_jout *b, const char *s, size_t n);
 vdb_status vdb_jout_uint(vdb_jout *b, unsigned long long v);
 void vdb_jout_free(vdb_jout *b);
+
+/* o (a reference stolen; NULL: out of memory) written to f as one compact
+ * line, keys in order, reals with up to 10 significant digits (the report
+ * rows of sweeps and metrics). VDB_ENOMEM; the caller checks f. */
+vdb_status vdb_json_line(FILE *f, json_t *o);
 #endif

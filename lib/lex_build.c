@@ -219,11 +219,12 @@ static vdb_status encode_term(bytes *b, vdb_lex_term *t, const uint32_t *rows, c
                               const uint32_t *lens)
 {
 	static const unsigned char pad[8];
-	vdb_status s = put(b, pad, (8 - b->len % 8) % 8);
-	t->post_off = b->len;
 	uint32_t nb = vdb_lex_nblocks(t);
+	/* a term of one block has no table: the term holds its bounds */
+	vdb_status s = nb > 1 ? put(b, pad, (8 - b->len % 8) % 8) : VDB_OK;
+	t->post_off = b->len;
 	size_t table = b->len;
-	for (uint32_t i = 0; i < nb && !s; i++) {
+	for (uint32_t i = 0; i < nb && nb > 1 && !s; i++) {
 		vdb_lex_block z = { 0 };
 		s = put(b, &z, sizeof z);
 	}
@@ -242,7 +243,7 @@ static vdb_status encode_term(bytes *b, vdb_lex_term *t, const uint32_t *rows, c
 		for (size_t i = from; i < to && !s; i++)
 			s = put_varint(b, tfs[i] - 1);
 		bl.end = b->len - t->post_off;
-		if (!s)
+		if (!s && nb > 1)
 			memcpy(b->p + table + k * sizeof bl, &bl, sizeof bl);
 		t->max_tf = bl.max_tf > t->max_tf ? bl.max_tf : t->max_tf;
 		t->min_len = bl.min_len < t->min_len ? bl.min_len : t->min_len;

@@ -59,7 +59,8 @@ typedef struct {
 /* A term's list in one index, as a search walks it. */
 typedef struct {
 	const vdb_lex_term *t;
-	const vdb_lex_block *bl;
+	const vdb_lex_block *bl;       /* its blocks: in the file, or &one */
+	vdb_lex_block one;
 	uint32_t nb, blk, n, pos, row; /* row UINT32_MAX: past the end */
 	int decoded;                   /* block blk is in rows/tfs */
 	uint32_t *rows, *tfs;
@@ -248,18 +249,21 @@ static void search_index(const search_ctx *c, workspace *w, size_t j)
 	uint32_t m = 0;
 	for (uint32_t i = 0; i < w->nq; i++) {
 		int64_t t = vdb_lex_find(lx, w->arena + w->q[i].off, w->q[i].len);
-		const vdb_lex_block *bl = t >= 0 ? vdb_lex_blocks(lx, &lx->terms[t]) : NULL;
-		if (!bl)
+		cursor *x = &cu[m];
+		if (t < 0 || !vdb_lex_blocks(lx, &lx->terms[t], &x->bl, &x->one))
 			continue;
-		cursor *x = &cu[m++];
-		x->t = &lx->terms[t], x->bl = bl, x->nb = vdb_lex_nblocks(x->t), x->blk = 0;
+		m++;
+		x->t = &lx->terms[t], x->nb = vdb_lex_nblocks(x->t), x->blk = 0;
 		x->wid = w->q[i].weight * w->q[i].idf;
 		x->ub = bm25(c, x->wid, x->t->max_tf, x->t->min_len) * BOUND_SLACK;
 		x->qpos = w->q[i].qpos;
 		load(lx, count, x);
 	}
-	/* cursors move with their buffers */
+	/* cursors move with their buffers; a block made up moves too */
 	qsort(cu, m, sizeof *cu, by_bound);
+	for (uint32_t i = 0; i < m; i++)
+		if (cu[i].nb == 1)
+			cu[i].bl = &cu[i].one;
 	for (uint32_t i = 0; i < m; i++)
 		w->prefix[i] = (i ? w->prefix[i - 1] : 0) + cu[i].ub;
 	int64_t base = c->n > 1 ? VDB_SET_REF(j, 0) : 0;

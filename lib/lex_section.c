@@ -114,20 +114,32 @@ vdb_status vdb_lex_open(vdb_lex **out, const vdb_file *f, size_t count)
 	return VDB_OK;
 }
 
-const vdb_lex_block *vdb_lex_blocks(const vdb_lex *lx, const vdb_lex_term *t)
+int vdb_lex_blocks(const vdb_lex *lx, const vdb_lex_term *t, const vdb_lex_block **bl,
+                   vdb_lex_block *one)
 {
 	uint64_t nb = vdb_lex_nblocks(t);
-	if (t->post_off % 8 || t->post_off > lx->post_len ||
-	    nb > (lx->post_len - t->post_off) / sizeof(vdb_lex_block))
-		return NULL;
-	return (const vdb_lex_block *)(const void *)(lx->post + t->post_off);
+	if (t->post_off > lx->post_len)
+		return 0;
+	if (nb == 1) {
+		size_t i = (size_t)(t - lx->terms);
+		uint64_t next = i + 1 < lx->nterms ? lx->terms[i + 1].post_off : lx->post_len;
+		*one = (vdb_lex_block){ UINT32_MAX, t->max_tf, t->min_len, 0,
+		                        next >= t->post_off ? next - t->post_off : 0 };
+		*bl = one;
+		return 1;
+	}
+	if (t->post_off % 8 || nb > (lx->post_len - t->post_off) / sizeof(vdb_lex_block))
+		return 0;
+	*bl = (const vdb_lex_block *)(const void *)(lx->post + t->post_off);
+	return 1;
 }
 
 size_t vdb_lex_decode(const vdb_lex *lx, const vdb_lex_term *t, const vdb_lex_block *blocks,
                       uint32_t b, size_t count, uint32_t *rows, uint32_t *tfs)
 {
 	uint64_t nb = vdb_lex_nblocks(t);
-	uint64_t start = b ? blocks[b - 1].end : nb * sizeof(vdb_lex_block), end = blocks[b].end;
+	uint64_t start = b ? blocks[b - 1].end : nb > 1 ? nb * sizeof(vdb_lex_block) : 0;
+	uint64_t end = blocks[b].end;
 	uint64_t room = lx->post_len - t->post_off; /* vdb_lex_blocks checked post_off */
 	if (start > end || end > room)
 		return 0;
@@ -192,15 +204,16 @@ int64_t vdb_lex_find(const vdb_lex *lx, const char *term, size_t len)
 static int verify_term(const vdb_lex *lx, const vdb_lex_term *t, size_t count, uint64_t *seen,
                        uint32_t *rows, uint32_t *tfs)
 {
-	const vdb_lex_block *bl = vdb_lex_blocks(lx, t);
-	if (!bl || t->df == 0 || t->df > count)
+	const vdb_lex_block *bl;
+	vdb_lex_block one;
+	if (t->df == 0 || t->df > count || !vdb_lex_blocks(lx, t, &bl, &one))
 		return 0;
 	uint32_t nb = vdb_lex_nblocks(t), max_tf = 0, min_len = UINT32_MAX;
 	for (uint32_t b = 0; b < nb; b++) {
 		size_t n = t->df - (size_t)b * VDB_LEX_BLOCK;
 		n = n > VDB_LEX_BLOCK ? VDB_LEX_BLOCK : n;
 		if (bl[b].zero || vdb_lex_decode(lx, t, bl, b, count, rows, tfs) != n ||
-		    rows[n - 1] != bl[b].last_row)
+		    (nb > 1 && rows[n - 1] != bl[b].last_row))
 			return 0;
 		uint32_t bmax = 0, bmin = UINT32_MAX;
 		for (size_t i = 0; i < n; i++) {
@@ -240,7 +253,8 @@ vdb_status vdb_lex_verify(const vdb_lex *lx, const char *name, size_t count)
 	vdb_status s = seen && rows && tfs ? VDB_OK : vdb_fail(VDB_ENOMEM, "out of memory");
 	for (uint64_t i = 0; !s && i < lx->nterms; i++) {
 		const vdb_lex_term *t = &lx->terms[i], *p = i ? t - 1 : NULL;
-		int ok = t->str_off <= lx->strings_len && t->str_len <= lx->strings_len - t->str_off &&
+		/* postings in vocabulary order: a term of one block ends at the next */
+		int ok = (!p || p->post_off <= t->post_off) && t->str_off <= lx->strings_len && t->str_len <= lx->strings_len - t->str_off &&
 		         t->str_len > 0 && t->str_len <= VDB_MAX_TERM;
 		if (ok && p) { /* sorted, unique: lookups are binary searches */
 			size_t m = p->str_len < t->str_len ? p->str_len : t->str_len;
@@ -272,7 +286,7 @@ void vdb_lex_info(const vdb_lex *lx, json_t *o)
 	json_t *j = json_object();
 	json_object_set_new(j, "language", json_string(lx->language));
 	json_object_set_new(j, "stopwords", json_integer((json_int_t)nstop));
-	json_object_set_new(j, "field", lx->field ? json_string(lx->field) : json_string("text"));
+	json_object_set_new(j, "field", lx->field ? json_string(lx->field) : json_null()); /* null: the text */
 	json_object_set_new(j, "terms", json_integer((json_int_t)lx->nterms));
 	json_object_set_new(j, "postings_bytes", json_integer((json_int_t)lx->post_len));
 	json_object_set_new(j, "avg_length", json_real(lx->rows ? (double)lx->total /

@@ -10,8 +10,12 @@
  *   LXVO  vocabulary: u64 nterms, u64 strings bytes, then nterms
  *         vdb_lex_term sorted by their term's bytes (memcmp, shorter first),
  *         then the terms' bytes
- *   LXPO  postings: each term's at its post_off (8-byte aligned): its
- *         nblocks vdb_lex_block, then the blocks' data. A block holds
+ *   LXPO  postings: each term's at its post_off, in vocabulary order:
+ *         a term of more than one block (df > VDB_LEX_BLOCK) has its
+ *         nblocks vdb_lex_block there (8-byte aligned), then the blocks'
+ *         data; a term of one block (most of them) only its data, which
+ *         ends where the next term's postings start (or the section
+ *         ends), its bounds being the term's. A block holds
  *         VDB_LEX_BLOCK postings (the last one fewer): the rows as LEB128
  *         varints of row - previous - 1 (previous: the last row of the
  *         block before, -1 for the first), then the term frequencies as
@@ -96,8 +100,11 @@ int64_t vdb_lex_find(const vdb_lex *lx, const char *term, size_t len);
  * past count or not ascending, a varint past the block). */
 size_t vdb_lex_decode(const vdb_lex *lx, const vdb_lex_term *t, const vdb_lex_block *blocks,
                       uint32_t b, size_t count, uint32_t *rows, uint32_t *tfs);
-/* Term t's block table, NULL if it does not fit in the postings. */
-const vdb_lex_block *vdb_lex_blocks(const vdb_lex *lx, const vdb_lex_term *t);
+/* Term t's block table into *bl: in the postings, or for a term of one
+ * block *one made from the term (last_row UINT32_MAX: unknown); 0 if it
+ * does not fit in the postings. */
+int vdb_lex_blocks(const vdb_lex *lx, const vdb_lex_term *t, const vdb_lex_block **bl,
+                   vdb_lex_block *one);
 static inline uint32_t vdb_lex_nblocks(const vdb_lex_term *t)
 {
 	return (uint32_t)((t->df + VDB_LEX_BLOCK - 1) / VDB_LEX_BLOCK);

@@ -1,7 +1,8 @@
 /*
  * sweep_report.c — what a sweep prints and draws: rows as an aligned table,
  * CSV or JSON Lines; reference curves read from CSV; the recall against
- * queries-per-second plot, drawn by gnuplot.
+ * queries-per-second plot (and others, such as the fusion sweep's nDCG
+ * against alpha), drawn by gnuplot.
  *
  * Rows are written one at a time, as each setting is measured, so a long
  * sweep shows its progress and a killed one keeps what it had measured. The
@@ -22,6 +23,7 @@
  * messages are captured and returned in the error, never printed.
  */
 #include "file.h"
+#include "jsonout.h"
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -164,13 +166,7 @@ static vdb_status write_json(FILE *f, const vdb_sweep_row *row, const char *sett
 	json_object_set_new(o, "p95_ms", rounded(r->p95 * 1e3, 1e-6));
 	json_object_set_new(o, "p99_ms", rounded(r->p99 * 1e3, 1e-6));
 	json_object_set_new(o, "max_ms", rounded(r->max * 1e3, 1e-6));
-	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-	json_decref(o);
-	VDB_RETURN_IF(!text, VDB_ENOMEM, "out of memory writing a report row");
-	fputs(text, f);
-	fputc('\n', f);
-	free(text);
-	return VDB_OK;
+	return vdb_json_line(f, o);
 }
 
 vdb_status vdb_sweep_write_row(FILE *f, vdb_report_format fmt, const vdb_sweep_row *row,
@@ -511,9 +507,9 @@ static void gp_string(FILE *f, const char *s)
 }
 
 /* The script: terminal by the target's extension, one data block and one
- * curve per series (references dashed). */
+ * curve per series (references dashed; a level a horizontal line). */
 static void write_script(FILE *f, const char *out, int png, const vdb_curve *c, size_t n,
-                         const char *xlabel)
+                         const vdb_plot_axes *a)
 {
 	if (png)
 		fputs("if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
@@ -525,14 +521,17 @@ static void write_script(FILE *f, const char *out, int png, const vdb_curve *c, 
 	fputs("set termoption noenhanced\nset output ", f);
 	gp_string(f, out);
 	fputs("\nset xlabel ", f);
-	gp_string(f, xlabel);
-	fputs("\nset ylabel 'queries per second, one thread (log scale)'\n"
-	      "set logscale y\nset grid\nset key bottom left box opaque\n"
-	      "set offsets graph 0.02, graph 0.02, graph 0.05, graph 0.05\n"
-	      "set style data linespoints\n", f);
+	gp_string(f, a->xlabel);
+	fputs("\nset ylabel ", f);
+	gp_string(f, a->ylabel);
+	fprintf(f, "\n%sset grid\nset key %s box opaque\n"
+	        "set offsets graph 0.02, graph 0.02, graph 0.05, graph 0.05\n"
+	        "set style data linespoints\n", a->logy ? "set logscale y\n" : "", a->key);
+	if (a->xmin < a->xmax)
+		fprintf(f, "set xrange [%.9g:%.9g]\n", a->xmin, a->xmax);
 	size_t shown = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (!c[i].n)
+		if (!c[i].n || c[i].level)
 			continue;
 		fprintf(f, "$d%zu << EOD\n", i);
 		for (size_t j = 0; j < c[i].n; j++)
@@ -543,8 +542,13 @@ static void write_script(FILE *f, const char *out, int png, const vdb_curve *c, 
 	for (size_t i = 0; i < n; i++) {
 		if (!c[i].n)
 			continue;
-		fprintf(f, "%s$d%zu using 1:2 lw 2 pt 7 ps 0.8 %s title ", shown++ ? ", \\\n     " : "",
-		        i, c[i].reference ? "dt 2" : "dt 1");
+		fputs(shown++ ? ", \\\n     " : "", f);
+		if (c[i].level)
+			fprintf(f, "%.9g with lines lw 2 dt %d title ", c[i].qps[0],
+			        c[i].reference ? 2 : 4);
+		else
+			fprintf(f, "$d%zu using 1:2 lw 2 pt 7 ps 0.8 %s title ", i,
+			        c[i].reference ? "dt 2" : "dt 1");
 		gp_string(f, c[i].title);
 	}
 	fputc('\n', f);
@@ -610,6 +614,14 @@ static void first_error(char *msg)
 
 vdb_status vdb_plot(const char *path, const vdb_curve *c, size_t n, const char *xlabel)
 {
+	vdb_plot_axes a = { xlabel, "queries per second, one thread (log scale)", 1, "bottom left",
+	                    0, 0 };
+	return vdb_plot_axes_draw(path, c, n, &a);
+}
+
+vdb_status vdb_plot_axes_draw(const char *path, const vdb_curve *c, size_t n,
+                              const vdb_plot_axes *a)
+{
 	int png = ends_with(path, ".png");
 	VDB_RETURN_IF(!png && !ends_with(path, ".svg"), VDB_EINVAL,
 	              "%s: a plot is .svg or .png", path);
@@ -635,7 +647,7 @@ vdb_status vdb_plot(const char *path, const vdb_curve *c, size_t n, const char *
 		s = vdb_fail(VDB_ENOMEM, "out of memory for the plot script");
 		goto done;
 	}
-	write_script(mf, tmp, png, c, n, xlabel);
+	write_script(mf, tmp, png, c, n, a);
 	if (fclose(mf)) {
 		s = vdb_fail(VDB_ENOMEM, "out of memory for the plot script");
 		goto done;

@@ -697,6 +697,68 @@ vdb_status vdb_results_load(const char *path, size_t nq, int64_t **ids, size_t *
 double vdb_recall(const int32_t *gt, size_t gt_width, const int64_t *res, size_t res_width,
                   size_t nq, size_t k);
 
+/* ===== IR metrics: ranked results against relevance judgments ===== */
+/* Judgments in TREC qrels format: one `QID ITER DOCID REL` a line, fields
+ * separated by blanks, ITER ignored, REL an integer (> 0: relevant, its
+ * value the gain of nDCG; <= 0: judged not relevant). Ids are compared as
+ * text. Blank lines are skipped. */
+#define VDB_MAX_QRELS_FIELD 4096u /* bytes of a QID or DOCID */
+typedef struct vdb_qrels vdb_qrels;
+/* path "-" reads stdin. VDB_ENOENT if it cannot be opened; VDB_EFORMAT
+ * naming the file and line for a line without exactly 4 fields, a REL that
+ * is not an integer (or beyond +-2^31), a field over VDB_MAX_QRELS_FIELD,
+ * a document judged twice for one query. */
+vdb_status vdb_qrels_load(vdb_qrels **out, const char *path);
+void vdb_qrels_free(vdb_qrels *q);
+
+/* The metrics at a cut-off k, as trec_eval defines them (ndcg_cut, P,
+ * recall at k; recip_rank cut at k), of one query whose judgments hold R
+ * relevant documents, its ranked list d1, d2, ... (first k counted):
+ *   nDCG@k      DCG / IDCG, DCG = sum over ranks i <= k of gain(d_i) /
+ *               log2(i + 1), gain = REL if > 0 else 0 (unjudged: 0); IDCG
+ *               the same of the judged gains sorted descending, top k
+ *   MRR@k       1 / the rank of the first relevant document in the top k;
+ *               0 if none
+ *   recall@k    relevant documents in the top k / R
+ *   precision@k relevant documents in the top k / k (k even when fewer
+ *               documents were returned) */
+typedef struct {
+	double ndcg, mrr, recall, precision;
+} vdb_ir_scores;
+
+/* Ranked lists scored against q at cut-off k: add each query's list, then
+ * take the means. A query counts when q judges it with at least one
+ * relevant document; one without a list scores 0 (trec_eval -c); lists
+ * of queries q does not judge are ignored. q is borrowed. */
+typedef struct vdb_ir_eval vdb_ir_eval;
+vdb_status vdb_ir_eval_new(vdb_ir_eval **out, const vdb_qrels *q, size_t k);
+size_t vdb_ir_eval_k(const vdb_ir_eval *e);
+void vdb_ir_eval_free(vdb_ir_eval *e);
+/* Forget every list added (a new run over the same judgments). */
+void vdb_ir_eval_reset(vdb_ir_eval *e);
+/* The ranked list docs[0..n) (keys of lens[i] bytes; only the first k
+ * count) of the query keyed qid (qlen bytes). where names the list in
+ * messages ("stdin: line 4"). VDB_EFORMAT naming both when the query has a
+ * list already, or for a document twice in the list. */
+vdb_status vdb_ir_eval_add(vdb_ir_eval *e, const char *qid, size_t qlen,
+                           const char *const *docs, const size_t *lens, size_t n,
+                           const char *where);
+/* vdb-query JSONL results from path ("-": stdin) added: a line's query is
+ * its "query_id" (string or integer) or else its "query" number (in
+ * decimal); its documents its "ids" (strings or integers, compared as
+ * text). VDB_ENOENT; VDB_EFORMAT naming the line. */
+vdb_status vdb_ir_eval_results(vdb_ir_eval *e, const char *path);
+/* Means over the counted queries (0 when there is none); returns their
+ * number, and in *answered (may be NULL) how many of them had a list. */
+size_t vdb_ir_eval_mean(const vdb_ir_eval *e, vdb_ir_scores *mean, size_t *answered);
+/* Write the means at k, as the lines `ndcg@K: x`, `mrr@K: x`, `recall@K: x`,
+ * `precision@K: x` (4 decimals), or with VDB_IR_JSON as one JSON object;
+ * VDB_IR_PER_QUERY first writes a JSON line for each counted query, in the
+ * order the judgments name them. VDB_EIO if f fails. */
+#define VDB_IR_JSON 1u
+#define VDB_IR_PER_QUERY 2u
+vdb_status vdb_ir_eval_write(FILE *f, const vdb_ir_eval *e, unsigned flags);
+
 /* ===== Quantizers ===== */
 /* A quantizer maps a vector of dim floats to a fixed-size code and back:
  *   sq8     dim bytes: per dimension, 256 levels over the training range
@@ -854,12 +916,14 @@ vdb_status vdb_sweep_write_header(FILE *f, vdb_report_format fmt, size_t k, int 
 vdb_status vdb_sweep_write_row(FILE *f, vdb_report_format fmt, const vdb_sweep_row *row,
                                int label_width);
 
-/* A recall (x) against queries-per-second (y) curve of a plot. */
+/* A curve of a plot: recall (x) against queries per second (y) for
+ * vdb_plot; x and y as vdb_plot_axes names them. */
 typedef struct {
 	char *title;
 	size_t n, cap;
 	double *recall, *qps;
 	int reference;  /* drawn dashed */
+	int level;      /* a horizontal line at y = qps[0] across the plot */
 } vdb_curve;
 vdb_status vdb_curve_add(vdb_curve *c, double recall, double qps);
 /* Reference curves from a CSV file whose header names at least system,
@@ -879,6 +943,49 @@ vdb_status vdb_plot_check(const char *path);
  * gnuplot, VDB_ECREATE if path cannot be created, VDB_EINTERNAL with
  * gnuplot's message if it fails. Prints nothing. */
 vdb_status vdb_plot(const char *path, const vdb_curve *c, size_t n, const char *xlabel);
+/* The same with other axes (vdb_plot: xlabel, queries per second on a log
+ * scale, the key at the bottom left). */
+typedef struct {
+	const char *xlabel, *ylabel;
+	int logy;        /* y on a log scale */
+	const char *key; /* where the key goes: "bottom left", "top right", ... */
+	double xmin, xmax; /* the x range; both 0: fitted to the data */
+} vdb_plot_axes;
+vdb_status vdb_plot_axes_draw(const char *path, const vdb_curve *c, size_t n,
+                              const vdb_plot_axes *a);
+
+/* ===== Fusion sweeps: the IR metrics of each way of ranking ===== */
+/* The ways vdb-eval fusion compares: BM25 alone, vectors alone, and hybrid
+ * search fused by RRF (with the constant rrf_k) or by weights (alpha). */
+typedef enum {
+	VDB_RANK_LEXICAL = 1, VDB_RANK_VECTOR, VDB_RANK_RRF, VDB_RANK_WEIGHTED
+} vdb_rank_mode;
+typedef struct {
+	vdb_rank_mode mode;
+	double alpha; /* weighted: the vector side's weight, 0..1 */
+	double rrf_k; /* rrf: the constant */
+} vdb_rank_setting;
+/* Rank the queries q (each with a vector and, but for VDB_RANK_VECTOR, a
+ * "text", as the JSONL reader keeps them; qname names them) with ix at
+ * setting set (o: k is e's, filter and the rest as given; f: the fusion's
+ * depth), and score the lists in e (reset first). A query's id, or
+ * without one its record number, is its QID in the judgments. *qps: the
+ * queries ranked per second, all of them in one call. VDB_EFORMAT naming
+ * the query for a missing text; VDB_EUNSUPPORTED without a lexical index. */
+vdb_status vdb_ir_eval_search(vdb_ir_eval *e, const vdb_index *ix, const vdb_vecs *q,
+                              const char *qname, const vdb_rank_setting *set,
+                              const vdb_search_opts *o, const vdb_fusion_opts *f, double *qps);
+/* A row of the report: the setting and its means over the judged queries. */
+typedef struct {
+	vdb_rank_setting set;
+	size_t k, queries, answered;
+	vdb_ir_scores r;
+	double qps;
+} vdb_fusion_row;
+/* The table's column heads or the CSV header (nothing for JSON), then
+ * one row at a time; VDB_EIO if f fails. */
+vdb_status vdb_fusion_write_header(FILE *f, vdb_report_format fmt, size_t k);
+vdb_status vdb_fusion_write_row(FILE *f, vdb_report_format fmt, const vdb_fusion_row *row);
 
 /* ===== Configuration files ===== */
 /* Read a YAML mapping of long option names to values into arguments

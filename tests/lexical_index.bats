@@ -224,7 +224,7 @@ small() {
   small >s.jsonl
   printf 'the\n# comment\nAND\n\n' >stop
   vdb-build -q -o s.vdb --lexical --stopwords stop s.jsonl
-  [ "$(vdb-query -x s.vdb --info | jq -c '.lexical | [.language, .stopwords, .terms]')" = '["english",2,6]' ]
+  [ "$(vdb-query -x s.vdb --info | jq -c '.lexical | [.language, .stopwords, .terms, .field]')" = '["english",2,6,null]' ]
   # "dogs" is stemmed to dog: c has it 3 times
   run vdb-query -x s.vdb --text "dogs"
   assert_output --regexp '"ids": \["c", "b"\]'
@@ -266,13 +266,35 @@ forge_at() {
   run -65 vdb-query -x c.vdb --verify
   assert_output --partial "lexical section LXPO"
   read -r off len < <(section_at s.vdb LXPO)
-  cp s.vdb c.vdb && poke c.vdb "$off" 9 && reseal c.vdb   # term 0's first last row
+  cp s.vdb c.vdb && poke c.vdb "$off" 9 && reseal c.vdb   # term 0's first row (its gap)
   run -65 vdb-query -x c.vdb --verify
   assert_output --partial "lexical section LXPO"
   read -r off len < <(section_at s.vdb LXLN)
   cp s.vdb c.vdb && poke c.vdb "$off" 7 && reseal c.vdb   # row 0's length
   run -65 vdb-query -x c.vdb --verify
   assert_output --partial "lexical section LXLN"
+}
+
+@test "lexical: crafted lexical sections (valid checksums) never crash a text search or --verify" {
+  command -v xxhsum >/dev/null || skip "xxhsum is not installed (Debian package xxhash)"
+  small >s.jsonl
+  for i in $(seq 1 40); do
+    printf '{"id": "x%d", "vector": [%d, 1], "text": "dog %d fox the words of record %d"}\n' $i $i $((i % 5)) $i
+  done >>s.jsonl
+  vdb-build -q -o s.vdb --lexical --language none s.jsonl
+  local kind off len i at st
+  for kind in LXVO LXPO LXLN; do
+    read -r off len < <(section_at s.vdb $kind)
+    for i in 1 2 3 4 5 6; do
+      at=$((off + (i * 7919 + ${#kind}) % len))
+      cp s.vdb c.vdb
+      poke c.vdb "$at" $(((i * 37) % 256)) && reseal c.vdb
+      st=0; vdb-query -x c.vdb --verify 2>/dev/null || st=$?
+      [ "$st" -eq 0 ] || [ "$st" -eq 65 ] || { echo "$kind byte $at: --verify exit $st"; false; }
+      st=0; vdb-query -x c.vdb -k 5 --text "dog fox 3 words record" >/dev/null 2>&1 || st=$?
+      [ "$st" -eq 0 ] || [ "$st" -eq 65 ] || { echo "$kind byte $at: --text exit $st"; false; }
+    done
+  done
 }
 
 @test "lexical: bad inputs exit 64 or 65 with one message" {

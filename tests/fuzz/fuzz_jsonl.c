@@ -8,7 +8,8 @@
  * saved index does not open or fails verify, or when a filtered search
  * disagrees with the filter checked against each record's metadata (the
  * reference the payload index must agree with: flat search is exact, so it
- * returns matching rows only, and all of them when k covers them).
+ * returns matching rows only, and all of them when k covers them). Read
+ * as a query stream too: a text query's row is zeros and holds its text.
  */
 #include "fuzz.h"
 
@@ -92,6 +93,29 @@ static void build(vdb_vecs *v)
 	unlink(out_path);
 }
 
+/* vdb-query's reading: a record with a text and no vector is a text query,
+ * a row of zeros marked in novec that holds its text. */
+static void read_queries(const char *path, int binary)
+{
+	vdb_vecs v;
+	vdb_vecs_init(&v);
+	v.binary = binary;
+	v.dim = binary ? 64 : 4;
+	v.allow_text_only = 1;
+	if (fuzz_read_into(path, VDB_FMT_JSONL, &v) == VDB_OK)
+		for (size_t i = 0; v.novec && i < v.n; i++) {
+			if (!v.novec[i])
+				continue;
+			const unsigned char *row = (const unsigned char *)v.data + i * vdb_vecs_row_bytes(&v);
+			for (size_t b = 0; b < vdb_vecs_row_bytes(&v); b++)
+				if (row[b])
+					fuzz_report("text query %zu: its row is not zeros", i);
+			if (!v.text_off || v.text_buf[v.text_off[i]] != '"')
+				fuzz_report("text query %zu has no text", i);
+		}
+	vdb_vecs_free(&v);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 {
 	const char *path = fuzz_file(data, n, ".jsonl");
@@ -102,6 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 		if (fuzz_read_into(path, VDB_FMT_JSONL, &v) == VDB_OK && v.n)
 			build(&v);
 		vdb_vecs_free(&v);
+		read_queries(path, binary);
 	}
 	return 0;
 }
