@@ -1,7 +1,9 @@
 /* vdb-query — search an index with query vectors; results on stdout. */
 #include "common.h"
 #include "query.h"
+#include <errno.h>
 #include <glob.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +12,7 @@
 enum {
 	OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_PROBES, OPT_INCLUDE, OPT_INFO, OPT_VERIFY, OPT_MERGE,
 	OPT_FILTER, OPT_GET, OPT_STRICT, OPT_TEXT, OPT_K1, OPT_B, OPT_FUSION, OPT_ALPHA, OPT_RRF_K,
-	OPT_FUSION_DEPTH, OPT_CANDIDATES
+	OPT_FUSION_DEPTH, OPT_CANDIDATES, OPT_STATS_FROM
 };
 
 /* at most this many indexes (-x) searched as one set */
@@ -22,6 +24,8 @@ enum {
 typedef struct {
 	const char *index[MAX_INDEXES];
 	int nindex;
+	const char *stats[MAX_INDEXES]; /* --stats-from: the set whose BM25 statistics score */
+	int nstats;
 	bool merge, argv_index;
 	const char *filter, *get;
 	const char *text; /* --text: one BM25 query */
@@ -58,6 +62,9 @@ static void help(void)
 	       "                         max(k, 100); at least k)\n"
 	       "      --candidates       hybrid lines list every candidate, fused, and the\n"
 	       "                         fusion: what --merge needs to fuse shards' results\n"
+	       "      --stats-from INDEX BM25 statistics of this set of shards (repeatable, or a\n"
+	       "                         quoted glob), not of the searched ones: shards searched\n"
+	       "                         apart then merge into the set's answer\n"
 	       "  -O, --output FMT       jsonl (default), ivecs or tsv\n"
 	       "      --include WHAT     add each result's stored metadata, text, or both\n"
 	       "                         (metadata,text; repeatable)\n"
@@ -87,21 +94,21 @@ static void help(void)
 	       cmd_name, cmd_name);
 }
 
-static void add_one(query_args *a, const char *path)
+static void add_one(const char **list, int *n, const char *path, const char *opt)
 {
-	if (a->nindex == MAX_INDEXES)
-		cmd_usage_error("-x: more than %d indexes", MAX_INDEXES);
-	a->index[a->nindex++] = path;
+	if (*n == MAX_INDEXES)
+		cmd_usage_error("%s: more than %d indexes", opt, MAX_INDEXES);
+	list[(*n)++] = path;
 }
 
 /* A name that is not a file but a pattern stands for the files it matches
  * (for shells that pass it quoted, and for config files). */
-static void add_index(query_args *a, const char *arg)
+static void add_index(const char **list, int *n, const char *arg, const char *opt)
 {
 	static glob_t g; /* kept: the paths are used until exit */
 	/* access, not fopen: opening a FIFO would block */
 	if (access(arg, F_OK) == 0 || !strpbrk(arg, "*?[")) {
-		add_one(a, arg);
+		add_one(list, n, arg, opt);
 		return;
 	}
 	size_t before = g.gl_pathc;
@@ -111,7 +118,7 @@ static void add_index(query_args *a, const char *arg)
 	if (r != 0)
 		cmd_die(vdb_fail(VDB_ENOMEM, "%s: glob failed", arg));
 	for (size_t i = before; i < g.gl_pathc; i++)
-		add_one(a, g.gl_pathv[i]);
+		add_one(list, n, g.gl_pathv[i], opt);
 }
 
 static bool on_opt(int opt, const char *arg, void *ctx)
@@ -122,7 +129,10 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		/* the command line's indexes replace the config file's */
 		if (!cmd_in_config && !a->argv_index)
 			a->nindex = 0, a->argv_index = true;
-		add_index(a, arg);
+		add_index(a->index, &a->nindex, arg, "-x");
+		return true;
+	case OPT_STATS_FROM:
+		add_index(a->stats, &a->nstats, arg, "--stats-from");
 		return true;
 	case OPT_MERGE:
 		a->merge = true;
@@ -233,6 +243,7 @@ static const struct option longopts[] = {
 	{ "rrf-k", required_argument, NULL, OPT_RRF_K },
 	{ "fusion-depth", required_argument, NULL, OPT_FUSION_DEPTH },
 	{ "candidates", no_argument, NULL, OPT_CANDIDATES },
+	{ "stats-from", required_argument, NULL, OPT_STATS_FROM },
 	{ "verbose", no_argument, NULL, 'v' },
 	CMD_COMMON_LONGOPTS
 };
@@ -255,6 +266,46 @@ static void check_embedder(const query_args *a, const vdb_index *ix, const vdb_v
 		cmd_warn("%s", vdb_last_error());
 		embedder_warned = true;
 	}
+}
+
+/* --stats-from: the set whose BM25 statistics score the text queries, which
+ * must hold every searched index (the same file: device and inode). */
+static vdb_index *stats_ix[MAX_INDEXES];
+static bool stats_owned[MAX_INDEXES]; /* opened for --stats-from alone */
+
+static void open_stats(query_args *a, vdb_index *const *ix)
+{
+	vdb_index **sx = stats_ix;
+	static struct stat st[MAX_INDEXES];
+	for (int i = 0; i < a->nstats; i++) {
+		if (stat(a->stats[i], &st[i]))
+			cmd_die(vdb_fail(VDB_ENOENT, "%s: cannot open (--stats-from): %s", a->stats[i],
+			                 strerror(errno)));
+		sx[i] = NULL;
+		for (int j = 0; j < a->nindex && !sx[i]; j++) {
+			struct stat sj;
+			if (!stat(a->index[j], &sj) && sj.st_dev == st[i].st_dev && sj.st_ino == st[i].st_ino)
+				sx[i] = ix[j];
+		}
+		vdb_status s;
+		if (!sx[i]) {
+			cmd_watch_index(a->stats[i]);
+			if ((s = vdb_index_open(&sx[i], a->stats[i])))
+				cmd_die(s);
+			stats_owned[i] = true;
+		}
+	}
+	for (int j = 0; j < a->nindex; j++) {
+		struct stat sj;
+		bool in = false;
+		for (int i = 0; i < a->nstats && !in && !stat(a->index[j], &sj); i++)
+			in = sj.st_dev == st[i].st_dev && sj.st_ino == st[i].st_ino;
+		if (!in)
+			cmd_usage_error("--stats-from names the whole set of shards, the searched ones "
+			                "included: %s is not one of its %d indexes", a->index[j], a->nstats);
+	}
+	a->so.stats = (const vdb_index *const *)sx;
+	a->so.nstats = (size_t)a->nstats;
 }
 
 /* --get: each id's stored record as one JSON line; 1 if any is missing. */
@@ -372,12 +423,13 @@ int main(int argc, char **argv)
 	query_args a = { .out = VDB_OUT_JSONL, .batch = 4096 };
 	vdb_search_opts_init(&a.so);
 	vdb_fusion_opts_init(&a.fo);
-	static const char *const each[] = { "index", NULL };
+	static const char *const each[] = { "index", "stats-from", NULL };
 	cmd_config_each = each;
 	int first = cmd_parse(argc, argv, "x:k:O:f:b:t:c:vqh", longopts, on_opt, &a, help);
 	if (a.merge) {
-		if (a.nindex || a.info || a.verify)
-			cmd_usage_error("--merge reads results, not indexes: no -x, --info or --verify");
+		if (a.nindex || a.nstats || a.info || a.verify)
+			cmd_usage_error("--merge reads results, not indexes: no -x, --stats-from, --info "
+			                "or --verify");
 		if (first >= argc)
 			cmd_usage_error("--merge: name the result files to merge");
 		vdb_status s = vdb_results_merge(stdout, a.out, (const char *const *)argv + first,
@@ -448,6 +500,8 @@ int main(int argc, char **argv)
 		if ((a.include & VDB_INCLUDE_TEXT) && !vdb_index_has_text(ix[i]))
 			cmd_warn("%s has no text; printing null for each result", a.index[i]);
 	}
+	if (a.nstats)
+		open_stats(&a, ix);
 	/* k beyond the live records asks for nothing more than all of them */
 	size_t live = 0;
 	for (int i = 0; i < a.nindex; i++)
@@ -472,6 +526,9 @@ int main(int argc, char **argv)
 	vdb_filter_free(filter);
 	for (int i = 0; i < a.nindex; i++)
 		vdb_index_close(ix[i]);
+	for (int i = 0; i < a.nstats; i++)
+		if (stats_owned[i])
+			vdb_index_close(stats_ix[i]);
 	if (cmd_opts.verbose)
 		fprintf(stderr, "%s: %zu queries, k %zu, %d threads: search %.6f s (%.0f queries/s), "
 		        "total %.6f s\n", cmd_name, qno, a.so.k, vdb_threads(), search_seconds,

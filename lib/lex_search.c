@@ -1,6 +1,8 @@
 /*
  * lex_search.c — BM25 top-k over the lexical index of one index or of a
- * set of shards (whose statistics are summed, so that they rank as one).
+ * set of shards (whose statistics are summed, so that they rank as one;
+ * each shard's k best are merged by score, ties to the smaller id, as the
+ * results of shards searched apart merge).
  *
  * Scores are SQLite FTS5's bm25() with the sign turned: for each query term
  * t (a term given twice counts twice, as FTS5 sums each phrase) in row d,
@@ -25,6 +27,7 @@
 #include "index_internal.h"
 #include "lex_analyze.h"
 #include "lexical.h"
+#include "results_internal.h"
 #include "topk.h"
 #include "utf8.h"
 #include <math.h>
@@ -37,6 +40,8 @@
 typedef struct {
 	const vdb_index *const *ix;
 	size_t n;
+	const vdb_index *const *sx; /* whose statistics: ix, or o->stats */
+	size_t sn;
 	const char *const *texts;
 	const size_t *lens;
 	size_t k;
@@ -79,6 +84,7 @@ typedef struct {
 	double *prefix, *part;
 	uint32_t *match;
 	vdb_topk heap;
+	vdb_cand *cand;   /* a set: each index's k best, merged by id */
 	int over;
 } workspace;
 
@@ -89,7 +95,7 @@ static void drop(void *p)
 	workspace *w = p;
 	vdb_analyzer_free(w->a);
 	free(w->arena), free(w->q), free(w->c), free(w->blocks), free(w->prefix), free(w->part);
-	free(w->match), free(w->heap.dist), free(w->heap.id);
+	free(w->match), free(w->heap.dist), free(w->heap.id), free(w->cand);
 	free(w);
 }
 
@@ -109,7 +115,9 @@ static void *make(void *p)
 	w->heap.dist = malloc(c->k * sizeof *w->heap.dist);
 	w->heap.id = malloc(c->k * sizeof *w->heap.id);
 	w->heap.cap = (uint32_t)c->k;
-	if (!w->q || !w->c || !w->blocks || !w->prefix || !w->part || !w->match || !w->heap.dist ||
+	if (c->n > 1)
+		w->cand = malloc(c->n * c->k * sizeof *w->cand);
+	if ((c->n > 1 && !w->cand) || !w->q || !w->c || !w->blocks || !w->prefix || !w->part || !w->match || !w->heap.dist ||
 	    !w->heap.id || vdb_analyzer_new(&w->a, lx->language, lx->stopwords, lx->stoplen)) {
 		drop(w);
 		return NULL;
@@ -238,7 +246,7 @@ static int by_bound(const void *a, const void *b)
 	return (x->ub > y->ub) - (x->ub < y->ub);
 }
 
-/* The rows of index j into the heap (refs VDB_SET_REF(j, row) in a set). */
+/* The rows of index j into the heap. */
 static void search_index(const search_ctx *c, workspace *w, size_t j)
 {
 	const vdb_index *ix = c->ix[j];
@@ -266,7 +274,6 @@ static void search_index(const search_ctx *c, workspace *w, size_t j)
 			cu[i].bl = &cu[i].one;
 	for (uint32_t i = 0; i < m; i++)
 		w->prefix[i] = (i ? w->prefix[i - 1] : 0) + cu[i].ub;
-	int64_t base = c->n > 1 ? VDB_SET_REF(j, 0) : 0;
 	vdb_topk *h = &w->heap;
 	uint32_t ne = 0; /* cu[0, ne): non-essential */
 	double theta = h->n == h->cap ? -h->dist[0] : -1;
@@ -320,7 +327,7 @@ static void search_index(const search_ctx *c, workspace *w, size_t j)
 		for (uint32_t a = 0; a < nm; a++)
 			score += w->part[a];
 		if (score > theta || h->n < h->cap) {
-			topk_push(h, -score, base + d);
+			topk_push(h, -score, d);
 			if (h->n == h->cap)
 				theta = -h->dist[0];
 		}
@@ -344,20 +351,45 @@ static void one(void *p, void *ws, size_t qi)
 	distinct_terms(w);
 	for (uint32_t i = 0; i < w->nq; i++) {
 		double df = 0;
-		for (size_t j = 0; j < c->n; j++) {
-			const vdb_lex *lx = c->ix[j]->lex;
+		for (size_t j = 0; j < c->sn; j++) {
+			const vdb_lex *lx = c->sx[j]->lex;
 			int64_t t = vdb_lex_find(lx, w->arena + w->q[i].off, w->q[i].len);
 			df += t >= 0 ? lx->terms[t].df : 0;
 		}
 		double idf = log((c->N - df + 0.5) / (df + 0.5));
 		w->q[i].idf = idf <= 0 ? 1e-6 : idf;
 	}
-	for (size_t j = 0; w->nq && j < c->n; j++)
+	if (c->n == 1) {
+		if (w->nq)
+			search_index(c, w, 0);
+		topk_sort(&w->heap);
+		for (size_t r = 0; r < k; r++) {
+			ids[r] = r < w->heap.n ? w->heap.id[r] : -1;
+			sc[r] = r < w->heap.n ? (float)-w->heap.dist[r] : 0;
+		}
+		return;
+	}
+	/* a set: each index's k best, as a search of that index alone finds
+	 * them, merged as vdb_index_search_set and --merge merge results: by
+	 * score, ties to the smaller id */
+	size_t m = 0;
+	for (size_t j = 0; w->nq && j < c->n; j++) {
+		w->heap.n = 0;
 		search_index(c, w, j);
-	topk_sort(&w->heap);
+		topk_sort(&w->heap);
+		for (uint32_t r = 0; r < w->heap.n; r++, m++) {
+			size_t len = 0;
+			int64_t row = w->heap.id[r];
+			const char *t = vdb_index_id_json(c->ix[j], row, &len);
+			vdb_cand_id(&w->cand[m], t, len, row);
+			w->cand[m].dist = (float)w->heap.dist[r];
+			w->cand[m].ref = VDB_SET_REF(j, row);
+		}
+	}
+	size_t keep = vdb_cand_best(w->cand, m, k);
 	for (size_t r = 0; r < k; r++) {
-		ids[r] = r < w->heap.n ? w->heap.id[r] : -1;
-		sc[r] = r < w->heap.n ? (float)-w->heap.dist[r] : 0;
+		ids[r] = r < keep ? w->cand[r].ref : -1;
+		sc[r] = r < keep ? -w->cand[r].dist : 0;
 	}
 }
 
@@ -383,18 +415,19 @@ static vdb_status check_text(const char *t, size_t len, size_t q)
 	return VDB_OK;
 }
 
-/* Every index of a set has a lexical index of the same analysis. */
-static vdb_status check_set(const vdb_index *const *ix, size_t n)
+/* Every index of a set has a lexical index of the same analysis as
+ * first's. */
+static vdb_status check_set(const vdb_index *const *ix, size_t n, const vdb_index *first)
 {
 	for (size_t j = 0; j < n; j++) {
-		const vdb_lex *a = ix[j]->lex, *b = ix[0]->lex;
+		const vdb_lex *a = ix[j]->lex, *b = first->lex;
 		VDB_RETURN_IF(!a, VDB_EUNSUPPORTED, "%s has no lexical index: text queries need one "
 		              "(rebuild it with vdb-build --lexical)", ix_name(ix[j]));
 		VDB_RETURN_IF(strcmp(a->language, b->language) || a->stoplen != b->stoplen ||
 		              memcmp(a->stopwords, b->stopwords, a->stoplen) ||
 		              !a->field != !b->field || (a->field && strcmp(a->field, b->field)),
 		              VDB_EFORMAT, "%s and %s index their texts differently (language, stop "
-		              "words or field): they cannot be searched as one set", ix_name(ix[0]),
+		              "words or field): they cannot be searched as one set", ix_name(first),
 		              ix_name(ix[j]));
 	}
 	return VDB_OK;
@@ -409,7 +442,12 @@ vdb_status vdb_index_search_text_set(const vdb_index *const *ix, size_t n,
 	VDB_RETURN_IF(!(o->k1 >= 0) || !isfinite(o->k1) || !(o->b >= 0 && o->b <= 1), VDB_EINVAL,
 	              "BM25 parameters out of range: k1 %g (at least 0), b %g (0..1)", (double)o->k1,
 	              (double)o->b);
-	vdb_status s = check_set(ix, n);
+	const vdb_index *const *sx = o->stats ? o->stats : ix;
+	size_t sn = o->stats ? o->nstats : n;
+	VDB_RETURN_IF(sn == 0, VDB_EINVAL, "BM25 statistics of no index");
+	vdb_status s = check_set(sx, sn, sx[0]);
+	if (!s)
+		s = check_set(ix, n, sx[0]);
 	for (size_t q = 0; !s && q < nq; q++)
 		s = check_text(texts[q], lens[q], q);
 	if (s)
@@ -420,10 +458,11 @@ vdb_status vdb_index_search_text_set(const vdb_index *const *ix, size_t n,
 		return vdb_fail(VDB_ECORRUPT, "%s: the lexical index's language: %s", ix_name(ix[0]),
 		                vdb_last_error());
 	vdb_analyzer_free(a);
-	search_ctx c = { ix, n, texts, lens, o->k, o->k1, o->b, 0, 0, NULL, ids, scores, NULL, 0 };
+	search_ctx c = { ix, n, sx, sn, texts, lens, o->k, o->k1, o->b, 0, 0, NULL, ids, scores,
+		         NULL, 0 };
 	double total = 0;
-	for (size_t j = 0; j < n; j++)
-		c.N += (double)ix[j]->lex->rows, total += (double)ix[j]->lex->total;
+	for (size_t j = 0; j < sn; j++)
+		c.N += (double)sx[j]->lex->rows, total += (double)sx[j]->lex->total;
 	c.avg = c.N > 0 ? total / c.N : 1;
 	c.allow = calloc(n, sizeof *c.allow);
 	c.over = calloc(nq ? nq : 1, 1);

@@ -361,6 +361,13 @@ typedef struct {
 	unsigned probes;  /* lsh: buckets visited per table; 0 = 1 (the query's own) */
 	float k1, b;      /* BM25 (text queries): term saturation and length
 	                     normalisation; vdb_search_opts_init: 1.2 and 0.75 */
+	/* BM25's statistics (N, avglen, n(t)) from these nstats indexes instead
+	 * of the searched ones: the whole set of shards, when each shard is
+	 * searched on its own (vdb-query --stats-from), so that each scores
+	 * as the set search does and their results merge into its answer.
+	 * NULL: the searched indexes'. */
+	const vdb_index *const *stats;
+	size_t nstats;
 } vdb_search_opts;
 
 void vdb_build_opts_init(vdb_build_opts *o);
@@ -503,8 +510,11 @@ vdb_status vdb_index_search_text(const vdb_index *ix, const char *const *texts,
 
 /* The same over the n indexes of a set (shards, as vdb_index_search_set):
  * BM25's statistics (N, avglen, n(t)) are the set's, summed over its
- * indexes, so that shards rank as the one index holding all their rows
- * would. ids: nq x k of VDB_SET_REF(index, row), -1 past the end; each
+ * indexes (or o->stats'), so that shards rank as the one index holding all
+ * their rows would. Each index's k best are merged as vdb_index_search_set
+ * merges them: by score, ties to the smaller id, so that results of the
+ * shards searched apart with o->stats merge (vdb-query --merge) into this
+ * answer. ids: nq x k of VDB_SET_REF(index, row), -1 past the end; each
  * index needs a lexical index built with the same language and stop words
  * (else VDB_EFORMAT naming two that differ). */
 vdb_status vdb_index_search_text_set(const vdb_index *const *ix, size_t n,

@@ -229,6 +229,50 @@ for x, y, z in zip(a, b, m):
   assert_output --partial 'a lexical line, but c0.jsonl: line 1 is a hybrid line'
 }
 
+@test "shards searched apart with --stats-from score as one index, and merge into the set's answer" {
+  make_data
+  for i in 0 1 2; do vdb-build -q --lexical --shard $i/3 -o s$i.vdb docs.jsonl; done
+  vdb-build -q --lexical -o all.vdb docs.jsonl
+  # lexical: each shard scores with the set's statistics, so the merged lines are the
+  # unsharded index's answer (the same scores; the same ids above the k-th score, whose
+  # ties an index breaks by row and a merge by id)
+  for i in 0 1 2; do vdb-query -x s$i.vdb --stats-from 's*.vdb' -k 8 ql.jsonl >l$i.jsonl; done
+  vdb-query --merge -k 8 l0.jsonl l1.jsonl l2.jsonl >lm.jsonl
+  vdb-query -x all.vdb -k 8 ql.jsonl >lall.jsonl
+  /usr/bin/python3 -c '
+import json
+m = [json.loads(l) for l in open("lm.jsonl")]; a = [json.loads(l) for l in open("lall.jsonl")]
+assert len(m) == len(a) == 24
+for x, y in zip(m, a):
+    assert x["scores"] == y["scores"], (x, y)
+    cut = x["scores"][-1] if x["scores"] else None
+    above = lambda r: sorted(json.dumps(i) for i, s in zip(r["ids"], r["scores"]) if s > cut)
+    assert above(x) == above(y), (x, y)
+'
+  # and without --stats-from a shard scores with its own statistics: not the same
+  for i in 0 1 2; do vdb-query -x s$i.vdb -k 8 ql.jsonl >o$i.jsonl; done
+  vdb-query --merge -k 8 o0.jsonl o1.jsonl o2.jsonl >om.jsonl
+  run ! cmp -s om.jsonl lall.jsonl
+  # hybrid and lexical lines of shards searched apart merge into the set search's
+  # lines, byte for byte, for both fusions
+  for f in "--fusion rrf --rrf-k 20" "--fusion weighted --alpha 0.3 --fusion-depth 30"; do
+    # shellcheck disable=SC2086
+    for i in 0 1 2; do
+      vdb-query -x s$i.vdb --stats-from s0.vdb --stats-from s1.vdb --stats-from s2.vdb \
+        -k 10 $f --candidates q.jsonl ql.jsonl >c$i.jsonl
+    done
+    vdb-query --merge -k 10 c2.jsonl c0.jsonl c1.jsonl >m.jsonl
+    # shellcheck disable=SC2086
+    vdb-query -x 's*.vdb' -k 10 $f q.jsonl ql.jsonl >set.jsonl
+    [ "$(wc -l <set.jsonl)" -eq 48 ]
+    cmp m.jsonl set.jsonl
+  done
+  # the set must hold the searched index
+  run -64 vdb-query -x all.vdb --stats-from 's*.vdb' -k 8 ql.jsonl
+  assert_output --partial 'all.vdb is not one of its 3 indexes'
+  run -64 vdb-query --merge --stats-from s0.vdb m.jsonl
+}
+
 @test "bad input: a text query without a lexical index, bad fusion options, bad texts" {
   make_data
   vdb-build -q -o plain.vdb docs.jsonl
