@@ -339,6 +339,18 @@ double cmd_now(void)
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+void cmd_refuse_input_output(const char *input, const char *output)
+{
+	struct stat out, in;
+	if (!output || stat(output, &out) || !S_ISREG(out.st_mode))
+		return; /* nothing there yet, or not a file that a rename replaces */
+	bool std = !input || !strcmp(input, "-");
+	if ((std ? fstat(STDIN_FILENO, &in) : stat(input, &in)) == 0 && in.st_dev == out.st_dev &&
+	    in.st_ino == out.st_ino)
+		cmd_usage_error("%s is also an input (%s): writing it would destroy the input; "
+		                "write the output elsewhere", output, std ? "standard input" : input);
+}
+
 /* Append every record of one input (path "-": stdin) to v; exits on error. */
 bool cmd_read_all(const char *path, vdb_format fmt, vdb_vecs *v, bool allow_empty)
 {

@@ -83,6 +83,10 @@ int cmd_finish(void);
 
 /* Seconds on the monotonic clock. */
 double cmd_now(void);
+/* Refuse (64) an input that is the file output names (the same file: device
+ * and inode; "-" is standard input), before anything is read or written:
+ * the output replaces its file, so `-o X X` would destroy the input. */
+void cmd_refuse_input_output(const char *input, const char *output);
 /* Read all of one input into v (dies with the reader's message on error). */
 /* Append every record of path to v; dies on an error. An input without any
  * record is an error too unless allow_empty (then false is returned). */

@@ -330,6 +330,12 @@ static int each_input(const build_args *a, int first, int argc, char **argv,
 	return n;
 }
 
+/* each_input: no input may be the output (-o X X) */
+static void refuse_output(const char *path, void *output)
+{
+	cmd_refuse_input_output(path, output);
+}
+
 typedef struct {
 	const build_args *a;
 	vdb_vecs *v;
@@ -437,6 +443,8 @@ int main(int argc, char **argv)
 	}
 	if (a.metrics)
 		cmd_metrics_on_failure(a.metrics, "vdb_build", a.output);
+	const char *last;
+	each_input(&a, first, argc, argv, refuse_output, (void *)a.output, &last);
 	/* held from before the base is read until the new file is in place, so
 	 * two changes cannot both start from the same old index */
 	char lockpath[4096];

@@ -184,6 +184,9 @@ static int do_train(quant_args *a, char **inputs, int ninputs)
 	       "train", "eval");
 	if (a->kind != VDB_QUANT_PQ && a->set_pq_m)
 		cmd_usage_error("--pq-m is for --kind pq, not %s", vdb_quant_kind_name(a->kind));
+	cmd_refuse_input_output(ninputs ? inputs[0] : "-", a->output);
+	for (int i = 1; i < ninputs; i++)
+		cmd_refuse_input_output(inputs[i], a->output);
 	vdb_status s = vdb_output_file_check(a->output); /* before the training */
 	if (s)
 		cmd_die(s);

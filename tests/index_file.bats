@@ -103,6 +103,26 @@ flip() {
   assert_success
 }
 
+@test "an output that is also an input is refused (64) and the input kept, whatever its name" {
+  cp "$D/sift2k_base.fvecs" v.fvecs
+  sum=$(sha256sum <v.fvecs)
+  ln v.fvecs link.fvecs
+  run -64 vdb-build -o v.fvecs v.fvecs
+  assert_output --partial 'v.fvecs is also an input (v.fvecs): writing it would destroy the input'
+  run -64 vdb-build -o ./v.fvecs "$D/sift_query20.fvecs" link.fvecs
+  run -64 vdb-build -o link.fvecs --input v.fvecs
+  run -64 sh -c 'vdb-build -o v.fvecs <v.fvecs'
+  assert_output --partial '(standard input)'
+  vdb-build -q -o keep.vdb "$D/sift_query20.fvecs"
+  run -64 vdb-build --append -x keep.vdb -o v.fvecs v.fvecs
+  run -64 vdb-quantize train --kind sq8 -o v.fvecs "$D/sift_query20.fvecs" v.fvecs
+  [ "$(sha256sum <v.fvecs)" = "$sum" ]
+  [ -z "$(ls | grep '\.tmp\.')" ]
+  # a new name, and a change of the index in place, are as before
+  run -0 vdb-build -q -o new.vdb v.fvecs
+  run -0 vdb-build -q --append -x keep.vdb "$D/sift_query20.fvecs"
+}
+
 @test "an output that cannot be created is 73 and names it" {
   run vdb-build -o nodir/x.vdb "$D/sift2k_base.fvecs"
   assert_failure 73
