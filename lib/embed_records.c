@@ -22,7 +22,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* Records a batch by default: an exec embedder's run (one run per batch:
  * an embedder that loads a model pays that once per batch, so batches are
@@ -85,15 +84,7 @@ typedef struct {
 /* "NAME: line L (record R, id ID)" */
 static void label(const slot *s, const char *name, char *dst, size_t n)
 {
-	json_t *id = s->obj ? json_object_get(s->obj, "id") : NULL;
-	char *t = id ? json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-	if (t && strlen(t) > 80)
-		memcpy(t + 77, "...", 4);
-	if (t)
-		snprintf(dst, n, "%s: line %zu (record %zu, id %s)", name, s->line, s->rec, t);
-	else
-		snprintf(dst, n, "%s: line %zu (record %zu)", name, s->line, s->rec);
-	free(t);
+	vdb_record_label(name, s->line, s->rec, s->obj, dst, n);
 }
 
 static char *dup_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -345,11 +336,7 @@ vdb_status vdb_embed_records(vdb_embedder *e, const char *path, FILE *out,
 	             : e->kind->per_text ? DEFAULT_BATCH : DEFAULT_BATCH_EXEC };
 	VDB_RETURN_IF(f.batch > VDB_MAX_EMBED_BATCH, VDB_EINVAL, "a batch of %zu texts: over "
 	              "the limit of %u (VDB_MAX_EMBED_BATCH)", f.batch, VDB_MAX_EMBED_BATCH);
-	bool std_in = !path || !strcmp(path, "-");
-	struct stat st;
-	VDB_RETURN_IF(!std_in && !stat(path, &st) && S_ISDIR(st.st_mode), VDB_ENOENT,
-	              "%s: cannot open: a directory", path);
-	vdb_status s = vdb_reader_open(&f.in, std_in ? "-" : path, VDB_FMT_JSONL);
+	vdb_status s = vdb_reader_open(&f.in, path ? path : "-", VDB_FMT_JSONL);
 	if (s)
 		return s;
 	f.slots = calloc(f.batch, sizeof *f.slots);

@@ -279,3 +279,17 @@ out:
 	json_decref(o);
 	return s;
 }
+
+void vdb_record_label(const char *name, size_t line, size_t rec, const json_t *obj, char *dst,
+                      size_t n)
+{
+	json_t *id = obj ? json_object_get(obj, "id") : NULL;
+	char *t = id ? json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+	if (t && strlen(t) > 80)
+		memcpy(t + 77, "...", 4);
+	if (t)
+		snprintf(dst, n, "%s: line %zu (record %zu, id %s)", name, line, rec, t);
+	else
+		snprintf(dst, n, "%s: line %zu (record %zu)", name, line, rec);
+	free(t);
+}

@@ -24,7 +24,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <wctype.h>
 
 /* ===== The C.UTF-8 locale, made once ===== */
@@ -526,13 +525,8 @@ vdb_status vdb_stopwords_load(const char *path, char **out, size_t *len)
 	vdb_status s = vdb_analyzer_new(&a, "none", NULL, 0);
 	if (s)
 		return s;
-	struct stat st;
 	vdb_reader *r;
-	if (!stat(path, &st) && S_ISDIR(st.st_mode))
-		s = vdb_fail(VDB_ENOENT, "%s: cannot open: a directory", path);
-	else
-		s = vdb_reader_open(&r, path, VDB_FMT_JSONL);
-	if (s) {
+	if ((s = vdb_reader_open(&r, path, VDB_FMT_JSONL))) {
 		vdb_analyzer_free(a);
 		return s;
 	}

@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <string.h>
-#include <sys/stat.h>
 
 typedef struct {
 	vdb_analyzer *a;
@@ -31,16 +30,7 @@ typedef struct {
 /* "NAME: line L (record R[, id ID])" */
 static void label(const tokens_filter *f, json_t *obj, char *dst, size_t n)
 {
-	json_t *id = obj ? json_object_get(obj, "id") : NULL;
-	char *t = id ? json_dumps(id, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-	if (t && strlen(t) > 80)
-		memcpy(t + 77, "...", 4);
-	if (t)
-		snprintf(dst, n, "%s: line %zu (record %zu, id %s)", f->in->name, f->in->line, f->rec,
-		         t);
-	else
-		snprintf(dst, n, "%s: line %zu (record %zu)", f->in->name, f->in->line, f->rec);
-	free(t);
+	vdb_record_label(f->in->name, f->in->line, f->rec, obj, dst, n);
 }
 
 static vdb_status refuse(const tokens_filter *f, json_t *obj, vdb_status s, const char *why)
@@ -171,12 +161,7 @@ vdb_status vdb_tokens_records(const vdb_lexical_opts *o, const char *path, FILE 
 	vdb_status s = make_analyzer(o, &f.a);
 	if (s)
 		return s;
-	bool std_in = !path || !strcmp(path, "-");
-	struct stat st;
-	if (!std_in && !stat(path, &st) && S_ISDIR(st.st_mode))
-		s = vdb_fail(VDB_ENOENT, "%s: cannot open: a directory", path);
-	else
-		s = vdb_reader_open(&f.in, std_in ? "-" : path, VDB_FMT_JSONL);
+	s = vdb_reader_open(&f.in, path ? path : "-", VDB_FMT_JSONL);
 	while (!s) {
 		const char *line;
 		size_t n;

@@ -16,6 +16,7 @@
 #include "reader_internal.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <string.h>
 #include <unistd.h>
@@ -141,6 +142,11 @@ vdb_status vdb_reader_open(vdb_reader **out, const char *path, vdb_format fmt)
 			return s;
 		}
 		r->own_fd = 1;
+		struct stat st;
+		if (!fstat(r->fd, &st) && S_ISDIR(st.st_mode)) {
+			vdb_reader_close(r);
+			return vdb_fail(VDB_ENOENT, "%s: cannot open: a directory", path);
+		}
 #ifdef POSIX_FADV_SEQUENTIAL
 		posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif

@@ -2,6 +2,7 @@
 #ifndef VDB_READER_INTERNAL_H
 #define VDB_READER_INTERNAL_H
 #include "vdb_internal.h"
+#include <jansson.h>
 
 struct vdb_reader {
 	char *name;            /* "stdin" or the path, for messages */
@@ -31,6 +32,10 @@ vdb_status vdb_rd_line(vdb_reader *r, const char **line, size_t *len, bool *got)
 /* A line of only spaces, tabs and carriage returns (skipped by every
  * JSONL reader). */
 bool vdb_blank_line(const char *s, size_t n);
+/* Where a JSONL record is, for messages: "NAME: line L (record R, id ID)"
+ * (the id, from obj when it has one, cut to 80 bytes) into dst. */
+void vdb_record_label(const char *name, size_t line, size_t rec, const json_t *obj,
+                      char *dst, size_t n);
 /* True when the next read would block (a pipe with nothing waiting). */
 int vdb_rd_would_block(vdb_reader *r);
 

@@ -206,7 +206,8 @@ vdb_status vdb_format_parse(const char *s, vdb_format *out);
 typedef struct vdb_reader vdb_reader;
 /* path "-" (or NULL) reads stdin. VDB_FMT_AUTO: `{` as first non-blank
  * byte means JSONL; otherwise the extension (.fvecs/.ivecs/.bvecs), else
- * fvecs. Fails with VDB_ENOENT if the file cannot be opened. */
+ * fvecs. Fails with VDB_ENOENT if the file cannot be opened or is a
+ * directory. */
 vdb_status vdb_reader_open(vdb_reader **out, const char *path, vdb_format fmt);
 /* Append up to max records (0 = all) to v. v->dim is set by the first
  * record; a reader fed into a v with dim already set checks it. *got is the

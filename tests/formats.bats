@@ -138,6 +138,17 @@ load helpers
   assert_output --partial "nosuch.vdb"
 }
 
+@test "an input that is a directory is 66 and names it, in every reader of records" {
+  mkdir dir.fvecs
+  run -66 vdb-build -o x.vdb dir.fvecs
+  assert_output --partial "dir.fvecs: cannot open: a directory"
+  vdb-build -q -o s.vdb "$D/sift_query20.fvecs"
+  run -66 vdb-query -x s.vdb dir.fvecs
+  assert_output --partial "dir.fvecs: cannot open: a directory"
+  run -66 vdb-eval groundtruth -m l2 -k 1 dir.fvecs "$D/sift_query20.fvecs"
+  assert_output --partial "dir.fvecs: cannot open: a directory"
+}
+
 @test "queries of the wrong dimension name the query input and record" {
   vdb-build -o s.vdb "$D/sift2k_base.fvecs"
   fvecs q.fvecs 3  1 2 3
