@@ -9,6 +9,7 @@
  */
 #include "idmap.h"
 #include "index_internal.h"
+#include "jsontext.h"
 #include <stdio.h>
 #include <string.h>
 #define XXH_INLINE_ALL
@@ -22,24 +23,13 @@ vdb_status vdb_idkey_of(vdb_idkey *k, const char *json, size_t len, size_t row)
 		k->ptr = k->num;
 		return VDB_OK;
 	}
-	/* jansson writes a string without escapes unless it needs them */
-	if (len < 2 || json[0] != '"' || memchr(json, '\\', len) == NULL) {
-		size_t skip = len >= 2 && json[0] == '"';
-		k->ptr = json + skip;
-		k->len = len - 2 * skip;
+	if (len < 2 || json[0] != '"') { /* an integer id: its digits */
+		k->ptr = json;
+		k->len = len;
 		return VDB_OK;
 	}
-	json_error_t err;
-	json_t *s = json_loadb(json, len, JSON_DECODE_ANY, &err);
-	if (!json_is_string(s)) {
-		json_decref(s);
-		return vdb_fail(VDB_EFORMAT, "id %.*s is not a JSON string: %s",
-		                (int)(len > 64 ? 64 : len), json, err.text);
-	}
-	k->hold = s;
-	k->ptr = json_string_value(s);
-	k->len = json_string_length(s);
-	return VDB_OK;
+	vdb_status s = vdb_json_string_bytes(json, len, &k->ptr, &k->len, &k->hold);
+	return s ? vdb_fail(s, "id %s", vdb_last_error()) : VDB_OK;
 }
 
 void vdb_idkey_done(vdb_idkey *k)

@@ -134,3 +134,25 @@ vdb_status vdb_index_texts_verify(const vdb_index *ix)
 		s = vdb_index_texts_check(ix, (int64_t)i, VDB_INCLUDE_META | VDB_INCLUDE_TEXT);
 	return s;
 }
+
+vdb_status vdb_json_string_bytes(const char *json, size_t len, const char **p, size_t *n,
+                                 json_t **hold)
+{
+	*hold = NULL;
+	VDB_RETURN_IF(len < 2 || json[0] != '"', VDB_EFORMAT, "%.*s is not a JSON string",
+	              (int)(len > 64 ? 64 : len), json);
+	if (!memchr(json, '\\', len)) {
+		*p = json + 1, *n = len - 2;
+		return VDB_OK;
+	}
+	json_error_t err;
+	json_t *s = json_loadb(json, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+	if (!json_is_string(s)) {
+		json_decref(s);
+		return vdb_fail(VDB_EFORMAT, "%.*s is not a JSON string: %s",
+		                (int)(len > 64 ? 64 : len), json, err.text);
+	}
+	*hold = s;
+	*p = json_string_value(s), *n = json_string_length(s);
+	return VDB_OK;
+}

@@ -8,6 +8,7 @@
 #include "index_internal.h"
 #include "lex_analyze.h"
 #include "lexical.h"
+#include "jsontext.h"
 #include "rowset.h"
 #include <string.h>
 #define XXH_INLINE_ALL
@@ -123,17 +124,15 @@ static vdb_status row_text(const vdb_index *ix, const char *field, size_t r, con
 	const char *t = vdb_index_col_json(ix, field ? VDB_COL_META : VDB_COL_TEXT, (int64_t)r, &l);
 	if (!t || (l == 4 && !memcmp(t, "null", 4)))
 		return VDB_OK;
-	if (!field && l >= 2 && t[0] == '"' && !memchr(t, '\\', l)) {
-		*out = t + 1, *len = l - 2; /* no escapes: the bytes themselves */
-		return VDB_OK;
+	if (!field) {
+		vdb_status s = vdb_json_string_bytes(t, l, out, len, hold);
+		return s ? vdb_fail(VDB_ECORRUPT, "record %zu: the stored text is not JSON", r)
+		         : VDB_OK;
 	}
 	json_t *j = json_loadb(t, l, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-	json_t *s = field ? json_object_get(j, field) : j;
-	if (!j || (!field && !json_is_string(j))) {
-		json_decref(j);
-		return vdb_fail(VDB_ECORRUPT, "record %zu: the stored %s is not JSON", r,
-		                field ? "metadata" : "text");
-	}
+	json_t *s = json_object_get(j, field);
+	if (!j)
+		return vdb_fail(VDB_ECORRUPT, "record %zu: the stored metadata is not JSON", r);
 	if (json_is_string(s))
 		*out = json_string_value(s), *len = json_string_length(s);
 	*hold = j;
