@@ -10,6 +10,7 @@
  */
 #include "query.h"
 #include <jansson.h>
+#include <math.h>
 #include <string.h>
 
 enum { K_VECTOR, K_LEXICAL, K_HYBRID };
@@ -112,9 +113,32 @@ static void text_failed(const query_ctx *c, query_bufs *b, const char *const *te
 	cmd_die(s);
 }
 
+/* Row i's kind: a vector query, a lexical one (a text, no vector) or a
+ * hybrid one (both, on a set with a lexical index). Exits (64) for a text
+ * query on a set without a lexical index. */
+static unsigned char row_kind(const query_ctx *c, const vdb_vecs *q, size_t i,
+                              const char *input, size_t first)
+{
+	int novec = q->novec && q->novec[i];
+	int text = q->text_off && !(q->text_off[i + 1] - q->text_off[i] == 4 &&
+	                            !memcmp(q->text_buf + q->text_off[i], "null", 4));
+	if (novec && !c->lexical)
+		cmd_usage_error("%s: record %zu is a text query (a \"text\" without a \"vector\"), "
+		                "but %s has no lexical index: build it with vdb-build --lexical, "
+		                "or give the query a vector", input, first + i, without_lexical(c));
+	return novec ? K_LEXICAL : text && c->lexical ? K_HYBRID : K_VECTOR;
+}
+
+static void query_batch_opts(const query_ctx *c, const vdb_vecs *q, const char *input,
+                             size_t first, size_t *qno, query_bufs *b, double *search_s);
+
 void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_t first,
                  size_t *qno, query_bufs *b, double *search_s)
 {
+	if (q->nqopt) { /* some query has its own options */
+		query_batch_opts(c, q, input, first, qno, b, search_s);
+		return;
+	}
 	size_t n = q->n, k = c->so.k, rb = vdb_vecs_row_bytes(q);
 	size_t width = vdb_fusion_width(&c->fo, k);
 	room(b, n, k, width, rb);
@@ -126,15 +150,7 @@ void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 	 * index) is searched where it was read */
 	int vector_only = !q->novec && (!q->text_off || !c->lexical);
 	for (size_t i = 0; i < n; i++) {
-		int novec = q->novec && q->novec[i];
-		int text = q->text_off && !(q->text_off[i + 1] - q->text_off[i] == 4 &&
-		                            !memcmp(q->text_buf + q->text_off[i], "null", 4));
-		if (novec && !c->lexical)
-			cmd_usage_error("%s: record %zu is a text query (a \"text\" without a \"vector\"), "
-			                "but %s has no lexical index: build it with vdb-build --lexical, "
-			                "or give the query a vector", input, first + i,
-			                without_lexical(c));
-		b->kind[i] = novec ? K_LEXICAL : text && c->lexical ? K_HYBRID : K_VECTOR;
+		b->kind[i] = row_kind(c, q, i, input, first);
 		if (b->kind[i] == K_VECTOR) {
 			if (!vector_only)
 				memcpy(b->vrows + nv * rb, (const char *)q->data + i * rb, rb);
@@ -196,4 +212,263 @@ void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 			cmd_die(s);       /* else a stored text that would break the line */
 		}
 	}
+}
+
+/* ===== Queries with their own options (vdb_vecs.qopt) =====
+ * A batch where some record carries its own k, filter, ef, nprobe, probes
+ * or exclude: its queries are grouped by their option sets (a record
+ * without options is in the command line's), and each group is searched as
+ * a batch of its own, its filter parsed once (groups are sorted by filter
+ * text, so a filter is parsed once a run of groups). Excluded ids are
+ * searched past: a group asks for k plus its queries' count of excluded ids
+ * (at most the live records), and each query drops its own, so that it
+ * still returns min(k, matching live records) on an exact index. The
+ * batch is cut in ranges of at most OPT_RANGE_RESULTS results (a range
+ * holds one query at least), written in input order. */
+#define OPT_RANGE_RESULTS ((size_t)1 << 22)
+
+typedef struct {
+	vdb_query_opts o;
+	size_t row;
+	size_t k, kx; /* results written; searched (k and the excluded ids, capped) */
+} qrow;
+
+/* Order of option sets: filter text (none first), k, kx, ef, nprobe, probes. */
+static int cmp_opts(const qrow *x, const qrow *y)
+{
+	int c = (x->o.filter != NULL) - (y->o.filter != NULL);
+	if (!c && x->o.filter)
+		c = strcmp(x->o.filter, y->o.filter);
+#define CMP(f) if (!c) c = (x->f > y->f) - (x->f < y->f)
+	CMP(k); CMP(kx); CMP(o.ef); CMP(o.nprobe); CMP(o.probes);
+#undef CMP
+	return c;
+}
+
+static int cmp_qrow(const void *a, const void *b)
+{
+	const qrow *x = a, *y = b;
+	int c = cmp_opts(x, y);
+	return c ? c : (x->row > y->row) - (x->row < y->row);
+}
+
+/* Is result ref (a row, or VDB_SET_REF for sets) one of o's excluded ids?
+ * An index without stored ids names its rows by their numbers. */
+static int excluded(const query_ctx *c, int64_t ref, const vdb_query_opts *o)
+{
+	if (ref < 0 || !o->nexclude)
+		return 0;
+	int64_t row = c->nix > 1 ? ref & 0xffffffff : ref;
+	size_t len = 0;
+	const char *t = vdb_index_id_json(c->ix[c->nix > 1 ? ref >> 32 : 0], row, &len);
+	char num[24];
+	if (!t)
+		len = (size_t)snprintf(num, sizeof num, "%lld", (long long)row), t = num;
+	for (size_t e = 0; e < o->nexclude; e++)
+		if (strlen(o->exclude[e]) == len && !memcmp(o->exclude[e], t, len))
+			return 1;
+	return 0;
+}
+
+/* One query's kx results (ids, vals) less its excluded ids, its first k
+ * into out (ids -1 and vals INFINITY past the end). */
+static void keep_results(const query_ctx *c, const qrow *r, const int64_t *ids,
+                         const float *vals, int64_t *oid, float *oval)
+{
+	size_t m = 0;
+	for (size_t j = 0; j < r->kx && m < r->k; j++)
+		if (!excluded(c, ids[j], &r->o))
+			oid[m] = ids[j], oval[m++] = vals[j];
+	for (; m < r->k; m++)
+		oid[m] = -1, oval[m] = INFINITY;
+}
+
+/* The same for hybrid hits: width of them in, ow out. */
+static void keep_hits(const query_ctx *c, const qrow *r, const vdb_fused_hit *h, size_t width,
+                      vdb_fused_hit *out, size_t ow)
+{
+	size_t m = 0;
+	for (size_t j = 0; j < width && m < ow && h[j].id >= 0; j++)
+		if (!excluded(c, h[j].id, &r->o))
+			out[m++] = h[j];
+	for (; m < ow; m++)
+		out[m] = (vdb_fused_hit){ .id = -1 };
+}
+
+/* The results of one range's queries, where they go (by row of the batch:
+ * b->slot). */
+typedef struct {
+	int64_t *ids;
+	float *vals;
+	vdb_fused_hit *hits;
+} opt_out;
+
+/* Search group g[0..ng) (one option set, rows in input order) with so and
+ * put each query's kept results at its place in out. */
+static void search_group(const query_ctx *c, const vdb_vecs *q, const qrow *g, size_t ng,
+                         const vdb_search_opts *so, const char *input, size_t first,
+                         query_bufs *b, opt_out *out, double *search_s)
+{
+	size_t rb = vdb_vecs_row_bytes(q), kx = so->k, width = vdb_fusion_width(&c->fo, kx);
+	size_t nv = 0, nl = 0, nh = 0, used = 0;
+	size_t *vrow = grow(NULL, 3 * ng, sizeof *vrow), *lrow = vrow + ng, *hrow = lrow + ng;
+	for (size_t j = 0; j < ng; j++) {
+		size_t i = g[j].row;
+		if (b->kind[i] == K_VECTOR) {
+			memcpy(b->vrows + nv * rb, (const char *)q->data + i * rb, rb);
+			vrow[nv++] = j;
+		} else if (b->kind[i] == K_LEXICAL) {
+			take_text(b, q, i, &used, &b->llen[nl]);
+			lrow[nl++] = j;
+		} else {
+			memcpy(b->hrows + nh * rb, (const char *)q->data + i * rb, rb);
+			take_text(b, q, i, &used, &b->hlen[nh]);
+			hrow[nh++] = j;
+		}
+	}
+	for (size_t t = 0; t < nl; t++)
+		b->ltext[t] = b->tbuf + b->toff[g[lrow[t]].row];
+	for (size_t t = 0; t < nh; t++)
+		b->htext[t] = b->tbuf + b->toff[g[hrow[t]].row];
+	size_t most = nv > nl ? nv : nl;
+	int64_t *ids = grow(NULL, most * kx, sizeof *ids);
+	float *vals = grow(NULL, most * kx, sizeof *vals);
+	vdb_fused_hit *hits = grow(NULL, nh * width, sizeof *hits);
+	/* rows of the batch, for messages about a text query */
+	size_t *at = grow(NULL, nl > nh ? nl : nh, sizeof *at);
+	double t0 = cmd_now();
+	vdb_status s;
+	if (nv && (s = vdb_index_search_set(c->ix, c->nix, (const float *)b->vrows, nv, so, ids,
+	                                    vals)))
+		cmd_die(s);
+	for (size_t t = 0; t < nv; t++) {
+		const qrow *r = &g[vrow[t]];
+		keep_results(c, r, ids + t * kx, vals + t * kx, out->ids + b->slot[r->row],
+		             out->vals + b->slot[r->row]);
+	}
+	if (nl && (s = vdb_index_search_text_set(c->ix, c->nix, b->ltext, b->llen, nl, so, ids,
+	                                         vals))) {
+		for (size_t t = 0; t < nl; t++)
+			at[t] = g[lrow[t]].row;
+		text_failed(c, b, b->ltext, b->llen, nl, at, input, first, s);
+	}
+	for (size_t t = 0; t < nl; t++) {
+		const qrow *r = &g[lrow[t]];
+		keep_results(c, r, ids + t * kx, vals + t * kx, out->ids + b->slot[r->row],
+		             out->vals + b->slot[r->row]);
+	}
+	if (nh && (s = vdb_index_search_hybrid(c->ix, c->nix, (const float *)b->hrows, b->htext,
+	                                       b->hlen, nh, so, &c->fo, hits))) {
+		for (size_t t = 0; t < nh; t++)
+			at[t] = g[hrow[t]].row;
+		text_failed(c, b, b->htext, b->hlen, nh, at, input, first, s);
+	}
+	for (size_t t = 0; t < nh; t++) {
+		const qrow *r = &g[hrow[t]];
+		keep_hits(c, r, hits + t * width, width, out->hits + b->slot[r->row],
+		          vdb_fusion_width(&c->fo, r->k));
+	}
+	*search_s += cmd_now() - t0;
+	free(vrow), free(ids), free(vals), free(hits), free(at);
+}
+
+/* Answer rows r[0..n) (in input order) of q, numbered from *qno. */
+static void answer_range(const query_ctx *c, const vdb_vecs *q, qrow *r, size_t n,
+                         const char *input, size_t first, size_t *qno, query_bufs *b,
+                         double *search_s)
+{
+	/* each query's place among the results, in input order */
+	size_t nvals = 0, nhits = 0;
+	for (size_t j = 0; j < n; j++) {
+		size_t i = r[j].row;
+		b->kind[i] = row_kind(c, q, i, input, first);
+		if (b->kind[i] == K_HYBRID)
+			b->slot[i] = nhits, nhits += vdb_fusion_width(&c->fo, r[j].k);
+		else
+			b->slot[i] = nvals, nvals += r[j].k;
+	}
+	opt_out out = { grow(NULL, nvals, sizeof *out.ids), grow(NULL, nvals, sizeof *out.vals),
+	                grow(NULL, nhits, sizeof *out.hits) };
+	qrow *g = grow(NULL, n, sizeof *g);
+	memcpy(g, r, n * sizeof *g);
+	qsort(g, n, sizeof *g, cmp_qrow);
+	vdb_filter *filter = NULL;
+	const char *parsed = NULL; /* filter's text */
+	for (size_t lo = 0, hi; lo < n; lo = hi) {
+		for (hi = lo + 1; hi < n && !cmp_opts(&g[lo], &g[hi]); hi++)
+			;
+		vdb_search_opts so = c->so;
+		const vdb_query_opts *o = &g[lo].o;
+		so.k = g[lo].kx;
+		so.ef = o->ef ? o->ef : so.ef;
+		so.nprobe = o->nprobe ? o->nprobe : so.nprobe;
+		so.probes = o->probes ? o->probes : so.probes;
+		if (o->filter && (!parsed || strcmp(parsed, o->filter))) {
+			vdb_filter_free(filter);
+			vdb_status s = vdb_filter_parse(&filter, o->filter);
+			if (s) /* checked when read */
+				cmd_die(s);
+			parsed = o->filter;
+		}
+		if (o->filter)
+			so.filter = filter;
+		search_group(c, q, g + lo, hi - lo, &so, input, first, b, &out, search_s);
+	}
+	vdb_filter_free(filter);
+	free(g);
+	for (size_t j = 0; j < n; j++) {
+		size_t i = r[j].row;
+		vdb_result_line l = { .query_no = (*qno)++ };
+		if (q->id_off) {
+			l.query_id = q->id_buf + q->id_off[i];
+			l.query_id_len = q->id_off[i + 1] - q->id_off[i];
+		}
+		vdb_status s;
+		if (b->kind[i] == K_HYBRID) {
+			vdb_fusion_opts used = c->fo;
+			used.depth = vdb_fusion_depth(&c->fo, r[j].k);
+			l.kind = VDB_LINE_HYBRID;
+			l.fusion = c->fo.candidates ? &used : NULL;
+			s = vdb_write_hybrid(stdout, c->out, c->ix, c->nix, &l, out.hits + b->slot[i],
+			                     vdb_fusion_width(&c->fo, r[j].k), c->include);
+		} else {
+			l.kind = b->kind[i] == K_LEXICAL ? VDB_LINE_LEXICAL : VDB_LINE_VECTOR;
+			s = vdb_write_result_line(stdout, c->out, c->ix, c->nix, &l, out.ids + b->slot[i],
+			                          out.vals + b->slot[i], r[j].k, c->include);
+		}
+		if (s) {
+			cmd_check_stdout();
+			cmd_die(s);
+		}
+	}
+	free(out.ids), free(out.vals), free(out.hits);
+}
+
+static void query_batch_opts(const query_ctx *c, const vdb_vecs *q, const char *input,
+                             size_t first, size_t *qno, query_bufs *b, double *search_s)
+{
+	size_t n = q->n, live = 0;
+	for (size_t i = 0; i < c->nix; i++)
+		live += vdb_index_live(c->ix[i]);
+	room(b, n, 1, 1, vdb_vecs_row_bytes(q));
+	qrow *r = grow(NULL, n, sizeof *r);
+	for (size_t i = 0; i < n; i++) {
+		vdb_status s = vdb_query_opts_get(q, i, &r[i].o);
+		if (s)
+			cmd_die(s);
+		r[i].row = i;
+		/* k beyond the live records asks for nothing more than all of them */
+		size_t k = r[i].o.k ? r[i].o.k : c->so.k, cap = live ? live : 1;
+		r[i].k = k < cap ? k : cap;
+		r[i].kx = r[i].k + r[i].o.nexclude < cap ? r[i].k + r[i].o.nexclude : cap;
+	}
+	for (size_t lo = 0, hi; lo < n; lo = hi) {
+		size_t results = r[lo].kx;
+		for (hi = lo + 1; hi < n && results + r[hi].kx <= OPT_RANGE_RESULTS; hi++)
+			results += r[hi].kx;
+		answer_range(c, q, r + lo, hi - lo, input, first, qno, b, search_s);
+	}
+	for (size_t i = 0; i < n; i++)
+		vdb_query_opts_done(&r[i].o);
+	free(r);
 }

@@ -144,10 +144,10 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		a->so.k = cmd_size("-k", arg, 1, VDB_MAX_K);
 		return true;
 	case OPT_EF:
-		a->so.ef = (unsigned)cmd_size("--ef", arg, 1, 1u << 20);
+		a->so.ef = (unsigned)cmd_size("--ef", arg, 1, VDB_MAX_EF);
 		return true;
 	case OPT_NPROBE:
-		a->so.nprobe = (unsigned)cmd_size("--nprobe", arg, 1, 1u << 24);
+		a->so.nprobe = (unsigned)cmd_size("--nprobe", arg, 1, VDB_MAX_NPROBE);
 		return true;
 	case OPT_PROBES:
 		a->so.probes = (unsigned)cmd_size("--probes", arg, 1, VDB_LSH_MAX_PROBES);
@@ -366,6 +366,7 @@ static void run_queries(const query_args *a, const query_ctx *c, const char *pat
 	q.dim = vdb_index_dim(c->ix[0]); /* the reader checks every query against it */
 	q.binary = vdb_index_metric(c->ix[0]) == VDB_METRIC_HAMMING;
 	q.allow_text_only = 1; /* lexical queries: a text, no vector */
+	q.query_opts = 1;      /* a query's own k, filter, ef, ... (QUERY RECORDS) */
 	size_t got, k = a->so.k;
 	bool checked = false;
 	size_t batch = MAX_BATCH_RESULTS / k < a->batch ? MAX_BATCH_RESULTS / k : a->batch;

@@ -15,7 +15,14 @@
  *                    | 'contains' string )
  *   op      := '==' | '!=' | '<' | '<=' | '>' | '>='
  *   value   := string (JSON syntax) | number | 'true' | 'false'
- *   field   := name ( '.' name )*, name = [A-Za-z_][A-Za-z0-9_-]*
+ *   field   := [ '.' ] name ( '.' name )*, name = [A-Za-z_][A-Za-z0-9_-]*
+ *
+ * The bare field name `id` is the record's id (a string or an integer as
+ * stored; the row number in an index stored without ids): `id == "x"`,
+ * `id in [1, 2]`, `id != "x"`, and for integer ids <, <=, >, >=; exists(id)
+ * is true of every record, `id contains` of none. A metadata field named
+ * "id" is reached with a leading dot, `.id` (a leading dot names a path
+ * from the metadata's root: `.price` is `price`); `id.x` is metadata too.
  *
  * Semantics, as SQL's on NULL: a test on a missing field, a null, or a value
  * of another type is false (so `price != 3` does not match a record without
@@ -134,7 +141,8 @@ static vdb_status next(parser *p)
 		break;
 	}
 	default:
-		if (isalpha((unsigned char)c) || c == '_') {
+		if (isalpha((unsigned char)c) || c == '_' ||
+		    (c == '.' && (isalpha((unsigned char)s[p->pos + 1]) || s[p->pos + 1] == '_'))) {
 			size_t i = p->pos;
 			while (isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '-' ||
 			       (s[i] == '.' && (isalpha((unsigned char)s[i + 1]) || s[i + 1] == '_')))
@@ -165,6 +173,18 @@ static char *copy_token(parser *p)
 	if (c)
 		memcpy(c, p->text + p->start, p->len);
 	return c;
+}
+
+/* The current name token as n's field: `id` alone is the record id, a
+ * leading '.' is dropped (`.id` is the metadata field "id"). */
+static vdb_status take_field(parser *p, vdb_fnode *n)
+{
+	n->id = p->len == 2 && !strncmp(p->text + p->start, "id", 2);
+	char *f = copy_token(p);
+	if (!f)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	n->field = f[0] == '.' ? f + 1 : f;
+	return VDB_OK;
 }
 
 /* Room for one more item in *items (n used of *cap, es bytes each, in the
@@ -254,14 +274,12 @@ static vdb_status parse_test(parser *p, vdb_fnode **out)
 	    word_is(p, "contains") || word_is(p, "exists"))
 		return fail_at(p, p->start, p->kind == T_END ? "expected a condition at the end"
 		                                               : "expected a field name");
-	const char *field = copy_token(p);
-	vdb_status s = next(p);
-	if (s)
-		return s;
 	vdb_fnode *n = node(p, F_CMP);
-	if (!n || !field)
+	if (!n)
 		return vdb_fail(VDB_ENOMEM, "out of memory");
-	n->field = field;
+	vdb_status s = take_field(p, n);
+	if (s || (s = next(p)))
+		return s;
 	if (p->kind == T_OP) {
 		n->op = p->op;
 		bool order = n->op != OP_EQ && n->op != OP_NE;
@@ -349,8 +367,7 @@ static vdb_status parse_unary(parser *p, vdb_fnode **out)
 			return s;
 		if (p->kind != T_NAME)
 			return fail_at(p, p->start, "expected a field name in exists(...)");
-		n->field = copy_token(p);
-		if ((s = next(p)))
+		if ((s = take_field(p, n)) || (s = next(p)))
 			return s;
 		if (p->kind != T_RPAREN)
 			return fail_at(p, p->start, "expected ')' after the field of exists");
@@ -469,21 +486,23 @@ static int same_type(const vdb_fvalue *v, json_t *j)
 	       : v->kind == V_NUMBER ? json_is_number(j) : json_is_boolean(j);
 }
 
-int vdb_fnode_match(const vdb_fnode *n, json_t *meta)
+int vdb_fnode_match(const vdb_fnode *n, json_t *meta, const vdb_frec *rec)
 {
+	if (n->id)
+		return vdb_fnode_id_match(n, rec);
 	switch (n->kind) {
 	case F_OR:
 		for (size_t i = 0; i < n->nkids; i++)
-			if (vdb_fnode_match(n->kids[i], meta))
+			if (vdb_fnode_match(n->kids[i], meta, rec))
 				return 1;
 		return 0;
 	case F_AND:
 		for (size_t i = 0; i < n->nkids; i++)
-			if (!vdb_fnode_match(n->kids[i], meta))
+			if (!vdb_fnode_match(n->kids[i], meta, rec))
 				return 0;
 		return 1;
 	case F_NOT:
-		return !vdb_fnode_match(n->kids[0], meta);
+		return !vdb_fnode_match(n->kids[0], meta, rec);
 	case F_EXISTS: {
 		json_t *j = vdb_filter_lookup(meta, n->field);
 		return j && !json_is_null(j);
@@ -527,10 +546,30 @@ int vdb_fnode_match(const vdb_fnode *n, json_t *meta)
 	return 0;
 }
 
-int vdb_filter_match_json(const vdb_filter *f, const char *json, size_t len)
+int vdb_filter_match_record(const vdb_filter *f, const char *json, size_t len,
+                            const char *id, size_t idlen, int64_t row)
 {
 	json_t *meta = json ? json_loadb(json, len, 0, NULL) : NULL;
-	int m = vdb_fnode_match(f->root, meta);
+	vdb_frec rec = { id, idlen, row };
+	int m = vdb_fnode_match(f->root, meta, &rec);
 	json_decref(meta);
 	return m;
+}
+
+int vdb_filter_match_json(const vdb_filter *f, const char *json, size_t len)
+{
+	return vdb_filter_match_record(f, json, len, NULL, 0, -1);
+}
+
+static int uses_id(const vdb_fnode *n)
+{
+	for (size_t i = 0; i < n->nkids; i++)
+		if (uses_id(n->kids[i]))
+			return 1;
+	return n->id;
+}
+
+int vdb_filter_uses_id(const vdb_filter *f)
+{
+	return uses_id(f->root);
 }

@@ -23,6 +23,7 @@
 #include "index_internal.h"
 #include "rows.h"
 #include "payload.h"
+#include "filter.h"
 #include "rowset.h"
 #include <math.h>
 #include <string.h>
@@ -49,6 +50,7 @@ vdb_status vdb_filter_rows(const vdb_index *ix, const vdb_filter *f, uint64_t **
 	 * index exists: the reference the tests compare it with */
 	const char *scan = getenv("VDB_FILTER_SCAN");
 	if (ix->file && !(scan && *scan == '1') && vdb_payload_open(&p, ix->file, ix->count)) {
+		p.id_rows = vdb_filter_id_rows, p.ix = ix;
 		vdb_status s = vdb_payload_resolve(&p, f, bits, n);
 		if (s)
 			free(bits);
@@ -61,9 +63,10 @@ vdb_status vdb_filter_rows(const vdb_index *ix, const vdb_filter *f, uint64_t **
 	for (size_t w = 0; w < words; w++) {
 		uint64_t word = 0;
 		for (size_t i = w * 64; i < (w + 1) * 64 && i < ix->count; i++) {
-			size_t len = 0;
+			size_t len = 0, idlen = 0;
 			const char *meta = vdb_index_meta_json(ix, (int64_t)i, &len);
-			if (vdb_filter_match_json(f, meta, len))
+			const char *id = vdb_index_id_json(ix, (int64_t)i, &idlen);
+			if (vdb_filter_match_record(f, meta, len, id, idlen, (int64_t)i))
 				word |= (uint64_t)1 << (i & 63);
 		}
 		bits[w] = word;

@@ -13,10 +13,13 @@
  * walks it later recurses once a level). The embedder identity (modelid.c)
  * is the set's: every record carries the same one, or none does. A query
  * stream (vdb_vecs.allow_text_only) also takes records with a text and no
- * vector: lexical queries, rows of zeros marked in vdb_vecs.novec.
+ * vector: lexical queries, rows of zeros marked in vdb_vecs.novec; with
+ * vdb_vecs.query_opts, a query's own options (query_opts.c). Any other
+ * field (those options in a build's input too) is ignored.
  */
 #include "reader_internal.h"
 #include "modelid.h"
+#include "query_opts.h"
 #include <float.h>
 #include <jansson.h>
 #include <math.h>
@@ -271,6 +274,9 @@ vdb_status vdb_read_jsonl_record(vdb_reader *r, vdb_vecs *v, int *got)
 		set |= 1u << c;
 	}
 	if ((s = vdb_vecs_push_nulls(v, set)))
+		goto out;
+	/* a query's own k, filter, ef, nprobe, probes, exclude (query streams) */
+	if (v->query_opts && (s = vdb_query_opts_read(r, v, o, ln, rec)))
 		goto out;
 	v->n++;
 	*got = 1;

@@ -603,6 +603,9 @@ static vdb_status all_rows(const vdb_payload *p, const vdb_fnode *n, uint64_t *o
 static vdb_status node_rows(const vdb_payload *p, const vdb_fnode *n, uint64_t *out)
 {
 	vdb_status s = VDB_OK;
+	if (n->id) /* the record id, not a metadata field */
+		return p->id_rows ? p->id_rows(p->ix, n, out)
+		                  : vdb_fail(VDB_EINTERNAL, "an id test without the index's ids");
 	switch (n->kind) {
 	case F_OR:
 		for (size_t i = 0; !s && i < n->nkids; i++)

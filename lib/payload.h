@@ -5,6 +5,8 @@
 #define VDB_PAYLOAD_H
 #include "file.h"
 
+struct vdb_fnode;
+
 /* Write the payload sections for count records of metadata texts. */
 vdb_status vdb_payload_save(vdb_file_writer *w, const uint64_t *md_off, const char *md_buf,
                             size_t count);
@@ -21,6 +23,10 @@ typedef struct vdb_payload {
 	const unsigned char *kt, *ks, *bm, *ft, *nm;
 	size_t ktn, ksn, bmn, ftn, nmn;
 	uint32_t nkeys, nfields;
+	/* the rows an id test keeps (filter id tests: the record id is not in
+	 * the payload index); set by the caller after vdb_payload_open */
+	vdb_status (*id_rows)(const vdb_index *ix, const struct vdb_fnode *n, uint64_t *out);
+	const vdb_index *ix;
 } vdb_payload;
 
 /* 1 if the file has a payload index (older files do not), else 0. */

@@ -183,6 +183,15 @@ typedef struct {
 	int allow_text_only;
 	unsigned char *novec;
 	size_t novec_cap;
+	/* Query streams: with query_opts set by the caller (before reading), a
+	 * JSONL record's own search options ("k", "filter", "ef", "nprobe",
+	 * "probes", "exclude"; see vdb_query_opts_read) are checked and kept:
+	 * row i's in qopt as a compact JSON object of just those fields, or
+	 * null; nqopt rows have some. Unset (builds), those fields are ignored
+	 * as any unknown field is. */
+	int query_opts;
+	vdb_texts qopt;
+	size_t nqopt;
 } vdb_vecs;
 
 /* Bytes of one row: dim/8 (binary) or 4 * dim. */
@@ -1113,6 +1122,36 @@ vdb_status vdb_embed_batch(vdb_embedder *e, const char *const *texts, const size
  * fails. *records counts the records written. */
 vdb_status vdb_embed_records(vdb_embedder *e, const char *path, FILE *out,
                              const vdb_embed_opts *o, size_t *records);
+
+/* ===== Per-query options (a JSONL query record's own k, filter, ...) ===== */
+/* --ef and a query's "ef", at most; --nprobe and "nprobe", at most (--probes
+ * and "probes": VDB_LSH_MAX_PROBES) */
+#define VDB_MAX_EF (1u << 20)
+#define VDB_MAX_NPROBE (1u << 24)
+/* ids in one query's "exclude", at most */
+#define VDB_MAX_QUERY_EXCLUDE 1024u
+/* A query record's options, as vdb_vecs.qopt keeps them (checked when read:
+ * k 1..VDB_MAX_K, ef 1..VDB_MAX_EF, nprobe 1..VDB_MAX_NPROBE, probes
+ * 1..VDB_LSH_MAX_PROBES, filter a string that parses, exclude an array of
+ * at most VDB_MAX_QUERY_EXCLUDE ids, strings or integers; a null field is
+ * not given). 0 / NULL: not given, the command line's applies. */
+typedef struct {
+	size_t k;
+	unsigned ef, nprobe, probes;
+	const char *filter;      /* the filter's text (NUL-terminated) */
+	size_t nexclude;
+	const char *const *exclude; /* each id's compact JSON text ("doc-7", 7) */
+	void *hold;              /* what the texts live in (vdb_query_opts_done) */
+} vdb_query_opts;
+/* Row i's options of q (all 0 / NULL when it has none). VDB_OK or
+ * VDB_ENOMEM; the texts last until vdb_query_opts_done. */
+vdb_status vdb_query_opts_get(const vdb_vecs *q, size_t i, vdb_query_opts *o);
+void vdb_query_opts_done(vdb_query_opts *o);
+/* Does a record (metadata JSON text or NULL; its stored id's JSON text, or
+ * NULL and its row number in an index without ids) pass f? f may test the
+ * id (vdb-query(1): `id in [...]`). */
+int vdb_filter_match_record(const vdb_filter *f, const char *json, size_t len,
+                            const char *id, size_t idlen, int64_t row);
 
 /* ===== Threads ===== */
 /* 0 = all cores (or OMP_NUM_THREADS). */

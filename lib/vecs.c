@@ -26,6 +26,7 @@ void vdb_vecs_clear(vdb_vecs *v)
 		if (v->col[c].off)
 			v->col[c].off[0] = 0;
 	}
+	v->qopt.len = 0, v->nqopt = 0;
 }
 
 void vdb_vecs_free(vdb_vecs *v)
@@ -37,6 +38,7 @@ void vdb_vecs_free(vdb_vecs *v)
 	}
 	free(v->embedder);
 	free(v->novec);
+	free(v->qopt.buf), free(v->qopt.off);
 	vdb_vecs_init(v);
 }
 
