@@ -43,8 +43,19 @@ static vdb_status push(vdb_vecs *v, const char *text, size_t len)
 	return VDB_OK;
 }
 
+/* Does the record give any option (the common record gives none)? */
+static bool any_option(json_t *o)
+{
+	for (size_t i = 0; i < NKNOBS; i++)
+		if (json_object_get(o, knobs[i].name))
+			return true;
+	return json_object_get(o, "filter") || json_object_get(o, "exclude");
+}
+
 vdb_status vdb_query_opts_read(vdb_reader *r, vdb_vecs *v, json_t *o, size_t ln, size_t rec)
 {
+	if (!any_option(o))
+		return push(v, "null", 4);
 	json_t *keep = json_object();
 	char *text = NULL;
 	vdb_status s = keep ? VDB_OK : vdb_fail(VDB_ENOMEM, "out of memory");

@@ -255,4 +255,9 @@ EOF
   $PY -c "import json; print(json.dumps({'vector': $v, 'exclude': list(range(1025))}))" >bad.jsonl
   run -65 vdb-query -x f.vdb bad.jsonl
   [[ "$output" == *"line 1 (record 0): \"exclude\" holds 1025 ids, over the limit of 1024 (VDB_MAX_QUERY_EXCLUDE)"* ]]
+  # a build reads such fields as any unknown one: ignored
+  jq -c '. + {k: 0, filter: 3, exclude: "x", ef: "no"}' base.jsonl >b2.jsonl
+  vdb-build -q -o b2.vdb b2.jsonl
+  [ "$(jq -c '{vector}' bad.jsonl | vdb-query -x b2.vdb -k 3 | jq -c .ids)" = \
+    "$(jq -c '{vector}' bad.jsonl | vdb-query -x f.vdb -k 3 | jq -c .ids)" ]
 }
