@@ -32,8 +32,9 @@ typedef struct {
 } query_bufs;
 void query_bufs_free(query_bufs *b);
 
-/* Answer the q->n queries of q (records first.. of input) and write one
- * line each, in input order, numbered from *qno (advanced). *search_s adds
+/* Answer the q->n queries of q (records first.. of input), each with its
+ * own options where it has some (q->qopt), and write one line each, in
+ * input order, numbered from *qno (advanced). *search_s adds
  * the time spent searching. Exits (64) for a text query when no index of
  * the set has a lexical index, and as cmd_die for other failures. */
 void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_t first,

@@ -6,7 +6,9 @@
  * when the set has a lexical index (else the vector query it always was:
  * text beside a vector, as vdb-text embed writes it, stays a vector query
  * on indexes built without --lexical). The rows of each kind are gathered
- * and searched together, then the lines are written in input order.
+ * and searched together, then the lines are written in input order. A
+ * batch where some record has its own options (k, filter, ef, ...) is
+ * searched a group of equal options at a time (query_batch_opts, below).
  */
 #include "query.h"
 #include <jansson.h>
