@@ -1147,7 +1147,7 @@ void vdb_patches_free(vdb_patches *p);
  * the lexical index is made again over the new texts). *patched: rows
  * changed; *missing: patches naming no live row, the first of them named in
  * first_missing ("NAME: line N (id ID)"). ix is checked first as
- * vdb_index_verify does; on an error ix is unchanged. */
+ * vdb_index_verify does (VDB_ECORRUPT); on an error, ix is not to be saved. */
 vdb_status vdb_index_patch(vdb_index *ix, const vdb_patches *p, size_t *patched, size_t *missing,
                            char *first_missing, size_t n);
 
