@@ -106,3 +106,43 @@ EOF
     diff got.jsonl want.jsonl
   done
 }
+
+@test "a tenant's query sent alone returns each record once: its k nearest of the tenant (numpy)" {
+  # 6000 x 256 random rows; tenant a holds 1700 of them (set by --patch on
+  # row numbers): more than one gather tile of the exact filtered search
+  /usr/bin/python3 - <<'PY'
+import numpy as np
+rng = np.random.default_rng(7)
+x = rng.standard_normal((6000, 256)).astype(np.float32)
+a = np.sort(rng.choice(6000, 1700, replace=False))
+with open("base.fvecs", "wb") as f:
+    for r in x:
+        np.int32(256).tofile(f); r.tofile(f)
+with open("patch.jsonl", "w") as f:
+    for i in range(6000):
+        f.write('{"id": %d, "metadata": {"tenant": "%s"}}\n' % (i, "a" if i in set(a) else "b"))
+q = x[[5, 50, 500]] + 0.01
+with open("q.fvecs", "wb") as f:
+    for r in q:
+        np.int32(256).tofile(f); r.tofile(f)
+with open("want", "w") as f:
+    for r in q:
+        d = ((x[a] - r) ** 2).sum(1)
+        f.write(" ".join(str(int(a[j])) for j in np.argsort(d, kind="stable")[:10]) + "\n")
+PY
+  for t in flat hnsw; do
+    vdb-build -q -T $t -o $t.vdb base.fvecs
+    vdb-build -q --patch -x $t.vdb patch.jsonl
+    for i in 0 1 2; do
+      # one query a run (nq 1)
+      head -c $(( (i + 1) * 1028 )) q.fvecs | tail -c 1028 >one.fvecs
+      vdb-query -x $t.vdb -k 10 --filter 'tenant == "a"' one.fvecs | jq -r '.ids | map(tostring) | join(" ")'
+    done >got
+    # each record once, all of tenant a; flat: exactly numpy's k nearest
+    [ -z "$(awk '{ delete s; for (i = 1; i <= NF; i++) if (s[$i]++) print NR ": " $i }' got)" ]
+    [ "$(awk '{ n += NF } END { print n }' got)" -eq 30 ]
+    tr ' ' '\n' <got | sort -u | comm -23 - <(jq -r 'select(.metadata.tenant == "a") | .id | tostring' patch.jsonl | sort) >leaked
+    [ ! -s leaked ]
+    [ $t = hnsw ] || diff got want
+  done
+}
