@@ -15,7 +15,9 @@ enum {
 };
 
 /* What a run does: a build, or a change to an existing index (-x). */
-typedef enum { MODE_BUILD, MODE_APPEND, MODE_DELETE, MODE_UPSERT, MODE_COMPACT, MODE_PATCH } build_mode;
+typedef enum {
+	MODE_BUILD, MODE_APPEND, MODE_DELETE, MODE_UPSERT, MODE_COMPACT, MODE_PATCH
+} build_mode;
 static const char *const mode_option[] = { "", "--append", "--delete", "--upsert", "--compact",
 	                                   "--patch" };
 
