@@ -2,6 +2,7 @@
 #include "common.h"
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -10,12 +11,15 @@ enum {
 	OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE,
 	OPT_STORAGE, OPT_INPUT, OPT_WAIT, OPT_METRICS, OPT_LSH_TABLES, OPT_LSH_BITS, OPT_SHARD,
 	OPT_DELETE, OPT_UPSERT, OPT_COMPACT, OPT_COMPACT_HINT, OPT_LEXICAL, OPT_LANGUAGE,
-	OPT_STOPWORDS, OPT_LEXICAL_FIELD
+	OPT_STOPWORDS, OPT_LEXICAL_FIELD, OPT_FILTER, OPT_PATCH, OPT_DEDUPE
 };
 
 /* What a run does: a build, or a change to an existing index (-x). */
-typedef enum { MODE_BUILD, MODE_APPEND, MODE_DELETE, MODE_UPSERT, MODE_COMPACT } build_mode;
-static const char *const mode_option[] = { "", "--append", "--delete", "--upsert", "--compact" };
+typedef enum {
+	MODE_BUILD, MODE_APPEND, MODE_DELETE, MODE_UPSERT, MODE_COMPACT, MODE_PATCH
+} build_mode;
+static const char *const mode_option[] = { "", "--append", "--delete", "--upsert", "--compact",
+	                                   "--patch" };
 
 /* at most this many --input files */
 #define MAX_INPUTS 4096
@@ -37,6 +41,9 @@ typedef struct {
 	const char *lex_option; /* the last of --language, --stopwords, --lexical-field */
 	vdb_lexical_opts lex;
 	input_list cfg_inputs, argv_inputs;
+	const char *filter;     /* --delete --filter EXPR */
+	vdb_dedupe dedupe;      /* --dedupe first|last */
+	bool dedupe_set;
 } build_args;
 
 static void help(void)
@@ -44,6 +51,8 @@ static void help(void)
 	printf("Usage: %s -o INDEX [OPTIONS] [INPUT...]\n"
 	       "       %s --append|--upsert -x INDEX [-o OUT] [INPUT...]\n"
 	       "       %s --delete -x INDEX [-o OUT] [IDS...]\n"
+	       "       %s --delete --filter EXPR -x INDEX [-o OUT]\n"
+	       "       %s --patch -x INDEX [-o OUT] [PATCHES...]\n"
 	       "       %s --compact -x INDEX [-o OUT]\n"
 	       "Build an index file from vectors (fvecs, ivecs, bvecs or JSONL; '-' or none: stdin),\n"
 	       "or change one: the changed index replaces INDEX (or is written to OUT).\n"
@@ -77,6 +86,12 @@ static void help(void)
 	       "                         have, add the others\n"
 	       "      --delete           delete the records of -x with the ids listed in the input\n"
 	       "                         (one per line, or JSONL records' \"id\")\n"
+	       "      --filter EXPR      --delete: delete every record whose metadata passes EXPR\n"
+	       "                         (the language of vdb-query --filter)\n"
+	       "      --patch            merge the input's {\"id\", \"metadata\"} records into the\n"
+	       "                         stored metadata (JSON merge patch; \"text\" replaces)\n"
+	       "      --dedupe first|last  keep the first or last record of an id given twice\n"
+	       "                         (default: refuse the input, status 65)\n"
 	       "      --compact          rewrite -x without its deleted records\n"
 	       "  -x, --index FILE       the index to change (default: -o)\n"
 	       "      --compact-hint F   warn when more than this fraction of the records are\n"
@@ -99,7 +114,7 @@ static void help(void)
 	       "\nExit status: 0 ok, 64 usage, 65 bad input data, 66 cannot open input,\n"
 	       "73 cannot create output, 74 I/O error, 75 locked by another build,\n"
 	       "70 internal error. See vdb-build(1).\n",
-	       cmd_name, cmd_name, cmd_name, cmd_name);
+	       cmd_name, cmd_name, cmd_name, cmd_name, cmd_name, cmd_name);
 }
 
 static bool on_opt(int opt, const char *arg, void *ctx)
@@ -120,10 +135,11 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case 'x':
 		a->base = arg;
 		return true;
-	case OPT_APPEND: case OPT_DELETE: case OPT_UPSERT: case OPT_COMPACT: {
+	case OPT_APPEND: case OPT_DELETE: case OPT_UPSERT: case OPT_COMPACT: case OPT_PATCH: {
 		build_mode m = opt == OPT_APPEND   ? MODE_APPEND
 		               : opt == OPT_DELETE ? MODE_DELETE
-		               : opt == OPT_UPSERT ? MODE_UPSERT : MODE_COMPACT;
+		               : opt == OPT_UPSERT ? MODE_UPSERT
+		               : opt == OPT_PATCH  ? MODE_PATCH : MODE_COMPACT;
 		if (a->mode && a->mode != m)
 			cmd_usage_error("%s and %s: one change at a time", mode_option[a->mode],
 			                mode_option[m]);
@@ -198,6 +214,15 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		                : opt == OPT_STOPWORDS ? "--stopwords" : "--lexical-field";
 		a->params_set = true;
 		return true;
+	case OPT_FILTER:
+		a->filter = arg;
+		return true;
+	case OPT_DEDUPE:
+		if (strcmp(arg, "first") && strcmp(arg, "last"))
+			cmd_usage_error("--dedupe: '%s': give first or last", arg);
+		a->dedupe = strcmp(arg, "first") ? VDB_DEDUPE_LAST : VDB_DEDUPE_FIRST;
+		a->dedupe_set = true;
+		return true;
 	case OPT_SHARD:
 		if (vdb_shard_parse(arg, &a->b.shard, &a->b.shards))
 			cmd_usage_error("--shard: %s", vdb_last_error());
@@ -236,6 +261,9 @@ static const struct option longopts[] = {
 	{ "stopwords", required_argument, NULL, OPT_STOPWORDS },
 	{ "lexical-field", required_argument, NULL, OPT_LEXICAL_FIELD },
 	{ "verbose", no_argument, NULL, 'v' },
+	{ "filter", required_argument, NULL, OPT_FILTER },
+	{ "patch", no_argument, NULL, OPT_PATCH },
+	{ "dedupe", required_argument, NULL, OPT_DEDUPE },
 	CMD_COMMON_LONGOPTS
 };
 
@@ -336,16 +364,81 @@ static void refuse_output(const char *path, void *output)
 	cmd_refuse_input_output(path, output);
 }
 
+/* A record's origin: its input's number, then its line (JSONL). */
+#define ORIGIN_LINE_BITS 48
+
 typedef struct {
 	const build_args *a;
 	vdb_vecs *v;
 	vdb_shard_filter *filter;
+	const char *names[MAX_INPUTS + 1]; /* the inputs read */
+	int ninputs;
+	uint64_t *origin; /* per row of v, for messages naming duplicate ids */
+	size_t ocap;
 } vec_reader;
 
+/* Read one input a record at a time, noting each kept record's line (an
+ * empty input adds nothing, as with cat). */
 static void read_vectors(const char *path, void *ctx)
 {
 	vec_reader *r = ctx;
-	cmd_read_shard(path, r->a->format, r->v, true, r->filter);
+	vdb_reader *in;
+	vdb_status s = vdb_reader_open(&in, path, r->a->format);
+	if (s)
+		cmd_die(s);
+	int input = r->ninputs++;
+	r->names[input] = strcmp(path, "-") ? path : "stdin";
+	size_t got;
+	do {
+		size_t from = r->v->n;
+		if ((s = vdb_reader_read(in, r->v, 1, &got)) && vdb_reader_empty(in))
+			break;
+		/* a shard build holds only its share */
+		if (s || (r->filter && (s = vdb_shard_filter_apply(r->filter, r->v, from))))
+			cmd_die(s);
+		if (r->v->n > from) {
+			if (r->v->n > r->ocap) {
+				size_t cap = r->ocap ? 2 * r->ocap : 4096;
+				uint64_t *o = realloc(r->origin, cap * sizeof *o);
+				if (!o)
+					cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+				r->origin = o, r->ocap = cap;
+			}
+			r->origin[from] = (uint64_t)input << ORIGIN_LINE_BITS | vdb_reader_line(in);
+		}
+		size_t seen = r->filter ? vdb_shard_filter_seen(r->filter) : r->v->n;
+		if (seen % 65536 == 0)
+			cmd_progress("reading", seen, 0);
+	} while (got > 0);
+	vdb_reader_close(in);
+}
+
+/* vdb_row_label_fn: "NAME: line N" of a record read. */
+static void origin_label(void *ctx, size_t row, char *buf, size_t n)
+{
+	const vec_reader *r = ctx;
+	uint64_t o = r->origin[row];
+	snprintf(buf, n, "%s: line %llu", r->names[o >> ORIGIN_LINE_BITS],
+	         (unsigned long long)(o & (((uint64_t)1 << ORIGIN_LINE_BITS) - 1)));
+}
+
+/* Ids given twice: refused (65) unless --dedupe; an --append may not give
+ * an id the index has (--upsert replaces), an --upsert keeps the last
+ * record of an id unless --dedupe first. */
+static void check_ids(const build_args *a, const vdb_index *base, vdb_vecs *v, vec_reader *r)
+{
+	size_t dropped = 0;
+	vdb_status s = VDB_OK;
+	if (a->mode == MODE_APPEND)
+		s = vdb_index_ids_clash(base, v, origin_label, r);
+	if (!s && (a->mode != MODE_UPSERT || a->dedupe_set))
+		s = vdb_vecs_dedupe(v, a->dedupe, &dropped, origin_label, r);
+	if (s)
+		cmd_die(s);
+	if (dropped && !cmd_opts.quiet)
+		fprintf(stderr, "%s: --dedupe %s: %zu record%s dropped (an id given more than once)\n",
+		        cmd_name, a->dedupe == VDB_DEDUPE_FIRST ? "first" : "last", dropped,
+		        dropped == 1 ? "" : "s");
 }
 
 static void read_ids(const char *path, void *ctx)
@@ -360,6 +453,37 @@ static void read_ids(const char *path, void *ctx)
 		fclose(f);
 	if (s)
 		cmd_die(s);
+}
+
+/* each_input: the patches of an input (--patch) */
+static void read_patches(const char *path, void *ctx)
+{
+	bool in = !strcmp(path, "-");
+	FILE *f = in ? stdin : fopen(path, "r");
+	if (!f)
+		cmd_die(vdb_fail(VDB_ENOENT, "%s: %s", path, strerror(errno)));
+	vdb_status s = vdb_patches_read(ctx, f, in ? "stdin" : path);
+	if (!in)
+		fclose(f);
+	if (s)
+		cmd_die(s);
+}
+
+/* --delete --filter: the records deleted from base. */
+static size_t delete_by_filter(const build_args *a, vdb_index *base)
+{
+	vdb_filter *f;
+	vdb_status s = vdb_filter_parse(&f, a->filter);
+	if (s)
+		cmd_usage_error("--filter: %s", vdb_last_error());
+	size_t deleted;
+	s = vdb_index_delete_filter(base, f, &deleted);
+	vdb_filter_free(f);
+	if (s)
+		cmd_die(s);
+	if (deleted == 0)
+		cmd_warn("no live record of %s passes the filter %s", a->base, a->filter);
+	return deleted;
 }
 
 /* The run is over without a change: the index stays as it was. */
@@ -379,7 +503,8 @@ static size_t read_all_vectors(build_args *a, vdb_index *base, vdb_vecs *v, int 
                                char **argv)
 {
 	vdb_status s;
-	vec_reader r = { a, v, NULL };
+	static vec_reader r; /* large (the names): not on the stack */
+	r.a = a, r.v = v;
 	if (a->b.shards && (s = vdb_shard_filter_new(&r.filter, a->b.shard, a->b.shards)))
 		cmd_die(s);
 	/* inputs are concatenated: an empty one adds nothing, as with cat */
@@ -406,6 +531,8 @@ static size_t read_all_vectors(build_args *a, vdb_index *base, vdb_vecs *v, int 
 			                 strcmp(last, "-") ? last : "stdin"));
 		cmd_die(vdb_fail(VDB_EFORMAT, "no vectors in any of the %d inputs", inputs));
 	}
+	check_ids(a, base, v, &r);
+	free(r.origin);
 	return v->n;
 }
 
@@ -441,6 +568,13 @@ int main(int argc, char **argv)
 		if (a.mode == MODE_COMPACT && (first < argc || a.argv_inputs.n || a.cfg_inputs.n))
 			cmd_usage_error("--compact reads no input");
 	}
+	if (a.filter && a.mode != MODE_DELETE)
+		cmd_usage_error("--filter selects the records of --delete (vdb-query takes it for "
+		                "searches)");
+	if (a.filter && (first < argc || a.argv_inputs.n || a.cfg_inputs.n))
+		cmd_usage_error("--delete --filter reads no input: give ids or a filter, not both");
+	if (a.dedupe_set && a.mode != MODE_BUILD && a.mode != MODE_APPEND && a.mode != MODE_UPSERT)
+		cmd_usage_error("--dedupe applies to records read: a build, --append or --upsert");
 	if (a.metrics)
 		cmd_metrics_on_failure(a.metrics, "vdb_build", a.output);
 	const char *last;
@@ -491,6 +625,15 @@ int main(int argc, char **argv)
 		break;
 	}
 	case MODE_DELETE: {
+		if (a.filter) {
+			n = delete_by_filter(&a, base);
+			if (n == 0)
+				return unchanged(&a, base, 0, lock, t0, "nothing deleted");
+			snprintf(what, sizeof what, "%zu records deleted", n);
+			ix = base; /* the base is saved with its new tombstones */
+			base = NULL;
+			break;
+		}
 		vdb_idlist ids;
 		vdb_idlist_init(&ids);
 		const char *last;
@@ -507,6 +650,30 @@ int main(int argc, char **argv)
 			return unchanged(&a, base, n, lock, t0, n ? "nothing deleted" : "no ids in the input");
 		snprintf(what, sizeof what, "%zu records deleted", deleted);
 		ix = base; /* the base is saved with its new tombstones */
+		base = NULL;
+		break;
+	}
+	case MODE_PATCH: {
+		vdb_patches *p;
+		if ((s = vdb_patches_new(&p)))
+			cmd_die(s);
+		const char *last;
+		each_input(&a, first, argc, argv, read_patches, p, &last);
+		size_t patched, missing;
+		char where[1024];
+		n = vdb_patches_count(p);
+		s = vdb_index_patch(base, p, &patched, &missing, where, sizeof where);
+		vdb_patches_free(p);
+		if (s)
+			cmd_die(s);
+		if (missing)
+			cmd_warn("%zu of the %zu patches name no live record of %s (the first: %s)",
+			         missing, n, a.base, where);
+		if (patched == 0)
+			return unchanged(&a, base, n, lock, t0,
+			                 n ? "nothing patched" : "no patches in the input");
+		snprintf(what, sizeof what, "%zu records patched", patched);
+		ix = base; /* the base is saved with its new metadata */
 		base = NULL;
 		break;
 	}

@@ -144,3 +144,134 @@ void vdb_idmap_free(vdb_idmap *m)
 	free(m->e);
 	free(m);
 }
+
+/* ===== Duplicate ids (vdb-build --dedupe, --append) ===== */
+/* "NAME: line N" of row (label), else "record N". */
+static void row_name(vdb_row_label_fn label, void *ctx, size_t row, char *buf, size_t n)
+{
+	if (label)
+		label(ctx, row, buf, n);
+	else
+		snprintf(buf, n, "record %zu", row);
+}
+
+/* The id of row of v as written, shortened for a message. */
+static void id_text(const vdb_vecs *v, size_t row, char *buf, size_t n)
+{
+	size_t len = (size_t)(v->id_off[row + 1] - v->id_off[row]);
+	snprintf(buf, n, "%.*s%s", (int)(len > 80 ? 77 : len), v->id_buf + v->id_off[row],
+	         len > 80 ? "..." : "");
+}
+
+/* Move row j of v to row w (w < j), in place. */
+static void move_row(vdb_vecs *v, size_t w, size_t j)
+{
+	size_t rb = vdb_vecs_row_bytes(v);
+	memcpy((char *)v->data + w * rb, (char *)v->data + j * rb, rb);
+	if (v->novec)
+		v->novec[w] = v->novec[j];
+	for (int c = 0; c < VDB_NCOLS; c++) {
+		vdb_texts *t = &v->col[c];
+		if (!t->off)
+			continue;
+		uint64_t a = t->off[j], len = t->off[j + 1] - a;
+		memmove(t->buf + t->off[w], t->buf + a, (size_t)len);
+		t->off[w + 1] = t->off[w] + len;
+	}
+}
+
+/* The row of key in m other than row: the smallest (first) or the largest
+ * (!first), or -1 if no other row has it. */
+static int64_t other_row(const vdb_idmap *m, const vdb_idkey *k, size_t row, bool first)
+{
+	size_t pos = 0;
+	int64_t found = -1;
+	for (int64_t d; (d = vdb_idmap_next(m, k->ptr, k->len, &pos)) >= 0;) {
+		if ((size_t)d == row)
+			continue;
+		if (first)
+			return d;
+		found = d;
+	}
+	return found;
+}
+
+vdb_status vdb_vecs_dedupe(vdb_vecs *v, vdb_dedupe mode, size_t *dropped, vdb_row_label_fn label,
+                           void *ctx)
+{
+	*dropped = 0;
+	if (!v->id_off || v->n < 2)
+		return VDB_OK;
+	vdb_idmap *m = NULL;
+	uint64_t *gone = vdb_rowset_new(v->n, false, "duplicate records");
+	vdb_status s = gone ? vdb_idmap_new(&m, v->n, vdb_idmap_vecs_key, v) : VDB_ENOMEM;
+	/* which rows go, decided before any moves (the map reads keys through v) */
+	for (size_t r = 0; !s && r < v->n; r++) {
+		vdb_idkey k;
+		if ((s = vdb_idmap_vecs_key(v, r, &k)))
+			break;
+		/* REFUSE and FIRST look for an earlier record, LAST for a later */
+		int64_t d = other_row(m, &k, r, mode != VDB_DEDUPE_LAST);
+		vdb_idkey_done(&k);
+		if (d < 0 || (mode == VDB_DEDUPE_LAST ? (size_t)d < r : (size_t)d > r))
+			continue;
+		if (mode == VDB_DEDUPE_REFUSE) {
+			char a[512], b[512], id[96];
+			row_name(label, ctx, (size_t)d, a, sizeof a);
+			row_name(label, ctx, r, b, sizeof b);
+			id_text(v, r, id, sizeof id);
+			s = vdb_fail(VDB_EFORMAT, "duplicate id %s: %s and %s (--dedupe first or last "
+			             "keeps one of them)", id, a, b);
+			break;
+		}
+		vdb_rowset_add(gone, r);
+		(*dropped)++;
+	}
+	vdb_idmap_free(m);
+	size_t w = 0;
+	for (size_t r = 0; !s && *dropped && r < v->n; r++) {
+		if (vdb_rowset_has(gone, r))
+			continue;
+		if (w != r)
+			move_row(v, w, r);
+		w++;
+	}
+	free(gone);
+	if (s || *dropped == 0)
+		return s;
+	v->n = w;
+	for (int c = 0; c < VDB_NCOLS; c++)
+		if (v->col[c].off)
+			v->col[c].len = (size_t)v->col[c].off[w];
+	return VDB_OK;
+}
+
+vdb_status vdb_index_ids_clash(const vdb_index *ix, const vdb_vecs *v, vdb_row_label_fn label,
+                               void *ctx)
+{
+	/* records without ids are numbered after the index's largest id */
+	if (!v->id_off || v->n == 0)
+		return VDB_OK;
+	vdb_idmap *m;
+	vdb_status s = vdb_idmap_new(&m, ix->count, vdb_idmap_index_key, ix);
+	for (size_t r = 0; !s && r < v->n; r++) {
+		vdb_idkey k;
+		if ((s = vdb_idmap_vecs_key(v, r, &k)))
+			break;
+		size_t pos = 0;
+		int64_t b;
+		while ((b = vdb_idmap_next(m, k.ptr, k.len, &pos)) >= 0 && !vdb_index_is_live(ix, b))
+			;
+		vdb_idkey_done(&k);
+		if (b >= 0) {
+			char a[512], id[96];
+			row_name(label, ctx, r, a, sizeof a);
+			id_text(v, r, id, sizeof id);
+			s = vdb_fail(VDB_EFORMAT, "%s: id %s is already in %s (record %lld): --upsert "
+			             "replaces records", a, id, ix->file ? ix->file->path : "the index",
+			             (long long)b);
+		}
+	}
+	vdb_idmap_free(m);
+	return s;
+}

@@ -4,6 +4,7 @@
 #define VDB_IDMAP_H
 #include "vdb_internal.h"
 #include <jansson.h>
+#include <stdio.h>
 
 /* The key of an id is the id as a user writes it (vdb_shard_of_key's
  * rule): a string id's UTF-8 bytes without quotes or escapes, an integer
@@ -33,4 +34,11 @@ void vdb_idmap_free(vdb_idmap *m);
 /* Key functions for an index's rows and a vdb_vecs' rows. */
 vdb_status vdb_idmap_index_key(const void *ix, size_t row, vdb_idkey *k);
 vdb_status vdb_idmap_vecs_key(const void *v, size_t row, vdb_idkey *k);
+
+/* fn(ctx, line, len, name, lineno) for each line of f (named name) that is
+ * not blank, without the blanks around it (update.c): the lines of ids to
+ * delete and of patches. A line over VDB_MAX_LINE bytes is VDB_EFORMAT. */
+typedef vdb_status (*vdb_line_fn)(void *ctx, const char *line, size_t len, const char *name,
+                                  size_t lineno);
+vdb_status vdb_each_line(FILE *f, const char *name, vdb_line_fn fn, void *ctx);
 #endif

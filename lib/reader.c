@@ -226,6 +226,7 @@ vdb_status vdb_reader_read(vdb_reader *r, vdb_vecs *v, size_t max, size_t *got)
 vdb_format vdb_reader_format(const vdb_reader *r) { return r->fmt; }
 const char *vdb_reader_name(const vdb_reader *r) { return r->name; }
 size_t vdb_reader_records(const vdb_reader *r) { return r->records; }
+size_t vdb_reader_line(const vdb_reader *r) { return r->line; }
 int vdb_reader_empty(const vdb_reader *r) { return r->empty; }
 
 void vdb_reader_close(vdb_reader *r)

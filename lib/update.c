@@ -1,5 +1,5 @@
 /*
- * update.c — deletes and upserts by id.
+ * update.c — deletes (by id or by filter) and upserts by id.
  *
  * A delete does not move a row: it clears the row's bit in the index's live
  * set, which vdb_index_save writes as the TOMB section (the deleted rows, a
@@ -75,9 +75,10 @@ static vdb_status idlist_add(vdb_idlist *l, const char *key, size_t len)
 }
 
 /* The key a line names: a JSON object's "id", a JSON string, or the text. */
-static vdb_status line_key(vdb_idlist *l, const char *line, size_t len, const char *name,
+static vdb_status line_key(void *ctx, const char *line, size_t len, const char *name,
                            size_t lineno)
 {
+	vdb_idlist *l = ctx;
 	if (line[0] != '{' && line[0] != '"')
 		return idlist_add(l, line, len);
 	json_error_t err;
@@ -101,7 +102,7 @@ static vdb_status line_key(vdb_idlist *l, const char *line, size_t len, const ch
 	return s;
 }
 
-vdb_status vdb_idlist_read(vdb_idlist *l, FILE *f, const char *name)
+vdb_status vdb_each_line(FILE *f, const char *name, vdb_line_fn fn, void *ctx)
 {
 	char *line = NULL;
 	size_t cap = 0, lineno = 0;
@@ -115,13 +116,21 @@ vdb_status vdb_idlist_read(vdb_idlist *l, FILE *f, const char *name)
 			len--;
 		while (start < len && (line[start] == ' ' || line[start] == '\t'))
 			start++;
-		if (start < len)
-			s = line_key(l, line + start, len - start, name, lineno);
+		if (len > VDB_MAX_LINE)
+			s = vdb_fail(VDB_EFORMAT, "%s: line %zu: longer than the limit of %u bytes "
+			             "(VDB_MAX_LINE)", name, lineno, VDB_MAX_LINE);
+		else if (start < len)
+			s = fn(ctx, line + start, len - start, name, lineno);
 	}
 	if (!s && ferror(f))
 		s = vdb_fail(VDB_EIO, "%s: read error: %s", name, strerror(errno));
 	free(line);
 	return s;
+}
+
+vdb_status vdb_idlist_read(vdb_idlist *l, FILE *f, const char *name)
+{
+	return vdb_each_line(f, name, line_key, l);
 }
 
 /* ===== Deletes and upserts ===== */
@@ -199,6 +208,26 @@ vdb_status vdb_index_delete(vdb_index *ix, const vdb_idlist *ids, size_t *delete
 		*missing += n == 0;
 	}
 	vdb_idmap_free(m);
+	drop_unused_live(ix);
+	return s;
+}
+
+vdb_status vdb_index_delete_filter(vdb_index *ix, const vdb_filter *f, size_t *deleted)
+{
+	*deleted = 0;
+	uint64_t *rows = NULL;
+	size_t n = 0;
+	/* as vdb_index_delete: checked first, then the filter's rows (from the
+	 * payload index when the file has one) go */
+	vdb_status s = vdb_index_verify(ix);
+	if (!s)
+		s = vdb_filter_rows(ix, f, &rows, &n);
+	if (!s && n)
+		s = ensure_live(ix);
+	for (size_t r = 0; !s && n && r < ix->count; r++)
+		if (vdb_rowset_has(rows, r))
+			*deleted += kill_row(ix, r);
+	free(rows);
 	drop_unused_live(ix);
 	return s;
 }

@@ -226,6 +226,7 @@ vdb_status vdb_reader_read(vdb_reader *r, vdb_vecs *v, size_t max, size_t *got);
 vdb_format vdb_reader_format(const vdb_reader *r);
 const char *vdb_reader_name(const vdb_reader *r); /* "stdin" or the path */
 size_t vdb_reader_records(const vdb_reader *r);    /* records read so far */
+size_t vdb_reader_line(const vdb_reader *r);       /* JSONL: the last record's line (1-based) */
 /* True after the VDB_EFORMAT of an input without any record (not a bad
  * one): callers that concatenate inputs may skip it. */
 int vdb_reader_empty(const vdb_reader *r);
@@ -1157,6 +1158,52 @@ int vdb_filter_match_record(const vdb_filter *f, const char *json, size_t len,
 /* 0 = all cores (or OMP_NUM_THREADS). */
 void vdb_set_threads(int n);
 int vdb_threads(void);
+
+/* ===== Partial updates: delete by filter, metadata patches, duplicate ids ===== */
+/* Delete, in ix (vdb_index_save writes the change), every live row whose
+ * metadata passes f (through the payload index when the file has one; no
+ * cap on their number): *deleted rows. ix is checked first as
+ * vdb_index_verify does (VDB_ECORRUPT, ix unchanged). */
+vdb_status vdb_index_delete_filter(vdb_index *ix, const vdb_filter *f, size_t *deleted);
+
+/* Metadata patches (vdb-build --patch): JSONL records {"id", "metadata":
+ * {...}, "text"}: the metadata is a JSON merge patch (RFC 7396) of the
+ * stored metadata (a member null removes the key; a nested object merges
+ * the same way; a record without metadata starts from {}); "text" (a
+ * string, or null to remove it) replaces the stored text. No "vector" or
+ * "bits": a new vector is an --upsert. */
+typedef struct vdb_patches vdb_patches;
+vdb_status vdb_patches_new(vdb_patches **out);
+/* Add the patches of f (named name in errors), one a line, blank lines
+ * skipped: VDB_EFORMAT naming name and the line for a line that is not such
+ * a record (no id, metadata not an object, a vector, ...). */
+vdb_status vdb_patches_read(vdb_patches *p, FILE *f, const char *name);
+size_t vdb_patches_count(const vdb_patches *p);
+void vdb_patches_free(vdb_patches *p);
+/* Apply p, in order, to every live row of ix with the patch's id (an index
+ * without ids: the row number): the metadata and text columns are replaced
+ * (vdb_index_save writes them and the payload index made again from them;
+ * the lexical index is made again over the new texts). *patched: rows
+ * changed; *missing: patches naming no live row, the first of them named in
+ * first_missing ("NAME: line N (id ID)"). ix is checked first as
+ * vdb_index_verify does (VDB_ECORRUPT); on an error, ix is not to be saved. */
+vdb_status vdb_index_patch(vdb_index *ix, const vdb_patches *p, size_t *patched, size_t *missing,
+                           char *first_missing, size_t n);
+
+/* Records of one set sharing an id (vdb-build --dedupe). */
+typedef enum { VDB_DEDUPE_REFUSE = 0, VDB_DEDUPE_FIRST, VDB_DEDUPE_LAST } vdb_dedupe;
+/* Names row (a record of a set) for messages: "NAME: line N". */
+typedef void (*vdb_row_label_fn)(void *ctx, size_t row, char *buf, size_t n);
+/* REFUSE: VDB_EFORMAT naming both records (label, when given) and the id
+ * of the first record (in order) whose id an earlier one has; FIRST, LAST:
+ * keep the first (last) record of each id, the others removed from v in
+ * place, order kept (*dropped of them). A set without ids has none twice. */
+vdb_status vdb_vecs_dedupe(vdb_vecs *v, vdb_dedupe mode, size_t *dropped, vdb_row_label_fn label,
+                           void *ctx);
+/* VDB_EFORMAT naming the first record of v (label) whose id a live row of
+ * ix has (vdb-build --append: --upsert replaces records); else VDB_OK. */
+vdb_status vdb_index_ids_clash(const vdb_index *ix, const vdb_vecs *v, vdb_row_label_fn label,
+                               void *ctx);
 
 #ifdef __cplusplus
 }
