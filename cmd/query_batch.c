@@ -135,6 +135,9 @@ void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 			                "or give the query a vector", input, first + i,
 			                without_lexical(c));
 		b->kind[i] = novec ? K_LEXICAL : text && c->lexical ? K_HYBRID : K_VECTOR;
+		if (b->kind[i] != K_VECTOR && (c->so.offset || c->so.mmr))
+			cmd_usage_error("%s: record %zu is a %s query: --offset and --mmr apply to vector "
+			                "queries only", input, first + i, novec ? "text" : "hybrid");
 		if (b->kind[i] == K_VECTOR) {
 			if (!vector_only)
 				memcpy(b->vrows + nv * rb, (const char *)q->data + i * rb, rb);
@@ -174,7 +177,7 @@ void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 	*search_s += cmd_now() - t0;
 	free(lrow);
 	for (size_t i = 0; i < n; i++) {
-		vdb_result_line l = { .query_no = (*qno)++ };
+		vdb_result_line l = { .query_no = (*qno)++, .width = c->width };
 		if (q->id_off) {
 			l.query_id = q->id_buf + q->id_off[i];
 			l.query_id_len = q->id_off[i + 1] - q->id_off[i];
