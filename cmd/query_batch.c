@@ -135,9 +135,11 @@ void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 			                "or give the query a vector", input, first + i,
 			                without_lexical(c));
 		b->kind[i] = novec ? K_LEXICAL : text && c->lexical ? K_HYBRID : K_VECTOR;
-		if (b->kind[i] != K_VECTOR && (c->so.offset || c->so.mmr))
-			cmd_usage_error("%s: record %zu is a %s query: --offset and --mmr apply to vector "
-			                "queries only", input, first + i, novec ? "text" : "hybrid");
+		if ((b->kind[i] == K_LEXICAL && c->so.mmr) ||
+		    (b->kind[i] == K_HYBRID && (c->so.offset || c->so.mmr)))
+			cmd_usage_error("%s: record %zu is a %s query: %s", input, first + i,
+			                novec ? "text" : "hybrid", novec ? "--mmr needs query vectors"
+			                : "--offset and --mmr do not apply to fused results");
 		if (b->kind[i] == K_VECTOR) {
 			if (!vector_only)
 				memcpy(b->vrows + nv * rb, (const char *)q->data + i * rb, rb);

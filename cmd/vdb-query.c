@@ -341,8 +341,8 @@ static void check_paging(const query_args *a, const vdb_index *ix)
 		                a->so.offset, a->so.k, VDB_MAX_K);
 	if (a->so.mmr && vdb_index_metric(ix) == VDB_METRIC_HAMMING)
 		cmd_usage_error("--mmr needs float vectors: a hamming index holds bit codes");
-	if ((a->so.mmr || a->so.offset) && a->text)
-		cmd_usage_error("--offset and --mmr apply to vector queries, not --text");
+	if (a->so.mmr && a->text)
+		cmd_usage_error("--mmr needs query vectors, not --text");
 }
 
 /* --get: each id's stored record as one JSON line; 1 if any is missing. */

@@ -3,8 +3,9 @@
  *
  * Both are post-processing of a deeper search of the same set of indexes
  * (vdb_index_search_set with k + offset, or with fetch_k candidates for
- * MMR), so they work for every index type, with filters, deletions and
- * shards alike, and the search loops are untouched.
+ * MMR; vdb_index_search_text_set with k + offset for BM25 queries), so
+ * they work for every index type, with filters, deletions and shards
+ * alike, and the search loops are untouched.
  *
  * Maximal marginal relevance follows LangChain's maximal_marginal_relevance
  * (langchain_community.vectorstores.utils): the first pick is the candidate
@@ -236,16 +237,51 @@ static void page_one(void *ctx, void *p, size_t i)
 	}
 }
 
+static vdb_status check_page(const vdb_search_opts *o)
+{
+	VDB_RETURN_IF(o->k == 0 || o->k > VDB_MAX_K || o->offset > VDB_MAX_K - o->k, VDB_EINVAL,
+	              "k %zu + offset %zu is over %u (VDB_MAX_K)", o->k, o->offset, VDB_MAX_K);
+	return VDB_OK;
+}
+
+vdb_status vdb_search_text_page(const vdb_index *const *ix, size_t n,
+                                const char *const *texts, const size_t *lens, size_t nq,
+                                const vdb_search_opts *o, int64_t *ids, float *scores)
+{
+	vdb_status s = check_page(o);
+	if (s)
+		return s;
+	VDB_RETURN_IF(o->mmr, VDB_EUNSUPPORTED, "MMR of text queries: they have no vectors");
+	size_t k = o->k, want = k + o->offset, all;
+	VDB_RETURN_IF(!vdb_mul_ok(nq, want, &all), VDB_ENOMEM,
+	              "too many results: %zu queries x %zu", nq, want);
+	int64_t *cid = vdb_malloc((all ? all : 1) * sizeof *cid, "results");
+	float *csc = vdb_malloc((all ? all : 1) * sizeof *csc, "results");
+	vdb_search_opts deep = *o;
+	deep.k = want, deep.offset = 0;
+	s = cid && csc ? VDB_OK : VDB_ENOMEM;
+	if (!s)
+		s = vdb_index_search_text_set(ix, n, texts, lens, nq, &deep, cid, csc);
+	for (size_t q = 0; !s && q < nq; q++)
+		for (size_t r = 0; r < k; r++) {
+			size_t at = q * want + o->offset + r;
+			ids[q * k + r] = cid[at];
+			scores[q * k + r] = csc[at];
+		}
+	free(cid);
+	free(csc);
+	return s;
+}
+
 vdb_status vdb_search_page(const vdb_index *const *ix, size_t n, const float *queries,
                            size_t nq, const vdb_search_opts *o, int64_t *ids, float *dist)
 {
-	size_t k = o->k;
-	VDB_RETURN_IF(k == 0 || k > VDB_MAX_K || o->offset > VDB_MAX_K - k, VDB_EINVAL,
-	              "k %zu + offset %zu is over %u (VDB_MAX_K)", k, o->offset, VDB_MAX_K);
-	size_t want = k + o->offset, fetch = want;
+	vdb_status s = check_page(o);
+	if (s)
+		return s;
+	size_t k = o->k, want = k + o->offset, fetch = want;
 	if (o->mmr) {
-		vdb_status s = check_args(ix, n, o->mmr_lambda);
-		if (s)
+		if ((s = check_args(ix, n, o->mmr_lambda)))
 			return s;
 		VDB_RETURN_IF(o->fetch_k && (o->fetch_k < k || o->fetch_k > VDB_MAX_K), VDB_EINVAL,
 		              "MMR fetch_k %zu is outside k..%u (k %zu)", o->fetch_k, VDB_MAX_K, k);
@@ -259,7 +295,7 @@ vdb_status vdb_search_page(const vdb_index *const *ix, size_t n, const float *qu
 	float *cdist = vdb_malloc((all ? all : 1) * sizeof *cdist, "candidates");
 	vdb_search_opts deep = *o;
 	deep.k = fetch, deep.offset = 0, deep.mmr = 0;
-	vdb_status s = cid && cdist ? VDB_OK : VDB_ENOMEM;
+	s = cid && cdist ? VDB_OK : VDB_ENOMEM;
 	if (!s)
 		s = vdb_index_search_set(ix, n, queries, nq, &deep, cid, cdist);
 	page_job j = { ix, n, queries, o, fetch, want, cid, cdist, ids, dist, 0, 0 };

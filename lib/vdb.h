@@ -674,6 +674,11 @@ size_t vdb_mmr_fetch_k(size_t k);
  * and fetch_k at most VDB_MAX_K, fetch_k at least k (else VDB_EINVAL). */
 vdb_status vdb_search_page(const vdb_index *const *ix, size_t n, const float *queries,
                            size_t nq, const vdb_search_opts *o, int64_t *ids, float *dist);
+/* vdb_index_search_text_set with o->offset applied (the BM25 ranking of
+ * k + offset, less its first offset); o->mmr is not (VDB_EUNSUPPORTED). */
+vdb_status vdb_search_text_page(const vdb_index *const *ix, size_t n,
+                                const char *const *texts, const size_t *lens, size_t nq,
+                                const vdb_search_opts *o, int64_t *ids, float *scores);
 
 /* ===== Result output ===== */
 typedef enum { VDB_OUT_JSONL = 1, VDB_OUT_IVECS, VDB_OUT_TSV } vdb_output;

@@ -81,6 +81,10 @@ each() {
   data 300
   each base.jsonl -T hnsw --M 2 --ef-construction 4
   each hbase.jsonl -T hnsw --M 2 --ef-construction 4 -m hamming
+  # more codes kept than hnsw scans exactly (1,500): the filtered walk, filled
+  data 2500
+  vdb-build -q -T hnsw --M 2 --ef-construction 4 -m hamming -o h.vdb hbase.jsonl
+  check h.vdb hbase.jsonl hq.jsonl 0 2200
 }
 
 @test "k means k: ivf of many small lists probing one, with filters and deletions; -v counts the widened queries" {

@@ -231,12 +231,32 @@ assert len(a) == 8'
   [[ "$output" == *"hamming"* ]]
   # --offset pages hamming indexes as any other
   run -0 vdb-query -x h.vdb -k 2 --offset 3 h.jsonl
-  # text queries: refused
+  # text queries have no vectors; hybrid ones are fused: refused
   printf '%s\n' '{"vector": [1, 0], "text": "red apple"}' '{"vector": [0, 1], "text": "green pear"}' >t.jsonl
   vdb-build -q --lexical -o t.vdb t.jsonl
   echo '{"text": "apple"}' >tq.jsonl
   run -64 vdb-query -x t.vdb --mmr 0.5 tq.jsonl
-  [[ "$output" == *"record 0 is a text query"* ]]
-  run -64 vdb-query -x t.vdb --offset 1 --text apple
+  [[ "$output" == *"record 0 is a text query: --mmr needs query vectors"* ]]
+  run -64 vdb-query -x t.vdb --mmr 0.5 --text apple
   [[ "$output" == *"--text"* ]]
+  echo '{"text": "apple", "vector": [1, 0]}' >hq.jsonl
+  run -64 vdb-query -x t.vdb --offset 1 hq.jsonl
+  [[ "$output" == *"record 0 is a hybrid query"* ]]
+}
+
+@test "--offset pages BM25 queries too (--text and JSONL text records), on one index and on shards" {
+  jq -c '{id, vector, text: ("w" + (.id | tostring) + " " + ([range(.id % 7 + 1)] | map("apple") | join(" ")) + " " + (if .id % 3 == 0 then "pear" else "plum" end))}' \
+    <(data 60 4 4; cat base.jsonl) >t.jsonl
+  vdb-build -q --lexical -o t.vdb t.jsonl
+  vdb-build -q --lexical --shard 0/2 -o s0.vdb t.jsonl
+  vdb-build -q --lexical --shard 1/2 -o s1.vdb t.jsonl
+  printf '%s\n' '{"text": "apple pear"}' '{"text": "plum"}' '{"text": "apple"}' >tq.jsonl
+  for ix in "-x t.vdb" "-x s0.vdb -x s1.vdb"; do
+    vdb-query $ix -k 20 tq.jsonl | jq -c '{ids: .ids[6:], scores: .scores[6:]}' >want
+    vdb-query $ix -k 14 --offset 6 tq.jsonl | jq -c '{ids, scores}' >got
+    diff want got
+    vdb-query $ix -k 20 --text 'apple pear' | jq -c '.ids[15:]' >want
+    vdb-query $ix -k 5 --offset 15 --text 'apple pear' | jq -c .ids >got
+    diff want got
+  done
 }
