@@ -473,6 +473,9 @@ int main(int argc, char **argv)
 			                "or --verify");
 		if (first >= argc)
 			cmd_usage_error("--merge: name the result files to merge");
+		if (a.so.offset || a.so.mmr)
+			cmd_usage_error("--merge takes neither --offset nor --mmr: query the shards with "
+			                "them (-x each shard), or merge -k N+k results and skip N");
 		vdb_status s = vdb_results_merge(stdout, a.out, (const char *const *)argv + first,
 		                                 (size_t)(argc - first), a.so.k);
 		if (s)

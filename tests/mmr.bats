@@ -224,6 +224,16 @@ assert len(a) == 8'
   done
   run -64 vdb-query -x b.vdb -k 10 --offset 99991 q.jsonl
   [[ "$output" == *"VDB_MAX_K"* ]]
+  vdb-query -x b.vdb -k 5 q.jsonl >r.jsonl
+  run -64 vdb-query --merge --offset 2 r.jsonl
+  [[ "$output" == *"--merge takes neither --offset nor --mmr"* ]]
+  # the options from a configuration file, as on the command line
+  printf 'index: b.vdb\nk: 3\noffset: 2\n' >c.yaml
+  vdb-query -x b.vdb -k 5 q.jsonl | jq -c '.ids[2:]' >want
+  vdb-query -c c.yaml q.jsonl | jq -c .ids >got
+  diff want got
+  printf 'mmr: 1.5\n' >bad.yaml
+  run -64 vdb-query -x b.vdb -c bad.yaml q.jsonl
   # bit codes have no cosine: refused
   printf '{"bits": "%02x"}\n' 1 2 3 4 5 >h.jsonl
   vdb-build -q -m hamming -o h.vdb h.jsonl
