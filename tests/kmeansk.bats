@@ -47,9 +47,11 @@ check() {
     fa=(); [ -z "$f" ] || fa=(--filter "$f")
     want=$(expect "$base" "$del" "$jqf" "$k")
     vdb-query -v -x "$ix" -k "$k" "${fa[@]}" "${@:6}" "$q" >got 2>err
-    echo "$ix deleted=$del k=$k filter='$f': want $want, got $(jq -c '.ids | length' got | sort -u | tr '\n' ' ')"
-    [ "$(jq -c '.ids | length' got | sort -u)" = "$want" ]
-    [ "$(jq -c '.ids | unique | length' got | sort -u)" = "$want" ]
+    # every line: as many ids as expected, each once
+    got=$(jq -c '[(.ids | length), (.ids | unique | length)]' got | sort -u | tr '\n' ' ')
+    echo "$ix deleted=$del k=$k filter='$f': want $want, got $got"
+    [ "$got" = "[$want,$want] " ]
+    [ "$(wc -l <got)" = "$(wc -l <"$q")" ]
     grep -Eq '^vdb-query: [0-9]+ queries short of k searched again wider$' err
   done <<'EOF'
 @true
