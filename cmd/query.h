@@ -13,6 +13,7 @@ typedef struct {
 	vdb_fusion_opts fo;
 	vdb_output out;
 	unsigned include;
+	size_t width;             /* ivecs rows: the k asked for (M) */
 } query_ctx;
 
 /* Scratch kept across batches (zero-initialised; query_bufs_free). */

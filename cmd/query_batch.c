@@ -117,7 +117,8 @@ static void text_failed(const query_ctx *c, query_bufs *b, const char *const *te
 
 /* Row i's kind: a vector query, a lexical one (a text, no vector) or a
  * hybrid one (both, on a set with a lexical index). Exits (64) for a text
- * query on a set without a lexical index. */
+ * query on a set without a lexical index, and for --mmr on a text query or
+ * --offset/--mmr on a hybrid one. */
 static unsigned char row_kind(const query_ctx *c, const vdb_vecs *q, size_t i,
                               const char *input, size_t first)
 {
@@ -128,7 +129,13 @@ static unsigned char row_kind(const query_ctx *c, const vdb_vecs *q, size_t i,
 		cmd_usage_error("%s: record %zu is a text query (a \"text\" without a \"vector\"), "
 		                "but %s has no lexical index: build it with vdb-build --lexical, "
 		                "or give the query a vector", input, first + i, without_lexical(c));
-	return novec ? K_LEXICAL : text && c->lexical ? K_HYBRID : K_VECTOR;
+	unsigned char kind = novec ? K_LEXICAL : text && c->lexical ? K_HYBRID : K_VECTOR;
+	if ((kind == K_LEXICAL && c->so.mmr) || (kind == K_HYBRID && (c->so.offset || c->so.mmr)))
+		cmd_usage_error("%s: record %zu is a %s query: %s", input, first + i,
+		                kind == K_LEXICAL ? "text" : "hybrid",
+		                kind == K_LEXICAL ? "--mmr needs query vectors"
+		                : "--offset and --mmr do not apply to fused results");
+	return kind;
 }
 
 static void query_batch_opts(const query_ctx *c, const vdb_vecs *q, const char *input,
@@ -192,7 +199,7 @@ void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 	*search_s += cmd_now() - t0;
 	free(lrow);
 	for (size_t i = 0; i < n; i++) {
-		vdb_result_line l = { .query_no = (*qno)++ };
+		vdb_result_line l = { .query_no = (*qno)++, .width = c->width };
 		if (q->id_off) {
 			l.query_id = q->id_buf + q->id_off[i];
 			l.query_id_len = q->id_off[i + 1] - q->id_off[i];
@@ -420,7 +427,8 @@ static void answer_range(const query_ctx *c, const vdb_vecs *q, qrow *r, size_t 
 	free(g);
 	for (size_t j = 0; j < n; j++) {
 		size_t i = r[j].row;
-		vdb_result_line l = { .query_no = (*qno)++ };
+		/* ivecs rows: the k the line asked for, else -k's */
+		vdb_result_line l = { .query_no = (*qno)++, .width = r[j].o.k ? r[j].o.k : c->width };
 		if (q->id_off) {
 			l.query_id = q->id_buf + q->id_off[i];
 			l.query_id_len = q->id_off[i + 1] - q->id_off[i];

@@ -12,7 +12,8 @@
 enum {
 	OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_PROBES, OPT_INCLUDE, OPT_INFO, OPT_VERIFY, OPT_MERGE,
 	OPT_FILTER, OPT_GET, OPT_STRICT, OPT_TEXT, OPT_K1, OPT_B, OPT_FUSION, OPT_ALPHA, OPT_RRF_K,
-	OPT_FUSION_DEPTH, OPT_CANDIDATES, OPT_STATS_FROM
+	OPT_FUSION_DEPTH, OPT_CANDIDATES, OPT_STATS_FROM,
+	OPT_MMR, OPT_FETCH_K, OPT_OFFSET /* issue 20 (M) */
 };
 
 /* at most this many indexes (-x) searched as one set */
@@ -66,6 +67,11 @@ static void help(void)
 	       "                         quoted glob), not of the searched ones: shards searched\n"
 	       "                         apart then merge into the set's answer\n"
 	       "  -O, --output FMT       jsonl (default), ivecs or tsv\n"
+	       "      --offset N         skip each query's first N results: ranks N..N+k-1\n"
+	       "      --mmr LAMBDA       pick the k by maximal marginal relevance, 0..1\n"
+	       "                         (1: relevance only, 0: diversity only)\n"
+	       "      --fetch-k N        --mmr: candidates to pick from (default max(20, 4k),\n"
+	       "                         at least k)\n"
 	       "      --include WHAT     add each result's stored metadata, text, or both\n"
 	       "                         (metadata,text; repeatable)\n"
 	       "      --strict           refuse queries whose embedder identity is not the\n"
@@ -215,6 +221,16 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_VERIFY:
 		a->verify = true;
 		return true;
+	case OPT_MMR:
+		a->so.mmr = 1;
+		a->so.mmr_lambda = cmd_double("--mmr", arg, 0, 1);
+		return true;
+	case OPT_FETCH_K:
+		a->so.fetch_k = cmd_size("--fetch-k", arg, 1, VDB_MAX_K);
+		return true;
+	case OPT_OFFSET:
+		a->so.offset = cmd_size("--offset", arg, 0, VDB_MAX_K);
+		return true;
 	}
 	return false;
 }
@@ -245,6 +261,9 @@ static const struct option longopts[] = {
 	{ "candidates", no_argument, NULL, OPT_CANDIDATES },
 	{ "stats-from", required_argument, NULL, OPT_STATS_FROM },
 	{ "verbose", no_argument, NULL, 'v' },
+	{ "mmr", required_argument, NULL, OPT_MMR },
+	{ "fetch-k", required_argument, NULL, OPT_FETCH_K },
+	{ "offset", required_argument, NULL, OPT_OFFSET },
 	CMD_COMMON_LONGOPTS
 };
 
@@ -308,6 +327,24 @@ static void open_stats(query_args *a, vdb_index *const *ix)
 	a->so.nstats = (size_t)a->nstats;
 }
 
+/* --offset, --mmr, --fetch-k: checked against each other and the index,
+ * before k is reduced to the live records (exit 64). */
+static void check_paging(const query_args *a, const vdb_index *ix)
+{
+	if (a->so.fetch_k && !a->so.mmr)
+		cmd_usage_error("--fetch-k is the candidates of --mmr: give --mmr LAMBDA");
+	if (a->so.mmr && a->so.fetch_k && a->so.fetch_k < a->so.k)
+		cmd_usage_error("--fetch-k %zu is below k %zu: MMR picks k of the fetched candidates",
+		                a->so.fetch_k, a->so.k);
+	if (a->so.offset > VDB_MAX_K - a->so.k)
+		cmd_usage_error("--offset %zu with k %zu is over %u results a query (VDB_MAX_K)",
+		                a->so.offset, a->so.k, VDB_MAX_K);
+	if (a->so.mmr && vdb_index_metric(ix) == VDB_METRIC_HAMMING)
+		cmd_usage_error("--mmr needs float vectors: a hamming index holds bit codes");
+	if (a->so.mmr && a->text)
+		cmd_usage_error("--mmr needs query vectors, not --text");
+}
+
 /* --get: each id's stored record as one JSON line; 1 if any is missing. */
 static int get_records(const char *get, const char *name, const vdb_index *ix)
 {
@@ -369,6 +406,10 @@ static void run_queries(const query_args *a, const query_ctx *c, const char *pat
 	q.query_opts = 1;      /* a query's own k, filter, ef, ... (QUERY RECORDS) */
 	size_t got, k = a->so.k;
 	bool checked = false;
+	/* --offset, --mmr: the results of a deeper search are held */
+	k += a->so.offset;
+	if (a->so.mmr && a->so.fetch_k > k)
+		k = a->so.fetch_k;
 	size_t batch = MAX_BATCH_RESULTS / k < a->batch ? MAX_BATCH_RESULTS / k : a->batch;
 	for (;;) {
 		vdb_vecs_clear(&q);
@@ -406,7 +447,7 @@ static void run_text(const query_args *a, const query_ctx *c)
 	if (s)
 		cmd_die(s);
 	search_seconds += cmd_now() - t0;
-	vdb_result_line l = { .query_no = 0, .kind = VDB_LINE_LEXICAL };
+	vdb_result_line l = { .query_no = 0, .kind = VDB_LINE_LEXICAL, .width = c->width };
 	if ((s = vdb_write_result_line(stdout, c->out, c->ix, c->nix, &l, ids, scores, k,
 	                               c->include))) {
 		cmd_check_stdout();
@@ -433,6 +474,9 @@ int main(int argc, char **argv)
 			                "or --verify");
 		if (first >= argc)
 			cmd_usage_error("--merge: name the result files to merge");
+		if (a.so.offset || a.so.mmr)
+			cmd_usage_error("--merge takes neither --offset nor --mmr: query the shards with "
+			                "them (-x each shard), or merge -k N+k results and skip N");
 		vdb_status s = vdb_results_merge(stdout, a.out, (const char *const *)argv + first,
 		                                 (size_t)(argc - first), a.so.k);
 		if (s)
@@ -503,14 +547,25 @@ int main(int argc, char **argv)
 	}
 	if (a.nstats)
 		open_stats(&a, ix);
+	size_t width = a.so.k; /* ivecs rows: k wide as asked, padded with -1 */
+	check_paging(&a, ix[0]);
+	if (a.so.mmr && !a.so.fetch_k)
+		a.so.fetch_k = vdb_mmr_fetch_k(a.so.k + a.so.offset);
 	/* k beyond the live records asks for nothing more than all of them */
 	size_t live = 0;
 	for (int i = 0; i < a.nindex; i++)
 		live += vdb_index_live(ix[i]);
 	if (a.so.k > live)
 		a.so.k = live ? live : 1;
+	/* as are an offset or candidates beyond them */
+	if (a.so.offset > live)
+		a.so.offset = live;
+	if (a.so.fetch_k > live)
+		a.so.fetch_k = live > a.so.k ? live : a.so.k;
+	size_t widened = 0;
+	a.so.widened = &widened;
 	query_ctx c = { (const vdb_index *const *)ix, a.index, (size_t)a.nindex, 0, a.so, a.fo,
-	                a.out, a.include };
+	                a.out, a.include, width };
 	for (int i = 0; i < a.nindex; i++)
 		c.lexical |= vdb_index_has_lexical(ix[i]);
 	query_bufs bufs = { 0 };
@@ -534,5 +589,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %zu queries, k %zu, %d threads: search %.6f s (%.0f queries/s), "
 		        "total %.6f s\n", cmd_name, qno, a.so.k, vdb_threads(), search_seconds,
 		        search_seconds > 0 ? (double)qno / search_seconds : 0.0, cmd_now() - start);
+	if (cmd_opts.verbose)
+		fprintf(stderr, "%s: %zu queries short of k searched again wider\n", cmd_name, widened);
 	return cmd_finish();
 }

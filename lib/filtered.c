@@ -19,6 +19,8 @@
  * alone: through search_allowed, which widens (ivf probes more lists), then
  * if still short exactly over the rows, so that it returns k. Finding the
  * short queries reads one id per query; the normal search is untouched.
+ * They are counted in o->widened (vdb-query -v); hamming rows are not
+ * floats, so hnsw fills its hamming queries itself (index_hnsw.c).
  */
 #include "index_internal.h"
 #include "rows.h"
@@ -123,6 +125,10 @@ vdb_status vdb_search_fill(const vdb_index *ix, const float *q, size_t nq,
 		m += ids[i * k + want - 1] < 0;
 	if (m == 0)
 		return VDB_OK;
+	if (o->widened) /* counted once here: the searches below do not count */
+		__atomic_add_fetch(o->widened, m, __ATOMIC_RELAXED);
+	vdb_search_opts quiet = *o;
+	quiet.widened = NULL;
 	widen = widen && ix->ops->search_allowed;
 	size_t *sel = vdb_malloc(m * sizeof *sel, "short queries");
 	float *qs = vdb_malloc(m * d * sizeof *qs, "short queries");
@@ -138,8 +144,8 @@ vdb_status vdb_search_fill(const vdb_index *ix, const float *q, size_t nq,
 	/* widened first (when asked), then exactly those still short */
 	for (int exact = !widen; !st && m && exact < 2; exact++) {
 		st = exact ? vdb_search_exact_allowed(ix, qs, m, k, allow, n_allow, sid, sdist)
-		           : ix->ops->search_allowed(ix, qs, m, o, allow ? allow : every, n_allow, sid,
-		                                     sdist);
+		           : ix->ops->search_allowed(ix, qs, m, &quiet, allow ? allow : every, n_allow,
+		                                     sid, sdist);
 		size_t left = 0;
 		for (size_t j = 0; !st && j < m; j++) {
 			memcpy(ids + sel[j] * k, sid + j * k, k * sizeof *ids);

@@ -93,6 +93,7 @@ vdb_status vdb_index_search_hybrid(const vdb_index *const *ix, size_t n, const f
 		return VDB_OK;
 	vdb_search_opts deep = *o;
 	deep.k = vdb_fusion_depth(f, o->k);
+	deep.offset = 0, deep.mmr = 0; /* the fused list is not paged or diversified */
 	VDB_RETURN_IF(deep.k > VDB_MAX_K, VDB_EINVAL, "fusion depth %zu is over %u (VDB_MAX_K)",
 	              deep.k, VDB_MAX_K);
 	size_t all;

@@ -451,10 +451,36 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 	return VDB_OK;
 }
 
+/* k means k for binary rows, which filtered.c's vdb_search_fill cannot
+ * rank (its exact path gathers float rows): a query the graph walk left
+ * with fewer than min(k, n_allow) results (a node it cannot reach, when k
+ * nears the rows allowed) scans the allowed codes exactly. */
+static vdb_status hamming_fill(const vdb_index *ix, const void *q, size_t nq,
+                               const vdb_search_opts *o, const uint64_t *allow, size_t n_allow,
+                               int64_t *ids, float *dist)
+{
+	const hnsw_graph *g = &((const hnsw_index *)ix->impl)->g;
+	size_t k = o->k, want = n_allow < k ? n_allow : k;
+	vdb_status st = VDB_OK;
+	if (g->rows.kind != VDB_STORAGE_BINARY || want == 0)
+		return VDB_OK;
+	for (size_t i = 0; i < nq && !st; i++) {
+		if (ids[i * k + want - 1] >= 0)
+			continue;
+		if (o->widened)
+			__atomic_add_fetch(o->widened, 1, __ATOMIC_RELAXED);
+		st = vdb_hamming_search((const unsigned char *)q + i * g->rows.size, 1, g->l0,
+		                        g->rows.size, g->stride, g->n, allow, k, ids + i * k,
+		                        dist + i * k);
+	}
+	return st;
+}
+
 static vdb_status hnsw_search(const vdb_index *ix, const float *q, size_t nq,
                               const vdb_search_opts *o, int64_t *ids, float *dist)
 {
-	return search(ix, q, nq, o, NULL, ids, dist);
+	vdb_status st = search(ix, q, nq, o, NULL, ids, dist);
+	return st ? st : hamming_fill(ix, q, nq, o, NULL, ix->count, ids, dist);
 }
 
 /* Binary rows, few of them allowed: their codes are scanned exactly (a
@@ -471,7 +497,8 @@ static vdb_status hnsw_search_allowed(const vdb_index *ix, const float *q, size_
 	    (n_allow < HAMMING_EXACT_ROWS || (double)n_allow < HAMMING_EXACT_SHARE * (double)g->n))
 		return vdb_hamming_search((const unsigned char *)q, nq, g->l0, g->rows.size, g->stride,
 		                          g->n, allow, o->k, ids, dist);
-	return search(ix, q, nq, o, allow, ids, dist);
+	vdb_status st = search(ix, q, nq, o, allow, ids, dist);
+	return st ? st : hamming_fill(ix, q, nq, o, allow, n_allow, ids, dist);
 }
 
 static void hnsw_rows(const vdb_index *ix, const int64_t *rows, size_t n, float *out)

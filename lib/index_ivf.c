@@ -938,6 +938,8 @@ static vdb_status ivf_search_allowed(const vdb_index *ix, const float *q, size_t
 	for (size_t i = 0; !st && i < nq; i++) {
 		vdb_search_opts wider = *o;
 		wider.nprobe = o->nprobe ? o->nprobe : DEFAULT_NPROBE;
+		if (o->widened && ids[i * o->k + want - 1] < 0 && wider.nprobe < f->nlist)
+			__atomic_add_fetch(o->widened, 1, __ATOMIC_RELAXED);
 		while (!st && ids[i * o->k + want - 1] < 0 && wider.nprobe < f->nlist) {
 			wider.nprobe = wider.nprobe * 2 < f->nlist ? wider.nprobe * 2 : f->nlist;
 			st = search(ix, q + i * ix->dim, 1, &wider, allow, ids + i * o->k, dist + i * o->k);

@@ -617,8 +617,9 @@ static void scan_allowed(const lsh *h, lsh_ws *w, size_t n, uint32_t d, vdb_exac
 		}
 }
 
-/* One query, until it has want rows (of the allowed, with w->allow). */
-static void search_one(const vdb_index *ix, const lsh *h, lsh_ws *w, const float *query,
+/* One query, until it has want rows (of the allowed, with w->allow);
+ * true if it probed more buckets than asked to get them. */
+static bool search_one(const vdb_index *ix, const lsh *h, lsh_ws *w, const float *query,
                        size_t k, size_t probes, size_t want, size_t n_allow, int64_t *ids,
                        float *dist)
 {
@@ -635,11 +636,13 @@ static void search_one(const vdb_index *ix, const lsh *h, lsh_ws *w, const float
 	vdb_exact_filter ef;
 	vdb_exact_filter_init(&ef, ix->metric, w->q, d, h->xmax);
 	const size_t every = h->bits < 32 ? (size_t)1 << h->bits : SIZE_MAX;
+	bool wider = false;
 	for (;;) {
 		for (size_t t = 0; t < h->tables; t++)
 			probe_table(h, w, ix->count, t, probes, d, &ef, &top);
 		if (top.n >= want || probes >= every)
 			break;
+		wider = true;
 		probes = probes > every / 2 ? every : probes * 2;
 		/* (out of memory for the probes: ranking needs none) */
 		if ((double)probes * h->tables * SCAN_PROBES >= (double)n_allow ||
@@ -649,6 +652,7 @@ static void search_one(const vdb_index *ix, const lsh *h, lsh_ws *w, const float
 		}
 	}
 	vdb_topk_emit(&top, ix->metric, k, ids, dist);
+	return wider;
 }
 
 /* What every thread of a search shares. */
@@ -660,6 +664,7 @@ typedef struct {
 	size_t want, n_allow;
 	int64_t *ids;
 	float *dist;
+	size_t *widened;      /* vdb_search_opts.widened */
 } lsh_job;
 
 static void *job_ws(void *ctx)
@@ -679,8 +684,9 @@ static void job_free(void *w)
 static void job_query(void *ctx, void *w, size_t i)
 {
 	const lsh_job *j = ctx;
-	search_one(j->ix, j->ix->impl, w, j->q + i * j->ix->dim, j->k, j->probes, j->want,
-	           j->n_allow, j->ids + i * j->k, j->dist + i * j->k);
+	if (search_one(j->ix, j->ix->impl, w, j->q + i * j->ix->dim, j->k, j->probes, j->want,
+	               j->n_allow, j->ids + i * j->k, j->dist + i * j->k) && j->widened)
+		__atomic_add_fetch(j->widened, 1, __ATOMIC_RELAXED);
 }
 
 /* Search, or with allow (a row bitset of n_allow rows) a filtered search:
@@ -696,7 +702,7 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq,
 	if (!allow)
 		n_allow = ix->count;
 	lsh_job j = { ix, q, o->k, probes, allow, n_allow < o->k ? n_allow : o->k, n_allow, ids,
-	              dist };
+	              dist, o->widened };
 	VDB_RETURN_IF(vdb_for_queries(nq, &j, job_ws, job_free, job_query), VDB_ENOMEM,
 	              "out of memory for the search state (k %zu, probes %zu)", o->k, probes);
 	return VDB_OK;

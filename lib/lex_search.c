@@ -437,6 +437,8 @@ vdb_status vdb_index_search_text_set(const vdb_index *const *ix, size_t n,
                                      const char *const *texts, const size_t *lens, size_t nq,
                                      const vdb_search_opts *o, int64_t *ids, float *scores)
 {
+	if (o->offset) /* a deeper search, paged (mmr.c) */
+		return vdb_search_text_page(ix, n, texts, lens, nq, o, ids, scores);
 	VDB_RETURN_IF(o->k == 0 || o->k > VDB_MAX_K, VDB_EINVAL, "k %zu is out of range (1..%u)",
 	              o->k, VDB_MAX_K);
 	VDB_RETURN_IF(!(o->k1 >= 0) || !isfinite(o->k1) || !(o->b >= 0 && o->b <= 1), VDB_EINVAL,

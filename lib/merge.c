@@ -64,6 +64,8 @@ vdb_status vdb_index_search_set(const vdb_index *const *ix, size_t n, const floa
                                 size_t nq, const vdb_search_opts *o, int64_t *ids,
                                 float *dist)
 {
+	if (o->offset || o->mmr) /* a deeper search, paged or diversified (mmr.c) */
+		return vdb_search_page(ix, n, queries, nq, o, ids, dist);
 	if (n == 1)
 		return vdb_index_search(ix[0], queries, nq, o, ids, dist);
 	size_t k = o->k, per, all;

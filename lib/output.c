@@ -150,14 +150,18 @@ vdb_status vdb_write_line(FILE *f, vdb_output fmt, const vdb_result_line *l, siz
 		fputs("}\n", f);
 		break;
 	case VDB_OUT_IVECS: {
+		/* k wide when asked (l->width), missing results -1 as FAISS writes
+		 * them, so that fixed-width readers (numpy reshape) work */
+		size_t w = l->width > n ? l->width : n;
 		int32_t row[1 + 1024];
-		row[0] = (int32_t)n;
+		row[0] = (int32_t)w;
 		fwrite(row, 4, 1, f);
-		for (size_t r = 0; r < n; r += 1024) {
-			size_t m = n - r < 1024 ? n - r : 1024;
+		for (size_t r = 0; r < w; r += 1024) {
+			size_t m = w - r < 1024 ? w - r : 1024;
 			for (size_t i = 0; i < m; i++) {
-				get(ctx, r + i, &h);
-				row[i] = (int32_t)h.num;
+				if (r + i < n)
+					get(ctx, r + i, &h);
+				row[i] = r + i < n ? (int32_t)h.num : -1;
 			}
 			fwrite(row, 4, m, f);
 		}

@@ -379,6 +379,16 @@ typedef struct {
 	 * NULL: the searched indexes'. */
 	const vdb_index *const *stats;
 	size_t nstats;
+	/* issue 20 (M): paging, diversity and the count of widened queries.
+	 * vdb_index_search_set honours offset and mmr (vdb_search_page). */
+	size_t offset;    /* skip each query's first offset results (search
+	                     k + offset, keep ranks offset..offset+k-1); 0 */
+	int mmr;          /* 1: select the k by maximal marginal relevance
+	                     (lambda mmr_lambda) among fetch_k candidates */
+	double mmr_lambda; /* 0..1: weight of relevance against diversity */
+	size_t fetch_k;   /* mmr: candidates fetched; 0 = vdb_mmr_fetch_k(k) */
+	size_t *widened;  /* not NULL: adds the queries found short of k and
+	                     searched again or with wider probes (atomically) */
 } vdb_search_opts;
 
 void vdb_build_opts_init(vdb_build_opts *o);
@@ -649,6 +659,37 @@ vdb_status vdb_index_search_set(const vdb_index *const *ix, size_t n, const floa
                                 size_t nq, const vdb_search_opts *o, int64_t *ids,
                                 float *dist);
 
+/* ===== Paging and diversity (maximal marginal relevance) ===== */
+/* MMR as LangChain's maximal_marginal_relevance defines it: the first pick
+ * is the candidate most similar to the query, then each next one is the
+ * argmax over the remaining of lambda * sim(q, c) - (1 - lambda) * max over
+ * the selected s of sim(c, s) (ties to the earlier candidate: the search's
+ * ranking), sim the cosine similarity of the vectors (0 when either is all
+ * zeros), whatever the index's metric. cand: n candidates, each a row (one
+ * index, nix 1) or VDB_SET_REF(index, row), their vectors read with
+ * vdb_index_row_vector (hamming indexes: VDB_EUNSUPPORTED); q: dim floats.
+ * Writes the m = min(want, n) picks' positions in cand to pick, in MMR
+ * order. lambda outside 0..1 or NaN: VDB_EINVAL. */
+vdb_status vdb_mmr_select(const vdb_index *const *ix, size_t nix, const float *q,
+                          const int64_t *cand, size_t n, double lambda, size_t want,
+                          size_t *pick, size_t *m);
+/* The default candidates of an MMR search for k: max(VDB_MMR_MIN_FETCH, 4k),
+ * at most VDB_MAX_K. */
+#define VDB_MMR_MIN_FETCH 20u
+size_t vdb_mmr_fetch_k(size_t k);
+/* vdb_index_search_set with o->offset and o->mmr applied: each query's
+ * k + offset best (or with mmr, max(fetch_k, k + offset) candidates and the
+ * k + offset MMR picks among them), less the first offset. ids/dist: nq x
+ * o->k, -1 past the end (an offset past the end: an empty list). k + offset
+ * and fetch_k at most VDB_MAX_K, fetch_k at least k (else VDB_EINVAL). */
+vdb_status vdb_search_page(const vdb_index *const *ix, size_t n, const float *queries,
+                           size_t nq, const vdb_search_opts *o, int64_t *ids, float *dist);
+/* vdb_index_search_text_set with o->offset applied (the BM25 ranking of
+ * k + offset, less its first offset); o->mmr is not (VDB_EUNSUPPORTED). */
+vdb_status vdb_search_text_page(const vdb_index *const *ix, size_t n,
+                                const char *const *texts, const size_t *lens, size_t nq,
+                                const vdb_search_opts *o, int64_t *ids, float *scores);
+
 /* ===== Result output ===== */
 typedef enum { VDB_OUT_JSONL = 1, VDB_OUT_IVECS, VDB_OUT_TSV } vdb_output;
 vdb_status vdb_output_parse(const char *s, vdb_output *out);
@@ -683,6 +724,9 @@ typedef struct {
 	 * "rrf_k", "depth"} so that --merge fuses the shards the same way;
 	 * NULL: not written */
 	const vdb_fusion_opts *fusion;
+	/* ivecs: each row this many ids wide at least, padded with -1 (FAISS's
+	 * convention for missing results); 0: as many as the results (M) */
+	size_t width;
 } vdb_result_line;
 /* vdb_write_result_set for a line l of distances (VDB_LINE_VECTOR) or BM25
  * scores (VDB_LINE_LEXICAL, vals: scores). */
