@@ -6,6 +6,7 @@
  * sizes before normalisation (norms.c), binary rows as "bits".
  */
 #include "index_internal.h"
+#include "norms.h"
 #include "rows.h"
 #include "rowset.h"
 #include <math.h>
@@ -26,8 +27,12 @@ vdb_status vdb_index_record_vector(const vdb_index *ix, int64_t row, float *out)
 	VDB_RETURN_IF(!(n > 0) || isinf(n), VDB_ECORRUPT, "%s: row %lld's normalisation factor is "
 	              "%g (corrupt index)", ix->file ? ix->file->path : "index", (long long)row,
 	              (double)n);
-	for (uint32_t i = 0; i < ix->dim; i++)
-		out[i] /= n;
+	float *u = vdb_malloc(ix->dim * sizeof *u, "a record's vector");
+	if (!u)
+		return VDB_ENOMEM;
+	memcpy(u, out, ix->dim * sizeof *u);
+	vdb_norms_restore(u, n, ix->dim, out);
+	free(u);
 	return vdb_check_finite(out, 1, ix->dim, ix->file ? ix->file->path : "index",
 	                        "stored vector");
 }

@@ -20,6 +20,10 @@ vdb_status vdb_norms_take(vdb_index *ix, const vdb_index *base, const vdb_vecs *
 vdb_status vdb_norms_save(const vdb_index *ix, vdb_file_writer *w);
 /* The section of ix->file, if any: a cosine index's, of count floats. */
 vdb_status vdb_norms_open(vdb_index *ix);
+/* y = the vector that unit row u (dim d) was normalised from by factor f,
+ * chosen to normalise to u exactly again (else, rarely, a float32 rounding
+ * off). */
+void vdb_norms_restore(const float *u, float f, uint32_t d, float *y);
 /* Every factor finite and above 0. */
 vdb_status vdb_norms_verify(const vdb_index *ix);
 #endif

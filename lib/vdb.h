@@ -696,8 +696,10 @@ vdb_status vdb_results_merge(FILE *out, vdb_output fmt, const char *const *paths
 /* ===== Export: the stored records as JSON Lines (vdb-query --dump, --get) ===== */
 /* Row's stored vector as dim floats, as it was given: a cosine index's
  * unit row divided by the factor that normalised it (when the file keeps
- * them, see vdb_index_normalised_only; a float32 rounding off at worst); compressed storages (fp16, sq8, pq without
- * refine) give back what they store. Hamming indexes: VDB_EUNSUPPORTED. */
+ * them, see vdb_index_normalised_only), within a float32 rounding of the
+ * original and normalising to the very row again; compressed storages
+ * (fp16, sq8, pq without refine) give back what they store. Hamming
+ * indexes: VDB_EUNSUPPORTED. */
 vdb_status vdb_index_record_vector(const vdb_index *ix, int64_t row, float *out);
 /* 1 if ix is a cosine index from before the row factors were kept: its
  * records can be given back only normalised. */
