@@ -424,6 +424,12 @@ vdb_status cmd_metrics_write(const char *path, const char *prefix, const char *i
 }
 
 static const char *fail_path, *fail_prefix, *fail_index;
+static const vdb_prom_sample *(*fail_samples)(size_t *n);
+
+void cmd_metrics_failure_samples(const vdb_prom_sample *(*fn)(size_t *n))
+{
+	fail_samples = fn;
+}
 
 void cmd_metrics_on_failure(const char *path, const char *prefix, const char *index)
 {
@@ -442,7 +448,9 @@ static void record_failure(int code)
 	fail_path = NULL;
 	if (!path || code == EXIT_TEMPFAIL)
 		return;
-	if (cmd_metrics_write(path, fail_prefix, fail_index, code, NULL, 0))
+	size_t n = 0;
+	const vdb_prom_sample *s = fail_samples ? fail_samples(&n) : NULL;
+	if (cmd_metrics_write(path, fail_prefix, fail_index, code, s, n))
 		fprintf(stderr, "%s: error: %s\n", cmd_name, vdb_last_error());
 }
 

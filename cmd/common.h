@@ -105,6 +105,9 @@ vdb_status cmd_metrics_write(const char *path, const char *prefix, const char *i
 /* From now on, an exit through cmd_die or cmd_usage_error records the
  * failure in path (except status 75: the lock's holder will write it). */
 void cmd_metrics_on_failure(const char *path, const char *prefix, const char *index);
+/* The samples such a failure records beside its outcome (fn gives them and
+ * their count: the figures of the run so far), instead of none. */
+void cmd_metrics_failure_samples(const vdb_prom_sample *(*fn)(size_t *n));
 
 /* The command maps the index (or quantizer) file at path from now on (call
  * it before opening; path must outlive the command). A SIGBUS, which a

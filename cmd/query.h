@@ -40,4 +40,17 @@ void query_bufs_free(query_bufs *b);
  * the set has a lexical index, and as cmd_die for other failures. */
 void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_t first,
                  size_t *qno, query_bufs *b, double *search_s);
+
+/* ===== --metrics FILE (query_metrics.c) ===== */
+#define QUERY_METRICS_BUCKETS 8 /* latency buckets: 5 ms .. 1 s, then +Inf */
+/* Count from now on; a failure exit writes the figures so far. */
+void query_metrics_start(const char *path, const char *const *index, size_t nindex);
+/* nq queries searched in seconds (nothing before query_metrics_start). */
+void query_metrics_batch(size_t nq, double seconds);
+/* One result line's ids (-1: none) or hybrid hits. */
+void query_metrics_results(const int64_t *ids, size_t n, const vdb_fused_hit *hits, size_t nh);
+/* --filter: kept of the live rows pass it. */
+void query_metrics_selectivity(double kept, double live);
+/* Write the file of a successful run. */
+void query_metrics_finish(void);
 #endif

@@ -220,6 +220,10 @@ void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 			cmd_check_stdout(); /* a reader gone ends quietly */
 			cmd_die(s);       /* else a stored text that would break the line */
 		}
+		if (b->kind[i] == K_HYBRID)
+			query_metrics_results(NULL, 0, b->hits + b->slot[i] * width, width);
+		else
+			query_metrics_results((l.kind ? b->lids : b->vids) + at, k, NULL, 0);
 	}
 }
 

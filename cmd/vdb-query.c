@@ -13,7 +13,8 @@ enum {
 	OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_PROBES, OPT_INCLUDE, OPT_INFO, OPT_VERIFY, OPT_MERGE,
 	OPT_FILTER, OPT_GET, OPT_STRICT, OPT_TEXT, OPT_K1, OPT_B, OPT_FUSION, OPT_ALPHA, OPT_RRF_K,
 	OPT_FUSION_DEPTH, OPT_CANDIDATES, OPT_STATS_FROM,
-	OPT_MMR, OPT_FETCH_K, OPT_OFFSET /* issue 20 (M) */
+	OPT_MMR, OPT_FETCH_K, OPT_OFFSET, /* issue 20 (M) */
+	OPT_DUMP, OPT_METRICS
 };
 
 /* at most this many indexes (-x) searched as one set */
@@ -37,6 +38,8 @@ typedef struct {
 	size_t batch;
 	unsigned include; /* VDB_INCLUDE_* */
 	bool info, verify, strict;
+	bool dump;           /* --dump: every live record as JSONL */
+	const char *metrics; /* --metrics FILE */
 } query_args;
 
 static void help(void)
@@ -83,6 +86,9 @@ static void help(void)
 	       "      --filter EXPR      only records whose metadata passes EXPR, e.g.\n"
 	       "                         'category == \"Software\" && price <= 150' (see vdb-query(1))\n"
 	       "      --get ID,...       print the stored records with these ids and exit\n"
+	       "      --dump             print every live record (with --filter: those passing\n"
+	       "                         it) as JSONL that vdb-build takes, and exit\n"
+	       "      --metrics FILE     write Prometheus metrics of the run to FILE (atomically)\n"
 	       "  -f, --format FMT       queries: auto (default), fvecs, ivecs, bvecs, jsonl\n"
 	       "                         (a hamming index takes bvecs bytes or JSONL \"bits\")\n"
 	       "  -b, --batch N          queries answered per batch (default 4096)\n"
@@ -231,6 +237,12 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_OFFSET:
 		a->so.offset = cmd_size("--offset", arg, 0, VDB_MAX_K);
 		return true;
+	case OPT_DUMP:
+		a->dump = true;
+		return true;
+	case OPT_METRICS:
+		a->metrics = arg;
+		return true;
 	}
 	return false;
 }
@@ -264,6 +276,8 @@ static const struct option longopts[] = {
 	{ "mmr", required_argument, NULL, OPT_MMR },
 	{ "fetch-k", required_argument, NULL, OPT_FETCH_K },
 	{ "offset", required_argument, NULL, OPT_OFFSET },
+	{ "dump", no_argument, NULL, OPT_DUMP },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	CMD_COMMON_LONGOPTS
 };
 
@@ -345,14 +359,31 @@ static void check_paging(const query_args *a, const vdb_index *ix)
 		cmd_usage_error("--mmr needs query vectors, not --text");
 }
 
+/* A cosine index from before the row factors were kept gives its records
+ * back normalised: said once. */
+static void warn_normalised(const vdb_index *ix, const char *name)
+{
+	static bool warned;
+	if (!warned && vdb_index_normalised_only(ix))
+		cmd_warn("%s keeps no row factors (built before they were kept): its cosine vectors "
+		         "are printed normalised", name);
+	warned |= vdb_index_normalised_only(ix);
+}
+
+/* A record writer's failure: a reader gone ends quietly, else the error. */
+static void record_failed(vdb_status s)
+{
+	cmd_check_stdout();
+	cmd_die(s);
+}
+
 /* --get: each id's stored record as one JSON line; 1 if any is missing. */
 static int get_records(const char *get, const char *name, const vdb_index *ix)
 {
-	uint32_t d = vdb_index_dim(ix);
-	float *v = malloc(d * sizeof *v);
 	char *ids = strdup(get), *save = NULL;
-	if (!v || !ids)
+	if (!ids)
 		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+	warn_normalised(ix, name);
 	int missing = 0;
 	for (char *id = strtok_r(ids, ",", &save); id; id = strtok_r(NULL, ",", &save)) {
 		int64_t row = vdb_index_find_id(ix, id);
@@ -361,33 +392,30 @@ static int get_records(const char *get, const char *name, const vdb_index *ix)
 			missing = 1;
 			continue;
 		}
-		vdb_status s = vdb_index_row_vector(ix, row, v);
-		if (s || (s = vdb_index_texts_check(ix, row, VDB_INCLUDE_META | VDB_INCLUDE_TEXT)))
-			cmd_die(s);
-		size_t len;
-		const char *idj = vdb_index_id_json(ix, row, &len);
-		if (idj)
-			printf("{\"id\": %.*s, \"vector\": [", (int)len, idj);
-		else
-			printf("{\"id\": %lld, \"vector\": [", (long long)row);
-		for (uint32_t i = 0; i < d; i++)
-			printf(i ? ", %.9g" : "%.9g", (double)v[i]);
-		putchar(']');
-		const char *md = vdb_index_meta_json(ix, row, &len);
-		if (md)
-			printf(", \"metadata\": %.*s", (int)len, md);
-		const char *tx = vdb_index_text_json(ix, row, &len);
-		if (tx)
-			printf(", \"text\": %.*s", (int)len, tx);
-		const char *emb = vdb_index_embedder(ix);
-		if (emb)
-			printf(", \"embedder\": %s", emb);
-		printf("}\n");
+		vdb_status s = vdb_write_record(stdout, ix, row);
+		if (s)
+			record_failed(s);
 		cmd_check_stdout();
 	}
 	free(ids);
-	free(v);
 	return missing;
+}
+
+/* --dump: every live record of each index in turn (passing filter). */
+static void dump_records(const query_args *a, vdb_index *const *ix, const vdb_filter *filter)
+{
+	size_t total = 0;
+	for (int i = 0; i < a->nindex; i++) {
+		size_t n;
+		warn_normalised(ix[i], a->index[i]);
+		vdb_status s = vdb_index_dump(stdout, ix[i], filter, &n);
+		if (s)
+			record_failed(s);
+		cmd_check_stdout();
+		total += n;
+	}
+	if (cmd_opts.verbose)
+		fprintf(stderr, "%s: %zu records dumped\n", cmd_name, total);
 }
 
 /* Answer one input's queries batch by batch; qno counts across inputs. */
@@ -421,7 +449,9 @@ static void run_queries(const query_args *a, const query_ctx *c, const char *pat
 		if (!checked) /* the first record decides the input's identity */
 			check_embedder(a, c->ix[0], &q, path);
 		checked = true;
+		double before = search_seconds;
 		query_batch(c, &q, vdb_reader_name(r), first, qno, bufs, &search_seconds);
+		query_metrics_batch(got, search_seconds - before);
 		cmd_check_stdout(); /* hand each batch on at once; stop if the reader left */
 		cmd_progress("queries", *qno, 0);
 	}
@@ -447,6 +477,8 @@ static void run_text(const query_args *a, const query_ctx *c)
 	if (s)
 		cmd_die(s);
 	search_seconds += cmd_now() - t0;
+	query_metrics_batch(1, cmd_now() - t0);
+	query_metrics_results(ids, k, NULL, 0);
 	vdb_result_line l = { .query_no = 0, .kind = VDB_LINE_LEXICAL, .width = c->width };
 	if ((s = vdb_write_result_line(stdout, c->out, c->ix, c->nix, &l, ids, scores, k,
 	                               c->include))) {
@@ -469,6 +501,8 @@ int main(int argc, char **argv)
 	cmd_config_each = each;
 	int first = cmd_parse(argc, argv, "x:k:O:f:b:t:c:vqh", longopts, on_opt, &a, help);
 	if (a.merge) {
+		if (a.metrics || a.dump)
+			cmd_usage_error("--merge reads results: no --metrics or --dump");
 		if (a.nindex || a.nstats || a.info || a.verify)
 			cmd_usage_error("--merge reads results, not indexes: no -x, --stats-from, --info "
 			                "or --verify");
@@ -485,6 +519,13 @@ int main(int argc, char **argv)
 	}
 	if (!a.nindex)
 		cmd_usage_error("no index: give -x INDEX");
+	if (a.metrics && (a.info || a.verify || a.get || a.dump))
+		cmd_usage_error("--metrics counts searches: not with --info, --verify, --get or --dump");
+	if (a.dump && (a.info || a.verify || a.get || a.text || first < argc))
+		cmd_usage_error("--dump prints the records and exits: no --info, --verify, --get, "
+		                "--text or query files");
+	if (a.metrics)
+		query_metrics_start(a.metrics, a.index, (size_t)a.nindex);
 	static vdb_index *ix[MAX_INDEXES];
 	vdb_status s;
 	for (int i = 0; i < a.nindex; i++) {
@@ -539,6 +580,23 @@ int main(int argc, char **argv)
 				         "(such as !exists(f)) can pass", a.index[i]);
 		a.so.filter = filter;
 	}
+	if (a.dump) {
+		dump_records(&a, ix, filter);
+		vdb_filter_free(filter);
+		for (int i = 0; i < a.nindex; i++)
+			vdb_index_close(ix[i]);
+		return cmd_finish();
+	}
+	if (a.metrics && filter) {
+		size_t kept = 0, live = 0, n;
+		for (int i = 0; i < a.nindex; i++) {
+			if ((s = vdb_index_filter_count(ix[i], filter, &n)))
+				cmd_die(s);
+			kept += n;
+			live += vdb_index_live(ix[i]);
+		}
+		query_metrics_selectivity((double)kept, (double)live);
+	}
 	for (int i = 0; i < a.nindex; i++) {
 		if ((a.include & VDB_INCLUDE_META) && !vdb_index_has_meta(ix[i]))
 			cmd_warn("%s has no metadata; printing null for each result", a.index[i]);
@@ -591,5 +649,7 @@ int main(int argc, char **argv)
 		        search_seconds > 0 ? (double)qno / search_seconds : 0.0, cmd_now() - start);
 	if (cmd_opts.verbose)
 		fprintf(stderr, "%s: %zu queries short of k searched again wider\n", cmd_name, widened);
+	cmd_check_stdout(); /* the results are out before the metrics say so */
+	query_metrics_finish();
 	return cmd_finish();
 }

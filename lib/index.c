@@ -10,6 +10,7 @@
 #include "lex_analyze.h"
 #include "lexical.h"
 #include "modelid.h"
+#include "norms.h"
 #include "payload.h"
 #include "rowset.h"
 #include "rows.h"
@@ -165,6 +166,10 @@ vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts
 		return VDB_ENOMEM;
 	ix->shard = o->shard;
 	ix->shards = o->shards;
+	if ((s = vdb_norms_take(ix, NULL, data, NULL))) { /* before normalising */
+		vdb_index_close(ix);
+		return s;
+	}
 	if (o->metric == VDB_METRIC_COSINE)
 		vdb_vecs_normalize(data);
 	ix->owned = *data;
@@ -341,6 +346,7 @@ vdb_status vdb_index_append_rows(vdb_index **out, const vdb_index *base, vdb_vec
 	ix->shard = base->shard;
 	ix->shards = base->shards;
 	ix->owned.dim = ix->dim;
+	s = vdb_norms_take(ix, base, data, NULL); /* before normalising */
 	if (ix->metric == VDB_METRIC_COSINE)
 		vdb_vecs_normalize(data);
 	text_source src = { base, data, NULL, data->id_off ? 0 : next_free_id(base) };
@@ -348,7 +354,8 @@ vdb_status vdb_index_append_rows(vdb_index **out, const vdb_index *base, vdb_vec
 	for (int c = 0; c < VDB_NCOLS; c++)
 		if (base->col[c].off || data->col[c].off)
 			cols |= 1u << c;
-	s = set_texts(ix, &src, cols);
+	if (!s)
+		s = set_texts(ix, &src, cols);
 	if (!s)
 		s = ops->append(ix, base, data, o);
 	/* deleted rows stay deleted */
@@ -398,6 +405,8 @@ vdb_status vdb_index_compact(vdb_index **out, const vdb_index *base, const vdb_b
 		if (base->col[c].off)
 			cols |= 1u << c;
 	s = set_texts(ix, &src, cols);
+	if (!s)
+		s = vdb_norms_take(ix, base, NULL, keep);
 	if (!s)
 		s = vdb_index_relex(ix, base);
 	if (!s)
@@ -467,6 +476,8 @@ vdb_status vdb_index_save(const vdb_index *ix, const char *path)
 	}
 	if (!s && ix->embedder)
 		s = vdb_file_write_section(w, VDB_SEC_EMBD, ix->embedder, strlen(ix->embedder));
+	if (!s)
+		s = vdb_norms_save(ix, w);
 	if (!s && ix->lex)
 		s = vdb_lex_save(ix->lex, w);
 	if (!s && ix->ndead) {
@@ -600,6 +611,8 @@ vdb_status vdb_index_open(vdb_index **out, const char *path)
 	if (!s)
 		s = open_tombstones(ix);
 	if (!s)
+		s = vdb_norms_open(ix);
+	if (!s)
 		s = vdb_lex_open(&ix->lex, f, ix->count);
 	if (s) {
 		vdb_index_close(ix);
@@ -635,6 +648,8 @@ vdb_status vdb_index_verify(const vdb_index *ix)
 			              "%s: %s offsets broken at record %zu", name, col_what[c], i);
 	}
 	vdb_status s = vdb_index_texts_verify(ix); /* what the printers will print */
+	if (!s)
+		s = vdb_norms_verify(ix);
 	if (!s && ix->lex)
 		s = vdb_lex_verify(ix->lex, name, ix->count);
 	return s ? s : ix->ops->verify(ix);
@@ -650,6 +665,7 @@ void vdb_index_close(vdb_index *ix)
 	vdb_lex_free(ix->lex);
 	vdb_file_close(ix->file);
 	free(ix->live);
+	free(ix->norms_owned);
 	free(ix);
 }
 

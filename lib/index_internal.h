@@ -88,6 +88,9 @@ struct vdb_index {
 	uint64_t *live;
 	size_t ndead;
 	struct vdb_lex *lex;     /* the lexical index (lexical.h), or NULL */
+	/* cosine: each row's length before normalisation (norms.h), or NULL */
+	const float *norms;
+	float *norms_owned;
 };
 
 /* The exact k best of the allowed rows (a filter keeping few records; NULL

@@ -54,9 +54,15 @@ static void put_samples(FILE *f, const char *label, const char *value, const vdb
                         size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (s[i].help)
-			fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", s[i].name, s[i].help, s[i].name,
-			        s[i].type ? s[i].type : "gauge");
+		if (s[i].help) {
+			/* a histogram's family is named without its first sample's _bucket */
+			int fam = (int)strlen(s[i].name);
+			if (s[i].type && !strcmp(s[i].type, "histogram") && fam > 7 &&
+			    !strcmp(s[i].name + fam - 7, "_bucket"))
+				fam -= 7;
+			fprintf(f, "# HELP %.*s %s\n# TYPE %.*s %s\n", fam, s[i].name, s[i].help, fam,
+			        s[i].name, s[i].type ? s[i].type : "gauge");
+		}
 		fprintf(f, "%s{%s=\"", s[i].name, label);
 		put_label_value(f, value);
 		fputc('"', f);

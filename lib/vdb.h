@@ -747,6 +747,30 @@ vdb_status vdb_write_hybrid(FILE *f, vdb_output fmt, const vdb_index *const *ix,
 vdb_status vdb_results_merge(FILE *out, vdb_output fmt, const char *const *paths, size_t n,
                              size_t k);
 
+/* ===== Export: the stored records as JSON Lines (vdb-query --dump, --get) ===== */
+/* Row's stored vector as dim floats, as it was given: a cosine index's
+ * unit row divided by the factor that normalised it (when the file keeps
+ * them, see vdb_index_normalised_only), within a float32 rounding of the
+ * original and normalising to the very row again; compressed storages
+ * (fp16, sq8, pq without refine) give back what they store. Hamming
+ * indexes: VDB_EUNSUPPORTED. */
+vdb_status vdb_index_record_vector(const vdb_index *ix, int64_t row, float *out);
+/* 1 if ix is a cosine index from before the row factors were kept: its
+ * records can be given back only normalised. */
+int vdb_index_normalised_only(const vdb_index *ix);
+/* Row's record as one JSON line on f, the input vdb-build takes: "id" (the
+ * row number in an index without ids), "vector" (vdb_index_record_vector,
+ * each float as %.9g: float32 exactly) or, for hamming, "bits" (hex, byte
+ * 0 first), then "metadata", "text" and "embedder" when the index has
+ * them. VDB_ECORRUPT for a stored text or vector that cannot be printed,
+ * VDB_EIO when f fails. */
+vdb_status vdb_write_record(FILE *f, const vdb_index *ix, int64_t row);
+/* Every live row of ix whose metadata passes filter (NULL: every live
+ * row), in row order, as vdb_write_record writes it; *n records written. */
+vdb_status vdb_index_dump(FILE *f, const vdb_index *ix, const vdb_filter *filter, size_t *n);
+/* *kept = the live rows of ix whose metadata passes filter. */
+vdb_status vdb_index_filter_count(const vdb_index *ix, const vdb_filter *filter, size_t *kept);
+
 /* ===== Evaluation ===== */
 /* Load the results of nq queries (the ground truth's): vdb-query JSONL
  * (integer "ids"; a line answers the query its "query" number names, or
@@ -1068,7 +1092,9 @@ void vdb_config_free(int argc, char **argv, int *lines);
 /* ===== Metrics files (Prometheus text format) ===== */
 /* One sample. A sample with help starts a metric family: "# HELP" and
  * "# TYPE" lines (type NULL: gauge) come before it; samples without help
- * continue the family above (a summary's quantiles, _sum and _count). labels
+ * continue the family above (a summary's quantiles, _sum and _count; a
+ * histogram's family, typed "histogram", is named by its first sample
+ * NAME_bucket without _bucket). labels
  * are extra label pairs, already written (quantile="0.5"), or NULL. */
 typedef struct {
 	const char *name, *help, *type, *labels;

@@ -27,6 +27,10 @@ static inline size_t vdb_vector_bytes(bool binary, uint32_t dim)
 	return binary ? dim / 8 : (size_t)dim * sizeof(float);
 }
 
+/* The factor vdb_normalize scales x by: 1/|x| as float32 (1 for a zero
+ * vector). */
+float vdb_normalize_factor(const float *x, size_t d);
+
 /* malloc that records VDB_ENOMEM in the thread's message on failure. */
 void *vdb_malloc(size_t n, const char *what);
 void *vdb_realloc(void *p, size_t n, const char *what);

@@ -42,14 +42,19 @@ void vdb_vecs_free(vdb_vecs *v)
 	vdb_vecs_init(v);
 }
 
-void vdb_normalize(float *x, size_t d)
+float vdb_normalize_factor(const float *x, size_t d)
 {
 	double s = 0;
 	for (size_t i = 0; i < d; i++)
 		s += (double)x[i] * x[i];
-	if (s == 0)
+	return s == 0 ? 1.0f : (float)(1.0 / sqrt(s));
+}
+
+void vdb_normalize(float *x, size_t d)
+{
+	float inv = vdb_normalize_factor(x, d);
+	if (inv == 1.0f)
 		return;
-	float inv = (float)(1.0 / sqrt(s));
 	for (size_t i = 0; i < d; i++)
 		x[i] *= inv;
 }

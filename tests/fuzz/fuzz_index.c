@@ -165,11 +165,17 @@ static void query(const fz_run *r)
 		check_rows(r, ids, "a filtered text search");
 }
 
-/* vdb-query --get of an id: its row, vector, id and metadata. */
+/* vdb-query --get of an id: its row, its record as --get and --dump write
+ * it, its vector, id and metadata. */
 static void get_one(const vdb_index *ix, const char *id, float *v)
 {
 	int64_t row = vdb_index_find_id(ix, id);
 	size_t len;
+	FILE *sink = row < 0 ? NULL : fopen("/dev/null", "w");
+	if (sink) {
+		(void)vdb_write_record(sink, ix, row);
+		fclose(sink);
+	}
 	if (row < 0 || vdb_index_row_vector(ix, row, v))
 		return;
 	(void)vdb_index_id_json(ix, row, &len);

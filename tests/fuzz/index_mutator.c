@@ -12,7 +12,7 @@
  *     offset or length;
  *   - a section's contents, read by kind: offsets (IDOF, MDOF, TXOF, HNUO, IVOF)
  *     and rows or links (HNUL, IVRW, LSKY, LSRW) as integers, vectors,
- *     centroids, codebooks and planes as floats, fp16 codes as halves,
+ *     centroids, codebooks, planes and cosine row factors (CNRM) as floats, fp16 codes as halves,
  *     payload tables (PKEY, PFLD, PNUM) entry by entry, texts (IDTX, MDTX,
  *     TXTX, EMBD) with JSON-breaking bytes or a forged result line, bitmaps and codes
  *     as bytes; a run of elements at once (0xff fills, NaN fills);
@@ -117,7 +117,7 @@ static const uint32_t kinds[] = {
 	FZ_CC('M', 'D', 'T', 'X'), FZ_CC('T', 'O', 'M', 'B'), FZ_CC('P', 'K', 'E', 'Y'),
 	FZ_CC('P', 'K', 'S', 'T'), FZ_CC('P', 'B', 'M', 'P'), FZ_CC('P', 'F', 'L', 'D'),
 	FZ_CC('P', 'N', 'U', 'M'), FZ_CC('T', 'X', 'O', 'F'), FZ_CC('T', 'X', 'T', 'X'),
-	FZ_CC('E', 'M', 'B', 'D'),
+	FZ_CC('E', 'M', 'B', 'D'), FZ_CC('C', 'N', 'R', 'M'),
 };
 #define NKINDS (sizeof kinds / sizeof *kinds)
 
@@ -137,6 +137,7 @@ static elem_kind elem_of(uint32_t kind, uint32_t storage)
 	case FZ_CC('V', 'E', 'C', 'S'): case FZ_CC('N', 'R', 'M', '2'): case FZ_CC('S', 'Q', '8', 'R'):
 	case FZ_CC('I', 'V', 'C', 'E'): case FZ_CC('I', 'V', 'V', 'E'): case FZ_CC('P', 'Q', 'C', 'B'):
 	case FZ_CC('P', 'Q', 'P', 'L'): case FZ_CC('L', 'S', 'P', 'L'): case FZ_CC('L', 'S', 'C', 'E'):
+	case FZ_CC('C', 'N', 'R', 'M'):
 		return E_F32;
 	case FZ_CC('C', 'O', 'D', 'E'):
 		return storage == FZ_F16 ? E_F16 : E_BYTES;
