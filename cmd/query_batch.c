@@ -454,6 +454,11 @@ static void answer_range(const query_ctx *c, const vdb_vecs *q, qrow *r, size_t 
 			cmd_check_stdout();
 			cmd_die(s);
 		}
+		if (b->kind[i] == K_HYBRID)
+			query_metrics_results(NULL, 0, out.hits + b->slot[i],
+			                      vdb_fusion_width(&c->fo, r[j].k));
+		else
+			query_metrics_results(out.ids + b->slot[i], r[j].k, NULL, 0);
 	}
 	free(out.ids), free(out.vals), free(out.hits);
 }
