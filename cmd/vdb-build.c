@@ -10,7 +10,7 @@ enum {
 	OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE,
 	OPT_STORAGE, OPT_INPUT, OPT_WAIT, OPT_METRICS, OPT_LSH_TABLES, OPT_LSH_BITS, OPT_SHARD,
 	OPT_DELETE, OPT_UPSERT, OPT_COMPACT, OPT_COMPACT_HINT, OPT_LEXICAL, OPT_LANGUAGE,
-	OPT_STOPWORDS, OPT_LEXICAL_FIELD
+	OPT_STOPWORDS, OPT_LEXICAL_FIELD, OPT_NO_RECALL_CURVE
 };
 
 /* What a run does: a build, or a change to an existing index (-x). */
@@ -37,6 +37,7 @@ typedef struct {
 	const char *lex_option; /* the last of --language, --stopwords, --lexical-field */
 	vdb_lexical_opts lex;
 	input_list cfg_inputs, argv_inputs;
+	bool no_recall_curve;   /* --no-recall-curve */
 } build_args;
 
 static void help(void)
@@ -81,6 +82,8 @@ static void help(void)
 	       "  -x, --index FILE       the index to change (default: -o)\n"
 	       "      --compact-hint F   warn when more than this fraction of the records are\n"
 	       "                         deleted (default 0.2)\n"
+	       "      --no-recall-curve  do not measure the index's recall curve (what vdb-query\n"
+	       "                         --recall picks from; see RECALL CURVE in vdb-build(1))\n"
 	       "  -i, --input FILE       an input (repeatable; as the INPUT operands)\n"
 	       "  -f, --format FMT       auto (default), fvecs, ivecs, bvecs, jsonl\n"
 	       "      --seed N           random seed (default 42)\n"
@@ -198,6 +201,9 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		                : opt == OPT_STOPWORDS ? "--stopwords" : "--lexical-field";
 		a->params_set = true;
 		return true;
+	case OPT_NO_RECALL_CURVE:
+		a->no_recall_curve = true;
+		return true;
 	case OPT_SHARD:
 		if (vdb_shard_parse(arg, &a->b.shard, &a->b.shards))
 			cmd_usage_error("--shard: %s", vdb_last_error());
@@ -236,6 +242,7 @@ static const struct option longopts[] = {
 	{ "stopwords", required_argument, NULL, OPT_STOPWORDS },
 	{ "lexical-field", required_argument, NULL, OPT_LEXICAL_FIELD },
 	{ "verbose", no_argument, NULL, 'v' },
+	{ "no-recall-curve", no_argument, NULL, OPT_NO_RECALL_CURVE },
 	CMD_COMMON_LONGOPTS
 };
 
@@ -274,6 +281,22 @@ static long long file_bytes(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+/* A changed index's recall curve: measured again over its live rows, or
+ * dropped (--no-recall-curve, or no float32 vectors to measure against). */
+static void recall_curve_again(const build_args *a, vdb_index *ix)
+{
+	if (a->no_recall_curve) {
+		vdb_index_drop_recall(ix);
+		return;
+	}
+	vdb_status s = vdb_index_measure_recall(ix);
+	if (s == VDB_EUNSUPPORTED)
+		cmd_warn("%s: %s; the recall curve is dropped (vdb-query --recall needs a rebuild)",
+		         a->output, vdb_last_error());
+	else if (s)
+		cmd_die(s);
 }
 
 /* The one line a build prints on stderr unless --quiet. */
@@ -472,6 +495,7 @@ int main(int argc, char **argv)
 	v.binary = a.b.metric == VDB_METRIC_HAMMING; /* the readers take bits */
 	a.b.progress = cmd_progress;
 	a.b.progress_ctx = "building";
+	a.b.recall_curve = !a.no_recall_curve;
 	char what[160];
 	size_t n = 0;
 	switch (a.mode) {
@@ -521,6 +545,8 @@ int main(int argc, char **argv)
 	}
 	if (s)
 		cmd_die(s);
+	if (a.mode != MODE_BUILD)
+		recall_curve_again(&a, ix);
 	cmd_progress_end();
 	double built = cmd_now();
 	/* the base stays mapped until the new file has replaced it */

@@ -1,6 +1,7 @@
 /* vdb-query — search an index with query vectors; results on stdout. */
 #include "common.h"
 #include "query.h"
+#include "recall_pick.h"
 #include <errno.h>
 #include <glob.h>
 #include <sys/stat.h>
@@ -12,7 +13,7 @@
 enum {
 	OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_PROBES, OPT_INCLUDE, OPT_INFO, OPT_VERIFY, OPT_MERGE,
 	OPT_FILTER, OPT_GET, OPT_STRICT, OPT_TEXT, OPT_K1, OPT_B, OPT_FUSION, OPT_ALPHA, OPT_RRF_K,
-	OPT_FUSION_DEPTH, OPT_CANDIDATES, OPT_STATS_FROM
+	OPT_FUSION_DEPTH, OPT_CANDIDATES, OPT_STATS_FROM, OPT_RECALL
 };
 
 /* at most this many indexes (-x) searched as one set */
@@ -36,6 +37,7 @@ typedef struct {
 	size_t batch;
 	unsigned include; /* VDB_INCLUDE_* */
 	bool info, verify, strict;
+	double recall; /* --recall: the setting comes from the curve; 0: not given */
 } query_args;
 
 static void help(void)
@@ -53,6 +55,8 @@ static void help(void)
 	       "      --nprobe N         lists probed by IVF indexes (flat ignores it)\n"
 	       "      --probes P         lsh: buckets visited per table, the query's own and\n"
 	       "                         those of its least certain bits (default 1)\n"
+	       "      --recall R         the cheapest ef, nprobe or probes whose recall@10 the\n"
+	       "                         index measured at build reached R, 0 < R <= 1\n"
 	       "      --fusion F         hybrid queries (a record with \"text\" and \"vector\"):\n"
 	       "                         rrf (default) or weighted\n"
 	       "      --alpha A          weighted fusion: weight of the vector side, 0..1\n"
@@ -152,6 +156,9 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_PROBES:
 		a->so.probes = (unsigned)cmd_size("--probes", arg, 1, VDB_LSH_MAX_PROBES);
 		return true;
+	case OPT_RECALL:
+		a->recall = recall_parse("--recall", arg);
+		return true;
 	case OPT_FILTER:
 		a->filter = arg;
 		return true;
@@ -245,6 +252,7 @@ static const struct option longopts[] = {
 	{ "candidates", no_argument, NULL, OPT_CANDIDATES },
 	{ "stats-from", required_argument, NULL, OPT_STATS_FROM },
 	{ "verbose", no_argument, NULL, 'v' },
+	{ "recall", required_argument, NULL, OPT_RECALL },
 	CMD_COMMON_LONGOPTS
 };
 
@@ -440,6 +448,8 @@ int main(int argc, char **argv)
 	}
 	if (!a.nindex)
 		cmd_usage_error("no index: give -x INDEX");
+	if (a.recall > 0 && (a.so.ef || a.so.nprobe || a.so.probes))
+		cmd_usage_error("--recall picks ef, nprobe and probes: give it or them, not both");
 	static vdb_index *ix[MAX_INDEXES];
 	vdb_status s;
 	for (int i = 0; i < a.nindex; i++) {
@@ -502,6 +512,9 @@ int main(int argc, char **argv)
 	}
 	if (a.nstats)
 		open_stats(&a, ix);
+	if (a.recall > 0)
+		recall_pick(a.recall, (const vdb_index *const *)ix, a.index, (size_t)a.nindex, &a.so,
+		            NULL);
 	/* k beyond the live records asks for nothing more than all of them */
 	size_t live = 0;
 	for (int i = 0; i < a.nindex; i++)

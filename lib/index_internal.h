@@ -88,6 +88,7 @@ struct vdb_index {
 	uint64_t *live;
 	size_t ndead;
 	struct vdb_lex *lex;     /* the lexical index (lexical.h), or NULL */
+	struct vdb_rcurve *curve; /* the measured recall curve (recall_curve.h), or NULL */
 };
 
 /* The exact k best of the allowed rows (a filter keeping few records; NULL
