@@ -4,36 +4,38 @@
  * --recall R can pick the cheapest setting that reached R.
  *
  * The sample. Real queries are not records of the index: they come from the
- * same distribution, and a held-out query lies about as far from its
- * nearest record as a record lies from its nearest other record. So the
- * queries are records moved by that much: min(VDB_RECALL_MAX_QUERIES,
- * live/10) live rows drawn with the index's seed (partial Fisher-Yates),
- * each plus Gaussian noise of standard deviation VDB_RECALL_NOISE * m /
- * sqrt(dim) per dimension, m the mean l2 distance from a sampled row to its
- * nearest other row (exact), so that the noise's expected length is about
- * VDB_RECALL_NOISE * m. Less noise asks the easy question: the record is
- * still the answer's centre, and in hnsw a graph node whose links are
- * nearly that answer, so the curve promises too much. Calibrated against
- * the real held-out queries of siftsmall (l2) and WordNet fastText
- * (cosine), recall@10 at the setting picked for 0.8, 0.9, 0.95, 0.99: with
- * noise 1 ivf and lsh kept their promise but hnsw fell short by up to 0.07
- * (WordNet: promised 0.93 at ef 10, got 0.85); with 2 every type kept it
- * within 0.01 (lsh and WordNet's hnsw with room to spare: a cheaper
- * setting would have done). Cosine queries are normalised again. Their exact k answers are brute force (vdb_knn)
- * over the build's float32 vectors, or over the live stored rows when an
- * index is measured again after a change.
+ * same distribution and lie apart from the records. So the queries are
+ * records moved away: min(VDB_RECALL_MAX_QUERIES, live/10) distinct live
+ * rows drawn with the index's seed, each plus Gaussian noise of standard
+ * deviation VDB_RECALL_NOISE * m / sqrt(dim) per dimension, m the mean l2
+ * distance from a sampled row to its nearest other row (exact), so that the
+ * noise's expected length is VDB_RECALL_NOISE * m. Less noise asks the easy
+ * question: the record is still the answer's centre, and in hnsw a graph
+ * node whose links are nearly that answer, so the curve promises too much.
+ * Calibrated against the real held-out queries of siftsmall (l2) and
+ * WordNet fastText (cosine), recall@10 at the setting picked for 0.8, 0.9,
+ * 0.95, 0.99: with noise 1 ivf and lsh kept their promise but hnsw fell
+ * short by up to 0.07 (WordNet: promised 0.93 at ef 10, got 0.85); with 2
+ * every type kept it within 0.01 (lsh and WordNet's hnsw with room to
+ * spare: a cheaper setting would have done). Cosine queries are normalised
+ * again. Their exact k answers are brute force (vdb_knn) over the build's
+ * float32 vectors, or over the live stored rows when an index is measured
+ * again after a change.
  *
  * The ladder. Settings 1, 2, 3, 4, 6, 8, 12, 16, ... (each power of two
- * and 1.5 times it; ef starts at 10: 10, 15, 20, 30, ...), up to the
- * largest that means anything (ef VDB_RECALL_MAX_EF, nprobe nlist, probes
- * 2^bits or VDB_LSH_MAX_PROBES), stopping at the first with recall 1: no
- * larger setting can be the cheapest. Each point keeps its queries per
- * second (the sample in one call on all threads) as a cost proxy; the
- * setting itself orders the cost.
+ * and 1.5 times it; ef ten times that from 10: 10, 20, 30, 40, 60, ...), up
+ * to the largest that means anything (ef VDB_RECALL_MAX_EF, nprobe nlist,
+ * probes 2^bits or VDB_LSH_MAX_PROBES), stopping at the first with recall 1
+ * (no larger setting can be the cheapest) or at the third in a row with the
+ * same recall (ivfpq: its codes, not the lists probed, bound its recall).
+ * The setting is the cost: each step searches at least what the one before
+ * did. No timings are kept: a build stays byte for byte reproducible (lsh
+ * on any thread count, every type on one), and vdb-eval sweep measures
+ * speed where it is asked.
  *
  * The section RCRV (little-endian): a 32-byte head {u32 version 1, u32
  * knob (1 ef, 2 nprobe, 3 probes), u32 k, u32 queries, u32 points, u32 0,
- * f64 noise}, then per point {u32 setting, u32 0, f64 recall, f64 qps}.
+ * f64 noise}, then per point {u32 setting, u32 0, f64 recall}.
  * Opening checks its checksum (it is small) and its values: a curve that
  * lies would make --recall pick wrong without a word.
  *
@@ -45,13 +47,12 @@
 #include "rowset.h"
 #include <math.h>
 #include <string.h>
-#include <omp.h>
 #include <xxhash.h>
 
 enum { RC_KNOB_EF = 1, RC_KNOB_NPROBE = 2, RC_KNOB_PROBES = 3 };
 #define RC_VERSION 1u
 #define RC_HEAD 32u
-#define RC_POINT 24u
+#define RC_POINT 16u
 
 /* The setting each type takes, and where its largest meaningful value is:
  * a key of the type's --info (nlist; 2^bits), else a constant. As sweep.c,
@@ -169,17 +170,28 @@ static vdb_status exact(const vdb_index *ix, const float *rows, const float *q, 
 	return st;
 }
 
-/* The sampled rows: nq live rows, by a seeded partial Fisher-Yates. */
+/* The sampled rows: nq distinct live rows, drawn with the index's seed: by
+ * rejection when most rows are live (no array of every row: an index may
+ * hold 2^31), else by a partial Fisher-Yates over the live rows. */
 static int64_t *draw_rows(const vdb_index *ix, size_t live, size_t nq)
 {
-	int64_t *all = vdb_malloc(live * sizeof *all, "the recall curve's sample");
+	bool few = live < ix->count / 4;
+	int64_t *all = vdb_malloc((few ? live : nq) * sizeof *all, "the recall curve's sample");
 	if (!all)
 		return NULL;
-	for (size_t i = 0, m = 0; i < ix->count; i++)
-		if (!ix->live || vdb_rowset_has(ix->live, i))
-			all[m++] = (int64_t)i;
 	uint64_t st = ix->seed ^ 0x52435256u; /* "RCRV": not k-means' or lsh's stream */
-	for (size_t i = 0; i < nq; i++) {
+	for (size_t m = 0; !few && m < nq;) {
+		int64_t r = (int64_t)(vdb_splitmix64(&st) % ix->count);
+		bool dup = ix->live && !vdb_rowset_has(ix->live, (size_t)r);
+		for (size_t j = 0; j < m && !dup; j++)
+			dup = all[j] == r;
+		if (!dup)
+			all[m++] = r;
+	}
+	for (size_t i = 0, m = 0; few && i < ix->count; i++)
+		if (vdb_rowset_has(ix->live, i))
+			all[m++] = (int64_t)i;
+	for (size_t i = 0; few && i < nq; i++) {
 		size_t j = i + (size_t)(vdb_splitmix64(&st) % (live - i));
 		int64_t t = all[i];
 		all[i] = all[j], all[j] = t;
@@ -303,16 +315,15 @@ vdb_status vdb_rcurve_measure(vdb_index *ix, const vdb_rcurve_prep *p)
 		vdb_search_opts_init(&o);
 		o.k = p->k;
 		*(c->knob == RC_KNOB_EF ? &o.ef : c->knob == RC_KNOB_NPROBE ? &o.nprobe : &o.probes) = s;
-		double t0 = omp_get_wtime();
 		st = vdb_index_search(ix, p->q, p->nq, &o, ids, dist);
-		double t = omp_get_wtime() - t0;
 		if (st)
 			break;
 		vdb_recall_point *pt = &c->pt[c->n++];
 		pt->setting = s;
 		pt->recall = vdb_recall(p->truth, p->k, ids, p->k, p->nq, p->k);
-		pt->qps = (double)p->nq / (t > 1e-9 ? t : 1e-9);
-		if (pt->recall >= 1.0 || s >= max)
+		/* three points alike: a plateau (ivfpq's codes bound its recall) */
+		bool flat = c->n >= 3 && pt->recall == pt[-1].recall && pt->recall == pt[-2].recall;
+		if (pt->recall >= 1.0 || s >= max || flat)
 			break;
 	}
 	free(ids), free(dist);
@@ -413,7 +424,6 @@ vdb_status vdb_rcurve_save(const vdb_index *ix, vdb_file_writer *w)
 		unsigned char *r = buf + RC_HEAD + i * RC_POINT;
 		put32(r, c->pt[i].setting);
 		put64d(r + 8, c->pt[i].recall);
-		put64d(r + 16, c->pt[i].qps);
 	}
 	return vdb_file_write_section(w, VDB_SEC_RCRV, buf, RC_HEAD + c->n * RC_POINT);
 }
@@ -441,10 +451,10 @@ vdb_status vdb_rcurve_open(vdb_index *ix)
 	for (size_t i = 0; c && i < n; i++) {
 		const unsigned char *r = b + RC_HEAD + i * RC_POINT;
 		vdb_recall_point *p = &c->pt[i];
-		p->setting = get32(r), p->recall = get64d(r + 8), p->qps = get64d(r + 16);
+		p->setting = get32(r), p->recall = get64d(r + 8);
 		/* NaN fails every comparison: refused with the rest */
 		ok = get32(r + 4) == 0 && p->setting >= 1 && (i == 0 || p->setting > c->pt[i - 1].setting)
-		     && p->recall >= 0 && p->recall <= 1 && p->qps >= 0 && isfinite(p->qps);
+		     && p->recall >= 0 && p->recall <= 1;
 		if (!ok)
 			free(c), c = NULL;
 	}
@@ -471,9 +481,9 @@ void vdb_rcurve_info(const vdb_index *ix, json_t *obj)
 	}
 	json_t *a = json_array();
 	for (size_t i = 0; i < c->n; i++)
-		json_array_append_new(a, json_pack("{s:s, s:i, s:f, s:f}", "knob", vdb_index_knob(ix),
+		json_array_append_new(a, json_pack("{s:s, s:i, s:f}", "knob", vdb_index_knob(ix),
 		                                   "setting", (int)c->pt[i].setting, "recall",
-		                                   c->pt[i].recall, "qps", c->pt[i].qps));
+		                                   c->pt[i].recall));
 	json_object_set_new(obj, "recall_curve", a);
 	json_object_set_new(obj, "recall_curve_sample",
 	                    json_pack("{s:i, s:i, s:f}", "queries", (int)c->queries, "k", (int)c->k,

@@ -466,10 +466,12 @@ char *vdb_index_info_json(const vdb_index *ix);
  * Gaussian noise whose expected length is VDB_RECALL_NOISE times the mean
  * distance from a sampled row to its nearest other row; their exact answers
  * are brute force over the live rows (the build's float32 vectors). The
- * ladder is 1, 2, 3, 4, 6, 8, 12, ... (ef: 10, 15, 20, 30, ... up to
+ * ladder is 1, 2, 3, 4, 6, 8, 12, ... (ef: 10, 20, 30, 40, 60, ... up to
  * VDB_RECALL_MAX_EF; nprobe up to nlist; probes up to 2^bits or
- * VDB_LSH_MAX_PROBES), stopping at the first setting with recall 1. Flat
- * indexes are exact and hamming ones have none. */
+ * VDB_LSH_MAX_PROBES), stopping at the first setting with recall 1 or the
+ * third in a row with the same recall. The
+ * setting orders the cost; no timings are kept (builds stay reproducible).
+ * Flat indexes are exact and hamming ones have none. */
 #define VDB_RECALL_K 10u
 #define VDB_RECALL_MAX_QUERIES 200u
 #define VDB_RECALL_MAX_POINTS 64u /* points of a curve, at most */
@@ -478,8 +480,6 @@ char *vdb_index_info_json(const vdb_index *ix);
 typedef struct {
 	unsigned setting; /* ef, nprobe or probes */
 	double recall;    /* recall@k of the sample queries, 0..1 */
-	double qps;       /* the sample queries per second at that setting (one call,
-	                     all threads): a cost proxy, noisy */
 } vdb_recall_point;
 /* The setting the type takes ("ef", "nprobe", "probes"), NULL: none (flat). */
 const char *vdb_index_knob(const vdb_index *ix);

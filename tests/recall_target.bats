@@ -106,12 +106,12 @@ keeps() {
   assert_output --regexp "--recall 0.9: .*ivf.vdb: nprobe [0-9]+ \(measured recall@10 (0\.9[0-9]*|1\.0000)\)"
 }
 
-@test "--info shows the curve: settings ascending, recalls in [0, 1], what the sample was" {
+@test "--info shows the curve: settings (the cost) ascending, recalls in [0, 1], the sample" {
   for t in hnsw ivf lsh; do
     vdb-query -x "$(F $t.vdb)" --info >info.json
     jq -e '.recall_curve | type == "array" and length >= 2' info.json
     jq -e '[.recall_curve[].setting] as $s | $s == ($s | sort) and ($s | unique | length) == ($s | length)' info.json
-    jq -e 'all(.recall_curve[]; .recall >= 0 and .recall <= 1 and .qps > 0)' info.json
+    jq -e 'all(.recall_curve[]; .recall >= 0 and .recall <= 1)' info.json
     jq -e '.recall_curve_sample == {"queries": 200, "k": 10, "noise": 2}' info.json
   done
   jq -e '.recall_curve[0] | .knob == "probes" and .setting == 1' info.json
