@@ -106,6 +106,21 @@ keeps() {
   assert_output --regexp "--recall 0.9: .*ivf.vdb: nprobe [0-9]+ \(measured recall@10 (0\.9[0-9]*|1\.0000)\)"
 }
 
+@test "a target no setting reached: the largest setting, one warning naming the best recall" {
+  # ivfpq's codes bound its recall below 1
+  vdb-build -q -T ivfpq --nlist 16 -o pq.vdb "$(F base.fvecs)"
+  vdb-query -x pq.vdb --info >info.json
+  best=$(jq '[.recall_curve[].recall] | max' info.json)
+  last=$(jq '.recall_curve[-1].setting' info.json)
+  jq -e '.recall_curve[-1].recall < 1' info.json
+  run vdb-query -v -b 7 -x pq.vdb --recall 1 "$(F q.fvecs)"
+  assert_success
+  [ "$(grep -c 'warning' <<<"$output")" = 1 ]
+  assert_output --partial "measured at most recall $(printf '%.4f' "$best") (at nprobe $last, the largest setting measured)"
+  assert_output --partial "pq.vdb: nprobe $last (measured"
+  [ "$(grep -c '"query"' <<<"$output")" = 200 ]
+}
+
 @test "--info shows the curve: settings (the cost) ascending, recalls in [0, 1], the sample" {
   for t in hnsw ivf lsh; do
     vdb-query -x "$(F $t.vdb)" --info >info.json
