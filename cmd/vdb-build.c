@@ -11,7 +11,7 @@ enum {
 	OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE,
 	OPT_STORAGE, OPT_INPUT, OPT_WAIT, OPT_METRICS, OPT_LSH_TABLES, OPT_LSH_BITS, OPT_SHARD,
 	OPT_DELETE, OPT_UPSERT, OPT_COMPACT, OPT_COMPACT_HINT, OPT_LEXICAL, OPT_LANGUAGE,
-	OPT_STOPWORDS, OPT_LEXICAL_FIELD, OPT_FILTER, OPT_PATCH, OPT_DEDUPE
+	OPT_STOPWORDS, OPT_LEXICAL_FIELD, OPT_FILTER, OPT_PATCH, OPT_DEDUPE, OPT_NO_RECALL_CURVE
 };
 
 /* What a run does: a build, or a change to an existing index (-x). */
@@ -44,6 +44,7 @@ typedef struct {
 	const char *filter;     /* --delete --filter EXPR */
 	vdb_dedupe dedupe;      /* --dedupe first|last */
 	bool dedupe_set;
+	bool no_recall_curve;   /* --no-recall-curve */
 } build_args;
 
 static void help(void)
@@ -96,6 +97,8 @@ static void help(void)
 	       "  -x, --index FILE       the index to change (default: -o)\n"
 	       "      --compact-hint F   warn when more than this fraction of the records are\n"
 	       "                         deleted (default 0.2)\n"
+	       "      --no-recall-curve  do not measure the index's recall curve (what vdb-query\n"
+	       "                         --recall picks from; see RECALL CURVE in vdb-build(1))\n"
 	       "  -i, --input FILE       an input (repeatable; as the INPUT operands)\n"
 	       "  -f, --format FMT       auto (default), fvecs, ivecs, bvecs, jsonl\n"
 	       "      --seed N           random seed (default 42)\n"
@@ -223,6 +226,9 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		a->dedupe = strcmp(arg, "first") ? VDB_DEDUPE_LAST : VDB_DEDUPE_FIRST;
 		a->dedupe_set = true;
 		return true;
+	case OPT_NO_RECALL_CURVE:
+		a->no_recall_curve = true;
+		return true;
 	case OPT_SHARD:
 		if (vdb_shard_parse(arg, &a->b.shard, &a->b.shards))
 			cmd_usage_error("--shard: %s", vdb_last_error());
@@ -264,6 +270,7 @@ static const struct option longopts[] = {
 	{ "filter", required_argument, NULL, OPT_FILTER },
 	{ "patch", no_argument, NULL, OPT_PATCH },
 	{ "dedupe", required_argument, NULL, OPT_DEDUPE },
+	{ "no-recall-curve", no_argument, NULL, OPT_NO_RECALL_CURVE },
 	CMD_COMMON_LONGOPTS
 };
 
@@ -302,6 +309,22 @@ static long long file_bytes(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+/* A changed index's recall curve: measured again over its live rows, or
+ * dropped (--no-recall-curve, or no float32 vectors to measure against). */
+static void recall_curve_again(const build_args *a, vdb_index *ix)
+{
+	if (a->no_recall_curve) {
+		vdb_index_drop_recall(ix);
+		return;
+	}
+	vdb_status s = vdb_index_measure_recall(ix);
+	if (s == VDB_EUNSUPPORTED)
+		cmd_warn("%s: %s; the recall curve is dropped (vdb-query --recall needs a rebuild)",
+		         a->output, vdb_last_error());
+	else if (s)
+		cmd_die(s);
 }
 
 /* The one line a build prints on stderr unless --quiet. */
@@ -606,6 +629,7 @@ int main(int argc, char **argv)
 	v.binary = a.b.metric == VDB_METRIC_HAMMING; /* the readers take bits */
 	a.b.progress = cmd_progress;
 	a.b.progress_ctx = "building";
+	a.b.recall_curve = !a.no_recall_curve;
 	char what[160];
 	size_t n = 0;
 	switch (a.mode) {
@@ -688,6 +712,8 @@ int main(int argc, char **argv)
 	}
 	if (s)
 		cmd_die(s);
+	if (a.mode != MODE_BUILD)
+		recall_curve_again(&a, ix);
 	cmd_progress_end();
 	double built = cmd_now();
 	/* the base stays mapped until the new file has replaced it */

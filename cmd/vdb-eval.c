@@ -2,6 +2,7 @@
  * results against relevance judgments (lib/irmetrics.c), and sweeps of
  * recall and speed over search settings (the measuring is lib/sweep.c). */
 #include "common.h"
+#include "recall_pick.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 enum {
 	OPT_MIN_RECALL = OPT_COMMON_LAST, OPT_JSON, OPT_QUERIES, OPT_GT, OPT_EF, OPT_NPROBE,
 	OPT_RUNS, OPT_PLOT, OPT_REFERENCE, OPT_HEADER, OPT_MAX_P99, OPT_METRICS, OPT_PER_QUERY,
-	OPT_QRELS, OPT_ALPHA, OPT_RRF_K, OPT_DEPTH
+	OPT_QRELS, OPT_ALPHA, OPT_RRF_K, OPT_DEPTH, OPT_RECALL
 };
 
 /* sysexits' EX_UNAVAILABLE: a program vdb-eval needs (gnuplot) is missing */
@@ -48,6 +49,7 @@ typedef struct {
 	double *alpha, *rrf_k;
 	size_t nalpha, nrrf_k;
 	size_t depth;
+	double recall;       /* check --recall: the promise to test; 0: none */
 } eval_args;
 
 /* the command line, to tell its option values from the config file's */
@@ -66,7 +68,7 @@ static void help(void)
 	       "                [--alpha A,A,...] [--rrf-k C,C,...] [--fusion-depth N]\n"
 	       "                [--format FMT] [--plot FILE.svg|FILE.png]\n"
 	       "       %s check -x INDEX --queries Q --gt GT.ivecs [-k K] [--ef N|--nprobe N]\n"
-	       "                [--min-recall R] [--max-p99-ms MS] [--metrics FILE]\n"
+	       "                [--min-recall R] [--max-p99-ms MS] [--metrics FILE] [--recall R]\n"
 	       "\n"
 	       "groundtruth: exact K nearest neighbours (default 100) of each query in BASE,\n"
 	       "  as ivecs (default), jsonl or tsv on stdout; BASE is streamed.\n"
@@ -87,6 +89,8 @@ static void help(void)
 	       "  -f, --format FMT       vectors: auto (default), fvecs, ivecs, bvecs, jsonl;\n"
 	       "                         sweep, fusion: the report: table (default), csv, json\n"
 	       "      --min-recall R     recall, check: exit 1 when recall@K is below R\n"
+	       "      --recall R         check: search at the setting vdb-query --recall R picks\n"
+	       "                         and exit 1 when recall@K is below R - 0.02\n"
 	       "      --max-p99-ms MS    check: exit 1 when the 99th percentile latency is above MS\n"
 	       "      --metrics FILE     check: write Prometheus metrics to FILE (atomically)\n"
 	       "      --json             recall, qrels: print a JSON object\n"
@@ -235,6 +239,9 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case 'f':
 		a->format = arg; /* its meaning depends on the subcommand */
 		return true;
+	case OPT_RECALL:
+		a->recall = recall_parse("--recall", arg);
+		return true;
 	case OPT_MIN_RECALL:
 		a->min_recall = cmd_double("--min-recall", arg, 0, 1);
 		return true;
@@ -306,6 +313,7 @@ static const struct option longopts[] = {
 	{ "output", required_argument, NULL, 'O' },
 	{ "format", required_argument, NULL, 'f' },
 	{ "min-recall", required_argument, NULL, OPT_MIN_RECALL },
+	{ "recall", required_argument, NULL, OPT_RECALL },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "per-query", no_argument, NULL, OPT_PER_QUERY },
 	{ "qrels", required_argument, NULL, OPT_QRELS },
@@ -861,6 +869,33 @@ static void check_setting(const eval_args *a, const vdb_sweep_index *info, vdb_s
 		cmd_warn("--nprobe applies to ivf and ivfpq indexes only; ignored");
 }
 
+/* check --recall R: search at the setting vdb-query --recall R picks. */
+static void check_promise_setting(const eval_args *a, const vdb_index *ix, size_t k,
+                                  vdb_search_opts *so)
+{
+	if (a->nef || a->nnprobe)
+		cmd_usage_error("--recall picks the setting: give it or --ef/--nprobe, not both");
+	if (k != VDB_RECALL_K)
+		cmd_warn("the recall curve promises recall@%u; -k %zu measures recall@%zu", VDB_RECALL_K,
+		         k, k);
+	recall_pick(a->recall, &ix, (const char *const *)a->index, 1, so, NULL);
+}
+
+/* "promised R, measured X": whether real queries reach what the curve said. */
+static void check_promise_line(const eval_args *a, const vdb_index *ix, const vdb_search_opts *so,
+                               size_t k, double measured, bool broken)
+{
+	const char *knob = vdb_index_knob(ix);
+	unsigned v = !knob ? 0 : !strcmp(knob, "ef") ? so->ef : !strcmp(knob, "nprobe") ? so->nprobe
+	                                                                                : so->probes;
+	char setting[48] = "exact";
+	if (knob)
+		snprintf(setting, sizeof setting, "%s %u", knob, v);
+	printf("%s: --recall %g at %s: promised %g, measured recall@%zu %.4f (tolerance %g): %s\n",
+	       a->index[0], a->recall, setting, a->recall, k, measured, RECALL_TOLERANCE,
+	       broken ? "FAILED" : "ok");
+}
+
 static void check_metrics(const eval_args *a, size_t k, const vdb_sweep_result *r, size_t nq,
                           int code)
 {
@@ -906,11 +941,17 @@ static int check(const eval_args *a, int nargs, char **args)
 	vdb_search_opts so;
 	vdb_search_opts_init(&so);
 	check_setting(a, &info, &so);
+	if (a->recall > 0)
+		check_promise_setting(a, ix, k, &so);
 	vdb_sweep_result r;
 	if ((s = vdb_sweep_run(sw, ix, &so, &r)))
 		die_about(s, a->index[0], NULL);
 	bool low = a->min_recall > 0 && r.recall_k < a->min_recall;
 	bool slow = a->max_p99_ms > 0 && r.p99 * 1e3 > a->max_p99_ms;
+	bool broken = a->recall > 0 && r.recall_k < a->recall - RECALL_TOLERANCE;
+	if (a->recall > 0)
+		check_promise_line(a, ix, &so, k, r.recall_k, broken);
+	low |= broken;
 	printf("%s: recall@%zu %.4f, latency p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, %zu queries: "
 	       "%s\n", a->index[0], k, r.recall_k, r.p50 * 1e3, r.p90 * 1e3, r.p99 * 1e3, q.n,
 	       low || slow ? "FAILED" : "ok");
@@ -922,8 +963,9 @@ static int check(const eval_args *a, int nargs, char **args)
 	vdb_vecs_free(&q);
 	int st = cmd_finish();
 	if (low)
-		fprintf(stderr, "%s: check failed: recall@%zu %.4f is below --min-recall %g\n",
-		        cmd_name, k, r.recall_k, a->min_recall);
+		fprintf(stderr, "%s: check failed: recall@%zu %.4f is below %s %g\n", cmd_name, k,
+		        r.recall_k, broken ? "the promise of --recall" : "--min-recall",
+		        broken ? a->recall : a->min_recall);
 	if (slow)
 		fprintf(stderr, "%s: check failed: p99 latency %.3f ms is above --max-p99-ms %g\n",
 		        cmd_name, r.p99 * 1e3, a->max_p99_ms);

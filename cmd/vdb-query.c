@@ -1,6 +1,7 @@
 /* vdb-query — search an index with query vectors; results on stdout. */
 #include "common.h"
 #include "query.h"
+#include "recall_pick.h"
 #include <errno.h>
 #include <glob.h>
 #include <sys/stat.h>
@@ -14,7 +15,7 @@ enum {
 	OPT_FILTER, OPT_GET, OPT_STRICT, OPT_TEXT, OPT_K1, OPT_B, OPT_FUSION, OPT_ALPHA, OPT_RRF_K,
 	OPT_FUSION_DEPTH, OPT_CANDIDATES, OPT_STATS_FROM,
 	OPT_MMR, OPT_FETCH_K, OPT_OFFSET, /* issue 20 (M) */
-	OPT_DUMP, OPT_METRICS
+	OPT_DUMP, OPT_METRICS, OPT_RECALL
 };
 
 /* at most this many indexes (-x) searched as one set */
@@ -40,6 +41,7 @@ typedef struct {
 	bool info, verify, strict;
 	bool dump;           /* --dump: every live record as JSONL */
 	const char *metrics; /* --metrics FILE */
+	double recall; /* --recall: the setting comes from the curve; 0: not given */
 } query_args;
 
 static void help(void)
@@ -57,6 +59,8 @@ static void help(void)
 	       "      --nprobe N         lists probed by IVF indexes (flat ignores it)\n"
 	       "      --probes P         lsh: buckets visited per table, the query's own and\n"
 	       "                         those of its least certain bits (default 1)\n"
+	       "      --recall R         the cheapest ef, nprobe or probes whose recall@10 the\n"
+	       "                         index measured at build reached R, 0 < R <= 1\n"
 	       "      --fusion F         hybrid queries (a record with \"text\" and \"vector\"):\n"
 	       "                         rrf (default) or weighted\n"
 	       "      --alpha A          weighted fusion: weight of the vector side, 0..1\n"
@@ -163,6 +167,9 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		return true;
 	case OPT_PROBES:
 		a->so.probes = (unsigned)cmd_size("--probes", arg, 1, VDB_LSH_MAX_PROBES);
+		return true;
+	case OPT_RECALL:
+		a->recall = recall_parse("--recall", arg);
 		return true;
 	case OPT_FILTER:
 		a->filter = arg;
@@ -278,6 +285,7 @@ static const struct option longopts[] = {
 	{ "offset", required_argument, NULL, OPT_OFFSET },
 	{ "dump", no_argument, NULL, OPT_DUMP },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "recall", required_argument, NULL, OPT_RECALL },
 	CMD_COMMON_LONGOPTS
 };
 
@@ -526,6 +534,8 @@ int main(int argc, char **argv)
 		                "--text or query files");
 	if (a.metrics)
 		query_metrics_start(a.metrics, a.index, (size_t)a.nindex);
+	if (a.recall > 0 && (a.so.ef || a.so.nprobe || a.so.probes))
+		cmd_usage_error("--recall picks ef, nprobe and probes: give it or them, not both");
 	static vdb_index *ix[MAX_INDEXES];
 	vdb_status s;
 	for (int i = 0; i < a.nindex; i++) {
@@ -609,6 +619,9 @@ int main(int argc, char **argv)
 	check_paging(&a, ix[0]);
 	if (a.so.mmr && !a.so.fetch_k)
 		a.so.fetch_k = vdb_mmr_fetch_k(a.so.k + a.so.offset);
+	if (a.recall > 0)
+		recall_pick(a.recall, (const vdb_index *const *)ix, a.index, (size_t)a.nindex, &a.so,
+		            NULL);
 	/* k beyond the live records asks for nothing more than all of them */
 	size_t live = 0;
 	for (int i = 0; i < a.nindex; i++)

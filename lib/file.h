@@ -23,6 +23,9 @@
  *   (same versions) the lexical index (issue 19): LXPM, LXVO, LXPO and LXLN
  *        (lexical.h), only in files built with --lexical; readers that do
  *        not know them open such a file as one without it.
+ *   (same versions) the recall curve (issue 20): RCRV (recall_curve.h) in
+ *        hnsw, ivf, ivfpq and lsh files; readers that do not know it open
+ *        such a file as one without a curve.
  * A reader opens every file whose major version is <= its own; a changed
  * section layout gets a new section kind, never a silent reinterpretation.
  */

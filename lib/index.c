@@ -12,6 +12,7 @@
 #include "modelid.h"
 #include "norms.h"
 #include "payload.h"
+#include "recall_curve.h"
 #include "rowset.h"
 #include "rows.h"
 #include <math.h>
@@ -177,8 +178,14 @@ vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts
 	data->dim = ix->dim;
 	point_cols(ix);
 	s = o->lexical ? build_lexical(ix, o->lexical) : VDB_OK;
+	vdb_rcurve_prep *curve = NULL; /* drawn while the build's vectors are whole */
+	if (!s && o->recall_curve)
+		s = vdb_rcurve_prepare(&curve, ix, ix->owned.data);
 	if (!s)
 		s = ops->build(ix, &ix->owned, o);
+	if (!s && curve)
+		s = vdb_rcurve_measure(ix, curve);
+	vdb_rcurve_prep_free(curve);
 	if (s) {
 		vdb_index_close(ix);
 		return s;
@@ -480,6 +487,8 @@ vdb_status vdb_index_save(const vdb_index *ix, const char *path)
 		s = vdb_norms_save(ix, w);
 	if (!s && ix->lex)
 		s = vdb_lex_save(ix->lex, w);
+	if (!s)
+		s = vdb_rcurve_save(ix, w);
 	if (!s && ix->ndead) {
 		void *tomb;
 		size_t len;
@@ -614,6 +623,8 @@ vdb_status vdb_index_open(vdb_index **out, const char *path)
 		s = vdb_norms_open(ix);
 	if (!s)
 		s = vdb_lex_open(&ix->lex, f, ix->count);
+	if (!s)
+		s = vdb_rcurve_open(ix);
 	if (s) {
 		vdb_index_close(ix);
 		return s;
@@ -663,6 +674,7 @@ void vdb_index_close(vdb_index *ix)
 		ix->ops->free(ix);
 	vdb_vecs_free(&ix->owned);
 	vdb_lex_free(ix->lex);
+	free(ix->curve);
 	vdb_file_close(ix->file);
 	free(ix->live);
 	free(ix->norms_owned);
@@ -781,6 +793,7 @@ char *vdb_index_info_json(const vdb_index *ix)
 	ix->ops->info(ix, o);
 	if (ix->lex)
 		vdb_lex_info(ix->lex, o);
+	vdb_rcurve_info(ix, o);
 	if (ix->file) {
 		json_object_set_new(o, "sections", vdb_sections_json(&ix->file->h));
 	}

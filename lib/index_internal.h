@@ -91,6 +91,7 @@ struct vdb_index {
 	/* cosine: each row's length before normalisation (norms.h), or NULL */
 	const float *norms;
 	float *norms_owned;
+	struct vdb_rcurve *curve; /* the measured recall curve (recall_curve.h), or NULL */
 };
 
 /* The exact k best of the allowed rows (a filter keeping few records; NULL

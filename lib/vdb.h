@@ -354,6 +354,8 @@ typedef struct {
 	                                           beside the vectors; NULL: none */
 	void (*progress)(void *ctx, size_t done, size_t total);
 	void *progress_ctx;
+	int recall_curve;         /* measure and keep the index's recall curve (see
+	                             vdb_index_measure_recall); default 0 */
 } vdb_build_opts;
 
 /* A metadata filter (vdb-query --filter; the language is in filter.c and
@@ -474,6 +476,50 @@ vdb_status vdb_index_row_vector(const vdb_index *ix, int64_t row, float *out);
 uint32_t vdb_index_shard(const vdb_index *ix, uint32_t *shards);
 /* The header as a JSON object (caller frees). */
 char *vdb_index_info_json(const vdb_index *ix);
+
+/* ===== Recall curves: ask for recall, not ef ===== */
+/* An hnsw, ivf, ivfpq or lsh index may hold its own recall curve: recall@k
+ * (k = VDB_RECALL_K) of sample queries at a ladder of its search setting
+ * (ef, nprobe, probes), measured when it is built (vdb_build_opts
+ * .recall_curve) or changed. The queries are min(VDB_RECALL_MAX_QUERIES,
+ * live/10) (at least 1) live rows drawn with the index's seed, each moved by
+ * Gaussian noise whose expected length is VDB_RECALL_NOISE times the mean
+ * distance from a sampled row to its nearest other row; their exact answers
+ * are brute force over the live rows (the build's float32 vectors). The
+ * ladder is 1, 2, 3, 4, 6, 8, 12, ... (ef: 10, 20, 30, 40, 60, ... up to
+ * VDB_RECALL_MAX_EF; nprobe up to nlist; probes up to 2^bits or
+ * VDB_LSH_MAX_PROBES), stopping at the first setting with recall 1 or the
+ * third in a row with the same recall. The
+ * setting orders the cost; no timings are kept (builds stay reproducible).
+ * Flat indexes are exact and hamming ones have none. */
+#define VDB_RECALL_K 10u
+#define VDB_RECALL_MAX_QUERIES 200u
+#define VDB_RECALL_MAX_POINTS 64u /* points of a curve, at most */
+#define VDB_RECALL_MAX_EF 800u
+#define VDB_RECALL_NOISE 2.0
+typedef struct {
+	unsigned setting; /* ef, nprobe or probes */
+	double recall;    /* recall@k of the sample queries, 0..1 */
+} vdb_recall_point;
+/* The setting the type takes ("ef", "nprobe", "probes"), NULL: none (flat). */
+const char *vdb_index_knob(const vdb_index *ix);
+/* Measure ix's curve again over its live rows (after an append, upsert,
+ * delete or compaction), replacing the one it has. VDB_EUNSUPPORTED when
+ * its stored rows are not its float32 vectors (ivfpq, fp16 or sq8 storage
+ * without --refine: exact answers over them would overstate the recall),
+ * and then the curve is dropped; VDB_OK without a curve for flat and
+ * hamming indexes. */
+vdb_status vdb_index_measure_recall(vdb_index *ix);
+/* Forget the curve: ix is saved without one. */
+void vdb_index_drop_recall(vdb_index *ix);
+/* The curve's points, settings ascending (*n of them); NULL (*n 0): none. */
+const vdb_recall_point *vdb_index_recall_curve(const vdb_index *ix, size_t *n);
+/* The cheapest setting whose measured recall reached target: *reached 1;
+ * else the largest setting measured, *reached 0. *recall: the recall
+ * measured at *setting. VDB_EUNSUPPORTED naming the index (name) when it
+ * has no curve (a flat index: check vdb_index_knob first). */
+vdb_status vdb_index_pick_setting(const vdb_index *ix, const char *name, double target,
+                                  unsigned *setting, double *recall, int *reached);
 
 /* ===== Lexical search: BM25 over the records' text ===== */
 /* An index built with vdb_build_opts.lexical holds, beside the vectors, an

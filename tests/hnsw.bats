@@ -65,7 +65,7 @@ load helpers
   # each level holds fewer nodes than the one below, about 1/M of them
   jq -e '.nodes_per_level as $c | [range(1; $c | length) | $c[.] < $c[. - 1]] | all' info
   jq -e '.nodes_per_level[1] > 2000 / 8 / 2 and .nodes_per_level[1] < 2000 / 8 * 2' info
-  [ "$(jq -r '[.sections[].kind] | join(",")' info)" = "HNL0,HNUO,HNUL" ]
+  [ "$(jq -r '[.sections[].kind] | join(",")' info)" = "HNL0,HNUO,HNUL,RCRV" ]
 }
 
 @test "hnsw parameters out of range are usage errors" {

@@ -66,7 +66,7 @@ load helpers
   vdb-query -x w.vdb --info >info
   vdb-query -x w.vdb --verify
   [ "$(jq -c '[.type, .tables, .bits, .bytes_per_vector]' info)" = '["lsh",4,6,432]' ]
-  [ "$(jq -r '[.sections[].kind] | join(",")' info)" = "LSPL,LSCE,LSKY,LSRW,VECS,IDOF,IDTX,MDOF,MDTX,PKEY,PKST,PBMP,PFLD,PNUM,CNRM" ]
+  [ "$(jq -r '[.sections[].kind] | join(",")' info)" = "LSPL,LSCE,LSKY,LSRW,VECS,IDOF,IDTX,MDOF,MDTX,PKEY,PKST,PBMP,PFLD,PNUM,CNRM,RCRV" ]
   # 4 tables of 64 buckets; the non-empty ones hold each row once a table
   jq -e '.bucket_sizes | .buckets == 256 and .empty >= 0 and .empty < 256 and .max >= .mean' info
   jq -e '.bucket_sizes | ((.buckets - .empty) * .mean - 4000 | fabs) < 0.01' info

@@ -1,0 +1,491 @@
+/*
+ * recall_curve.c — ask for recall, not ef: an index measures its own
+ * recall–setting curve and keeps it in its file, so that vdb-query
+ * --recall R can pick the cheapest setting that reached R.
+ *
+ * The sample. Real queries are not records of the index: they come from the
+ * same distribution and lie apart from the records. So the queries are
+ * records moved away: min(VDB_RECALL_MAX_QUERIES, live/10) distinct live
+ * rows drawn with the index's seed, each plus Gaussian noise of standard
+ * deviation VDB_RECALL_NOISE * m / sqrt(dim) per dimension, m the mean l2
+ * distance from a sampled row to its nearest other row (exact), so that the
+ * noise's expected length is VDB_RECALL_NOISE * m. Less noise asks the easy
+ * question: the record is still the answer's centre, and in hnsw a graph
+ * node whose links are nearly that answer, so the curve promises too much.
+ * Calibrated against the real held-out queries of siftsmall (l2) and
+ * WordNet fastText (cosine), recall@10 at the setting picked for 0.8, 0.9,
+ * 0.95, 0.99: with noise 1 ivf and lsh kept their promise but hnsw fell
+ * short by up to 0.07 (WordNet: promised 0.93 at ef 10, got 0.85); with 2
+ * every type kept it within 0.01 (lsh and WordNet's hnsw with room to
+ * spare: a cheaper setting would have done). Cosine queries are normalised
+ * again. Their exact k answers are brute force (vdb_knn) over the build's
+ * float32 vectors, or over the live stored rows when an index is measured
+ * again after a change.
+ *
+ * The ladder. Settings 1, 2, 3, 4, 6, 8, 12, 16, ... (each power of two
+ * and 1.5 times it; ef ten times that from 10: 10, 20, 30, 40, 60, ...), up
+ * to the largest that means anything (ef VDB_RECALL_MAX_EF, nprobe nlist,
+ * probes 2^bits or VDB_LSH_MAX_PROBES), stopping at the first with recall 1
+ * (no larger setting can be the cheapest) or at the third in a row with the
+ * same recall (ivfpq: its codes, not the lists probed, bound its recall).
+ * The setting is the cost: each step searches at least what the one before
+ * did. No timings are kept: a build stays byte for byte reproducible (lsh
+ * on any thread count, every type on one), and vdb-eval sweep measures
+ * speed where it is asked.
+ *
+ * The section RCRV (little-endian): a 32-byte head {u32 version 1, u32
+ * knob (1 ef, 2 nprobe, 3 probes), u32 k, u32 queries, u32 points, u32 0,
+ * f64 noise}, then per point {u32 setting, u32 0, f64 recall}.
+ * Opening checks its checksum (it is small) and its values: a curve that
+ * lies would make --recall pick wrong without a word.
+ *
+ * Threads: measuring searches with vdb_threads() threads; the rest is
+ * serial. The curve is read-only once the index is opened.
+ */
+#include "recall_curve.h"
+#include "kmeans.h"
+#include "rowset.h"
+#include <math.h>
+#include <string.h>
+#include <xxhash.h>
+
+enum { RC_KNOB_EF = 1, RC_KNOB_NPROBE = 2, RC_KNOB_PROBES = 3 };
+#define RC_VERSION 1u
+#define RC_HEAD 32u
+#define RC_POINT 16u
+
+/* The setting each type takes, and where its largest meaningful value is:
+ * a key of the type's --info (nlist; 2^bits), else a constant. As sweep.c,
+ * by type name: the ops table has no place for knobs yet. */
+static const struct {
+	const char *type, *knob;
+	uint32_t id;
+	const char *max_key; /* NULL: max is VDB_RECALL_MAX_EF */
+	bool pow2;           /* the key is a bit count */
+} knobs[] = {
+	{ "hnsw", "ef", RC_KNOB_EF, NULL, false },
+	{ "ivf", "nprobe", RC_KNOB_NPROBE, "nlist", false },
+	{ "ivfpq", "nprobe", RC_KNOB_NPROBE, "nlist", false },
+	{ "lsh", "probes", RC_KNOB_PROBES, "bits", true },
+};
+#define NKNOBS (sizeof knobs / sizeof knobs[0])
+
+static int knob_of(const vdb_index *ix)
+{
+	for (size_t i = 0; i < NKNOBS; i++)
+		if (!strcmp(knobs[i].type, ix->ops->name))
+			return (int)i;
+	return -1;
+}
+
+const char *vdb_index_knob(const vdb_index *ix)
+{
+	int i = knob_of(ix);
+	return i < 0 ? NULL : knobs[i].knob;
+}
+
+/* The type's fields of --info (nlist, bits, refine). */
+static json_t *type_info(const vdb_index *ix)
+{
+	json_t *o = json_object();
+	if (o)
+		ix->ops->info(ix, o);
+	return o;
+}
+
+static unsigned knob_max(const vdb_index *ix, int kn)
+{
+	if (!knobs[kn].max_key)
+		return VDB_RECALL_MAX_EF;
+	json_t *o = type_info(ix);
+	json_int_t v = json_integer_value(json_object_get(o, knobs[kn].max_key));
+	json_decref(o);
+	if (knobs[kn].pow2)
+		v = v >= 16 ? (json_int_t)VDB_LSH_MAX_PROBES : (json_int_t)1 << (v > 0 ? v : 0);
+	return v < 1 ? 1 : (unsigned)v;
+}
+
+/* Whether ops->rows gives the index's float32 vectors (not codes decoded):
+ * a type that reports "refine" stores compressed rows, kept whole with it. */
+static bool rows_exact(const vdb_index *ix)
+{
+	json_t *o = type_info(ix), *r = json_object_get(o, "refine");
+	bool exact = !r || json_integer_value(r) > 0;
+	json_decref(o);
+	return exact;
+}
+
+/* ===== The sample ===== */
+struct vdb_rcurve_prep {
+	size_t nq, k;
+	float *q;        /* nq x dim */
+	int32_t *truth;  /* nq x k exact answers (rows fit: VDB_MAX_COUNT) */
+	int knob;
+};
+
+void vdb_rcurve_prep_free(vdb_rcurve_prep *p)
+{
+	if (!p)
+		return;
+	free(p->q);
+	free(p->truth);
+	free(p);
+}
+
+/* A standard normal pair (Box-Muller) from the generator's state. */
+static void normal_pair(uint64_t *st, double *a, double *b)
+{
+	double u = ((double)(vdb_splitmix64(st) >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
+	double t = 2.0 * M_PI * (double)(vdb_splitmix64(st) >> 11) / 9007199254740992.0;
+	double r = sqrt(-2.0 * log(u));
+	*a = r * cos(t), *b = r * sin(t);
+}
+
+/* Row r as floats: from rows, or the index's stored row. */
+static void row_of(const vdb_index *ix, const float *rows, int64_t r, float *out)
+{
+	if (rows)
+		memcpy(out, rows + (size_t)r * ix->dim, ix->dim * sizeof(float));
+	else
+		ix->ops->rows(ix, &r, 1, out);
+}
+
+/* The exact k best of q (nq of them) over the live rows. */
+static vdb_status exact(const vdb_index *ix, const float *rows, const float *q, size_t nq,
+                        size_t k, int64_t *ids, float *dist)
+{
+	if (!rows)
+		return vdb_search_exact_allowed(ix, q, nq, k, ix->live, ix->count - ix->ndead, ids,
+		                                dist);
+	vdb_knn *s;
+	vdb_status st = vdb_knn_new(&s, ix->metric, ix->dim, k, q, nq);
+	if (st)
+		return st;
+	if (ix->live)
+		vdb_knn_allow(s, ix->live);
+	st = vdb_knn_add(s, rows, NULL, ix->count, 0);
+	if (!st)
+		st = vdb_knn_result(s, ids, dist);
+	vdb_knn_free(s);
+	return st;
+}
+
+/* The sampled rows: nq distinct live rows, drawn with the index's seed: by
+ * rejection when most rows are live (no array of every row: an index may
+ * hold 2^31), else by a partial Fisher-Yates over the live rows. */
+static int64_t *draw_rows(const vdb_index *ix, size_t live, size_t nq)
+{
+	bool few = live < ix->count / 4;
+	int64_t *all = vdb_malloc((few ? live : nq) * sizeof *all, "the recall curve's sample");
+	if (!all)
+		return NULL;
+	uint64_t st = ix->seed ^ 0x52435256u; /* "RCRV": not k-means' or lsh's stream */
+	for (size_t m = 0; !few && m < nq;) {
+		int64_t r = (int64_t)(vdb_splitmix64(&st) % ix->count);
+		bool dup = ix->live && !vdb_rowset_has(ix->live, (size_t)r);
+		for (size_t j = 0; j < m && !dup; j++)
+			dup = all[j] == r;
+		if (!dup)
+			all[m++] = r;
+	}
+	for (size_t i = 0, m = 0; few && i < ix->count; i++)
+		if (vdb_rowset_has(ix->live, i))
+			all[m++] = (int64_t)i;
+	for (size_t i = 0; few && i < nq; i++) {
+		size_t j = i + (size_t)(vdb_splitmix64(&st) % (live - i));
+		int64_t t = all[i];
+		all[i] = all[j], all[j] = t;
+	}
+	return all;
+}
+
+/* Mean l2 distance from each sampled row (x, nq x dim) to its nearest other
+ * live row. */
+static vdb_status mean_nn(const vdb_index *ix, const float *rows, const int64_t *sample,
+                          const float *x, size_t nq, double *out)
+{
+	size_t d = ix->dim;
+	int64_t *ids = vdb_malloc(nq * 2 * sizeof *ids, "the recall curve's sample");
+	float *dist = vdb_malloc(nq * 2 * sizeof *dist, "the recall curve's sample");
+	float *y = vdb_malloc(d * sizeof *y, "the recall curve's sample");
+	vdb_status st = ids && dist && y ? exact(ix, rows, x, nq, 2, ids, dist) : VDB_ENOMEM;
+	double sum = 0;
+	size_t got = 0;
+	for (size_t i = 0; !st && i < nq; i++) {
+		int64_t nb = ids[2 * i] != sample[i] ? ids[2 * i] : ids[2 * i + 1];
+		if (nb < 0)
+			continue;
+		row_of(ix, rows, nb, y);
+		double s = 0;
+		for (size_t j = 0; j < d; j++) {
+			double t = (double)x[i * d + j] - y[j];
+			s += t * t;
+		}
+		sum += sqrt(s), got++;
+	}
+	*out = got ? sum / (double)got : 0;
+	free(ids), free(dist), free(y);
+	return st;
+}
+
+vdb_status vdb_rcurve_prepare(vdb_rcurve_prep **out, const vdb_index *ix, const float *rows)
+{
+	*out = NULL;
+	int kn = knob_of(ix);
+	size_t live = ix->count - ix->ndead, d = ix->dim;
+	if (kn < 0 || ix->metric == VDB_METRIC_HAMMING || live < 2)
+		return VDB_OK;
+	VDB_RETURN_IF(!rows && (!ix->ops->rows || !rows_exact(ix)), VDB_EUNSUPPORTED,
+	              "the recall curve cannot be measured again: this %s index keeps no float32 "
+	              "vectors (build it with --refine to keep them)", ix->ops->name);
+	vdb_rcurve_prep *p = calloc(1, sizeof *p);
+	if (!p)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	p->knob = kn;
+	p->nq = live / 10 < VDB_RECALL_MAX_QUERIES ? live / 10 : VDB_RECALL_MAX_QUERIES;
+	p->nq = p->nq ? p->nq : 1;
+	p->k = live < VDB_RECALL_K ? live : VDB_RECALL_K;
+	int64_t *sample = draw_rows(ix, live, p->nq);
+	p->q = vdb_malloc(p->nq * d * sizeof *p->q, "the recall curve's queries");
+	p->truth = vdb_malloc(p->nq * p->k * sizeof *p->truth, "the recall curve's answers");
+	int64_t *ids = vdb_malloc(p->nq * p->k * sizeof *ids, "the recall curve's answers");
+	float *dist = vdb_malloc(p->nq * p->k * sizeof *dist, "the recall curve's answers");
+	vdb_status st = sample && p->q && p->truth && ids && dist ? VDB_OK : VDB_ENOMEM;
+	for (size_t i = 0; !st && i < p->nq; i++)
+		row_of(ix, rows, sample[i], p->q + i * d);
+	double m = 0;
+	if (!st)
+		st = mean_nn(ix, rows, sample, p->q, p->nq, &m);
+	double sigma = VDB_RECALL_NOISE * m / sqrt((double)d);
+	uint64_t rng = ix->seed ^ 0x6e6f697365ull; /* "noise" */
+	for (size_t i = 0; !st && i < p->nq * d; i += 2) {
+		double a, b;
+		normal_pair(&rng, &a, &b);
+		p->q[i] += (float)(sigma * a);
+		if (i + 1 < p->nq * d)
+			p->q[i + 1] += (float)(sigma * b);
+	}
+	for (size_t i = 0; !st && ix->metric == VDB_METRIC_COSINE && i < p->nq; i++)
+		vdb_normalize(p->q + i * d, d);
+	if (!st)
+		st = exact(ix, rows, p->q, p->nq, p->k, ids, dist);
+	for (size_t i = 0; !st && i < p->nq * p->k; i++)
+		p->truth[i] = (int32_t)ids[i];
+	free(sample);
+	free(ids), free(dist);
+	if (st) {
+		vdb_rcurve_prep_free(p);
+		return st;
+	}
+	*out = p;
+	return VDB_OK;
+}
+
+/* ===== Measuring ===== */
+
+/* The ladder after s: each power of two and 1.5 times it (ef: ten times). */
+static unsigned next_setting(unsigned s, unsigned base)
+{
+	unsigned u = s / base, p = 1;
+	while (p * 2 <= u)
+		p *= 2;
+	unsigned next = u == p && p >= 2 ? p + p / 2 : 2 * p;
+	return next * base;
+}
+
+vdb_status vdb_rcurve_measure(vdb_index *ix, const vdb_rcurve_prep *p)
+{
+	vdb_rcurve *c = calloc(1, sizeof *c);
+	int64_t *ids = vdb_malloc(p->nq * p->k * sizeof *ids, "the recall curve's results");
+	float *dist = vdb_malloc(p->nq * p->k * sizeof *dist, "the recall curve's results");
+	if (!c || !ids || !dist) {
+		free(c), free(ids), free(dist);
+		return vdb_fail(VDB_ENOMEM, "out of memory for the recall curve");
+	}
+	int kn = p->knob;
+	c->knob = knobs[kn].id;
+	c->k = (uint32_t)p->k;
+	c->queries = (uint32_t)p->nq;
+	c->noise = VDB_RECALL_NOISE;
+	unsigned base = c->knob == RC_KNOB_EF ? VDB_RECALL_K : 1, max = knob_max(ix, kn);
+	vdb_status st = VDB_OK;
+	for (unsigned s = base; !st && c->n < VDB_RECALL_MAX_POINTS; s = next_setting(s, base)) {
+		s = s < max ? s : max;
+		vdb_search_opts o;
+		vdb_search_opts_init(&o);
+		o.k = p->k;
+		*(c->knob == RC_KNOB_EF ? &o.ef : c->knob == RC_KNOB_NPROBE ? &o.nprobe : &o.probes) = s;
+		st = vdb_index_search(ix, p->q, p->nq, &o, ids, dist);
+		if (st)
+			break;
+		vdb_recall_point *pt = &c->pt[c->n++];
+		pt->setting = s;
+		pt->recall = vdb_recall(p->truth, p->k, ids, p->k, p->nq, p->k);
+		/* three points alike: a plateau (ivfpq's codes bound its recall) */
+		bool flat = c->n >= 3 && pt->recall == pt[-1].recall && pt->recall == pt[-2].recall;
+		if (pt->recall >= 1.0 || s >= max || flat)
+			break;
+	}
+	free(ids), free(dist);
+	if (st) {
+		free(c);
+		return st;
+	}
+	free(ix->curve);
+	ix->curve = c;
+	return VDB_OK;
+}
+
+vdb_status vdb_index_measure_recall(vdb_index *ix)
+{
+	vdb_rcurve_prep *p;
+	vdb_status st = vdb_rcurve_prepare(&p, ix, NULL);
+	if (st || !p)
+		vdb_index_drop_recall(ix);
+	if (!st && p)
+		st = vdb_rcurve_measure(ix, p);
+	vdb_rcurve_prep_free(p);
+	return st;
+}
+
+void vdb_index_drop_recall(vdb_index *ix)
+{
+	free(ix->curve);
+	ix->curve = NULL;
+}
+
+const vdb_recall_point *vdb_index_recall_curve(const vdb_index *ix, size_t *n)
+{
+	*n = ix->curve ? ix->curve->n : 0;
+	return ix->curve ? ix->curve->pt : NULL;
+}
+
+vdb_status vdb_index_pick_setting(const vdb_index *ix, const char *name, double target,
+                                  unsigned *setting, double *recall, int *reached)
+{
+	const vdb_rcurve *c = ix->curve;
+	VDB_RETURN_IF(!c, VDB_EUNSUPPORTED, "%s has no recall curve to pick a setting for a "
+	              "recall from (built with --no-recall-curve, by an older vdb, or its curve "
+	              "was dropped): rebuild it with vdb-build, or give --%s", name,
+	              vdb_index_knob(ix) ? vdb_index_knob(ix) : "ef");
+	for (size_t i = 0; i < c->n; i++)
+		if (c->pt[i].recall >= target) {
+			*setting = c->pt[i].setting, *recall = c->pt[i].recall, *reached = 1;
+			return VDB_OK;
+		}
+	*setting = c->pt[c->n - 1].setting, *recall = c->pt[c->n - 1].recall, *reached = 0;
+	return VDB_OK;
+}
+
+/* ===== The section ===== */
+static void put32(unsigned char *b, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64d(unsigned char *b, double d)
+{
+	uint64_t v;
+	memcpy(&v, &d, 8);
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static double get64d(const unsigned char *b)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | b[i];
+	double d;
+	memcpy(&d, &v, 8);
+	return d;
+}
+
+vdb_status vdb_rcurve_save(const vdb_index *ix, vdb_file_writer *w)
+{
+	const vdb_rcurve *c = ix->curve;
+	if (!c)
+		return VDB_OK;
+	unsigned char buf[RC_HEAD + VDB_RECALL_MAX_POINTS * RC_POINT];
+	memset(buf, 0, sizeof buf);
+	put32(buf, RC_VERSION);
+	put32(buf + 4, c->knob);
+	put32(buf + 8, c->k);
+	put32(buf + 12, c->queries);
+	put32(buf + 16, (uint32_t)c->n);
+	put64d(buf + 24, c->noise);
+	for (size_t i = 0; i < c->n; i++) {
+		unsigned char *r = buf + RC_HEAD + i * RC_POINT;
+		put32(r, c->pt[i].setting);
+		put64d(r + 8, c->pt[i].recall);
+	}
+	return vdb_file_write_section(w, VDB_SEC_RCRV, buf, RC_HEAD + c->n * RC_POINT);
+}
+
+vdb_status vdb_rcurve_open(vdb_index *ix)
+{
+	const vdb_file *f = ix->file;
+	size_t len;
+	const unsigned char *b = vdb_file_section(f, VDB_SEC_RCRV, &len);
+	if (!b)
+		return VDB_OK;
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < f->h.nsections; i++)
+		if (f->h.sec[i].kind == VDB_SEC_RCRV)
+			sum = f->h.sec[i].xxh3;
+	int kn = knob_of(ix);
+	size_t n = len >= RC_HEAD ? get32(b + 16) : 0;
+	bool ok = XXH3_64bits(b, len) == sum && len >= RC_HEAD && get32(b) == RC_VERSION &&
+	          kn >= 0 && get32(b + 4) == knobs[kn].id && n >= 1 &&
+	          n <= VDB_RECALL_MAX_POINTS && len == RC_HEAD + n * RC_POINT &&
+	          get32(b + 8) >= 1 && get32(b + 8) <= VDB_RECALL_K && get32(b + 12) >= 1 &&
+	          get32(b + 12) <= VDB_RECALL_MAX_QUERIES && get32(b + 20) == 0 &&
+	          isfinite(get64d(b + 24)) && get64d(b + 24) >= 0;
+	vdb_rcurve *c = ok ? calloc(1, sizeof *c) : NULL;
+	for (size_t i = 0; c && i < n; i++) {
+		const unsigned char *r = b + RC_HEAD + i * RC_POINT;
+		vdb_recall_point *p = &c->pt[i];
+		p->setting = get32(r), p->recall = get64d(r + 8);
+		/* NaN fails every comparison: refused with the rest */
+		ok = get32(r + 4) == 0 && p->setting >= 1 && (i == 0 || p->setting > c->pt[i - 1].setting)
+		     && p->recall >= 0 && p->recall <= 1;
+		if (!ok)
+			free(c), c = NULL;
+	}
+	if (!ok)
+		return vdb_fail(VDB_ECORRUPT, "%s: the recall curve section (RCRV) is damaged (checksum, "
+		                "layout, unsorted settings, or a recall outside [0, 1]): corrupt index; "
+		                "rebuild it", f->path);
+	if (!c)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	c->knob = get32(b + 4), c->k = get32(b + 8), c->queries = get32(b + 12);
+	c->noise = get64d(b + 24), c->n = n;
+	ix->curve = c;
+	return VDB_OK;
+}
+
+void vdb_rcurve_info(const vdb_index *ix, json_t *obj)
+{
+	const vdb_rcurve *c = ix->curve;
+	if (knob_of(ix) < 0)
+		return;
+	if (!c) {
+		json_object_set_new(obj, "recall_curve", json_null());
+		return;
+	}
+	json_t *a = json_array();
+	for (size_t i = 0; i < c->n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:i, s:f}", "knob", vdb_index_knob(ix),
+		                                   "setting", (int)c->pt[i].setting, "recall",
+		                                   c->pt[i].recall));
+	json_object_set_new(obj, "recall_curve", a);
+	json_object_set_new(obj, "recall_curve_sample",
+	                    json_pack("{s:i, s:i, s:f}", "queries", (int)c->queries, "k", (int)c->k,
+	                              "noise", c->noise));
+}
