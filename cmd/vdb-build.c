@@ -712,7 +712,7 @@ int main(int argc, char **argv)
 	}
 	if (s)
 		cmd_die(s);
-	if (a.mode != MODE_BUILD)
+	if (a.mode != MODE_BUILD && a.mode != MODE_PATCH) /* a patch moves no vector */
 		recall_curve_again(&a, ix);
 	cmd_progress_end();
 	double built = cmd_now();
