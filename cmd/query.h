@@ -13,6 +13,11 @@ typedef struct {
 	vdb_fusion_opts fo;
 	vdb_output out;
 	unsigned include;
+	/* --max-distance (query_range.c): every record within radius, at most
+	 * range_cap (-k, or VDB_MAX_RANGE when -k is not given: k_given 0) */
+	bool range, k_given;
+	float radius;
+	size_t range_cap;
 } query_ctx;
 
 /* Scratch kept across batches (zero-initialised; query_bufs_free). */
@@ -38,4 +43,8 @@ void query_bufs_free(query_bufs *b);
  * the set has a lexical index, and as cmd_die for other failures. */
 void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_t first,
                  size_t *qno, query_bufs *b, double *search_s);
+/* query_batch for a range search (c->range): vector queries only (a text
+ * or hybrid query exits 64); lines of any number of results. */
+void query_range(const query_ctx *c, const vdb_vecs *q, const char *input, size_t first,
+                 size_t *qno, double *search_s);
 #endif

@@ -115,6 +115,10 @@ static void text_failed(const query_ctx *c, query_bufs *b, const char *const *te
 void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_t first,
                  size_t *qno, query_bufs *b, double *search_s)
 {
+	if (c->range) { /* --max-distance: query_range.c */
+		query_range(c, q, input, first, qno, search_s);
+		return;
+	}
 	size_t n = q->n, k = c->so.k, rb = vdb_vecs_row_bytes(q);
 	size_t width = vdb_fusion_width(&c->fo, k);
 	room(b, n, k, width, rb);

@@ -366,13 +366,16 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 				          id0 + (int64_t)t0);
 			}
 		}
-		/* each private heap began as the shared one: rebuild from the union */
+		/* each private heap began as a copy of the shared one: the shared
+		 * heap takes only what they found in this block (the copies' other
+		 * entries are its own, and pushed again would be duplicates) */
 		for (size_t a = 0; a < nq; a++) {
 			vdb_topk h = heap_of(s, a);
 			for (size_t t = 0; t < (size_t)T; t++) {
 				const vdb_topk *p = &ph[t * nq + a];
 				for (uint32_t e = 0; e < p->n; e++)
-					topk_push(&h, p->dist[e], p->id[e]);
+					if (p->id[e] >= id0 && (uint64_t)(p->id[e] - id0) < nx)
+						topk_push(&h, p->dist[e], p->id[e]);
 			}
 			s->cnt[a] = h.n;
 		}
