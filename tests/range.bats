@@ -41,6 +41,13 @@ range_recall() {
   # the distances are whole bits and ties (many at 22) go to the smaller id
   cmp <(jq -c .ids want) <(jq -c .ids got)
   [ "$(jq '.ids | length' want | paste -sd+ | bc)" -gt 100 ]
+  # hnsw over the same codes: approximate, within the radius, in order
+  vdb-build -q -T hnsw -m hamming -o h.vdb b.bvecs
+  vdb-query -x h.vdb --max-distance 22 q.bvecs >h.out
+  ref subset want h.out 22
+  rec=$(range_recall want h.out)
+  echo "hnsw hamming: range recall $rec"
+  [ "$(echo "$rec >= 0.95" | bc)" = 1 ]
 }
 
 @test "hnsw, ivf and lsh find almost every record within the radius, even from narrow settings" {
