@@ -68,6 +68,9 @@ struct vdb_index_ops {
 	 * once more and done only when that finds no new record within the
 	 * radius. false: the boundary passed is enough (exact, graph beams). */
 	bool range_confirm;
+	/* Range search: the type's search is exact over float rows (flat), so
+	 * a range search is one scan of the rows (ops->rows) instead. */
+	bool range_scan;
 };
 
 struct vdb_index {

@@ -29,6 +29,7 @@
  */
 #include "index_internal.h"
 #include "results_internal.h"
+#include "rowset.h"
 #include <math.h>
 #include <string.h>
 
@@ -202,10 +203,174 @@ static vdb_status range_rounds(const vdb_index *ix, const float *queries, size_t
 	return st;
 }
 
+/* ===== Exact search in one scan ===== */
+/* A hit: a row within the radius and its reported distance. */
+typedef struct {
+	float dist;
+	int64_t row;
+} scan_hit;
+
+/* A query's hits while the rows stream by (one writer: its thread). */
+typedef struct {
+	size_t n, cap;
+	scan_hit *h;
+	bool failed;
+} scan_hits;
+
+static int hit_cmp(const void *pa, const void *pb)
+{
+	const scan_hit *a = pa, *b = pb;
+	if (a->dist != b->dist)
+		return a->dist < b->dist ? -1 : 1;
+	return (a->row > b->row) - (a->row < b->row);
+}
+
+/* One query against a tile of rows x (their ids rows[], |x|^2 in xn):
+ * the float kernel filters with the rounding bound of exact search
+ * (vdb_kernel_gamma), the exact distance in double decides, as k-NN
+ * search reports it. */
+static void scan_tile(const vdb_index *ix, const float *q, double qn, const float *x,
+                      const double *xn, const int64_t *rows, size_t nx, float radius,
+                      scan_hits *h)
+{
+	const vdb_kernels *K = vdb_kernels_get();
+	const size_t d = ix->dim;
+	const double g = 2 * vdb_kernel_gamma(d);
+	const double r2 = (double)radius * radius;
+	for (size_t j = 0; j < nx && !h->failed; j++) {
+		const float *row = x + j * d;
+		bool maybe;
+		if (ix->metric == VDB_METRIC_L2)
+			maybe = (double)K->l2sq(q, row, d) <= r2 * (1 + g) + g * (qn + xn[j]);
+		else /* ip: -dot, cosine: 1 - dot (unit vectors) */
+			maybe = (ix->metric == VDB_METRIC_IP ? 0 : 1) - (double)K->dot(q, row, d) <=
+			        (double)radius + g * sqrt(qn * xn[j]) * 1.01 + 1e-30;
+		if (!maybe)
+			continue;
+		float dist = vdb_reported_distance(ix->metric, vdb_exact_distance(ix->metric, q, row, d));
+		if (!(dist <= radius))
+			continue;
+		if (h->n == h->cap) {
+			size_t c = h->cap ? 2 * h->cap : 64;
+			scan_hit *n = realloc(h->h, c * sizeof *n);
+			if (!n) {
+				h->failed = true;
+				return;
+			}
+			h->h = n, h->cap = c;
+		}
+		h->h[h->n++] = (scan_hit){ dist, rows[j] };
+	}
+}
+
+/* The rows that may be returned: those o->filter keeps, of the live; NULL
+ * (*owned NULL) when that is every row. */
+static vdb_status allowed_rows(const vdb_index *ix, const vdb_search_opts *o,
+                               const uint64_t **allow, uint64_t **owned)
+{
+	*allow = ix->live, *owned = NULL;
+	if (!o->filter)
+		return VDB_OK;
+	size_t n;
+	vdb_status st = vdb_filter_rows(ix, o->filter, owned, &n);
+	if (st)
+		return st;
+	for (size_t w = 0; ix->live && w < vdb_rowset_words(ix->count); w++)
+		(*owned)[w] &= ix->live[w];
+	*allow = *owned;
+	return VDB_OK;
+}
+
+/* Every allowed row's distance to each query, rows gathered a tile at a
+ * time (ops->rows, decoded when stored compressed) and shared by the
+ * queries, which run in parallel. Memory: a tile of rows and each query's
+ * hits. */
+static vdb_status range_scan(const vdb_index *ix, const float *queries, size_t nq,
+                             const vdb_search_opts *o, float radius, size_t cap,
+                             vdb_range_result *res)
+{
+	const uint64_t *allow;
+	uint64_t *owned;
+	vdb_status st = allowed_rows(ix, o, &allow, &owned);
+	if (st)
+		return st;
+	const size_t d = ix->dim;
+	size_t tile = ((size_t)1 << 18) / d;
+	tile = tile < 256 ? 256 : tile;
+	float *q = vdb_malloc((nq ? nq : 1) * d * sizeof *q, "range queries");
+	double *qn = vdb_malloc((nq ? nq : 1) * sizeof *qn, "range queries");
+	float *x = vdb_malloc(tile * d * sizeof *x, "rows");
+	double *xn = vdb_malloc(tile * sizeof *xn, "rows");
+	int64_t *rows = vdb_malloc(tile * sizeof *rows, "rows");
+	scan_hits *h = calloc(nq ? nq : 1, sizeof *h);
+	st = q && qn && x && xn && rows && h ? VDB_OK : vdb_fail(VDB_ENOMEM, "out of memory for "
+	                                                         "%zu range queries", nq);
+	for (size_t i = 0; i < nq && !st; i++) {
+		memcpy(q + i * d, queries + i * d, d * sizeof *q);
+		if (ix->metric == VDB_METRIC_COSINE) /* as exact k-NN search does */
+			vdb_normalize(q + i * d, d);
+		double a = 0;
+		for (size_t j = 0; j < d; j++)
+			a += (double)q[i * d + j] * q[i * d + j];
+		qn[i] = a;
+	}
+	for (size_t next = 0; !st && next < ix->count;) {
+		size_t m = 0;
+		for (; next < ix->count && m < tile; next++)
+			if (!allow || vdb_rowset_has(allow, next))
+				rows[m++] = (int64_t)next;
+		if (m == 0)
+			break;
+		ix->ops->rows(ix, rows, m, x);
+		for (size_t j = 0; j < m; j++) {
+			double a = 0;
+			for (size_t t = 0; t < d; t++)
+				a += (double)x[j * d + t] * x[j * d + t];
+			xn[j] = a;
+		}
+		#pragma omp parallel for schedule(dynamic, 4) num_threads(vdb_threads()) if (nq > 1)
+		for (size_t i = 0; i < nq; i++)
+			scan_tile(ix, q + i * d, qn[i], x, xn, rows, m, radius, &h[i]);
+	}
+	for (size_t i = 0; i < nq && !st; i++)
+		if (h[i].failed)
+			st = vdb_fail(VDB_ENOMEM, "out of memory for range results");
+	range_query *rq = st ? NULL : calloc(nq ? nq : 1, sizeof *rq);
+	if (!st && !rq)
+		st = vdb_fail(VDB_ENOMEM, "out of memory for range results");
+	for (size_t i = 0; i < nq && !st; i++) {
+		qsort(h[i].h, h[i].n, sizeof *h[i].h, hit_cmp);
+		rq[i].n = h[i].n < cap ? h[i].n : cap;
+		rq[i].truncated = h[i].n > cap;
+		rq[i].ids = vdb_malloc((rq[i].n ? rq[i].n : 1) * sizeof *rq[i].ids, "range results");
+		rq[i].dist = vdb_malloc((rq[i].n ? rq[i].n : 1) * sizeof *rq[i].dist, "range results");
+		if (!rq[i].ids || !rq[i].dist)
+			st = VDB_ENOMEM;
+		for (size_t j = 0; !st && j < rq[i].n; j++)
+			rq[i].ids[j] = h[i].h[j].row, rq[i].dist[j] = h[i].h[j].dist;
+	}
+	if (!st)
+		st = gather(rq, nq, res);
+	for (size_t i = 0; rq && i < nq; i++)
+		free(rq[i].ids), free(rq[i].dist);
+	for (size_t i = 0; h && i < nq; i++)
+		free(h[i].h);
+	free(rq), free(h), free(q), free(qn), free(x), free(xn), free(rows), free(owned);
+	if (st)
+		vdb_range_result_free(res);
+	return st;
+}
+
 vdb_status vdb_index_search_range(const vdb_index *ix, const float *queries, size_t nq,
                                   const vdb_search_opts *o, float radius, size_t cap,
                                   vdb_range_result *res)
 {
+	/* exact types with float rows scan once; the others widen their search */
+	if (ix->ops->range_scan && ix->ops->rows && ix->metric != VDB_METRIC_HAMMING) {
+		memset(res, 0, sizeof *res);
+		vdb_status st = check_args(radius, &cap);
+		return st ? st : range_scan(ix, queries, nq, o, radius, cap, res);
+	}
 	return range_rounds(ix, queries, nq, o, radius, cap, res, vdb_index_search,
 	                    ix->ops->range_confirm);
 }
