@@ -9,7 +9,11 @@
  * the boundary is passed. So each query is searched with k (and the
  * search's breadth: ef, nprobe, probes) doubled from round to round until
  * its boundary is passed; its results are then the prefix within R. Exact
- * search (flat) is exact at the first round whose boundary is passed. A
+ * search would be exact at the first round whose boundary is passed, but
+ * each round scans every row: types whose search is exact over float rows
+ * (ops->range_scan: flat) are answered by one scan instead, the float
+ * kernel filtering within exact search's rounding bound and the exact
+ * distance (as k-NN search reports it) deciding. A
  * graph's beam of ef candidates is widened with k (ef >= k), which is the
  * hnsw rule "until the worst of the ef candidates is beyond R". Types
  * whose reach is the lists or buckets they probe (ops->range_confirm: ivf,
@@ -131,19 +135,9 @@ static vdb_status check_args(float radius, size_t *cap)
 	return VDB_OK;
 }
 
-/* A k-NN search of the rounds: the index's own, or brute force. */
-typedef vdb_status (*knn_fn)(const vdb_index *ix, const float *q, size_t nq,
-                             const vdb_search_opts *o, int64_t *ids, float *dist);
-
-static vdb_status knn_exact(const vdb_index *ix, const float *q, size_t nq,
-                            const vdb_search_opts *o, int64_t *ids, float *dist)
-{
-	return vdb_search_exact_allowed(ix, q, nq, o->k, ix->live, vdb_index_live(ix), ids, dist);
-}
-
 static vdb_status range_rounds(const vdb_index *ix, const float *queries, size_t nq,
                                const vdb_search_opts *o, float radius, size_t cap,
-                               vdb_range_result *res, knn_fn knn, bool confirm)
+                               vdb_range_result *res, bool confirm)
 {
 	memset(res, 0, sizeof *res);
 	vdb_status st = check_args(radius, &cap);
@@ -186,7 +180,7 @@ static vdb_status range_rounds(const vdb_index *ix, const float *queries, size_t
 			for (size_t j = 0; j < m; j++)
 				memcpy(qs + j * rb, (const unsigned char *)queries + act[a + j] * rb, rb);
 			so.k = k;
-			st = knn(ix, (const float *)qs, m, &so, ids, dist);
+			st = vdb_index_search(ix, (const float *)qs, m, &so, ids, dist);
 			for (size_t j = 0; j < m && !st; j++)
 				st = settle(confirm, &rq[act[a + j]], ids + j * k, dist + j * k, k, radius, cap,
 				            ix->count);
@@ -371,8 +365,7 @@ vdb_status vdb_index_search_range(const vdb_index *ix, const float *queries, siz
 		vdb_status st = check_args(radius, &cap);
 		return st ? st : range_scan(ix, queries, nq, o, radius, cap, res);
 	}
-	return range_rounds(ix, queries, nq, o, radius, cap, res, vdb_index_search,
-	                    ix->ops->range_confirm);
+	return range_rounds(ix, queries, nq, o, radius, cap, res, ix->ops->range_confirm);
 }
 
 vdb_status vdb_index_search_range_exact(const vdb_index *ix, const float *queries, size_t nq,
@@ -384,7 +377,8 @@ vdb_status vdb_index_search_range_exact(const vdb_index *ix, const float *querie
 	              "index of the data)", ix->ops->name, vdb_metric_name(ix->metric));
 	vdb_search_opts o;
 	vdb_search_opts_init(&o);
-	return range_rounds(ix, queries, nq, &o, radius, cap, res, knn_exact, false);
+	vdb_status st = check_args(radius, &cap);
+	return st ? st : range_scan(ix, queries, nq, &o, radius, cap, res);
 }
 
 /* ===== Sets of indexes (shards) ===== */
