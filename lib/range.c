@@ -333,7 +333,8 @@ static vdb_status range_scan(const vdb_index *ix, const float *queries, size_t n
 	if (!st && !rq)
 		st = vdb_fail(VDB_ENOMEM, "out of memory for range results");
 	for (size_t i = 0; i < nq && !st; i++) {
-		qsort(h[i].h, h[i].n, sizeof *h[i].h, hit_cmp);
+		if (h[i].n > 1)
+			qsort(h[i].h, h[i].n, sizeof *h[i].h, hit_cmp);
 		rq[i].n = h[i].n < cap ? h[i].n : cap;
 		rq[i].truncated = h[i].n > cap;
 		rq[i].ids = vdb_malloc((rq[i].n ? rq[i].n : 1) * sizeof *rq[i].ids, "range results");
@@ -417,7 +418,7 @@ vdb_status vdb_index_search_range_set(const vdb_index *const *ix, size_t n,
 				c[m++].ref = VDB_SET_REF(i, part[i].ids[r]);
 			}
 		}
-		rq[q].n = vdb_cand_best(c, m, cap);
+		rq[q].n = m ? vdb_cand_best(c, m, cap) : 0;
 		rq[q].truncated |= m > cap;
 		rq[q].ids = vdb_malloc((rq[q].n ? rq[q].n : 1) * sizeof *rq[q].ids, "range results");
 		rq[q].dist = vdb_malloc((rq[q].n ? rq[q].n : 1) * sizeof *rq[q].dist, "range results");
