@@ -14,6 +14,11 @@ typedef struct {
 	vdb_output out;
 	unsigned include;
 	size_t width;             /* ivecs rows: the k asked for (M) */
+	/* --max-distance (query_range.c): every record within radius, at most
+	 * range_cap (-k, or VDB_MAX_RANGE when -k is not given: k_given 0) */
+	bool range, k_given;
+	float radius;
+	size_t range_cap;
 } query_ctx;
 
 /* Scratch kept across batches (zero-initialised; query_bufs_free). */
@@ -53,4 +58,9 @@ void query_metrics_results(const int64_t *ids, size_t n, const vdb_fused_hit *hi
 void query_metrics_selectivity(double kept, double live);
 /* Write the file of a successful run. */
 void query_metrics_finish(void);
+
+/* query_batch for a range search (c->range): vector queries only (a text
+ * or hybrid query exits 64); lines of any number of results. */
+void query_range(const query_ctx *c, const vdb_vecs *q, const char *input, size_t first,
+                 size_t *qno, double *search_s);
 #endif

@@ -144,6 +144,10 @@ static void query_batch_opts(const query_ctx *c, const vdb_vecs *q, const char *
 void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_t first,
                  size_t *qno, query_bufs *b, double *search_s)
 {
+	if (c->range) { /* --max-distance: query_range.c */
+		query_range(c, q, input, first, qno, search_s);
+		return;
+	}
 	if (q->nqopt) { /* some query has its own options */
 		query_batch_opts(c, q, input, first, qno, b, search_s);
 		return;

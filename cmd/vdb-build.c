@@ -433,6 +433,7 @@ static void read_vectors(const char *path, void *ctx)
 		if (seen % 65536 == 0)
 			cmd_progress("reading", seen, 0);
 	} while (got > 0);
+	cmd_progress("reading", r->filter ? vdb_shard_filter_seen(r->filter) : r->v->n, 0);
 	vdb_reader_close(in);
 }
 

@@ -3,6 +3,7 @@
  * recall and speed over search settings (the measuring is lib/sweep.c). */
 #include "common.h"
 #include "recall_pick.h"
+#include "eval_range.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 enum {
 	OPT_MIN_RECALL = OPT_COMMON_LAST, OPT_JSON, OPT_QUERIES, OPT_GT, OPT_EF, OPT_NPROBE,
 	OPT_RUNS, OPT_PLOT, OPT_REFERENCE, OPT_HEADER, OPT_MAX_P99, OPT_METRICS, OPT_PER_QUERY,
-	OPT_QRELS, OPT_ALPHA, OPT_RRF_K, OPT_DEPTH, OPT_RECALL
+	OPT_QRELS, OPT_ALPHA, OPT_RRF_K, OPT_DEPTH, OPT_RECALL, OPT_MAX_DISTANCE
 };
 
 /* sysexits' EX_UNAVAILABLE: a program vdb-eval needs (gnuplot) is missing */
@@ -50,6 +51,9 @@ typedef struct {
 	size_t nalpha, nrrf_k;
 	size_t depth;
 	double recall;       /* check --recall: the promise to test; 0: none */
+	/* sweep --max-distance: range search (eval_range.c) */
+	bool range;
+	double radius;
 } eval_args;
 
 /* the command line, to tell its option values from the config file's */
@@ -67,6 +71,8 @@ static void help(void)
 	       "       %s fusion -x INDEX --queries Q.jsonl --qrels QRELS [-k K]\n"
 	       "                [--alpha A,A,...] [--rrf-k C,C,...] [--fusion-depth N]\n"
 	       "                [--format FMT] [--plot FILE.svg|FILE.png]\n"
+	       "       %s range [--json] TRUTH [RESULTS]\n"
+	       "       %s sweep -x INDEX... --queries Q --max-distance R [-k CAP] [--ef ...]\n"
 	       "       %s check -x INDEX --queries Q --gt GT.ivecs [-k K] [--ef N|--nprobe N]\n"
 	       "                [--min-recall R] [--max-p99-ms MS] [--metrics FILE] [--recall R]\n"
 	       "\n"
@@ -80,6 +86,10 @@ static void help(void)
 	       "fusion: nDCG@K, MRR@K, recall@K and precision@K (default K 10) of judged\n"
 	       "  queries ranked by BM25 alone, vectors alone, and hybrid search with RRF at\n"
 	       "  each --rrf-k and weighted fusion at each --alpha.\n"
+	       "range: range precision and recall of vdb-query --max-distance results (default\n"
+	       "  stdin) against exact ones (TRUTH: a flat index's), micro-averaged over queries.\n"
+	       "sweep --max-distance R: range recall, precision and queries/s per setting,\n"
+	       "  against the exact answer by brute force (no --gt).\n"
 	       "check: recall@K and one-query latency of an index at one setting, one summary\n"
 	       "  line; exit 1 below --min-recall or above --max-p99-ms (a guard for cron).\n"
 	       "\n"
@@ -93,7 +103,7 @@ static void help(void)
 	       "                         and exit 1 when recall@K is below R - 0.02\n"
 	       "      --max-p99-ms MS    check: exit 1 when the 99th percentile latency is above MS\n"
 	       "      --metrics FILE     check: write Prometheus metrics to FILE (atomically)\n"
-	       "      --json             recall, qrels: print a JSON object\n"
+	       "      --json             recall, qrels, range: print a JSON object\n"
 	       "      --per-query        qrels: first a JSON line for each judged query\n"
 	       "  -x, --index FILE       sweep: an index; repeat, or separate with commas;\n"
 	       "                         check: the index\n"
@@ -108,6 +118,7 @@ static void help(void)
 	       "      --plot FILE        sweep: draw recall against queries/s (gnuplot);\n"
 	       "                         fusion: nDCG@K against alpha\n"
 	       "      --reference FILE   sweep: add the curves of a CSV (system,setting,recall,qps)\n"
+	       "      --max-distance R   sweep: measure range search within R (-k: its cap)\n"
 	       "      --qrels FILE       fusion: relevance judgments (TREC qrels)\n"
 	       "      --alpha LIST       fusion: weights of the vectors, 0..1 (default\n"
 	       "                         0,0.1,...,1)\n"
@@ -123,7 +134,7 @@ static void help(void)
 	       "65 bad input data,\n"
 	       "66 cannot open input, 69 gnuplot missing for --plot, 73 cannot create output,\n"
 	       "74 I/O error, 70 internal error. See vdb-eval(1).\n",
-	       cmd_name, cmd_name, cmd_name, cmd_name, cmd_name, cmd_name);
+	       cmd_name, cmd_name, cmd_name, cmd_name, cmd_name, cmd_name, cmd_name, cmd_name);
 }
 
 /* Whether an option value lies in the command line (not the config file). */
@@ -293,6 +304,10 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_REFERENCE:
 		a->reference = arg;
 		return true;
+	case OPT_MAX_DISTANCE:
+		a->radius = cmd_double("--max-distance", arg, -3.4e38, 3.4e38);
+		a->range = true;
+		return true;
 	case OPT_HEADER:
 		if (!strcmp(arg, "auto"))
 			a->header = HEADER_AUTO;
@@ -331,6 +346,7 @@ static const struct option longopts[] = {
 	{ "header", required_argument, NULL, OPT_HEADER },
 	{ "max-p99-ms", required_argument, NULL, OPT_MAX_P99 },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "max-distance", required_argument, NULL, OPT_MAX_DISTANCE },
 	CMD_COMMON_LONGOPTS
 };
 
@@ -577,6 +593,15 @@ static int sweep(const eval_args *a, int nargs, char **args)
 		cmd_usage_error("--format: %s", vdb_last_error());
 	if (a->reference && !a->plot)
 		cmd_usage_error("--reference needs --plot FILE");
+	if (a->range) { /* range search: eval_range.c */
+		if (a->gt || a->plot)
+			cmd_usage_error("sweep --max-distance measures against exact range results it "
+			                "computes: no --gt or --plot");
+		range_sweep_args r = { a->index, a->nindex, a->queries, (float)a->radius,
+		                       a->k_given ? a->k : 0, a->ef, a->nprobe, a->nef, a->nnprobe,
+		                       a->runs ? a->runs : 3, a->format };
+		return eval_range_sweep(&r);
+	}
 	size_t k = a->k_given ? a->k : 10;
 	vdb_status s;
 
@@ -979,8 +1004,8 @@ int main(int argc, char **argv)
 	main_argc = argc, main_argv = argv;
 	int first = cmd_parse(argc, argv, "m:k:O:f:x:t:c:qh", longopts, on_opt, &a, help);
 	if (first >= argc)
-		cmd_usage_error("no subcommand: expected groundtruth, recall, qrels, sweep, fusion or "
-		                "check");
+		cmd_usage_error("no subcommand: expected groundtruth, recall, qrels, range, sweep, "
+		                "fusion or check");
 	const char *sub = argv[first];
 	int nargs = argc - first - 1;
 	char **args = argv + first + 1;
@@ -990,6 +1015,8 @@ int main(int argc, char **argv)
 		return recall(&a, nargs, args);
 	if (!strcmp(sub, "qrels"))
 		return qrels(&a, nargs, args);
+	if (!strcmp(sub, "range"))
+		return eval_range(a.json, nargs, args);
 	bool is_sweep = !strcmp(sub, "sweep"), is_fusion = !strcmp(sub, "fusion");
 	if (is_sweep || is_fusion || !strcmp(sub, "check")) {
 		int st = is_sweep ? sweep(&a, nargs, args)
@@ -1002,6 +1029,6 @@ int main(int argc, char **argv)
 		free(a.rrf_k);
 		return st;
 	}
-	cmd_usage_error("unknown subcommand '%s' (expected groundtruth, recall, qrels, sweep, "
-	                "fusion or check)", sub);
+	cmd_usage_error("unknown subcommand '%s' (expected groundtruth, recall, qrels, range, "
+	                "sweep, fusion or check)", sub);
 }

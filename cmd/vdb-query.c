@@ -3,6 +3,7 @@
 #include "query.h"
 #include "recall_pick.h"
 #include <errno.h>
+#include <float.h>
 #include <glob.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -15,7 +16,7 @@ enum {
 	OPT_FILTER, OPT_GET, OPT_STRICT, OPT_TEXT, OPT_K1, OPT_B, OPT_FUSION, OPT_ALPHA, OPT_RRF_K,
 	OPT_FUSION_DEPTH, OPT_CANDIDATES, OPT_STATS_FROM,
 	OPT_MMR, OPT_FETCH_K, OPT_OFFSET, /* issue 20 (M) */
-	OPT_DUMP, OPT_METRICS, OPT_RECALL
+	OPT_DUMP, OPT_METRICS, OPT_RECALL, OPT_MAX_DISTANCE
 };
 
 /* at most this many indexes (-x) searched as one set */
@@ -42,6 +43,9 @@ typedef struct {
 	bool dump;           /* --dump: every live record as JSONL */
 	const char *metrics; /* --metrics FILE */
 	double recall; /* --recall: the setting comes from the curve; 0: not given */
+	/* --max-distance: a range search (query_range.c); k_given: -k caps it */
+	bool range, k_given;
+	double radius;
 } query_args;
 
 static void help(void)
@@ -54,7 +58,11 @@ static void help(void)
 	       "                         such as 'part*.vdb') are searched as one set of shards\n"
 	       "      --merge            merge per-shard JSONL results of the same queries (the\n"
 	       "                         operands) into the k best per query\n"
-	       "  -k N                   neighbours per query (default 10)\n"
+	       "  -k N                   neighbours per query (default 10); with --max-distance,\n"
+	       "                         at most N results per query (default: no cap but\n"
+	       "                         VDB_MAX_RANGE)\n"
+	       "      --max-distance R   range search: every record within distance R of each\n"
+	       "                         query (as vdb reports distances), nearest first\n"
 	       "      --ef N             search breadth of graph indexes (flat ignores it)\n"
 	       "      --nprobe N         lists probed by IVF indexes (flat ignores it)\n"
 	       "      --probes P         lsh: buckets visited per table, the query's own and\n"
@@ -158,6 +166,7 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		return true;
 	case 'k':
 		a->so.k = cmd_size("-k", arg, 1, VDB_MAX_K);
+		a->k_given = true;
 		return true;
 	case OPT_EF:
 		a->so.ef = (unsigned)cmd_size("--ef", arg, 1, VDB_MAX_EF);
@@ -250,6 +259,11 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_METRICS:
 		a->metrics = arg;
 		return true;
+	case OPT_MAX_DISTANCE:
+		/* refuses NaN and inf; a negative radius only means something for ip */
+		a->radius = cmd_double("--max-distance", arg, -FLT_MAX, FLT_MAX);
+		a->range = true;
+		return true;
 	}
 	return false;
 }
@@ -279,6 +293,7 @@ static const struct option longopts[] = {
 	{ "fusion-depth", required_argument, NULL, OPT_FUSION_DEPTH },
 	{ "candidates", no_argument, NULL, OPT_CANDIDATES },
 	{ "stats-from", required_argument, NULL, OPT_STATS_FROM },
+	{ "max-distance", required_argument, NULL, OPT_MAX_DISTANCE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "mmr", required_argument, NULL, OPT_MMR },
 	{ "fetch-k", required_argument, NULL, OPT_FETCH_K },
@@ -508,6 +523,15 @@ int main(int argc, char **argv)
 	static const char *const each[] = { "index", "stats-from", NULL };
 	cmd_config_each = each;
 	int first = cmd_parse(argc, argv, "x:k:O:f:b:t:c:vqh", longopts, on_opt, &a, help);
+	if (a.range && (a.merge || a.text || a.out == VDB_OUT_IVECS))
+		cmd_usage_error("--max-distance cannot go with %s", a.merge ? "--merge (search the "
+		                "shards as one set: -x A -x B ...)" : a.text ? "--text (BM25 scores "
+		                "have no distance to bound)" : "--output ivecs (rows of a range search "
+		                "have any width: use jsonl or tsv)");
+	if (a.range && (a.so.mmr || a.so.offset || a.dump))
+		cmd_usage_error("--max-distance cannot go with %s", a.dump ? "--dump" : a.so.mmr ?
+		                "--mmr (it picks k of the nearest, not all within a distance)" :
+		                "--offset (a range search returns every record within the distance)");
 	if (a.merge) {
 		if (a.metrics || a.dump)
 			cmd_usage_error("--merge reads results: no --metrics or --dump");
@@ -636,7 +660,12 @@ int main(int argc, char **argv)
 	size_t widened = 0;
 	a.so.widened = &widened;
 	query_ctx c = { (const vdb_index *const *)ix, a.index, (size_t)a.nindex, 0, a.so, a.fo,
-	                a.out, a.include, width };
+	                a.out, a.include, width, a.range, a.k_given, (float)a.radius,
+	                a.k_given ? a.so.k : VDB_MAX_RANGE };
+	vdb_metric metric = vdb_index_metric(ix[0]);
+	if (a.range && a.radius < 0 && metric != VDB_METRIC_IP)
+		cmd_usage_error("--max-distance: %g is negative, but %s distances are never negative "
+		                "(only ip's, -dot, can be)", a.radius, vdb_metric_name(metric));
 	for (int i = 0; i < a.nindex; i++)
 		c.lexical |= vdb_index_has_lexical(ix[i]);
 	query_bufs bufs = { 0 };

@@ -451,4 +451,5 @@ const struct vdb_index_ops vdb_flat_ops = {
 	.rows = flat_rows,
 	.info = flat_info,
 	.free = flat_free,
+	.range_scan = true,
 };

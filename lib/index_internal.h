@@ -63,6 +63,14 @@ struct vdb_index_ops {
 	/* Type-specific fields for --info. */
 	void (*info)(const vdb_index *ix, json_t *obj);
 	void (*free)(vdb_index *ix);
+	/* Range search (range.c): the search's reach is bounded by the lists
+	 * or buckets it probes, so a query whose boundary is passed is widened
+	 * once more and done only when that finds no new record within the
+	 * radius. false: the boundary passed is enough (exact, graph beams). */
+	bool range_confirm;
+	/* Range search: the type's search is exact over float rows (flat), so
+	 * a range search is one scan of the rows (ops->rows) instead. */
+	bool range_scan;
 };
 
 struct vdb_index {

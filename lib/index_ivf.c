@@ -1074,6 +1074,7 @@ const struct vdb_index_ops vdb_ivf_ops = {
 	.rows = ivf_rows,
 	.info = ivf_info,
 	.free = ivf_free,
+	.range_confirm = true,
 };
 
 const struct vdb_index_ops vdb_ivfpq_ops = {
@@ -1091,4 +1092,5 @@ const struct vdb_index_ops vdb_ivfpq_ops = {
 	.rows = ivf_rows,
 	.info = ivf_info,
 	.free = ivf_free,
+	.range_confirm = true,
 };

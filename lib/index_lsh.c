@@ -783,4 +783,5 @@ const struct vdb_index_ops vdb_lsh_ops = {
 	.rows = lsh_rows,
 	.info = lsh_info,
 	.free = lsh_free,
+	.range_confirm = true,
 };

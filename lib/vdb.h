@@ -1270,6 +1270,65 @@ void vdb_query_opts_done(vdb_query_opts *o);
 int vdb_filter_match_record(const vdb_filter *f, const char *json, size_t len,
                             const char *id, size_t idlen, int64_t row);
 
+/* ===== Range search: every record within a distance ===== */
+/* Results per query of a range search, at most: a query with more records
+ * within the radius gets its VDB_MAX_RANGE nearest and is counted in
+ * vdb_range_result.truncated (vdb-query -k sets a smaller cap). */
+#define VDB_MAX_RANGE VDB_MAX_K
+/* The answers of nq queries, as FAISS's RangeSearchResult holds them:
+ * query i's results are ids[lims[i] .. lims[i+1]) and dist[the same],
+ * ascending by distance, ties to the smaller id. Owned by the result: free
+ * with vdb_range_result_free (a zeroed result frees as empty). */
+typedef struct {
+	size_t nq;
+	size_t *lims;     /* nq + 1 offsets; lims[0] = 0 */
+	int64_t *ids;     /* rows (sets: VDB_SET_REF(index, row), as vdb_index_search_set) */
+	float *dist;      /* reported distances (vdb.7): all <= the radius */
+	size_t truncated; /* queries whose results stopped at the cap, maybe short of all */
+} vdb_range_result;
+void vdb_range_result_free(vdb_range_result *r);
+/* Every live row (passing o->filter) whose reported distance to the query
+ * is at most radius, nearest first, at most cap of them (0: VDB_MAX_RANGE).
+ * Exact on flat; approximate on the other types, whose search is widened
+ * (k, ef, nprobe and probes doubled from o's, o->k ignored) until the
+ * boundary is passed: the worst of the candidates returned is beyond
+ * radius (or every row has been returned), and, for types whose reach is
+ * bounded by the lists or buckets probed (ivf, ivfpq, lsh), widening once
+ * more found no new record within radius. radius must not be NaN
+ * (VDB_EINVAL). res is overwritten (free it first if it held results). */
+vdb_status vdb_index_search_range(const vdb_index *ix, const float *queries, size_t nq,
+                                  const vdb_search_opts *o, float radius, size_t cap,
+                                  vdb_range_result *res);
+/* The exact answer of vdb_index_search_range, by brute force over the
+ * index's live rows (decoded when stored compressed), whatever its type:
+ * the truth a range sweep measures against. No filter. VDB_EUNSUPPORTED
+ * for hamming indexes (build a flat one). */
+vdb_status vdb_index_search_range_exact(const vdb_index *ix, const float *queries, size_t nq,
+                                        float radius, size_t cap, vdb_range_result *res);
+/* The same over the n indexes of a set (shards): each index's range
+ * results concatenated, sorted by distance, ties to the smaller id (as
+ * vdb_index_search_set orders them), cut at cap. */
+vdb_status vdb_index_search_range_set(const vdb_index *const *ix, size_t n,
+                                      const float *queries, size_t nq,
+                                      const vdb_search_opts *o, float radius, size_t cap,
+                                      vdb_range_result *res);
+/* Range precision and recall of results against exact ones (both vdb-query
+ * JSONL result lines, matched by their "query" number; ids compared as
+ * their JSON text), micro-averaged over all queries as FAISS's range
+ * evaluation does: precision = sum |returned ∩ true| / sum |returned|,
+ * recall = sum |returned ∩ true| / sum |true| (1 when the sum below is
+ * 0). A query of truth missing from results counts as returning nothing. */
+typedef struct {
+	size_t queries;          /* query lines in the truth */
+	size_t returned, truth, common; /* results summed over the queries */
+	double precision, recall;
+} vdb_range_scores;
+vdb_status vdb_range_eval(const char *truth, const char *results, vdb_range_scores *out);
+/* The same from results in memory: ids are rows of one index, as
+ * vdb_index_search_range returns them, truth and res of the same nq. */
+void vdb_range_score(const vdb_range_result *truth, const vdb_range_result *res,
+                     vdb_range_scores *out);
+
 /* ===== Threads ===== */
 /* 0 = all cores (or OMP_NUM_THREADS). */
 void vdb_set_threads(int n);
