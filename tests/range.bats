@@ -150,6 +150,18 @@ range_recall() {
   run -64 vdb-query -x f.vdb --max-distance 1 t.jsonl
   assert_output --partial "text query"
   refute_output --partial '"ids"'
+  # what picks or pages the k nearest does not bound a distance
+  run -64 vdb-query -x f.vdb --max-distance 1 --mmr 0.5 q.jsonl
+  assert_output --partial -- "--mmr"
+  run -64 vdb-query -x f.vdb --max-distance 1 --offset 2 q.jsonl
+  assert_output --partial -- "--offset"
+  run -64 vdb-query -x f.vdb --max-distance 1 --dump
+  assert_output --partial -- "--dump"
+  # a query record's own options are not silently dropped: refused, naming it
+  head -3 q.jsonl | jq -c 'if input_line_number == 2 then .filter = "c == 1" else . end' >o.jsonl
+  run -64 vdb-query -x f.vdb --max-distance 1 o.jsonl
+  assert_output --partial "o.jsonl: record 1 has its own search options"
+  refute_output --partial '"ids"'
 }
 
 @test "vdb-eval range: micro-averaged precision and recall, by hand" {
