@@ -94,14 +94,6 @@ static vdb_status lsh_check(const vdb_build_opts *o)
 }
 
 /* ===== Hashing ===== */
-/* A standard normal draw (Box-Muller) from the generator's state. */
-static double gaussian(uint64_t *st)
-{
-	double u = ((double)(vdb_splitmix64(st) >> 11) + 1.0) / 9007199254740993.0; /* (0, 1) */
-	double v = (double)(vdb_splitmix64(st) >> 11) / 9007199254740992.0;
-	return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
-}
-
 /* tables * bits unit hyperplanes from the seed alone. */
 static void draw_planes(float *planes, size_t nplanes, uint32_t d, uint64_t seed)
 {
@@ -110,7 +102,7 @@ static void draw_planes(float *planes, size_t nplanes, uint32_t d, uint64_t seed
 		float *r = planes + p * d;
 		double norm = 0;
 		for (uint32_t i = 0; i < d; i++) {
-			double g = gaussian(&st);
+			double g = vdb_gaussian(&st);
 			r[i] = (float)g;
 			norm += g * g;
 		}

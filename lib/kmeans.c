@@ -20,6 +20,15 @@ uint64_t vdb_splitmix64(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
+/* A standard normal draw (Box-Muller) from the generator's state (lsh's
+ * hyperplanes, the recall curve's noisy queries). */
+double vdb_gaussian(uint64_t *state)
+{
+	double u = ((double)(vdb_splitmix64(state) >> 11) + 1.0) / 9007199254740993.0; /* (0, 1) */
+	double v = (double)(vdb_splitmix64(state) >> 11) / 9007199254740992.0;
+	return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+}
+
 /* Uniform in [0, n) without modulo bias worth mentioning (n < 2^40). */
 static size_t rand_below(uint64_t *st, size_t n)
 {

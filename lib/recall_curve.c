@@ -132,15 +132,6 @@ void vdb_rcurve_prep_free(vdb_rcurve_prep *p)
 	free(p);
 }
 
-/* A standard normal pair (Box-Muller) from the generator's state. */
-static void normal_pair(uint64_t *st, double *a, double *b)
-{
-	double u = ((double)(vdb_splitmix64(st) >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
-	double t = 2.0 * M_PI * (double)(vdb_splitmix64(st) >> 11) / 9007199254740992.0;
-	double r = sqrt(-2.0 * log(u));
-	*a = r * cos(t), *b = r * sin(t);
-}
-
 /* Row r as floats: from rows, or the index's stored row. */
 static void row_of(const vdb_index *ix, const float *rows, int64_t r, float *out)
 {
@@ -258,13 +249,8 @@ vdb_status vdb_rcurve_prepare(vdb_rcurve_prep **out, const vdb_index *ix, const 
 		st = mean_nn(ix, rows, sample, p->q, p->nq, &m);
 	double sigma = VDB_RECALL_NOISE * m / sqrt((double)d);
 	uint64_t rng = ix->seed ^ 0x6e6f697365ull; /* "noise" */
-	for (size_t i = 0; !st && i < p->nq * d; i += 2) {
-		double a, b;
-		normal_pair(&rng, &a, &b);
-		p->q[i] += (float)(sigma * a);
-		if (i + 1 < p->nq * d)
-			p->q[i + 1] += (float)(sigma * b);
-	}
+	for (size_t i = 0; !st && i < p->nq * d; i++)
+		p->q[i] += (float)(sigma * vdb_gaussian(&rng));
 	for (size_t i = 0; !st && ix->metric == VDB_METRIC_COSINE && i < p->nq; i++)
 		vdb_normalize(p->q + i * d, d);
 	if (!st)
