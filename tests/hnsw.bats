@@ -47,6 +47,36 @@ load helpers
   jq -e '.distances as $d | [range(1; $d | length) | $d[. - 1] <= $d[.]] | all' all >/dev/null
 }
 
+# finds_itself IX RECORDS.jsonl: every record, asked for by its own vector with
+# ef at least the record count, comes first at distance 0 (to float rounding;
+# the words have no duplicate vectors: the record itself is the exact answer)
+finds_itself() {
+  jq -c '{vector}' "$2" | vdb-query -x "$1" -k 1 --ef 1000 |
+    jq -c '[.ids[0], (.distances[0] | fabs < 1e-5)]' >got
+  jq -c '[.id, true]' "$2" >want
+  diff got want
+}
+
+@test "every node is reachable: a record's own vector finds it, whatever M, metric, append or compaction" {
+  # pruning can leave a node no list links to (hnswlib leaves 27 of these
+  # 1,000 word vectors so at M 16): such a node is never found, whatever ef
+  for M in 4 16; do
+    for m in l2 cosine; do
+      vdb-build -q -T hnsw --M $M -m $m -o w.vdb "$D/words1k.jsonl"
+      finds_itself w.vdb "$D/words1k.jsonl"
+    done
+  done
+  # appended records, and what is left after compacting a third away
+  head -n 500 "$D/words1k.jsonl" | vdb-build -q -T hnsw --M 4 -o a.vdb
+  tail -n 500 "$D/words1k.jsonl" | vdb-build -q --append -x a.vdb
+  finds_itself a.vdb "$D/words1k.jsonl"
+  awk 'NR % 3 == 0' "$D/words1k.jsonl" | jq -r .id >dead.txt
+  vdb-build -q --delete -x a.vdb dead.txt
+  vdb-build -q --compact -x a.vdb -o c.vdb
+  awk 'NR % 3 != 0' "$D/words1k.jsonl" >live.jsonl
+  finds_itself c.vdb live.jsonl
+}
+
 @test "single-thread hnsw builds are byte-identical; the seed changes them" {
   vdb-build -T hnsw -t 1 --seed 7 -o a.vdb "$D/sift2k_base.fvecs"
   vdb-build -T hnsw -t 1 --seed 7 -o b.vdb "$D/sift2k_base.fvecs"
