@@ -11,6 +11,8 @@
  *     freed with the matching *_free / *_close function.
  *   - Reading an opened index (search, accessors) is thread-safe; building
  *     and writing are not, unless a function says otherwise.
+ * libvdb.so exports exactly the functions declared here (lib/libvdb.map,
+ * version node VDB_0): one added here is added there too.
  */
 #ifndef VDB_H
 #define VDB_H

@@ -58,7 +58,14 @@ int main(void)
 	return 0;
 }
 EOF
-  run -0 gcc -Wall -Wextra -Werror -std=c11 -I"$VDB_SRCDIR/lib" pub.c -o pub -L"$LIBS" -lvdb
+  # the compiler and sanitizers the library was built with (a sanitized
+  # libvdb.so needs its runtime in the program)
+  mk=$VDB_BIN/../Makefile cc=gcc san=
+  if [ -f "$mk" ]; then
+    cc=$(sed -n 's/^CC = //p' "$mk")
+    san=$(sed -n 's/^VDB_CFLAGS = //p' "$mk" | grep -o -- '-fsanitize=[^ ]*' | grep -v fuzzer || true)
+  fi
+  run -0 $cc $san -Wall -Wextra -Werror -std=c11 -I"$VDB_SRCDIR/lib" pub.c -o pub -L"$LIBS" -lvdb
   LD_LIBRARY_PATH=$LIBS run -0 ./pub
   assert_output "cosine ok"
   # the installed header is valid C++ too (its extern "C" block)
@@ -69,17 +76,33 @@ EOF
 void *vdb_malloc(size_t n, const char *what);
 int main(void) { return vdb_malloc(1, "x") == NULL; }
 EOF
-  run -1 gcc -I"$VDB_SRCDIR/lib" priv.c -o priv -L"$LIBS" -lvdb
-  assert_output --partial "undefined reference to \`vdb_malloc'"
+  run -1 $cc $san -I"$VDB_SRCDIR/lib" priv.c -o priv -L"$LIBS" -lvdb
+  # GNU ld's words, or lld's
+  assert_output --regexp "undefined (reference to .vdb_malloc'|symbol: vdb_malloc)"
 }
 
 @test "libvdb.a defines no global symbol outside the vdb_ namespace" {
   [ -f "$LIBS/libvdb.a" ] || skip "no static libvdb.a (configured --disable-static)"
   # strong globals (weak ones are the inline C++ functions and EH references
-  # of libfasttext's headers, under their own mangled names)
+  # of libfasttext's headers, under their own mangled names; ASan gives each
+  # global variable an ODR indicator named after it)
   nm -A --defined-only "$LIBS/libvdb.a" | awk '$2 ~ /^[A-Z]$/' >globals.txt
   # the archive holds the library, not nothing
   [ "$(grep -c ' T vdb_' globals.txt)" -gt 300 ]
-  run -1 grep -Ev ' ([TDBRCGS] vdb_|[WV] (_Z|DW\.ref\.))' globals.txt
+  run -1 grep -Ev ' ([TDBRCGS] vdb_|[WV] (_Z|DW\.ref\.)|B __odr_asan(\.|_gen_)vdb_)' globals.txt
+  assert_output ""
+}
+
+@test "the commands call the library only through vdb.h" {
+  # they link libvdb.a, which keeps every internal function: nothing but
+  # this check stops a command from calling one (and so from working
+  # against the installed libvdb.so)
+  objs=("$VDB_BIN"/*.o)
+  [ -f "${objs[0]}" ] || skip "no command objects in $VDB_BIN"
+  [ "${#objs[@]}" -ge 5 ]
+  declared >declared.txt
+  nm -u "${objs[@]}" | awk '$2 ~ /^vdb_/ { print $2 }' | sort -u >used.txt
+  [ "$(wc -l <used.txt)" -gt 100 ]
+  run comm -23 used.txt declared.txt
   assert_output ""
 }
