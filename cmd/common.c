@@ -99,7 +99,7 @@ void cmd_warn(const char *fmt, ...)
 void cmd_version(void)
 {
 	printf("%s %s (simd %s, openmp, openblas)\n", cmd_name, vdb_version(),
-	       vdb_kernels_get()->name);
+	       vdb_kernels_name());
 }
 
 size_t cmd_size(const char *opt, const char *val, size_t min, size_t max)

@@ -56,3 +56,8 @@ const vdb_kernels *vdb_kernels_get(void)
 	pthread_once(&once, choose);
 	return chosen;
 }
+
+const char *vdb_kernels_name(void)
+{
+	return vdb_kernels_get()->name;
+}

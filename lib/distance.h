@@ -1,7 +1,7 @@
 /* distance.h — the per-level kernel tables behind vdb_kernels_get(). (internal) */
 #ifndef VDB_DISTANCE_H
 #define VDB_DISTANCE_H
-#include "vdb.h"
+#include "vdb_internal.h"
 
 extern const vdb_kernels vdb_kernels_scalar;
 /* Defined in distance_avx2.c, compiled with -mavx2 -mfma: only to be used

@@ -5,6 +5,7 @@
  * at all, or only words without a vector) is refused: cosine cannot use it.
  */
 #include "embed_internal.h"
+#include <omp.h>
 #include <stdio.h>
 
 static vdb_status ft_embed(vdb_embedder *e, const char *const *texts, const size_t *lens,
@@ -16,6 +17,8 @@ static vdb_status ft_embed(vdb_embedder *e, const char *const *texts, const size
 	size_t d = e->dim, first = n;
 	char msg[512] = "";
 	vdb_status st = VDB_OK;
+	omp_lock_t lock; /* guards first, st, msg (a named critical would be a global) */
+	omp_init_lock(&lock);
 	#pragma omp parallel for schedule(dynamic, 16) if (n > 16)
 	for (size_t i = 0; i < n; i++) {
 		char err[256];
@@ -31,7 +34,7 @@ static vdb_status ft_embed(vdb_embedder *e, const char *const *texts, const size
 				si = VDB_EFORMAT;
 		}
 		if (si) {
-			#pragma omp critical(vdb_ft_first)
+			omp_set_lock(&lock);
 			if (i < first) {
 				first = i;
 				st = si;
@@ -41,8 +44,10 @@ static vdb_status ft_embed(vdb_embedder *e, const char *const *texts, const size
 					snprintf(msg, sizeof msg, "the text has no word with a vector in "
 					         "the model (its vector would be all zeros)");
 			}
+			omp_unset_lock(&lock);
 		}
 	}
+	omp_destroy_lock(&lock);
 	if (st) {
 		*bad = first;
 		return vdb_fail(st, "%s", msg);

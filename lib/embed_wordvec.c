@@ -14,6 +14,7 @@
 #include "embed_internal.h"
 #include <float.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
@@ -61,6 +62,8 @@ static vdb_status wv_embed(vdb_embedder *e, const char *const *texts, const size
 	float *out = *outp;
 	size_t d = w->dim, first = n;
 	vdb_status st = VDB_OK;
+	omp_lock_t lock; /* guards first, st (a named critical would be a global) */
+	omp_init_lock(&lock);
 	#pragma omp parallel if (n > 16)
 	{
 		double *acc = malloc(d * sizeof *acc);
@@ -107,20 +110,23 @@ static vdb_status wv_embed(vdb_embedder *e, const char *const *texts, const size
 				for (size_t j = 0; j < d; j++)
 					out[i * d + j] = (float)(acc[j] / (double)known);
 			else {
-				#pragma omp critical(vdb_wv_first)
+				omp_set_lock(&lock);
 				if (i < first) {
 					first = i;
 					st = VDB_EFORMAT;
 				}
+				omp_unset_lock(&lock);
 			}
 		}
 		if (!acc) {
-			#pragma omp critical(vdb_wv_first)
+			omp_set_lock(&lock);
 			st = VDB_ENOMEM, first = n;
+			omp_unset_lock(&lock);
 		}
 		free(acc);
 		free(low);
 	}
+	omp_destroy_lock(&lock);
 	*bad = first;
 	if (st == VDB_ENOMEM)
 		return vdb_fail(st, "out of memory");

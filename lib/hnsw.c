@@ -43,7 +43,7 @@ struct hnsw_ws {
 	uint32_t dim;
 };
 
-size_t hnsw_stride(size_t vec_bytes, uint32_t M)
+size_t vdb_hnsw_stride(size_t vec_bytes, uint32_t M)
 {
 	size_t bytes = vec_bytes + 4 + (size_t)2 * M * 4;
 	return (bytes + 63) & ~(size_t)63;
@@ -102,7 +102,7 @@ static inline float reported(vdb_metric m, float d)
 	return m == VDB_METRIC_COSINE ? 1 + d : d;
 }
 
-int hnsw_random_level(uint64_t seed, size_t i, uint32_t M)
+int vdb_hnsw_random_level(uint64_t seed, size_t i, uint32_t M)
 {
 	/* splitmix64 of (seed, i): independent draws without shared state */
 	uint64_t z = seed + 0x9e3779b97f4a7c15ull * (i + 1);
@@ -115,7 +115,7 @@ int hnsw_random_level(uint64_t seed, size_t i, uint32_t M)
 }
 
 /* ===== Workspace ===== */
-hnsw_ws *hnsw_ws_new(const hnsw_graph *g, size_t ef)
+hnsw_ws *vdb_hnsw_ws_new(const hnsw_graph *g, size_t ef)
 {
 	hnsw_ws *w = calloc(1, sizeof *w);
 	if (!w)
@@ -132,18 +132,18 @@ hnsw_ws *hnsw_ws_new(const hnsw_graph *g, size_t ef)
 	w->heap_cap = 4 * (ef + (size_t)g->M0);
 	w->heap = malloc(w->heap_cap * sizeof *w->heap);
 	if (!w->tags || !w->pool || !w->sel || !w->nbuf || !w->q || !w->p2 || !w->heap) {
-		hnsw_ws_free(w);
+		vdb_hnsw_ws_free(w);
 		return NULL;
 	}
 	return w;
 }
 
-size_t hnsw_ws_cap(const hnsw_ws *w)
+size_t vdb_hnsw_ws_cap(const hnsw_ws *w)
 {
 	return w->cap;
 }
 
-void hnsw_ws_free(hnsw_ws *w)
+void vdb_hnsw_ws_free(hnsw_ws *w)
 {
 	if (!w)
 		return;
@@ -437,7 +437,7 @@ static void ties_by_id(cand *pool, size_t n)
 	}
 }
 
-void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const void *query, size_t k, size_t ef,
+void vdb_hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const void *query, size_t k, size_t ef,
                      const uint64_t *allow, int64_t *ids, float *dist)
 {
 	const vdb_kernels *K = vdb_kernels_get();
@@ -584,9 +584,10 @@ static void insert_node(builder *b, hnsw_ws *w, uint32_t i)
  * building. Here every layer is made strongly connected through its entry
  * point, since a search starts its layer walk wherever the descent ended:
  * a node the entry point does not reach gets a link from the nearest
- * reached node with a free slot (a layer search finds them), and a node that
- * does not reach the entry point a link to the nearest node that does. A
- * full list gives up its last link, so passes repeat until nothing is lost. */
+ * reached node with a free slot (a layer search finds them), or in place of
+ * a link to a node that other links reach too, and a node that does not
+ * reach the entry point a link to the nearest node that does. Where a link
+ * must give way all the same, passes repeat until nothing is lost. */
 #define REACH_CANDS 32
 #define REACH_PASSES 8
 
@@ -652,7 +653,7 @@ static void reach_candidates(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws 
 	float dep = rank_dist(g, K, q, bias, ep);
 	for (int l = g->max_level; l > lc; l--)
 		greedy(g, K, NULL, w, q, bias, l, &ep, &dep);
-	size_t n = search_layer(g, K, NULL, w, q, bias, lc, ep, dep, hnsw_ws_cap(w));
+	size_t n = search_layer(g, K, NULL, w, q, bias, lc, ep, dep, vdb_hnsw_ws_cap(w));
 	size_t m = 0;
 	for (size_t j = 0; j < n && m < REACH_CANDS; j++)
 		if (w->pool[j].id != u)
@@ -767,7 +768,7 @@ static vdb_status reach_pass(hnsw_graph *g, int lc, uint8_t *fwd, uint8_t *back,
 	#pragma omp parallel
 	{
 		size_t ef = g->ef_construction > REACH_CANDS ? g->ef_construction : 2 * REACH_CANDS;
-		hnsw_ws *w = hnsw_ws_new(g, ef);
+		hnsw_ws *w = vdb_hnsw_ws_new(g, ef);
 		if (!w) {
 			#pragma omp atomic write
 			failed = 1;
@@ -776,7 +777,7 @@ static vdb_status reach_pass(hnsw_graph *g, int lc, uint8_t *fwd, uint8_t *back,
 		for (size_t j = 0; j < lost; j++)
 			if (w)
 				reach_candidates(g, K, w, lc, todo[j], near + j * REACH_CANDS);
-		hnsw_ws_free(w);
+		vdb_hnsw_ws_free(w);
 	}
 	memset(indeg, 0, g->n * sizeof *indeg);
 	for (size_t i = 0; i < g->n; i++) {
@@ -828,7 +829,7 @@ static vdb_status hnsw_reach_all(hnsw_graph *g)
 	return VDB_OK;
 }
 
-vdb_status hnsw_insert_range(hnsw_graph *g, size_t first,
+vdb_status vdb_hnsw_insert_range(hnsw_graph *g, size_t first,
                              void (*progress)(void *, size_t, size_t), void *ctx)
 {
 	builder b = { .g = g };
@@ -846,7 +847,7 @@ vdb_status hnsw_insert_range(hnsw_graph *g, size_t first,
 	vdb_status st = VDB_OK;
 	#pragma omp parallel
 	{
-		hnsw_ws *w = hnsw_ws_new(g, g->ef_construction);
+		hnsw_ws *w = vdb_hnsw_ws_new(g, g->ef_construction);
 		if (!w) {
 			#pragma omp atomic write
 			st = VDB_ENOMEM;
@@ -862,7 +863,7 @@ vdb_status hnsw_insert_range(hnsw_graph *g, size_t first,
 			if (progress && omp_get_thread_num() == 0 && (now & 1023) == 0)
 				progress(ctx, now, total);
 		}
-		hnsw_ws_free(w);
+		vdb_hnsw_ws_free(w);
 	}
 	free(b.locks);
 	if (st)
@@ -875,7 +876,7 @@ vdb_status hnsw_insert_range(hnsw_graph *g, size_t first,
 	return VDB_OK;
 }
 
-vdb_status hnsw_check(const hnsw_graph *g, const char *name)
+vdb_status vdb_hnsw_check(const hnsw_graph *g, const char *name)
 {
 	const uint64_t total = g->upof[g->n];
 	for (size_t i = 0; i < g->n; i++) {
@@ -1074,7 +1075,7 @@ static vdb_status back_links(hnsw_graph *g, const uint32_t *fixed)
 		 * parallel loop, each list is then written by one thread */
 		#pragma omp parallel
 		{
-			hnsw_ws *w = hnsw_ws_new(g, 1);
+			hnsw_ws *w = vdb_hnsw_ws_new(g, 1);
 			relink_buf b = { 0 };
 			vdb_status my = w ? VDB_OK : VDB_ENOMEM;
 			#pragma omp for schedule(dynamic, 256)
@@ -1086,7 +1087,7 @@ static vdb_status back_links(hnsw_graph *g, const uint32_t *fixed)
 				#pragma omp atomic write
 				st = my;
 			}
-			hnsw_ws_free(w);
+			vdb_hnsw_ws_free(w);
 			free(b.c);
 		}
 	}
@@ -1096,7 +1097,7 @@ static vdb_status back_links(hnsw_graph *g, const uint32_t *fixed)
 	return st;
 }
 
-vdb_status hnsw_relink(hnsw_graph *g, const hnsw_graph *old, const int64_t *keep,
+vdb_status vdb_hnsw_relink(hnsw_graph *g, const hnsw_graph *old, const int64_t *keep,
                        void (*progress)(void *, size_t, size_t), void *ctx)
 {
 	int64_t *renum = vdb_malloc((old->n ? old->n : 1) * sizeof *renum, "row numbers");
@@ -1126,7 +1127,7 @@ vdb_status hnsw_relink(hnsw_graph *g, const hnsw_graph *old, const int64_t *keep
 	vdb_status st = VDB_OK;
 	#pragma omp parallel
 	{
-		hnsw_ws *w = hnsw_ws_new(old, 1);
+		hnsw_ws *w = vdb_hnsw_ws_new(old, 1);
 		relink_buf b = { 0 };
 		vdb_status my = w ? VDB_OK : VDB_ENOMEM;
 		/* each node's lists depend on the old graph alone: the same for any
@@ -1145,7 +1146,7 @@ vdb_status hnsw_relink(hnsw_graph *g, const hnsw_graph *old, const int64_t *keep
 			#pragma omp atomic write
 			st = my;
 		}
-		hnsw_ws_free(w);
+		vdb_hnsw_ws_free(w);
 		free(b.c);
 		free(b.dead);
 	}

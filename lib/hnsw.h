@@ -37,29 +37,29 @@ typedef struct {
 	unsigned ef_construction;
 } hnsw_graph;
 
-size_t hnsw_stride(size_t vec_bytes, uint32_t M);
+size_t vdb_hnsw_stride(size_t vec_bytes, uint32_t M);
 
 /* Per-thread search state: visited tags, candidate pool. Reused across
  * queries, so a search allocates nothing. */
 typedef struct hnsw_ws hnsw_ws;
-hnsw_ws *hnsw_ws_new(const hnsw_graph *g, size_t ef);
-void hnsw_ws_free(hnsw_ws *w);
-size_t hnsw_ws_cap(const hnsw_ws *w); /* the largest ef it serves */
+hnsw_ws *vdb_hnsw_ws_new(const hnsw_graph *g, size_t ef);
+void vdb_hnsw_ws_free(hnsw_ws *w);
+size_t vdb_hnsw_ws_cap(const hnsw_ws *w); /* the largest ef it serves */
 
 /* Search one query (dim floats, or dim/8 bytes for binary rows): the k
  * nearest of the ef-wide beam, with reported distances; missing results
  * are -1. With allow (a row bitset), only nodes whose bit is set are
  * returned, while the walk still passes through the others (as hnswlib's
  * filter does). */
-void hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const void *query, size_t k, size_t ef,
+void vdb_hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const void *query, size_t k, size_t ef,
                      const uint64_t *allow, int64_t *ids, float *dist);
 
 /* Insert nodes [first, g->n) whose vectors are already in l0 and whose
  * upper-link ranges (upof) are laid out, in parallel. Links of nodes below
  * first are kept (append): they are rewritten in place, so they must pass
- * hnsw_check (a count beyond M0 would overrun the selection buffer). With
+ * vdb_hnsw_check (a count beyond M0 would overrun the selection buffer). With
  * one thread the graph depends only on the data and the levels. */
-vdb_status hnsw_insert_range(hnsw_graph *g, size_t first,
+vdb_status vdb_hnsw_insert_range(hnsw_graph *g, size_t first,
                              void (*progress)(void *, size_t, size_t), void *ctx);
 
 /* Compaction: make g (its rows those of old's nodes keep[0..g->n), in
@@ -73,8 +73,8 @@ vdb_status hnsw_insert_range(hnsw_graph *g, size_t first,
  * (a full list chooses again). The entry point stays, or if it is gone
  * becomes the first node of the highest level left. Parallel; each list
  * depends on the old graph alone, so the result is the same for any thread
- * count. old must pass hnsw_check. */
-vdb_status hnsw_relink(hnsw_graph *g, const hnsw_graph *old, const int64_t *keep,
+ * count. old must pass vdb_hnsw_check. */
+vdb_status vdb_hnsw_relink(hnsw_graph *g, const hnsw_graph *old, const int64_t *keep,
                        void (*progress)(void *, size_t, size_t), void *ctx);
 
 /* Level of node i, from its upper-link range. */
@@ -85,9 +85,9 @@ static inline int hnsw_level(const hnsw_graph *g, size_t i)
 
 /* The random level of node i: floor(-ln(U) / ln(M)), U drawn from the seed
  * and i alone, so levels do not depend on thread scheduling. */
-int hnsw_random_level(uint64_t seed, size_t i, uint32_t M);
+int vdb_hnsw_random_level(uint64_t seed, size_t i, uint32_t M);
 
 /* Structural check of a graph read from a file (ids in range, counts within
  * M0/M, offsets monotonic); names the node in the message. */
-vdb_status hnsw_check(const hnsw_graph *g, const char *name);
+vdb_status vdb_hnsw_check(const hnsw_graph *g, const char *name);
 #endif

@@ -71,13 +71,13 @@ static hnsw_ws *ws_take(hnsw_index *h, size_t ef)
 	hnsw_ws *w = NULL;
 	pthread_mutex_lock(&h->lock);
 	for (size_t i = h->npool; i-- > 0;)
-		if (hnsw_ws_cap(h->pool[i]) >= ef) {
+		if (vdb_hnsw_ws_cap(h->pool[i]) >= ef) {
 			w = h->pool[i];
 			h->pool[i] = h->pool[--h->npool];
 			break;
 		}
 	pthread_mutex_unlock(&h->lock);
-	return w ? w : hnsw_ws_new(&h->g, ef);
+	return w ? w : vdb_hnsw_ws_new(&h->g, ef);
 }
 
 static void ws_give(hnsw_index *h, hnsw_ws *w)
@@ -90,7 +90,7 @@ static void ws_give(hnsw_index *h, hnsw_ws *w)
 		w = NULL;
 	}
 	pthread_mutex_unlock(&h->lock);
-	hnsw_ws_free(w);
+	vdb_hnsw_ws_free(w);
 }
 
 static void hnsw_free(vdb_index *ix)
@@ -98,7 +98,7 @@ static void hnsw_free(vdb_index *ix)
 	hnsw_index *h = ix->impl;
 	if (h) {
 		for (size_t i = 0; i < h->npool; i++)
-			hnsw_ws_free(h->pool[i]);
+			vdb_hnsw_ws_free(h->pool[i]);
 		pthread_mutex_destroy(&h->lock);
 	}
 	if (h && h->owned) {
@@ -133,7 +133,7 @@ static vdb_status graph_new(vdb_index *ix, size_t n, uint32_t M, unsigned efc, v
 	g->M0 = 2 * M;
 	g->ef_construction = efc;
 	g->n = n;
-	g->stride = hnsw_stride(g->vec_bytes, M);
+	g->stride = vdb_hnsw_stride(g->vec_bytes, M);
 	size_t bytes;
 	VDB_RETURN_IF(!vdb_mul_ok(g->n, g->stride, &bytes), VDB_ENOMEM, "index too large");
 	g->l0 = calloc(1, bytes ? bytes : 1);
@@ -173,7 +173,7 @@ static vdb_status layout(vdb_index *ix, const hnsw_graph *old, size_t keep, cons
 		return s;
 	for (size_t j = 0; j < v->n; j++) {
 		size_t i = keep + j;
-		int lv = hnsw_random_level(ix->seed, i, M);
+		int lv = vdb_hnsw_random_level(ix->seed, i, M);
 		g->upof[i + 1] = g->upof[i] + (uint64_t)lv * (1 + M);
 	}
 	if ((s = alloc_up(g)))
@@ -212,7 +212,7 @@ static vdb_status hnsw_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts
 		free(data->data);
 	data->data = NULL;
 	data->cap = 0;
-	return hnsw_insert_range(&h->g, 0, o->progress, o->progress_ctx);
+	return vdb_hnsw_insert_range(&h->g, 0, o->progress, o->progress_ctx);
 }
 
 static vdb_status hnsw_append(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
@@ -235,16 +235,16 @@ static vdb_status hnsw_append(vdb_index *ix, const vdb_index *base, vdb_vecs *da
 		memcpy(h->own_vecs, old->vecs, base->count * d * sizeof(float));
 		memcpy(h->own_vecs + base->count * d, data->data, data->n * d * sizeof(float));
 	}
-	return hnsw_insert_range(&h->g, base->count, o->progress, o->progress_ctx);
+	return vdb_hnsw_insert_range(&h->g, base->count, o->progress, o->progress_ctx);
 }
 
 /* Compaction: the kept rows are copied as stored (codes are not encoded
  * again, VECS rows are copied) with their levels, and the graph is re-linked
- * (hnsw_relink): kept as it was, renumbered, with the lists that lost
+ * (vdb_hnsw_relink): kept as it was, renumbered, with the lists that lost
  * neighbours repaired from the links around them.
  *
  * Re-linking was measured against inserting every kept node again into the
- * same layout (hnsw_insert_range from 0, which is what a fresh build does),
+ * same layout (vdb_hnsw_insert_range from 0, which is what a fresh build does),
  * with scripts/bench-hnsw-compact at commit e1c607e (which had both): 2 cores,
  * random deletions, seconds of the compaction (best of 3), recall@10 at ef
  * 16/32/64 against brute force over the live records (mean of 3 deletions,
@@ -304,7 +304,7 @@ static vdb_status hnsw_compact(vdb_index *ix, const vdb_index *base, const int64
 		for (size_t i = 0; i < g->n; i++)
 			memcpy(h->own_vecs + i * d, old->vecs + (size_t)keep[i] * d, d * sizeof(float));
 	}
-	return hnsw_relink(g, og, keep, o->progress, o->progress_ctx);
+	return vdb_hnsw_relink(g, og, keep, o->progress, o->progress_ctx);
 }
 
 static vdb_status hnsw_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *hd)
@@ -361,7 +361,7 @@ static vdb_status hnsw_open(vdb_index *ix)
 	if (s)
 		return s;
 	g->vec_bytes = (g->rows.size + 3) & ~(size_t)3;
-	g->stride = hnsw_stride(g->vec_bytes, g->M);
+	g->stride = vdb_hnsw_stride(g->vec_bytes, g->M);
 	h->refine = (unsigned)p[P_REFINE];
 	if (h->refine) {
 		size_t len;
@@ -392,13 +392,13 @@ static vdb_status hnsw_open(vdb_index *ix)
 	return VDB_OK;
 }
 
-/* The graph (hnsw_check), then the values of the rows and of VECS. */
+/* The graph (vdb_hnsw_check), then the values of the rows and of VECS. */
 static vdb_status hnsw_verify(const vdb_index *ix)
 {
 	const hnsw_index *h = ix->impl;
 	const hnsw_graph *g = &h->g;
 	const char *path = ix->file ? ix->file->path : "index";
-	vdb_status s = hnsw_check(g, path);
+	vdb_status s = vdb_hnsw_check(g, path);
 	if (!s)
 		s = vdb_rows_check(&g->rows, g->l0, g->n, g->stride, path, "HNL0");
 	if (!s && h->vecs)
@@ -438,7 +438,7 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 				continue;
 			int64_t *oi = r ? r->ids : ids + i * o->k;
 			float *od = r ? r->dist : dist + i * o->k;
-			hnsw_search_one(g, w, qi, kc, ef, allow, oi, od);
+			vdb_hnsw_search_one(g, w, qi, kc, ef, allow, oi, od);
 			if (!r)
 				continue;
 			vdb_rerank_one(r, g->metric, (const float *)qi, h->vecs, g->dim, r->ids, kc, o->k,

@@ -27,6 +27,7 @@
  */
 #include "index_internal.h"
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 size_t vdb_mmr_fetch_k(size_t k)
@@ -180,6 +181,7 @@ typedef struct {
 	float *dist;
 	int failed;          /* a vector could not be read: query failed_q */
 	size_t failed_q;
+	omp_lock_t lock;     /* guards failed, failed_q (a named critical would be a global) */
 } page_job;
 
 typedef struct {
@@ -220,9 +222,10 @@ static void page_one(void *ctx, void *p, size_t i)
 	if (j->o->mmr) {
 		if (select_in(w->mmr, j->ix, j->nix, j->q + i * j->ix[0]->dim, cid, n, j->o->mmr_lambda,
 		              j->want, w->pick, &m, &bad)) {
-			#pragma omp critical(vdb_mmr_failed)
+			omp_set_lock(&j->lock);
 			if (!j->failed || i < j->failed_q)
 				j->failed = 1, j->failed_q = i;
+			omp_unset_lock(&j->lock);
 			m = 0;
 		}
 	} else {
@@ -298,9 +301,12 @@ vdb_status vdb_search_page(const vdb_index *const *ix, size_t n, const float *qu
 	s = cid && cdist ? VDB_OK : VDB_ENOMEM;
 	if (!s)
 		s = vdb_index_search_set(ix, n, queries, nq, &deep, cid, cdist);
-	page_job j = { ix, n, queries, o, fetch, want, cid, cdist, ids, dist, 0, 0 };
+	page_job j = { .ix = ix, .nix = n, .q = queries, .o = o, .fetch = fetch, .want = want,
+	               .cid = cid, .cdist = cdist, .ids = ids, .dist = dist };
+	omp_init_lock(&j.lock);
 	if (!s && nq && vdb_for_queries(nq, &j, page_make, page_drop, page_one))
 		s = vdb_fail(VDB_ENOMEM, "out of memory for %zu candidates a query", fetch);
+	omp_destroy_lock(&j.lock);
 	if (!s && j.failed) {
 		/* again on this thread, for the message of the vector that failed */
 		size_t *pick = vdb_malloc(fetch * sizeof *pick, "candidates"), m = 0, c = 0;

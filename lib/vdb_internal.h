@@ -6,6 +6,49 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+/* ===== Distance kernels (not in vdb.h: a kernel added is no ABI change) ===== */
+/* The distance kernels in use, chosen once from the CPU's features
+ * (VDB_SIMD=scalar|avx2 forces a level). All take unaligned pointers. */
+typedef struct {
+	const char *name; /* "scalar", "avx2" */
+	float (*l2sq)(const float *a, const float *b, size_t d);
+	float (*dot)(const float *a, const float *b, size_t d);
+	/* 1 - cos(a,b), computed from raw (unnormalised) vectors; 1 if either is 0 */
+	float (*cosine)(const float *a, const float *b, size_t d);
+	/* number of differing bits over nbytes bytes */
+	uint32_t (*hamming)(const uint8_t *a, const uint8_t *b, size_t nbytes);
+	/* out[j] = hamming(q, codes + j * nbytes) for n contiguous codes: one
+	 * call per block keeps a flat scan at memory speed */
+	void (*hamming_many)(const uint8_t *q, const uint8_t *codes, size_t nbytes, size_t n,
+	                     uint32_t *out);
+	/* First j in [start, n) whose ranking key, xn[j] - 2*dots[j] (l2) or
+	 * -dots[j] (xn NULL: ip, cosine), is <= thr; n if there is none. The
+	 * filter of exact search: most keys lose to the k-th best so far. */
+	size_t (*next_below)(const float *xn, const float *dots, size_t start, size_t n,
+	                     float thr);
+	/* Compressed rows (the sq8 and fp16 storage of flat and hnsw indexes),
+	 * compared with a float query without decoding them first. sq8 level c
+	 * of dimension i stands for lo[i] + c * step[i]; the caller folds lo
+	 * and step into the query: l2sq_sq8 takes q - lo and returns
+	 * sum (q[i] - c[i] * step[i])^2; dot_sq8 takes q * step and returns
+	 * sum q[i] * c[i] (add dot(q, lo) for the dot product). fp16 rows are
+	 * IEEE half precision, little-endian. */
+	float (*l2sq_sq8)(const float *q, const uint8_t *c, const float *step, size_t d);
+	float (*dot_sq8)(const float *q, const uint8_t *c, size_t d);
+	float (*l2sq_f16)(const float *q, const uint16_t *h, size_t d);
+	float (*dot_f16)(const float *q, const uint16_t *h, size_t d);
+	/* Decode n values: out[i] = lo[i] + c[i] * step[i], or half -> float
+	 * (exact). */
+	void (*decode_sq8)(const uint8_t *c, const float *lo, const float *step, float *out,
+	                   size_t n);
+	void (*decode_f16)(const uint16_t *h, float *out, size_t n);
+} vdb_kernels;
+
+const vdb_kernels *vdb_kernels_get(void);
+/* A specific level: "scalar" always exists; NULL if the level is unknown or
+ * this CPU cannot run it. Tests compare every level against "scalar". */
+const vdb_kernels *vdb_kernels_level(const char *name);
+
 /* Fail with a formatted message when cond holds. */
 #define VDB_RETURN_IF(cond, status, ...) \
 	do { if (cond) return vdb_fail((status), __VA_ARGS__); } while (0)

@@ -2,7 +2,7 @@
  * scalar reference against double precision, for d = 1..1100 and unaligned
  * inputs. */
 #include "tap.h"
-#include "vdb.h"
+#include "vdb_internal.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
