@@ -43,21 +43,39 @@ EOF
   [ "${lines[2]}" = "not ok 2 run" ]
 }
 
-@test "lint-bats: chains of tests and negations over <(...) are rejected anywhere" {
+@test "lint-bats: chains of tests, negated cmp, diff, grep and negations over <(...) are rejected anywhere" {
   fixture <<'EOF'
 %test "x" {
   [ 1 = 1 ] && [ 2 = 2 ]
   [[ a == a ]] && [[ b == b ]]; true
-  run ! cmp a <(false)
-  [ a = a ] && [[ b == b ]]
+  run ! test a <(false)
+  run ! cmp -s a b
+  run ! diff a b
+  ! grep -q x y
 }
 EOF
   run -1 "$LINT" t.bats
-  [ "${#lines[@]}" -eq 4 ]
+  [ "${#lines[@]}" -eq 6 ]
   [[ "${lines[0]}" == "t.bats:2: '[ a ] && [ b ]'"* ]]
   [[ "${lines[1]}" == "t.bats:3: '[ a ] && [ b ]'"* ]]
   [[ "${lines[2]}" == "t.bats:4: a negated command reading <(...)"* ]]
-  [[ "${lines[3]}" == "t.bats:5: '[ a ] && [ b ]'"* ]]
+  [[ "${lines[3]}" == "t.bats:5: cmp exits 1 for a difference"*"run -1 cmp" ]]
+  [[ "${lines[4]}" == "t.bats:6: diff exits 1"* ]]
+  [[ "${lines[5]}" == "t.bats:7: grep exits 1"* ]]
+}
+
+@test "lint-bats: a negated cmp passes when a file is missing, run -1 cmp does not" {
+  fixture <<'EOF'
+%test "negated" {
+  run ! cmp -s no-such-file t.bats
+}
+%test "status 1" {
+  run -1 cmp -s no-such-file t.bats
+}
+EOF
+  run -1 bats --tap t.bats
+  [ "${lines[1]}" = "ok 1 negated" ]
+  [ "${lines[2]}" = "not ok 2 status 1" ]
 }
 
 @test "lint-bats: conditions, negated tests, quoted text and here-documents pass" {
@@ -69,6 +87,8 @@ EOF
   [[ a == a && b == b ]]
   for i in 1 2; do [ $i = 1 ] && [ $i = 2 ] && continue; done
   [ 1 = 1 ] && [ 2 = 2 ] || false
+  run -1 cmp -s a b
+  if ! cmp -s a b; then :; fi
   run ! false
   perl -e '
     ! 1 ;
