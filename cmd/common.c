@@ -59,6 +59,7 @@ int cmd_exit_code(vdb_status s)
 }
 
 static void record_failure(int code);
+static vdb_lock *held_lock; /* released by a failure's exit (cmd_lock_hold) */
 
 void cmd_die(vdb_status s)
 {
@@ -67,6 +68,7 @@ void cmd_die(vdb_status s)
 	fprintf(stderr, "%s: error: %s\n", cmd_name,
 	        *vdb_last_error() ? vdb_last_error() : vdb_strerror(s));
 	record_failure(cmd_exit_code(s));
+	cmd_lock_release(held_lock);
 	exit(cmd_exit_code(s));
 }
 
@@ -81,6 +83,7 @@ void cmd_usage_error(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry '%s --help' for more information.\n", cmd_name);
 	record_failure(EXIT_USAGE);
+	cmd_lock_release(held_lock);
 	exit(EXIT_USAGE);
 }
 
@@ -438,6 +441,18 @@ void cmd_metrics_on_failure(const char *path, const char *prefix, const char *in
 	if (path && (s = vdb_prom_check(path)))
 		cmd_die(s);
 	fail_path = path, fail_prefix = prefix, fail_index = index;
+}
+
+void cmd_lock_hold(vdb_lock *l)
+{
+	held_lock = l;
+}
+
+void cmd_lock_release(vdb_lock *l)
+{
+	if (l == held_lock)
+		held_lock = NULL;
+	vdb_lock_release(l);
 }
 
 static void record_failure(int code)

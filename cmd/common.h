@@ -109,6 +109,12 @@ void cmd_metrics_on_failure(const char *path, const char *prefix, const char *in
  * their count: the figures of the run so far), instead of none. */
 void cmd_metrics_failure_samples(const vdb_prom_sample *(*fn)(size_t *n));
 
+/* From now on, an exit through cmd_die or cmd_usage_error releases l (after
+ * recording the failure's metrics), which removes its lock file. */
+void cmd_lock_hold(vdb_lock *l);
+/* Release l now (vdb_lock_release), so that no exit releases it again. */
+void cmd_lock_release(vdb_lock *l);
+
 /* The command maps the index (or quantizer) file at path from now on (call
  * it before opening; path must outlive the command). A SIGBUS, which a
  * mapped file truncated or overwritten in place raises, then ends the

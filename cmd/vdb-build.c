@@ -517,7 +517,7 @@ static int unchanged(const build_args *a, vdb_index *base, size_t n, vdb_lock *l
 	if (a->metrics)
 		write_metrics(a, n, base, cmd_now() - t0);
 	vdb_index_close(base);
-	vdb_lock_release(lock);
+	cmd_lock_release(lock);
 	cmd_warn("%s: %s is unchanged", why, a->output);
 	return cmd_finish();
 }
@@ -612,6 +612,7 @@ int main(int argc, char **argv)
 	vdb_status s = vdb_output_file_check(a.output); /* before the lock file beside it */
 	if (s || (s = vdb_lock_acquire(&lock, lockpath, a.wait)))
 		cmd_die(s);
+	cmd_lock_hold(lock); /* a failure releases it too, removing INDEX.lock */
 	/* with the lock held no other build of this index is running: any
 	 * temporary file of one is left from a build that was killed */
 	size_t stale;
@@ -729,7 +730,7 @@ int main(int argc, char **argv)
 	vdb_index_close(ix);
 	vdb_index_close(base);
 	vdb_vecs_free(&v);
-	vdb_lock_release(lock);
+	cmd_lock_release(lock);
 	if (!cmd_opts.quiet) {
 		size_t len = strlen(what);
 		if (a.mode != MODE_BUILD && count == total)

@@ -7,11 +7,25 @@
  * build (or an append racing a rebuild) cannot both start from the same old
  * index and lose one's work.
  *
- * The lock file is never removed: unlinking a flock file lets a third process
- * lock a new inode while the second still holds the old one. Its content
- * (pid, host, start time) is informational, written after the lock is taken
- * and read by whoever finds it busy; the kernel drops the lock when the
- * holder exits, however it exits, so there are no stale locks to clean up.
+ * The holder removes the lock file when it is done, so that INDEX.lock files
+ * do not pile up beside indexes. Removing a flock file is safe only with a
+ * protocol, and this is it:
+ *   - only the holder unlinks the name, while it still holds the lock (and
+ *     only if the name is still its file), then closes;
+ *   - whoever takes the lock checks afterwards that the name still leads to
+ *     the file it locked (same device and inode); if not, it locked a file
+ *     its holder has since removed, so it lets go and starts over.
+ * Without the check, a waiter (B) that opened the file before the holder (A)
+ * removed it would take the lock on the removed file while a third build (C)
+ * creates and locks a new one: two holders. With it, the lock held is always
+ * the lock on the file the name leads to, and at most one process holds
+ * that. The inode compared cannot be reused meanwhile: the checker holds the
+ * old file open. A build killed by a signal leaves its file, unlocked (the
+ * kernel drops a lock when its holder exits, however it exits): the next
+ * build takes it and removes it. Builds of vdb before the removal (which
+ * skip the check) must not run beside these on the same index.
+ * Its content (pid, host, start time) is informational, written after the
+ * lock is taken and read by whoever finds it busy.
  *
  * The lock file is written (truncated, then the holder's line), so it must
  * be a regular file of its own: it is opened with O_NOFOLLOW, and anything
@@ -31,6 +45,7 @@
 
 struct vdb_lock {
 	int fd;
+	char *path; /* removed at the release */
 };
 
 /* how often a waiting build retries */
@@ -76,9 +91,34 @@ static vdb_status refuse(const char *path, unsigned mode)
 	                path, vdb_file_kind(mode));
 }
 
-vdb_status vdb_lock_acquire(vdb_lock **out, const char *path, double wait_seconds)
+/* Is the name path still the file fd has open? */
+static bool same_file(int fd, const char *path)
 {
-	*out = NULL;
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && lstat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+/* Let go of the lock on fd, removing its file while it is still held and
+ * only if the name is still that file (see the top); a file that stays (in
+ * a directory without write permission) at least names no stale holder. */
+static void drop(int fd, const char *path)
+{
+	if (!same_file(fd, path) || unlink(path) != 0) {
+		if (ftruncate(fd, 0) != 0) {
+			/* informational content only: the lock goes with the close */
+		}
+	}
+	close(fd);
+}
+
+/* One attempt: the lock on the file at path, or *again when the file
+ * locked was removed by its holder meanwhile. */
+static vdb_status lock_once(int *out, const char *path, double deadline, double wait_seconds,
+                            bool *again)
+{
+	*out = -1;
+	*again = false;
 	/* a device is refused before it is even opened; O_NOFOLLOW and the
 	 * fstat catch what takes the name in between */
 	struct stat st;
@@ -106,7 +146,6 @@ vdb_status vdb_lock_acquire(vdb_lock **out, const char *path, double wait_second
 		                "it is written, so vdb uses only a file of its own there (remove it)",
 		                path, (uintmax_t)(st.st_nlink - 1));
 	}
-	double deadline = now() + wait_seconds;
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno == EINTR)
 			continue;
@@ -126,13 +165,37 @@ vdb_status vdb_lock_acquire(vdb_lock **out, const char *path, double wait_second
 		struct timespec ts = { 0, POLL_NS };
 		nanosleep(&ts, NULL);
 	}
-	vdb_status s = write_holder(fd, path);
-	vdb_lock *l = s ? NULL : malloc(sizeof *l);
-	if (!l) {
+	if (!same_file(fd, path)) {
 		close(fd);
+		*again = true;
+		return VDB_OK;
+	}
+	*out = fd;
+	return VDB_OK;
+}
+
+vdb_status vdb_lock_acquire(vdb_lock **out, const char *path, double wait_seconds)
+{
+	*out = NULL;
+	double deadline = now() + wait_seconds;
+	int fd;
+	bool again;
+	vdb_status s;
+	do
+		s = lock_once(&fd, path, deadline, wait_seconds, &again);
+	while (!s && again);
+	if (s)
+		return s;
+	s = write_holder(fd, path);
+	vdb_lock *l = s ? NULL : malloc(sizeof *l);
+	char *name = l ? strdup(path) : NULL;
+	if (!name) {
+		free(l);
+		drop(fd, path);
 		return s ? s : vdb_fail(VDB_ENOMEM, "out of memory");
 	}
 	l->fd = fd;
+	l->path = name;
 	*out = l;
 	return VDB_OK;
 }
@@ -141,10 +204,7 @@ void vdb_lock_release(vdb_lock *l)
 {
 	if (!l)
 		return;
-	/* no stale holder for the next reader of the file */
-	if (ftruncate(l->fd, 0) != 0) {
-		/* informational content only: the lock goes with the close */
-	}
-	close(l->fd);
+	drop(l->fd, l->path);
+	free(l->path);
 	free(l);
 }

@@ -1131,7 +1131,9 @@ vdb_status vdb_prom_read(const char *path, const char *name, double *value);
  * be. Held, it records "pid P on host H since ISO-8601-UTC" in the file.
  * Busy: retries for up to wait_seconds (0: not at all), then VDB_EBUSY with
  * a message naming the holder as its file records it. Released by
- * vdb_lock_release or when the process exits. Readers need no lock. */
+ * vdb_lock_release, which removes the file (safely: see lib/lock.c), or
+ * when the process exits (the file then stays, unlocked, for the next
+ * holder to remove). Readers need no lock. */
 typedef struct vdb_lock vdb_lock;
 vdb_status vdb_lock_acquire(vdb_lock **out, const char *path, double wait_seconds);
 void vdb_lock_release(vdb_lock *l);

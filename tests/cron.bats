@@ -31,7 +31,7 @@ YAML
   [ "$(vdb-query -x yaml.vdb --info | jq .count)" = 1020 ]
   # a different seed gives another graph: the comparison can tell them apart
   vdb-build -q -c build.yaml --seed 8 -o seed8.vdb <"$D/words_query20.jsonl"
-  ! cmp -s yaml.vdb seed8.vdb
+  run -1 cmp -s yaml.vdb seed8.vdb
 }
 
 @test "command-line options and operands win over the config file" {
@@ -131,7 +131,7 @@ feed_holder() {
   # replace the index with one of other vectors, while the reader holds the old one
   vdb-build -q -o ix.vdb "$D/sift_query20.fvecs"
   vdb-query -x ix.vdb -O ivecs "$D/sift_query20.fvecs" >new.ivecs
-  run ! cmp -s old.ivecs new.ivecs
+  run -1 cmp -s old.ivecs new.ivecs
   cat "$D/sift_query20.fvecs" >&9
   exec 9>&-
   wait "$reader"
@@ -263,7 +263,7 @@ value() { awk -v m="$2" '$1 ~ "^" m "[{ ]" { print $NF; exit }' "$1"; }
   [ $((now - ok_ts)) -ge 0 ]
   [ $((now - ok_ts)) -le 60 ]
   grep -q '^# TYPE vdb_build_seconds gauge$' m/build.prom
-  run ! grep -q failure m/build.prom
+  run -1 grep -q failure m/build.prom
   # a failed build: success 0, its status, and the last success kept
   inode=$(stat -c %i m/build.prom)
   fvecs bad.fvecs 2  1 2 3

@@ -252,7 +252,7 @@ for x, y in zip(m, a):
   # and without --stats-from a shard scores with its own statistics: not the same
   for i in 0 1 2; do vdb-query -x s$i.vdb -k 8 ql.jsonl >o$i.jsonl; done
   vdb-query --merge -k 8 o0.jsonl o1.jsonl o2.jsonl >om.jsonl
-  run ! cmp -s om.jsonl lall.jsonl
+  run -1 cmp -s om.jsonl lall.jsonl
   # hybrid and lexical lines of shards searched apart merge into the set search's
   # lines, byte for byte, for both fusions
   for f in "--fusion rrf --rrf-k 20" "--fusion weighted --alpha 0.3 --fusion-depth 30"; do

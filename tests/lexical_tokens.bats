@@ -77,7 +77,7 @@ PY
   printf '%s\n' $words >lower
   stemwords -l french -i lower -o ref
   cmp ours ref
-  run ! cmp ours lower
+  run -1 cmp ours lower
 }
 
 # py_rule OUT.jsonl: each record's "terms" are its text's tokens by the rule
@@ -145,7 +145,9 @@ TXT
   [ "${lines[1]}" = '["love","ok"]' ]
   [ "${lines[2]}" = '["x","3"]' ]
   [ "${lines[3]}" = '["a","b","c"]' ]
-  run ! fts5_check out "unicode61 remove_diacritics 0"
+  # FTS5's own tokens differ (its assertion fails), not anything else
+  run -1 fts5_check out "unicode61 remove_diacritics 0"
+  assert_output --partial AssertionError
 }
 
 @test "tokens: a stop word file removes exactly its words (lowercased; comments and blank lines skipped), before stemming" {

@@ -37,7 +37,8 @@ load helpers
   [ "$(jq -c 'keys' <<<"$output" | sort -u)" = '["distances","ids","query"]' ]
   # a build's one summary line goes to stderr; stdout stays empty
   run --separate-stderr vdb-build -o t.vdb "$D/sift2k_base.fvecs"
-  [ -z "$output" ] && [[ "$stderr" == "vdb-build: t.vdb: 2000 vectors"* ]]
+  [ -z "$output" ]
+  [[ "$stderr" == "vdb-build: t.vdb: 2000 vectors"* ]]
 }
 
 @test "progress goes to stderr only with --progress when stderr is not a terminal" {

@@ -10,4 +10,8 @@ load helpers
   # text in: the walk-through's first context block, three passages with their sources
   [[ "$output" == *"### Question q1: "* ]]
   [ "$(grep -cE '^\[[1-3]\] wn-[0-9]+#[0-9]+ \(source wn-[0-9]+, bytes [0-9]+-[0-9]+, cosine distance ' <<<"$output")" -eq 3 ]
+  # where the commands are, and how to run them by name or install them
+  bin=$(command -v vdb-build); bin=${bin%/vdb-build}
+  [ "${lines[-2]}" = "The commands are in $bin: export PATH=\"$bin:\$PATH\" to run them by name," ]
+  [[ "${lines[-1]}" == "or install them "*"make -C "*"/build install" ]]
 }

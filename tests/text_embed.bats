@@ -126,7 +126,7 @@ for l in open("in.jsonl", encoding="utf-8"):
             n += 1
     print(" ".join(repr(a / n) for a in acc) if n else "NONE")
 PY
-  run ! grep -q NONE ref.txt
+  run -1 grep -q NONE ref.txt
   close got.txt ref.txt 1e-5
   [ "$(jq -r .embedder.kind out.jsonl | sort -u)" = vec ]
 }
