@@ -11,6 +11,9 @@
  *     freed with the matching *_free / *_close function.
  *   - Reading an opened index (search, accessors) is thread-safe; building
  *     and writing are not, unless a function says otherwise.
+ *   - No call changes process-wide state (the umask, the environment, the
+ *     locale, OpenBLAS's thread count) but vdb_blas_single_thread, which
+ *     says so; vdb_set_threads sets the calling thread's count only.
  */
 #ifndef VDB_H
 #define VDB_H
