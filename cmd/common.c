@@ -41,6 +41,7 @@ void cmd_init(const char *name)
 {
 	cmd_name = name;
 	setvbuf(stdout, out_buf, _IOFBF, sizeof out_buf);
+	vdb_blas_single_thread();
 }
 
 int cmd_exit_code(vdb_status s)
@@ -538,4 +539,13 @@ void cmd_watch_index(const char *path)
 	if (stat(path, &st) == 0)
 		w->dev = st.st_dev, w->ino = st.st_ino, w->size = st.st_size;
 	nwatched++;
+}
+
+vdb_status cmd_filter_parse(vdb_filter **out, const char *text)
+{
+	vdb_status s = vdb_filter_parse(out, text);
+	const char *scan = getenv("VDB_FILTER_SCAN");
+	if (!s && scan && *scan == '1')
+		vdb_filter_scan_records(*out, 1);
+	return s;
 }

@@ -121,4 +121,8 @@ void cmd_lock_release(vdb_lock *l);
  * command with "NAME: error: PATH: the index file changed under this
  * command (...)" and status 74 instead of killing it with the signal. */
 void cmd_watch_index(const char *path);
+
+/* vdb_filter_parse, with VDB_FILTER_SCAN=1 in the environment asking for
+ * each record's JSON instead of the payload index (vdb_filter_scan_records). */
+vdb_status cmd_filter_parse(vdb_filter **out, const char *text);
 #endif

@@ -422,7 +422,7 @@ static void answer_range(const query_ctx *c, const vdb_vecs *q, qrow *r, size_t 
 		so.probes = o->probes ? o->probes : so.probes;
 		if (o->filter && (!parsed || strcmp(parsed, o->filter))) {
 			vdb_filter_free(filter);
-			vdb_status s = vdb_filter_parse(&filter, o->filter);
+			vdb_status s = cmd_filter_parse(&filter, o->filter);
 			if (s) /* checked when read */
 				cmd_die(s);
 			parsed = o->filter;

@@ -497,7 +497,7 @@ static void read_patches(const char *path, void *ctx)
 static size_t delete_by_filter(const build_args *a, vdb_index *base)
 {
 	vdb_filter *f;
-	vdb_status s = vdb_filter_parse(&f, a->filter);
+	vdb_status s = cmd_filter_parse(&f, a->filter);
 	if (s)
 		cmd_usage_error("--filter: %s", vdb_last_error());
 	size_t deleted;

@@ -606,7 +606,7 @@ int main(int argc, char **argv)
 	}
 	vdb_filter *filter = NULL;
 	if (a.filter) {
-		if ((s = vdb_filter_parse(&filter, a.filter)))
+		if ((s = cmd_filter_parse(&filter, a.filter)))
 			cmd_usage_error("%s", vdb_last_error());
 		for (int i = 0; i < a.nindex; i++)
 			if (!vdb_index_has_meta(ix[i]))

@@ -40,6 +40,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -199,6 +200,36 @@ static vdb_status pad_to(vdb_file_writer *w, uint64_t target)
 	return VDB_OK;
 }
 
+int vdb_temp_open(char *tmpl)
+{
+	static const char abc[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	size_t len = strlen(tmpl);
+	if (len < 6 || strcmp(tmpl + len - 6, "XXXXXX")) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* names differ between processes (pid), threads (a stack address) and
+	 * attempts; O_EXCL settles any collision */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t r = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 32 ^ (uint64_t)getpid() << 40 ^
+	             (uint64_t)(uintptr_t)&ts;
+	for (int attempt = 0; attempt < 1000; attempt++) {
+		r += 0x9e3779b97f4a7c15u; /* splitmix64: every attempt another name */
+		uint64_t z = r;
+		z = (z ^ z >> 30) * 0xbf58476d1ce4e5b9u;
+		z = (z ^ z >> 27) * 0x94d049bb133111ebu;
+		z ^= z >> 31;
+		for (size_t i = len - 6; i < len; i++, z /= sizeof abc - 1)
+			tmpl[i] = abc[z % (sizeof abc - 1)];
+		int fd = open(tmpl, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
 vdb_status vdb_file_create(vdb_file_writer **out, const char *path)
 {
 	*out = NULL;
@@ -215,16 +246,13 @@ vdb_status vdb_file_create(vdb_file_writer **out, const char *path)
 		return vdb_fail(VDB_ENOMEM, "out of memory");
 	}
 	snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-	int fd = mkstemp(tmp);
+	/* an index is data like any other file: 0666 less the umask */
+	int fd = vdb_temp_open(tmp);
 	if (fd < 0) {
 		vdb_status s = vdb_fail(VDB_ECREATE, "%s: cannot create: %s", path, strerror(errno));
 		free(w), free(tmp), free(pcopy), XXH3_freeState(xs);
 		return s;
 	}
-	/* mkstemp makes 0600; an index is data like any other file. */
-	mode_t um = umask(0);
-	umask(um);
-	(void)fchmod(fd, 0666 & ~um);
 	w->path = pcopy;
 	w->tmp = tmp;
 	w->fd = fd;

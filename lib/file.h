@@ -87,6 +87,11 @@ const char *vdb_file_kind(unsigned mode);
 /* rename(tmp, path) if path holds nothing or a regular file; VDB_ECREATE
  * naming path otherwise (tmp is left for the caller to remove). */
 vdb_status vdb_file_replace(const char *tmp, const char *path);
+/* mkstemp(3) (tmpl ends in XXXXXX, replaced by the name made), but the file
+ * gets the mode any new file gets, 0666 less the umask, as open(2) applies
+ * it: mkstemp makes 0600, and reading the process's umask means setting it,
+ * which no library call may do while other threads create files. */
+int vdb_temp_open(char *tmpl);
 
 /* ===== Reading ===== */
 typedef struct {

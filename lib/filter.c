@@ -437,6 +437,11 @@ vdb_status vdb_filter_parse(vdb_filter **out, const char *text)
 	return VDB_OK;
 }
 
+void vdb_filter_scan_records(vdb_filter *f, int on)
+{
+	f->scan = on != 0;
+}
+
 void vdb_filter_free(vdb_filter *f)
 {
 	if (!f)

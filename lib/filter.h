@@ -45,6 +45,7 @@ struct vdb_filter {
 	vdb_fnode *root;
 	char *text;            /* the filter as given, for messages */
 	void *arena;           /* every node, string and value, freed at once */
+	int scan;              /* vdb_filter_scan_records: each record's JSON */
 };
 
 /* A record as an id test sees it: its stored id's JSON text, or (id NULL)

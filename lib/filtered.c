@@ -48,10 +48,9 @@ vdb_status vdb_filter_rows(const vdb_index *ix, const vdb_filter *f, uint64_t **
 		return VDB_ENOMEM;
 	size_t total = 0;
 	vdb_payload p;
-	/* VDB_FILTER_SCAN=1 evaluates each record's JSON even when the payload
-	 * index exists: the reference the tests compare it with */
-	const char *scan = getenv("VDB_FILTER_SCAN");
-	if (ix->file && !(scan && *scan == '1') && vdb_payload_open(&p, ix->file, ix->count)) {
+	/* f->scan (vdb_filter_scan_records) evaluates each record's JSON even
+	 * when the payload index exists: the reference the tests compare it with */
+	if (ix->file && !f->scan && vdb_payload_open(&p, ix->file, ix->count)) {
 		p.id_rows = vdb_filter_id_rows, p.ix = ix;
 		vdb_status s = vdb_payload_resolve(&p, f, bits, n);
 		if (s)

@@ -20,7 +20,9 @@
  * Parallelism (OpenMP): with enough queries, threads own blocks of queries
  * and stream the base tile by tile (each heap has one writer, no locks);
  * with few queries, threads split the base and keep private heaps that are
- * merged at the end. BLAS itself runs single-threaded inside our threads.
+ * merged at the end. A single-threaded BLAS runs inside our threads; a
+ * multi-threaded one gets large blocks from one thread (see blas_threaded).
+ * The library never changes OpenBLAS's process-wide thread count.
  * Base blocks can be fed in any order and size (ground truth streams a
  * base larger than memory); all state lives in the vdb_knn object.
  */
@@ -51,21 +53,37 @@ struct vdb_knn {
 	const uint64_t *allow; /* vdb_knn_allow: a row bitset, or NULL */
 };
 
-/* Who runs sgemm in parallel. A pthreads (or serial) OpenBLAS is called
- * from each of our threads on its own blocks, single-threaded, so no pools
- * fight. Debian's OpenMP OpenBLAS serialises calls made from inside a
- * parallel region (one set of buffers), so with it we call sgemm on large
- * blocks from one thread and let BLAS spread it over the cores, then scan
- * the results in parallel: both variants use both cores. */
+/* Who runs sgemm in parallel. The library only asks OpenBLAS, never sets
+ * its process-wide thread count: a program may search from several
+ * threads, and may use OpenBLAS itself.
+ *   - A BLAS that runs single-threaded (a serial or pthreads OpenBLAS set to
+ *     one thread, as the vdb commands set it: vdb_blas_single_thread) is
+ *     called from each of our threads on its own blocks: no pools fight.
+ *   - A BLAS that spreads each sgemm over its own threads (a pthreads
+ *     OpenBLAS left at its default, or Debian's OpenMP OpenBLAS, which
+ *     follows the calling thread's OpenMP thread count and serialises calls
+ *     made from inside a parallel region) gets large blocks from one
+ *     thread, and our threads scan the results in parallel.
+ * Both use every core. */
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-static int blas_openmp;
-/* Called once, after the commands have set the thread count. The OpenMP
- * BLAS's thread count is global: vdb_knn_add is not to be called from
- * several threads at once with that BLAS. */
-static void blas_setup(void)
+static int blas_openmp; /* written once, under blas_once */
+static void blas_probe(void)
 {
 	blas_openmp = openblas_get_parallel() == 2;
-	openblas_set_num_threads(blas_openmp ? omp_get_max_threads() : 1);
+}
+
+/* Would an sgemm called now from this thread run on several threads? */
+static int blas_threaded(void)
+{
+	pthread_once(&blas_once, blas_probe);
+	return blas_openmp ? omp_get_max_threads() > 1 : openblas_get_num_threads() > 1;
+}
+
+void vdb_blas_single_thread(void)
+{
+	pthread_once(&blas_once, blas_probe);
+	if (!blas_openmp)
+		openblas_set_num_threads(1);
 }
 
 static vdb_topk heap_of(vdb_knn *s, size_t qi)
@@ -83,7 +101,6 @@ vdb_status vdb_knn_new(vdb_knn **out, vdb_metric m, uint32_t dim, size_t k,
 	VDB_RETURN_IF(k == 0 || k > VDB_MAX_K, VDB_EINVAL, "k %zu is out of range (1..%u)", k,
 	              VDB_MAX_K);
 	VDB_RETURN_IF(dim == 0 || dim > VDB_MAX_DIM, VDB_EINVAL, "dimension %u is out of range", dim);
-	pthread_once(&blas_once, blas_setup);
 	vdb_knn *s = calloc(1, sizeof *s);
 	if (!s)
 		return vdb_fail(VDB_ENOMEM, "out of memory");
@@ -234,28 +251,36 @@ static void tile_dots(const float *q, size_t nqb, const float *x, size_t nxt, si
 	            (int)d, x, (int)d, 0.0f, out, (int)nxt);
 }
 
-vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx, int64_t id0)
+/* One call's base block, as the three strategies below take it. */
+typedef struct {
+	const float *x;
+	const float *keyn; /* l2: |x|^2 per row; NULL: ip and cosine */
+	size_t nx;
+	int64_t id0;
+	int T;             /* our threads */
+} knn_block;
+
+/* |x|^2 per row (caller frees), when not given and the metric needs them. */
+static vdb_status row_norms(const vdb_knn *s, const float *x, size_t nx, int T, float **out)
 {
-	if (nx == 0 || s->nq == 0)
-		return VDB_OK;
 	size_t d = s->dim;
-	/* below a few milliseconds of work, waking threads costs more than it saves */
-	int T = (double)s->nq * (double)nx * (double)d < SERIAL_WORK ? 1 : omp_get_max_threads();
-	float *norms = NULL;
-	if (s->metric != VDB_METRIC_COSINE && !xnorm) {
-		norms = vdb_malloc(nx * sizeof(float), "norms");
-		if (!norms)
-			return VDB_ENOMEM;
-		#pragma omp parallel for schedule(static) if (T > 1)
-		for (size_t j = 0; j < nx; j++) {
-			float acc = 0;
-			for (size_t i = 0; i < d; i++)
-				acc += x[j * d + i] * x[j * d + i];
-			norms[j] = acc;
-		}
-		xnorm = norms;
+	float *norms = vdb_malloc(nx * sizeof(float), "norms");
+	if (!norms)
+		return VDB_ENOMEM;
+	#pragma omp parallel for schedule(static) if (T > 1)
+	for (size_t j = 0; j < nx; j++) {
+		float acc = 0;
+		for (size_t i = 0; i < d; i++)
+			acc += x[j * d + i] * x[j * d + i];
+		norms[j] = acc;
 	}
-	/* the rounding bound of each query's keys over this block */
+	*out = norms;
+	return VDB_OK;
+}
+
+/* The rounding bound of each query's keys over a block of nx rows. */
+static void set_bounds(vdb_knn *s, const float *xnorm, size_t nx, int T)
+{
 	double xmax = 1.0; /* cosine rows are unit vectors (or zero) */
 	if (s->metric != VDB_METRIC_COSINE) {
 		float mx = 0;
@@ -264,96 +289,115 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 			mx = xnorm[j] > mx ? xnorm[j] : mx;
 		xmax = mx;
 	}
-	double gamma = vdb_kernel_gamma(d);
+	double gamma = vdb_kernel_gamma(s->dim);
 	for (size_t i = 0; i < s->nq; i++) {
 		double cross = sqrt(s->qn[i]) * sqrt(xmax) * (s->metric == VDB_METRIC_COSINE ? 1.01 : 1);
 		s->bound[i] = gamma * (s->metric == VDB_METRIC_L2 ? xmax + 2 * cross : cross);
 	}
-	const float *keyn = s->metric == VDB_METRIC_L2 ? xnorm : NULL;
-	/* an OpenMP BLAS would otherwise start its own team for each small sgemm */
-	if (blas_openmp && T == 1)
-		openblas_set_num_threads(1);
-	size_t ntiles = (nx + XTILE - 1) / XTILE;
-	vdb_status st = VDB_OK;
+}
 
-	if (blas_openmp && T > 1) {
-		/* BLAS parallel inside each sgemm, our threads on the scan */
-		size_t qb = s->nq < BIG_QBLOCK ? s->nq : BIG_QBLOCK;
-		float *dots = vdb_malloc(qb * BIG_XTILE * sizeof(float), "distance tiles");
-		vdb_topk *heaps = vdb_malloc(qb * sizeof(vdb_topk), "result heaps");
-		if (!dots || !heaps) {
-			free(dots), free(heaps), free(norms);
-			return VDB_ENOMEM;
+/* BLAS parallel inside each sgemm (called from this thread), our threads
+ * on the scan. */
+static vdb_status add_blas_parallel(vdb_knn *s, const knn_block *b)
+{
+	size_t d = s->dim, nx = b->nx;
+	size_t qb = s->nq < BIG_QBLOCK ? s->nq : BIG_QBLOCK;
+	float *dots = vdb_malloc(qb * BIG_XTILE * sizeof(float), "distance tiles");
+	vdb_topk *heaps = vdb_malloc(qb * sizeof(vdb_topk), "result heaps");
+	if (!dots || !heaps) {
+		free(dots), free(heaps);
+		return VDB_ENOMEM;
+	}
+	for (size_t q0 = 0; q0 < s->nq; q0 += qb) {
+		size_t nqb = s->nq - q0 < qb ? s->nq - q0 : qb;
+		for (size_t a = 0; a < nqb; a++)
+			heaps[a] = heap_of(s, q0 + a);
+		for (size_t t0 = 0; t0 < nx; t0 += BIG_XTILE) {
+			size_t nxt = nx - t0 < BIG_XTILE ? nx - t0 : BIG_XTILE;
+			tile_dots(s->q + q0 * d, nqb, b->x + t0 * d, nxt, d, dots);
+			#pragma omp parallel for schedule(dynamic, 16) num_threads(b->T)
+			for (size_t a = 0; a < nqb; a++)
+				scan_tile(s, heaps + a, q0 + a, 1, dots + a * nxt, b->x + t0 * d,
+				          b->keyn ? b->keyn + t0 : NULL, nxt, b->id0 + (int64_t)t0);
 		}
-		for (size_t q0 = 0; q0 < s->nq; q0 += qb) {
-			size_t nqb = s->nq - q0 < qb ? s->nq - q0 : qb;
+		for (size_t a = 0; a < nqb; a++)
+			s->cnt[q0 + a] = heaps[a].n;
+	}
+	free(dots);
+	free(heaps);
+	return VDB_OK;
+}
+
+/* Threads own query blocks: each heap has exactly one writer. */
+static vdb_status add_query_blocks(vdb_knn *s, const knn_block *b)
+{
+	size_t d = s->dim, nx = b->nx, T = (size_t)b->T;
+	size_t qb = (s->nq + T - 1) / T;
+	qb = qb < 1 ? 1 : qb > QBLOCK ? QBLOCK : qb;
+	size_t nblocks = (s->nq + qb - 1) / qb;
+	float *buf = vdb_malloc(T * qb * XTILE * sizeof(float), "distance tiles");
+	if (!buf)
+		return VDB_ENOMEM;
+	#pragma omp parallel num_threads(b->T)
+	{
+		float *dots = buf + (size_t)omp_get_thread_num() * qb * XTILE;
+		vdb_topk heaps[QBLOCK];
+		#pragma omp for schedule(dynamic, 1)
+		for (size_t bi = 0; bi < nblocks; bi++) {
+			size_t q0 = bi * qb, nqb = s->nq - q0 < qb ? s->nq - q0 : qb;
 			for (size_t a = 0; a < nqb; a++)
 				heaps[a] = heap_of(s, q0 + a);
-			for (size_t t0 = 0; t0 < nx; t0 += BIG_XTILE) {
-				size_t nxt = nx - t0 < BIG_XTILE ? nx - t0 : BIG_XTILE;
-				tile_dots(s->q + q0 * d, nqb, x + t0 * d, nxt, d, dots);
-				#pragma omp parallel for schedule(dynamic, 16)
-				for (size_t a = 0; a < nqb; a++)
-					scan_tile(s, heaps + a, q0 + a, 1, dots + a * nxt, x + t0 * d,
-					          keyn ? keyn + t0 : NULL, nxt, id0 + (int64_t)t0);
+			for (size_t t0 = 0; t0 < nx; t0 += XTILE) {
+				size_t nxt = nx - t0 < XTILE ? nx - t0 : XTILE;
+				tile_dots(s->q + q0 * d, nqb, b->x + t0 * d, nxt, d, dots);
+				scan_tile(s, heaps, q0, nqb, dots, b->x + t0 * d,
+				          b->keyn ? b->keyn + t0 : NULL, nxt, b->id0 + (int64_t)t0);
 			}
 			for (size_t a = 0; a < nqb; a++)
 				s->cnt[q0 + a] = heaps[a].n;
 		}
-		free(dots);
-		free(heaps);
-	} else if (s->nq >= (size_t)(2 * T) || ntiles < 2) {
-		/* threads own query blocks: each heap has exactly one writer */
-		size_t qb = (s->nq + (size_t)T - 1) / (size_t)T;
-		qb = qb < 1 ? 1 : qb > QBLOCK ? QBLOCK : qb;
-		size_t nblocks = (s->nq + qb - 1) / qb;
-		float *buf = vdb_malloc((size_t)T * qb * XTILE * sizeof(float), "distance tiles");
-		if (!buf) {
-			free(norms);
-			return VDB_ENOMEM;
+	}
+	free(buf);
+	return VDB_OK;
+}
+
+/* Each private heap began as a copy of the shared one, which keeps the
+ * rows of earlier calls: only this call's rows are merged in. */
+static void merge_private(vdb_knn *s, const vdb_topk *ph, size_t T, int64_t id0, size_t nx)
+{
+	for (size_t a = 0; a < s->nq; a++) {
+		vdb_topk h = heap_of(s, a);
+		for (size_t t = 0; t < T; t++) {
+			const vdb_topk *p = &ph[t * s->nq + a];
+			for (uint32_t e = 0; e < p->n; e++)
+				if (p->id[e] >= id0 && p->id[e] < id0 + (int64_t)nx)
+					topk_push(&h, p->dist[e], p->id[e]);
 		}
-		#pragma omp parallel num_threads(T)
-		{
-			float *dots = buf + (size_t)omp_get_thread_num() * qb * XTILE;
-			vdb_topk heaps[QBLOCK];
-			#pragma omp for schedule(dynamic, 1)
-			for (size_t b = 0; b < nblocks; b++) {
-				size_t q0 = b * qb, nqb = s->nq - q0 < qb ? s->nq - q0 : qb;
-				for (size_t a = 0; a < nqb; a++)
-					heaps[a] = heap_of(s, q0 + a);
-				for (size_t t0 = 0; t0 < nx; t0 += XTILE) {
-					size_t nxt = nx - t0 < XTILE ? nx - t0 : XTILE;
-					tile_dots(s->q + q0 * d, nqb, x + t0 * d, nxt, d, dots);
-					scan_tile(s, heaps, q0, nqb, dots, x + t0 * d,
-					          keyn ? keyn + t0 : NULL, nxt, id0 + (int64_t)t0);
-				}
-				for (size_t a = 0; a < nqb; a++)
-					s->cnt[q0 + a] = heaps[a].n;
-			}
+		s->cnt[a] = h.n;
+	}
+}
+
+/* Few queries: threads split the base, keep private heaps, merge. */
+static vdb_status add_split_base(vdb_knn *s, const knn_block *b)
+{
+	size_t d = s->dim, nx = b->nx, nq = s->nq, k = s->k, T = (size_t)b->T;
+	size_t per = nq * k, ntiles = (nx + XTILE - 1) / XTILE;
+	int64_t *pid = vdb_malloc(T * per * sizeof(int64_t), "result heaps");
+	double *pdist = vdb_malloc(T * per * sizeof(double), "result heaps");
+	float *buf = vdb_malloc(T * nq * XTILE * sizeof(float), "distance tiles");
+	vdb_topk *ph = vdb_malloc(T * nq * sizeof(vdb_topk), "result heaps");
+	vdb_status st = !pid || !pdist || !buf || !ph ? VDB_ENOMEM : VDB_OK;
+	/* private heaps start as copies, so thresholds are tight from the start */
+	for (size_t t = 0; !st && t < T; t++)
+		for (size_t a = 0; a < nq; a++) {
+			vdb_topk *p = &ph[t * nq + a];
+			*p = (vdb_topk){ pdist + t * per + a * k, pid + t * per + a * k, s->cnt[a],
+			                 (uint32_t)k };
+			memcpy(p->dist, s->dist + a * k, s->cnt[a] * sizeof(double));
+			memcpy(p->id, s->id + a * k, s->cnt[a] * sizeof(int64_t));
 		}
-		free(buf);
-	} else {
-		/* few queries: threads split the base, keep private heaps, merge */
-		size_t nq = s->nq, k = s->k;
-		size_t per = nq * k;
-		int64_t *pid = vdb_malloc((size_t)T * per * sizeof(int64_t), "result heaps");
-		double *pdist = vdb_malloc((size_t)T * per * sizeof(double), "result heaps");
-		float *buf = vdb_malloc((size_t)T * nq * XTILE * sizeof(float), "distance tiles");
-		vdb_topk *ph = vdb_malloc((size_t)T * nq * sizeof(vdb_topk), "result heaps");
-		if (!pid || !pdist || !buf || !ph) {
-			st = VDB_ENOMEM;
-			goto out_few;
-		}
-		/* private heaps start as copies, so thresholds are tight from the start */
-		for (size_t t = 0; t < (size_t)T; t++)
-			for (size_t a = 0; a < nq; a++) {
-				vdb_topk *p = &ph[t * nq + a];
-				*p = (vdb_topk){ pdist + t * per + a * k, pid + t * per + a * k,
-				                 s->cnt[a], (uint32_t)k };
-				memcpy(p->dist, s->dist + a * k, s->cnt[a] * sizeof(double));
-				memcpy(p->id, s->id + a * k, s->cnt[a] * sizeof(int64_t));
-			}
-		#pragma omp parallel num_threads(T)
+	if (!st) {
+		#pragma omp parallel num_threads(b->T)
 		{
 			int t = omp_get_thread_num();
 			float *dots = buf + (size_t)t * nq * XTILE;
@@ -361,28 +405,48 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 			#pragma omp for schedule(dynamic, 1)
 			for (size_t ti = 0; ti < ntiles; ti++) {
 				size_t t0 = ti * XTILE, nxt = nx - t0 < XTILE ? nx - t0 : XTILE;
-				tile_dots(s->q, nq, x + t0 * d, nxt, d, dots);
-				scan_tile(s, heaps, 0, nq, dots, x + t0 * d, keyn ? keyn + t0 : NULL, nxt,
-				          id0 + (int64_t)t0);
+				tile_dots(s->q, nq, b->x + t0 * d, nxt, d, dots);
+				scan_tile(s, heaps, 0, nq, dots, b->x + t0 * d,
+				          b->keyn ? b->keyn + t0 : NULL, nxt, b->id0 + (int64_t)t0);
 			}
 		}
-		/* each private heap began as a copy of the shared one, which keeps
-		 * the rows of earlier calls: only this call's rows are merged in */
-		for (size_t a = 0; a < nq; a++) {
-			vdb_topk h = heap_of(s, a);
-			for (size_t t = 0; t < (size_t)T; t++) {
-				const vdb_topk *p = &ph[t * nq + a];
-				for (uint32_t e = 0; e < p->n; e++)
-					if (p->id[e] >= id0 && p->id[e] < id0 + (int64_t)nx)
-						topk_push(&h, p->dist[e], p->id[e]);
-			}
-			s->cnt[a] = h.n;
-		}
-out_few:
-		free(pid), free(pdist), free(buf), free(ph);
+		merge_private(s, ph, T, b->id0, nx);
 	}
-	if (blas_openmp && T == 1)
-		openblas_set_num_threads(omp_get_max_threads());
+	free(pid), free(pdist), free(buf), free(ph);
+	return st;
+}
+
+vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx, int64_t id0)
+{
+	if (nx == 0 || s->nq == 0)
+		return VDB_OK;
+	/* below a few milliseconds of work, waking threads costs more than it saves */
+	int T = (double)s->nq * (double)nx * (double)s->dim < SERIAL_WORK ? 1 : omp_get_max_threads();
+	float *norms = NULL;
+	if (s->metric != VDB_METRIC_COSINE && !xnorm) {
+		vdb_status st = row_norms(s, x, nx, T, &norms);
+		if (st)
+			return st;
+		xnorm = norms;
+	}
+	set_bounds(s, xnorm, nx, T);
+	knn_block b = { x, s->metric == VDB_METRIC_L2 ? xnorm : NULL, nx, id0, T };
+	int bt = blas_threaded();
+	/* a small job on an OpenMP BLAS: it would start its own team for each
+	 * sgemm. Its thread count follows this thread's OpenMP one, which is
+	 * this thread's alone (an ICV, not the process's): 1 for the call. */
+	int saved = bt && blas_openmp && T == 1 ? omp_get_max_threads() : 0;
+	if (saved)
+		omp_set_num_threads(1);
+	vdb_status st;
+	if (bt && T > 1)
+		st = add_blas_parallel(s, &b);
+	else if (s->nq >= (size_t)(2 * T) || (nx + XTILE - 1) / XTILE < 2)
+		st = add_query_blocks(s, &b);
+	else
+		st = add_split_base(s, &b);
+	if (saved)
+		omp_set_num_threads(saved);
 	free(norms);
 	return st;
 }

@@ -124,16 +124,13 @@ vdb_status vdb_prom_write(const char *path, const char *label, const char *value
 	if (!tmp)
 		return VDB_ENOMEM;
 	snprintf(tmp, len, "%s.tmp.XXXXXX", path);
-	int fd = mkstemp(tmp);
+	/* 0666 less the umask: the collector may run as another user */
+	int fd = vdb_temp_open(tmp);
 	if (fd < 0) {
 		st = vdb_fail(VDB_ECREATE, "%s: cannot create: %s", path, strerror(errno));
 		free(tmp);
 		return st;
 	}
-	/* mkstemp makes 0600; the collector may run as another user */
-	mode_t um = umask(0);
-	umask(um);
-	(void)fchmod(fd, 0666 & ~um);
 	FILE *f = fdopen(fd, "w");
 	if (!f) {
 		close(fd);

@@ -462,17 +462,12 @@ static vdb_status temp_beside(const char *path, char **tmp)
 	if (!*tmp)
 		return VDB_ENOMEM;
 	snprintf(*tmp, plen + 16, "%s.tmp.XXXXXX", path);
-	int fd = mkstemp(*tmp);
+	int fd = vdb_temp_open(*tmp);
 	if (fd < 0) {
 		vdb_status s = vdb_fail(VDB_ECREATE, "cannot create %s: %s", path, strerror(errno));
 		free(*tmp);
 		*tmp = NULL;
 		return s;
-	}
-	mode_t mask = umask(0);
-	umask(mask);
-	if (fchmod(fd, 0666 & ~mask)) {
-		/* harmless: the picture stays private */
 	}
 	close(fd);
 	return VDB_OK;

@@ -11,6 +11,9 @@
  *     freed with the matching *_free / *_close function.
  *   - Reading an opened index (search, accessors) is thread-safe; building
  *     and writing are not, unless a function says otherwise.
+ *   - No call changes process-wide state (the umask, the environment, the
+ *     locale, OpenBLAS's thread count) but vdb_blas_single_thread, which
+ *     says so; vdb_set_threads sets the calling thread's count only.
  * libvdb.so exports exactly the functions declared here (lib/libvdb.map,
  * version node VDB_0): one added here is added there too.
  */
@@ -328,6 +331,10 @@ typedef struct {
 typedef struct vdb_filter vdb_filter;
 vdb_status vdb_filter_parse(vdb_filter **out, const char *text);
 void vdb_filter_free(vdb_filter *f);
+/* on: searches and deletes with f evaluate each record's JSON even when the
+ * index has a payload index (the reference the tests compare it with; the
+ * commands set it from VDB_FILTER_SCAN=1). */
+void vdb_filter_scan_records(vdb_filter *f, int on);
 /* Does a record's metadata (a JSON object's text; NULL: none) pass f? */
 int vdb_filter_match_json(const vdb_filter *f, const char *json, size_t len);
 
@@ -1297,9 +1304,17 @@ void vdb_range_score(const vdb_range_result *truth, const vdb_range_result *res,
                      vdb_range_scores *out);
 
 /* ===== Threads ===== */
-/* 0 = all cores (or OMP_NUM_THREADS). */
+/* 0 = all cores (or OMP_NUM_THREADS). The count of the calling thread's
+ * searches (OpenMP's per-thread ICV): other threads keep theirs. */
 void vdb_set_threads(int n);
 int vdb_threads(void);
+/* For a program that owns its process (the vdb commands call it first):
+ * a pthreads OpenBLAS set to one thread of its own, so that exact search
+ * runs sgemm inside each of its OpenMP threads. The one vdb call that
+ * changes process-wide state (OpenBLAS's thread count); without it every
+ * search gives the same results, with OpenBLAS's threads inside sgemm.
+ * An OpenMP OpenBLAS follows each thread's OpenMP count: nothing is set. */
+void vdb_blas_single_thread(void);
 
 /* ===== Partial updates: delete by filter, metadata patches, duplicate ids ===== */
 /* Delete, in ix (vdb_index_save writes the change), every live row whose

@@ -215,6 +215,13 @@ int main(void)
 		check_kept(ms[mi], 3000, 40, 8, 20, 3, 1000, 1, 90);
 		check_kept(ms[mi], 2000, 5, 8, 10, 0, 2000, 2, 0);
 	}
+	/* enough work for two threads (knn.c's SERIAL_WORK): first with
+	 * OpenBLAS's own threads inside sgemm (the library leaves its thread
+	 * count alone), then with OpenBLAS on one thread and our threads owning
+	 * query blocks (as the commands set it, vdb_blas_single_thread) */
+	check(VDB_METRIC_L2, 20000, 400, 32, 10, 0, 20000, 2);
+	vdb_blas_single_thread();
+	check(VDB_METRIC_L2, 20000, 400, 32, 10, 0, 20000, 2);
 	/* hamming: whole blocks, blocks taken a row at a time (few allowed,
 	 * or codes apart as in a graph's records), ties of short codes */
 	check_hamming(5000, 30, 16, 16, 10, 100, 2);
