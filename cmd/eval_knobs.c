@@ -72,7 +72,7 @@ void knobs_help(const knob_set *s)
 		vdb_knob_types(k, who, sizeof who);
 		snprintf(opt, sizeof opt, "--%s LIST", k->name);
 		printf("      %-19s%s: %s;\n                         %u..%u, default %u%s%s; sweep: a "
-		       "list, check: one\n", opt, who, k->field, k->min, k->max, k->def,
+		       "list, check: one\n", opt, who, k->what, k->min, k->max, k->def,
 		       k->def_note ? ", " : "", k->def_note ? k->def_note : "");
 	}
 }

@@ -548,12 +548,13 @@ static void hnsw_info(const vdb_index *ix, json_t *obj)
 
 /* ef: the beam kept while searching the graph */
 static const struct vdb_index_knob ef_knob = {
-	.pub = { .name = "ef", .field = "candidates kept while searching the graph", .min = 1,
+	.pub = { .name = "ef", .what = "candidates kept while searching the graph", .min = 1,
 	         .max = VDB_MAX_EF, .max_name = "VDB_MAX_EF", .def = HNSW_DEFAULT_EF,
 	         .def_note = "at least k" },
 	.field = offsetof(vdb_search_opts, ef),
 	.curve_id = 1,
 	.curve_unit = 10,
+	.default_follows_k = true,
 };
 
 const struct vdb_index_ops vdb_hnsw_ops = {

@@ -41,6 +41,9 @@ struct vdb_index_knob {
 	/* the largest setting that means anything for ix (nlist, 2^bits); NULL:
 	 * VDB_RECALL_MAX_EF */
 	unsigned (*curve_max)(const vdb_index *ix);
+	/* 0 (the default) grows with k (hnsw's ef: at least k), so a range
+	 * search widens k alone (range.c) */
+	bool default_follows_k;
 };
 
 /* --refine (vdb_build_opts.refine) for a type: */

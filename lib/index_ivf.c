@@ -847,7 +847,7 @@ static unsigned nprobe_max(const vdb_index *ix)
 
 /* nprobe: lists scanned */
 const struct vdb_index_knob vdb_ivf_nprobe_knob = {
-	.pub = { .name = "nprobe", .field = "lists scanned", .min = 1, .max = VDB_MAX_NPROBE,
+	.pub = { .name = "nprobe", .what = "lists scanned", .min = 1, .max = VDB_MAX_NPROBE,
 	         .max_name = "VDB_MAX_NPROBE", .def = DEFAULT_NPROBE, .def_note = "at most nlist" },
 	.field = offsetof(vdb_search_opts, nprobe),
 	.curve_id = 2,

@@ -769,7 +769,7 @@ static unsigned probes_max(const vdb_index *ix)
 
 /* probes: buckets visited per table */
 static const struct vdb_index_knob probes_knob = {
-	.pub = { .name = "probes", .field = "buckets visited per table", .min = 1,
+	.pub = { .name = "probes", .what = "buckets visited per table", .min = 1,
 	         .max = VDB_LSH_MAX_PROBES, .max_name = "VDB_LSH_MAX_PROBES", .def = 1,
 	         .def_note = "the query's own bucket" },
 	.field = offsetof(vdb_search_opts, probes),

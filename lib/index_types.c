@@ -233,7 +233,7 @@ static json_t *knob_json(const vdb_knob *k)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "name", json_string(k->name));
-	json_object_set_new(o, "sets", json_string(k->field));
+	json_object_set_new(o, "sets", json_string(k->what));
 	json_object_set_new(o, "min", json_integer(k->min));
 	json_object_set_new(o, "max", json_integer(k->max));
 	json_object_set_new(o, "max_name", json_string(k->max_name));

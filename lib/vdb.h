@@ -509,7 +509,7 @@ const char *vdb_index_knob(const vdb_index *ix);
  * query record's key and a command option (--NAME) of that name. */
 typedef struct {
 	const char *name;     /* "ef", "nprobe", "probes" */
-	const char *field;    /* what it sets, in words */
+	const char *what;     /* what it sets, in words */
 	unsigned min, max;    /* the values accepted */
 	const char *max_name; /* the constant max is ("VDB_MAX_EF") */
 	unsigned def;         /* used when it is 0 (not given) ... */
@@ -529,9 +529,9 @@ vdb_status vdb_search_opts_set(vdb_search_opts *o, const char *name, unsigned v)
 unsigned vdb_search_opts_get(const vdb_search_opts *o, const char *name);
 /* Every registered index type and what it can do, as a JSON array (caller
  * frees): per type {"type", "metrics": [...], "storage": [...], "refine":
- * "never"|"compressed"|"always", "knob": {"name", "min", "max", "default",
- * "default_note"} or null}, as `vdb-eval types` prints it. NULL: out of
- * memory. */
+ * "never"|"compressed"|"always", "knob": {"name", "sets" (its what), "min",
+ * "max", "max_name", "default", "default_note"} or null}, as `vdb-eval
+ * types --json` prints it. NULL: out of memory. */
 char *vdb_index_types_json(void);
 /* Measure ix's curve again over its live rows (after an append, upsert,
  * delete or compaction), replacing the one it has. VDB_EUNSUPPORTED when
