@@ -172,21 +172,15 @@ int eval_range_sweep(const range_sweep_args *a)
 		vdb_range_result truth;
 		if ((s = vdb_index_search_range_exact(ix, q.data, q.n, a->radius, a->cap, &truth)))
 			cmd_die(s);
-		const unsigned *list = NULL;
-		size_t n = 0;
-		if (info.knob && !strcmp(info.knob, "ef"))
-			list = a->ef, n = a->nef;
-		else if (info.knob && !strcmp(info.knob, "nprobe"))
-			list = a->nprobe, n = a->nnprobe;
+		const knob_values *kv = knobs_find(a->knobs, info.knob);
+		size_t n = kv ? kv->n : 0;
 		for (size_t j = 0; j < (n ? n : 1); j++) {
 			vdb_search_opts so;
 			vdb_search_opts_init(&so);
 			range_row row = { .label = a->index[i], .knob = info.knob,
-			                  .setting = n ? list[j] : 0 };
-			if (n && !strcmp(info.knob, "ef"))
-				so.ef = list[j];
-			else if (n)
-				so.nprobe = list[j];
+			                  .setting = n ? kv->v[j] : 0 };
+			if (n)
+				knobs_set(&so, kv->knob, kv->v[j]);
 			measure(ix, &q, &so, a, &truth, &row);
 			write_row(fmt, &row, a->radius, q.n, a->runs, width);
 			cmd_check_stdout();

@@ -3,6 +3,7 @@
 #ifndef VDB_CMD_EVAL_RANGE_H
 #define VDB_CMD_EVAL_RANGE_H
 #include "common.h"
+#include "eval_knobs.h"
 
 /* vdb-eval range [--json] TRUTH [RESULTS]: prints range precision and
  * recall; returns the exit status. */
@@ -14,8 +15,7 @@ typedef struct {
 	const char *queries;
 	float radius;
 	size_t cap;            /* results per query at most (-k); 0: VDB_MAX_RANGE */
-	const unsigned *ef, *nprobe;
-	size_t nef, nnprobe;
+	knob_set *knobs;       /* the values of each search setting to measure */
 	unsigned runs;
 	const char *format;    /* table (default), csv, json */
 } range_sweep_args;

@@ -36,10 +36,8 @@ void recall_pick(double target, const vdb_index *const *ix, const char *const *n
 		                                      &reached);
 		if (s)
 			cmd_usage_error("--recall: %s", vdb_last_error());
-		unsigned *field = !strcmp(knob, "ef") ? &so->ef : !strcmp(knob, "nprobe") ? &so->nprobe
-		                                                                          : &so->probes;
-		if (setting > *field)
-			*field = setting;
+		if (setting > vdb_search_opts_get(so, knob) && vdb_search_opts_set(so, knob, setting))
+			cmd_die(VDB_EINTERNAL);
 		if (recall < least)
 			least = recall;
 		if (!reached && !warned)

@@ -4,6 +4,7 @@
 #include "common.h"
 #include "recall_pick.h"
 #include "eval_range.h"
+#include "eval_knobs.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +14,10 @@
 #include <unistd.h>
 
 enum {
-	OPT_MIN_RECALL = OPT_COMMON_LAST, OPT_JSON, OPT_QUERIES, OPT_GT, OPT_EF, OPT_NPROBE,
+	OPT_MIN_RECALL = OPT_COMMON_LAST, OPT_JSON, OPT_QUERIES, OPT_GT,
 	OPT_RUNS, OPT_PLOT, OPT_REFERENCE, OPT_HEADER, OPT_MAX_P99, OPT_METRICS, OPT_PER_QUERY,
-	OPT_QRELS, OPT_ALPHA, OPT_RRF_K, OPT_DEPTH, OPT_RECALL, OPT_MAX_DISTANCE
+	OPT_QRELS, OPT_ALPHA, OPT_RRF_K, OPT_DEPTH, OPT_RECALL, OPT_MAX_DISTANCE,
+	OPT_KNOB /* ..OPT_KNOB + EVAL_MAX_KNOBS - 1: the index types' search settings */
 };
 
 /* sysexits' EX_UNAVAILABLE: a program vdb-eval needs (gnuplot) is missing */
@@ -41,8 +43,7 @@ typedef struct {
 	size_t nindex;
 	bool index_from_argv;
 	const char *queries, *gt, *plot, *reference;
-	unsigned *ef, *nprobe;
-	size_t nef, nnprobe;
+	knob_set knobs;      /* --ef, --nprobe, --probes, ...: values of each */
 	unsigned runs;
 	header_mode header;
 	/* fusion */
@@ -60,20 +61,26 @@ typedef struct {
 static int main_argc;
 static char **main_argv;
 
+/* the knobs, for help (which cmd_parse calls without the arguments) */
+static knob_set help_knobs;
+
 static void help(void)
 {
+	char kn[128];
+	knobs_names(&help_knobs, "|", "|", kn, sizeof kn);
 	printf("Usage: %s groundtruth [-m METRIC] [-k K] [--output FMT] BASE QUERIES\n"
 	       "       %s recall -k K [--min-recall R] [--json] GT.ivecs [RESULTS]\n"
 	       "       %s qrels -k K [--per-query] [--json] QRELS [RESULTS]\n"
 	       "       %s sweep -x INDEX [-x INDEX...] --queries Q --gt GT.ivecs [-k K]\n"
-	       "                [--ef N,N,...] [--nprobe N,N,...] [--runs N] [--format FMT]\n"
+	       "                [%s N,N,...] [--runs N] [--format FMT]\n"
 	       "                [--plot FILE.svg|FILE.png [--reference REF.csv]]\n"
 	       "       %s fusion -x INDEX --queries Q.jsonl --qrels QRELS [-k K]\n"
 	       "                [--alpha A,A,...] [--rrf-k C,C,...] [--fusion-depth N]\n"
 	       "                [--format FMT] [--plot FILE.svg|FILE.png]\n"
 	       "       %s range [--json] TRUTH [RESULTS]\n"
-	       "       %s sweep -x INDEX... --queries Q --max-distance R [-k CAP] [--ef ...]\n"
-	       "       %s check -x INDEX --queries Q --gt GT.ivecs [-k K] [--ef N|--nprobe N]\n"
+	       "       %s types [--json]\n"
+	       "       %s sweep -x INDEX... --queries Q --max-distance R [-k CAP] [%s ...]\n"
+	       "       %s check -x INDEX --queries Q --gt GT.ivecs [-k K] [%s N]\n"
 	       "                [--min-recall R] [--max-p99-ms MS] [--metrics FILE] [--recall R]\n"
 	       "\n"
 	       "groundtruth: exact K nearest neighbours (default 100) of each query in BASE,\n"
@@ -92,6 +99,7 @@ static void help(void)
 	       "  against the exact answer by brute force (no --gt).\n"
 	       "check: recall@K and one-query latency of an index at one setting, one summary\n"
 	       "  line; exit 1 below --min-recall or above --max-p99-ms (a guard for cron).\n"
+	       "types: each index type's metrics, storages, --refine and search setting.\n"
 	       "\n"
 	       "  -m, --metric METRIC    l2 (default), ip or cosine\n"
 	       "  -k N                   neighbours per query (sweep, fusion: default 10)\n"
@@ -103,17 +111,17 @@ static void help(void)
 	       "                         and exit 1 when recall@K is below R - 0.02\n"
 	       "      --max-p99-ms MS    check: exit 1 when the 99th percentile latency is above MS\n"
 	       "      --metrics FILE     check: write Prometheus metrics to FILE (atomically)\n"
-	       "      --json             recall, qrels, range: print a JSON object\n"
+	       "      --json             recall, qrels, range: print a JSON object; types: a line each\n"
 	       "      --per-query        qrels: first a JSON line for each judged query\n"
 	       "  -x, --index FILE       sweep: an index; repeat, or separate with commas;\n"
 	       "                         check: the index\n"
 	       "      --queries FILE     sweep, check: query vectors (fvecs, jsonl, ...)\n"
 	       "      --gt FILE          sweep, check: their ground truth (ivecs, from groundtruth)\n"
-	       "      --ef LIST          sweep: ef values for hnsw indexes, e.g. 16,32,64;\n"
-	       "                         check: one ef\n"
-	       "      --nprobe LIST      sweep: nprobe values for ivf and ivfpq; check: one\n"
-	       "      --runs N           sweep, check: timed runs, the best reported (default 3)\n"
-	       "      --header WHEN      sweep: auto (default: not when appending to a\n"
+	       "      --runs N           sweep, check: timed runs, the best reported (default 3)\n",
+	       cmd_name, cmd_name, cmd_name, cmd_name, kn, cmd_name, cmd_name, cmd_name, cmd_name, kn,
+	       cmd_name, kn);
+	knobs_help(&help_knobs);
+	printf("      --header WHEN      sweep: auto (default: not when appending to a\n"
 	       "                         non-empty file), always or never\n"
 	       "      --plot FILE        sweep: draw recall against queries/s (gnuplot);\n"
 	       "                         fusion: nDCG@K against alpha\n"
@@ -133,8 +141,7 @@ static void help(void)
 	       "\nExit status: 0 ok, 1 below --min-recall or above --max-p99-ms, 64 usage,\n"
 	       "65 bad input data,\n"
 	       "66 cannot open input, 69 gnuplot missing for --plot, 73 cannot create output,\n"
-	       "74 I/O error, 70 internal error. See vdb-eval(1).\n",
-	       cmd_name, cmd_name, cmd_name, cmd_name, cmd_name, cmd_name, cmd_name, cmd_name);
+	       "74 I/O error, 70 internal error. See vdb-eval(1).\n");
 }
 
 /* Whether an option value lies in the command line (not the config file). */
@@ -236,6 +243,13 @@ static void parse_reals(const char *opt, const char *arg, double min, double max
 static bool on_opt(int opt, const char *arg, void *ctx)
 {
 	eval_args *a = ctx;
+	if (opt >= OPT_KNOB && opt < OPT_KNOB + (int)a->knobs.n) {
+		knob_values *kv = &a->knobs.k[opt - OPT_KNOB];
+		char name[40];
+		snprintf(name, sizeof name, "--%s", kv->knob->name);
+		parse_list(name, arg, kv->knob->max, &kv->v, &kv->n);
+		return true;
+	}
 	switch (opt) {
 	case 'm':
 		cmd_metric(arg, &a->metric);
@@ -289,12 +303,6 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case OPT_GT:
 		a->gt = arg;
 		return true;
-	case OPT_EF:
-		parse_list("--ef", arg, 1u << 20, &a->ef, &a->nef);
-		return true;
-	case OPT_NPROBE:
-		parse_list("--nprobe", arg, 1u << 24, &a->nprobe, &a->nnprobe);
-		return true;
 	case OPT_RUNS:
 		a->runs = (unsigned)cmd_size("--runs", arg, 1, 1000);
 		return true;
@@ -338,8 +346,6 @@ static const struct option longopts[] = {
 	{ "index", required_argument, NULL, 'x' },
 	{ "queries", required_argument, NULL, OPT_QUERIES },
 	{ "gt", required_argument, NULL, OPT_GT },
-	{ "ef", required_argument, NULL, OPT_EF },
-	{ "nprobe", required_argument, NULL, OPT_NPROBE },
 	{ "runs", required_argument, NULL, OPT_RUNS },
 	{ "plot", required_argument, NULL, OPT_PLOT },
 	{ "reference", required_argument, NULL, OPT_REFERENCE },
@@ -581,7 +587,25 @@ static vdb_sweep *load_probe(const char *sub, const eval_args *a, size_t k, unsi
 	return sw;
 }
 
-static int sweep(const eval_args *a, int nargs, char **args)
+/* What a sweep holds while it measures. */
+typedef struct {
+	const eval_args *a;
+	size_t k;
+	vdb_report_format fmt;
+	vdb_vecs q;
+	int32_t *gt;
+	vdb_sweep *sw;
+	vdb_index **ix;
+	vdb_sweep_index *info;
+	vdb_curve *curves, *ref; /* a curve per index, then the --reference ones */
+	size_t nref;
+	int width;               /* of the index column */
+	size_t total, done;      /* settings to measure, measured */
+} sweep_run;
+
+/* The sweep's operands and options, checked before anything is read; the
+ * report's format. */
+static vdb_report_format sweep_usage(const eval_args *a, int nargs, char **args)
 {
 	if (nargs)
 		cmd_usage_error("sweep takes no file operands (got '%s'); name indexes with -x",
@@ -593,125 +617,134 @@ static int sweep(const eval_args *a, int nargs, char **args)
 		cmd_usage_error("--format: %s", vdb_last_error());
 	if (a->reference && !a->plot)
 		cmd_usage_error("--reference needs --plot FILE");
-	if (a->range) { /* range search: eval_range.c */
-		if (a->gt || a->plot)
-			cmd_usage_error("sweep --max-distance measures against exact range results it "
-			                "computes: no --gt or --plot");
-		range_sweep_args r = { a->index, a->nindex, a->queries, (float)a->radius,
-		                       a->k_given ? a->k : 0, a->ef, a->nprobe, a->nef, a->nnprobe,
-		                       a->runs ? a->runs : 3, a->format };
-		return eval_range_sweep(&r);
-	}
-	size_t k = a->k_given ? a->k : 10;
-	vdb_status s;
+	if (a->range && (a->gt || a->plot))
+		cmd_usage_error("sweep --max-distance measures against exact range results it "
+		                "computes: no --gt or --plot");
+	return fmt;
+}
 
-	/* everything that can fail fast does, before minutes of measuring */
-	vdb_curve *ref = NULL;
-	size_t nref = 0;
+/* Everything that can fail fast does, before minutes of measuring: the
+ * plot, the reference curves, the probe, every index. */
+static void sweep_open(sweep_run *r)
+{
+	const eval_args *a = r->a;
+	vdb_status s;
 	if (a->plot) {
 		if ((s = vdb_plot_check(a->plot)) == VDB_EINVAL)
 			cmd_usage_error("--plot: %s", vdb_last_error());
 		if (s)
 			die_plot(s);
-		if (a->reference && (s = vdb_curves_load(a->reference, &ref, &nref)))
+		if (a->reference && (s = vdb_curves_load(a->reference, &r->ref, &r->nref)))
 			cmd_die(s);
 	}
-	vdb_vecs q;
-	int32_t *gt;
-	vdb_sweep *sw = load_probe("sweep", a, k, a->runs ? a->runs : 3, &q, &gt);
-	vdb_index **ix = calloc(a->nindex, sizeof *ix);
-	vdb_sweep_index *info = calloc(a->nindex, sizeof *info);
-	vdb_curve *curves = calloc(a->nindex + nref, sizeof *curves);
-	if (!ix || !info || !curves)
+	r->sw = load_probe("sweep", a, r->k, a->runs ? a->runs : 3, &r->q, &r->gt);
+	r->ix = calloc(a->nindex, sizeof *r->ix);
+	r->info = calloc(a->nindex, sizeof *r->info);
+	r->curves = calloc(a->nindex + r->nref, sizeof *r->curves);
+	if (!r->ix || !r->info || !r->curves)
 		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
-	int width = 5;
-	size_t total = 0;
-	bool ef_used = false, nprobe_used = false;
+	bool used[EVAL_MAX_KNOBS] = { false };
+	knob_set *ks = (knob_set *)&a->knobs;
+	r->width = 5;
 	for (size_t i = 0; i < a->nindex; i++) {
 		cmd_watch_index(a->index[i]);
-		if ((s = vdb_index_open(&ix[i], a->index[i])) ||
-		    (s = vdb_sweep_check(sw, ix[i], a->index[i])) ||
-		    (s = vdb_sweep_describe(ix[i], &info[i])))
+		if ((s = vdb_index_open(&r->ix[i], a->index[i])) ||
+		    (s = vdb_sweep_check(r->sw, r->ix[i], a->index[i])) ||
+		    (s = vdb_sweep_describe(r->ix[i], &r->info[i])))
 			cmd_die(s);
-		const char *knob = info[i].knob;
-		size_t n = knob && !strcmp(knob, "ef") ? a->nef
-		         : knob && !strcmp(knob, "nprobe") ? a->nnprobe : 0;
-		ef_used |= knob && !strcmp(knob, "ef");
-		nprobe_used |= knob && !strcmp(knob, "nprobe");
-		total += n ? n : 1;
+		const knob_values *kv = knobs_find(ks, r->info[i].knob);
+		if (kv)
+			used[kv - ks->k] = true;
+		r->total += kv && kv->n ? kv->n : 1;
 		int len = (int)strlen(a->index[i]);
-		width = len > width ? len : width;
-		curves[i].title = a->index[i];
+		r->width = len > r->width ? len : r->width;
+		r->curves[i].title = a->index[i];
 	}
-	if (a->nef && !ef_used)
-		cmd_warn("--ef applies to none of the indexes (it is for hnsw)");
-	if (a->nnprobe && !nprobe_used)
-		cmd_warn("--nprobe applies to none of the indexes (it is for ivf and ivfpq)");
-
-	bool header = a->header == HEADER_ALWAYS ||
-	              (a->header == HEADER_AUTO && !appending_to_data());
-	if (header && (s = vdb_sweep_write_header(stdout, fmt, k, vdb_threads(), width)))
-		cmd_check_stdout();
-	cmd_check_stdout();
-	vdb_sweep_row row = { .k = k, .queries = q.n, .runs = a->runs ? a->runs : 3,
-	                      .time = (int64_t)time(NULL) };
-	size_t done = 0;
-	for (size_t i = 0; i < a->nindex; i++) {
-		const char *knob = info[i].knob;
-		const unsigned *list = NULL;
-		size_t n = 0;
-		if (knob && !strcmp(knob, "ef"))
-			list = a->ef, n = a->nef;
-		else if (knob && !strcmp(knob, "nprobe"))
-			list = a->nprobe, n = a->nnprobe;
-		row.label = a->index[i], row.ix = ix[i], row.info = &info[i];
-		for (size_t j = 0; j < (n ? n : 1); j++) {
-			vdb_search_opts so;
-			vdb_search_opts_init(&so);
-			char what[64] = "";
-			row.setting = n ? list[j] : 0;
-			if (n && !strcmp(knob, "ef"))
-				so.ef = list[j];
-			else if (n)
-				so.nprobe = list[j];
-			if (n)
-				snprintf(what, sizeof what, "%s=%u", knob, list[j]);
-			sweep_progress(a->index[i], what, ++done, total);
-			if ((s = vdb_sweep_run(sw, ix[i], &so, &row.r)))
-				die_about(s, a->index[i], NULL);
-			sweep_progress_clear();
-			if ((s = vdb_sweep_write_row(stdout, fmt, &row, width)))
-				cmd_check_stdout();
-			cmd_check_stdout(); /* each row as soon as it is measured */
-			if ((s = vdb_curve_add(&curves[i], row.r.recall_k, row.r.qps_1)))
-				cmd_die(s);
+	for (size_t j = 0; j < ks->n; j++)
+		if (ks->k[j].n && !used[j]) {
+			char who[128];
+			vdb_knob_types(ks->k[j].knob, who, sizeof who);
+			cmd_warn("--%s applies to none of the indexes (it is for %s)",
+			         ks->k[j].knob->name, who);
 		}
+}
+
+/* Index i at each value of its knob given (else at its default): a row
+ * each, written as soon as it is measured. */
+static void sweep_index(sweep_run *r, size_t i, vdb_sweep_row *row)
+{
+	const eval_args *a = r->a;
+	const knob_values *kv = knobs_find((knob_set *)&a->knobs, r->info[i].knob);
+	size_t n = kv ? kv->n : 0;
+	vdb_status s;
+	row->label = a->index[i], row->ix = r->ix[i], row->info = &r->info[i];
+	for (size_t j = 0; j < (n ? n : 1); j++) {
+		vdb_search_opts so;
+		vdb_search_opts_init(&so);
+		char what[64] = "";
+		row->setting = n ? kv->v[j] : 0;
+		if (n) {
+			knobs_set(&so, kv->knob, kv->v[j]);
+			snprintf(what, sizeof what, "%s=%u", kv->knob->name, kv->v[j]);
+		}
+		sweep_progress(a->index[i], what, ++r->done, r->total);
+		if ((s = vdb_sweep_run(r->sw, r->ix[i], &so, &row->r)))
+			die_about(s, a->index[i], NULL);
+		sweep_progress_clear();
+		if ((s = vdb_sweep_write_row(stdout, r->fmt, row, r->width)))
+			cmd_check_stdout();
+		cmd_check_stdout(); /* each row as soon as it is measured */
+		if ((s = vdb_curve_add(&r->curves[i], row->r.recall_k, row->r.qps_1)))
+			cmd_die(s);
 	}
-	if (a->plot) {
-		for (size_t i = 0; i < nref; i++)
-			curves[a->nindex + i] = ref[i];
+}
+
+static void sweep_close(sweep_run *r)
+{
+	vdb_status s;
+	if (r->a->plot) {
+		for (size_t i = 0; i < r->nref; i++)
+			r->curves[r->a->nindex + i] = r->ref[i];
 		char xlabel[64];
-		snprintf(xlabel, sizeof xlabel, "recall@%zu", k);
-		if ((s = vdb_plot(a->plot, curves, a->nindex + nref, xlabel)))
+		snprintf(xlabel, sizeof xlabel, "recall@%zu", r->k);
+		if ((s = vdb_plot(r->a->plot, r->curves, r->a->nindex + r->nref, xlabel)))
 			die_plot(s);
 	}
-	for (size_t i = 0; i < a->nindex; i++) {
-		free(curves[i].recall);
-		free(curves[i].qps);
-		vdb_index_close(ix[i]);
+	for (size_t i = 0; i < r->a->nindex; i++) {
+		free(r->curves[i].recall);
+		free(r->curves[i].qps);
+		vdb_index_close(r->ix[i]);
 	}
-	for (size_t i = 0; i < nref; i++) {
-		free(ref[i].title);
-		free(ref[i].recall);
-		free(ref[i].qps);
+	vdb_curves_free(r->ref, r->nref);
+	free(r->curves);
+	free(r->info);
+	free(r->ix);
+	vdb_sweep_free(r->sw);
+	free(r->gt);
+	vdb_vecs_free(&r->q);
+}
+
+static int sweep(const eval_args *a, int nargs, char **args)
+{
+	sweep_run r = { .a = a, .fmt = sweep_usage(a, nargs, args) };
+	if (a->range) { /* range search: eval_range.c */
+		range_sweep_args ra = { a->index, a->nindex, a->queries, (float)a->radius,
+		                        a->k_given ? a->k : 0, (knob_set *)&a->knobs,
+		                        a->runs ? a->runs : 3, a->format };
+		return eval_range_sweep(&ra);
 	}
-	free(ref);
-	free(curves);
-	free(info);
-	free(ix);
-	vdb_sweep_free(sw);
-	free(gt);
-	vdb_vecs_free(&q);
+	r.k = a->k_given ? a->k : 10;
+	sweep_open(&r);
+	bool header = a->header == HEADER_ALWAYS ||
+	              (a->header == HEADER_AUTO && !appending_to_data());
+	if (header && vdb_sweep_write_header(stdout, r.fmt, r.k, vdb_threads(), r.width))
+		cmd_check_stdout();
+	cmd_check_stdout();
+	vdb_sweep_row row = { .k = r.k, .queries = r.q.n, .runs = a->runs ? a->runs : 3,
+	                      .time = (int64_t)time(NULL) };
+	for (size_t i = 0; i < a->nindex; i++)
+		sweep_index(&r, i, &row);
+	sweep_close(&r);
 	return cmd_finish();
 }
 
@@ -877,29 +910,38 @@ static int fusion(const eval_args *a, int nargs, char **args)
 
 /* ===== check ===== */
 
-/* The one setting check measures at: --ef or --nprobe, whichever the
- * index's type takes (one value), else its default. */
+/* The one setting check measures at: the value of the option of the
+ * index's knob (--ef, --nprobe, --probes), else its default. */
 static void check_setting(const eval_args *a, const vdb_sweep_index *info, vdb_search_opts *so)
 {
-	if (a->nef > 1 || a->nnprobe > 1)
-		cmd_usage_error("check measures one setting: give one --ef or --nprobe value");
-	const char *knob = info->knob ? info->knob : "";
-	if (a->nef && !strcmp(knob, "ef"))
-		so->ef = a->ef[0];
-	else if (a->nef)
-		cmd_warn("--ef applies to hnsw indexes only; ignored");
-	if (a->nnprobe && !strcmp(knob, "nprobe"))
-		so->nprobe = a->nprobe[0];
-	else if (a->nnprobe)
-		cmd_warn("--nprobe applies to ivf and ivfpq indexes only; ignored");
+	knob_set *ks = (knob_set *)&a->knobs;
+	char names[128];
+	knobs_names(ks, " or ", ", ", names, sizeof names);
+	if (knobs_given(ks, true))
+		cmd_usage_error("check measures one setting: give one %s value", names);
+	for (size_t j = 0; j < ks->n; j++) {
+		const knob_values *kv = &ks->k[j];
+		if (!kv->n)
+			continue;
+		if (info->knob && !strcmp(info->knob, kv->knob->name)) {
+			knobs_set(so, kv->knob, kv->v[0]);
+			continue;
+		}
+		char who[128];
+		vdb_knob_types(kv->knob, who, sizeof who);
+		cmd_warn("--%s applies to %s indexes only; ignored", kv->knob->name, who);
+	}
 }
 
 /* check --recall R: search at the setting vdb-query --recall R picks. */
 static void check_promise_setting(const eval_args *a, const vdb_index *ix, size_t k,
                                   vdb_search_opts *so)
 {
-	if (a->nef || a->nnprobe)
-		cmd_usage_error("--recall picks the setting: give it or --ef/--nprobe, not both");
+	if (knobs_given(&a->knobs, false)) {
+		char names[128];
+		knobs_names(&a->knobs, "/", "/", names, sizeof names);
+		cmd_usage_error("--recall picks the setting: give it or %s, not both", names);
+	}
 	if (k != VDB_RECALL_K)
 		cmd_warn("the recall curve promises recall@%u; -k %zu measures recall@%zu", VDB_RECALL_K,
 		         k, k);
@@ -911,8 +953,7 @@ static void check_promise_line(const eval_args *a, const vdb_index *ix, const vd
                                size_t k, double measured, bool broken)
 {
 	const char *knob = vdb_index_knob(ix);
-	unsigned v = !knob ? 0 : !strcmp(knob, "ef") ? so->ef : !strcmp(knob, "nprobe") ? so->nprobe
-	                                                                                : so->probes;
+	unsigned v = knob ? vdb_search_opts_get(so, knob) : 0;
 	char setting[48] = "exact";
 	if (knob)
 		snprintf(setting, sizeof setting, "%s %u", knob, v);
@@ -1005,10 +1046,14 @@ int main(int argc, char **argv)
 	cmd_init("vdb-eval");
 	eval_args a = { .metric = VDB_METRIC_L2 };
 	main_argc = argc, main_argv = argv;
-	int first = cmd_parse(argc, argv, "m:k:O:f:x:t:c:qh", longopts, on_opt, &a, help);
+	knobs_init(&a.knobs);
+	help_knobs = a.knobs;
+	struct option *opts = knobs_longopts(&a.knobs, OPT_KNOB, longopts);
+	int first = cmd_parse(argc, argv, "m:k:O:f:x:t:c:qh", opts, on_opt, &a, help);
+	free(opts);
 	if (first >= argc)
 		cmd_usage_error("no subcommand: expected groundtruth, recall, qrels, range, sweep, "
-		                "fusion or check");
+		                "fusion, check or types");
 	const char *sub = argv[first];
 	int nargs = argc - first - 1;
 	char **args = argv + first + 1;
@@ -1020,18 +1065,19 @@ int main(int argc, char **argv)
 		return qrels(&a, nargs, args);
 	if (!strcmp(sub, "range"))
 		return eval_range(a.json, nargs, args);
+	if (!strcmp(sub, "types"))
+		return eval_types(a.json, nargs, args);
 	bool is_sweep = !strcmp(sub, "sweep"), is_fusion = !strcmp(sub, "fusion");
 	if (is_sweep || is_fusion || !strcmp(sub, "check")) {
 		int st = is_sweep ? sweep(&a, nargs, args)
 		       : is_fusion ? fusion(&a, nargs, args) : check(&a, nargs, args);
 		free_indexes(&a);
 		free(a.index);
-		free(a.ef);
-		free(a.nprobe);
+		knobs_free(&a.knobs);
 		free(a.alpha);
 		free(a.rrf_k);
 		return st;
 	}
 	cmd_usage_error("unknown subcommand '%s' (expected groundtruth, recall, qrels, range, "
-	                "sweep, fusion or check)", sub);
+	                "sweep, fusion, check or types)", sub);
 }

@@ -18,10 +18,6 @@
 #include <math.h>
 #include <string.h>
 
-static const struct vdb_index_ops *const types[] = { &vdb_flat_ops, &vdb_hnsw_ops, &vdb_ivf_ops,
-                                                   &vdb_ivfpq_ops, &vdb_lsh_ops };
-#define NTYPES (sizeof types / sizeof types[0])
-
 void vdb_build_opts_init(vdb_build_opts *o)
 {
 	memset(o, 0, sizeof *o);
@@ -41,60 +37,31 @@ void vdb_search_opts_init(vdb_search_opts *o)
 	o->b = 0.75f;
 }
 
-static const struct vdb_index_ops *type_by_name(const char *name)
-{
-	for (size_t i = 0; i < NTYPES; i++)
-		if (!strcmp(types[i]->name, name))
-			return types[i];
-	return NULL;
-}
-
 static const struct vdb_index_ops *type_by_fourcc(uint32_t fc)
 {
-	for (size_t i = 0; i < NTYPES; i++)
-		if (types[i]->fourcc == fc)
-			return types[i];
+	const struct vdb_index_ops *t;
+	for (size_t i = 0; (t = vdb_index_type_at(i)); i++)
+		if (t->fourcc == fc)
+			return t;
 	return NULL;
 }
 
 /* ===== Build and save ===== */
 vdb_status vdb_build_opts_check(const vdb_build_opts *o)
 {
-	const struct vdb_index_ops *ops = type_by_name(o->type);
-	VDB_RETURN_IF(!ops, VDB_EINVAL, "unknown index type '%s' (this version has: flat, hnsw, ivf, "
-	              "ivfpq, lsh)", o->type);
-	bool hamming = o->metric == VDB_METRIC_HAMMING, bits = ops == &vdb_flat_ops ||
-	                                                       ops == &vdb_hnsw_ops;
-	VDB_RETURN_IF(o->metric != VDB_METRIC_L2 && o->metric != VDB_METRIC_IP &&
-	              o->metric != VDB_METRIC_COSINE && !(hamming && bits), VDB_EUNSUPPORTED,
-	              "index type %s does not support metric %s%s", ops->name,
-	              vdb_metric_name(o->metric), hamming ? " (flat and hnsw do)" : "");
-	bool ivf = ops == &vdb_ivf_ops || ops == &vdb_ivfpq_ops;
-	VDB_RETURN_IF(!ivf && (o->nlist || o->pq_m), VDB_EINVAL,
-	              "--nlist and --pq-m apply to ivf and ivfpq indexes, not %s", ops->name);
-	VDB_RETURN_IF(ops != &vdb_lsh_ops && (o->lsh_tables || o->lsh_bits), VDB_EINVAL,
-	              "--lsh-tables and --lsh-bits apply to lsh indexes, not %s", ops->name);
-	uint32_t storage = VDB_STORAGE_F32;
-	if (o->storage && vdb_storage_parse(o->storage, &storage))
+	const struct vdb_index_ops *ops = vdb_index_type_named(o->type);
+	if (!ops)
 		return VDB_EINVAL;
-	VDB_RETURN_IF(hamming && (storage != VDB_STORAGE_F32 || o->refine), VDB_EINVAL,
-	              "--storage and --refine apply to float vectors; a hamming index keeps the "
-	              "bits as they are");
-	VDB_RETURN_IF(!bits && storage != VDB_STORAGE_F32, VDB_EINVAL,
-	              "--storage applies to flat and hnsw indexes; %s stores %s (see --type ivfpq)",
-	              ops->name, ops == &vdb_ivfpq_ops ? "pq codes" : "float32 vectors");
-	VDB_RETURN_IF(ops == &vdb_lsh_ops && o->refine, VDB_EINVAL,
-	              "--refine does not apply to lsh: it always re-ranks with the float32 vectors");
-	VDB_RETURN_IF(!ivf && o->refine && storage == VDB_STORAGE_F32, VDB_EINVAL,
-	              "--refine applies to ivfpq and to compressed --storage (fp16, sq8); a %s "
-	              "index of float32 vectors is already exact", ops->name);
+	vdb_status s = vdb_index_caps_check(ops, o);
+	if (s)
+		return s;
 	VDB_RETURN_IF(o->shards > VDB_MAX_SHARDS || (o->shards && o->shard >= o->shards), VDB_EINVAL,
 	              "shard %u/%u is out of range", o->shard, o->shards);
 	VDB_RETURN_IF(o->refine > VDB_MAX_REFINE, VDB_EINVAL, "--refine %u is out of range (0..%u)",
 	              o->refine, VDB_MAX_REFINE);
 	if (o->lexical) { /* a language libstemmer lacks, before any input is read */
 		vdb_analyzer *a;
-		vdb_status s = vdb_analyzer_new(&a, o->lexical->language, NULL, 0);
+		s = vdb_analyzer_new(&a, o->lexical->language, NULL, 0);
 		if (s)
 			return s;
 		vdb_analyzer_free(a);
@@ -158,7 +125,7 @@ vdb_status vdb_index_build(vdb_index **out, vdb_vecs *data, const vdb_build_opts
 	vdb_status s = vdb_build_opts_check(o);
 	if (s)
 		return s;
-	const struct vdb_index_ops *ops = type_by_name(o->type);
+	const struct vdb_index_ops *ops = vdb_index_type_named(o->type);
 	VDB_RETURN_IF(data->n == 0, VDB_EFORMAT, "no vectors to index");
 	VDB_RETURN_IF(!data->binary != (o->metric != VDB_METRIC_HAMMING), VDB_EINVAL,
 	              "the hamming metric takes binary vectors, and only it does");
@@ -791,6 +758,8 @@ char *vdb_index_info_json(const vdb_index *ix)
 		json_object_set_new(o, "shards", json_integer(ix->shards));
 	}
 	ix->ops->info(ix, o);
+	/* what the type can do (its ops table): metrics, storage, refine, knob */
+	json_object_set_new(o, "capabilities", vdb_index_type_json(ix->ops));
 	if (ix->lex)
 		vdb_lex_info(ix->lex, o);
 	vdb_rcurve_info(ix, o);

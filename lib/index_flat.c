@@ -440,6 +440,11 @@ static void flat_free(vdb_index *ix)
 const struct vdb_index_ops vdb_flat_ops = {
 	.name = "flat",
 	.fourcc = VDB_FOURCC('F', 'L', 'A', 'T'),
+	.metrics = VDB_BIT(VDB_METRIC_L2) | VDB_BIT(VDB_METRIC_IP) | VDB_BIT(VDB_METRIC_COSINE) |
+	           VDB_BIT(VDB_METRIC_HAMMING),
+	.storages = VDB_BIT(VDB_STORAGE_F32) | VDB_BIT(VDB_STORAGE_F16) | VDB_BIT(VDB_STORAGE_SQ8),
+	.rows_are = "float32 vectors",
+	.refine = VDB_REFINE_COMPRESSED,
 	.build = flat_build,
 	.append = flat_append,
 	.compact = flat_compact,

@@ -26,6 +26,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#define HNSW_DEFAULT_EF 64u /* ef when a search gives none (at least k) */
+
 #define SEC_HNL0 VDB_FOURCC('H', 'N', 'L', '0')
 #define SEC_HNUO VDB_FOURCC('H', 'N', 'U', 'O')
 #define SEC_HNUL VDB_FOURCC('H', 'N', 'U', 'L')
@@ -413,7 +415,7 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 	/* the pool is a cache: searching does not change the index */
 	hnsw_index *h = (hnsw_index *)ix->impl;
 	const hnsw_graph *g = &h->g;
-	size_t ef = o->ef ? o->ef : 64;
+	size_t ef = o->ef ? o->ef : HNSW_DEFAULT_EF;
 	/* refine: the refine*k best of the beam are re-ranked exactly */
 	size_t kc = h->refine ? o->k * h->refine : o->k;
 	if (ef < kc)
@@ -544,9 +546,26 @@ static void hnsw_info(const vdb_index *ix, json_t *obj)
 	vdb_rows_info(&g->rows, obj);
 }
 
+/* ef: the beam kept while searching the graph */
+static const struct vdb_index_knob ef_knob = {
+	.pub = { .name = "ef", .what = "candidates kept while searching the graph", .min = 1,
+	         .max = VDB_MAX_EF, .max_name = "VDB_MAX_EF", .def = HNSW_DEFAULT_EF,
+	         .def_note = "at least k" },
+	.field = offsetof(vdb_search_opts, ef),
+	.curve_id = 1,
+	.curve_unit = 10,
+	.default_follows_k = true,
+};
+
 const struct vdb_index_ops vdb_hnsw_ops = {
 	.name = "hnsw",
 	.fourcc = VDB_FOURCC('H', 'N', 'S', 'W'),
+	.metrics = VDB_BIT(VDB_METRIC_L2) | VDB_BIT(VDB_METRIC_IP) | VDB_BIT(VDB_METRIC_COSINE) |
+	           VDB_BIT(VDB_METRIC_HAMMING),
+	.storages = VDB_BIT(VDB_STORAGE_F32) | VDB_BIT(VDB_STORAGE_F16) | VDB_BIT(VDB_STORAGE_SQ8),
+	.rows_are = "float32 vectors",
+	.refine = VDB_REFINE_COMPRESSED,
+	.knob = &ef_knob,
 	.check = check_params,
 	.build = hnsw_build,
 	.append = hnsw_append,

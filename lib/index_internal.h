@@ -6,6 +6,7 @@
 #include "file.h"
 #include "rowset.h"
 #include <jansson.h>
+#include <stddef.h>
 
 /* Section kinds shared by every index type. */
 #define VDB_SEC_IDOF VDB_FOURCC('I', 'D', 'O', 'F') /* u64[count+1] offsets into IDTX */
@@ -29,9 +30,53 @@
 /* Header params shared by every type; types use the rest. */
 #define VDB_PARAM_SEED 0
 
+/* The search setting a type takes (its knob): the public part (name,
+ * range, default: vdb_knob, vdb.h) and where it lives. Types that take the
+ * same setting share one (ivf and ivfpq: nprobe). */
+struct vdb_index_knob {
+	vdb_knob pub;
+	size_t field;          /* offsetof(vdb_search_opts, the unsigned it sets) */
+	uint32_t curve_id;     /* its code in a recall curve (RCRV, recall_curve.c) */
+	unsigned curve_unit;   /* the recall curve's ladder is 1, 2, 3, 4, 6, ... times this */
+	/* the largest setting that means anything for ix (nlist, 2^bits); NULL:
+	 * VDB_RECALL_MAX_EF */
+	unsigned (*curve_max)(const vdb_index *ix);
+	/* 0 (the default) grows with k (hnsw's ef: at least k), so a range
+	 * search widens k alone (range.c) */
+	bool default_follows_k;
+};
+
+/* --refine (vdb_build_opts.refine) for a type: */
+enum {
+	VDB_REFINE_NEVER = 0,      /* does not apply (rows are float32, ranked exactly) */
+	VDB_REFINE_COMPRESSED = 1, /* with a compressed --storage (fp16, sq8) */
+	VDB_REFINE_ALWAYS = 2      /* the rows are codes: keep the float32 vectors too */
+};
+
+/* Build options that only some types take (vdb_build_opts fields, 0 when
+ * not given): the bits of vdb_index_ops.build_opts. */
+enum {
+	VDB_BOPT_NLIST = 1u << 0,      /* --nlist */
+	VDB_BOPT_PQ_M = 1u << 1,       /* --pq-m */
+	VDB_BOPT_LSH_TABLES = 1u << 2, /* --lsh-tables */
+	VDB_BOPT_LSH_BITS = 1u << 3,   /* --lsh-bits */
+};
+
+/* The bit of a metric or a storage in the capability masks below. */
+#define VDB_BIT(x) (1u << (x))
+
 struct vdb_index_ops {
 	const char *name;
 	uint32_t fourcc;
+	/* ===== What the type can do: every generic check, sweep, --info and
+	 * `vdb-eval types` reads these, never the type's name. ===== */
+	unsigned metrics;      /* VDB_BIT(vdb_metric) of each metric it builds with */
+	unsigned storages;     /* VDB_BIT(VDB_STORAGE_*) of each --storage it keeps rows as */
+	const char *rows_are;  /* what it keeps of a row, for messages: "float32 vectors" */
+	int refine;            /* VDB_REFINE_* */
+	const char *no_refine; /* VDB_REFINE_NEVER: why, for the message */
+	unsigned build_opts;   /* VDB_BOPT_* it takes */
+	const struct vdb_index_knob *knob; /* its search setting; NULL: none (exact) */
 	/* Check the type's build parameters (optional). */
 	vdb_status (*check)(const vdb_build_opts *o);
 	/* Take over data (rows already normalised for cosine). */
@@ -136,9 +181,12 @@ vdb_status vdb_index_relex(vdb_index *ix, const vdb_index *base);
 /* The section table of a header as a JSON array (for --info). */
 json_t *vdb_sections_json(const vdb_header *h);
 
-extern const struct vdb_index_ops vdb_flat_ops;
-extern const struct vdb_index_ops vdb_hnsw_ops;
-extern const struct vdb_index_ops vdb_ivf_ops;
-extern const struct vdb_index_ops vdb_ivfpq_ops;
-extern const struct vdb_index_ops vdb_lsh_ops;
+/* The registered types (index.c's list), in order; NULL past the last. */
+const struct vdb_index_ops *vdb_index_type_at(size_t i);
+/* The type named name; NULL (and VDB_EINVAL listing the types) if none. */
+const struct vdb_index_ops *vdb_index_type_named(const char *name);
+/* o against what ops can do (metric, storage, refine, its build options). */
+vdb_status vdb_index_caps_check(const struct vdb_index_ops *ops, const vdb_build_opts *o);
+/* What t can do, as `vdb-eval types` prints it (a new JSON object). */
+json_t *vdb_index_type_json(const struct vdb_index_ops *t);
 #endif

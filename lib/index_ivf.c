@@ -1,6 +1,7 @@
 /*
- * index_ivf.c — inverted-file indexes: "ivf" (IVF-Flat) and "ivfpq"
- * (IVF-PQ), as in FAISS's IndexIVFFlat and IndexIVFPQ.
+ * index_ivf.c — inverted-file indexes: "ivf" (IVF-Flat), and the lists
+ * "ivfpq" (IVF-PQ, index_ivfpq.c: its codes) shares with it, as in FAISS's
+ * IndexIVFFlat and IndexIVFPQ.
  *
  * k-means (kmeans.c) cuts the space into nlist cells; each vector is filed
  * in the list of its nearest centroid, and a query scans only the nprobe
@@ -26,55 +27,13 @@
  * mean squared error of the build's vectors against their list centroid and
  * against its reconstruction by code (doubles, as bits).
  */
-#include "index_internal.h"
-#include "kmeans.h"
+
+#include "ivf.h"
 #include "rows.h"
-#include "topk.h"
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
-#define SEC_IVCE VDB_FOURCC('I', 'V', 'C', 'E')
-#define SEC_IVOF VDB_FOURCC('I', 'V', 'O', 'F')
-#define SEC_IVRW VDB_FOURCC('I', 'V', 'R', 'W')
-#define SEC_IVVE VDB_FOURCC('I', 'V', 'V', 'E')
-#define SEC_PQCB VDB_FOURCC('P', 'Q', 'C', 'B')
-#define SEC_PQCO VDB_FOURCC('P', 'Q', 'C', 'O')
-#define SEC_PQPL VDB_FOURCC('P', 'Q', 'P', 'L')
-/* the per-list tables are kept up to this size; above it, each probed list
- * gets its table computed at query time */
-#define MAX_PTAB_BYTES ((size_t)512 << 20)
-
-enum { P_NLIST = 1, P_PQM = 2, P_REFINE = 3, P_XMAX = 4, P_MSE_CENT = 5, P_MSE_PQ = 6 };
-#define MAX_NLIST (1u << 24)
-#define DEFAULT_NPROBE 16u
-#define BLOCK 65536 /* rows per block when computing residuals */
-#define COARSE_ITERS 10 /* as FAISS: more barely moves the lists */
-#define EXACT_PROBE 8 /* lists chosen by exact distance (and in batches by sgemm) */
-
-typedef struct {
-	bool pq;
-	uint32_t nlist;
-	unsigned refine;
-	double xmax;          /* largest |x|^2: bounds the rounding of ip keys */
-	/* ivfpq, measured at build: mean |x - c|^2 and |x - c - r|^2 (c the
-	 * list centroid, r the code's reconstruction of x - c) */
-	double mse_cent, mse_pq;
-	const float *cent;
-	const uint64_t *off;
-	const uint32_t *row;
-	const float *vecs;    /* NULL for ivfpq without refine */
-	const uint8_t *codes;
-	vdb_pq pq_q;
-	const float *ptab;    /* ivfpq l2: per list, |cb|^2 + 2<centroid, cb> (nlist x m x 256) */
-	/* what a build owns */
-	float *own_cent, *own_vecs;
-	uint64_t *own_off;
-	uint32_t *own_row;
-	uint8_t *own_codes;
-	float *own_ptab;
-	uint32_t *pos_of;     /* row -> position, built on first need (filters, --get) */
-} ivf;
 
 static uint32_t default_nlist(size_t n)
 {
@@ -83,29 +42,10 @@ static uint32_t default_nlist(size_t n)
 	return (uint32_t)(l < 1 ? 1 : l > n ? n : l > MAX_NLIST ? MAX_NLIST : l);
 }
 
-/* dim/8 when it divides, else the largest divisor of dim below it */
-static uint32_t default_pq_m(uint32_t d)
-{
-	uint32_t m = d / 8 ? d / 8 : 1;
-	while (d % m)
-		m--;
-	return m;
-}
-
-static vdb_status check_ivf(const vdb_build_opts *o)
+vdb_status vdb_ivf_check(const vdb_build_opts *o)
 {
 	VDB_RETURN_IF(o->nlist > MAX_NLIST, VDB_EINVAL, "--nlist %u is out of range (1..%u)",
 	              o->nlist, MAX_NLIST);
-	VDB_RETURN_IF(o->pq_m || o->refine, VDB_EINVAL,
-	              "--pq-m and --refine apply to --type ivfpq, not ivf");
-	return VDB_OK;
-}
-
-static vdb_status check_ivfpq(const vdb_build_opts *o)
-{
-	VDB_RETURN_IF(o->nlist > MAX_NLIST, VDB_EINVAL, "--nlist %u is out of range (1..%u)",
-	              o->nlist, MAX_NLIST);
-	VDB_RETURN_IF(o->pq_m > VDB_MAX_DIM, VDB_EINVAL, "--pq-m %u is out of range", o->pq_m);
 	return VDB_OK;
 }
 
@@ -140,8 +80,8 @@ static vdb_status fill_lists(ivf *f, const float *x, size_t n, uint32_t d)
 }
 
 /* Residuals (row minus its list's centroid) of list positions [p0, p0+np). */
-static void residuals(const ivf *f, const float *x, uint32_t d, size_t p0, size_t np,
-                      const uint32_t *list_of, float *out)
+void vdb_ivf_residuals(const ivf *f, const float *x, uint32_t d, size_t p0, size_t np,
+                       const uint32_t *list_of, float *out)
 {
 	#pragma omp parallel for schedule(static)
 	for (size_t i = 0; i < np; i++) {
@@ -150,104 +90,6 @@ static void residuals(const ivf *f, const float *x, uint32_t d, size_t p0, size_
 		for (uint32_t j = 0; j < d; j++)
 			out[i * d + j] = v[j] - c[j];
 	}
-}
-
-static vdb_status train_pq(vdb_index *ix, ivf *f, const float *x, unsigned pq_m)
-{
-	size_t n = ix->count;
-	uint32_t d = ix->dim, m = pq_m ? pq_m : default_pq_m(d);
-	VDB_RETURN_IF(m > d || d % m, VDB_EINVAL, "--pq-m %u must divide the dimension %u", m, d);
-	VDB_RETURN_IF(n < VDB_PQ_KSUB, VDB_EFORMAT,
-	              "ivfpq needs at least %u vectors to train its codebooks (there are %zu)",
-	              VDB_PQ_KSUB, n);
-	uint32_t *list_of = vdb_malloc(n * sizeof *list_of, "lists");
-	size_t nb = n < BLOCK ? n : BLOCK;
-	float *res = vdb_malloc(nb * d * sizeof(float), "residuals");
-	float *rec = vdb_malloc(nb * d * sizeof(float), "reconstructions");
-	f->own_codes = vdb_malloc(n * m, "pq codes");
-	vdb_status st = list_of && res && rec && f->own_codes ? VDB_OK : VDB_ENOMEM;
-	if (!st) {
-		for (uint32_t l = 0; l < f->nlist; l++)
-			for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++)
-				list_of[p] = l;
-		/* train on an even spread of positions (lists are in space order) */
-		float *tr = vdb_malloc(nb * d * sizeof(float), "pq training");
-		uint32_t *tl = vdb_malloc(nb * sizeof *tl, "pq training");
-		uint32_t *trow = vdb_malloc(nb * sizeof *trow, "pq training");
-		st = tr && tl && trow ? VDB_OK : VDB_ENOMEM;
-		if (!st) {
-			for (size_t i = 0; i < nb; i++) {
-				size_t p = (size_t)((double)i * (double)n / (double)nb);
-				tl[i] = list_of[p];
-				trow[i] = f->row[p];
-			}
-			ivf sample = *f;
-			sample.row = trow;
-			residuals(&sample, x, d, 0, nb, tl, tr);
-			st = vdb_pq_train(&f->pq_q, tr, nb, d, m, ix->seed);
-		}
-		free(tr), free(tl), free(trow);
-	}
-	double ec = 0, eq = 0;
-	for (size_t p0 = 0; !st && p0 < n; p0 += BLOCK) {
-		size_t np = n - p0 < BLOCK ? n - p0 : BLOCK;
-		residuals(f, x, d, p0, np, list_of, res);
-		st = vdb_pq_encode(&f->pq_q, res, np, f->own_codes + p0 * m);
-		if (st)
-			break;
-		/* what the codes add over the centroid alone, for --info */
-		vdb_pq_decode(&f->pq_q, f->own_codes + p0 * m, np, rec);
-		/* per row in parallel, summed in order: the file must not depend
-		 * on the number of threads */
-		#pragma omp parallel for schedule(static)
-		for (size_t i = 0; i < np; i++) {
-			double c = 0, q = 0;
-			for (size_t j = i * d; j < (i + 1) * d; j++) {
-				double e = (double)res[j] - rec[j];
-				c += (double)res[j] * res[j];
-				q += e * e;
-			}
-			res[i * d] = (float)c; /* the residual row is no longer needed */
-			rec[i * d] = (float)q;
-		}
-		for (size_t i = 0; i < np; i++)
-			ec += res[i * d], eq += rec[i * d];
-	}
-	f->mse_cent = ec / (double)n;
-	f->mse_pq = eq / (double)n;
-	f->codes = f->own_codes;
-	free(list_of);
-	free(res);
-	free(rec);
-	return st;
-}
-
-/* The query-independent part of ivfpq's l2 distances: with r the code's
- * reconstruction of a residual, |q - c - r|^2 = |q - c|^2 - 2<q, r> +
- * (|r|^2 + 2<c, r>), and the last term is one table per list (FAISS's
- * precomputed table), so a probed list costs no table of its own. */
-static vdb_status compute_ptab(ivf *f, vdb_metric m, uint32_t d)
-{
-	size_t per = (size_t)f->pq_q.m * VDB_PQ_KSUB, bytes;
-	if (m != VDB_METRIC_L2 || !vdb_mul_ok((size_t)f->nlist * per, sizeof(float), &bytes) ||
-	    bytes > MAX_PTAB_BYTES)
-		return VDB_OK;
-	f->own_ptab = vdb_malloc(bytes, "pq list tables");
-	if (!f->own_ptab)
-		return VDB_ENOMEM;
-	const vdb_kernels *K = vdb_kernels_get();
-	uint32_t ds = f->pq_q.dsub;
-	#pragma omp parallel for schedule(dynamic, 16)
-	for (uint32_t l = 0; l < f->nlist; l++)
-		for (uint32_t s = 0; s < f->pq_q.m; s++)
-			for (uint32_t j = 0; j < VDB_PQ_KSUB; j++) {
-				const float *cb = f->pq_q.cb + ((size_t)s * VDB_PQ_KSUB + j) * ds;
-				const float *c = f->cent + (size_t)l * d + (size_t)s * ds;
-				f->own_ptab[(size_t)l * per + (size_t)s * VDB_PQ_KSUB + j] =
-					K->dot(cb, cb, ds) + 2 * K->dot(c, cb, ds);
-			}
-	f->ptab = f->own_ptab;
-	return VDB_OK;
 }
 
 /* The inputs are finite, but their differences and squares need not be:
@@ -271,7 +113,8 @@ static vdb_status check_trained(const ivf *f, uint32_t d)
 	return VDB_OK;
 }
 
-static vdb_status build_lists(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o, bool pq)
+vdb_status vdb_ivf_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o,
+                         const struct ivf_codec *codec)
 {
 	ivf *f = calloc(1, sizeof *f);
 	if (!f)
@@ -280,7 +123,9 @@ static vdb_status build_lists(vdb_index *ix, vdb_vecs *data, const vdb_build_opt
 	size_t n = ix->count;
 	uint32_t d = ix->dim;
 	const float *x = data->data;
+	bool pq = codec != NULL;
 	f->pq = pq;
+	f->codec = codec;
 	f->refine = pq ? o->refine : 0;
 	f->nlist = o->nlist ? o->nlist : default_nlist(n);
 	VDB_RETURN_IF(f->nlist > n, VDB_EINVAL,
@@ -294,11 +139,7 @@ static vdb_status build_lists(vdb_index *ix, vdb_vecs *data, const vdb_build_opt
 	if (!st)
 		st = fill_lists(f, x, n, d);
 	if (!st && pq)
-		st = train_pq(ix, f, x, o->pq_m);
-	if (!st && pq)
-		st = vdb_pq_prepare(&f->pq_q);
-	if (!st && pq)
-		st = compute_ptab(f, ix->metric, d);
+		st = codec->train(ix, f, x, o);
 	if (!st)
 		st = check_trained(f, d);
 	if (st)
@@ -322,12 +163,7 @@ static vdb_status build_lists(vdb_index *ix, vdb_vecs *data, const vdb_build_opt
 
 static vdb_status ivf_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
 {
-	return build_lists(ix, data, o, false);
-}
-
-static vdb_status ivfpq_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
-{
-	return build_lists(ix, data, o, true);
+	return vdb_ivf_build(ix, data, o, NULL);
 }
 
 /* Add rows to base's lists: each new row joins the list of its nearest
@@ -345,6 +181,7 @@ static vdb_status ivf_like(vdb_index *ix, const ivf *b, ivf **out)
 	size_t n = ix->count;
 	uint32_t d = ix->dim, nl = b->nlist, m = b->pq ? b->pq_q.m : 0;
 	f->pq = b->pq;
+	f->codec = b->codec;
 	f->refine = b->refine;
 	f->nlist = nl;
 	f->xmax = b->xmax;
@@ -378,15 +215,13 @@ static vdb_status ivf_like(vdb_index *ix, const ivf *b, ivf **out)
 static vdb_status ivf_finish(vdb_index *ix, ivf *f)
 {
 	vdb_status st = VDB_OK;
-	if (f->pq)
-		st = vdb_pq_prepare(&f->pq_q);
-	if (!st && f->pq)
-		st = compute_ptab(f, ix->metric, ix->dim);
+	if (f->codec)
+		st = f->codec->tables(f, ix->metric, ix->dim);
 	return st ? st : check_trained(f, ix->dim);
 }
 
-static vdb_status ivf_append(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
-                             const vdb_build_opts *o)
+vdb_status vdb_ivf_append(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
+                          const vdb_build_opts *o)
 {
 	(void)o;
 	const ivf *b = base->impl;
@@ -460,7 +295,7 @@ out:
 /* Each list keeps its kept rows in their order, renumbered; the centroids
  * and codebooks stay (the lists were cut from more data, and the largest
  * |x|^2 only bounds rounding, so the old one still holds). */
-static vdb_status ivf_compact(vdb_index *ix, const vdb_index *base, const int64_t *keep,
+vdb_status vdb_ivf_compact(vdb_index *ix, const vdb_index *base, const int64_t *keep,
                               const vdb_build_opts *o)
 {
 	(void)o;
@@ -499,7 +334,7 @@ static vdb_status ivf_compact(vdb_index *ix, const vdb_index *base, const int64_
 	return ivf_finish(ix, f);
 }
 
-static vdb_status ivf_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *h)
+vdb_status vdb_ivf_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *h)
 {
 	const ivf *f = ix->impl;
 	size_t n = ix->count, d = ix->dim;
@@ -545,12 +380,12 @@ static const void *section(const vdb_index *ix, uint32_t kind, size_t want, cons
 	return *st ? NULL : p;
 }
 
-static vdb_status ivf_open(vdb_index *ix)
+vdb_status vdb_ivf_open(vdb_index *ix, const struct ivf_codec *codec)
 {
 	const vdb_file *file = ix->file;
 	const char *path = file->path;
 	const uint64_t *p = file->h.params;
-	bool pq = ix->ops == &vdb_ivfpq_ops;
+	bool pq = codec != NULL;
 	size_t n = ix->count, d = ix->dim;
 	VDB_RETURN_IF(file->h.storage != (pq ? VDB_STORAGE_PQ : VDB_STORAGE_F32), VDB_ECORRUPT,
 	              "%s: %s index with storage type %u", path, ix->ops->name, file->h.storage);
@@ -566,6 +401,7 @@ static vdb_status ivf_open(vdb_index *ix)
 		return vdb_fail(VDB_ENOMEM, "out of memory");
 	ix->impl = f;
 	f->pq = pq;
+	f->codec = codec;
 	f->nlist = (uint32_t)p[P_NLIST];
 	f->refine = (unsigned)p[P_REFINE];
 	memcpy(&f->xmax, &p[P_XMAX], sizeof f->xmax);
@@ -625,12 +461,17 @@ static vdb_status ivf_open(vdb_index *ix)
 	return VDB_OK;
 }
 
+static vdb_status ivf_open(vdb_index *ix)
+{
+	return vdb_ivf_open(ix, NULL);
+}
+
 /* IVRW a permutation of the rows (opening checked the range; a row listed
  * twice would be returned twice, and another never), then the values:
  * vectors finite, PQPL's tables never NaN (they are derived from finite
  * centroids and codebooks, which opening checked; a sum of values near the
  * float range may be infinite). */
-static vdb_status ivf_verify(const vdb_index *ix)
+vdb_status vdb_ivf_verify(const vdb_index *ix)
 {
 	const ivf *f = ix->impl;
 	size_t n = ix->count;
@@ -659,14 +500,8 @@ static vdb_status ivf_verify(const vdb_index *ix)
 	return VDB_OK;
 }
 
+
 /* ===== Search ===== */
-typedef struct {
-	float *q;        /* the query (normalised for cosine) */
-	float *r;        /* residual query - centroid (ivfpq, l2) */
-	float *table;    /* m x 256 */
-	double *pd, *hd, *cd;
-	int64_t *pi, *hi, *ci;
-} ivf_ws;
 
 static void ws_free(ivf_ws *w)
 {
@@ -748,50 +583,6 @@ static void scan_exact(const ivf *f, vdb_metric m, uint32_t d, const float *q,
 	}
 }
 
-/* Scan codes: keys from the distance tables into h (ids are positions when
- * by_pos, for refining; else rows). */
-static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
-                       const uint64_t *allow, vdb_topk *h, bool by_pos)
-{
-	const vdb_kernels *K = vdb_kernels_get();
-	uint32_t pm = f->pq_q.m;
-	size_t per = (size_t)pm * VDB_PQ_KSUB;
-	bool l2 = m == VDB_METRIC_L2, pre = l2 && f->ptab;
-	if (!l2 || pre) /* <q, r> terms: one table per query */
-		vdb_pq_table_dot(&f->pq_q, w->q, w->table);
-	if (pre)
-		for (size_t i = 0; i < per; i++)
-			w->table[i] *= -2;
-	for (size_t a = 0; a < nl; a++) {
-		uint32_t l = (uint32_t)w->pi[a];
-		const float *c = f->cent + (size_t)l * d;
-		const float *lt = pre ? f->ptab + (size_t)l * per : NULL;
-		float base;
-		if (pre) {
-			base = (float)w->pd[a]; /* |q - c|^2, from choosing the lists */
-		} else if (l2) {
-			for (uint32_t j = 0; j < d; j++)
-				w->r[j] = w->q[j] - c[j];
-			vdb_pq_table_l2(&f->pq_q, w->r, w->table);
-			base = 0;
-		} else {
-			base = -K->dot(w->q, c, d);
-		}
-		for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++) {
-			/* (a row beyond the count is a damaged file's: never allowed) */
-			if (allow && (f->row[p] >= f->off[f->nlist] || !vdb_rowset_has(allow, f->row[p])))
-				continue;
-			const uint8_t *code = f->codes + p * pm;
-			float s = vdb_pq_adc(w->table, code, pm);
-			double key = pre ? (double)base + vdb_pq_adc(lt, code, pm) + s
-			             : l2 ? s : (double)base - s;
-			int64_t id = by_pos ? (int64_t)p : f->row[p];
-			if (h->n < h->cap || key <= h->dist[0])
-				topk_push(h, key, id);
-		}
-	}
-}
-
 /* probe/pdist: the query's lists and their Euclidean distances, when a
  * batch chose them together (NULL: choose here). */
 static void search_one(const vdb_index *ix, const ivf *f, ivf_ws *w, const float *query,
@@ -818,19 +609,20 @@ static void search_one(const vdb_index *ix, const ivf *f, ivf_ws *w, const float
 		scan_exact(f, m, d, w->q, w->pi, nl, allow, &h);
 	} else if (f->refine) {
 		vdb_topk c = { w->cd, w->ci, 0, (uint32_t)(k * f->refine) };
-		scan_codes(f, m, d, w, nl, allow, &c, true);
+		f->codec->scan(f, m, d, w, nl, allow, &c, true);
 		for (uint32_t e = 0; e < c.n; e++) {
 			size_t p = (size_t)c.id[e];
 			topk_push(&h, vdb_exact_distance(m, w->q, f->vecs + p * d, d), f->row[p]);
 		}
 	} else {
-		scan_codes(f, m, d, w, nl, allow, &h, false);
+		f->codec->scan(f, m, d, w, nl, allow, &h, false);
 		if (m == VDB_METRIC_COSINE) /* keys are -dot: the distance is 1 - dot */
 			for (uint32_t e = 0; e < h.n; e++)
 				h.dist[e] += 1;
 	}
 	vdb_topk_emit(&h, m, k, ids, dist);
 }
+
 
 /* What every thread of a search shares. */
 typedef struct {
@@ -919,7 +711,7 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 	return VDB_OK;
 }
 
-static vdb_status ivf_search(const vdb_index *ix, const float *q, size_t nq,
+vdb_status vdb_ivf_search(const vdb_index *ix, const float *q, size_t nq,
                              const vdb_search_opts *o, int64_t *ids, float *dist)
 {
 	return search(ix, q, nq, o, NULL, ids, dist);
@@ -928,7 +720,7 @@ static vdb_status ivf_search(const vdb_index *ix, const float *q, size_t nq,
 /* A filter can empty the probed lists: a query left with fewer than k
  * results (when more than that many rows pass) probes twice as many lists,
  * until it has k or has probed them all. */
-static vdb_status ivf_search_allowed(const vdb_index *ix, const float *q, size_t nq,
+vdb_status vdb_ivf_search_allowed(const vdb_index *ix, const float *q, size_t nq,
                                      const vdb_search_opts *o, const uint64_t *allow,
                                      size_t n_allow, int64_t *ids, float *dist)
 {
@@ -985,7 +777,7 @@ static uint32_t list_of(const ivf *f, uint64_t p)
 	return lo;
 }
 
-static void ivf_rows(const vdb_index *ix, const int64_t *rows, size_t n, float *out)
+void vdb_ivf_rows(const vdb_index *ix, const int64_t *rows, size_t n, float *out)
 {
 	const ivf *f = ix->impl;
 	uint32_t d = ix->dim;
@@ -1010,7 +802,7 @@ static void ivf_rows(const vdb_index *ix, const int64_t *rows, size_t n, float *
 	}
 }
 
-static void ivf_info(const vdb_index *ix, json_t *obj)
+void vdb_ivf_info(const vdb_index *ix, json_t *obj)
 {
 	const ivf *f = ix->impl;
 	json_object_set_new(obj, "nlist", json_integer(f->nlist));
@@ -1029,24 +821,12 @@ static void ivf_info(const vdb_index *ix, json_t *obj)
 	json_object_set_new(obj, "list_sizes", lists);
 	json_object_set_new(obj, "default_nprobe",
 	                    json_integer(f->nlist < DEFAULT_NPROBE ? f->nlist : DEFAULT_NPROBE));
-	size_t bpv = 4 + (f->vecs ? 4 * (size_t)ix->dim : 0) + (f->pq ? f->pq_q.m : 0);
+	/* a row's number and vector (ivfpq: index_ivfpq.c counts its codes) */
+	size_t bpv = 4 + (f->vecs ? 4 * (size_t)ix->dim : 0);
 	json_object_set_new(obj, "bytes_per_vector", json_integer((json_int_t)bpv));
-	if (f->pq) {
-		json_t *q = json_object();
-		json_object_set_new(q, "kind", json_string("pq"));
-		json_object_set_new(q, "m", json_integer(f->pq_q.m));
-		json_object_set_new(q, "bits", json_integer(8));
-		json_object_set_new(q, "dsub", json_integer(f->pq_q.dsub));
-		json_object_set_new(q, "residual", json_true());
-		/* mean squared error at build: the codes against the centroid alone */
-		json_object_set_new(q, "mse", json_real(f->mse_pq));
-		json_object_set_new(q, "centroid_mse", json_real(f->mse_cent));
-		json_object_set_new(obj, "quantizer", q);
-		json_object_set_new(obj, "refine", json_integer(f->refine));
-	}
 }
 
-static void ivf_free(vdb_index *ix)
+void vdb_ivf_free(vdb_index *ix)
 {
 	ivf *f = ix->impl;
 	if (!f)
@@ -1059,38 +839,43 @@ static void ivf_free(vdb_index *ix)
 	free(f);
 }
 
+/* The most lists that mean anything: every list. */
+static unsigned nprobe_max(const vdb_index *ix)
+{
+	return ((const ivf *)ix->impl)->nlist;
+}
+
+/* nprobe: lists scanned */
+const struct vdb_index_knob vdb_ivf_nprobe_knob = {
+	.pub = { .name = "nprobe", .what = "lists scanned", .min = 1, .max = VDB_MAX_NPROBE,
+	         .max_name = "VDB_MAX_NPROBE", .def = DEFAULT_NPROBE, .def_note = "at most nlist" },
+	.field = offsetof(vdb_search_opts, nprobe),
+	.curve_id = 2,
+	.curve_unit = 1,
+	.curve_max = nprobe_max,
+};
+
 const struct vdb_index_ops vdb_ivf_ops = {
 	.name = "ivf",
 	.fourcc = VDB_FOURCC('I', 'V', 'F', 'L'),
-	.check = check_ivf,
+	.metrics = VDB_BIT(VDB_METRIC_L2) | VDB_BIT(VDB_METRIC_IP) | VDB_BIT(VDB_METRIC_COSINE),
+	.storages = VDB_BIT(VDB_STORAGE_F32),
+	.rows_are = "float32 vectors",
+	.refine = VDB_REFINE_NEVER,
+	.no_refine = "its lists keep the float32 vectors, ranked exactly (see --type ivfpq)",
+	.build_opts = VDB_BOPT_NLIST,
+	.knob = &vdb_ivf_nprobe_knob,
+	.check = vdb_ivf_check,
 	.build = ivf_build,
-	.append = ivf_append,
-	.compact = ivf_compact,
-	.save = ivf_save,
+	.append = vdb_ivf_append,
+	.compact = vdb_ivf_compact,
+	.save = vdb_ivf_save,
 	.open = ivf_open,
-	.verify = ivf_verify,
-	.search = ivf_search,
-	.search_allowed = ivf_search_allowed,
-	.rows = ivf_rows,
-	.info = ivf_info,
-	.free = ivf_free,
-	.range_confirm = true,
-};
-
-const struct vdb_index_ops vdb_ivfpq_ops = {
-	.name = "ivfpq",
-	.fourcc = VDB_FOURCC('I', 'V', 'P', 'Q'),
-	.check = check_ivfpq,
-	.build = ivfpq_build,
-	.append = ivf_append,
-	.compact = ivf_compact,
-	.save = ivf_save,
-	.open = ivf_open,
-	.verify = ivf_verify,
-	.search = ivf_search,
-	.search_allowed = ivf_search_allowed,
-	.rows = ivf_rows,
-	.info = ivf_info,
-	.free = ivf_free,
+	.verify = vdb_ivf_verify,
+	.search = vdb_ivf_search,
+	.search_allowed = vdb_ivf_search_allowed,
+	.rows = vdb_ivf_rows,
+	.info = vdb_ivf_info,
+	.free = vdb_ivf_free,
 	.range_confirm = true,
 };

@@ -760,9 +760,34 @@ static void lsh_free(vdb_index *ix)
 	free(h);
 }
 
+/* The most probes that mean anything: every bucket of a table. */
+static unsigned probes_max(const vdb_index *ix)
+{
+	const lsh *h = ix->impl;
+	return h->bits >= 16 ? VDB_LSH_MAX_PROBES : 1u << h->bits;
+}
+
+/* probes: buckets visited per table */
+static const struct vdb_index_knob probes_knob = {
+	.pub = { .name = "probes", .what = "buckets visited per table", .min = 1,
+	         .max = VDB_LSH_MAX_PROBES, .max_name = "VDB_LSH_MAX_PROBES", .def = 1,
+	         .def_note = "the query's own bucket" },
+	.field = offsetof(vdb_search_opts, probes),
+	.curve_id = 3,
+	.curve_unit = 1,
+	.curve_max = probes_max,
+};
+
 const struct vdb_index_ops vdb_lsh_ops = {
 	.name = "lsh",
 	.fourcc = VDB_FOURCC('L', 'S', 'H', ' '),
+	.metrics = VDB_BIT(VDB_METRIC_L2) | VDB_BIT(VDB_METRIC_IP) | VDB_BIT(VDB_METRIC_COSINE),
+	.storages = VDB_BIT(VDB_STORAGE_F32),
+	.rows_are = "float32 vectors",
+	.refine = VDB_REFINE_NEVER,
+	.no_refine = "it always re-ranks with the float32 vectors",
+	.build_opts = VDB_BOPT_LSH_TABLES | VDB_BOPT_LSH_BITS,
+	.knob = &probes_knob,
 	.check = lsh_check,
 	.build = lsh_build,
 	.append = lsh_append,

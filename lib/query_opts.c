@@ -16,17 +16,14 @@
 #define WHERE "%s: line %zu (record %zu): "
 #define BAD(...) do { s = vdb_fail(VDB_EFORMAT, __VA_ARGS__); goto out; } while (0)
 
-static const struct {
-	const char *name;
-	json_int_t max;
-	const char *limit;
-} knobs[] = {
-	{ "k", VDB_MAX_K, "VDB_MAX_K" },
-	{ "ef", VDB_MAX_EF, "VDB_MAX_EF" },
-	{ "nprobe", VDB_MAX_NPROBE, "VDB_MAX_NPROBE" },
-	{ "probes", VDB_LSH_MAX_PROBES, "VDB_LSH_MAX_PROBES" },
-};
-#define NKNOBS (sizeof knobs / sizeof *knobs)
+/* The numeric options: k, then each index type's search setting (ef,
+ * nprobe, probes: vdb_knob_at), with its limit. */
+static const vdb_knob k_opt = { .name = "k", .min = 1, .max = VDB_MAX_K, .max_name = "VDB_MAX_K" };
+
+static const vdb_knob *knob(size_t i)
+{
+	return i ? vdb_knob_at(i - 1) : &k_opt;
+}
 
 static vdb_status push(vdb_vecs *v, const char *text, size_t len)
 {
@@ -46,8 +43,8 @@ static vdb_status push(vdb_vecs *v, const char *text, size_t len)
 /* Does the record give any option (the common record gives none)? */
 static bool any_option(json_t *o)
 {
-	for (size_t i = 0; i < NKNOBS; i++)
-		if (json_object_get(o, knobs[i].name))
+	for (size_t i = 0; knob(i); i++)
+		if (json_object_get(o, knob(i)->name))
 			return true;
 	return json_object_get(o, "filter") || json_object_get(o, "exclude");
 }
@@ -59,18 +56,18 @@ vdb_status vdb_query_opts_read(vdb_reader *r, vdb_vecs *v, json_t *o, size_t ln,
 	json_t *keep = json_object();
 	char *text = NULL;
 	vdb_status s = keep ? VDB_OK : vdb_fail(VDB_ENOMEM, "out of memory");
-	for (size_t i = 0; !s && i < NKNOBS; i++) {
-		json_t *j = json_object_get(o, knobs[i].name);
+	for (size_t i = 0; !s && knob(i); i++) {
+		const vdb_knob *kn = knob(i);
+		json_t *j = json_object_get(o, kn->name);
 		if (!j || json_is_null(j))
 			continue;
 		if (!json_is_integer(j))
-			BAD(WHERE "\"%s\" must be an integer (1..%lld)", r->name, ln, rec, knobs[i].name,
-			    (long long)knobs[i].max);
+			BAD(WHERE "\"%s\" must be an integer (1..%u)", r->name, ln, rec, kn->name, kn->max);
 		json_int_t x = json_integer_value(j);
-		if (x < 1 || x > knobs[i].max)
-			BAD(WHERE "\"%s\" is %lld, out of range (1..%lld, %s)", r->name, ln, rec,
-			    knobs[i].name, (long long)x, (long long)knobs[i].max, knobs[i].limit);
-		json_object_set(keep, knobs[i].name, j);
+		if (x < kn->min || x > kn->max)
+			BAD(WHERE "\"%s\" is %lld, out of range (%u..%u, %s)", r->name, ln, rec, kn->name,
+			    (long long)x, kn->min, kn->max, kn->max_name);
+		json_object_set(keep, kn->name, j);
 	}
 	json_t *f = json_object_get(o, "filter");
 	if (!s && f && !json_is_null(f)) {
@@ -143,17 +140,15 @@ vdb_status vdb_query_opts_get(const vdb_vecs *q, size_t i, vdb_query_opts *o)
 	}
 	h->obj = j;
 	o->hold = h;
-	size_t *dst[NKNOBS] = { &o->k };
-	unsigned *udst[NKNOBS] = { NULL, &o->ef, &o->nprobe, &o->probes };
-	for (size_t n = 0; n < NKNOBS; n++) {
-		json_t *e = json_object_get(j, knobs[n].name);
-		if (!e)
-			continue;
-		if (dst[n])
-			*dst[n] = (size_t)json_integer_value(e);
-		else
-			*udst[n] = (unsigned)json_integer_value(e);
-	}
+	json_t *e = json_object_get(j, "k");
+	if (e)
+		o->k = (size_t)json_integer_value(e);
+	vdb_search_opts so; /* the settings, checked when read */
+	memset(&so, 0, sizeof so);
+	for (size_t n = 1; knob(n); n++)
+		if ((e = json_object_get(j, knob(n)->name)))
+			vdb_search_opts_set(&so, knob(n)->name, (unsigned)json_integer_value(e));
+	o->ef = so.ef, o->nprobe = so.nprobe, o->probes = so.probes;
 	json_t *f = json_object_get(j, "filter");
 	o->filter = f ? json_string_value(f) : NULL;
 	json_t *x = json_object_get(j, "exclude");

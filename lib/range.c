@@ -41,11 +41,6 @@
 #define RANGE_K0 64u
 /* ids (and distances) of one round's search held at once, at most */
 #define RANGE_ROUND_IDS ((size_t)1 << 22)
-/* widening stops doubling a knob here (ivf clamps nprobe to nlist, lsh
- * probes to its buckets, hnsw takes any ef) */
-#define RANGE_MAX_EF (1u << 20)
-#define RANGE_MAX_NPROBE (1u << 24)
-#define RANGE_DEFAULT_NPROBE 16u /* what ivf probes when nprobe is 0 */
 
 void vdb_range_result_free(vdb_range_result *r)
 {
@@ -67,6 +62,20 @@ static unsigned widen(unsigned base, unsigned round, unsigned max)
 {
 	uint64_t v = (uint64_t)base << (round < 32 ? round : 32);
 	return v > max ? max : (unsigned)v;
+}
+
+/* The type's search setting (its ops table's knob) doubled round times
+ * from the one given, else from its default, up to its maximum (ivf clamps
+ * nprobe to nlist, lsh probes to its buckets, hnsw takes any ef); a default
+ * that follows k (ef) is left to k, which the rounds widen. */
+static void widen_knob(const vdb_index *ix, vdb_search_opts *so, unsigned round)
+{
+	const struct vdb_index_knob *kn = ix->ops->knob;
+	if (!kn)
+		return;
+	unsigned *v = (unsigned *)((char *)so + kn->field);
+	if (*v || !kn->default_follows_k)
+		*v = widen(*v ? *v : kn->pub.def, round, kn->pub.max);
 }
 
 /* Is query q (its m results of a k-NN search with k) done? Keeps its
@@ -164,9 +173,7 @@ static vdb_status range_rounds(const vdb_index *ix, const float *queries, size_t
 		if (na == 0)
 			break;
 		vdb_search_opts so = *o;
-		so.ef = o->ef ? widen(o->ef, round, RANGE_MAX_EF) : 0;
-		so.nprobe = widen(o->nprobe ? o->nprobe : RANGE_DEFAULT_NPROBE, round, RANGE_MAX_NPROBE);
-		so.probes = widen(o->probes ? o->probes : 1, round, VDB_LSH_MAX_PROBES);
+		widen_knob(ix, &so, round);
 		for (size_t a = 0; a < na && !st;) {
 			/* a slice: queries of one k, at most RANGE_ROUND_IDS ids */
 			size_t k = rq[act[a]].k, slice = RANGE_ROUND_IDS / k ? RANGE_ROUND_IDS / k : 1;

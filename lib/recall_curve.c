@@ -49,39 +49,15 @@
 #include <string.h>
 #include <xxhash.h>
 
-enum { RC_KNOB_EF = 1, RC_KNOB_NPROBE = 2, RC_KNOB_PROBES = 3 };
 #define RC_VERSION 1u
 #define RC_HEAD 32u
 #define RC_POINT 16u
 
-/* The setting each type takes, and where its largest meaningful value is:
- * a key of the type's --info (nlist; 2^bits), else a constant. As sweep.c,
- * by type name: the ops table has no place for knobs yet. */
-static const struct {
-	const char *type, *knob;
-	uint32_t id;
-	const char *max_key; /* NULL: max is VDB_RECALL_MAX_EF */
-	bool pow2;           /* the key is a bit count */
-} knobs[] = {
-	{ "hnsw", "ef", RC_KNOB_EF, NULL, false },
-	{ "ivf", "nprobe", RC_KNOB_NPROBE, "nlist", false },
-	{ "ivfpq", "nprobe", RC_KNOB_NPROBE, "nlist", false },
-	{ "lsh", "probes", RC_KNOB_PROBES, "bits", true },
-};
-#define NKNOBS (sizeof knobs / sizeof knobs[0])
-
-static int knob_of(const vdb_index *ix)
-{
-	for (size_t i = 0; i < NKNOBS; i++)
-		if (!strcmp(knobs[i].type, ix->ops->name))
-			return (int)i;
-	return -1;
-}
-
+/* The setting the type takes, from its ops table (its code in RCRV, the
+ * ladder's unit and its largest meaningful value). */
 const char *vdb_index_knob(const vdb_index *ix)
 {
-	int i = knob_of(ix);
-	return i < 0 ? NULL : knobs[i].knob;
+	return ix->ops->knob ? ix->ops->knob->pub.name : NULL;
 }
 
 /* The type's fields of --info (nlist, bits, refine). */
@@ -93,16 +69,11 @@ static json_t *type_info(const vdb_index *ix)
 	return o;
 }
 
-static unsigned knob_max(const vdb_index *ix, int kn)
+static unsigned knob_max(const vdb_index *ix)
 {
-	if (!knobs[kn].max_key)
-		return VDB_RECALL_MAX_EF;
-	json_t *o = type_info(ix);
-	json_int_t v = json_integer_value(json_object_get(o, knobs[kn].max_key));
-	json_decref(o);
-	if (knobs[kn].pow2)
-		v = v >= 16 ? (json_int_t)VDB_LSH_MAX_PROBES : (json_int_t)1 << (v > 0 ? v : 0);
-	return v < 1 ? 1 : (unsigned)v;
+	const struct vdb_index_knob *k = ix->ops->knob;
+	unsigned v = k->curve_max ? k->curve_max(ix) : VDB_RECALL_MAX_EF;
+	return v < 1 ? 1 : v;
 }
 
 /* Whether ops->rows gives the index's float32 vectors (not codes decoded):
@@ -120,7 +91,6 @@ struct vdb_rcurve_prep {
 	size_t nq, k;
 	float *q;        /* nq x dim */
 	int32_t *truth;  /* nq x k exact answers (rows fit: VDB_MAX_COUNT) */
-	int knob;
 };
 
 void vdb_rcurve_prep_free(vdb_rcurve_prep *p)
@@ -222,9 +192,8 @@ static vdb_status mean_nn(const vdb_index *ix, const float *rows, const int64_t 
 vdb_status vdb_rcurve_prepare(vdb_rcurve_prep **out, const vdb_index *ix, const float *rows)
 {
 	*out = NULL;
-	int kn = knob_of(ix);
 	size_t live = ix->count - ix->ndead, d = ix->dim;
-	if (kn < 0 || ix->metric == VDB_METRIC_HAMMING || live < 2)
+	if (!ix->ops->knob || ix->metric == VDB_METRIC_HAMMING || live < 2)
 		return VDB_OK;
 	VDB_RETURN_IF(!rows && (!ix->ops->rows || !rows_exact(ix)), VDB_EUNSUPPORTED,
 	              "the recall curve cannot be measured again: this %s index keeps no float32 "
@@ -232,7 +201,6 @@ vdb_status vdb_rcurve_prepare(vdb_rcurve_prep **out, const vdb_index *ix, const 
 	vdb_rcurve_prep *p = calloc(1, sizeof *p);
 	if (!p)
 		return vdb_fail(VDB_ENOMEM, "out of memory");
-	p->knob = kn;
 	p->nq = live / 10 < VDB_RECALL_MAX_QUERIES ? live / 10 : VDB_RECALL_MAX_QUERIES;
 	p->nq = p->nq ? p->nq : 1;
 	p->k = live < VDB_RECALL_K ? live : VDB_RECALL_K;
@@ -288,19 +256,19 @@ vdb_status vdb_rcurve_measure(vdb_index *ix, const vdb_rcurve_prep *p)
 		free(c), free(ids), free(dist);
 		return vdb_fail(VDB_ENOMEM, "out of memory for the recall curve");
 	}
-	int kn = p->knob;
-	c->knob = knobs[kn].id;
+	const struct vdb_index_knob *kn = ix->ops->knob;
+	c->knob = kn->curve_id;
 	c->k = (uint32_t)p->k;
 	c->queries = (uint32_t)p->nq;
 	c->noise = VDB_RECALL_NOISE;
-	unsigned base = c->knob == RC_KNOB_EF ? VDB_RECALL_K : 1, max = knob_max(ix, kn);
+	unsigned base = kn->curve_unit, max = knob_max(ix);
 	vdb_status st = VDB_OK;
 	for (unsigned s = base; !st && c->n < VDB_RECALL_MAX_POINTS; s = next_setting(s, base)) {
 		s = s < max ? s : max;
 		vdb_search_opts o;
 		vdb_search_opts_init(&o);
 		o.k = p->k;
-		*(c->knob == RC_KNOB_EF ? &o.ef : c->knob == RC_KNOB_NPROBE ? &o.nprobe : &o.probes) = s;
+		*(unsigned *)((char *)&o + kn->field) = s;
 		st = vdb_index_search(ix, p->q, p->nq, &o, ids, dist);
 		if (st)
 			break;
@@ -425,10 +393,10 @@ vdb_status vdb_rcurve_open(vdb_index *ix)
 	for (unsigned i = 0; i < f->h.nsections; i++)
 		if (f->h.sec[i].kind == VDB_SEC_RCRV)
 			sum = f->h.sec[i].xxh3;
-	int kn = knob_of(ix);
+	const struct vdb_index_knob *kn = ix->ops->knob;
 	size_t n = len >= RC_HEAD ? get32(b + 16) : 0;
 	bool ok = XXH3_64bits(b, len) == sum && len >= RC_HEAD && get32(b) == RC_VERSION &&
-	          kn >= 0 && get32(b + 4) == knobs[kn].id && n >= 1 &&
+	          kn && get32(b + 4) == kn->curve_id && n >= 1 &&
 	          n <= VDB_RECALL_MAX_POINTS && len == RC_HEAD + n * RC_POINT &&
 	          get32(b + 8) >= 1 && get32(b + 8) <= VDB_RECALL_K && get32(b + 12) >= 1 &&
 	          get32(b + 12) <= VDB_RECALL_MAX_QUERIES && get32(b + 20) == 0 &&
@@ -459,7 +427,7 @@ vdb_status vdb_rcurve_open(vdb_index *ix)
 void vdb_rcurve_info(const vdb_index *ix, json_t *obj)
 {
 	const vdb_rcurve *c = ix->curve;
-	if (knob_of(ix) < 0)
+	if (!ix->ops->knob)
 		return;
 	if (!c) {
 		json_object_set_new(obj, "recall_curve", json_null());

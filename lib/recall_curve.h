@@ -8,7 +8,7 @@
 
 /* The curve an index holds (ix->curve; NULL: none). */
 typedef struct vdb_rcurve {
-	uint32_t knob;    /* RC_KNOB_*: what the settings are (recall_curve.c) */
+	uint32_t knob;    /* the type's knob's curve_id: what the settings are */
 	uint32_t k;       /* recall@k measured (VDB_RECALL_K, or fewer live rows) */
 	uint32_t queries; /* sample queries */
 	double noise;     /* their noise: a fraction of the mean nearest-neighbour distance */

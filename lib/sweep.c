@@ -270,12 +270,7 @@ static void add_param(vdb_sweep_index *d, json_t *obj, const char *key, json_t *
 vdb_status vdb_sweep_describe(const vdb_index *ix, vdb_sweep_index *d)
 {
 	memset(d, 0, sizeof *d);
-	const char *type = vdb_index_type(ix);
-	/* the one search setting each type takes (flat and unknown types: none) */
-	if (!strcmp(type, "hnsw"))
-		d->knob = "ef";
-	else if (!strncmp(type, "ivf", 3))
-		d->knob = "nprobe";
+	d->knob = vdb_index_knob(ix); /* the type's search setting (flat: none) */
 	char *text = vdb_index_info_json(ix);
 	VDB_RETURN_IF(!text, VDB_ENOMEM, "out of memory describing an index");
 	json_error_t err;

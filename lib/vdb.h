@@ -475,6 +475,36 @@ typedef struct {
 } vdb_recall_point;
 /* The setting the type takes ("ef", "nprobe", "probes"), NULL: none (flat). */
 const char *vdb_index_knob(const vdb_index *ix);
+
+/* ===== Index types: what each can do (from each type's ops table) ===== */
+/* A search setting (knob) of an index type: a vdb_search_opts field, a
+ * query record's key and a command option (--NAME) of that name. */
+typedef struct {
+	const char *name;     /* "ef", "nprobe", "probes" */
+	const char *what;     /* what it sets, in words */
+	unsigned min, max;    /* the values accepted */
+	const char *max_name; /* the constant max is ("VDB_MAX_EF") */
+	unsigned def;         /* used when it is 0 (not given) ... */
+	const char *def_note; /* ... adjusted so, or NULL ("at least k") */
+} vdb_knob;
+/* The distinct knobs of the registered types, in the types' order; NULL
+ * past the last. */
+const vdb_knob *vdb_knob_at(size_t i);
+/* The knob named name (NULL if no type takes it). */
+const vdb_knob *vdb_knob_find(const char *name);
+/* The types that take knob k, as "ivf and ivfpq", into buf (cut to size). */
+void vdb_knob_types(const vdb_knob *k, char *buf, size_t size);
+/* Set o's knob name to v: VDB_EINVAL naming it when no type takes it or v
+ * is out of its range (0 sets the default). */
+vdb_status vdb_search_opts_set(vdb_search_opts *o, const char *name, unsigned v);
+/* o's value of knob name (0: the default, or no such knob). */
+unsigned vdb_search_opts_get(const vdb_search_opts *o, const char *name);
+/* Every registered index type and what it can do, as a JSON array (caller
+ * frees): per type {"type", "metrics": [...], "storage": [...], "refine":
+ * "never"|"compressed"|"always", "knob": {"name", "sets" (its what), "min",
+ * "max", "max_name", "default", "default_note"} or null}, as `vdb-eval
+ * types --json` prints it. NULL: out of memory. */
+char *vdb_index_types_json(void);
 /* Measure ix's curve again over its live rows (after an append, upsert,
  * delete or compaction), replacing the one it has. VDB_EUNSUPPORTED when
  * its stored rows are not its float32 vectors (ivfpq, fp16 or sq8 storage
@@ -986,7 +1016,7 @@ vdb_status vdb_sweep_new(vdb_sweep **out, const float *queries, size_t nq, uint3
 /* VDB_EFORMAT, naming the index (name may be NULL), if its dimension is not
  * the queries'. */
 vdb_status vdb_sweep_check(const vdb_sweep *s, const vdb_index *ix, const char *name);
-/* Measure ix with o's ef and nprobe (o->k is the sweep's k). Sets the thread
+/* Measure ix with o's search setting (o->k is the sweep's k). Sets the thread
  * count to 1 for the per-query runs and restores it: not thread-safe. */
 vdb_status vdb_sweep_run(vdb_sweep *s, const vdb_index *ix, const vdb_search_opts *o,
                          vdb_sweep_result *r);
@@ -994,8 +1024,9 @@ void vdb_sweep_free(vdb_sweep *s);
 
 /* What a sweep reports about an index besides its speed. */
 typedef struct {
-	const char *knob;       /* the setting its type takes: "ef" (hnsw), "nprobe"
-	                         * (ivf, ivfpq), NULL (flat: none) */
+	const char *knob;       /* the setting its type takes (vdb_index_knob): "ef"
+	                         * (hnsw), "nprobe" (ivf, ivfpq), "probes" (lsh), NULL
+	                         * (flat: none) */
 	uint64_t bytes;         /* file size (0: built in memory) */
 	char params[512];       /* build parameters: "M=16 ef_construction=200 seed=42" */
 	char params_json[1024]; /* the same as a JSON object */

@@ -6,7 +6,7 @@
 load helpers
 
 # the documented columns, in order (man vdb-eval, CSV AND JSON COLUMNS)
-COLS=time,index,type,metric,count,dim,bytes,params,k,queries,threads,runs,setting,ef,nprobe,recall_at_1,recall,recall_at_100,qps,qps_all,p50_ms,p95_ms,p99_ms,max_ms
+COLS=time,index,type,metric,count,dim,bytes,params,k,queries,threads,runs,setting,ef,nprobe,probes,recall_at_1,recall,recall_at_100,qps,qps_all,p50_ms,p95_ms,p99_ms,max_ms
 
 # a small, single-thread (so reproducible) hnsw graph whose recall still
 # moves with ef, and the exact index beside it
@@ -97,7 +97,7 @@ pipeline_recall() { # INDEX QUERIES GT QK KE [query options...]
   vdb-eval sweep -x h.vdb,f.vdb --queries "$D/sift_query20.fvecs" --gt gt10.ivecs --ef 8,32 \
     --runs 1 --format json >s.json
   [ "$(head -1 s.csv)" = "$COLS" ]
-  [ "$(awk -F, 'NR > 1 { print NF }' s.csv | sort -u)" = 24 ]
+  [ "$(awk -F, 'NR > 1 { print NF }' s.csv | sort -u)" = 25 ]
   jq -s -e --arg cols "$COLS" 'length == 3 and all(.[]; keys_unsorted == ($cols | split(",")))' \
     s.json >/dev/null
   # the header's facts: type, metric, sizes, file bytes and build parameters
@@ -111,7 +111,7 @@ pipeline_recall() { # INDEX QUERIES GT QK KE [query options...]
   jq -s -e 'all(.[]; .recall_at_100 == null)' s.json >/dev/null
   [ "$(csv_get s.csv h.vdb ef=8 recall_at_100)" = "" ]
   # recall is deterministic: both formats report the same
-  diff <(awk -F, 'NR > 1 { print $17 }' s.csv) <(jq -r '.recall | . * 1e6 | round' s.json |
+  diff <(awk -F, 'NR > 1 { print $18 }' s.csv) <(jq -r '.recall | . * 1e6 | round' s.json |
     awk '{ printf "%.6f\n", $1 / 1e6 }')
 }
 

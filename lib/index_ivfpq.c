@@ -1,0 +1,255 @@
+/*
+ * index_ivfpq.c — "ivfpq" (IVF-PQ, as FAISS's IndexIVFPQ): the inverted
+ * lists of index_ivf.c (ivf.h) holding, per row, m bytes: the
+ * product-quantized residual (vector minus its list's centroid). Distances
+ * are sums of table lookups (asymmetric: the query is not quantized); l2
+ * needs a table per probed list (kept in the file, PQPL, when small
+ * enough), ip and cosine one per query plus <q, centroid>. With --refine R
+ * the file also keeps the vectors, and the R*k best by code are re-ranked
+ * exactly. This file trains and scans the codes; the lists, the file's
+ * sections and the search around the scan are index_ivf.c's.
+ */
+#include "ivf.h"
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+
+/* dim/8 when it divides, else the largest divisor of dim below it */
+static uint32_t default_pq_m(uint32_t d)
+{
+	uint32_t m = d / 8 ? d / 8 : 1;
+	while (d % m)
+		m--;
+	return m;
+}
+
+static vdb_status check_ivfpq(const vdb_build_opts *o)
+{
+	vdb_status s = vdb_ivf_check(o);
+	if (s)
+		return s;
+	VDB_RETURN_IF(o->pq_m > VDB_MAX_DIM, VDB_EINVAL, "--pq-m %u is out of range", o->pq_m);
+	return VDB_OK;
+}
+
+static vdb_status train_pq(vdb_index *ix, ivf *f, const float *x, unsigned pq_m)
+{
+	size_t n = ix->count;
+	uint32_t d = ix->dim, m = pq_m ? pq_m : default_pq_m(d);
+	VDB_RETURN_IF(m > d || d % m, VDB_EINVAL, "--pq-m %u must divide the dimension %u", m, d);
+	VDB_RETURN_IF(n < VDB_PQ_KSUB, VDB_EFORMAT,
+	              "ivfpq needs at least %u vectors to train its codebooks (there are %zu)",
+	              VDB_PQ_KSUB, n);
+	uint32_t *list_of = vdb_malloc(n * sizeof *list_of, "lists");
+	size_t nb = n < BLOCK ? n : BLOCK;
+	float *res = vdb_malloc(nb * d * sizeof(float), "residuals");
+	float *rec = vdb_malloc(nb * d * sizeof(float), "reconstructions");
+	f->own_codes = vdb_malloc(n * m, "pq codes");
+	vdb_status st = list_of && res && rec && f->own_codes ? VDB_OK : VDB_ENOMEM;
+	if (!st) {
+		for (uint32_t l = 0; l < f->nlist; l++)
+			for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++)
+				list_of[p] = l;
+		/* train on an even spread of positions (lists are in space order) */
+		float *tr = vdb_malloc(nb * d * sizeof(float), "pq training");
+		uint32_t *tl = vdb_malloc(nb * sizeof *tl, "pq training");
+		uint32_t *trow = vdb_malloc(nb * sizeof *trow, "pq training");
+		st = tr && tl && trow ? VDB_OK : VDB_ENOMEM;
+		if (!st) {
+			for (size_t i = 0; i < nb; i++) {
+				size_t p = (size_t)((double)i * (double)n / (double)nb);
+				tl[i] = list_of[p];
+				trow[i] = f->row[p];
+			}
+			ivf sample = *f;
+			sample.row = trow;
+			vdb_ivf_residuals(&sample, x, d, 0, nb, tl, tr);
+			st = vdb_pq_train(&f->pq_q, tr, nb, d, m, ix->seed);
+		}
+		free(tr), free(tl), free(trow);
+	}
+	double ec = 0, eq = 0;
+	for (size_t p0 = 0; !st && p0 < n; p0 += BLOCK) {
+		size_t np = n - p0 < BLOCK ? n - p0 : BLOCK;
+		vdb_ivf_residuals(f, x, d, p0, np, list_of, res);
+		st = vdb_pq_encode(&f->pq_q, res, np, f->own_codes + p0 * m);
+		if (st)
+			break;
+		/* what the codes add over the centroid alone, for --info */
+		vdb_pq_decode(&f->pq_q, f->own_codes + p0 * m, np, rec);
+		/* per row in parallel, summed in order: the file must not depend
+		 * on the number of threads */
+		#pragma omp parallel for schedule(static)
+		for (size_t i = 0; i < np; i++) {
+			double c = 0, q = 0;
+			for (size_t j = i * d; j < (i + 1) * d; j++) {
+				double e = (double)res[j] - rec[j];
+				c += (double)res[j] * res[j];
+				q += e * e;
+			}
+			res[i * d] = (float)c; /* the residual row is no longer needed */
+			rec[i * d] = (float)q;
+		}
+		for (size_t i = 0; i < np; i++)
+			ec += res[i * d], eq += rec[i * d];
+	}
+	f->mse_cent = ec / (double)n;
+	f->mse_pq = eq / (double)n;
+	f->codes = f->own_codes;
+	free(list_of);
+	free(res);
+	free(rec);
+	return st;
+}
+
+/* The query-independent part of ivfpq's l2 distances: with r the code's
+ * reconstruction of a residual, |q - c - r|^2 = |q - c|^2 - 2<q, r> +
+ * (|r|^2 + 2<c, r>), and the last term is one table per list (FAISS's
+ * precomputed table), so a probed list costs no table of its own. */
+static vdb_status compute_ptab(ivf *f, vdb_metric m, uint32_t d)
+{
+	size_t per = (size_t)f->pq_q.m * VDB_PQ_KSUB, bytes;
+	if (m != VDB_METRIC_L2 || !vdb_mul_ok((size_t)f->nlist * per, sizeof(float), &bytes) ||
+	    bytes > MAX_PTAB_BYTES)
+		return VDB_OK;
+	f->own_ptab = vdb_malloc(bytes, "pq list tables");
+	if (!f->own_ptab)
+		return VDB_ENOMEM;
+	const vdb_kernels *K = vdb_kernels_get();
+	uint32_t ds = f->pq_q.dsub;
+	#pragma omp parallel for schedule(dynamic, 16)
+	for (uint32_t l = 0; l < f->nlist; l++)
+		for (uint32_t s = 0; s < f->pq_q.m; s++)
+			for (uint32_t j = 0; j < VDB_PQ_KSUB; j++) {
+				const float *cb = f->pq_q.cb + ((size_t)s * VDB_PQ_KSUB + j) * ds;
+				const float *c = f->cent + (size_t)l * d + (size_t)s * ds;
+				f->own_ptab[(size_t)l * per + (size_t)s * VDB_PQ_KSUB + j] =
+					K->dot(cb, cb, ds) + 2 * K->dot(c, cb, ds);
+			}
+	f->ptab = f->own_ptab;
+	return VDB_OK;
+}
+
+/* The codebooks of x (the build's rows, in f's lists), its codes and tables. */
+static vdb_status train(vdb_index *ix, ivf *f, const float *x, const vdb_build_opts *o)
+{
+	vdb_status st = train_pq(ix, f, x, o->pq_m);
+	if (!st)
+		st = vdb_pq_prepare(&f->pq_q);
+	if (!st)
+		st = compute_ptab(f, ix->metric, ix->dim);
+	return st;
+}
+
+static vdb_status tables(ivf *f, vdb_metric m, uint32_t d)
+{
+	vdb_status st = vdb_pq_prepare(&f->pq_q);
+	return st ? st : compute_ptab(f, m, d);
+}
+
+/* Scan codes: keys from the distance tables into h (ids are positions when
+ * by_pos, for refining; else rows). */
+static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
+                       const uint64_t *allow, vdb_topk *h, bool by_pos)
+{
+	const vdb_kernels *K = vdb_kernels_get();
+	uint32_t pm = f->pq_q.m;
+	size_t per = (size_t)pm * VDB_PQ_KSUB;
+	bool l2 = m == VDB_METRIC_L2, pre = l2 && f->ptab;
+	if (!l2 || pre) /* <q, r> terms: one table per query */
+		vdb_pq_table_dot(&f->pq_q, w->q, w->table);
+	if (pre)
+		for (size_t i = 0; i < per; i++)
+			w->table[i] *= -2;
+	for (size_t a = 0; a < nl; a++) {
+		uint32_t l = (uint32_t)w->pi[a];
+		const float *c = f->cent + (size_t)l * d;
+		const float *lt = pre ? f->ptab + (size_t)l * per : NULL;
+		float base;
+		if (pre) {
+			base = (float)w->pd[a]; /* |q - c|^2, from choosing the lists */
+		} else if (l2) {
+			for (uint32_t j = 0; j < d; j++)
+				w->r[j] = w->q[j] - c[j];
+			vdb_pq_table_l2(&f->pq_q, w->r, w->table);
+			base = 0;
+		} else {
+			base = -K->dot(w->q, c, d);
+		}
+		for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++) {
+			/* (a row beyond the count is a damaged file's: never allowed) */
+			if (allow && (f->row[p] >= f->off[f->nlist] || !vdb_rowset_has(allow, f->row[p])))
+				continue;
+			const uint8_t *code = f->codes + p * pm;
+			float s = vdb_pq_adc(w->table, code, pm);
+			double key = pre ? (double)base + vdb_pq_adc(lt, code, pm) + s
+			             : l2 ? s : (double)base - s;
+			int64_t id = by_pos ? (int64_t)p : f->row[p];
+			if (h->n < h->cap || key <= h->dist[0])
+				topk_push(h, key, id);
+		}
+	}
+}
+
+static const struct ivf_codec pq_codec = { .train = train, .tables = tables, .scan = scan_codes };
+
+static vdb_status ivfpq_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
+{
+	return vdb_ivf_build(ix, data, o, &pq_codec);
+}
+
+static vdb_status ivfpq_open(vdb_index *ix)
+{
+	return vdb_ivf_open(ix, &pq_codec);
+}
+
+/* ivf's --info, with the codes: a row's bytes count its code and its share
+ * of the per-list tables (PQPL, l2) too. */
+static void ivfpq_info(const vdb_index *ix, json_t *obj)
+{
+	const ivf *f = ix->impl;
+	vdb_ivf_info(ix, obj);
+	size_t bpv = 4 + (f->vecs ? 4 * (size_t)ix->dim : 0) + f->pq_q.m;
+	double tables = (double)f->nlist * f->pq_q.m * VDB_PQ_KSUB * sizeof(float);
+	if (f->ptab && ix->count)
+		json_object_set_new(obj, "bytes_per_vector",
+		                    json_real((double)bpv + tables / (double)ix->count));
+	else
+		json_object_set_new(obj, "bytes_per_vector", json_integer((json_int_t)bpv));
+	json_t *q = json_object();
+	json_object_set_new(q, "kind", json_string("pq"));
+	json_object_set_new(q, "m", json_integer(f->pq_q.m));
+	json_object_set_new(q, "bits", json_integer(8));
+	json_object_set_new(q, "dsub", json_integer(f->pq_q.dsub));
+	json_object_set_new(q, "residual", json_true());
+	/* mean squared error at build: the codes against the centroid alone */
+	json_object_set_new(q, "mse", json_real(f->mse_pq));
+	json_object_set_new(q, "centroid_mse", json_real(f->mse_cent));
+	json_object_set_new(obj, "quantizer", q);
+	json_object_set_new(obj, "refine", json_integer(f->refine));
+}
+
+const struct vdb_index_ops vdb_ivfpq_ops = {
+	.name = "ivfpq",
+	.fourcc = VDB_FOURCC('I', 'V', 'P', 'Q'),
+	.metrics = VDB_BIT(VDB_METRIC_L2) | VDB_BIT(VDB_METRIC_IP) | VDB_BIT(VDB_METRIC_COSINE),
+	.storages = VDB_BIT(VDB_STORAGE_F32),
+	.rows_are = "pq codes",
+	.refine = VDB_REFINE_ALWAYS,
+	.build_opts = VDB_BOPT_NLIST | VDB_BOPT_PQ_M,
+	.knob = &vdb_ivf_nprobe_knob,
+	.check = check_ivfpq,
+	.build = ivfpq_build,
+	.append = vdb_ivf_append,
+	.compact = vdb_ivf_compact,
+	.save = vdb_ivf_save,
+	.open = ivfpq_open,
+	.verify = vdb_ivf_verify,
+	.search = vdb_ivf_search,
+	.search_allowed = vdb_ivf_search_allowed,
+	.rows = vdb_ivf_rows,
+	.info = ivfpq_info,
+	.free = vdb_ivf_free,
+	.range_confirm = true,
+};

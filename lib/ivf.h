@@ -1,0 +1,101 @@
+/* ivf.h — the inverted lists both ivf types share (index_ivf.c): the
+ * lists, their file sections, appending, compacting and the search; ivfpq
+ * (index_ivfpq.c) adds its codes through an ivf_codec. (internal) */
+#ifndef VDB_IVF_H
+#define VDB_IVF_H
+#include "index_internal.h"
+#include "kmeans.h"
+#include "topk.h"
+
+#define SEC_IVCE VDB_FOURCC('I', 'V', 'C', 'E')
+#define SEC_IVOF VDB_FOURCC('I', 'V', 'O', 'F')
+#define SEC_IVRW VDB_FOURCC('I', 'V', 'R', 'W')
+#define SEC_IVVE VDB_FOURCC('I', 'V', 'V', 'E')
+#define SEC_PQCB VDB_FOURCC('P', 'Q', 'C', 'B')
+#define SEC_PQCO VDB_FOURCC('P', 'Q', 'C', 'O')
+#define SEC_PQPL VDB_FOURCC('P', 'Q', 'P', 'L')
+/* the per-list tables are kept up to this size; above it, each probed list
+ * gets its table computed at query time */
+#define MAX_PTAB_BYTES ((size_t)512 << 20)
+
+enum { P_NLIST = 1, P_PQM = 2, P_REFINE = 3, P_XMAX = 4, P_MSE_CENT = 5, P_MSE_PQ = 6 };
+#define MAX_NLIST (1u << 24)
+#define DEFAULT_NPROBE 16u
+#define BLOCK 65536 /* rows per block when computing residuals */
+#define COARSE_ITERS 10 /* as FAISS: more barely moves the lists */
+#define EXACT_PROBE 8 /* lists chosen by exact distance (and in batches by sgemm) */
+
+struct ivf;
+typedef struct ivf_ws ivf_ws;
+/* What ivfpq adds to the lists: its codes. */
+struct ivf_codec {
+	/* train the codebooks on x (the build's rows, f's lists filled), encode
+	 * the rows, derive the tables */
+	vdb_status (*train)(vdb_index *ix, struct ivf *f, const float *x, const vdb_build_opts *o);
+	/* the tables derived from the codebooks (after appending, compacting) */
+	vdb_status (*tables)(struct ivf *f, vdb_metric m, uint32_t d);
+	/* scan the codes of the nl lists of w->pi into h (ids: positions when
+	 * by_pos, else rows) */
+	void (*scan)(const struct ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
+	             const uint64_t *allow, vdb_topk *h, bool by_pos);
+};
+
+typedef struct ivf {
+	bool pq;
+	const struct ivf_codec *codec; /* ivfpq's codes (NULL: ivf's float32 vectors) */
+	uint32_t nlist;
+	unsigned refine;
+	double xmax;          /* largest |x|^2: bounds the rounding of ip keys */
+	/* ivfpq, measured at build: mean |x - c|^2 and |x - c - r|^2 (c the
+	 * list centroid, r the code's reconstruction of x - c) */
+	double mse_cent, mse_pq;
+	const float *cent;
+	const uint64_t *off;
+	const uint32_t *row;
+	const float *vecs;    /* NULL for ivfpq without refine */
+	const uint8_t *codes;
+	vdb_pq pq_q;
+	const float *ptab;    /* ivfpq l2: per list, |cb|^2 + 2<centroid, cb> (nlist x m x 256) */
+	/* what a build owns */
+	float *own_cent, *own_vecs;
+	uint64_t *own_off;
+	uint32_t *own_row;
+	uint8_t *own_codes;
+	float *own_ptab;
+	uint32_t *pos_of;     /* row -> position, built on first need (filters, --get) */
+} ivf;
+
+/* A search's scratch, per thread. */
+struct ivf_ws {
+	float *q;        /* the query (normalised for cosine) */
+	float *r;        /* residual query - centroid (ivfpq, l2) */
+	float *table;    /* m x 256 */
+	double *pd, *hd, *cd;
+	int64_t *pi, *hi, *ci;
+};
+
+extern const struct vdb_index_knob vdb_ivf_nprobe_knob;
+/* The build options both types check (--nlist). */
+vdb_status vdb_ivf_check(const vdb_build_opts *o);
+/* Residuals (row minus its list's centroid) of list positions [p0, p0+np). */
+void vdb_ivf_residuals(const ivf *f, const float *x, uint32_t d, size_t p0, size_t np,
+                       const uint32_t *list_of, float *out);
+/* The ops both types share; codec NULL: ivf, else ivfpq's. */
+vdb_status vdb_ivf_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o,
+                         const struct ivf_codec *codec);
+vdb_status vdb_ivf_open(vdb_index *ix, const struct ivf_codec *codec);
+vdb_status vdb_ivf_append(vdb_index *ix, const vdb_index *base, vdb_vecs *data,
+                          const vdb_build_opts *o);
+vdb_status vdb_ivf_compact(vdb_index *ix, const vdb_index *base, const int64_t *keep,
+                           const vdb_build_opts *o);
+vdb_status vdb_ivf_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *h);
+vdb_status vdb_ivf_verify(const vdb_index *ix);
+vdb_status vdb_ivf_search(const vdb_index *ix, const float *q, size_t nq,
+                          const vdb_search_opts *o, int64_t *ids, float *dist);
+vdb_status vdb_ivf_search_allowed(const vdb_index *ix, const float *q, size_t nq,
+                                  const vdb_search_opts *o, const uint64_t *allow,
+                                  size_t n_allow, int64_t *ids, float *dist);
+void vdb_ivf_rows(const vdb_index *ix, const int64_t *rows, size_t n, float *out);
+void vdb_ivf_info(const vdb_index *ix, json_t *obj);
+void vdb_ivf_free(vdb_index *ix);
+#endif
