@@ -150,7 +150,7 @@ small_inputs() {
   [ "$(jq -s '.[1].probes' s.json)" -eq 64 ]
   echo "probes 1: $r1, probes 64: $r64 (README: $promise)"
   ge "$r64" "$(awk -v p="$promise" 'BEGIN { print p - 0.005 }')" # 0.93 as printed, rounded
-  ! ge "$r1" 0.5 || false
+  ge 0.49 "$r1" # probes 1 stays far below (measured 0.18)
   # the same recall as vdb-query --probes 64 against the ground truth
   r=$(recall10 w.vdb "$W/wn100_query.fvecs" "$W/wn100_groundtruth_cosine.ivecs" --probes 64)
   near "$r" "$r64" 0.0001
