@@ -133,9 +133,6 @@ vdb_status vdb_index_append_rows(vdb_index **out, const vdb_index *base, vdb_vec
  * over the live rows, as a fresh build of them would make it. */
 vdb_status vdb_index_relex(vdb_index *ix, const vdb_index *base);
 
-/* The section table of a header as a JSON array (for --info). */
-json_t *vdb_sections_json(const vdb_header *h);
-
 extern const struct vdb_index_ops vdb_flat_ops;
 extern const struct vdb_index_ops vdb_hnsw_ops;
 extern const struct vdb_index_ops vdb_ivf_ops;

@@ -453,43 +453,17 @@ static int ends_with(const char *s, const char *suffix)
 	return a >= b && !strcasecmp(s + a - b, suffix);
 }
 
-/* A temporary file beside path (its name into *tmp, caller frees), made as
- * readable as any new file would be; VDB_ECREATE if it cannot be. */
-static vdb_status temp_beside(const char *path, char **tmp)
-{
-	size_t plen = strlen(path);
-	*tmp = vdb_malloc(plen + 16, "plot");
-	if (!*tmp)
-		return VDB_ENOMEM;
-	snprintf(*tmp, plen + 16, "%s.tmp.XXXXXX", path);
-	int fd = mkstemp(*tmp);
-	if (fd < 0) {
-		vdb_status s = vdb_fail(VDB_ECREATE, "cannot create %s: %s", path, strerror(errno));
-		free(*tmp);
-		*tmp = NULL;
-		return s;
-	}
-	mode_t mask = umask(0);
-	umask(mask);
-	if (fchmod(fd, 0666 & ~mask)) {
-		/* harmless: the picture stays private */
-	}
-	close(fd);
-	return VDB_OK;
-}
-
 vdb_status vdb_plot_check(const char *path)
 {
 	VDB_RETURN_IF(!ends_with(path, ".svg") && !ends_with(path, ".png"), VDB_EINVAL,
 	              "%s: a plot is .svg or .png", path);
-	char exe[4096], *tmp;
+	char exe[4096];
+	vdb_atomic out;
 	vdb_status s = vdb_output_file_check(path);
 	if (!s)
 		s = find_gnuplot(exe, sizeof exe);
-	if (!s && !(s = temp_beside(path, &tmp))) {
-		unlink(tmp);
-		free(tmp);
-	}
+	if (!s && !(s = vdb_atomic_open(&out, path)))
+		vdb_atomic_abort(&out);
 	return s;
 }
 
@@ -634,9 +608,10 @@ vdb_status vdb_plot_axes_draw(const char *path, const vdb_curve *c, size_t n,
 	if (s)
 		return s;
 
-	/* the picture goes to a temporary file beside the target */
-	char *tmp;
-	if ((s = temp_beside(path, &tmp)))
+	/* the picture goes to a temporary file beside the target: gnuplot
+	 * writes it by its name, the one atomic writer renames it into place */
+	vdb_atomic out;
+	if ((s = vdb_atomic_open(&out, path)))
 		return s;
 
 	char *script = NULL;
@@ -647,7 +622,7 @@ vdb_status vdb_plot_axes_draw(const char *path, const vdb_curve *c, size_t n,
 		s = vdb_fail(VDB_ENOMEM, "out of memory for the plot script");
 		goto done;
 	}
-	write_script(mf, tmp, png, c, n, a);
+	write_script(mf, out.tmp, png, c, n, a);
 	if (fclose(mf)) {
 		s = vdb_fail(VDB_ENOMEM, "out of memory for the plot script");
 		goto done;
@@ -677,17 +652,16 @@ vdb_status vdb_plot_axes_draw(const char *path, const vdb_curve *c, size_t n,
 			s = vdb_fail(VDB_EINTERNAL, "gnuplot failed drawing %s: %s", path,
 			             *msg ? msg : "no message");
 		}
-	} else if (stat(tmp, &st) || st.st_size == 0) {
+	} else if (fstat(out.fd, &st) || st.st_size == 0) {
 		s = vdb_fail(VDB_EIO, "gnuplot wrote nothing to %s", path);
-	} else {
-		s = vdb_file_replace(tmp, path);
 	}
 done:
 	if (s)
-		unlink(tmp);
+		vdb_atomic_abort(&out);
+	else
+		s = vdb_atomic_commit(&out);
 	if (sfd >= 0)
 		close(sfd);
 	free(script);
-	free(tmp);
 	return s;
 }
