@@ -120,38 +120,10 @@ static void help(void)
 	       cmd_name, cmd_name, cmd_name, cmd_name, cmd_name, cmd_name);
 }
 
-static bool on_opt(int opt, const char *arg, void *ctx)
+/* The build parameters (a change of an index keeps its own: params_set). */
+static bool on_param(int opt, const char *arg, build_args *a)
 {
-	build_args *a = ctx;
 	switch (opt) {
-	case 'o':
-		a->output = arg;
-		return true;
-	case 'T':
-		a->b.type = arg;
-		a->type_set = true;
-		return true;
-	case 'm':
-		cmd_metric(arg, &a->b.metric);
-		a->metric_set = true;
-		return true;
-	case 'x':
-		a->base = arg;
-		return true;
-	case OPT_APPEND: case OPT_DELETE: case OPT_UPSERT: case OPT_COMPACT: case OPT_PATCH: {
-		build_mode m = opt == OPT_APPEND   ? MODE_APPEND
-		               : opt == OPT_DELETE ? MODE_DELETE
-		               : opt == OPT_UPSERT ? MODE_UPSERT
-		               : opt == OPT_PATCH  ? MODE_PATCH : MODE_COMPACT;
-		if (a->mode && a->mode != m)
-			cmd_usage_error("%s and %s: one change at a time", mode_option[a->mode],
-			                mode_option[m]);
-		a->mode = m;
-		return true;
-	}
-	case OPT_COMPACT_HINT:
-		a->compact_hint = cmd_double("--compact-hint", arg, 0, 1);
-		return true;
 	case OPT_M:
 		a->b.M = (unsigned)cmd_size("--M", arg, 2, 256);
 		a->params_set = true;
@@ -184,6 +156,55 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		a->b.storage = arg;
 		a->params_set = true;
 		return true;
+	case OPT_LEXICAL:
+		a->lexical = true;
+		a->params_set = true;
+		return true;
+	case OPT_LANGUAGE: case OPT_STOPWORDS: case OPT_LEXICAL_FIELD:
+		*(opt == OPT_LANGUAGE    ? &a->lex.language
+		  : opt == OPT_STOPWORDS ? &a->lex.stopwords : &a->lex.field) = arg;
+		a->lex_option = opt == OPT_LANGUAGE    ? "--language"
+		                : opt == OPT_STOPWORDS ? "--stopwords" : "--lexical-field";
+		a->params_set = true;
+		return true;
+	}
+	return false;
+}
+
+static bool on_opt(int opt, const char *arg, void *ctx)
+{
+	build_args *a = ctx;
+	if (on_param(opt, arg, a))
+		return true;
+	switch (opt) {
+	case 'o':
+		a->output = arg;
+		return true;
+	case 'T':
+		a->b.type = arg;
+		a->type_set = true;
+		return true;
+	case 'm':
+		cmd_metric(arg, &a->b.metric);
+		a->metric_set = true;
+		return true;
+	case 'x':
+		a->base = arg;
+		return true;
+	case OPT_APPEND: case OPT_DELETE: case OPT_UPSERT: case OPT_COMPACT: case OPT_PATCH: {
+		build_mode m = opt == OPT_APPEND   ? MODE_APPEND
+		               : opt == OPT_DELETE ? MODE_DELETE
+		               : opt == OPT_UPSERT ? MODE_UPSERT
+		               : opt == OPT_PATCH  ? MODE_PATCH : MODE_COMPACT;
+		if (a->mode && a->mode != m)
+			cmd_usage_error("%s and %s: one change at a time", mode_option[a->mode],
+			                mode_option[m]);
+		a->mode = m;
+		return true;
+	}
+	case OPT_COMPACT_HINT:
+		a->compact_hint = cmd_double("--compact-hint", arg, 0, 1);
+		return true;
 	case 'f':
 		cmd_format(arg, &a->format);
 		return true;
@@ -205,17 +226,6 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		return true;
 	case OPT_METRICS:
 		a->metrics = arg;
-		return true;
-	case OPT_LEXICAL:
-		a->lexical = true;
-		a->params_set = true;
-		return true;
-	case OPT_LANGUAGE: case OPT_STOPWORDS: case OPT_LEXICAL_FIELD:
-		*(opt == OPT_LANGUAGE    ? &a->lex.language
-		  : opt == OPT_STOPWORDS ? &a->lex.stopwords : &a->lex.field) = arg;
-		a->lex_option = opt == OPT_LANGUAGE    ? "--language"
-		                : opt == OPT_STOPWORDS ? "--stopwords" : "--lexical-field";
-		a->params_set = true;
 		return true;
 	case OPT_FILTER:
 		a->filter = arg;
@@ -560,6 +570,207 @@ static size_t read_all_vectors(build_args *a, vdb_index *base, vdb_vecs *v, int 
 	return v->n;
 }
 
+/* The usage errors that need every option seen (exit 64 before any work). */
+static void check_args(build_args *a, int first, int argc)
+{
+	bool inputs = first < argc || a->argv_inputs.n || a->cfg_inputs.n;
+	if (a->mode == MODE_BUILD) {
+		if (!a->output)
+			cmd_usage_error("no output file: give -o INDEX");
+		if (a->base)
+			cmd_usage_error("-x names an index to change: give --append, --upsert, --delete "
+			                "or --compact too");
+		if (a->lex_option && !a->lexical)
+			cmd_usage_error("%s applies to the lexical index: give --lexical too", a->lex_option);
+		if (a->lexical)
+			a->b.lexical = &a->lex;
+		if (vdb_build_opts_check(&a->b))
+			cmd_usage_error("%s", vdb_last_error());
+	} else {
+		if (!a->output && !a->base)
+			cmd_usage_error("%s: give the index to change with -x INDEX",
+			                mode_option[a->mode]);
+		if (!a->output)
+			a->output = a->base;
+		if (!a->base)
+			a->base = a->output;
+		if (a->mode == MODE_COMPACT && inputs)
+			cmd_usage_error("--compact reads no input");
+	}
+	if (a->filter && a->mode != MODE_DELETE)
+		cmd_usage_error("--filter selects the records of --delete (vdb-query takes it for "
+		                "searches)");
+	if (a->filter && inputs)
+		cmd_usage_error("--delete --filter reads no input: give ids or a filter, not both");
+	if (a->dedupe_set && a->mode != MODE_BUILD && a->mode != MODE_APPEND && a->mode != MODE_UPSERT)
+		cmd_usage_error("--dedupe applies to records read: a build, --append or --upsert");
+}
+
+/* Take the output's lock, held from before the base is read until the new
+ * file is in place, so two changes cannot both start from the same old
+ * index; then remove the temporary files of killed builds. */
+static vdb_lock *lock_output(const build_args *a)
+{
+	char lockpath[4096];
+	if (snprintf(lockpath, sizeof lockpath, "%s.lock", a->output) >= (int)sizeof lockpath)
+		cmd_usage_error("--output: name too long");
+	vdb_lock *lock;
+	vdb_status s = vdb_output_file_check(a->output); /* before the lock file beside it */
+	if (s || (s = vdb_lock_acquire(&lock, lockpath, a->wait)))
+		cmd_die(s);
+	cmd_lock_hold(lock); /* a failure releases it too, removing INDEX.lock */
+	/* with the lock held no other build of this index is running: any
+	 * temporary file of one is left from a build that was killed */
+	size_t stale;
+	if ((s = vdb_file_remove_stale(a->output, &stale)))
+		cmd_die(s);
+	if (stale)
+		cmd_warn("removed %zu temporary file%s left by an interrupted build of %s", stale,
+		         stale == 1 ? "" : "s", a->output);
+	return lock;
+}
+
+/* One run: the operands, the index changed (base) and the one made (ix),
+ * how many records the input had (n) and what the summary says. */
+typedef struct {
+	int first, argc;
+	char **argv;
+	vdb_index *base, *ix;
+	vdb_vecs v;
+	size_t n;
+	char what[160];
+} build_run;
+
+/* Each mode's work: NULL when ix is made (base moved into it when the
+ * change is in place), else why the index is unchanged. */
+static const char *add_records(build_args *a, build_run *r)
+{
+	r->n = read_all_vectors(a, r->base, &r->v, r->first, r->argc, r->argv);
+	/* a nightly append of a quiet day: nothing to add is not a failure */
+	if (r->n == 0)
+		return "no vectors in the input";
+	size_t replaced = 0;
+	vdb_status s = a->mode == MODE_BUILD    ? vdb_index_build(&r->ix, &r->v, &a->b)
+	               : a->mode == MODE_APPEND ? vdb_index_append(&r->ix, r->base, &r->v, &a->b)
+	                                        : vdb_index_upsert(&r->ix, r->base, &r->v, &a->b,
+	                                                           &replaced);
+	if (s)
+		cmd_die(s);
+	if (a->mode == MODE_UPSERT)
+		snprintf(r->what, sizeof r->what, "%zu vectors upserted (%zu replaced)", r->n, replaced);
+	else
+		snprintf(r->what, sizeof r->what, "%zu vectors%s", r->n, r->base ? " added" : "");
+	return NULL;
+}
+
+/* A change made in the base itself (tombstones, metadata): it is saved. */
+static const char *in_place(build_run *r, size_t n, const char *verb)
+{
+	snprintf(r->what, sizeof r->what, "%zu records %s", n, verb);
+	r->ix = r->base;
+	r->base = NULL;
+	return NULL;
+}
+
+static const char *delete_records(build_args *a, build_run *r)
+{
+	size_t deleted;
+	if (a->filter) {
+		deleted = delete_by_filter(a, r->base);
+		if (deleted == 0)
+			return "nothing deleted";
+		r->n = deleted;
+	} else {
+		vdb_idlist ids;
+		vdb_idlist_init(&ids);
+		const char *last;
+		each_input(a, r->first, r->argc, r->argv, read_ids, &ids, &last);
+		size_t missing;
+		r->n = ids.n;
+		vdb_status s = vdb_index_delete(r->base, &ids, &deleted, &missing);
+		vdb_idlist_free(&ids);
+		if (s)
+			cmd_die(s);
+		if (missing)
+			cmd_warn("%zu of the %zu ids name no live record of %s", missing, r->n, a->base);
+		if (deleted == 0)
+			return r->n ? "nothing deleted" : "no ids in the input";
+	}
+	return in_place(r, deleted, "deleted");
+}
+
+static const char *patch_records(build_args *a, build_run *r)
+{
+	vdb_patches *p;
+	vdb_status s;
+	if ((s = vdb_patches_new(&p)))
+		cmd_die(s);
+	const char *last;
+	each_input(a, r->first, r->argc, r->argv, read_patches, p, &last);
+	size_t patched, missing;
+	char where[1024];
+	r->n = vdb_patches_count(p);
+	s = vdb_index_patch(r->base, p, &patched, &missing, where, sizeof where);
+	vdb_patches_free(p);
+	if (s)
+		cmd_die(s);
+	if (missing)
+		cmd_warn("%zu of the %zu patches name no live record of %s (the first: %s)",
+		         missing, r->n, a->base, where);
+	if (patched == 0)
+		return r->n ? "nothing patched" : "no patches in the input";
+	return in_place(r, patched, "patched");
+}
+
+static const char *compact_records(build_args *a, build_run *r)
+{
+	size_t dead = vdb_index_count(r->base) - vdb_index_live(r->base);
+	if (dead == 0)
+		return "no deleted records";
+	vdb_status s = vdb_index_compact(&r->ix, r->base, &a->b);
+	if (s)
+		cmd_die(s);
+	snprintf(r->what, sizeof r->what, "%zu deleted records removed", dead);
+	return NULL;
+}
+
+/* Save the index made, then report: metrics, summary, compaction hint. */
+static int save(const build_args *a, build_run *r, vdb_lock *lock, double t0)
+{
+	vdb_status s;
+	if (a->mode != MODE_BUILD && a->mode != MODE_PATCH) /* a patch moves no vector */
+		recall_curve_again(a, r->ix);
+	cmd_progress_end();
+	double built = cmd_now();
+	/* the base stays mapped until the new file has replaced it */
+	if ((s = vdb_index_save(r->ix, a->output)))
+		cmd_die(s);
+	size_t total = vdb_index_live(r->ix), count = vdb_index_count(r->ix);
+	uint32_t dim = vdb_index_dim(r->ix);
+	double seconds = cmd_now() - t0;
+	/* metrics under the lock too: their file follows the builds' order */
+	if (a->metrics)
+		write_metrics(a, r->n, r->ix, seconds);
+	vdb_index_close(r->ix);
+	vdb_index_close(r->base);
+	vdb_vecs_free(&r->v);
+	cmd_lock_release(lock);
+	if (!cmd_opts.quiet) {
+		char *what = r->what;
+		size_t len = strlen(what);
+		if (a->mode != MODE_BUILD && count == total)
+			snprintf(what + len, sizeof r->what - len, " (%zu in all)", total);
+		else if (a->mode != MODE_BUILD)
+			snprintf(what + len, sizeof r->what - len, " (%zu live of %zu)", total, count);
+		summary(a, what, dim, built - t0, seconds);
+	}
+	double dead = count ? (double)(count - total) / (double)count : 0;
+	if (dead > a->compact_hint)
+		cmd_warn("%zu of the %zu records of %s (%.1f%%) are deleted: `vdb-build --compact -x "
+		         "%s` would remove them", count - total, count, a->output, 100 * dead, a->output);
+	return cmd_finish();
+}
+
 int main(int argc, char **argv)
 {
 	cmd_init("vdb-build");
@@ -569,179 +780,27 @@ int main(int argc, char **argv)
 	static const char *const each[] = { "input", NULL };
 	cmd_config_each = each;
 	int first = cmd_parse(argc, argv, "o:T:m:f:x:i:t:c:vqh", longopts, on_opt, &a, help);
-	if (a.mode == MODE_BUILD) {
-		if (!a.output)
-			cmd_usage_error("no output file: give -o INDEX");
-		if (a.base)
-			cmd_usage_error("-x names an index to change: give --append, --upsert, --delete "
-			                "or --compact too");
-		if (a.lex_option && !a.lexical)
-			cmd_usage_error("%s applies to the lexical index: give --lexical too", a.lex_option);
-		if (a.lexical)
-			a.b.lexical = &a.lex;
-		if (vdb_build_opts_check(&a.b))
-			cmd_usage_error("%s", vdb_last_error());
-	} else {
-		if (!a.output && !a.base)
-			cmd_usage_error("%s: give the index to change with -x INDEX",
-			                mode_option[a.mode]);
-		if (!a.output)
-			a.output = a.base;
-		if (!a.base)
-			a.base = a.output;
-		if (a.mode == MODE_COMPACT && (first < argc || a.argv_inputs.n || a.cfg_inputs.n))
-			cmd_usage_error("--compact reads no input");
-	}
-	if (a.filter && a.mode != MODE_DELETE)
-		cmd_usage_error("--filter selects the records of --delete (vdb-query takes it for "
-		                "searches)");
-	if (a.filter && (first < argc || a.argv_inputs.n || a.cfg_inputs.n))
-		cmd_usage_error("--delete --filter reads no input: give ids or a filter, not both");
-	if (a.dedupe_set && a.mode != MODE_BUILD && a.mode != MODE_APPEND && a.mode != MODE_UPSERT)
-		cmd_usage_error("--dedupe applies to records read: a build, --append or --upsert");
+	check_args(&a, first, argc);
 	if (a.metrics)
 		cmd_metrics_on_failure(a.metrics, "vdb_build", a.output);
 	const char *last;
 	each_input(&a, first, argc, argv, refuse_output, (void *)a.output, &last);
-	/* held from before the base is read until the new file is in place, so
-	 * two changes cannot both start from the same old index */
-	char lockpath[4096];
-	if (snprintf(lockpath, sizeof lockpath, "%s.lock", a.output) >= (int)sizeof lockpath)
-		cmd_usage_error("--output: name too long");
-	vdb_lock *lock;
-	vdb_status s = vdb_output_file_check(a.output); /* before the lock file beside it */
-	if (s || (s = vdb_lock_acquire(&lock, lockpath, a.wait)))
-		cmd_die(s);
-	cmd_lock_hold(lock); /* a failure releases it too, removing INDEX.lock */
-	/* with the lock held no other build of this index is running: any
-	 * temporary file of one is left from a build that was killed */
-	size_t stale;
-	if ((s = vdb_file_remove_stale(a.output, &stale)))
-		cmd_die(s);
-	if (stale)
-		cmd_warn("removed %zu temporary file%s left by an interrupted build of %s", stale,
-		         stale == 1 ? "" : "s", a.output);
+	vdb_lock *lock = lock_output(&a);
 	double t0 = cmd_now(); /* not counting the wait for the lock */
 
-	vdb_index *base = NULL, *ix = NULL;
-	vdb_vecs v;
-	vdb_vecs_init(&v);
+	build_run r = { .first = first, .argc = argc, .argv = argv };
+	vdb_vecs_init(&r.v);
 	if (a.mode != MODE_BUILD)
-		base = open_base(&a, &v);
-	v.binary = a.b.metric == VDB_METRIC_HAMMING; /* the readers take bits */
+		r.base = open_base(&a, &r.v);
+	r.v.binary = a.b.metric == VDB_METRIC_HAMMING; /* the readers take bits */
 	a.b.progress = cmd_progress;
 	a.b.progress_ctx = "building";
 	a.b.recall_curve = !a.no_recall_curve;
-	char what[160];
-	size_t n = 0;
-	switch (a.mode) {
-	case MODE_BUILD: case MODE_APPEND: case MODE_UPSERT: {
-		n = read_all_vectors(&a, base, &v, first, argc, argv);
-		/* a nightly append of a quiet day: nothing to add is not a failure */
-		if (n == 0)
-			return unchanged(&a, base, 0, lock, t0, "no vectors in the input");
-		size_t replaced = 0;
-		s = a.mode == MODE_BUILD    ? vdb_index_build(&ix, &v, &a.b)
-		    : a.mode == MODE_APPEND ? vdb_index_append(&ix, base, &v, &a.b)
-		                            : vdb_index_upsert(&ix, base, &v, &a.b, &replaced);
-		if (a.mode == MODE_UPSERT)
-			snprintf(what, sizeof what, "%zu vectors upserted (%zu replaced)", n, replaced);
-		else
-			snprintf(what, sizeof what, "%zu vectors%s", n, base ? " added" : "");
-		break;
-	}
-	case MODE_DELETE: {
-		if (a.filter) {
-			n = delete_by_filter(&a, base);
-			if (n == 0)
-				return unchanged(&a, base, 0, lock, t0, "nothing deleted");
-			snprintf(what, sizeof what, "%zu records deleted", n);
-			ix = base; /* the base is saved with its new tombstones */
-			base = NULL;
-			break;
-		}
-		vdb_idlist ids;
-		vdb_idlist_init(&ids);
-		const char *last;
-		each_input(&a, first, argc, argv, read_ids, &ids, &last);
-		size_t deleted, missing;
-		n = ids.n;
-		s = vdb_index_delete(base, &ids, &deleted, &missing);
-		vdb_idlist_free(&ids);
-		if (s)
-			cmd_die(s);
-		if (missing)
-			cmd_warn("%zu of the %zu ids name no live record of %s", missing, n, a.base);
-		if (deleted == 0)
-			return unchanged(&a, base, n, lock, t0, n ? "nothing deleted" : "no ids in the input");
-		snprintf(what, sizeof what, "%zu records deleted", deleted);
-		ix = base; /* the base is saved with its new tombstones */
-		base = NULL;
-		break;
-	}
-	case MODE_PATCH: {
-		vdb_patches *p;
-		if ((s = vdb_patches_new(&p)))
-			cmd_die(s);
-		const char *last;
-		each_input(&a, first, argc, argv, read_patches, p, &last);
-		size_t patched, missing;
-		char where[1024];
-		n = vdb_patches_count(p);
-		s = vdb_index_patch(base, p, &patched, &missing, where, sizeof where);
-		vdb_patches_free(p);
-		if (s)
-			cmd_die(s);
-		if (missing)
-			cmd_warn("%zu of the %zu patches name no live record of %s (the first: %s)",
-			         missing, n, a.base, where);
-		if (patched == 0)
-			return unchanged(&a, base, n, lock, t0,
-			                 n ? "nothing patched" : "no patches in the input");
-		snprintf(what, sizeof what, "%zu records patched", patched);
-		ix = base; /* the base is saved with its new metadata */
-		base = NULL;
-		break;
-	}
-	case MODE_COMPACT: {
-		size_t dead = vdb_index_count(base) - vdb_index_live(base);
-		if (dead == 0)
-			return unchanged(&a, base, 0, lock, t0, "no deleted records");
-		s = vdb_index_compact(&ix, base, &a.b);
-		snprintf(what, sizeof what, "%zu deleted records removed", dead);
-		break;
-	}
-	}
-	if (s)
-		cmd_die(s);
-	if (a.mode != MODE_BUILD && a.mode != MODE_PATCH) /* a patch moves no vector */
-		recall_curve_again(&a, ix);
-	cmd_progress_end();
-	double built = cmd_now();
-	/* the base stays mapped until the new file has replaced it */
-	if ((s = vdb_index_save(ix, a.output)))
-		cmd_die(s);
-	size_t total = vdb_index_live(ix), count = vdb_index_count(ix);
-	uint32_t dim = vdb_index_dim(ix);
-	double seconds = cmd_now() - t0;
-	/* metrics under the lock too: their file follows the builds' order */
-	if (a.metrics)
-		write_metrics(&a, n, ix, seconds);
-	vdb_index_close(ix);
-	vdb_index_close(base);
-	vdb_vecs_free(&v);
-	cmd_lock_release(lock);
-	if (!cmd_opts.quiet) {
-		size_t len = strlen(what);
-		if (a.mode != MODE_BUILD && count == total)
-			snprintf(what + len, sizeof what - len, " (%zu in all)", total);
-		else if (a.mode != MODE_BUILD)
-			snprintf(what + len, sizeof what - len, " (%zu live of %zu)", total, count);
-		summary(&a, what, dim, built - t0, seconds);
-	}
-	double dead = count ? (double)(count - total) / (double)count : 0;
-	if (dead > a.compact_hint)
-		cmd_warn("%zu of the %zu records of %s (%.1f%%) are deleted: `vdb-build --compact -x "
-		         "%s` would remove them", count - total, count, a.output, 100 * dead, a.output);
-	return cmd_finish();
+	const char *why = a.mode == MODE_DELETE  ? delete_records(&a, &r)
+	                  : a.mode == MODE_PATCH   ? patch_records(&a, &r)
+	                  : a.mode == MODE_COMPACT ? compact_records(&a, &r)
+	                                           : add_records(&a, &r);
+	if (why)
+		return unchanged(&a, r.base, r.n, lock, t0, why);
+	return save(&a, &r, lock, t0);
 }

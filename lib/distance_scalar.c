@@ -6,7 +6,7 @@
  * ISA offers. Every SIMD level is tested against these.
  */
 #include "distance.h"
-#include "quantize.h"
+#include "f16.h"
 #include <math.h>
 #include <string.h>
 

@@ -1,7 +1,8 @@
 /*
  * file.c — the index file: a 4096-byte header, then 4096-aligned sections.
  *
- * Writing is atomic. Everything goes to NAME.tmp.XXXXXX in the target's
+ * Writing is atomic (atomic.c, the one writer of every output replaced
+ * whole). Everything goes to NAME.tmp.XXXXXX in the target's
  * directory (so rename stays within one file system); the header is written
  * last, then fsync, rename over the target and fsync of the directory. A
  * failure at any step removes the temporary file, so the previous index is
@@ -161,8 +162,7 @@ vdb_status vdb_file_replace(const char *tmp, const char *path)
 
 /* ===== Writing ===== */
 struct vdb_file_writer {
-	char *path, *tmp;
-	int fd;
+	vdb_atomic out;      /* the temporary file and the target (atomic.c) */
 	uint64_t pos;        /* bytes written so far */
 	vdb_section sec[VDB_MAX_SECTIONS];
 	unsigned nsec;
@@ -175,11 +175,11 @@ static vdb_status write_all(vdb_file_writer *w, const void *data, size_t len)
 	const char *p = data;
 	while (len > 0) {
 		size_t chunk = len > (1u << 30) ? (1u << 30) : len;
-		ssize_t r = write(w->fd, p, chunk);
+		ssize_t r = write(w->out.fd, p, chunk);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			return vdb_fail(VDB_EIO, "%s: write failed: %s", w->path,
+			return vdb_fail(VDB_EIO, "%s: write failed: %s", w->out.path,
 			                r < 0 ? strerror(errno) : "no progress");
 		p += r;
 		len -= (size_t)r;
@@ -200,62 +200,20 @@ static vdb_status pad_to(vdb_file_writer *w, uint64_t target)
 	return VDB_OK;
 }
 
-int vdb_temp_open(char *tmpl)
-{
-	static const char abc[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-	size_t len = strlen(tmpl);
-	if (len < 6 || strcmp(tmpl + len - 6, "XXXXXX")) {
-		errno = EINVAL;
-		return -1;
-	}
-	/* names differ between processes (pid), threads (a stack address) and
-	 * attempts; O_EXCL settles any collision */
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t r = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 32 ^ (uint64_t)getpid() << 40 ^
-	             (uint64_t)(uintptr_t)&ts;
-	for (int attempt = 0; attempt < 1000; attempt++) {
-		r += 0x9e3779b97f4a7c15u; /* splitmix64: every attempt another name */
-		uint64_t z = r;
-		z = (z ^ z >> 30) * 0xbf58476d1ce4e5b9u;
-		z = (z ^ z >> 27) * 0x94d049bb133111ebu;
-		z ^= z >> 31;
-		for (size_t i = len - 6; i < len; i++, z /= sizeof abc - 1)
-			tmpl[i] = abc[z % (sizeof abc - 1)];
-		int fd = open(tmpl, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (fd >= 0 || errno != EEXIST)
-			return fd;
-	}
-	errno = EEXIST;
-	return -1;
-}
-
 vdb_status vdb_file_create(vdb_file_writer **out, const char *path)
 {
 	*out = NULL;
-	vdb_status s = vdb_output_file_check(path);
-	if (s)
-		return s;
 	vdb_file_writer *w = calloc(1, sizeof *w);
-	size_t plen = strlen(path);
-	char *tmp = malloc(plen + 16);
-	char *pcopy = strdup(path);
 	XXH3_state_t *xs = XXH3_createState();
-	if (!w || !tmp || !pcopy || !xs) {
-		free(w), free(tmp), free(pcopy), XXH3_freeState(xs);
+	if (!w || !xs) {
+		free(w), XXH3_freeState(xs);
 		return vdb_fail(VDB_ENOMEM, "out of memory");
 	}
-	snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-	/* an index is data like any other file: 0666 less the umask */
-	int fd = vdb_temp_open(tmp);
-	if (fd < 0) {
-		vdb_status s = vdb_fail(VDB_ECREATE, "%s: cannot create: %s", path, strerror(errno));
-		free(w), free(tmp), free(pcopy), XXH3_freeState(xs);
+	vdb_status s = vdb_atomic_open(&w->out, path);
+	if (s) {
+		free(w), XXH3_freeState(xs);
 		return s;
 	}
-	w->path = pcopy;
-	w->tmp = tmp;
-	w->fd = fd;
 	w->xs = xs;
 	/* the header is written at commit; reserve its place */
 	s = pad_to(w, VDB_HEADER_SIZE);
@@ -272,7 +230,7 @@ vdb_status vdb_file_begin_section(vdb_file_writer *w, uint32_t kind)
 	char b[5];
 	if (w->in_section || w->nsec >= VDB_MAX_SECTIONS)
 		return vdb_fail(VDB_EINTERNAL, "%s: section %s: too many sections or nested",
-		                w->path, vdb_fourcc_str(kind, b));
+		                w->out.path, vdb_fourcc_str(kind, b));
 	uint64_t start = (w->pos + VDB_ALIGN - 1) / VDB_ALIGN * VDB_ALIGN;
 	vdb_status s = pad_to(w, start);
 	if (s)
@@ -286,7 +244,7 @@ vdb_status vdb_file_begin_section(vdb_file_writer *w, uint32_t kind)
 vdb_status vdb_file_append(vdb_file_writer *w, const void *data, size_t len)
 {
 	if (!w->in_section)
-		return vdb_fail(VDB_EINTERNAL, "%s: append outside a section", w->path);
+		return vdb_fail(VDB_EINTERNAL, "%s: append outside a section", w->out.path);
 	if (len == 0)
 		return VDB_OK;
 	XXH3_64bits_update(w->xs, data, len);
@@ -296,7 +254,7 @@ vdb_status vdb_file_append(vdb_file_writer *w, const void *data, size_t len)
 vdb_status vdb_file_end_section(vdb_file_writer *w)
 {
 	if (!w->in_section)
-		return vdb_fail(VDB_EINTERNAL, "%s: end outside a section", w->path);
+		return vdb_fail(VDB_EINTERNAL, "%s: end outside a section", w->out.path);
 	vdb_section *sc = &w->sec[w->nsec++];
 	sc->length = w->pos - sc->offset;
 	sc->xxh3 = XXH3_64bits_digest(w->xs);
@@ -314,22 +272,13 @@ vdb_status vdb_file_write_section(vdb_file_writer *w, uint32_t kind, const void 
 	return s;
 }
 
-static void writer_free(vdb_file_writer *w)
-{
-	if (w->fd >= 0)
-		close(w->fd);
-	XXH3_freeState(w->xs);
-	free(w->path);
-	free(w->tmp);
-	free(w);
-}
-
 void vdb_file_abort(vdb_file_writer *w)
 {
 	if (!w)
 		return;
-	unlink(w->tmp);
-	writer_free(w);
+	vdb_atomic_abort(&w->out);
+	XXH3_freeState(w->xs);
+	free(w);
 }
 
 vdb_status vdb_fsync_dir(const char *path)
@@ -371,25 +320,17 @@ vdb_status vdb_file_commit(vdb_file_writer *w, vdb_header *h)
 	vdb_header_encode(h, buf);
 	ssize_t r;
 	do
-		r = pwrite(w->fd, buf, sizeof buf, 0);
+		r = pwrite(w->out.fd, buf, sizeof buf, 0);
 	while (r < 0 && errno == EINTR);
-	if (r != (ssize_t)sizeof buf)
-		s = vdb_fail(VDB_EIO, "%s: writing header failed: %s", w->path,
+	if (r != (ssize_t)sizeof buf) {
+		s = vdb_fail(VDB_EIO, "%s: writing header failed: %s", w->out.path,
 		             r < 0 ? strerror(errno) : "short write");
-	else if (fsync(w->fd) < 0)
-		s = vdb_fail(VDB_EIO, "%s: fsync failed: %s", w->path, strerror(errno));
-	else if (close(w->fd) < 0) {
-		w->fd = -1;
-		s = vdb_fail(VDB_EIO, "%s: close failed: %s", w->path, strerror(errno));
-	} else {
-		w->fd = -1;
-		if (!(s = vdb_file_replace(w->tmp, w->path))) {
-			s = vdb_fsync_dir(w->path);
-			writer_free(w);
-			return s;
-		}
+		vdb_file_abort(w);
+		return s;
 	}
-	vdb_file_abort(w);
+	s = vdb_atomic_commit(&w->out);
+	XXH3_freeState(w->xs);
+	free(w);
 	return s;
 }
 

@@ -93,6 +93,23 @@ vdb_status vdb_file_replace(const char *tmp, const char *path);
  * which no library call may do while other threads create files. */
 int vdb_temp_open(char *tmpl);
 
+/* The one atomic writer (atomic.c) of every output replaced whole: open
+ * makes NAME.tmp.XXXXXX beside path (as readable as a new file; VDB_ECREATE
+ * if it cannot), the caller writes to fd (or to the stream of
+ * vdb_atomic_stream, or lets another program write to the name tmp), and
+ * commit flushes, fsyncs, closes, renames over path and fsyncs the
+ * directory. Commit and abort release a whatever happens; on failure, or
+ * on abort, the temporary file is removed and path is untouched. */
+typedef struct {
+	char *path, *tmp;
+	int fd;
+	FILE *f;    /* vdb_atomic_stream's, on fd; NULL before */
+} vdb_atomic;
+vdb_status vdb_atomic_open(vdb_atomic *a, const char *path);
+FILE *vdb_atomic_stream(vdb_atomic *a); /* NULL (message set) if out of memory */
+vdb_status vdb_atomic_commit(vdb_atomic *a);
+void vdb_atomic_abort(vdb_atomic *a);
+
 /* ===== Reading ===== */
 typedef struct {
 	char *path;
@@ -111,6 +128,9 @@ void vdb_file_close(vdb_file *f);
 
 /* "VECS" from a fourcc, into buf[5]. */
 const char *vdb_fourcc_str(uint32_t k, char buf[5]);
+
+/* The section table of a header as a JSON array (--info; file_info.c). */
+struct json_t *vdb_sections_json(const vdb_header *h);
 
 /* Header encoding, exposed for tests that craft files. */
 void vdb_header_encode(const vdb_header *h, unsigned char *out); /* VDB_HEADER_SIZE bytes */

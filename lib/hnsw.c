@@ -17,6 +17,7 @@
  */
 #include "hnsw.h"
 #include "distance.h"
+#include "random.h"
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -104,11 +105,8 @@ static inline float reported(vdb_metric m, float d)
 
 int vdb_hnsw_random_level(uint64_t seed, size_t i, uint32_t M)
 {
-	/* splitmix64 of (seed, i): independent draws without shared state */
-	uint64_t z = seed + 0x9e3779b97f4a7c15ull * (i + 1);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	z ^= z >> 31;
+	/* draw i of seed's splitmix64: independent draws without shared state */
+	uint64_t z = vdb_splitmix64_at(seed, i);
 	double u = ((double)(z >> 11) + 1.0) / 9007199254740992.0; /* (0, 1] */
 	int l = (int)(-log(u) / log((double)M));
 	return l > HNSW_MAX_LEVEL ? HNSW_MAX_LEVEL : l;

@@ -22,6 +22,14 @@
 #define HNSW_MAX_LEVEL 30
 #define HNSW_MAX_M 512
 
+/* The hnsw type's settings and their limits: links per node (vdb-build
+ * --M, 2..HNSW_MAX_M/2; 2M on layer 0), the build's beam (--ef-construction)
+ * and the search's beam when a search names none (vdb-query --ef). */
+#define HNSW_DEFAULT_M 16u
+#define HNSW_DEFAULT_EF_CONSTRUCTION 200u
+#define HNSW_MAX_EF_CONSTRUCTION (1u << 16)
+#define HNSW_DEFAULT_EF 64u
+
 typedef struct {
 	vdb_metric metric;
 	uint32_t dim, M, M0;

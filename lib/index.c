@@ -6,12 +6,14 @@
  * which type they hold.
  */
 #include "index_internal.h"
+#include "hnsw.h"
 #include "jsontext.h"
 #include "lex_analyze.h"
 #include "lexical.h"
 #include "modelid.h"
 #include "norms.h"
 #include "payload.h"
+#include "random.h"
 #include "recall_curve.h"
 #include "rowset.h"
 #include "rows.h"
@@ -23,18 +25,18 @@ void vdb_build_opts_init(vdb_build_opts *o)
 	memset(o, 0, sizeof *o);
 	o->type = "flat";
 	o->metric = VDB_METRIC_L2;
-	o->seed = 42;
-	o->M = 16;
-	o->ef_construction = 200;
+	o->seed = VDB_DEFAULT_SEED;
+	o->M = HNSW_DEFAULT_M;
+	o->ef_construction = HNSW_DEFAULT_EF_CONSTRUCTION;
 	o->storage = "f32";
 }
 
 void vdb_search_opts_init(vdb_search_opts *o)
 {
 	memset(o, 0, sizeof *o);
-	o->k = 10;
-	o->k1 = 1.2f;
-	o->b = 0.75f;
+	o->k = VDB_DEFAULT_K;
+	o->k1 = VDB_BM25_K1;
+	o->b = VDB_BM25_B;
 }
 
 static const struct vdb_index_ops *type_by_fourcc(uint32_t fc)
@@ -710,21 +712,6 @@ uint32_t vdb_index_shard(const vdb_index *ix, uint32_t *shards)
 {
 	*shards = ix->shards;
 	return ix->shards ? ix->shard : 0;
-}
-
-json_t *vdb_sections_json(const vdb_header *h)
-{
-	json_t *secs = json_array();
-	char fc[5], hex[17];
-	for (unsigned i = 0; i < h->nsections; i++) {
-		const vdb_section *sc = &h->sec[i];
-		snprintf(hex, sizeof hex, "%016llx", (unsigned long long)sc->xxh3);
-		json_array_append_new(secs, json_pack("{s:s, s:I, s:I, s:s}", "kind",
-		                                      vdb_fourcc_str(sc->kind, fc), "offset",
-		                                      (json_int_t)sc->offset, "length",
-		                                      (json_int_t)sc->length, "xxh3", hex));
-	}
-	return secs;
 }
 
 char *vdb_index_info_json(const vdb_index *ix)

@@ -189,8 +189,9 @@ static vdb_status check_params(const vdb_build_opts *o)
 {
 	VDB_RETURN_IF(o->M < 2 || o->M > HNSW_MAX_M / 2, VDB_EINVAL,
 	              "--M %u is out of range (2..%u)", o->M, HNSW_MAX_M / 2);
-	VDB_RETURN_IF(o->ef_construction < 1 || o->ef_construction > 1u << 16, VDB_EINVAL,
-	              "--ef-construction %u is out of range (1..65536)", o->ef_construction);
+	VDB_RETURN_IF(o->ef_construction < 1 || o->ef_construction > HNSW_MAX_EF_CONSTRUCTION,
+	              VDB_EINVAL, "--ef-construction %u is out of range (1..%u)",
+	              o->ef_construction, HNSW_MAX_EF_CONSTRUCTION);
 	return VDB_OK;
 }
 
@@ -339,7 +340,7 @@ static vdb_status hnsw_open(vdb_index *ix)
 	VDB_RETURN_IF(p[P_REFINE] > VDB_MAX_REFINE || (p[P_REFINE] && f->h.storage == VDB_STORAGE_F32),
 	              VDB_ECORRUPT, "%s: hnsw index with refine %llu (at most %u, and only with "
 	              "compressed storage)", path, (unsigned long long)p[P_REFINE], VDB_MAX_REFINE);
-	VDB_RETURN_IF(p[P_M] < 2 || p[P_M] > HNSW_MAX_M / 2 || p[P_EFC] < 1 || p[P_EFC] > 1u << 16 ||
+	VDB_RETURN_IF(p[P_M] < 2 || p[P_M] > HNSW_MAX_M / 2 || p[P_EFC] < 1 || p[P_EFC] > HNSW_MAX_EF_CONSTRUCTION ||
 	              p[P_TOP] > HNSW_MAX_LEVEL || (ix->count && p[P_ENTRY] >= ix->count),
 	              VDB_ECORRUPT, "%s: HNSW parameters out of range (M %llu, ef_construction %llu, "
 	              "entry %llu, top level %llu)", path, (unsigned long long)p[P_M],

@@ -178,9 +178,6 @@ vdb_status vdb_index_append_rows(vdb_index **out, const vdb_index *base, vdb_vec
  * over the live rows, as a fresh build of them would make it. */
 vdb_status vdb_index_relex(vdb_index *ix, const vdb_index *base);
 
-/* The section table of a header as a JSON array (for --info). */
-json_t *vdb_sections_json(const vdb_header *h);
-
 /* The registered types (index.c's list), in order; NULL past the last. */
 const struct vdb_index_ops *vdb_index_type_at(size_t i);
 /* The type named name; NULL (and VDB_EINVAL listing the types) if none. */

@@ -51,7 +51,7 @@
  * (key, row); one seed gives byte-identical files on any thread count.
  */
 #include "index_internal.h"
-#include "kmeans.h"
+#include "random.h"
 #include "rows.h"
 #include "topk.h"
 #include <math.h>
@@ -429,21 +429,21 @@ static vdb_status lsh_verify(const vdb_index *ix)
 }
 
 /* ===== Search ===== */
-/* A set of bits to flip, waiting in the probe heap: score is the sum of
- * p_j^2 over them; last is the highest place (in the order of |p_j|) among
- * them, from which the next sets grow. */
-typedef struct {
-	double score;
-	uint32_t flip;  /* the bits to flip, in key positions */
-	uint32_t last;  /* its highest position in `order` */
-} probe_set;
+/* A set of bits to flip, waiting in the probe heap (topk.h's, keyed by
+ * the negated score so that its root, the "worst", is the smallest score):
+ * score is the sum of p_j^2 over them; flip the bits to flip, in key
+ * positions; last its highest place (in the order of |p_j|), from which the
+ * next sets grow. Flip and last are packed into the heap's id. */
+static inline void probe_push(vdb_topk *hp, double score, uint32_t flip, uint32_t last)
+{
+	topk_push(hp, -score, (int64_t)last << 32 | flip);
+}
 
 typedef struct {
 	float *q, *xc, *p;    /* query (normalised for cosine), scratch, projections */
 	uint32_t *tags, gen;  /* a row is a candidate of this query when tags[row] == gen */
 	const uint64_t *allow; /* filtered search: the rows that may be candidates */
-	probe_set *heap;      /* 2 * probes + 2 */
-	size_t heap_cap;
+	vdb_topk heap;        /* probe sets: 2 * probes + 2 */
 	uint32_t order[VDB_LSH_MAX_BITS];
 	double z[VDB_LSH_MAX_BITS]; /* p^2 in confidence order */
 	double *hd;
@@ -453,7 +453,8 @@ typedef struct {
 static void ws_free(lsh_ws *w)
 {
 	if (w)
-		free(w->q), free(w->xc), free(w->p), free(w->tags), free(w->heap), free(w->hd),
+		free(w->q), free(w->xc), free(w->p), free(w->tags), free(w->heap.dist),
+		free(w->heap.id), free(w->hd),
 		free(w->hi);
 	free(w);
 }
@@ -467,45 +468,16 @@ static lsh_ws *ws_new(const lsh *h, size_t n, uint32_t d, size_t probes, size_t 
 	w->xc = malloc(d * sizeof *w->xc);
 	w->p = malloc((size_t)h->tables * h->bits * sizeof *w->p);
 	w->tags = calloc(n ? n : 1, sizeof *w->tags);
-	w->heap_cap = 2 * probes + 2;
-	w->heap = malloc(w->heap_cap * sizeof *w->heap);
+	w->heap.cap = (uint32_t)(2 * probes + 2);
+	w->heap.dist = malloc(w->heap.cap * sizeof *w->heap.dist);
+	w->heap.id = malloc(w->heap.cap * sizeof *w->heap.id);
 	w->hd = malloc(k * sizeof *w->hd);
 	w->hi = malloc(k * sizeof *w->hi);
-	if (!w->q || !w->xc || !w->p || !w->tags || !w->heap || !w->hd || !w->hi) {
+	if (!w->q || !w->xc || !w->p || !w->tags || !w->heap.dist || !w->heap.id || !w->hd || !w->hi) {
 		ws_free(w);
 		return NULL;
 	}
 	return w;
-}
-
-static void heap_push(probe_set *hp, size_t *n, probe_set s)
-{
-	size_t i = (*n)++;
-	while (i > 0 && hp[(i - 1) / 2].score > s.score) {
-		hp[i] = hp[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	hp[i] = s;
-}
-
-static probe_set heap_pop(probe_set *hp, size_t *n)
-{
-	probe_set top = hp[0], s = hp[--*n];
-	size_t i = 0;
-	for (;;) {
-		size_t l = 2 * i + 1, m = i;
-		double ms = s.score;
-		if (l < *n && hp[l].score < ms)
-			m = l, ms = hp[l].score;
-		if (l + 1 < *n && hp[l + 1].score < ms)
-			m = l + 1;
-		if (m == i)
-			break;
-		hp[i] = hp[m];
-		i = m;
-	}
-	hp[i] = s;
-	return top;
 }
 
 /* Every row of bucket `key` of table t joins the candidates (once). */
@@ -554,20 +526,23 @@ static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t prob
 		w->z[i] = z;
 		w->order[i] = j;
 	}
-	size_t hn = 0;
-	heap_push(w->heap, &hn, (probe_set){ w->z[0], 1u << w->order[0], 0 });
-	for (size_t got = 1; got < probes && hn > 0; got++) {
-		probe_set s = heap_pop(w->heap, &hn);
-		visit(h, w, n, t, home ^ s.flip, d, ef, top);
-		uint32_t nx = s.last + 1;
+	vdb_topk *hp = &w->heap;
+	hp->n = 0;
+	probe_push(hp, w->z[0], 1u << w->order[0], 0);
+	for (size_t got = 1; got < probes && hp->n > 0; got++) {
+		double key;
+		int64_t set;
+		topk_pop(hp, &key, &set);
+		double score = -key;
+		uint32_t flip = (uint32_t)set, last = (uint32_t)(set >> 32);
+		visit(h, w, n, t, home ^ flip, d, ef, top);
+		uint32_t nx = last + 1;
 		if (nx >= b)
 			continue;
 		/* shift: the last bit moves one place on; expand: the next joins */
-		heap_push(w->heap, &hn, (probe_set){ s.score - w->z[s.last] + w->z[nx],
-		                                     s.flip ^ 1u << w->order[s.last] ^ 1u << w->order[nx],
-		                                     nx });
-		heap_push(w->heap, &hn, (probe_set){ s.score + w->z[nx], s.flip ^ 1u << w->order[nx],
-		                                     nx });
+		probe_push(hp, score - w->z[last] + w->z[nx],
+		           flip ^ 1u << w->order[last] ^ 1u << w->order[nx], nx);
+		probe_push(hp, score + w->z[nx], flip ^ 1u << w->order[nx], nx);
 	}
 }
 
@@ -584,12 +559,18 @@ static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t prob
 /* Room in the probe heap for probes (a pop pushes at most two). */
 static bool heap_room(lsh_ws *w, size_t probes)
 {
-	if (2 * probes + 2 <= w->heap_cap)
+	size_t cap = 2 * probes + 2;
+	if (cap <= w->heap.cap)
 		return true;
-	probe_set *more = realloc(w->heap, (2 * probes + 2) * sizeof *more);
-	if (!more)
+	if (cap > UINT32_MAX)
 		return false;
-	w->heap = more, w->heap_cap = 2 * probes + 2;
+	double *kd = realloc(w->heap.dist, cap * sizeof *kd);
+	if (kd)
+		w->heap.dist = kd;
+	int64_t *ki = kd ? realloc(w->heap.id, cap * sizeof *ki) : NULL;
+	if (!ki)
+		return false;
+	w->heap.id = ki, w->heap.cap = (uint32_t)cap;
 	return true;
 }
 

@@ -9,31 +9,9 @@
  * the centroids do not depend on it either: a seed gives one result.
  */
 #include "kmeans.h"
+#include "random.h"
 #include <math.h>
 #include <string.h>
-
-uint64_t vdb_splitmix64(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-/* A standard normal draw (Box-Muller) from the generator's state (lsh's
- * hyperplanes, the recall curve's noisy queries). */
-double vdb_gaussian(uint64_t *state)
-{
-	double u = ((double)(vdb_splitmix64(state) >> 11) + 1.0) / 9007199254740993.0; /* (0, 1) */
-	double v = (double)(vdb_splitmix64(state) >> 11) / 9007199254740992.0;
-	return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
-}
-
-/* Uniform in [0, n) without modulo bias worth mentioning (n < 2^40). */
-static size_t rand_below(uint64_t *st, size_t n)
-{
-	return (size_t)(((vdb_splitmix64(st) >> 11) * (double)n) / 9007199254740992.0);
-}
 
 vdb_status vdb_nearest(const float *c, size_t k, const float *x, size_t n, uint32_t d,
                        uint32_t *assign, float *dist)
@@ -74,7 +52,7 @@ static void repair_empty(float *cent, size_t k, uint32_t d, size_t *size, size_t
 			continue;
 		size_t c = 0;
 		for (;;) {
-			size_t r = rand_below(rng, n), acc = 0;
+			size_t r = vdb_rand_below(rng, n), acc = 0;
 			for (c = 0; c < k; c++) {
 				acc += size[c];
 				if (r < acc)
@@ -124,7 +102,7 @@ vdb_status vdb_kmeans(const float *x, size_t n, uint32_t d, size_t k, unsigned i
 		perm[i] = i;
 	size_t shuffle = m < n ? m : k; /* the first k also seed the centroids */
 	for (size_t i = 0; i < shuffle; i++) {
-		size_t j = i + rand_below(&rng, n - i), t = perm[i];
+		size_t j = i + vdb_rand_below(&rng, n - i), t = perm[i];
 		perm[i] = perm[j], perm[j] = t;
 	}
 	if (xs) {

@@ -59,6 +59,4 @@ static inline float vdb_pq_adc(const float *table, const uint8_t *code, uint32_t
 }
 void vdb_pq_free(vdb_pq *pq);
 
-uint64_t vdb_splitmix64(uint64_t *state);
-double vdb_gaussian(uint64_t *state); /* standard normal */
 #endif

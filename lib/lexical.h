@@ -35,6 +35,10 @@
 #define VDB_SEC_LXLN VDB_FOURCC('L', 'X', 'L', 'N')
 
 #define VDB_LEX_BLOCK 128u /* postings a block */
+/* BM25's parameters when a search names none (vdb_search_opts_init;
+ * vdb-query --k1, --b): Lucene's and FTS5's defaults. */
+#define VDB_BM25_K1 1.2f
+#define VDB_BM25_B 0.75f
 
 typedef struct {
 	uint64_t str_off;  /* its bytes in the vocabulary's strings */

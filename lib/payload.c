@@ -35,6 +35,7 @@
 #include <roaring/roaring.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #define SEC_PKEY VDB_FOURCC('P', 'K', 'E', 'Y')
 #define SEC_PKST VDB_FOURCC('P', 'K', 'S', 'T')
@@ -79,12 +80,12 @@ typedef struct {
 /* The longest dotted path indexed (longer fields are skipped). */
 #define PATH_MAX_BYTES 4096
 
+/* The builder's table slot of a key: XXH3, the library's one hash. Only
+ * the building table uses it; the section is written in key order, so the
+ * file does not depend on the hash. */
 static uint64_t hash(const char *s, size_t n)
 {
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-	return h;
+	return XXH3_64bits(s, n);
 }
 
 static bkey *lookup(builder *b, const char *key, size_t klen)

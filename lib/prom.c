@@ -6,7 +6,8 @@
  * file that the collector reads at its own pace. The collector may read at
  * any moment, so the file is replaced whole: written to NAME.tmp.XXXXXX in
  * the same directory (node_exporter reads only *.prom, so the temporary is
- * never read), synced and renamed over NAME. Reading back one value of the
+ * never read), synced and renamed over NAME (atomic.c, the one writer of
+ * outputs replaced whole). Reading back one value of the
  * previous file lets a failed run keep the last success's timestamp.
  *
  * A NAME that is a character device or a FIFO (/dev/null, /dev/stderr's
@@ -116,38 +117,17 @@ vdb_status vdb_prom_write(const char *path, const char *label, const char *value
 {
 	if (is_stream(path))
 		return write_stream(path, label, value, s, n);
-	vdb_status st = vdb_output_file_check(path);
+	vdb_atomic a;
+	vdb_status st = vdb_atomic_open(&a, path);
 	if (st)
 		return st;
-	size_t len = strlen(path) + 16;
-	char *tmp = vdb_malloc(len, "metrics file name");
-	if (!tmp)
-		return VDB_ENOMEM;
-	snprintf(tmp, len, "%s.tmp.XXXXXX", path);
-	/* 0666 less the umask: the collector may run as another user */
-	int fd = vdb_temp_open(tmp);
-	if (fd < 0) {
-		st = vdb_fail(VDB_ECREATE, "%s: cannot create: %s", path, strerror(errno));
-		free(tmp);
-		return st;
-	}
-	FILE *f = fdopen(fd, "w");
+	FILE *f = vdb_atomic_stream(&a);
 	if (!f) {
-		close(fd);
-		st = vdb_fail(VDB_ENOMEM, "%s: %s", path, strerror(errno));
-	} else {
-		put_samples(f, label, value, s, n);
-		int bad = fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0;
-		bad |= fclose(f) != 0;
-		if (bad)
-			st = vdb_fail(VDB_EIO, "%s: write failed: %s", path, strerror(errno));
-		else if (!(st = vdb_file_replace(tmp, path)))
-			st = vdb_fsync_dir(path);
+		vdb_atomic_abort(&a);
+		return VDB_ENOMEM;
 	}
-	if (st)
-		unlink(tmp);
-	free(tmp);
-	return st;
+	put_samples(f, label, value, s, n);
+	return vdb_atomic_commit(&a);
 }
 
 vdb_status vdb_prom_read(const char *path, const char *name, double *value)

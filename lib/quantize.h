@@ -3,19 +3,11 @@
 #ifndef VDB_QUANTIZE_H
 #define VDB_QUANTIZE_H
 #include "file.h"
+#include "f16.h"
 
 /* The file type of a quantizer file (the index container's type field). */
 #define VDB_QUANT_FOURCC VDB_FOURCC('Q', 'U', 'N', 'T')
 
-/* IEEE 754 binary16 <-> binary32 by bit manipulation (no F16C needed).
- * float -> half rounds to nearest, ties to even; values from 65520 up
- * overflow to infinity; subnormal halves are produced and read exactly;
- * a NaN stays a (quiet) NaN with the sign kept. half -> float is exact. */
-uint16_t vdb_f32_to_f16(float f);
-float vdb_f16_to_f32(uint16_t h);
-
-/* The smallest magnitude that fp16 rounds to infinity. */
-#define VDB_F16_OVERFLOW 65520.0f
 /* sq8 as the storage of an index: a quantizer from an SQ8R section (dim
  * float32 lo, then dim hi) of the file at path, checked as vdb-quantize
  * checks its own (VDB_ECORRUPT naming path); its ranges (lo then hi, 2*dim

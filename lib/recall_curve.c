@@ -43,7 +43,7 @@
  * serial. The curve is read-only once the index is opened.
  */
 #include "recall_curve.h"
-#include "kmeans.h"
+#include "random.h"
 #include "rowset.h"
 #include <math.h>
 #include <string.h>

@@ -4,6 +4,7 @@
 #ifndef VDB_RESULTS_INTERNAL_H
 #define VDB_RESULTS_INTERNAL_H
 #include "vdb_internal.h"
+#include "id.h"
 
 /* What --include adds to a result: extra e is the column VDB_COL_META + e,
  * asked for by the bit 1 << e of include (VDB_INCLUDE_META, _TEXT), and
@@ -43,9 +44,6 @@ typedef struct {
 	const char *text; size_t len; /* the id's JSON text (NULL: the integer value) */
 	int64_t ref;              /* what the caller needs to print it */
 } vdb_cand;
-/* Whether an id's JSON text (not NUL-terminated) is an integer; its value
- * in *out if so. */
-int vdb_id_integer(const char *json, size_t len, int64_t *out);
 /* Set c's id from its JSON text, or from row when json is NULL. */
 void vdb_cand_id(vdb_cand *c, const char *json, size_t len, int64_t row);
 int vdb_cand_cmp(const void *a, const void *b);

@@ -82,12 +82,9 @@ vdb_status vdb_sweep_write_header(FILE *f, vdb_report_format fmt, size_t k, int 
 		        "max/ms", "size/MB", "params");
 		break;
 	case VDB_REPORT_CSV:
-		/* a column per search setting of the index types (ef, nprobe, probes) */
-		fputs("time,index,type,metric,count,dim,bytes,params,k,queries,threads,runs,setting,",
-		      f);
-		for (size_t i = 0; vdb_knob_at(i); i++)
-			fprintf(f, "%s,", vdb_knob_at(i)->name);
-		fputs("recall_at_1,recall,recall_at_100,qps,qps_all,p50_ms,p95_ms,p99_ms,max_ms\n", f);
+		fputs("time,index,type,metric,count,dim,bytes,params,k,queries,threads,runs,setting,"
+		      "ef,nprobe,recall_at_1,recall,recall_at_100,qps,qps_all,p50_ms,p95_ms,p99_ms,"
+		      "max_ms\n", f);
 		break;
 	case VDB_REPORT_JSON:
 		break;
@@ -154,11 +151,11 @@ static vdb_status write_json(FILE *f, const vdb_sweep_row *row, const char *sett
 	json_object_set_new(o, "threads", json_integer(r->threads));
 	json_object_set_new(o, "runs", json_integer(row->runs));
 	json_object_set_new(o, "setting", json_string(setting));
-	for (size_t i = 0; vdb_knob_at(i); i++) { /* each search setting: this row's, or null */
-		const char *name = vdb_knob_at(i)->name;
-		bool mine = knob && row->setting && !strcmp(knob, name);
-		json_object_set_new(o, name, mine ? json_integer(row->setting) : json_null());
-	}
+	int has = knob && row->setting;
+	json_object_set_new(o, "ef", has && !strcmp(knob, "ef") ? json_integer(row->setting)
+	                                                       : json_null());
+	json_object_set_new(o, "nprobe", has && !strcmp(knob, "nprobe")
+	                                     ? json_integer(row->setting) : json_null());
 	json_object_set_new(o, "recall_at_1", rounded(r->recall_1, 1e-6));
 	json_object_set_new(o, "recall", rounded(r->recall_k, 1e-6));
 	json_object_set_new(o, "recall_at_100", r->recall_100 >= 0 ? rounded(r->recall_100, 1e-6)
@@ -195,6 +192,7 @@ vdb_status vdb_sweep_write_row(FILE *f, vdb_report_format fmt, const vdb_sweep_r
 		        row->info->params);
 		break;
 	case VDB_REPORT_CSV: {
+		int has = knob && row->setting;
 		fprintf(f, "%s,", when);
 		csv_field(f, row->label);
 		fprintf(f, ",%s,%s,%zu,%u,%llu,", vdb_index_type(row->ix),
@@ -202,12 +200,12 @@ vdb_status vdb_sweep_write_row(FILE *f, vdb_report_format fmt, const vdb_sweep_r
 		        vdb_index_dim(row->ix), (unsigned long long)row->info->bytes);
 		csv_field(f, row->info->params);
 		fprintf(f, ",%zu,%zu,%d,%u,%s,", row->k, row->queries, r->threads, row->runs, setting);
-		for (size_t i = 0; vdb_knob_at(i); i++) {
-			if (knob && row->setting && !strcmp(knob, vdb_knob_at(i)->name))
-				fprintf(f, "%u", row->setting);
-			fputc(',', f);
-		}
-		fprintf(f, "%.6f,%.6f,", r->recall_1, r->recall_k);
+		if (has && !strcmp(knob, "ef"))
+			fprintf(f, "%u", row->setting);
+		fputc(',', f);
+		if (has && !strcmp(knob, "nprobe"))
+			fprintf(f, "%u", row->setting);
+		fprintf(f, ",%.6f,%.6f,", r->recall_1, r->recall_k);
 		if (r->recall_100 >= 0)
 			fprintf(f, "%.6f", r->recall_100);
 		fprintf(f, ",%.1f,%.1f,%.6f,%.6f,%.6f,%.6f\n", r->qps_1, r->qps_all, r->p50 * 1e3,
@@ -455,38 +453,17 @@ static int ends_with(const char *s, const char *suffix)
 	return a >= b && !strcasecmp(s + a - b, suffix);
 }
 
-/* A temporary file beside path (its name into *tmp, caller frees), made as
- * readable as any new file would be; VDB_ECREATE if it cannot be. */
-static vdb_status temp_beside(const char *path, char **tmp)
-{
-	size_t plen = strlen(path);
-	*tmp = vdb_malloc(plen + 16, "plot");
-	if (!*tmp)
-		return VDB_ENOMEM;
-	snprintf(*tmp, plen + 16, "%s.tmp.XXXXXX", path);
-	int fd = vdb_temp_open(*tmp);
-	if (fd < 0) {
-		vdb_status s = vdb_fail(VDB_ECREATE, "cannot create %s: %s", path, strerror(errno));
-		free(*tmp);
-		*tmp = NULL;
-		return s;
-	}
-	close(fd);
-	return VDB_OK;
-}
-
 vdb_status vdb_plot_check(const char *path)
 {
 	VDB_RETURN_IF(!ends_with(path, ".svg") && !ends_with(path, ".png"), VDB_EINVAL,
 	              "%s: a plot is .svg or .png", path);
-	char exe[4096], *tmp;
+	char exe[4096];
+	vdb_atomic out;
 	vdb_status s = vdb_output_file_check(path);
 	if (!s)
 		s = find_gnuplot(exe, sizeof exe);
-	if (!s && !(s = temp_beside(path, &tmp))) {
-		unlink(tmp);
-		free(tmp);
-	}
+	if (!s && !(s = vdb_atomic_open(&out, path)))
+		vdb_atomic_abort(&out);
 	return s;
 }
 
@@ -631,9 +608,10 @@ vdb_status vdb_plot_axes_draw(const char *path, const vdb_curve *c, size_t n,
 	if (s)
 		return s;
 
-	/* the picture goes to a temporary file beside the target */
-	char *tmp;
-	if ((s = temp_beside(path, &tmp)))
+	/* the picture goes to a temporary file beside the target: gnuplot
+	 * writes it by its name, the one atomic writer renames it into place */
+	vdb_atomic out;
+	if ((s = vdb_atomic_open(&out, path)))
 		return s;
 
 	char *script = NULL;
@@ -644,7 +622,7 @@ vdb_status vdb_plot_axes_draw(const char *path, const vdb_curve *c, size_t n,
 		s = vdb_fail(VDB_ENOMEM, "out of memory for the plot script");
 		goto done;
 	}
-	write_script(mf, tmp, png, c, n, a);
+	write_script(mf, out.tmp, png, c, n, a);
 	if (fclose(mf)) {
 		s = vdb_fail(VDB_ENOMEM, "out of memory for the plot script");
 		goto done;
@@ -674,17 +652,16 @@ vdb_status vdb_plot_axes_draw(const char *path, const vdb_curve *c, size_t n,
 			s = vdb_fail(VDB_EINTERNAL, "gnuplot failed drawing %s: %s", path,
 			             *msg ? msg : "no message");
 		}
-	} else if (stat(tmp, &st) || st.st_size == 0) {
+	} else if (fstat(out.fd, &st) || st.st_size == 0) {
 		s = vdb_fail(VDB_EIO, "gnuplot wrote nothing to %s", path);
-	} else {
-		s = vdb_file_replace(tmp, path);
 	}
 done:
 	if (s)
-		unlink(tmp);
+		vdb_atomic_abort(&out);
+	else
+		s = vdb_atomic_commit(&out);
 	if (sfd >= 0)
 		close(sfd);
 	free(script);
-	free(tmp);
 	return s;
 }

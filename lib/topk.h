@@ -59,6 +59,20 @@ static inline void topk_push(vdb_topk *t, double dist, int64_t id)
 	t->dist[i] = dist, t->id[i] = id;
 }
 
+/* Take the root (the worst entry) out. With negated keys the heap is a
+ * priority queue that gives the smallest key first (lsh's probe sets). */
+static inline void topk_pop(vdb_topk *t, double *dist, int64_t *id)
+{
+	*dist = t->dist[0], *id = t->id[0];
+	uint32_t n = --t->n;
+	if (n == 0)
+		return;
+	double d = t->dist[n];
+	int64_t x = t->id[n];
+	size_t i = topk_sift_down(t, n, d, x);
+	t->dist[i] = d, t->id[i] = x;
+}
+
 /* Sort the entries in place, best first (heapsort: the heap is used up). */
 static inline void topk_sort(vdb_topk *t)
 {

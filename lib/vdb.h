@@ -56,6 +56,7 @@ const char *vdb_version(void);
 /* ===== Limits (checked at input; error messages name them) ===== */
 #define VDB_MAX_DIM 65536u
 #define VDB_MAX_K 100000u
+#define VDB_DEFAULT_K 10u /* results a search returns when it names no k */
 #define VDB_MAX_LINE (64u << 20) /* bytes of one JSONL line: a 65536-d vector needs ~1.5 MB */
 #define VDB_MAX_COUNT 2147483647ull /* internal ids are int32 in results */
 /* a float vector's squared length, at most: a quarter of FLT_MAX, so that no

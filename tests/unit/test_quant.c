@@ -5,6 +5,7 @@
  * statistics and code files. */
 #include "tap.h"
 #include "kmeans.h"
+#include "random.h"
 #include "quantize.h"
 #include <fcntl.h>
 #include <math.h>
