@@ -92,9 +92,9 @@ const char *vdb_metric_name(vdb_metric m);
 vdb_status vdb_metric_parse(const char *s, vdb_metric *out);
 
 /* The distance kernels in use, chosen once from the CPU's features
- * (VDB_SIMD=scalar|avx2 forces a level). All take unaligned pointers. */
+ * (VDB_SIMD=scalar|avx2|neon forces a level). All take unaligned pointers. */
 typedef struct {
-	const char *name; /* "scalar", "avx2" */
+	const char *name; /* "scalar", "avx2", "neon" */
 	float (*l2sq)(const float *a, const float *b, size_t d);
 	float (*dot)(const float *a, const float *b, size_t d);
 	/* 1 - cos(a,b), computed from raw (unnormalised) vectors; 1 if either is 0 */
@@ -132,6 +132,12 @@ const vdb_kernels *vdb_kernels_get(void);
 /* A specific level: "scalar" always exists; NULL if the level is unknown or
  * this CPU cannot run it. Tests compare every level against "scalar". */
 const vdb_kernels *vdb_kernels_level(const char *name);
+/* VDB_SIMD (unset or empty: the best level) names a level this machine
+ * runs: else VDB_EINVAL for a name that is no level, VDB_EUNSUPPORTED for a
+ * level this CPU or architecture cannot run, naming the value. Call it
+ * before the first search: vdb_kernels_get() itself falls back to the best
+ * level. */
+vdb_status vdb_simd_check(void);
 
 /* ===== Vector sets (what readers produce and builds consume) ===== */
 /* Rows are contiguous float32. ids, metadata and texts, when present, are
