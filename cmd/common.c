@@ -42,6 +42,10 @@ void cmd_init(const char *name)
 	cmd_name = name;
 	setvbuf(stdout, out_buf, _IOFBF, sizeof out_buf);
 	vdb_blas_single_thread();
+	/* a VDB_SIMD naming no level this machine runs is a usage error (64) */
+	vdb_status s = vdb_simd_check();
+	if (s)
+		cmd_die(s);
 }
 
 int cmd_exit_code(vdb_status s)

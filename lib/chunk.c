@@ -32,9 +32,6 @@
 #include "utf8.h"
 #include <stdint.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h> /* part of every x86-64: no run-time dispatch needed */
-#endif
 
 typedef struct {
 	size_t start, end;
@@ -274,23 +271,29 @@ static vdb_status flush(grouping *g)
 	            g->c->ring[(g->first + g->count - 1) % n].end);
 }
 
-/* Bit j: byte j of the 64 at p is whitespace. */
+/* 16 bytes at a time in the compilers' generic vectors (gcc and clang
+ * compile them to SSE2 on x86-64, to NEON on aarch64, to plain words
+ * elsewhere): no intrinsics of any one architecture. */
+typedef unsigned char ws_u8x16 __attribute__((vector_size(16)));
+typedef uint64_t ws_u64x2 __attribute__((vector_size(16)));
+
+/* Bit j: the high bit of byte j of x (x has no other bit set) */
+static inline uint64_t high_bits8(uint64_t x)
+{
+	return ((x >> 7) * 0x0102040810204080ull) >> 56;
+}
+
+/* Bit j: byte j of the 64 at p is whitespace (' ', or \t..\r: 9..13). */
 static uint64_t ws_mask64(const unsigned char *p)
 {
 	uint64_t m = 0;
-#ifdef __SSE2__
-	const __m128i space = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'), four = _mm_set1_epi8(4);
 	for (int k = 0; k < 4; k++) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
-		__m128i x = _mm_sub_epi8(v, tab); /* \t..\r are 0..4, unsigned */
-		__m128i ws = _mm_or_si128(_mm_cmpeq_epi8(v, space),
-		                          _mm_cmpeq_epi8(_mm_min_epu8(x, four), x));
-		m |= (uint64_t)(uint16_t)_mm_movemask_epi8(ws) << (16 * k);
+		ws_u8x16 v;
+		memcpy(&v, p + 16 * k, sizeof v);
+		ws_u8x16 ws = (ws_u8x16)((v == ' ') | ((ws_u8x16)(v - '\t') <= 4)) & 0x80;
+		ws_u64x2 w = (ws_u64x2)ws; /* little-endian: byte j is bits 8j.. */
+		m |= (high_bits8(w[0]) | high_bits8(w[1]) << 8) << (16 * k);
 	}
-#else
-	for (int j = 0; j < 64; j++)
-		m |= (uint64_t)WS(p[j]) << j;
-#endif
 	return m;
 }
 

@@ -1,54 +1,104 @@
 /*
  * distance.c — picks the distance kernels once, from the CPU's features.
  *
- * Levels: scalar (always) and avx2 (AVX2 + FMA + F16C). VDB_SIMD=scalar|avx2
- * forces a level, so every path can be tested on one machine; a level the
- * CPU cannot run falls back to the best one it can. The choice is made on
- * first use under pthread_once, so any thread may ask first.
+ * Levels: avx2 (x86: AVX2 + FMA + F16C), neon (aarch64) and scalar (always).
+ * A level is built only where the compiler targets its architecture (see
+ * configure.ac). VDB_SIMD=scalar|avx2|neon forces a level, so every path can
+ * be tested on one machine; vdb_simd_check() refuses a value that names no
+ * level or one this machine cannot run (the commands call it first). The
+ * choice is made on first use under pthread_once, so any thread may ask
+ * first.
  */
 #include "distance.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
 
 static const vdb_kernels *chosen;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static int cpu_has_avx2(void)
+static bool always(void)
 {
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_cpu_init();
-	/* F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports
-	 * does not know "f16c" */
-	unsigned a, b, c, d;
-	int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
-	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-	       __builtin_cpu_supports("popcnt") && f16c;
+	return true;
+}
+
+/* Every level vdb knows, best first: kernels NULL where this build has none */
+static const struct level {
+	const char *name;
+	const vdb_kernels *k;
+	bool (*runs)(void);
+} levels[] = {
+#if VDB_SIMD_AVX2
+	{ "avx2", &vdb_kernels_avx2, vdb_cpu_has_avx2 },
 #else
-	return 0;
+	{ "avx2", NULL, NULL },
 #endif
+#if VDB_SIMD_NEON
+	{ "neon", &vdb_kernels_neon, always },
+#else
+	{ "neon", NULL, NULL },
+#endif
+	{ "scalar", &vdb_kernels_scalar, always },
+};
+#define NLEVELS (sizeof levels / sizeof *levels)
+
+static const struct level *find(const char *name)
+{
+	for (size_t i = 0; i < NLEVELS; i++)
+		if (!strcmp(levels[i].name, name))
+			return &levels[i];
+	return NULL;
+}
+
+static bool usable(const struct level *l)
+{
+	return l->k && l->runs();
 }
 
 const vdb_kernels *vdb_kernels_level(const char *name)
 {
-	if (!name)
-		return NULL;
-	if (!strcmp(name, "scalar"))
-		return &vdb_kernels_scalar;
-	if (!strcmp(name, "avx2"))
-		return cpu_has_avx2() ? &vdb_kernels_avx2 : NULL;
-	return NULL;
+	const struct level *l = name ? find(name) : NULL;
+	return l && usable(l) ? l->k : NULL;
+}
+
+/* VDB_SIMD, or NULL when unset or empty */
+static const char *wanted(void)
+{
+	const char *want = getenv("VDB_SIMD");
+	return want && *want ? want : NULL;
+}
+
+vdb_status vdb_simd_check(void)
+{
+	const char *want = wanted();
+	if (!want)
+		return VDB_OK;
+	const struct level *l = find(want);
+	if (l && usable(l))
+		return VDB_OK;
+	char known[64] = "", runs[64] = "";
+	for (size_t i = 0; i < NLEVELS; i++) {
+		const char *sep = i ? ", " : "";
+		strcat(strcat(known, sep), levels[i].name);
+		if (usable(&levels[i]))
+			strcat(strcat(runs, *runs ? ", " : ""), levels[i].name);
+	}
+	if (!l)
+		return vdb_fail(VDB_EINVAL, "VDB_SIMD=%.100s: unknown kernel level (known: %s)", want,
+		                known);
+	return vdb_fail(VDB_EUNSUPPORTED, "VDB_SIMD=%s: %s (this machine runs: %s)", want,
+	                l->k ? "this CPU cannot run these kernels"
+	                     : "these kernels are not built for this architecture",
+	                runs);
 }
 
 static void choose(void)
 {
-	const char *want = getenv("VDB_SIMD");
+	const char *want = wanted();
 	chosen = want ? vdb_kernels_level(want) : NULL;
-	if (!chosen)
-		chosen = cpu_has_avx2() ? &vdb_kernels_avx2 : &vdb_kernels_scalar;
+	for (size_t i = 0; !chosen; i++)
+		if (usable(&levels[i]))
+			chosen = levels[i].k;
 }
 
 const vdb_kernels *vdb_kernels_get(void)

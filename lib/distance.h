@@ -4,7 +4,14 @@
 #include "vdb_internal.h"
 
 extern const vdb_kernels vdb_kernels_scalar;
+#if VDB_SIMD_AVX2
 /* Defined in distance_avx2.c, compiled with -mavx2 -mfma: only to be used
- * after the CPU check in distance.c. */
+ * after vdb_cpu_has_avx2() (distance_x86.c) said yes. */
 extern const vdb_kernels vdb_kernels_avx2;
+bool vdb_cpu_has_avx2(void);
+#endif
+#if VDB_SIMD_NEON
+/* Defined in distance_neon.c: Advanced SIMD is part of every AArch64 CPU. */
+extern const vdb_kernels vdb_kernels_neon;
+#endif
 #endif

@@ -18,6 +18,7 @@
 #include "hnsw.h"
 #include "distance.h"
 #include "random.h"
+#include "cpu_relax.h"
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -168,7 +169,7 @@ static inline void lock(uint8_t *l)
 {
 	while (__atomic_test_and_set(l, __ATOMIC_ACQUIRE))
 		while (__atomic_load_n(l, __ATOMIC_RELAXED))
-			__builtin_ia32_pause();
+			vdb_cpu_relax();
 }
 
 static inline void unlock(uint8_t *l)

@@ -98,9 +98,15 @@ const char *vdb_metric_name(vdb_metric m);
 vdb_status vdb_metric_parse(const char *s, vdb_metric *out);
 
 /* The distance kernels in use, chosen once from the CPU's features
- * (VDB_SIMD=scalar|avx2 forces a level): "scalar" or "avx2". The kernel
- * tables themselves are the library's own (vdb_internal.h). */
+ * (VDB_SIMD=scalar|avx2|neon forces a level): "scalar", "avx2" or "neon".
+ * The kernel tables themselves are the library's own (vdb_internal.h). */
 const char *vdb_kernels_name(void);
+/* VDB_SIMD (unset or empty: the best level) names a level this machine
+ * runs: else VDB_EINVAL for a name that is no level, VDB_EUNSUPPORTED for a
+ * level this CPU or architecture cannot run, naming the value. Call it
+ * before the first search: the kernels themselves fall back to the best
+ * level. */
+vdb_status vdb_simd_check(void);
 
 /* ===== Vector sets (what readers produce and builds consume) ===== */
 /* Rows are contiguous float32. ids, metadata and texts, when present, are

@@ -278,6 +278,26 @@ static void coded(const vdb_kernels *k, const vdb_kernels *ref)
 		   worst_d[j]);
 }
 
+/* vdb_simd_check: VDB_SIMD names a level this machine runs, or it fails
+ * with a message naming the value */
+static void simd_check(void)
+{
+	const char *foreign = vdb_kernels_level("avx2") ? "neon" : "avx2";
+	setenv("VDB_SIMD", "avx512", 1);
+	ok(vdb_simd_check() == VDB_EINVAL && strstr(vdb_last_error(), "VDB_SIMD=avx512") &&
+	   strstr(vdb_last_error(), "unknown"),
+	   "VDB_SIMD=avx512 is refused as unknown: %s", vdb_last_error());
+	setenv("VDB_SIMD", foreign, 1);
+	ok(vdb_simd_check() == VDB_EUNSUPPORTED && strstr(vdb_last_error(), foreign),
+	   "VDB_SIMD=%s, a level this machine does not run, is refused: %s", foreign,
+	   vdb_last_error());
+	setenv("VDB_SIMD", "", 1);
+	ok(vdb_simd_check() == VDB_OK, "an empty VDB_SIMD means the best level");
+	setenv("VDB_SIMD", "scalar", 1);
+	ok(vdb_simd_check() == VDB_OK, "VDB_SIMD=scalar is accepted");
+	unsetenv("VDB_SIMD");
+}
+
 int main(void)
 {
 	const vdb_kernels *scalar = vdb_kernels_level("scalar");
@@ -289,17 +309,28 @@ int main(void)
 	next_below(scalar);
 	decoders(scalar, scalar);
 	coded(scalar, NULL);
-	const vdb_kernels *avx2 = vdb_kernels_level("avx2");
-	if (avx2) {
-		compare(avx2, scalar, "scalar");
-		hamming(avx2);
-		hamming_codes(avx2, scalar);
-		hamming_many(avx2, scalar);
-		next_below(avx2);
-		decoders(avx2, scalar);
-		coded(avx2, scalar);
-	} else
-		skip("this CPU has no AVX2+FMA: only the scalar level is tested");
+	/* every SIMD level this machine runs, against the scalar reference */
+	const char *simd[] = { "avx2", "neon" };
+	int tested = 0;
+	for (size_t i = 0; i < sizeof simd / sizeof *simd; i++) {
+		const vdb_kernels *k = vdb_kernels_level(simd[i]);
+		if (!k)
+			continue;
+		tested++;
+		compare(k, scalar, "scalar");
+		hamming(k);
+		hamming_codes(k, scalar);
+		hamming_many(k, scalar);
+		next_below(k);
+		decoders(k, scalar);
+		coded(k, scalar);
+	}
+	if (!tested)
+		skip("this CPU runs no SIMD level (AVX2+FMA, NEON): only the scalar level is tested");
+#if defined(__aarch64__)
+	ok(vdb_kernels_level("neon") != NULL, "every aarch64 build runs the neon level");
+#endif
+	simd_check();
 	ok(vdb_kernels_level("avx512") == NULL && vdb_kernels_level("nonsense") == NULL,
 	   "unknown or unsupported levels are NULL");
 	/* VDB_SIMD is read once, at the first vdb_kernels_get() */

@@ -1,0 +1,18 @@
+/*
+ * distance_x86.c — can this x86 CPU run the AVX2 kernels? Built only where
+ * the compiler targets x86 (configure's SIMD_X86), with the base flags: it
+ * runs before any AVX2 instruction may.
+ */
+#include "distance.h"
+#include <cpuid.h>
+
+bool vdb_cpu_has_avx2(void)
+{
+	__builtin_cpu_init();
+	/* F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports
+	 * does not know "f16c" */
+	unsigned a, b, c, d;
+	int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+	       __builtin_cpu_supports("popcnt") && f16c;
+}
