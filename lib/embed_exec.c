@@ -289,49 +289,66 @@ static bool wait_child(pid_t pid, double deadline, int *status)
 	}
 }
 
-static vdb_status ex_embed(vdb_embedder *e, const char *const *texts, const size_t *lens,
-                           size_t n, float **out, size_t *cap, size_t *bad)
+/* The batch's texts, one a line, in a new buffer of *total bytes. */
+static char *batch_input(const char *const *texts, const size_t *lens, size_t n, size_t *total)
 {
-	run r = { .e = e, .out = out, .cap = cap, .n = n };
-	size_t total = 0, sent = 0;
+	*total = 0;
 	for (size_t i = 0; i < n; i++)
-		total += lens[i] + 1;
-	char *input = vdb_malloc(total, "the batch's texts");
+		*total += lens[i] + 1;
+	char *input = vdb_malloc(*total ? *total : 1, "the batch's texts");
 	if (!input)
-		return *bad = n, VDB_ENOMEM;
+		return NULL;
 	for (size_t i = 0, at = 0; i < n; i++) {
 		memcpy(input + at, texts[i], lens[i]);
 		at += lens[i];
 		input[at++] = '\n';
 	}
+	return input;
+}
+
+static void close_fds(int a, int b, int c)
+{
+	for (int *fd = (int[]){ a, b, c }, i = 0; i < 3; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+}
+
+/* Start the embedder with its stdin (a socket: send() with MSG_NOSIGNAL
+ * needs no SIGPIPE handling when it stops reading), stdout and stderr
+ * connected to fd[0..2], the last two non-blocking. */
+static vdb_status start_embedder(const vdb_embedder *e, int fd[3], pid_t *pid)
+{
 	int sv[2] = { -1, -1 }, po[2] = { -1, -1 }, pe[2] = { -1, -1 };
-	pid_t pid = -1;
 	vdb_status s = VDB_OK;
-	/* stdin is a socket: send() with MSG_NOSIGNAL needs no SIGPIPE handling
-	 * when the embedder stops reading */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) || pipe2(po, O_CLOEXEC) ||
 	    pipe2(pe, O_CLOEXEC))
 		s = vdb_fail(VDB_EINTERNAL, "cannot make pipes for the embedder: %s", strerror(errno));
 	if (!s)
-		s = spawn(e->command, sv[1], po[1], pe[1], &pid);
-	for (int *fd = (int[]){ sv[1], po[1], pe[1] }, i = 0; i < 3; i++)
-		if (fd[i] >= 0)
-			close(fd[i]);
+		s = spawn(e->command, sv[1], po[1], pe[1], pid);
+	close_fds(sv[1], po[1], pe[1]);
 	if (s) {
-		for (int *fd = (int[]){ sv[0], po[0], pe[0] }, i = 0; i < 3; i++)
-			if (fd[i] >= 0)
-				close(fd[i]);
-		free(input);
-		*bad = n;
+		close_fds(sv[0], po[0], pe[0]);
 		return s;
 	}
 	fcntl(po[0], F_SETFL, O_NONBLOCK);
 	fcntl(pe[0], F_SETFL, O_NONBLOCK);
+	fd[0] = sv[0], fd[1] = po[0], fd[2] = pe[0];
+	return VDB_OK;
+}
+
+/* Feed the input to fd[0] while reading fd[1] (vectors) and fd[2] (messages)
+ * until both end, a vector is bad (r->st) or the embedder neither reads nor
+ * writes for --timeout (*timed_out). Closes the fds; *until is the deadline
+ * the embedder's last move set (0: none). */
+static vdb_status exchange(const vdb_embedder *e, run *r, int fd[3], const char *input,
+                           size_t total, bool *timed_out, double *until)
+{
 	double deadline = e->timeout > 0 ? now() + e->timeout : 0;
-	bool timed_out = false;
-	int in = sv[0], o = po[0], er = pe[0];
+	int in = fd[0], o = fd[1], er = fd[2];
+	size_t sent = 0;
+	vdb_status s = VDB_OK;
 	char buf[1 << 16];
-	while ((o >= 0 || er >= 0) && !r.st) {
+	while ((o >= 0 || er >= 0) && !r->st) {
 		struct pollfd p[3];
 		int np = 0, io = -1, iout = -1, ierr = -1;
 		if (in >= 0)
@@ -344,7 +361,7 @@ static vdb_status ex_embed(vdb_embedder *e, const char *const *texts, const size
 		if (deadline) {
 			double left = deadline - now();
 			if (left <= 0) {
-				timed_out = true;
+				*timed_out = true;
 				break;
 			}
 			ms = (int)(left * 1000) + 1;
@@ -369,21 +386,69 @@ static vdb_status ex_embed(vdb_embedder *e, const char *const *texts, const size
 			}
 		}
 		if (iout >= 0 && p[iout].revents)
-			moved |= drain(&o, &r, buf, sizeof buf, take_stdout);
+			moved |= drain(&o, r, buf, sizeof buf, take_stdout);
 		if (ierr >= 0 && p[ierr].revents)
-			moved |= drain(&er, &r, buf, sizeof buf, take_stderr);
+			moved |= drain(&er, r, buf, sizeof buf, take_stderr);
 		if (moved && deadline)
 			deadline = now() + e->timeout;
 	}
 	/* a last line without a newline */
-	if (!r.st && !timed_out && !s && r.line_len) {
-		r.line[r.line_len] = 0;
-		r.line_len = 0;
-		vector_line(&r, r.line, strlen(r.line));
+	if (!r->st && !*timed_out && !s && r->line_len) {
+		r->line[r->line_len] = 0;
+		r->line_len = 0;
+		vector_line(r, r->line, strlen(r->line));
 	}
-	for (int *fd = (int[]){ in, o, er }, i = 0; i < 3; i++)
-		if (fd[i] >= 0)
-			close(fd[i]);
+	close_fds(in, o, er);
+	*until = deadline;
+	return s;
+}
+
+/* What the embedder's end says of the batch: its exit status, a timeout,
+ * or too few vectors; *bad is the first text without its vector. */
+static vdb_status verdict(const vdb_embedder *e, run *r, int status, bool timed_out,
+                          size_t *bad)
+{
+	size_t n = r->n, first_missing = r->got < n ? r->got : n;
+	char printed[96];
+	snprintf(printed, sizeof printed, "it had printed %zu of the batch's %zu vectors", r->got, n);
+	const char *why = last_stderr_line(r);
+	*bad = first_missing;
+	if (timed_out)
+		return vdb_fail(VDB_EINTERNAL, "the embedder neither read nor wrote for %g s "
+		                "(--timeout) and was killed; %s", e->timeout, printed);
+	if (WIFSIGNALED(status))
+		return vdb_fail(VDB_EINTERNAL, "the embedder was killed by signal %d (%s); %s%s%s",
+		                WTERMSIG(status), strsignal(WTERMSIG(status)), printed,
+		                *why ? "; its last message: " : "", why);
+	if (WIFEXITED(status) && WEXITSTATUS(status))
+		return vdb_fail(VDB_EINTERNAL, "the embedder exited with status %d; %s%s%s",
+		                WEXITSTATUS(status), printed, *why ? "; its last message: " : "",
+		                why);
+	if (r->got < n)
+		return vdb_fail(VDB_EFORMAT, "the embedder printed %zu lines for the batch's %zu "
+		                "texts: no vector for this one", r->got, n);
+	return VDB_OK;
+}
+
+static vdb_status ex_embed(vdb_embedder *e, const char *const *texts, const size_t *lens,
+                           size_t n, float **out, size_t *cap, size_t *bad)
+{
+	run r = { .e = e, .out = out, .cap = cap, .n = n };
+	size_t total;
+	char *input = batch_input(texts, lens, n, &total);
+	if (!input)
+		return *bad = n, VDB_ENOMEM;
+	int fd[3];
+	pid_t pid = -1;
+	vdb_status s = start_embedder(e, fd, &pid);
+	if (s) {
+		free(input);
+		*bad = n;
+		return s;
+	}
+	bool timed_out = false;
+	double deadline;
+	s = exchange(e, &r, fd, input, total, &timed_out, &deadline);
 	int status = 0;
 	if (r.st || s || timed_out || !wait_child(pid, deadline, &status)) {
 		if (!r.st && !s)
@@ -394,9 +459,6 @@ static vdb_status ex_embed(vdb_embedder *e, const char *const *texts, const size
 	kill(-pid, SIGKILL); /* anything it left running in its group */
 	free(input);
 	free(r.line);
-	size_t first_missing = r.got < n ? r.got : n;
-	char printed[96];
-	snprintf(printed, sizeof printed, "it had printed %zu of the batch's %zu vectors", r.got, n);
 	if (s) {
 		*bad = n;
 		return s;
@@ -405,30 +467,7 @@ static vdb_status ex_embed(vdb_embedder *e, const char *const *texts, const size
 		*bad = r.at;
 		return r.st;
 	}
-	const char *why = last_stderr_line(&r);
-	if (timed_out) {
-		*bad = first_missing;
-		return vdb_fail(VDB_EINTERNAL, "the embedder neither read nor wrote for %g s "
-		                "(--timeout) and was killed; %s", e->timeout, printed);
-	}
-	if (WIFSIGNALED(status)) {
-		*bad = first_missing;
-		return vdb_fail(VDB_EINTERNAL, "the embedder was killed by signal %d (%s); %s%s%s",
-		                WTERMSIG(status), strsignal(WTERMSIG(status)), printed,
-		                *why ? "; its last message: " : "", why);
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status)) {
-		*bad = first_missing;
-		return vdb_fail(VDB_EINTERNAL, "the embedder exited with status %d; %s%s%s",
-		                WEXITSTATUS(status), printed, *why ? "; its last message: " : "",
-		                why);
-	}
-	if (r.got < n) {
-		*bad = r.got;
-		return vdb_fail(VDB_EFORMAT, "the embedder printed %zu lines for the batch's %zu "
-		                "texts: no vector for this one", r.got, n);
-	}
-	return VDB_OK;
+	return verdict(e, &r, status, timed_out, bad);
 }
 
 static void ex_close(void *state)

@@ -168,6 +168,52 @@ static bool whole_number(const char *s, unsigned long long *v)
 	return !*end;
 }
 
+/* The values f[0..dim) of line lineno (0-based) into v, scaled to unit
+ * length (a zero vector stays zero). */
+static vdb_status parse_vector(float *v, uint32_t dim, char **f, const char *name, size_t lineno)
+{
+	double sq = 0;
+	for (uint32_t j = 0; j < dim; j++) {
+		char *endp;
+		double x = strtod(f[j], &endp);
+		VDB_RETURN_IF(*endp || endp == f[j], VDB_EFORMAT,
+		              "%s: line %zu: value %u, '%.40s', is not a number", name, lineno + 1,
+		              j + 1, f[j]);
+		VDB_RETURN_IF(!isfinite(x) || fabs(x) > FLT_MAX, VDB_EFORMAT,
+		              "%s: line %zu: value %u, %s, is not a finite float", name, lineno + 1,
+		              j + 1, f[j]);
+		v[j] = (float)x;
+		sq += (double)v[j] * v[j];
+	}
+	if (sq > 0) {
+		double inv = 1 / sqrt(sq);
+		for (uint32_t j = 0; j < dim; j++)
+			v[j] = (float)(v[j] * inv);
+	}
+	return VDB_OK;
+}
+
+/* The word table (open addressing, at most half full): a word given twice
+ * keeps its first vector. */
+static vdb_status build_table(wordvec *w)
+{
+	size_t size = 16;
+	while (size < 2 * w->n)
+		size *= 2;
+	w->mask = size - 1;
+	VDB_RETURN_IF(!(w->table = calloc(size, sizeof *w->table)), VDB_ENOMEM, "out of memory");
+	for (size_t i = 0; i < w->n; i++) {
+		const char *word = w->words + w->word_off[i];
+		if (lookup(w, word, strlen(word)) >= 0)
+			continue; /* the first vector of a word given twice */
+		size_t h = XXH3_64bits(word, strlen(word)) & w->mask;
+		while (w->table[h])
+			h = (h + 1) & w->mask;
+		w->table[h] = (uint32_t)(i + 1);
+	}
+	return VDB_OK;
+}
+
 vdb_status vdb_wordvec_load(vdb_embedder *e, const vdb_model_file *file)
 {
 	vdb_status s = VDB_OK;
@@ -228,25 +274,8 @@ vdb_status vdb_wordvec_load(vdb_embedder *e, const vdb_model_file *file)
 		if ((s = vdb_grow((void **)&w->vec, &cap_vec, (w->n + 1) * w->dim, sizeof(float),
 		                  "word vectors")))
 			goto out;
-		float *v = w->vec + w->n * w->dim;
-		double sq = 0;
-		for (uint32_t j = 0; j < w->dim; j++) {
-			char *endp;
-			double x = strtod(f[j + 1], &endp);
-			if (*endp || endp == f[j + 1])
-				FAIL("%s: line %zu: value %u, '%.40s', is not a number", file->name,
-				     lineno + 1, j + 1, f[j + 1]);
-			if (!isfinite(x) || fabs(x) > FLT_MAX)
-				FAIL("%s: line %zu: value %u, %s, is not a finite float", file->name,
-				     lineno + 1, j + 1, f[j + 1]);
-			v[j] = (float)x;
-			sq += (double)v[j] * v[j];
-		}
-		if (sq > 0) {
-			double inv = 1 / sqrt(sq);
-			for (uint32_t j = 0; j < w->dim; j++)
-				v[j] = (float)(v[j] * inv);
-		}
+		if ((s = parse_vector(w->vec + w->n * w->dim, w->dim, f + 1, file->name, lineno)))
+			goto out;
 		size_t wl = strlen(f[0]);
 		if ((s = vdb_grow((void **)&w->words, &cap_words, words_len + wl + 1, 1, "words")) ||
 		    (s = vdb_grow((void **)&w->word_off, &cap_off, w->n + 1, sizeof(size_t), "words")))
@@ -260,23 +289,8 @@ vdb_status vdb_wordvec_load(vdb_embedder *e, const vdb_model_file *file)
 	if (header && header_count != w->n)
 		FAIL("%s: %zu words, but its first line says %llu (a truncated file?)", file->name,
 		     w->n, header_count);
-	size_t size = 16;
-	while (size < 2 * w->n)
-		size *= 2;
-	w->mask = size - 1;
-	if (!(w->table = calloc(size, sizeof *w->table))) {
-		s = vdb_fail(VDB_ENOMEM, "out of memory");
+	if ((s = build_table(w)))
 		goto out;
-	}
-	for (size_t i = 0; i < w->n; i++) {
-		const char *word = w->words + w->word_off[i];
-		if (lookup(w, word, strlen(word)) >= 0)
-			continue; /* the first vector of a word given twice */
-		size_t h = XXH3_64bits(word, strlen(word)) & w->mask;
-		while (w->table[h])
-			h = (h + 1) & w->mask;
-		w->table[h] = (uint32_t)(i + 1);
-	}
 	e->kind = &vdb_embed_wordvec;
 	e->state = w;
 	e->dim = w->dim;
