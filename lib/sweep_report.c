@@ -82,9 +82,12 @@ vdb_status vdb_sweep_write_header(FILE *f, vdb_report_format fmt, size_t k, int 
 		        "max/ms", "size/MB", "params");
 		break;
 	case VDB_REPORT_CSV:
-		fputs("time,index,type,metric,count,dim,bytes,params,k,queries,threads,runs,setting,"
-		      "ef,nprobe,recall_at_1,recall,recall_at_100,qps,qps_all,p50_ms,p95_ms,p99_ms,"
-		      "max_ms\n", f);
+		/* a column per search setting of the index types (ef, nprobe, probes) */
+		fputs("time,index,type,metric,count,dim,bytes,params,k,queries,threads,runs,setting,",
+		      f);
+		for (size_t i = 0; vdb_knob_at(i); i++)
+			fprintf(f, "%s,", vdb_knob_at(i)->name);
+		fputs("recall_at_1,recall,recall_at_100,qps,qps_all,p50_ms,p95_ms,p99_ms,max_ms\n", f);
 		break;
 	case VDB_REPORT_JSON:
 		break;
@@ -151,11 +154,11 @@ static vdb_status write_json(FILE *f, const vdb_sweep_row *row, const char *sett
 	json_object_set_new(o, "threads", json_integer(r->threads));
 	json_object_set_new(o, "runs", json_integer(row->runs));
 	json_object_set_new(o, "setting", json_string(setting));
-	int has = knob && row->setting;
-	json_object_set_new(o, "ef", has && !strcmp(knob, "ef") ? json_integer(row->setting)
-	                                                       : json_null());
-	json_object_set_new(o, "nprobe", has && !strcmp(knob, "nprobe")
-	                                     ? json_integer(row->setting) : json_null());
+	for (size_t i = 0; vdb_knob_at(i); i++) { /* each search setting: this row's, or null */
+		const char *name = vdb_knob_at(i)->name;
+		bool mine = knob && row->setting && !strcmp(knob, name);
+		json_object_set_new(o, name, mine ? json_integer(row->setting) : json_null());
+	}
 	json_object_set_new(o, "recall_at_1", rounded(r->recall_1, 1e-6));
 	json_object_set_new(o, "recall", rounded(r->recall_k, 1e-6));
 	json_object_set_new(o, "recall_at_100", r->recall_100 >= 0 ? rounded(r->recall_100, 1e-6)
@@ -192,7 +195,6 @@ vdb_status vdb_sweep_write_row(FILE *f, vdb_report_format fmt, const vdb_sweep_r
 		        row->info->params);
 		break;
 	case VDB_REPORT_CSV: {
-		int has = knob && row->setting;
 		fprintf(f, "%s,", when);
 		csv_field(f, row->label);
 		fprintf(f, ",%s,%s,%zu,%u,%llu,", vdb_index_type(row->ix),
@@ -200,12 +202,12 @@ vdb_status vdb_sweep_write_row(FILE *f, vdb_report_format fmt, const vdb_sweep_r
 		        vdb_index_dim(row->ix), (unsigned long long)row->info->bytes);
 		csv_field(f, row->info->params);
 		fprintf(f, ",%zu,%zu,%d,%u,%s,", row->k, row->queries, r->threads, row->runs, setting);
-		if (has && !strcmp(knob, "ef"))
-			fprintf(f, "%u", row->setting);
-		fputc(',', f);
-		if (has && !strcmp(knob, "nprobe"))
-			fprintf(f, "%u", row->setting);
-		fprintf(f, ",%.6f,%.6f,", r->recall_1, r->recall_k);
+		for (size_t i = 0; vdb_knob_at(i); i++) {
+			if (knob && row->setting && !strcmp(knob, vdb_knob_at(i)->name))
+				fprintf(f, "%u", row->setting);
+			fputc(',', f);
+		}
+		fprintf(f, "%.6f,%.6f,", r->recall_1, r->recall_k);
 		if (r->recall_100 >= 0)
 			fprintf(f, "%.6f", r->recall_100);
 		fprintf(f, ",%.1f,%.1f,%.6f,%.6f,%.6f,%.6f\n", r->qps_1, r->qps_all, r->p50 * 1e3,
