@@ -250,14 +250,16 @@ typedef struct {
 	size_t k, kx; /* results written; searched (k and the excluded ids, capped) */
 } qrow;
 
-/* Order of option sets: filter text (none first), k, kx, ef, nprobe, probes. */
+/* Order of option sets: filter text (none first), k, kx, the search settings. */
 static int cmp_opts(const qrow *x, const qrow *y)
 {
 	int c = (x->o.filter != NULL) - (y->o.filter != NULL);
 	if (!c && x->o.filter)
 		c = strcmp(x->o.filter, y->o.filter);
 #define CMP(f) if (!c) c = (x->f > y->f) - (x->f < y->f)
-	CMP(k); CMP(kx); CMP(o.ef); CMP(o.nprobe); CMP(o.probes);
+	CMP(k); CMP(kx);
+	for (size_t i = 0; i < VDB_MAX_KNOBS; i++)
+		CMP(o.knob[i]);
 #undef CMP
 	return c;
 }
@@ -417,9 +419,8 @@ static void answer_range(const query_ctx *c, const vdb_vecs *q, qrow *r, size_t 
 		vdb_search_opts so = c->so;
 		const vdb_query_opts *o = &g[lo].o;
 		so.k = g[lo].kx;
-		so.ef = o->ef ? o->ef : so.ef;
-		so.nprobe = o->nprobe ? o->nprobe : so.nprobe;
-		so.probes = o->probes ? o->probes : so.probes;
+		for (size_t i = 0; i < VDB_MAX_KNOBS; i++) /* the record's settings win */
+			so.knob[i] = o->knob[i] ? o->knob[i] : so.knob[i];
 		if (o->filter && (!parsed || strcmp(parsed, o->filter))) {
 			vdb_filter_free(filter);
 			vdb_status s = cmd_filter_parse(&filter, o->filter);

@@ -24,8 +24,6 @@ void vdb_build_opts_init(vdb_build_opts *o)
 	o->type = "flat";
 	o->metric = VDB_METRIC_L2;
 	o->seed = 42;
-	o->M = 16;
-	o->ef_construction = 200;
 	o->storage = "f32";
 }
 
