@@ -1040,10 +1040,12 @@ typedef struct {
 	                         * (hnsw), "nprobe" (ivf, ivfpq), "probes" (lsh), NULL
 	                         * (flat: none) */
 	uint64_t bytes;         /* file size (0: built in memory) */
-	char params[512];       /* build parameters: "M=16 ef_construction=200 seed=42" */
-	char params_json[1024]; /* the same as a JSON object */
+	char *params;           /* build parameters: "M=16 ef_construction=200 seed=42" */
+	char *params_json;      /* the same as a JSON object */
 } vdb_sweep_index;
+/* Fill out (free it with vdb_sweep_index_free, also after a failure). */
 vdb_status vdb_sweep_describe(const vdb_index *ix, vdb_sweep_index *out);
+void vdb_sweep_index_free(vdb_sweep_index *d);
 
 /* Sweep reports: an aligned table, CSV, or JSON Lines (one object a row). */
 typedef enum { VDB_REPORT_TABLE = 1, VDB_REPORT_CSV, VDB_REPORT_JSON } vdb_report_format;
