@@ -62,7 +62,7 @@ static void knobs_usage(void)
 		char who[128], opt[40];
 		vdb_knob_types(k, who, sizeof who);
 		snprintf(opt, sizeof opt, "--%s N", k->name);
-		printf("      %-19s%s: %s, %u..%u\n                         (default %u%s%s)\n", opt,
+		printf("      %-19s%s: %s\n                         %u..%u (default %u%s%s)\n", opt,
 		       who, k->what, k->min, k->max, k->def, k->def_note ? ", " : "",
 		       k->def_note ? k->def_note : "");
 	}
