@@ -164,6 +164,9 @@ typedef struct {
 
 /* Bytes of one row: dim/8 (binary) or 4 * dim. */
 size_t vdb_vecs_row_bytes(const vdb_vecs *v);
+/* Row i's JSON text in column col (VDB_COL_ID, _META, _TEXT), *len bytes
+ * (not NUL-terminated); NULL when v has no such column. */
+const char *vdb_vecs_col_json(const vdb_vecs *v, int col, size_t i, size_t *len);
 
 void vdb_vecs_init(vdb_vecs *v);
 void vdb_vecs_clear(vdb_vecs *v); /* n = 0, keeps dim and memory */
