@@ -187,6 +187,7 @@ int eval_range_sweep(const range_sweep_args *a)
 		}
 		vdb_range_result_free(&truth);
 		vdb_index_close(ix);
+		vdb_sweep_index_free(&info);
 	}
 	vdb_vecs_free(&q);
 	return cmd_finish();

@@ -66,8 +66,8 @@ static void room(query_bufs *b, size_t n, size_t k, size_t width, size_t rowbyte
 /* Row i's text, decoded from its JSON text into b->tbuf at *used. */
 static void take_text(query_bufs *b, const vdb_vecs *q, size_t i, size_t *used, size_t *len)
 {
-	const char *j = q->text_buf + q->text_off[i];
-	size_t jl = q->text_off[i + 1] - q->text_off[i];
+	size_t jl;
+	const char *j = vdb_vecs_col_json(q, VDB_COL_TEXT, i, &jl);
 	json_t *t = json_loadb(j, jl, JSON_DECODE_ANY, NULL);
 	if (!json_is_string(t))
 		cmd_die(vdb_fail(VDB_EINTERNAL, "a query's text does not decode"));
@@ -123,8 +123,9 @@ static unsigned char row_kind(const query_ctx *c, const vdb_vecs *q, size_t i,
                               const char *input, size_t first)
 {
 	int novec = q->novec && q->novec[i];
-	int text = q->text_off && !(q->text_off[i + 1] - q->text_off[i] == 4 &&
-	                            !memcmp(q->text_buf + q->text_off[i], "null", 4));
+	size_t tl;
+	const char *tj = vdb_vecs_col_json(q, VDB_COL_TEXT, i, &tl);
+	int text = tj && !(tl == 4 && !memcmp(tj, "null", 4));
 	if (novec && !c->lexical)
 		cmd_usage_error("%s: record %zu is a text query (a \"text\" without a \"vector\"), "
 		                "but %s has no lexical index: build it with vdb-build --lexical, "
@@ -161,7 +162,8 @@ void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 	size_t *lrow = grow(NULL, n, sizeof *lrow); /* lexical slot -> row, for messages */
 	/* a batch of vector queries only (no text query, no text or no lexical
 	 * index) is searched where it was read */
-	int vector_only = !q->novec && (!q->text_off || !c->lexical);
+	size_t tl;
+	int vector_only = !q->novec && (!vdb_vecs_col_json(q, VDB_COL_TEXT, 0, &tl) || !c->lexical);
 	for (size_t i = 0; i < n; i++) {
 		b->kind[i] = row_kind(c, q, i, input, first);
 		if (b->kind[i] == K_VECTOR) {
@@ -204,10 +206,7 @@ void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 	free(lrow);
 	for (size_t i = 0; i < n; i++) {
 		vdb_result_line l = { .query_no = (*qno)++, .width = c->width };
-		if (q->id_off) {
-			l.query_id = q->id_buf + q->id_off[i];
-			l.query_id_len = q->id_off[i + 1] - q->id_off[i];
-		}
+		l.query_id = vdb_vecs_col_json(q, VDB_COL_ID, i, &l.query_id_len);
 		size_t at = b->slot[i] * k;
 		if (b->kind[i] == K_HYBRID) {
 			l.kind = VDB_LINE_HYBRID;
@@ -250,14 +249,16 @@ typedef struct {
 	size_t k, kx; /* results written; searched (k and the excluded ids, capped) */
 } qrow;
 
-/* Order of option sets: filter text (none first), k, kx, ef, nprobe, probes. */
+/* Order of option sets: filter text (none first), k, kx, the search settings. */
 static int cmp_opts(const qrow *x, const qrow *y)
 {
 	int c = (x->o.filter != NULL) - (y->o.filter != NULL);
 	if (!c && x->o.filter)
 		c = strcmp(x->o.filter, y->o.filter);
 #define CMP(f) if (!c) c = (x->f > y->f) - (x->f < y->f)
-	CMP(k); CMP(kx); CMP(o.ef); CMP(o.nprobe); CMP(o.probes);
+	CMP(k); CMP(kx);
+	for (size_t i = 0; i < VDB_MAX_KNOBS; i++)
+		CMP(o.knob[i]);
 #undef CMP
 	return c;
 }
@@ -417,9 +418,8 @@ static void answer_range(const query_ctx *c, const vdb_vecs *q, qrow *r, size_t 
 		vdb_search_opts so = c->so;
 		const vdb_query_opts *o = &g[lo].o;
 		so.k = g[lo].kx;
-		so.ef = o->ef ? o->ef : so.ef;
-		so.nprobe = o->nprobe ? o->nprobe : so.nprobe;
-		so.probes = o->probes ? o->probes : so.probes;
+		for (size_t i = 0; i < VDB_MAX_KNOBS; i++) /* the record's settings win */
+			so.knob[i] = o->knob[i] ? o->knob[i] : so.knob[i];
 		if (o->filter && (!parsed || strcmp(parsed, o->filter))) {
 			vdb_filter_free(filter);
 			vdb_status s = cmd_filter_parse(&filter, o->filter);
@@ -437,10 +437,7 @@ static void answer_range(const query_ctx *c, const vdb_vecs *q, qrow *r, size_t 
 		size_t i = r[j].row;
 		/* ivecs rows: the k the line asked for, else -k's */
 		vdb_result_line l = { .query_no = (*qno)++, .width = r[j].o.k ? r[j].o.k : c->width };
-		if (q->id_off) {
-			l.query_id = q->id_buf + q->id_off[i];
-			l.query_id_len = q->id_off[i + 1] - q->id_off[i];
-		}
+		l.query_id = vdb_vecs_col_json(q, VDB_COL_ID, i, &l.query_id_len);
 		vdb_status s;
 		if (b->kind[i] == K_HYBRID) {
 			vdb_fusion_opts used = c->fo;

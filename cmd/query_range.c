@@ -10,8 +10,9 @@
 /* A query record with a text that is not null. */
 static bool has_text(const vdb_vecs *q, size_t i)
 {
-	return q->text_off && !(q->text_off[i + 1] - q->text_off[i] == 4 &&
-	                        !memcmp(q->text_buf + q->text_off[i], "null", 4));
+	size_t len;
+	const char *t = vdb_vecs_col_json(q, VDB_COL_TEXT, i, &len);
+	return t && !(len == 4 && !memcmp(t, "null", 4));
 }
 
 void query_range(const query_ctx *c, const vdb_vecs *q, const char *input, size_t first,
@@ -47,10 +48,7 @@ void query_range(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 	}
 	for (size_t i = 0; i < q->n; i++) {
 		vdb_result_line l = { .query_no = (*qno)++, .kind = VDB_LINE_VECTOR };
-		if (q->id_off) {
-			l.query_id = q->id_buf + q->id_off[i];
-			l.query_id_len = q->id_off[i + 1] - q->id_off[i];
-		}
+		l.query_id = vdb_vecs_col_json(q, VDB_COL_ID, i, &l.query_id_len);
 		size_t at = r.lims[i], n = r.lims[i + 1] - at;
 		s = vdb_write_result_line(stdout, c->out, c->ix, c->nix, &l, r.ids + at, r.dist + at, n,
 		                          c->include);

@@ -125,19 +125,21 @@ static bool on_param(int opt, const char *arg, build_args *a)
 {
 	switch (opt) {
 	case OPT_M:
-		a->b.M = (unsigned)cmd_size("--M", arg, 2, 256);
+		vdb_build_opts_set(&a->b, "M", (unsigned)cmd_size("--M", arg, 2, 256));
 		a->params_set = true;
 		return true;
 	case OPT_EFC:
-		a->b.ef_construction = (unsigned)cmd_size("--ef-construction", arg, 1, 65536);
+		vdb_build_opts_set(&a->b, "ef_construction",
+		                   (unsigned)cmd_size("--ef-construction", arg, 1, 65536));
 		a->params_set = true;
 		return true;
 	case OPT_NLIST:
-		a->b.nlist = (unsigned)cmd_size("--nlist", arg, 1, 1u << 24);
+		vdb_build_opts_set(&a->b, "nlist", (unsigned)cmd_size("--nlist", arg, 1, 1u << 24));
 		a->params_set = true;
 		return true;
 	case OPT_PQM:
-		a->b.pq_m = (unsigned)cmd_size("--pq-m", arg, 1, VDB_MAX_DIM);
+		vdb_build_opts_set(&a->b, "pq_m",
+		                   (unsigned)cmd_size("--pq-m", arg, 1, VDB_MAX_DIM));
 		a->params_set = true;
 		return true;
 	case OPT_REFINE:
@@ -145,11 +147,13 @@ static bool on_param(int opt, const char *arg, build_args *a)
 		a->params_set = true;
 		return true;
 	case OPT_LSH_TABLES:
-		a->b.lsh_tables = (unsigned)cmd_size("--lsh-tables", arg, 1, VDB_LSH_MAX_TABLES);
+		vdb_build_opts_set(&a->b, "lsh_tables",
+		                   (unsigned)cmd_size("--lsh-tables", arg, 1, VDB_LSH_MAX_TABLES));
 		a->params_set = true;
 		return true;
 	case OPT_LSH_BITS:
-		a->b.lsh_bits = (unsigned)cmd_size("--lsh-bits", arg, 1, VDB_LSH_MAX_BITS);
+		vdb_build_opts_set(&a->b, "lsh_bits",
+		                   (unsigned)cmd_size("--lsh-bits", arg, 1, VDB_LSH_MAX_BITS));
 		a->params_set = true;
 		return true;
 	case OPT_STORAGE:

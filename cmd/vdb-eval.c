@@ -714,6 +714,7 @@ static void sweep_close(sweep_run *r)
 		free(r->curves[i].recall);
 		free(r->curves[i].qps);
 		vdb_index_close(r->ix[i]);
+		vdb_sweep_index_free(&r->info[i]);
 	}
 	vdb_curves_free(r->ref, r->nref);
 	free(r->curves);
@@ -1027,6 +1028,7 @@ static int check(const eval_args *a, int nargs, char **args)
 	if (a->metrics)
 		check_metrics(a, k, &r, q.n, low || slow ? EXIT_BELOW : 0);
 	vdb_index_close(ix);
+	vdb_sweep_index_free(&info);
 	vdb_sweep_free(sw);
 	free(gt);
 	vdb_vecs_free(&q);

@@ -1,5 +1,6 @@
 /* vdb-query — search an index with query vectors; results on stdout. */
 #include "common.h"
+#include "eval_knobs.h"
 #include "query.h"
 #include "recall_pick.h"
 #include <errno.h>
@@ -12,11 +13,12 @@
 #include <unistd.h>
 
 enum {
-	OPT_EF = OPT_COMMON_LAST, OPT_NPROBE, OPT_PROBES, OPT_INCLUDE, OPT_INFO, OPT_VERIFY, OPT_MERGE,
+	OPT_INCLUDE = OPT_COMMON_LAST, OPT_INFO, OPT_VERIFY, OPT_MERGE,
 	OPT_FILTER, OPT_GET, OPT_STRICT, OPT_TEXT, OPT_K1, OPT_B, OPT_FUSION, OPT_ALPHA, OPT_RRF_K,
 	OPT_FUSION_DEPTH, OPT_CANDIDATES, OPT_STATS_FROM,
 	OPT_MMR, OPT_FETCH_K, OPT_OFFSET, /* issue 20 (M) */
-	OPT_DUMP, OPT_METRICS, OPT_RECALL, OPT_MAX_DISTANCE
+	OPT_DUMP, OPT_METRICS, OPT_RECALL, OPT_MAX_DISTANCE,
+	OPT_KNOB /* the search settings of the index types (vdb_knob_at): --ef, ... */
 };
 
 /* at most this many indexes (-x) searched as one set */
@@ -48,6 +50,33 @@ typedef struct {
 	double radius;
 } query_args;
 
+/* The search settings' options (--ef, --nprobe, --probes, ...): one per
+ * knob of the library's index types, in vdb_knob_at's order. */
+static knob_set knobs;
+
+/* The help lines of the knob options. */
+static void knobs_usage(void)
+{
+	for (size_t i = 0; i < knobs.n; i++) {
+		const vdb_knob *k = knobs.k[i].knob;
+		char who[128], opt[40];
+		vdb_knob_types(k, who, sizeof who);
+		snprintf(opt, sizeof opt, "--%s N", k->name);
+		printf("      %-19s%s: %s\n                         %u..%u (default %u%s%s)\n", opt,
+		       who, k->what, k->min, k->max, k->def, k->def_note ? ", " : "",
+		       k->def_note ? k->def_note : "");
+	}
+}
+
+/* Some knob given on the command line? */
+static bool knob_given(const vdb_search_opts *so)
+{
+	for (size_t i = 0; i < knobs.n; i++)
+		if (vdb_search_opts_get(so, knobs.k[i].knob->name))
+			return true;
+	return false;
+}
+
 static void help(void)
 {
 	printf("Usage: %s -x INDEX [-x INDEX...] [OPTIONS] [QUERIES...]\n"
@@ -62,12 +91,10 @@ static void help(void)
 	       "                         at most N results per query (default: no cap but\n"
 	       "                         VDB_MAX_RANGE)\n"
 	       "      --max-distance R   range search: every record within distance R of each\n"
-	       "                         query (as vdb reports distances), nearest first\n"
-	       "      --ef N             search breadth of graph indexes (flat ignores it)\n"
-	       "      --nprobe N         lists probed by IVF indexes (flat ignores it)\n"
-	       "      --probes P         lsh: buckets visited per table, the query's own and\n"
-	       "                         those of its least certain bits (default 1)\n"
-	       "      --recall R         the cheapest ef, nprobe or probes whose recall@10 the\n"
+	       "                         query (as vdb reports distances), nearest first\n",
+	       cmd_name, cmd_name);
+	knobs_usage(); /* --ef, --nprobe, --probes: each index type's search setting */
+	printf("      --recall R         the cheapest ef, nprobe or probes whose recall@10 the\n"
 	       "                         index measured at build reached R, 0 < R <= 1\n"
 	       "      --fusion F         hybrid queries (a record with \"text\" and \"vector\"):\n"
 	       "                         rrf (default) or weighted\n"
@@ -114,8 +141,7 @@ static void help(void)
 	       "  -h, --help             this help\n"
 	       "      --version          version and SIMD level\n"
 	       "\nExit status: 0 ok, 64 usage, 65 bad input or corrupt index, 66 cannot open input,\n"
-	       "74 I/O error, 70 internal error. See vdb-query(1).\n",
-	       cmd_name, cmd_name);
+	       "74 I/O error, 70 internal error. See vdb-query(1).\n");
 }
 
 static void add_one(const char **list, int *n, const char *path, const char *opt)
@@ -148,6 +174,13 @@ static void add_index(const char **list, int *n, const char *arg, const char *op
 static bool on_opt(int opt, const char *arg, void *ctx)
 {
 	query_args *a = ctx;
+	if (opt >= OPT_KNOB && opt < OPT_KNOB + (int)knobs.n) {
+		const vdb_knob *k = knobs.k[opt - OPT_KNOB].knob;
+		char name[40];
+		snprintf(name, sizeof name, "--%s", k->name);
+		knobs_set(&a->so, k, (unsigned)cmd_size(name, arg, k->min, k->max));
+		return true;
+	}
 	switch (opt) {
 	case 'x':
 		/* the command line's indexes replace the config file's */
@@ -167,15 +200,6 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 	case 'k':
 		a->so.k = cmd_size("-k", arg, 1, VDB_MAX_K);
 		a->k_given = true;
-		return true;
-	case OPT_EF:
-		a->so.ef = (unsigned)cmd_size("--ef", arg, 1, VDB_MAX_EF);
-		return true;
-	case OPT_NPROBE:
-		a->so.nprobe = (unsigned)cmd_size("--nprobe", arg, 1, VDB_MAX_NPROBE);
-		return true;
-	case OPT_PROBES:
-		a->so.probes = (unsigned)cmd_size("--probes", arg, 1, VDB_LSH_MAX_PROBES);
 		return true;
 	case OPT_RECALL:
 		a->recall = recall_parse("--recall", arg);
@@ -271,9 +295,6 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 static const struct option longopts[] = {
 	{ "index", required_argument, NULL, 'x' },
 	{ "k", required_argument, NULL, 'k' },
-	{ "ef", required_argument, NULL, OPT_EF },
-	{ "nprobe", required_argument, NULL, OPT_NPROBE },
-	{ "probes", required_argument, NULL, OPT_PROBES },
 	{ "filter", required_argument, NULL, OPT_FILTER },
 	{ "get", required_argument, NULL, OPT_GET },
 	{ "text", required_argument, NULL, OPT_TEXT },
@@ -522,7 +543,10 @@ int main(int argc, char **argv)
 	vdb_fusion_opts_init(&a.fo);
 	static const char *const each[] = { "index", "stats-from", NULL };
 	cmd_config_each = each;
-	int first = cmd_parse(argc, argv, "x:k:O:f:b:t:c:vqh", longopts, on_opt, &a, help);
+	knobs_init(&knobs);
+	struct option *opts = knobs_longopts(&knobs, OPT_KNOB, longopts);
+	int first = cmd_parse(argc, argv, "x:k:O:f:b:t:c:vqh", opts, on_opt, &a, help);
+	free(opts);
 	if (a.range && (a.merge || a.text || a.out == VDB_OUT_IVECS))
 		cmd_usage_error("--max-distance cannot go with %s", a.merge ? "--merge (search the "
 		                "shards as one set: -x A -x B ...)" : a.text ? "--text (BM25 scores "
@@ -558,8 +582,16 @@ int main(int argc, char **argv)
 		                "--text or query files");
 	if (a.metrics)
 		query_metrics_start(a.metrics, a.index, (size_t)a.nindex);
-	if (a.recall > 0 && (a.so.ef || a.so.nprobe || a.so.probes))
-		cmd_usage_error("--recall picks ef, nprobe and probes: give it or them, not both");
+	if (a.recall > 0 && knob_given(&a.so)) {
+		char names[256] = "";
+		for (size_t i = 0, used = 0; i < knobs.n && used < sizeof names; i++) {
+			const char *sep = !i ? "" : i + 1 == knobs.n ? " and " : ", ";
+			int w = snprintf(names + used, sizeof names - used, "%s%s", sep,
+			                 knobs.k[i].knob->name);
+			used += w > 0 ? (size_t)w : 0;
+		}
+		cmd_usage_error("--recall picks %s: give it or them, not both", names);
+	}
 	static vdb_index *ix[MAX_INDEXES];
 	vdb_status s;
 	for (int i = 0; i < a.nindex; i++) {

@@ -6,7 +6,6 @@
  * which type they hold.
  */
 #include "index_internal.h"
-#include "hnsw.h"
 #include "jsontext.h"
 #include "lex_analyze.h"
 #include "lexical.h"
@@ -26,8 +25,6 @@ void vdb_build_opts_init(vdb_build_opts *o)
 	o->type = "flat";
 	o->metric = VDB_METRIC_L2;
 	o->seed = VDB_DEFAULT_SEED;
-	o->M = HNSW_DEFAULT_M;
-	o->ef_construction = HNSW_DEFAULT_EF_CONSTRUCTION;
 	o->storage = "f32";
 }
 

@@ -26,8 +26,6 @@
 #include <pthread.h>
 #include <string.h>
 
-#define HNSW_DEFAULT_EF 64u /* ef when a search gives none (at least k) */
-
 #define SEC_HNL0 VDB_FOURCC('H', 'N', 'L', '0')
 #define SEC_HNUO VDB_FOURCC('H', 'N', 'U', 'O')
 #define SEC_HNUL VDB_FOURCC('H', 'N', 'U', 'L')
@@ -185,15 +183,19 @@ static vdb_status layout(vdb_index *ix, const hnsw_graph *old, size_t keep, cons
 	return VDB_OK;
 }
 
-static vdb_status check_params(const vdb_build_opts *o)
-{
-	VDB_RETURN_IF(o->M < 2 || o->M > HNSW_MAX_M / 2, VDB_EINVAL,
-	              "--M %u is out of range (2..%u)", o->M, HNSW_MAX_M / 2);
-	VDB_RETURN_IF(o->ef_construction < 1 || o->ef_construction > HNSW_MAX_EF_CONSTRUCTION,
-	              VDB_EINVAL, "--ef-construction %u is out of range (1..%u)",
-	              o->ef_construction, HNSW_MAX_EF_CONSTRUCTION);
-	return VDB_OK;
-}
+/* The build parameters (their ranges are checked by vdb_build_opts_check;
+ * other types accept and ignore them, as they always have). */
+static const struct vdb_index_param param_M = {
+	.name = "M", .option = "--M", .what = "links per node (2*M on layer 0)",
+	.min = 2, .max = HNSW_MAX_M / 2, .def = HNSW_DEFAULT_M, .loose = true,
+};
+static const struct vdb_index_param param_efc = {
+	.name = "ef_construction", .option = "--ef-construction",
+	.what = "candidates kept while linking", .min = 1, .max = HNSW_MAX_EF_CONSTRUCTION,
+	.def = HNSW_DEFAULT_EF_CONSTRUCTION,
+	.loose = true,
+};
+static const struct vdb_index_param *const params[] = { &param_M, &param_efc, NULL };
 
 static vdb_status hnsw_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
 {
@@ -203,7 +205,8 @@ static vdb_status hnsw_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts
 	vdb_rows rows;
 	vdb_status s = vdb_rows_train(&rows, kind, ix->dim, data->data, data->n);
 	if (!s)
-		s = layout(ix, NULL, 0, data, o->M, o->ef_construction, &rows);
+		s = layout(ix, NULL, 0, data, vdb_param_value(o, &param_M),
+		           vdb_param_value(o, &param_efc), &rows);
 	if (s)
 		return s;
 	hnsw_index *h = ix->impl;
@@ -409,6 +412,16 @@ static vdb_status hnsw_verify(const vdb_index *ix)
 	return s;
 }
 
+/* ef: the beam kept while searching the graph */
+static const struct vdb_index_knob ef_knob = {
+	.pub = { .name = "ef", .what = "candidates kept while searching the graph", .min = 1,
+	         .max = VDB_MAX_EF, .max_name = "VDB_MAX_EF", .def = HNSW_DEFAULT_EF,
+	         .def_note = "at least k" },
+	.curve_id = 1,
+	.curve_unit = 10,
+	.default_follows_k = true,
+};
+
 /* Search, or with allow (a row bitset) a filtered search. */
 static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const vdb_search_opts *o,
                          const uint64_t *allow, int64_t *ids, float *dist)
@@ -416,7 +429,9 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 	/* the pool is a cache: searching does not change the index */
 	hnsw_index *h = (hnsw_index *)ix->impl;
 	const hnsw_graph *g = &h->g;
-	size_t ef = o->ef ? o->ef : HNSW_DEFAULT_EF;
+	size_t ef = vdb_knob_value(o, &ef_knob);
+	if (!ef)
+		ef = HNSW_DEFAULT_EF;
 	/* refine: the refine*k best of the beam are re-ranked exactly */
 	size_t kc = h->refine ? o->k * h->refine : o->k;
 	if (ef < kc)
@@ -547,17 +562,6 @@ static void hnsw_info(const vdb_index *ix, json_t *obj)
 	vdb_rows_info(&g->rows, obj);
 }
 
-/* ef: the beam kept while searching the graph */
-static const struct vdb_index_knob ef_knob = {
-	.pub = { .name = "ef", .what = "candidates kept while searching the graph", .min = 1,
-	         .max = VDB_MAX_EF, .max_name = "VDB_MAX_EF", .def = HNSW_DEFAULT_EF,
-	         .def_note = "at least k" },
-	.field = offsetof(vdb_search_opts, ef),
-	.curve_id = 1,
-	.curve_unit = 10,
-	.default_follows_k = true,
-};
-
 const struct vdb_index_ops vdb_hnsw_ops = {
 	.name = "hnsw",
 	.fourcc = VDB_FOURCC('H', 'N', 'S', 'W'),
@@ -567,7 +571,7 @@ const struct vdb_index_ops vdb_hnsw_ops = {
 	.rows_are = "float32 vectors",
 	.refine = VDB_REFINE_COMPRESSED,
 	.knob = &ef_knob,
-	.check = check_params,
+	.params = params,
 	.build = hnsw_build,
 	.append = hnsw_append,
 	.compact = hnsw_compact,

@@ -34,8 +34,7 @@
  * range, default: vdb_knob, vdb.h) and where it lives. Types that take the
  * same setting share one (ivf and ivfpq: nprobe). */
 struct vdb_index_knob {
-	vdb_knob pub;
-	size_t field;          /* offsetof(vdb_search_opts, the unsigned it sets) */
+	vdb_knob pub;          /* its value is vdb_search_opts.knob[its slot] */
 	uint32_t curve_id;     /* its code in a recall curve (RCRV, recall_curve.c) */
 	unsigned curve_unit;   /* the recall curve's ladder is 1, 2, 3, 4, 6, ... times this */
 	/* the largest setting that means anything for ix (nlist, 2^bits); NULL:
@@ -53,13 +52,17 @@ enum {
 	VDB_REFINE_ALWAYS = 2      /* the rows are codes: keep the float32 vectors too */
 };
 
-/* Build options that only some types take (vdb_build_opts fields, 0 when
- * not given): the bits of vdb_index_ops.build_opts. */
-enum {
-	VDB_BOPT_NLIST = 1u << 0,      /* --nlist */
-	VDB_BOPT_PQ_M = 1u << 1,       /* --pq-m */
-	VDB_BOPT_LSH_TABLES = 1u << 2, /* --lsh-tables */
-	VDB_BOPT_LSH_BITS = 1u << 3,   /* --lsh-bits */
+/* A build parameter a type takes (vdb_build_opts.param[its slot], set by
+ * name with vdb_build_opts_set; 0 when not given). Types that take the
+ * same parameter share one (ivf and ivfpq: nlist). vdb_build_opts_check
+ * checks the range and refuses it for a type that does not take it. */
+struct vdb_index_param {
+	const char *name;   /* "M": vdb_build_opts_set's name */
+	const char *option; /* "--M": vdb-build's option, for messages */
+	const char *what;   /* what it sets, in words */
+	unsigned min, max;  /* the values accepted */
+	unsigned def;       /* used when it is 0; 0: computed from the data */
+	bool loose;         /* other types accept and ignore it (as they always have) */
 };
 
 /* The bit of a metric or a storage in the capability masks below. */
@@ -75,7 +78,8 @@ struct vdb_index_ops {
 	const char *rows_are;  /* what it keeps of a row, for messages: "float32 vectors" */
 	int refine;            /* VDB_REFINE_* */
 	const char *no_refine; /* VDB_REFINE_NEVER: why, for the message */
-	unsigned build_opts;   /* VDB_BOPT_* it takes */
+	/* the build parameters it takes, NULL-terminated; NULL: none */
+	const struct vdb_index_param *const *params;
 	const struct vdb_index_knob *knob; /* its search setting; NULL: none (exact) */
 	/* Check the type's build parameters (optional). */
 	vdb_status (*check)(const vdb_build_opts *o);
@@ -186,4 +190,8 @@ const struct vdb_index_ops *vdb_index_type_named(const char *name);
 vdb_status vdb_index_caps_check(const struct vdb_index_ops *ops, const vdb_build_opts *o);
 /* What t can do, as `vdb-eval types` prints it (a new JSON object). */
 json_t *vdb_index_type_json(const struct vdb_index_ops *t);
+/* o's value of parameter p, or p's default when not given. */
+unsigned vdb_param_value(const vdb_build_opts *o, const struct vdb_index_param *p);
+/* o's value of knob k (0: not given). Read it once per search call. */
+unsigned vdb_knob_value(const vdb_search_opts *o, const struct vdb_index_knob *k);
 #endif

@@ -42,12 +42,12 @@ static uint32_t default_nlist(size_t n)
 	return (uint32_t)(l < 1 ? 1 : l > n ? n : l > MAX_NLIST ? MAX_NLIST : l);
 }
 
-vdb_status vdb_ivf_check(const vdb_build_opts *o)
-{
-	VDB_RETURN_IF(o->nlist > MAX_NLIST, VDB_EINVAL, "--nlist %u is out of range (1..%u)",
-	              o->nlist, MAX_NLIST);
-	return VDB_OK;
-}
+/* nlist: lists (0: default_nlist; the range is checked by vdb_build_opts_check) */
+const struct vdb_index_param vdb_ivf_nlist_param = {
+	.name = "nlist", .option = "--nlist", .what = "lists (default about 4*sqrt(count))",
+	.min = 1, .max = MAX_NLIST,
+};
+static const struct vdb_index_param *const params[] = { &vdb_ivf_nlist_param, NULL };
 
 /* File the rows of x in the lists of their nearest centroids: offsets and
  * the row of each position (stable: rows keep their order in a list). */
@@ -127,7 +127,9 @@ vdb_status vdb_ivf_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o,
 	f->pq = pq;
 	f->codec = codec;
 	f->refine = pq ? o->refine : 0;
-	f->nlist = o->nlist ? o->nlist : default_nlist(n);
+	f->nlist = vdb_param_value(o, &vdb_ivf_nlist_param);
+	if (!f->nlist)
+		f->nlist = default_nlist(n);
 	VDB_RETURN_IF(f->nlist > n, VDB_EINVAL,
 	              "--nlist %u needs at least as many vectors (there are %zu)", f->nlist, n);
 	f->own_cent = vdb_malloc((size_t)f->nlist * d * sizeof(float), "centroids");
@@ -662,7 +664,9 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
                          const uint64_t *allow, int64_t *ids, float *dist)
 {
 	const ivf *f = ix->impl;
-	size_t nprobe = o->nprobe ? o->nprobe : DEFAULT_NPROBE;
+	size_t nprobe = vdb_knob_value(o, &vdb_ivf_nprobe_knob);
+	if (!nprobe)
+		nprobe = DEFAULT_NPROBE;
 	if (nprobe > f->nlist)
 		nprobe = f->nlist;
 	size_t cand = f->pq && f->refine ? o->k * f->refine : 1;
@@ -729,12 +733,16 @@ vdb_status vdb_ivf_search_allowed(const vdb_index *ix, const float *q, size_t nq
 	size_t want = n_allow < o->k ? n_allow : o->k;
 	for (size_t i = 0; !st && i < nq; i++) {
 		vdb_search_opts wider = *o;
-		wider.nprobe = o->nprobe ? o->nprobe : DEFAULT_NPROBE;
-		if (o->widened && ids[i * o->k + want - 1] < 0 && wider.nprobe < f->nlist)
+		size_t np = vdb_knob_value(o, &vdb_ivf_nprobe_knob);
+		np = np ? np : DEFAULT_NPROBE;
+		if (o->widened && ids[i * o->k + want - 1] < 0 && np < f->nlist)
 			__atomic_add_fetch(o->widened, 1, __ATOMIC_RELAXED);
-		while (!st && ids[i * o->k + want - 1] < 0 && wider.nprobe < f->nlist) {
-			wider.nprobe = wider.nprobe * 2 < f->nlist ? wider.nprobe * 2 : f->nlist;
-			st = search(ix, q + i * ix->dim, 1, &wider, allow, ids + i * o->k, dist + i * o->k);
+		while (!st && ids[i * o->k + want - 1] < 0 && np < f->nlist) {
+			np = np * 2 < f->nlist ? np * 2 : f->nlist;
+			st = vdb_search_opts_set(&wider, vdb_ivf_nprobe_knob.pub.name, (unsigned)np);
+			if (!st)
+				st = search(ix, q + i * ix->dim, 1, &wider, allow, ids + i * o->k,
+				            dist + i * o->k);
 		}
 	}
 	return st;
@@ -849,7 +857,6 @@ static unsigned nprobe_max(const vdb_index *ix)
 const struct vdb_index_knob vdb_ivf_nprobe_knob = {
 	.pub = { .name = "nprobe", .what = "lists scanned", .min = 1, .max = VDB_MAX_NPROBE,
 	         .max_name = "VDB_MAX_NPROBE", .def = DEFAULT_NPROBE, .def_note = "at most nlist" },
-	.field = offsetof(vdb_search_opts, nprobe),
 	.curve_id = 2,
 	.curve_unit = 1,
 	.curve_max = nprobe_max,
@@ -863,9 +870,8 @@ const struct vdb_index_ops vdb_ivf_ops = {
 	.rows_are = "float32 vectors",
 	.refine = VDB_REFINE_NEVER,
 	.no_refine = "its lists keep the float32 vectors, ranked exactly (see --type ivfpq)",
-	.build_opts = VDB_BOPT_NLIST,
+	.params = params,
 	.knob = &vdb_ivf_nprobe_knob,
-	.check = vdb_ivf_check,
 	.build = ivf_build,
 	.append = vdb_ivf_append,
 	.compact = vdb_ivf_compact,

@@ -24,14 +24,13 @@ static uint32_t default_pq_m(uint32_t d)
 	return m;
 }
 
-static vdb_status check_ivfpq(const vdb_build_opts *o)
-{
-	vdb_status s = vdb_ivf_check(o);
-	if (s)
-		return s;
-	VDB_RETURN_IF(o->pq_m > VDB_MAX_DIM, VDB_EINVAL, "--pq-m %u is out of range", o->pq_m);
-	return VDB_OK;
-}
+/* pq_m: sub-quantizers (0: about dim/8; it must divide the dimension) */
+static const struct vdb_index_param param_pq_m = {
+	.name = "pq_m", .option = "--pq-m", .what = "sub-quantizers (divides dim; default dim/8 or near)",
+	.min = 1, .max = VDB_MAX_DIM,
+};
+static const struct vdb_index_param *const params[] = { &vdb_ivf_nlist_param, &param_pq_m,
+	                                                NULL };
 
 static vdb_status train_pq(vdb_index *ix, ivf *f, const float *x, unsigned pq_m)
 {
@@ -134,7 +133,7 @@ static vdb_status compute_ptab(ivf *f, vdb_metric m, uint32_t d)
 /* The codebooks of x (the build's rows, in f's lists), its codes and tables. */
 static vdb_status train(vdb_index *ix, ivf *f, const float *x, const vdb_build_opts *o)
 {
-	vdb_status st = train_pq(ix, f, x, o->pq_m);
+	vdb_status st = train_pq(ix, f, x, vdb_param_value(o, &param_pq_m));
 	if (!st)
 		st = vdb_pq_prepare(&f->pq_q);
 	if (!st)
@@ -237,9 +236,8 @@ const struct vdb_index_ops vdb_ivfpq_ops = {
 	.storages = VDB_BIT(VDB_STORAGE_F32),
 	.rows_are = "pq codes",
 	.refine = VDB_REFINE_ALWAYS,
-	.build_opts = VDB_BOPT_NLIST | VDB_BOPT_PQ_M,
+	.params = params,
 	.knob = &vdb_ivf_nprobe_knob,
-	.check = check_ivfpq,
 	.build = ivfpq_build,
 	.append = vdb_ivf_append,
 	.compact = vdb_ivf_compact,

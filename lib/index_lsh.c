@@ -84,14 +84,17 @@ typedef struct {
 	float *own_vecs;       /* append: base's rows and the new ones */
 } lsh;
 
-static vdb_status lsh_check(const vdb_build_opts *o)
-{
-	VDB_RETURN_IF(o->lsh_tables > VDB_LSH_MAX_TABLES, VDB_EINVAL,
-	              "--lsh-tables %u is out of range (1..%u)", o->lsh_tables, VDB_LSH_MAX_TABLES);
-	VDB_RETURN_IF(o->lsh_bits > VDB_LSH_MAX_BITS, VDB_EINVAL,
-	              "--lsh-bits %u is out of range (1..%u)", o->lsh_bits, VDB_LSH_MAX_BITS);
-	return VDB_OK;
-}
+/* The build parameters (ranges checked by vdb_build_opts_check). */
+static const struct vdb_index_param param_tables = {
+	.name = "lsh_tables", .option = "--lsh-tables", .what = "hash tables", .min = 1,
+	.max = VDB_LSH_MAX_TABLES, .def = DEFAULT_TABLES,
+};
+static const struct vdb_index_param param_bits = {
+	.name = "lsh_bits", .option = "--lsh-bits",
+	.what = "bits per table (2^bits buckets; default from the count)", .min = 1,
+	.max = VDB_LSH_MAX_BITS,
+};
+static const struct vdb_index_param *const params[] = { &param_tables, &param_bits, NULL };
 
 /* ===== Hashing ===== */
 /* tables * bits unit hyperplanes from the seed alone. */
@@ -227,8 +230,8 @@ static uint32_t default_bits(size_t n)
 static vdb_status lsh_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
 {
 	(void)data; /* index.c already moved data into ix->owned */
-	lsh *h = lsh_new(ix, o->lsh_tables ? o->lsh_tables : DEFAULT_TABLES,
-	                 o->lsh_bits ? o->lsh_bits : default_bits(ix->count));
+	unsigned bits = vdb_param_value(o, &param_bits);
+	lsh *h = lsh_new(ix, vdb_param_value(o, &param_tables), bits ? bits : default_bits(ix->count));
 	if (!h)
 		return VDB_ENOMEM;
 	const uint32_t d = ix->dim;
@@ -662,6 +665,23 @@ static void job_query(void *ctx, void *w, size_t i)
 		__atomic_add_fetch(j->widened, 1, __ATOMIC_RELAXED);
 }
 
+/* The most probes that mean anything: every bucket of a table. */
+static unsigned probes_max(const vdb_index *ix)
+{
+	const lsh *h = ix->impl;
+	return h->bits >= 16 ? VDB_LSH_MAX_PROBES : 1u << h->bits;
+}
+
+/* probes: buckets visited per table */
+static const struct vdb_index_knob probes_knob = {
+	.pub = { .name = "probes", .what = "buckets visited per table", .min = 1,
+	         .max = VDB_LSH_MAX_PROBES, .max_name = "VDB_LSH_MAX_PROBES", .def = 1,
+	         .def_note = "the query's own bucket" },
+	.curve_id = 3,
+	.curve_unit = 1,
+	.curve_max = probes_max,
+};
+
 /* Search, or with allow (a row bitset of n_allow rows) a filtered search:
  * either way k results, or every row that may be returned when fewer. */
 static vdb_status search(const vdb_index *ix, const float *q, size_t nq,
@@ -669,7 +689,9 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq,
                          int64_t *ids, float *dist)
 {
 	const lsh *h = ix->impl;
-	size_t probes = o->probes ? o->probes : 1;
+	size_t probes = vdb_knob_value(o, &probes_knob);
+	if (!probes)
+		probes = probes_knob.pub.def;
 	if (h->bits < 32 && probes > (size_t)1 << h->bits)
 		probes = (size_t)1 << h->bits; /* every bucket */
 	if (!allow)
@@ -741,24 +763,6 @@ static void lsh_free(vdb_index *ix)
 	free(h);
 }
 
-/* The most probes that mean anything: every bucket of a table. */
-static unsigned probes_max(const vdb_index *ix)
-{
-	const lsh *h = ix->impl;
-	return h->bits >= 16 ? VDB_LSH_MAX_PROBES : 1u << h->bits;
-}
-
-/* probes: buckets visited per table */
-static const struct vdb_index_knob probes_knob = {
-	.pub = { .name = "probes", .what = "buckets visited per table", .min = 1,
-	         .max = VDB_LSH_MAX_PROBES, .max_name = "VDB_LSH_MAX_PROBES", .def = 1,
-	         .def_note = "the query's own bucket" },
-	.field = offsetof(vdb_search_opts, probes),
-	.curve_id = 3,
-	.curve_unit = 1,
-	.curve_max = probes_max,
-};
-
 const struct vdb_index_ops vdb_lsh_ops = {
 	.name = "lsh",
 	.fourcc = VDB_FOURCC('L', 'S', 'H', ' '),
@@ -767,9 +771,8 @@ const struct vdb_index_ops vdb_lsh_ops = {
 	.rows_are = "float32 vectors",
 	.refine = VDB_REFINE_NEVER,
 	.no_refine = "it always re-ranks with the float32 vectors",
-	.build_opts = VDB_BOPT_LSH_TABLES | VDB_BOPT_LSH_BITS,
+	.params = params,
 	.knob = &probes_knob,
-	.check = lsh_check,
 	.build = lsh_build,
 	.append = lsh_append,
 	.compact = lsh_compact,

@@ -46,12 +46,25 @@ const vdb_knob *vdb_knob_at(size_t n)
 	return NULL;
 }
 
+/* The knob named name and its slot in vdb_search_opts.knob (its place
+ * among the distinct knobs); NULL if no type takes it. */
+static const struct vdb_index_knob *knob_slot(const char *name, size_t *slot)
+{
+	for (size_t i = 0, n = 0; name && i < NTYPES; i++) {
+		const struct vdb_index_knob *k = first_knob(i);
+		if (k && !strcmp(k->pub.name, name)) {
+			*slot = n;
+			return k;
+		}
+		n += k != NULL;
+	}
+	return NULL;
+}
+
 static const struct vdb_index_knob *knob_named(const char *name)
 {
-	for (size_t i = 0; name && i < NTYPES; i++)
-		if (types[i]->knob && !strcmp(types[i]->knob->pub.name, name))
-			return types[i]->knob;
-	return NULL;
+	size_t slot;
+	return knob_slot(name, &slot);
 }
 
 const vdb_knob *vdb_knob_find(const char *name)
@@ -62,19 +75,91 @@ const vdb_knob *vdb_knob_find(const char *name)
 
 vdb_status vdb_search_opts_set(vdb_search_opts *o, const char *name, unsigned v)
 {
-	const struct vdb_index_knob *k = knob_named(name);
+	size_t slot;
+	const struct vdb_index_knob *k = knob_slot(name, &slot);
 	VDB_RETURN_IF(!k, VDB_EINVAL, "no index type takes a search setting '%s'", name);
+	VDB_RETURN_IF(slot >= VDB_MAX_KNOBS, VDB_EINTERNAL,
+	              "search setting '%s': more knobs than VDB_MAX_KNOBS (%u)", name, VDB_MAX_KNOBS);
 	VDB_RETURN_IF(v && (v < k->pub.min || v > k->pub.max), VDB_EINVAL,
 	              "--%s %u is out of range (%u..%u, %s)", name, v, k->pub.min, k->pub.max,
 	              k->pub.max_name);
-	*(unsigned *)((char *)o + k->field) = v;
+	o->knob[slot] = v;
 	return VDB_OK;
 }
 
 unsigned vdb_search_opts_get(const vdb_search_opts *o, const char *name)
 {
-	const struct vdb_index_knob *k = knob_named(name);
-	return k ? *(const unsigned *)((const char *)o + k->field) : 0;
+	size_t slot;
+	return knob_slot(name, &slot) && slot < VDB_MAX_KNOBS ? o->knob[slot] : 0;
+}
+
+unsigned vdb_knob_value(const vdb_search_opts *o, const struct vdb_index_knob *k)
+{
+	return k ? vdb_search_opts_get(o, k->pub.name) : 0;
+}
+
+/* ===== Build parameters: the distinct ones of the types, in order ===== */
+/* The n-th distinct parameter (its slot in vdb_build_opts.param); NULL
+ * past the last. */
+static const struct vdb_index_param *param_at(size_t n)
+{
+	for (size_t i = 0; i < NTYPES; i++)
+		for (size_t p = 0; types[i]->params && types[i]->params[p]; p++) {
+			const struct vdb_index_param *q = types[i]->params[p];
+			bool seen = false;
+			for (size_t j = 0; j <= i && !seen; j++)
+				for (size_t r = 0; types[j]->params && types[j]->params[r] && !seen; r++) {
+					if (j == i && r == p)
+						break;
+					seen = !strcmp(types[j]->params[r]->name, q->name);
+				}
+			if (!seen && n-- == 0)
+				return q;
+		}
+	return NULL;
+}
+
+static const struct vdb_index_param *param_slot(const char *name, size_t *slot)
+{
+	const struct vdb_index_param *p;
+	for (size_t n = 0; name && (p = param_at(n)); n++)
+		if (!strcmp(p->name, name)) {
+			*slot = n;
+			return p;
+		}
+	return NULL;
+}
+
+vdb_status vdb_build_opts_set(vdb_build_opts *o, const char *name, unsigned v)
+{
+	size_t slot;
+	VDB_RETURN_IF(!param_slot(name, &slot), VDB_EINVAL,
+	              "no index type takes a build parameter '%s'", name ? name : "(null)");
+	VDB_RETURN_IF(slot >= VDB_MAX_BUILD_PARAMS, VDB_EINTERNAL,
+	              "build parameter '%s': more parameters than VDB_MAX_BUILD_PARAMS (%u)", name,
+	              VDB_MAX_BUILD_PARAMS);
+	o->param[slot] = v;
+	return VDB_OK;
+}
+
+unsigned vdb_build_opts_get(const vdb_build_opts *o, const char *name)
+{
+	size_t slot;
+	return param_slot(name, &slot) && slot < VDB_MAX_BUILD_PARAMS ? o->param[slot] : 0;
+}
+
+unsigned vdb_param_value(const vdb_build_opts *o, const struct vdb_index_param *p)
+{
+	unsigned v = vdb_build_opts_get(o, p->name);
+	return v ? v : p->def;
+}
+
+static bool takes_param(const struct vdb_index_ops *t, const char *name)
+{
+	for (size_t p = 0; t->params && t->params[p]; p++)
+		if (!strcmp(t->params[p]->name, name))
+			return true;
+	return false;
 }
 
 /* ===== Lists of types, for messages ===== */
@@ -135,7 +220,7 @@ static bool refines_always(const struct vdb_index_ops *t, const void *arg)
 
 static bool takes_opts(const struct vdb_index_ops *t, const void *arg)
 {
-	return (t->build_opts & *(const unsigned *)arg) != 0;
+	return takes_param(t, ((const struct vdb_index_param *)arg)->name);
 }
 
 const struct vdb_index_ops *vdb_index_type_named(const char *name)
@@ -150,39 +235,39 @@ const struct vdb_index_ops *vdb_index_type_named(const char *name)
 }
 
 /* ===== The build checks ===== */
-static const struct {
-	unsigned bit;
-	const char *opt;
-	size_t field; /* offsetof(vdb_build_opts, the unsigned it sets) */
-} build_opts[] = {
-	{ VDB_BOPT_NLIST, "--nlist", offsetof(vdb_build_opts, nlist) },
-	{ VDB_BOPT_PQ_M, "--pq-m", offsetof(vdb_build_opts, pq_m) },
-	{ VDB_BOPT_LSH_TABLES, "--lsh-tables", offsetof(vdb_build_opts, lsh_tables) },
-	{ VDB_BOPT_LSH_BITS, "--lsh-bits", offsetof(vdb_build_opts, lsh_bits) },
-};
-#define NBUILD_OPTS (sizeof build_opts / sizeof build_opts[0])
+/* Do the same types take parameters a and b? */
+static bool same_types(const struct vdb_index_param *a, const struct vdb_index_param *b)
+{
+	for (size_t t = 0; t < NTYPES; t++)
+		if (takes_param(types[t], a->name) != takes_param(types[t], b->name))
+			return false;
+	return true;
+}
 
-/* An option given that ops does not take: named with the options taken by
- * the same types ("--lsh-tables and --lsh-bits apply to lsh indexes"). */
+/* A parameter out of its range, or given to a type that does not take it:
+ * named with the parameters taken by the same types ("--lsh-tables and
+ * --lsh-bits apply to lsh indexes"). */
 static vdb_status check_build_opts(const struct vdb_index_ops *ops, const vdb_build_opts *o)
 {
-	for (size_t i = 0; i < NBUILD_OPTS; i++) {
-		unsigned bit = build_opts[i].bit;
-		if (!*(const unsigned *)((const char *)o + build_opts[i].field) ||
-		    (ops->build_opts & bit))
+	const struct vdb_index_param *p;
+	for (size_t i = 0; (p = param_at(i)); i++) {
+		unsigned v = i < VDB_MAX_BUILD_PARAMS ? o->param[i] : 0;
+		if (!v || (p->loose && !takes_param(ops, p->name)))
 			continue;
+		if (takes_param(ops, p->name)) {
+			VDB_RETURN_IF(v < p->min || v > p->max, VDB_EINVAL,
+			              "%s %u is out of range (%u..%u)", p->option, v, p->min, p->max);
+			continue;
+		}
 		char who[256], names[256] = "";
-		type_list(takes_opts, &bit, who, sizeof who);
+		type_list(takes_opts, p, who, sizeof who);
 		size_t n = 0, used = 0;
-		for (size_t j = 0; j < NBUILD_OPTS; j++) {
-			bool same = true;
-			for (size_t t = 0; t < NTYPES; t++)
-				same &= !(types[t]->build_opts & bit) == !(types[t]->build_opts &
-				                                           build_opts[j].bit);
-			if (!same)
+		const struct vdb_index_param *q;
+		for (size_t j = 0; (q = param_at(j)); j++) {
+			if (!same_types(p, q))
 				continue;
 			int w = snprintf(names + used, sizeof names - used, "%s%s", n++ ? " and " : "",
-			                 build_opts[j].opt);
+			                 q->option);
 			used += w > 0 && (size_t)w < sizeof names - used ? (size_t)w : 0;
 		}
 		return vdb_fail(VDB_EINVAL, "%s %s to %s indexes, not %s", names,
@@ -257,6 +342,16 @@ json_t *vdb_index_type_json(const struct vdb_index_ops *t)
 	json_object_set_new(o, "storage", s);
 	json_object_set_new(o, "refine", json_string(refine[t->refine]));
 	json_object_set_new(o, "knob", t->knob ? knob_json(&t->knob->pub) : json_null());
+	json_t *p = json_array();
+	for (size_t i = 0; t->params && t->params[i]; i++) {
+		const struct vdb_index_param *q = t->params[i];
+		json_array_append_new(p, json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "name", q->name,
+		                                   "option", q->option, "sets", q->what,
+		                                   "min", (json_int_t)q->min, "max", (json_int_t)q->max,
+		                                   "default", q->def ? json_integer(q->def)
+		                                                     : json_null()));
+	}
+	json_object_set_new(o, "params", p);
 	return o;
 }
 

@@ -75,8 +75,9 @@ struct ivf_ws {
 };
 
 extern const struct vdb_index_knob vdb_ivf_nprobe_knob;
+/* --nlist, taken by ivf and ivfpq */
+extern const struct vdb_index_param vdb_ivf_nlist_param;
 /* The build options both types check (--nlist). */
-vdb_status vdb_ivf_check(const vdb_build_opts *o);
 /* Residuals (row minus its list's centroid) of list positions [p0, p0+np). */
 void vdb_ivf_residuals(const ivf *f, const float *x, uint32_t d, size_t p0, size_t np,
                        const uint32_t *list_of, float *out);

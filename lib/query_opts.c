@@ -148,7 +148,7 @@ vdb_status vdb_query_opts_get(const vdb_vecs *q, size_t i, vdb_query_opts *o)
 	for (size_t n = 1; knob(n); n++)
 		if ((e = json_object_get(j, knob(n)->name)))
 			vdb_search_opts_set(&so, knob(n)->name, (unsigned)json_integer_value(e));
-	o->ef = so.ef, o->nprobe = so.nprobe, o->probes = so.probes;
+	memcpy(o->knob, so.knob, sizeof o->knob);
 	json_t *f = json_object_get(j, "filter");
 	o->filter = f ? json_string_value(f) : NULL;
 	json_t *x = json_object_get(j, "exclude");

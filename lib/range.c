@@ -73,9 +73,9 @@ static void widen_knob(const vdb_index *ix, vdb_search_opts *so, unsigned round)
 	const struct vdb_index_knob *kn = ix->ops->knob;
 	if (!kn)
 		return;
-	unsigned *v = (unsigned *)((char *)so + kn->field);
-	if (*v || !kn->default_follows_k)
-		*v = widen(*v ? *v : kn->pub.def, round, kn->pub.max);
+	unsigned v = vdb_knob_value(so, kn);
+	if (v || !kn->default_follows_k) /* in range: widen clamps it to the maximum */
+		vdb_search_opts_set(so, kn->pub.name, widen(v ? v : kn->pub.def, round, kn->pub.max));
 }
 
 /* Is query q (its m results of a k-NN search with k) done? Keeps its

@@ -268,8 +268,9 @@ vdb_status vdb_rcurve_measure(vdb_index *ix, const vdb_rcurve_prep *p)
 		vdb_search_opts o;
 		vdb_search_opts_init(&o);
 		o.k = p->k;
-		*(unsigned *)((char *)&o + kn->field) = s;
-		st = vdb_index_search(ix, p->q, p->nq, &o, ids, dist);
+		st = vdb_search_opts_set(&o, kn->pub.name, s);
+		if (!st)
+			st = vdb_index_search(ix, p->q, p->nq, &o, ids, dist);
 		if (st)
 			break;
 		vdb_recall_point *pt = &c->pt[c->n++];

@@ -250,8 +250,8 @@ static int is_param(const char *key, json_t *v)
 	return json_is_number(v) || json_is_string(v) || json_is_boolean(v);
 }
 
-/* Append "key=value" to the text and key: value to the object. */
-static void add_param(vdb_sweep_index *d, json_t *obj, const char *key, json_t *v)
+/* Append " key=value" to the text and key: value to the object. */
+static vdb_status add_param(json_t *obj, char **text, const char *key, json_t *v)
 {
 	char val[128];
 	if (json_is_integer(v))
@@ -262,9 +262,21 @@ static void add_param(vdb_sweep_index *d, json_t *obj, const char *key, json_t *
 		snprintf(val, sizeof val, "%s", json_string_value(v));
 	else
 		snprintf(val, sizeof val, "%s", json_is_true(v) ? "true" : "false");
-	size_t used = strlen(d->params);
-	snprintf(d->params + used, sizeof d->params - used, "%s%s=%s", used ? " " : "", key, val);
+	size_t used = *text ? strlen(*text) : 0, add = 1 + strlen(key) + 1 + strlen(val);
+	char *t = realloc(*text, used + add + 1);
+	VDB_RETURN_IF(!t, VDB_ENOMEM, "out of memory describing an index");
+	snprintf(t + used, add + 1, "%s%s=%s", used ? " " : "", key, val);
+	*text = t;
 	json_object_set(obj, key, v);
+	return VDB_OK;
+}
+
+void vdb_sweep_index_free(vdb_sweep_index *d)
+{
+	if (!d)
+		return;
+	free(d->params), free(d->params_json);
+	d->params = d->params_json = NULL;
 }
 
 vdb_status vdb_sweep_describe(const vdb_index *ix, vdb_sweep_index *d)
@@ -283,19 +295,19 @@ vdb_status vdb_sweep_describe(const vdb_index *ix, vdb_sweep_index *d)
 	json_t *params = json_object();
 	const char *key;
 	json_t *v;
+	vdb_status st = VDB_OK;
 	json_object_foreach(info, key, v)
-		if (is_param(key, v))
-			add_param(d, params, key, v);
-	if ((v = json_object_get(info, "seed")))
-		add_param(d, params, "seed", v);
-	char *pj = json_dumps(params, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (!st && is_param(key, v))
+			st = add_param(params, &d->params, key, v);
+	if (!st && (v = json_object_get(info, "seed")))
+		st = add_param(params, &d->params, "seed", v);
+	if (!st && !d->params && !(d->params = strdup("")))
+		st = vdb_fail(VDB_ENOMEM, "out of memory describing an index");
+	if (!st && !(d->params_json = json_dumps(params, JSON_COMPACT | JSON_PRESERVE_ORDER)))
+		st = vdb_fail(VDB_ENOMEM, "out of memory describing an index");
 	json_decref(params);
 	json_decref(info);
-	VDB_RETURN_IF(!pj, VDB_ENOMEM, "out of memory describing an index");
-	if (strlen(pj) < sizeof d->params_json)
-		memcpy(d->params_json, pj, strlen(pj) + 1);
-	else /* too many to list: an empty object rather than cut JSON */
-		memcpy(d->params_json, "{}", 3);
-	free(pj);
-	return VDB_OK;
+	if (st)
+		vdb_sweep_index_free(d);
+	return st;
 }

@@ -171,6 +171,9 @@ typedef struct {
 
 /* Bytes of one row: dim/8 (binary) or 4 * dim. */
 size_t vdb_vecs_row_bytes(const vdb_vecs *v);
+/* Row i's JSON text in column col (VDB_COL_ID, _META, _TEXT), *len bytes
+ * (not NUL-terminated); NULL when v has no such column. */
+const char *vdb_vecs_col_json(const vdb_vecs *v, int col, size_t i, size_t *len);
 
 void vdb_vecs_init(vdb_vecs *v);
 void vdb_vecs_clear(vdb_vecs *v); /* n = 0, keeps dim and memory */
@@ -308,21 +311,21 @@ void vdb_knn_free(vdb_knn *s);
 /* ===== Index files ===== */
 typedef struct vdb_index vdb_index;
 
+/* Slots for the index types' build parameters and search settings in
+ * vdb_build_opts, vdb_search_opts and vdb_query_opts: room for types to
+ * come, so that a new type or parameter does not change these structs. */
+#define VDB_MAX_BUILD_PARAMS 16u
+#define VDB_MAX_KNOBS 8u
+
 typedef struct {
 	const char *type;   /* "flat", "hnsw", "ivf", "ivfpq", "lsh" */
 	vdb_metric metric;
 	uint64_t seed;
-	unsigned M;               /* hnsw: links per node (2*M on layer 0); default 16 */
-	unsigned ef_construction; /* hnsw: build beam width; default 200 */
-	unsigned nlist;           /* ivf, ivfpq: lists; 0 = about 4*sqrt(count) */
-	unsigned pq_m;            /* ivfpq: sub-quantizers (divides dim); 0 = dim/8 or near */
 	unsigned refine;          /* ivfpq, and flat/hnsw with compressed storage: keep the
 	                             float32 vectors too and re-rank refine*k candidates
 	                             with them; 0 = compressed rows only */
 	const char *storage;      /* flat, hnsw: how vectors are kept: "f32" (default),
 	                             "fp16" or "sq8" */
-	unsigned lsh_tables;      /* lsh: hash tables; 0 = 8 */
-	unsigned lsh_bits;        /* lsh: bits per table (2^bits buckets); 0 = 16 */
 	uint32_t shard, shards;   /* the data is shard `shard` of `shards` (recorded in the
 	                             header); shards 0: not a shard */
 	const struct vdb_lexical_opts *lexical; /* a BM25 index of the records' text
@@ -331,6 +334,10 @@ typedef struct {
 	void *progress_ctx;
 	int recall_curve;         /* measure and keep the index's recall curve (see
 	                             vdb_index_measure_recall); default 0 */
+	/* The index types' own build parameters (hnsw's M, ivf's nlist, ...),
+	 * by slot: set and read them by name with vdb_build_opts_set/_get
+	 * (`vdb-eval types --json` lists each type's "params"); 0 = default. */
+	unsigned param[VDB_MAX_BUILD_PARAMS];
 } vdb_build_opts;
 
 /* A metadata filter (vdb-query --filter; the language is in filter.c and
@@ -347,10 +354,7 @@ int vdb_filter_match_json(const vdb_filter *f, const char *json, size_t len);
 
 typedef struct {
 	size_t k;
-	unsigned ef;      /* hnsw; 0 = default */
-	unsigned nprobe;  /* ivf, ivfpq: lists probed; 0 = 16 (at most nlist) */
 	const vdb_filter *filter; /* only records whose metadata passes; NULL: all */
-	unsigned probes;  /* lsh: buckets visited per table; 0 = 1 (the query's own) */
 	float k1, b;      /* BM25 (text queries): term saturation and length
 	                     normalisation; vdb_search_opts_init: 1.2 and 0.75 */
 	/* BM25's statistics (N, avglen, n(t)) from these nstats indexes instead
@@ -370,10 +374,21 @@ typedef struct {
 	size_t fetch_k;   /* mmr: candidates fetched; 0 = vdb_mmr_fetch_k(k) */
 	size_t *widened;  /* not NULL: adds the queries found short of k and
 	                     searched again or with wider probes (atomically) */
+	/* The index types' search settings (hnsw's ef, ivf's nprobe, lsh's
+	 * probes: vdb_knob_at), by slot: set and read them by name with
+	 * vdb_search_opts_set/_get; 0 = the type's default. */
+	unsigned knob[VDB_MAX_KNOBS];
 } vdb_search_opts;
 
 void vdb_build_opts_init(vdb_build_opts *o);
 void vdb_search_opts_init(vdb_search_opts *o);
+/* Set o's build parameter name ("M", "ef_construction", "nlist", "pq_m",
+ * "lsh_tables", "lsh_bits": each type's "params" in vdb_index_types_json)
+ * to v (0: the type's default): VDB_EINVAL when no type takes it. The
+ * range is checked by vdb_build_opts_check. */
+vdb_status vdb_build_opts_set(vdb_build_opts *o, const char *name, unsigned v);
+/* o's value of parameter name (0: the default, or no such parameter). */
+unsigned vdb_build_opts_get(const vdb_build_opts *o, const char *name);
 
 /* Check type and metric before any data is read (VDB_EINVAL/EUNSUPPORTED). */
 vdb_status vdb_build_opts_check(const vdb_build_opts *o);
@@ -1035,10 +1050,12 @@ typedef struct {
 	                         * (hnsw), "nprobe" (ivf, ivfpq), "probes" (lsh), NULL
 	                         * (flat: none) */
 	uint64_t bytes;         /* file size (0: built in memory) */
-	char params[512];       /* build parameters: "M=16 ef_construction=200 seed=42" */
-	char params_json[1024]; /* the same as a JSON object */
+	char *params;           /* build parameters: "M=16 ef_construction=200 seed=42" */
+	char *params_json;      /* the same as a JSON object */
 } vdb_sweep_index;
+/* Fill out (free it with vdb_sweep_index_free, also after a failure). */
 vdb_status vdb_sweep_describe(const vdb_index *ix, vdb_sweep_index *out);
+void vdb_sweep_index_free(vdb_sweep_index *d);
 
 /* Sweep reports: an aligned table, CSV, or JSON Lines (one object a row). */
 typedef enum { VDB_REPORT_TABLE = 1, VDB_REPORT_CSV, VDB_REPORT_JSON } vdb_report_format;
@@ -1266,7 +1283,8 @@ vdb_status vdb_embed_records(vdb_embedder *e, const char *path, FILE *out,
  * not given). 0 / NULL: not given, the command line's applies. */
 typedef struct {
 	size_t k;
-	unsigned ef, nprobe, probes;
+	unsigned knob[VDB_MAX_KNOBS]; /* search settings, as vdb_search_opts.knob
+	                                 (vdb_search_opts_get of a copy reads them) */
 	const char *filter;      /* the filter's text (NUL-terminated) */
 	size_t nexclude;
 	const char *const *exclude; /* each id's compact JSON text ("doc-7", 7) */

@@ -64,6 +64,17 @@ size_t vdb_vecs_row_bytes(const vdb_vecs *v)
 	return vdb_vector_bytes(v->binary, v->dim);
 }
 
+const char *vdb_vecs_col_json(const vdb_vecs *v, int col, size_t i, size_t *len)
+{
+	const vdb_texts *t = col >= 0 && col < VDB_NCOLS ? &v->col[col] : NULL;
+	if (!t || !t->off) {
+		*len = 0;
+		return NULL;
+	}
+	*len = t->off[i + 1] - t->off[i];
+	return t->buf + t->off[i];
+}
+
 void vdb_vecs_normalize(vdb_vecs *v)
 {
 	if (v->binary)

@@ -106,3 +106,94 @@ EOF
   run comm -23 used.txt declared.txt
   assert_output ""
 }
+
+# The names of the index types' build parameters and search settings, one a
+# line, from `vdb-eval types --json` (each type's "params" and "knob").
+type_names() {
+  vdb-eval types --json | jq -r '(.params // [] | .[].name), (.knob // empty | .name)' | sort -u
+}
+
+# The member names of every struct body in vdb.h, one a line: comments and
+# strings dropped, each { ... } after `struct` matched by its braces, its
+# declarators' names taken from each `;`-ended declaration.
+struct_members() {
+  /usr/bin/python3 - "$VDB_SRCDIR/lib/vdb.h" <<'PY'
+import re, sys
+s = open(sys.argv[1]).read()
+s = re.sub(r'/\*.*?\*/|//[^\n]*|"(\\.|[^"\\])*"', ' ', s, flags=re.S)
+s = re.sub(r'^\s*#.*$', ' ', s, flags=re.M)
+for m in re.finditer(r'\bstruct\s*\w*\s*\{', s):
+    depth, i = 1, m.end()
+    while depth:
+        depth += {'{': 1, '}': -1}.get(s[i], 0)
+        i += 1
+    body = s[m.end():i - 1]
+    name = re.match(r'\s*(\w+)', s[i:])
+    # vdb-quantize's parameters (its pq_m) are the quantizer's, no index type's
+    if name and name.group(1) == 'vdb_quant_params':
+        continue
+    body = re.sub(r'\([^()]*\)', '()', body)          # parameter lists
+    for decl in body.split(';'):
+        decl = re.sub(r'\[[^\]]*\]', '', decl.split('=')[0])
+        for part in decl.split(','):
+            names = re.findall(r'[A-Za-z_]\w*', part)
+            if names:
+                print(names[-1])
+PY
+}
+
+@test "no public struct of vdb.h names an index type's build parameter or search setting" {
+  type_names >names.txt
+  # hnsw's M and ef_construction, ivf's nlist, ivfpq's pq_m, lsh's tables
+  # and bits, and the three search settings: the types declare them
+  [ "$(wc -l <names.txt)" -ge 9 ]
+  run -0 grep -Fx M names.txt
+  run -0 grep -Fx nprobe names.txt
+  struct_members | sort -u >members.txt
+  # the parse found the option structs' members (seed, k, filter)
+  run -0 grep -Fx seed members.txt
+  run -0 grep -Fx filter members.txt
+  [ "$(wc -l <members.txt)" -gt 100 ]
+  run comm -12 names.txt members.txt
+  assert_output ""
+}
+
+@test "each type's build parameters, set by name, build what they say: --info and brute-force answers" {
+  random_fvecs base.fvecs 300 16 7
+  random_fvecs q.fvecs 5 16 8
+  brute base.fvecs q.fvecs 10 l2 >want.txt
+  # a value other than the default for each parameter, where --info shows it,
+  # and each type's setting that searches all of such an index
+  declare -A value=([M]=6 [ef_construction]=40 [nlist]=12 [pq_m]=4 [lsh_tables]=3 [lsh_bits]=6)
+  declare -A shown=([M]=.M [ef_construction]=.ef_construction [nlist]=.nlist [pq_m]=.quantizer.m
+                    [lsh_tables]=.tables [lsh_bits]=.bits)
+  declare -A all=([hnsw]="--ef 300" [ivf]="--nprobe 12" [ivfpq]="--nprobe 12" [lsh]="--probes 64")
+  vdb-eval types --json >types.jsonl
+  mapfile -t types < <(jq -r '.type' types.jsonl)
+  [ "${#types[@]}" -ge 5 ]
+  n=0
+  for type in "${types[@]}"; do
+    opts=() checks=()
+    mapfile -t params < <(jq -r --arg t "$type" 'select(.type == $t) | .params[] |
+                                                 "\(.name) \(.option)"' types.jsonl)
+    for p in "${params[@]}"; do
+      name=${p% *} option=${p#* }
+      [ -n "${value[$name]:-}" ] || { echo "no test value for $type's $name" >&2; return 1; }
+      opts+=("$option" "${value[$name]}")
+      checks+=("$name")
+      n=$((n + 1))
+    done
+    [ "$type" = ivfpq ] && opts+=(--refine 30) # re-rank all 300 rows: exact
+    run -0 vdb-build -q -t 1 --type "$type" "${opts[@]}" -o "$type.vdb" base.fvecs
+    for name in "${checks[@]}"; do
+      got=$(vdb-query -x "$type.vdb" --info | jq "${shown[$name]}")
+      [ "$got" = "${value[$name]}" ] || { echo "$type $name: --info $got, given ${value[$name]}" >&2; return 1; }
+    done
+    # shellcheck disable=SC2086
+    vdb-query -x "$type.vdb" -k 10 ${all[$type]:-} q.fvecs | ids_of >got.txt
+    run diff want.txt got.txt
+    assert_success
+  done
+  # every parameter of the five types was set (nlist for ivf and ivfpq)
+  [ "$n" -eq 7 ]
+}

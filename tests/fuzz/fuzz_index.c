@@ -116,9 +116,9 @@ static void query(const fz_run *r)
 	vdb_search_opts o;
 	vdb_search_opts_init(&o);
 	o.k = K;
-	o.ef = 16;
-	o.nprobe = 3;
-	o.probes = 2;
+	vdb_search_opts_set(&o, "ef", 16);
+	vdb_search_opts_set(&o, "nprobe", 3);
+	vdb_search_opts_set(&o, "probes", 2);
 	unsigned include = (vdb_index_has_meta(ix) ? VDB_INCLUDE_META : 0) |
 	                   (vdb_index_has_text(ix) ? VDB_INCLUDE_TEXT : 0);
 	if (vdb_index_search_set(&ix, 1, r->q, NQ, &o, ids, dist) == VDB_OK) {

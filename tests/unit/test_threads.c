@@ -128,9 +128,9 @@ static vdb_status build_one(int t, const char *data, vdb_index **out)
 	vdb_build_opts_init(&o);
 	o.type = types[t];
 	if (t == 1)
-		o.M = 8, o.ef_construction = 64;
+		vdb_build_opts_set(&o, "M", 8), vdb_build_opts_set(&o, "ef_construction", 64);
 	if (t == 2 || t == 3)
-		o.nlist = 16;
+		vdb_build_opts_set(&o, "nlist", 16);
 	vdb_index *built = NULL;
 	if (!s)
 		s = vdb_index_build(&built, &v, &o);
@@ -150,8 +150,8 @@ static vdb_status search(int t, int f, int single, int64_t *ids, float *dist)
 	vdb_search_opts o;
 	vdb_search_opts_init(&o);
 	o.k = K;
-	o.ef = 32;
-	o.nprobe = 4;
+	vdb_search_opts_set(&o, "ef", 32);
+	vdb_search_opts_set(&o, "nprobe", 4);
 	o.filter = filters[f];
 	if (!single)
 		return vdb_index_search(ix[t], queries, NQ, &o, ids, dist);
