@@ -12,18 +12,19 @@ setup_file() {
     --corpus "$VDB_TESTDATA/wordnet_gloss_sample.txt" >"$W.out" 2>"$W.err" || true
 }
 
-# ranks DIR K: the results of the walk-through in DIR are the K nearest chunks
-# by cosine over the vectors `fasttext print-sentence-vectors` gives (python,
-# double precision): each result's distance is its own within 1e-4, and none is
-# farther than the K-th nearest by more than 2e-4 (the CLI prints 5 digits, so
-# near ties may swap)
+# ranks DIR K [SLACK]: the results of the walk-through in DIR are the K nearest
+# chunks by cosine over the vectors `fasttext print-sentence-vectors` gives
+# (python, double precision): each result's distance is its own within 1e-4,
+# and none is farther than the K-th nearest by more than 2e-4 (the CLI prints
+# 5 digits, so near ties may swap) -- except that SLACK answers in all (0
+# unless given: an approximate search's misses) may be among the nearest 10
 ranks() {
   jq -r '.text | gsub("[\n\r]"; " ")' "$1/chunks.jsonl" | fasttext print-sentence-vectors "$1/gloss.bin" >cv.txt
   jq -r '.text | gsub("[\n\r]"; " ")' "$1/questions.jsonl" | fasttext print-sentence-vectors "$1/gloss.bin" >qv.txt
   jq -c .id "$1/chunks.jsonl" >cid.txt
-  python3 - "$1/results.jsonl" "$2" <<'PY'
+  python3 - "$1/results.jsonl" "$2" "${3:-0}" <<'PY'
 import json, math, sys
-k = int(sys.argv[2])
+k, slack = int(sys.argv[2]), int(sys.argv[3])
 rd = lambda p: [[float(x) for x in l.split()] for l in open(p)]
 cv, qv = rd("cv.txt"), rd("qv.txt")
 row = {json.loads(l): i for i, l in enumerate(open("cid.txt"))}
@@ -35,12 +36,15 @@ for r in res:
     q = qv[r["query"]]
     qn = nrm(q)
     d = [1 - sum(a * b for a, b in zip(q, c)) / (qn * n) for c, n in zip(cv, cn)]
-    kth = sorted(d)[k - 1]
+    near = sorted(d)
+    kth, tenth = near[k - 1], near[min(10, len(near)) - 1]
     assert len(r["ids"]) == k, r["ids"]
     for i, got in zip(r["ids"], r["distances"]):
         mine = d[row[i]]
         assert abs(got - mine) < 1e-4, (r["query"], i, got, mine)
-        assert mine <= kth + 2e-4, (r["query"], i, mine, kth)
+        if mine > kth + 2e-4:
+            slack -= 1
+            assert slack >= 0 and mine <= tenth + 2e-4, (r["query"], i, mine, kth)
     assert r["distances"] == sorted(r["distances"]), r["distances"]
 PY
 }
@@ -128,6 +132,7 @@ PY
   [ "$(grep -c '^### Question q[0-9]' <<<"$output")" -eq 4 ]
   [ "$(wc -l <full/docs.jsonl)" -eq "$(zcat "$corpus" | wc -l)" ]
   passages full
-  # hnsw at ef 128 against brute force
-  ranks full 3
+  # hnsw at ef 128 against brute force: of the 12 answers one may be an
+  # approximate one (among the nearest 10; CI saw one, 0.0456 for 0.0446)
+  ranks full 3 1
 }
