@@ -815,13 +815,19 @@ static void fusion_plot(const char *path, const vdb_rank_setting *set,
 	free(title);
 }
 
-static int fusion(const eval_args *a, int nargs, char **args)
+/* A subcommand of one index (-x) and no file operands. */
+static void one_index(const eval_args *a, const char *sub, int nargs, char **args)
 {
 	if (nargs)
-		cmd_usage_error("fusion takes no file operands (got '%s'); name the index with -x",
+		cmd_usage_error("%s takes no file operands (got '%s'); name the index with -x", sub,
 		                args[0]);
 	if (a->nindex != 1)
-		cmd_usage_error("fusion needs one index: -x INDEX");
+		cmd_usage_error("%s needs one index: -x INDEX", sub);
+}
+
+static int fusion(const eval_args *a, int nargs, char **args)
+{
+	one_index(a, "fusion", nargs, args);
 	if (!a->queries)
 		cmd_usage_error("fusion needs --queries FILE (JSONL records with \"text\" and "
 		                "\"vector\")");
@@ -987,11 +993,7 @@ static void check_metrics(const eval_args *a, size_t k, const vdb_sweep_result *
 
 static int check(const eval_args *a, int nargs, char **args)
 {
-	if (nargs)
-		cmd_usage_error("check takes no file operands (got '%s'); name the index with -x",
-		                args[0]);
-	if (a->nindex != 1)
-		cmd_usage_error("check needs one index: -x INDEX");
+	one_index(a, "check", nargs, args);
 	if (a->metrics)
 		cmd_metrics_on_failure(a->metrics, "vdb_eval_check", a->index[0]);
 	size_t k = a->k_given ? a->k : 10;
