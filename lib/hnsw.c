@@ -578,7 +578,7 @@ static void insert_node(builder *b, hnsw_ws *w, uint32_t i)
 /* ===== Reachability ===== */
 /* Insertion can leave a node that no other node links to on a layer, when
  * the full lists of its neighbours pruned it away: no search finds it then,
- * whatever its ef. Over 1,000 fastText word vectors (300-d, M 16) hnswlib
+ * whatever its ef. Over 1,000 fastText word vectors (100-d, M 16) hnswlib
  * and vdb both left 27-28 such nodes; Lucene repairs its graphs after
  * building. Here every layer is made strongly connected through its entry
  * point, since a search starts its layer walk wherever the descent ended:
