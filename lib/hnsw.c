@@ -76,6 +76,19 @@ static inline uint32_t *links_of(const hnsw_graph *g, size_t i, int lc)
 	return g->up + g->upof[i] + (size_t)(lc - 1) * (1 + g->M);
 }
 
+/* How many links a list of layer lc holds at most. */
+static inline uint32_t max_links(const hnsw_graph *g, int lc)
+{
+	return lc ? g->M : g->M0;
+}
+
+/* The links in list lk of layer lc (its count, clamped: a damaged file's
+ * count is never trusted beyond the list). */
+static inline uint32_t link_count(const hnsw_graph *g, const uint32_t *lk, int lc)
+{
+	return lk[0] < max_links(g, lc) ? lk[0] : max_links(g, lc);
+}
+
 /* Ranking distance of a prepared query (q, bias) to node i: squared L2, or
  * -dot for ip and (normalised) cosine. */
 static inline float rank_dist(const hnsw_graph *g, const vdb_kernels *K, const float *q,
@@ -182,7 +195,6 @@ static inline void unlock(uint8_t *l)
 static inline uint32_t read_links(const hnsw_graph *g, uint8_t *locks, size_t i, int lc,
                                   uint32_t *out)
 {
-	uint32_t max = lc ? g->M : g->M0;
 	/* no such layer for this node, or a range beyond the upper links: only
 	 * in a damaged file, and never read (opening checks only the ends) */
 	if (lc > 0 && (g->upof[i] > g->upof[i + 1] || g->upof[i + 1] > g->upof[g->n] ||
@@ -191,7 +203,7 @@ static inline uint32_t read_links(const hnsw_graph *g, uint8_t *locks, size_t i,
 	const uint32_t *lk = links_of(g, i, lc);
 	if (locks)
 		lock(&locks[i]);
-	uint32_t c = lk[0] < max ? lk[0] : max, m = 0;
+	uint32_t c = link_count(g, lk, lc), m = 0;
 	for (uint32_t j = 0; j < c; j++)
 		if (lk[1 + j] < g->n)
 			out[m++] = lk[1 + j];
@@ -265,7 +277,7 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws 
 		if (!locks && lc == 0) {
 			/* the hot path: filter the unvisited links, prefetch their vectors */
 			const uint32_t *lk = links_of(g, node, 0);
-			uint32_t cnt = lk[0] < g->M0 ? lk[0] : g->M0;
+			uint32_t cnt = link_count(g, lk, 0);
 			c = 0;
 			for (uint32_t j = 0; j < cnt; j++) {
 				uint32_t x = lk[1 + j];
@@ -497,7 +509,7 @@ static int cand_cmp(const void *a, const void *b)
 static void add_link(hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws *w,
                      uint32_t from, uint32_t to, int lc)
 {
-	uint32_t max = lc ? g->M : g->M0;
+	uint32_t max = max_links(g, lc);
 	uint32_t *lk = links_of(g, from, lc);
 	lock(&locks[from]);
 	uint32_t c = lk[0];
@@ -590,12 +602,6 @@ static void insert_node(builder *b, hnsw_ws *w, uint32_t i)
 #define REACH_CANDS 32
 #define REACH_PASSES 8
 
-static inline uint32_t link_count(const hnsw_graph *g, const uint32_t *lk, int lc)
-{
-	uint32_t max = lc ? g->M : g->M0;
-	return lk[0] < max ? lk[0] : max;
-}
-
 /* Mark in fwd what `from` reaches on layer lc; stack holds n ids. */
 static void reach_from(const hnsw_graph *g, int lc, uint32_t from, uint8_t *fwd,
                        uint32_t *stack)
@@ -663,7 +669,7 @@ static void reach_candidates(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws 
 
 static inline bool has_room(const hnsw_graph *g, uint32_t r, int lc)
 {
-	return link_count(g, links_of(g, r, lc), lc) < (lc ? g->M : g->M0);
+	return link_count(g, links_of(g, r, lc), lc) < max_links(g, lc);
 }
 
 /* The slot of r's full list on layer lc whose node has the most links into
@@ -688,7 +694,7 @@ static void reach_link(hnsw_graph *g, int lc, uint32_t from, uint32_t to, uint32
 {
 	uint32_t *lk = links_of(g, from, lc);
 	uint32_t c = link_count(g, lk, lc);
-	if (c < (lc ? g->M : g->M0)) {
+	if (c < max_links(g, lc)) {
 		lk[1 + c] = to;
 		lk[0] = c + 1;
 	} else {
@@ -888,7 +894,7 @@ vdb_status vdb_hnsw_check(const hnsw_graph *g, const char *name)
 		              g->max_level);
 		for (int lc = 0; lc <= level; lc++) {
 			const uint32_t *lk = links_of(g, i, lc);
-			uint32_t max = lc ? g->M : g->M0;
+			uint32_t max = max_links(g, lc);
 			VDB_RETURN_IF(lk[0] > max, VDB_ECORRUPT,
 			              "%s: HNSW node %zu has %u links on layer %d (at most %u)", name, i,
 			              lk[0], lc, max);
@@ -983,7 +989,7 @@ static vdb_status relink_node(hnsw_graph *g, const hnsw_graph *old, const vdb_ke
                               const int64_t *renum, hnsw_ws *w, relink_buf *b, size_t i,
                               uint32_t x, int lc, uint32_t *fixed)
 {
-	uint32_t max = lc ? g->M : g->M0;
+	uint32_t max = max_links(g, lc);
 	bool lost;
 	vdb_status s = relink_gather(old, renum, w, b, x, lc, max, &lost);
 	if (s)
@@ -1012,7 +1018,7 @@ static vdb_status relink_node(hnsw_graph *g, const hnsw_graph *old, const vdb_ke
 static vdb_status take_offers(hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w, relink_buf *b,
                               uint32_t j, int lc, const uint32_t *offer, size_t n)
 {
-	uint32_t max = lc ? g->M : g->M0;
+	uint32_t max = max_links(g, lc);
 	uint32_t *lk = links_of(g, j, lc);
 	new_visit(w);
 	w->tags[j] = w->gen;
