@@ -120,59 +120,57 @@ static void help(void)
 	       cmd_name, cmd_name, cmd_name, cmd_name, cmd_name, cmd_name);
 }
 
+/* A build parameter, by its name in the types' tables, from its option. */
+static void set_param(build_args *a, const char *name, const char *opt, const char *arg,
+                      size_t min, size_t max)
+{
+	vdb_status s = vdb_build_opts_set(&a->b, name, (unsigned)cmd_size(opt, arg, min, max));
+	if (s)
+		cmd_die(s);
+}
+
 /* The build parameters (a change of an index keeps its own: params_set). */
 static bool on_param(int opt, const char *arg, build_args *a)
 {
 	switch (opt) {
 	case OPT_M:
-		vdb_build_opts_set(&a->b, "M", (unsigned)cmd_size("--M", arg, 2, 256));
-		a->params_set = true;
-		return true;
+		set_param(a, "M", "--M", arg, 2, 256);
+		break;
 	case OPT_EFC:
-		vdb_build_opts_set(&a->b, "ef_construction",
-		                   (unsigned)cmd_size("--ef-construction", arg, 1, 65536));
-		a->params_set = true;
-		return true;
+		set_param(a, "ef_construction", "--ef-construction", arg, 1, 65536);
+		break;
 	case OPT_NLIST:
-		vdb_build_opts_set(&a->b, "nlist", (unsigned)cmd_size("--nlist", arg, 1, 1u << 24));
-		a->params_set = true;
-		return true;
+		set_param(a, "nlist", "--nlist", arg, 1, 1u << 24);
+		break;
 	case OPT_PQM:
-		vdb_build_opts_set(&a->b, "pq_m",
-		                   (unsigned)cmd_size("--pq-m", arg, 1, VDB_MAX_DIM));
-		a->params_set = true;
-		return true;
+		set_param(a, "pq_m", "--pq-m", arg, 1, VDB_MAX_DIM);
+		break;
 	case OPT_REFINE:
 		a->b.refine = (unsigned)cmd_size("--refine", arg, 0, 1000);
-		a->params_set = true;
-		return true;
+		break;
 	case OPT_LSH_TABLES:
-		vdb_build_opts_set(&a->b, "lsh_tables",
-		                   (unsigned)cmd_size("--lsh-tables", arg, 1, VDB_LSH_MAX_TABLES));
-		a->params_set = true;
-		return true;
+		set_param(a, "lsh_tables", "--lsh-tables", arg, 1, VDB_LSH_MAX_TABLES);
+		break;
 	case OPT_LSH_BITS:
-		vdb_build_opts_set(&a->b, "lsh_bits",
-		                   (unsigned)cmd_size("--lsh-bits", arg, 1, VDB_LSH_MAX_BITS));
-		a->params_set = true;
-		return true;
+		set_param(a, "lsh_bits", "--lsh-bits", arg, 1, VDB_LSH_MAX_BITS);
+		break;
 	case OPT_STORAGE:
 		a->b.storage = arg;
-		a->params_set = true;
-		return true;
+		break;
 	case OPT_LEXICAL:
 		a->lexical = true;
-		a->params_set = true;
-		return true;
+		break;
 	case OPT_LANGUAGE: case OPT_STOPWORDS: case OPT_LEXICAL_FIELD:
 		*(opt == OPT_LANGUAGE    ? &a->lex.language
 		  : opt == OPT_STOPWORDS ? &a->lex.stopwords : &a->lex.field) = arg;
 		a->lex_option = opt == OPT_LANGUAGE    ? "--language"
 		                : opt == OPT_STOPWORDS ? "--stopwords" : "--lexical-field";
-		a->params_set = true;
-		return true;
+		break;
+	default:
+		return false;
 	}
-	return false;
+	a->params_set = true;
+	return true;
 }
 
 static bool on_opt(int opt, const char *arg, void *ctx)
