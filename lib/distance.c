@@ -1,9 +1,10 @@
 /*
  * distance.c — picks the distance kernels once, from the CPU's features.
  *
- * Levels: avx2 (x86: AVX2 + FMA + F16C), neon (aarch64) and scalar (always).
+ * Levels: avx512 (x86: AVX-512 F/BW/VL/DQ/VNNI/VPOPCNTDQ), avx2 (x86: AVX2 +
+ * FMA + F16C), neon (aarch64) and scalar (always).
  * A level is built only where the compiler targets its architecture (see
- * configure.ac). VDB_SIMD=scalar|avx2|neon forces a level, so every path can
+ * configure.ac). VDB_SIMD=scalar|avx2|avx512|neon forces a level, so every path can
  * be tested on one machine; vdb_simd_check() refuses a value that names no
  * level or one this machine cannot run (the commands call it first). The
  * choice is made on first use under pthread_once, so any thread may ask
@@ -22,12 +23,51 @@ static bool always(void)
 	return true;
 }
 
+#if VDB_SIMD_AVX512
+/* The AVX-512 level: its own kernels, the AVX2 ones in the slots it leaves
+ * NULL. Completed once, before any thread can see it. */
+static vdb_kernels avx512;
+static pthread_once_t avx512_once = PTHREAD_ONCE_INIT;
+
+/* Every slot of vdb_kernels but the name: a slot added there and not here
+ * fails the assertion below. */
+#define KERNEL_SLOTS(X)                                                           \
+	X(l2sq) X(dot) X(cosine) X(hamming) X(hamming_many) X(next_below) X(l2sq_sq8) \
+	X(dot_sq8) X(l2sq_f16) X(dot_f16) X(decode_sq8) X(decode_f16)
+#define COUNT_SLOT(f) +1
+_Static_assert(sizeof(vdb_kernels) == (1 KERNEL_SLOTS(COUNT_SLOT)) * sizeof(void *),
+               "KERNEL_SLOTS lists every kernel of vdb_kernels");
+
+static void complete_avx512(void)
+{
+	const vdb_kernels *own = &vdb_kernels_avx512_own;
+	avx512 = vdb_kernels_avx2;
+	avx512.name = own->name;
+#define TAKE_SLOT(f) if (own->f) avx512.f = own->f;
+	KERNEL_SLOTS(TAKE_SLOT)
+#undef TAKE_SLOT
+}
+
+static bool runs_avx512(void)
+{
+	if (!vdb_cpu_has_avx512())
+		return false;
+	pthread_once(&avx512_once, complete_avx512);
+	return true;
+}
+#endif
+
 /* Every level vdb knows, best first: kernels NULL where this build has none */
 static const struct level {
 	const char *name;
 	const vdb_kernels *k;
 	bool (*runs)(void);
 } levels[] = {
+#if VDB_SIMD_AVX512
+	{ "avx512", &avx512, runs_avx512 },
+#else
+	{ "avx512", NULL, NULL },
+#endif
 #if VDB_SIMD_AVX2
 	{ "avx2", &vdb_kernels_avx2, vdb_cpu_has_avx2 },
 #else

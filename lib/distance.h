@@ -10,6 +10,13 @@ extern const vdb_kernels vdb_kernels_scalar;
 extern const vdb_kernels vdb_kernels_avx2;
 bool vdb_cpu_has_avx2(void);
 #endif
+#if VDB_SIMD_AVX512
+/* Defined in distance_avx512.c: the kernels written for AVX-512; a NULL
+ * slot takes the AVX2 kernel (vdb_kernels_complete). Only after
+ * vdb_cpu_has_avx512() said yes. */
+extern const vdb_kernels vdb_kernels_avx512_own;
+bool vdb_cpu_has_avx512(void);
+#endif
 #if VDB_SIMD_NEON
 /* Defined in distance_neon.c: Advanced SIMD is part of every AArch64 CPU. */
 extern const vdb_kernels vdb_kernels_neon;

@@ -8,9 +8,9 @@
 
 /* ===== Distance kernels (not in vdb.h: a kernel added is no ABI change) ===== */
 /* The distance kernels in use, chosen once from the CPU's features
- * (VDB_SIMD=scalar|avx2|neon forces a level). All take unaligned pointers. */
+ * (VDB_SIMD=scalar|avx2|avx512|neon forces a level). All take unaligned pointers. */
 typedef struct {
-	const char *name; /* "scalar", "avx2", "neon" */
+	const char *name; /* "scalar", "avx2", "avx512", "neon" */
 	float (*l2sq)(const float *a, const float *b, size_t d);
 	float (*dot)(const float *a, const float *b, size_t d);
 	/* 1 - cos(a,b), computed from raw (unnormalised) vectors; 1 if either is 0 */

@@ -13,9 +13,9 @@ foreign_level() {
 
 @test "an unknown VDB_SIMD is a usage error (64) in every command, one line naming the value" {
   for c in vdb-build vdb-query vdb-eval vdb-quantize "vdb-text chunk"; do
-    VDB_SIMD=avx512 run -64 --separate-stderr $c --version
+    VDB_SIMD=avx1024 run -64 --separate-stderr $c --version
     [ -z "$output" ]
-    [ "$stderr" = "$c: error: VDB_SIMD=avx512: unknown kernel level (known: avx2, neon, scalar)" ]
+    [ "$stderr" = "$c: error: VDB_SIMD=avx1024: unknown kernel level (known: avx512, avx2, neon, scalar)" ]
   done
 }
 
@@ -44,6 +44,21 @@ foreign_level() {
   best=$output
   VDB_SIMD= run -0 vdb-query --version
   [ "$output" = "$best" ]
+}
+
+@test "an x86 machine runs avx512 exactly when its CPU has the AVX-512 features the level needs" {
+  case $(uname -m) in x86_64 | i?86) ;; *) skip "not x86" ;; esac
+  need=(avx512f avx512bw avx512vl avx512dq avx512_vnni avx512_vpopcntdq avx2 fma f16c)
+  flags=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
+  has=yes
+  for f in "${need[@]}"; do [[ "$flags" == *" $f "* ]] || has=no; done
+  if [ "$has" = yes ]; then
+    run -0 vdb-query --version
+    assert_output --partial "(simd avx512,"
+  else
+    VDB_SIMD=avx512 run -64 vdb-query --version
+    assert_output --partial "this CPU cannot run these kernels"
+  fi
 }
 
 @test "the best level and scalar are accepted by name and name themselves in --version" {

@@ -1,0 +1,15 @@
+/*
+ * distance_avx512.c — the AVX-512 kernels (F, BW, VL, DQ, VNNI, VPOPCNTDQ),
+ * compiled with those flags: only to be used after vdb_cpu_has_avx512()
+ * (distance_x86.c) said yes.
+ *
+ * The table holds the kernels written for 512-bit registers; a slot left
+ * NULL takes the AVX2 kernel (distance.c completes the level once), so a
+ * kernel is added here without touching the others.
+ */
+#include "distance.h"
+#include <immintrin.h>
+
+const vdb_kernels vdb_kernels_avx512_own = {
+	.name = "avx512",
+};
