@@ -91,10 +91,61 @@ def first_line(text):
     return next((l.strip() for l in text.splitlines() if l.strip()), "")
 
 
-def datasets(data, tmp, quick, threads, k=10):
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+def read_idx_images(path):
+    """An IDX3 file of uint8 images (gzipped, as Debian's dataset-fashion-mnist ships them)
+    as an n x (rows*cols) float32 array of the pixel values 0..255."""
+    import gzip
+    raw = gzip.open(path, "rb").read()
+    n, rows, cols = (int.from_bytes(raw[i:i + 4], "big") for i in (4, 8, 12))
+    if int.from_bytes(raw[:4], "big") != 0x803 or len(raw) != 16 + n * rows * cols:
+        sys.exit(f"bench: {path}: not an IDX3 image file")
+    return np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows * cols).astype(np.float32)
+
+
+def fashion_mnist(tmp, threads, nq=1000, k=10):
+    """Fashion-MNIST (Debian's dataset-fashion-mnist) as a dataset tuple of datasets(): the
+    60k training images as the base, the first nq test images as queries (784-d, l2), the
+    ground truth from FAISS IndexFlatL2. None when the package is not installed."""
+    train = os.path.join(FASHION, "train-images-idx3-ubyte.gz")
+    test = os.path.join(FASHION, "t10k-images-idx3-ubyte.gz")
+    if not os.path.exists(train):
+        return None
+    b, q = os.path.join(tmp, "fmnist_base.fvecs"), os.path.join(tmp, "fmnist_query.fvecs")
+    base, queries = read_idx_images(train), read_idx_images(test)[:nq]
+    write_fvecs(b, base)
+    write_fvecs(q, queries)
+
+    def gt():
+        import faiss
+        faiss.omp_set_num_threads(threads)
+        return faiss_flat(base, "l2").search(queries, k)[1]
+    return (f"Fashion-MNIST 60k x 784, l2, {nq:,} queries", "l2", b, q, gt)
+
+
+def synthetic(tmp, threads, n, nq=10_000, k=10):
+    """Gaussian clusters (clustered()), n x 128 base and nq queries written to TMP, as a
+    dataset tuple of datasets(); its ground truth from FAISS IndexFlatL2."""
+    b, q = os.path.join(tmp, f"syn{n}_base.fvecs"), os.path.join(tmp, f"syn{n}_query.fvecs")
+
+    def gt():
+        import faiss
+        base, queries = clustered((n, nq))
+        write_fvecs(b, base)
+        write_fvecs(q, queries)
+        faiss.omp_set_num_threads(threads)
+        return faiss_flat(base, "l2").search(queries, k)[1]
+    return (f"synthetic clustered {n:,} x 128 (1,000 clusters), l2, {nq:,} queries", "l2", b, q, gt)
+
+
+def datasets(data, tmp, quick, threads, k=10, fashion=False, synth_n=None):
     """The benchmark datasets, as (name, metric, base.fvecs, queries.fvecs, ground-truth thunk):
-    siftsmall and wordnet fastText from DATA when present, and unless quick a synthetic clustered
-    100k x 128 set written to TMP, its ground truth from FAISS IndexFlatL2."""
+    siftsmall and wordnet fastText from DATA when present, unless quick a synthetic clustered
+    100k x 128 set written to TMP (synth_n: that size instead, even when quick), its ground
+    truth from FAISS IndexFlatL2; with fashion, Fashion-MNIST 60k x 784 when installed. The
+    synthetic files are written when its ground truth is first asked for."""
     out = []
     sift = os.path.join(data, "siftsmall")
     wn = os.path.join(data, "wordnet-fasttext")
@@ -106,20 +157,11 @@ def datasets(data, tmp, quick, threads, k=10):
         out.append(("wordnet fastText 26.6k x 100, cosine, 1,000 queries", "cosine",
                     os.path.join(wn, "wn100_base.fvecs"), os.path.join(wn, "wn100_query.fvecs"),
                     lambda: read_vecs(os.path.join(wn, "wn100_groundtruth_cosine.ivecs"), "<i4")))
-    if not quick:
-        b, q = os.path.join(tmp, "syn_base.fvecs"), os.path.join(tmp, "syn_query.fvecs")
-
-        def synthetic_gt():
-            import faiss
-            base, queries = clustered((100_000, 10_000))
-            write_fvecs(b, base)
-            write_fvecs(q, queries)
-            flat = faiss.IndexFlatL2(base.shape[1])
-            flat.add(base)
-            faiss.omp_set_num_threads(threads)
-            return flat.search(queries, k)[1]
-        out.append(("synthetic clustered 100k x 128 (1,000 clusters), l2, 10,000 queries", "l2",
-                    b, q, synthetic_gt))
+    if synth_n or not quick:
+        out.append(synthetic(tmp, threads, synth_n or 100_000, k=k))
+    fm = fashion_mnist(tmp, threads, k=k) if fashion else None
+    if fm:
+        out.append(fm)
     return out
 
 
