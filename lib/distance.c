@@ -23,64 +23,67 @@ static bool always(void)
 	return true;
 }
 
-#if VDB_SIMD_AVX512
-/* The AVX-512 level: its own kernels, the AVX2 ones in the slots it leaves
- * NULL. Completed once, before any thread can see it. */
-static vdb_kernels avx512;
-static pthread_once_t avx512_once = PTHREAD_ONCE_INIT;
-
 /* Every slot of vdb_kernels but the name: a slot added there and not here
  * fails the assertion below. */
 #define KERNEL_SLOTS(X)                                                           \
 	X(l2sq) X(dot) X(cosine) X(hamming) X(hamming_many) X(next_below) X(l2sq_sq8) \
-	X(dot_sq8) X(l2sq_f16) X(dot_f16) X(decode_sq8) X(decode_f16)
+	X(dot_sq8) X(l2sq_f16) X(dot_f16) X(decode_sq8) X(decode_f16) X(l2sq_u8) X(dot_u8)
 #define COUNT_SLOT(f) +1
 _Static_assert(sizeof(vdb_kernels) == (1 KERNEL_SLOTS(COUNT_SLOT)) * sizeof(void *),
                "KERNEL_SLOTS lists every kernel of vdb_kernels");
 
-static void complete_avx512(void)
-{
-	const vdb_kernels *own = &vdb_kernels_avx512_own;
-	avx512 = vdb_kernels_avx2;
-	avx512.name = own->name;
-#define TAKE_SLOT(f) if (own->f) avx512.f = own->f;
-	KERNEL_SLOTS(TAKE_SLOT)
-#undef TAKE_SLOT
-}
-
-static bool runs_avx512(void)
-{
-	if (!vdb_cpu_has_avx512())
-		return false;
-	pthread_once(&avx512_once, complete_avx512);
-	return true;
-}
-#endif
-
-/* Every level vdb knows, best first: kernels NULL where this build has none */
+/* Every level vdb knows, best first, with the table of the kernels written
+ * for it (NULL where this build has none) and the level whose kernels fill
+ * the slots that table leaves NULL: a kernel can be written for one level
+ * at a time. scalar fills every slot. */
 static const struct level {
 	const char *name;
-	const vdb_kernels *k;
+	const vdb_kernels *own;
 	bool (*runs)(void);
+	size_t below;
 } levels[] = {
 #if VDB_SIMD_AVX512
-	{ "avx512", &avx512, runs_avx512 },
+	{ "avx512", &vdb_kernels_avx512, vdb_cpu_has_avx512, 1 },
 #else
-	{ "avx512", NULL, NULL },
+	{ "avx512", NULL, NULL, 1 },
 #endif
 #if VDB_SIMD_AVX2
-	{ "avx2", &vdb_kernels_avx2, vdb_cpu_has_avx2 },
+	{ "avx2", &vdb_kernels_avx2, vdb_cpu_has_avx2, 3 },
 #else
-	{ "avx2", NULL, NULL },
+	{ "avx2", NULL, NULL, 3 },
 #endif
 #if VDB_SIMD_NEON
-	{ "neon", &vdb_kernels_neon, always },
+	{ "neon", &vdb_kernels_neon, always, 3 },
 #else
-	{ "neon", NULL, NULL },
+	{ "neon", NULL, NULL, 3 },
 #endif
-	{ "scalar", &vdb_kernels_scalar, always },
+	{ "scalar", &vdb_kernels_scalar, always, 3 },
 };
 #define NLEVELS (sizeof levels / sizeof *levels)
+
+/* The complete table of each level, made once (complete_levels). */
+static vdb_kernels complete[NLEVELS];
+static pthread_once_t completed = PTHREAD_ONCE_INIT;
+
+static void complete_levels(void)
+{
+	for (size_t i = NLEVELS; i-- > 0;) { /* lowest first: below is complete */
+		const vdb_kernels *own = levels[i].own;
+		if (!own)
+			continue;
+		complete[i] = levels[i].below == i ? *own : complete[levels[i].below];
+		complete[i].name = own->name;
+#define TAKE_SLOT(f) if (own->f) complete[i].f = own->f;
+		KERNEL_SLOTS(TAKE_SLOT)
+#undef TAKE_SLOT
+	}
+}
+
+static const vdb_kernels *kernels_of(const struct level *l)
+{
+	pthread_once(&completed, complete_levels);
+	return &complete[l - levels];
+}
 
 static const struct level *find(const char *name)
 {
@@ -92,13 +95,13 @@ static const struct level *find(const char *name)
 
 static bool usable(const struct level *l)
 {
-	return l->k && l->runs();
+	return l->own && l->runs();
 }
 
 const vdb_kernels *vdb_kernels_level(const char *name)
 {
 	const struct level *l = name ? find(name) : NULL;
-	return l && usable(l) ? l->k : NULL;
+	return l && usable(l) ? kernels_of(l) : NULL;
 }
 
 /* VDB_SIMD, or NULL when unset or empty */
@@ -127,7 +130,7 @@ vdb_status vdb_simd_check(void)
 		return vdb_fail(VDB_EINVAL, "VDB_SIMD=%.100s: unknown kernel level (known: %s)", want,
 		                known);
 	return vdb_fail(VDB_EUNSUPPORTED, "VDB_SIMD=%s: %s (this machine runs: %s)", want,
-	                l->k ? "this CPU cannot run these kernels"
+	                l->own ? "this CPU cannot run these kernels"
 	                     : "these kernels are not built for this architecture",
 	                runs);
 }
@@ -138,7 +141,7 @@ static void choose(void)
 	chosen = want ? vdb_kernels_level(want) : NULL;
 	for (size_t i = 0; !chosen; i++)
 		if (usable(&levels[i]))
-			chosen = levels[i].k;
+			chosen = kernels_of(&levels[i]);
 }
 
 const vdb_kernels *vdb_kernels_get(void)

@@ -1,4 +1,7 @@
-/* distance.h — the per-level kernel tables behind vdb_kernels_get(). (internal) */
+/* distance.h — the per-level kernel tables behind vdb_kernels_get(). (internal)
+ * A SIMD level's table may leave a slot NULL: distance.c fills it from the
+ * level below (avx512 from avx2, avx2 and neon from scalar), so a kernel is
+ * written for one level at a time; scalar fills every slot. */
 #ifndef VDB_DISTANCE_H
 #define VDB_DISTANCE_H
 #include "vdb_internal.h"
@@ -11,10 +14,10 @@ extern const vdb_kernels vdb_kernels_avx2;
 bool vdb_cpu_has_avx2(void);
 #endif
 #if VDB_SIMD_AVX512
-/* Defined in distance_avx512.c: the kernels written for AVX-512; a NULL
- * slot takes the AVX2 kernel (vdb_kernels_complete). Only after
- * vdb_cpu_has_avx512() said yes. */
-extern const vdb_kernels vdb_kernels_avx512_own;
+/* Defined in distance_avx512.c: the kernels written for AVX-512 (a NULL
+ * slot takes the AVX2 kernel, distance.c). Only after vdb_cpu_has_avx512()
+ * said yes. */
+extern const vdb_kernels vdb_kernels_avx512;
 bool vdb_cpu_has_avx512(void);
 #endif
 #if VDB_SIMD_NEON

@@ -4,12 +4,11 @@
  * (distance_x86.c) said yes.
  *
  * The table holds the kernels written for 512-bit registers; a slot left
- * NULL takes the AVX2 kernel (distance.c completes the level once), so a
- * kernel is added here without touching the others.
+ * NULL takes the AVX2 kernel (distance.c completes the level once).
  */
 #include "distance.h"
 #include <immintrin.h>
 
-const vdb_kernels vdb_kernels_avx512_own = {
+const vdb_kernels vdb_kernels_avx512 = {
 	.name = "avx512",
 };

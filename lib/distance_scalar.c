@@ -167,6 +167,24 @@ static void decode_f16_scalar(const uint16_t *h, float *out, size_t n)
 		out[i] = vdb_f16_to_f32(h[i]);
 }
 
+static uint32_t l2sq_u8_scalar(const uint8_t *a, const uint8_t *b, size_t d)
+{
+	uint32_t s = 0;
+	for (size_t i = 0; i < d; i++) {
+		int t = (int)a[i] - (int)b[i];
+		s += (uint32_t)(t * t);
+	}
+	return s;
+}
+
+static uint32_t dot_u8_scalar(const uint8_t *a, const uint8_t *b, size_t d)
+{
+	uint32_t s = 0;
+	for (size_t i = 0; i < d; i++)
+		s += (uint32_t)a[i] * b[i];
+	return s;
+}
+
 const vdb_kernels vdb_kernels_scalar = {
 	.name = "scalar",
 	.l2sq = l2sq_scalar,
@@ -181,4 +199,6 @@ const vdb_kernels vdb_kernels_scalar = {
 	.dot_f16 = dot_f16_scalar,
 	.decode_sq8 = decode_sq8_scalar,
 	.decode_f16 = decode_f16_scalar,
+	.l2sq_u8 = l2sq_u8_scalar,
+	.dot_u8 = dot_u8_scalar,
 };

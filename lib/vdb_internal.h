@@ -42,6 +42,11 @@ typedef struct {
 	void (*decode_sq8)(const uint8_t *c, const float *lo, const float *step, float *out,
 	                   size_t n);
 	void (*decode_f16)(const uint16_t *h, float *out, size_t n);
+	/* Two byte codes of d values (d <= 65536, so the sums fit): the
+	 * integer sum of (a[i] - b[i])^2, and of a[i] * b[i]. The distances of
+	 * a search on codes alone, where the query is quantized too. */
+	uint32_t (*l2sq_u8)(const uint8_t *a, const uint8_t *b, size_t d);
+	uint32_t (*dot_u8)(const uint8_t *a, const uint8_t *b, size_t d);
 } vdb_kernels;
 
 const vdb_kernels *vdb_kernels_get(void);

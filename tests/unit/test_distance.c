@@ -225,6 +225,37 @@ static void decoders(const vdb_kernels *k, const vdb_kernels *ref)
 
 /* Distances to compressed rows against double precision over the decoded
  * row (ref NULL), or against another level. */
+/* Byte codes: exact integer sums, on random codes and on the extremes (0
+ * against 255 in every place, the largest sums d = 65536 allows), every
+ * length to MAXD and a long one, at odd offsets. By the formula, in 64 bits. */
+static void byte_codes(const vdb_kernels *k)
+{
+	static uint8_t a[65536 + 3], b[65536 + 3];
+	int bad_l2 = 0, bad_dot = 0;
+	for (int round = 0; round < 3; round++)
+		for (size_t n = 1; n <= MAXD + 1; n++) {
+			size_t len = n == MAXD + 1 ? 65536 : n;
+			for (size_t i = 0; i < len + 3; i++) {
+				a[i] = round == 0 ? (uint8_t)(rnd() * 256) : round == 1 ? 255 : (uint8_t)(i & 1) * 255;
+				b[i] = round == 0 ? (uint8_t)(rnd() * 256) : round == 1 ? 0 : 255;
+			}
+			uint64_t l2 = 0, dot = 0;
+			for (size_t i = 0; i < len; i++) {
+				int64_t t = (int64_t)a[i + 1] - b[i + 2];
+				l2 += (uint64_t)(t * t);
+				dot += (uint64_t)a[i + 1] * b[i + 2];
+			}
+			if (!bad_l2 && k->l2sq_u8(a + 1, b + 2, len) != l2)
+				bad_l2 = (int)len;
+			if (!bad_dot && k->dot_u8(a + 1, b + 2, len) != dot)
+				bad_dot = (int)len;
+		}
+	ok(!bad_l2, "%s l2sq_u8 is the exact sum, random and extreme codes (first bad d=%d)", k->name,
+	   bad_l2);
+	ok(!bad_dot, "%s dot_u8 is the exact sum, random and extreme codes (first bad d=%d)", k->name,
+	   bad_dot);
+}
+
 static void coded(const vdb_kernels *k, const vdb_kernels *ref)
 {
 	static float qb[MAXD + 8], stepb[MAXD + 8], dec[MAXD];
@@ -309,6 +340,7 @@ int main(void)
 	next_below(scalar);
 	decoders(scalar, scalar);
 	coded(scalar, NULL);
+	byte_codes(scalar);
 	/* every SIMD level this machine runs, against the scalar reference */
 	const char *simd[] = { "avx512", "avx2", "neon" };
 	int tested = 0;
@@ -324,6 +356,7 @@ int main(void)
 		next_below(k);
 		decoders(k, scalar);
 		coded(k, scalar);
+		byte_codes(k);
 	}
 	if (!tested)
 		skip("this CPU runs no SIMD level (AVX2+FMA, NEON): only the scalar level is tested");
