@@ -226,30 +226,45 @@ static void decoders(const vdb_kernels *k, const vdb_kernels *ref)
 /* Distances to compressed rows against double precision over the decoded
  * row (ref NULL), or against another level. */
 /* Byte codes: exact integer sums, on random codes and on the extremes (0
- * against 255 in every place, the largest sums d = 65536 allows), every
- * length to MAXD and a long one, at odd offsets. By the formula, in 64 bits. */
+ * against 255 in every place, 255 against 255: the largest sums d = 65536
+ * allows; bytes around the sign bit 127/128, which the VNNI kernels flip),
+ * every length to MAXD and a long one, at every offset mod 4 (each round
+ * its own). By the formula, in 64 bits. */
+static uint8_t byte_of(int round, size_t i, int which)
+{
+	static const uint8_t edge[] = { 0, 1, 127, 128, 129, 254, 255 };
+	switch (round) {
+	case 0: return (uint8_t)(rnd() * 128 + 128);
+	case 1: return which ? 0 : 255;
+	case 2: return which ? 255 : (uint8_t)((i & 1) * 255);
+	case 3: return 255;
+	case 4: return which ? 128 : 127;
+	default: return edge[(size_t)((rnd() + 1) * 3.5f) % sizeof edge];
+	}
+}
+
 static void byte_codes(const vdb_kernels *k)
 {
-	static uint8_t a[65536 + 3], b[65536 + 3];
+	static uint8_t a[65536 + 8], b[65536 + 8];
 	int bad_l2 = 0, bad_dot = 0;
-	for (int round = 0; round < 3; round++)
+	for (int round = 0; round < 6; round++) {
+		size_t oa = (size_t)round % 4, ob = (size_t)(round + 1) % 4 + 1;
 		for (size_t n = 1; n <= MAXD + 1; n++) {
 			size_t len = n == MAXD + 1 ? 65536 : n;
-			for (size_t i = 0; i < len + 3; i++) {
-				a[i] = round == 0 ? (uint8_t)(rnd() * 256) : round == 1 ? 255 : (uint8_t)(i & 1) * 255;
-				b[i] = round == 0 ? (uint8_t)(rnd() * 256) : round == 1 ? 0 : 255;
-			}
+			for (size_t i = 0; i < len + 5; i++)
+				a[i] = byte_of(round, i, 0), b[i] = byte_of(round, i, 1);
 			uint64_t l2 = 0, dot = 0;
 			for (size_t i = 0; i < len; i++) {
-				int64_t t = (int64_t)a[i + 1] - b[i + 2];
+				int64_t t = (int64_t)a[i + oa] - b[i + ob];
 				l2 += (uint64_t)(t * t);
-				dot += (uint64_t)a[i + 1] * b[i + 2];
+				dot += (uint64_t)a[i + oa] * b[i + ob];
 			}
-			if (!bad_l2 && k->l2sq_u8(a + 1, b + 2, len) != l2)
+			if (!bad_l2 && k->l2sq_u8(a + oa, b + ob, len) != l2)
 				bad_l2 = (int)len;
-			if (!bad_dot && k->dot_u8(a + 1, b + 2, len) != dot)
+			if (!bad_dot && k->dot_u8(a + oa, b + ob, len) != dot)
 				bad_dot = (int)len;
 		}
+	}
 	ok(!bad_l2, "%s l2sq_u8 is the exact sum, random and extreme codes (first bad d=%d)", k->name,
 	   bad_l2);
 	ok(!bad_dot, "%s dot_u8 is the exact sum, random and extreme codes (first bad d=%d)", k->name,
