@@ -44,12 +44,12 @@ int main(int argc, char **argv)
 	int iters = argc > 1 ? atoi(argv[1]) : 200;
 	srand(1);
 	for (size_t i = 0; i < ROWS * MAXD; i++) {
-		x[i] = (float)rand() / RAND_MAX;
+		x[i] = (float)((double)rand() / RAND_MAX);
 		c[i] = (uint8_t)rand();
 		h[i] = (uint16_t)(rand() & 0x3bff);
 	}
 	for (size_t i = 0; i < MAXD; i++)
-		q[i] = (float)rand() / RAND_MAX, step[i] = 0.01f, lo[i] = 0, qc[i] = (uint8_t)rand();
+		q[i] = (float)((double)rand() / RAND_MAX), step[i] = 0.01f, lo[i] = 0, qc[i] = (uint8_t)rand();
 	const char *levels[] = { "scalar", "avx2", "avx512", "neon" };
 	const size_t dims[] = { 128, 784 };
 	printf("%-14s %4s", "kernel", "d");
