@@ -218,6 +218,8 @@ static uint32_t hamming_avx512(const uint8_t *a, const uint8_t *b, size_t n)
 			memcpy(&x, a + i, 8), memcpy(&y, b + i, 8);
 			c += (uint64_t)_mm_popcnt_u64(x ^ y);
 		}
+		if (i == n)
+			return (uint32_t)c;
 		__mmask16 m = (__mmask16)bytes_mask(n - i);
 		__m128i t = _mm_xor_si128(_mm_maskz_loadu_epi8(m, a + i), _mm_maskz_loadu_epi8(m, b + i));
 		return (uint32_t)(c + (uint64_t)_mm_popcnt_u64((uint64_t)_mm_cvtsi128_si64(t)));
