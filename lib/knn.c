@@ -36,6 +36,7 @@
 
 #define QBLOCK 256    /* queries per sgemm block: amortises packing the base tile */
 #define XTILE 512     /* base rows per tile: 256x512 floats of results stay in L2 */
+#define QGROUP_BYTES ((size_t)1 << 20) /* a thread's queries, met by each base tile in turn */
 #define SERIAL_WORK 2.5e8 /* multiply-adds below which one thread does it all */
 #define BIG_QBLOCK 2048 /* when BLAS runs the threads: blocks big enough to split */
 #define BIG_XTILE 2048
@@ -148,18 +149,32 @@ void vdb_knn_free(vdb_knn *s)
 	free(s);
 }
 
+/* In double, four running sums (a chain of dependent additions would make
+ * this the slowest step of a batched search): the same value whichever
+ * thread or path computes it. */
 double vdb_exact_distance(vdb_metric m, const float *q, const float *x, size_t d)
 {
-	double acc = 0;
+	double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+	size_t i = 0;
 	if (m == VDB_METRIC_L2) {
-		for (size_t i = 0; i < d; i++) {
-			double t = (double)q[i] - (double)x[i];
-			acc += t * t;
+		for (; i + 4 <= d; i += 4) {
+			double t0 = (double)q[i] - x[i], t1 = (double)q[i + 1] - x[i + 1];
+			double t2 = (double)q[i + 2] - x[i + 2], t3 = (double)q[i + 3] - x[i + 3];
+			a0 += t0 * t0, a1 += t1 * t1, a2 += t2 * t2, a3 += t3 * t3;
 		}
-		return acc;
+		for (; i < d; i++) {
+			double t = (double)q[i] - x[i];
+			a0 += t * t;
+		}
+		return (a0 + a1) + (a2 + a3);
 	}
-	for (size_t i = 0; i < d; i++)
-		acc += (double)q[i] * (double)x[i];
+	for (; i + 4 <= d; i += 4) {
+		a0 += (double)q[i] * x[i], a1 += (double)q[i + 1] * x[i + 1];
+		a2 += (double)q[i + 2] * x[i + 2], a3 += (double)q[i + 3] * x[i + 3];
+	}
+	for (; i < d; i++)
+		a0 += (double)q[i] * x[i];
+	double acc = (a0 + a1) + (a2 + a3);
 	return m == VDB_METRIC_IP ? -acc : 1.0 - acc;
 }
 
@@ -328,36 +343,49 @@ static vdb_status add_blas_parallel(vdb_knn *s, const knn_block *b)
 	return VDB_OK;
 }
 
-/* Threads own query blocks: each heap has exactly one writer. */
+/* Threads own groups of queries: each heap has exactly one writer. A
+ * group meets the base tile by tile, each tile (read from memory once per
+ * group) in sgemm blocks of QBLOCK queries while it is in cache: the base
+ * streams from memory once per group, not once per block. */
 static vdb_status add_query_blocks(vdb_knn *s, const knn_block *b)
 {
 	size_t d = s->dim, nx = b->nx, T = (size_t)b->T;
-	size_t qb = (s->nq + T - 1) / T;
-	qb = qb < 1 ? 1 : qb > QBLOCK ? QBLOCK : qb;
-	size_t nblocks = (s->nq + qb - 1) / qb;
+	size_t cap = QGROUP_BYTES / (d * sizeof(float));
+	size_t group = (s->nq + T - 1) / T;
+	group = group > cap ? cap : group;
+	group = group < 1 ? 1 : group;
+	size_t qb = group < QBLOCK ? group : QBLOCK;
+	size_t ngroups = (s->nq + group - 1) / group;
 	float *buf = vdb_malloc(T * qb * XTILE * sizeof(float), "distance tiles");
-	if (!buf)
+	vdb_topk *hbuf = vdb_malloc(T * group * sizeof(vdb_topk), "result heaps");
+	if (!buf || !hbuf) {
+		free(buf), free(hbuf);
 		return VDB_ENOMEM;
+	}
 	#pragma omp parallel num_threads(b->T)
 	{
 		float *dots = buf + (size_t)omp_get_thread_num() * qb * XTILE;
-		vdb_topk heaps[QBLOCK];
+		vdb_topk *heaps = hbuf + (size_t)omp_get_thread_num() * group;
 		#pragma omp for schedule(dynamic, 1)
-		for (size_t bi = 0; bi < nblocks; bi++) {
-			size_t q0 = bi * qb, nqb = s->nq - q0 < qb ? s->nq - q0 : qb;
-			for (size_t a = 0; a < nqb; a++)
-				heaps[a] = heap_of(s, q0 + a);
+		for (size_t gi = 0; gi < ngroups; gi++) {
+			size_t g0 = gi * group, ng = s->nq - g0 < group ? s->nq - g0 : group;
+			for (size_t a = 0; a < ng; a++)
+				heaps[a] = heap_of(s, g0 + a);
 			for (size_t t0 = 0; t0 < nx; t0 += XTILE) {
 				size_t nxt = nx - t0 < XTILE ? nx - t0 : XTILE;
-				tile_dots(s->q + q0 * d, nqb, b->x + t0 * d, nxt, d, dots);
-				scan_tile(s, heaps, q0, nqb, dots, b->x + t0 * d,
-				          b->keyn ? b->keyn + t0 : NULL, nxt, b->id0 + (int64_t)t0);
+				for (size_t q0 = g0; q0 < g0 + ng; q0 += qb) {
+					size_t nqb = g0 + ng - q0 < qb ? g0 + ng - q0 : qb;
+					tile_dots(s->q + q0 * d, nqb, b->x + t0 * d, nxt, d, dots);
+					scan_tile(s, heaps + (q0 - g0), q0, nqb, dots, b->x + t0 * d,
+					          b->keyn ? b->keyn + t0 : NULL, nxt, b->id0 + (int64_t)t0);
+				}
 			}
-			for (size_t a = 0; a < nqb; a++)
-				s->cnt[q0 + a] = heaps[a].n;
+			for (size_t a = 0; a < ng; a++)
+				s->cnt[g0 + a] = heaps[a].n;
 		}
 	}
 	free(buf);
+	free(hbuf);
 	return VDB_OK;
 }
 
