@@ -20,7 +20,10 @@
  * Parallelism (OpenMP): with enough queries, threads own blocks of queries
  * and stream the base tile by tile (each heap has one writer, no locks);
  * with few queries, threads split the base and keep private heaps that are
- * merged at the end. A single-threaded BLAS runs inside our threads; a
+ * merged at the end (ties go to the smaller id in both, so a split scan
+ * gives the one-thread answer). A lone query is split from a much smaller
+ * scan than a batch is spread (SPLIT_WORK, SERIAL_WORK): its latency falls
+ * with cores. A single-threaded BLAS runs inside our threads; a
  * multi-threaded one gets large blocks from one thread (see blas_threaded).
  * The library never changes OpenBLAS's process-wide thread count.
  * Base blocks can be fed in any order and size (ground truth streams a
@@ -38,6 +41,8 @@
 #define XTILE 512     /* base rows per tile: 256x512 floats of results stay in L2 */
 #define QGROUP_BYTES ((size_t)1 << 20) /* a thread's queries, met by each base tile in turn */
 #define SERIAL_WORK 2.5e8 /* multiply-adds below which one thread does it all */
+#define DIRECT_QUERIES 4 /* fewer queries than this: no sgemm (tile_dots) */
+#define SPLIT_WORK 1e6    /* ... but a lone query's scan is split from here (~0.1 ms) */
 #define BIG_QBLOCK 2048 /* when BLAS runs the threads: blocks big enough to split */
 #define BIG_XTILE 2048
 
@@ -259,9 +264,20 @@ static void scan_tile(const vdb_knn *s, vdb_topk *heaps, size_t q0, size_t nqb,
 	}
 }
 
+/* <q,x> for nqb queries by nxt rows into out (nqb x nxt). Fewer than
+ * DIRECT_QUERIES queries take the dot kernel row by row: sgemm pads so
+ * small a block to its register tile and packs every row first, which
+ * makes a lone query several times slower than the scan of its rows. */
 static void tile_dots(const float *q, size_t nqb, const float *x, size_t nxt, size_t d,
                       float *out)
 {
+	if (nqb < DIRECT_QUERIES) {
+		const vdb_kernels *K = vdb_kernels_get();
+		for (size_t a = 0; a < nqb; a++)
+			for (size_t j = 0; j < nxt; j++)
+				out[a * nxt + j] = K->dot(q + a * d, x + j * d, d);
+		return;
+	}
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nqb, (int)nxt, (int)d, 1.0f, q,
 	            (int)d, x, (int)d, 0.0f, out, (int)nxt);
 }
@@ -299,7 +315,7 @@ static void set_bounds(vdb_knn *s, const float *xnorm, size_t nx, int T)
 	double xmax = 1.0; /* cosine rows are unit vectors (or zero) */
 	if (s->metric != VDB_METRIC_COSINE) {
 		float mx = 0;
-		#pragma omp parallel for reduction(max : mx) schedule(static) if (T > 1)
+		#pragma omp parallel for reduction(max : mx) schedule(static) if (T > 1 && s->nq >= (size_t)T)
 		for (size_t j = 0; j < nx; j++)
 			mx = xnorm[j] > mx ? xnorm[j] : mx;
 		xmax = mx;
@@ -444,12 +460,28 @@ static vdb_status add_split_base(vdb_knn *s, const knn_block *b)
 	return st;
 }
 
+/* Fewer queries than two per thread over several tiles: the threads split
+ * the base (add_split_base) rather than the queries. */
+static int splits_base(const vdb_knn *s, int T, size_t nx)
+{
+	return s->nq < (size_t)(2 * T) && (nx + XTILE - 1) / XTILE >= 2;
+}
+
+int vdb_knn_threads(const vdb_knn *s, size_t nx)
+{
+	int T = omp_get_max_threads();
+	double work = (double)s->nq * (double)nx * (double)s->dim;
+	if (T > 1 && splits_base(s, T, nx) && work >= SPLIT_WORK)
+		return T;
+	/* below a few milliseconds of work, waking threads costs more than it saves */
+	return work < SERIAL_WORK ? 1 : T;
+}
+
 vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx, int64_t id0)
 {
 	if (nx == 0 || s->nq == 0)
 		return VDB_OK;
-	/* below a few milliseconds of work, waking threads costs more than it saves */
-	int T = (double)s->nq * (double)nx * (double)s->dim < SERIAL_WORK ? 1 : omp_get_max_threads();
+	int T = vdb_knn_threads(s, nx);
 	float *norms = NULL;
 	if (s->metric != VDB_METRIC_COSINE && !xnorm) {
 		vdb_status st = row_norms(s, x, nx, T, &norms);
@@ -466,10 +498,13 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 	int saved = bt && blas_openmp && T == 1 ? omp_get_max_threads() : 0;
 	if (saved)
 		omp_set_num_threads(1);
+	/* a lone query split over our threads: an OpenMP BLAS runs one thread
+	 * inside each of them, a pthreads one spreads its sgemm itself */
+	int split = splits_base(s, T, nx);
 	vdb_status st;
-	if (bt && T > 1)
+	if (bt && T > 1 && !(split && blas_openmp))
 		st = add_blas_parallel(s, &b);
-	else if (s->nq >= (size_t)(2 * T) || (nx + XTILE - 1) / XTILE < 2)
+	else if (!split)
 		st = add_query_blocks(s, &b);
 	else
 		st = add_split_base(s, &b);
