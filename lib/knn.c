@@ -498,11 +498,11 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 	int saved = bt && blas_openmp && T == 1 ? omp_get_max_threads() : 0;
 	if (saved)
 		omp_set_num_threads(1);
-	/* a lone query split over our threads: an OpenMP BLAS runs one thread
-	 * inside each of them, a pthreads one spreads its sgemm itself */
+	/* a lone query split over our threads (no sgemm: tile_dots); with
+	 * more queries, a threaded BLAS spreads each sgemm itself */
 	int split = splits_base(s, T, nx);
 	vdb_status st;
-	if (bt && T > 1 && !(split && blas_openmp))
+	if (bt && T > 1 && !(split && s->nq < DIRECT_QUERIES))
 		st = add_blas_parallel(s, &b);
 	else if (!split)
 		st = add_query_blocks(s, &b);
