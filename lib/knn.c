@@ -41,8 +41,9 @@
 #define XTILE 512     /* base rows per tile: 256x512 floats of results stay in L2 */
 #define QGROUP_BYTES ((size_t)1 << 20) /* a thread's queries, met by each base tile in turn */
 #define SERIAL_WORK 2.5e8 /* multiply-adds below which one thread does it all */
-#define DIRECT_QUERIES 4 /* fewer queries than this: no sgemm (tile_dots) */
 #define SPLIT_WORK 1e6    /* ... but a lone query's scan is split from here (~0.1 ms) */
+#define PRESELECT_K 128  /* k up to this: a first tile's k-th key is a threshold */
+#define DIRECT_QUERIES 4 /* fewer queries than this: no sgemm (tile_dots) */
 #define BIG_QBLOCK 2048 /* when BLAS runs the threads: blocks big enough to split */
 #define BIG_XTILE 2048
 
@@ -240,6 +241,43 @@ static float key_threshold(const vdb_knn *s, const vdb_topk *h, size_t qi)
 	return vdb_float_up(h->dist[0] - off + s->bound[qi]);
 }
 
+/* While a heap is not full (the first tile), the k-th smallest key among
+ * the tile's allowed rows, moved up by twice the rounding bound, is a
+ * threshold too: a row above it is worse than k rows of the tile. Without
+ * it every row that beats the few kept so far gets its exact distance;
+ * with it about k do. +inf when the tile has fewer than k (finite) keys. */
+static float tile_threshold(const vdb_knn *s, size_t qi, const float *keyn, const float *row,
+                            size_t nxt, int64_t id0)
+{
+	size_t k = s->k, n = 0;
+	float top[PRESELECT_K]; /* a max-heap of the k smallest keys */
+	if (k > PRESELECT_K || nxt < 2 * k)
+		return INFINITY;
+	for (size_t j = 0; j < nxt; j++) {
+		uint64_t id = (uint64_t)id0 + j;
+		float key = keyn ? keyn[j] - 2.0f * row[j] : -row[j];
+		if (!(key < INFINITY) || (n == k && key >= top[0]))
+			continue;
+		if (s->allow && !((s->allow[id >> 6] >> (id & 63)) & 1))
+			continue;
+		size_t i;
+		if (n < k) { /* sift up */
+			for (i = n++; i > 0 && top[(i - 1) / 2] < key; i = (i - 1) / 2)
+				top[i] = top[(i - 1) / 2];
+		} else { /* replace the root, sift down */
+			for (i = 0;;) {
+				size_t l = 2 * i + 1, m = l + 1 < k && top[l + 1] > top[l] ? l + 1 : l;
+				if (l >= k || top[m] <= key)
+					break;
+				top[i] = top[m];
+				i = m;
+			}
+		}
+		top[i] = key;
+	}
+	return n < k ? INFINITY : vdb_float_up((double)top[0] + 2 * s->bound[qi]);
+}
+
 /* Scan one sgemm result (nqb queries from q0, x nxt rows) into the heaps. */
 static void scan_tile(const vdb_knn *s, vdb_topk *heaps, size_t q0, size_t nqb,
                       const float *dots, const float *x, const float *keyn, size_t nxt,
@@ -251,7 +289,8 @@ static void scan_tile(const vdb_knn *s, vdb_topk *heaps, size_t q0, size_t nqb,
 		vdb_topk *h = &heaps[a];
 		const float *row = dots + a * nxt;
 		const float *q = s->q + (q0 + a) * d;
-		float thr = key_threshold(s, h, q0 + a);
+		float tthr = h->n < h->cap ? tile_threshold(s, q0 + a, keyn, row, nxt, id0) : INFINITY;
+		float thr = fminf(tthr, key_threshold(s, h, q0 + a));
 		/* most keys lose to the threshold: a SIMD kernel skips them */
 		for (size_t j = K->next_below(keyn, row, 0, nxt, thr); j < nxt;
 		     j = K->next_below(keyn, row, j + 1, nxt, thr)) {
@@ -259,7 +298,7 @@ static void scan_tile(const vdb_knn *s, vdb_topk *heaps, size_t q0, size_t nqb,
 			if (s->allow && !((s->allow[id >> 6] >> (id & 63)) & 1))
 				continue;
 			topk_push(h, vdb_exact_distance(s->metric, q, x + j * d, d), (int64_t)id);
-			thr = key_threshold(s, h, q0 + a);
+			thr = fminf(tthr, key_threshold(s, h, q0 + a));
 		}
 	}
 }

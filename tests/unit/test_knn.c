@@ -233,7 +233,15 @@ int main(void)
 	}
 	offset = 1000.0f;
 	check(VDB_METRIC_L2, 20000, 1, 64, 10, 0, 20000, 2);
+	/* the first tile's k-th key as a threshold (knn.c tile_threshold):
+	 * k near its limit, ties, a sparse bitset, far from the origin */
+	check(VDB_METRIC_L2, 5000, 10, 16, 100, 0, 5000, 1);
+	check(VDB_METRIC_IP, 5000, 10, 16, 128, 0, 5000, 1);
 	offset = 0;
+	for (int mi = 0; mi < 3; mi++) {
+		check(ms[mi], 5000, 10, 16, 100, 3, 5000, 1);
+		check_kept(ms[mi], 5000, 10, 16, 60, 0, 5000, 1, 20);
+	}
 	{
 		float q[128] = { 0 };
 		vdb_knn *s1, *sb;
