@@ -20,7 +20,10 @@
  * Parallelism (OpenMP): with enough queries, threads own blocks of queries
  * and stream the base tile by tile (each heap has one writer, no locks);
  * with few queries, threads split the base and keep private heaps that are
- * merged at the end. A single-threaded BLAS runs inside our threads; a
+ * merged at the end (ties go to the smaller id in both, so a split scan
+ * gives the one-thread answer). A lone query is split from a much smaller
+ * scan than a batch is spread (SPLIT_WORK, SERIAL_WORK): its latency falls
+ * with cores. A single-threaded BLAS runs inside our threads; a
  * multi-threaded one gets large blocks from one thread (see blas_threaded).
  * The library never changes OpenBLAS's process-wide thread count.
  * Base blocks can be fed in any order and size (ground truth streams a
@@ -36,7 +39,11 @@
 
 #define QBLOCK 256    /* queries per sgemm block: amortises packing the base tile */
 #define XTILE 512     /* base rows per tile: 256x512 floats of results stay in L2 */
+#define QGROUP_BYTES ((size_t)1 << 20) /* a thread's queries, met by each base tile in turn */
 #define SERIAL_WORK 2.5e8 /* multiply-adds below which one thread does it all */
+#define SPLIT_WORK 1e6    /* ... but a lone query's scan is split from here (~0.1 ms) */
+#define PRESELECT_K 128  /* k up to this: a first tile's k-th key is a threshold */
+#define DIRECT_QUERIES 4 /* fewer queries than this: no sgemm (tile_dots) */
 #define BIG_QBLOCK 2048 /* when BLAS runs the threads: blocks big enough to split */
 #define BIG_XTILE 2048
 
@@ -148,18 +155,32 @@ void vdb_knn_free(vdb_knn *s)
 	free(s);
 }
 
+/* In double, four running sums (a chain of dependent additions would make
+ * this the slowest step of a batched search): the same value whichever
+ * thread or path computes it. */
 double vdb_exact_distance(vdb_metric m, const float *q, const float *x, size_t d)
 {
-	double acc = 0;
+	double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+	size_t i = 0;
 	if (m == VDB_METRIC_L2) {
-		for (size_t i = 0; i < d; i++) {
-			double t = (double)q[i] - (double)x[i];
-			acc += t * t;
+		for (; i + 4 <= d; i += 4) {
+			double t0 = (double)q[i] - x[i], t1 = (double)q[i + 1] - x[i + 1];
+			double t2 = (double)q[i + 2] - x[i + 2], t3 = (double)q[i + 3] - x[i + 3];
+			a0 += t0 * t0, a1 += t1 * t1, a2 += t2 * t2, a3 += t3 * t3;
 		}
-		return acc;
+		for (; i < d; i++) {
+			double t = (double)q[i] - x[i];
+			a0 += t * t;
+		}
+		return (a0 + a1) + (a2 + a3);
 	}
-	for (size_t i = 0; i < d; i++)
-		acc += (double)q[i] * (double)x[i];
+	for (; i + 4 <= d; i += 4) {
+		a0 += (double)q[i] * x[i], a1 += (double)q[i + 1] * x[i + 1];
+		a2 += (double)q[i + 2] * x[i + 2], a3 += (double)q[i + 3] * x[i + 3];
+	}
+	for (; i < d; i++)
+		a0 += (double)q[i] * x[i];
+	double acc = (a0 + a1) + (a2 + a3);
 	return m == VDB_METRIC_IP ? -acc : 1.0 - acc;
 }
 
@@ -220,6 +241,43 @@ static float key_threshold(const vdb_knn *s, const vdb_topk *h, size_t qi)
 	return vdb_float_up(h->dist[0] - off + s->bound[qi]);
 }
 
+/* While a heap is not full (the first tile), the k-th smallest key among
+ * the tile's allowed rows, moved up by twice the rounding bound, is a
+ * threshold too: a row above it is worse than k rows of the tile. Without
+ * it every row that beats the few kept so far gets its exact distance;
+ * with it about k do. +inf when the tile has fewer than k (finite) keys. */
+static float tile_threshold(const vdb_knn *s, size_t qi, const float *keyn, const float *row,
+                            size_t nxt, int64_t id0)
+{
+	size_t k = s->k, n = 0;
+	float top[PRESELECT_K]; /* a max-heap of the k smallest keys */
+	if (k > PRESELECT_K || nxt < 2 * k)
+		return INFINITY;
+	for (size_t j = 0; j < nxt; j++) {
+		uint64_t id = (uint64_t)id0 + j;
+		float key = keyn ? keyn[j] - 2.0f * row[j] : -row[j];
+		if (!(key < INFINITY) || (n == k && key >= top[0]))
+			continue;
+		if (s->allow && !((s->allow[id >> 6] >> (id & 63)) & 1))
+			continue;
+		size_t i;
+		if (n < k) { /* sift up */
+			for (i = n++; i > 0 && top[(i - 1) / 2] < key; i = (i - 1) / 2)
+				top[i] = top[(i - 1) / 2];
+		} else { /* replace the root, sift down */
+			for (i = 0;;) {
+				size_t l = 2 * i + 1, m = l + 1 < k && top[l + 1] > top[l] ? l + 1 : l;
+				if (l >= k || top[m] <= key)
+					break;
+				top[i] = top[m];
+				i = m;
+			}
+		}
+		top[i] = key;
+	}
+	return n < k ? INFINITY : vdb_float_up((double)top[0] + 2 * s->bound[qi]);
+}
+
 /* Scan one sgemm result (nqb queries from q0, x nxt rows) into the heaps. */
 static void scan_tile(const vdb_knn *s, vdb_topk *heaps, size_t q0, size_t nqb,
                       const float *dots, const float *x, const float *keyn, size_t nxt,
@@ -231,7 +289,8 @@ static void scan_tile(const vdb_knn *s, vdb_topk *heaps, size_t q0, size_t nqb,
 		vdb_topk *h = &heaps[a];
 		const float *row = dots + a * nxt;
 		const float *q = s->q + (q0 + a) * d;
-		float thr = key_threshold(s, h, q0 + a);
+		float tthr = h->n < h->cap ? tile_threshold(s, q0 + a, keyn, row, nxt, id0) : INFINITY;
+		float thr = fminf(tthr, key_threshold(s, h, q0 + a));
 		/* most keys lose to the threshold: a SIMD kernel skips them */
 		for (size_t j = K->next_below(keyn, row, 0, nxt, thr); j < nxt;
 		     j = K->next_below(keyn, row, j + 1, nxt, thr)) {
@@ -239,14 +298,25 @@ static void scan_tile(const vdb_knn *s, vdb_topk *heaps, size_t q0, size_t nqb,
 			if (s->allow && !((s->allow[id >> 6] >> (id & 63)) & 1))
 				continue;
 			topk_push(h, vdb_exact_distance(s->metric, q, x + j * d, d), (int64_t)id);
-			thr = key_threshold(s, h, q0 + a);
+			thr = fminf(tthr, key_threshold(s, h, q0 + a));
 		}
 	}
 }
 
+/* <q,x> for nqb queries by nxt rows into out (nqb x nxt). Fewer than
+ * DIRECT_QUERIES queries take the dot kernel row by row: sgemm pads so
+ * small a block to its register tile and packs every row first, which
+ * makes a lone query several times slower than the scan of its rows. */
 static void tile_dots(const float *q, size_t nqb, const float *x, size_t nxt, size_t d,
                       float *out)
 {
+	if (nqb < DIRECT_QUERIES) {
+		const vdb_kernels *K = vdb_kernels_get();
+		for (size_t a = 0; a < nqb; a++)
+			for (size_t j = 0; j < nxt; j++)
+				out[a * nxt + j] = K->dot(q + a * d, x + j * d, d);
+		return;
+	}
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nqb, (int)nxt, (int)d, 1.0f, q,
 	            (int)d, x, (int)d, 0.0f, out, (int)nxt);
 }
@@ -284,7 +354,7 @@ static void set_bounds(vdb_knn *s, const float *xnorm, size_t nx, int T)
 	double xmax = 1.0; /* cosine rows are unit vectors (or zero) */
 	if (s->metric != VDB_METRIC_COSINE) {
 		float mx = 0;
-		#pragma omp parallel for reduction(max : mx) schedule(static) if (T > 1)
+		#pragma omp parallel for reduction(max : mx) schedule(static) if (T > 1 && s->nq >= (size_t)T)
 		for (size_t j = 0; j < nx; j++)
 			mx = xnorm[j] > mx ? xnorm[j] : mx;
 		xmax = mx;
@@ -328,36 +398,49 @@ static vdb_status add_blas_parallel(vdb_knn *s, const knn_block *b)
 	return VDB_OK;
 }
 
-/* Threads own query blocks: each heap has exactly one writer. */
+/* Threads own groups of queries: each heap has exactly one writer. A
+ * group meets the base tile by tile, each tile (read from memory once per
+ * group) in sgemm blocks of QBLOCK queries while it is in cache: the base
+ * streams from memory once per group, not once per block. */
 static vdb_status add_query_blocks(vdb_knn *s, const knn_block *b)
 {
 	size_t d = s->dim, nx = b->nx, T = (size_t)b->T;
-	size_t qb = (s->nq + T - 1) / T;
-	qb = qb < 1 ? 1 : qb > QBLOCK ? QBLOCK : qb;
-	size_t nblocks = (s->nq + qb - 1) / qb;
+	size_t cap = QGROUP_BYTES / (d * sizeof(float));
+	size_t group = (s->nq + T - 1) / T;
+	group = group > cap ? cap : group;
+	group = group < 1 ? 1 : group;
+	size_t qb = group < QBLOCK ? group : QBLOCK;
+	size_t ngroups = (s->nq + group - 1) / group;
 	float *buf = vdb_malloc(T * qb * XTILE * sizeof(float), "distance tiles");
-	if (!buf)
+	vdb_topk *hbuf = vdb_malloc(T * group * sizeof(vdb_topk), "result heaps");
+	if (!buf || !hbuf) {
+		free(buf), free(hbuf);
 		return VDB_ENOMEM;
+	}
 	#pragma omp parallel num_threads(b->T)
 	{
 		float *dots = buf + (size_t)omp_get_thread_num() * qb * XTILE;
-		vdb_topk heaps[QBLOCK];
+		vdb_topk *heaps = hbuf + (size_t)omp_get_thread_num() * group;
 		#pragma omp for schedule(dynamic, 1)
-		for (size_t bi = 0; bi < nblocks; bi++) {
-			size_t q0 = bi * qb, nqb = s->nq - q0 < qb ? s->nq - q0 : qb;
-			for (size_t a = 0; a < nqb; a++)
-				heaps[a] = heap_of(s, q0 + a);
+		for (size_t gi = 0; gi < ngroups; gi++) {
+			size_t g0 = gi * group, ng = s->nq - g0 < group ? s->nq - g0 : group;
+			for (size_t a = 0; a < ng; a++)
+				heaps[a] = heap_of(s, g0 + a);
 			for (size_t t0 = 0; t0 < nx; t0 += XTILE) {
 				size_t nxt = nx - t0 < XTILE ? nx - t0 : XTILE;
-				tile_dots(s->q + q0 * d, nqb, b->x + t0 * d, nxt, d, dots);
-				scan_tile(s, heaps, q0, nqb, dots, b->x + t0 * d,
-				          b->keyn ? b->keyn + t0 : NULL, nxt, b->id0 + (int64_t)t0);
+				for (size_t q0 = g0; q0 < g0 + ng; q0 += qb) {
+					size_t nqb = g0 + ng - q0 < qb ? g0 + ng - q0 : qb;
+					tile_dots(s->q + q0 * d, nqb, b->x + t0 * d, nxt, d, dots);
+					scan_tile(s, heaps + (q0 - g0), q0, nqb, dots, b->x + t0 * d,
+					          b->keyn ? b->keyn + t0 : NULL, nxt, b->id0 + (int64_t)t0);
+				}
 			}
-			for (size_t a = 0; a < nqb; a++)
-				s->cnt[q0 + a] = heaps[a].n;
+			for (size_t a = 0; a < ng; a++)
+				s->cnt[g0 + a] = heaps[a].n;
 		}
 	}
 	free(buf);
+	free(hbuf);
 	return VDB_OK;
 }
 
@@ -416,12 +499,28 @@ static vdb_status add_split_base(vdb_knn *s, const knn_block *b)
 	return st;
 }
 
+/* Fewer queries than two per thread over several tiles: the threads split
+ * the base (add_split_base) rather than the queries. */
+static int splits_base(const vdb_knn *s, int T, size_t nx)
+{
+	return s->nq < (size_t)(2 * T) && (nx + XTILE - 1) / XTILE >= 2;
+}
+
+int vdb_knn_threads(const vdb_knn *s, size_t nx)
+{
+	int T = omp_get_max_threads();
+	double work = (double)s->nq * (double)nx * (double)s->dim;
+	if (T > 1 && splits_base(s, T, nx) && work >= SPLIT_WORK)
+		return T;
+	/* below a few milliseconds of work, waking threads costs more than it saves */
+	return work < SERIAL_WORK ? 1 : T;
+}
+
 vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx, int64_t id0)
 {
 	if (nx == 0 || s->nq == 0)
 		return VDB_OK;
-	/* below a few milliseconds of work, waking threads costs more than it saves */
-	int T = (double)s->nq * (double)nx * (double)s->dim < SERIAL_WORK ? 1 : omp_get_max_threads();
+	int T = vdb_knn_threads(s, nx);
 	float *norms = NULL;
 	if (s->metric != VDB_METRIC_COSINE && !xnorm) {
 		vdb_status st = row_norms(s, x, nx, T, &norms);
@@ -438,10 +537,13 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 	int saved = bt && blas_openmp && T == 1 ? omp_get_max_threads() : 0;
 	if (saved)
 		omp_set_num_threads(1);
+	/* a lone query split over our threads (no sgemm: tile_dots); with
+	 * more queries, a threaded BLAS spreads each sgemm itself */
+	int split = splits_base(s, T, nx);
 	vdb_status st;
-	if (bt && T > 1)
+	if (bt && T > 1 && !(split && s->nq < DIRECT_QUERIES))
 		st = add_blas_parallel(s, &b);
-	else if (s->nq >= (size_t)(2 * T) || (nx + XTILE - 1) / XTILE < 2)
+	else if (!split)
 		st = add_query_blocks(s, &b);
 	else
 		st = add_split_base(s, &b);

@@ -119,6 +119,11 @@ float vdb_reported_distance(vdb_metric m, double e);
  * bitset that outlives s; NULL: every row). Set before vdb_knn_add. */
 void vdb_knn_allow(vdb_knn *s, const uint64_t *allow);
 
+/* The threads vdb_knn_add gives s a block of nx rows: 1 for a small job;
+ * a lone query's scan (fewer queries than two per thread) is split over
+ * every thread from about 0.1 ms of work. */
+int vdb_knn_threads(const vdb_knn *s, size_t nx);
+
 /* The exact k best by hamming distance of nq query codes (cs bytes each,
  * back to back) over n row codes, row i at codes + i * stride; with allow
  * (a row bitset), of the allowed rows only. Ties go to the smaller row;

@@ -3,17 +3,32 @@
 vdb is timed as whole commands (process start to exit: reading the queries,
 searching, writing results); FAISS as index.search() alone, data already in
 memory. Best of --runs, the two sides alternating.
+
+Then the sgemm bound: batched flat on one thread (vdb-query's own search
+seconds, -v) against the time OpenBLAS's sgemm alone takes for the same
+shapes (all queries times all rows, in the fastest of a few tilings, one
+thread, in this process): vdb's share of the bound.
+
+And a lone query: one query per search call (-b 1), 1 thread and all, the
+latency of vdb-query's search seconds.
 """
-import argparse, os, platform, subprocess, tempfile, time
-import numpy as np
-import faiss
-from bench_common import clustered, faiss_flat, read_vecs, write_fvecs
+import argparse, ctypes, os, platform, subprocess, tempfile, time
 
 p = argparse.ArgumentParser()
 p.add_argument("--data", required=True)
 p.add_argument("--runs", type=int, default=3)
 p.add_argument("--quick", action="store_true", help="skip the 200k synthetic set")
+p.add_argument("--blas-core", help="OpenBLAS kernel set for both sides (OPENBLAS_CORETYPE, e.g. "
+               "SkylakeX): OpenBLAS 0.3.21 falls back to Prescott's SSE3 kernels on CPUs it does not know")
 a = p.parse_args()
+if a.blas_core:  # read when OpenBLAS loads: before numpy, and inherited by vdb's commands
+    os.environ["OPENBLAS_CORETYPE"] = a.blas_core
+import numpy as np
+import faiss
+from bench_common import clustered, faiss_flat, read_vecs, search_seconds, write_fvecs
+
+blas = ctypes.CDLL("libopenblas.so.0")  # the one numpy and FAISS loaded (LD_LIBRARY_PATH)
+blas.openblas_get_corename.restype = ctypes.c_char_p
 BIN = os.environ["VDB_BIN"]
 tmp = tempfile.mkdtemp(prefix="vdb-bench-")
 
@@ -43,16 +58,17 @@ if os.path.isdir(wn):
                      os.path.join(wn, "wn100_base.fvecs"), os.path.join(wn, "wn100_query.fvecs")))
 if not a.quick:
     b, q = os.path.join(tmp, "syn_base.fvecs"), os.path.join(tmp, "syn_query.fvecs")
-    syn_base, syn_query = clustered((200_000, 10_000))
+    syn_base, syn_query = clustered((200_000, 1_000))
     write_fvecs(b, syn_base)
     write_fvecs(q, syn_query)
     del syn_base, syn_query
-    datasets.append(("synthetic clustered 200k x 128, 10k q", "l2", b, q))
+    datasets.append(("synthetic clustered 200k x 128, 1k q", "l2", b, q))
 
 ver = subprocess.run([os.path.join(BIN, "vdb-query"), "--version"], capture_output=True, text=True).stdout.strip()
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
 print(f"# vdb exact search vs FAISS IndexFlat ({faiss.__version__}, Debian build)")
-print(f"{ver}; CPU {cpu}, {os.cpu_count()} cores; BLAS {os.environ.get('LD_LIBRARY_PATH', '').split(':')[0]}")
+print(f"{ver}; CPU {cpu}, {os.cpu_count()} cores; BLAS {os.environ.get('LD_LIBRARY_PATH', '').split(':')[0]}, "
+      f"OpenBLAS kernels {blas.openblas_get_corename().decode()}")
 print(f"vdb: whole command (read, search, write); FAISS: index.search only. Best of {a.runs}, alternating.\n")
 print("| data | threads | measure | vdb | FAISS | vdb/FAISS speed | top-k ids agree |")
 print("|---|---|---|---|---|---|---|")
@@ -83,4 +99,65 @@ for name, metric, basef, qf in datasets:
             print(f"| {name} | {threads} | {measure} | {nq / best_v:,.0f} q/s | {nq / best_f:,.0f} q/s "
                   f"| {best_f / best_v:.2f}x | {agree:.4f} |", flush=True)
     print(f"| {name} | {threads_all} | vdb-build (flat) | {t_build:.2f} s | | | |")
-print("\nvdb/FAISS speed > 1 means vdb answers more queries per second. Ids can differ only at exact distance ties.")
+print("\nvdb/FAISS speed > 1 means vdb answers more queries per second. Ids can differ at exact distance ties, and where FAISS's float distances misorder a near-tie (vdb re-checks in double).")
+
+
+def sgemm_bound(q, base):
+    """Seconds OpenBLAS's sgemm takes for q x base^T on one thread: the fastest of a few
+    tilings (the whole product at once would not fit in memory)."""
+    blas.openblas_set_num_threads(1)
+    faiss.omp_set_num_threads(1)  # an OpenMP OpenBLAS follows the OpenMP thread count
+    best = float("inf")
+    for qb, xt in ((len(q), 4096), (256, 512), (512, 1024), (512, 2048)):
+        qb = min(qb, len(q))
+        out = np.empty((qb, xt), np.float32)
+        t0 = time.perf_counter()
+        for j in range(0, len(q), qb):
+            qq = q[j:j + qb]
+            for i in range(0, len(base), xt):
+                x = base[i:i + xt]
+                np.matmul(qq, x.T, out=out[:len(qq), :len(x)])
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def vdb_search_seconds(cmd):
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+    return search_seconds(r.stderr)
+
+
+print("\n| data | vdb batched flat, 1 thread (search) | sgemm bound, 1 thread | vdb / bound |")
+print("|---|---|---|---|")
+bound_sets = [d for d in datasets if d[1] == "l2"]
+b100, q100 = os.path.join(tmp, "syn100k_base.fvecs"), os.path.join(tmp, "syn100k_query.fvecs")
+syn_base, syn_query = clustered((100_000, 2_000), seed=7)
+write_fvecs(b100, syn_base)
+write_fvecs(q100, syn_query)
+del syn_base, syn_query
+bound_sets.append(("synthetic clustered 100k x 128, 2k q", "l2", b100, q100))
+for name, metric, basef, qf in bound_sets:
+    base, q = read_vecs(basef), read_vecs(qf)
+    idx = os.path.join(tmp, "bound.vdb")
+    run_vdb([os.path.join(BIN, "vdb-build"), "-m", metric, "-o", idx, basef])
+    cmd = [os.path.join(BIN, "vdb-query"), "-v", "-t", "1", "-x", idx, "-k", "10", "-O", "ivecs", qf]
+    best_v = best_b = float("inf")
+    for _ in range(a.runs):
+        best_v = min(best_v, vdb_search_seconds(cmd))
+        best_b = min(best_b, sgemm_bound(q, base))
+    print(f"| {name} | {len(q) / best_v:,.0f} q/s | {len(q) / best_b:,.0f} q/s | {best_b / best_v:.0%} |",
+          flush=True)
+print("\nThe bound is sgemm alone (no norms, no selection of the k best): vdb at 100% would select for free.")
+
+print(f"\n| data | lone queries (-b 1), search latency | 1 thread | {threads_all} threads | speed-up |")
+print("|---|---|---|---|---|")
+idx = os.path.join(tmp, "lone.vdb")
+run_vdb([os.path.join(BIN, "vdb-build"), "-o", idx, b100])
+q200 = os.path.join(tmp, "lone_query.fvecs")
+write_fvecs(q200, read_vecs(q100)[:200])
+best = {}
+for _ in range(a.runs):
+    for threads in (1, threads_all):
+        cmd = [os.path.join(BIN, "vdb-query"), "-v", "-t", str(threads), "-b", "1", "-x", idx, "-k", "10", q200]
+        best[threads] = min(best.get(threads, float("inf")), vdb_search_seconds(cmd))
+one, many = best[1] / 200 * 1e3, best[threads_all] / 200 * 1e3
+print(f"| synthetic clustered 100k x 128 | 200 queries one at a time | {one:.2f} ms | {many:.2f} ms | {one / many:.2f}x |")

@@ -103,3 +103,13 @@ load helpers
     assert_equal "$(cat rec)" "recall@100: 1.0000"
   done
 }
+
+@test "a lone query's scan split over 2 threads gives the one-thread and brute-force answer, ties to the smaller id" {
+  random_fvecs b.fvecs 8000 128 5 3   # integers 0..2: ties across the threads' shares
+  random_fvecs q.fvecs 3 128 6 3
+  vdb-build -o b.vdb b.fvecs
+  vdb-query -t 2 -b 1 -x b.vdb -k 20 q.fvecs >two.jsonl
+  vdb-query -t 1 -b 1 -x b.vdb -k 20 q.fvecs >one.jsonl
+  cmp one.jsonl two.jsonl
+  diff <(ids_of two.jsonl) <(brute b.fvecs q.fvecs 20 l2)
+}

@@ -222,6 +222,40 @@ int main(void)
 	check(VDB_METRIC_L2, 20000, 400, 32, 10, 0, 20000, 2);
 	vdb_blas_single_thread();
 	check(VDB_METRIC_L2, 20000, 400, 32, 10, 0, 20000, 2);
+	/* a lone query (or fewer than two a thread) over enough rows: its scan
+	 * is split over the threads, without sgemm (tile_dots), and gives the
+	 * one-thread answer, ties to the smaller id; far from the origin too */
+	for (int mi = 0; mi < 3; mi++) {
+		check(ms[mi], 40000, 1, 32, 10, 0, 40000, 2);
+		check(ms[mi], 40000, 3, 32, 10, 0, 40000, 2);
+		check(ms[mi], 40000, 1, 32, 20, 3, 40000, 2);
+		check_kept(ms[mi], 40000, 2, 32, 10, 0, 40000, 2, 50);
+	}
+	offset = 1000.0f;
+	check(VDB_METRIC_L2, 20000, 1, 64, 10, 0, 20000, 2);
+	/* the first tile's k-th key as a threshold (knn.c tile_threshold):
+	 * k near its limit, ties, a sparse bitset, far from the origin */
+	check(VDB_METRIC_L2, 5000, 10, 16, 100, 0, 5000, 1);
+	check(VDB_METRIC_IP, 5000, 10, 16, 128, 0, 5000, 1);
+	offset = 0;
+	for (int mi = 0; mi < 3; mi++) {
+		check(ms[mi], 5000, 10, 16, 100, 3, 5000, 1);
+		check_kept(ms[mi], 5000, 10, 16, 60, 0, 5000, 1, 20);
+	}
+	{
+		float q[128] = { 0 };
+		vdb_knn *s1, *sb;
+		vdb_set_threads(2);
+		int made = vdb_knn_new(&s1, VDB_METRIC_L2, 128, 10, q, 1) == VDB_OK;
+		ok(made && vdb_knn_threads(s1, 100000) == 2,
+		   "a lone query over 100k x 128 rows is split over 2 threads");
+		ok(made && vdb_knn_threads(s1, 500) == 1, "but not a scan of one tile");
+		float qs[100 * 8] = { 0 };
+		made = vdb_knn_new(&sb, VDB_METRIC_L2, 8, 10, qs, 100) == VDB_OK;
+		ok(made && vdb_knn_threads(sb, 1000) == 1, "a small batch stays on one thread");
+		vdb_knn_free(s1);
+		vdb_knn_free(sb);
+	}
 	/* hamming: whole blocks, blocks taken a row at a time (few allowed,
 	 * or codes apart as in a graph's records), ties of short codes */
 	check_hamming(5000, 30, 16, 16, 10, 100, 2);
