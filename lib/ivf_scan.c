@@ -40,7 +40,7 @@ size_t vdb_ivf_probe(const ivf *f, uint32_t d, ivf_ws *w, size_t nprobe, int thr
 {
 	const vdb_kernels *K = vdb_kernels_get();
 	uint32_t nlist = f->nlist;
-	if (threads < 2 || (size_t)nlist * d < IVF_SPLIT_MIN)
+	if (threads < 2 || (size_t)nlist * d < 4 * IVF_SPLIT_MIN) /* a fork and join to save */
 		threads = 1;
 	#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
 	for (uint32_t l = 0; l < nlist; l++)
@@ -122,6 +122,8 @@ void vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, int
 		total += f->off[w0->pi[a] + 1] - f->off[w0->pi[a]];
 	if (threads < 2 || total * d < IVF_SPLIT_MIN)
 		threads = 1;
+	for (int u = 0; u < threads; u++)
+		ws[u]->hn = 0; /* (the runtime may give fewer threads) */
 	/* thread t scans positions [t*total/T, (t+1)*total/T) of the probed
 	 * lists laid end to end, into its own heap; the heaps merge after */
 	#pragma omp parallel num_threads(threads) if (threads > 1)
@@ -142,11 +144,10 @@ void vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, int
 				scan_rows(f, &ef, w, f->off[l] + s, f->off[l] + e, allow, th);
 			at += len;
 		}
-		w->hn = th->n;
-		#pragma omp barrier
-		#pragma omp single
-		for (int u = 1; u < nt; u++)
-			for (uint32_t e = 0; e < ws[u]->hn; e++)
-				topk_push(h, ws[u]->hd[e], ws[u]->hi[e]);
+		if (t > 0)
+			w->hn = th->n;
 	}
+	for (int u = 1; u < threads; u++)
+		for (uint32_t e = 0; e < ws[u]->hn; e++)
+			topk_push(h, ws[u]->hd[e], ws[u]->hi[e]);
 }
