@@ -682,7 +682,11 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 	if (!f->pq && threads > 1 && nq < (size_t)threads) {
 		st = search_split(ix, q, nq, o->k, nprobe, threads, allow, ids, dist);
 	} else {
-		bool batch = nq >= 32 && nprobe <= EXACT_PROBE;
+		/* centroids that stay in a core's cache are as fast one query at a
+		 * time (the float kernel, then exact distances for the few near the
+		 * cut); more are read once for many queries by sgemm */
+		bool batch = nq >= 32 && nprobe <= EXACT_PROBE &&
+		             (size_t)f->nlist * ix->dim >= IVF_BATCH_MIN;
 		size_t chunk = batch ? IVF_BATCH : nq ? nq : 1, d = ix->dim;
 		int64_t *probe = NULL;
 		float *pdist = NULL;

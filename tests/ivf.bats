@@ -43,6 +43,12 @@ load helpers
   vdb-build -T ivfpq --nlist 32 -o s.vdb "$D/sift2k_base.fvecs"
   cat "$D/sift_query20.fvecs" "$D/sift_query20.fvecs" >q40.fvecs # 40: a batch of >= 32
   cmp <(vdb-query -x s.vdb -k 10 --nprobe 3 q40.fvecs) <(vdb-query -x s.vdb -k 10 --nprobe 3 -b 1 q40.fvecs)
+  # 1024 x 128 centroid values: a batch chooses by sgemm, past nprobe 8 too
+  vdb-build -T ivf --nlist 1024 -o b.vdb "$D/sift2k_base.fvecs"
+  for np in 4 12 40; do
+    cmp <(vdb-query -x b.vdb -k 10 --nprobe $np q40.fvecs) \
+        <(vdb-query -x b.vdb -k 10 --nprobe $np -b 1 -t 1 q40.fvecs)
+  done
 }
 
 @test "ivf chooses its lists by exact distance at any nprobe, alone and in a batch" {
