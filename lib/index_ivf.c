@@ -511,6 +511,7 @@ static void ws_free(ivf_ws *w)
 		return;
 	free(w->q), free(w->r), free(w->table);
 	free(w->pd), free(w->hd), free(w->cd), free(w->pi), free(w->hi), free(w->ci);
+	free(w->keys), free(w->sd), free(w->si);
 	free(w);
 }
 
@@ -528,70 +529,26 @@ static ivf_ws *ws_new(const ivf *f, uint32_t d, size_t nprobe, size_t k, size_t 
 	w->hi = malloc(k * sizeof(int64_t));
 	w->cd = malloc(cand * sizeof(double));
 	w->ci = malloc(cand * sizeof(int64_t));
+	size_t nk = f->nlist > IVF_SCAN_BLOCK ? f->nlist : IVF_SCAN_BLOCK;
+	size_t ns = nprobe > k ? nprobe : k;
+	w->keys = malloc(nk * sizeof(float));
+	w->sd = malloc(ns * sizeof(double));
+	w->si = malloc(ns * sizeof(int64_t));
 	if (!w->q || !w->r || !w->table || !w->pd || !w->pi || !w->hd || !w->hi || !w->cd ||
-	    !w->ci) {
+	    !w->ci || !w->keys || !w->sd || !w->si) {
 		ws_free(w);
 		return NULL;
 	}
 	return w;
 }
 
-/* The nprobe lists nearest to q, nearest first, in w->pi, their squared
- * distances in w->pd. Up to EXACT_PROBE lists are chosen by exact distance
- * (the float kernel filters within its rounding bound, as in scan_exact),
- * as a batch chooses them with the exact k-NN (see ivf_search), so one
- * query alone or in a batch probes the same lists; more lists are chosen
- * by the float kernel alone, one query at a time in both cases. */
-static size_t probe_lists(const ivf *f, const vdb_kernels *K, uint32_t d, ivf_ws *w,
-                          size_t nprobe)
-{
-	vdb_topk t = { w->pd, w->pi, 0, (uint32_t)nprobe };
-	bool exact = nprobe <= EXACT_PROBE;
-	double g = vdb_kernel_gamma(d);
-	float thr = INFINITY;
-	for (uint32_t l = 0; l < f->nlist; l++) {
-		const float *c = f->cent + (size_t)l * d;
-		float key = K->l2sq(w->q, c, d);
-		if (!exact) {
-			topk_push(&t, key, l);
-			continue;
-		}
-		if (key > thr)
-			continue;
-		topk_push(&t, vdb_exact_distance(VDB_METRIC_L2, w->q, c, d), l);
-		if (t.n == t.cap)
-			thr = vdb_float_up(t.dist[0] * (1 + g) + 1e-30);
-	}
-	topk_sort(&t);
-	if (exact)
-		for (uint32_t i = 0; i < t.n; i++) { /* as the batch's k-NN reports them */
-			double r = vdb_reported_distance(VDB_METRIC_L2, t.dist[i]);
-			t.dist[i] = r * r;
-		}
-	return t.n;
-}
-
-/* Scan full vectors: float keys filter, exact distances decide (see top). */
-static void scan_exact(const ivf *f, vdb_metric m, uint32_t d, const float *q,
-                       const int64_t *lists, size_t nl, const uint64_t *allow, vdb_topk *h)
-{
-	vdb_exact_filter ef;
-	vdb_exact_filter_init(&ef, m, q, d, f->xmax);
-	for (size_t a = 0; a < nl; a++) {
-		uint32_t l = (uint32_t)lists[a];
-		for (uint64_t p = f->off[l]; p < f->off[l + 1]; p++)
-			if (!allow || (f->row[p] < f->off[f->nlist] && vdb_rowset_has(allow, f->row[p])))
-				vdb_exact_filter_push(&ef, h, f->vecs + p * d, f->row[p]);
-	}
-}
-
 /* probe/pdist: the query's lists and their Euclidean distances, when a
  * batch chose them together (NULL: choose here). */
-static void search_one(const vdb_index *ix, const ivf *f, ivf_ws *w, const float *query,
-                       size_t k, size_t nprobe, const int64_t *probe, const float *pdist,
-                       const uint64_t *allow, int64_t *ids, float *dist)
+static void search_one(const vdb_index *ix, const ivf *f, ivf_ws *const *ws, int threads,
+                       const float *query, size_t k, size_t nprobe, const int64_t *probe,
+                       const float *pdist, const uint64_t *allow, int64_t *ids, float *dist)
 {
-	const vdb_kernels *K = vdb_kernels_get();
+	ivf_ws *w = ws[0];
 	uint32_t d = ix->dim;
 	vdb_metric m = ix->metric;
 	memcpy(w->q, query, d * sizeof(float));
@@ -604,11 +561,11 @@ static void search_one(const vdb_index *ix, const ivf *f, ivf_ws *w, const float
 			w->pd[nl] = (double)pdist[nl] * pdist[nl];
 		}
 	} else {
-		nl = probe_lists(f, K, d, w, nprobe);
+		nl = vdb_ivf_probe(f, d, w, nprobe, threads);
 	}
 	vdb_topk h = { w->hd, w->hi, 0, (uint32_t)k };
 	if (!f->pq) {
-		scan_exact(f, m, d, w->q, w->pi, nl, allow, &h);
+		vdb_ivf_scan(f, m, d, ws, threads, nl, allow, &h);
 	} else if (f->refine) {
 		vdb_topk c = { w->cd, w->ci, 0, (uint32_t)(k * f->refine) };
 		f->codec->scan(f, m, d, w, nl, allow, &c, true);
@@ -653,9 +610,59 @@ static void job_query(void *ctx, void *w, size_t i)
 {
 	const ivf_job *j = ctx;
 	size_t np = j->nprobe;
-	search_one(j->ix, j->ix->impl, w, j->q + i * j->ix->dim, j->k, np,
+	search_one(j->ix, j->ix->impl, (ivf_ws *const *)&w, 1, j->q + i * j->ix->dim, j->k, np,
 	           j->probe ? j->probe + i * np : NULL, j->pdist ? j->pdist + i * np : NULL,
 	           j->allow, j->ids + i * j->k, j->dist + i * j->k);
+}
+
+/* The nprobe lists of each of nq queries (as search_one chooses them, by
+ * exact distance), with one exact k-NN over the centroids (sgemm), as
+ * FAISS's coarse quantizer does: with few lists probed, choosing them is
+ * most of a query's work. */
+static vdb_status choose_lists(const vdb_index *ix, const float *q, size_t nq, size_t nprobe,
+                               int64_t *probe, float *pdist)
+{
+	const ivf *f = ix->impl;
+	float *qn = NULL;
+	const float *qq = q;
+	if (ix->metric == VDB_METRIC_COSINE) {
+		qn = vdb_malloc(nq * ix->dim * sizeof(float), "queries");
+		if (!qn)
+			return VDB_ENOMEM;
+		memcpy(qn, q, nq * ix->dim * sizeof(float));
+		for (size_t i = 0; i < nq; i++)
+			vdb_normalize(qn + i * ix->dim, ix->dim);
+		qq = qn;
+	}
+	vdb_knn *s = NULL;
+	vdb_status st = vdb_knn_new(&s, VDB_METRIC_L2, ix->dim, nprobe, qq, nq);
+	if (!st)
+		st = vdb_knn_add(s, f->cent, NULL, f->nlist, 0);
+	if (!st)
+		st = vdb_knn_result(s, probe, pdist);
+	vdb_knn_free(s);
+	free(qn);
+	return st;
+}
+
+/* Fewer queries than threads, on ivf's float32 lists: one query at a
+ * time, its centroids and its lists split across the threads. */
+static vdb_status search_split(const vdb_index *ix, const float *q, size_t nq, size_t k,
+                               size_t nprobe, int threads, const uint64_t *allow,
+                               int64_t *ids, float *dist)
+{
+	ivf_ws **ws = calloc((size_t)threads, sizeof *ws);
+	vdb_status st = ws ? VDB_OK : VDB_ENOMEM;
+	for (int t = 0; !st && t < threads; t++)
+		if (!(ws[t] = ws_new(ix->impl, ix->dim, nprobe, k, 1)))
+			st = VDB_ENOMEM;
+	for (size_t i = 0; !st && i < nq; i++)
+		search_one(ix, ix->impl, ws, threads, q + i * ix->dim, k, nprobe, NULL, NULL, allow,
+		           ids + i * k, dist + i * k);
+	for (int t = 0; ws && t < threads; t++)
+		ws_free(ws[t]);
+	free(ws);
+	return st;
 }
 
 /* Search, or with allow (a row bitset) a filtered search: the probed lists
@@ -670,46 +677,36 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 	if (nprobe > f->nlist)
 		nprobe = f->nlist;
 	size_t cand = f->pq && f->refine ? o->k * f->refine : 1;
-	/* with few lists probed, choosing them is most of the work: a batch
-	 * chooses them with one exact k-NN over the centroids (sgemm), as
-	 * FAISS's coarse quantizer does */
-	int64_t *probe = NULL;
-	float *pdist = NULL, *qn = NULL;
+	int threads = vdb_threads();
 	vdb_status st = VDB_OK;
-	if (nq >= 32 && nprobe <= EXACT_PROBE) {
-		size_t np = nq * nprobe;
-		probe = vdb_malloc(np * sizeof *probe, "probed lists");
-		pdist = vdb_malloc(np * sizeof *pdist, "probed lists");
-		const float *qq = q;
-		if (ix->metric == VDB_METRIC_COSINE) {
-			qn = vdb_malloc(nq * ix->dim * sizeof(float), "queries");
-			if (qn) {
-				memcpy(qn, q, nq * ix->dim * sizeof(float));
-				for (size_t i = 0; i < nq; i++)
-					vdb_normalize(qn + i * ix->dim, ix->dim);
-			}
-			qq = qn;
+	if (!f->pq && threads > 1 && nq < (size_t)threads) {
+		st = search_split(ix, q, nq, o->k, nprobe, threads, allow, ids, dist);
+	} else {
+		/* centroids that stay in a core's cache are as fast one query at a
+		 * time (the float kernel, then exact distances for the few near the
+		 * cut); more are read once for many queries by sgemm */
+		bool batch = nq >= 32 && nprobe <= EXACT_PROBE &&
+		             (size_t)f->nlist * ix->dim >= IVF_BATCH_MIN;
+		size_t chunk = batch ? IVF_BATCH : nq ? nq : 1, d = ix->dim;
+		int64_t *probe = NULL;
+		float *pdist = NULL;
+		if (batch) {
+			probe = vdb_malloc(chunk * nprobe * sizeof *probe, "probed lists");
+			pdist = vdb_malloc(chunk * nprobe * sizeof *pdist, "probed lists");
+			if (!probe || !pdist)
+				st = VDB_ENOMEM;
 		}
-		vdb_knn *s = NULL;
-		st = probe && pdist && qq ? VDB_OK : VDB_ENOMEM;
-		if (!st)
-			st = vdb_knn_new(&s, VDB_METRIC_L2, ix->dim, nprobe, qq, nq);
-		if (!st)
-			st = vdb_knn_add(s, f->cent, NULL, f->nlist, 0);
-		if (!st)
-			st = vdb_knn_result(s, probe, pdist);
-		vdb_knn_free(s);
-		free(qn);
-		if (st) {
-			free(probe);
-			free(pdist);
-			return st;
+		for (size_t q0 = 0; !st && q0 < nq; q0 += chunk) {
+			size_t c = nq - q0 < chunk ? nq - q0 : chunk;
+			if (batch && (st = choose_lists(ix, q + q0 * d, c, nprobe, probe, pdist)))
+				break;
+			ivf_job j = { ix, q + q0 * d, o->k, nprobe, cand, probe, pdist, allow,
+			              ids + q0 * o->k, dist + q0 * o->k };
+			st = vdb_for_queries(c, &j, job_ws, job_free, job_query);
 		}
+		free(probe);
+		free(pdist);
 	}
-	ivf_job j = { ix, q, o->k, nprobe, cand, probe, pdist, allow, ids, dist };
-	st = vdb_for_queries(nq, &j, job_ws, job_free, job_query);
-	free(probe);
-	free(pdist);
 	VDB_RETURN_IF(st, st, "out of memory for the search state (k %zu, nprobe %zu)", o->k,
 	              nprobe);
 	return VDB_OK;

@@ -23,7 +23,11 @@ enum { P_NLIST = 1, P_PQM = 2, P_REFINE = 3, P_XMAX = 4, P_MSE_CENT = 5, P_MSE_P
 #define DEFAULT_NPROBE 16u
 #define BLOCK 65536 /* rows per block when computing residuals */
 #define COARSE_ITERS 10 /* as FAISS: more barely moves the lists */
-#define EXACT_PROBE 8 /* lists chosen by exact distance (and in batches by sgemm) */
+#define EXACT_PROBE 256 /* a batch chooses up to this many lists a query by one exact k-NN (sgemm) */
+#define IVF_BATCH 2048  /* ... for this many queries at a time */
+#define IVF_BATCH_MIN 131072 /* ... when the centroids hold this many values (512 KiB) or more */
+#define IVF_SCAN_BLOCK 256 /* rows whose keys are computed before their exact distances */
+#define IVF_SPLIT_MIN 65536 /* values (rows x dim) below which one query is not split */
 
 struct ivf;
 typedef struct ivf_ws ivf_ws;
@@ -72,6 +76,13 @@ struct ivf_ws {
 	float *table;    /* m x 256 */
 	double *pd, *hd, *cd;
 	int64_t *pi, *hi, *ci;
+	/* ivf_scan.c: the keys of the centroids or of a block of rows
+	 * (max(nlist, IVF_SCAN_BLOCK)), a heap of max(nprobe, k) keys, and the
+	 * size of this thread's heap in a split scan */
+	float *keys;
+	double *sd;
+	int64_t *si;
+	uint32_t hn;
 };
 
 extern const struct vdb_index_knob vdb_ivf_nprobe_knob;
@@ -97,6 +108,15 @@ vdb_status vdb_ivf_search_allowed(const vdb_index *ix, const float *q, size_t nq
                                   const vdb_search_opts *o, const uint64_t *allow,
                                   size_t n_allow, int64_t *ids, float *dist);
 void vdb_ivf_rows(const vdb_index *ix, const int64_t *rows, size_t n, float *out);
+/* ivf_scan.c. The nprobe lists nearest to w->q (exact distance, ties by
+ * list number) in w->pi, nearest first, their squared distances in w->pd;
+ * the centroids' keys computed on up to threads threads. */
+size_t vdb_ivf_probe(const ivf *f, uint32_t d, ivf_ws *w, size_t nprobe, int threads);
+/* The rows of the nl lists of ws[0]->pi nearest to ws[0]->q into h (ivf's
+ * float32 lists, exact; allow: a row bitset or NULL), split across up to
+ * threads threads, ws[t] the scratch of thread t. */
+void vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, int threads,
+                  size_t nl, const uint64_t *allow, vdb_topk *h);
 void vdb_ivf_info(const vdb_index *ix, json_t *obj);
 void vdb_ivf_free(vdb_index *ix);
 #endif

@@ -8,7 +8,9 @@ file size / n; FAISS: the size of its serialized index / n), an nprobe sweep of 
 each recall@10 target the queries/s of the smallest nprobe that reaches it, on one thread and as a
 batch on --threads threads. Searches are timed as the search loop only (queries already in memory):
 FAISS around index.search(), vdb by the "search S s" figure of vdb-query -v. Builds and searches are
-taken --runs times, the systems alternating, and the best is kept.
+taken --runs times, the systems alternating, and the best is kept. For ivf, also the queries answered
+one at a time on 1 and --threads threads (vdb-query -b 1, whose lone query's lists are split across
+the threads; FAISS one search() call per query, which it runs on one thread).
 
 Cosine for FAISS: the base and the queries normalised (faiss.normalize_L2), METRIC_INNER_PRODUCT,
 an IndexFlatIP coarse quantizer (FAISS's IVF then trains spherical k-means).
@@ -182,7 +184,7 @@ class Bench:
         a, T, tmp = self.a, self.T, self.tmp
         path = os.path.join(tmp, f"index.{kind}.vdb")
         R = {s: {"build": math.inf, "build_wall": math.inf, "train": None, "add": None, "bytes": None,
-                 "bpv_info": None, "sweep": [], "qps": {}, "wall_qps": {}, "na": None, "stop": None}
+                 "bpv_info": None, "sweep": [], "qps": {}, "wall_qps": {}, "one": {}, "na": None, "stop": None}
              for s in SYSTEMS}
         R["vdb"]["path"] = path
         fidx = None
@@ -299,9 +301,28 @@ class Bench:
                                 sec, r["no_search_time"] = p.wall, True
                             r["wall_qps"][(npr, t)] = max(r["wall_qps"].get((npr, t), 0), nq * rep / p.wall)
                         r["qps"][(npr, t)] = max(r["qps"].get((npr, t), 0), nq * rep / sec)
+                    if kind == "ivf":  # one query at a time: vdb splits its lists across threads
+                        for t in (1, T):
+                            sec = self.one_at_a_time(s, path, ivf, index, fq, qf, npr, t)
+                            if sec:
+                                r["one"][(npr, t)] = max(r["one"].get((npr, t), 0), nq / sec)
         faiss.omp_set_num_threads(T)
         R["n"] = n
         return R
+
+    def one_at_a_time(self, s, path, ivf, index, fq, qf, npr, t):
+        """Seconds to answer the queries one at a time on t threads (vdb-query -b 1; FAISS a
+        search() call per query, which FAISS runs on one thread)."""
+        if s == "faiss":
+            ivf.nprobe = npr
+            faiss.omp_set_num_threads(t)
+            t0 = time.perf_counter()
+            for i in range(len(fq)):
+                index.search(fq[i:i + 1], K)
+            return time.perf_counter() - t0
+        p = Run([self.vdb("vdb-query"), "-x", path, "-k", str(K), "--nprobe", str(npr), "-b", "1",
+                 "-t", str(t), "-v", qf])
+        return search_seconds(p.err) if p.rc == 0 else None
 
     # ---- the table --------------------------------------------------------------------
     def report(self, label, nlist, R):
@@ -342,6 +363,13 @@ class Bench:
                 cells.append(f"{v / w:.2f}" if v and w else "n/a")
                 common = " (common)" if target == R.get("common") else ""
                 rows.append([f"q/s @{target:.2f}{common}, {t} thread{'s' if t > 1 else ''}"] + cells)
+                if R["vdb"]["one"] or R["faiss"]["one"]:
+                    one = {s: R[s]["one"].get((R[s]["chosen"][target][0], t))
+                           if not na[s] and R[s]["chosen"].get(target) else None for s in SYSTEMS}
+                    v, w = one["vdb"], one["faiss"]
+                    rows.append([f"q/s @{target:.2f}, one query at a time, {t} thread{'s' if t > 1 else ''}"]
+                                + [f"{x:,.0f}" if x else "n/a" for x in (v, w)]
+                                + [f"{v / w:.2f}" if v and w else "n/a"])
 
         print(f"\n### {label}, nlist {nlist}\n")
         print("| measure | vdb | FAISS | vdb/FAISS |")

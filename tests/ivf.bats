@@ -43,6 +43,49 @@ load helpers
   vdb-build -T ivfpq --nlist 32 -o s.vdb "$D/sift2k_base.fvecs"
   cat "$D/sift_query20.fvecs" "$D/sift_query20.fvecs" >q40.fvecs # 40: a batch of >= 32
   cmp <(vdb-query -x s.vdb -k 10 --nprobe 3 q40.fvecs) <(vdb-query -x s.vdb -k 10 --nprobe 3 -b 1 q40.fvecs)
+  # 1024 x 128 centroid values: a batch chooses by sgemm, past nprobe 8 too
+  vdb-build -T ivf --nlist 1024 -o b.vdb "$D/sift2k_base.fvecs"
+  for np in 4 12 40; do
+    cmp <(vdb-query -x b.vdb -k 10 --nprobe $np q40.fvecs) \
+        <(vdb-query -x b.vdb -k 10 --nprobe $np -b 1 -t 1 q40.fvecs)
+  done
+}
+
+@test "ivf chooses its lists by exact distance at any nprobe, alone and in a batch" {
+  # one vector a list (nlist = count): the lists probed are the results. Rows
+  # 8 and 9 are at nearly equal distance from the query: the float kernel
+  # ranks 9 first, the exact distance (and brute force in double) 8
+  fvecs base.fvecs 2 0.01 0 0.02 0 0.03 0 0.04 0 0.05 0 0.06 0 0.07 0 0.08 0 \
+    0.5356169 0.5781004 0.56574106 0.5486552 5 5 -5 3 4 -6 -3 -7
+  fvecs q.fvecs 2 0 0
+  for i in $(seq 40); do cat q.fvecs; done >q40.fvecs # a batch of >= 32
+  vdb-build -T ivf --nlist 14 -o i.vdb base.fvecs
+  brute base.fvecs q.fvecs 9 l2 >want
+  for np in 9 12; do
+    vdb-query -x i.vdb -k 9 --nprobe $np q.fvecs | ids_of >got
+    diff want got
+    vdb-query -x i.vdb -k 9 --nprobe $np q40.fvecs | ids_of | sort -u >got
+    diff want got
+  done
+}
+
+@test "one query split across 2 threads: brute force at nprobe = nlist, as on 1 thread" {
+  random_fvecs base.fvecs 9000 8 5 4 # 72,000 values: a lone query is split; exact ties
+  random_fvecs q.fvecs 12 8 6 4
+  brute base.fvecs q.fvecs 7 l2 >want
+  # 3 lists: each thread's share holds some of the answers
+  vdb-build -T ivf --nlist 3 -o i.vdb base.fvecs
+  vdb-query -x i.vdb -k 7 --nprobe 3 -t 2 -b 1 q.fvecs | ids_of >got
+  diff want got
+  vdb-build -T ivf --nlist 30 -o i.vdb base.fvecs
+  cmp <(vdb-query -x i.vdb -k 7 --nprobe 5 -t 2 -b 1 q.fvecs) \
+      <(vdb-query -x i.vdb -k 7 --nprobe 5 -t 1 q.fvecs)
+  for m in ip cosine; do
+    vdb-build -T flat -m $m -o f.vdb "$D/words1k.jsonl"
+    vdb-build -T ivf -m $m --nlist 20 -o w.vdb "$D/words1k.jsonl"
+    cmp <(vdb-query -x f.vdb -k 10 "$D/words_query20.jsonl") \
+        <(vdb-query -x w.vdb -k 10 --nprobe 20 -t 2 -b 1 "$D/words_query20.jsonl")
+  done
 }
 
 @test "ivf and ivfpq builds: byte-identical on 1 and 2 threads; the seed changes them" {
