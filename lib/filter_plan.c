@@ -78,9 +78,12 @@ static double scan_seconds(const vdb_index *ix, size_t nq, size_t m, int threads
 	double d = ix->dim, q = (double)nq, v = (double)m * d, list = (double)ix->count * NS_LIST;
 	unsigned storage = ix->file ? ix->file->h.storage : VDB_STORAGE_F32;
 	double decode = storage == VDB_STORAGE_F32 ? 1.0 : DECODE;
-	if (vdb_exact_direct(ix, nq))
+	if (vdb_exact_direct(ix, nq)) {
+		if (v * (q + 1) < (double)VDB_EXACT_DIRECT_SERIAL)
+			threads = 1;
 		return (list + (v * (NS_GATHER * decode + NS_DIRECT * q) + NS_DIRECT_QUERY * q) /
 		                       threads) * 1e-9;
+	}
 	double tile = SCAN_TILE_VALUES / d;
 	tile = tile < 256 ? 256 : tile;
 	double work = q * (v * NS_MADD + NS_KNN_QUERY);
@@ -94,7 +97,10 @@ static double walk_seconds(const vdb_index *ix, size_t nq, size_t m, size_t ef, 
 {
 	double n = (double)ix->count, units = (double)ef * n / (double)m;
 	units = (units < WALK_CAP * n ? units : WALK_CAP * n) + WALK_START;
-	double bytes = n * ((double)vdb_vector_bytes(false, ix->dim) + WALK_LINKS);
+	/* the rows the walk reads: float32, or the codes of a compressed storage */
+	unsigned storage = ix->file ? ix->file->h.storage : VDB_STORAGE_F32;
+	double row = storage == VDB_STORAGE_F16 ? 2.0 : storage == VDB_STORAGE_SQ8 ? 1.0 : 4.0;
+	double bytes = n * (row * ix->dim + WALK_LINKS);
 	double unit = WALK_UNIT + WALK_UNIT_DIM * ix->dim;
 	if (bytes > WALK_CACHED)
 		unit += WALK_UNIT_2X * log2(bytes / WALK_CACHED);

@@ -9,6 +9,9 @@
  * rather than through knn.c's matrix products (filtered.c)? A batch of at
  * most VDB_EXACT_DIRECT_BATCH queries, l2 or cosine. */
 #define VDB_EXACT_DIRECT_BATCH 64
+/* ... on one thread below this many values ranked (rows x dimension x
+ * (queries + 1)) */
+#define VDB_EXACT_DIRECT_SERIAL ((size_t)1 << 22)
 static inline bool vdb_exact_direct(const vdb_index *ix, size_t nq)
 {
 	return nq <= VDB_EXACT_DIRECT_BATCH &&
