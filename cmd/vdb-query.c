@@ -18,6 +18,7 @@ enum {
 	OPT_FUSION_DEPTH, OPT_CANDIDATES, OPT_STATS_FROM,
 	OPT_MMR, OPT_FETCH_K, OPT_OFFSET, /* issue 20 (M) */
 	OPT_DUMP, OPT_METRICS, OPT_RECALL, OPT_MAX_DISTANCE,
+	OPT_FILTER_PATH, /* issue 23 (G) */
 	OPT_KNOB /* the search settings of the index types (vdb_knob_at): --ef, ... */
 };
 
@@ -124,6 +125,8 @@ static void help(void)
 	       "      --b B              BM25 length normalisation, 0..1 (default 0.75)\n"
 	       "      --filter EXPR      only records whose metadata passes EXPR, e.g.\n"
 	       "                         'category == \"Software\" && price <= 150' (see vdb-query(1))\n"
+	       "      --filter-path P    auto (default: the cheaper by estimate), scan (the\n"
+	       "                         kept records exactly) or index (its filtered search)\n"
 	       "      --get ID,...       print the stored records with these ids and exit\n"
 	       "      --dump             print every live record (with --filter: those passing\n"
 	       "                         it) as JSONL that vdb-build takes, and exit\n"
@@ -171,6 +174,32 @@ static void add_index(const char **list, int *n, const char *arg, const char *op
 		add_one(list, n, g.gl_pathv[i], opt);
 }
 
+/* --filter-path: VDB_FILTER_AUTO, _SCAN or _INDEX */
+static int filter_path_parse(const char *arg)
+{
+	static const char *const names[] = { "auto", "scan", "index" };
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(arg, names[i]))
+			return i;
+	cmd_usage_error("--filter-path: '%s' is not auto, scan or index", arg);
+}
+
+/* -v: the filtered searches' paths, and the last one's plan and why */
+static void filter_plans_print(const vdb_filter_plans *p)
+{
+	if (!p->queries[VDB_FILTER_SCAN] && !p->queries[VDB_FILTER_INDEX])
+		return;
+	fprintf(stderr, "%s: filtered: %zu queries by scan of the kept records, %zu by the index\n",
+	        cmd_name, p->queries[VDB_FILTER_SCAN], p->queries[VDB_FILTER_INDEX]);
+	fprintf(stderr, "%s: filtered: last batch of %zu took the %s (%s): %zu of %zu records kept "
+	        "(%.2f%%)", cmd_name, p->batch, p->path == VDB_FILTER_SCAN ? "scan" : "index", p->why,
+	        p->kept, p->rows, p->rows ? 100.0 * (double)p->kept / (double)p->rows : 0.0);
+	if (p->scan_s >= 0 && p->index_s >= 0)
+		fprintf(stderr, "; estimated scan %.3g ms, index %.3g ms (ef %u)", p->scan_s * 1e3,
+		        p->index_s * 1e3, p->knob);
+	fputc('\n', stderr);
+}
+
 static bool on_opt(int opt, const char *arg, void *ctx)
 {
 	query_args *a = ctx;
@@ -206,6 +235,9 @@ static bool on_opt(int opt, const char *arg, void *ctx)
 		return true;
 	case OPT_FILTER:
 		a->filter = arg;
+		return true;
+	case OPT_FILTER_PATH:
+		a->so.filter_path = filter_path_parse(arg);
 		return true;
 	case OPT_GET:
 		a->get = arg;
@@ -297,6 +329,7 @@ static const struct option longopts[] = {
 	{ "k", required_argument, NULL, 'k' },
 	{ "filter", required_argument, NULL, OPT_FILTER },
 	{ "get", required_argument, NULL, OPT_GET },
+	{ "filter-path", required_argument, NULL, OPT_FILTER_PATH },
 	{ "text", required_argument, NULL, OPT_TEXT },
 	{ "k1", required_argument, NULL, OPT_K1 },
 	{ "b", required_argument, NULL, OPT_B },
@@ -691,6 +724,8 @@ int main(int argc, char **argv)
 		a.so.fetch_k = live > a.so.k ? live : a.so.k;
 	size_t widened = 0;
 	a.so.widened = &widened;
+	vdb_filter_plans plans = { 0 };
+	a.so.plans = &plans;
 	query_ctx c = { (const vdb_index *const *)ix, a.index, (size_t)a.nindex, 0, a.so, a.fo,
 	                a.out, a.include, width, a.range, a.k_given, (float)a.radius,
 	                a.k_given ? a.so.k : VDB_MAX_RANGE };
@@ -723,6 +758,8 @@ int main(int argc, char **argv)
 		        search_seconds > 0 ? (double)qno / search_seconds : 0.0, cmd_now() - start);
 	if (cmd_opts.verbose)
 		fprintf(stderr, "%s: %zu queries short of k searched again wider\n", cmd_name, widened);
+	if (cmd_opts.verbose)
+		filter_plans_print(&plans);
 	cmd_check_stdout(); /* the results are out before the metrics say so */
 	query_metrics_finish();
 	return cmd_finish();

@@ -5,13 +5,13 @@
  * The filter is resolved once per call (a batch of queries) to a bitset of
  * the rows it keeps, less the deleted ones (an index with deletions and no
  * filter uses its live set as it is); the index then admits only those
- * rows. When few rows
- * pass (below EXACT_SHARE of the index, or fewer than a few thousand), the
- * answer is computed exactly over just those rows instead: a graph or list
- * search would wander through mostly rejected nodes, and the exact scan of
- * a few rows is cheaper and has recall 1. Types with float rows can do the
- * exact path (ops->rows); types with their own filtered search
- * (ops->search_allowed) take the rest, and every search of a hamming index.
+ * rows. The planner (filter_plan.c) picks the path by estimated cost: the
+ * answer computed exactly over just those rows (a graph search would
+ * wander through mostly rejected nodes when few pass; the exact scan of
+ * a few rows is cheaper and has recall 1), or the index's own filtered
+ * search. Types with float rows can do the exact path (ops->rows); types
+ * with their own filtered search (ops->search_allowed) the other, and
+ * every search of a hamming index.
  *
  * k means k, filtered or not: a query that comes back with fewer than k
  * results while the index holds k rows it may return (an lsh bucket or ivf
@@ -27,16 +27,11 @@
 #include "payload.h"
 #include "filter.h"
 #include "rowset.h"
+#include "filter_plan.h"
+#include "topk.h"
+#include <omp.h>
 #include <math.h>
 #include <string.h>
-
-/* Below this share of the rows (or EXACT_ROWS rows), search exactly.
- * Measured on siftsmall (10k x 128, hnsw M 16, ef 64): 1,000 kept rows,
- * exact 17.6k q/s in a batch and 6.5k one at a time, against the filtered
- * graph's 11.6k and 3.8k; 5,000 kept rows, exact 13.3k and 1.0k against
- * 35.8k and 7.2k: the crossover is near 1,500 rows. */
-#define EXACT_SHARE 0.02
-#define EXACT_ROWS 1500
 
 /* From the payload index when the file has one, else from each record's
  * JSON. */
@@ -78,6 +73,70 @@ vdb_status vdb_filter_rows(const vdb_index *ix, const vdb_filter *f, uint64_t **
 	return VDB_OK;
 }
 
+/* A small batch of queries (vdb_exact_direct) ranks the kept rows
+ * with the SIMD kernel behind exact search's rounding bound
+ * (vdb_exact_filter), DIRECT_TILE rows gathered at a time, the tiles split
+ * over the threads: a matrix product (knn.c) pays per call for the rows'
+ * norms and for packing them, which only a batch of many queries repays.
+ * Measured on siftsmall (hnsw rows, 1 thread), one query over 5,000 kept
+ * rows: 0.79 ms through knn.c, 0.34 ms direct (most of it reading the rows). */
+#define DIRECT_TILE 256
+/* VDB_EXACT_DIRECT_SERIAL: a parallel region costs more than a small scan
+ * when the cores are busy (siftsmall, 2,000 rows kept, one query at a time
+ * on a loaded 2-core machine: 145 queries/s on 2 threads, 2,963 on one). */
+
+static vdb_status exact_direct(const vdb_index *ix, const float *q, size_t nq, size_t k,
+                               const int64_t *map, size_t m, int64_t *ids, float *dist)
+{
+	const uint32_t d = ix->dim;
+	size_t tiles = (m + DIRECT_TILE - 1) / DIRECT_TILE;
+	int T = m * d * (nq + 1) < VDB_EXACT_DIRECT_SERIAL ? 1 : vdb_threads();
+	T = (size_t)T > tiles ? (int)(tiles ? tiles : 1) : T;
+	size_t heaps = (size_t)T * nq;
+	float *qs = vdb_malloc(nq * d * sizeof *qs, "queries");
+	float *buf = vdb_malloc((size_t)T * DIRECT_TILE * d * sizeof *buf, "filtered rows");
+	double *hd = vdb_malloc(heaps * k * sizeof *hd, "result heaps");
+	int64_t *hi = vdb_malloc(heaps * k * sizeof *hi, "result heaps");
+	vdb_topk *h = vdb_malloc(heaps * sizeof *h, "result heaps");
+	vdb_exact_filter *f = vdb_malloc(heaps * sizeof *f, "result heaps");
+	vdb_status st = qs && buf && hd && hi && h && f ? VDB_OK : VDB_ENOMEM;
+	for (size_t i = 0; !st && i < nq; i++) {
+		memcpy(qs + i * d, q + i * d, d * sizeof *qs);
+		if (ix->metric == VDB_METRIC_COSINE)
+			vdb_normalize(qs + i * d, d);
+	}
+	for (size_t j = 0; !st && j < heaps; j++) {
+		h[j] = (vdb_topk){ hd + j * k, hi + j * k, 0, (uint32_t)k };
+		/* cosine rows are unit vectors; l2's bound is relative */
+		vdb_exact_filter_init(&f[j], ix->metric, qs + (j % nq) * d, d, 1.0);
+	}
+	if (!st) {
+		#pragma omp parallel num_threads(T) if (T > 1)
+		{
+			size_t t = (size_t)omp_get_thread_num();
+			float *tb = buf + t * DIRECT_TILE * d;
+			#pragma omp for schedule(dynamic, 1)
+			for (size_t a = 0; a < tiles; a++) {
+				size_t r0 = a * DIRECT_TILE, c = m - r0 < DIRECT_TILE ? m - r0 : DIRECT_TILE;
+				ix->ops->rows(ix, map + r0, c, tb);
+				for (size_t i = 0; i < nq; i++)
+					for (size_t j = 0; j < c; j++)
+						vdb_exact_filter_push(&f[t * nq + i], &h[t * nq + i], tb + j * d,
+						                      map[r0 + j]);
+			}
+		}
+		/* the threads' heaps into the first's: ties still go to the smaller row */
+		for (size_t t = 1; t < (size_t)T; t++)
+			for (size_t i = 0; i < nq; i++)
+				for (uint32_t e = 0; e < h[t * nq + i].n; e++)
+					topk_push(&h[i], h[t * nq + i].dist[e], h[t * nq + i].id[e]);
+		for (size_t i = 0; i < nq; i++)
+			vdb_topk_emit(&h[i], ix->metric, k, ids + i * k, dist + i * k);
+	}
+	free(qs), free(buf), free(hd), free(hi), free(h), free(f);
+	return st;
+}
+
 vdb_status vdb_search_exact_allowed(const vdb_index *ix, const float *q, size_t nq, size_t k,
                                     const uint64_t *allow, size_t n_allow, int64_t *ids,
                                     float *dist)
@@ -89,6 +148,11 @@ vdb_status vdb_search_exact_allowed(const vdb_index *ix, const float *q, size_t 
 	for (size_t i = 0; i < ix->count; i++)
 		if (!allow || vdb_rowset_has(allow, i))
 			map[m++] = (int64_t)i;
+	if (vdb_exact_direct(ix, nq)) {
+		vdb_status st = exact_direct(ix, q, nq, k, map, m, ids, dist);
+		free(map);
+		return st;
+	}
 	/* rows gathered a tile at a time; their order keeps ties on the smaller row */
 	size_t tile = ((size_t)1 << 18) / ix->dim;
 	tile = tile < 256 ? 256 : tile;
@@ -164,8 +228,7 @@ vdb_status vdb_search_fill(const vdb_index *ix, const float *q, size_t nq,
 vdb_status vdb_index_search_filtered(const vdb_index *ix, const float *q, size_t nq,
                                      const vdb_search_opts *o, int64_t *ids, float *dist)
 {
-	/* the exact path gathers float rows: hamming indexes filter their codes
-	 * in search_allowed, whatever the share kept */
+	/* the exact path gathers float rows (filter_plan.c) */
 	bool floats = ix->ops->rows && ix->metric != VDB_METRIC_HAMMING;
 	VDB_RETURN_IF(!floats && !ix->ops->search_allowed, VDB_EUNSUPPORTED,
 	              "%s is not supported by %s %s indexes yet",
@@ -190,8 +253,13 @@ vdb_status vdb_index_search_filtered(const vdb_index *ix, const float *q, size_t
 	if (n == 0) { /* nothing passes: empty results, not an error */
 		for (size_t i = 0; i < nq * o->k; i++)
 			ids[i] = -1, dist[i] = INFINITY;
-	} else if (floats && (!ix->ops->search_allowed || n < EXACT_ROWS ||
-	                      (double)n < EXACT_SHARE * (double)ix->count)) {
+		free(kept);
+		return VDB_OK;
+	}
+	vdb_filter_plan plan;
+	vdb_filter_plan_make(ix, o, nq, n, &plan);
+	vdb_filter_plan_note(ix, o, nq, n, &plan);
+	if (plan.path == VDB_FILTER_SCAN) {
 		st = vdb_search_exact_allowed(ix, q, nq, o->k, allow, n, ids, dist);
 	} else {
 		/* search_allowed widens as far as it can: what it misses, exactly */

@@ -352,6 +352,26 @@ void vdb_filter_scan_records(vdb_filter *f, int on);
 /* Does a record's metadata (a JSON object's text; NULL: none) pass f? */
 int vdb_filter_match_json(const vdb_filter *f, const char *json, size_t len);
 
+/* issue 23 (G): the filtered-search planner (filter_plan.c). A search with
+ * a filter (or deleted rows) either scans the rows kept, exactly ("scan"),
+ * or searches the index admitting only them ("index": hnsw's graph walk,
+ * ivf's lists), whichever its cost estimate finds cheaper for the batch;
+ * vdb_search_opts.filter_path forces one (when the index can take it). */
+enum { VDB_FILTER_AUTO = 0, VDB_FILTER_SCAN = 1, VDB_FILTER_INDEX = 2 };
+typedef struct {
+	size_t queries[3];   /* queries answered by each path ([VDB_FILTER_SCAN], ...),
+	                        added atomically */
+	/* the last filtered search (one writer at a time): the path taken and
+	 * why ("cheaper", "forced", "only path", "fixed rule"), the rows kept
+	 * of the rows, the batch, the index's setting (ef; 0: none), and each
+	 * path's estimated seconds for the batch (negative: not estimated) */
+	int path;
+	const char *why;
+	size_t kept, rows, batch;
+	unsigned knob;
+	double scan_s, index_s;
+} vdb_filter_plans;
+
 typedef struct {
 	size_t k;
 	const vdb_filter *filter; /* only records whose metadata passes; NULL: all */
@@ -378,6 +398,9 @@ typedef struct {
 	 * probes: vdb_knob_at), by slot: set and read them by name with
 	 * vdb_search_opts_set/_get; 0 = the type's default. */
 	unsigned knob[VDB_MAX_KNOBS];
+	/* issue 23 (G): the filtered-search planner */
+	int filter_path;           /* VDB_FILTER_AUTO (0), _SCAN or _INDEX */
+	vdb_filter_plans *plans;   /* not NULL: each filtered search's plan */
 } vdb_search_opts;
 
 void vdb_build_opts_init(vdb_build_opts *o);

@@ -261,3 +261,85 @@ category != "A" || fresh == true@.metadata.category != "A" or .metadata.fresh ==
 EOF
   done
 }
+
+# recall_of GOT WANT: the mean recall of the id lists of GOT (one JSON list a
+# line) against those of WANT (a query with nothing to find counts 1)
+recall_of() {
+  paste -d' ' "$1" "$2" | jq -s '[range(0; length; 2) as $i | .[$i] as $g | .[$i + 1] as $w |
+    ($w | length) as $n | if $n == 0 then 1 else ([$g[] | select(. as $x | $w | index($x))] | length) / $n end]
+    | add / length'
+}
+
+@test "filtered planner: -v names the path taken and why; --filter-path forces the scan (exact) or the index walk" {
+  meta_jsonl "$D/sift2k_base.fvecs" m.jsonl
+  vdb-build -q -T hnsw -o h.vdb m.jsonl
+  reference '.metadata.category == "B"' m.jsonl "$D/sift_query20.fvecs" 10 >want
+  for path in scan index; do
+    vdb-query -x h.vdb -k 10 -v --filter-path $path --filter 'category == "B"' \
+      "$D/sift_query20.fvecs" 2>err | jq -c .ids >got.$path
+    cat err
+    grep -q "filtered: last batch of 20 took the $path (forced): 200 of 2000 records kept (10.00%)" err
+  done
+  grep -q "filtered: 20 queries by scan of the kept records, 0 by the index" <(vdb-query -x h.vdb \
+    -v --filter-path scan --filter 'category == "B"' "$D/sift_query20.fvecs" 2>&1 >/dev/null)
+  # the scan is exact; the walk is approximate
+  cmp got.scan want
+  r=$(recall_of got.index want)
+  echo "index walk: recall@10 $r"
+  ge "$r" 0.9
+  # unforced, 2 rows kept: the scan, the cheaper by estimate, and why
+  vdb-query -x h.vdb -k 10 -v --filter 'category == "D"' "$D/sift_query20.fvecs" 2>err >/dev/null
+  cat err
+  grep -Eq "took the scan \(cheaper\): 2 of 2000 records kept \(0.10%\); estimated scan [0-9.e-]+ ms, index [0-9.e-]+ ms \(ef 64\)" err
+  # the path is a usage error unless auto, scan or index
+  run -64 vdb-query -x h.vdb --filter-path sideways --filter 'category == "D"' "$D/sift_query20.fvecs"
+  assert_output --partial "--filter-path: 'sideways' is not auto, scan or index"
+}
+
+@test "filtered planner: the scan is the exact filtered answer for a lone query (ranked directly, rows split over threads) and for a batch, l2, cosine and fp16 rows" {
+  meta_jsonl "$D/sift2k_base.fvecs" m.jsonl
+  # SIFT's integers are exact in fp16: its answers are the float32 ones
+  for opts in "" "-m cosine" "--storage fp16"; do
+    vdb-build -q -T hnsw $opts -o h.vdb m.jsonl
+    for spec in 'category == "A"@.metadata.category == "A"' 'category != "B"@.metadata.category != "B"' \
+                'category == "C" || category == "D"@.metadata.category == "C" or .metadata.category == "D"'; do
+      filter=${spec%@*} jqf=${spec#*@}
+      reference "$jqf" m.jsonl "$D/sift_query20.fvecs" 10 $opts >want
+      for b in 1 4096; do
+        for t in 1 2; do
+          vdb-query -x h.vdb -k 10 -b $b -t $t --filter-path scan --filter "$filter" \
+            "$D/sift_query20.fvecs" | jq -c .ids >got
+          echo "${opts:-f32}, $filter, batch $b, $t threads"
+          cmp got want
+        done
+      done
+    done
+  done
+}
+
+@test "siftsmall: the planner takes the cheaper path by estimate (the walk for lone queries at 50% kept, the scan for a batch at 10%), recall@10 >= 0.95" {
+  need_shared
+  meta_jsonl "$S/siftsmall/siftsmall_base.fvecs" m.jsonl
+  vdb-build -q -T hnsw -o h.vdb m.jsonl
+  q=$S/siftsmall/siftsmall_query.fvecs
+  # est FILE: the two estimates of the last plan, scan first
+  est() { sed -nE 's/.*estimated scan ([0-9.e+-]+) ms, index ([0-9.e+-]+) ms.*/\1 \2/p' "$1"; }
+  while read -r cat batch path; do
+    vdb-query -x h.vdb -k 10 --ef 64 -t 1 -b $batch -v --filter "category == \"$cat\"" "$q" \
+      2>err | jq -c .ids >got
+    cat err
+    grep -q "took the $path (cheaper)" err
+    read -r s i < <(est err)
+    if [ $path = scan ]; then ge "$i" "$s"; else ge "$s" "$i"; fi
+    reference ".metadata.category == \"$cat\"" m.jsonl "$q" 10 >want
+    r=$(recall_of got want)
+    echo "category $cat, batch $batch: $path, recall@10 $r"
+    ge "$r" 0.95
+  done <<'EOF2'
+A 1 index
+A 4096 scan
+B 4096 scan
+C 1 scan
+D 4096 scan
+EOF2
+}

@@ -1,0 +1,35 @@
+/* filter_plan.h — the filtered-search planner: scan the kept rows exactly,
+ * or search the index admitting only them, by estimated cost. (internal) */
+#ifndef VDB_FILTER_PLAN_H
+#define VDB_FILTER_PLAN_H
+#include "index_internal.h"
+
+/* Does the exact scan of nq queries over kept rows rank them directly
+ * (the SIMD kernel behind exact search's bound, tiles over the threads)
+ * rather than through knn.c's matrix products (filtered.c)? A batch of at
+ * most VDB_EXACT_DIRECT_BATCH queries, l2 or cosine. */
+#define VDB_EXACT_DIRECT_BATCH 64
+/* ... on one thread below this many values ranked (rows x dimension x
+ * (queries + 1)) */
+#define VDB_EXACT_DIRECT_SERIAL ((size_t)1 << 22)
+static inline bool vdb_exact_direct(const vdb_index *ix, size_t nq)
+{
+	return nq <= VDB_EXACT_DIRECT_BATCH &&
+	       (ix->metric == VDB_METRIC_L2 || ix->metric == VDB_METRIC_COSINE);
+}
+
+typedef struct {
+	int path;               /* VDB_FILTER_SCAN or VDB_FILTER_INDEX */
+	const char *why;        /* "cheaper", "forced", "only path", "fixed rule" */
+	unsigned knob;          /* the index's setting estimated with (ef), or 0 */
+	double scan_s, index_s; /* each path's estimated seconds (negative: none) */
+} vdb_filter_plan;
+
+/* The plan for nq queries of ix (o: k, the knob, filter_path) with n_allow
+ * of its rows allowed (n_allow > 0). */
+void vdb_filter_plan_make(const vdb_index *ix, const vdb_search_opts *o, size_t nq,
+                          size_t n_allow, vdb_filter_plan *p);
+/* Record p for nq queries in o->plans (when not NULL). */
+void vdb_filter_plan_note(const vdb_index *ix, const vdb_search_opts *o, size_t nq,
+                          size_t n_allow, const vdb_filter_plan *p);
+#endif
