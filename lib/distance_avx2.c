@@ -319,4 +319,5 @@ const vdb_kernels vdb_kernels_avx2 = {
 	.dot_f16 = dot_f16_avx2,
 	.decode_sq8 = decode_sq8_avx2,
 	.decode_f16 = decode_f16_avx2,
+	.pq4_block = vdb_pq4_block_avx2,
 };

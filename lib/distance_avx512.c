@@ -11,4 +11,5 @@
 
 const vdb_kernels vdb_kernels_avx512 = {
 	.name = "avx512",
+	.pq4_block = vdb_pq4_block_avx512,
 };
