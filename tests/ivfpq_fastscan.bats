@@ -91,13 +91,15 @@ fill() {
   [ "$(jq -r '.ids[] | ltrimstr("r") | tonumber % 2' out | sort -u)" = 1 ]
 }
 
-@test "--pq-bits other than 4 or 8 is a usage error (64); old 8-bit files still open" {
+@test "--pq-bits 8 writes today's file; other than 4 or 8 is a usage error (64)" {
   run -64 vdb-build -T ivfpq --pq-bits 5 -o x.vdb "$D/sift2k_base.fvecs"
   assert_output --partial "pq-bits"
   run -64 vdb-build -T ivfpq --pq-bits 3 -o x.vdb "$D/sift2k_base.fvecs"
   [ ! -e x.vdb ]
   vdb-build -q -T ivfpq --nlist 16 --pq-m 16 -o x.vdb "$D/sift2k_base.fvecs"
   jq -e '.quantizer.bits == 8' <(vdb-query -x x.vdb --info)
+  vdb-build -q -T ivfpq --nlist 16 --pq-m 16 --pq-bits 8 -o y.vdb "$D/sift2k_base.fvecs"
+  cmp x.vdb y.vdb
 }
 
 @test "crafted 4-bit files: a bad bits value is refused at open (65); code bytes above 15 never crash" {
