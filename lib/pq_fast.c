@@ -120,25 +120,30 @@ vdb_status vdb_pq4_make(vdb_pq4 **out, const ivf *f, vdb_metric metric, uint32_t
 	return VDB_OK;
 }
 
-/* The smallest and largest of the 16 entries of one subspace's table. */
-static void range16(const float *t, float *lo, float *hi)
-{
-	float mn = t[0], mx = t[0];
-	#pragma omp simd reduction(min:mn) reduction(max:mx)
-	for (int j = 0; j < 16; j++) {
-		mn = t[j] < mn ? t[j] : mn;
-		mx = t[j] > mx ? t[j] : mx;
-	}
-	*lo = mn, *hi = mx;
-}
-
-double vdb_pq4_quantize(const float *t, size_t m, uint8_t *lut, double *lo)
+double vdb_pq4_quantize(const float *a, const float *b, size_t m, float *t, uint8_t *lut,
+                        double *lo)
 {
 	unsigned qmax = m <= 257 ? 255 : m < 65535 ? (unsigned)(65535 / m) : 1;
-	float span = 0, mn, mx;
+	float span = 0, *mins = t + m * 16;
 	double sum = 0;
 	for (size_t s = 0; s < m; s++) {
-		range16(t + s * 16, &mn, &mx);
+		float *ts = t + s * 16;
+		const float *as = a + s * 16, *bs = b ? b + s * 16 : NULL;
+		float mn, mx;
+		if (bs) {
+			#pragma omp simd
+			for (int j = 0; j < 16; j++)
+				ts[j] = as[j] + bs[j];
+		} else if (ts != as) {
+			memcpy(ts, as, 16 * sizeof *ts);
+		}
+		mn = mx = ts[0];
+		#pragma omp simd reduction(min:mn) reduction(max:mx)
+		for (int j = 0; j < 16; j++) {
+			mn = ts[j] < mn ? ts[j] : mn;
+			mx = ts[j] > mx ? ts[j] : mx;
+		}
+		mins[s] = mn;
 		sum += mn;
 		span = mx - mn > span ? mx - mn : span;
 	}
@@ -150,7 +155,7 @@ double vdb_pq4_quantize(const float *t, size_t m, uint8_t *lut, double *lo)
 	}
 	for (size_t s = 0; s < m; s++) {
 		const float *ts = t + s * 16;
-		range16(ts, &mn, &mx);
+		float mn = mins[s];
 		#pragma omp simd
 		for (int j = 0; j < 16; j++) {
 			float v = (ts[j] - mn) * inv + 0.5f; /* NaN: 0 */
@@ -210,8 +215,9 @@ void vdb_pq4_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
 	const vdb_pq4 *p = f->fast;
 	uint32_t pm = p->m, ds = f->pq_q.dsub;
 	size_t per = (size_t)pm * 16;
-	float *t = w->table, *qt = w->table + per;
-	uint8_t *lut = (uint8_t *)(w->table + 2 * per);
+	/* t: a list's table and m minima; qt: the query's; lut: t quantized */
+	float *t = w->table, *qt = w->table + per + pm;
+	uint8_t *lut = (uint8_t *)(qt + per);
 	bool l2 = m == VDB_METRIC_L2, pre = l2 && p->ptab;
 	double delta = 0, lo = 0;
 	if (!l2 || pre) { /* -<q_s, cb> (ip, cosine), -2<q_s, cb> (l2) */
@@ -221,17 +227,14 @@ void vdb_pq4_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
 				                 dot(w->q + (size_t)s * ds,
 				                        f->pq_q.cb + ((size_t)s * VDB_PQ_KSUB + j) * ds, ds);
 		if (!l2)
-			delta = vdb_pq4_quantize(qt, pm, lut, &lo);
+			delta = vdb_pq4_quantize(qt, NULL, pm, t, lut, &lo);
 	}
 	for (size_t a = 0; a < nl; a++) {
 		uint32_t l = (uint32_t)w->pi[a];
 		const float *c = f->cent + (size_t)l * d;
 		double base;
 		if (pre) {
-			const float *lt = p->ptab + l * per;
-			for (size_t i = 0; i < per; i++)
-				t[i] = lt[i] + qt[i];
-			delta = vdb_pq4_quantize(t, pm, lut, &lo);
+			delta = vdb_pq4_quantize(p->ptab + l * per, qt, pm, t, lut, &lo);
 			base = w->pd[a]; /* |q - c|^2, from choosing the lists */
 		} else if (l2) {
 			for (uint32_t j = 0; j < d; j++)
@@ -240,7 +243,7 @@ void vdb_pq4_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
 				for (uint32_t j = 0; j < 16; j++)
 					t[s * 16 + j] = l2sq(w->r + (size_t)s * ds,
 					                        f->pq_q.cb + ((size_t)s * VDB_PQ_KSUB + j) * ds, ds);
-			delta = vdb_pq4_quantize(t, pm, lut, &lo);
+			delta = vdb_pq4_quantize(t, NULL, pm, t, lut, &lo);
 			base = 0;
 		} else {
 			base = -dot(w->q, c, d);

@@ -15,8 +15,10 @@ size_t vdb_pq4_bytes(const vdb_pq4 *p);
 /* ivf_codec.scan for 4-bit codes (w->table holds at least m x 256 floats). */
 void vdb_pq4_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
                   const uint64_t *allow, vdb_topk *h, bool by_pos);
-/* Quantize the float tables t (m x 16) to bytes: t ~ low_s + delta * lut,
- * m times the largest byte below 2^16. Returns delta (0: all entries of
+/* Quantize the float tables a + b (b NULL: a; m x 16) to bytes in lut:
+ * t ~ low_s + delta * lut, m times the largest byte below 2^16; t (m x 16
+ * + m floats) is scratch, and may be a. Returns delta (0: all entries of
  * each subspace equal, or not finite), *lo the sum of the low_s. */
-double vdb_pq4_quantize(const float *t, size_t m, uint8_t *lut, double *lo);
+double vdb_pq4_quantize(const float *a, const float *b, size_t m, float *t, uint8_t *lut,
+                        double *lo);
 #endif
