@@ -13,7 +13,11 @@ taken --runs times, the systems alternating, and the best is kept.
 Cosine for FAISS: the base and the queries normalised (faiss.normalize_L2), METRIC_INNER_PRODUCT,
 an IndexFlatIP coarse quantizer (FAISS's IVF then trains spherical k-means).
 
-    bench_ivf.py --data DIR [--runs N] [--quick] [--threads T]
+ivfpq4_r: vdb's 4-bit fast-scan codes (--pq-bits 4, twice the sub-quantizers: the same code bytes)
+with --refine, against the same FAISS IndexIVFPQ + IndexRefineFlat; the last line of a dataset gives
+its queries/s over vdb's 8-bit ivfpq + refine at each recall both reach.
+
+    bench_ivf.py --data DIR [--runs N] [--quick] [--threads T] [--kinds ivfpq_r,ivfpq4_r] [--synth N]
 """
 import argparse, json, math, os, re, shutil, subprocess, sys, tempfile, time
 from contextlib import contextmanager
