@@ -11,7 +11,8 @@ enum {
 	OPT_SEED = OPT_COMMON_LAST, OPT_M, OPT_EFC, OPT_APPEND, OPT_NLIST, OPT_PQM, OPT_REFINE,
 	OPT_STORAGE, OPT_INPUT, OPT_WAIT, OPT_METRICS, OPT_LSH_TABLES, OPT_LSH_BITS, OPT_SHARD,
 	OPT_DELETE, OPT_UPSERT, OPT_COMPACT, OPT_COMPACT_HINT, OPT_LEXICAL, OPT_LANGUAGE,
-	OPT_STOPWORDS, OPT_LEXICAL_FIELD, OPT_FILTER, OPT_PATCH, OPT_DEDUPE, OPT_NO_RECALL_CURVE
+	OPT_STOPWORDS, OPT_LEXICAL_FIELD, OPT_FILTER, OPT_PATCH, OPT_DEDUPE, OPT_NO_RECALL_CURVE,
+	OPT_PQBITS
 };
 
 /* What a run does: a build, or a change to an existing index (-x). */
@@ -67,6 +68,8 @@ static void help(void)
 	       "      --nlist N          ivf, ivfpq: k-means lists (default about 4 sqrt(count))\n"
 	       "      --pq-m N           ivfpq: bytes per vector, dividing the dimension\n"
 	       "                         (default dim/8 or the nearest divisor below)\n"
+	       "      --pq-bits B        ivfpq: 8 (default) or 4 bits per code: 4 scans codes\n"
+	       "                         in registers (fast-scan); use with --refine\n"
 	       "      --lsh-tables L     lsh: hash tables (default 8, at most 64)\n"
 	       "      --lsh-bits B       lsh: hyperplanes per table, 2^B buckets (default:\n"
 	       "                         about 8 records a bucket, at most 32)\n"
@@ -144,6 +147,9 @@ static bool on_param(int opt, const char *arg, build_args *a)
 		break;
 	case OPT_PQM:
 		set_param(a, "pq_m", "--pq-m", arg, 1, VDB_MAX_DIM);
+		break;
+	case OPT_PQBITS:
+		set_param(a, "pq_bits", "--pq-bits", arg, 4, 8);
 		break;
 	case OPT_REFINE:
 		a->b.refine = (unsigned)cmd_size("--refine", arg, 0, 1000);
@@ -260,6 +266,7 @@ static const struct option longopts[] = {
 	{ "ef-construction", required_argument, NULL, OPT_EFC },
 	{ "nlist", required_argument, NULL, OPT_NLIST },
 	{ "pq-m", required_argument, NULL, OPT_PQM },
+	{ "pq-bits", required_argument, NULL, OPT_PQBITS },
 	{ "refine", required_argument, NULL, OPT_REFINE },
 	{ "storage", required_argument, NULL, OPT_STORAGE },
 	{ "lsh-tables", required_argument, NULL, OPT_LSH_TABLES },

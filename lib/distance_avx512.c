@@ -366,4 +366,5 @@ const vdb_kernels vdb_kernels_avx512 = {
 	.decode_f16 = decode_f16_avx512,
 	.l2sq_u8 = l2sq_u8_avx512,
 	.dot_u8 = dot_u8_avx512,
+	.pq4_block = vdb_pq4_block_avx512,
 };

@@ -201,4 +201,5 @@ const vdb_kernels vdb_kernels_scalar = {
 	.decode_f16 = decode_f16_scalar,
 	.l2sq_u8 = l2sq_u8_scalar,
 	.dot_u8 = dot_u8_scalar,
+	.pq4_block = vdb_pq4_block_scalar,
 };

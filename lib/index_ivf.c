@@ -196,7 +196,7 @@ static vdb_status ivf_like(vdb_index *ix, const ivf *b, ivf **out)
 		f->own_vecs = vdb_malloc((n ? n : 1) * d * sizeof(float), "vectors");
 	if (f->pq) {
 		f->own_codes = vdb_malloc((n ? n : 1) * m, "pq codes");
-		f->pq_q = (vdb_pq){ .d = d, .m = m, .dsub = b->pq_q.dsub };
+		f->pq_q = (vdb_pq){ .d = d, .m = m, .dsub = b->pq_q.dsub, .ksub = b->pq_q.ksub };
 		f->pq_q.cb = vdb_malloc((size_t)VDB_PQ_KSUB * d * sizeof(float), "pq codebooks");
 	}
 	if (!f->own_cent || !f->own_off || !f->own_row || (b->vecs && !f->own_vecs) ||
@@ -347,6 +347,7 @@ vdb_status vdb_ivf_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *h)
 	memcpy(&h->params[P_XMAX], &f->xmax, sizeof f->xmax);
 	memcpy(&h->params[P_MSE_CENT], &f->mse_cent, sizeof f->mse_cent);
 	memcpy(&h->params[P_MSE_PQ], &f->mse_pq, sizeof f->mse_pq);
+	h->params[P_PQBITS] = f->pq && f->pq_q.ksub ? 4 : 0;
 	vdb_status s = vdb_file_write_section(w, SEC_IVCE, f->cent, f->nlist * d * sizeof(float));
 	if (!s)
 		s = vdb_file_write_section(w, SEC_IVOF, f->off, ((size_t)f->nlist + 1) * sizeof *f->off);
@@ -393,8 +394,8 @@ vdb_status vdb_ivf_open(vdb_index *ix, const struct ivf_codec *codec)
 	              "%s: %s index with storage type %u", path, ix->ops->name, file->h.storage);
 	VDB_RETURN_IF(p[P_NLIST] < 1 || p[P_NLIST] > MAX_NLIST || p[P_NLIST] > n ||
 	              (pq && (p[P_PQM] < 1 || p[P_PQM] > d || d % p[P_PQM] ||
-	                      p[P_REFINE] > VDB_MAX_REFINE)) ||
-	              (!pq && (p[P_PQM] || p[P_REFINE])), VDB_ECORRUPT,
+	                      p[P_REFINE] > VDB_MAX_REFINE || (p[P_PQBITS] && p[P_PQBITS] != 4))) ||
+	              (!pq && (p[P_PQM] || p[P_REFINE] || p[P_PQBITS])), VDB_ECORRUPT,
 	              "%s: IVF parameters out of range (nlist %llu, pq_m %llu, refine %llu)", path,
 	              (unsigned long long)p[P_NLIST], (unsigned long long)p[P_PQM],
 	              (unsigned long long)p[P_REFINE]);
@@ -419,12 +420,13 @@ vdb_status vdb_ivf_open(vdb_index *ix, const struct ivf_codec *codec)
 		f->vecs = section(ix, SEC_IVVE, n * d * sizeof(float), "IVVE", &st);
 	if (pq) {
 		uint32_t m = (uint32_t)p[P_PQM];
-		f->pq_q = (vdb_pq){ .d = (uint32_t)d, .m = m, .dsub = (uint32_t)d / m, .borrowed = 1 };
+		f->pq_q = (vdb_pq){ .d = (uint32_t)d, .m = m, .dsub = (uint32_t)d / m, .borrowed = 1,
+		                    .ksub = p[P_PQBITS] ? VDB_PQ4_KSUB : 0 };
 		f->pq_q.cb = (float *)section(ix, SEC_PQCB, (size_t)VDB_PQ_KSUB * d * sizeof(float),
 		                              "PQCB", &st);
 		f->codes = section(ix, SEC_PQCO, n * m, "PQCO", &st);
 		size_t len;
-		if (!st && vdb_file_section(ix->file, SEC_PQPL, &len))
+		if (!st && !f->pq_q.ksub && vdb_file_section(ix->file, SEC_PQPL, &len))
 			f->ptab = section(ix, SEC_PQPL, (size_t)f->nlist * m * VDB_PQ_KSUB * sizeof(float),
 			                  "PQPL", &st);
 		if (!st)
@@ -460,6 +462,10 @@ vdb_status vdb_ivf_open(vdb_index *ix, const struct ivf_codec *codec)
 		return vdb_fail(VDB_ECORRUPT, "%s: IVRW position %zu holds row %u, beyond the %zu rows",
 		                path, pos, f->row[pos], n);
 	}
+	/* 4-bit codes: their packed copy and tables are made here, from the
+	 * checked lists, never read from the file */
+	if (pq && f->pq_q.ksub)
+		return codec->tables(f, ix->metric, (uint32_t)d);
 	return VDB_OK;
 }
 
@@ -840,6 +846,8 @@ void vdb_ivf_free(vdb_index *ix)
 	free(f->own_codes);
 	free(f->own_ptab);
 	free(f->pos_of);
+	if (f->codec && f->codec->free)
+		f->codec->free(f);
 	vdb_pq_free(&f->pq_q);
 	free(f);
 }

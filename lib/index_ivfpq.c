@@ -10,6 +10,7 @@
  * sections and the search around the scan are index_ivf.c's.
  */
 #include "ivf.h"
+#include "pq_fast.h"
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -29,14 +30,24 @@ static const struct vdb_index_param param_pq_m = {
 	.name = "pq_m", .option = "--pq-m", .what = "sub-quantizers (divides dim; default dim/8 or near)",
 	.min = 1, .max = VDB_MAX_DIM,
 };
+/* pq_bits: 8 (256 centroids a subspace) or 4 (16: fast-scan, pq_fast.c) */
+static const struct vdb_index_param param_pq_bits = {
+	.name = "pq_bits", .option = "--pq-bits", .what = "bits per sub-quantizer code: 8 or 4",
+	.min = 4, .max = 8, .def = 8,
+};
 static const struct vdb_index_param *const params[] = { &vdb_ivf_nlist_param, &param_pq_m,
-	                                                NULL };
+	                                                &param_pq_bits, NULL };
 
-static vdb_status train_pq(vdb_index *ix, ivf *f, const float *x, unsigned pq_m)
+static vdb_status train_pq(vdb_index *ix, ivf *f, const float *x, unsigned pq_m,
+                           unsigned bits)
 {
 	size_t n = ix->count;
 	uint32_t d = ix->dim, m = pq_m ? pq_m : default_pq_m(d);
 	VDB_RETURN_IF(m > d || d % m, VDB_EINVAL, "--pq-m %u must divide the dimension %u", m, d);
+	VDB_RETURN_IF(bits != 4 && bits != 8, VDB_EINVAL, "--pq-bits %u: must be 4 or 8", bits);
+	VDB_RETURN_IF(bits == 4 && m > VDB_PQ4_MAX_M, VDB_EINVAL,
+	              "--pq-bits 4 takes at most %u sub-quantizers (VDB_PQ4_MAX_M); --pq-m is %u",
+	              VDB_PQ4_MAX_M, m);
 	VDB_RETURN_IF(n < VDB_PQ_KSUB, VDB_EFORMAT,
 	              "ivfpq needs at least %u vectors to train its codebooks (there are %zu)",
 	              VDB_PQ_KSUB, n);
@@ -64,7 +75,8 @@ static vdb_status train_pq(vdb_index *ix, ivf *f, const float *x, unsigned pq_m)
 			ivf sample = *f;
 			sample.row = trow;
 			vdb_ivf_residuals(&sample, x, d, 0, nb, tl, tr);
-			st = vdb_pq_train(&f->pq_q, tr, nb, d, m, ix->seed);
+			st = vdb_pq_train_k(&f->pq_q, tr, nb, d, m,
+			                    bits == 4 ? VDB_PQ4_KSUB : VDB_PQ_KSUB, ix->seed);
 		}
 		free(tr), free(tl), free(trow);
 	}
@@ -130,21 +142,30 @@ static vdb_status compute_ptab(ivf *f, vdb_metric m, uint32_t d)
 	return VDB_OK;
 }
 
+static vdb_status tables(ivf *f, vdb_metric m, uint32_t d)
+{
+	if (f->pq_q.ksub) { /* 4-bit: packed codes and tables, in memory only */
+		vdb_pq4 *p = NULL;
+		vdb_status st = vdb_pq4_make(&p, f, m, d);
+		f->fast = p;
+		return st;
+	}
+	vdb_status st = vdb_pq_prepare(&f->pq_q);
+	return st ? st : compute_ptab(f, m, d);
+}
+
 /* The codebooks of x (the build's rows, in f's lists), its codes and tables. */
 static vdb_status train(vdb_index *ix, ivf *f, const float *x, const vdb_build_opts *o)
 {
-	vdb_status st = train_pq(ix, f, x, vdb_param_value(o, &param_pq_m));
-	if (!st)
-		st = vdb_pq_prepare(&f->pq_q);
-	if (!st)
-		st = compute_ptab(f, ix->metric, ix->dim);
-	return st;
+	vdb_status st = train_pq(ix, f, x, vdb_param_value(o, &param_pq_m),
+	                         vdb_param_value(o, &param_pq_bits));
+	return st ? st : tables(f, ix->metric, ix->dim);
 }
 
-static vdb_status tables(ivf *f, vdb_metric m, uint32_t d)
+static void free_fast(ivf *f)
 {
-	vdb_status st = vdb_pq_prepare(&f->pq_q);
-	return st ? st : compute_ptab(f, m, d);
+	vdb_pq4_free(f->fast);
+	f->fast = NULL;
 }
 
 /* Scan codes: keys from the distance tables into h (ids are positions when
@@ -152,6 +173,10 @@ static vdb_status tables(ivf *f, vdb_metric m, uint32_t d)
 static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
                        const uint64_t *allow, vdb_topk *h, bool by_pos)
 {
+	if (f->fast) {
+		vdb_pq4_scan(f, m, d, w, nl, allow, h, by_pos);
+		return;
+	}
 	const vdb_kernels *K = vdb_kernels_get();
 	uint32_t pm = f->pq_q.m;
 	size_t per = (size_t)pm * VDB_PQ_KSUB;
@@ -191,7 +216,8 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 	}
 }
 
-static const struct ivf_codec pq_codec = { .train = train, .tables = tables, .scan = scan_codes };
+static const struct ivf_codec pq_codec = { .train = train, .tables = tables, .scan = scan_codes,
+	                                        .free = free_fast };
 
 static vdb_status ivfpq_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
 {
@@ -211,7 +237,11 @@ static void ivfpq_info(const vdb_index *ix, json_t *obj)
 	vdb_ivf_info(ix, obj);
 	size_t bpv = 4 + (f->vecs ? 4 * (size_t)ix->dim : 0) + f->pq_q.m;
 	double tables = (double)f->nlist * f->pq_q.m * VDB_PQ_KSUB * sizeof(float);
-	if (f->ptab && ix->count)
+	if (f->fast && ix->count) /* what a search reads: the packed codes and tables */
+		json_object_set_new(obj, "bytes_per_vector",
+		                    json_real((double)(bpv - f->pq_q.m) +
+		                              (double)vdb_pq4_bytes(f->fast) / (double)ix->count));
+	else if (f->ptab && ix->count)
 		json_object_set_new(obj, "bytes_per_vector",
 		                    json_real((double)bpv + tables / (double)ix->count));
 	else
@@ -219,7 +249,7 @@ static void ivfpq_info(const vdb_index *ix, json_t *obj)
 	json_t *q = json_object();
 	json_object_set_new(q, "kind", json_string("pq"));
 	json_object_set_new(q, "m", json_integer(f->pq_q.m));
-	json_object_set_new(q, "bits", json_integer(8));
+	json_object_set_new(q, "bits", json_integer(f->pq_q.ksub ? 4 : 8));
 	json_object_set_new(q, "dsub", json_integer(f->pq_q.dsub));
 	json_object_set_new(q, "residual", json_true());
 	/* mean squared error at build: the codes against the centroid alone */

@@ -17,8 +17,12 @@
 /* the per-list tables are kept up to this size; above it, each probed list
  * gets its table computed at query time */
 #define MAX_PTAB_BYTES ((size_t)512 << 20)
+/* --pq-bits 4: at most this many sub-quantizers (their byte tables sum in 16 bits) */
+#define VDB_PQ4_MAX_M 4096u
 
 enum { P_NLIST = 1, P_PQM = 2, P_REFINE = 3, P_XMAX = 4, P_MSE_CENT = 5, P_MSE_PQ = 6 };
+/* ivfpq: bits per code, 4 (fast-scan, index_ivfpq.c) or 0 for 8 (older files) */
+enum { P_PQBITS = 7 };
 #define MAX_NLIST (1u << 24)
 #define DEFAULT_NPROBE 16u
 #define BLOCK 65536 /* rows per block when computing residuals */
@@ -42,6 +46,8 @@ struct ivf_codec {
 	 * by_pos, else rows) */
 	void (*scan)(const struct ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
 	             const uint64_t *allow, vdb_topk *h, bool by_pos);
+	/* free what tables() made in f->fast (NULL: nothing) */
+	void (*free)(struct ivf *f);
 };
 
 typedef struct ivf {
@@ -67,6 +73,7 @@ typedef struct ivf {
 	uint8_t *own_codes;
 	float *own_ptab;
 	uint32_t *pos_of;     /* row -> position, built on first need (filters, --get) */
+	void *fast;           /* ivfpq 4-bit: codes packed for fast-scan, tables (codec's) */
 } ivf;
 
 /* A search's scratch, per thread. */

@@ -28,11 +28,18 @@ typedef struct {
 	float *cb;          /* m x 256 x dsub; owned unless borrowed */
 	int borrowed;
 	float *cbt;         /* m x dsub x 256 (always owned): see vdb_pq_prepare */
+	/* centroids trained per subspace: 16 (4-bit codes, in the first 16
+	 * slots of each subspace's 256, the others zero) or 0 for 256 */
+	uint32_t ksub;
 } vdb_pq;
 #define VDB_PQ_KSUB 256
+#define VDB_PQ4_KSUB 16
 
 vdb_status vdb_pq_train(vdb_pq *pq, const float *x, size_t n, uint32_t d, uint32_t m,
                         uint64_t seed);
+/* The same with ksub centroids per subspace (16 or 256). */
+vdb_status vdb_pq_train_k(vdb_pq *pq, const float *x, size_t n, uint32_t d, uint32_t m,
+                          uint32_t ksub, uint64_t seed);
 /* Codes: n x m bytes. */
 vdb_status vdb_pq_encode(const vdb_pq *pq, const float *x, size_t n, uint8_t *codes);
 void vdb_pq_decode(const vdb_pq *pq, const uint8_t *codes, size_t n, float *x);

@@ -41,7 +41,20 @@ static void subvectors(const float *x, uint32_t d, uint32_t dsub, uint32_t s, si
 vdb_status vdb_pq_train(vdb_pq *pq, const float *x, size_t n, uint32_t d, uint32_t m,
                         uint64_t seed)
 {
+	return vdb_pq_train_k(pq, x, n, d, m, VDB_PQ_KSUB, seed);
+}
+
+/* The number of centroids of each subspace. */
+static uint32_t ksub_of(const vdb_pq *pq)
+{
+	return pq->ksub ? pq->ksub : VDB_PQ_KSUB;
+}
+
+vdb_status vdb_pq_train_k(vdb_pq *pq, const float *x, size_t n, uint32_t d, uint32_t m,
+                          uint32_t ksub, uint64_t seed)
+{
 	memset(pq, 0, sizeof *pq);
+	pq->ksub = ksub == VDB_PQ_KSUB ? 0 : ksub;
 	VDB_RETURN_IF(m == 0 || d % m, VDB_EINVAL,
 	              "pq-m %u must divide the dimension %u", m, d);
 	VDB_RETURN_IF(n < VDB_PQ_KSUB, VDB_EINVAL,
@@ -49,17 +62,19 @@ vdb_status vdb_pq_train(vdb_pq *pq, const float *x, size_t n, uint32_t d, uint32
 	pq->d = d, pq->m = m, pq->dsub = d / m;
 	size_t ns = n < (size_t)VDB_PQ_KSUB * VDB_KMEANS_MAX_PER_CENTROID
 	                    ? n : (size_t)VDB_PQ_KSUB * VDB_KMEANS_MAX_PER_CENTROID;
-	pq->cb = vdb_malloc((size_t)m * VDB_PQ_KSUB * pq->dsub * sizeof(float), "pq codebooks");
+	pq->cb = calloc((size_t)m * VDB_PQ_KSUB * pq->dsub, sizeof(float));
 	/* a strided sample keeps the same rows for every subspace */
 	float *sub = vdb_malloc(ns * pq->dsub * sizeof(float), "pq training");
 	vdb_status st = pq->cb && sub ? VDB_OK : VDB_ENOMEM;
+	if (!pq->cb)
+		vdb_fail(VDB_ENOMEM, "out of memory for the pq codebooks");
 	for (uint32_t s = 0; !st && s < m; s++) {
 		for (size_t i = 0; i < ns; i++) {
 			size_t r = (size_t)((double)i * (double)n / (double)ns);
 			memcpy(sub + i * pq->dsub, x + r * d + (size_t)s * pq->dsub,
 			       pq->dsub * sizeof(float));
 		}
-		st = vdb_kmeans(sub, ns, pq->dsub, VDB_PQ_KSUB, 0, seed + s, "pq",
+		st = vdb_kmeans(sub, ns, pq->dsub, ksub_of(pq), 0, seed + s, "pq",
 		                pq->cb + (size_t)s * VDB_PQ_KSUB * pq->dsub);
 	}
 	free(sub);
@@ -79,7 +94,7 @@ vdb_status vdb_pq_encode(const vdb_pq *pq, const float *x, size_t n, uint8_t *co
 		size_t nb = n - r0 < block ? n - r0 : block;
 		for (uint32_t s = 0; !st && s < pq->m; s++) {
 			subvectors(x, pq->d, pq->dsub, s, r0, nb, sub);
-			st = vdb_nearest(pq->cb + (size_t)s * VDB_PQ_KSUB * pq->dsub, VDB_PQ_KSUB, sub,
+			st = vdb_nearest(pq->cb + (size_t)s * VDB_PQ_KSUB * pq->dsub, ksub_of(pq), sub,
 			                 nb, pq->dsub, asg, NULL);
 			for (size_t i = 0; !st && i < nb; i++)
 				codes[(r0 + i) * pq->m + s] = (uint8_t)asg[i];

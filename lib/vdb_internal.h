@@ -47,6 +47,12 @@ typedef struct {
 	 * a search on codes alone, where the query is quantized too. */
 	uint32_t (*l2sq_u8)(const uint8_t *a, const uint8_t *b, size_t d);
 	uint32_t (*dot_u8)(const uint8_t *a, const uint8_t *b, size_t d);
+	/* ===== 4-bit PQ fast-scan (pq_scan*.c) ===== */
+	/* One block of 32 codes of m sub-quantizers of 16 centroids against
+	 * m tables of 16 bytes (layout: pq_scan.c): out[i] = the sum of vector
+	 * i's entries, modulo 2^16; bit i of the result: out[i] <= thr. */
+	uint32_t (*pq4_block)(const uint8_t *codes, const uint8_t *lut, size_t m, uint16_t thr,
+	                      uint16_t *out);
 } vdb_kernels;
 
 const vdb_kernels *vdb_kernels_get(void);

@@ -15,7 +15,11 @@ the threads; FAISS one search() call per query, which it runs on one thread).
 Cosine for FAISS: the base and the queries normalised (faiss.normalize_L2), METRIC_INNER_PRODUCT,
 an IndexFlatIP coarse quantizer (FAISS's IVF then trains spherical k-means).
 
-    bench_ivf.py --data DIR [--runs N] [--quick] [--threads T]
+ivfpq4_r: vdb's 4-bit fast-scan codes (--pq-bits 4, twice the sub-quantizers: the same code bytes)
+with --refine, against the same FAISS IndexIVFPQ + IndexRefineFlat; the last line of a dataset gives
+its queries/s over vdb's 8-bit ivfpq + refine at each recall both reach.
+
+    bench_ivf.py --data DIR [--runs N] [--quick] [--threads T] [--kinds ivfpq_r,ivfpq4_r] [--synth N]
 """
 import argparse, json, math, os, re, shutil, subprocess, sys, tempfile, time
 from contextlib import contextmanager
@@ -29,6 +33,7 @@ TARGETS = (0.90, 0.95)
 SWEEP_TO = 0.99         # the sweep goes on to this recall (or nlist, or a plateau)
 PLATEAU = 0.002         # ... and stops once a doubling of nprobe gains less than this (PQ-bound)
 REFINE = 4
+REFINE4 = REFINE        # vdb --pq-bits 4 (twice the sub-quantizers: the same code bytes): its refine
 TIMED_QUERIES = 10_000  # small query sets are repeated up to this many for timing
 PQ_M = {128: 16, 100: 10}
 SYSTEMS = ("vdb", "faiss")
@@ -111,7 +116,7 @@ class Bench:
         else:
             ivf = faiss.IndexIVFPQ(quant, d, nlist, m, 8, mt)
         index = ivf
-        if kind == "ivfpq_r":
+        if kind in ("ivfpq_r", "ivfpq4_r"):  # the peer of vdb's 4-bit fast-scan: the same
             index = faiss.IndexRefineFlat(ivf)
             index.k_factor = REFINE
         if self.faiss_params is None and kind != "ivf":
@@ -152,17 +157,24 @@ class Bench:
                  ("ivfpq", f"IVF-PQ m {m}x8", ["--type", "ivfpq", "--pq-m", str(m)]),
                  ("ivfpq_r", f"IVF-PQ m {m}x8 + refine {REFINE}",
                   ["--type", "ivfpq", "--pq-m", str(m), "--refine", str(REFINE)])]
+        m4 = 2 * m if d % (2 * m) == 0 else m
+        kinds.append(("ivfpq4_r", f"vdb IVF-PQ m {m4}x4 fast-scan + refine {REFINE4} (FAISS: m {m}x8 + refine {REFINE})",
+                      ["--type", "ivfpq", "--pq-m", str(m4), "--pq-bits", "4", "--refine", str(REFINE4)]))
+        kinds = [k for k in kinds if not self.a.kinds or k[0] in self.a.kinds.split(",")]
         print(f"\n## {name}\n")
         print(f"nlist {nlist} (4 sqrt(n), passed to both); PQ m {m}, 8 bits."
               + (f" Searches timed on the {nq:,} queries repeated {rep}x ({nq * rep:,} searches)." if rep > 1 else ""))
         sanity = None
+        runs = {}
         for kind, label, vargs in kinds:
             R = self.kind(kind, metric, basef, qf, qrep, fbase, fq, fq_rep, gt, n, d, nq, rep, nlist, m, vargs)
+            runs[kind] = R
             if kind == "ivf" and not R["vdb"]["na"]:
                 sanity = self.sanity(R["vdb"], metric, qf, base, q, gt, nq, nlist)
             self.report(label, nlist, R)
         if sanity:
             print(sanity)
+        self.fast_scan_ratio(runs)
         sys.stdout.flush()
 
     def sanity(self, r, metric, qf, base, q, gt, nq, nlist):
@@ -323,6 +335,22 @@ class Bench:
         p = Run([self.vdb("vdb-query"), "-x", path, "-k", str(K), "--nprobe", str(npr), "-b", "1",
                  "-t", str(t), "-v", qf])
         return search_seconds(p.err) if p.rc == 0 else None
+    def fast_scan_ratio(self, runs):
+        """vdb's 4-bit fast-scan over its own 8-bit ivfpq, both refined, at each recall both reach."""
+        a, b = runs.get("ivfpq4_r"), runs.get("ivfpq_r")
+        if not a or not b or a["vdb"]["na"] or b["vdb"]["na"]:
+            return
+        out = []
+        for target in sorted(set(a["targets"]) | set(b["targets"])):
+            for t in (1, self.T):
+                q = []
+                for R in (a, b):
+                    hit = next(((p_, rc) for p_, rc in R["vdb"]["sweep"] if rc >= target), None)
+                    q.append(R["vdb"]["qps"].get((hit[0], t)) if hit else None)
+                if q[0] and q[1]:
+                    out.append(f"@{target:.2f} {t}t {q[0] / q[1]:.2f}")
+        print(f"- vdb 4-bit fast-scan + refine {REFINE4} over vdb 8-bit + refine {REFINE}, q/s at equal recall: "
+              + (", ".join(out) or "no recall target reached by both (or not timed)"))
 
     # ---- the table --------------------------------------------------------------------
     def report(self, label, nlist, R):
@@ -419,11 +447,13 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--threads", type=int, default=2, help="threads of builds and batch searches")
     p.add_argument("--quick", action="store_true", help="skip the 100k synthetic set")
+    p.add_argument("--kinds", help="only these, comma-separated: ivf, ivfpq, ivfpq_r, ivfpq4_r")
+    p.add_argument("--synth", type=int, help="the synthetic set's size (default 100k)")
     a = p.parse_args()
     started = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix="vdb-bench-ivf-")
     try:
-        sets = datasets(a.data, tmp, a.quick, a.threads, K)
+        sets = datasets(a.data, tmp, a.quick, a.threads, K, synth_n=a.synth)
         bin_ = os.environ["VDB_BIN"]
         ver = subprocess.run([os.path.join(bin_, "vdb-query"), "--version"], capture_output=True,
                              text=True).stdout.strip()

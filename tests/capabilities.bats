@@ -91,7 +91,7 @@ small_inputs() {
   run -64 vdb-build -T hnsw --nlist 8 -o x.vdb f.jsonl
   [[ "$output" == *"--nlist applies to ivf and ivfpq indexes, not hnsw"* ]]
   run -64 vdb-build -T ivf --pq-m 4 -o x.vdb f.jsonl
-  [[ "$output" == *"--pq-m applies to ivfpq indexes, not ivf"* ]]
+  [[ "$output" == *"--pq-m and --pq-bits apply to ivfpq indexes, not ivf"* ]]
   run -64 vdb-build -T flat --lsh-tables 4 -o x.vdb f.jsonl
   [[ "$output" == *"--lsh-tables and --lsh-bits apply to lsh indexes, not flat"* ]]
   [ ! -e x.vdb ]

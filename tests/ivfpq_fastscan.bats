@@ -1,0 +1,125 @@
+#!/usr/bin/env bats
+# ivfpq --pq-bits 4: 4-bit codes scanned in registers (fast-scan), re-ranked
+# with --refine; every SIMD level gives the same answer; crafted files are
+# refused or searched without a crash.
+
+load helpers
+
+# (fill FILE OFFSET TEMPLATE COUNT VALUE: COUNT values at OFFSET)
+fill() {
+  perl -e 'my ($f, $o, $t, $n, $v) = @ARGV; $v = hex($v) if $v =~ /^0x/i;
+           open(my $h, "+<:raw", $f) or die "$f: $!";
+           seek($h, $o, 0) or die; print $h pack("$t*", ($v) x $n) or die;' "$@"
+}
+
+@test "pq-bits 4: recall@10 after --refine 16 on sift2k is within 0.02 of 8-bit codes' at --refine 8, >= 0.95" {
+  b=$D/sift2k_base.fvecs q=$D/sift_query20.fvecs gt=$D/sift2k_gt100_l2.ivecs
+  vdb-build -q -T ivfpq --nlist 32 --pq-m 16 --pq-bits 4 --refine 16 -o p4.vdb "$b"
+  vdb-build -q -T ivfpq --nlist 32 --pq-m 16 --refine 8 -o p8.vdb "$b"
+  r4=$(recall10 p4.vdb "$q" "$gt" --nprobe 8)
+  r8=$(recall10 p8.vdb "$q" "$gt" --nprobe 8)
+  echo "4-bit $r4, 8-bit $r8"
+  ge "$r4" 0.95
+  ge "$r4" "$(awk -v r="$r8" 'BEGIN { print r - 0.02 }')"
+}
+
+@test "pq-bits 4 with refine covering every row and nprobe = nlist: exactly brute force (l2, ip, cosine)" {
+  random_fvecs base.fvecs 300 16 7
+  random_fvecs q.fvecs 6 16 8
+  for m in l2 ip cosine; do
+    vdb-build -q -T ivfpq -m $m --nlist 4 --pq-m 4 --pq-bits 4 --refine 60 -o x.vdb base.fvecs
+    vdb-query -x x.vdb -k 5 --nprobe 4 q.fvecs | ids_of >got
+    brute base.fvecs q.fvecs 5 $m >want
+    diff want got
+  done
+}
+
+@test "pq-bits 4: scalar, avx2 and avx512 kernels give identical results (codes only and refined)" {
+  vdb-query --version | grep -q avx || skip "no x86 SIMD level here"
+  b=$D/sift2k_base.fvecs q=$D/sift_query20.fvecs
+  for r in 0 4; do
+    vdb-build -q -T ivfpq --nlist 16 --pq-m 32 --pq-bits 4 --refine $r -o x.vdb "$b"
+    VDB_SIMD=scalar vdb-query -x x.vdb -k 10 --nprobe 4 "$q" >scalar.out
+    for lv in avx2 avx512; do
+      VDB_SIMD=$lv vdb-query -x x.vdb -k 10 --nprobe 4 "$q" >$lv.out 2>/dev/null || continue
+      cmp scalar.out $lv.out
+    done
+    grep -q '"ids"' scalar.out
+  done
+}
+
+@test "pq-bits 4: --info says bits 4 and counts the packed codes and list tables; no PQPL stored" {
+  b=$D/sift2k_base.fvecs
+  vdb-build -q -T ivfpq --nlist 16 --pq-m 16 --pq-bits 4 -o p4.vdb "$b"
+  vdb-build -q -T ivfpq --nlist 16 --pq-m 16 -o p8.vdb "$b"
+  vdb-query -x p4.vdb --info >i4
+  jq -e '.quantizer.bits == 4 and .quantizer.m == 16' i4
+  # row number 4 + packed codes 16 x 4 bits = 12 bytes at least, plus the
+  # tables (16 lists x 16 x 16 floats / 2000 rows = 8.2): more than 20
+  jq -e '.bytes_per_vector > 20 and .bytes_per_vector < 40' i4
+  [ -z "$(section_at p4.vdb PQPL)" ]
+  [ -n "$(section_at p8.vdb PQPL)" ]
+  b4=$(jq .bytes_per_vector i4) b8=$(vdb-query -x p8.vdb --info | jq .bytes_per_vector)
+  ge "$b8" "$(awk -v b="$b4" 'BEGIN { print 4 * b }')"
+  run -0 vdb-query -x p4.vdb --verify
+}
+
+@test "pq-bits 4: --append and --compact keep 4-bit codes; an appended row is found, a deleted one not" {
+  head -c $((1000 * 516)) "$D/sift2k_base.fvecs" >a.fvecs
+  tail -c $((1000 * 516)) "$D/sift2k_base.fvecs" >b.fvecs
+  vdb-build -q -T ivfpq --nlist 16 --pq-m 16 --pq-bits 4 --refine 4 -o x.vdb a.fvecs
+  vdb-build -q --append -x x.vdb b.fvecs
+  jq -e '.count == 2000 and .quantizer.bits == 4' <(vdb-query -x x.vdb --info)
+  head -c 516 b.fvecs >one.fvecs
+  vdb-query -x x.vdb -k 1 --nprobe 16 one.fvecs | jq -e '.ids[0] == 1000'
+  vdb-build -q --delete -x x.vdb <(echo 1000)
+  vdb-build -q --compact -x x.vdb
+  jq -e '.count == 1999 and .quantizer.bits == 4' <(vdb-query -x x.vdb --info)
+  vdb-query -x x.vdb -k 1 --nprobe 16 one.fvecs | jq -e '.ids[0] != 1000'
+  vdb-query -x x.vdb -k 1 --nprobe 16 <(head -c 516 a.fvecs) | jq -e '.ids[0] == 0'
+}
+
+@test "pq-bits 4 with a filter: only allowed rows, as many as asked" {
+  perl -e 'open(my $h, "<:raw", $ARGV[0]) or die; local $/; my $b = <$h>; my $i = 0;
+    while (length $b) { my $d = unpack("l<", $b); my @v = unpack("f<$d", substr($b, 4));
+      $b = substr($b, 4 + 4 * $d);
+      printf "{\"id\": \"r%d\", \"vector\": [%s], \"metadata\": {\"odd\": %s}}\n",
+        $i, join(",", @v), $i % 2 ? "true" : "false"; $i++ }' "$D/sift2k_base.fvecs" >m.jsonl
+  vdb-build -q -T ivfpq --nlist 16 --pq-m 16 --pq-bits 4 --refine 4 -o x.vdb m.jsonl
+  vdb-query -x x.vdb -k 10 --nprobe 4 --filter 'odd == true' "$D/sift_query20.fvecs" >out
+  [ "$(jq '.ids | length' out | sort -u)" = 10 ]
+  [ "$(jq -r '.ids[] | ltrimstr("r") | tonumber % 2' out | sort -u)" = 1 ]
+}
+
+@test "--pq-bits 8 writes today's file; other than 4 or 8 is a usage error (64)" {
+  run -64 vdb-build -T ivfpq --pq-bits 5 -o x.vdb "$D/sift2k_base.fvecs"
+  assert_output --partial "pq-bits"
+  run -64 vdb-build -T ivfpq --pq-bits 3 -o x.vdb "$D/sift2k_base.fvecs"
+  [ ! -e x.vdb ]
+  vdb-build -q -T ivfpq --nlist 16 --pq-m 16 -o x.vdb "$D/sift2k_base.fvecs"
+  jq -e '.quantizer.bits == 8' <(vdb-query -x x.vdb --info)
+  vdb-build -q -T ivfpq --nlist 16 --pq-m 16 --pq-bits 8 -o y.vdb "$D/sift2k_base.fvecs"
+  cmp x.vdb y.vdb
+}
+
+@test "crafted 4-bit files: a bad bits value is refused at open (65); code bytes above 15 never crash" {
+  vdb-build -q -T ivfpq --nlist 4 --pq-m 8 --pq-bits 4 -o x.vdb "$D/sift2k_base.fvecs"
+  cp x.vdb clean.vdb
+  # header param 7 (bits) at offset 48 + 8 * 7
+  fill x.vdb 104 Q 1 5
+  reseal x.vdb
+  run -65 vdb-query -x x.vdb -k 3 "$D/sift_query20.fvecs"
+  assert_output --partial "IVF parameters out of range"
+  vdb-build -q -T ivf --nlist 4 -o f.vdb "$D/sift2k_base.fvecs"
+  fill f.vdb 104 Q 1 4
+  reseal f.vdb
+  run -65 vdb-query -x f.vdb -k 3 "$D/sift_query20.fvecs"
+  # every code byte 0xff: searched (and decoded by --get) without a crash
+  cp clean.vdb x.vdb
+  read -r off len < <(section_at x.vdb PQCO)
+  fill x.vdb "$off" C "$len" 255
+  reseal x.vdb
+  run -0 vdb-query -x x.vdb -k 3 --nprobe 4 "$D/sift_query20.fvecs"
+  assert_output --partial '"ids"'
+  run -0 vdb-query -x x.vdb --get 5
+}
