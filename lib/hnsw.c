@@ -16,6 +16,7 @@
  * node that is fully linked.
  */
 #include "hnsw.h"
+#include "hnsw_codes.h"
 #include "distance.h"
 #include "random.h"
 #include "cpu_relax.h"
@@ -94,6 +95,8 @@ static inline uint32_t link_count(const hnsw_graph *g, const uint32_t *lk, int l
 static inline float rank_dist(const hnsw_graph *g, const vdb_kernels *K, const float *q,
                               float bias, uint32_t i)
 {
+	if (g->codes) /* q is a code too */
+		return (float)K->l2sq_u8((const uint8_t *)q, vec_of(g, i), g->dim);
 	return vdb_rows_rank(&g->rows, K, g->metric, q, bias, vec_of(g, i));
 }
 
@@ -103,15 +106,20 @@ static inline const float *node_query(const hnsw_graph *g, const vdb_kernels *K,
                                       float *buf, float *bias)
 {
 	*bias = 0;
-	if (g->rows.kind == VDB_STORAGE_F32 || g->rows.kind == VDB_STORAGE_BINARY)
+	if (g->rows.kind == VDB_STORAGE_F32 || g->rows.kind == VDB_STORAGE_BINARY || g->codes)
 		return vec_of(g, i);
 	vdb_rows_decode(&g->rows, K, vec_of(g, i), buf);
 	vdb_rows_prepare(&g->rows, g->metric, buf, buf, bias);
 	return buf;
 }
 
-static inline float reported(vdb_metric m, float d)
+static inline float reported(const hnsw_graph *g, float d)
 {
+	vdb_metric m = g->metric;
+	if (g->codes) /* codes' squared L2 in steps: the vectors' (cosine: 1 - dot is half of it) */
+		d *= g->rows.step[0] * g->rows.step[0] * (m == VDB_METRIC_L2 ? 1.0f : 0.5f);
+	if (g->codes && m != VDB_METRIC_L2)
+		return d;
 	if (m == VDB_METRIC_L2)
 		return sqrtf(d > 0 ? d : 0);
 	return m == VDB_METRIC_COSINE ? 1 + d : d;
@@ -331,7 +339,10 @@ static void descend(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w, const
 			vdb_normalize(w->p2, g->dim);
 			q = w->p2;
 		}
-		vdb_rows_prepare(&g->rows, g->metric, q, w->q, bias);
+		if (g->codes)
+			vdb_hnsw_codes_query(&g->rows, q, (uint8_t *)w->q);
+		else
+			vdb_rows_prepare(&g->rows, g->metric, q, w->q, bias);
 	}
 	*ep = g->entry;
 	*dep = rank_dist(g, K, w->q, *bias, *ep);
@@ -344,7 +355,7 @@ static void results(const hnsw_graph *g, const hnsw_ws *w, size_t got, size_t k,
 {
 	for (size_t i = 0; i < k; i++) {
 		ids[i] = i < got ? (int64_t)w->pool[i].id : -1;
-		dist[i] = i < got ? reported(g->metric, w->pool[i].d) : INFINITY;
+		dist[i] = i < got ? reported(g, w->pool[i].d) : INFINITY;
 	}
 }
 
