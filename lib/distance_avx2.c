@@ -305,6 +305,88 @@ static void decode_f16_avx2(const uint16_t *h, float *out, size_t n)
 	}
 }
 
+/* Byte codes: 16 bytes at a time widened to 16 bits, where a - b and the
+ * products are exact, and vpmaddwd sums the pairs into 32-bit lanes (at
+ * most 2 * 255^2 each). The lanes may wrap on long codes, but the total
+ * fits in 32 bits (d <= 65536), so the sum modulo 2^32 is exact. The tail
+ * (d % 32) is the last 32 bytes with those already counted zeroed (a
+ * zero adds nothing to either sum); codes under 32 bytes are copied. */
+static inline __m256i lo16(__m256i v)
+{
+	return _mm256_cvtepu8_epi16(_mm256_castsi256_si128(v));
+}
+
+static inline __m256i hi16(__m256i v)
+{
+	return _mm256_cvtepu8_epi16(_mm256_extracti128_si256(v, 1));
+}
+
+static inline uint32_t hsum_epi32(__m256i v)
+{
+	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+	return (uint32_t)_mm_cvtsi128_si32(s);
+}
+
+static inline __m256i l2sq_u8_32(__m256i a, __m256i b, __m256i s)
+{
+	__m256i t0 = _mm256_sub_epi16(lo16(a), lo16(b)), t1 = _mm256_sub_epi16(hi16(a), hi16(b));
+	return _mm256_add_epi32(s, _mm256_add_epi32(_mm256_madd_epi16(t0, t0),
+	                                            _mm256_madd_epi16(t1, t1)));
+}
+
+static inline __m256i dot_u8_32(__m256i a, __m256i b, __m256i s)
+{
+	return _mm256_add_epi32(s, _mm256_add_epi32(_mm256_madd_epi16(lo16(a), lo16(b)),
+	                                            _mm256_madd_epi16(hi16(a), hi16(b))));
+}
+
+static inline __m256i load32(const uint8_t *p)
+{
+	return _mm256_loadu_si256((const __m256i *)p);
+}
+
+/* one loop for both sums: block (inlined, constant) adds 32 bytes' terms */
+typedef __m256i u8_block(__m256i a, __m256i b, __m256i s);
+static inline __attribute__((always_inline)) uint32_t
+sum_u8(const uint8_t *a, const uint8_t *b, size_t d, u8_block *block)
+{
+	__m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+	size_t i = 0;
+	for (; i + 64 <= d; i += 64) {
+		s0 = block(load32(a + i), load32(b + i), s0);
+		s1 = block(load32(a + i + 32), load32(b + i + 32), s1);
+	}
+	if (i + 32 <= d) {
+		s0 = block(load32(a + i), load32(b + i), s0);
+		i += 32;
+	}
+	if (i < d && d >= 32) { /* the last d - i bytes of the last 32 */
+		static const int8_t ones[64] = { [32] = -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+			                         -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+			                         -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+		__m256i m = load32((const uint8_t *)ones + (d - i));
+		s1 = block(_mm256_and_si256(load32(a + d - 32), m),
+		           _mm256_and_si256(load32(b + d - 32), m), s1);
+	} else if (i < d) {
+		uint8_t x[32] = { 0 }, y[32] = { 0 };
+		memcpy(x, a, d), memcpy(y, b, d);
+		s1 = block(load32(x), load32(y), s1);
+	}
+	return hsum_epi32(_mm256_add_epi32(s0, s1));
+}
+
+static uint32_t l2sq_u8_avx2(const uint8_t *a, const uint8_t *b, size_t d)
+{
+	return sum_u8(a, b, d, l2sq_u8_32);
+}
+
+static uint32_t dot_u8_avx2(const uint8_t *a, const uint8_t *b, size_t d)
+{
+	return sum_u8(a, b, d, dot_u8_32);
+}
+
 const vdb_kernels vdb_kernels_avx2 = {
 	.name = "avx2",
 	.l2sq = l2sq_avx2,
@@ -319,4 +401,6 @@ const vdb_kernels vdb_kernels_avx2 = {
 	.dot_f16 = dot_f16_avx2,
 	.decode_sq8 = decode_sq8_avx2,
 	.decode_f16 = decode_f16_avx2,
+	.l2sq_u8 = l2sq_u8_avx2,
+	.dot_u8 = dot_u8_avx2,
 };

@@ -12,6 +12,7 @@ def read_vecs(path, dtype="<f4"):
 
 
 def write_fvecs(path, x):
+    """x as fvecs rows to path (a file name, or an open binary file: appended there)."""
     n, d = x.shape
     out = np.empty((n, d + 1), dtype="<i4")
     out[:, 0] = d

@@ -124,6 +124,81 @@ static void hamming_many(const vdb_kernels *k, const vdb_kernels *ref)
 	   k->name, ref->name, bad);
 }
 
+/* One value of an adversarial pattern: huge (squares near 1e34), tiny
+ * (products near 1e-30, still normal), magnitudes mixed over 30 decades
+ * in one vector, and cancellation (b close to a: l2 from the last bits; b
+ * of alternating sign: dot near 0). Finite results only: no NaN, no inf. */
+static void pattern(int p, float *a, float *b, size_t d)
+{
+	for (size_t i = 0; i < d; i++) {
+		float x = rnd(), y = rnd();
+		switch (p) {
+		case 0: a[i] = x * 1e17f, b[i] = y * 1e17f; break;
+		case 1: a[i] = x * 1e-15f, b[i] = y * 1e-15f; break;
+		case 2: a[i] = x * powf(10, 15 * rnd()), b[i] = y * powf(10, 15 * rnd()); break;
+		case 3: a[i] = x * 1e4f, b[i] = a[i] * (1 + 1e-6f * y); break;
+		default: a[i] = x, b[i] = (i & 1 ? -a[i] : a[i]) * (1 + 1e-6f * y); break;
+		}
+	}
+}
+
+/* Float kernels of a level on adversarial inputs, every length 1..MAXD
+ * at three alignments, against double precision within the bound the
+ * exact search relies on (vdb_kernel_gamma(d) times the sum of the terms'
+ * magnitudes; 4 gamma for cosine's 1 - cos), and the exact identities:
+ * l2sq(a, a) = 0, dot(a, 0) = 0, cosine against a zero vector = 1, and an
+ * overflowing sum is +inf (l2sq) or -inf (dot), not NaN. */
+static void extremes(const vdb_kernels *k)
+{
+	static float buf_a[MAXD + 8], buf_b[MAXD + 8], zero[MAXD + 8];
+	const char *pname[] = { "huge", "tiny", "mixed", "close", "alternating" };
+	for (int p = 0; p < 5; p++) {
+		double worst[3] = { 0 };
+		size_t worst_d[3] = { 0 };
+		for (int o = 0; o < 3; o++) {
+			float *a = buf_a + o, *b = buf_b + 2 * o + 1;
+			for (size_t d = 1; d <= MAXD; d++) {
+				pattern(p, a, b, d);
+				double l2 = 0, dot = 0, m_dot = 0, aa = 0, bb = 0;
+				for (size_t i = 0; i < d; i++) {
+					double t = (double)a[i] - b[i];
+					l2 += t * t, dot += (double)a[i] * b[i];
+					m_dot += fabs((double)a[i] * b[i]);
+					aa += (double)a[i] * a[i], bb += (double)b[i] * b[i];
+				}
+				double g = vdb_kernel_gamma(d);
+				double e[3] = {
+					fabs(k->l2sq(a, b, d) - l2) / (g * l2 + 1e-300),
+					fabs(k->dot(a, b, d) - dot) / (g * m_dot + 1e-300),
+					fabs(k->cosine(a, b, d) - (1 - dot / sqrt(aa * bb))) / (4 * g),
+				};
+				for (int j = 0; j < 3; j++)
+					if (!(e[j] <= worst[j]))
+						worst[j] = e[j], worst_d[j] = d;
+			}
+		}
+		ok(worst[0] <= 1 && worst[1] <= 1 && worst[2] <= 1,
+		   "%s l2sq, dot, cosine within the error bound on %s values, d=1..%d, unaligned "
+		   "(worst/bound %.2g at d=%zu, %.2g at d=%zu, %.2g at d=%zu)",
+		   k->name, pname[p], MAXD, worst[0], worst_d[0], worst[1], worst_d[1], worst[2],
+		   worst_d[2]);
+	}
+	int bad = 0;
+	float *a = buf_a + 1, *b = buf_b + 2;
+	for (size_t d = 1; d <= MAXD && !bad; d++) {
+		pattern(2, a, b, d);
+		if (k->l2sq(a, a, d) != 0 || k->dot(a, zero + 3, d) != 0 ||
+		    k->cosine(a, zero + 1, d) != 1 || k->cosine(zero, b, d) != 1)
+			bad = (int)d;
+		for (size_t i = 0; i < d; i++)
+			a[i] = 1e30f, b[i] = -1e30f;
+		if (k->l2sq(a, b, d) != INFINITY || k->dot(a, b, d) != -INFINITY)
+			bad = (int)d;
+	}
+	ok(!bad, "%s: l2sq(a,a) = 0, dot(a,0) = 0, cosine to 0 = 1, overflow is +-inf, d=1..%d "
+	   "(first bad d=%d)", k->name, MAXD, bad);
+}
+
 /* the scalar reference itself against double precision */
 static void reference(const vdb_kernels *s)
 {
@@ -226,30 +301,45 @@ static void decoders(const vdb_kernels *k, const vdb_kernels *ref)
 /* Distances to compressed rows against double precision over the decoded
  * row (ref NULL), or against another level. */
 /* Byte codes: exact integer sums, on random codes and on the extremes (0
- * against 255 in every place, the largest sums d = 65536 allows), every
- * length to MAXD and a long one, at odd offsets. By the formula, in 64 bits. */
+ * against 255 in every place, 255 against 255: the largest sums d = 65536
+ * allows; bytes around the sign bit 127/128, which the VNNI kernels flip),
+ * every length to MAXD and a long one, at every offset mod 4 (each round
+ * its own). By the formula, in 64 bits. */
+static uint8_t byte_of(int round, size_t i, int which)
+{
+	static const uint8_t edge[] = { 0, 1, 127, 128, 129, 254, 255 };
+	switch (round) {
+	case 0: return (uint8_t)(rnd() * 128 + 128);
+	case 1: return which ? 0 : 255;
+	case 2: return which ? 255 : (uint8_t)((i & 1) * 255);
+	case 3: return 255;
+	case 4: return which ? 128 : 127;
+	default: return edge[(size_t)((rnd() + 1) * 3.5f) % sizeof edge];
+	}
+}
+
 static void byte_codes(const vdb_kernels *k)
 {
-	static uint8_t a[65536 + 3], b[65536 + 3];
+	static uint8_t a[65536 + 8], b[65536 + 8];
 	int bad_l2 = 0, bad_dot = 0;
-	for (int round = 0; round < 3; round++)
+	for (int round = 0; round < 6; round++) {
+		size_t oa = (size_t)round % 4, ob = (size_t)(round + 1) % 4 + 1;
 		for (size_t n = 1; n <= MAXD + 1; n++) {
 			size_t len = n == MAXD + 1 ? 65536 : n;
-			for (size_t i = 0; i < len + 3; i++) {
-				a[i] = round == 0 ? (uint8_t)(rnd() * 256) : round == 1 ? 255 : (uint8_t)(i & 1) * 255;
-				b[i] = round == 0 ? (uint8_t)(rnd() * 256) : round == 1 ? 0 : 255;
-			}
+			for (size_t i = 0; i < len + 5; i++)
+				a[i] = byte_of(round, i, 0), b[i] = byte_of(round, i, 1);
 			uint64_t l2 = 0, dot = 0;
 			for (size_t i = 0; i < len; i++) {
-				int64_t t = (int64_t)a[i + 1] - b[i + 2];
+				int64_t t = (int64_t)a[i + oa] - b[i + ob];
 				l2 += (uint64_t)(t * t);
-				dot += (uint64_t)a[i + 1] * b[i + 2];
+				dot += (uint64_t)a[i + oa] * b[i + ob];
 			}
-			if (!bad_l2 && k->l2sq_u8(a + 1, b + 2, len) != l2)
+			if (!bad_l2 && k->l2sq_u8(a + oa, b + ob, len) != l2)
 				bad_l2 = (int)len;
-			if (!bad_dot && k->dot_u8(a + 1, b + 2, len) != dot)
+			if (!bad_dot && k->dot_u8(a + oa, b + ob, len) != dot)
 				bad_dot = (int)len;
 		}
+	}
 	ok(!bad_l2, "%s l2sq_u8 is the exact sum, random and extreme codes (first bad d=%d)", k->name,
 	   bad_l2);
 	ok(!bad_dot, "%s dot_u8 is the exact sum, random and extreme codes (first bad d=%d)", k->name,
@@ -341,6 +431,7 @@ int main(void)
 	decoders(scalar, scalar);
 	coded(scalar, NULL);
 	byte_codes(scalar);
+	extremes(scalar);
 	/* every SIMD level this machine runs, against the scalar reference */
 	const char *simd[] = { "avx512", "avx2", "neon" };
 	int tested = 0;
@@ -357,6 +448,7 @@ int main(void)
 		decoders(k, scalar);
 		coded(k, scalar);
 		byte_codes(k);
+		extremes(k);
 	}
 	if (!tested)
 		skip("this CPU runs no SIMD level (AVX2+FMA, NEON): only the scalar level is tested");

@@ -1,0 +1,118 @@
+"""Scale: vdb on one machine at N x D generated vectors (default 10M x 96).
+
+Writes the base (Gaussian clusters, clustered()'s recipe, generated a million
+rows at a time so it never sits in memory whole) and 1,000 queries to --work,
+computes their exact top 10 with FAISS IndexFlatL2 (added a million rows at a
+time), then for each configuration builds one index with vdb-build (wall time,
+peak RSS from GNU time, file size) and measures with vdb-eval check at two
+search settings: recall@10 and one-query latency p50/p99 on one thread; and
+queries/s of the whole batch on every thread (vdb-query -v). The generated files are kept
+in --work for the next run (delete them with --clean).
+"""
+import argparse, os, re, shutil, sys, time
+import numpy as np
+from bench_common import Run, machine, write_fvecs
+
+p = argparse.ArgumentParser()
+p.add_argument("--data")  # unused: the data is generated
+p.add_argument("--n", type=int, default=10_000_000)
+p.add_argument("--dim", type=int, default=96)
+p.add_argument("--nq", type=int, default=1000)
+p.add_argument("--work", default="/var/tmp/vdb-scale")
+p.add_argument("--configs", default="ivfpq,hnsw-sq8",
+               help="comma-separated: hnsw, hnsw-sq8, ivf, ivfpq")
+p.add_argument("--clean", action="store_true", help="delete --work at the end")
+p.add_argument("--quick", action="store_true", help="100k vectors instead of --n")
+p.add_argument("--runs", type=int, default=1)
+a = p.parse_args()
+if a.quick:
+    a.n = 100_000
+BIN = os.environ["VDB_BIN"]
+CHUNK = 1_000_000
+os.makedirs(a.work, exist_ok=True)
+tag = f"{a.n}x{a.dim}"
+basef, qf, gtf = (os.path.join(a.work, f"{tag}_{s}") for s in ("base.fvecs", "query.fvecs", "gt.ivecs"))
+
+
+def centers(rng, clusters=1000):
+    return rng.normal(size=(clusters, a.dim)).astype(np.float32) * 3
+
+
+def generate():
+    if os.path.exists(gtf):
+        return
+    rng = np.random.default_rng(42)
+    c = centers(rng)
+    with open(basef + ".part", "wb") as f:
+        for start in range(0, a.n, CHUNK):
+            m = min(CHUNK, a.n - start)
+            write_fvecs(f, c[rng.integers(0, len(c), m)] + rng.normal(size=(m, a.dim)).astype(np.float32))
+    os.replace(basef + ".part", basef)
+    q = c[rng.integers(0, len(c), a.nq)] + rng.normal(size=(a.nq, a.dim)).astype(np.float32)
+    with open(qf, "wb") as f:
+        write_fvecs(f, q)
+    import faiss
+    rows = np.memmap(basef, dtype="<f4", mode="r").reshape(a.n, a.dim + 1)
+    index = faiss.IndexFlatL2(a.dim)
+    for start in range(0, a.n, CHUNK):
+        index.add(np.ascontiguousarray(rows[start:start + CHUNK, 1:]))
+    gt = index.search(q, 10)[1].astype("<i4")
+    out = np.empty((a.nq, 11), dtype="<i4")
+    out[:, 0], out[:, 1:] = 10, gt
+    out.tofile(gtf + ".part")
+    os.replace(gtf + ".part", gtf)
+
+
+def nlist():
+    return max(16, int(4 * np.sqrt(a.n)))
+
+
+CONFIGS = {
+    "hnsw": (["-T", "hnsw"], "--ef", (64, 256)),
+    "hnsw-sq8": (["-T", "hnsw", "--storage", "sq8", "--refine", "4"], "--ef", (64, 256)),
+    "ivf": (["-T", "ivf", "--nlist", str(nlist())], "--nprobe", (16, 64)),
+    "ivfpq": (["-T", "ivfpq", "--nlist", str(nlist()), "--pq-m", str(a.dim // 4), "--refine", "10"],
+              "--nprobe", (16, 64)),
+}
+
+
+def mb(x):
+    return f"{x / 2**20:,.0f} MB" if x is not None else "?"
+
+
+def main():
+    t0 = time.perf_counter()
+    generate()
+    cpu, flags = machine()
+    ver = Run([os.path.join(BIN, "vdb-query"), "--version"]).out.strip()
+    print(f"# vdb at scale: {a.n:,} x {a.dim} (Gaussian clusters), {a.nq:,} queries, k 10")
+    print(f"{ver}; CPU {cpu} ({flags}), {os.cpu_count()} cores, "
+          f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
+          f"data and ground truth (FAISS IndexFlatL2) ready in {time.perf_counter() - t0:.0f} s\n")
+    print("| config | build s | build peak RSS | file | setting | recall@10 | p50 ms | p99 ms | "
+          "query peak RSS | batch q/s, all threads |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in a.configs.split(","):
+        args, knob, settings = CONFIGS[name]
+        idx = os.path.join(a.work, f"{tag}_{name}.vdb")
+        b = Run([os.path.join(BIN, "vdb-build"), "-q", "-o", idx] + args + [basef], rss=True)
+        if b.rc != 0:
+            print(f"| {name} | failed ({b.rc}): {b.err.strip().splitlines()[-1] if b.err.strip() else ''} |")
+            continue
+        size = os.path.getsize(idx)
+        for s in settings:
+            c = Run([os.path.join(BIN, "vdb-eval"), "check", "-x", idx, "--queries", qf, "--gt", gtf,
+                     "-k", "10", knob, str(s), "--runs", str(a.runs)], rss=True).check()
+            m = re.search(r"recall@10 ([0-9.]+), latency p50 ([0-9.]+) ms, p90 [0-9.]+ ms, p99 ([0-9.]+) ms",
+                          c.out)
+            q = Run([os.path.join(BIN, "vdb-query"), "-v", "-x", idx, "-k", "10", knob, str(s), qf]).check()
+            qps = re.search(r"\(([0-9]+) queries/s\)", q.err)
+            print(f"| {name} | {b.wall:,.0f} | {mb(b.maxrss)} | {mb(size)} | {knob} {s} | "
+                  f"{m.group(1) if m else '?'} | {m.group(2) if m else '?'} | {m.group(3) if m else '?'} | "
+                  f"{mb(c.maxrss)} | {qps.group(1) if qps else '?'} |", flush=True)
+        os.remove(idx)
+    if a.clean:
+        shutil.rmtree(a.work)
+
+
+main()
