@@ -245,12 +245,27 @@ static inline void greedy(const hnsw_graph *g, const vdb_kernels *K, uint8_t *lo
  * or ef when it does not fit. Shifting from the back finds the place and
  * moves the tail in one pass: new candidates mostly land near the back, and a
  * binary search's chain of dependent loads cost more than the walk. */
+#define POOL_LINEAR 64 /* wider pools (a build's ef_construction) search for the place */
+
 static inline size_t pool_insert(cand *pool, size_t *size, size_t ef, float d, uint32_t id)
 {
 	size_t n = *size;
 	if (n == ef && d >= pool[n - 1].d)
 		return ef;
 	size_t i = n == ef ? n - 1 : n;
+	if (i > POOL_LINEAR) {
+		/* the first entry beyond d, then one move of the tail */
+		size_t lo = 0, hi = i;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (pool[mid].d > d)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		memmove(pool + lo + 1, pool + lo, (i - lo) * sizeof *pool);
+		i = lo;
+	}
 	while (i > 0 && pool[i - 1].d > d) {
 		pool[i] = pool[i - 1];
 		i--;
