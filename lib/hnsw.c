@@ -308,6 +308,8 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws 
 					tags[x] = gen;
 					nb[c++] = x;
 					__builtin_prefetch(g->l0 + (size_t)x * g->stride);
+					if (g->codes) /* a code of two lines: both, long before use */
+						__builtin_prefetch(g->l0 + (size_t)x * g->stride + 64);
 				}
 			}
 		} else {

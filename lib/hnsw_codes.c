@@ -81,15 +81,10 @@ void vdb_hnsw_codes_rerank(vdb_rerank *r, vdb_metric m, const float *q, const fl
 		if (cand[e] < 0)
 			continue;
 		const float *x = vecs + (size_t)cand[e] * d;
-		float f = m == VDB_METRIC_L2 ? K->l2sq(r->q, x, d) : -K->dot(r->q, x, d);
+		/* the metric's distance (cosine: 1 - dot of normalised vectors), in float
+		 * as the float32 graph reports it */
+		float f = m == VDB_METRIC_L2 ? K->l2sq(r->q, x, d) : 1 - K->dot(r->q, x, d);
 		topk_push(&h, f, cand[e]);
 	}
-	/* the k kept, their distances exact */
-	size_t n = h.n;
-	for (size_t i = 0; i < n; i++)
-		r->ids[i] = h.id[i];
-	h.n = 0;
-	for (size_t i = 0; i < n; i++)
-		topk_push(&h, vdb_exact_distance(m, r->q, vecs + (size_t)r->ids[i] * d, d), r->ids[i]);
 	vdb_topk_emit(&h, m, k, ids, dist);
 }

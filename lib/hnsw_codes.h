@@ -28,9 +28,9 @@ void vdb_hnsw_codes_query(const vdb_rows *r, const float *q, uint8_t *code);
 
 
 /* The k best of nc candidates (ids into vecs, -1 ignored) by distance to
- * query q (normalised here for cosine): ranked with the float kernels, the
- * rows read ahead; the k kept get their exact distances (as
- * vdb_rerank_one's, ordered by them). cand may be r->ids. */
+ * query q (normalised here for cosine), with the float kernels (as the
+ * float32 graph ranks and reports), the rows read a few ahead. l2 and
+ * cosine only. */
 void vdb_hnsw_codes_rerank(vdb_rerank *r, vdb_metric m, const float *q, const float *vecs,
                            uint32_t d, const int64_t *cand, size_t nc, size_t k, int64_t *ids,
                            float *dist);
