@@ -16,6 +16,7 @@
  * node that is fully linked.
  */
 #include "hnsw.h"
+#include "hnsw_codes.h"
 #include "distance.h"
 #include "random.h"
 #include "cpu_relax.h"
@@ -94,6 +95,8 @@ static inline uint32_t link_count(const hnsw_graph *g, const uint32_t *lk, int l
 static inline float rank_dist(const hnsw_graph *g, const vdb_kernels *K, const float *q,
                               float bias, uint32_t i)
 {
+	if (g->codes) /* q is a code too */
+		return (float)K->l2sq_u8((const uint8_t *)q, vec_of(g, i), g->dim);
 	return vdb_rows_rank(&g->rows, K, g->metric, q, bias, vec_of(g, i));
 }
 
@@ -103,15 +106,20 @@ static inline const float *node_query(const hnsw_graph *g, const vdb_kernels *K,
                                       float *buf, float *bias)
 {
 	*bias = 0;
-	if (g->rows.kind == VDB_STORAGE_F32 || g->rows.kind == VDB_STORAGE_BINARY)
+	if (g->rows.kind == VDB_STORAGE_F32 || g->rows.kind == VDB_STORAGE_BINARY || g->codes)
 		return vec_of(g, i);
 	vdb_rows_decode(&g->rows, K, vec_of(g, i), buf);
 	vdb_rows_prepare(&g->rows, g->metric, buf, buf, bias);
 	return buf;
 }
 
-static inline float reported(vdb_metric m, float d)
+static inline float reported(const hnsw_graph *g, float d)
 {
+	vdb_metric m = g->metric;
+	if (g->codes) /* codes' squared L2 in steps: the vectors' (cosine: 1 - dot is half of it) */
+		d *= g->rows.step[0] * g->rows.step[0] * (m == VDB_METRIC_L2 ? 1.0f : 0.5f);
+	if (g->codes && m != VDB_METRIC_L2)
+		return d;
 	if (m == VDB_METRIC_L2)
 		return sqrtf(d > 0 ? d : 0);
 	return m == VDB_METRIC_COSINE ? 1 + d : d;
@@ -237,12 +245,27 @@ static inline void greedy(const hnsw_graph *g, const vdb_kernels *K, uint8_t *lo
  * or ef when it does not fit. Shifting from the back finds the place and
  * moves the tail in one pass: new candidates mostly land near the back, and a
  * binary search's chain of dependent loads cost more than the walk. */
+#define POOL_LINEAR 64 /* wider pools (a build's ef_construction) search for the place */
+
 static inline size_t pool_insert(cand *pool, size_t *size, size_t ef, float d, uint32_t id)
 {
 	size_t n = *size;
 	if (n == ef && d >= pool[n - 1].d)
 		return ef;
 	size_t i = n == ef ? n - 1 : n;
+	if (i > POOL_LINEAR) {
+		/* the first entry beyond d, then one move of the tail */
+		size_t lo = 0, hi = i;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (pool[mid].d > d)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		memmove(pool + lo + 1, pool + lo, (i - lo) * sizeof *pool);
+		i = lo;
+	}
 	while (i > 0 && pool[i - 1].d > d) {
 		pool[i] = pool[i - 1];
 		i--;
@@ -285,6 +308,8 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws 
 					tags[x] = gen;
 					nb[c++] = x;
 					__builtin_prefetch(g->l0 + (size_t)x * g->stride);
+					if (g->codes) /* a code of two lines: both, long before use */
+						__builtin_prefetch(g->l0 + (size_t)x * g->stride + 64);
 				}
 			}
 		} else {
@@ -331,7 +356,10 @@ static void descend(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w, const
 			vdb_normalize(w->p2, g->dim);
 			q = w->p2;
 		}
-		vdb_rows_prepare(&g->rows, g->metric, q, w->q, bias);
+		if (g->codes)
+			vdb_hnsw_codes_query(&g->rows, q, (uint8_t *)w->q);
+		else
+			vdb_rows_prepare(&g->rows, g->metric, q, w->q, bias);
 	}
 	*ep = g->entry;
 	*dep = rank_dist(g, K, w->q, *bias, *ep);
@@ -344,7 +372,7 @@ static void results(const hnsw_graph *g, const hnsw_ws *w, size_t got, size_t k,
 {
 	for (size_t i = 0; i < k; i++) {
 		ids[i] = i < got ? (int64_t)w->pool[i].id : -1;
-		dist[i] = i < got ? reported(g->metric, w->pool[i].d) : INFINITY;
+		dist[i] = i < got ? reported(g, w->pool[i].d) : INFINITY;
 	}
 }
 

@@ -43,6 +43,10 @@ typedef struct {
 	uint32_t entry;
 	int max_level;
 	unsigned ef_construction;
+	/* walked on byte codes (hnsw_codes.h): sq8 rows of one step, the query
+	 * quantized as they are, distances by l2sq_u8 (l2, and cosine on the
+	 * normalised rows) */
+	bool codes;
 } hnsw_graph;
 
 size_t vdb_hnsw_stride(size_t vec_bytes, uint32_t M);

@@ -25,7 +25,7 @@ void vdb_build_opts_init(vdb_build_opts *o)
 	o->type = "flat";
 	o->metric = VDB_METRIC_L2;
 	o->seed = VDB_DEFAULT_SEED;
-	o->storage = "f32";
+	o->storage = NULL; /* the type's own: f32, or hnsw's byte codes (hnsw_codes.h) */
 }
 
 void vdb_search_opts_init(vdb_search_opts *o)

@@ -21,6 +21,7 @@
  * file through the same check (vdb_index_verify, in index.c).
  */
 #include "hnsw.h"
+#include "hnsw_codes.h"
 #include "index_internal.h"
 #include <omp.h>
 #include <pthread.h>
@@ -30,7 +31,7 @@
 #define SEC_HNUO VDB_FOURCC('H', 'N', 'U', 'O')
 #define SEC_HNUL VDB_FOURCC('H', 'N', 'U', 'L')
 
-enum { P_M = 1, P_EFC, P_ENTRY, P_TOP, P_REFINE };
+enum { P_M = 1, P_EFC, P_ENTRY, P_TOP, P_REFINE, P_CODES };
 
 #define WS_POOL 16
 
@@ -202,8 +203,17 @@ static vdb_status hnsw_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts
 	uint32_t kind;
 	if (vdb_rows_kind(o, &kind))
 		return VDB_EINVAL;
+	/* no --storage: byte codes walked, re-ranked with the float32 vectors */
+	bool codes = !o->storage && !o->refine &&
+	             (ix->metric == VDB_METRIC_L2 || ix->metric == VDB_METRIC_COSINE);
+	unsigned refine = o->refine;
+	if (codes) {
+		kind = VDB_STORAGE_SQ8;
+		refine = HNSW_CODES_REFINE;
+	}
 	vdb_rows rows;
-	vdb_status s = vdb_rows_train(&rows, kind, ix->dim, data->data, data->n);
+	vdb_status s = codes ? vdb_hnsw_codes_train(&rows, ix->dim, data->data, data->n)
+	                     : vdb_rows_train(&rows, kind, ix->dim, data->data, data->n);
 	if (!s)
 		s = layout(ix, NULL, 0, data, vdb_param_value(o, &param_M),
 		           vdb_param_value(o, &param_efc), &rows);
@@ -211,7 +221,8 @@ static vdb_status hnsw_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts
 		return s;
 	hnsw_index *h = ix->impl;
 	/* the rows now live in the graph: free the floats, or keep them to refine */
-	h->refine = kind == VDB_STORAGE_F32 ? 0 : o->refine;
+	h->refine = kind == VDB_STORAGE_F32 ? 0 : refine;
+	h->g.codes = codes;
 	if (h->refine)
 		h->vecs = h->own_vecs = data->data;
 	else
@@ -233,6 +244,7 @@ static vdb_status hnsw_append(vdb_index *ix, const vdb_index *base, vdb_vecs *da
 		return s;
 	hnsw_index *h = ix->impl;
 	h->refine = old->refine;
+	h->g.codes = old->g.codes;
 	if (h->refine) {
 		size_t d = ix->dim;
 		h->vecs = h->own_vecs = vdb_malloc(ix->count * d * sizeof(float), "vectors");
@@ -303,6 +315,7 @@ static vdb_status hnsw_compact(vdb_index *ix, const vdb_index *base, const int64
 	if ((s = alloc_up(g)))
 		return s;
 	h->refine = old->refine;
+	g->codes = og->codes;
 	if (old->vecs) {
 		h->vecs = h->own_vecs = vdb_malloc(g->n * d * sizeof(float), "vectors");
 		if (!h->vecs)
@@ -319,6 +332,7 @@ static vdb_status hnsw_save(const vdb_index *ix, vdb_file_writer *w, vdb_header 
 	const hnsw_graph *g = &h->g;
 	hd->storage = g->rows.kind;
 	hd->params[P_REFINE] = h->refine;
+	hd->params[P_CODES] = g->codes;
 	hd->params[P_M] = g->M;
 	hd->params[P_EFC] = g->ef_construction;
 	hd->params[P_ENTRY] = g->entry;
@@ -369,6 +383,11 @@ static vdb_status hnsw_open(vdb_index *ix)
 	g->vec_bytes = (g->rows.size + 3) & ~(size_t)3;
 	g->stride = vdb_hnsw_stride(g->vec_bytes, g->M);
 	h->refine = (unsigned)p[P_REFINE];
+	g->codes = p[P_CODES] != 0;
+	VDB_RETURN_IF(p[P_CODES] > 1 || (g->codes && (!vdb_hnsw_codes_ok(&g->rows) ||
+	              (g->metric != VDB_METRIC_L2 && g->metric != VDB_METRIC_COSINE))),
+	              VDB_ECORRUPT, "%s: hnsw index walked on codes (param %llu) without sq8 rows "
+	              "of one step for an l2 or cosine metric", path, (unsigned long long)p[P_CODES]);
 	if (h->refine) {
 		size_t len;
 		h->vecs = vdb_file_section(f, VDB_SEC_VECS, &len);
@@ -434,6 +453,12 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 		ef = HNSW_DEFAULT_EF;
 	/* refine: the refine*k best of the beam are re-ranked exactly */
 	size_t kc = h->refine ? o->k * h->refine : o->k;
+	if (g->codes) { /* codes: the beam's best min(ef, refine*k), ef as asked */
+		if (ef < o->k)
+			ef = o->k;
+		if (kc > ef)
+			kc = ef;
+	}
 	if (ef < kc)
 		ef = kc;
 	int threads = vdb_threads();
@@ -459,8 +484,9 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 			vdb_hnsw_search_one(g, w, qi, kc, ef, allow, oi, od);
 			if (!r)
 				continue;
-			vdb_rerank_one(r, g->metric, (const float *)qi, h->vecs, g->dim, r->ids, kc, o->k,
-			               ids + i * o->k, dist + i * o->k);
+			(g->codes ? vdb_hnsw_codes_rerank : vdb_rerank_one)(
+				r, g->metric, (const float *)qi, h->vecs, g->dim, r->ids, kc, o->k,
+				ids + i * o->k, dist + i * o->k);
 		}
 		ws_give(h, w);
 		vdb_rerank_free(r);
@@ -557,6 +583,10 @@ static void hnsw_info(const vdb_index *ix, json_t *obj)
 	const hnsw_index *h = ix->impl;
 	double vecs = h->vecs ? (double)g->dim * sizeof(float) : 0;
 	json_object_set_new(obj, "bytes_per_vector", json_real((double)g->stride + upper + vecs));
+	if (g->codes) { /* what a search keeps in memory: the float32 rows are read a few per query */
+		json_object_set_new(obj, "walk", json_string("codes"));
+		json_object_set_new(obj, "resident_bytes_per_vector", json_real((double)g->stride + upper));
+	}
 	if (g->rows.kind != VDB_STORAGE_F32 && g->rows.kind != VDB_STORAGE_BINARY)
 		json_object_set_new(obj, "refine", json_integer(h->refine));
 	vdb_rows_info(&g->rows, obj);

@@ -236,7 +236,7 @@ vdb_status vdb_sweep_run(vdb_sweep *s, const vdb_index *ix, const vdb_search_opt
 static const char *const not_params[] = {
 	"file", "format", "size", "type", "metric", "dim", "count", "live", "ids", "metadata",
 	"levels", "entry_point", "seed", "bytes_per_vector", "default_nprobe", "list_sizes",
-	"deleted", "deleted_fraction", "text", "embedder",
+	"deleted", "deleted_fraction", "text", "embedder", "resident_bytes_per_vector",
 	"storage", NULL
 };
 

@@ -324,8 +324,9 @@ typedef struct {
 	unsigned refine;          /* ivfpq, and flat/hnsw with compressed storage: keep the
 	                             float32 vectors too and re-rank refine*k candidates
 	                             with them; 0 = compressed rows only */
-	const char *storage;      /* flat, hnsw: how vectors are kept: "f32" (default),
-	                             "fp16" or "sq8" */
+	const char *storage;      /* flat, hnsw: how vectors are kept: "f32", "fp16" or
+	                             "sq8"; NULL (default): f32, but hnsw for l2 and cosine
+	                             walks byte codes and keeps the float32 vectors */
 	uint32_t shard, shards;   /* the data is shard `shard` of `shards` (recorded in the
 	                             header); shards 0: not a shard */
 	const struct vdb_lexical_opts *lexical; /* a BM25 index of the records' text

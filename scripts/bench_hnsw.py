@@ -1,5 +1,7 @@
-"""HNSW: vdb against hnswlib (compiled here, -O3 -march=native) and FAISS IndexHNSWFlat,
-the same M and ef-construction, the same data, in the same run.
+"""HNSW: vdb against hnswlib (compiled here twice, -O3 -march=native and -O3 -march=native
+-mno-avx512f: on some AVX-512 machines the 256-bit build is faster; the faster of the two at
+each point is the peer of the ratios) and FAISS IndexHNSWFlat, the same M and
+ef-construction, the same data, in the same run.
 
 For each system: build time on --threads threads, index file size, peak RSS of the build
 process, time from process start to the first result, and an ef sweep; for each recall@10
@@ -9,7 +11,9 @@ hnswlib by the C++ driver (scripts/bench_hnswlib.cpp), FAISS around index.search
 the "search S s" figure of vdb-query -v. Build, search and first-result measurements are
 taken --runs times, the systems alternating, and the best is kept.
 
-With --storage sq8 or fp16, vdb stores its vectors compressed and FAISS is IndexHNSWSQ with
+--storage default (the default) builds vdb's default hnsw (byte codes walked, re-ranked with
+the float32 vectors: hnsw_codes.h); FAISS is IndexHNSWFlat then. With --storage sq8 or fp16,
+vdb stores its vectors compressed and FAISS is IndexHNSWSQ with
 the same scalar quantizer (QT_8bit: per-dimension range; QT_fp16); hnswlib has no compressed
 storage and stays float32, as the reference.
 
@@ -28,7 +32,8 @@ FIRST_EF = 64           # ef of the time-to-first-result query (one query: load 
 TIMED_QUERIES = 10_000  # small query sets are repeated up to this many for timing
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 HERE = os.path.dirname(os.path.abspath(__file__))
-SYSTEMS = ("vdb", "hnswlib", "faiss")
+SYSTEMS = ("vdb", "hnswlib", "hnswlib256", "faiss")
+HNSWLIBS = ("hnswlib", "hnswlib256")  # -march=native, and the same without AVX-512
 
 
 def faiss_build_main(argv):
@@ -40,7 +45,7 @@ def faiss_build_main(argv):
     if metric == "cosine":
         faiss.normalize_L2(base)
         fm = faiss.METRIC_INNER_PRODUCT
-    if storage == "f32":
+    if storage in ("f32", "default"):
         index = faiss.IndexHNSWFlat(base.shape[1], int(m), fm)
     else:
         qt = faiss.ScalarQuantizer.QT_8bit if storage == "sq8" else faiss.ScalarQuantizer.QT_fp16
@@ -48,7 +53,7 @@ def faiss_build_main(argv):
     index.hnsw.efConstruction = int(efc)
     faiss.omp_set_num_threads(int(threads))
     t0 = time.perf_counter()
-    if storage != "f32":
+    if storage not in ("f32", "default"):
         index.train(base)
     index.add(base)
     t = time.perf_counter() - t0
@@ -94,7 +99,8 @@ class Bench:
              for s in SYSTEMS}
 
         def order(run):  # the systems alternate: each run starts with the next one
-            return SYSTEMS[run % 3:] + SYSTEMS[:run % 3]
+            n = len(SYSTEMS)
+            return SYSTEMS[run % n:] + SYSTEMS[:run % n]
 
         # builds
         for run in range(a.runs):
@@ -102,8 +108,8 @@ class Bench:
                 r = R[s]
                 if r["na"]:
                     continue
-                if s == "hnswlib":
-                    p = Run([self.drv, "build", metric, str(M), str(EFC), str(T), basef, idx[s]],
+                if s in HNSWLIBS:
+                    p = Run([self.drv[s], "build", metric, str(M), str(EFC), str(T), basef, idx[s]],
                             rss=True).check()
                     t = p.field("build_seconds")
                 elif s == "faiss":
@@ -112,9 +118,9 @@ class Bench:
                     t = p.field("build_seconds")
                 else:
                     p = Run([os.path.join(self.bin, "vdb-build"), "--type", "hnsw", "-m", metric,
-                             "--M", str(M), "--ef-construction", str(EFC), "-t", str(T), "-v",
-                             "--storage", a.storage,
-                             "-o", idx[s], basef], rss=True)
+                             "--M", str(M), "--ef-construction", str(EFC), "-t", str(T), "-v"] +
+                            (["--storage", a.storage] if a.storage != "default" else []) +
+                            ["-o", idx[s], basef], rss=True)
                     if p.rc != 0:
                         r["na"] = f"vdb-build exited with {p.rc}: {first_line(p.err)}"
                         continue
@@ -135,9 +141,9 @@ class Bench:
             for ef in EFS:
                 if r["na"]:
                     break
-                if s == "hnswlib":
+                if s in HNSWLIBS:
                     pre = os.path.join(tmp, "ids")
-                    Run([self.drv, "search", metric, idx[s], qf, "1", str(T), str(ef), pre]).check()
+                    Run([self.drv[s], "search", metric, idx[s], qf, "1", str(T), str(ef), pre]).check()
                     ids = read_vecs(f"{pre}.{ef}", "<i4")
                 elif s == "faiss":
                     fidx.hnsw.efSearch = ef
@@ -173,14 +179,14 @@ class Bench:
                 if r["na"]:
                     continue
                 efs = timed[s]
-                if s == "hnswlib":
+                if s in HNSWLIBS:
                     if efs:
-                        p = Run([self.drv, "search", metric, idx[s], qrep, "1", f"1,{T}",
+                        p = Run([self.drv[s], "search", metric, idx[s], qrep, "1", f"1,{T}",
                                  ",".join(map(str, efs))]).check()
                         for m in re.finditer(r"^ef (\d+) threads (\d+) seconds (\S+)$", p.out, re.M):
                             key = (int(m.group(1)), int(m.group(2)))
                             r["qps"][key] = max(r["qps"].get(key, 0), nq * rep / float(m.group(3)))
-                    p = Run([self.drv, "first", metric, idx[s], q1, str(FIRST_EF)]).check()
+                    p = Run([self.drv[s], "first", metric, idx[s], q1, str(FIRST_EF)]).check()
                 elif s == "faiss":
                     for ef in efs:
                         fidx.hnsw.efSearch = ef
@@ -233,6 +239,9 @@ class Bench:
             out = []
             for s in ("hnswlib", "faiss"):
                 w = key(R[s])
+                if s == "hnswlib":  # the better of the two builds (lower s/MB/ms)
+                    ws = [key(R[h]) for h in HNSWLIBS if not na[h] and key(R[h])]
+                    w = min(ws) if ws else None
                 out.append("n/a" if v is None or not w or w in (math.inf,) else fmt.format(v / w))
             return out
 
@@ -267,6 +276,7 @@ class Bench:
                     vals[s] = r["qps"].get((ef, t))
                     star = "*" if s == "vdb" and r.get("no_search_time") else ""
                     cells.append(f"{vals[s]:,.0f}{star} (ef {ef}, {rec:.3f})" if vals[s] else "n/a")
+                vals["hnswlib"] = max((vals.get(h) or 0 for h in HNSWLIBS), default=0) or None
                 for s in ("hnswlib", "faiss"):
                     v, w = vals.get("vdb"), vals.get(s)
                     cells.append(f"{v / w:.2f}" if v and w else "n/a")
@@ -275,12 +285,12 @@ class Bench:
         print(f"\n## {name}\n")
         if rep > 1:
             print(f"Searches timed on the {nq:,} queries repeated {rep}x ({nq * rep:,} searches).\n")
-        print("| measure | vdb | hnswlib (native) | FAISS | vdb/hnswlib | vdb/FAISS |")
-        print("|---|---|---|---|---|---|")
+        print("| measure | vdb | hnswlib (native) | hnswlib (no AVX-512) | FAISS | vdb/hnswlib | vdb/FAISS |")
+        print("|---|---|---|---|---|---|---|")
         for r in rows:
             print("| " + " | ".join(r) + " |")
         print()
-        for s, label in zip(SYSTEMS, ("vdb", "hnswlib", "FAISS")):
+        for s, label in zip(SYSTEMS, ("vdb", "hnswlib", "hnswlib (no AVX-512)", "FAISS")):
             r = R[s]
             if r["na"]:
                 print(f"- {label}: n/a ({r['na']})")
@@ -306,7 +316,8 @@ class Bench:
                       f"JSONL included), q/s: {', '.join(whole)}")
             if v.get("no_search_time"):
                 print("- *: vdb-query -v printed no `search S s`: whole-command time used")
-        peers = [f"{lab} {R[s]['build_wall']:.2f} s" for s, lab in (("hnswlib", "hnswlib"), ("faiss", "FAISS"))
+        peers = [f"{lab} {R[s]['build_wall']:.2f} s" for s, lab in
+                 (("hnswlib", "hnswlib"), ("hnswlib256", "hnswlib (no AVX-512)"), ("faiss", "FAISS"))
                  if not na[s]]
         print(f"- peers' build: the add calls only; whole build process (reading the data, building, "
               f"saving): {', '.join(peers)}")
@@ -321,7 +332,7 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--threads", type=int, default=2, help="threads of builds and batch searches")
     p.add_argument("--quick", action="store_true", help="skip the 100k synthetic set")
-    p.add_argument("--storage", choices=("f32", "fp16", "sq8"), default="f32",
+    p.add_argument("--storage", choices=("default", "f32", "fp16", "sq8"), default="default",
                    help="vdb --storage and FAISS IndexHNSWSQ (hnswlib stays float32)")
     p.add_argument("--csv", metavar="DIR", help="write each dataset's timed points to DIR/<dataset>.csv "
                    "(system,setting,recall,qps,threads: vdb-eval sweep --reference)")
@@ -329,9 +340,12 @@ def main():
     started = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix="vdb-bench-hnsw-")
     try:
-        drv = os.path.join(tmp, "bench_hnswlib")
-        cxx = ["g++", "-O3", "-march=native", "-fopenmp", "-o", drv, os.path.join(HERE, "bench_hnswlib.cpp")]
-        subprocess.run(cxx, check=True)
+        drv = {}
+        for s, extra in zip(HNSWLIBS, ([], ["-mno-avx512f"])):
+            drv[s] = os.path.join(tmp, f"bench_{s}")
+            cxx = ["g++", "-O3", "-march=native"] + extra + ["-fopenmp", "-o", drv[s],
+                                                             os.path.join(HERE, "bench_hnswlib.cpp")]
+            subprocess.run(cxx, check=True)
 
         sets = datasets(a.data, tmp, a.quick, a.threads, K)
         bin_ = os.environ["VDB_BIN"]
@@ -342,7 +356,7 @@ def main():
         gver = first_line(subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout)
         cpu, simd = machine()
         base_rss = Run([PY, "-c", "import numpy, faiss"], rss=True).check().maxrss or 0
-        peer = "IndexHNSWFlat" if a.storage == "f32" else f"IndexHNSWSQ ({a.storage})"
+        peer = "IndexHNSWFlat" if a.storage in ("f32", "default") else f"IndexHNSWSQ ({a.storage})"
         print(f"# HNSW: vdb (--storage {a.storage}) vs hnswlib (native, float32) vs FAISS {peer} — "
               f"M {M}, ef-construction {EFC}, k {K}")
         print(f"{ver}; hnswlib {hver} (Debian headers, {gver}, -O3 -march=native -fopenmp); "

@@ -63,7 +63,8 @@ refused() {
 }
 
 @test "hnsw: --append and --upsert to a hostile graph (valid checksums) exit 65, the index untouched; search stays in bounds" {
-  vdb-build -q -T hnsw --M 4 --ef-construction 1 -o clean.vdb base.fvecs
+  # float32 rows: hnsw_links writes past a 512-byte row
+  vdb-build -q -T hnsw --M 4 --ef-construction 1 --storage f32 -o clean.vdb base.fvecs
   upsert_input >up.jsonl
   for mode in count3000 countmax ids ff nan; do
     cp clean.vdb h.vdb
@@ -156,7 +157,8 @@ bad_value() {
   bad_value "" VECS 700 $nan "x.vdb: VECS: row 5, dimension 60 is NaN or infinite"
   bad_value "-m ip" NRM2 3 $nan "NRM2: row 3"
   bad_value "--storage fp16" CODE 64 0x7c007c00 "CODE: row 1, dimension 0"
-  bad_value "-T hnsw --M 4" HNL0 0 $inf "HNL0: row 0, dimension 0"
+  bad_value "-T hnsw --M 4 --storage f32" HNL0 0 $inf "HNL0: row 0, dimension 0"
+  bad_value "-T hnsw --M 4" VECS 128 $nan "VECS: row 1"
   bad_value "-T hnsw --M 4 --storage sq8 --refine 2" VECS 128 $nan "VECS: row 1"
   bad_value "-T ivf --nlist 4" IVVE 130 $nan "IVVE: row 1, dimension 2"
   bad_value "-T ivfpq --nlist 4 --pq-m 8" PQPL 9 $nan "PQPL: list 0, value 9 is NaN"

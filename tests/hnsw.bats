@@ -100,7 +100,11 @@ finds_itself() {
   # each level holds fewer nodes than the one below, about 1/M of them
   jq -e '.nodes_per_level as $c | [range(1; $c | length) | $c[.] < $c[. - 1]] | all' info
   jq -e '.nodes_per_level[1] > 2000 / 8 / 2 and .nodes_per_level[1] < 2000 / 8 * 2' info
-  [ "$(jq -r '[.sections[].kind] | join(",")' info)" = "HNL0,HNUO,HNUL,RCRV" ]
+  # the default: the graph on byte codes (their ranges in SQ8R), the float32
+  # vectors beside it for re-ranking
+  [ "$(jq -r '[.sections[].kind] | join(",")' info)" = "HNL0,HNUO,HNUL,SQ8R,VECS,RCRV" ]
+  vdb-build -q -T hnsw --storage f32 -o f.vdb "$D/sift2k_base.fvecs"
+  [ "$(vdb-query -x f.vdb --info | jq -r '[.sections[].kind] | join(",")')" = "HNL0,HNUO,HNUL,RCRV" ]
 }
 
 @test "hnsw parameters out of range are usage errors" {
