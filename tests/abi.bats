@@ -164,8 +164,8 @@ PY
   brute base.fvecs q.fvecs 10 l2 >want.txt
   # a value other than the default for each parameter, where --info shows it,
   # and each type's setting that searches all of such an index
-  declare -A value=([M]=6 [ef_construction]=40 [nlist]=12 [pq_m]=4 [lsh_tables]=3 [lsh_bits]=6)
-  declare -A shown=([M]=.M [ef_construction]=.ef_construction [nlist]=.nlist [pq_m]=.quantizer.m
+  declare -A value=([M]=6 [ef_construction]=40 [nlist]=12 [pq_m]=4 [pq_bits]=4 [lsh_tables]=3 [lsh_bits]=6)
+  declare -A shown=([M]=.M [ef_construction]=.ef_construction [nlist]=.nlist [pq_m]=.quantizer.m [pq_bits]=.quantizer.bits
                     [lsh_tables]=.tables [lsh_bits]=.bits)
   declare -A all=([hnsw]="--ef 300" [ivf]="--nprobe 12" [ivfpq]="--nprobe 12" [lsh]="--probes 64")
   vdb-eval types --json >types.jsonl
@@ -195,5 +195,5 @@ PY
     assert_success
   done
   # every parameter of the five types was set (nlist for ivf and ivfpq)
-  [ "$n" -eq 7 ]
+  [ "$n" -eq 8 ]
 }

@@ -15,7 +15,7 @@ load helpers
   for c in vdb-build vdb-query vdb-eval vdb-quantize; do
     run $c --version
     assert_success
-    assert_output --regexp "^$c [0-9]+\.[0-9]+\.[0-9]+ \(simd (scalar|avx2|neon)"
+    assert_output --regexp "^$c [0-9]+\.[0-9]+\.[0-9]+ \(simd (scalar|avx2|avx512|neon)"
   done
 }
 

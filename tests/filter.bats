@@ -337,7 +337,7 @@ recall_of() {
     ge "$r" 0.95
   done <<'EOF2'
 A 1 index
-A 4096 scan
+A 4096 index
 B 4096 scan
 C 1 scan
 D 4096 scan
