@@ -18,7 +18,7 @@ enum {
 	OPT_FUSION_DEPTH, OPT_CANDIDATES, OPT_STATS_FROM,
 	OPT_MMR, OPT_FETCH_K, OPT_OFFSET, /* issue 20 (M) */
 	OPT_DUMP, OPT_METRICS, OPT_RECALL, OPT_MAX_DISTANCE,
-	OPT_FILTER_PATH, /* issue 23 (G) */
+	OPT_FILTER_PATH,
 	OPT_KNOB /* the search settings of the index types (vdb_knob_at): --ef, ... */
 };
 

@@ -353,7 +353,7 @@ void vdb_filter_scan_records(vdb_filter *f, int on);
 /* Does a record's metadata (a JSON object's text; NULL: none) pass f? */
 int vdb_filter_match_json(const vdb_filter *f, const char *json, size_t len);
 
-/* issue 23 (G): the filtered-search planner (filter_plan.c). A search with
+/* The filtered-search planner. A search with
  * a filter (or deleted rows) either scans the rows kept, exactly ("scan"),
  * or searches the index admitting only them ("index": hnsw's graph walk,
  * ivf's lists), whichever its cost estimate finds cheaper for the batch;
@@ -399,7 +399,7 @@ typedef struct {
 	 * probes: vdb_knob_at), by slot: set and read them by name with
 	 * vdb_search_opts_set/_get; 0 = the type's default. */
 	unsigned knob[VDB_MAX_KNOBS];
-	/* issue 23 (G): the filtered-search planner */
+	/* the filtered-search planner (above) */
 	int filter_path;           /* VDB_FILTER_AUTO (0), _SCAN or _INDEX */
 	vdb_filter_plans *plans;   /* not NULL: each filtered search's plan */
 } vdb_search_opts;
