@@ -116,10 +116,12 @@ static inline const float *node_query(const hnsw_graph *g, const vdb_kernels *K,
 static inline float reported(const hnsw_graph *g, float d)
 {
 	vdb_metric m = g->metric;
-	if (g->codes) /* codes' squared L2 in steps: the vectors' (cosine: 1 - dot is half of it) */
-		d *= g->rows.step[0] * g->rows.step[0] * (m == VDB_METRIC_L2 ? 1.0f : 0.5f);
-	if (g->codes && m != VDB_METRIC_L2)
-		return d;
+	if (g->codes) { /* codes' squared L2 in steps: the vectors' (cosine: 1 - dot is half of it) */
+		float w = g->rows.step[0] * g->rows.step[0];
+		if (m != VDB_METRIC_L2)
+			return d * w * 0.5f;
+		d *= w;
+	}
 	if (m == VDB_METRIC_L2)
 		return sqrtf(d > 0 ? d : 0);
 	return m == VDB_METRIC_COSINE ? 1 + d : d;
