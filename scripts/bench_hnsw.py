@@ -332,6 +332,11 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--threads", type=int, default=2, help="threads of builds and batch searches")
     p.add_argument("--quick", action="store_true", help="skip the 100k synthetic set")
+    p.add_argument("--synth", type=int, metavar="N", help="the synthetic set at N x 128 (even with --quick)")
+    p.add_argument("--fashion", action="store_true",
+                   help="add Fashion-MNIST 60k x 784 (Debian's dataset-fashion-mnist)")
+    p.add_argument("--sets", metavar="WORDS", help="only the datasets whose name has one of these "
+                   "comma-separated words (e.g. synthetic,fashion)")
     p.add_argument("--storage", choices=("default", "f32", "fp16", "sq8"), default="default",
                    help="vdb --storage and FAISS IndexHNSWSQ (hnswlib stays float32)")
     p.add_argument("--csv", metavar="DIR", help="write each dataset's timed points to DIR/<dataset>.csv "
@@ -347,7 +352,10 @@ def main():
                                                              os.path.join(HERE, "bench_hnswlib.cpp")]
             subprocess.run(cxx, check=True)
 
-        sets = datasets(a.data, tmp, a.quick, a.threads, K)
+        sets = datasets(a.data, tmp, a.quick, a.threads, K, fashion=a.fashion, synth_n=a.synth)
+        if a.sets:
+            words = a.sets.lower().split(",")
+            sets = [s for s in sets if any(w in s[0].lower() for w in words)]
         bin_ = os.environ["VDB_BIN"]
         ver = subprocess.run([os.path.join(bin_, "vdb-query"), "--version"], capture_output=True,
                              text=True).stdout.strip()
