@@ -77,6 +77,7 @@ print(*I[0])
 class Bench:
     def __init__(self, a, tmp, drv):
         self.a, self.tmp, self.drv, self.T = a, tmp, drv, a.threads
+        self.avx512 = "avx512f" in machine()[1]
         self.bin = os.environ["VDB_BIN"]
 
     # ---- one dataset ----------------------------------------------------------------
@@ -97,6 +98,11 @@ class Bench:
         R = {s: {"build": math.inf, "build_wall": math.inf, "rss": 0, "bytes": None,
                  "first": math.inf, "sweep": [], "qps": {}, "wall_qps": {}, "na": None}
              for s in SYSTEMS}
+        for s in SYSTEMS:
+            if s not in a.systems.split(","):
+                R[s]["na"] = "not run (--systems)"
+            elif s == "hnswlib256" and not self.avx512:
+                R[s]["na"] = "not built: this CPU has no AVX-512, so it is the native build"
 
         def order(run):  # the systems alternate: each run starts with the next one
             n = len(SYSTEMS)
@@ -133,7 +139,7 @@ class Bench:
                 r["build_wall"] = min(r["build_wall"], p.wall)
                 r["rss"] = max(r["rss"], p.maxrss or 0)
                 r["bytes"] = os.path.getsize(idx[s])
-        fidx = faiss.read_index(idx["faiss"])
+        fidx = faiss.read_index(idx["faiss"]) if not R["faiss"]["na"] else None
 
         # recall sweep (2 threads: recall does not depend on them), up to the first ef >= 0.99
         for s in SYSTEMS:
@@ -337,6 +343,9 @@ def main():
                    help="add Fashion-MNIST 60k x 784 (Debian's dataset-fashion-mnist)")
     p.add_argument("--sets", metavar="WORDS", help="only the datasets whose name has one of these "
                    "comma-separated words (e.g. synthetic,fashion)")
+    p.add_argument("--systems", default=",".join(SYSTEMS),
+                   help=f"only these, comma-separated (default {','.join(SYSTEMS)}); vdb and hnswlib "
+                   "are needed for the ratios")
     p.add_argument("--storage", choices=("default", "f32", "fp16", "sq8"), default="default",
                    help="vdb --storage and FAISS IndexHNSWSQ (hnswlib stays float32)")
     p.add_argument("--csv", metavar="DIR", help="write each dataset's timed points to DIR/<dataset>.csv "
