@@ -195,8 +195,8 @@ static void filter_plans_print(const vdb_filter_plans *p)
 	        "(%.2f%%)", cmd_name, p->batch, p->path == VDB_FILTER_SCAN ? "scan" : "index", p->why,
 	        p->kept, p->rows, p->rows ? 100.0 * (double)p->kept / (double)p->rows : 0.0);
 	if (p->scan_s >= 0 && p->index_s >= 0)
-		fprintf(stderr, "; estimated scan %.3g ms, index %.3g ms (ef %u)", p->scan_s * 1e3,
-		        p->index_s * 1e3, p->knob);
+		fprintf(stderr, "; estimated scan %.3g ms, index %.3g ms (%s %u)", p->scan_s * 1e3,
+		        p->index_s * 1e3, p->knob_name ? p->knob_name : "setting", p->knob);
 	fputc('\n', stderr);
 }
 

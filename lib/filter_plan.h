@@ -1,5 +1,7 @@
 /* filter_plan.h — the filtered-search planner: scan the kept rows exactly,
- * or search the index admitting only them, by estimated cost. (internal) */
+ * or search the index admitting only them, by estimated cost; and the unit
+ * costs the index types' own estimates (ops->filter_cost) are made of.
+ * (internal) */
 #ifndef VDB_FILTER_PLAN_H
 #define VDB_FILTER_PLAN_H
 #include "index_internal.h"
@@ -18,10 +20,23 @@ static inline bool vdb_exact_direct(const vdb_index *ix, size_t nq)
 	       (ix->metric == VDB_METRIC_L2 || ix->metric == VDB_METRIC_COSINE);
 }
 
+/* The unit costs, in nanoseconds on one thread, of the index types'
+ * estimates (filter_plan.c says where they were measured):
+ * VDB_PLAN_NS_VALUE a value of a row ranked against one query by the
+ * distance kernel (rows read in order); VDB_PLAN_NS_TEST a row tested
+ * against the allowed set (a bit of the row bitset). */
+#define VDB_PLAN_NS_VALUE 0.12
+#define VDB_PLAN_NS_TEST 1.0
+/* A row read from a random place among bytes of the index (a cache miss
+ * once they outgrow the caches), beside ranking it. */
+double vdb_plan_fetch_ns(double bytes);
+/* The waves of nq queries searched one per thread on threads threads. */
+double vdb_plan_waves(size_t nq, int threads);
+
 typedef struct {
 	int path;               /* VDB_FILTER_SCAN or VDB_FILTER_INDEX */
 	const char *why;        /* "cheaper", "forced", "only path", "fixed rule" */
-	unsigned knob;          /* the index's setting estimated with (ef), or 0 */
+	unsigned knob;          /* the index's setting estimated with (ef, nprobe), or 0 */
 	double scan_s, index_s; /* each path's estimated seconds (negative: none) */
 } vdb_filter_plan;
 

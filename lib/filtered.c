@@ -144,10 +144,17 @@ vdb_status vdb_search_exact_allowed(const vdb_index *ix, const float *q, size_t 
 	int64_t *map = vdb_malloc((n_allow ? n_allow : 1) * sizeof *map, "filtered rows");
 	if (!map)
 		return VDB_ENOMEM;
+	/* the allowed rows in order, a word of the bitset at a time: a lone
+	 * query over few of many rows pays for this more than for ranking them */
 	size_t m = 0;
-	for (size_t i = 0; i < ix->count; i++)
-		if (!allow || vdb_rowset_has(allow, i))
-			map[m++] = (int64_t)i;
+	for (size_t i = 0; !allow && i < ix->count; i++)
+		map[m++] = (int64_t)i;
+	for (size_t w = 0; allow && w < vdb_rowset_words(ix->count); w++)
+		for (uint64_t bits = allow[w]; bits && m < n_allow; bits &= bits - 1) {
+			size_t r = w * 64 + (size_t)__builtin_ctzll(bits);
+			if (r < ix->count)
+				map[m++] = (int64_t)r;
+		}
 	if (vdb_exact_direct(ix, nq)) {
 		vdb_status st = exact_direct(ix, q, nq, k, map, m, ids, dist);
 		free(map);

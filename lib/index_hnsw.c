@@ -23,6 +23,8 @@
 #include "hnsw.h"
 #include "hnsw_codes.h"
 #include "index_internal.h"
+#include "filter_plan.h"
+#include <math.h>
 #include <omp.h>
 #include <pthread.h>
 #include <string.h>
@@ -592,6 +594,36 @@ static void hnsw_info(const vdb_index *ix, json_t *obj)
 	vdb_rows_info(&g->rows, obj);
 }
 
+/* ===== The filtered planner's estimate (filter_plan.c) =====
+ * A filtered walk keeps the ef best allowed nodes, so it passes through
+ * about ef / selectivity nodes before it can stop (at most WALK_CAP of
+ * them: every node, at worst, is computed once), WALK_START nodes more (the
+ * descent, the first steps). A node costs WALK_UNIT plus WALK_UNIT_DIM a
+ * dimension, and WALK_ROWS rows read from random places of the graph's
+ * bytes (its neighbours). The walk runs one query per thread. Measured
+ * with M 16, ef 64, one thread: 0.35-0.39 us a node on siftsmall (6.5 MB)
+ * and WordNet (14 MB), 1.05 us on 100k x 128 (65 MB). */
+#define WALK_UNIT 190.0
+#define WALK_UNIT_DIM 1.1
+#define WALK_ROWS 30.0
+#define WALK_START 100.0
+#define WALK_CAP 0.4
+
+static double hnsw_filter_cost(const vdb_index *ix, const vdb_search_opts *o, size_t nq,
+                               size_t n_allow, int threads, unsigned *knob)
+{
+	const hnsw_graph *g = &((const hnsw_index *)ix->impl)->g;
+	size_t ef = vdb_knob_value(o, &ef_knob);
+	ef = ef ? ef : HNSW_DEFAULT_EF;
+	ef = ef < o->k ? o->k : ef;
+	*knob = (unsigned)ef;
+	double n = (double)g->n, nodes = (double)ef * n / (double)n_allow;
+	nodes = (nodes < WALK_CAP * n ? nodes : WALK_CAP * n) + WALK_START;
+	double node = WALK_UNIT + WALK_UNIT_DIM * g->dim +
+	              WALK_ROWS * vdb_plan_fetch_ns(n * (double)g->stride);
+	return vdb_plan_waves(nq, threads) * nodes * node * 1e-9;
+}
+
 const struct vdb_index_ops vdb_hnsw_ops = {
 	.name = "hnsw",
 	.fourcc = VDB_FOURCC('H', 'N', 'S', 'W'),
@@ -610,6 +642,7 @@ const struct vdb_index_ops vdb_hnsw_ops = {
 	.verify = hnsw_verify,
 	.search = hnsw_search,
 	.search_allowed = hnsw_search_allowed,
+	.filter_cost = hnsw_filter_cost,
 	.rows = hnsw_rows,
 	.info = hnsw_info,
 	.free = hnsw_free,

@@ -106,6 +106,14 @@ struct vdb_index_ops {
 	vdb_status (*search_allowed)(const vdb_index *ix, const float *q, size_t nq,
 	                             const vdb_search_opts *o, const uint64_t *allow, size_t n_allow,
 	                             int64_t *ids, float *dist);
+	/* The filtered search's cost (optional; the planner, filter_plan.c,
+	 * sets it against the exact scan of the kept rows): the estimated
+	 * seconds of search_allowed for nq queries with n_allow of the rows
+	 * allowed, on threads threads, and in *knob the setting it assumed (ef,
+	 * nprobe, probes). NULL: the planner's fixed rule; flat needs none, its
+	 * search is the scan. */
+	double (*filter_cost)(const vdb_index *ix, const vdb_search_opts *o, size_t nq,
+	                      size_t n_allow, int threads, unsigned *knob);
 	/* Rows as float32 (decoded when stored compressed), for exact search
 	 * over a subset (optional). */
 	void (*rows)(const vdb_index *ix, const int64_t *rows, size_t n, float *out);

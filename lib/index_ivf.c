@@ -29,6 +29,7 @@
  */
 
 #include "ivf.h"
+#include "filter_plan.h"
 #include "rows.h"
 #include <math.h>
 #include <omp.h>
@@ -867,6 +868,36 @@ const struct vdb_index_knob vdb_ivf_nprobe_knob = {
 	.curve_max = nprobe_max,
 };
 
+/* ===== The filtered planner's estimate (filter_plan.c) =====
+ * A filtered query ranks every centroid to choose its nprobe lists, tests
+ * each row of those lists against the allowed set and ranks the allowed
+ * ones, each read from its place in the lists (the others are skipped). A
+ * query whose lists hold fewer than k allowed rows (expected: nprobe /
+ * nlist of them) is searched again alone with twice the lists, until they
+ * do or every list is probed (vdb_ivf_search_allowed): each time the
+ * centroids again and every row of the wider lists. The float32 lists
+ * only (ivfpq ranks codes: no estimate, the planner's fixed rule). */
+static double ivf_filter_cost(const vdb_index *ix, const vdb_search_opts *o, size_t nq,
+                              size_t n_allow, int threads, unsigned *knob)
+{
+	const ivf *f = ix->impl;
+	size_t np = vdb_knob_value(o, &vdb_ivf_nprobe_knob);
+	np = np ? np : DEFAULT_NPROBE;
+	np = np < f->nlist ? np : f->nlist;
+	*knob = (unsigned)np;
+	double n = (double)ix->count, d = ix->dim, per = n / f->nlist, share = (double)n_allow / n;
+	double want = (double)(n_allow < o->k ? n_allow : o->k);
+	double lists = (double)np, passes = 1;
+	for (double at = lists; at * per * share < want && at < f->nlist; passes++) {
+		at = 2 * at < f->nlist ? 2 * at : f->nlist;
+		lists += at;
+	}
+	double rows = lists * per;
+	double ns = passes * f->nlist * d * VDB_PLAN_NS_VALUE + rows * VDB_PLAN_NS_TEST +
+	            rows * share * (d * VDB_PLAN_NS_VALUE + vdb_plan_fetch_ns(n * d * 4));
+	return vdb_plan_waves(nq, threads) * ns * 1e-9;
+}
+
 const struct vdb_index_ops vdb_ivf_ops = {
 	.name = "ivf",
 	.fourcc = VDB_FOURCC('I', 'V', 'F', 'L'),
@@ -885,6 +916,7 @@ const struct vdb_index_ops vdb_ivf_ops = {
 	.verify = vdb_ivf_verify,
 	.search = vdb_ivf_search,
 	.search_allowed = vdb_ivf_search_allowed,
+	.filter_cost = ivf_filter_cost,
 	.rows = vdb_ivf_rows,
 	.info = vdb_ivf_info,
 	.free = vdb_ivf_free,

@@ -51,6 +51,7 @@
  * (key, row); one seed gives byte-identical files on any thread count.
  */
 #include "index_internal.h"
+#include "filter_plan.h"
 #include "random.h"
 #include "rows.h"
 #include "topk.h"
@@ -763,6 +764,53 @@ static void lsh_free(vdb_index *ix)
 	free(h);
 }
 
+/* ===== The filtered planner's estimate (filter_plan.c) =====
+ * A filtered query projects itself on every hyperplane, then visits probes
+ * buckets a table: a binary search of the table's keys (a random read a
+ * step), a tag and an allowed-set test per row of the bucket, and ranks
+ * the allowed ones, each read from a random place. A query that finds
+ * fewer than k allowed candidates (expected: the share kept of the rows
+ * its buckets hold) visits twice as many buckets again, until it has them
+ * or the buckets would cost more than ranking every allowed row, which it
+ * then does (search_one, SCAN_PROBES). A bucket a query lands in holds
+ * about BUCKET_SKEW times the mean (the full ones are the likely ones). */
+#define BUCKET_SKEW 2.0
+
+static double lsh_filter_cost(const vdb_index *ix, const vdb_search_opts *o, size_t nq,
+                              size_t n_allow, int threads, unsigned *knob)
+{
+	const lsh *h = ix->impl;
+	size_t probes = vdb_knob_value(o, &probes_knob);
+	probes = probes ? probes : probes_knob.pub.def;
+	double every = h->bits < 32 ? (double)((size_t)1 << h->bits) : 4294967296.0;
+	double p = (double)probes < every ? (double)probes : every;
+	*knob = (unsigned)p;
+	double n = (double)ix->count, d = ix->dim, share = (double)n_allow / n;
+	double want = (double)(n_allow < o->k ? n_allow : o->k);
+	double bucket = BUCKET_SKEW * n / every, visits = 0, cand = 0, ranked = 0;
+	bool all = false;
+	for (;;) {
+		visits += p * h->tables;
+		cand = p * h->tables * bucket;
+		cand = cand < n ? cand : n;
+		if (cand * share >= want || p >= every)
+			break;
+		p = 2 * p < every ? 2 * p : every;
+		if (p * h->tables * SCAN_PROBES >= (double)n_allow) {
+			all = true;
+			break;
+		}
+	}
+	ranked = all ? (double)n_allow : cand * share;
+	double row = d * VDB_PLAN_NS_VALUE + vdb_plan_fetch_ns(n * d * 4);
+	double ns = (double)h->tables * h->bits * d * VDB_PLAN_NS_VALUE +
+	            visits * (log2(n + 1) * vdb_plan_fetch_ns(n * 8.0 * h->tables)) +
+	            cand * 2 * VDB_PLAN_NS_TEST + ranked * row + (all ? n / 64 : 0);
+	/* each call's workspace: a tag per row, per thread */
+	double call = (double)threads * n * VDB_PLAN_NS_TEST / 8;
+	return (vdb_plan_waves(nq, threads) * ns + call) * 1e-9;
+}
+
 const struct vdb_index_ops vdb_lsh_ops = {
 	.name = "lsh",
 	.fourcc = VDB_FOURCC('L', 'S', 'H', ' '),
@@ -781,6 +829,7 @@ const struct vdb_index_ops vdb_lsh_ops = {
 	.verify = lsh_verify,
 	.search = lsh_search,
 	.search_allowed = lsh_search_allowed,
+	.filter_cost = lsh_filter_cost,
 	.rows = lsh_rows,
 	.info = lsh_info,
 	.free = lsh_free,

@@ -356,7 +356,7 @@ int vdb_filter_match_json(const vdb_filter *f, const char *json, size_t len);
 /* The filtered-search planner. A search with
  * a filter (or deleted rows) either scans the rows kept, exactly ("scan"),
  * or searches the index admitting only them ("index": hnsw's graph walk,
- * ivf's lists), whichever its cost estimate finds cheaper for the batch;
+ * ivf's lists, lsh's buckets), whichever its cost estimate finds cheaper for the batch;
  * vdb_search_opts.filter_path forces one (when the index can take it). */
 enum { VDB_FILTER_AUTO = 0, VDB_FILTER_SCAN = 1, VDB_FILTER_INDEX = 2 };
 typedef struct {
@@ -364,12 +364,14 @@ typedef struct {
 	                        added atomically */
 	/* the last filtered search (one writer at a time): the path taken and
 	 * why ("cheaper", "forced", "only path", "fixed rule"), the rows kept
-	 * of the rows, the batch, the index's setting (ef; 0: none), and each
-	 * path's estimated seconds for the batch (negative: not estimated) */
+	 * of the rows, the batch, the index's setting (ef, nprobe, probes; 0:
+	 * none) and its name, and each path's estimated seconds for the batch
+	 * (negative: not estimated) */
 	int path;
 	const char *why;
 	size_t kept, rows, batch;
 	unsigned knob;
+	const char *knob_name;
 	double scan_s, index_s;
 } vdb_filter_plans;
 

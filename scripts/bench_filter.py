@@ -10,14 +10,17 @@ as the reference. vdb's time is its `search S s`: it includes resolving the filt
 batch, from the payload index); FAISS's excludes building its selector.
 
 With --plan, the filtered-search planner instead (issue 23, item 8): on each dataset (siftsmall,
-WordNet, synthetic 100k x 128) a numeric field keeps 0.1% .. 50% of the rows, and vdb's two paths
-are timed at each share, forced with --filter-path (scan: exact over the kept rows; index: the
-filtered graph walk at --ef, its recall@10 beside it), batched (--plan-batch queries in one call)
+WordNet, synthetic 100k x 128) and index type (--types, default hnsw,ivf,lsh) a numeric field
+keeps 0.1% .. 50% of the rows, and vdb's two paths are timed at each share, forced with
+--filter-path (scan: exact over the kept rows; index: the filtered graph walk at --ef, ivf's
+filtered lists at --nprobe, lsh's filtered buckets at --probes (0: the type's default), its
+recall@10 beside it), batched (--plan-batch queries in one call)
 and one query at a time (-b 1), on --threads threads, best of --runs, the paths alternating; then
 the path the planner takes unforced (vdb-query -v) and its time over the better path's.
 
     bench_filter.py --data DIR [--runs N] [--threads T]
-    bench_filter.py --plan --data DIR [--runs N] [--threads 1] [--ef 64] [--synth-n N]
+    bench_filter.py --plan --data DIR [--runs N] [--threads 1] [--ef 64] [--nprobe N] [--probes N]
+                    [--types hnsw,ivf,lsh] [--only NAME] [--synth-n N] [--plan-batch N] [--plan-one N]
 """
 import argparse, json, math, os, resource, shutil, subprocess, sys, tempfile, time
 import numpy as np
@@ -67,8 +70,16 @@ def cpu_seconds(bin_, args):
     return r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime, pr
 
 
+# each type's build options and search setting for --plan
+PLAN_TYPES = {
+    "hnsw": (["--M", str(M), "--ef-construction", str(EFC)], lambda a: ["--ef", str(a.ef)]),
+    "ivf": ([], lambda a: ["--nprobe", str(a.nprobe)] if a.nprobe else []),
+    "lsh": ([], lambda a: ["--probes", str(a.probes)] if a.probes else []),
+}
+
+
 def plan_dataset(a, bin_, tmp, name, metric, basef, qf):
-    """The planner's curve on one dataset (--plan)."""
+    """The planner's curve on one dataset, for each type of --types (--plan)."""
     base, q = read_vecs(basef), read_vecs(qf)
     if metric == "cosine":
         base /= np.linalg.norm(base, axis=1, keepdims=True) + 1e-30
@@ -79,59 +90,63 @@ def plan_dataset(a, bin_, tmp, name, metric, basef, qf):
     with open(jl, "w") as f:
         for i in range(n):
             f.write(json.dumps({"id": i, "vector": base[i].tolist(), "metadata": {"r": int(r[i])}}) + "\n")
-    ix = os.path.join(tmp, "h.vdb")
-    t0 = time.perf_counter()
-    subprocess.run([os.path.join(bin_, "vdb-build"), "-q", "-T", "hnsw", "-m", metric,
-                    "--M", str(M), "--ef-construction", str(EFC), "-o", ix, jl], check=True)
-    print(f"\n## {name}\n\nhnsw M {M}, ef-construction {EFC} (built in {time.perf_counter() - t0:.0f} s); "
-          f"--ef {a.ef}, k {K}, {a.threads} thread(s); batched: {a.plan_batch} queries in one call; "
-          f"one at a time: {a.plan_one} queries, -b 1. Queries/s of each path forced, the walk's "
-          f"recall@10; the planner's path and its time over the better one's. Times are CPU seconds "
-          f"(user + system) of the run less those of the same run with a filter that keeps no row.\n")
     qb = os.path.join(tmp, "qb.fvecs")
     write_fvecs(qb, np.tile(q, (math.ceil(a.plan_batch / len(q)), 1))[:a.plan_batch])
     q1 = os.path.join(tmp, "q1.fvecs")
     q = np.tile(q, (math.ceil(a.plan_one / len(q)), 1))[:a.plan_one]
     write_fvecs(q1, q)
-    print("| kept | batch: scan q/s | index q/s (recall) | planner | /best | "
-          "one: scan q/s | index q/s | planner | /best |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for share in SHARES:
-        cut = max(1, round(share * 100_000))
-        rows = np.nonzero(r < cut)[0]
-        filt = ["--filter", f"r < {cut}"]
-        common = ["-x", ix, "-k", str(K), "--ef", str(a.ef), "-t", str(a.threads), *filt]
-        # the walk's recall on the queries of the one-at-a-time run
-        gt = exact(base, q, rows, metric)
-        out = vdb_query(bin_, [*common, "--filter-path", "index", q1]).out
-        ids = np.full((a.plan_one, K), -1)
-        for line in out.splitlines():
-            o = json.loads(line)
-            ids[o["query"], :len(o["ids"])] = o["ids"]
-        rec = recall(ids, gt)
-        cells = []
-        for qfile, batch, nq in ((qb, [], a.plan_batch), (q1, ["-b", "1"], a.plan_one)):
-            best = {}
-            for run in range(a.runs):
-                # a filter no row passes: the run's cost outside the search (start, reading
-                # the queries, resolving the filter, writing), taken off the others
-                null = cpu_seconds(bin_, [*common[:-2], "--filter", "r < 0", *batch, "-O", "ivecs", qfile])[0]
-                for path in (("scan", "index") if run % 2 == 0 else ("index", "scan")):
-                    sec = cpu_seconds(bin_, [*common, *batch, "-O", "ivecs", "--filter-path", path, qfile])[0]
-                    best[path] = max(best.get(path, 0), nq / max(sec - null, 1e-6))
-            pr = vdb_query(bin_, [*common, *batch, "-v", qfile])
-            chose = "scan" if "took the scan" in pr.err else "index"
-            ratio = best[chose] / max(best.values())
-            cells += [f"{best['scan']:,.0f}", f"{best['index']:,.0f}" + (f" ({rec:.3f})" if not batch else ""),
-                      chose, f"{ratio:.2f}"]
-        print(f"| {share:.1%} ({len(rows):,}) | " + " | ".join(cells) + " |")
-        sys.stdout.flush()
+    for typ in a.types.split(","):
+        build_opts, setting = PLAN_TYPES[typ]
+        ix = os.path.join(tmp, f"{typ}.vdb")
+        t0 = time.perf_counter()
+        subprocess.run([os.path.join(bin_, "vdb-build"), "-q", "-T", typ, "-m", metric, *build_opts,
+                        "-o", ix, jl], check=True)
+        print(f"\n## {name}: {typ}\n\n{typ} {' '.join(build_opts + setting(a)) or '(defaults)'} "
+              f"(built in {time.perf_counter() - t0:.0f} s); k {K}, {a.threads} thread(s); batched: "
+              f"{a.plan_batch} queries in one call; one at a time: {a.plan_one} queries, -b 1. "
+              f"Queries/s of each path forced, the index path's recall@10; the planner's path and "
+              f"its time over the better one's. Times are CPU seconds (user + system) of the run "
+              f"less those of the same run with a filter that keeps no row.\n")
+        print("| kept | batch: scan q/s | index q/s (recall) | planner | /best | "
+              "one: scan q/s | index q/s | planner | /best |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for share in SHARES:
+            cut = max(1, round(share * 100_000))
+            rows = np.nonzero(r < cut)[0]
+            filt = ["--filter", f"r < {cut}"]
+            common = ["-x", ix, "-k", str(K), *setting(a), "-t", str(a.threads), *filt]
+            # the index path's recall on the queries of the one-at-a-time run
+            gt = exact(base, q, rows, metric)
+            out = vdb_query(bin_, [*common, "--filter-path", "index", q1]).out
+            ids = np.full((a.plan_one, K), -1)
+            for line in out.splitlines():
+                o = json.loads(line)
+                ids[o["query"], :len(o["ids"])] = o["ids"]
+            rec = recall(ids, gt)
+            cells = []
+            for qfile, batch, nq in ((qb, [], a.plan_batch), (q1, ["-b", "1"], a.plan_one)):
+                best = {}
+                for run in range(a.runs):
+                    # a filter no row passes: the run's cost outside the search (start, reading
+                    # the queries, resolving the filter, writing), taken off the others
+                    null = cpu_seconds(bin_, [*common[:-2], "--filter", "r < 0", *batch, "-O", "ivecs", qfile])[0]
+                    for path in (("scan", "index") if run % 2 == 0 else ("index", "scan")):
+                        sec = cpu_seconds(bin_, [*common, *batch, "-O", "ivecs", "--filter-path", path, qfile])[0]
+                        best[path] = max(best.get(path, 0), nq / max(sec - null, 1e-6))
+                pr = vdb_query(bin_, [*common, *batch, "-v", qfile])
+                chose = "scan" if "took the scan" in pr.err else "index"
+                ratio = best[chose] / max(best.values())
+                cells += [f"{best['scan']:,.0f}", f"{best['index']:,.0f}" + (f" ({rec:.3f})" if not batch else ""),
+                          chose, f"{ratio:.2f}"]
+            print(f"| {share:.1%} ({len(rows):,}) | " + " | ".join(cells) + " |")
+            sys.stdout.flush()
 
 
 def plan_main(a, bin_):
     tmp = tempfile.mkdtemp(prefix="vdb-bench-plan-")
     cpu, simd = machine()
-    print(f"# Filtered-search planner: exact scan of the kept rows vs the filtered hnsw walk")
+    print(f"# Filtered-search planner: exact scan of the kept rows vs the index's filtered search "
+          f"({a.types})")
     print(f"CPU {cpu}, {os.cpu_count()} cores ({simd}); best of {a.runs} runs, alternating.")
     try:
         sets = datasets(a.data, tmp, True, a.threads, K)
@@ -158,6 +173,9 @@ def main():
     p.add_argument("--plan-one", type=int, default=200)
     p.add_argument("--synth-n", type=int, default=100_000)
     p.add_argument("--only", default="")
+    p.add_argument("--types", default="hnsw,ivf,lsh")
+    p.add_argument("--nprobe", type=int, default=0)
+    p.add_argument("--probes", type=int, default=0)
     a = p.parse_args()
     if a.plan:
         return plan_main(a, os.environ["VDB_BIN"])

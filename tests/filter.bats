@@ -343,3 +343,52 @@ C 1 scan
 D 4096 scan
 EOF2
 }
+
+@test "filtered planner, ivf and lsh: by estimate the scan when 2 of 2,000 records pass, the index's own search at 50%, answering as that path forced; recall against the exact answer" {
+  meta_jsonl "$D/sift2k_base.fvecs" m.jsonl
+  q=$D/sift_query20.fvecs
+  reference '.metadata.category == "D"' m.jsonl "$q" 10 >want.D
+  reference '.metadata.category == "A"' m.jsonl "$q" 10 >want.A
+  vdb-build -q -T ivf -t 1 -o ivf.vdb m.jsonl
+  vdb-build -q -T lsh -t 1 -o lsh.vdb m.jsonl
+  est() { sed -nE 's/.*estimated scan ([0-9.e+-]+) ms, index ([0-9.e+-]+) ms.*/\1 \2/p' "$1"; }
+  # TYPE KNOB SCAN-SETTING INDEX-SETTING: ivf's 16 lists of 179 hold ~0.2 of
+  # the 2 rows kept, so it probes every list (the scan ranks 2 rows); lsh
+  # with 32 probes visits 256 buckets a query for them; at 50% one bucket a
+  # table holds enough
+  while read -r type knob sset iset; do
+    for b in 1 20; do
+      for path in scan index; do
+        vdb-query -x $type.vdb -k 10 -b $b --$knob $iset --filter-path $path \
+          --filter 'category == "A"' "$q" | jq -c .ids >A.$path
+      done
+      # the forced paths answer differently (the index's is approximate), so
+      # the answer tells which path was taken; the scan's is exact
+      run cmp -s A.scan A.index
+      assert_failure
+      cmp A.scan want.A
+      # 2 records kept (0.1%): the scan, its estimate the lower, exact
+      vdb-query -x $type.vdb -k 10 -b $b --$knob $sset -v --filter 'category == "D"' "$q" 2>err |
+        jq -c .ids >got
+      cat err
+      grep -Eq "took the scan \(cheaper\): 2 of 2000 records kept \(0.10%\); estimated scan [0-9.e+-]+ ms, index [0-9.e+-]+ ms \($knob $sset\)" err
+      read -r s i < <(est err)
+      ge "$i" "$(awk -v s="$s" 'BEGIN { print 2 * s }')"
+      cmp got want.D
+      # 1,000 kept (50%): the index, its estimate the lower, the forced index's answer
+      vdb-query -x $type.vdb -k 10 -b $b --$knob $iset -v --filter 'category == "A"' "$q" 2>err |
+        jq -c .ids >got
+      cat err
+      grep -q "took the index (cheaper): 1000 of 2000 records kept (50.00%)" err
+      read -r s i < <(est err)
+      ge "$s" "$(awk -v i="$i" 'BEGIN { print 2 * i }')"
+      cmp got A.index
+      r=$(recall_of got want.A)
+      echo "$type, batch $b, 50% kept: the index, recall@10 $r"
+      ge "$r" 0.5
+    done
+  done <<'EOF2'
+ivf nprobe 16 16
+lsh probes 32 1
+EOF2
+}
