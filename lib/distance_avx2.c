@@ -152,6 +152,53 @@ static void hamming_many_avx2(const uint8_t *q, const uint8_t *codes, size_t nby
 
 /* The keys are computed exactly as the scalar code does (2*d is exact, then
  * one rounding in the subtraction), so both levels pick the same candidates. */
+/* The scalar order of l2sq_f64 and dot_f64 (vdb_kernels): lanes 0..3 in
+ * lo, 4..7 in hi, the tail into lane 0 one term at a time, then the same
+ * pairwise sum; -ffp-contract=off keeps each product and sum apart, as
+ * scalar does. */
+static double lanes_finish(__m256d lo, __m256d hi, const float *q, const float *x, size_t i,
+                           size_t d, bool l2)
+{
+	double a[8];
+	_mm256_storeu_pd(a, lo);
+	_mm256_storeu_pd(a + 4, hi);
+	for (; i < d; i++) {
+		double t = l2 ? (double)q[i] - x[i] : (double)q[i];
+		a[0] += t * (l2 ? t : (double)x[i]);
+	}
+	return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+static double l2sq_f64_avx2(const float *q, const float *x, size_t d)
+{
+	__m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+	size_t i = 0;
+	for (; i + 8 <= d; i += 8) {
+		__m256 a = _mm256_loadu_ps(q + i), b = _mm256_loadu_ps(x + i);
+		__m256d tl = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)),
+		                           _mm256_cvtps_pd(_mm256_castps256_ps128(b)));
+		__m256d th = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)),
+		                           _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)));
+		lo = _mm256_add_pd(lo, _mm256_mul_pd(tl, tl));
+		hi = _mm256_add_pd(hi, _mm256_mul_pd(th, th));
+	}
+	return lanes_finish(lo, hi, q, x, i, d, true);
+}
+
+static double dot_f64_avx2(const float *q, const float *x, size_t d)
+{
+	__m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+	size_t i = 0;
+	for (; i + 8 <= d; i += 8) {
+		__m256 a = _mm256_loadu_ps(q + i), b = _mm256_loadu_ps(x + i);
+		lo = _mm256_add_pd(lo, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)),
+		                                     _mm256_cvtps_pd(_mm256_castps256_ps128(b))));
+		hi = _mm256_add_pd(hi, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)),
+		                                     _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1))));
+	}
+	return lanes_finish(lo, hi, q, x, i, d, false);
+}
+
 static size_t next_below_avx2(const float *xn, const float *dots, size_t start, size_t n,
                               float thr)
 {
@@ -395,6 +442,8 @@ const vdb_kernels vdb_kernels_avx2 = {
 	.hamming = hamming_avx2,
 	.hamming_many = hamming_many_avx2,
 	.next_below = next_below_avx2,
+	.l2sq_f64 = l2sq_f64_avx2,
+	.dot_f64 = dot_f64_avx2,
 	.l2sq_sq8 = l2sq_sq8_avx2,
 	.dot_sq8 = dot_sq8_avx2,
 	.l2sq_f16 = l2sq_f16_avx2,

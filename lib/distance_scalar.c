@@ -56,6 +56,48 @@ static float cosine_scalar(const float *a, const float *b, size_t d)
 	return (float)(1.0 - ((double)ab0 + ab1) / sqrt(aa * bb));
 }
 
+/* Eight lanes, each a product then a sum (two statements: no compiler
+ * fuses them into an fma, which would round differently from the SIMD
+ * levels), reduced as ((0+1)+(2+3))+((4+5)+(6+7)). */
+static double lanes_sum(const double *a)
+{
+	return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+static double l2sq_f64_scalar(const float *q, const float *x, size_t d)
+{
+	double a[8] = { 0 };
+	size_t i = 0;
+	for (; i + 8 <= d; i += 8)
+		for (size_t l = 0; l < 8; l++) {
+			double t = (double)q[i + l] - x[i + l];
+			double p = t * t;
+			a[l] += p;
+		}
+	for (; i < d; i++) {
+		double t = (double)q[i] - x[i];
+		double p = t * t;
+		a[0] += p;
+	}
+	return lanes_sum(a);
+}
+
+static double dot_f64_scalar(const float *q, const float *x, size_t d)
+{
+	double a[8] = { 0 };
+	size_t i = 0;
+	for (; i + 8 <= d; i += 8)
+		for (size_t l = 0; l < 8; l++) {
+			double p = (double)q[i + l] * x[i + l];
+			a[l] += p;
+		}
+	for (; i < d; i++) {
+		double p = (double)q[i] * x[i];
+		a[0] += p;
+	}
+	return lanes_sum(a);
+}
+
 static uint32_t hamming_scalar(const uint8_t *a, const uint8_t *b, size_t n)
 {
 	uint64_t c = 0;
@@ -193,6 +235,8 @@ const vdb_kernels vdb_kernels_scalar = {
 	.hamming = hamming_scalar,
 	.hamming_many = hamming_many_scalar,
 	.next_below = next_below_scalar,
+	.l2sq_f64 = l2sq_f64_scalar,
+	.dot_f64 = dot_f64_scalar,
 	.l2sq_sq8 = l2sq_sq8_scalar,
 	.dot_sq8 = dot_sq8_scalar,
 	.l2sq_f16 = l2sq_f16_scalar,

@@ -29,6 +29,7 @@
  */
 #include "index_internal.h"
 #include "rows.h"
+#include <omp.h>
 #include <string.h>
 
 #define SEC_CODE VDB_FOURCC('C', 'O', 'D', 'E')
@@ -88,13 +89,7 @@ static vdb_status compute_norms(flat *f, size_t n, uint32_t d)
 	for (size_t i0 = 0; i0 < n; i0 += tile) {
 		size_t m = n - i0 < tile ? n - i0 : tile;
 		const float *x = rows_at(f, K, i0, m, d, buf);
-		#pragma omp parallel for schedule(static)
-		for (size_t j = 0; j < m; j++) {
-			float acc = 0;
-			for (size_t i = 0; i < d; i++)
-				acc += x[j * d + i] * x[j * d + i];
-			f->own_norms[i0 + j] = acc;
-		}
+		vdb_row_norms(x, m, d, f->own_norms + i0, omp_get_max_threads());
 	}
 	free(buf);
 	f->norms = f->own_norms;

@@ -155,32 +155,15 @@ void vdb_knn_free(vdb_knn *s)
 	free(s);
 }
 
-/* In double, four running sums (a chain of dependent additions would make
- * this the slowest step of a batched search): the same value whichever
- * thread or path computes it. */
+/* In double (the kernels' l2sq_f64, dot_f64: eight running sums, in one
+ * order at every SIMD level): the same value whichever thread, path or
+ * level computes it. */
 double vdb_exact_distance(vdb_metric m, const float *q, const float *x, size_t d)
 {
-	double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-	size_t i = 0;
-	if (m == VDB_METRIC_L2) {
-		for (; i + 4 <= d; i += 4) {
-			double t0 = (double)q[i] - x[i], t1 = (double)q[i + 1] - x[i + 1];
-			double t2 = (double)q[i + 2] - x[i + 2], t3 = (double)q[i + 3] - x[i + 3];
-			a0 += t0 * t0, a1 += t1 * t1, a2 += t2 * t2, a3 += t3 * t3;
-		}
-		for (; i < d; i++) {
-			double t = (double)q[i] - x[i];
-			a0 += t * t;
-		}
-		return (a0 + a1) + (a2 + a3);
-	}
-	for (; i + 4 <= d; i += 4) {
-		a0 += (double)q[i] * x[i], a1 += (double)q[i + 1] * x[i + 1];
-		a2 += (double)q[i + 2] * x[i + 2], a3 += (double)q[i + 3] * x[i + 3];
-	}
-	for (; i < d; i++)
-		a0 += (double)q[i] * x[i];
-	double acc = (a0 + a1) + (a2 + a3);
+	const vdb_kernels *K = vdb_kernels_get();
+	if (m == VDB_METRIC_L2)
+		return K->l2sq_f64(q, x, d);
+	double acc = K->dot_f64(q, x, d);
 	return m == VDB_METRIC_IP ? -acc : 1.0 - acc;
 }
 
@@ -330,20 +313,21 @@ typedef struct {
 	int T;             /* our threads */
 } knn_block;
 
+void vdb_row_norms(const float *x, size_t n, uint32_t d, float *out, int threads)
+{
+	const vdb_kernels *K = vdb_kernels_get();
+	#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+	for (size_t j = 0; j < n; j++)
+		out[j] = K->dot(x + j * d, x + j * d, d);
+}
+
 /* |x|^2 per row (caller frees), when not given and the metric needs them. */
 static vdb_status row_norms(const vdb_knn *s, const float *x, size_t nx, int T, float **out)
 {
-	size_t d = s->dim;
 	float *norms = vdb_malloc(nx * sizeof(float), "norms");
 	if (!norms)
 		return VDB_ENOMEM;
-	#pragma omp parallel for schedule(static) if (T > 1)
-	for (size_t j = 0; j < nx; j++) {
-		float acc = 0;
-		for (size_t i = 0; i < d; i++)
-			acc += x[j * d + i] * x[j * d + i];
-		norms[j] = acc;
-	}
+	vdb_row_norms(x, nx, s->dim, norms, T);
 	*out = norms;
 	return VDB_OK;
 }

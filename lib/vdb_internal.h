@@ -26,6 +26,12 @@ typedef struct {
 	 * filter of exact search: most keys lose to the k-th best so far. */
 	size_t (*next_below)(const float *xn, const float *dots, size_t start, size_t n,
 	                     float thr);
+	/* The exact distances of exact search (vdb_exact_distance): sum of
+	 * (q[i] - x[i])^2, and of q[i] * x[i], in double, from eight running
+	 * sums (lane i mod 8; the tail joins lane 0) added pairwise at the end.
+	 * Every level keeps that order, so every level gives the scalar value. */
+	double (*l2sq_f64)(const float *q, const float *x, size_t d);
+	double (*dot_f64)(const float *q, const float *x, size_t d);
 	/* Compressed rows (the sq8 and fp16 storage of flat and hnsw indexes),
 	 * compared with a float query without decoding them first. sq8 level c
 	 * of dimension i stands for lo[i] + c * step[i]; the caller folds lo
@@ -119,6 +125,9 @@ vdb_status vdb_for_queries(size_t nq, void *ctx, void *(*make)(void *ctx), void 
  * (ip), 1-<q,x> (cosine, unit rows); and what results report for it. Every
  * index that promises the flat answer uses these two. */
 double vdb_exact_distance(vdb_metric m, const float *q, const float *x, size_t d);
+/* out[j] = |x_j|^2 (the dot kernel) for n rows of dimension d, on up to
+ * threads OpenMP threads: the l2 ranking keys' row term (knn.c). */
+void vdb_row_norms(const float *x, size_t n, uint32_t d, float *out, int threads);
 float vdb_reported_distance(vdb_metric m, double e);
 
 /* Exact search admits only the rows (ids) whose bit is set in allow (a row

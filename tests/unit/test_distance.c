@@ -250,6 +250,53 @@ static void next_below(const vdb_kernels *k)
 	   bad - 1);
 }
 
+/* l2sq_f64, dot_f64 (exact search's distances): scalar within the
+ * double-rounding bound of a long double sum, d = 1..MAXD, unaligned, on
+ * random rows and adversarial ones (huge and tiny magnitudes side by side,
+ * near-cancelling pairs, subnormals); every other level equal to scalar
+ * bit for bit (one summation order at every level). */
+static void exact_f64(const vdb_kernels *k, const vdb_kernels *ref)
+{
+	static float buf_a[MAXD + 8], buf_b[MAXD + 8];
+	double worst[2] = { 0 };
+	int differ = 0;
+	for (int kind = 0; kind < 4; kind++)
+		for (size_t d = 1; d <= MAXD; d++) {
+			float *a = buf_a + d % 3, *b = buf_b + d % 5;
+			for (size_t i = 0; i < d; i++) {
+				a[i] = rnd(), b[i] = rnd();
+				if (kind == 1) /* magnitudes from 1e-30 to 1e30 side by side */
+					a[i] *= powf(10, (float)(i % 61) - 30), b[i] *= powf(10, (float)(i % 53) - 26);
+				else if (kind == 2) /* near-cancelling: b a few ulps from a */
+					b[i] = nextafterf(a[i] * 1e6f, INFINITY), a[i] *= 1e6f;
+				else if (kind == 3) /* subnormals and zeros */
+					a[i] *= 1e-40f, b[i] = i % 7 ? b[i] * 1e-39f : 0;
+			}
+			long double l2 = 0, dot = 0, mag_l2 = 0, mag_dot = 0;
+			for (size_t i = 0; i < d; i++) {
+				long double t = (long double)a[i] - b[i];
+				l2 += t * t, mag_l2 += t * t;
+				dot += (long double)a[i] * b[i], mag_dot += fabsl((long double)a[i] * b[i]);
+			}
+			double got[2] = { k->l2sq_f64(a, b, d), k->dot_f64(a, b, d) };
+			double e[2] = { rel(got[0], (double)l2, (double)mag_l2),
+			                rel(got[1], (double)dot, (double)mag_dot) };
+			for (int j = 0; j < 2; j++)
+				worst[j] = e[j] > worst[j] ? e[j] : worst[j];
+			if (ref && (got[0] != ref->l2sq_f64(a, b, d) || got[1] != ref->dot_f64(a, b, d)))
+				differ = differ ? differ : (int)d;
+		}
+	/* (d + 2) double roundings, a little over */
+	double bound = (MAXD + 2) * 0x1p-53 * 1.01;
+	ok(worst[0] <= bound, "%s l2sq_f64 is within %.2g of the exact sum of |terms| (worst %.2g)",
+	   k->name, bound, worst[0]);
+	ok(worst[1] <= bound, "%s dot_f64 is within %.2g of the exact sum of |terms| (worst %.2g)",
+	   k->name, bound, worst[1]);
+	if (ref)
+		ok(!differ, "%s l2sq_f64 and dot_f64 equal scalar's bit for bit (first d that differs: %d)",
+		   k->name, differ);
+}
+
 /* half -> float by the formula, in double */
 static double half_value(uint16_t h)
 {
@@ -428,6 +475,7 @@ int main(void)
 	hamming_codes(scalar, scalar);
 	hamming_many(scalar, scalar);
 	next_below(scalar);
+	exact_f64(scalar, NULL);
 	decoders(scalar, scalar);
 	coded(scalar, NULL);
 	byte_codes(scalar);
@@ -445,6 +493,7 @@ int main(void)
 		hamming_codes(k, scalar);
 		hamming_many(k, scalar);
 		next_below(k);
+		exact_f64(k, scalar);
 		decoders(k, scalar);
 		coded(k, scalar);
 		byte_codes(k);
