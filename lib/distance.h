@@ -32,6 +32,8 @@ uint32_t vdb_pq4_block_avx512(const uint8_t *codes, const uint8_t *lut, size_t m
                               uint16_t *out);
 #endif
 #if VDB_SIMD_NEON
+uint32_t vdb_pq4_block_neon(const uint8_t *codes, const uint8_t *lut, size_t m, uint16_t thr,
+                            uint16_t *out);
 /* Defined in distance_neon.c: Advanced SIMD is part of every AArch64 CPU. */
 extern const vdb_kernels vdb_kernels_neon;
 #endif

@@ -149,4 +149,5 @@ const vdb_kernels vdb_kernels_neon = {
 	.dot_f16 = dot_f16_ref,
 	.decode_sq8 = decode_sq8_ref,
 	.decode_f16 = decode_f16_ref,
+	.pq4_block = vdb_pq4_block_neon,
 };

@@ -3,8 +3,8 @@
  * lists of index_ivf.c (ivf.h) holding, per row, m bytes: the
  * product-quantized residual (vector minus its list's centroid). Distances
  * are sums of table lookups (asymmetric: the query is not quantized); l2
- * needs a table per probed list (kept in the file, PQPL, when small
- * enough), ip and cosine one per query plus <q, centroid>. With --refine R
+ * needs a table per probed list (made when opening, never stored; older
+ * files' PQPL is still read), ip and cosine one per query plus <q, centroid>. With --refine R
  * the file also keeps the vectors, and the R*k best by code are re-ranked
  * exactly. This file trains and scans the codes; the lists, the file's
  * sections and the search around the scan are index_ivf.c's.
@@ -13,6 +13,7 @@
 #include "pq_fast.h"
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <string.h>
 
 
@@ -114,44 +115,78 @@ static vdb_status train_pq(vdb_index *ix, ivf *f, const float *x, unsigned pq_m,
 	return st;
 }
 
+/* What a search reads beside the file's sections, made at build and at open
+ * (f->fast): never written, so a file holds codes and codebooks only. */
+typedef struct {
+	vdb_pq4 *p4;   /* 4-bit: the packed codes and their tables */
+	float *ptab;   /* 8-bit l2: the per-list tables (NULL: too large, or ip/cosine) */
+	size_t ptab_bytes;
+} pq_mem;
+
+static pq_mem *mem_of(const ivf *f)
+{
+	return f->fast;
+}
+
 /* The query-independent part of ivfpq's l2 distances: with r the code's
  * reconstruction of a residual, |q - c - r|^2 = |q - c|^2 - 2<q, r> +
  * (|r|^2 + 2<c, r>), and the last term is one table per list (FAISS's
- * precomputed table), so a probed list costs no table of its own. */
-static vdb_status compute_ptab(ivf *f, vdb_metric m, uint32_t d)
+ * precomputed table), so a probed list costs two lookups a code and no
+ * table of its own. Made from the codebooks (by dimension: vdb_pq_table_dot,
+ * the same on every SIMD level) when opening: a file keeps none (older
+ * files' PQPL section is still read, f->ptab). */
+static vdb_status compute_ptab(ivf *f, pq_mem *mm, vdb_metric m, uint32_t d)
 {
 	size_t per = (size_t)f->pq_q.m * VDB_PQ_KSUB, bytes;
-	if (m != VDB_METRIC_L2 || !vdb_mul_ok((size_t)f->nlist * per, sizeof(float), &bytes) ||
-	    bytes > MAX_PTAB_BYTES)
+	if (m != VDB_METRIC_L2 || f->ptab ||
+	    !vdb_mul_ok((size_t)f->nlist * per, sizeof(float), &bytes) || bytes > MAX_PTAB_BYTES)
 		return VDB_OK;
-	f->own_ptab = vdb_malloc(bytes, "pq list tables");
-	if (!f->own_ptab)
+	float *norms = vdb_malloc(per * sizeof(float), "pq list tables");
+	mm->ptab = vdb_malloc(bytes, "pq list tables");
+	if (!norms || !mm->ptab) {
+		free(norms);
 		return VDB_ENOMEM;
-	const vdb_kernels *K = vdb_kernels_get();
+	}
+	mm->ptab_bytes = bytes;
 	uint32_t ds = f->pq_q.dsub;
-	#pragma omp parallel for schedule(dynamic, 16)
-	for (uint32_t l = 0; l < f->nlist; l++)
-		for (uint32_t s = 0; s < f->pq_q.m; s++)
-			for (uint32_t j = 0; j < VDB_PQ_KSUB; j++) {
-				const float *cb = f->pq_q.cb + ((size_t)s * VDB_PQ_KSUB + j) * ds;
-				const float *c = f->cent + (size_t)l * d + (size_t)s * ds;
-				f->own_ptab[(size_t)l * per + (size_t)s * VDB_PQ_KSUB + j] =
-					K->dot(cb, cb, ds) + 2 * K->dot(c, cb, ds);
-			}
-	f->ptab = f->own_ptab;
+	for (size_t i = 0; i < per; i++) {
+		const float *cb = f->pq_q.cb + i * ds;
+		float s = 0;
+		for (uint32_t j = 0; j < ds; j++)
+			s += cb[j] * cb[j];
+		norms[i] = s;
+	}
+	int nan = 0;
+	#pragma omp parallel for schedule(dynamic, 16) reduction(|:nan)
+	for (uint32_t l = 0; l < f->nlist; l++) {
+		float *t = mm->ptab + (size_t)l * per;
+		vdb_pq_table_dot(&f->pq_q, f->cent + (size_t)l * d, t);
+		for (size_t i = 0; i < per; i++) {
+			t[i] = norms[i] + 2 * t[i];
+			nan |= isnan(t[i]);
+		}
+	}
+	free(norms);
+	/* from finite centroids and codebooks (checked), a sum near the float
+	 * range: a build is refused (as index_ivf.c's check_trained) */
+	VDB_RETURN_IF(nan, VDB_EFORMAT, "the input's values are too large for ivfpq: its distance "
+	              "tables overflow float32 (scale the vectors down)");
 	return VDB_OK;
 }
 
+static void free_fast(ivf *f);
+
 static vdb_status tables(ivf *f, vdb_metric m, uint32_t d)
 {
-	if (f->pq_q.ksub) { /* 4-bit: packed codes and tables, in memory only */
-		vdb_pq4 *p = NULL;
-		vdb_status st = vdb_pq4_make(&p, f, m, d);
-		f->fast = p;
-		return st;
-	}
-	vdb_status st = vdb_pq_prepare(&f->pq_q);
-	return st ? st : compute_ptab(f, m, d);
+	free_fast(f);
+	pq_mem *mm = calloc(1, sizeof *mm);
+	f->fast = mm;
+	if (!mm)
+		return vdb_fail(VDB_ENOMEM, "out of memory");
+	if (f->pq_q.ksub) /* 4-bit: packed codes and tables */
+		return vdb_pq4_make(&mm->p4, f, m, d);
+	vdb_status st = f->pq_q.cbt ? VDB_OK : vdb_pq_prepare(&f->pq_q);
+	return st ? st : compute_ptab(f, mm, m, d);
 }
 
 /* The codebooks of x (the build's rows, in f's lists), its codes and tables. */
@@ -164,7 +199,12 @@ static vdb_status train(vdb_index *ix, ivf *f, const float *x, const vdb_build_o
 
 static void free_fast(ivf *f)
 {
-	vdb_pq4_free(f->fast);
+	pq_mem *mm = mem_of(f);
+	if (mm) {
+		vdb_pq4_free(mm->p4);
+		free(mm->ptab);
+		free(mm);
+	}
 	f->fast = NULL;
 }
 
@@ -173,14 +213,16 @@ static void free_fast(ivf *f)
 static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
                        const uint64_t *allow, vdb_topk *h, bool by_pos)
 {
-	if (f->fast) {
-		vdb_pq4_scan(f, m, d, w, nl, allow, h, by_pos);
+	const pq_mem *mm = mem_of(f);
+	if (mm && mm->p4) {
+		vdb_pq4_scan(f, mm->p4, m, d, w, nl, allow, h, by_pos);
 		return;
 	}
 	const vdb_kernels *K = vdb_kernels_get();
 	uint32_t pm = f->pq_q.m;
 	size_t per = (size_t)pm * VDB_PQ_KSUB;
-	bool l2 = m == VDB_METRIC_L2, pre = l2 && f->ptab;
+	const float *ptab = f->ptab ? f->ptab : mm ? mm->ptab : NULL;
+	bool l2 = m == VDB_METRIC_L2, pre = l2 && ptab;
 	if (!l2 || pre) /* <q, r> terms: one table per query */
 		vdb_pq_table_dot(&f->pq_q, w->q, w->table);
 	if (pre)
@@ -189,7 +231,7 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 	for (size_t a = 0; a < nl; a++) {
 		uint32_t l = (uint32_t)w->pi[a];
 		const float *c = f->cent + (size_t)l * d;
-		const float *lt = pre ? f->ptab + (size_t)l * per : NULL;
+		const float *lt = pre ? ptab + (size_t)l * per : NULL;
 		float base;
 		if (pre) {
 			base = (float)w->pd[a]; /* |q - c|^2, from choosing the lists */
@@ -226,7 +268,17 @@ static vdb_status ivfpq_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opt
 
 static vdb_status ivfpq_open(vdb_index *ix)
 {
-	return vdb_ivf_open(ix, &pq_codec);
+	vdb_status st = vdb_ivf_open(ix, &pq_codec);
+	ivf *f = ix->impl;
+	/* 8-bit: the tables (vdb_ivf_open made 4-bit's) */
+	if (!st && !f->pq_q.ksub)
+		st = tables(f, ix->metric, ix->dim);
+	if (st == VDB_EFORMAT) { /* a build would have refused it: the file was changed */
+		char why[256];
+		snprintf(why, sizeof why, "%s", vdb_last_error());
+		st = vdb_fail(VDB_ECORRUPT, "%s: ivfpq: %s", ix->file->path, why);
+	}
+	return st;
 }
 
 /* ivf's --info, with the codes: a row's bytes count its code and its share
@@ -236,12 +288,13 @@ static void ivfpq_info(const vdb_index *ix, json_t *obj)
 	const ivf *f = ix->impl;
 	vdb_ivf_info(ix, obj);
 	size_t bpv = 4 + (f->vecs ? 4 * (size_t)ix->dim : 0) + f->pq_q.m;
+	const pq_mem *mm = mem_of(f);
 	double tables = (double)f->nlist * f->pq_q.m * VDB_PQ_KSUB * sizeof(float);
-	if (f->fast && ix->count) /* what a search reads: the packed codes and tables */
+	if (mm && mm->p4 && ix->count) /* what a search reads: the packed codes and tables */
 		json_object_set_new(obj, "bytes_per_vector",
 		                    json_real((double)(bpv - f->pq_q.m) +
-		                              (double)vdb_pq4_bytes(f->fast) / (double)ix->count));
-	else if (f->ptab && ix->count)
+		                              (double)vdb_pq4_bytes(mm->p4) / (double)ix->count));
+	else if ((f->ptab || (mm && mm->ptab)) && ix->count)
 		json_object_set_new(obj, "bytes_per_vector",
 		                    json_real((double)bpv + tables / (double)ix->count));
 	else

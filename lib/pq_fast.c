@@ -25,6 +25,7 @@ struct vdb_pq4 {
 	uint64_t *blk;   /* nlist + 1: first block of each list */
 	uint8_t *codes;  /* blocks x m x 16 bytes */
 	float *ptab;     /* l2: nlist x m x 16, |cb|^2 + 2<c_s, cb> (NULL: per query) */
+	float *cbt;      /* the codebooks by dimension: (s x dsub + i) x 16, centroid last */
 	size_t bytes;
 };
 
@@ -32,7 +33,7 @@ void vdb_pq4_free(vdb_pq4 *p)
 {
 	if (!p)
 		return;
-	free(p->blk), free(p->codes), free(p->ptab);
+	free(p->blk), free(p->codes), free(p->ptab), free(p->cbt);
 	free(p);
 }
 
@@ -62,14 +63,6 @@ static float dot(const float *a, const float *b, size_t d)
 	float s = 0;
 	for (size_t i = 0; i < d; i++)
 		s += a[i] * b[i];
-	return s;
-}
-
-static float l2sq(const float *a, const float *b, size_t d)
-{
-	float s = 0;
-	for (size_t i = 0; i < d; i++)
-		s += (a[i] - b[i]) * (a[i] - b[i]);
 	return s;
 }
 
@@ -108,7 +101,15 @@ vdb_status vdb_pq4_make(vdb_pq4 **out, const ivf *f, vdb_metric metric, uint32_t
 	if (!p->codes)
 		return vdb_fail(VDB_ENOMEM, "out of memory for %zu bytes of packed pq codes", bytes);
 	pack(f, p);
-	p->bytes = bytes + ((size_t)f->nlist + 1) * sizeof *p->blk;
+	p->cbt = vdb_malloc((size_t)d * 16 * sizeof(float), "pq codebooks");
+	if (!p->cbt)
+		return VDB_ENOMEM;
+	for (uint32_t s = 0; s < p->m; s++)
+		for (uint32_t j = 0; j < 16; j++)
+			for (uint32_t i = 0; i < f->pq_q.dsub; i++)
+				p->cbt[((size_t)s * f->pq_q.dsub + i) * 16 + j] =
+					f->pq_q.cb[((size_t)s * VDB_PQ_KSUB + j) * f->pq_q.dsub + i];
+	p->bytes = bytes + ((size_t)f->nlist + 1) * sizeof *p->blk + (size_t)d * 16 * sizeof(float);
 	if (metric == VDB_METRIC_L2 && vdb_mul_ok((size_t)f->nlist * per, sizeof(float), &tb) &&
 	    tb <= MAX_PTAB_BYTES) {
 		p->ptab = vdb_malloc(tb, "pq list tables");
@@ -120,6 +121,16 @@ vdb_status vdb_pq4_make(vdb_pq4 **out, const ivf *f, vdb_metric metric, uint32_t
 	return VDB_OK;
 }
 
+/* lo[j] = the smaller of v[j] and v[j + n], hi[j] the larger (n entries):
+ * halving 16 entries four times is a minimum and a maximum in registers. */
+static void halve(const float *vl, const float *vh, float *lo, float *hi, int n)
+{
+	for (int j = 0; j < n; j++) {
+		lo[j] = vl[j + n] < vl[j] ? vl[j + n] : vl[j];
+		hi[j] = vh[j + n] > vh[j] ? vh[j + n] : vh[j];
+	}
+}
+
 double vdb_pq4_quantize(const float *a, const float *b, size_t m, float *t, uint8_t *lut,
                         double *lo)
 {
@@ -127,22 +138,18 @@ double vdb_pq4_quantize(const float *a, const float *b, size_t m, float *t, uint
 	float span = 0, *mins = t + m * 16;
 	double sum = 0;
 	for (size_t s = 0; s < m; s++) {
-		float *ts = t + s * 16;
-		const float *as = a + s * 16, *bs = b ? b + s * 16 : NULL;
-		float mn, mx;
-		if (bs) {
-			#pragma omp simd
+		float v[16], l8[8], h8[8], l4[4], h4[4], l2[2], h2[2];
+		const float *as = a + s * 16;
+		if (b)
 			for (int j = 0; j < 16; j++)
-				ts[j] = as[j] + bs[j];
-		} else if (ts != as) {
-			memcpy(ts, as, 16 * sizeof *ts);
-		}
-		mn = mx = ts[0];
-		#pragma omp simd reduction(min:mn) reduction(max:mx)
-		for (int j = 0; j < 16; j++) {
-			mn = ts[j] < mn ? ts[j] : mn;
-			mx = ts[j] > mx ? ts[j] : mx;
-		}
+				v[j] = as[j] + b[s * 16 + j];
+		else
+			memcpy(v, as, sizeof v);
+		memcpy(t + s * 16, v, sizeof v); /* (t may be a: the same values) */
+		halve(v, v, l8, h8, 8);
+		halve(l8, h8, l4, h4, 4);
+		halve(l4, h4, l2, h2, 2);
+		float mn = l2[1] < l2[0] ? l2[1] : l2[0], mx = h2[1] > h2[0] ? h2[1] : h2[0];
 		mins[s] = mn;
 		sum += mn;
 		span = mx - mn > span ? mx - mn : span;
@@ -156,12 +163,14 @@ double vdb_pq4_quantize(const float *a, const float *b, size_t m, float *t, uint
 	for (size_t s = 0; s < m; s++) {
 		const float *ts = t + s * 16;
 		float mn = mins[s];
-		#pragma omp simd
+		int32_t iv[16];
 		for (int j = 0; j < 16; j++) {
 			float v = (ts[j] - mn) * inv + 0.5f; /* NaN: 0 */
 			v = v > 0 ? v : 0;
-			lut[s * 16 + j] = (uint8_t)(int)(v < q ? v : q);
+			iv[j] = (int32_t)(v < q ? v : q);
 		}
+		for (int j = 0; j < 16; j++)
+			lut[s * 16 + j] = (uint8_t)iv[j];
 	}
 	return (double)span / qmax;
 }
@@ -208,11 +217,37 @@ static void scan_list(const ivf *f, const vdb_pq4 *p, const vdb_kernels *K, uint
 	}
 }
 
-void vdb_pq4_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
-                  const uint64_t *allow, vdb_topk *h, bool by_pos)
+/* One table of subspace s from the codebooks by dimension (the inner loop
+ * runs over the 16 centroids): sign x <x_s, cb_j>, or |x_s - cb_j|^2 (l2). */
+static void table16(const float *cbt, const float *x, uint32_t ds, bool l2, float sign,
+                    float *t)
+{
+	float acc[16] = { 0 };
+	for (uint32_t i = 0; i < ds; i++) {
+		const float *col = cbt + (size_t)i * 16;
+		float xi = x[i];
+		if (l2)
+			for (int j = 0; j < 16; j++)
+				acc[j] += (xi - col[j]) * (xi - col[j]);
+		else
+			for (int j = 0; j < 16; j++)
+				acc[j] += xi * col[j];
+	}
+	for (int j = 0; j < 16; j++)
+		t[j] = sign * acc[j];
+}
+
+static void tables16(const vdb_pq4 *p, const float *x, uint32_t ds, bool l2, float sign,
+                     float *t)
+{
+	for (uint32_t s = 0; s < p->m; s++)
+		table16(p->cbt + (size_t)s * ds * 16, x + (size_t)s * ds, ds, l2, sign, t + s * 16);
+}
+
+void vdb_pq4_scan(const ivf *f, const vdb_pq4 *p, vdb_metric m, uint32_t d, ivf_ws *w,
+                  size_t nl, const uint64_t *allow, vdb_topk *h, bool by_pos)
 {
 	const vdb_kernels *K = vdb_kernels_get();
-	const vdb_pq4 *p = f->fast;
 	uint32_t pm = p->m, ds = f->pq_q.dsub;
 	size_t per = (size_t)pm * 16;
 	/* t: a list's table and m minima; qt: the query's; lut: t quantized */
@@ -221,11 +256,7 @@ void vdb_pq4_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
 	bool l2 = m == VDB_METRIC_L2, pre = l2 && p->ptab;
 	double delta = 0, lo = 0;
 	if (!l2 || pre) { /* -<q_s, cb> (ip, cosine), -2<q_s, cb> (l2) */
-		for (uint32_t s = 0; s < pm; s++)
-			for (uint32_t j = 0; j < 16; j++)
-				qt[s * 16 + j] = (pre ? -2 : -1) *
-				                 dot(w->q + (size_t)s * ds,
-				                        f->pq_q.cb + ((size_t)s * VDB_PQ_KSUB + j) * ds, ds);
+		tables16(p, w->q, ds, false, pre ? -2 : -1, qt);
 		if (!l2)
 			delta = vdb_pq4_quantize(qt, NULL, pm, t, lut, &lo);
 	}
@@ -239,10 +270,7 @@ void vdb_pq4_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
 		} else if (l2) {
 			for (uint32_t j = 0; j < d; j++)
 				w->r[j] = w->q[j] - c[j];
-			for (uint32_t s = 0; s < pm; s++)
-				for (uint32_t j = 0; j < 16; j++)
-					t[s * 16 + j] = l2sq(w->r + (size_t)s * ds,
-					                        f->pq_q.cb + ((size_t)s * VDB_PQ_KSUB + j) * ds, ds);
+			tables16(p, w->r, ds, true, 1, t);
 			delta = vdb_pq4_quantize(t, NULL, pm, t, lut, &lo);
 			base = 0;
 		} else {

@@ -12,9 +12,10 @@ vdb_status vdb_pq4_make(vdb_pq4 **out, const ivf *f, vdb_metric metric, uint32_t
 void vdb_pq4_free(vdb_pq4 *p);
 /* Bytes resident for the packed codes and the tables. */
 size_t vdb_pq4_bytes(const vdb_pq4 *p);
-/* ivf_codec.scan for 4-bit codes (w->table holds at least m x 256 floats). */
-void vdb_pq4_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
-                  const uint64_t *allow, vdb_topk *h, bool by_pos);
+/* ivf_codec.scan for f's 4-bit codes, packed in p (w->table holds at least
+ * m x 256 floats). */
+void vdb_pq4_scan(const ivf *f, const vdb_pq4 *p, vdb_metric m, uint32_t d, ivf_ws *w,
+                  size_t nl, const uint64_t *allow, vdb_topk *h, bool by_pos);
 /* Quantize the float tables a + b (b NULL: a; m x 16) to bytes in lut:
  * t ~ low_s + delta * lut, m times the largest byte below 2^16; t (m x 16
  * + m floats) is scratch, and may be a. Returns delta (0: all entries of

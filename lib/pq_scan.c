@@ -1,7 +1,8 @@
 /*
  * pq_scan.c — the scalar reference of the 4-bit PQ fast-scan kernel
  * (vdb_kernels.pq4_block), which the SIMD levels (pq_scan_avx2.c,
- * pq_scan_avx512.c) must match exactly: the sums are integers.
+ * pq_scan_avx512.c, pq_scan_neon.c) must match exactly: the sums are
+ * integers.
  *
  * A block holds the codes of 32 vectors for m sub-quantizers of 16
  * centroids: for sub-quantizer s, 16 bytes at codes + 16 s, byte i holding

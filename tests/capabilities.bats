@@ -169,8 +169,8 @@ small_inputs() {
   # tables: 16 lists x 8 sub-quantizers x 256 floats, over 2000 rows
   want=$(awk 'BEGIN { print 4 + 8 + 16 * 8 * 256 * 4 / 2000 }')
   near "$(jq .bytes_per_vector <<<"$info")" "$want" 0.01
-  # the tables are in the file: the PQPL section
-  [ "$(jq '.sections[] | select(.kind == "PQPL") | .length' <<<"$info")" -eq $((16 * 8 * 256 * 4)) ]
+  # the tables are made when opening, not kept in the file (no PQPL section)
+  [ -z "$(jq '.sections[] | select(.kind == "PQPL")' <<<"$info")" ]
   # with --refine, the float32 vectors too
   vdb-build -q -T ivfpq -m l2 --nlist 16 --pq-m 8 --refine 2 -o pqr.vdb "$D/sift2k_base.fvecs"
   want=$(awk 'BEGIN { print 4 + 8 + 128 * 4 + 16 * 8 * 256 * 4 / 2000 }')

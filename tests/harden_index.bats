@@ -161,7 +161,6 @@ bad_value() {
   bad_value "-T hnsw --M 4" VECS 128 $nan "VECS: row 1"
   bad_value "-T hnsw --M 4 --storage sq8 --refine 2" VECS 128 $nan "VECS: row 1"
   bad_value "-T ivf --nlist 4" IVVE 130 $nan "IVVE: row 1, dimension 2"
-  bad_value "-T ivfpq --nlist 4 --pq-m 8" PQPL 9 $nan "PQPL: list 0, value 9 is NaN"
   bad_value "-T lsh" VECS 300 $inf "VECS: row 2"
 }
 
