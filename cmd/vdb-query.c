@@ -3,6 +3,7 @@
 #include "eval_knobs.h"
 #include "query.h"
 #include "recall_pick.h"
+#include <math.h>
 #include <errno.h>
 #include <float.h>
 #include <glob.h>
@@ -194,7 +195,7 @@ static void filter_plans_print(const vdb_filter_plans *p)
 	fprintf(stderr, "%s: filtered: last batch of %zu took the %s (%s): %zu of %zu records kept "
 	        "(%.2f%%)", cmd_name, p->batch, p->path == VDB_FILTER_SCAN ? "scan" : "index", p->why,
 	        p->kept, p->rows, p->rows ? 100.0 * (double)p->kept / (double)p->rows : 0.0);
-	if (p->scan_s >= 0 && p->index_s >= 0)
+	if (p->scan_s >= 0 && p->index_s >= 0 && p->index_s < HUGE_VAL)
 		fprintf(stderr, "; estimated scan %.3g ms, index %.3g ms (%s %u)", p->scan_s * 1e3,
 		        p->index_s * 1e3, p->knob_name ? p->knob_name : "setting", p->knob);
 	fputc('\n', stderr);

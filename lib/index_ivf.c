@@ -879,7 +879,7 @@ const struct vdb_index_knob vdb_ivf_nprobe_knob = {
  * only (ivfpq ranks codes: no estimate, the planner's fixed rule). */
 /* kept rows, per answer asked for, the probed lists must be expected to
  * hold for the ivf path to be planned (ivf_filter_cost) */
-#define IVF_FILTER_SEEN 10.0
+#define IVF_FILTER_SEEN 8.0
 
 static double ivf_filter_cost(const vdb_index *ix, const vdb_search_opts *o, size_t nq,
                               size_t n_allow, int threads, unsigned *knob)
@@ -895,7 +895,8 @@ static double ivf_filter_cost(const vdb_index *ix, const vdb_search_opts *o, siz
 	 * be among them: re-probing only makes sure of k answers, not good
 	 * ones. Under IVF_FILTER_SEEN x k (100k x 128, nlist 1,265, nprobe 16:
 	 * 126 expected kept rows gave recall@10 0.97, 63 gave 0.80, 25 gave
-	 * 0.52), the exact scan is the only path that keeps recall. */
+	 * 0.52; 2,000 x 128, nlist 179: 89 gave 0.94), the exact scan is the
+	 * only path that keeps recall. */
 	if ((double)np * per * share < IVF_FILTER_SEEN * want)
 		return INFINITY;
 	double lists = (double)np, passes = 1;
