@@ -36,15 +36,20 @@ static float key_bound(const vdb_exact_filter *ef, float kth)
 	return vdb_float_up((double)kth + 2 * ef->cross);
 }
 
+#define PROBE_RUN 64u
+
 size_t vdb_ivf_probe(const ivf *f, uint32_t d, ivf_ws *w, size_t nprobe, int threads)
 {
 	const vdb_kernels *K = vdb_kernels_get();
 	uint32_t nlist = f->nlist;
 	if (threads < 2 || (size_t)nlist * d < 4 * IVF_SPLIT_MIN) /* a fork and join to save */
 		threads = 1;
+	/* the centroids in runs of PROBE_RUN rows, a run's keys in one call */
 	#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-	for (uint32_t l = 0; l < nlist; l++)
-		w->keys[l] = K->l2sq(w->q, f->cent + (size_t)l * d, d);
+	for (uint32_t l = 0; l < nlist; l += PROBE_RUN) {
+		uint32_t n = nlist - l < PROBE_RUN ? nlist - l : PROBE_RUN;
+		K->l2sq_many(w->q, f->cent + (size_t)l * d, d, n, w->keys + l);
+	}
 	double g = vdb_kernel_gamma(d);
 	float thr = INFINITY;
 	if (nprobe < nlist) {
@@ -97,8 +102,7 @@ static void scan_rows(const ivf *f, vdb_exact_filter *ef, ivf_ws *w, uint64_t p0
 		}
 		float *keys = w->keys;
 		if (l2)
-			for (size_t j = 0; j < n; j++)
-				keys[j] = K->l2sq(ef->q, x + j * d, d);
+			K->l2sq_many(ef->q, x, d, n, keys);
 		else
 			for (size_t j = 0; j < n; j++)
 				keys[j] = -K->dot(ef->q, x + j * d, d);
