@@ -16,14 +16,23 @@
 #include <math.h>
 #include <omp.h>
 
-/* The k-th smallest of n >= k keys (s: scratch of capacity >= k). */
+/* The k-th smallest of n >= k keys (s: scratch of capacity >= k). Once the
+ * heap is full, a key no smaller than its root cannot change the k-th
+ * value: one float comparison, where a push would compare doubles and ids. */
 static float kth_key(const float *keys, size_t n, uint32_t k, vdb_topk *s)
 {
 	s->n = 0;
 	s->cap = k;
-	for (size_t j = 0; j < n; j++)
+	size_t j = 0;
+	for (; j < k; j++)
 		topk_push(s, keys[j], (int64_t)j);
-	return (float)s->dist[0];
+	float root = (float)s->dist[0];
+	for (; j < n; j++)
+		if (keys[j] < root) {
+			topk_push(s, keys[j], (int64_t)j);
+			root = (float)s->dist[0];
+		}
+	return root;
 }
 
 /* The largest key whose exact value can be at most that of the row whose
