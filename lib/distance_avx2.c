@@ -51,6 +51,53 @@ static float l2sq_avx2(const float *a, const float *b, size_t d)
 	return hsum(_mm256_add_ps(s0, s1));
 }
 
+/* The eight sums of a0..a7, in order, in one vector */
+static inline __m256 hsum8(const __m256 *a)
+{
+	__m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+	__m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+	/* u0: rows 0..3 over lanes 0..3, then over lanes 4..7; u1: rows 4..7 */
+	return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+/* Eight rows of d values from x against q: eight independent FMA chains,
+ * one query load for eight rows. */
+static inline void l2sq_rows8(const float *q, const float *x, size_t d, float *out)
+{
+	__m256 s[8];
+	#pragma GCC unroll 8
+	for (int r = 0; r < 8; r++)
+		s[r] = _mm256_setzero_ps();
+	size_t i = 0;
+	for (; i + 8 <= d; i += 8) {
+		__m256 qv = _mm256_loadu_ps(q + i);
+		#pragma GCC unroll 8
+		for (int r = 0; r < 8; r++) {
+			__m256 t = _mm256_sub_ps(qv, _mm256_loadu_ps(x + r * d + i));
+			s[r] = _mm256_fmadd_ps(t, t, s[r]);
+		}
+	}
+	if (i < d) {
+		__m256i m = tail_mask(d - i);
+		__m256 qv = _mm256_maskload_ps(q + i, m);
+		#pragma GCC unroll 8
+		for (int r = 0; r < 8; r++) {
+			__m256 t = _mm256_sub_ps(qv, _mm256_maskload_ps(x + r * d + i, m));
+			s[r] = _mm256_fmadd_ps(t, t, s[r]);
+		}
+	}
+	_mm256_storeu_ps(out, hsum8(s));
+}
+
+static void l2sq_many_avx2(const float *q, const float *x, size_t d, size_t n, float *out)
+{
+	size_t j = 0;
+	for (; j + 8 <= n; j += 8)
+		l2sq_rows8(q, x + j * d, d, out + j);
+	for (; j < n; j++)
+		out[j] = l2sq_avx2(q, x + j * d, d);
+}
+
 static float dot_avx2(const float *a, const float *b, size_t d)
 {
 	__m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
@@ -437,6 +484,7 @@ static uint32_t dot_u8_avx2(const uint8_t *a, const uint8_t *b, size_t d)
 const vdb_kernels vdb_kernels_avx2 = {
 	.name = "avx2",
 	.l2sq = l2sq_avx2,
+	.l2sq_many = l2sq_many_avx2,
 	.dot = dot_avx2,
 	.cosine = cosine_avx2,
 	.hamming = hamming_avx2,

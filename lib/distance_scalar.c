@@ -26,6 +26,12 @@ static float l2sq_scalar(const float *a, const float *b, size_t d)
 	return (s0 + s1) + (s2 + s3);
 }
 
+static void l2sq_many_scalar(const float *q, const float *x, size_t d, size_t n, float *out)
+{
+	for (size_t j = 0; j < n; j++)
+		out[j] = l2sq_scalar(q, x + j * d, d);
+}
+
 static float dot_scalar(const float *a, const float *b, size_t d)
 {
 	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -230,6 +236,7 @@ static uint32_t dot_u8_scalar(const uint8_t *a, const uint8_t *b, size_t d)
 const vdb_kernels vdb_kernels_scalar = {
 	.name = "scalar",
 	.l2sq = l2sq_scalar,
+	.l2sq_many = l2sq_many_scalar,
 	.dot = dot_scalar,
 	.cosine = cosine_scalar,
 	.hamming = hamming_scalar,

@@ -29,7 +29,7 @@ enum { P_PQBITS = 7 };
 #define COARSE_ITERS 10 /* as FAISS: more barely moves the lists */
 #define EXACT_PROBE 256 /* a batch chooses up to this many lists a query by one exact k-NN (sgemm) */
 #define IVF_BATCH 2048  /* ... for this many queries at a time */
-#define IVF_BATCH_MIN 131072 /* ... when the centroids hold this many values (512 KiB) or more */
+#define IVF_BATCH_MIN 32768 /* ... when the centroids hold this many values (128 KiB) or more */
 #define IVF_SCAN_BLOCK 256 /* rows whose keys are computed before their exact distances */
 #define IVF_SPLIT_MIN 65536 /* values (rows x dim) below which one query is not split */
 

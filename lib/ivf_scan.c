@@ -16,14 +16,23 @@
 #include <math.h>
 #include <omp.h>
 
-/* The k-th smallest of n >= k keys (s: scratch of capacity >= k). */
+/* The k-th smallest of n >= k keys (s: scratch of capacity >= k). Once the
+ * heap is full, a key no smaller than its root cannot change the k-th
+ * value: one float comparison, where a push would compare doubles and ids. */
 static float kth_key(const float *keys, size_t n, uint32_t k, vdb_topk *s)
 {
 	s->n = 0;
 	s->cap = k;
-	for (size_t j = 0; j < n; j++)
+	size_t j = 0;
+	for (; j < k; j++)
 		topk_push(s, keys[j], (int64_t)j);
-	return (float)s->dist[0];
+	float root = (float)s->dist[0];
+	for (; j < n; j++)
+		if (keys[j] < root) {
+			topk_push(s, keys[j], (int64_t)j);
+			root = (float)s->dist[0];
+		}
+	return root;
 }
 
 /* The largest key whose exact value can be at most that of the row whose
@@ -36,15 +45,20 @@ static float key_bound(const vdb_exact_filter *ef, float kth)
 	return vdb_float_up((double)kth + 2 * ef->cross);
 }
 
+#define PROBE_RUN 64u
+
 size_t vdb_ivf_probe(const ivf *f, uint32_t d, ivf_ws *w, size_t nprobe, int threads)
 {
 	const vdb_kernels *K = vdb_kernels_get();
 	uint32_t nlist = f->nlist;
 	if (threads < 2 || (size_t)nlist * d < 4 * IVF_SPLIT_MIN) /* a fork and join to save */
 		threads = 1;
+	/* the centroids in runs of PROBE_RUN rows, a run's keys in one call */
 	#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-	for (uint32_t l = 0; l < nlist; l++)
-		w->keys[l] = K->l2sq(w->q, f->cent + (size_t)l * d, d);
+	for (uint32_t l = 0; l < nlist; l += PROBE_RUN) {
+		uint32_t n = nlist - l < PROBE_RUN ? nlist - l : PROBE_RUN;
+		K->l2sq_many(w->q, f->cent + (size_t)l * d, d, n, w->keys + l);
+	}
 	double g = vdb_kernel_gamma(d);
 	float thr = INFINITY;
 	if (nprobe < nlist) {
@@ -97,8 +111,7 @@ static void scan_rows(const ivf *f, vdb_exact_filter *ef, ivf_ws *w, uint64_t p0
 		}
 		float *keys = w->keys;
 		if (l2)
-			for (size_t j = 0; j < n; j++)
-				keys[j] = K->l2sq(ef->q, x + j * d, d);
+			K->l2sq_many(ef->q, x, d, n, keys);
 		else
 			for (size_t j = 0; j < n; j++)
 				keys[j] = -K->dot(ef->q, x + j * d, d);

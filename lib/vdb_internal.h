@@ -12,6 +12,11 @@
 typedef struct {
 	const char *name; /* "scalar", "avx2", "avx512", "neon" */
 	float (*l2sq)(const float *a, const float *b, size_t d);
+	/* out[j] = l2sq(q, x + j * d) for n contiguous rows (within the same
+	 * error bound, vdb_kernel_gamma, not bit for bit): several rows at a
+	 * time share the query's loads and hide the FMA latency, as the scan
+	 * of an ivf list or of the centroids wants */
+	void (*l2sq_many)(const float *q, const float *x, size_t d, size_t n, float *out);
 	float (*dot)(const float *a, const float *b, size_t d);
 	/* 1 - cos(a,b), computed from raw (unnormalised) vectors; 1 if either is 0 */
 	float (*cosine)(const float *a, const float *b, size_t d);

@@ -9,7 +9,7 @@
 #include <time.h>
 
 enum { ROWS = 256, MAXD = 784 };
-static float q[MAXD], x[ROWS * MAXD], step[MAXD], lo[MAXD], out[MAXD];
+static float q[MAXD], x[ROWS * MAXD], step[MAXD], lo[MAXD], out[MAXD], keys[ROWS];
 static uint8_t qc[MAXD], c[ROWS * MAXD];
 static uint16_t h[ROWS * MAXD];
 static uint32_t counts[ROWS];
@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 	printf("  (ns per row)\n");
 	const char *names[] = { "l2sq", "dot", "cosine", "l2sq_sq8", "dot_sq8", "l2sq_f16",
 		                "dot_f16", "l2sq_u8", "dot_u8", "hamming", "hamming_many",
-		                "decode_sq8", "decode_f16", "next_below" };
+		                "decode_sq8", "decode_f16", "next_below", "l2sq_many" };
 	for (size_t di = 0; di < 2; di++)
 		for (size_t f = 0; f < sizeof names / sizeof *names; f++) {
 			size_t d = dims[di];
@@ -85,7 +85,8 @@ int main(int argc, char **argv)
 				               counts[0])); break;
 				case 11: TIME((k->decode_sq8(c + r * d, lo, step, out, d), out[0])); break;
 				case 12: TIME((k->decode_f16(h + r * d, out, d), out[0])); break;
-				default: TIME(k->next_below(x + r, q, 0, d, -1e30f)); break;
+				case 13: TIME(k->next_below(x + r, q, 0, d, -1e30f)); break;
+				default: TIME((k->l2sq_many(q, x, d, ROWS, keys), r = ROWS, keys[0])); break;
 				}
 				printf(" %9.2f", best);
 			}
