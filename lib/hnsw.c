@@ -10,8 +10,11 @@
  * and keeps the beam in two or three cache lines for the usual ef.
  *
  * Build: nodes are inserted in parallel (OpenMP); every node has a one-byte
- * spin lock held while its link list is read or rewritten, as hnswlib does
- * with its per-node mutexes. A node whose level tops the graph holds the
+ * spin lock held while its link list is rewritten (hnswlib's per-node
+ * mutexes are held for reads too). Searches read the lists lock-free, one
+ * atomic word at a time (load_count): on two threads the readers' locks
+ * cost a fifth of the build (their cache lines passed between the cores,
+ * and spinning). A node whose level tops the graph holds the
  * global lock for its whole insertion, so the entry point only moves to a
  * node that is fully linked.
  */
@@ -67,6 +70,16 @@ static inline void prefetch_vec(const hnsw_graph *g, uint32_t i)
 		bytes = 1024;
 	for (size_t o = 64; o < bytes; o += 64)
 		__builtin_prefetch(p + o);
+}
+
+/* Ask for node i's layer-0 link list (up to 1 + 2M words, from the end of
+ * its vector). */
+static inline void prefetch_links(const hnsw_graph *g, uint32_t i)
+{
+	const unsigned char *p = g->l0 + (size_t)i * g->stride + g->vec_bytes;
+	const unsigned char *end = p + 4 * (1 + (size_t)g->M0);
+	for (p = (const unsigned char *)((uintptr_t)p & ~(uintptr_t)63); p < end; p += 64)
+		__builtin_prefetch(p);
 }
 
 /* u32 nlinks followed by the links, of node i on layer lc. */
@@ -200,10 +213,33 @@ static inline void unlock(uint8_t *l)
 	__atomic_clear(l, __ATOMIC_RELEASE);
 }
 
-/* Copy node i's links on layer lc into out (under its lock when building);
- * drops counts and ids a damaged file could carry. Returns the count. */
-static inline uint32_t read_links(const hnsw_graph *g, uint8_t *locks, size_t i, int lc,
-                                  uint32_t *out)
+/* A link list's count and links as a builder's thread reads them while
+ * another may rewrite them: each word loaded once, atomically (on x86 and
+ * ARM64 a plain load), the count before the links (acquire; writers store
+ * the links, then the count with release). A reader may see a list half
+ * rewritten: every id in it is a node, which is all a search needs. */
+static inline uint32_t load_count(const uint32_t *lk)
+{
+	return __atomic_load_n(lk, __ATOMIC_ACQUIRE);
+}
+
+static inline uint32_t load_link(const uint32_t *lk, uint32_t j)
+{
+	return __atomic_load_n(&lk[1 + j], __ATOMIC_RELAXED);
+}
+
+/* Write list lk (the writer holding its node's lock): the links, then the
+ * count, for lock-free readers (load_count). */
+static inline void store_links(uint32_t *lk, uint32_t from, const uint32_t *ids, uint32_t n)
+{
+	for (uint32_t j = 0; j < n; j++)
+		__atomic_store_n(&lk[1 + from + j], ids[j], __ATOMIC_RELAXED);
+	__atomic_store_n(lk, from + n, __ATOMIC_RELEASE);
+}
+
+/* Copy node i's links on layer lc into out; drops counts and ids a damaged
+ * file could carry. Returns the count. Lock-free (load_count). */
+static inline uint32_t read_links(const hnsw_graph *g, size_t i, int lc, uint32_t *out)
 {
 	/* no such layer for this node, or a range beyond the upper links: only
 	 * in a damaged file, and never read (opening checks only the ends) */
@@ -211,27 +247,27 @@ static inline uint32_t read_links(const hnsw_graph *g, uint8_t *locks, size_t i,
 	               (uint64_t)lc * (1 + g->M) > g->upof[i + 1] - g->upof[i]))
 		return 0;
 	const uint32_t *lk = links_of(g, i, lc);
-	if (locks)
-		lock(&locks[i]);
-	uint32_t c = link_count(g, lk, lc), m = 0;
-	for (uint32_t j = 0; j < c; j++)
-		if (lk[1 + j] < g->n)
-			out[m++] = lk[1 + j];
-	if (locks)
-		unlock(&locks[i]);
+	uint32_t c = load_count(lk), m = 0;
+	if (c > max_links(g, lc))
+		c = max_links(g, lc);
+	for (uint32_t j = 0; j < c; j++) {
+		uint32_t x = load_link(lk, j);
+		if (x < g->n)
+			out[m++] = x;
+	}
 	return m;
 }
 
 /* ===== Layer search ===== */
 /* Greedy walk on an upper layer: move to the closest neighbour while one is
  * closer. */
-static inline void greedy(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws *w,
-                          const float *q, float bias, int lc, uint32_t *ep, float *dep)
+static inline void greedy(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w, const float *q,
+                           float bias, int lc, uint32_t *ep, float *dep)
 {
 	bool moved = true;
 	while (moved) {
 		moved = false;
-		uint32_t c = read_links(g, locks, *ep, lc, w->nbuf);
+		uint32_t c = read_links(g, *ep, lc, w->nbuf);
 		for (uint32_t j = 0; j < c; j++) {
 			float d = rank_dist(g, K, q, bias, w->nbuf[j]);
 			if (d < *dep) {
@@ -256,15 +292,12 @@ static inline size_t pool_insert(cand *pool, size_t *size, size_t ef, float d, u
 		return ef;
 	size_t i = n == ef ? n - 1 : n;
 	if (i > POOL_LINEAR) {
-		/* the first entry beyond d, then one move of the tail */
-		size_t lo = 0, hi = i;
-		while (lo < hi) {
-			size_t mid = (lo + hi) / 2;
-			if (pool[mid].d > d)
-				hi = mid;
-			else
-				lo = mid + 1;
-		}
+		/* the first entry beyond d (branch-free halving: the place is
+		 * unpredictable), then one move of the tail */
+		const cand *base = pool;
+		for (size_t len = i; len > 1; len -= len / 2)
+			base = base[len / 2].d <= d ? base + len / 2 : base;
+		size_t lo = (size_t)(base - pool) + (base->d <= d);
 		memmove(pool + lo + 1, pool + lo, (i - lo) * sizeof *pool);
 		i = lo;
 	}
@@ -279,10 +312,42 @@ static inline size_t pool_insert(cand *pool, size_t *size, size_t ef, float d, u
 	return i;
 }
 
+/* Insert the m entries of in (reordered here) into the sorted pool of at
+ * most ef: the pool pool_insert would leave, one at a time in in's order
+ * (equal distances after those already there). Returns the lowest place an
+ * entry took, or ef when none fits. */
+static size_t pool_merge(cand *pool, size_t *size, size_t ef, cand *in, size_t m)
+{
+	for (size_t a = 1; a < m; a++) { /* stable: equal distances keep their order */
+		cand x = in[a];
+		size_t b = a;
+		for (; b > 0 && in[b - 1].d > x.d; b--)
+			in[b] = in[b - 1];
+		in[b] = x;
+	}
+	size_t n = *size, k = n + m, i = n, b = m, low = ef;
+	while (b > 0) { /* from the back; entries placed at ef or beyond drop out */
+		cand x;
+		k--;
+		if (i > 0 && pool[i - 1].d > in[b - 1].d) {
+			x = pool[--i];
+		} else {
+			x = in[--b];
+			if (k < ef)
+				low = k;
+		}
+		if (k < ef)
+			pool[k] = x;
+	}
+	*size = n + m < ef ? n + m : ef;
+	return low;
+}
+
 /* Beam search of width ef on layer lc from ep; leaves the pool sorted and
- * returns its size. locks is NULL when searching a finished graph. */
+ * returns its size. The links are read lock-free (load_count): the same walk
+ * on a finished graph and on one being built. */
 static inline __attribute__((always_inline)) size_t
-search_layer(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws *w,
+search_layer(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w,
              const float *q, float bias, int lc, uint32_t ep, float dep, size_t ef)
 {
 	cand *pool = w->pool;
@@ -299,13 +364,19 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws 
 		size_t next = cur + 1;
 		uint32_t *nb = w->nbuf;
 		uint32_t c;
-		if (!locks && lc == 0) {
-			/* the hot path: filter the unvisited links, prefetch their vectors */
+		if (lc == 0) {
+			/* the hot path: filter the unvisited links, prefetch their vectors;
+			 * and the links of the node likely expanded next (they follow its
+			 * vector, in lines its distance did not read) */
+			if (cur + 1 < size)
+				prefetch_links(g, pool[cur + 1].id & ~EXPANDED);
 			const uint32_t *lk = links_of(g, node, 0);
-			uint32_t cnt = link_count(g, lk, 0);
+			uint32_t cnt = load_count(lk);
+			if (cnt > g->M0)
+				cnt = g->M0;
 			c = 0;
 			for (uint32_t j = 0; j < cnt; j++) {
-				uint32_t x = lk[1 + j];
+				uint32_t x = load_link(lk, j);
 				if (x < g->n && tags[x] != gen) {
 					tags[x] = gen;
 					nb[c++] = x;
@@ -315,7 +386,7 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws 
 				}
 			}
 		} else {
-			uint32_t cnt = read_links(g, locks, node, lc, nb);
+			uint32_t cnt = read_links(g, node, lc, nb);
 			c = 0;
 			for (uint32_t j = 0; j < cnt; j++)
 				if (tags[nb[j]] != gen) {
@@ -324,14 +395,31 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_ws 
 					__builtin_prefetch(g->l0 + (size_t)nb[j] * g->stride);
 				}
 		}
-		for (uint32_t j = 0; j < c; j++) {
-			if (j + 1 < c)
-				prefetch_vec(g, nb[j + 1]);
-			float dd = rank_dist(g, K, q, bias, nb[j]);
-			if (size < ef || dd < pool[size - 1].d) {
-				size_t pos = pool_insert(pool, &size, ef, dd, nb[j]);
-				if (pos < next)
-					next = pos;
+		if (ef > POOL_LINEAR) {
+			/* a wide pool (a build's): the node's distances first, then one
+			 * merge moves the pool's tail once, not once per entry */
+			cand *in = w->sel;
+			size_t m = 0;
+			for (uint32_t j = 0; j < c; j++) {
+				if (j + 1 < c)
+					prefetch_vec(g, nb[j + 1]);
+				float dd = rank_dist(g, K, q, bias, nb[j]);
+				if (size < ef || dd < pool[size - 1].d)
+					in[m++] = (cand){ dd, nb[j] };
+			}
+			size_t pos = pool_merge(pool, &size, ef, in, m);
+			if (pos < next)
+				next = pos;
+		} else {
+			for (uint32_t j = 0; j < c; j++) {
+				if (j + 1 < c)
+					prefetch_vec(g, nb[j + 1]);
+				float dd = rank_dist(g, K, q, bias, nb[j]);
+				if (size < ef || dd < pool[size - 1].d) {
+					size_t pos = pool_insert(pool, &size, ef, dd, nb[j]);
+					if (pos < next)
+						next = pos;
+				}
 			}
 		}
 		cur = next;
@@ -366,7 +454,7 @@ static void descend(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w, const
 	*ep = g->entry;
 	*dep = rank_dist(g, K, w->q, *bias, *ep);
 	for (int lc = g->max_level; lc > 0; lc--)
-		greedy(g, K, NULL, w, w->q, *bias, lc, ep, dep);
+		greedy(g, K, w, w->q, *bias, lc, ep, dep);
 }
 
 static void results(const hnsw_graph *g, const hnsw_ws *w, size_t got, size_t k, int64_t *ids,
@@ -430,7 +518,7 @@ static size_t search_allowed(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws 
 		if (got == ef && c.d > w->pool[got - 1].d)
 			break;
 		uint32_t nb[HNSW_MAX_M + 1];
-		uint32_t cnt = read_links(g, NULL, c.id, 0, nb), fresh = 0;
+		uint32_t cnt = read_links(g, c.id, 0, nb), fresh = 0;
 		/* the unvisited links first, their rows prefetched (as search_layer) */
 		for (uint32_t j = 0; j < cnt; j++)
 			if (w->tags[nb[j]] != gen) {
@@ -492,7 +580,7 @@ void vdb_hnsw_search_one(const hnsw_graph *g, hnsw_ws *w, const void *query, siz
 		float dep, bias;
 		descend(g, K, w, query, &bias, &ep, &dep);
 		got = allow ? search_allowed(g, K, w, bias, ep, dep, ef, allow)
-		            : search_layer(g, K, NULL, w, w->q, bias, 0, ep, dep, ef);
+		            : search_layer(g, K, w, w->q, bias, 0, ep, dep, ef);
 	}
 	if (g->rows.kind == VDB_STORAGE_BINARY)
 		ties_by_id(w->pool, got);
@@ -544,8 +632,7 @@ static void add_link(hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_w
 	lock(&locks[from]);
 	uint32_t c = lk[0];
 	if (c < max) {
-		lk[1 + c] = to;
-		lk[0] = c + 1;
+		store_links(lk, c, &to, 1);
 	} else {
 		float bias;
 		const float *v = node_query(g, K, from, w->p2, &bias);
@@ -559,9 +646,10 @@ static void add_link(hnsw_graph *g, const vdb_kernels *K, uint8_t *locks, hnsw_w
 		qsort(s, c + 1, sizeof *s, cand_cmp);
 		/* reuses w->p2: v is no longer needed */
 		size_t kept = select_neighbours(g, K, w, s, c + 1, 0, max);
+		uint32_t ids[HNSW_MAX_M];
 		for (size_t j = 0; j < kept; j++)
-			lk[1 + j] = s[j].id;
-		lk[0] = (uint32_t)kept;
+			ids[j] = s[j].id;
+		store_links(lk, 0, ids, (uint32_t)kept);
 	}
 	unlock(&locks[from]);
 }
@@ -587,9 +675,9 @@ static void insert_node(builder *b, hnsw_ws *w, uint32_t i)
 	const float *q = node_query(g, K, i, w->q, &bias);
 	float dep = rank_dist(g, K, q, bias, ep);
 	for (int lc = top; lc > level; lc--)
-		greedy(g, K, b->locks, w, q, bias, lc, &ep, &dep);
+		greedy(g, K, w, q, bias, lc, &ep, &dep);
 	for (int lc = level < top ? level : top; lc >= 0; lc--) {
-		size_t n = search_layer(g, K, b->locks, w, q, bias, lc, ep, dep, g->ef_construction);
+		size_t n = search_layer(g, K, w, q, bias, lc, ep, dep, g->ef_construction);
 		cand *s = w->sel;
 		size_t m = 0;
 		for (size_t j = 0; j < n; j++)
@@ -597,16 +685,13 @@ static void insert_node(builder *b, hnsw_ws *w, uint32_t i)
 				s[m++] = w->pool[j];
 		ep = s[0].id, dep = s[0].d; /* n >= 1: ep itself is in the pool */
 		size_t kept = select_neighbours(g, K, w, s, m, 0, g->M);
-		uint32_t *lk = links_of(g, i, lc);
-		lock(&b->locks[i]);
-		for (size_t j = 0; j < kept; j++)
-			lk[1 + j] = s[j].id;
-		lk[0] = (uint32_t)kept;
-		unlock(&b->locks[i]);
 		/* add_link reuses w->sel: keep the chosen ids first */
 		uint32_t chosen[HNSW_MAX_M];
 		for (size_t j = 0; j < kept; j++)
 			chosen[j] = s[j].id;
+		lock(&b->locks[i]);
+		store_links(links_of(g, i, lc), 0, chosen, (uint32_t)kept);
+		unlock(&b->locks[i]);
 		for (size_t j = 0; j < kept; j++)
 			add_link(g, K, b->locks, w, chosen[j], i, lc);
 	}
@@ -687,8 +772,8 @@ static void reach_candidates(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws 
 	uint32_t ep = g->entry;
 	float dep = rank_dist(g, K, q, bias, ep);
 	for (int l = g->max_level; l > lc; l--)
-		greedy(g, K, NULL, w, q, bias, l, &ep, &dep);
-	size_t n = search_layer(g, K, NULL, w, q, bias, lc, ep, dep, vdb_hnsw_ws_cap(w));
+		greedy(g, K, w, q, bias, l, &ep, &dep);
+	size_t n = search_layer(g, K, w, q, bias, lc, ep, dep, vdb_hnsw_ws_cap(w));
 	size_t m = 0;
 	for (size_t j = 0; j < n && m < REACH_CANDS; j++)
 		if (w->pool[j].id != u)
@@ -995,7 +1080,7 @@ static vdb_status relink_gather(const hnsw_graph *old, const int64_t *renum, hns
 	new_visit(w);
 	w->tags[x] = w->gen;
 	b->n = b->nd = 0;
-	uint32_t c = read_links(old, NULL, x, lc, nb);
+	uint32_t c = read_links(old, x, lc, nb);
 	vdb_status s = VDB_OK;
 	for (uint32_t j = 0; !s && j < c; j++)
 		s = relink_meet(w, b, renum, nb[j], true);
@@ -1004,7 +1089,7 @@ static vdb_status relink_gather(const hnsw_graph *old, const int64_t *renum, hns
 	size_t from = 0;
 	for (int hop = 1; !s && hop <= 2 && (hop == 1 || b->n < max); hop++)
 		for (size_t end = b->nd; !s && from < end; from++) {
-			c = read_links(old, NULL, b->dead[from], lc, nb);
+			c = read_links(old, b->dead[from], lc, nb);
 			for (uint32_t j = 0; !s && j < c; j++)
 				s = relink_meet(w, b, renum, nb[j], hop == 1);
 		}
