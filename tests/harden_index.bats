@@ -19,13 +19,6 @@ setup() {
   head -c $((5 * 516)) "$D/sift_query20.fvecs" >q.fvecs
 }
 
-# fill FILE OFFSET TEMPLATE COUNT VALUE: COUNT times pack(TEMPLATE, VALUE) at OFFSET
-fill() {
-  perl -e 'my ($f, $o, $t, $n, $v) = @ARGV; $v = hex($v) if $v =~ /^0x/i;
-           open(my $h, "+<:raw", $f) or die "$f: $!";
-           seek($h, $o, 0) or die; print $h pack("$t*", ($v) x $n) or die;' "$@"
-}
-
 # hnsw_links FILE MODE: rewrite the layer-0 links of every node of an f32
 # hnsw index of dim 128 and M 4 (a record: 512 bytes of vector, u32 count,
 # M0 = 8 ids): counts of 3000 or 2^32 - 1, full lists of ids beyond the

@@ -87,6 +87,14 @@ poke() {
            seek($h, $o, 0) or die; print $h pack($t, @v) or die;' "$@"
 }
 
+# fill FILE OFFSET TEMPLATE COUNT VALUE: COUNT values (perl pack TEMPLATE; VALUE
+# may be 0x hex) at OFFSET
+fill() {
+  perl -e 'my ($f, $o, $t, $n, $v) = @ARGV; $v = hex($v) if $v =~ /^0x/i;
+           open(my $h, "+<:raw", $f) or die "$f: $!";
+           seek($h, $o, 0) or die; print $h pack("$t*", ($v) x $n) or die;' "$@"
+}
+
 # reseal FILE: recompute the XXH3-64 of every section the header lists, then
 # the header's own, as vdb's writer does: a crafted file then passes every
 # checksum and only vdb's structural and value checks can refuse it

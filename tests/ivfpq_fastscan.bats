@@ -5,13 +5,6 @@
 
 load helpers
 
-# (fill FILE OFFSET TEMPLATE COUNT VALUE: COUNT values at OFFSET)
-fill() {
-  perl -e 'my ($f, $o, $t, $n, $v) = @ARGV; $v = hex($v) if $v =~ /^0x/i;
-           open(my $h, "+<:raw", $f) or die "$f: $!";
-           seek($h, $o, 0) or die; print $h pack("$t*", ($v) x $n) or die;' "$@"
-}
-
 @test "pq-bits 4: recall@10 after --refine 16 on sift2k is within 0.02 of 8-bit codes' at --refine 8, >= 0.95" {
   b=$D/sift2k_base.fvecs q=$D/sift_query20.fvecs gt=$D/sift2k_gt100_l2.ivecs
   vdb-build -q -T ivfpq --nlist 32 --pq-m 16 --pq-bits 4 --refine 16 -o p4.vdb "$b"

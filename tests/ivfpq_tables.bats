@@ -5,13 +5,6 @@
 
 load helpers
 
-# (fill FILE OFFSET TEMPLATE COUNT VALUE: COUNT values at OFFSET)
-fill() {
-  perl -e 'my ($f, $o, $t, $n, $v) = @ARGV; $v = hex($v) if $v =~ /^0x/i;
-           open(my $h, "+<:raw", $f) or die "$f: $!";
-           seek($h, $o, 0) or die; print $h pack("$t*", ($v) x $n) or die;' "$@"
-}
-
 @test "8-bit l2: no PQPL in a new file, --info still counts the tables, and the file is no larger than flat's" {
   b=$D/sift2k_base.fvecs
   vdb-build -q -T ivfpq -m l2 --nlist 16 --pq-m 8 -o pq.vdb "$b"
