@@ -54,6 +54,19 @@ def faiss_search(index, q, k, threads):
     return time.perf_counter() - t0, I
 
 
+def alternate(cmd, index, q, k, threads):
+    """vdb's command (ivecs on stdout) and FAISS's search, alternating, best of --runs each:
+    (vdb s, FAISS s, the fraction of FAISS's top-k ids vdb also returned)."""
+    out = os.path.join(tmp, "r.ivecs")
+    best_v = best_f = float("inf")
+    for _ in range(a.runs):
+        best_v = min(best_v, run_vdb(cmd, out))
+        tf, I = faiss_search(index, q, k, threads)
+        best_f = min(best_f, tf)
+    mine = read_vecs(out, "<i4")
+    return best_v, best_f, np.mean([len(set(mine[i]) & set(I[i])) / k for i in range(len(q))])
+
+
 datasets = []
 sift = os.path.join(a.data, "siftsmall")
 wn = os.path.join(a.data, "wordnet-fasttext")
@@ -95,14 +108,7 @@ for name, metric, basef, qf in datasets:
                 cmd = [os.path.join(BIN, "vdb-query")] + env_t + ["-x", idx, "-k", "10", "-O", "ivecs", qf]
             else:
                 cmd = [os.path.join(BIN, "vdb-eval"), "groundtruth"] + env_t + ["-m", metric, "-k", "100", basef, qf]
-            out = os.path.join(tmp, "r.ivecs")
-            best_v = best_f = float("inf")
-            for _ in range(a.runs):
-                best_v = min(best_v, run_vdb(cmd, out))
-                tf, I = faiss_search(index, q, k, threads)
-                best_f = min(best_f, tf)
-            mine = read_vecs(out, "<i4")
-            agree = np.mean([len(set(mine[i]) & set(I[i])) / k for i in range(nq)])
+            best_v, best_f, agree = alternate(cmd, index, q, k, threads)
             print(f"| {name} | {threads} | {measure} | {nq / best_v:,.0f} q/s | {nq / best_f:,.0f} q/s "
                   f"| {best_f / best_v:.2f}x | {agree:.4f} |", flush=True)
     print(f"| {name} | {threads_all} | vdb-build (flat) | {t_build:.2f} s | | | |")
@@ -117,15 +123,8 @@ def gt_at_scale(n, threads=2, k=100):
     write_fvecs(q, query)
     index = faiss_flat(base, "l2")
     del base
-    out = os.path.join(tmp, "gt.ivecs")
     cmd = [os.path.join(BIN, "vdb-eval"), "groundtruth", "-t", str(threads), "-k", str(k), b, q]
-    best_v = best_f = float("inf")
-    for _ in range(a.runs):
-        best_v = min(best_v, run_vdb(cmd, out))
-        tf, I = faiss_search(index, query, k, threads)
-        best_f = min(best_f, tf)
-    mine = read_vecs(out, "<i4")
-    agree = np.mean([len(set(mine[i]) & set(I[i])) / k for i in range(len(query))])
+    best_v, best_f, agree = alternate(cmd, index, query, k, threads)
     print(f"| synthetic clustered {n:,} x 128, 1k q | {threads} | groundtruth k={k} | {len(query) / best_v:,.1f} q/s "
           f"| {len(query) / best_f:,.1f} q/s | {best_f / best_v:.2f}x | {agree:.4f} |", flush=True)
     for f in (b, q, out):
