@@ -127,7 +127,7 @@ def gt_at_scale(n, threads=2, k=100):
     best_v, best_f, agree = alternate(cmd, index, query, k, threads)
     print(f"| synthetic clustered {n:,} x 128, 1k q | {threads} | groundtruth k={k} | {len(query) / best_v:,.1f} q/s "
           f"| {len(query) / best_f:,.1f} q/s | {best_f / best_v:.2f}x | {agree:.4f} |", flush=True)
-    for f in (b, q, out):
+    for f in (b, q, os.path.join(tmp, "r.ivecs")):
         os.remove(f)
 
 
