@@ -758,7 +758,7 @@ int main(int argc, char **argv)
 		        "total %.6f s\n", cmd_name, qno, a.so.k, vdb_threads(), search_seconds,
 		        search_seconds > 0 ? (double)qno / search_seconds : 0.0, cmd_now() - start);
 	if (cmd_opts.verbose)
-		fprintf(stderr, "%s: %zu queries short of k searched again wider\n", cmd_name, widened);
+		fprintf(stderr, "%s: %zu queries searched again wider\n", cmd_name, widened);
 	if (cmd_opts.verbose)
 		filter_plans_print(&plans);
 	cmd_check_stdout(); /* the results are out before the metrics say so */

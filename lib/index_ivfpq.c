@@ -329,6 +329,7 @@ const struct vdb_index_ops vdb_ivfpq_ops = {
 	.verify = vdb_ivf_verify,
 	.search = vdb_ivf_search,
 	.search_allowed = vdb_ivf_search_allowed,
+	.filter_cost = vdb_ivf_filter_cost,
 	.rows = vdb_ivf_rows,
 	.info = ivfpq_info,
 	.free = vdb_ivf_free,

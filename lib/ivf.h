@@ -90,6 +90,7 @@ struct ivf_ws {
 	double *sd;
 	int64_t *si;
 	uint32_t hn;
+	size_t kept; /* filtered: the allowed rows this thread's scan met */
 };
 
 extern const struct vdb_index_knob vdb_ivf_nprobe_knob;
@@ -111,6 +112,9 @@ vdb_status vdb_ivf_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *h);
 vdb_status vdb_ivf_verify(const vdb_index *ix);
 vdb_status vdb_ivf_search(const vdb_index *ix, const float *q, size_t nq,
                           const vdb_search_opts *o, int64_t *ids, float *dist);
+/* The filtered planner's estimate of the filtered search (ops->filter_cost). */
+double vdb_ivf_filter_cost(const vdb_index *ix, const vdb_search_opts *o, size_t nq,
+                           size_t n_allow, int threads, unsigned *knob);
 vdb_status vdb_ivf_search_allowed(const vdb_index *ix, const float *q, size_t nq,
                                   const vdb_search_opts *o, const uint64_t *allow,
                                   size_t n_allow, int64_t *ids, float *dist);
@@ -121,9 +125,10 @@ void vdb_ivf_rows(const vdb_index *ix, const int64_t *rows, size_t n, float *out
 size_t vdb_ivf_probe(const ivf *f, uint32_t d, ivf_ws *w, size_t nprobe, int threads);
 /* The rows of the nl lists of ws[0]->pi nearest to ws[0]->q into h (ivf's
  * float32 lists, exact; allow: a row bitset or NULL), split across up to
- * threads threads, ws[t] the scratch of thread t. */
-void vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, int threads,
-                  size_t nl, const uint64_t *allow, vdb_topk *h);
+ * threads threads, ws[t] the scratch of thread t; with allow, returns the
+ * allowed rows the lists held (0 without). */
+size_t vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, int threads,
+                    size_t nl, const uint64_t *allow, vdb_topk *h);
 void vdb_ivf_info(const vdb_index *ix, json_t *obj);
 void vdb_ivf_free(vdb_index *ix);
 #endif

@@ -104,8 +104,10 @@ static void scan_rows(const ivf *f, vdb_exact_filter *ef, ivf_ws *w, uint64_t p0
 		if (allow) {
 			for (size_t j = 0; j < n; j++) {
 				uint32_t r = f->row[b + j];
-				if (r < n_rows && vdb_rowset_has(allow, r))
+				if (r < n_rows && vdb_rowset_has(allow, r)) {
+					w->kept++;
 					vdb_exact_filter_push(ef, h, x + j * d, r);
+				}
 			}
 			continue;
 		}
@@ -126,8 +128,8 @@ static void scan_rows(const ivf *f, vdb_exact_filter *ef, ivf_ws *w, uint64_t p0
 	}
 }
 
-void vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, int threads,
-                  size_t nl, const uint64_t *allow, vdb_topk *h)
+size_t vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, int threads,
+                    size_t nl, const uint64_t *allow, vdb_topk *h)
 {
 	const ivf_ws *w0 = ws[0];
 	uint64_t total = 0;
@@ -136,7 +138,7 @@ void vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, int
 	if (threads < 2 || total * d < IVF_SPLIT_MIN)
 		threads = 1;
 	for (int u = 0; u < threads; u++)
-		ws[u]->hn = 0; /* (the runtime may give fewer threads) */
+		ws[u]->hn = 0, ws[u]->kept = 0; /* (the runtime may give fewer threads) */
 	/* thread t scans positions [t*total/T, (t+1)*total/T) of the probed
 	 * lists laid end to end, into its own heap; the heaps merge after */
 	#pragma omp parallel num_threads(threads) if (threads > 1)
@@ -160,7 +162,11 @@ void vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, int
 		if (t > 0)
 			w->hn = th->n;
 	}
-	for (int u = 1; u < threads; u++)
+	size_t kept = ws[0]->kept;
+	for (int u = 1; u < threads; u++) {
+		kept += ws[u]->kept;
 		for (uint32_t e = 0; e < ws[u]->hn; e++)
 			topk_push(h, ws[u]->hd[e], ws[u]->hi[e]);
+	}
+	return kept;
 }

@@ -395,8 +395,9 @@ typedef struct {
 	                     (lambda mmr_lambda) among fetch_k candidates */
 	double mmr_lambda; /* 0..1: weight of relevance against diversity */
 	size_t fetch_k;   /* mmr: candidates fetched; 0 = vdb_mmr_fetch_k(k) */
-	size_t *widened;  /* not NULL: adds the queries found short of k and
-	                     searched again or with wider probes (atomically) */
+	size_t *widened;  /* not NULL: adds the queries searched again or with
+	                     wider probes, found short of k (or, filtered ivf,
+	                     their lists short of allowed rows) (atomically) */
 	/* The index types' search settings (hnsw's ef, ivf's nprobe, lsh's
 	 * probes: vdb_knob_at), by slot: set and read them by name with
 	 * vdb_search_opts_set/_get; 0 = the type's default. */
