@@ -27,6 +27,11 @@ static inline bool vdb_exact_direct(const vdb_index *ix, size_t nq)
  * against the allowed set (a bit of the row bitset). */
 #define VDB_PLAN_NS_VALUE 0.12
 #define VDB_PLAN_NS_TEST 1.0
+/* A row ranked one at a time into a query's top k through the exact
+ * filter (vdb_exact_filter_push: its key, the exact distance near the
+ * cut, the heap), beyond its distance: measured on 100k x 128, Zen 3
+ * (ivf's filtered lists and lsh's candidates, 75-80 ns a row in all). */
+#define VDB_PLAN_NS_PUSH 45.0
 /* A row read from a random place among bytes of the index (a cache miss
  * once they outgrow the caches), beside ranking it. */
 double vdb_plan_fetch_ns(double bytes);

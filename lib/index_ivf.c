@@ -996,11 +996,10 @@ const struct vdb_index_knob vdb_ivf_nprobe_knob = {
 /* Measured on 100k x 128 clustered, nlist 1,265, one query at a time at
  * nprobe 4-64 and 0.5-40% kept (Zen 3), fitting CPU time to the rows, kept
  * rows and passes each run met: a row tested 1.8 ns (its number read, a
- * bit of the allowed set at random), a kept row ranked 80 ns (of which
- * the model's read and distance 34, the exact filter and heap the rest),
- * choosing the lists about twice the kernel's work on the centroids. */
+ * bit of the allowed set at random), a kept row ranked 80 ns (the read and
+ * distance, and VDB_PLAN_NS_PUSH), choosing the lists about twice the
+ * kernel's work on the centroids. */
 #define IVF_NS_ROW 1.8
-#define IVF_NS_PUSH 45.0
 #define IVF_CENTROIDS 2.0
 
 double vdb_ivf_filter_cost(const vdb_index *ix, const vdb_search_opts *o, size_t nq,
@@ -1030,7 +1029,7 @@ double vdb_ivf_filter_cost(const vdb_index *ix, const vdb_search_opts *o, size_t
 		passes = 2;
 	}
 	double fetch = d * VDB_PLAN_NS_VALUE + vdb_plan_fetch_ns(n * d * 4);
-	double ranked = f->pq ? f->pq_q.m * VDB_PLAN_NS_VALUE : fetch + IVF_NS_PUSH;
+	double ranked = f->pq ? f->pq_q.m * VDB_PLAN_NS_VALUE : fetch + VDB_PLAN_NS_PUSH;
 	double ns = passes * f->nlist * d * VDB_PLAN_NS_VALUE * IVF_CENTROIDS +
 	            rows * IVF_NS_ROW + rows * share * ranked;
 	if (f->pq) /* the counting pass, and the re-ranking */
