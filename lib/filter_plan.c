@@ -93,22 +93,31 @@ double vdb_plan_direct_ns(const char *level)
 	return !strcmp(level, "avx2") || !strcmp(level, "avx512") ? 0.093 : 0.20;
 }
 
-bool vdb_exact_direct(const vdb_index *ix, size_t nq)
-{
-	if (ix->metric != VDB_METRIC_L2 && ix->metric != VDB_METRIC_COSINE)
-		return false;
-	return nq <= VDB_EXACT_DIRECT_BATCH ||
-	       vdb_plan_direct_ns(vdb_kernels_name()) < vdb_plan_madd_ns(vdb_blas_core());
-}
-
-double vdb_plan_madd_ns(const char *core)
+/* The table's figure for core, or 0 for a core it does not know */
+static double core_madd_ns(const char *core)
 {
 	size_t n = strlen(core);
 	for (size_t i = 0; n && i < sizeof MADD_BY_CORE / sizeof *MADD_BY_CORE; i++)
 		for (const char *c = MADD_BY_CORE[i].cores; *c; c += strcspn(c, " "), c += *c == ' ')
 			if (strcspn(c, " ") == n && !strncasecmp(c, core, n))
 				return MADD_BY_CORE[i].ns;
-	return NS_MADD_UNKNOWN;
+	return 0;
+}
+
+double vdb_plan_madd_ns(const char *core)
+{
+	double ns = core_madd_ns(core);
+	return ns > 0 ? ns : NS_MADD_UNKNOWN;
+}
+
+/* only a core the table knows to be slow: a BLAS that cannot name its
+ * kernels (another vendor's, perhaps fast) keeps sgemm for a batch */
+bool vdb_exact_direct(const vdb_index *ix, size_t nq)
+{
+	if (ix->metric != VDB_METRIC_L2 && ix->metric != VDB_METRIC_COSINE)
+		return false;
+	return nq <= VDB_EXACT_DIRECT_BATCH ||
+	       vdb_plan_direct_ns(vdb_kernels_name()) < core_madd_ns(vdb_blas_core());
 }
 /* as knn.c: multiply-adds of a tile below which one thread does them */
 #define SCAN_SERIAL 2.5e8
