@@ -112,12 +112,16 @@ double vdb_plan_madd_ns(const char *core)
 
 /* only a core the table knows to be slow: a BLAS that cannot name its
  * kernels (another vendor's, perhaps fast) keeps sgemm for a batch */
+bool vdb_plan_direct(vdb_metric m, size_t nq, const char *level, const char *core)
+{
+	if (m != VDB_METRIC_L2 && m != VDB_METRIC_COSINE)
+		return false;
+	return nq <= VDB_EXACT_DIRECT_BATCH || vdb_plan_direct_ns(level) < core_madd_ns(core);
+}
+
 bool vdb_exact_direct(const vdb_index *ix, size_t nq)
 {
-	if (ix->metric != VDB_METRIC_L2 && ix->metric != VDB_METRIC_COSINE)
-		return false;
-	return nq <= VDB_EXACT_DIRECT_BATCH ||
-	       vdb_plan_direct_ns(vdb_kernels_name()) < core_madd_ns(vdb_blas_core());
+	return vdb_plan_direct(ix->metric, nq, vdb_kernels_name(), vdb_blas_core());
 }
 /* as knn.c: multiply-adds of a tile below which one thread does them */
 #define SCAN_SERIAL 2.5e8

@@ -18,6 +18,8 @@
  * (queries + 1)) */
 #define VDB_EXACT_DIRECT_SERIAL ((size_t)1 << 22)
 bool vdb_exact_direct(const vdb_index *ix, size_t nq);
+/* ... for metric m, with the SIMD level and the OpenBLAS core named */
+bool vdb_plan_direct(vdb_metric m, size_t nq, const char *level, const char *core);
 
 /* The unit costs, in nanoseconds on one thread, of the index types'
  * estimates (filter_plan.c says where they were measured):
