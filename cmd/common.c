@@ -106,8 +106,8 @@ void cmd_warn(const char *fmt, ...)
 
 void cmd_version(void)
 {
-	printf("%s %s (simd %s, openmp, openblas)\n", cmd_name, vdb_version(),
-	       vdb_kernels_name());
+	printf("%s %s (simd %s, openmp, openblas %s)\n", cmd_name, vdb_version(),
+	       vdb_kernels_name(), vdb_blas_core());
 }
 
 size_t cmd_size(const char *opt, const char *val, size_t min, size_t max)

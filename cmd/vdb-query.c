@@ -198,6 +198,9 @@ static void filter_plans_print(const vdb_filter_plans *p)
 	if (p->scan_s >= 0 && p->index_s >= 0 && p->index_s < HUGE_VAL)
 		fprintf(stderr, "; estimated scan %.3g ms, index %.3g ms (%s %u)", p->scan_s * 1e3,
 		        p->index_s * 1e3, p->knob_name ? p->knob_name : "setting", p->knob);
+	if (p->scan_s >= 0 && p->blas_core)
+		fprintf(stderr, "; scan %s (blas core %s, %.3g ns per multiply-add)",
+		        p->direct ? "ranked directly" : "through sgemm", p->blas_core, p->madd_ns);
 	fputc('\n', stderr);
 }
 

@@ -25,10 +25,14 @@
  * The constants are measured (scripts/bench_filter.py --plan, which times
  * both paths over selectivities 0.1%..50%, batched and one query at a
  * time, for hnsw, ivf and lsh) on an AVX-512 Xeon and checked on an AVX2
- * AMD Zen 3 (the curves are in the issue 23 note).
+ * AMD Zen 3 (the curves are in the issue 23 note); the batched scan's
+ * per multiply-add follows the core OpenBLAS runs, and the direct scan's
+ * per value the SIMD level, from tables measured on the Zen 3 (below).
  */
 #include "filter_plan.h"
 #include <math.h>
+#include <string.h>
+#include <strings.h>
 
 /* Compressed rows (fp16, sq8) decode: the scan's gather costs this many
  * times a copy (not measured here: an estimate). */
@@ -42,7 +46,7 @@
 /* The scan, in nanoseconds (filtered.c's vdb_search_exact_allowed): per
  * row of the index listed (VDB_PLAN_NS_TEST); a small batch ranked
  * directly (vdb_exact_direct), per value of a kept row gathered, per value
- * and query ranked (VDB_PLAN_NS_VALUE), and per query (the tiles split
+ * and query ranked (vdb_plan_direct_ns), and per query (the tiles split
  * over the threads); a larger batch through knn.c, per value of a kept row
  * prepared (gathered, its norm, packed for sgemm), per value and query
  * multiplied, and per query (heaps, results). Measured on 10k-100k rows of
@@ -51,8 +55,74 @@
 #define NS_GATHER 0.4
 #define NS_DIRECT_QUERY 2000.0
 #define NS_PREP 1.17
-#define NS_MADD 0.1
 #define NS_KNN_QUERY 5000.0
+
+/* The batched scan's cost per multiply-add (sgemm, and the rows whose key
+ * passes the bound) follows the kernels OpenBLAS runs (vdb_blas_core, a
+ * DYNAMIC_ARCH build's choice from the CPU): not timed at run time, so a
+ * plan is the same on every run of one machine. Measured with
+ * OPENBLAS_CORETYPE forcing each core on an AMD EPYC (Zen 3), OpenBLAS
+ * 0.3.21, one thread, batches of 1,000 and 4,096 of 5,000 queries over
+ * 10k and 25k kept rows of 128 values (the slope of vdb-query
+ * --filter-path scan's CPU time, best of 3, a loaded machine): Prescott
+ * 0.101-0.108 ns (0.1 on the AVX-512 Xeon, where OpenBLAS 0.3.21 does not
+ * know the CPU and falls back to Prescott), Core2 0.059-0.061,
+ * Sandybridge 0.030-0.035, Zen (Haswell's kernels) 0.026-0.034. The other
+ * cores of a family are taken as the one measured; SkylakeX and
+ * Cooperlake (AVX-512) could not be measured here: taken as Haswell's,
+ * which they should not be slower than. A BLAS that names no known core
+ * keeps the Xeon's figure. */
+static const struct {
+	const char *cores; /* space-separated, as openblas_get_corename spells them */
+	double ns;
+} MADD_BY_CORE[] = {
+	{ "Prescott Katmai Coppermine Northwood Banias Atom Athlon Opteron Barcelona Bobcat Nano",
+	  0.10 },
+	{ "Core2 Penryn Dunnington Nehalem", 0.060 },
+	{ "Sandybridge Bulldozer Piledriver", 0.032 },
+	{ "Haswell Zen Steamroller Excavator SkylakeX Cooperlake SapphireRapids", 0.030 },
+};
+#define NS_MADD_UNKNOWN 0.1
+
+/* The direct scan (filtered.c's exact_direct) per value and query, by SIMD
+ * level: measured as the batch's above (-b 64): avx2 0.093 ns, scalar
+ * 0.20. AVX-512 could not be measured here: taken as avx2's, as neon is
+ * taken as scalar's. */
+double vdb_plan_direct_ns(const char *level)
+{
+	return !strcmp(level, "avx2") || !strcmp(level, "avx512") ? 0.093 : 0.20;
+}
+
+/* The table's figure for core, or 0 for a core it does not know */
+static double core_madd_ns(const char *core)
+{
+	size_t n = strlen(core);
+	for (size_t i = 0; n && i < sizeof MADD_BY_CORE / sizeof *MADD_BY_CORE; i++)
+		for (const char *c = MADD_BY_CORE[i].cores; *c; c += strcspn(c, " "), c += *c == ' ')
+			if (strcspn(c, " ") == n && !strncasecmp(c, core, n))
+				return MADD_BY_CORE[i].ns;
+	return 0;
+}
+
+double vdb_plan_madd_ns(const char *core)
+{
+	double ns = core_madd_ns(core);
+	return ns > 0 ? ns : NS_MADD_UNKNOWN;
+}
+
+/* only a core the table knows to be slow: a BLAS that cannot name its
+ * kernels (another vendor's, perhaps fast) keeps sgemm for a batch */
+bool vdb_plan_direct(vdb_metric m, size_t nq, const char *level, const char *core)
+{
+	if (m != VDB_METRIC_L2 && m != VDB_METRIC_COSINE)
+		return false;
+	return nq <= VDB_EXACT_DIRECT_BATCH || vdb_plan_direct_ns(level) < core_madd_ns(core);
+}
+
+bool vdb_exact_direct(const vdb_index *ix, size_t nq)
+{
+	return vdb_plan_direct(ix->metric, nq, vdb_kernels_name(), vdb_blas_core());
+}
 /* as knn.c: multiply-adds of a tile below which one thread does them */
 #define SCAN_SERIAL 2.5e8
 #define SCAN_TILE_VALUES (1u << 18)
@@ -87,12 +157,13 @@ static double scan_seconds(const vdb_index *ix, size_t nq, size_t m, int threads
 	if (vdb_exact_direct(ix, nq)) {
 		if (v * (q + 1) < (double)VDB_EXACT_DIRECT_SERIAL)
 			threads = 1;
-		return (list + (v * (NS_GATHER * decode + VDB_PLAN_NS_VALUE * q) + NS_DIRECT_QUERY * q) /
+		double rank = vdb_plan_direct_ns(vdb_kernels_name());
+		return (list + (v * (NS_GATHER * decode + rank * q) + NS_DIRECT_QUERY * q) /
 		                       threads) * 1e-9;
 	}
 	double tile = SCAN_TILE_VALUES / d;
 	tile = tile < 256 ? 256 : tile;
-	double work = q * (v * NS_MADD + NS_KNN_QUERY);
+	double work = q * (v * vdb_plan_madd_ns(vdb_blas_core()) + NS_KNN_QUERY);
 	if (q * tile * d >= SCAN_SERIAL)
 		work /= threads;
 	return (list + v * NS_PREP * decode + work) * 1e-9;
@@ -139,4 +210,6 @@ void vdb_filter_plan_note(const vdb_index *ix, const vdb_search_opts *o, size_t 
 	r->kept = n_allow, r->rows = ix->count, r->batch = nq;
 	r->knob = p->knob, r->knob_name = ix->ops->knob ? ix->ops->knob->pub.name : NULL;
 	r->scan_s = p->scan_s, r->index_s = p->index_s;
+	r->blas_core = vdb_blas_core(), r->madd_ns = vdb_plan_madd_ns(r->blas_core);
+	r->direct = vdb_exact_direct(ix, nq);
 }

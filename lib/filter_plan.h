@@ -8,17 +8,18 @@
 
 /* Does the exact scan of nq queries over kept rows rank them directly
  * (the SIMD kernel behind exact search's bound, tiles over the threads)
- * rather than through knn.c's matrix products (filtered.c)? A batch of at
- * most VDB_EXACT_DIRECT_BATCH queries, l2 or cosine. */
+ * rather than through knn.c's matrix products (filtered.c)? l2 or cosine,
+ * and a batch of at most VDB_EXACT_DIRECT_BATCH queries, or any batch when
+ * OpenBLAS's core (vdb_blas_core) multiplies slower than vdb's kernels
+ * rank (vdb_plan_direct_ns against vdb_plan_madd_ns: a fallback core far
+ * below the CPU's SIMD level, as Prescott's on an AVX2 or AVX-512 CPU). */
 #define VDB_EXACT_DIRECT_BATCH 64
 /* ... on one thread below this many values ranked (rows x dimension x
  * (queries + 1)) */
 #define VDB_EXACT_DIRECT_SERIAL ((size_t)1 << 22)
-static inline bool vdb_exact_direct(const vdb_index *ix, size_t nq)
-{
-	return nq <= VDB_EXACT_DIRECT_BATCH &&
-	       (ix->metric == VDB_METRIC_L2 || ix->metric == VDB_METRIC_COSINE);
-}
+bool vdb_exact_direct(const vdb_index *ix, size_t nq);
+/* ... for metric m, with the SIMD level and the OpenBLAS core named */
+bool vdb_plan_direct(vdb_metric m, size_t nq, const char *level, const char *core);
 
 /* The unit costs, in nanoseconds on one thread, of the index types'
  * estimates (filter_plan.c says where they were measured):
@@ -35,6 +36,13 @@ static inline bool vdb_exact_direct(const vdb_index *ix, size_t nq)
 /* A row read from a random place among bytes of the index (a cache miss
  * once they outgrow the caches), beside ranking it. */
 double vdb_plan_fetch_ns(double bytes);
+/* The batched exact scan's nanoseconds per multiply-add with the kernels
+ * of OpenBLAS's core (vdb_blas_core), from a measured table. */
+double vdb_plan_madd_ns(const char *core);
+/* The direct scan's nanoseconds per value of a kept row ranked against a
+ * query with the distance kernels of SIMD level (vdb_kernels_name), from
+ * a measured table. */
+double vdb_plan_direct_ns(const char *level);
 /* The waves of nq queries searched one per thread on threads threads. */
 double vdb_plan_waves(size_t nq, int threads);
 

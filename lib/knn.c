@@ -86,6 +86,20 @@ static int blas_threaded(void)
 	return blas_openmp ? omp_get_max_threads() > 1 : openblas_get_num_threads() > 1;
 }
 
+/* The kernels OpenBLAS runs sgemm with (its core: "Zen", "Haswell",
+ * "Prescott", ...; a DYNAMIC_ARCH build picks them at load from the CPU, or
+ * from OPENBLAS_CORETYPE), asked, never set; "unknown" where the BLAS
+ * cannot say. */
+const char *vdb_blas_core(void)
+{
+#ifdef HAVE_OPENBLAS_GET_CORENAME
+	const char *c = openblas_get_corename();
+	return c && *c ? c : "unknown";
+#else
+	return "unknown";
+#endif
+}
+
 void vdb_blas_single_thread(void)
 {
 	pthread_once(&blas_once, blas_probe);

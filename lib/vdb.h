@@ -373,6 +373,13 @@ typedef struct {
 	unsigned knob;
 	const char *knob_name;
 	double scan_s, index_s;
+	/* the BLAS core the scan's estimate assumed (vdb_blas_core), its
+	 * nanoseconds per multiply-add, and whether the scan ranks the batch
+	 * with vdb's own kernels rather than sgemm (a small batch, or a core
+	 * slower than them) */
+	const char *blas_core;
+	double madd_ns;
+	int direct; /* 1: ranked directly */
 } vdb_filter_plans;
 
 typedef struct {
@@ -1398,6 +1405,11 @@ int vdb_threads(void);
  * search gives the same results, with OpenBLAS's threads inside sgemm.
  * An OpenMP OpenBLAS follows each thread's OpenMP count: nothing is set. */
 void vdb_blas_single_thread(void);
+/* The kernels OpenBLAS runs exact search's matrix products with: its core
+ * ("Zen", "Haswell", "SkylakeX", "Prescott", ...), as openblas_get_corename
+ * reports it (OPENBLAS_CORETYPE forces one in a DYNAMIC_ARCH build), or
+ * "unknown". The filtered-search planner's scan estimate follows it. */
+const char *vdb_blas_core(void);
 
 /* ===== Partial updates: delete by filter, metadata patches, duplicate ids ===== */
 /* Delete, in ix (vdb_index_save writes the change), every live row whose

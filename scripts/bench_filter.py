@@ -21,6 +21,7 @@ the path the planner takes unforced (vdb-query -v) and its time over the better 
     bench_filter.py --data DIR [--runs N] [--threads T]
     bench_filter.py --plan --data DIR [--runs N] [--threads 1] [--ef 64] [--nprobe N] [--probes N]
                     [--types hnsw,ivf,lsh] [--only NAME] [--synth-n N] [--plan-batch N] [--plan-one N]
+                    [--shares 0.05,0.1,0.2,0.5]
 """
 import argparse, json, math, os, resource, shutil, subprocess, sys, tempfile, time
 import numpy as np
@@ -110,7 +111,7 @@ def plan_dataset(a, bin_, tmp, name, metric, basef, qf):
         print("| kept | batch: scan q/s | index q/s (recall) | planner | /best | "
               "one: scan q/s | index q/s | planner | /best |")
         print("|---|---|---|---|---|---|---|---|---|")
-        for share in SHARES:
+        for share in (map(float, a.shares.split(",")) if a.shares else SHARES):
             cut = max(1, round(share * 100_000))
             rows = np.nonzero(r < cut)[0]
             filt = ["--filter", f"r < {cut}"]
@@ -176,6 +177,7 @@ def main():
     p.add_argument("--types", default="hnsw,ivf,lsh")
     p.add_argument("--nprobe", type=int, default=0)
     p.add_argument("--probes", type=int, default=0)
+    p.add_argument("--shares", default="", help="--plan: the kept shares, e.g. 0.05,0.2 (default 0.1%%..50%%)")
     a = p.parse_args()
     if a.plan:
         return plan_main(a, os.environ["VDB_BIN"])
