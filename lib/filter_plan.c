@@ -6,7 +6,9 @@
  *
  * The scan's cost (here: it is the same for every type) grows with the
  * rows kept: it lists them (a bit test per row of the index), gathers them
- * (a copy, or a decode of compressed rows, per value), then computes every
+ * (a copy, or a decode of compressed rows, per value: ops->rows_decoded
+ * says which; hnsw's default keeps float32 rows beside its codes), then
+ * computes every
  * query's distance to each: a small batch with the SIMD kernel, row by
  * row; a large one with one sgemm per tile, cheaper per multiply-add but
  * paying per call for each row's norm and packing (filtered.c, knn.c). A
@@ -15,9 +17,10 @@
  *
  * The index's cost is the type's own estimate (ops->filter_cost, in its
  * file, made of the units in filter_plan.h): hnsw's walk passes through
- * about ef / selectivity nodes; ivf chooses its lists and tests their rows,
- * probing more when they hold fewer than k kept rows; lsh visits its
- * buckets, probing more, and ranks every kept row when that is cheaper.
+ * about ef / selectivity nodes; ivf and ivfpq choose their lists and test
+ * their rows, probing more when they held fewer than half their rows'
+ * worth of kept rows; lsh visits its buckets, probing more likewise, and
+ * ranks every kept row when that is cheaper.
  * Types without an estimate keep the fixed crossover: the exact scan under
  * FIXED_SHARE of the rows or FIXED_ROWS rows. Flat needs none: its search
  * is the scan.
@@ -51,8 +54,11 @@
  * prepared (gathered, its norm, packed for sgemm), per value and query
  * multiplied, and per query (heaps, results). Measured on 10k-100k rows of
  * 100-128 dimensions, one thread: a lone query ranks a kept row of 128
- * values in 60-80 ns, a batch of 1,000 in 10-20 ns a query. */
-#define NS_GATHER 0.4
+ * values in 60-80 ns, a batch of 1,000 in 10-20 ns a query. The gather
+ * of float32 rows: 0.2 ns a value (hnsw's default index of 100k x 128 one
+ * query at a time, 2-20% kept, Zen 3: 38 ns a kept row in all, 12 of them
+ * ranking). */
+#define NS_GATHER 0.2
 #define NS_DIRECT_QUERY 2000.0
 #define NS_PREP 1.17
 #define NS_KNN_QUERY 5000.0
@@ -153,7 +159,8 @@ static double scan_seconds(const vdb_index *ix, size_t nq, size_t m, int threads
 	double d = ix->dim, q = (double)nq, v = (double)m * d;
 	double list = ((double)ix->count / 64 + (double)m) * VDB_PLAN_NS_TEST;
 	unsigned storage = ix->file ? ix->file->h.storage : VDB_STORAGE_F32;
-	double decode = storage == VDB_STORAGE_F32 ? 1.0 : DECODE;
+	bool decoded = ix->ops->rows_decoded ? ix->ops->rows_decoded(ix) : storage != VDB_STORAGE_F32;
+	double decode = decoded ? DECODE : 1.0;
 	if (vdb_exact_direct(ix, nq)) {
 		if (v * (q + 1) < (double)VDB_EXACT_DIRECT_SERIAL)
 			threads = 1;

@@ -562,6 +562,13 @@ static void hnsw_rows(const vdb_index *ix, const int64_t *rows, size_t n, float 
 	}
 }
 
+/* The float32 rows, when kept, are copied: only codes are decoded. */
+static bool hnsw_rows_decoded(const vdb_index *ix)
+{
+	const hnsw_index *h = ix->impl;
+	return !h->vecs && h->g.rows.kind != VDB_STORAGE_F32;
+}
+
 static void hnsw_info(const vdb_index *ix, json_t *obj)
 {
 	const hnsw_graph *g = &((const hnsw_index *)ix->impl)->g;
@@ -644,6 +651,7 @@ const struct vdb_index_ops vdb_hnsw_ops = {
 	.search_allowed = hnsw_search_allowed,
 	.filter_cost = hnsw_filter_cost,
 	.rows = hnsw_rows,
+	.rows_decoded = hnsw_rows_decoded,
 	.info = hnsw_info,
 	.free = hnsw_free,
 };

@@ -118,6 +118,9 @@ struct vdb_index_ops {
 	/* Rows as float32 (decoded when stored compressed), for exact search
 	 * over a subset (optional). */
 	void (*rows)(const vdb_index *ix, const int64_t *rows, size_t n, float *out);
+	/* Whether rows decodes compressed rows (a scan's gather then costs
+	 * more than a copy); NULL: when the file's storage is not float32. */
+	bool (*rows_decoded)(const vdb_index *ix);
 	/* Type-specific fields for --info. */
 	void (*info)(const vdb_index *ix, json_t *obj);
 	void (*free)(vdb_index *ix);
