@@ -94,22 +94,25 @@ static inline __attribute__((always_inline)) void rows8(const float *q, const fl
 
 static float dot_avx2(const float *a, const float *b, size_t d);
 
-static void l2sq_many_avx2(const float *q, const float *x, size_t d, size_t n, float *out)
+/* n rows: eight at a time, the rest one by one */
+static inline __attribute__((always_inline)) void many(const float *q, const float *x, size_t d,
+                                                       size_t n, float *out, bool l2)
 {
 	size_t j = 0;
 	for (; j + 8 <= n; j += 8)
-		rows8(q, x + j * d, d, out + j, true);
+		rows8(q, x + j * d, d, out + j, l2);
 	for (; j < n; j++)
-		out[j] = l2sq_avx2(q, x + j * d, d);
+		out[j] = l2 ? l2sq_avx2(q, x + j * d, d) : dot_avx2(q, x + j * d, d);
+}
+
+static void l2sq_many_avx2(const float *q, const float *x, size_t d, size_t n, float *out)
+{
+	many(q, x, d, n, out, true);
 }
 
 static void dot_many_avx2(const float *q, const float *x, size_t d, size_t n, float *out)
 {
-	size_t j = 0;
-	for (; j + 8 <= n; j += 8)
-		rows8(q, x + j * d, d, out + j, false);
-	for (; j < n; j++)
-		out[j] = dot_avx2(q, x + j * d, d);
+	many(q, x, d, n, out, false);
 }
 
 static float dot_avx2(const float *a, const float *b, size_t d)

@@ -150,7 +150,8 @@ static void pattern(int p, float *a, float *b, size_t d)
  * and mixed patterns, whose differences would square to subnormals), for d = 1..40
  * and larger odd and even dims, block lengths around the kernels' groups
  * of 4 and 8, unaligned; it writes nothing past out[n - 1]; rows equal to
- * the query give 0, an overflowing sum +inf. */
+ * the query give 0, an overflowing sum +inf. dot_many the same on the same
+ * rows, against dot and the bound on the sum of |q[i] x[i]| (the ip scan's). */
 static void l2sq_many(const vdb_kernels *k, const vdb_kernels *ref)
 {
 	enum { N = 21, D = 300 };
@@ -159,7 +160,7 @@ static void l2sq_many(const vdb_kernels *k, const vdb_kernels *ref)
 		                                                                   8, 9, 12, 15, 16,
 		                                                                   17, 21 };
 	float out[N + 1];
-	double worst_ref = 0, worst_bound = 0;
+	double worst_ref = 0, worst_bound = 0, worst_dot = 0, worst_dot_bound = 0;
 	size_t at_ref = 0, at_bound = 0;
 	int bad = 0;
 	float *q = qb + 1, *x = rows + 3;
@@ -199,6 +200,21 @@ static void l2sq_many(const vdb_kernels *k, const vdb_kernels *ref)
 					if (!(eb <= worst_bound))
 						worst_bound = eb, at_bound = d;
 				}
+				out[n] = -7.0f;
+				k->dot_many(q, x, d, n, out);
+				bad |= out[n] != -7.0f;
+				for (size_t j = 0; j < n; j++) {
+					const float *y = x + j * d;
+					double dot = 0, mag = 0;
+					for (size_t i = 0; i < d; i++) {
+						dot += (double)q[i] * y[i];
+						mag += fabs((double)q[i] * y[i]);
+					}
+					double er = fabs(out[j] - ref->dot(q, y, d)) / (mag > 1e-300 ? mag : 1e-300);
+					double eb = fabs(out[j] - dot) / (vdb_kernel_gamma(d) * mag + 1e-300);
+					worst_dot = er > worst_dot || er != er ? er : worst_dot;
+					worst_dot_bound = eb > worst_dot_bound || eb != eb ? eb : worst_dot_bound;
+				}
 			}
 		}
 	}
@@ -207,6 +223,10 @@ static void l2sq_many(const vdb_kernels *k, const vdb_kernels *ref)
 	   "within the error bound (worst/bound %.2g at d=%zu), random and adversarial rows, "
 	   "d=1..300, 0..21 rows, unaligned, nothing written past the rows",
 	   k->name, ref->name, worst_ref, at_ref, worst_bound, at_bound);
+	ok(!bad && worst_dot <= 1e-5 && worst_dot_bound <= 1,
+	   "%s dot_many equals %s dot row by row (worst %.2g of the terms' sum) and double "
+	   "precision within the error bound (worst/bound %.2g), the same rows",
+	   k->name, ref->name, worst_dot, worst_dot_bound);
 	bad = 0;
 	for (size_t d = 1; d <= 40 && !bad; d++) {
 		for (size_t j = 0; j < N; j++)
@@ -226,59 +246,6 @@ static void l2sq_many(const vdb_kernels *k, const vdb_kernels *ref)
 	}
 	ok(!bad, "%s l2sq_many: rows equal to the query give 0, an overflowing sum +inf, d=1..40 "
 	   "(first bad d=%d)", k->name, bad);
-}
-
-/* dot_many, n contiguous rows against one query, equals the level's row
- * by row dot of the scalar reference (1e-5 of the sum of the terms'
- * magnitudes) and double precision within the bound the ip scan relies on
- * (vdb_kernel_gamma(d) times that sum), on random values and the
- * adversarial patterns, d = 1..40 and larger, block lengths around the
- * kernels' groups of 8, unaligned; it writes nothing past out[n - 1]. */
-static void dot_many(const vdb_kernels *k, const vdb_kernels *ref)
-{
-	enum { N = 21, D = 300 };
-	static float rows[N * D + 8], qb[D + 8], scratch[D];
-	static const size_t big[] = { 64, 100, 127, 128, 129, 255, 300 },
-	                    ns[] = { 0, 1, 3, 7, 8, 9, 15, 16, 17, 21 };
-	float out[N + 1];
-	double worst_ref = 0, worst_bound = 0;
-	int bad = 0;
-	float *q = qb + 1, *x = rows + 3;
-	for (size_t di = 0; di < 40 + sizeof big / sizeof *big; di++) {
-		size_t d = di < 40 ? di + 1 : big[di - 40];
-		for (int p = -1; p < 5; p++) {
-			for (size_t j = 0; j < N; j++) {
-				if (p < 0)
-					for (size_t i = 0; i < d; i++)
-						x[j * d + i] = rnd(), q[i] = j ? q[i] : rnd();
-				else
-					pattern(p, j ? scratch : q, x + j * d, d);
-			}
-			for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++) {
-				size_t n = ns[ni];
-				out[n] = -7.0f;
-				k->dot_many(q, x, d, n, out);
-				bad |= out[n] != -7.0f;
-				for (size_t j = 0; j < n; j++) {
-					const float *y = x + j * d;
-					double dot = 0, mag = 0;
-					for (size_t i = 0; i < d; i++) {
-						dot += (double)q[i] * y[i];
-						mag += fabs((double)q[i] * y[i]);
-					}
-					double er = fabs(out[j] - ref->dot(q, y, d)) / (mag > 1e-300 ? mag : 1e-300);
-					double eb = fabs(out[j] - dot) / (vdb_kernel_gamma(d) * mag + 1e-300);
-					worst_ref = er > worst_ref || er != er ? er : worst_ref;
-					worst_bound = eb > worst_bound || eb != eb ? eb : worst_bound;
-				}
-			}
-		}
-	}
-	ok(!bad && worst_ref <= 1e-5 && worst_bound <= 1,
-	   "%s dot_many equals %s dot row by row (worst %.2g of the terms' sum) and double "
-	   "precision within the error bound (worst/bound %.2g), random and adversarial rows, "
-	   "d=1..300, 0..21 rows, unaligned, nothing written past the rows", k->name, ref->name,
-	   worst_ref, worst_bound);
 }
 
 /* Float kernels of a level on adversarial inputs, every length 1..MAXD
@@ -620,7 +587,6 @@ int main(void)
 	byte_codes(scalar);
 	extremes(scalar);
 	l2sq_many(scalar, scalar);
-	dot_many(scalar, scalar);
 	/* every SIMD level this machine runs, against the scalar reference */
 	const char *simd[] = { "avx512", "avx2", "neon" };
 	int tested = 0;
@@ -640,7 +606,6 @@ int main(void)
 		byte_codes(k);
 		extremes(k);
 		l2sq_many(k, scalar);
-		dot_many(k, scalar);
 	}
 	if (!tested)
 		skip("this CPU runs no SIMD level (AVX2+FMA, NEON): only the scalar level is tested");
