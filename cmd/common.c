@@ -347,6 +347,21 @@ double cmd_now(void)
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+cmd_span cmd_span_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (cmd_span){ cmd_now(), (double)t.tv_sec + 1e-9 * (double)t.tv_nsec };
+}
+
+double cmd_span_add(cmd_span *sum, cmd_span start)
+{
+	cmd_span now = cmd_span_now();
+	sum->wall += now.wall - start.wall;
+	sum->cpu += now.cpu - start.cpu;
+	return now.wall - start.wall;
+}
+
 void cmd_refuse_input_output(const char *input, const char *output)
 {
 	struct stat out, in;

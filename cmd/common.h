@@ -83,6 +83,15 @@ int cmd_finish(void);
 
 /* Seconds on the monotonic clock. */
 double cmd_now(void);
+/* Time spent: seconds on the monotonic clock, and of the process's CPU time
+ * (every thread's). */
+typedef struct {
+	double wall, cpu;
+} cmd_span;
+/* Both clocks now (where a span starts). */
+cmd_span cmd_span_now(void);
+/* Add to *sum the time since start; the wall seconds of it. */
+double cmd_span_add(cmd_span *sum, cmd_span start);
 /* Refuse (64) an input that is the file output names (the same file: device
  * and inode; "-" is standard input), before anything is read or written:
  * the output replaces its file, so `-o X X` would destroy the input. */

@@ -41,10 +41,10 @@ void query_bufs_free(query_bufs *b);
 /* Answer the q->n queries of q (records first.. of input), each with its
  * own options where it has some (q->qopt), and write one line each, in
  * input order, numbered from *qno (advanced). *search_s adds
- * the time spent searching. Exits (64) for a text query when no index of
+ * the time spent searching (wall and CPU). Exits (64) for a text query when no index of
  * the set has a lexical index, and as cmd_die for other failures. */
 void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_t first,
-                 size_t *qno, query_bufs *b, double *search_s);
+                 size_t *qno, query_bufs *b, cmd_span *search_s);
 
 /* ===== --metrics FILE (query_metrics.c) ===== */
 #define QUERY_METRICS_BUCKETS 8 /* latency buckets: 5 ms .. 1 s, then +Inf */
@@ -62,5 +62,5 @@ void query_metrics_finish(void);
 /* query_batch for a range search (c->range): vector queries only (a text
  * or hybrid query exits 64); lines of any number of results. */
 void query_range(const query_ctx *c, const vdb_vecs *q, const char *input, size_t first,
-                 size_t *qno, double *search_s);
+                 size_t *qno, cmd_span *search_s);
 #endif

@@ -140,10 +140,10 @@ static unsigned char row_kind(const query_ctx *c, const vdb_vecs *q, size_t i,
 }
 
 static void query_batch_opts(const query_ctx *c, const vdb_vecs *q, const char *input,
-                             size_t first, size_t *qno, query_bufs *b, double *search_s);
+                             size_t first, size_t *qno, query_bufs *b, cmd_span *search_s);
 
 void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_t first,
-                 size_t *qno, query_bufs *b, double *search_s)
+                 size_t *qno, query_bufs *b, cmd_span *search_s)
 {
 	if (c->range) { /* --max-distance: query_range.c */
 		query_range(c, q, input, first, qno, search_s);
@@ -186,7 +186,7 @@ void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 			b->ltext[b->slot[i]] = b->tbuf + b->toff[i];
 		else if (b->kind[i] == K_HYBRID)
 			b->htext[b->slot[i]] = b->tbuf + b->toff[i];
-	double t0 = cmd_now();
+	cmd_span t0 = cmd_span_now();
 	vdb_status s;
 	const void *vq = vector_only ? (const void *)q->data : b->vrows;
 	if (nv && (s = vdb_index_search_set(c->ix, c->nix, vq, nv, &c->so, b->vids, b->vdist)))
@@ -202,7 +202,7 @@ void query_batch(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 				hrow[h++] = i;
 		text_failed(c, b, b->htext, b->hlen, nh, hrow, input, first, s);
 	}
-	*search_s += cmd_now() - t0;
+	cmd_span_add(search_s, t0);
 	free(lrow);
 	for (size_t i = 0; i < n; i++) {
 		vdb_result_line l = { .query_no = (*qno)++, .width = c->width };
@@ -325,7 +325,7 @@ typedef struct {
  * put each query's kept results at its place in out. */
 static void search_group(const query_ctx *c, const vdb_vecs *q, const qrow *g, size_t ng,
                          const vdb_search_opts *so, const char *input, size_t first,
-                         query_bufs *b, opt_out *out, double *search_s)
+                         query_bufs *b, opt_out *out, cmd_span *search_s)
 {
 	size_t rb = vdb_vecs_row_bytes(q), kx = so->k, width = vdb_fusion_width(&c->fo, kx);
 	size_t nv = 0, nl = 0, nh = 0, used = 0;
@@ -354,7 +354,7 @@ static void search_group(const query_ctx *c, const vdb_vecs *q, const qrow *g, s
 	vdb_fused_hit *hits = grow(NULL, nh * width, sizeof *hits);
 	/* rows of the batch, for messages about a text query */
 	size_t *at = grow(NULL, nl > nh ? nl : nh, sizeof *at);
-	double t0 = cmd_now();
+	cmd_span t0 = cmd_span_now();
 	vdb_status s;
 	if (nv && (s = vdb_index_search_set(c->ix, c->nix, (const float *)b->vrows, nv, so, ids,
 	                                    vals)))
@@ -386,14 +386,14 @@ static void search_group(const query_ctx *c, const vdb_vecs *q, const qrow *g, s
 		keep_hits(c, r, hits + t * width, width, out->hits + b->slot[r->row],
 		          vdb_fusion_width(&c->fo, r->k));
 	}
-	*search_s += cmd_now() - t0;
+	cmd_span_add(search_s, t0);
 	free(vrow), free(ids), free(vals), free(hits), free(at);
 }
 
 /* Answer rows r[0..n) (in input order) of q, numbered from *qno. */
 static void answer_range(const query_ctx *c, const vdb_vecs *q, qrow *r, size_t n,
                          const char *input, size_t first, size_t *qno, query_bufs *b,
-                         double *search_s)
+                         cmd_span *search_s)
 {
 	/* each query's place among the results, in input order */
 	size_t nvals = 0, nhits = 0;
@@ -465,7 +465,7 @@ static void answer_range(const query_ctx *c, const vdb_vecs *q, qrow *r, size_t 
 }
 
 static void query_batch_opts(const query_ctx *c, const vdb_vecs *q, const char *input,
-                             size_t first, size_t *qno, query_bufs *b, double *search_s)
+                             size_t first, size_t *qno, query_bufs *b, cmd_span *search_s)
 {
 	size_t n = q->n, live = 0;
 	for (size_t i = 0; i < c->nix; i++)

@@ -16,7 +16,7 @@ static bool has_text(const vdb_vecs *q, size_t i)
 }
 
 void query_range(const query_ctx *c, const vdb_vecs *q, const char *input, size_t first,
-                 size_t *qno, double *search_s)
+                 size_t *qno, cmd_span *search_s)
 {
 	static bool warned; /* the cap's warning is given once a run */
 	for (size_t i = 0; i < q->n; i++) {
@@ -34,12 +34,12 @@ void query_range(const query_ctx *c, const vdb_vecs *q, const char *input, size_
 			                "queries only; drop the record's text", input, first + i);
 	}
 	vdb_range_result r;
-	double t0 = cmd_now();
+	cmd_span t0 = cmd_span_now();
 	vdb_status s = vdb_index_search_range_set(c->ix, c->nix, q->data, q->n, &c->so, c->radius,
 	                                          c->range_cap, &r);
 	if (s)
 		cmd_die(s);
-	*search_s += cmd_now() - t0;
+	cmd_span_add(search_s, t0);
 	if (r.truncated && !c->k_given && !warned) {
 		cmd_warn("%s: %zu queries have more than VDB_MAX_RANGE (%u) records within %g: each "
 		         "gets its %u nearest; give -k to choose the cap", input, r.truncated,

@@ -362,7 +362,7 @@ static const struct option longopts[] = {
 	CMD_COMMON_LONGOPTS
 };
 
-static double search_seconds;
+static cmd_span search_time;
 static bool embedder_warned; /* the warning of another embedder is given once a run */
 
 /* The queries of name (q, their first batch read) against the index's
@@ -530,9 +530,9 @@ static void run_queries(const query_args *a, const query_ctx *c, const char *pat
 		if (!checked) /* the first record decides the input's identity */
 			check_embedder(a, c->ix[0], &q, path);
 		checked = true;
-		double before = search_seconds;
-		query_batch(c, &q, vdb_reader_name(r), first, qno, bufs, &search_seconds);
-		query_metrics_batch(got, search_seconds - before);
+		double before = search_time.wall;
+		query_batch(c, &q, vdb_reader_name(r), first, qno, bufs, &search_time);
+		query_metrics_batch(got, search_time.wall - before);
 		cmd_check_stdout(); /* hand each batch on at once; stop if the reader left */
 		cmd_progress("queries", *qno, 0);
 	}
@@ -552,13 +552,12 @@ static void run_text(const query_args *a, const query_ctx *c)
 	float *scores = malloc(k * sizeof *scores);
 	if (!ids || !scores)
 		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory for %zu results", k));
-	double t0 = cmd_now();
+	cmd_span t0 = cmd_span_now();
 	vdb_status s = vdb_index_search_text_set(c->ix, c->nix, &a->text, &len, 1, &c->so, ids,
 	                                         scores);
 	if (s)
 		cmd_die(s);
-	search_seconds += cmd_now() - t0;
-	query_metrics_batch(1, cmd_now() - t0);
+	query_metrics_batch(1, cmd_span_add(&search_time, t0));
 	query_metrics_results(ids, k, NULL, 0);
 	vdb_result_line l = { .query_no = 0, .kind = VDB_LINE_LEXICAL, .width = c->width };
 	if ((s = vdb_write_result_line(stdout, c->out, c->ix, c->nix, &l, ids, scores, k,
@@ -758,8 +757,9 @@ int main(int argc, char **argv)
 			vdb_index_close(stats_ix[i]);
 	if (cmd_opts.verbose)
 		fprintf(stderr, "%s: %zu queries, k %zu, %d threads: search %.6f s (%.0f queries/s), "
-		        "total %.6f s\n", cmd_name, qno, a.so.k, vdb_threads(), search_seconds,
-		        search_seconds > 0 ? (double)qno / search_seconds : 0.0, cmd_now() - start);
+		        "search cpu %.6f s, total %.6f s\n", cmd_name, qno, a.so.k, vdb_threads(),
+		        search_time.wall, search_time.wall > 0 ? (double)qno / search_time.wall : 0.0,
+		        search_time.cpu, cmd_now() - start);
 	if (cmd_opts.verbose)
 		fprintf(stderr, "%s: %zu queries searched again wider\n", cmd_name, widened);
 	if (cmd_opts.verbose)

@@ -26,7 +26,7 @@ static bool always(void)
 /* Every slot of vdb_kernels but the name: a slot added there and not here
  * fails the assertion below. */
 #define KERNEL_SLOTS(X)                                                           \
-	X(l2sq) X(l2sq_many) X(dot) X(cosine) X(hamming) X(hamming_many) X(next_below) X(l2sq_f64) \
+	X(l2sq) X(l2sq_many) X(dot) X(dot_many) X(cosine) X(hamming) X(hamming_many) X(next_below) X(l2sq_f64) \
 	X(dot_f64) X(l2sq_sq8) \
 	X(dot_sq8) X(l2sq_f16) X(dot_f16) X(decode_sq8) X(decode_f16) X(l2sq_u8) X(dot_u8) \
 	X(pq4_block)

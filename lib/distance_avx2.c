@@ -61,8 +61,9 @@ static inline __m256 hsum8(const __m256 *a)
 }
 
 /* Eight rows of d values from x against q: eight independent FMA chains,
- * one query load for eight rows. */
-static inline void l2sq_rows8(const float *q, const float *x, size_t d, float *out)
+ * one query load for eight rows; squared differences (l2) or products. */
+static inline __attribute__((always_inline)) void rows8(const float *q, const float *x, size_t d,
+                                                        float *out, bool l2)
 {
 	__m256 s[8];
 	#pragma GCC unroll 8
@@ -73,8 +74,9 @@ static inline void l2sq_rows8(const float *q, const float *x, size_t d, float *o
 		__m256 qv = _mm256_loadu_ps(q + i);
 		#pragma GCC unroll 8
 		for (int r = 0; r < 8; r++) {
-			__m256 t = _mm256_sub_ps(qv, _mm256_loadu_ps(x + r * d + i));
-			s[r] = _mm256_fmadd_ps(t, t, s[r]);
+			__m256 v = _mm256_loadu_ps(x + r * d + i);
+			__m256 t = l2 ? _mm256_sub_ps(qv, v) : v;
+			s[r] = _mm256_fmadd_ps(t, l2 ? t : qv, s[r]);
 		}
 	}
 	if (i < d) {
@@ -82,20 +84,35 @@ static inline void l2sq_rows8(const float *q, const float *x, size_t d, float *o
 		__m256 qv = _mm256_maskload_ps(q + i, m);
 		#pragma GCC unroll 8
 		for (int r = 0; r < 8; r++) {
-			__m256 t = _mm256_sub_ps(qv, _mm256_maskload_ps(x + r * d + i, m));
-			s[r] = _mm256_fmadd_ps(t, t, s[r]);
+			__m256 v = _mm256_maskload_ps(x + r * d + i, m);
+			__m256 t = l2 ? _mm256_sub_ps(qv, v) : v;
+			s[r] = _mm256_fmadd_ps(t, l2 ? t : qv, s[r]);
 		}
 	}
 	_mm256_storeu_ps(out, hsum8(s));
 }
 
-static void l2sq_many_avx2(const float *q, const float *x, size_t d, size_t n, float *out)
+static float dot_avx2(const float *a, const float *b, size_t d);
+
+/* n rows: eight at a time, the rest one by one */
+static inline __attribute__((always_inline)) void many(const float *q, const float *x, size_t d,
+                                                       size_t n, float *out, bool l2)
 {
 	size_t j = 0;
 	for (; j + 8 <= n; j += 8)
-		l2sq_rows8(q, x + j * d, d, out + j);
+		rows8(q, x + j * d, d, out + j, l2);
 	for (; j < n; j++)
-		out[j] = l2sq_avx2(q, x + j * d, d);
+		out[j] = l2 ? l2sq_avx2(q, x + j * d, d) : dot_avx2(q, x + j * d, d);
+}
+
+static void l2sq_many_avx2(const float *q, const float *x, size_t d, size_t n, float *out)
+{
+	many(q, x, d, n, out, true);
+}
+
+static void dot_many_avx2(const float *q, const float *x, size_t d, size_t n, float *out)
+{
+	many(q, x, d, n, out, false);
 }
 
 static float dot_avx2(const float *a, const float *b, size_t d)
@@ -485,6 +502,7 @@ const vdb_kernels vdb_kernels_avx2 = {
 	.name = "avx2",
 	.l2sq = l2sq_avx2,
 	.l2sq_many = l2sq_many_avx2,
+	.dot_many = dot_many_avx2,
 	.dot = dot_avx2,
 	.cosine = cosine_avx2,
 	.hamming = hamming_avx2,

@@ -32,6 +32,14 @@ static void l2sq_many_scalar(const float *q, const float *x, size_t d, size_t n,
 		out[j] = l2sq_scalar(q, x + j * d, d);
 }
 
+static float dot_scalar(const float *a, const float *b, size_t d);
+
+static void dot_many_scalar(const float *q, const float *x, size_t d, size_t n, float *out)
+{
+	for (size_t j = 0; j < n; j++)
+		out[j] = dot_scalar(q, x + j * d, d);
+}
+
 static float dot_scalar(const float *a, const float *b, size_t d)
 {
 	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -238,6 +246,7 @@ const vdb_kernels vdb_kernels_scalar = {
 	.l2sq = l2sq_scalar,
 	.l2sq_many = l2sq_many_scalar,
 	.dot = dot_scalar,
+	.dot_many = dot_many_scalar,
 	.cosine = cosine_scalar,
 	.hamming = hamming_scalar,
 	.hamming_many = hamming_many_scalar,

@@ -518,7 +518,7 @@ static void ws_free(ivf_ws *w)
 		return;
 	free(w->q), free(w->r), free(w->table);
 	free(w->pd), free(w->hd), free(w->cd), free(w->pi), free(w->hi), free(w->ci);
-	free(w->keys), free(w->sd), free(w->si);
+	free(w->keys), free(w->top);
 	free(w);
 }
 
@@ -539,10 +539,9 @@ static ivf_ws *ws_new(const ivf *f, uint32_t d, size_t nprobe, size_t k, size_t 
 	size_t nk = f->nlist > IVF_SCAN_BLOCK ? f->nlist : IVF_SCAN_BLOCK;
 	size_t ns = nprobe > k ? nprobe : k;
 	w->keys = malloc(nk * sizeof(float));
-	w->sd = malloc(ns * sizeof(double));
-	w->si = malloc(ns * sizeof(int64_t));
+	w->top = malloc(ns * sizeof(float));
 	if (!w->q || !w->r || !w->table || !w->pd || !w->pi || !w->hd || !w->hi || !w->cd ||
-	    !w->ci || !w->keys || !w->sd || !w->si) {
+	    !w->ci || !w->keys || !w->top) {
 		ws_free(w);
 		return NULL;
 	}

@@ -86,9 +86,7 @@ struct ivf_ws {
 	/* ivf_scan.c: the keys of the centroids or of a block of rows
 	 * (max(nlist, IVF_SCAN_BLOCK)), a heap of max(nprobe, k) keys, and the
 	 * size of this thread's heap in a split scan */
-	float *keys;
-	double *sd;
-	int64_t *si;
+	float *keys, *top;
 	uint32_t hn;
 	size_t kept; /* filtered: the allowed rows this thread's scan met */
 };

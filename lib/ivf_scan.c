@@ -16,23 +16,19 @@
 #include <math.h>
 #include <omp.h>
 
-/* The k-th smallest of n >= k keys (s: scratch of capacity >= k). Once the
- * heap is full, a key no smaller than its root cannot change the k-th
- * value: one float comparison, where a push would compare doubles and ids. */
-static float kth_key(const float *keys, size_t n, uint32_t k, vdb_topk *s)
+/* The k-th smallest of n >= k keys (top: scratch of capacity >= k). Once
+ * the heap is full, a key no smaller than its root cannot change the k-th
+ * value: one float comparison. */
+static float kth_key(const float *keys, size_t n, uint32_t k, float *top)
 {
-	s->n = 0;
-	s->cap = k;
+	uint32_t held = 0;
 	size_t j = 0;
 	for (; j < k; j++)
-		topk_push(s, keys[j], (int64_t)j);
-	float root = (float)s->dist[0];
+		topk_key_push(top, &held, k, keys[j]);
 	for (; j < n; j++)
-		if (keys[j] < root) {
-			topk_push(s, keys[j], (int64_t)j);
-			root = (float)s->dist[0];
-		}
-	return root;
+		if (keys[j] < top[0])
+			topk_key_push(top, &held, k, keys[j]);
+	return top[0];
 }
 
 /* The largest key whose exact value can be at most that of the row whose
@@ -62,9 +58,8 @@ size_t vdb_ivf_probe(const ivf *f, uint32_t d, ivf_ws *w, size_t nprobe, int thr
 	double g = vdb_kernel_gamma(d);
 	float thr = INFINITY;
 	if (nprobe < nlist) {
-		vdb_topk s = { w->sd, w->si, 0, 0 };
 		vdb_exact_filter ef = { .m = VDB_METRIC_L2, .g = g };
-		thr = key_bound(&ef, kth_key(w->keys, nlist, (uint32_t)nprobe, &s));
+		thr = key_bound(&ef, kth_key(w->keys, nlist, (uint32_t)nprobe, w->top));
 	}
 	vdb_topk t = { w->pd, w->pi, 0, (uint32_t)nprobe };
 	for (uint32_t l = 0; l < nlist; l++)
@@ -112,14 +107,15 @@ static void scan_rows(const ivf *f, vdb_exact_filter *ef, ivf_ws *w, uint64_t p0
 			continue;
 		}
 		float *keys = w->keys;
-		if (l2)
+		if (l2) {
 			K->l2sq_many(ef->q, x, d, n, keys);
-		else
+		} else {
+			K->dot_many(ef->q, x, d, n, keys);
 			for (size_t j = 0; j < n; j++)
-				keys[j] = -K->dot(ef->q, x + j * d, d);
+				keys[j] = -keys[j];
+		}
 		if (h->n < h->cap && n >= h->cap) {
-			vdb_topk s = { w->sd, w->si, 0, 0 };
-			float t = key_bound(ef, kth_key(keys, n, h->cap, &s));
+			float t = key_bound(ef, kth_key(keys, n, h->cap, w->top));
 			ef->thr = t < ef->thr ? t : ef->thr;
 		}
 		for (size_t j = 0; j < n; j++)

@@ -143,14 +143,12 @@ vdb_status vdb_knn_new(vdb_knn **out, vdb_metric m, uint32_t dim, size_t k,
 	}
 	if (nqd)
 		memcpy(s->q, queries, nqd * sizeof(float));
+	const vdb_kernels *K = vdb_kernels_get();
 	for (size_t i = 0; i < nq; i++) {
 		float *q = s->q + i * dim;
 		if (m == VDB_METRIC_COSINE)
 			vdb_normalize(q, dim);
-		double acc = 0;
-		for (size_t j = 0; j < dim; j++)
-			acc += (double)q[j] * q[j];
-		s->qn[i] = acc;
+		s->qn[i] = K->dot_f64(q, q, dim); /* eight sums, not one chain of dim adds */
 	}
 	*out = s;
 	return VDB_OK;
@@ -192,10 +190,8 @@ float vdb_reported_distance(vdb_metric m, double e)
 void vdb_exact_filter_init(vdb_exact_filter *f, vdb_metric m, const float *q, uint32_t d,
                            double xmax)
 {
-	double qn = 0;
-	for (uint32_t j = 0; j < d; j++)
-		qn += (double)q[j] * q[j];
 	f->K = vdb_kernels_get();
+	double qn = f->K->dot_f64(q, q, d);
 	f->m = m;
 	f->q = q;
 	f->d = d;
@@ -242,35 +238,33 @@ static float key_threshold(const vdb_knn *s, const vdb_topk *h, size_t qi)
  * the tile's allowed rows, moved up by twice the rounding bound, is a
  * threshold too: a row above it is worse than k rows of the tile. Without
  * it every row that beats the few kept so far gets its exact distance;
- * with it about k do. +inf when the tile has fewer than k (finite) keys. */
+ * with it about k do. +inf when the tile has fewer than k (finite) keys.
+ * Once k are held, the SIMD kernel skips the keys no smaller than the
+ * largest of them (most of a tile). */
 static float tile_threshold(const vdb_knn *s, size_t qi, const float *keyn, const float *row,
                             size_t nxt, int64_t id0)
 {
-	size_t k = s->k, n = 0;
+	const vdb_kernels *K = vdb_kernels_get();
+	size_t k = s->k;
+	uint32_t n = 0;
 	float top[PRESELECT_K]; /* a max-heap of the k smallest keys */
 	if (k > PRESELECT_K || nxt < 2 * k)
 		return INFINITY;
 	for (size_t j = 0; j < nxt; j++) {
+		if (n == k) { /* the next key below top[0] (none is below -inf) */
+			if (top[0] == -INFINITY)
+				break;
+			j = K->next_below(keyn, row, j, nxt, nextafterf(top[0], -INFINITY));
+			if (j == nxt)
+				break;
+		}
 		uint64_t id = (uint64_t)id0 + j;
 		float key = keyn ? keyn[j] - 2.0f * row[j] : -row[j];
 		if (!(key < INFINITY) || (n == k && key >= top[0]))
 			continue;
 		if (s->allow && !((s->allow[id >> 6] >> (id & 63)) & 1))
 			continue;
-		size_t i;
-		if (n < k) { /* sift up */
-			for (i = n++; i > 0 && top[(i - 1) / 2] < key; i = (i - 1) / 2)
-				top[i] = top[(i - 1) / 2];
-		} else { /* replace the root, sift down */
-			for (i = 0;;) {
-				size_t l = 2 * i + 1, m = l + 1 < k && top[l + 1] > top[l] ? l + 1 : l;
-				if (l >= k || top[m] <= key)
-					break;
-				top[i] = top[m];
-				i = m;
-			}
-		}
-		top[i] = key;
+		topk_key_push(top, &n, (uint32_t)k, key);
 	}
 	return n < k ? INFINITY : vdb_float_up((double)top[0] + 2 * s->bound[qi]);
 }

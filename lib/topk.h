@@ -121,4 +121,27 @@ double vdb_max_norm2(const float *x, size_t n, uint32_t d, double start);
 /* Sort t and write its entries as a search returns them: k ids (-1 past
  * the end) and distances as metric m reports them (knn.c). */
 void vdb_topk_emit(vdb_topk *t, vdb_metric m, size_t k, int64_t *ids, float *dist);
+/* A max-heap of the k smallest float keys seen (no ids: a threshold, not
+ * an answer), top[0] the largest of the *n held: key joins while fewer
+ * than k are held, then only below top[0]. */
+static inline void topk_key_push(float *top, uint32_t *n, uint32_t k, float key)
+{
+	uint32_t i;
+	if (*n < k) { /* sift up */
+		for (i = (*n)++; i > 0 && top[(i - 1) / 2] < key; i = (i - 1) / 2)
+			top[i] = top[(i - 1) / 2];
+	} else if (key < top[0]) { /* replace the root, sift down */
+		for (i = 0;;) {
+			uint32_t l = 2 * i + 1, m = l + 1 < k && top[l + 1] > top[l] ? l + 1 : l;
+			if (l >= k || top[m] <= key)
+				break;
+			top[i] = top[m];
+			i = m;
+		}
+	} else {
+		return;
+	}
+	top[i] = key;
+}
+
 #endif

@@ -18,6 +18,8 @@ typedef struct {
 	 * of an ivf list or of the centroids wants */
 	void (*l2sq_many)(const float *q, const float *x, size_t d, size_t n, float *out);
 	float (*dot)(const float *a, const float *b, size_t d);
+	/* out[j] = dot(q, x + j * d), as l2sq_many: the scan of ip and cosine lists */
+	void (*dot_many)(const float *q, const float *x, size_t d, size_t n, float *out);
 	/* 1 - cos(a,b), computed from raw (unnormalised) vectors; 1 if either is 0 */
 	float (*cosine)(const float *a, const float *b, size_t d);
 	/* number of differing bits over nbytes bytes */

@@ -98,3 +98,13 @@ load helpers
   assert_failure 66
   [ ! -e a.vdb ]
 }
+
+@test "vdb-query -v reports the search's wall and CPU seconds and the total" {
+  random_fvecs base.fvecs 300 16 7
+  random_fvecs q.fvecs 5 16 8
+  vdb-build -o x.vdb base.fvecs
+  run --separate-stderr vdb-query -x x.vdb -k 3 -v q.fvecs
+  [ "$status" -eq 0 ]
+  re='5 queries, k 3, [0-9]+ threads?: search [0-9.]+ s \([0-9]+ queries/s\), search cpu [0-9.]+ s, total [0-9.]+ s'
+  [[ "$stderr" =~ $re ]]
+}

@@ -150,7 +150,8 @@ static void pattern(int p, float *a, float *b, size_t d)
  * and mixed patterns, whose differences would square to subnormals), for d = 1..40
  * and larger odd and even dims, block lengths around the kernels' groups
  * of 4 and 8, unaligned; it writes nothing past out[n - 1]; rows equal to
- * the query give 0, an overflowing sum +inf. */
+ * the query give 0, an overflowing sum +inf. dot_many the same on the same
+ * rows, against dot and the bound on the sum of |q[i] x[i]| (the ip scan's). */
 static void l2sq_many(const vdb_kernels *k, const vdb_kernels *ref)
 {
 	enum { N = 21, D = 300 };
@@ -159,7 +160,7 @@ static void l2sq_many(const vdb_kernels *k, const vdb_kernels *ref)
 		                                                                   8, 9, 12, 15, 16,
 		                                                                   17, 21 };
 	float out[N + 1];
-	double worst_ref = 0, worst_bound = 0;
+	double worst_ref = 0, worst_bound = 0, worst_dot = 0, worst_dot_bound = 0;
 	size_t at_ref = 0, at_bound = 0;
 	int bad = 0;
 	float *q = qb + 1, *x = rows + 3;
@@ -199,6 +200,21 @@ static void l2sq_many(const vdb_kernels *k, const vdb_kernels *ref)
 					if (!(eb <= worst_bound))
 						worst_bound = eb, at_bound = d;
 				}
+				out[n] = -7.0f;
+				k->dot_many(q, x, d, n, out);
+				bad |= out[n] != -7.0f;
+				for (size_t j = 0; j < n; j++) {
+					const float *y = x + j * d;
+					double dot = 0, mag = 0;
+					for (size_t i = 0; i < d; i++) {
+						dot += (double)q[i] * y[i];
+						mag += fabs((double)q[i] * y[i]);
+					}
+					double er = fabs(out[j] - ref->dot(q, y, d)) / (mag > 1e-300 ? mag : 1e-300);
+					double eb = fabs(out[j] - dot) / (vdb_kernel_gamma(d) * mag + 1e-300);
+					worst_dot = er > worst_dot || er != er ? er : worst_dot;
+					worst_dot_bound = eb > worst_dot_bound || eb != eb ? eb : worst_dot_bound;
+				}
 			}
 		}
 	}
@@ -207,6 +223,10 @@ static void l2sq_many(const vdb_kernels *k, const vdb_kernels *ref)
 	   "within the error bound (worst/bound %.2g at d=%zu), random and adversarial rows, "
 	   "d=1..300, 0..21 rows, unaligned, nothing written past the rows",
 	   k->name, ref->name, worst_ref, at_ref, worst_bound, at_bound);
+	ok(!bad && worst_dot <= 1e-5 && worst_dot_bound <= 1,
+	   "%s dot_many equals %s dot row by row (worst %.2g of the terms' sum) and double "
+	   "precision within the error bound (worst/bound %.2g), the same rows",
+	   k->name, ref->name, worst_dot, worst_dot_bound);
 	bad = 0;
 	for (size_t d = 1; d <= 40 && !bad; d++) {
 		for (size_t j = 0; j < N; j++)
