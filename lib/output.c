@@ -15,6 +15,7 @@
  * wrote (merge.c), which need no check.
  */
 #include "results_internal.h"
+#include "float_text.h"
 #include <errno.h>
 #include <float.h>
 #include <inttypes.h>
@@ -30,11 +31,7 @@ static void format_float(char *buf, size_t n, float v)
 {
 	if (!isfinite(v))
 		v = signbit(v) && !isnan(v) ? -FLT_MAX : FLT_MAX;
-	for (int prec = 6; prec <= 9; prec++) {
-		snprintf(buf, n, "%.*g", prec, (double)v);
-		if (strtof(buf, NULL) == v)
-			return;
-	}
+	vdb_float_text(v, buf, n);
 }
 
 static void put_id(FILE *f, const vdb_hit *h, int raw_string)
