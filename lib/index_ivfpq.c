@@ -3,14 +3,16 @@
  * lists of index_ivf.c (ivf.h) holding, per row, m bytes: the
  * product-quantized residual (vector minus its list's centroid). Distances
  * are sums of table lookups (asymmetric: the query is not quantized); l2
- * needs a table per probed list (made when opening, never stored; older
- * files' PQPL is still read), ip and cosine one per query plus <q, centroid>. With --refine R
+ * needs a table per probed list (made the first time a query probes the
+ * list, never stored; older files' PQPL is still read), ip and cosine one
+ * per query plus <q, centroid>. With --refine R
  * the file also keeps the vectors, and the R*k best by code are re-ranked
  * exactly. This file trains and scans the codes; the lists, the file's
  * sections and the search around the scan are index_ivf.c's.
  */
 #include "ivf.h"
 #include "pq_fast.h"
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -118,10 +120,18 @@ static vdb_status train_pq(vdb_index *ix, ivf *f, const float *x, unsigned pq_m,
 /* What a search reads beside the file's sections, made at build and at open
  * (f->fast): never written, so a file holds codes and codebooks only. */
 typedef struct {
-	vdb_pq4 *p4;   /* 4-bit: the packed codes and their tables */
-	float *ptab;   /* 8-bit l2: the per-list tables (NULL: too large, or ip/cosine) */
+	vdb_pq4 *p4;     /* 4-bit: the packed codes and their tables */
+	/* 8-bit l2: the per-list tables, nlist x m x 256 floats (NULL: too
+	 * large, ip or cosine, or the file's PQPL), list l's made the first time
+	 * a query probes it (list_table), or all at once when state is NULL */
+	float *ptab;
+	uint8_t *state;  /* per list: TAB_UNBUILT, TAB_BUILDING or TAB_READY */
+	float *norms;    /* |cb|^2 of each code of each sub-quantizer (m x 256) */
 	size_t ptab_bytes;
 } pq_mem;
+
+/* A list's table: not made, being made by one thread, readable. */
+enum { TAB_UNBUILT, TAB_BUILDING, TAB_READY };
 
 static pq_mem *mem_of(const ivf *f)
 {
@@ -133,20 +143,53 @@ static pq_mem *mem_of(const ivf *f)
  * (|r|^2 + 2<c, r>), and the last term is one table per list (FAISS's
  * precomputed table), so a probed list costs two lookups a code and no
  * table of its own. Made from the codebooks (by dimension: vdb_pq_table_dot,
- * the same on every SIMD level) when opening: a file keeps none (older
- * files' PQPL section is still read, f->ptab). */
+ * the same on every SIMD level and thread) into t. */
+static void make_table(const ivf *f, const float *norms, uint32_t l, uint32_t d, float *t)
+{
+	size_t per = (size_t)f->pq_q.m * VDB_PQ_KSUB;
+	vdb_pq_table_dot(&f->pq_q, f->cent + (size_t)l * d, t);
+	for (size_t i = 0; i < per; i++)
+		t[i] = norms[i] + 2 * t[i];
+}
+
+/* Whether every list's table is finite, from a bound rather than the
+ * tables: an entry, and each partial sum of it, is at most B + 2 sqrt(A B)
+ * (A the largest |c_s|^2 of a centroid's sub-vector, B the largest |cb|^2,
+ * Cauchy-Schwarz), rounding included, below FLT_MAX when both terms are
+ * under FLT_MAX / 8. A pass over the centroids (as opening's finite check). */
+static bool tables_bounded(const ivf *f, const float *norms, uint32_t d)
+{
+	size_t per = (size_t)f->pq_q.m * VDB_PQ_KSUB, nc = (size_t)f->nlist * f->pq_q.m;
+	uint32_t ds = f->pq_q.dsub;
+	double a = 0, b = 0, lim = FLT_MAX / 8.0;
+	for (size_t i = 0; i < per; i++)
+		b = norms[i] > b ? norms[i] : b;
+	for (size_t i = 0; i < nc; i++) {
+		const float *c = f->cent + (i / f->pq_q.m) * d + (i % f->pq_q.m) * ds;
+		double s = 0;
+		for (uint32_t j = 0; j < ds; j++)
+			s += (double)c[j] * c[j];
+		a = s > a ? s : a;
+	}
+	return b <= lim && a * b <= lim * lim;
+}
+
+/* The l2 tables of every list (FAISS's precomputed table): a file keeps
+ * none (older files' PQPL section is still read, f->ptab). Made the first
+ * time a query probes a list (list_table): the table space is allocated
+ * zeroed, untouched pages cost no memory, and a query pays for the lists it
+ * probes, not all of them. Centroids or codebooks near the float range
+ * (tables_bounded) have every table made here, and a NaN refused. */
 static vdb_status compute_ptab(ivf *f, pq_mem *mm, vdb_metric m, uint32_t d)
 {
 	size_t per = (size_t)f->pq_q.m * VDB_PQ_KSUB, bytes;
 	if (m != VDB_METRIC_L2 || f->ptab ||
 	    !vdb_mul_ok((size_t)f->nlist * per, sizeof(float), &bytes) || bytes > MAX_PTAB_BYTES)
 		return VDB_OK;
-	float *norms = vdb_malloc(per * sizeof(float), "pq list tables");
-	mm->ptab = vdb_malloc(bytes, "pq list tables");
-	if (!norms || !mm->ptab) {
-		free(norms);
-		return VDB_ENOMEM;
-	}
+	mm->norms = vdb_malloc(per * sizeof(float), "pq list tables");
+	mm->ptab = calloc(bytes, 1);
+	if (!mm->norms || !mm->ptab)
+		return vdb_fail(VDB_ENOMEM, "out of memory for %zu bytes of pq list tables", bytes);
 	mm->ptab_bytes = bytes;
 	uint32_t ds = f->pq_q.dsub;
 	for (size_t i = 0; i < per; i++) {
@@ -154,24 +197,49 @@ static vdb_status compute_ptab(ivf *f, pq_mem *mm, vdb_metric m, uint32_t d)
 		float s = 0;
 		for (uint32_t j = 0; j < ds; j++)
 			s += cb[j] * cb[j];
-		norms[i] = s;
+		mm->norms[i] = s;
+	}
+	if (tables_bounded(f, mm->norms, d)) {
+		mm->state = calloc(f->nlist, 1); /* TAB_UNBUILT */
+		return mm->state ? VDB_OK : vdb_fail(VDB_ENOMEM, "out of memory");
 	}
 	int nan = 0;
 	#pragma omp parallel for schedule(dynamic, 16) reduction(|:nan)
 	for (uint32_t l = 0; l < f->nlist; l++) {
 		float *t = mm->ptab + (size_t)l * per;
-		vdb_pq_table_dot(&f->pq_q, f->cent + (size_t)l * d, t);
-		for (size_t i = 0; i < per; i++) {
-			t[i] = norms[i] + 2 * t[i];
+		make_table(f, mm->norms, l, d, t);
+		for (size_t i = 0; i < per; i++)
 			nan |= isnan(t[i]);
-		}
 	}
-	free(norms);
 	/* from finite centroids and codebooks (checked), a sum near the float
 	 * range: a build is refused (as index_ivf.c's check_trained) */
 	VDB_RETURN_IF(nan, VDB_EFORMAT, "the input's values are too large for ivfpq: its distance "
 	              "tables overflow float32 (scale the vectors down)");
 	return VDB_OK;
+}
+
+/* List l's table, made if no query has yet: the thread that claims it
+ * makes it in place and publishes it; one that finds it being made makes
+ * its own copy in mine (m x 256 floats), rather than wait. */
+static const float *list_table(const ivf *f, pq_mem *mm, uint32_t l, uint32_t d, float *mine)
+{
+	float *t = mm->ptab + (size_t)l * f->pq_q.m * VDB_PQ_KSUB;
+	if (!mm->state)
+		return t;
+	uint8_t s = __atomic_load_n(&mm->state[l], __ATOMIC_ACQUIRE);
+	if (s == TAB_READY)
+		return t;
+	if (s == TAB_UNBUILT &&
+	    __atomic_compare_exchange_n(&mm->state[l], &s, TAB_BUILDING, false, __ATOMIC_ACQUIRE,
+	                                __ATOMIC_ACQUIRE)) {
+		make_table(f, mm->norms, l, d, t);
+		__atomic_store_n(&mm->state[l], TAB_READY, __ATOMIC_RELEASE);
+		return t;
+	}
+	if (s == TAB_READY) /* made between the load and the exchange */
+		return t;
+	make_table(f, mm->norms, l, d, mine);
+	return mine;
 }
 
 static void free_fast(ivf *f);
@@ -202,7 +270,7 @@ static void free_fast(ivf *f)
 	pq_mem *mm = mem_of(f);
 	if (mm) {
 		vdb_pq4_free(mm->p4);
-		free(mm->ptab);
+		free(mm->ptab), free(mm->state), free(mm->norms);
 		free(mm);
 	}
 	f->fast = NULL;
@@ -213,7 +281,7 @@ static void free_fast(ivf *f)
 static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
                        const uint64_t *allow, vdb_topk *h, bool by_pos)
 {
-	const pq_mem *mm = mem_of(f);
+	pq_mem *mm = mem_of(f);
 	if (mm && mm->p4) {
 		vdb_pq4_scan(f, mm->p4, m, d, w, nl, allow, h, by_pos);
 		return;
@@ -221,8 +289,7 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 	const vdb_kernels *K = vdb_kernels_get();
 	uint32_t pm = f->pq_q.m;
 	size_t per = (size_t)pm * VDB_PQ_KSUB;
-	const float *ptab = f->ptab ? f->ptab : mm ? mm->ptab : NULL;
-	bool l2 = m == VDB_METRIC_L2, pre = l2 && ptab;
+	bool l2 = m == VDB_METRIC_L2, pre = l2 && (f->ptab || (mm && mm->ptab));
 	if (!l2 || pre) /* <q, r> terms: one table per query */
 		vdb_pq_table_dot(&f->pq_q, w->q, w->table);
 	if (pre)
@@ -230,10 +297,13 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 			w->table[i] *= -2;
 	for (size_t a = 0; a < nl; a++) {
 		uint32_t l = (uint32_t)w->pi[a];
+		if (f->off[l] == f->off[l + 1]) /* an empty list: no table needed */
+			continue;
 		const float *c = f->cent + (size_t)l * d;
-		const float *lt = pre ? ptab + (size_t)l * per : NULL;
+		const float *lt = NULL;
 		float base;
 		if (pre) {
+			lt = f->ptab ? f->ptab + (size_t)l * per : list_table(f, mm, l, d, w->table + per);
 			base = (float)w->pd[a]; /* |q - c|^2, from choosing the lists */
 		} else if (l2) {
 			for (uint32_t j = 0; j < d; j++)
@@ -281,6 +351,25 @@ static vdb_status ivfpq_open(vdb_index *ix)
 	return st;
 }
 
+/* l2's per-list tables: their bytes when every one is made, and when they
+ * are made: "on first probe" (a list's when a query first probes it), "at
+ * open" (4-bit, or 8-bit values near the float range), "stored" (an older
+ * file's PQPL), or "per query" (over MAX_PTAB_BYTES: bytes 0, a probed
+ * list's table is made for each query, in its scratch). */
+static json_t *list_tables_info(const ivf *f, const pq_mem *mm, double bytes8)
+{
+	double bytes = mm && mm->p4                  ? (double)vdb_pq4_table_bytes(mm->p4)
+	               : f->ptab || (mm && mm->ptab) ? bytes8
+	                                             : 0;
+	json_t *t = json_object();
+	json_object_set_new(t, "bytes", json_integer((json_int_t)bytes));
+	json_object_set_new(t, "made", json_string(f->ptab                ? "stored"
+	                                           : mm && mm->state      ? "on first probe"
+	                                           : bytes > 0            ? "at open"
+	                                                                  : "per query"));
+	return t;
+}
+
 /* ivf's --info, with the codes: a row's bytes count its code and its share
  * of the per-list tables (PQPL, l2) too. */
 static void ivfpq_info(const vdb_index *ix, json_t *obj)
@@ -310,6 +399,8 @@ static void ivfpq_info(const vdb_index *ix, json_t *obj)
 	json_object_set_new(q, "centroid_mse", json_real(f->mse_cent));
 	json_object_set_new(obj, "quantizer", q);
 	json_object_set_new(obj, "refine", json_integer(f->refine));
+	if (ix->metric == VDB_METRIC_L2)
+		json_object_set_new(obj, "list_tables", list_tables_info(f, mm, tables));
 }
 
 const struct vdb_index_ops vdb_ivfpq_ops = {
