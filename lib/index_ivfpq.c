@@ -12,7 +12,7 @@
  */
 #include "ivf.h"
 #include "pq_fast.h"
-#include <float.h>
+#include "pq_list_tables.h"
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -120,126 +120,27 @@ static vdb_status train_pq(vdb_index *ix, ivf *f, const float *x, unsigned pq_m,
 /* What a search reads beside the file's sections, made at build and at open
  * (f->fast): never written, so a file holds codes and codebooks only. */
 typedef struct {
-	vdb_pq4 *p4;     /* 4-bit: the packed codes and their tables */
-	/* 8-bit l2: the per-list tables, nlist x m x 256 floats (NULL: too
-	 * large, ip or cosine, or the file's PQPL), list l's made the first time
-	 * a query probes it (list_table), or all at once when state is NULL */
-	float *ptab;
-	uint8_t *state;  /* per list: TAB_UNBUILT, TAB_BUILDING or TAB_READY */
-	float *norms;    /* |cb|^2 of each code of each sub-quantizer (m x 256) */
-	size_t ptab_bytes;
+	vdb_pq4 *p4;             /* 4-bit: the packed codes and their tables */
+	vdb_pq_list_tables lt;   /* 8-bit l2: the per-list tables (tab NULL: too large, ip
+	                          * or cosine, or the file's PQPL) */
 } pq_mem;
-
-/* A list's table: not made, being made by one thread, readable. */
-enum { TAB_UNBUILT, TAB_BUILDING, TAB_READY };
 
 static pq_mem *mem_of(const ivf *f)
 {
 	return f->fast;
 }
 
-/* The query-independent part of ivfpq's l2 distances: with r the code's
- * reconstruction of a residual, |q - c - r|^2 = |q - c|^2 - 2<q, r> +
- * (|r|^2 + 2<c, r>), and the last term is one table per list (FAISS's
- * precomputed table), so a probed list costs two lookups a code and no
- * table of its own. Made from the codebooks (by dimension: vdb_pq_table_dot,
- * the same on every SIMD level and thread) into t. */
-static void make_table(const ivf *f, const float *norms, uint32_t l, uint32_t d, float *t)
+/* 8-bit l2's per-list tables (pq_list_tables.c), unless the file keeps them
+ * (f->ptab) or they would pass MAX_PTAB_BYTES (then each probed list's is
+ * made per query). */
+static vdb_status list_tables(ivf *f, pq_mem *mm, vdb_metric m, uint32_t d)
 {
-	size_t per = (size_t)f->pq_q.m * VDB_PQ_KSUB;
-	vdb_pq_table_dot(&f->pq_q, f->cent + (size_t)l * d, t);
-	for (size_t i = 0; i < per; i++)
-		t[i] = norms[i] + 2 * t[i];
-}
-
-/* Whether every list's table is finite, from a bound rather than the
- * tables: an entry, and each partial sum of it, is at most B + 2 sqrt(A B)
- * (A the largest |c_s|^2 of a centroid's sub-vector, B the largest |cb|^2,
- * Cauchy-Schwarz), rounding included, below FLT_MAX when both terms are
- * under FLT_MAX / 8. A pass over the centroids (as opening's finite check). */
-static bool tables_bounded(const ivf *f, const float *norms, uint32_t d)
-{
-	size_t per = (size_t)f->pq_q.m * VDB_PQ_KSUB, nc = (size_t)f->nlist * f->pq_q.m;
-	uint32_t ds = f->pq_q.dsub;
-	double a = 0, b = 0, lim = FLT_MAX / 8.0;
-	for (size_t i = 0; i < per; i++)
-		b = norms[i] > b ? norms[i] : b;
-	for (size_t i = 0; i < nc; i++) {
-		const float *c = f->cent + (i / f->pq_q.m) * d + (i % f->pq_q.m) * ds;
-		double s = 0;
-		for (uint32_t j = 0; j < ds; j++)
-			s += (double)c[j] * c[j];
-		a = s > a ? s : a;
-	}
-	return b <= lim && a * b <= lim * lim;
-}
-
-/* The l2 tables of every list (FAISS's precomputed table): a file keeps
- * none (older files' PQPL section is still read, f->ptab). Made the first
- * time a query probes a list (list_table): the table space is allocated
- * zeroed, untouched pages cost no memory, and a query pays for the lists it
- * probes, not all of them. Centroids or codebooks near the float range
- * (tables_bounded) have every table made here, and a NaN refused. */
-static vdb_status compute_ptab(ivf *f, pq_mem *mm, vdb_metric m, uint32_t d)
-{
-	size_t per = (size_t)f->pq_q.m * VDB_PQ_KSUB, bytes;
+	size_t bytes;
 	if (m != VDB_METRIC_L2 || f->ptab ||
-	    !vdb_mul_ok((size_t)f->nlist * per, sizeof(float), &bytes) || bytes > MAX_PTAB_BYTES)
+	    !vdb_mul_ok((size_t)f->nlist * f->pq_q.m * VDB_PQ_KSUB, sizeof(float), &bytes) ||
+	    bytes > MAX_PTAB_BYTES)
 		return VDB_OK;
-	mm->norms = vdb_malloc(per * sizeof(float), "pq list tables");
-	mm->ptab = calloc(bytes, 1);
-	if (!mm->norms || !mm->ptab)
-		return vdb_fail(VDB_ENOMEM, "out of memory for %zu bytes of pq list tables", bytes);
-	mm->ptab_bytes = bytes;
-	uint32_t ds = f->pq_q.dsub;
-	for (size_t i = 0; i < per; i++) {
-		const float *cb = f->pq_q.cb + i * ds;
-		float s = 0;
-		for (uint32_t j = 0; j < ds; j++)
-			s += cb[j] * cb[j];
-		mm->norms[i] = s;
-	}
-	if (tables_bounded(f, mm->norms, d)) {
-		mm->state = calloc(f->nlist, 1); /* TAB_UNBUILT */
-		return mm->state ? VDB_OK : vdb_fail(VDB_ENOMEM, "out of memory");
-	}
-	int nan = 0;
-	#pragma omp parallel for schedule(dynamic, 16) reduction(|:nan)
-	for (uint32_t l = 0; l < f->nlist; l++) {
-		float *t = mm->ptab + (size_t)l * per;
-		make_table(f, mm->norms, l, d, t);
-		for (size_t i = 0; i < per; i++)
-			nan |= isnan(t[i]);
-	}
-	/* from finite centroids and codebooks (checked), a sum near the float
-	 * range: a build is refused (as index_ivf.c's check_trained) */
-	VDB_RETURN_IF(nan, VDB_EFORMAT, "the input's values are too large for ivfpq: its distance "
-	              "tables overflow float32 (scale the vectors down)");
-	return VDB_OK;
-}
-
-/* List l's table, made if no query has yet: the thread that claims it
- * makes it in place and publishes it; one that finds it being made makes
- * its own copy in mine (m x 256 floats), rather than wait. */
-static const float *list_table(const ivf *f, pq_mem *mm, uint32_t l, uint32_t d, float *mine)
-{
-	float *t = mm->ptab + (size_t)l * f->pq_q.m * VDB_PQ_KSUB;
-	if (!mm->state)
-		return t;
-	uint8_t s = __atomic_load_n(&mm->state[l], __ATOMIC_ACQUIRE);
-	if (s == TAB_READY)
-		return t;
-	if (s == TAB_UNBUILT &&
-	    __atomic_compare_exchange_n(&mm->state[l], &s, TAB_BUILDING, false, __ATOMIC_ACQUIRE,
-	                                __ATOMIC_ACQUIRE)) {
-		make_table(f, mm->norms, l, d, t);
-		__atomic_store_n(&mm->state[l], TAB_READY, __ATOMIC_RELEASE);
-		return t;
-	}
-	if (s == TAB_READY) /* made between the load and the exchange */
-		return t;
-	make_table(f, mm->norms, l, d, mine);
-	return mine;
+	return vdb_pq_list_tables_init(&mm->lt, f, d, bytes);
 }
 
 static void free_fast(ivf *f);
@@ -254,7 +155,7 @@ static vdb_status tables(ivf *f, vdb_metric m, uint32_t d)
 	if (f->pq_q.ksub) /* 4-bit: packed codes and tables */
 		return vdb_pq4_make(&mm->p4, f, m, d);
 	vdb_status st = f->pq_q.cbt ? VDB_OK : vdb_pq_prepare(&f->pq_q);
-	return st ? st : compute_ptab(f, mm, m, d);
+	return st ? st : list_tables(f, mm, m, d);
 }
 
 /* The codebooks of x (the build's rows, in f's lists), its codes and tables. */
@@ -270,7 +171,7 @@ static void free_fast(ivf *f)
 	pq_mem *mm = mem_of(f);
 	if (mm) {
 		vdb_pq4_free(mm->p4);
-		free(mm->ptab), free(mm->state), free(mm->norms);
+		vdb_pq_list_tables_free(&mm->lt);
 		free(mm);
 	}
 	f->fast = NULL;
@@ -289,7 +190,7 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 	const vdb_kernels *K = vdb_kernels_get();
 	uint32_t pm = f->pq_q.m;
 	size_t per = (size_t)pm * VDB_PQ_KSUB;
-	bool l2 = m == VDB_METRIC_L2, pre = l2 && (f->ptab || (mm && mm->ptab));
+	bool l2 = m == VDB_METRIC_L2, pre = l2 && (f->ptab || (mm && mm->lt.tab));
 	if (!l2 || pre) /* <q, r> terms: one table per query */
 		vdb_pq_table_dot(&f->pq_q, w->q, w->table);
 	if (pre)
@@ -303,7 +204,8 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 		const float *lt = NULL;
 		float base;
 		if (pre) {
-			lt = f->ptab ? f->ptab + (size_t)l * per : list_table(f, mm, l, d, w->table + per);
+			lt = f->ptab ? f->ptab + (size_t)l * per
+			             : vdb_pq_list_table(&mm->lt, f, l, d, w->table + per);
 			base = (float)w->pd[a]; /* |q - c|^2, from choosing the lists */
 		} else if (l2) {
 			for (uint32_t j = 0; j < d; j++)
@@ -359,12 +261,12 @@ static vdb_status ivfpq_open(vdb_index *ix)
 static json_t *list_tables_info(const ivf *f, const pq_mem *mm, double bytes8)
 {
 	double bytes = mm && mm->p4                  ? (double)vdb_pq4_table_bytes(mm->p4)
-	               : f->ptab || (mm && mm->ptab) ? bytes8
+	               : f->ptab || (mm && mm->lt.tab) ? bytes8
 	                                             : 0;
 	json_t *t = json_object();
 	json_object_set_new(t, "bytes", json_integer((json_int_t)bytes));
 	json_object_set_new(t, "made", json_string(f->ptab                ? "stored"
-	                                           : mm && mm->state      ? "on first probe"
+	                                           : mm && mm->lt.state   ? "on first probe"
 	                                           : bytes > 0            ? "at open"
 	                                                                  : "per query"));
 	return t;
@@ -383,7 +285,7 @@ static void ivfpq_info(const vdb_index *ix, json_t *obj)
 		json_object_set_new(obj, "bytes_per_vector",
 		                    json_real((double)(bpv - f->pq_q.m) +
 		                              (double)vdb_pq4_bytes(mm->p4) / (double)ix->count));
-	else if ((f->ptab || (mm && mm->ptab)) && ix->count)
+	else if ((f->ptab || (mm && mm->lt.tab)) && ix->count)
 		json_object_set_new(obj, "bytes_per_vector",
 		                    json_real((double)bpv + tables / (double)ix->count));
 	else
