@@ -190,7 +190,9 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 	const vdb_kernels *K = vdb_kernels_get();
 	uint32_t pm = f->pq_q.m;
 	size_t per = (size_t)pm * VDB_PQ_KSUB;
-	bool l2 = m == VDB_METRIC_L2, pre = l2 && (f->ptab || (mm && mm->lt.tab));
+	/* the list tables: the file's, or made on a list's first probe (lz) */
+	vdb_pq_list_tables *lz = !f->ptab && mm && mm->lt.tab ? &mm->lt : NULL;
+	bool l2 = m == VDB_METRIC_L2, pre = l2 && (f->ptab || lz);
 	if (!l2 || pre) /* <q, r> terms: one table per query */
 		vdb_pq_table_dot(&f->pq_q, w->q, w->table);
 	if (pre)
@@ -198,14 +200,11 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 			w->table[i] *= -2;
 	for (size_t a = 0; a < nl; a++) {
 		uint32_t l = (uint32_t)w->pi[a];
-		if (f->off[l] == f->off[l + 1]) /* an empty list: no table needed */
-			continue;
 		const float *c = f->cent + (size_t)l * d;
 		const float *lt = NULL;
 		float base;
 		if (pre) {
-			lt = f->ptab ? f->ptab + (size_t)l * per
-			             : vdb_pq_list_table(&mm->lt, f, l, d, w->table + per);
+			lt = lz ? vdb_pq_list_table(lz, f, l, d, w->table + per) : f->ptab + (size_t)l * per;
 			base = (float)w->pd[a]; /* |q - c|^2, from choosing the lists */
 		} else if (l2) {
 			for (uint32_t j = 0; j < d; j++)

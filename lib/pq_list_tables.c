@@ -88,12 +88,10 @@ vdb_status vdb_pq_list_tables_init(vdb_pq_list_tables *t, const ivf *f, uint32_t
 	return VDB_OK;
 }
 
-const float *vdb_pq_list_table(vdb_pq_list_tables *t, const ivf *f, uint32_t l, uint32_t d,
-                               float *mine)
+const float *vdb_pq_list_table_make(vdb_pq_list_tables *t, const ivf *f, uint32_t l, uint32_t d,
+                                    float *mine)
 {
 	float *tab = t->tab + (size_t)l * f->pq_q.m * VDB_PQ_KSUB;
-	if (!t->state)
-		return tab;
 	uint8_t s = __atomic_load_n(&t->state[l], __ATOMIC_ACQUIRE);
 	if (s == VDB_LT_READY)
 		return tab;

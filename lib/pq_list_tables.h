@@ -23,7 +23,15 @@ vdb_status vdb_pq_list_tables_init(vdb_pq_list_tables *t, const ivf *f, uint32_t
  * the list makes it in place and publishes it; one that finds it being made
  * makes its own copy in mine (m x 256 floats) rather than wait. The same
  * values either way. */
-const float *vdb_pq_list_table(vdb_pq_list_tables *t, const ivf *f, uint32_t l, uint32_t d,
-                               float *mine);
+const float *vdb_pq_list_table_make(vdb_pq_list_tables *t, const ivf *f, uint32_t l, uint32_t d,
+                                    float *mine);
+/* (a made table without a call: the scan's registers stay its own) */
+static inline const float *vdb_pq_list_table(vdb_pq_list_tables *t, const ivf *f, uint32_t l,
+                                             uint32_t d, float *mine)
+{
+	if (!t->state || __atomic_load_n(&t->state[l], __ATOMIC_ACQUIRE) == VDB_LT_READY)
+		return t->tab + (size_t)l * f->pq_q.m * VDB_PQ_KSUB;
+	return vdb_pq_list_table_make(t, f, l, d, mine);
+}
 void vdb_pq_list_tables_free(vdb_pq_list_tables *t);
 #endif
