@@ -3,14 +3,16 @@
  * lists of index_ivf.c (ivf.h) holding, per row, m bytes: the
  * product-quantized residual (vector minus its list's centroid). Distances
  * are sums of table lookups (asymmetric: the query is not quantized); l2
- * needs a table per probed list (made when opening, never stored; older
- * files' PQPL is still read), ip and cosine one per query plus <q, centroid>. With --refine R
+ * needs a table per probed list (made the first time a query probes the
+ * list, never stored; older files' PQPL is still read), ip and cosine one
+ * per query plus <q, centroid>. With --refine R
  * the file also keeps the vectors, and the R*k best by code are re-ranked
  * exactly. This file trains and scans the codes; the lists, the file's
  * sections and the search around the scan are index_ivf.c's.
  */
 #include "ivf.h"
 #include "pq_fast.h"
+#include "pq_list_tables.h"
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -118,9 +120,9 @@ static vdb_status train_pq(vdb_index *ix, ivf *f, const float *x, unsigned pq_m,
 /* What a search reads beside the file's sections, made at build and at open
  * (f->fast): never written, so a file holds codes and codebooks only. */
 typedef struct {
-	vdb_pq4 *p4;   /* 4-bit: the packed codes and their tables */
-	float *ptab;   /* 8-bit l2: the per-list tables (NULL: too large, or ip/cosine) */
-	size_t ptab_bytes;
+	vdb_pq4 *p4;             /* 4-bit: the packed codes and their tables */
+	vdb_pq_list_tables lt;   /* 8-bit l2: the per-list tables (tab NULL: too large, ip
+	                          * or cosine, or the file's PQPL) */
 } pq_mem;
 
 static pq_mem *mem_of(const ivf *f)
@@ -128,50 +130,17 @@ static pq_mem *mem_of(const ivf *f)
 	return f->fast;
 }
 
-/* The query-independent part of ivfpq's l2 distances: with r the code's
- * reconstruction of a residual, |q - c - r|^2 = |q - c|^2 - 2<q, r> +
- * (|r|^2 + 2<c, r>), and the last term is one table per list (FAISS's
- * precomputed table), so a probed list costs two lookups a code and no
- * table of its own. Made from the codebooks (by dimension: vdb_pq_table_dot,
- * the same on every SIMD level) when opening: a file keeps none (older
- * files' PQPL section is still read, f->ptab). */
-static vdb_status compute_ptab(ivf *f, pq_mem *mm, vdb_metric m, uint32_t d)
+/* 8-bit l2's per-list tables (pq_list_tables.c), unless the file keeps them
+ * (f->ptab) or they would pass MAX_PTAB_BYTES (then each probed list's is
+ * made per query). */
+static vdb_status list_tables(ivf *f, pq_mem *mm, vdb_metric m, uint32_t d)
 {
-	size_t per = (size_t)f->pq_q.m * VDB_PQ_KSUB, bytes;
+	size_t bytes;
 	if (m != VDB_METRIC_L2 || f->ptab ||
-	    !vdb_mul_ok((size_t)f->nlist * per, sizeof(float), &bytes) || bytes > MAX_PTAB_BYTES)
+	    !vdb_mul_ok((size_t)f->nlist * f->pq_q.m * VDB_PQ_KSUB, sizeof(float), &bytes) ||
+	    bytes > MAX_PTAB_BYTES)
 		return VDB_OK;
-	float *norms = vdb_malloc(per * sizeof(float), "pq list tables");
-	mm->ptab = vdb_malloc(bytes, "pq list tables");
-	if (!norms || !mm->ptab) {
-		free(norms);
-		return VDB_ENOMEM;
-	}
-	mm->ptab_bytes = bytes;
-	uint32_t ds = f->pq_q.dsub;
-	for (size_t i = 0; i < per; i++) {
-		const float *cb = f->pq_q.cb + i * ds;
-		float s = 0;
-		for (uint32_t j = 0; j < ds; j++)
-			s += cb[j] * cb[j];
-		norms[i] = s;
-	}
-	int nan = 0;
-	#pragma omp parallel for schedule(dynamic, 16) reduction(|:nan)
-	for (uint32_t l = 0; l < f->nlist; l++) {
-		float *t = mm->ptab + (size_t)l * per;
-		vdb_pq_table_dot(&f->pq_q, f->cent + (size_t)l * d, t);
-		for (size_t i = 0; i < per; i++) {
-			t[i] = norms[i] + 2 * t[i];
-			nan |= isnan(t[i]);
-		}
-	}
-	free(norms);
-	/* from finite centroids and codebooks (checked), a sum near the float
-	 * range: a build is refused (as index_ivf.c's check_trained) */
-	VDB_RETURN_IF(nan, VDB_EFORMAT, "the input's values are too large for ivfpq: its distance "
-	              "tables overflow float32 (scale the vectors down)");
-	return VDB_OK;
+	return vdb_pq_list_tables_init(&mm->lt, f, d, bytes);
 }
 
 static void free_fast(ivf *f);
@@ -186,7 +155,7 @@ static vdb_status tables(ivf *f, vdb_metric m, uint32_t d)
 	if (f->pq_q.ksub) /* 4-bit: packed codes and tables */
 		return vdb_pq4_make(&mm->p4, f, m, d);
 	vdb_status st = f->pq_q.cbt ? VDB_OK : vdb_pq_prepare(&f->pq_q);
-	return st ? st : compute_ptab(f, mm, m, d);
+	return st ? st : list_tables(f, mm, m, d);
 }
 
 /* The codebooks of x (the build's rows, in f's lists), its codes and tables. */
@@ -202,7 +171,7 @@ static void free_fast(ivf *f)
 	pq_mem *mm = mem_of(f);
 	if (mm) {
 		vdb_pq4_free(mm->p4);
-		free(mm->ptab);
+		vdb_pq_list_tables_free(&mm->lt);
 		free(mm);
 	}
 	f->fast = NULL;
@@ -213,7 +182,7 @@ static void free_fast(ivf *f)
 static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
                        const uint64_t *allow, vdb_topk *h, bool by_pos)
 {
-	const pq_mem *mm = mem_of(f);
+	pq_mem *mm = mem_of(f);
 	if (mm && mm->p4) {
 		vdb_pq4_scan(f, mm->p4, m, d, w, nl, allow, h, by_pos);
 		return;
@@ -221,8 +190,9 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 	const vdb_kernels *K = vdb_kernels_get();
 	uint32_t pm = f->pq_q.m;
 	size_t per = (size_t)pm * VDB_PQ_KSUB;
-	const float *ptab = f->ptab ? f->ptab : mm ? mm->ptab : NULL;
-	bool l2 = m == VDB_METRIC_L2, pre = l2 && ptab;
+	/* the list tables: the file's, or made on a list's first probe (lz) */
+	vdb_pq_list_tables *lz = !f->ptab && mm && mm->lt.tab ? &mm->lt : NULL;
+	bool l2 = m == VDB_METRIC_L2, pre = l2 && (f->ptab || lz);
 	if (!l2 || pre) /* <q, r> terms: one table per query */
 		vdb_pq_table_dot(&f->pq_q, w->q, w->table);
 	if (pre)
@@ -231,9 +201,10 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 	for (size_t a = 0; a < nl; a++) {
 		uint32_t l = (uint32_t)w->pi[a];
 		const float *c = f->cent + (size_t)l * d;
-		const float *lt = pre ? ptab + (size_t)l * per : NULL;
+		const float *lt = NULL;
 		float base;
 		if (pre) {
+			lt = lz ? vdb_pq_list_table(lz, f, l, d, w->table + per) : f->ptab + (size_t)l * per;
 			base = (float)w->pd[a]; /* |q - c|^2, from choosing the lists */
 		} else if (l2) {
 			for (uint32_t j = 0; j < d; j++)
@@ -281,6 +252,25 @@ static vdb_status ivfpq_open(vdb_index *ix)
 	return st;
 }
 
+/* l2's per-list tables: their bytes when every one is made, and when they
+ * are made: "on first probe" (a list's when a query first probes it), "at
+ * open" (4-bit, or 8-bit values near the float range), "stored" (an older
+ * file's PQPL), or "per query" (over MAX_PTAB_BYTES: bytes 0, a probed
+ * list's table is made for each query, in its scratch). */
+static json_t *list_tables_info(const ivf *f, const pq_mem *mm, double bytes8)
+{
+	double bytes = mm && mm->p4                  ? (double)vdb_pq4_table_bytes(mm->p4)
+	               : f->ptab || (mm && mm->lt.tab) ? bytes8
+	                                             : 0;
+	json_t *t = json_object();
+	json_object_set_new(t, "bytes", json_integer((json_int_t)bytes));
+	json_object_set_new(t, "made", json_string(f->ptab                ? "stored"
+	                                           : mm && mm->lt.state   ? "on first probe"
+	                                           : bytes > 0            ? "at open"
+	                                                                  : "per query"));
+	return t;
+}
+
 /* ivf's --info, with the codes: a row's bytes count its code and its share
  * of the per-list tables (PQPL, l2) too. */
 static void ivfpq_info(const vdb_index *ix, json_t *obj)
@@ -294,7 +284,7 @@ static void ivfpq_info(const vdb_index *ix, json_t *obj)
 		json_object_set_new(obj, "bytes_per_vector",
 		                    json_real((double)(bpv - f->pq_q.m) +
 		                              (double)vdb_pq4_bytes(mm->p4) / (double)ix->count));
-	else if ((f->ptab || (mm && mm->ptab)) && ix->count)
+	else if ((f->ptab || (mm && mm->lt.tab)) && ix->count)
 		json_object_set_new(obj, "bytes_per_vector",
 		                    json_real((double)bpv + tables / (double)ix->count));
 	else
@@ -310,6 +300,8 @@ static void ivfpq_info(const vdb_index *ix, json_t *obj)
 	json_object_set_new(q, "centroid_mse", json_real(f->mse_cent));
 	json_object_set_new(obj, "quantizer", q);
 	json_object_set_new(obj, "refine", json_integer(f->refine));
+	if (ix->metric == VDB_METRIC_L2)
+		json_object_set_new(obj, "list_tables", list_tables_info(f, mm, tables));
 }
 
 const struct vdb_index_ops vdb_ivfpq_ops = {

@@ -80,7 +80,9 @@ typedef struct ivf {
 struct ivf_ws {
 	float *q;        /* the query (normalised for cosine) */
 	float *r;        /* residual query - centroid (ivfpq, l2) */
-	float *table;    /* m x 256 */
+	/* ivfpq: 2 x m x 256, the query's table and (8-bit l2) a list's,
+	 * made here when another thread is making it (index_ivfpq.c) */
+	float *table;
 	double *pd, *hd, *cd;
 	int64_t *pi, *hi, *ci;
 	/* ivf_scan.c: the keys of the centroids or of a block of rows

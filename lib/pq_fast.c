@@ -26,7 +26,7 @@ struct vdb_pq4 {
 	uint8_t *codes;  /* blocks x m x 16 bytes */
 	float *ptab;     /* l2: nlist x m x 16, |cb|^2 + 2<c_s, cb> (NULL: per query) */
 	float *cbt;      /* the codebooks by dimension: (s x dsub + i) x 16, centroid last */
-	size_t bytes;
+	size_t bytes, table_bytes;
 };
 
 void vdb_pq4_free(vdb_pq4 *p)
@@ -40,6 +40,11 @@ void vdb_pq4_free(vdb_pq4 *p)
 size_t vdb_pq4_bytes(const vdb_pq4 *p)
 {
 	return p ? p->bytes : 0;
+}
+
+size_t vdb_pq4_table_bytes(const vdb_pq4 *p)
+{
+	return p ? p->table_bytes : 0;
 }
 
 static void pack(const ivf *f, vdb_pq4 *p)
@@ -117,6 +122,7 @@ vdb_status vdb_pq4_make(vdb_pq4 **out, const ivf *f, vdb_metric metric, uint32_t
 			return VDB_ENOMEM;
 		list_tables(f, p, d);
 		p->bytes += tb;
+		p->table_bytes = tb;
 	}
 	return VDB_OK;
 }

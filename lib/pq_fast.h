@@ -12,6 +12,8 @@ vdb_status vdb_pq4_make(vdb_pq4 **out, const ivf *f, vdb_metric metric, uint32_t
 void vdb_pq4_free(vdb_pq4 *p);
 /* Bytes resident for the packed codes and the tables. */
 size_t vdb_pq4_bytes(const vdb_pq4 *p);
+/* Of which the l2 per-list tables (0: none, ip or cosine or too large). */
+size_t vdb_pq4_table_bytes(const vdb_pq4 *p);
 /* ivf_codec.scan for f's 4-bit codes, packed in p (w->table holds at least
  * m x 256 floats). */
 void vdb_pq4_scan(const ivf *f, const vdb_pq4 *p, vdb_metric m, uint32_t d, ivf_ws *w,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
-# ivfpq's per-list l2 tables (|r|^2 + 2<c, r> per code value) are made when
-# the index is opened, never stored; older files that keep them (PQPL) still
-# open, are checked and searched.
+# ivfpq's per-list l2 tables (|r|^2 + 2<c, r> per code value) are made the
+# first time a query probes their list, never stored; older files that keep
+# them (PQPL) still open, are checked and searched.
 
 load helpers
 
@@ -51,4 +51,67 @@ load helpers
   reseal x.vdb
   run -65 vdb-query -x x.vdb --verify
   assert_output --partial "PQPL: list 0, value 9 is NaN"
+}
+
+# probed_ref INDEX REC QUERIES K NPROBE: per query, the ids of the K rows
+# nearest it among those of its NPROBE nearest lists (ties by list number),
+# by exact distance (double) to their reconstructions REC (--dump, fvecs),
+# ties by row; the lists (IVCE, IVOF, IVRW) read from the file with numpy.
+# Then one line: how many lists the queries before the last half probe.
+probed_ref() {
+  local ce of rw
+  ce=$(section_at "$1" IVCE); of=$(section_at "$1" IVOF); rw=$(section_at "$1" IVRW)
+  /usr/bin/python3 - "$@" "$ce" "$of" "$rw" <<'PY'
+import sys
+import numpy as np
+ix, recf, qf, k, nprobe = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+raw = open(ix, "rb").read()
+def sec(arg, dt):
+    off, ln = map(int, arg.split())
+    return np.frombuffer(raw[off:off + ln], dtype=dt)
+def fvecs(f):
+    a = np.fromfile(f, dtype="<f4")
+    d = a[:1].view("<i4")[0]
+    return a.reshape(-1, d + 1)[:, 1:].astype(np.float64)
+rec, q = fvecs(recf), fvecs(qf)
+cent = sec(sys.argv[6], "<f4").astype(np.float64).reshape(-1, q.shape[1])
+off, row = sec(sys.argv[7], "<u8"), sec(sys.argv[8], "<u4")
+seen = set()
+for i, x in enumerate(q):
+    dl = ((cent - x) ** 2).sum(1)
+    lists = sorted(range(len(cent)), key=lambda l: (dl[l], l))[:nprobe]
+    if i < len(q) // 2:
+        seen.update(lists)
+    rows = np.concatenate([row[off[l]:off[l + 1]] for l in lists])
+    dr = ((rec[rows] - x) ** 2).sum(1)
+    print(" ".join(str(r) for _, r in sorted(zip(dr, rows))[:k]))
+print(len(seen))
+PY
+}
+
+@test "8-bit l2 tables made on a list's first probe: fresh queries, later ones and 2 threads all answer as a reference over the probed lists" {
+  random_fvecs base.fvecs 1200 16 31
+  random_fvecs q.fvecs 40 16 32
+  vdb-build -q -T ivfpq -m l2 --nlist 12 --pq-m 4 -t 1 -o x.vdb base.fvecs
+  [ "$(vdb-query -x x.vdb --info | jq -c .list_tables)" = '{"bytes":49152,"made":"on first probe"}' ]
+  vdb-query -x x.vdb --dump | jq -r '.vector | map(tostring) | join(" ")' |
+    perl -ne 'my @v = split; print pack("l<", scalar @v), pack("f<*", @v)' >rec.fvecs
+  probed_ref x.vdb rec.fvecs q.fvecs 5 3 >ref
+  # the first half of the batch probes every list: the second half reads
+  # tables made by earlier queries, the first half makes them
+  [ "$(tail -1 ref)" = 12 ]
+  head -n -1 ref >want
+  # one process: the first queries make the tables, the later ones reuse them
+  vdb-query -x x.vdb -t 1 -k 5 --nprobe 3 q.fvecs >one
+  ids_of one >got
+  diff want got
+  # each query alone, in a process of its own: only its lists' tables made
+  for i in $(seq 0 39); do
+    dd if=q.fvecs of=q1.fvecs bs=68 skip="$i" count=1 status=none
+    vdb-query -x x.vdb -t 1 -k 5 --nprobe 3 q1.fvecs | jq -c '{ids, distances}'
+  done >alone
+  diff <(jq -c '{ids, distances}' one) alone
+  # 2 threads racing to make the tables: the same ids and distances
+  vdb-query -x x.vdb -t 2 -k 5 --nprobe 3 q.fvecs >two
+  diff one two
 }
