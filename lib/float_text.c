@@ -44,9 +44,7 @@ static const double P10[121] = {
 static const uint64_t U10[11] = { 1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
 	                          100000000, 1000000000, 10000000000 };
 
-/* printf's way, at the least precision 6..9 that reads back (the exact
- * path's answer on the values the fast one leaves) */
-static size_t by_printf(float v, char *buf, size_t n)
+size_t vdb_float_text_printf(float v, char *buf, size_t n)
 {
 	int len = 0;
 	for (int prec = 6; prec <= 9; prec++) {
@@ -113,9 +111,9 @@ static size_t put_g(char *out, bool neg, uint64_t m, int p, int x)
 size_t vdb_float_text(float v, char *buf, size_t n)
 {
 	if (n < VDB_FLOAT_TEXT_MAX)
-		return by_printf(v, buf, n);
+		return vdb_float_text_printf(v, buf, n);
 	if (v == 0 || !isfinite(v))
-		return by_printf(v, buf, n);
+		return vdb_float_text_printf(v, buf, n);
 	bool neg = signbit(v);
 	double a = fabs((double)v);
 	/* the neighbours' midpoints: the decimals between them read back as v */
@@ -133,7 +131,7 @@ size_t vdb_float_text(float v, char *buf, size_t n)
 			x--, s++, m = a * P10_AT(s);
 		double f = floor(m), frac = m - f;
 		if (fabs(frac - 0.5) < 1e-6 || m >= (double)U10[p] || m < (double)U10[p - 1])
-			return by_printf(v, buf, n); /* a tie, or the digits unsure */
+			return vdb_float_text_printf(v, buf, n); /* a tie, or the digits unsure */
 		uint64_t dm = (uint64_t)f + (frac > 0.5);
 		if (dm == U10[p]) /* rounded up to 10^p */
 			dm = U10[p - 1], x++, s--;
@@ -144,8 +142,8 @@ size_t vdb_float_text(float v, char *buf, size_t n)
 			return len;
 		}
 		if (!(d <= lo - tol || d >= hi + tol))
-			return by_printf(v, buf, n); /* near a midpoint: strtof decides */
+			return vdb_float_text_printf(v, buf, n); /* near a midpoint: strtof decides */
 		e10 = x;
 	}
-	return by_printf(v, buf, n); /* (9 digits always read back) */
+	return vdb_float_text_printf(v, buf, n); /* (9 digits always read back) */
 }

@@ -11,4 +11,7 @@
  * again (NaN and infinities as printf has them) into buf (n bytes, at
  * least VDB_FLOAT_TEXT_MAX for the fast path); returns its length. */
 size_t vdb_float_text(float v, char *buf, size_t n);
+/* The same by printf and strtof, precision after precision: the fallback
+ * of the values vdb_float_text is unsure of, and its tests' reference. */
+size_t vdb_float_text_printf(float v, char *buf, size_t n);
 #endif
