@@ -202,8 +202,7 @@ void vdb_filter_plan_make(const vdb_index *ix, const vdb_search_opts *o, size_t 
 	p->scan_s = scan_seconds(ix, nq, n_allow, threads);
 	p->index_s = ix->ops->filter_cost(ix, o, nq, n_allow, threads, &p->knob);
 	p->path = p->scan_s <= p->index_s ? VDB_FILTER_SCAN : VDB_FILTER_INDEX;
-	/* an infinite estimate: the index would lose recall (its type says why) */
-	p->why = isinf(p->index_s) ? "the index would see too few kept records" : "cheaper";
+	p->why = "cheaper";
 }
 
 void vdb_filter_plan_note(const vdb_index *ix, const vdb_search_opts *o, size_t nq,
