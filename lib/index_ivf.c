@@ -1019,13 +1019,19 @@ double vdb_ivf_filter_cost(const vdb_index *ix, const vdb_search_opts *o, size_t
 	}
 	double n = (double)ix->count, d = ix->dim, per = s1 > 0 ? s2 / s1 : 0;
 	double share = (double)n_allow / n, rows = (double)np * per, passes = 1;
-	if (2 * share < 1 && np < f->nlist) {
+	/* the share of queries searched again: those whose lists kept fewer
+	 * than half their rows (kept ~ binomial(rows, share), taken as normal:
+	 * near all below half kept, about half at half: 758 of 1,000 on the
+	 * clustered 100k at 50%, 2x the CPU of one search) */
+	double sd = sqrt(rows * share * (1 - share));
+	double again = sd > 0 ? 0.5 * erfc((share - 0.5) * rows / (sd * M_SQRT2)) : share < 0.5;
+	if (again > 0.01 && np < f->nlist) {
 		double at = 2.0 * np;
 		while (at * share < np && at < f->nlist)
 			at *= 2;
-		rows += at < f->nlist ? at * per : n;
-		rows = rows < 2 * n ? rows : 2 * n;
-		passes = 2;
+		double wide = at < f->nlist ? at * per : n;
+		rows += again * (wide < 2 * n - rows ? wide : 2 * n - rows);
+		passes += again;
 	}
 	double fetch = d * VDB_PLAN_NS_VALUE + vdb_plan_fetch_ns(n * d * 4);
 	double ranked = f->pq ? f->pq_q.m * VDB_PLAN_NS_VALUE : fetch + VDB_PLAN_NS_PUSH;
