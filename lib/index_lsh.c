@@ -823,11 +823,14 @@ static void lsh_free(vdb_index *ix)
  * the squared bucket sizes over the rows (bucket_met), 3.3 times the mean
  * bucket on 100k x 128 clustered (8 tables of 14 bits), 5.3 on siftsmall,
  * 1.9 on WordNet. Of that a query meets HOME_MET in its home buckets (the
- * tables share some rows) and PROBE_MET in each further one (fitted on
- * the clustered set: 124, 342 and 1,073 rows met a query at 1, 4 and 16
- * probes; siftsmall at 20% kept, 4.6 probes: 1,010 met, 919 estimated). */
-#define HOME_MET 0.77
-#define PROBE_MET 0.40
+ * tables share some rows), and in each further one PROBE_MET times the
+ * geometric mean of that and the mean bucket (a neighbour of a full bucket
+ * is fuller than most). Measured rows met a query, home then each further
+ * bucket of a table: siftsmall 0.88 x 52 = 45.6, then 22.4 (sqrt(52 x
+ * 9.8) = 22.5); WordNet 0.90 x 12.2, then 8.9 (sqrt(12.2 x 6.5) = 8.9);
+ * the clustered 100k 0.77 x 20.2, then 7.9-9.1 (sqrt(20.2 x 6.1) = 11.1). */
+#define HOME_MET 0.85
+#define PROBE_MET 0.9
 /* A step of a bucket's binary search waits for the last (the load, a
  * branch it mispredicts half the time): 13 ns a step on siftsmall at 20%
  * kept, 15 on the clustered 100k at 10% (where 61% of the CPU samples are
@@ -863,21 +866,23 @@ static double lsh_filter_cost(const vdb_index *ix, const vdb_search_opts *o, siz
 	*knob = (unsigned)p;
 	double n = (double)ix->count, d = ix->dim, share = (double)n_allow / n;
 	double want = (double)(n_allow < o->k ? n_allow : o->k);
-	double bucket = bucket_met(h, ix->count), visits = 0, cand = 0, ranked = 0;
-	bool all = false;
-	for (double first = 0;;) {
-		visits += p * h->tables;
-		cand = h->tables * bucket * (HOME_MET + (p - 1) * PROBE_MET);
-		cand = cand < n ? cand : n;
-		first = first > 0 ? first : cand;
-		if ((cand * share >= want && 2 * cand * share >= first) || p >= every)
-			break;
-		p = 2 * p < every ? 2 * p : every;
-		if (p * h->tables * SCAN_PROBES >= (double)n_allow) {
-			all = true;
-			break;
-		}
-	}
+	double home = bucket_met(h, ix->count), visits = 0, cand = 0, ranked = 0;
+	double further = sqrt(home * n / every);
+	/* rows met at p probes; the probes at which a query has met enough
+	 * (as a real number: queries stop on either side of it, and a step of
+	 * the doubling would make the estimate jump there), having visited
+	 * each probe count's buckets on the way (2 wide - p a table) */
+	double per = h->tables * PROBE_MET * further, base = h->tables * HOME_MET * home - per;
+	double first = base + p * per, need = first / 2 > want ? first / 2 : want;
+	double wide = share > 0 && need / share > first ? (need / share - base) / per : p;
+	wide = wide < every ? wide : every;
+	bool all = wide > p && wide * h->tables * SCAN_PROBES >= (double)n_allow;
+	if (all) /* probing stops where ranking every allowed row is as cheap */
+		wide = (double)n_allow / ((double)h->tables * SCAN_PROBES);
+	wide = wide > p ? wide : p;
+	visits = h->tables * (2 * wide - p);
+	cand = base + wide * per;
+	cand = cand < n ? cand : n;
 	ranked = all ? (double)n_allow : cand * share;
 	double row = d * VDB_PLAN_NS_VALUE + vdb_plan_fetch_ns(n * d * 4) + VDB_PLAN_NS_PUSH;
 	double ns = (double)h->tables * h->bits * d * VDB_PLAN_NS_VALUE +
