@@ -20,12 +20,16 @@ bool vdb_cpu_has_avx2(void);
 extern const vdb_kernels vdb_kernels_avx512;
 bool vdb_cpu_has_avx512(void);
 #endif
-/* The 4-bit PQ fast-scan kernel of each level (pq_scan*.c) */
+/* The 4-bit PQ fast-scan kernels of each level (pq_scan*.c) */
 uint32_t vdb_pq4_block_scalar(const uint8_t *codes, const uint8_t *lut, size_t m, uint16_t thr,
                               uint16_t *out);
+double vdb_pq4_quantize_scalar(const float *a, const float *b, size_t m, float *t, uint8_t *lut,
+                               double *lo);
 #if VDB_SIMD_AVX2
 uint32_t vdb_pq4_block_avx2(const uint8_t *codes, const uint8_t *lut, size_t m, uint16_t thr,
                             uint16_t *out);
+double vdb_pq4_quantize_avx2(const float *a, const float *b, size_t m, float *t, uint8_t *lut,
+                             double *lo);
 #endif
 #if VDB_SIMD_AVX512
 uint32_t vdb_pq4_block_avx512(const uint8_t *codes, const uint8_t *lut, size_t m, uint16_t thr,

@@ -155,60 +155,6 @@ vdb_status vdb_pq4_make(vdb_pq4 **out, const ivf *f, vdb_metric metric, uint32_t
 	return VDB_OK;
 }
 
-/* lo[j] = the smaller of v[j] and v[j + n], hi[j] the larger (n entries):
- * halving 16 entries four times is a minimum and a maximum in registers. */
-static void halve(const float *vl, const float *vh, float *lo, float *hi, int n)
-{
-	for (int j = 0; j < n; j++) {
-		lo[j] = vl[j + n] < vl[j] ? vl[j + n] : vl[j];
-		hi[j] = vh[j + n] > vh[j] ? vh[j + n] : vh[j];
-	}
-}
-
-double vdb_pq4_quantize(const float *a, const float *b, size_t m, float *t, uint8_t *lut,
-                        double *lo)
-{
-	unsigned qmax = m <= 257 ? 255 : m < 65535 ? (unsigned)(65535 / m) : 1;
-	float span = 0, *mins = t + m * 16;
-	double sum = 0;
-	for (size_t s = 0; s < m; s++) {
-		float v[16], l8[8], h8[8], l4[4], h4[4], l2[2], h2[2];
-		const float *as = a + s * 16;
-		if (b)
-			for (int j = 0; j < 16; j++)
-				v[j] = as[j] + b[s * 16 + j];
-		else
-			memcpy(v, as, sizeof v);
-		memcpy(t + s * 16, v, sizeof v); /* (t may be a: the same values) */
-		halve(v, v, l8, h8, 8);
-		halve(l8, h8, l4, h4, 4);
-		halve(l4, h4, l2, h2, 2);
-		float mn = l2[1] < l2[0] ? l2[1] : l2[0], mx = h2[1] > h2[0] ? h2[1] : h2[0];
-		mins[s] = mn;
-		sum += mn;
-		span = mx - mn > span ? mx - mn : span;
-	}
-	*lo = sum;
-	float inv = (float)qmax / span, q = (float)qmax;
-	if (!(span > 0) || !isfinite(span) || !(inv > 0) || !isfinite(inv)) {
-		memset(lut, 0, m * 16);
-		return 0;
-	}
-	for (size_t s = 0; s < m; s++) {
-		const float *ts = t + s * 16;
-		float mn = mins[s];
-		int32_t iv[16];
-		for (int j = 0; j < 16; j++) {
-			float v = (ts[j] - mn) * inv + 0.5f; /* NaN: 0 */
-			v = v > 0 ? v : 0;
-			iv[j] = (int32_t)(v < q ? v : q);
-		}
-		for (int j = 0; j < 16; j++)
-			lut[s * 16 + j] = (uint8_t)iv[j];
-	}
-	return (double)span / qmax;
-}
-
 /* The largest integer sum that can still enter h (false: none can). */
 static bool threshold(const vdb_topk *h, double base, double delta, uint16_t *thr)
 {
@@ -313,7 +259,7 @@ size_t vdb_pq4_scan(const ivf *f, vdb_pq4 *p, vdb_metric m, uint32_t d, ivf_ws *
 	if (!l2 || pre) { /* -<q_s, cb> (ip, cosine), -2<q_s, cb> (l2) */
 		tables16(p, w->q, ds, false, pre ? -2 : -1, qt);
 		if (!l2)
-			delta = vdb_pq4_quantize(qt, NULL, pm, t, lut, &lo);
+			delta = K->pq4_quantize(qt, NULL, pm, t, lut, &lo);
 	}
 	for (size_t a = 0; a < nl; a++) {
 		uint32_t l = (uint32_t)w->pi[a];
@@ -321,13 +267,13 @@ size_t vdb_pq4_scan(const ivf *f, vdb_pq4 *p, vdb_metric m, uint32_t d, ivf_ws *
 		const uint8_t *codes = vdb_pq4_list(p, f, l, d, mine, &lt);
 		double base;
 		if (pre) {
-			delta = vdb_pq4_quantize(lt, qt, pm, t, lut, &lo);
+			delta = K->pq4_quantize(lt, qt, pm, t, lut, &lo);
 			base = w->pd[a]; /* |q - c|^2, from choosing the lists */
 		} else if (l2) {
 			for (uint32_t j = 0; j < d; j++)
 				w->r[j] = w->q[j] - c[j];
 			tables16(p, w->r, ds, true, 1, t);
-			delta = vdb_pq4_quantize(t, NULL, pm, t, lut, &lo);
+			delta = K->pq4_quantize(t, NULL, pm, t, lut, &lo);
 			base = 0;
 		} else {
 			base = -dot(w->q, c, d);

@@ -39,10 +39,4 @@ const uint8_t *vdb_pq4_list(vdb_pq4 *p, const ivf *f, uint32_t l, uint32_t d, fl
  * allow). */
 size_t vdb_pq4_scan(const ivf *f, vdb_pq4 *p, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
                     const uint64_t *allow, vdb_topk *h, bool by_pos);
-/* Quantize the float tables a + b (b NULL: a; m x 16) to bytes in lut:
- * t ~ low_s + delta * lut, m times the largest byte below 2^16; t (m x 16
- * + m floats) is scratch, and may be a. Returns delta (0: all entries of
- * each subspace equal, or not finite), *lo the sum of the low_s. */
-double vdb_pq4_quantize(const float *a, const float *b, size_t m, float *t, uint8_t *lut,
-                        double *lo);
 #endif
