@@ -17,7 +17,6 @@
  * registers do).
  */
 #include "distance.h"
-#include <math.h>
 #include <string.h>
 
 uint32_t vdb_pq4_block_scalar(const uint8_t *codes, const uint8_t *lut, size_t m, uint16_t thr,
@@ -49,7 +48,7 @@ static void halve(const float *vl, const float *vh, float *lo, float *hi, int n)
 double vdb_pq4_quantize_scalar(const float *a, const float *b, size_t m, float *t, uint8_t *lut,
                                double *lo)
 {
-	unsigned qmax = m <= 257 ? 255 : m < 65535 ? (unsigned)(65535 / m) : 1;
+	unsigned qmax = vdb_pq4_qmax(m);
 	float span = 0, *mins = t + m * 16;
 	double sum = 0;
 	for (size_t s = 0; s < m; s++) {
@@ -65,16 +64,12 @@ double vdb_pq4_quantize_scalar(const float *a, const float *b, size_t m, float *
 		halve(l8, h8, l4, h4, 4);
 		halve(l4, h4, l2, h2, 2);
 		float mn = l2[1] < l2[0] ? l2[1] : l2[0], mx = h2[1] > h2[0] ? h2[1] : h2[0];
-		mins[s] = mn;
-		sum += mn;
-		span = mx - mn > span ? mx - mn : span;
+		vdb_pq4_low(mn, mx, mins + s, &sum, &span);
 	}
 	*lo = sum;
-	float inv = (float)qmax / span, q = (float)qmax;
-	if (!(span > 0) || !isfinite(span) || !(inv > 0) || !isfinite(inv)) {
-		memset(lut, 0, m * 16);
+	float inv, q = (float)qmax;
+	if (!vdb_pq4_scale(span, qmax, m, lut, &inv))
 		return 0;
-	}
 	for (size_t s = 0; s < m; s++) {
 		const float *ts = t + s * 16;
 		float mn = mins[s];

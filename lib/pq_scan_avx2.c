@@ -7,8 +7,6 @@
  */
 #include "distance.h"
 #include <immintrin.h>
-#include <math.h>
-#include <string.h>
 
 /* The 16 sums of vectors 0..15 (or 16..31): the two lanes (sub-quantizers
  * s and s + 1) added, even and odd vectors interleaved. */
@@ -67,7 +65,7 @@ uint32_t vdb_pq4_block_avx2(const uint8_t *codes, const uint8_t *lut, size_t m, 
 double vdb_pq4_quantize_avx2(const float *a, const float *b, size_t m, float *t, uint8_t *lut,
                              double *lo)
 {
-	unsigned qmax = m <= 257 ? 255 : m < 65535 ? (unsigned)(65535 / m) : 1;
+	unsigned qmax = vdb_pq4_qmax(m);
 	float span = 0, *mins = t + m * 16;
 	double sum = 0;
 	for (size_t s = 0; s < m; s++) {
@@ -85,16 +83,12 @@ double vdb_pq4_quantize_avx2(const float *a, const float *b, size_t m, float *t,
 		__m128 h2 = _mm_max_ps(_mm_movehl_ps(h4, h4), h4);
 		float mn = _mm_cvtss_f32(_mm_min_ss(_mm_shuffle_ps(l2, l2, 1), l2));
 		float mx = _mm_cvtss_f32(_mm_max_ss(_mm_shuffle_ps(h2, h2, 1), h2));
-		mins[s] = mn;
-		sum += mn;
-		span = mx - mn > span ? mx - mn : span;
+		vdb_pq4_low(mn, mx, mins + s, &sum, &span);
 	}
 	*lo = sum;
-	float inv = (float)qmax / span;
-	if (!(span > 0) || !isfinite(span) || !(inv > 0) || !isfinite(inv)) {
-		memset(lut, 0, m * 16);
+	float inv;
+	if (!vdb_pq4_scale(span, qmax, m, lut, &inv))
 		return 0;
-	}
 	const __m256 vinv = _mm256_set1_ps(inv), half = _mm256_set1_ps(0.5f),
 	             q = _mm256_set1_ps((float)qmax), zero = _mm256_setzero_ps();
 	for (size_t s = 0; s < m; s++) {
