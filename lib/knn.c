@@ -35,7 +35,6 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
-#include <stddef.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -47,6 +46,7 @@
 #define DIRECT_QUERIES 4 /* fewer queries than this: no sgemm (tile_dots) */
 #define BIG_QBLOCK 2048 /* when BLAS runs the threads: blocks big enough to split */
 #define STAGE_CAP 3     /* staged rows a query holds, times k, before it drops some */
+#define STAGE_MIN 64    /* ... and at least this many */
 #define STAGE_BUCKETS 256 /* the histogram that bounds a stage's k-th key */
 #define STAGE_BYTES ((size_t)256 << 20) /* at most this for the stages of one call */
 #define BIG_XTILE 2048
@@ -243,11 +243,11 @@ static float key_threshold(const vdb_knn *s, const vdb_topk *h, size_t qi)
  * best so far (about k ln(n/k) of n, in scan order) would cost more than
  * the sgemm at k 100, and a heap of keys updated per row nearly as much.
  * Staged, a row costs its key and a store. When the stage fills (cap
- * rows), the k-th smallest staged key is selected (stage_kth, linear
- * time) and bounds the cut: a row whose key is above it plus twice the
- * rounding bound cannot be among the k nearest (k staged rows are nearer,
- * whatever the rounding), so those rows are dropped and later rows must
- * beat it. At the end of the call (or when too many stay: ties, data far
+ * rows), a key that k staged keys are no greater than, close above the
+ * k-th (stage_kth_near), bounds the cut: a row whose key is above it plus
+ * twice the rounding bound cannot be among the k nearest (k staged rows
+ * are nearer, whatever the rounding), so those rows are dropped and later
+ * rows must beat it. At the end of the call (or when too many stay: ties, data far
  * from the origin) the staged rows within the bound get their exact
  * distance into the heap, so the answer is the one the heap alone gives.
  * Per call: the keys of one base block share a bound. */
@@ -262,7 +262,7 @@ typedef struct {
  * the exact heap alone, slower, the same answer); stages_free frees them. */
 static knn_stage *stages_new(const vdb_knn *s, size_t nq)
 {
-	size_t k = s->k, cap = STAGE_CAP * k;
+	size_t k = s->k, cap = STAGE_CAP * k < STAGE_MIN ? STAGE_MIN : STAGE_CAP * k;
 	if (nq == 0 || nq > STAGE_BYTES / (cap * (sizeof(float) + sizeof(int64_t))))
 		return NULL;
 	knn_stage *st = calloc(nq, sizeof *st);
@@ -289,53 +289,6 @@ static void stage_reset(knn_stage *st)
 	st->n = 0, st->kth = INFINITY;
 }
 
-/* Reorder the staged rows so that the k smallest keys come first, and
- * return the k-th smallest (k <= n; quickselect, Hoare's partition about
- * a median of three: linear time on average, and no worse than quadratic
- * on ties, which the partition splits evenly). */
-static float stage_kth(knn_stage *st, uint32_t k)
-{
-	float *key = st->key;
-	int64_t *id = st->id;
-	ptrdiff_t lo = 0, hi = (ptrdiff_t)st->n - 1, want = (ptrdiff_t)k - 1;
-#define STAGE_SWAP(a, b)                                                                       \
-	do {                                                                                   \
-		float tk_ = key[a];                                                             \
-		int64_t ti_ = id[a];                                                            \
-		key[a] = key[b], id[a] = id[b], key[b] = tk_, id[b] = ti_;                      \
-	} while (0)
-	while (lo < hi) {
-		ptrdiff_t mid = lo + (hi - lo) / 2;
-		if (key[mid] < key[lo])
-			STAGE_SWAP(mid, lo);
-		if (key[hi] < key[lo])
-			STAGE_SWAP(hi, lo);
-		if (key[hi] < key[mid])
-			STAGE_SWAP(hi, mid);
-		float pivot = key[mid];
-		ptrdiff_t i = lo, j = hi;
-		while (i <= j) {
-			while (key[i] < pivot)
-				i++;
-			while (key[j] > pivot)
-				j--;
-			if (i <= j) {
-				STAGE_SWAP(i, j);
-				i++, j--;
-			}
-		}
-		/* [lo, j] <= pivot <= [i, hi], and between them the pivot's equals */
-		if (want <= j)
-			hi = j;
-		else if (want >= i)
-			lo = i;
-		else
-			break;
-	}
-#undef STAGE_SWAP
-	return key[want];
-}
-
 /* The key a row needs to possibly be among the k nearest: the exact
  * heap's threshold, and the stage's k-th key plus twice the bound. */
 static float stage_threshold(const vdb_knn *s, const knn_stage *st, const vdb_topk *h,
@@ -349,35 +302,35 @@ static float stage_threshold(const vdb_knn *s, const knn_stage *st, const vdb_to
 
 /* A key that at least k staged keys (k <= n) are no greater than, close
  * above the k-th smallest: the top of the bucket where a histogram of the
- * keys between the smallest and the largest (STAGE_BUCKETS of them)
- * reaches k. One pass without branches on the keys' order, which a
- * quickselect or a heap takes many of; the bucket's top is checked by
- * counting, and where the arithmetic gives none (a range beyond floats,
- * or a rounding at a bucket's edge) quickselect gives the k-th itself. */
-static float stage_kth_near(knn_stage *st, uint32_t k)
+ * keys between the smallest and the largest (as many as the stage holds
+ * rows, up to STAGE_BUCKETS)
+ * reaches k. Passes without branches on the keys' order, which a
+ * quickselect or a heap of keys takes many of. The bucket's top is checked
+ * by counting; where the arithmetic gives none (a range beyond floats, or
+ * a rounding at a bucket's edge) the largest key serves: looser, as true. */
+static float stage_kth_near(const knn_stage *st, uint32_t k)
 {
 	const float *key = st->key;
-	uint32_t n = st->n, cnt[STAGE_BUCKETS] = { 0 };
+	uint32_t n = st->n, nb = st->cap < STAGE_BUCKETS ? st->cap : STAGE_BUCKETS;
+	uint32_t cnt[STAGE_BUCKETS];
+	memset(cnt, 0, nb * sizeof *cnt);
 	float lo = key[0], hi = key[0];
 	for (uint32_t e = 1; e < n; e++)
 		lo = key[e] < lo ? key[e] : lo, hi = key[e] > hi ? key[e] : hi;
 	double span = (double)hi - (double)lo;
-	if (span == 0)
+	if (!(span > 0 && span < INFINITY))
 		return hi;
-	if (!(span < INFINITY))
-		return stage_kth(st, k);
-	double scale = (STAGE_BUCKETS - 1) / span;
+	double scale = (nb - 1) / span;
 	for (uint32_t e = 0; e < n; e++)
 		cnt[(uint32_t)(((double)key[e] - lo) * scale)]++;
 	uint32_t b = 0, below = cnt[0];
 	while (below < k)
 		below += cnt[++b];
 	float top = vdb_float_up((double)lo + (b + 1) / scale);
-	top = top < hi ? top : hi;
 	uint32_t c = 0;
 	for (uint32_t e = 0; e < n; e++)
 		c += key[e] <= top;
-	return c >= k ? top : stage_kth(st, k);
+	return c >= k && top < hi ? top : hi;
 }
 
 /* Bound the cut by the staged keys when k or more are staged (it can only

@@ -233,8 +233,9 @@ int main(void)
 	}
 	offset = 1000.0f;
 	check(VDB_METRIC_L2, 20000, 1, 64, 10, 0, 20000, 2);
-	/* the first tile's k-th key as a threshold (knn.c tile_threshold):
-	 * k near its limit, ties, a sparse bitset, far from the origin */
+	/* the first tile, before a heap is full (knn.c's stage bounds the cut
+	 * from its keys): k near a tile's rows, ties, a sparse bitset, far
+	 * from the origin */
 	check(VDB_METRIC_L2, 5000, 10, 16, 100, 0, 5000, 1);
 	check(VDB_METRIC_IP, 5000, 10, 16, 128, 0, 5000, 1);
 	offset = 0;
@@ -252,7 +253,20 @@ int main(void)
 		check(ms[mi], 6000, 40, 24, 257, 0, 6000, 2);
 		check_kept(ms[mi], 30000, 40, 24, 150, 0, 9000, 2, 30);
 	}
+	/* every k is staged, and so is the split scan of a few queries (the
+	 * stage's cut from a histogram of its keys, stage_kth_near): k 1000 in
+	 * a batch, k 300 and 120 alone or in pairs (ties: two levels), every
+	 * key tied (one level: the histogram's span is 0) */
+	for (int mi = 0; mi < 3; mi++) {
+		check(ms[mi], 20000, 20, 16, 1000, 0, 20000, 2);
+		check(ms[mi], 40000, 1, 32, 300, 0, 40000, 2);
+		check(ms[mi], 40000, 2, 8, 120, 2, 40000, 2);
+		check_kept(ms[mi], 40000, 3, 16, 500, 0, 40000, 2, 30);
+	}
+	check(VDB_METRIC_L2, 3000, 10, 8, 50, 1, 3000, 1);
+	check(VDB_METRIC_IP, 3000, 10, 2, 50, 2, 3000, 1);
 	offset = 1000.0f;
+	check(VDB_METRIC_L2, 40000, 1, 32, 300, 0, 40000, 2);
 	check(VDB_METRIC_L2, 20000, 40, 32, 100, 0, 20000, 2);
 	check(VDB_METRIC_IP, 20000, 40, 32, 100, 0, 5000, 1);
 	offset = 0;
