@@ -243,10 +243,10 @@ int main(void)
 		check(ms[mi], 5000, 10, 16, 100, 3, 5000, 1);
 		check_kept(ms[mi], 5000, 10, 16, 60, 0, 5000, 1, 20);
 	}
-	/* rows staged by key (knn.c knn_stage, k up to 256): stages that fill
-	 * and drop rows many times over (k 200 of 30,000), flush early (ties,
-	 * data far from the origin), span base blocks, and the first k beyond
-	 * staging (257) */
+	/* rows staged by key (knn.c knn_stage): stages that fill and drop rows
+	 * many times over (k 200 of 30,000), flush early (ties, data far from
+	 * the origin), span base blocks, and k 257 (once the first k beyond
+	 * staging) */
 	for (int mi = 0; mi < 3; mi++) {
 		check(ms[mi], 30000, 40, 24, 200, 0, 30000, 2);
 		check(ms[mi], 30000, 40, 24, 256, 4, 7001, 1);
