@@ -247,10 +247,12 @@ static float key_threshold(const vdb_knn *s, const vdb_topk *h, size_t qi)
  * k-th (stage_kth_near), bounds the cut: a row whose key is above it plus
  * twice the rounding bound cannot be among the k nearest (k staged rows
  * are nearer, whatever the rounding), so those rows are dropped and later
- * rows must beat it. At the end of the call (or when too many stay: ties, data far
- * from the origin) the staged rows within the bound get their exact
- * distance into the heap, so the answer is the one the heap alone gives.
- * Per call: the keys of one base block share a bound. */
+ * rows must beat it. At the end of the call (or when too many stay: ties,
+ * data far from the origin) the staged rows within the bound get their
+ * exact distance into the heap, so the answer is the one the heap alone
+ * gives. Per call: the keys of one base block share a bound. Every path
+ * stages (a batch, a split scan of a few queries, any k) unless the
+ * stages would pass STAGE_BYTES (k in the thousands over a large batch). */
 typedef struct {
 	float *key;      /* the staged rows (n of them, at most cap) */
 	int64_t *id;
