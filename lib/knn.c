@@ -394,8 +394,12 @@ static void stage_tile(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t qi, 
 		uint64_t id = (uint64_t)id0 + j;
 		if (s->allow && !((s->allow[id >> 6] >> (id & 63)) & 1))
 			continue;
-		st->key[st->n] = keyn ? keyn[j] - 2.0f * row[j] : -row[j];
-		st->id[st->n++] = (int64_t)id;
+		float key = keyn ? keyn[j] - 2.0f * row[j] : -row[j];
+		st->key[st->n] = key, st->id[st->n++] = (int64_t)id;
+		if (s->k == 1 && key < st->kth) { /* the nearest (k-means, ivf's lists): exact at once */
+			st->kth = key;
+			thr = stage_threshold(s, st, h, qi);
+		}
 		if (st->n == st->cap) {
 			stage_compact(s, st, h, qi, x, xid0);
 			thr = stage_threshold(s, st, h, qi);

@@ -263,6 +263,11 @@ int main(void)
 		check(ms[mi], 40000, 2, 8, 120, 2, 40000, 2);
 		check_kept(ms[mi], 40000, 3, 16, 500, 0, 40000, 2, 30);
 	}
+	/* k 1 (k-means' nearest centroid): the stage's cut is the least key */
+	for (int mi = 0; mi < 3; mi++) {
+		check(ms[mi], 20000, 30, 16, 1, 0, 20000, 2);
+		check(ms[mi], 20000, 2, 16, 1, 3, 20000, 2);
+	}
 	check(VDB_METRIC_L2, 3000, 10, 8, 50, 1, 3000, 1);
 	check(VDB_METRIC_IP, 3000, 10, 2, 50, 2, 3000, 1);
 	offset = 1000.0f;
