@@ -43,11 +43,12 @@
 #define QGROUP_BYTES ((size_t)1 << 20) /* a thread's queries, met by each base tile in turn */
 #define SERIAL_WORK 2.5e8 /* multiply-adds below which one thread does it all */
 #define SPLIT_WORK 1e6    /* ... but a lone query's scan is split from here (~0.1 ms) */
-#define PRESELECT_K 128  /* k up to this: a first tile's k-th key is a threshold */
 #define DIRECT_QUERIES 4 /* fewer queries than this: no sgemm (tile_dots) */
 #define BIG_QBLOCK 2048 /* when BLAS runs the threads: blocks big enough to split */
-#define STAGE_MAX_K 256 /* k up to this: a query's passing rows are staged (knn_stage) */
 #define STAGE_CAP 3     /* staged rows a query holds, times k, before it drops some */
+#define STAGE_MIN 64    /* ... and at least this many */
+#define STAGE_BUCKETS 256 /* the histogram that bounds a stage's k-th key */
+#define STAGE_BYTES ((size_t)256 << 20) /* at most this for the stages of one call */
 #define BIG_XTILE 2048
 
 struct vdb_knn {
@@ -237,85 +238,57 @@ static float key_threshold(const vdb_knn *s, const vdb_topk *h, size_t qi)
 	return vdb_float_up(h->dist[0] - off + s->bound[qi]);
 }
 
-/* While a heap is not full (the first tile), the k-th smallest key among
- * the tile's allowed rows, moved up by twice the rounding bound, is a
- * threshold too: a row above it is worse than k rows of the tile. Without
- * it every row that beats the few kept so far gets its exact distance;
- * with it about k do. +inf when the tile has fewer than k (finite) keys.
- * Once k are held, the SIMD kernel skips the keys no smaller than the
- * largest of them (most of a tile). */
-static float tile_threshold(const vdb_knn *s, size_t qi, const float *keyn, const float *row,
-                            size_t nxt, int64_t id0)
-{
-	const vdb_kernels *K = vdb_kernels_get();
-	size_t k = s->k;
-	uint32_t n = 0;
-	float top[PRESELECT_K]; /* a max-heap of the k smallest keys */
-	if (k > PRESELECT_K || nxt < 2 * k)
-		return INFINITY;
-	for (size_t j = 0; j < nxt; j++) {
-		if (n == k) { /* the next key below top[0] (none is below -inf) */
-			if (top[0] == -INFINITY)
-				break;
-			j = K->next_below(keyn, row, j, nxt, nextafterf(top[0], -INFINITY));
-			if (j == nxt)
-				break;
-		}
-		uint64_t id = (uint64_t)id0 + j;
-		float key = keyn ? keyn[j] - 2.0f * row[j] : -row[j];
-		if (!(key < INFINITY) || (n == k && key >= top[0]))
-			continue;
-		if (s->allow && !((s->allow[id >> 6] >> (id & 63)) & 1))
-			continue;
-		topk_key_push(top, &n, (uint32_t)k, key);
-	}
-	return n < k ? INFINITY : vdb_float_up((double)top[0] + 2 * s->bound[qi]);
-}
-
 /* A query's rows whose key passed its threshold, staged before their exact
- * distance: with k large, every row that beats the k-th best so far (about
- * k ln(n/k) of n, in scan order) paid an exact distance in double as it
- * passed (14% of a 10k x 128 batch's CPU at k 100, and the heap work as
- * much again). Staged, a row costs its key; the k smallest keys staged
- * (top, a max-heap) bound the cut as the exact heap did: a row whose key
- * is above the k-th key plus twice the rounding bound cannot be among the
- * k nearest (k staged rows are nearer, whatever the rounding). When the
- * stage fills, it drops the rows now beyond that; at the end of the call
- * (or when too many stay: ties, data far from the origin) the staged rows
- * get their exact distance into the heap, so the answer is the one the
- * heap alone gives. Per call: the keys of one base block share a bound. */
+ * distance: an exact distance in double for every row that beats the k-th
+ * best so far (about k ln(n/k) of n, in scan order) would cost more than
+ * the sgemm at k 100, and a heap of keys updated per row nearly as much.
+ * Staged, a row costs its key and a store. When the stage fills (cap
+ * rows), a key that k staged keys are no greater than, close above the
+ * k-th (stage_kth_near), bounds the cut: a row whose key is above it plus
+ * twice the rounding bound cannot be among the k nearest (k staged rows
+ * are nearer, whatever the rounding), so those rows are dropped and later
+ * rows must beat it. At the end of the call (or when too many stay: ties,
+ * data far from the origin) the staged rows within the bound get their
+ * exact distance into the heap, so the answer is the one the heap alone
+ * gives. Per call: the keys of one base block share a bound. Every path
+ * stages (a batch, a split scan of a few queries, any k) unless the
+ * stages would pass STAGE_BYTES (k in the thousands over a large batch). */
 typedef struct {
-	float *top;      /* max-heap of the k smallest keys staged (n_top of them) */
-	float *key;      /* the staged rows (n of them, at most STAGE_CAP x k) */
+	float *key;      /* the staged rows (n of them, at most cap) */
 	int64_t *id;
-	uint32_t n_top, n;
+	float kth;       /* the k-th smallest key seen this call, or above it; +inf */
+	uint32_t n, cap;
 } knn_stage;
 
-/* Stages for nq queries (NULL when k is beyond STAGE_MAX_K: the exact
- * heap alone); stages_free frees them. */
+/* Stages for nq queries, or NULL (too much memory for a large k and batch:
+ * the exact heap alone, slower, the same answer); stages_free frees them. */
 static knn_stage *stages_new(const vdb_knn *s, size_t nq)
 {
-	if (s->k > STAGE_MAX_K || nq == 0)
+	size_t k = s->k, cap = STAGE_CAP * k < STAGE_MIN ? STAGE_MIN : STAGE_CAP * k;
+	if (nq == 0 || nq > STAGE_BYTES / (cap * (sizeof(float) + sizeof(int64_t))))
 		return NULL;
-	size_t k = s->k, cap = STAGE_CAP * k;
 	knn_stage *st = calloc(nq, sizeof *st);
-	float *top = vdb_malloc(nq * k * sizeof *top, "staged rows");
 	float *key = vdb_malloc(nq * cap * sizeof *key, "staged rows");
 	int64_t *id = vdb_malloc(nq * cap * sizeof *id, "staged rows");
-	if (!st || !top || !key || !id) {
-		free(st), free(top), free(key), free(id);
-		return NULL; /* the exact heap alone: slower, the same answer */
+	if (!st || !key || !id) {
+		free(st), free(key), free(id);
+		return NULL;
 	}
 	for (size_t a = 0; a < nq; a++)
-		st[a] = (knn_stage){ top + a * k, key + a * cap, id + a * cap, 0, 0 };
+		st[a] = (knn_stage){ key + a * cap, id + a * cap, INFINITY, 0, (uint32_t)cap };
 	return st;
 }
 
 static void stages_free(knn_stage *st)
 {
 	if (st)
-		free(st[0].top), free(st[0].key), free(st[0].id);
+		free(st[0].key), free(st[0].id);
 	free(st);
+}
+
+static void stage_reset(knn_stage *st)
+{
+	st->n = 0, st->kth = INFINITY;
 }
 
 /* The key a row needs to possibly be among the k nearest: the exact
@@ -324,20 +297,73 @@ static float stage_threshold(const vdb_knn *s, const knn_stage *st, const vdb_to
                              size_t qi)
 {
 	float t = key_threshold(s, h, qi);
-	if (st->n_top == s->k)
-		t = fminf(t, vdb_float_up((double)st->top[0] + 2 * s->bound[qi]));
+	if (st->kth < INFINITY)
+		t = fminf(t, vdb_float_up((double)st->kth + 2 * s->bound[qi]));
+	return t;
+}
+
+/* A key that at least k staged keys (k <= n) are no greater than, close
+ * above the k-th smallest: the top of the bucket where a histogram of the
+ * keys between the smallest and the largest (as many as the stage holds
+ * rows, up to STAGE_BUCKETS)
+ * reaches k. Passes without branches on the keys' order, which a
+ * quickselect or a heap of keys takes many of. The bucket's top is checked
+ * by counting; where the arithmetic gives none (a range beyond floats, or
+ * a rounding at a bucket's edge) the largest key serves: looser, as true. */
+static float stage_kth_near(const knn_stage *st, uint32_t k)
+{
+	const float *key = st->key;
+	uint32_t n = st->n, nb = st->cap < STAGE_BUCKETS ? st->cap : STAGE_BUCKETS;
+	uint32_t cnt[STAGE_BUCKETS];
+	memset(cnt, 0, nb * sizeof *cnt);
+	float lo = key[0], hi = key[0];
+	for (uint32_t e = 1; e < n; e++)
+		lo = key[e] < lo ? key[e] : lo, hi = key[e] > hi ? key[e] : hi;
+	double span = (double)hi - (double)lo;
+	if (!(span > 0 && span < INFINITY))
+		return hi;
+	double scale = (nb - 1) / span;
+	for (uint32_t e = 0; e < n; e++)
+		cnt[(uint32_t)(((double)key[e] - lo) * scale)]++;
+	uint32_t b = 0, below = cnt[0];
+	while (below < k)
+		below += cnt[++b];
+	float top = vdb_float_up((double)lo + (b + 1) / scale);
+	uint32_t c = 0;
+	for (uint32_t e = 0; e < n; e++)
+		c += key[e] <= top;
+	return c >= k && top < hi ? top : hi;
+}
+
+/* Bound the cut by the staged keys when k or more are staged (it can only
+ * tighten kth), and drop the rows beyond the threshold. */
+static float stage_select(const vdb_knn *s, knn_stage *st, const vdb_topk *h, size_t qi)
+{
+	if (st->n >= s->k) {
+		float kth = stage_kth_near(st, (uint32_t)s->k);
+		st->kth = kth < st->kth ? kth : st->kth;
+	}
+	float t = stage_threshold(s, st, h, qi);
+	uint32_t n = 0;
+	for (uint32_t e = 0; e < st->n; e++) {
+		float key = st->key[e];
+		int64_t id = st->id[e];
+		st->key[n] = key, st->id[n] = id;
+		n += key <= t;
+	}
+	st->n = n;
 	return t;
 }
 
 /* The staged rows within the threshold get their exact distance into h
  * (x: the call's base block, its first row id0); the stage empties, and
- * keeps its k smallest keys (a bound still). */
+ * keeps its k-th key (a bound still). */
 static void stage_flush(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t qi,
                         const float *x, int64_t id0)
 {
 	size_t d = s->dim;
 	const float *q = s->q + qi * d;
-	float t = stage_threshold(s, st, h, qi);
+	float t = stage_select(s, st, h, qi);
 	for (uint32_t e = 0; e < st->n; e++)
 		if (st->key[e] <= t) {
 			topk_push(h, vdb_exact_distance(s->metric, q, x + (size_t)(st->id[e] - id0) * d, d),
@@ -352,13 +378,8 @@ static void stage_flush(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t qi,
 static void stage_compact(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t qi,
                           const float *x, int64_t id0)
 {
-	float t = stage_threshold(s, st, h, qi);
-	uint32_t n = 0;
-	for (uint32_t e = 0; e < st->n; e++)
-		if (st->key[e] <= t)
-			st->key[n] = st->key[e], st->id[n++] = st->id[e];
-	st->n = n;
-	if (n > (STAGE_CAP - 1) * s->k)
+	stage_select(s, st, h, qi);
+	if (st->n > st->cap - s->k)
 		stage_flush(s, st, h, qi, x, id0);
 }
 
@@ -367,7 +388,6 @@ static void stage_tile(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t qi, 
                        const float *x, const float *keyn, size_t nxt, int64_t id0, int64_t xid0)
 {
 	const vdb_kernels *K = vdb_kernels_get();
-	uint32_t k = (uint32_t)s->k, cap = STAGE_CAP * k;
 	float thr = stage_threshold(s, st, h, qi);
 	for (size_t j = K->next_below(keyn, row, 0, nxt, thr); j < nxt;
 	     j = K->next_below(keyn, row, j + 1, nxt, thr)) {
@@ -375,12 +395,15 @@ static void stage_tile(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t qi, 
 		if (s->allow && !((s->allow[id >> 6] >> (id & 63)) & 1))
 			continue;
 		float key = keyn ? keyn[j] - 2.0f * row[j] : -row[j];
-		topk_key_push(st->top, &st->n_top, k, key);
 		st->key[st->n] = key, st->id[st->n++] = (int64_t)id;
-		if (st->n == cap)
-			stage_compact(s, st, h, qi, x, xid0);
-		if (st->n_top == k)
+		if (s->k == 1 && key < st->kth) { /* the nearest (k-means, ivf's lists): exact at once */
+			st->kth = key;
 			thr = stage_threshold(s, st, h, qi);
+		}
+		if (st->n == st->cap) {
+			stage_compact(s, st, h, qi, x, xid0);
+			thr = stage_threshold(s, st, h, qi);
+		}
 	}
 }
 
@@ -399,8 +422,7 @@ static void scan_tile(const vdb_knn *s, vdb_topk *heaps, knn_stage *stages, size
 		vdb_topk *h = &heaps[a];
 		const float *row = dots + a * nxt;
 		const float *q = s->q + (q0 + a) * d;
-		float tthr = h->n < h->cap ? tile_threshold(s, q0 + a, keyn, row, nxt, id0) : INFINITY;
-		float thr = fminf(tthr, key_threshold(s, h, q0 + a));
+		float thr = key_threshold(s, h, q0 + a);
 		/* most keys lose to the threshold: a SIMD kernel skips them */
 		for (size_t j = K->next_below(keyn, row, 0, nxt, thr); j < nxt;
 		     j = K->next_below(keyn, row, j + 1, nxt, thr)) {
@@ -408,7 +430,7 @@ static void scan_tile(const vdb_knn *s, vdb_topk *heaps, knn_stage *stages, size
 			if (s->allow && !((s->allow[id >> 6] >> (id & 63)) & 1))
 				continue;
 			topk_push(h, vdb_exact_distance(s->metric, q, x + j * d, d), (int64_t)id);
-			thr = fminf(tthr, key_threshold(s, h, q0 + a));
+			thr = key_threshold(s, h, q0 + a);
 		}
 	}
 }
@@ -495,7 +517,7 @@ static vdb_status add_blas_parallel(vdb_knn *s, const knn_block *b)
 		for (size_t a = 0; a < nqb; a++) {
 			heaps[a] = heap_of(s, q0 + a);
 			if (stages)
-				stages[a].n_top = stages[a].n = 0;
+				stage_reset(&stages[a]);
 		}
 		for (size_t t0 = 0; t0 < nx; t0 += BIG_XTILE) {
 			size_t nxt = nx - t0 < BIG_XTILE ? nx - t0 : BIG_XTILE;
@@ -550,7 +572,7 @@ static vdb_status add_query_blocks(vdb_knn *s, const knn_block *b)
 			for (size_t a = 0; a < ng; a++) {
 				heaps[a] = heap_of(s, g0 + a);
 				if (stages)
-					stages[a].n_top = stages[a].n = 0;
+					stage_reset(&stages[a]);
 			}
 			for (size_t t0 = 0; t0 < nx; t0 += XTILE) {
 				size_t nxt = nx - t0 < XTILE ? nx - t0 : XTILE;
@@ -600,6 +622,7 @@ static vdb_status add_split_base(vdb_knn *s, const knn_block *b)
 	double *pdist = vdb_malloc(T * per * sizeof(double), "result heaps");
 	float *buf = vdb_malloc(T * nq * XTILE * sizeof(float), "distance tiles");
 	vdb_topk *ph = vdb_malloc(T * nq * sizeof(vdb_topk), "result heaps");
+	knn_stage *sbuf = stages_new(s, T * nq);
 	vdb_status st = !pid || !pdist || !buf || !ph ? VDB_ENOMEM : VDB_OK;
 	/* private heaps start as copies, so thresholds are tight from the start */
 	for (size_t t = 0; !st && t < T; t++)
@@ -616,18 +639,24 @@ static vdb_status add_split_base(vdb_knn *s, const knn_block *b)
 			int t = omp_get_thread_num();
 			float *dots = buf + (size_t)t * nq * XTILE;
 			vdb_topk *heaps = ph + (size_t)t * nq;
-			#pragma omp for schedule(dynamic, 1)
+			knn_stage *stages = sbuf ? sbuf + (size_t)t * nq : NULL;
+			for (size_t a = 0; stages && a < nq; a++)
+				stage_reset(&stages[a]);
+			#pragma omp for schedule(dynamic, 1) nowait
 			for (size_t ti = 0; ti < ntiles; ti++) {
 				size_t t0 = ti * XTILE, nxt = nx - t0 < XTILE ? nx - t0 : XTILE;
 				tile_dots(s->q, nq, b->x + t0 * d, nxt, d, dots);
-				scan_tile(s, heaps, NULL, 0, nq, dots, b->x + t0 * d,
+				scan_tile(s, heaps, stages, 0, nq, dots, b->x + t0 * d,
 				          b->keyn ? b->keyn + t0 : NULL, nxt, b->id0 + (int64_t)t0, b->x,
 				          b->id0);
 			}
+			for (size_t a = 0; stages && a < nq; a++)
+				stage_flush(s, &stages[a], &heaps[a], a, b->x, b->id0);
 		}
 		merge_private(s, ph, T, b->id0, nx);
 	}
 	free(pid), free(pdist), free(buf), free(ph);
+	stages_free(sbuf);
 	return st;
 }
 

@@ -233,8 +233,9 @@ int main(void)
 	}
 	offset = 1000.0f;
 	check(VDB_METRIC_L2, 20000, 1, 64, 10, 0, 20000, 2);
-	/* the first tile's k-th key as a threshold (knn.c tile_threshold):
-	 * k near its limit, ties, a sparse bitset, far from the origin */
+	/* the first tile, before a heap is full (knn.c's stage bounds the cut
+	 * from its keys): k near a tile's rows, ties, a sparse bitset, far
+	 * from the origin */
 	check(VDB_METRIC_L2, 5000, 10, 16, 100, 0, 5000, 1);
 	check(VDB_METRIC_IP, 5000, 10, 16, 128, 0, 5000, 1);
 	offset = 0;
@@ -242,17 +243,35 @@ int main(void)
 		check(ms[mi], 5000, 10, 16, 100, 3, 5000, 1);
 		check_kept(ms[mi], 5000, 10, 16, 60, 0, 5000, 1, 20);
 	}
-	/* rows staged by key (knn.c knn_stage, k up to 256): stages that fill
-	 * and drop rows many times over (k 200 of 30,000), flush early (ties,
-	 * data far from the origin), span base blocks, and the first k beyond
-	 * staging (257) */
+	/* rows staged by key (knn.c knn_stage): stages that fill and drop rows
+	 * many times over (k 200 of 30,000), flush early (ties, data far from
+	 * the origin), span base blocks, and k 257 (once the first k beyond
+	 * staging) */
 	for (int mi = 0; mi < 3; mi++) {
 		check(ms[mi], 30000, 40, 24, 200, 0, 30000, 2);
 		check(ms[mi], 30000, 40, 24, 256, 4, 7001, 1);
 		check(ms[mi], 6000, 40, 24, 257, 0, 6000, 2);
 		check_kept(ms[mi], 30000, 40, 24, 150, 0, 9000, 2, 30);
 	}
+	/* every k is staged, and so is the split scan of a few queries (the
+	 * stage's cut from a histogram of its keys, stage_kth_near): k 1000 in
+	 * a batch, k 300 and 120 alone or in pairs (ties: two levels), every
+	 * key tied (one level: the histogram's span is 0) */
+	for (int mi = 0; mi < 3; mi++) {
+		check(ms[mi], 20000, 20, 16, 1000, 0, 20000, 2);
+		check(ms[mi], 40000, 1, 32, 300, 0, 40000, 2);
+		check(ms[mi], 40000, 2, 8, 120, 2, 40000, 2);
+		check_kept(ms[mi], 40000, 3, 16, 500, 0, 40000, 2, 30);
+	}
+	/* k 1 (k-means' nearest centroid): the stage's cut is the least key */
+	for (int mi = 0; mi < 3; mi++) {
+		check(ms[mi], 20000, 30, 16, 1, 0, 20000, 2);
+		check(ms[mi], 20000, 2, 16, 1, 3, 20000, 2);
+	}
+	check(VDB_METRIC_L2, 3000, 10, 8, 50, 1, 3000, 1);
+	check(VDB_METRIC_IP, 3000, 10, 2, 50, 2, 3000, 1);
 	offset = 1000.0f;
+	check(VDB_METRIC_L2, 40000, 1, 32, 300, 0, 40000, 2);
 	check(VDB_METRIC_L2, 20000, 40, 32, 100, 0, 20000, 2);
 	check(VDB_METRIC_IP, 20000, 40, 32, 100, 0, 5000, 1);
 	offset = 0;
