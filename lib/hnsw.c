@@ -350,6 +350,19 @@ static inline size_t pool_merge(cand *pool, size_t *size, size_t ef, cand *in, s
 	return m && i < ef ? i : ef;
 }
 
+/* The distance of the j-th of the c unvisited links nb: computed already
+ * (codes: w->dbuf), or now, the next one's vector requested. */
+static inline float link_dist(const hnsw_graph *g, const vdb_kernels *K, const hnsw_ws *w,
+                              const float *q, float bias, const uint32_t *nb, uint32_t c,
+                              uint32_t j)
+{
+	if (g->codes)
+		return (float)w->dbuf[j];
+	if (j + 1 < c)
+		prefetch_vec(g, nb[j + 1]);
+	return rank_dist(g, K, q, bias, nb[j]);
+}
+
 /* Beam search of width ef on layer lc from ep; leaves the pool sorted and
  * returns its size. The links are read lock-free (load_count): the same walk
  * on a finished graph and on one being built. */
@@ -420,14 +433,7 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w,
 			cand *in = w->sel;
 			size_t m = 0;
 			for (uint32_t j = 0; j < c; j++) {
-				float dd;
-				if (g->codes) {
-					dd = (float)w->dbuf[j];
-				} else {
-					if (j + 1 < c)
-						prefetch_vec(g, nb[j + 1]);
-					dd = rank_dist(g, K, q, bias, nb[j]);
-				}
+				float dd = link_dist(g, K, w, q, bias, nb, c, j);
 				if (size < ef || dd < pool[size - 1].d)
 					in[m++] = (cand){ dd, nb[j] };
 			}
@@ -436,14 +442,7 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w,
 				next = pos;
 		} else {
 			for (uint32_t j = 0; j < c; j++) {
-				float dd;
-				if (g->codes) {
-					dd = (float)w->dbuf[j];
-				} else {
-					if (j + 1 < c)
-						prefetch_vec(g, nb[j + 1]);
-					dd = rank_dist(g, K, q, bias, nb[j]);
-				}
+				float dd = link_dist(g, K, w, q, bias, nb, c, j);
 				if (size < ef || dd < pool[size - 1].d) {
 					size_t pos = pool_insert(pool, &size, ef, dd, nb[j]);
 					if (pos < next)
