@@ -570,4 +570,5 @@ const vdb_kernels vdb_kernels_avx2 = {
 	.l2sq_u8_many = l2sq_u8_many_avx2,
 	.dot_u8 = dot_u8_avx2,
 	.pq4_block = vdb_pq4_block_avx2,
+	.pq4_quantize = vdb_pq4_quantize_avx2,
 };

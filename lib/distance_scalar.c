@@ -270,4 +270,5 @@ const vdb_kernels vdb_kernels_scalar = {
 	.l2sq_u8_many = l2sq_u8_many_scalar,
 	.dot_u8 = dot_u8_scalar,
 	.pq4_block = vdb_pq4_block_scalar,
+	.pq4_quantize = vdb_pq4_quantize_scalar,
 };

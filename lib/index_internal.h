@@ -110,9 +110,9 @@ struct vdb_index_ops {
 	 * sets it against the exact scan of the kept rows): the estimated
 	 * seconds of search_allowed for nq queries with n_allow of the rows
 	 * allowed, on threads threads, and in *knob the setting it assumed (ef,
-	 * nprobe, probes); INFINITY where the path would lose recall (the
-	 * scan is taken). NULL: the planner's fixed rule; flat needs none, its
-	 * search is the scan. */
+	 * nprobe, probes), for a search that keeps the index's unfiltered
+	 * recall (ivf and lsh widen until they do). NULL: the planner's fixed
+	 * rule; flat needs none, its search is the scan. */
 	double (*filter_cost)(const vdb_index *ix, const vdb_search_opts *o, size_t nq,
 	                      size_t n_allow, int threads, unsigned *knob);
 	/* Rows as float32 (decoded when stored compressed), for exact search

@@ -5,7 +5,8 @@
  * are sums of table lookups (asymmetric: the query is not quantized); l2
  * needs a table per probed list (made the first time a query probes the
  * list, never stored; older files' PQPL is still read), ip and cosine one
- * per query plus <q, centroid>. With --refine R
+ * per query plus <q, centroid>; 4-bit codes are packed for fast-scan on
+ * a list's first probe too (pq_fast.c). With --refine R
  * the file also keeps the vectors, and the R*k best by code are re-ranked
  * exactly. This file trains and scans the codes; the lists, the file's
  * sections and the search around the scan are index_ivf.c's.
@@ -120,7 +121,8 @@ static vdb_status train_pq(vdb_index *ix, ivf *f, const float *x, unsigned pq_m,
 /* What a search reads beside the file's sections, made at build and at open
  * (f->fast): never written, so a file holds codes and codebooks only. */
 typedef struct {
-	vdb_pq4 *p4;             /* 4-bit: the packed codes and their tables */
+	vdb_pq4 *p4;             /* 4-bit: the packed codes and their tables, a list's made on
+	                          * its first probe (pq_fast.c) */
 	vdb_pq_list_tables lt;   /* 8-bit l2: the per-list tables (tab NULL: too large, ip
 	                          * or cosine, or the file's PQPL) */
 } pq_mem;
@@ -177,19 +179,29 @@ static void free_fast(ivf *f)
 	f->fast = NULL;
 }
 
-/* Scan codes: keys from the distance tables into h (ids are positions when
- * by_pos, for refining; else rows). */
-static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
-                       const uint64_t *allow, vdb_topk *h, bool by_pos)
+/* The scratch a scan uses (ivf_ws.table): 4-bit's (vdb_pq4_scratch); 8-bit's
+ * query table, and a list's when another thread is making it in place. */
+static size_t scratch(const ivf *f)
 {
 	pq_mem *mm = mem_of(f);
-	if (mm && mm->p4) {
-		vdb_pq4_scan(f, mm->p4, m, d, w, nl, allow, h, by_pos);
-		return;
-	}
+	if (mm && mm->p4)
+		return vdb_pq4_scratch(f->pq_q.m);
+	size_t tab = (size_t)f->pq_q.m * VDB_PQ_KSUB * sizeof(float);
+	return mm && mm->lt.state && !f->ptab ? 2 * tab : tab;
+}
+
+/* Scan codes: keys from the distance tables into h (ids are positions when
+ * by_pos, for refining; else rows); returns the allowed rows the lists held
+ * (0 without allow). */
+static size_t scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
+                         const uint64_t *allow, vdb_topk *h, bool by_pos)
+{
+	pq_mem *mm = mem_of(f);
+	if (mm && mm->p4)
+		return vdb_pq4_scan(f, mm->p4, m, d, w, nl, allow, h, by_pos);
 	const vdb_kernels *K = vdb_kernels_get();
 	uint32_t pm = f->pq_q.m;
-	size_t per = (size_t)pm * VDB_PQ_KSUB;
+	size_t per = (size_t)pm * VDB_PQ_KSUB, kept = 0;
 	/* the list tables: the file's, or made on a list's first probe (lz) */
 	vdb_pq_list_tables *lz = !f->ptab && mm && mm->lt.tab ? &mm->lt : NULL;
 	bool l2 = m == VDB_METRIC_L2, pre = l2 && (f->ptab || lz);
@@ -218,6 +230,7 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 			/* (a row beyond the count is a damaged file's: never allowed) */
 			if (allow && (f->row[p] >= f->off[f->nlist] || !vdb_rowset_has(allow, f->row[p])))
 				continue;
+			kept += allow != NULL;
 			const uint8_t *code = f->codes + p * pm;
 			float s = vdb_pq_adc(w->table, code, pm);
 			double key = pre ? (double)base + vdb_pq_adc(lt, code, pm) + s
@@ -227,10 +240,11 @@ static void scan_codes(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t
 				topk_push(h, key, id);
 		}
 	}
+	return kept;
 }
 
 static const struct ivf_codec pq_codec = { .train = train, .tables = tables, .scan = scan_codes,
-	                                        .free = free_fast };
+	                                        .scratch = scratch, .free = free_fast };
 
 static vdb_status ivfpq_build(vdb_index *ix, vdb_vecs *data, const vdb_build_opts *o)
 {
@@ -254,20 +268,21 @@ static vdb_status ivfpq_open(vdb_index *ix)
 
 /* l2's per-list tables: their bytes when every one is made, and when they
  * are made: "on first probe" (a list's when a query first probes it), "at
- * open" (4-bit, or 8-bit values near the float range), "stored" (an older
- * file's PQPL), or "per query" (over MAX_PTAB_BYTES: bytes 0, a probed
- * list's table is made for each query, in its scratch). */
+ * open" (8-bit values near the float range), "stored" (an older file's
+ * PQPL), or "per query" (over MAX_PTAB_BYTES: bytes 0, a probed list's
+ * table is made for each query, in its scratch). */
 static json_t *list_tables_info(const ivf *f, const pq_mem *mm, double bytes8)
 {
 	double bytes = mm && mm->p4                  ? (double)vdb_pq4_table_bytes(mm->p4)
 	               : f->ptab || (mm && mm->lt.tab) ? bytes8
 	                                             : 0;
+	bool lazy = mm && (mm->lt.state || mm->p4);
 	json_t *t = json_object();
 	json_object_set_new(t, "bytes", json_integer((json_int_t)bytes));
-	json_object_set_new(t, "made", json_string(f->ptab                ? "stored"
-	                                           : mm && mm->lt.state   ? "on first probe"
-	                                           : bytes > 0            ? "at open"
-	                                                                  : "per query"));
+	json_object_set_new(t, "made", json_string(f->ptab             ? "stored"
+	                                           : bytes == 0        ? "per query"
+	                                           : lazy              ? "on first probe"
+	                                                               : "at open"));
 	return t;
 }
 

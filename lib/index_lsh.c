@@ -83,6 +83,7 @@ typedef struct {
 	float *own_planes, *own_centre;
 	uint32_t *own_keys, *own_rows;
 	float *own_vecs;       /* append: base's rows and the new ones */
+	double met_bucket;     /* the planner's bucket size (bucket_met); 0 until asked */
 } lsh;
 
 /* The build parameters (ranges checked by vdb_build_opts_check). */
@@ -735,6 +736,39 @@ static void lsh_rows(const vdb_index *ix, const int64_t *rows, size_t n, float *
 		memcpy(out + i * d, h->vecs + (size_t)rows[i] * d, d * sizeof(float));
 }
 
+/* ===== Bucket sizes ===== */
+/* How many keys past keys[e] equal it, forward (step +1) or back (-1):
+ * doubling steps, then halving (a bucket's size in log time). */
+static size_t run_edge(const uint32_t *keys, size_t n, size_t e, int step)
+{
+	uint32_t key = keys[e];
+	size_t in = 0, out = 1; /* keys e +- in match; e +- out does not, or lies outside */
+	while (step > 0 ? e + out < n && keys[e + out] == key : out <= e && keys[e - out] == key)
+		in = out, out *= 2;
+	while (out - in > 1) {
+		size_t mid = in + (out - in) / 2;
+		bool same = step > 0 ? e + mid < n && keys[e + mid] == key : mid <= e && keys[e - mid] == key;
+		*(same ? &in : &out) = mid;
+	}
+	return in;
+}
+
+/* The mean size of the bucket a row lies in (over rows, so a bucket of s
+ * rows counts s times: the sum of s^2 over the rows), from `samples` rows
+ * a table taken at even steps of the sorted keys (all n: exact). */
+static double row_bucket_mean(const lsh *h, size_t n, size_t samples)
+{
+	samples = n < samples ? n : samples;
+	double sum = 0;
+	for (uint32_t t = 0; samples && t < h->tables; t++)
+		for (size_t i = 0; i < samples; i++) {
+			size_t e = (2 * i + 1) * n / (2 * samples);
+			const uint32_t *keys = h->keys + (size_t)t * n;
+			sum += (double)(run_edge(keys, n, e, -1) + run_edge(keys, n, e, 1) + 1);
+		}
+	return samples ? sum / ((double)samples * h->tables) : 0;
+}
+
 /* ===== Description ===== */
 static void lsh_info(const vdb_index *ix, json_t *obj)
 {
@@ -760,6 +794,8 @@ static void lsh_info(const vdb_index *ix, json_t *obj)
 	json_object_set_new(b, "max", json_integer((json_int_t)max));
 	/* the mean size of a bucket a row is in: empty ones hold nothing */
 	json_object_set_new(b, "mean", json_real(used ? (double)(n * h->tables) / (double)used : 0));
+	/* and of the bucket a row is in (what a query drawn like the rows meets) */
+	json_object_set_new(b, "row_mean", json_real(row_bucket_mean(h, n, n)));
 	json_object_set_new(obj, "bucket_sizes", b);
 	json_object_set_new(obj, "default_probes", json_integer(1));
 }
@@ -782,13 +818,42 @@ static void lsh_free(vdb_index *ix)
  * buckets held (expected: the share kept of the rows its buckets hold),
  * visits twice as many buckets again, until it has them
  * or the buckets would cost more than ranking every allowed row, which it
- * then does (search_one, SCAN_PROBES). The bucket a query lands in holds
- * about HOME_SKEW times the mean (the full ones are the likely ones), the
- * next ones it probes PROBE_SKEW times (measured on 100k x 128 clustered,
- * 8 tables of 14 bits: 124, 342 and 1,073 candidates a query at 1, 4 and
- * 16 probes, the mean bucket 6.1 rows). */
-#define HOME_SKEW 2.5
-#define PROBE_SKEW 1.3
+ * then does (search_one, SCAN_PROBES). The bucket a query lands in is a
+ * full one more often than not: a row's bucket holds on average the sum of
+ * the squared bucket sizes over the rows (bucket_met), 3.3 times the mean
+ * bucket on 100k x 128 clustered (8 tables of 14 bits), 5.3 on siftsmall,
+ * 1.9 on WordNet. Of that a query meets HOME_MET in its home buckets (the
+ * tables share some rows), and in each further one PROBE_MET times the
+ * geometric mean of that and the mean bucket (a neighbour of a full bucket
+ * is fuller than most). Measured rows met a query, home then each further
+ * bucket of a table: siftsmall 0.88 x 52 = 45.6, then 22.4 (sqrt(52 x
+ * 9.8) = 22.5); WordNet 0.90 x 12.2, then 8.9 (sqrt(12.2 x 6.5) = 8.9);
+ * the clustered 100k 0.77 x 20.2, then 7.9-9.1 (sqrt(20.2 x 6.1) = 11.1). */
+#define HOME_MET 0.85
+#define PROBE_MET 0.9
+/* A step of a bucket's binary search waits for the last (the load, a
+ * branch it mispredicts half the time): 13 ns a step on siftsmall at 20%
+ * kept, 15 on the clustered 100k at 10% (where 61% of the CPU samples are
+ * in visit), beside what the key's fetch costs. A query widening
+ * from 1 to P probes visits 2P - 1 buckets a table (each pass starts over). */
+#define NS_STEP 12.0
+/* rows of each table whose bucket bucket_met measures */
+#define MET_SAMPLE 256
+
+/* row_bucket_mean from MET_SAMPLE rows a table, made on the planner's
+ * first call and kept (a file's keys do not change: threads that race
+ * store the same value). */
+static double bucket_met(const lsh *h, size_t n)
+{
+	double *cache = (double *)&h->met_bucket, got;
+	__atomic_load(cache, &got, __ATOMIC_RELAXED);
+	if (got > 0)
+		return got;
+	got = row_bucket_mean(h, n, MET_SAMPLE);
+	got = got > 0 ? got : 1;
+	__atomic_store(cache, &got, __ATOMIC_RELAXED);
+	return got;
+}
 
 static double lsh_filter_cost(const vdb_index *ix, const vdb_search_opts *o, size_t nq,
                               size_t n_allow, int threads, unsigned *knob)
@@ -801,25 +866,27 @@ static double lsh_filter_cost(const vdb_index *ix, const vdb_search_opts *o, siz
 	*knob = (unsigned)p;
 	double n = (double)ix->count, d = ix->dim, share = (double)n_allow / n;
 	double want = (double)(n_allow < o->k ? n_allow : o->k);
-	double bucket = n / every, visits = 0, cand = 0, ranked = 0;
-	bool all = false;
-	for (double first = 0;;) {
-		visits += p * h->tables;
-		cand = h->tables * bucket * (HOME_SKEW + (p - 1) * PROBE_SKEW);
-		cand = cand < n ? cand : n;
-		first = first > 0 ? first : cand;
-		if ((cand * share >= want && 2 * cand * share >= first) || p >= every)
-			break;
-		p = 2 * p < every ? 2 * p : every;
-		if (p * h->tables * SCAN_PROBES >= (double)n_allow) {
-			all = true;
-			break;
-		}
-	}
+	double home = bucket_met(h, ix->count), visits = 0, cand = 0, ranked = 0;
+	double further = sqrt(home * n / every);
+	/* rows met at p probes; the probes at which a query has met enough
+	 * (as a real number: queries stop on either side of it, and a step of
+	 * the doubling would make the estimate jump there), having visited
+	 * each probe count's buckets on the way (2 wide - p a table) */
+	double per = h->tables * PROBE_MET * further, base = h->tables * HOME_MET * home - per;
+	double first = base + p * per, need = first / 2 > want ? first / 2 : want;
+	double wide = share > 0 && need / share > first ? (need / share - base) / per : p;
+	wide = wide < every ? wide : every;
+	bool all = wide > p && wide * h->tables * SCAN_PROBES >= (double)n_allow;
+	if (all) /* probing stops where ranking every allowed row is as cheap */
+		wide = (double)n_allow / ((double)h->tables * SCAN_PROBES);
+	wide = wide > p ? wide : p;
+	visits = h->tables * (2 * wide - p);
+	cand = base + wide * per;
+	cand = cand < n ? cand : n;
 	ranked = all ? (double)n_allow : cand * share;
 	double row = d * VDB_PLAN_NS_VALUE + vdb_plan_fetch_ns(n * d * 4) + VDB_PLAN_NS_PUSH;
 	double ns = (double)h->tables * h->bits * d * VDB_PLAN_NS_VALUE +
-	            visits * (log2(n + 1) * vdb_plan_fetch_ns(n * 8.0 * h->tables)) +
+	            visits * (log2(n + 1) * (NS_STEP + vdb_plan_fetch_ns(n * 8.0 * h->tables))) +
 	            cand * 2 * VDB_PLAN_NS_TEST + ranked * row + (all ? n / 64 : 0);
 	/* each call's workspace: a tag per row, per thread */
 	double call = (double)threads * n * VDB_PLAN_NS_TEST / 8;

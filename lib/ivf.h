@@ -43,9 +43,12 @@ struct ivf_codec {
 	/* the tables derived from the codebooks (after appending, compacting) */
 	vdb_status (*tables)(struct ivf *f, vdb_metric m, uint32_t d);
 	/* scan the codes of the nl lists of w->pi into h (ids: positions when
-	 * by_pos, else rows) */
-	void (*scan)(const struct ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
-	             const uint64_t *allow, vdb_topk *h, bool by_pos);
+	 * by_pos, else rows); with allow (a row bitset), only allowed rows, and
+	 * returns how many the lists held (0 without) */
+	size_t (*scan)(const struct ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
+	               const uint64_t *allow, vdb_topk *h, bool by_pos);
+	/* bytes of ivf_ws.table scan uses (after tables()) */
+	size_t (*scratch)(const struct ivf *f);
 	/* free what tables() made in f->fast (NULL: nothing) */
 	void (*free)(struct ivf *f);
 };
@@ -80,8 +83,7 @@ typedef struct ivf {
 struct ivf_ws {
 	float *q;        /* the query (normalised for cosine) */
 	float *r;        /* residual query - centroid (ivfpq, l2) */
-	/* ivfpq: 2 x m x 256, the query's table and (8-bit l2) a list's,
-	 * made here when another thread is making it (index_ivfpq.c) */
+	/* ivfpq: the scan's tables (codec->scratch bytes) */
 	float *table;
 	double *pd, *hd, *cd;
 	int64_t *pi, *hi, *ci;

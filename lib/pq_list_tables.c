@@ -11,7 +11,7 @@
  * query pays for the lists it probes, not all of them (1M x 128, nlist
  * 4000, pq-m 16: 62 MB and 0.1 s of CPU at open, before). Queries run in
  * parallel on one index: a per-list atomic state says whether a table is
- * made; its maker publishes it with a release store.
+ * made (list_once.h, as 4-bit's packed codes and tables, pq_fast.c).
  */
 #include "pq_list_tables.h"
 #include <float.h>
@@ -92,20 +92,17 @@ const float *vdb_pq_list_table_make(vdb_pq_list_tables *t, const ivf *f, uint32_
                                     float *mine)
 {
 	float *tab = t->tab + (size_t)l * f->pq_q.m * VDB_PQ_KSUB;
-	uint8_t s = __atomic_load_n(&t->state[l], __ATOMIC_ACQUIRE);
-	if (s == VDB_LT_READY)
+	switch (vdb_list_claim(t->state, l)) {
+	case VDB_LIST_READ:
 		return tab;
-	if (s == VDB_LT_UNMADE &&
-	    __atomic_compare_exchange_n(&t->state[l], &s, VDB_LT_MAKING, false, __ATOMIC_ACQUIRE,
-	                                __ATOMIC_ACQUIRE)) {
+	case VDB_LIST_MAKE:
 		make(f, t->norms, l, d, tab);
-		__atomic_store_n(&t->state[l], VDB_LT_READY, __ATOMIC_RELEASE);
+		vdb_list_made(t->state, l);
 		return tab;
+	default:
+		make(f, t->norms, l, d, mine);
+		return mine;
 	}
-	if (s == VDB_LT_READY) /* made between the load and the exchange */
-		return tab;
-	make(f, t->norms, l, d, mine);
-	return mine;
 }
 
 void vdb_pq_list_tables_free(vdb_pq_list_tables *t)

@@ -3,9 +3,7 @@
 #ifndef VDB_PQ_LIST_TABLES_H
 #define VDB_PQ_LIST_TABLES_H
 #include "ivf.h"
-
-/* A list's table: not made, being made by one thread, readable. */
-enum { VDB_LT_UNMADE, VDB_LT_MAKING, VDB_LT_READY };
+#include "list_once.h"
 
 typedef struct {
 	float *tab;      /* nlist x m x 256, list l's valid once state[l] is VDB_LT_READY */

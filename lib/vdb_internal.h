@@ -71,6 +71,13 @@ typedef struct {
 	 * i's entries, modulo 2^16; bit i of the result: out[i] <= thr. */
 	uint32_t (*pq4_block)(const uint8_t *codes, const uint8_t *lut, size_t m, uint16_t thr,
 	                      uint16_t *out);
+	/* The float tables a + b (b NULL: a; m x 16) quantized to bytes in lut:
+	 * t ~ low_s + delta * lut, m times the largest byte below 2^16; t (m x
+	 * 16 + m floats) is scratch, and may be a. Returns delta (0: all
+	 * entries of each subspace equal, or not finite), *lo the sum of the
+	 * low_s. Every level gives the same bytes, delta and lo. */
+	double (*pq4_quantize)(const float *a, const float *b, size_t m, float *t, uint8_t *lut,
+	                       double *lo);
 } vdb_kernels;
 
 const vdb_kernels *vdb_kernels_get(void);

@@ -6,8 +6,11 @@ computes their exact top 10 with FAISS IndexFlatL2 (added a million rows at a
 time), then for each configuration builds one index with vdb-build (wall time,
 peak RSS from GNU time, file size) and measures with vdb-eval check at two
 search settings: recall@10 and one-query latency p50/p99 on one thread; and
-queries/s of the whole batch on every thread (vdb-query -v). The generated files are kept
-in --work for the next run (delete them with --clean).
+queries/s of the whole batch on every thread (vdb-query -v); and, where this process may
+drop the page cache (root), the peak RSS and wall time of the whole batch on one thread from a
+cold cache (what a query touches, with the kernel's read-ahead, rather than the pages of a file
+that was just written). The generated files are kept in --work for the next run (delete them
+with --clean).
 """
 import argparse, os, re, shutil, sys, time
 import numpy as np
@@ -76,6 +79,17 @@ CONFIGS = {
 }
 
 
+def drop_caches():
+    """Empty the page cache (root only); whether it was."""
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
 def mb(x):
     return f"{x / 2**20:,.0f} MB" if x is not None else "?"
 
@@ -90,8 +104,8 @@ def main():
           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
           f"data and ground truth (FAISS IndexFlatL2) ready in {time.perf_counter() - t0:.0f} s\n")
     print("| config | build s | build peak RSS | file | setting | recall@10 | p50 ms | p99 ms | "
-          "query peak RSS | batch q/s, all threads |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "query peak RSS | batch q/s, all threads | cold cache, 1 thread: peak RSS, s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in a.configs.split(","):
         args, knob, settings = CONFIGS[name]
         idx = os.path.join(a.work, f"{tag}_{name}.vdb")
@@ -107,9 +121,14 @@ def main():
                           c.out)
             q = Run([os.path.join(BIN, "vdb-query"), "-v", "-x", idx, "-k", "10", knob, str(s), qf]).check()
             qps = re.search(r"\(([0-9]+) queries/s\)", q.err)
+            cold = "not measured (not root)"
+            if drop_caches():
+                r = Run([os.path.join(BIN, "vdb-query"), "-t", "1", "-x", idx, "-k", "10", knob, str(s), qf],
+                        rss=True).check()
+                cold = f"{mb(r.maxrss)}, {r.wall:.2f} s"
             print(f"| {name} | {b.wall:,.0f} | {mb(b.maxrss)} | {mb(size)} | {knob} {s} | "
                   f"{m.group(1) if m else '?'} | {m.group(2) if m else '?'} | {m.group(3) if m else '?'} | "
-                  f"{mb(c.maxrss)} | {qps.group(1) if qps else '?'} |", flush=True)
+                  f"{mb(c.maxrss)} | {qps.group(1) if qps else '?'} | {cold} |", flush=True)
         os.remove(idx)
     if a.clean:
         shutil.rmtree(a.work)

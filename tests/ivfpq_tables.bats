@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
-# ivfpq's per-list l2 tables (|r|^2 + 2<c, r> per code value) are made the
-# first time a query probes their list, never stored; older files that keep
-# them (PQPL) still open, are checked and searched.
+# ivfpq's per-list l2 tables (|r|^2 + 2<c, r> per code value), and 4-bit's
+# packed codes, are made the first time a query probes their list, never
+# stored; older files that keep them (PQPL) still open, are checked and
+# searched. A filtered scan counts the kept rows of its lists.
 
 load helpers
 
@@ -57,7 +58,10 @@ load helpers
 # nearest it among those of its NPROBE nearest lists (ties by list number),
 # by exact distance (double) to their reconstructions REC (--dump, fvecs),
 # ties by row; the lists (IVCE, IVOF, IVRW) read from the file with numpy.
-# Then one line: how many lists the queries before the last half probe.
+# Then one line: how many lists the queries before the last half probe; and
+# one: how many queries a filter keeping the rows with row % 20 < 10 would
+# search again wider (their lists hold fewer than half their rows, at least
+# 2K, kept).
 probed_ref() {
   local ce of rw
   ce=$(section_at "$1" IVCE); of=$(section_at "$1" IVOF); rw=$(section_at "$1" IVRW)
@@ -76,7 +80,7 @@ def fvecs(f):
 rec, q = fvecs(recf), fvecs(qf)
 cent = sec(sys.argv[6], "<f4").astype(np.float64).reshape(-1, q.shape[1])
 off, row = sec(sys.argv[7], "<u8"), sec(sys.argv[8], "<u4")
-seen = set()
+seen, wide = set(), 0
 for i, x in enumerate(q):
     dl = ((cent - x) ** 2).sum(1)
     lists = sorted(range(len(cent)), key=lambda l: (dl[l], l))[:nprobe]
@@ -85,8 +89,26 @@ for i, x in enumerate(q):
     rows = np.concatenate([row[off[l]:off[l + 1]] for l in lists])
     dr = ((rec[rows] - x) ** 2).sum(1)
     print(" ".join(str(r) for _, r in sorted(zip(dr, rows))[:k]))
+    wide += int((rows % 20 < 10).sum()) < (max(len(rows), 2 * k) + 1) // 2
 print(len(seen))
+print(wide)
 PY
+}
+
+# made_anyhow INDEX: the 40 queries of q.fvecs (dim 16) at k 5, nprobe 3
+# answer the same (ids and distances) in one process (the first queries
+# make the lists' tables, the later ones reuse them), each alone in a
+# process of its own (only its lists' made) and on 2 threads racing to make
+# them.
+made_anyhow() {
+  vdb-query -x "$1" -t 1 -k 5 --nprobe 3 q.fvecs >one
+  for i in $(seq 0 39); do
+    dd if=q.fvecs of=q1.fvecs bs=68 skip="$i" count=1 status=none
+    vdb-query -x "$1" -t 1 -k 5 --nprobe 3 q1.fvecs | jq -c '{ids, distances}'
+  done >alone
+  diff <(jq -c '{ids, distances}' one) alone
+  vdb-query -x "$1" -t 2 -k 5 --nprobe 3 q.fvecs >two
+  diff one two
 }
 
 @test "8-bit l2 tables made on a list's first probe: fresh queries, later ones and 2 threads all answer as a reference over the probed lists" {
@@ -99,19 +121,50 @@ PY
   probed_ref x.vdb rec.fvecs q.fvecs 5 3 >ref
   # the first half of the batch probes every list: the second half reads
   # tables made by earlier queries, the first half makes them
-  [ "$(tail -1 ref)" = 12 ]
-  head -n -1 ref >want
+  [ "$(tail -2 ref | head -1)" = 12 ]
+  head -n -2 ref >want
   # one process: the first queries make the tables, the later ones reuse them
   vdb-query -x x.vdb -t 1 -k 5 --nprobe 3 q.fvecs >one
   ids_of one >got
   diff want got
-  # each query alone, in a process of its own: only its lists' tables made
-  for i in $(seq 0 39); do
-    dd if=q.fvecs of=q1.fvecs bs=68 skip="$i" count=1 status=none
-    vdb-query -x x.vdb -t 1 -k 5 --nprobe 3 q1.fvecs | jq -c '{ids, distances}'
-  done >alone
-  diff <(jq -c '{ids, distances}' one) alone
-  # 2 threads racing to make the tables: the same ids and distances
-  vdb-query -x x.vdb -t 2 -k 5 --nprobe 3 q.fvecs >two
-  diff one two
+  made_anyhow x.vdb
+}
+
+@test "4-bit: codes packed and l2 tables made on a list's first probe: fresh queries, later ones and 2 threads all answer as a reference over the probed lists" {
+  random_fvecs base.fvecs 1200 16 41
+  random_fvecs q.fvecs 40 16 42
+  # --refine 60 re-ranks 300 rows, every row of the 3 probed lists (~100 a list):
+  # the answer is exact over them
+  vdb-build -q -T ivfpq -m l2 --nlist 12 --pq-m 4 --pq-bits 4 --refine 60 -t 1 -o x.vdb base.fvecs
+  [ "$(vdb-query -x x.vdb --info | jq -c .list_tables)" = '{"bytes":3072,"made":"on first probe"}' ]
+  probed_ref x.vdb base.fvecs q.fvecs 5 3 >ref
+  [ "$(tail -2 ref | head -1)" = 12 ]
+  head -n -2 ref >want
+  vdb-query -x x.vdb -t 1 -k 5 --nprobe 3 q.fvecs >one
+  ids_of one >got
+  diff want got
+  # codes only (the packed codes and quantized tables decide)
+  vdb-build -q -T ivfpq -m l2 --nlist 12 --pq-m 4 --pq-bits 4 -t 1 -o c.vdb base.fvecs
+  made_anyhow c.vdb
+}
+
+@test "filtered ivfpq (8- and 4-bit): the scan counts its lists' kept rows; the queries searched again wider are those a reference counts" {
+  random_fvecs base.fvecs 1200 16 51
+  random_fvecs q.fvecs 40 16 52
+  perl -e 'open(my $h, "<:raw", $ARGV[0]) or die; local $/; my $b = <$h>; my $i = 0;
+    while (length $b) { my $d = unpack("l<", $b); my @v = unpack("f<$d", substr($b, 4));
+      $b = substr($b, 4 + 4 * $d);
+      printf "{\"id\": \"r%d\", \"vector\": [%s], \"metadata\": {\"m\": %d}}\n",
+        $i, join(",", @v), $i % 20; $i++ }' base.fvecs >m.jsonl
+  for bits in 8 4; do
+    vdb-build -q -T ivfpq --nlist 12 --pq-m 4 --pq-bits $bits --refine 4 -t 1 -o x.vdb m.jsonl
+    for np in 1 2; do
+      want=$(probed_ref x.vdb base.fvecs q.fvecs 5 $np | tail -1)
+      vdb-query -x x.vdb -t 1 -k 5 --nprobe $np --filter-path index --filter 'm < 10' -v \
+        q.fvecs 2>err >/dev/null
+      n=$(sed -nE 's/^vdb-query: ([0-9]+) queries searched again wider$/\1/p' err)
+      echo "$bits bits, nprobe $np: ${n:-0} searched again, reference $want"
+      [ "${n:-0}" = "$want" ]
+    done
+  done
 }

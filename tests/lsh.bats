@@ -77,6 +77,17 @@ load helpers
   # 4 tables of 64 buckets; the non-empty ones hold each row once a table
   jq -e '.bucket_sizes | .buckets == 256 and .empty >= 0 and .empty < 256 and .max >= .mean' info
   jq -e '.bucket_sizes | ((.buckets - .empty) * .mean - 4000 | fabs) < 0.01' info
+  # the bucket a row is in holds on average the sum over the rows of its
+  # bucket's size (what the planner expects a query to meet), from the keys
+  off=$(jq '.sections[] | select(.kind == "LSKY") | .offset' info)
+  want=$(python3 -c "
+import collections, struct
+with open('w.vdb', 'rb') as f:
+    f.seek($off)
+    k = struct.unpack('<4000I', f.read(16000))
+print(sum(c * c for t in range(4) for c in collections.Counter(k[t * 1000:(t + 1) * 1000]).values()) / 4000)")
+  jq -e --argjson w "$want" '.bucket_sizes.row_mean - $w | fabs < 1e-9' info
+  jq -e '.bucket_sizes.row_mean > .bucket_sizes.mean' info
   # ids come back verbatim
   vdb-query -x w.vdb -k 3 --probes 4 "$D/words_query20.jsonl" | jq -e '.ids | all(type == "string")'
 }

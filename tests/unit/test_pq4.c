@@ -4,7 +4,9 @@
  * 300, misaligned codes and tables, random and extreme tables (all 0, all
  * 255, sums wrapping past 2^16), every threshold edge. Then the table
  * quantization (vdb_pq4_quantize): the integer sums stay within m/2 steps
- * of the float sums, and never exceed 2^16 - 1. */
+ * of the float sums, and never exceed 2^16 - 1; every level quantizes as
+ * the scalar does, bit for bit, on random and adversarial tables (huge,
+ * tiny, equal, signed zeros, infinities, NaN, m past 257). */
 #include "tap.h"
 #include "vdb_internal.h"
 #include "pq_fast.h"
@@ -75,6 +77,12 @@ static int check_level(const vdb_kernels *k)
 	return bad;
 }
 
+/* the scalar reference of the tables' quantization */
+static double Q(const float *a, const float *b, size_t m, float *t, uint8_t *lut, double *lo)
+{
+	return vdb_kernels_level("scalar")->pq4_quantize(a, b, m, t, lut, lo);
+}
+
 static void check_quantize(void)
 {
 	static float t[MAXM * 16], half[MAXM * 16], scratch[MAXM * 17];
@@ -86,8 +94,8 @@ static void check_quantize(void)
 			t[i] = ((float)(rnd() % 20001) / 10000.0f - 1.0f) * scale;
 			half[i] = t[i] / 2; /* exact: quantized as half + half */
 		}
-		double lo, delta = m % 2 ? vdb_pq4_quantize(t, NULL, m, scratch, lut, &lo)
-		                         : vdb_pq4_quantize(half, half, m, scratch, lut, &lo);
+		double lo, delta = m % 2 ? Q(t, NULL, m, scratch, lut, &lo)
+		                         : Q(half, half, m, scratch, lut, &lo);
 		unsigned maxsum = 0;
 		for (size_t s = 0; s < m; s++) {
 			unsigned mx = 0;
@@ -117,11 +125,47 @@ static void check_quantize(void)
 	for (int i = 0; i < 32; i++)
 		flat[i] = 3.0f;
 	double lo;
-	ok(vdb_pq4_quantize(flat, NULL, 2, scratch, lut, &lo) == 0 && lo == 6.0 && !lut[0] && !lut[31],
+	ok(Q(flat, NULL, 2, scratch, lut, &lo) == 0 && lo == 6.0 && !lut[0] && !lut[31],
 	   "vdb_pq4_quantize: equal entries give step 0, the sum of the lows, zero bytes");
 	flat[5] = INFINITY;
-	ok(vdb_pq4_quantize(flat, NULL, 2, scratch, lut, &lo) == 0 && !lut[5],
+	ok(Q(flat, NULL, 2, scratch, lut, &lo) == 0 && !lut[5],
 	   "vdb_pq4_quantize: an infinite entry gives step 0, not undefined bytes");
+}
+
+enum { Q_RANDOM, Q_HUGE, Q_TINY, Q_FLAT, Q_ZEROS, Q_INF, Q_NAN, Q_KINDS };
+
+static int check_quantize_level(const vdb_kernels *k)
+{
+	static float a[MAXM * 16], b[MAXM * 16], ts[MAXM * 17], tk[MAXM * 17];
+	static uint8_t ls[MAXM * 16], lk[MAXM * 16];
+	int bad = 0;
+	for (int kind = Q_RANDOM; kind < Q_KINDS; kind++)
+		for (size_t m = 1; m <= MAXM; m += m < 20 ? 1 : 7) {
+			for (size_t i = 0; i < m * 16; i++) {
+				float r = (float)(rnd() % 20001) / 10000.0f - 1.0f;
+				a[i] = kind == Q_HUGE ? r * 3e38f : kind == Q_TINY ? r * 1e-38f
+				       : kind == Q_FLAT ? 2.5f : kind == Q_ZEROS ? (rnd() & 1 ? 0.0f : -0.0f) : r;
+				b[i] = kind == Q_ZEROS ? -0.0f : (float)(rnd() % 2001) / 1000.0f - 1.0f;
+			}
+			if (kind == Q_INF)
+				a[rnd() % (m * 16)] = rnd() & 1 ? INFINITY : -INFINITY;
+			if (kind == Q_NAN)
+				a[rnd() % (m * 16)] = NAN;
+			for (int withb = 0; withb < 2; withb++) {
+				double los, lok;
+				memset(ls, 0x5a, sizeof ls), memset(lk, 0xa5, sizeof lk);
+				double ds = Q(a, withb ? b : NULL, m, ts, ls, &los);
+				double dk = k->pq4_quantize(a, withb ? b : NULL, m, tk, lk, &lok);
+				bool same_lo = los == lok || (isnan(los) && isnan(lok));
+				if (memcmp(&ds, &dk, sizeof ds) || !same_lo || memcmp(ls, lk, m * 16) ||
+				    memcmp(ts, tk, m * 16 * sizeof(float)))
+					bad++;
+			}
+		}
+	ok(bad == 0, "%s pq4_quantize equals the scalar bit for bit (bytes, step, low sum, the "
+	   "summed table): random, huge, tiny, equal, signed zeros, inf, NaN; m=1..%d (%d differ)",
+	   k->name, MAXM, bad);
+	return bad;
 }
 
 int main(void)
@@ -130,7 +174,7 @@ int main(void)
 	for (size_t i = 0; i < sizeof levels / sizeof *levels; i++) {
 		const vdb_kernels *k = vdb_kernels_level(levels[i]);
 		if (k)
-			check_level(k);
+			check_level(k), check_quantize_level(k);
 		else
 			skip(levels[i]);
 	}

@@ -1,5 +1,6 @@
 /* test_threads.c — vdb.h's promise: an opened index may be searched from
- * several threads at once. Each index type (flat, hnsw, ivf, ivfpq, lsh),
+ * several threads at once. Each index type (flat, hnsw, ivf, ivfpq with 8-
+ * and 4-bit codes, lsh),
  * opened once, is searched by NTHREADS pthreads at the same time, batched
  * and one query per call, without a filter and with two (one that keeps
  * few rows: the exact path; one that keeps most: the index's own filtered
@@ -26,7 +27,7 @@
 #define NQ 40       /* queries */
 #define K 10
 #define NTHREADS 4
-#define NTYPES 5
+#define NTYPES 6
 #define NFILTERS 3
 
 /* ===== Process-wide state, counted ===== */
@@ -76,7 +77,7 @@ char *setlocale(int category, const char *locale)
 }
 
 /* ===== The data, the indexes and the answers alone ===== */
-static const char *types[NTYPES] = { "flat", "hnsw", "ivf", "ivfpq", "lsh" };
+static const char *types[NTYPES] = { "flat", "hnsw", "ivf", "ivfpq", "lsh", "ivfpq" };
 static const char *filter_text[NFILTERS] = { NULL, "cat == 1", "cat != 1" };
 static vdb_filter *filters[NFILTERS];
 static vdb_index *ix[NTYPES];
@@ -129,14 +130,16 @@ static vdb_status build_one(int t, const char *data, vdb_index **out)
 	o.type = types[t];
 	if (t == 1)
 		vdb_build_opts_set(&o, "M", 8), vdb_build_opts_set(&o, "ef_construction", 64);
-	if (t == 2 || t == 3)
+	if (t == 2 || t == 3 || t == 5)
 		vdb_build_opts_set(&o, "nlist", 16);
+	if (t == 5) /* 4-bit codes, not re-ranked: the packed codes and tables decide */
+		vdb_build_opts_set(&o, "pq_bits", 4), vdb_build_opts_set(&o, "pq_m", 8);
 	vdb_index *built = NULL;
 	if (!s)
 		s = vdb_index_build(&built, &v, &o);
 	vdb_vecs_free(&v);
 	char path[128];
-	snprintf(path, sizeof path, "%s/%s.vdb", dir, types[t]);
+	snprintf(path, sizeof path, "%s/%s%d.vdb", dir, types[t], t);
 	if (!s)
 		s = vdb_index_save(built, path);
 	vdb_index_close(built);
@@ -232,13 +235,17 @@ int main(void)
 			kept &= want_id[t][1][0][i] >= 0 && want_id[t][1][0][i] % 5 == 1;
 	ok(kept, "the filtered answers are rows the filter keeps");
 
-	/* ivfpq's l2 tables are made on a list's first probe: opened again,
-	 * none is made yet, and the threads below race to make them */
-	char again[128];
-	snprintf(again, sizeof again, "%s/ivfpq.vdb", dir);
-	vdb_index_close(ix[3]);
-	if (!ok(vdb_index_open(&ix[3], again) == VDB_OK, "ivfpq opens again, its tables unmade"))
-		return done_testing();
+	/* ivfpq's l2 tables (and 4-bit's packed codes) are made on a list's
+	 * first probe: opened again, none is made yet, and the threads below
+	 * race to make them */
+	for (int t = 3; t < NTYPES; t += 2) {
+		char again[128];
+		snprintf(again, sizeof again, "%s/%s%d.vdb", dir, types[t], t);
+		vdb_index_close(ix[t]);
+		if (!ok(vdb_index_open(&ix[t], again) == VDB_OK, "%s opens again, its tables unmade",
+		        t == 3 ? "ivfpq" : "4-bit ivfpq"))
+			return done_testing();
+	}
 
 	counting_reads = 1;
 	pthread_t th[NTHREADS];
@@ -271,14 +278,14 @@ int main(void)
 	mode_t old = umask(027);
 	struct stat sb;
 	char path[128];
-	snprintf(path, sizeof path, "%s/flat.vdb", dir);
+	snprintf(path, sizeof path, "%s/flat0.vdb", dir);
 	int saved = vdb_index_save(ix[0], path) == VDB_OK && stat(path, &sb) == 0;
 	unsigned mode = saved ? (unsigned)(sb.st_mode & 0777) : 0;
 	ok(mode == 0640, "an index saved under umask 027 is 0640 (%o)", mode);
 	umask(old);
 
 	for (int t = 0; t < NTYPES; t++) {
-		snprintf(path, sizeof path, "%s/%s.vdb", dir, types[t]);
+		snprintf(path, sizeof path, "%s/%s%d.vdb", dir, types[t], t);
 		vdb_index_close(ix[t]);
 		unlink(path);
 	}
