@@ -28,7 +28,7 @@ static bool always(void)
 #define KERNEL_SLOTS(X)                                                           \
 	X(l2sq) X(l2sq_many) X(dot) X(dot_many) X(cosine) X(hamming) X(hamming_many) X(next_below) X(l2sq_f64) \
 	X(dot_f64) X(l2sq_sq8) \
-	X(dot_sq8) X(l2sq_f16) X(dot_f16) X(decode_sq8) X(decode_f16) X(l2sq_u8) X(dot_u8) \
+	X(dot_sq8) X(l2sq_f16) X(dot_f16) X(decode_sq8) X(decode_f16) X(l2sq_u8) X(l2sq_u8_many) X(dot_u8) \
 	X(pq4_block) X(pq4_quantize)
 #define COUNT_SLOT(f) +1
 _Static_assert(sizeof(vdb_kernels) == (1 KERNEL_SLOTS(COUNT_SLOT)) * sizeof(void *),

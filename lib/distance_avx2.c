@@ -440,9 +440,14 @@ static inline uint32_t hsum_epi32(__m256i v)
 	return (uint32_t)_mm_cvtsi128_si32(s);
 }
 
+/* l2: |a - b| in bytes (max - min), widened by interleaving with zero (the
+ * lanes' order does not matter to a sum): three instructions fewer per 32
+ * bytes than widening a and b */
 static inline __m256i l2sq_u8_32(__m256i a, __m256i b, __m256i s)
 {
-	__m256i t0 = _mm256_sub_epi16(lo16(a), lo16(b)), t1 = _mm256_sub_epi16(hi16(a), hi16(b));
+	__m256i t = _mm256_sub_epi8(_mm256_max_epu8(a, b), _mm256_min_epu8(a, b));
+	__m256i z = _mm256_setzero_si256();
+	__m256i t0 = _mm256_unpacklo_epi8(t, z), t1 = _mm256_unpackhi_epi8(t, z);
 	return _mm256_add_epi32(s, _mm256_add_epi32(_mm256_madd_epi16(t0, t0),
 	                                            _mm256_madd_epi16(t1, t1)));
 }
@@ -498,6 +503,51 @@ static uint32_t dot_u8_avx2(const uint8_t *a, const uint8_t *b, size_t d)
 	return sum_u8(a, b, d, dot_u8_32);
 }
 
+/* Four rows against one query: the query's block loaded once for the four,
+ * four independent sums, one reduction for the four (hadd). */
+static inline void l2sq_u8_four(const uint8_t *q, const uint8_t *const r[4], size_t d,
+                                uint32_t *out)
+{
+	__m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+	size_t i = 0;
+	for (; i + 32 <= d; i += 32) {
+		__m256i x = load32(q + i);
+		s0 = l2sq_u8_32(x, load32(r[0] + i), s0);
+		s1 = l2sq_u8_32(x, load32(r[1] + i), s1);
+		s2 = l2sq_u8_32(x, load32(r[2] + i), s2);
+		s3 = l2sq_u8_32(x, load32(r[3] + i), s3);
+	}
+	if (i < d) { /* the last 32 bytes, those already counted zeroed (d >= 32) */
+		static const int8_t ones[64] = { [32] = -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+			                         -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+			                         -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+		__m256i m = load32((const uint8_t *)ones + (d - i));
+		__m256i x = _mm256_and_si256(load32(q + d - 32), m);
+		s0 = l2sq_u8_32(x, _mm256_and_si256(load32(r[0] + d - 32), m), s0);
+		s1 = l2sq_u8_32(x, _mm256_and_si256(load32(r[1] + d - 32), m), s1);
+		s2 = l2sq_u8_32(x, _mm256_and_si256(load32(r[2] + d - 32), m), s2);
+		s3 = l2sq_u8_32(x, _mm256_and_si256(load32(r[3] + d - 32), m), s3);
+	}
+	/* lanes: s0 s0 s1 s1 s2 s2 s3 s3 per half, then s0 s1 s2 s3 per half */
+	__m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
+	__m128i t = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+	_mm_storeu_si128((__m128i *)out, t);
+}
+
+static void l2sq_u8_many_avx2(const uint8_t *q, const uint8_t *rows, size_t stride,
+                              const uint32_t *ids, size_t n, size_t d, uint32_t *out)
+{
+	size_t j = 0;
+	if (d >= 32)
+		for (; j + 4 <= n; j += 4) {
+			const uint8_t *r[4] = { rows + ids[j] * stride, rows + ids[j + 1] * stride,
+				                rows + ids[j + 2] * stride, rows + ids[j + 3] * stride };
+			l2sq_u8_four(q, r, d, out + j);
+		}
+	for (; j < n; j++)
+		out[j] = l2sq_u8_avx2(q, rows + ids[j] * stride, d);
+}
+
 const vdb_kernels vdb_kernels_avx2 = {
 	.name = "avx2",
 	.l2sq = l2sq_avx2,
@@ -517,6 +567,7 @@ const vdb_kernels vdb_kernels_avx2 = {
 	.decode_sq8 = decode_sq8_avx2,
 	.decode_f16 = decode_f16_avx2,
 	.l2sq_u8 = l2sq_u8_avx2,
+	.l2sq_u8_many = l2sq_u8_many_avx2,
 	.dot_u8 = dot_u8_avx2,
 	.pq4_block = vdb_pq4_block_avx2,
 	.pq4_quantize = vdb_pq4_quantize_avx2,

@@ -233,6 +233,13 @@ static uint32_t l2sq_u8_scalar(const uint8_t *a, const uint8_t *b, size_t d)
 	return s;
 }
 
+static void l2sq_u8_many_scalar(const uint8_t *q, const uint8_t *rows, size_t stride,
+                                const uint32_t *ids, size_t n, size_t d, uint32_t *out)
+{
+	for (size_t j = 0; j < n; j++)
+		out[j] = l2sq_u8_scalar(q, rows + ids[j] * stride, d);
+}
+
 static uint32_t dot_u8_scalar(const uint8_t *a, const uint8_t *b, size_t d)
 {
 	uint32_t s = 0;
@@ -260,6 +267,7 @@ const vdb_kernels vdb_kernels_scalar = {
 	.decode_sq8 = decode_sq8_scalar,
 	.decode_f16 = decode_f16_scalar,
 	.l2sq_u8 = l2sq_u8_scalar,
+	.l2sq_u8_many = l2sq_u8_many_scalar,
 	.dot_u8 = dot_u8_scalar,
 	.pq4_block = vdb_pq4_block_scalar,
 	.pq4_quantize = vdb_pq4_quantize_scalar,

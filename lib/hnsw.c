@@ -38,10 +38,13 @@ struct hnsw_ws {
 	uint16_t *tags;     /* visited[i] == gen */
 	uint16_t gen;
 	size_t n;
-	cand *pool;         /* the beam, sorted by d */
+	cand *pool;         /* the beam, sorted by d; pool[-1] a sentinel (-inf), and
+	                     * room for M0 + 1 entries beyond ef (pool_merge) */
+	cand *pool_mem;
 	size_t cap;
 	cand *sel;          /* neighbour selection scratch */
 	uint32_t *nbuf;     /* a link list copied under its lock, or the unvisited links */
+	uint32_t *dbuf;     /* codes: the distances of nbuf's nodes (l2sq_u8_many) */
 	float *q;           /* the query, normalised for cosine and prepared for the rows */
 	float *p2;          /* a node's vector as a query (neighbour selection) */
 	cand *heap;         /* filtered search: the candidates, a min-heap, grown */
@@ -159,14 +162,19 @@ hnsw_ws *vdb_hnsw_ws_new(const hnsw_graph *g, size_t ef)
 	w->cap = ef;
 	w->dim = g->dim;
 	w->tags = calloc(g->n ? g->n : 1, sizeof *w->tags);
-	w->pool = malloc((ef + 1) * sizeof *w->pool);
+	w->pool_mem = malloc((ef + (size_t)g->M0 + 2) * sizeof *w->pool_mem);
+	if (w->pool_mem) {
+		w->pool_mem[0] = (cand){ -INFINITY, 0 };
+		w->pool = w->pool_mem + 1;
+	}
 	w->sel = malloc(((size_t)g->M0 + 1 + ef) * sizeof *w->sel);
 	w->nbuf = malloc(((size_t)g->M0 + 1) * sizeof *w->nbuf);
+	w->dbuf = malloc(((size_t)g->M0 + 1) * sizeof *w->dbuf);
 	w->q = malloc((size_t)g->dim * sizeof *w->q);
 	w->p2 = malloc((size_t)g->dim * sizeof *w->p2);
 	w->heap_cap = 4 * (ef + (size_t)g->M0);
 	w->heap = malloc(w->heap_cap * sizeof *w->heap);
-	if (!w->tags || !w->pool || !w->sel || !w->nbuf || !w->q || !w->p2 || !w->heap) {
+	if (!w->tags || !w->pool || !w->sel || !w->nbuf || !w->dbuf || !w->q || !w->p2 || !w->heap) {
 		vdb_hnsw_ws_free(w);
 		return NULL;
 	}
@@ -183,9 +191,10 @@ void vdb_hnsw_ws_free(hnsw_ws *w)
 	if (!w)
 		return;
 	free(w->tags);
-	free(w->pool);
+	free(w->pool_mem);
 	free(w->sel);
 	free(w->nbuf);
+	free(w->dbuf);
 	free(w->q);
 	free(w->p2);
 	free(w->heap);
@@ -268,8 +277,10 @@ static inline void greedy(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w,
 	while (moved) {
 		moved = false;
 		uint32_t c = read_links(g, *ep, lc, w->nbuf);
+		if (g->codes)
+			K->l2sq_u8_many((const uint8_t *)q, g->l0, g->stride, w->nbuf, c, g->dim, w->dbuf);
 		for (uint32_t j = 0; j < c; j++) {
-			float d = rank_dist(g, K, q, bias, w->nbuf[j]);
+			float d = g->codes ? (float)w->dbuf[j] : rank_dist(g, K, q, bias, w->nbuf[j]);
 			if (d < *dep) {
 				*dep = d;
 				*ep = w->nbuf[j];
@@ -315,8 +326,11 @@ static inline size_t pool_insert(cand *pool, size_t *size, size_t ef, float d, u
 /* Insert the m entries of in (reordered here) into the sorted pool of at
  * most ef: the pool pool_insert would leave, one at a time in in's order
  * (equal distances after those already there). Returns the lowest place an
- * entry took, or ef when none fits. */
-static size_t pool_merge(cand *pool, size_t *size, size_t ef, cand *in, size_t m)
+ * entry took, or ef when none fits. From the back, the largest entry
+ * first: the pool's entries beyond it move up by the entries left, in one
+ * tight loop each (pool[-1] is a sentinel below every distance; entries
+ * pushed beyond ef land in the pool's spare room and drop out). */
+static inline size_t pool_merge(cand *pool, size_t *size, size_t ef, cand *in, size_t m)
 {
 	for (size_t a = 1; a < m; a++) { /* stable: equal distances keep their order */
 		cand x = in[a];
@@ -325,22 +339,28 @@ static size_t pool_merge(cand *pool, size_t *size, size_t ef, cand *in, size_t m
 			in[b] = in[b - 1];
 		in[b] = x;
 	}
-	size_t n = *size, k = n + m, i = n, b = m, low = ef;
-	while (b > 0) { /* from the back; entries placed at ef or beyond drop out */
-		cand x;
-		k--;
-		if (i > 0 && pool[i - 1].d > in[b - 1].d) {
-			x = pool[--i];
-		} else {
-			x = in[--b];
-			if (k < ef)
-				low = k;
-		}
-		if (k < ef)
-			pool[k] = x;
+	size_t n = *size, i = n;
+	for (size_t b = m; b-- > 0;) {
+		float d = in[b].d;
+		for (; pool[i - 1].d > d; i--)
+			pool[i + b] = pool[i - 1];
+		pool[i + b] = in[b];
 	}
 	*size = n + m < ef ? n + m : ef;
-	return low;
+	return m && i < ef ? i : ef;
+}
+
+/* The distance of the j-th of the c unvisited links nb: computed already
+ * (codes: w->dbuf), or now, the next one's vector requested. */
+static inline float link_dist(const hnsw_graph *g, const vdb_kernels *K, const hnsw_ws *w,
+                              const float *q, float bias, const uint32_t *nb, uint32_t c,
+                              uint32_t j)
+{
+	if (g->codes)
+		return (float)w->dbuf[j];
+	if (j + 1 < c)
+		prefetch_vec(g, nb[j + 1]);
+	return rank_dist(g, K, q, bias, nb[j]);
 }
 
 /* Beam search of width ef on layer lc from ep; leaves the pool sorted and
@@ -374,16 +394,24 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w,
 			uint32_t cnt = load_count(lk);
 			if (cnt > g->M0)
 				cnt = g->M0;
+			/* without branches: whether a link was visited is a coin
+			 * toss to the predictor (a link beyond the nodes, only in
+			 * a damaged file, reads and keeps node 0's tag) */
 			c = 0;
 			for (uint32_t j = 0; j < cnt; j++) {
 				uint32_t x = load_link(lk, j);
-				if (x < g->n && tags[x] != gen) {
-					tags[x] = gen;
-					nb[c++] = x;
-					__builtin_prefetch(g->l0 + (size_t)x * g->stride);
-					if (g->codes) /* a code of two lines: both, long before use */
-						__builtin_prefetch(g->l0 + (size_t)x * g->stride + 64);
-				}
+				bool in = x < g->n;
+				uint32_t xi = in ? x : 0;
+				uint16_t t = tags[xi];
+				bool fresh = in & (t != gen);
+				tags[xi] = fresh ? gen : t;
+				nb[c] = x;
+				c += fresh;
+			}
+			for (uint32_t j = 0; j < c; j++) {
+				__builtin_prefetch(g->l0 + (size_t)nb[j] * g->stride);
+				if (g->codes) /* a code of two lines: both, long before use */
+					__builtin_prefetch(g->l0 + (size_t)nb[j] * g->stride + 64);
 			}
 		} else {
 			uint32_t cnt = read_links(g, node, lc, nb);
@@ -395,15 +423,17 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w,
 					__builtin_prefetch(g->l0 + (size_t)nb[j] * g->stride);
 				}
 		}
+		/* codes: the node's distances in one call (the query's loads
+		 * shared, four sums at once) */
+		if (g->codes)
+			K->l2sq_u8_many((const uint8_t *)q, g->l0, g->stride, nb, c, g->dim, w->dbuf);
 		if (ef > POOL_LINEAR) {
 			/* a wide pool (a build's): the node's distances first, then one
 			 * merge moves the pool's tail once, not once per entry */
 			cand *in = w->sel;
 			size_t m = 0;
 			for (uint32_t j = 0; j < c; j++) {
-				if (j + 1 < c)
-					prefetch_vec(g, nb[j + 1]);
-				float dd = rank_dist(g, K, q, bias, nb[j]);
+				float dd = link_dist(g, K, w, q, bias, nb, c, j);
 				if (size < ef || dd < pool[size - 1].d)
 					in[m++] = (cand){ dd, nb[j] };
 			}
@@ -412,9 +442,7 @@ search_layer(const hnsw_graph *g, const vdb_kernels *K, hnsw_ws *w,
 				next = pos;
 		} else {
 			for (uint32_t j = 0; j < c; j++) {
-				if (j + 1 < c)
-					prefetch_vec(g, nb[j + 1]);
-				float dd = rank_dist(g, K, q, bias, nb[j]);
+				float dd = link_dist(g, K, w, q, bias, nb, c, j);
 				if (size < ef || dd < pool[size - 1].d) {
 					size_t pos = pool_insert(pool, &size, ef, dd, nb[j]);
 					if (pos < next)

@@ -59,6 +59,11 @@ typedef struct {
 	 * integer sum of (a[i] - b[i])^2, and of a[i] * b[i]. The distances of
 	 * a search on codes alone, where the query is quantized too. */
 	uint32_t (*l2sq_u8)(const uint8_t *a, const uint8_t *b, size_t d);
+	/* out[j] = l2sq_u8(q, rows + ids[j] * stride, d) for n rows picked by
+	 * id (a graph node's unvisited neighbours): the query's loads shared,
+	 * several sums at once */
+	void (*l2sq_u8_many)(const uint8_t *q, const uint8_t *rows, size_t stride,
+	                     const uint32_t *ids, size_t n, size_t d, uint32_t *out);
 	uint32_t (*dot_u8)(const uint8_t *a, const uint8_t *b, size_t d);
 	/* ===== 4-bit PQ fast-scan (pq_scan*.c) ===== */
 	/* One block of 32 codes of m sub-quantizers of 16 centroids against

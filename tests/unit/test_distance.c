@@ -499,6 +499,49 @@ static void byte_codes(const vdb_kernels *k)
 	   bad_dot);
 }
 
+/* l2sq_u8_many: rows picked by id from a table of rows `stride` apart (a
+ * graph's records, the code first), random and extreme codes (byte_of's
+ * rounds), every count 0..11 (the blocks of four and what is left), every
+ * length to 300, each id's row checked by the formula in 64 bits. The rows'
+ * bytes after the code are noise, which no sum may read. */
+static void byte_codes_many(const vdb_kernels *k)
+{
+	enum { ROWS = 16, MAXL = 300, STRIDE = MAXL + 37 };
+	static uint8_t q[MAXL + 1], t[ROWS * STRIDE + 1];
+	uint32_t ids[12], out[12];
+	int bad = 0;
+	for (int round = 0; round < 6 && !bad; round++)
+		for (size_t d = 1; d <= MAXL && !bad; d++) {
+			/* round 0 also against a query offset by one byte (unaligned) */
+			uint8_t *qq = q + (round == 0 && d % 2);
+			for (size_t i = 0; i < d; i++)
+				qq[i] = byte_of(round, i, 0);
+			for (size_t r = 0; r < ROWS; r++)
+				for (size_t i = 0; i < STRIDE; i++)
+					t[r * STRIDE + i] = i < d ? byte_of(round, i + r, 1) : (uint8_t)(rnd() * 128 + 128);
+			for (size_t n = 0; n <= 11 && !bad; n++) {
+				for (size_t j = 0; j < n; j++)
+					ids[j] = (uint32_t)((rnd() + 1) * ROWS / 2) % ROWS;
+				for (size_t j = 0; j <= n && j < 12; j++)
+					out[j] = 0xdeadbeefu;
+				k->l2sq_u8_many(qq, t, STRIDE, ids, n, d, out);
+				for (size_t j = 0; j < n && !bad; j++) {
+					uint64_t l2 = 0;
+					for (size_t i = 0; i < d; i++) {
+						int64_t x = (int64_t)qq[i] - t[ids[j] * STRIDE + i];
+						l2 += (uint64_t)(x * x);
+					}
+					if (out[j] != l2)
+						bad = (int)d;
+				}
+				if (n < 12 && out[n] != 0xdeadbeefu) /* nothing written beyond n */
+					bad = (int)d;
+			}
+		}
+	ok(!bad, "%s l2sq_u8_many is the exact sum of each row picked, random and extreme codes "
+	   "(first bad d=%d)", k->name, bad);
+}
+
 static void coded(const vdb_kernels *k, const vdb_kernels *ref)
 {
 	static float qb[MAXD + 8], stepb[MAXD + 8], dec[MAXD];
@@ -585,6 +628,7 @@ int main(void)
 	decoders(scalar, scalar);
 	coded(scalar, NULL);
 	byte_codes(scalar);
+	byte_codes_many(scalar);
 	extremes(scalar);
 	l2sq_many(scalar, scalar);
 	/* every SIMD level this machine runs, against the scalar reference */
@@ -604,6 +648,7 @@ int main(void)
 		decoders(k, scalar);
 		coded(k, scalar);
 		byte_codes(k);
+		byte_codes_many(k);
 		extremes(k);
 		l2sq_many(k, scalar);
 	}
