@@ -342,8 +342,10 @@ static inline size_t pool_merge(cand *pool, size_t *size, size_t ef, cand *in, s
 	size_t n = *size, i = n;
 	for (size_t b = m; b-- > 0;) {
 		float d = in[b].d;
-		for (; pool[i - 1].d > d; i--)
-			pool[i + b] = pool[i - 1];
+		/* (pool + i)[-1]: at i = 0 the sentinel, a signed step back
+		 * (pool[i - 1] would wrap i - 1 around SIZE_MAX) */
+		for (; (pool + i)[-1].d > d; i--)
+			pool[i + b] = (pool + i)[-1];
 		pool[i + b] = in[b];
 	}
 	*size = n + m < ef ? n + m : ef;
