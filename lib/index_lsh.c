@@ -513,14 +513,18 @@ static void visit(const lsh *h, lsh_ws *w, size_t n, size_t t, uint32_t key, uin
 }
 
 /* The home bucket of table t, then probes - 1 more in the order of the
- * bits least sure of their side (Lv et al.'s shift/expand generation). */
+ * bits least sure of their side (Lv et al.'s shift/expand generation);
+ * the first `from` of them were visited by an earlier pass of the query:
+ * their order is made again (a few heap steps each), but their buckets
+ * are not searched again (a binary search each, for rows all tagged). */
 static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t probes,
-                        uint32_t d, vdb_exact_filter *ef, vdb_topk *top)
+                        size_t from, uint32_t d, vdb_exact_filter *ef, vdb_topk *top)
 {
 	const uint32_t b = h->bits;
 	const float *p = w->p + t * b;
 	uint32_t home = key_of(p, b);
-	visit(h, w, n, t, home, d, ef, top);
+	if (from == 0)
+		visit(h, w, n, t, home, d, ef, top);
 	if (probes < 2)
 		return;
 	/* positions by |p| ascending (insertion sort of at most 32) */
@@ -544,7 +548,8 @@ static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t prob
 		topk_pop(hp, &key, &set);
 		double score = -key;
 		uint32_t flip = (uint32_t)set, last = (uint32_t)(set >> 32);
-		visit(h, w, n, t, home ^ flip, d, ef, top);
+		if (got >= from)
+			visit(h, w, n, t, home ^ flip, d, ef, top);
 		uint32_t nx = last + 1;
 		if (nx >= b)
 			continue;
@@ -557,9 +562,10 @@ static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t prob
 
 /* A query whose probes find fewer than `want` rows (k, or every row that
  * may be returned when fewer: allowed rows when filtered, else all) probes
- * twice as many buckets (the tags keep the rows already ranked), until
- * probing would cost more than ranking every remaining row, a probe (a
- * binary search and a bucket) counted as SCAN_PROBES rankings of a row:
+ * twice as many buckets (searching only the new ones: the tags keep the
+ * rows already ranked), until probing would cost more than ranking every
+ * remaining row, a probe (a binary search and a bucket) counted as
+ * SCAN_PROBES rankings of a row:
  * then it ranks them all, and has the exact answer. Filtered, it does so
  * too while the buckets held fewer allowed rows than half the rows its
  * first probes met, as ivf does (vdb_ivf_search_allowed): a filter thins
@@ -623,13 +629,14 @@ static bool search_one(const vdb_index *ix, const lsh *h, lsh_ws *w, const float
 	const size_t every = h->bits < 32 ? (size_t)1 << h->bits : SIZE_MAX;
 	bool wider = false;
 	w->met = w->kept = 0;
-	for (size_t first = 0;;) {
+	for (size_t first = 0, done = 0;;) {
 		for (size_t t = 0; t < h->tables; t++)
-			probe_table(h, w, ix->count, t, probes, d, &ef, &top);
+			probe_table(h, w, ix->count, t, probes, done, d, &ef, &top);
 		first = first ? first : w->met;
 		if ((top.n >= want && 2 * w->kept >= first) || probes >= every)
 			break;
 		wider = true;
+		done = probes;
 		probes = probes > every / 2 ? every : probes * 2;
 		/* (out of memory for the probes: ranking needs none) */
 		if ((double)probes * h->tables * SCAN_PROBES >= (double)n_allow ||
@@ -835,7 +842,8 @@ static void lsh_free(vdb_index *ix)
  * branch it mispredicts half the time): 13 ns a step on siftsmall at 20%
  * kept, 15 on the clustered 100k at 10% (where 61% of the CPU samples are
  * in visit), beside what the key's fetch costs. A query widening
- * from 1 to P probes visits 2P - 1 buckets a table (each pass starts over). */
+ * from 1 to P probes visits P buckets a table (a pass skips the buckets the
+ * passes before it visited). */
 #define NS_STEP 12.0
 /* rows of each table whose bucket bucket_met measures */
 #define MET_SAMPLE 256
@@ -871,7 +879,7 @@ static double lsh_filter_cost(const vdb_index *ix, const vdb_search_opts *o, siz
 	/* rows met at p probes; the probes at which a query has met enough
 	 * (as a real number: queries stop on either side of it, and a step of
 	 * the doubling would make the estimate jump there), having visited
-	 * each probe count's buckets on the way (2 wide - p a table) */
+	 * wide buckets a table on the way) */
 	double per = h->tables * PROBE_MET * further, base = h->tables * HOME_MET * home - per;
 	double first = base + p * per, need = first / 2 > want ? first / 2 : want;
 	double wide = share > 0 && need / share > first ? (need / share - base) / per : p;
@@ -880,7 +888,7 @@ static double lsh_filter_cost(const vdb_index *ix, const vdb_search_opts *o, siz
 	if (all) /* probing stops where ranking every allowed row is as cheap */
 		wide = (double)n_allow / ((double)h->tables * SCAN_PROBES);
 	wide = wide > p ? wide : p;
-	visits = h->tables * (2 * wide - p);
+	visits = h->tables * wide;
 	cand = base + wide * per;
 	cand = cand < n ? cand : n;
 	ranked = all ? (double)n_allow : cand * share;
