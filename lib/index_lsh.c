@@ -45,8 +45,10 @@
  *   LSKY  per table, count u32 keys in ascending order (table t at t*count)
  *   LSRW  per table, the row of each key (rows of one key in row order)
  *   VECS  the rows, count x dim float32 (normalised for cosine)
- * Header params: tables, bits, the largest |x|^2 (a double, as bits). A bucket is a run of equal keys, found by
- * binary search: the file is 8 bytes per row and table whatever the bits.
+ * Header params: tables, bits, the largest |x|^2 (a double, as bits). A
+ * bucket is a run of equal keys, found through a directory made in memory
+ * on the first search (bucket_dir): the file is 8 bytes per row and table
+ * whatever the bits.
  * Builds are deterministic: planes from the seed, keys per row, a sort by
  * (key, row); one seed gives byte-identical files on any thread count.
  */
@@ -63,6 +65,7 @@
 #define SEC_LSCE VDB_FOURCC('L', 'S', 'C', 'E')
 #define SEC_LSKY VDB_FOURCC('L', 'S', 'K', 'Y')
 #define SEC_LSRW VDB_FOURCC('L', 'S', 'R', 'W')
+#define SEC_LSDR VDB_FOURCC('L', 'S', 'D', 'R')
 
 enum { P_TABLES = 1, P_BITS = 2, P_XMAX = 3 };
 #define DEFAULT_TABLES 8u
@@ -84,6 +87,8 @@ typedef struct {
 	uint32_t *own_keys, *own_rows;
 	float *own_vecs;       /* append: base's rows and the new ones */
 	double met_bucket;     /* the planner's bucket size (bucket_met); 0 until asked */
+	const uint32_t *dir_file; /* the bucket directory from the file (LSDR), or NULL */
+	uint32_t *dir;         /* ... made in memory (bucket_dir); NULL until needed */
 } lsh;
 
 /* The build parameters (ranges checked by vdb_build_opts_check). */
@@ -207,6 +212,70 @@ static vdb_status fill_tables(vdb_index *ix, lsh *h, const float *x, size_t firs
 	h->keys = h->own_keys;
 	h->rows = h->own_rows;
 	return VDB_OK;
+}
+
+/* ===== The bucket directory =====
+ * A table's keys are sorted; for each value of a key's top dir_bits bits
+ * the directory holds where the keys with that prefix begin (and n after
+ * the last). With the default bits (2^bits about n / BUCKET_ROWS) the
+ * prefix is the whole key: a bucket is two reads, where a binary search
+ * over the table's keys was log2 n reads each waiting for the last (61%
+ * of a filtered lsh search's CPU samples on the clustered 100k were in
+ * it). More bits than that (--lsh-bits) keep the directory at
+ * 2^(floor(log2 n) - 2) + 1 entries a table, at most a quarter of the
+ * keys' bytes, and search the few keys under a prefix. Saved in the file (LSDR: at the
+ * default bits half a byte a row and table); a file written before it had
+ * one gets it made in memory on its first search and kept (threads that
+ * race each make one, the first published wins, the others are freed). */
+static uint32_t dir_bits(const lsh *h, size_t n)
+{
+	uint32_t r = 1;
+	while (r < h->bits && ((size_t)8 << r) <= n) /* while 2^(r+1) <= n / 4 */
+		r++;
+	return r < h->bits ? r : h->bits;
+}
+
+/* Entries a table: a prefix's start, and n after the last. */
+static size_t dir_span(const lsh *h, size_t n)
+{
+	return ((size_t)1 << dir_bits(h, n)) + 1;
+}
+
+/* Table t's directory entry j: where keys with prefix j begin. */
+static uint32_t dir_entry(const uint32_t *keys, size_t n, uint32_t shift, size_t j, size_t *e)
+{
+	while (*e < n && (keys[*e] >> shift) < j)
+		(*e)++;
+	return (uint32_t)*e;
+}
+
+/* The whole directory, made from the keys. */
+static uint32_t *dir_make(const lsh *h, size_t n)
+{
+	const uint32_t shift = h->bits - dir_bits(h, n);
+	const size_t span = dir_span(h, n);
+	uint32_t *dir = malloc(h->tables * span * sizeof *dir);
+	for (size_t t = 0; dir && t < h->tables; t++)
+		for (size_t j = 0, e = 0; j < span; j++)
+			dir[t * span + j] = dir_entry(h->keys + t * n, n, shift, j, &e);
+	return dir;
+}
+
+static const uint32_t *bucket_dir(const lsh *h, size_t n)
+{
+	if (h->dir_file)
+		return h->dir_file;
+	uint32_t **slot = (uint32_t **)&h->dir, *got;
+	__atomic_load(slot, &got, __ATOMIC_ACQUIRE);
+	if (got)
+		return got;
+	uint32_t *dir = dir_make(h, n), *none = NULL;
+	if (!dir)
+		return NULL;
+	if (__atomic_compare_exchange_n(slot, &none, dir, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return dir;
+	free(dir);
+	return none; /* another thread's, published first */
 }
 
 /* ===== Build, append, save, open ===== */
@@ -347,6 +416,11 @@ static vdb_status lsh_save(const vdb_index *ix, vdb_file_writer *w, vdb_header *
 		s = vdb_file_write_section(w, SEC_LSKY, h->keys, L * n * sizeof(uint32_t));
 	if (!s)
 		s = vdb_file_write_section(w, SEC_LSRW, h->rows, L * n * sizeof(uint32_t));
+	const uint32_t *dir = s ? NULL : bucket_dir(h, n);
+	if (!s && !dir)
+		s = vdb_fail(VDB_ENOMEM, "out of memory for the bucket directory");
+	if (!s)
+		s = vdb_file_write_section(w, SEC_LSDR, dir, L * dir_span(h, n) * sizeof(uint32_t));
 	if (!s)
 		s = vdb_file_write_section(w, VDB_SEC_VECS, h->vecs, n * d * sizeof(float));
 	return s;
@@ -396,6 +470,9 @@ static vdb_status lsh_open(vdb_index *ix)
 	h->keys = section(ix, SEC_LSKY, tw, okt, &st);
 	h->rows = section(ix, SEC_LSRW, tw, okt, &st);
 	h->vecs = section(ix, VDB_SEC_VECS, vw, okv, &st);
+	size_t dw = L * dir_span(h, n) * sizeof(uint32_t); /* (at most n/4 + 1 a table) */
+	if (!st && vdb_file_section(f, SEC_LSDR, &(size_t){0})) /* older files have none */
+		h->dir_file = section(ix, SEC_LSDR, dw, true, &st);
 	/* every query projects on all the planes about the centre (what one
 	 * query reads): a NaN there would put every row in one bucket */
 	if (!st)
@@ -405,8 +482,9 @@ static vdb_status lsh_open(vdb_index *ix)
 	return st;
 }
 
-/* Every table: keys ascending, rows a permutation of 0..count-1; the
- * rows' values finite. */
+/* Every table: keys ascending, rows a permutation of 0..count-1, the
+ * directory (when the file has one) where the keys say; the rows' values
+ * finite. */
 static vdb_status lsh_verify(const vdb_index *ix)
 {
 	const lsh *h = ix->impl;
@@ -430,6 +508,16 @@ static vdb_status lsh_verify(const vdb_index *ix)
 				seen[r] = (uint32_t)t + 1;
 		}
 	free(seen);
+	/* the directory: where each prefix's keys begin */
+	const uint32_t shift = h->bits - dir_bits(h, n);
+	const size_t span = dir_span(h, n);
+	for (size_t t = 0; !st && h->dir_file && t < h->tables; t++)
+		for (size_t j = 0, e = 0; !st && j < span; j++) {
+			uint32_t want = dir_entry(h->keys + t * n, n, shift, j, &e);
+			if (h->dir_file[t * span + j] != want)
+				st = vdb_fail(VDB_ECORRUPT, "%s: LSDR table %zu entry %zu is %u; the keys "
+				              "say %u", name, t, j, h->dir_file[t * span + j], want);
+		}
 	return st;
 }
 
@@ -454,6 +542,9 @@ typedef struct {
 	double z[VDB_LSH_MAX_BITS]; /* p^2 in confidence order */
 	double *hd;
 	int64_t *hi;
+	const uint32_t *dir;  /* bucket_dir: dir_span entries a table */
+	size_t dir_span;
+	uint32_t dir_shift;   /* bits - dir_bits */
 } lsh_ws;
 
 static void ws_free(lsh_ws *w)
@@ -479,27 +570,48 @@ static lsh_ws *ws_new(const lsh *h, size_t n, uint32_t d, size_t probes, size_t 
 	w->heap.id = malloc(w->heap.cap * sizeof *w->heap.id);
 	w->hd = malloc(k * sizeof *w->hd);
 	w->hi = malloc(k * sizeof *w->hi);
-	if (!w->q || !w->xc || !w->p || !w->tags || !w->heap.dist || !w->heap.id || !w->hd || !w->hi) {
+	w->dir = bucket_dir(h, n);
+	w->dir_span = dir_span(h, n);
+	w->dir_shift = h->bits - dir_bits(h, n);
+	if (!w->q || !w->xc || !w->p || !w->tags || !w->heap.dist || !w->heap.id || !w->hd || !w->hi ||
+	    !w->dir) {
 		ws_free(w);
 		return NULL;
 	}
 	return w;
 }
 
-/* Every row of bucket `key` of table t joins the candidates (once). */
+/* Every row of bucket `key` of table t joins the candidates (once). The
+ * rows to rank are gathered VISIT_BATCH at a time, their first
+ * VISIT_PREFETCH bytes asked for, then ranked: each is at a random place,
+ * and ranking them one by one waited for each in turn (two thirds of an
+ * lsh search's CPU samples were in the distance kernel, waiting). */
+#define VISIT_BATCH 16
+#define VISIT_PREFETCH 1024
 static void visit(const lsh *h, lsh_ws *w, size_t n, size_t t, uint32_t key, uint32_t d,
                   vdb_exact_filter *ef, vdb_topk *top)
 {
 	const uint32_t *keys = h->keys + t * n, *rows = h->rows + t * n;
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
+	const uint32_t *dir = w->dir + t * w->dir_span + (key >> w->dir_shift);
+	size_t lo = dir[0], hi = dir[1] < n ? dir[1] : n;
+	while (w->dir_shift && lo < hi) { /* the keys under key's prefix */
 		size_t mid = lo + (hi - lo) / 2;
 		if (keys[mid] < key)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	for (size_t e = lo; e < n && keys[e] == key; e++) {
+	uint32_t batch[VISIT_BATCH];
+	size_t nb = 0;
+	for (size_t e = lo;; e++) {
+		bool end = e >= n || keys[e] != key;
+		if (nb == VISIT_BATCH || (end && nb)) {
+			for (size_t i = 0; i < nb; i++)
+				vdb_exact_filter_push(ef, top, h->vecs + (size_t)batch[i] * d, batch[i]);
+			nb = 0;
+		}
+		if (end)
+			break;
 		uint32_t r = rows[e];
 		if (r >= n || w->tags[r] == w->gen)
 			continue; /* r >= n: only in a damaged file */
@@ -507,7 +619,10 @@ static void visit(const lsh *h, lsh_ws *w, size_t n, size_t t, uint32_t key, uin
 		w->met++;
 		if (!w->allow || vdb_rowset_has(w->allow, r)) {
 			w->kept++;
-			vdb_exact_filter_push(ef, top, h->vecs + (size_t)r * d, r);
+			const char *v = (const char *)(h->vecs + (size_t)r * d);
+			for (size_t o = 0; o < d * sizeof(float) && o < VISIT_PREFETCH; o += 64)
+				__builtin_prefetch(v + o);
+			batch[nb++] = r;
 		}
 	}
 }
@@ -516,7 +631,7 @@ static void visit(const lsh *h, lsh_ws *w, size_t n, size_t t, uint32_t key, uin
  * bits least sure of their side (Lv et al.'s shift/expand generation);
  * the first `from` of them were visited by an earlier pass of the query:
  * their order is made again (a few heap steps each), but their buckets
- * are not searched again (a binary search each, for rows all tagged). */
+ * are not searched again (for rows all tagged). */
 static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t probes,
                         size_t from, uint32_t d, vdb_exact_filter *ef, vdb_topk *top)
 {
@@ -564,7 +679,7 @@ static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t prob
  * may be returned when fewer: allowed rows when filtered, else all) probes
  * twice as many buckets (searching only the new ones: the tags keep the
  * rows already ranked), until probing would cost more than ranking every
- * remaining row, a probe (a binary search and a bucket) counted as
+ * remaining row, a probe (finding a bucket and walking it) counted as
  * SCAN_PROBES rankings of a row:
  * then it ranks them all, and has the exact answer. Filtered, it does so
  * too while the buckets held fewer allowed rows than half the rows its
@@ -783,9 +898,12 @@ static void lsh_info(const vdb_index *ix, json_t *obj)
 	const size_t n = ix->count;
 	json_object_set_new(obj, "tables", json_integer(h->tables));
 	json_object_set_new(obj, "bits", json_integer(h->bits));
-	/* the float32 row, and a key and a row number per table */
+	/* the float32 row, a key and a row number per table, and the
+	 * directory's share */
+	double dir = n ? (double)(h->tables * dir_span(h, n) * 4) / (double)n : 0;
 	json_object_set_new(obj, "bytes_per_vector",
-	                    json_integer((json_int_t)(4 * (size_t)ix->dim + 8 * h->tables)));
+	                    json_integer((json_int_t)(4 * (size_t)ix->dim + 8 * h->tables) +
+	                                 (json_int_t)llround(dir)));
 	uint64_t used = 0, max = 0;
 	for (size_t t = 0; t < h->tables; t++)
 		for (size_t e = 0, run = 0; e < n; e++) {
@@ -812,14 +930,14 @@ static void lsh_free(vdb_index *ix)
 	lsh *h = ix->impl;
 	if (h)
 		free(h->own_planes), free(h->own_centre), free(h->own_keys), free(h->own_rows),
-		free(h->own_vecs);
+		free(h->own_vecs), free(h->dir);
 	free(h);
 }
 
 /* ===== The filtered planner's estimate (filter_plan.c) =====
  * A filtered query projects itself on every hyperplane, then visits probes
- * buckets a table: a binary search of the table's keys (a random read a
- * step), a tag and an allowed-set test per row of the bucket, and ranks
+ * buckets a table: the bucket found (two random reads), a tag and an
+ * allowed-set test per row of the bucket, and ranks
  * the allowed ones, each read from a random place. A query that finds
  * fewer than k allowed candidates, or fewer than half the rows its first
  * buckets held (expected: the share kept of the rows its buckets hold),
@@ -838,13 +956,14 @@ static void lsh_free(vdb_index *ix)
  * the clustered 100k 0.77 x 20.2, then 7.9-9.1 (sqrt(20.2 x 6.1) = 11.1). */
 #define HOME_MET 0.85
 #define PROBE_MET 0.9
-/* A step of a bucket's binary search waits for the last (the load, a
- * branch it mispredicts half the time): 13 ns a step on siftsmall at 20%
- * kept, 15 on the clustered 100k at 10% (where 61% of the CPU samples are
- * in visit), beside what the key's fetch costs. A query widening
- * from 1 to P probes visits P buckets a table (a pass skips the buckets the
- * passes before it visited). */
-#define NS_STEP 12.0
+/* A bucket is found by two reads, its directory entry and its first key
+ * (bucket_dir), each from a random place, and the walk's own steps
+ * (NS_BUCKET). A query widening from 1 to P probes visits P buckets a
+ * table (a pass skips the buckets the passes before it visited). The rows
+ * ranked are asked for VISIT_BATCH at a time (visit), so their fetches
+ * overlap: a row costs about a fetch over ROW_OVERLAP. */
+#define NS_BUCKET 10.0
+#define ROW_OVERLAP 4.0
 /* rows of each table whose bucket bucket_met measures */
 #define MET_SAMPLE 256
 
@@ -892,9 +1011,12 @@ static double lsh_filter_cost(const vdb_index *ix, const vdb_search_opts *o, siz
 	cand = base + wide * per;
 	cand = cand < n ? cand : n;
 	ranked = all ? (double)n_allow : cand * share;
-	double row = d * VDB_PLAN_NS_VALUE + vdb_plan_fetch_ns(n * d * 4) + VDB_PLAN_NS_PUSH;
+	double row = d * VDB_PLAN_NS_VALUE + vdb_plan_fetch_ns(n * d * 4) / ROW_OVERLAP +
+	             VDB_PLAN_NS_PUSH;
+	double dir = (double)h->tables * (double)((size_t)1 << dir_bits(h, ix->count)) * 4;
 	double ns = (double)h->tables * h->bits * d * VDB_PLAN_NS_VALUE +
-	            visits * (log2(n + 1) * (NS_STEP + vdb_plan_fetch_ns(n * 8.0 * h->tables))) +
+	            visits * (NS_BUCKET + vdb_plan_fetch_ns(dir) +
+	                      vdb_plan_fetch_ns(n * 8.0 * h->tables)) +
 	            cand * 2 * VDB_PLAN_NS_TEST + ranked * row + (all ? n / 64 : 0);
 	/* each call's workspace: a tag per row, per thread */
 	double call = (double)threads * n * VDB_PLAN_NS_TEST / 8;

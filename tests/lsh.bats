@@ -72,8 +72,10 @@ load helpers
   vdb-build -T lsh -m cosine --lsh-tables 4 --lsh-bits 6 -o w.vdb "$D/words1k.jsonl"
   vdb-query -x w.vdb --info >info
   vdb-query -x w.vdb --verify
-  [ "$(jq -c '[.type, .tables, .bits, .bytes_per_vector]' info)" = '["lsh",4,6,432]' ]
-  [ "$(jq -r '[.sections[].kind] | join(",")' info)" = "LSPL,LSCE,LSKY,LSRW,VECS,IDOF,IDTX,MDOF,MDTX,PKEY,PKST,PBMP,PFLD,PNUM,CNRM,RCRV" ]
+  # a row's 100 floats, a key and a row number in each of 4 tables, and the
+  # bucket directory's share: 4 tables of 2^6 + 1 entries over 1,000 rows
+  [ "$(jq -c '[.type, .tables, .bits, .bytes_per_vector]' info)" = "[\"lsh\",4,6,$((4 * 100 + 8 * 4 + (4 * 65 * 4 + 500) / 1000))]" ]
+  [ "$(jq -r '[.sections[].kind] | join(",")' info)" = "LSPL,LSCE,LSKY,LSRW,LSDR,VECS,IDOF,IDTX,MDOF,MDTX,PKEY,PKST,PBMP,PFLD,PNUM,CNRM,RCRV" ]
   # 4 tables of 64 buckets; the non-empty ones hold each row once a table
   jq -e '.bucket_sizes | .buckets == 256 and .empty >= 0 and .empty < 256 and .max >= .mean' info
   jq -e '.bucket_sizes | ((.buckets - .empty) * .mean - 4000 | fabs) < 0.01' info
@@ -90,6 +92,52 @@ print(sum(c * c for t in range(4) for c in collections.Counter(k[t * 1000:(t + 1
   jq -e '.bucket_sizes.row_mean > .bucket_sizes.mean' info
   # ids come back verbatim
   vdb-query -x w.vdb -k 3 --probes 4 "$D/words_query20.jsonl" | jq -e '.ids | all(type == "string")'
+}
+
+@test "lsh bucket directory: LSDR says where each key prefix's bucket begins; checked by --verify; files without it answer the same" {
+  for bits in 6 16; do
+    vdb-build -q -T lsh -m cosine --lsh-tables 4 --lsh-bits $bits -o w$bits.vdb "$D/words1k.jsonl"
+    vdb-query -x w$bits.vdb --info >info
+    read -r koff klen < <(section_at w$bits.vdb LSKY)
+    read -r doff dlen < <(section_at w$bits.vdb LSDR)
+    # the reference: the top R bits of each table's keys (R the key's
+    # bits, at most floor(log2 n) - 2), and for each prefix the first key
+    # holding it or a larger one, from the keys read in Python
+    python3 -c "
+import bisect, math, struct
+n, tables, bits = 1000, 4, $bits
+with open('w$bits.vdb', 'rb') as f:
+    f.seek($koff); keys = struct.unpack('<%dI' % (tables * n), f.read($klen))
+    f.seek($doff); got = struct.unpack('<%dI' % ($dlen // 4), f.read($dlen))
+r = min(bits, max(1, int(math.floor(math.log2(n))) - 2))
+span = (1 << r) + 1
+assert len(got) == tables * span, (len(got), tables, span)
+for t in range(tables):
+    pre = [k >> (bits - r) for k in keys[t * n:(t + 1) * n]]
+    want = [bisect.bisect_left(pre, j) for j in range(span)]
+    assert list(got[t * span:(t + 1) * span]) == want, t
+print(bits, r, 'ok')"
+    # a file written before the directory (here: the section renamed, so
+    # not found) makes it in memory and answers the same
+    cp w$bits.vdb old.vdb
+    i=$(jq '[.sections[].kind] | index("LSDR")' info)
+    poke old.vdb $((512 + 32 * i)) a4 LSDX
+    reseal old.vdb
+    vdb-query -x old.vdb --verify
+    run vdb-query -x old.vdb --info
+    [ "$(echo "$output" | jq -r '[.sections[].kind] | index("LSDR")')" = null ]
+    for p in 1 8; do
+      vdb-query -x w$bits.vdb -k 10 --probes $p "$D/words_query20.jsonl" >new.out
+      vdb-query -x old.vdb -k 10 --probes $p "$D/words_query20.jsonl" >old.out
+      [ "$(wc -l <new.out)" -eq 20 ]
+      cmp new.out old.out
+    done
+    # an entry that is not where the keys say: --verify refuses (65)
+    poke w$bits.vdb $((doff + 4 * 3)) V 999
+    reseal w$bits.vdb
+    run -65 vdb-query -x w$bits.vdb --verify
+    assert_output --partial "LSDR table 0 entry 3"
+  done
 }
 
 @test "append: new rows are hashed into the tables and found" {

@@ -11,7 +11,7 @@
  *   - a section table entry: its kind (another type's, or a duplicate), its
  *     offset or length;
  *   - a section's contents, read by kind: offsets (IDOF, MDOF, TXOF, HNUO, IVOF)
- *     and rows or links (HNUL, IVRW, LSKY, LSRW) as integers, vectors,
+ *     and rows or links (HNUL, IVRW, LSKY, LSRW, LSDR) as integers, vectors,
  *     centroids, codebooks, planes and cosine row factors (CNRM) as floats, fp16 codes as halves,
  *     payload tables (PKEY, PFLD, PNUM) entry by entry, texts (IDTX, MDTX,
  *     TXTX, EMBD) with JSON-breaking bytes or a forged result line, bitmaps and codes
@@ -117,7 +117,7 @@ static const uint32_t kinds[] = {
 	FZ_CC('M', 'D', 'T', 'X'), FZ_CC('T', 'O', 'M', 'B'), FZ_CC('P', 'K', 'E', 'Y'),
 	FZ_CC('P', 'K', 'S', 'T'), FZ_CC('P', 'B', 'M', 'P'), FZ_CC('P', 'F', 'L', 'D'),
 	FZ_CC('P', 'N', 'U', 'M'), FZ_CC('T', 'X', 'O', 'F'), FZ_CC('T', 'X', 'T', 'X'),
-	FZ_CC('E', 'M', 'B', 'D'), FZ_CC('C', 'N', 'R', 'M'),
+	FZ_CC('E', 'M', 'B', 'D'), FZ_CC('C', 'N', 'R', 'M'), FZ_CC('L', 'S', 'D', 'R'),
 };
 #define NKINDS (sizeof kinds / sizeof *kinds)
 
@@ -132,7 +132,7 @@ static elem_kind elem_of(uint32_t kind, uint32_t storage)
 	case FZ_CC('I', 'D', 'O', 'F'): case FZ_CC('M', 'D', 'O', 'F'): case FZ_CC('T', 'X', 'O', 'F'):
 		return E_U64;
 	case FZ_CC('H', 'N', 'U', 'L'): case FZ_CC('I', 'V', 'R', 'W'):
-	case FZ_CC('L', 'S', 'K', 'Y'): case FZ_CC('L', 'S', 'R', 'W'):
+	case FZ_CC('L', 'S', 'K', 'Y'): case FZ_CC('L', 'S', 'R', 'W'): case FZ_CC('L', 'S', 'D', 'R'):
 		return E_U32;
 	case FZ_CC('V', 'E', 'C', 'S'): case FZ_CC('N', 'R', 'M', '2'): case FZ_CC('S', 'Q', '8', 'R'):
 	case FZ_CC('I', 'V', 'C', 'E'): case FZ_CC('I', 'V', 'V', 'E'): case FZ_CC('P', 'Q', 'C', 'B'):
