@@ -534,10 +534,15 @@ static inline void probe_push(vdb_topk *hp, double score, uint32_t flip, uint32_
 
 typedef struct {
 	float *q, *xc, *p;    /* query (normalised for cosine), scratch, projections */
-	uint32_t *tags, gen;  /* a row is a candidate of this query when tags[row] == gen */
+	/* a row is a candidate of this query when tags[row] == gen: a byte a
+	 * row (a quarter of the cache a u32 took: the tags are read at random,
+	 * one a row met; cleared every 255 queries) */
+	uint8_t *tags, gen;
 	const uint64_t *allow; /* filtered search: the rows that may be candidates */
 	size_t met, kept;     /* this query's candidates so far, and of them allowed */
 	vdb_topk heap;        /* probe sets: 2 * probes + 2 */
+	struct lsh_bucket { uint32_t key, lo, hi; } *bk; /* a pass's buckets of a table */
+	size_t bk_cap;        /* probes */
 	uint32_t order[VDB_LSH_MAX_BITS];
 	double z[VDB_LSH_MAX_BITS]; /* p^2 in confidence order */
 	double *hd;
@@ -551,8 +556,7 @@ static void ws_free(lsh_ws *w)
 {
 	if (w)
 		free(w->q), free(w->xc), free(w->p), free(w->tags), free(w->heap.dist),
-		free(w->heap.id), free(w->hd),
-		free(w->hi);
+		free(w->heap.id), free(w->bk), free(w->hd), free(w->hi);
 	free(w);
 }
 
@@ -568,43 +572,74 @@ static lsh_ws *ws_new(const lsh *h, size_t n, uint32_t d, size_t probes, size_t 
 	w->heap.cap = (uint32_t)(2 * probes + 2);
 	w->heap.dist = malloc(w->heap.cap * sizeof *w->heap.dist);
 	w->heap.id = malloc(w->heap.cap * sizeof *w->heap.id);
+	w->bk_cap = probes;
+	w->bk = malloc(probes * sizeof *w->bk);
 	w->hd = malloc(k * sizeof *w->hd);
 	w->hi = malloc(k * sizeof *w->hi);
 	w->dir = bucket_dir(h, n);
 	w->dir_span = dir_span(h, n);
 	w->dir_shift = h->bits - dir_bits(h, n);
-	if (!w->q || !w->xc || !w->p || !w->tags || !w->heap.dist || !w->heap.id || !w->hd || !w->hi ||
-	    !w->dir) {
+	if (!w->q || !w->xc || !w->p || !w->tags || !w->heap.dist || !w->heap.id || !w->bk ||
+	    !w->hd || !w->hi || !w->dir) {
 		ws_free(w);
 		return NULL;
 	}
 	return w;
 }
 
-/* Every row of bucket `key` of table t joins the candidates (once). The
- * rows to rank are gathered VISIT_BATCH at a time, their first
+/* The first of keys[lo, hi) above key (after) or at least key. */
+static size_t key_bound(const uint32_t *keys, size_t lo, size_t hi, uint32_t key, bool after)
+{
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (keys[mid] < key || (after && keys[mid] == key))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Where each of a pass's nb buckets of table t (w->bk) lies in the table:
+ * their directory entries asked for all at once, then their first rows,
+ * so that one bucket's cache misses overlap the others' (a bucket was two
+ * misses, one waiting for the other: half a filtered search's samples on
+ * the clustered 100k). */
+static void locate(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t nb)
+{
+	const uint32_t *keys = h->keys + t * n, *rows = h->rows + t * n;
+	const uint32_t *dir = w->dir + t * w->dir_span, shift = w->dir_shift;
+	struct lsh_bucket *b = w->bk;
+	for (size_t i = 0; i < nb; i++)
+		__builtin_prefetch(dir + (b[i].key >> shift));
+	for (size_t i = 0; i < nb; i++) {
+		const uint32_t *e = dir + (b[i].key >> shift);
+		size_t lo = e[0] < n ? e[0] : n, hi = e[1] < n ? e[1] : n;
+		hi = hi > lo ? hi : lo; /* (a damaged directory) */
+		if (shift) { /* of the keys under the prefix, those equal to key */
+			lo = key_bound(keys, lo, hi, b[i].key, false);
+			hi = key_bound(keys, lo, hi, b[i].key, true);
+		}
+		b[i].lo = (uint32_t)lo, b[i].hi = (uint32_t)hi;
+		__builtin_prefetch(rows + lo);
+	}
+}
+
+/* Every row of table t's entries [lo, hi) (a bucket) joins the candidates
+ * (once). The rows to rank are gathered VISIT_BATCH at a time, their first
  * VISIT_PREFETCH bytes asked for, then ranked: each is at a random place,
  * and ranking them one by one waited for each in turn (two thirds of an
  * lsh search's CPU samples were in the distance kernel, waiting). */
 #define VISIT_BATCH 16
 #define VISIT_PREFETCH 1024
-static void visit(const lsh *h, lsh_ws *w, size_t n, size_t t, uint32_t key, uint32_t d,
+static void visit(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t lo, size_t hi, uint32_t d,
                   vdb_exact_filter *ef, vdb_topk *top)
 {
-	const uint32_t *keys = h->keys + t * n, *rows = h->rows + t * n;
-	const uint32_t *dir = w->dir + t * w->dir_span + (key >> w->dir_shift);
-	size_t lo = dir[0], hi = dir[1] < n ? dir[1] : n;
-	while (w->dir_shift && lo < hi) { /* the keys under key's prefix */
-		size_t mid = lo + (hi - lo) / 2;
-		if (keys[mid] < key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	const uint32_t *rows = h->rows + t * n;
 	uint32_t batch[VISIT_BATCH];
 	size_t nb = 0;
 	for (size_t e = lo;; e++) {
-		bool end = e >= n || keys[e] != key;
+		bool end = e >= hi;
 		if (nb == VISIT_BATCH || (end && nb)) {
 			for (size_t i = 0; i < nb; i++)
 				vdb_exact_filter_push(ef, top, h->vecs + (size_t)batch[i] * d, batch[i]);
@@ -638,10 +673,11 @@ static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t prob
 	const uint32_t b = h->bits;
 	const float *p = w->p + t * b;
 	uint32_t home = key_of(p, b);
+	size_t nb = 0;
 	if (from == 0)
-		visit(h, w, n, t, home, d, ef, top);
+		w->bk[nb++].key = home;
 	if (probes < 2)
-		return;
+		goto walk;
 	/* positions by |p| ascending (insertion sort of at most 32) */
 	for (uint32_t j = 0; j < b; j++) {
 		uint32_t i = j;
@@ -664,7 +700,7 @@ static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t prob
 		double score = -key;
 		uint32_t flip = (uint32_t)set, last = (uint32_t)(set >> 32);
 		if (got >= from)
-			visit(h, w, n, t, home ^ flip, d, ef, top);
+			w->bk[nb++].key = home ^ flip;
 		uint32_t nx = last + 1;
 		if (nx >= b)
 			continue;
@@ -673,6 +709,10 @@ static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t prob
 		           flip ^ 1u << w->order[last] ^ 1u << w->order[nx], nx);
 		probe_push(hp, score + w->z[nx], flip ^ 1u << w->order[nx], nx);
 	}
+walk:
+	locate(h, w, n, t, nb);
+	for (size_t i = 0; i < nb; i++)
+		visit(h, w, n, t, w->bk[i].lo, w->bk[i].hi, d, ef, top);
 }
 
 /* A query whose probes find fewer than `want` rows (k, or every row that
@@ -689,10 +729,17 @@ static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t prob
  * of the rows kept and 16 probes: 31 ms at 32, 64 ms at 8, 123 ms at 1. */
 #define SCAN_PROBES 32
 
-/* Room in the probe heap for probes (a pop pushes at most two). */
+/* Room in the probe heap for probes (a pop pushes at most two), and for
+ * a pass's buckets of a table. */
 static bool heap_room(lsh_ws *w, size_t probes)
 {
 	size_t cap = 2 * probes + 2;
+	if (probes > w->bk_cap) {
+		struct lsh_bucket *bk = realloc(w->bk, probes * sizeof *bk);
+		if (!bk)
+			return false;
+		w->bk = bk, w->bk_cap = probes;
+	}
 	if (cap <= w->heap.cap)
 		return true;
 	if (cap > UINT32_MAX)
@@ -964,6 +1011,16 @@ static void lsh_free(vdb_index *ix)
  * overlap: a row costs about a fetch over ROW_OVERLAP. */
 #define NS_BUCKET 10.0
 #define ROW_OVERLAP 4.0
+/* A row met in a bucket: its entry, its tag and its allowed bit, the last
+ * two at random (fitted: 7 ns a row on siftsmall, 11 on WordNet, 26 on the
+ * clustered 100k); a pass over a table (the probe order made again, the
+ * positions sorted); a query's own fixed cost (its heap, its answer); a
+ * row ranked when a query ranks every allowed row, in order, beyond its
+ * distance (fitted: 22-31 ns a row in all). */
+#define NS_MET 12.0
+#define NS_PASS 100.0
+#define NS_LSH_QUERY 1000.0
+#define NS_SCAN_ROW 12.0
 /* rows of each table whose bucket bucket_met measures */
 #define MET_SAMPLE 256
 
@@ -982,42 +1039,63 @@ static double bucket_met(const lsh *h, size_t n)
 	return got;
 }
 
+/* The buckets, rows met and rows ranked of a query that probes wide
+ * buckets a table, beside the projection (lsh_filter_cost). */
+static double walk_ns(const lsh *h, size_t n, double wide, double passes,
+                      double base, double per, double share, double row)
+{
+	double dir = (double)h->tables * (double)dir_span(h, n) * 4;
+	double met = base + wide * per;
+	met = met < (double)n ? met : (double)n;
+	return h->tables * passes * NS_PASS +
+	       h->tables * wide * (NS_BUCKET + vdb_plan_fetch_ns(dir) +
+	                           vdb_plan_fetch_ns((double)n * 8.0 * h->tables)) +
+	       met * NS_MET + met * share * row;
+}
+
 static double lsh_filter_cost(const vdb_index *ix, const vdb_search_opts *o, size_t nq,
                               size_t n_allow, int threads, unsigned *knob)
 {
 	const lsh *h = ix->impl;
 	size_t probes = vdb_knob_value(o, &probes_knob);
 	probes = probes ? probes : probes_knob.pub.def;
+	const double T = h->tables;
 	double every = h->bits < 32 ? (double)((size_t)1 << h->bits) : 4294967296.0;
 	double p = (double)probes < every ? (double)probes : every;
 	*knob = (unsigned)p;
 	double n = (double)ix->count, d = ix->dim, share = (double)n_allow / n;
 	double want = (double)(n_allow < o->k ? n_allow : o->k);
-	double home = bucket_met(h, ix->count), visits = 0, cand = 0, ranked = 0;
+	double home = bucket_met(h, ix->count);
 	double further = sqrt(home * n / every);
 	/* rows met at p probes; the probes at which a query has met enough
 	 * (as a real number: queries stop on either side of it, and a step of
-	 * the doubling would make the estimate jump there), having visited
-	 * wide buckets a table on the way) */
-	double per = h->tables * PROBE_MET * further, base = h->tables * HOME_MET * home - per;
+	 * the doubling would make the estimate jump there) */
+	double per = T * PROBE_MET * further, base = T * HOME_MET * home - per;
 	double first = base + p * per, need = first / 2 > want ? first / 2 : want;
-	double wide = share > 0 && need / share > first ? (need / share - base) / per : p;
-	wide = wide < every ? wide : every;
-	bool all = wide > p && wide * h->tables * SCAN_PROBES >= (double)n_allow;
-	if (all) /* probing stops where ranking every allowed row is as cheap */
-		wide = (double)n_allow / ((double)h->tables * SCAN_PROBES);
-	wide = wide > p ? wide : p;
-	visits = h->tables * wide;
-	cand = base + wide * per;
-	cand = cand < n ? cand : n;
-	ranked = all ? (double)n_allow : cand * share;
+	double wide = share > 0 ? (need / share - base) / per : every;
+	/* the widest pass a query makes before it ranks every allowed row
+	 * instead (search_one: the next pass would cost more), and the share
+	 * of queries that go on to that: a query's own need varies about the
+	 * estimate (its buckets' sizes), taken as log-normal, a factor of
+	 * sqrt 2 a standard deviation (clustered 100k at 5% kept: estimated
+	 * 0.54, measured 0.66; at 10%: 0 and 0; 10% at 4 probes: 0.17 and
+	 * 0.17) */
+	double last = p, f = 0;
+	while (last < every) {
+		double next = last > every / 2 ? every : 2 * last;
+		if (next * T * SCAN_PROBES >= (double)n_allow) {
+			f = wide > 0 ? 0.5 * erfc(2 * log2(last / wide) / M_SQRT2) : 0;
+			break;
+		}
+		last = next;
+	}
+	wide = wide < p ? p : wide < last ? wide : last;
 	double row = d * VDB_PLAN_NS_VALUE + vdb_plan_fetch_ns(n * d * 4) / ROW_OVERLAP +
 	             VDB_PLAN_NS_PUSH;
-	double dir = (double)h->tables * (double)((size_t)1 << dir_bits(h, ix->count)) * 4;
-	double ns = (double)h->tables * h->bits * d * VDB_PLAN_NS_VALUE +
-	            visits * (NS_BUCKET + vdb_plan_fetch_ns(dir) +
-	                      vdb_plan_fetch_ns(n * 8.0 * h->tables)) +
-	            cand * 2 * VDB_PLAN_NS_TEST + ranked * row + (all ? n / 64 : 0);
+	double some = walk_ns(h, ix->count, wide, 1 + log2(wide / p), base, per, share, row);
+	double all = walk_ns(h, ix->count, last, 1 + log2(last / p), base, per, share, row) +
+	             (double)n_allow * (d * VDB_PLAN_NS_VALUE + NS_SCAN_ROW) + n / 64;
+	double ns = T * h->bits * d * VDB_PLAN_NS_VALUE + NS_LSH_QUERY + (1 - f) * some + f * all;
 	/* each call's workspace: a tag per row, per thread */
 	double call = (double)threads * n * VDB_PLAN_NS_TEST / 8;
 	return (vdb_plan_waves(nq, threads) * ns + call) * 1e-9;
