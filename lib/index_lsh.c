@@ -540,11 +540,15 @@ typedef struct {
 	uint8_t *tags, gen;
 	const uint64_t *allow; /* filtered search: the rows that may be candidates */
 	size_t met, kept;     /* this query's candidates so far, and of them allowed */
-	vdb_topk heap;        /* probe sets: 2 * probes + 2 */
+	/* each table's probe sets (2 * probes + 2 each, in one block): kept
+	 * from a pass to the next, which goes on where the last stopped */
+	vdb_topk heaps[VDB_LSH_MAX_TABLES];
+	double *heap_dist;
+	int64_t *heap_id;
 	struct lsh_bucket { uint32_t key, lo, hi; } *bk; /* a pass's buckets of a table */
 	size_t bk_cap;        /* probes */
-	uint32_t order[VDB_LSH_MAX_BITS];
-	double z[VDB_LSH_MAX_BITS]; /* p^2 in confidence order */
+	uint32_t order[VDB_LSH_MAX_TABLES][VDB_LSH_MAX_BITS]; /* a table's bits by |p| */
+	double z[VDB_LSH_MAX_TABLES][VDB_LSH_MAX_BITS]; /* p^2 in that order */
 	double *hd;
 	int64_t *hi;
 	const uint32_t *dir;  /* bucket_dir: dir_span entries a table */
@@ -555,8 +559,8 @@ typedef struct {
 static void ws_free(lsh_ws *w)
 {
 	if (w)
-		free(w->q), free(w->xc), free(w->p), free(w->tags), free(w->heap.dist),
-		free(w->heap.id), free(w->bk), free(w->hd), free(w->hi);
+		free(w->q), free(w->xc), free(w->p), free(w->tags), free(w->heap_dist),
+		free(w->heap_id), free(w->bk), free(w->hd), free(w->hi);
 	free(w);
 }
 
@@ -569,9 +573,11 @@ static lsh_ws *ws_new(const lsh *h, size_t n, uint32_t d, size_t probes, size_t 
 	w->xc = malloc(d * sizeof *w->xc);
 	w->p = malloc((size_t)h->tables * h->bits * sizeof *w->p);
 	w->tags = calloc(n ? n : 1, sizeof *w->tags);
-	w->heap.cap = (uint32_t)(2 * probes + 2);
-	w->heap.dist = malloc(w->heap.cap * sizeof *w->heap.dist);
-	w->heap.id = malloc(w->heap.cap * sizeof *w->heap.id);
+	const size_t cap = 2 * probes + 2, L = h->tables;
+	w->heap_dist = malloc(L * cap * sizeof *w->heap_dist);
+	w->heap_id = malloc(L * cap * sizeof *w->heap_id);
+	for (size_t t = 0; t < L; t++)
+		w->heaps[t] = (vdb_topk){ w->heap_dist + t * cap, w->heap_id + t * cap, 0, (uint32_t)cap };
 	w->bk_cap = probes;
 	w->bk = malloc(probes * sizeof *w->bk);
 	w->hd = malloc(k * sizeof *w->hd);
@@ -579,7 +585,7 @@ static lsh_ws *ws_new(const lsh *h, size_t n, uint32_t d, size_t probes, size_t 
 	w->dir = bucket_dir(h, n);
 	w->dir_span = dir_span(h, n);
 	w->dir_shift = h->bits - dir_bits(h, n);
-	if (!w->q || !w->xc || !w->p || !w->tags || !w->heap.dist || !w->heap.id || !w->bk ||
+	if (!w->q || !w->xc || !w->p || !w->tags || !w->heap_dist || !w->heap_id || !w->bk ||
 	    !w->hd || !w->hi || !w->dir) {
 		ws_free(w);
 		return NULL;
@@ -664,50 +670,52 @@ static void visit(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t lo, size_t
 
 /* The home bucket of table t, then probes - 1 more in the order of the
  * bits least sure of their side (Lv et al.'s shift/expand generation);
- * the first `from` of them were visited by an earlier pass of the query:
- * their order is made again (a few heap steps each), but their buckets
- * are not searched again (for rows all tagged). */
+ * the first `from` of them were visited by an earlier pass of the query,
+ * whose probe heap this one goes on from. The pass's buckets are located
+ * together, then walked. */
 static void probe_table(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t probes,
                         size_t from, uint32_t d, vdb_exact_filter *ef, vdb_topk *top)
 {
 	const uint32_t b = h->bits;
 	const float *p = w->p + t * b;
-	uint32_t home = key_of(p, b);
+	uint32_t home = key_of(p, b), *order = w->order[t];
+	double *zs = w->z[t];
+	vdb_topk *hp = &w->heaps[t];
 	size_t nb = 0;
 	if (from == 0)
 		w->bk[nb++].key = home;
 	if (probes < 2)
 		goto walk;
-	/* positions by |p| ascending (insertion sort of at most 32) */
-	for (uint32_t j = 0; j < b; j++) {
-		uint32_t i = j;
-		double z = (double)p[j] * p[j];
-		while (i > 0 && w->z[i - 1] > z) {
-			w->z[i] = w->z[i - 1];
-			w->order[i] = w->order[i - 1];
-			i--;
+	if (from <= 1) { /* the heap begins (a pass of one probe made none) */
+		/* positions by |p| ascending (insertion sort of at most 32) */
+		for (uint32_t j = 0; j < b; j++) {
+			uint32_t i = j;
+			double z = (double)p[j] * p[j];
+			while (i > 0 && zs[i - 1] > z) {
+				zs[i] = zs[i - 1];
+				order[i] = order[i - 1];
+				i--;
+			}
+			zs[i] = z;
+			order[i] = j;
 		}
-		w->z[i] = z;
-		w->order[i] = j;
+		hp->n = 0;
+		probe_push(hp, zs[0], 1u << order[0], 0);
 	}
-	vdb_topk *hp = &w->heap;
-	hp->n = 0;
-	probe_push(hp, w->z[0], 1u << w->order[0], 0);
-	for (size_t got = 1; got < probes && hp->n > 0; got++) {
+	for (size_t got = from ? from : 1; got < probes && hp->n > 0; got++) {
 		double key;
 		int64_t set;
 		topk_pop(hp, &key, &set);
 		double score = -key;
 		uint32_t flip = (uint32_t)set, last = (uint32_t)(set >> 32);
-		if (got >= from)
-			w->bk[nb++].key = home ^ flip;
+		w->bk[nb++].key = home ^ flip;
 		uint32_t nx = last + 1;
 		if (nx >= b)
 			continue;
 		/* shift: the last bit moves one place on; expand: the next joins */
-		probe_push(hp, score - w->z[last] + w->z[nx],
-		           flip ^ 1u << w->order[last] ^ 1u << w->order[nx], nx);
-		probe_push(hp, score + w->z[nx], flip ^ 1u << w->order[nx], nx);
+		probe_push(hp, score - zs[last] + zs[nx], flip ^ 1u << order[last] ^ 1u << order[nx],
+		           nx);
+		probe_push(hp, score + zs[nx], flip ^ 1u << order[nx], nx);
 	}
 walk:
 	locate(h, w, n, t, nb);
@@ -729,9 +737,9 @@ walk:
  * of the rows kept and 16 probes: 31 ms at 32, 64 ms at 8, 123 ms at 1. */
 #define SCAN_PROBES 32
 
-/* Room in the probe heap for probes (a pop pushes at most two), and for
- * a pass's buckets of a table. */
-static bool heap_room(lsh_ws *w, size_t probes)
+/* Room in each table's probe heap for probes (a pop pushes at most two),
+ * and for a pass's buckets of a table. */
+static bool heap_room(lsh_ws *w, size_t tables, size_t probes)
 {
 	size_t cap = 2 * probes + 2;
 	if (probes > w->bk_cap) {
@@ -740,17 +748,28 @@ static bool heap_room(lsh_ws *w, size_t probes)
 			return false;
 		w->bk = bk, w->bk_cap = probes;
 	}
-	if (cap <= w->heap.cap)
+	const size_t old = w->heaps[0].cap, L = tables;
+	if (cap <= old)
 		return true;
 	if (cap > UINT32_MAX)
 		return false;
-	double *kd = realloc(w->heap.dist, cap * sizeof *kd);
-	if (kd)
-		w->heap.dist = kd;
-	int64_t *ki = kd ? realloc(w->heap.id, cap * sizeof *ki) : NULL;
+	double *kd = realloc(w->heap_dist, L * cap * sizeof *kd);
+	if (!kd)
+		return false;
+	w->heap_dist = kd;
+	for (size_t t = 0; t < L; t++) /* (still the old places) */
+		w->heaps[t].dist = kd + t * old;
+	int64_t *ki = realloc(w->heap_id, L * cap * sizeof *ki);
 	if (!ki)
 		return false;
-	w->heap.id = ki, w->heap.cap = (uint32_t)cap;
+	w->heap_id = ki;
+	/* each table's heap to its place in the larger block, the last first */
+	for (size_t t = L; t-- > 0;) {
+		vdb_topk *hp = &w->heaps[t];
+		memmove(kd + t * cap, kd + t * old, hp->n * sizeof *kd);
+		memmove(ki + t * cap, ki + t * old, hp->n * sizeof *ki);
+		*hp = (vdb_topk){ kd + t * cap, ki + t * cap, hp->n, (uint32_t)cap };
+	}
 	return true;
 }
 
@@ -802,7 +821,7 @@ static bool search_one(const vdb_index *ix, const lsh *h, lsh_ws *w, const float
 		probes = probes > every / 2 ? every : probes * 2;
 		/* (out of memory for the probes: ranking needs none) */
 		if ((double)probes * h->tables * SCAN_PROBES >= (double)n_allow ||
-		    !heap_room(w, probes)) {
+		    !heap_room(w, h->tables, probes)) {
 			scan_allowed(h, w, ix->count, d, &ef, &top);
 			break;
 		}
@@ -1013,8 +1032,8 @@ static void lsh_free(vdb_index *ix)
 #define ROW_OVERLAP 4.0
 /* A row met in a bucket: its entry, its tag and its allowed bit, the last
  * two at random (fitted: 7 ns a row on siftsmall, 11 on WordNet, 26 on the
- * clustered 100k); a pass over a table (the probe order made again, the
- * positions sorted); a query's own fixed cost (its heap, its answer); a
+ * clustered 100k); a pass over a table (its buckets located together; the
+ * first sorts the positions); a query's own fixed cost (its heap, its answer); a
  * row ranked when a query ranks every allowed row, in order, beyond its
  * distance (fitted: 22-31 ns a row in all). */
 #define NS_MET 12.0
