@@ -62,6 +62,7 @@ struct vdb_knn {
 	uint32_t *cnt;
 	double *bound;   /* per query, for the current block: B above */
 	const uint64_t *allow; /* vdb_knn_allow: a row bitset, or NULL */
+	size_t stage_bytes; /* at most this for the stages of one call (STAGE_BYTES) */
 };
 
 /* Who runs sgemm in parallel. The library only asks OpenBLAS, never sets
@@ -130,6 +131,7 @@ vdb_status vdb_knn_new(vdb_knn **out, vdb_metric m, uint32_t dim, size_t k,
 	if (!s)
 		return vdb_fail(VDB_ENOMEM, "out of memory");
 	s->metric = m, s->dim = dim, s->k = k, s->nq = nq;
+	s->stage_bytes = STAGE_BYTES;
 	size_t nqd, slots;
 	if (!vdb_mul_ok(nq, dim, &nqd) || !vdb_mul_ok(nq, k, &slots)) {
 		free(s);
@@ -161,6 +163,11 @@ vdb_status vdb_knn_new(vdb_knn **out, vdb_metric m, uint32_t dim, size_t k,
 void vdb_knn_allow(vdb_knn *s, const uint64_t *allow)
 {
 	s->allow = allow;
+}
+
+void vdb_knn_stage_bytes(vdb_knn *s, size_t bytes)
+{
+	s->stage_bytes = bytes;
 }
 
 void vdb_knn_free(vdb_knn *s)
@@ -252,7 +259,9 @@ static float key_threshold(const vdb_knn *s, const vdb_topk *h, size_t qi)
  * exact distance into the heap, so the answer is the one the heap alone
  * gives. Per call: the keys of one base block share a bound. Every path
  * stages (a batch, a split scan of a few queries, any k) unless the
- * stages would pass STAGE_BYTES (k in the thousands over a large batch). */
+ * stages would pass s->stage_bytes (STAGE_BYTES: k in the thousands over a
+ * large batch; vdb_knn_stage_bytes lowers it for one object, as the unit
+ * test does to reach the heap alone). */
 typedef struct {
 	float *key;      /* the staged rows (n of them, at most cap) */
 	int64_t *id;
@@ -265,7 +274,7 @@ typedef struct {
 static knn_stage *stages_new(const vdb_knn *s, size_t nq)
 {
 	size_t k = s->k, cap = STAGE_CAP * k < STAGE_MIN ? STAGE_MIN : STAGE_CAP * k;
-	if (nq == 0 || nq > STAGE_BYTES / (cap * (sizeof(float) + sizeof(int64_t))))
+	if (nq == 0 || nq > s->stage_bytes / (cap * (sizeof(float) + sizeof(int64_t))))
 		return NULL;
 	knn_stage *st = calloc(nq, sizeof *st);
 	float *key = vdb_malloc(nq * cap * sizeof *key, "staged rows");
