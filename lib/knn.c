@@ -49,7 +49,8 @@
 #define STAGE_MIN 64    /* ... and at least this many */
 #define STAGE_BUCKETS 256 /* the histogram that bounds a stage's k-th key */
 #define STAGE_BYTES ((size_t)256 << 20) /* at most this for the stages of one call */
-#define BIG_XTILE 2048
+#define BIG_XTILE 2048 /* (and the most rows a tile has) */
+#define SEED_ROWS 4   /* a first tile of this many rows per k seeds the stage's cut */
 
 struct vdb_knn {
 	vdb_metric metric;
@@ -311,18 +312,16 @@ static float stage_threshold(const vdb_knn *s, const knn_stage *st, const vdb_to
 	return t;
 }
 
-/* A key that at least k staged keys (k <= n) are no greater than, close
+/* A key that at least k of n keys (k <= n) are no greater than, close
  * above the k-th smallest: the top of the bucket where a histogram of the
- * keys between the smallest and the largest (as many as the stage holds
- * rows, up to STAGE_BUCKETS)
- * reaches k. Passes without branches on the keys' order, which a
- * quickselect or a heap of keys takes many of. The bucket's top is checked
- * by counting; where the arithmetic gives none (a range beyond floats, or
- * a rounding at a bucket's edge) the largest key serves: looser, as true. */
-static float stage_kth_near(const knn_stage *st, uint32_t k)
+ * keys between the smallest and the largest (nb buckets, at most
+ * STAGE_BUCKETS) reaches k. Passes without branches on the keys' order,
+ * which a quickselect or a heap of keys takes many of. The bucket's top is
+ * checked by counting; where the arithmetic gives none (a range beyond
+ * floats, or a rounding at a bucket's edge) the largest key serves:
+ * looser, as true. */
+static float kth_near(const float *key, uint32_t n, uint32_t nb, uint32_t k)
 {
-	const float *key = st->key;
-	uint32_t n = st->n, nb = st->cap < STAGE_BUCKETS ? st->cap : STAGE_BUCKETS;
 	uint32_t cnt[STAGE_BUCKETS];
 	memset(cnt, 0, nb * sizeof *cnt);
 	float lo = key[0], hi = key[0];
@@ -342,6 +341,12 @@ static float stage_kth_near(const knn_stage *st, uint32_t k)
 	for (uint32_t e = 0; e < n; e++)
 		c += key[e] <= top;
 	return c >= k && top < hi ? top : hi;
+}
+
+/* The stage's keys: as many buckets as it holds rows, up to STAGE_BUCKETS. */
+static float stage_kth_near(const knn_stage *st, uint32_t k)
+{
+	return kth_near(st->key, st->n, st->cap < STAGE_BUCKETS ? st->cap : STAGE_BUCKETS, k);
 }
 
 /* Bound the cut by the staged keys when k or more are staged (it can only
@@ -392,11 +397,27 @@ static void stage_compact(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t q
 		stage_flush(s, st, h, qi, x, id0);
 }
 
+/* A call's first tile, before anything is staged or the heap is full:
+ * every key would pass (a threshold of +inf) until the stage fills, and
+ * then a loose one. Seed the stage's k-th key from the tile's keys instead
+ * (all of them: no bitset), so that from the first row on only rows near
+ * the k nearest pass. The k rows at or below it pass too and get staged,
+ * which is what makes it a bound (stage_threshold). */
+static void stage_seed(knn_stage *st, const float *row, const float *keyn, size_t nxt, uint32_t k)
+{
+	float key[BIG_XTILE];
+	for (size_t j = 0; j < nxt; j++)
+		key[j] = keyn ? keyn[j] - 2.0f * row[j] : -row[j];
+	st->kth = kth_near(key, (uint32_t)nxt, STAGE_BUCKETS, k);
+}
+
 /* The tile's rows of one query (row: its keys' dots) into its stage. */
 static void stage_tile(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t qi, const float *row,
                        const float *x, const float *keyn, size_t nxt, int64_t id0, int64_t xid0)
 {
 	const vdb_kernels *K = vdb_kernels_get();
+	if (st->kth == INFINITY && st->n == 0 && h->n < h->cap && !s->allow && nxt >= SEED_ROWS * s->k)
+		stage_seed(st, row, keyn, nxt, (uint32_t)s->k);
 	float thr = stage_threshold(s, st, h, qi);
 	for (size_t j = K->next_below(keyn, row, 0, nxt, thr); j < nxt;
 	     j = K->next_below(keyn, row, j + 1, nxt, thr)) {

@@ -273,6 +273,14 @@ int main(void)
 		check(ms[mi], 40000, 2, 8, 120, 2, 40000, 2);
 		check_kept(ms[mi], 40000, 3, 16, 500, 0, 40000, 2, 30);
 	}
+	/* a call's first tile seeds the stage's cut from its keys (knn.c
+	 * stage_seed): bases of about one tile, where most of the k nearest
+	 * are in it; ties; far from the origin below */
+	for (int mi = 0; mi < 3; mi++) {
+		check(ms[mi], 600, 50, 8, 10, 0, 600, 1);
+		check(ms[mi], 520, 30, 12, 100, 0, 520, 1);
+		check(ms[mi], 700, 30, 6, 25, 3, 700, 1);
+	}
 	/* k 1 (k-means' nearest centroid): the stage's cut is the least key */
 	for (int mi = 0; mi < 3; mi++) {
 		check(ms[mi], 20000, 30, 16, 1, 0, 20000, 2);
@@ -284,6 +292,8 @@ int main(void)
 	check(VDB_METRIC_L2, 40000, 1, 32, 300, 0, 40000, 2);
 	check(VDB_METRIC_L2, 20000, 40, 32, 100, 0, 20000, 2);
 	check(VDB_METRIC_IP, 20000, 40, 32, 100, 0, 5000, 1);
+	check(VDB_METRIC_L2, 600, 50, 16, 10, 0, 600, 1);
+	check(VDB_METRIC_IP, 520, 30, 16, 100, 0, 520, 1);
 	offset = 0;
 	/* the exact heap alone (stages beyond their memory budget: a large k
 	 * over a large batch), on every parallel path: a batch, a split scan,
