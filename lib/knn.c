@@ -50,6 +50,7 @@
 #define STAGE_BUCKETS 256 /* the histogram that bounds a stage's k-th key */
 #define STAGE_BYTES ((size_t)256 << 20) /* at most this for the stages of one call */
 #define BIG_XTILE 2048 /* (and the most rows a tile has) */
+#define FLUSH_AHEAD 2  /* staged rows whose lines are asked for ahead of their exact distance */
 #define SEED_ROWS 4   /* a first tile of this many rows per k seeds the stage's cut */
 
 struct vdb_knn {
@@ -369,6 +370,14 @@ static float stage_select(const vdb_knn *s, knn_stage *st, const vdb_topk *h, si
 	return t;
 }
 
+/* Ask for a base row's cache lines ahead of its exact distance: the staged
+ * rows are scattered over the base block, mostly beyond L2. */
+static void prefetch_row(const float *r, size_t d)
+{
+	for (size_t b = 0; b < d * sizeof *r; b += 64)
+		__builtin_prefetch((const char *)r + b);
+}
+
 /* The staged rows within the threshold get their exact distance into h
  * (x: the call's base block, its first row id0); the stage empties, and
  * keeps its k-th key (a bound still). */
@@ -378,12 +387,17 @@ static void stage_flush(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t qi,
 	size_t d = s->dim;
 	const float *q = s->q + qi * d;
 	float t = stage_select(s, st, h, qi);
-	for (uint32_t e = 0; e < st->n; e++)
+	for (uint32_t e = 0; e < st->n && e < FLUSH_AHEAD; e++)
+		prefetch_row(x + (size_t)(st->id[e] - id0) * d, d);
+	for (uint32_t e = 0; e < st->n; e++) {
+		if (e + FLUSH_AHEAD < st->n)
+			prefetch_row(x + (size_t)(st->id[e + FLUSH_AHEAD] - id0) * d, d);
 		if (st->key[e] <= t) {
 			topk_push(h, vdb_exact_distance(s->metric, q, x + (size_t)(st->id[e] - id0) * d, d),
 			          st->id[e]);
 			t = fminf(t, key_threshold(s, h, qi));
 		}
+	}
 	st->n = 0;
 }
 

@@ -300,16 +300,22 @@ int main(void)
 	 * streamed blocks, ties, k 1, k beyond the rows, a bitset, far from
 	 * the origin */
 	heap_only = 1;
-	for (int mi = 0; mi < 3; mi++) {
-		check(ms[mi], 5000, 100, 33, 10, 0, 5000, 2);
-		check(ms[mi], 30000, 40, 24, 200, 0, 30000, 2);
-		check(ms[mi], 40000, 3, 32, 100, 0, 40000, 2);
-		check(ms[mi], 3000, 40, 8, 20, 3, 3000, 2);
-		check(ms[mi], 2500, 17, 20, 15, 4, 333, 1);
-		check(ms[mi], 20000, 30, 16, 1, 0, 20000, 2);
-		check(ms[mi], 5, 3, 4, 9, 0, 5, 2);
-		check_kept(ms[mi], 5000, 100, 33, 10, 0, 5000, 2, 50);
-	}
+	static const struct {
+		size_t n, nq, d, k;
+		unsigned levels;
+		size_t block;
+		int threads;
+		unsigned keep;
+	} alone[] = {
+		{ 5000, 100, 33, 10, 0, 5000, 2, 100 }, { 30000, 40, 24, 200, 0, 30000, 2, 100 },
+		{ 40000, 3, 32, 100, 0, 40000, 2, 100 }, { 3000, 40, 8, 20, 3, 3000, 2, 100 },
+		{ 2500, 17, 20, 15, 4, 333, 1, 100 },    { 20000, 30, 16, 1, 0, 20000, 2, 100 },
+		{ 5, 3, 4, 9, 0, 5, 2, 100 },            { 5000, 100, 33, 10, 0, 5000, 2, 50 },
+	};
+	for (int mi = 0; mi < 3; mi++)
+		for (size_t c = 0; c < sizeof alone / sizeof *alone; c++)
+			check_kept(ms[mi], alone[c].n, alone[c].nq, alone[c].d, alone[c].k, alone[c].levels,
+			           alone[c].block, alone[c].threads, alone[c].keep);
 	offset = 1000.0f;
 	check(VDB_METRIC_L2, 4000, 20, 64, 10, 0, 4000, 2);
 	check(VDB_METRIC_L2, 20000, 1, 64, 10, 0, 20000, 2);
