@@ -49,7 +49,9 @@
 #define STAGE_MIN 64    /* ... and at least this many */
 #define STAGE_BUCKETS 256 /* the histogram that bounds a stage's k-th key */
 #define STAGE_BYTES ((size_t)256 << 20) /* at most this for the stages of one call */
-#define BIG_XTILE 2048
+#define BIG_XTILE 2048 /* (and the most rows a tile has) */
+#define FLUSH_AHEAD 2  /* staged rows whose lines are asked for ahead of their exact distance */
+#define SEED_ROWS 4   /* a first tile of this many rows per k seeds the stage's cut */
 
 struct vdb_knn {
 	vdb_metric metric;
@@ -62,6 +64,7 @@ struct vdb_knn {
 	uint32_t *cnt;
 	double *bound;   /* per query, for the current block: B above */
 	const uint64_t *allow; /* vdb_knn_allow: a row bitset, or NULL */
+	size_t stage_bytes; /* at most this for the stages of one call (STAGE_BYTES) */
 };
 
 /* Who runs sgemm in parallel. The library only asks OpenBLAS, never sets
@@ -130,6 +133,7 @@ vdb_status vdb_knn_new(vdb_knn **out, vdb_metric m, uint32_t dim, size_t k,
 	if (!s)
 		return vdb_fail(VDB_ENOMEM, "out of memory");
 	s->metric = m, s->dim = dim, s->k = k, s->nq = nq;
+	s->stage_bytes = STAGE_BYTES;
 	size_t nqd, slots;
 	if (!vdb_mul_ok(nq, dim, &nqd) || !vdb_mul_ok(nq, k, &slots)) {
 		free(s);
@@ -161,6 +165,11 @@ vdb_status vdb_knn_new(vdb_knn **out, vdb_metric m, uint32_t dim, size_t k,
 void vdb_knn_allow(vdb_knn *s, const uint64_t *allow)
 {
 	s->allow = allow;
+}
+
+void vdb_knn_stage_bytes(vdb_knn *s, size_t bytes)
+{
+	s->stage_bytes = bytes;
 }
 
 void vdb_knn_free(vdb_knn *s)
@@ -252,7 +261,9 @@ static float key_threshold(const vdb_knn *s, const vdb_topk *h, size_t qi)
  * exact distance into the heap, so the answer is the one the heap alone
  * gives. Per call: the keys of one base block share a bound. Every path
  * stages (a batch, a split scan of a few queries, any k) unless the
- * stages would pass STAGE_BYTES (k in the thousands over a large batch). */
+ * stages would pass s->stage_bytes (STAGE_BYTES: k in the thousands over a
+ * large batch; vdb_knn_stage_bytes lowers it for one object, as the unit
+ * test does to reach the heap alone). */
 typedef struct {
 	float *key;      /* the staged rows (n of them, at most cap) */
 	int64_t *id;
@@ -265,7 +276,7 @@ typedef struct {
 static knn_stage *stages_new(const vdb_knn *s, size_t nq)
 {
 	size_t k = s->k, cap = STAGE_CAP * k < STAGE_MIN ? STAGE_MIN : STAGE_CAP * k;
-	if (nq == 0 || nq > STAGE_BYTES / (cap * (sizeof(float) + sizeof(int64_t))))
+	if (nq == 0 || nq > s->stage_bytes / (cap * (sizeof(float) + sizeof(int64_t))))
 		return NULL;
 	knn_stage *st = calloc(nq, sizeof *st);
 	float *key = vdb_malloc(nq * cap * sizeof *key, "staged rows");
@@ -302,18 +313,16 @@ static float stage_threshold(const vdb_knn *s, const knn_stage *st, const vdb_to
 	return t;
 }
 
-/* A key that at least k staged keys (k <= n) are no greater than, close
+/* A key that at least k of n keys (k <= n) are no greater than, close
  * above the k-th smallest: the top of the bucket where a histogram of the
- * keys between the smallest and the largest (as many as the stage holds
- * rows, up to STAGE_BUCKETS)
- * reaches k. Passes without branches on the keys' order, which a
- * quickselect or a heap of keys takes many of. The bucket's top is checked
- * by counting; where the arithmetic gives none (a range beyond floats, or
- * a rounding at a bucket's edge) the largest key serves: looser, as true. */
-static float stage_kth_near(const knn_stage *st, uint32_t k)
+ * keys between the smallest and the largest (nb buckets, at most
+ * STAGE_BUCKETS) reaches k. Passes without branches on the keys' order,
+ * which a quickselect or a heap of keys takes many of. The bucket's top is
+ * checked by counting; where the arithmetic gives none (a range beyond
+ * floats, or a rounding at a bucket's edge) the largest key serves:
+ * looser, as true. */
+static float kth_near(const float *key, uint32_t n, uint32_t nb, uint32_t k)
 {
-	const float *key = st->key;
-	uint32_t n = st->n, nb = st->cap < STAGE_BUCKETS ? st->cap : STAGE_BUCKETS;
 	uint32_t cnt[STAGE_BUCKETS];
 	memset(cnt, 0, nb * sizeof *cnt);
 	float lo = key[0], hi = key[0];
@@ -333,6 +342,12 @@ static float stage_kth_near(const knn_stage *st, uint32_t k)
 	for (uint32_t e = 0; e < n; e++)
 		c += key[e] <= top;
 	return c >= k && top < hi ? top : hi;
+}
+
+/* The stage's keys: as many buckets as it holds rows, up to STAGE_BUCKETS. */
+static float stage_kth_near(const knn_stage *st, uint32_t k)
+{
+	return kth_near(st->key, st->n, st->cap < STAGE_BUCKETS ? st->cap : STAGE_BUCKETS, k);
 }
 
 /* Bound the cut by the staged keys when k or more are staged (it can only
@@ -355,6 +370,14 @@ static float stage_select(const vdb_knn *s, knn_stage *st, const vdb_topk *h, si
 	return t;
 }
 
+/* Ask for a base row's cache lines ahead of its exact distance: the staged
+ * rows are scattered over the base block, mostly beyond L2. */
+static void prefetch_row(const float *r, size_t d)
+{
+	for (size_t b = 0; b < d * sizeof *r; b += 64)
+		__builtin_prefetch((const char *)r + b);
+}
+
 /* The staged rows within the threshold get their exact distance into h
  * (x: the call's base block, its first row id0); the stage empties, and
  * keeps its k-th key (a bound still). */
@@ -364,12 +387,17 @@ static void stage_flush(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t qi,
 	size_t d = s->dim;
 	const float *q = s->q + qi * d;
 	float t = stage_select(s, st, h, qi);
-	for (uint32_t e = 0; e < st->n; e++)
+	for (uint32_t e = 0; e < st->n && e < FLUSH_AHEAD; e++)
+		prefetch_row(x + (size_t)(st->id[e] - id0) * d, d);
+	for (uint32_t e = 0; e < st->n; e++) {
+		if (e + FLUSH_AHEAD < st->n)
+			prefetch_row(x + (size_t)(st->id[e + FLUSH_AHEAD] - id0) * d, d);
 		if (st->key[e] <= t) {
 			topk_push(h, vdb_exact_distance(s->metric, q, x + (size_t)(st->id[e] - id0) * d, d),
 			          st->id[e]);
 			t = fminf(t, key_threshold(s, h, qi));
 		}
+	}
 	st->n = 0;
 }
 
@@ -383,11 +411,27 @@ static void stage_compact(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t q
 		stage_flush(s, st, h, qi, x, id0);
 }
 
+/* A call's first tile, before anything is staged or the heap is full:
+ * every key would pass (a threshold of +inf) until the stage fills, and
+ * then a loose one. Seed the stage's k-th key from the tile's keys instead
+ * (all of them: no bitset), so that from the first row on only rows near
+ * the k nearest pass. The k rows at or below it pass too and get staged,
+ * which is what makes it a bound (stage_threshold). */
+static void stage_seed(knn_stage *st, const float *row, const float *keyn, size_t nxt, uint32_t k)
+{
+	float key[BIG_XTILE];
+	for (size_t j = 0; j < nxt; j++)
+		key[j] = keyn ? keyn[j] - 2.0f * row[j] : -row[j];
+	st->kth = kth_near(key, (uint32_t)nxt, STAGE_BUCKETS, k);
+}
+
 /* The tile's rows of one query (row: its keys' dots) into its stage. */
 static void stage_tile(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t qi, const float *row,
                        const float *x, const float *keyn, size_t nxt, int64_t id0, int64_t xid0)
 {
 	const vdb_kernels *K = vdb_kernels_get();
+	if (st->kth == INFINITY && st->n == 0 && h->n < h->cap && !s->allow && nxt >= SEED_ROWS * s->k)
+		stage_seed(st, row, keyn, nxt, (uint32_t)s->k);
 	float thr = stage_threshold(s, st, h, qi);
 	for (size_t j = K->next_below(keyn, row, 0, nxt, thr); j < nxt;
 	     j = K->next_below(keyn, row, j + 1, nxt, thr)) {

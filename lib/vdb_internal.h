@@ -153,6 +153,11 @@ float vdb_reported_distance(vdb_metric m, double e);
  * bitset that outlives s; NULL: every row). Set before vdb_knn_add. */
 void vdb_knn_allow(vdb_knn *s, const uint64_t *allow);
 
+/* At most bytes for the staged rows of one vdb_knn_add call on s (default
+ * 256 MB); stages that would need more give way to the exact heap alone
+ * (the same answer, slower). For tests: 0 takes that path at any size. */
+void vdb_knn_stage_bytes(vdb_knn *s, size_t bytes);
+
 /* The threads vdb_knn_add gives s a block of nx rows: 1 for a small job;
  * a lone query's scan (fewer queries than two per thread) is split over
  * every thread from about 0.1 ms of work. */

@@ -77,6 +77,10 @@ static void fill(float *v, size_t n, unsigned levels, unsigned *seed)
 	}
 }
 
+/* heap_only: no stages (knn.c's path for stages above STAGE_BYTES), every
+ * row that passes its key threshold straight into the exact heap */
+static int heap_only;
+
 /* Run the engine (feeding the base in blocks of `block`, admitting about
  * keep% of the rows) and compare. */
 static int check_kept(vdb_metric m, size_t n, size_t nq, size_t d, size_t k, unsigned levels,
@@ -98,6 +102,8 @@ static int check_kept(vdb_metric m, size_t n, size_t nq, size_t d, size_t k, uns
 	int good = vdb_knn_new(&s, m, (uint32_t)d, k, q, nq) == VDB_OK;
 	if (good)
 		vdb_knn_allow(s, allow);
+	if (good && heap_only)
+		vdb_knn_stage_bytes(s, 0);
 	for (size_t j = 0; good && j < n; j += block)
 		good = vdb_knn_add(s, xin + j * d, NULL, n - j < block ? n - j : block,
 		                   (int64_t)j) == VDB_OK;
@@ -130,8 +136,9 @@ static int check_kept(vdb_metric m, size_t n, size_t nq, size_t d, size_t k, uns
 	free(qn);
 	free(x), free(q), free(xin), free(ids), free(want), free(dist), free(wd), free(allow);
 	return ok(good && bad_ids == 0 && worst < 1e-4,
-	          "%s n=%zu nq=%zu d=%zu k=%zu levels=%u block=%zu threads=%d kept=%u%%: %zu ids "
-	          "differ, worst distance error %.2g", vdb_metric_name(m), n, nq, d, k, levels, block,
+	          "%s%s n=%zu nq=%zu d=%zu k=%zu levels=%u block=%zu threads=%d kept=%u%%: %zu ids "
+	          "differ, worst distance error %.2g", heap_only ? "heap alone, " : "",
+	          vdb_metric_name(m), n, nq, d, k, levels, block,
 	          threads, keep, bad_ids, worst);
 }
 
@@ -220,6 +227,9 @@ int main(void)
 	 * count alone), then with OpenBLAS on one thread and our threads owning
 	 * query blocks (as the commands set it, vdb_blas_single_thread) */
 	check(VDB_METRIC_L2, 20000, 400, 32, 10, 0, 20000, 2);
+	heap_only = 1; /* the exact heap alone there too (see below) */
+	check(VDB_METRIC_L2, 20000, 400, 32, 100, 0, 20000, 2);
+	heap_only = 0;
 	vdb_blas_single_thread();
 	check(VDB_METRIC_L2, 20000, 400, 32, 10, 0, 20000, 2);
 	/* a lone query (or fewer than two a thread) over enough rows: its scan
@@ -263,6 +273,14 @@ int main(void)
 		check(ms[mi], 40000, 2, 8, 120, 2, 40000, 2);
 		check_kept(ms[mi], 40000, 3, 16, 500, 0, 40000, 2, 30);
 	}
+	/* a call's first tile seeds the stage's cut from its keys (knn.c
+	 * stage_seed): bases of about one tile, where most of the k nearest
+	 * are in it; ties; far from the origin below */
+	for (int mi = 0; mi < 3; mi++) {
+		check(ms[mi], 600, 50, 8, 10, 0, 600, 1);
+		check(ms[mi], 520, 30, 12, 100, 0, 520, 1);
+		check(ms[mi], 700, 30, 6, 25, 3, 700, 1);
+	}
 	/* k 1 (k-means' nearest centroid): the stage's cut is the least key */
 	for (int mi = 0; mi < 3; mi++) {
 		check(ms[mi], 20000, 30, 16, 1, 0, 20000, 2);
@@ -274,7 +292,36 @@ int main(void)
 	check(VDB_METRIC_L2, 40000, 1, 32, 300, 0, 40000, 2);
 	check(VDB_METRIC_L2, 20000, 40, 32, 100, 0, 20000, 2);
 	check(VDB_METRIC_IP, 20000, 40, 32, 100, 0, 5000, 1);
+	check(VDB_METRIC_L2, 600, 50, 16, 10, 0, 600, 1);
+	check(VDB_METRIC_IP, 520, 30, 16, 100, 0, 520, 1);
 	offset = 0;
+	/* the exact heap alone (stages beyond their memory budget: a large k
+	 * over a large batch), on every parallel path: a batch, a split scan,
+	 * streamed blocks, ties, k 1, k beyond the rows, a bitset, far from
+	 * the origin */
+	heap_only = 1;
+	static const struct {
+		size_t n, nq, d, k;
+		unsigned levels;
+		size_t block;
+		int threads;
+		unsigned keep;
+	} alone[] = {
+		{ 5000, 100, 33, 10, 0, 5000, 2, 100 }, { 30000, 40, 24, 200, 0, 30000, 2, 100 },
+		{ 40000, 3, 32, 100, 0, 40000, 2, 100 }, { 3000, 40, 8, 20, 3, 3000, 2, 100 },
+		{ 2500, 17, 20, 15, 4, 333, 1, 100 },    { 20000, 30, 16, 1, 0, 20000, 2, 100 },
+		{ 5, 3, 4, 9, 0, 5, 2, 100 },            { 5000, 100, 33, 10, 0, 5000, 2, 50 },
+	};
+	for (int mi = 0; mi < 3; mi++)
+		for (size_t c = 0; c < sizeof alone / sizeof *alone; c++)
+			check_kept(ms[mi], alone[c].n, alone[c].nq, alone[c].d, alone[c].k, alone[c].levels,
+			           alone[c].block, alone[c].threads, alone[c].keep);
+	offset = 1000.0f;
+	check(VDB_METRIC_L2, 4000, 20, 64, 10, 0, 4000, 2);
+	check(VDB_METRIC_L2, 20000, 1, 64, 10, 0, 20000, 2);
+	check(VDB_METRIC_IP, 4000, 20, 64, 10, 0, 4000, 2);
+	offset = 0;
+	heap_only = 0;
 	{
 		float q[128] = { 0 };
 		vdb_knn *s1, *sb;
