@@ -701,7 +701,7 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 		 * list for all of them (vdb_ivf_scan_batch) */
 		bool by_list = batch && !f->pq && !allow && !seen && o->k <= IVF_GROUP_MAX_K;
 		bool cosine = ix->metric == VDB_METRIC_COSINE;
-		size_t chunk = batch ? IVF_BATCH : nq ? nq : 1, d = ix->dim;
+		size_t chunk = by_list ? IVF_BATCH_LISTS : batch ? IVF_BATCH : nq ? nq : 1, d = ix->dim;
 		int64_t *probe = NULL;
 		float *pdist = NULL, *qn = NULL;
 		if (batch) {
