@@ -699,7 +699,9 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 		             (size_t)f->nlist * ix->dim >= IVF_BATCH_MIN;
 		/* ... and then, without a filter, their lists are read list by
 		 * list for all of them (vdb_ivf_scan_batch) */
-		bool by_list = batch && !f->pq && !allow && !seen && o->k <= IVF_GROUP_MAX_K;
+		bool by_list = batch && !f->pq && !allow && !seen &&
+		               (size_t)threads * IVF_BATCH_LISTS * (IVF_GROUP_QUERY + 16 * o->k) <=
+		                       IVF_GROUP_HEAPS;
 		bool cosine = ix->metric == VDB_METRIC_COSINE;
 		size_t chunk = by_list ? IVF_BATCH_LISTS : batch ? IVF_BATCH : nq ? nq : 1, d = ix->dim;
 		int64_t *probe = NULL;

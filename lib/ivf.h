@@ -32,11 +32,16 @@ enum { P_PQBITS = 7 };
 #define IVF_BATCH_MIN 32768 /* ... when the centroids hold this many values (128 KiB) or more */
 #define IVF_SCAN_BLOCK 256 /* rows whose keys are computed before their exact distances */
 #define IVF_SPLIT_MIN 65536 /* values (rows x dim) below which one query is not split */
-#define IVF_GROUP_MAX_K 256 /* a batch is scanned list by list (vdb_ivf_scan_batch) up to this k */
-/* ... for this many queries at a time: the more share a list, the fewer
- * times it is read (1M x 128, nlist 4000, nprobe 8, 10k queries, one
- * thread: search CPU 0.64-0.71 s at 2048, 0.57-0.61 s at 4096) */
+/* A batch is scanned list by list (vdb_ivf_scan_batch) for this many
+ * queries at a time: the more share a list, the fewer times it is read
+ * (1M x 128, nlist 4000, nprobe 8, 10k queries, one thread: search CPU
+ * 0.64-0.71 s at 2048, 0.57-0.61 s at 4096) ... */
 #define IVF_BATCH_LISTS 4096
+/* ... when the threads' heaps and filters for them, each thread's own
+ * (a query: IVF_GROUP_QUERY bytes and 16 a result), take this much at
+ * most (k up to about 500 on two threads, 250 on four) */
+#define IVF_GROUP_HEAPS ((size_t)64 << 20)
+#define IVF_GROUP_QUERY 72
 
 struct ivf;
 typedef struct ivf_ws ivf_ws;
