@@ -169,11 +169,13 @@ size_t vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, i
 
 /* ===== A batch's lists, each read once for all the queries that probe it =====
  * One query at a time, a query's lists come from memory (at 1M x 128 they
- * are 1 MB of a 512 MB array at nprobe 8): the scan waits on memory. A
- * batch of queries probes each list several times (2,048 queries at
- * nprobe 16 over 4,000 lists: 8 a list, more for the lists where the
- * queries are); taken list by list in memory order, a block of a list is
- * read once and ranked for each of its queries from cache. Every query
+ * are 1 MB of a 512 MB array at nprobe 8): the scan waits on memory (about
+ * 40 ns of CPU a row, against 6 for the kernel on rows in cache). A batch
+ * of queries probes each list several times (4,096 queries at nprobe 8
+ * over 4,000 lists: 8 a list); taken list by list in memory order, a block
+ * of a list is read once and ranked for each of its queries from cache
+ * (about 12 ns a row; 10,000 queries at nprobe 8: search CPU 1.22 s ->
+ * 0.55 s, the choice of the lists 0.29 s of it). Every query
  * keeps its heap and filter: its answer is the exact top k of its probed
  * rows, as one query at a time. Threads take runs of lists of about equal
  * work, each with heaps of its own for every query, merged at the end. */
