@@ -638,30 +638,18 @@ static void job_query(void *ctx, void *w, size_t i)
 /* The nprobe lists of each of nq queries (as search_one chooses them, by
  * exact distance), with one exact k-NN over the centroids (sgemm), as
  * FAISS's coarse quantizer does: with few lists probed, choosing them is
- * most of a query's work. */
+ * most of a query's work. q: unit rows for cosine. */
 static vdb_status choose_lists(const vdb_index *ix, const float *q, size_t nq, size_t nprobe,
                                int64_t *probe, float *pdist)
 {
 	const ivf *f = ix->impl;
-	float *qn = NULL;
-	const float *qq = q;
-	if (ix->metric == VDB_METRIC_COSINE) {
-		qn = vdb_malloc(nq * ix->dim * sizeof(float), "queries");
-		if (!qn)
-			return VDB_ENOMEM;
-		memcpy(qn, q, nq * ix->dim * sizeof(float));
-		for (size_t i = 0; i < nq; i++)
-			vdb_normalize(qn + i * ix->dim, ix->dim);
-		qq = qn;
-	}
 	vdb_knn *s = NULL;
-	vdb_status st = vdb_knn_new(&s, VDB_METRIC_L2, ix->dim, nprobe, qq, nq);
+	vdb_status st = vdb_knn_new(&s, VDB_METRIC_L2, ix->dim, nprobe, q, nq);
 	if (!st)
 		st = vdb_knn_add(s, f->cent, NULL, f->nlist, 0);
 	if (!st)
 		st = vdb_knn_result(s, probe, pdist);
 	vdb_knn_free(s);
-	free(qn);
 	return st;
 }
 
@@ -709,25 +697,46 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 		 * 27% less CPU that way at nprobe 1, 24% at nprobe 4) */
 		bool batch = nq >= 32 && nprobe <= EXACT_PROBE &&
 		             (size_t)f->nlist * ix->dim >= IVF_BATCH_MIN;
-		size_t chunk = batch ? IVF_BATCH : nq ? nq : 1, d = ix->dim;
+		/* ... and then, without a filter, their lists are read list by
+		 * list for all of them (vdb_ivf_scan_batch) */
+		bool by_list = batch && !f->pq && !allow && !seen &&
+		               (size_t)threads * IVF_BATCH_LISTS * (IVF_GROUP_QUERY + 16 * o->k) <=
+		                       IVF_GROUP_HEAPS;
+		bool cosine = ix->metric == VDB_METRIC_COSINE;
+		size_t chunk = by_list ? IVF_BATCH_LISTS : batch ? IVF_BATCH : nq ? nq : 1, d = ix->dim;
 		int64_t *probe = NULL;
-		float *pdist = NULL;
+		float *pdist = NULL, *qn = NULL;
 		if (batch) {
 			probe = vdb_malloc(chunk * nprobe * sizeof *probe, "probed lists");
 			pdist = vdb_malloc(chunk * nprobe * sizeof *pdist, "probed lists");
-			if (!probe || !pdist)
+			if (cosine)
+				qn = vdb_malloc(chunk * d * sizeof *qn, "queries");
+			if (!probe || !pdist || (cosine && !qn))
 				st = VDB_ENOMEM;
 		}
 		for (size_t q0 = 0; !st && q0 < nq; q0 += chunk) {
 			size_t c = nq - q0 < chunk ? nq - q0 : chunk;
-			if (batch && (st = choose_lists(ix, q + q0 * d, c, nprobe, probe, pdist)))
+			const float *qc = q + q0 * d;
+			if (batch && cosine) {
+				memcpy(qn, qc, c * d * sizeof *qn);
+				for (size_t i = 0; i < c; i++)
+					vdb_normalize(qn + i * d, (uint32_t)d);
+				qc = qn;
+			}
+			if (batch && (st = choose_lists(ix, qc, c, nprobe, probe, pdist)))
 				break;
+			if (by_list) {
+				st = vdb_ivf_scan_batch(f, ix->metric, (uint32_t)d, qc, c, probe, nprobe,
+				                        o->k, threads, ids + q0 * o->k, dist + q0 * o->k);
+				continue;
+			}
 			ivf_job j = { ix, q + q0 * d, o->k, nprobe, cand, probe, pdist, allow,
 			              ids + q0 * o->k, dist + q0 * o->k, seen ? seen + q0 : NULL };
 			st = vdb_for_queries(c, &j, job_ws, job_free, job_query);
 		}
 		free(probe);
 		free(pdist);
+		free(qn);
 	}
 	VDB_RETURN_IF(st, st, "out of memory for the search state (k %zu, nprobe %zu)", o->k,
 	              nprobe);

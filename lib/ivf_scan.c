@@ -166,3 +166,127 @@ size_t vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, i
 	}
 	return kept;
 }
+
+/* ===== A batch's lists, each read once for all the queries that probe it =====
+ * One query at a time, a query's lists come from memory (at 1M x 128 they
+ * are 1 MB of a 512 MB array at nprobe 8): the scan waits on memory (about
+ * 40 ns of CPU a row, against 6 for the kernel on rows in cache). A batch
+ * of queries probes each list several times (4,096 queries at nprobe 8
+ * over 4,000 lists: 8 a list); taken list by list in memory order, a block
+ * of a list is read once and ranked for each of its queries from cache
+ * (about 12 ns a row; 10,000 queries at nprobe 8: search CPU 1.22 s ->
+ * 0.55 s, the choice of the lists 0.29 s of it). Every query
+ * keeps its heap and filter: its answer is the exact top k of its probed
+ * rows, as one query at a time. Threads take runs of lists of about equal
+ * work, each with heaps of its own for every query, merged at the end. */
+
+/* rows of a list ranked for each of its queries in turn (at dim 128,
+ * 64 KiB: in L2 while the queries take it) */
+#define GROUP_BYTES 65536u
+
+struct group_scan {
+	const ivf *f;
+	vdb_metric m;
+	uint32_t d, k;
+	const float *q;
+	size_t nq;
+	const uint32_t *start, *who; /* the pairs of list l: who[start[l] .. start[l+1]) */
+	const uint32_t *cut;         /* thread t: lists [cut[t], cut[t+1]) */
+	/* thread t, query i (at t * nq + i): its heap (k entries at that times
+	 * k), its size, its filter and whether that is set up yet */
+	double *hd;
+	int64_t *hi;
+	uint32_t *hn;
+	vdb_exact_filter *ef;
+	bool *init;
+	float *keys; /* thread t's: keys of a block (IVF_SCAN_BLOCK), then k */
+};
+
+/* Thread t's lists into its heaps. */
+static void group_thread(const struct group_scan *g, int t)
+{
+	const ivf *f = g->f;
+	size_t base = (size_t)t * g->nq;
+	uint32_t rows = GROUP_BYTES / (g->d * (uint32_t)sizeof(float));
+	rows = rows > g->k ? rows : g->k; /* (a first block bounds the heap by its k-th key) */
+	float *keys = g->keys + (size_t)t * (IVF_SCAN_BLOCK + g->k);
+	ivf_ws w = { .keys = keys, .top = keys + IVF_SCAN_BLOCK };
+	for (uint32_t l = g->cut[t]; l < g->cut[t + 1]; l++) {
+		uint32_t a0 = g->start[l], a1 = g->start[l + 1];
+		for (uint64_t b = f->off[l]; a0 < a1 && b < f->off[l + 1]; b += rows) {
+			uint64_t e = f->off[l + 1] - b < rows ? f->off[l + 1] : b + rows;
+			for (uint32_t a = a0; a < a1; a++) {
+				size_t i = g->who[a], at = base + i;
+				if (!g->init[at]) {
+					vdb_exact_filter_init(&g->ef[at], g->m, g->q + i * g->d, g->d, f->xmax);
+					g->init[at] = true;
+				}
+				vdb_topk h = { g->hd + at * g->k, g->hi + at * g->k, g->hn[at], g->k };
+				scan_rows(f, &g->ef[at], &w, b, e, NULL, &h);
+				g->hn[at] = h.n;
+			}
+		}
+	}
+}
+
+vdb_status vdb_ivf_scan_batch(const ivf *f, vdb_metric m, uint32_t d, const float *q, size_t nq,
+                              const int64_t *probe, size_t nprobe, size_t k, int threads,
+                              int64_t *ids, float *dist)
+{
+	uint32_t nlist = f->nlist;
+	threads = threads < 1 ? 1 : (size_t)threads > nq && nq ? (int)nq : threads;
+	size_t nk = (size_t)threads * nq, np = nq * nprobe, nh = nk * k;
+	uint32_t *start = calloc((size_t)nlist + 2, sizeof *start);
+	uint32_t *who = malloc((np ? np : 1) * sizeof *who);
+	uint32_t *cut = malloc(((size_t)threads + 1) * sizeof *cut);
+	nh = nh ? nh : 1;
+	double *hd = malloc(nh * sizeof *hd);
+	int64_t *hi = malloc(nh * sizeof *hi);
+	uint32_t *hn = calloc(nk ? nk : 1, sizeof *hn);
+	vdb_exact_filter *ef = malloc((nk ? nk : 1) * sizeof *ef);
+	bool *init = calloc(nk ? nk : 1, sizeof *init);
+	float *keys = malloc((size_t)threads * (IVF_SCAN_BLOCK + k) * sizeof *keys);
+	vdb_status st = start && who && cut && hd && hi && hn && ef && init && keys ? VDB_OK
+	                                                                            : VDB_ENOMEM;
+	if (st)
+		goto out;
+	/* the pairs (query, list) by list, queries in order within a list */
+	for (size_t i = 0; i < nq; i++)
+		for (size_t a = 0; a < nprobe && probe[i * nprobe + a] >= 0; a++)
+			start[probe[i * nprobe + a] + 2]++;
+	for (uint32_t l = 0; l < nlist; l++)
+		start[l + 2] += start[l + 1];
+	for (size_t i = 0; i < nq; i++)
+		for (size_t a = 0; a < nprobe && probe[i * nprobe + a] >= 0; a++)
+			who[start[probe[i * nprobe + a] + 1]++] = (uint32_t)i;
+	/* runs of lists of about equal work (rows x queries) */
+	double total = 0, run = 0;
+	for (uint32_t l = 0; l < nlist; l++)
+		total += (double)(start[l + 1] - start[l]) * (double)(f->off[l + 1] - f->off[l]);
+	int t = 0;
+	cut[0] = 0;
+	for (uint32_t l = 0; l < nlist && t + 1 < threads; l++) {
+		run += (double)(start[l + 1] - start[l]) * (double)(f->off[l + 1] - f->off[l]);
+		while (t + 1 < threads && run >= total * (t + 1) / threads)
+			cut[++t] = l + 1;
+	}
+	while (t < threads)
+		cut[++t] = nlist;
+	struct group_scan g = { f, m, d, (uint32_t)k, q, nq, start, who, cut, hd, hi, hn, ef, init,
+	                        keys };
+	#pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
+	for (int u = 0; u < threads; u++)
+		group_thread(&g, u);
+	/* thread 0's heaps take the others' entries */
+	for (size_t i = 0; i < nq; i++) {
+		vdb_topk h = { hd + i * k, hi + i * k, hn[i], (uint32_t)k };
+		for (size_t at = nq + i; at < nk; at += nq)
+			for (uint32_t e = 0; e < hn[at]; e++)
+				topk_push(&h, hd[at * k + e], hi[at * k + e]);
+		vdb_topk_emit(&h, m, k, ids + i * k, dist + i * k);
+	}
+out:
+	free(start), free(who), free(cut), free(hd), free(hi), free(hn), free(ef), free(init);
+	free(keys);
+	return st;
+}

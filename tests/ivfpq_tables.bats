@@ -5,6 +5,7 @@
 # searched. A filtered scan counts the kept rows of its lists.
 
 load helpers
+load ivf_ref
 
 @test "8-bit l2: no PQPL in a new file, --info still counts the tables, and the file is no larger than flat's" {
   b=$D/sift2k_base.fvecs
@@ -52,47 +53,6 @@ load helpers
   reseal x.vdb
   run -65 vdb-query -x x.vdb --verify
   assert_output --partial "PQPL: list 0, value 9 is NaN"
-}
-
-# probed_ref INDEX REC QUERIES K NPROBE: per query, the ids of the K rows
-# nearest it among those of its NPROBE nearest lists (ties by list number),
-# by exact distance (double) to their reconstructions REC (--dump, fvecs),
-# ties by row; the lists (IVCE, IVOF, IVRW) read from the file with numpy.
-# Then one line: how many lists the queries before the last half probe; and
-# one: how many queries a filter keeping the rows with row % 20 < 10 would
-# search again wider (their lists hold fewer than half their rows, at least
-# 2K, kept).
-probed_ref() {
-  local ce of rw
-  ce=$(section_at "$1" IVCE); of=$(section_at "$1" IVOF); rw=$(section_at "$1" IVRW)
-  /usr/bin/python3 - "$@" "$ce" "$of" "$rw" <<'PY'
-import sys
-import numpy as np
-ix, recf, qf, k, nprobe = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-raw = open(ix, "rb").read()
-def sec(arg, dt):
-    off, ln = map(int, arg.split())
-    return np.frombuffer(raw[off:off + ln], dtype=dt)
-def fvecs(f):
-    a = np.fromfile(f, dtype="<f4")
-    d = a[:1].view("<i4")[0]
-    return a.reshape(-1, d + 1)[:, 1:].astype(np.float64)
-rec, q = fvecs(recf), fvecs(qf)
-cent = sec(sys.argv[6], "<f4").astype(np.float64).reshape(-1, q.shape[1])
-off, row = sec(sys.argv[7], "<u8"), sec(sys.argv[8], "<u4")
-seen, wide = set(), 0
-for i, x in enumerate(q):
-    dl = ((cent - x) ** 2).sum(1)
-    lists = sorted(range(len(cent)), key=lambda l: (dl[l], l))[:nprobe]
-    if i < len(q) // 2:
-        seen.update(lists)
-    rows = np.concatenate([row[off[l]:off[l + 1]] for l in lists])
-    dr = ((rec[rows] - x) ** 2).sum(1)
-    print(" ".join(str(r) for _, r in sorted(zip(dr, rows))[:k]))
-    wide += int((rows % 20 < 10).sum()) < (max(len(rows), 2 * k) + 1) // 2
-print(len(seen))
-print(wide)
-PY
 }
 
 # made_anyhow INDEX: the 40 queries of q.fvecs (dim 16) at k 5, nprobe 3

@@ -1,0 +1,48 @@
+#!/usr/bin/env bats
+# ivf's batch scan (a batch of 32 or more queries whose lists are chosen
+# together, no filter): the lists are read list by list, each in blocks for
+# every query that probes it, the lists split across threads. Its answers
+# must be those of a reference over each query's probed lists (probed_ref,
+# ivf_ref.bash).
+
+load helpers
+load ivf_ref
+
+@test "a batch's lists scanned list by list, in blocks, on 1 and 2 threads: the k best of each query's probed lists" {
+  # 2048-d: a list is ranked 8 rows at a time for each of its queries (64
+  # KiB); 16 lists of about 40 rows; integer values: exact ties
+  random_fvecs base.fvecs 640 2048 51 4
+  random_fvecs q.fvecs 40 2048 52 4
+  for m in l2 ip; do
+    vdb-build -q -T ivf -m $m --nlist 16 -t 1 -o x.vdb base.fvecs
+    for np in 1 3 16; do
+      for k in 5 20; do
+        probed_ref x.vdb base.fvecs q.fvecs $k $np $m | head -n -2 >want
+        for t in 1 2; do
+          vdb-query -x x.vdb -k $k --nprobe $np -t $t q.fvecs | ids_of >got
+          diff want got
+        done
+      done
+    done
+  done
+}
+
+@test "a batch's scan: lists every query probes, lists none does, the work split unevenly" {
+  # 1200 rows in 3 far apart groups of 400 (values 0..2 plus 0, 50 or 100),
+  # 64 lists; the queries all near the first group: its lists are probed by
+  # every query, the others by none, and the 2 threads' runs of lists are
+  # cut by the work in those
+  perl -e 'srand(61); for my $i (0..1199) { my $g = 50 * int($i / 400);
+           print pack("l<", 512), pack("f<*", map { $g + int(rand(3)) } 1..512); }' >base.fvecs
+  perl -e 'srand(62); for (1..36) { print pack("l<", 512), pack("f<*", map { int(rand(3)) } 1..512); }' >q.fvecs
+  vdb-build -q -T ivf --nlist 64 -t 1 -o x.vdb base.fvecs
+  for np in 2 5 30; do
+    probed_ref x.vdb base.fvecs q.fvecs 8 $np | head -n -2 >want
+    # every query's lists hold 8 rows or more (else it would be searched again, wider)
+    [ "$(awk 'NF != 8' want | wc -l)" = 0 ]
+    for t in 1 2; do
+      vdb-query -x x.vdb -k 8 --nprobe $np -t $t q.fvecs | ids_of >got
+      diff want got
+    done
+  done
+}

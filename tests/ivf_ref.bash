@@ -1,0 +1,46 @@
+# ivf_ref.bash — the reference over an ivf or ivfpq index's probed lists
+# (tests/ivfpq_tables.bats, tests/ivf_batch.bats).
+
+# probed_ref INDEX REC QUERIES K NPROBE [METRIC]: per query, the ids of the
+# K rows nearest it among those of its NPROBE lists nearest by squared
+# distance to their centroids (ties by list number), by exact distance
+# (double; l2 by default, or ip: minus the dot product) to their
+# reconstructions REC (--dump, fvecs; or the base, for float32 rows), ties
+# by row; the lists (IVCE, IVOF, IVRW) read from the file with numpy.
+# Then one line: how many lists the queries before the last half probe; and
+# one: how many queries a filter keeping the rows with row % 20 < 10 would
+# search again wider (their lists hold fewer than half their rows, at least
+# 2K, kept).
+probed_ref() {
+  local ce of rw
+  ce=$(section_at "$1" IVCE); of=$(section_at "$1" IVOF); rw=$(section_at "$1" IVRW)
+  /usr/bin/python3 - "$1" "$2" "$3" "$4" "$5" "${6:-l2}" "$ce" "$of" "$rw" <<'PY'
+import sys
+import numpy as np
+ix, recf, qf, k, nprobe, metric = sys.argv[1:7]
+k, nprobe = int(k), int(nprobe)
+raw = open(ix, "rb").read()
+def sec(arg, dt):
+    off, ln = map(int, arg.split())
+    return np.frombuffer(raw[off:off + ln], dtype=dt)
+def fvecs(f):
+    a = np.fromfile(f, dtype="<f4")
+    d = a[:1].view("<i4")[0]
+    return a.reshape(-1, d + 1)[:, 1:].astype(np.float64)
+rec, q = fvecs(recf), fvecs(qf)
+cent = sec(sys.argv[7], "<f4").astype(np.float64).reshape(-1, q.shape[1])
+off, row = sec(sys.argv[8], "<u8"), sec(sys.argv[9], "<u4")
+seen, wide = set(), 0
+for i, x in enumerate(q):
+    dl = ((cent - x) ** 2).sum(1)
+    lists = sorted(range(len(cent)), key=lambda l: (dl[l], l))[:nprobe]
+    if i < len(q) // 2:
+        seen.update(lists)
+    rows = np.concatenate([row[off[l]:off[l + 1]] for l in lists])
+    dr = ((rec[rows] - x) ** 2).sum(1) if metric == "l2" else -(rec[rows] @ x)
+    print(" ".join(str(r) for _, r in sorted(zip(dr, rows))[:k]))
+    wide += int((rows % 20 < 10).sum()) < (max(len(rows), 2 * k) + 1) // 2
+print(len(seen))
+print(wide)
+PY
+}
