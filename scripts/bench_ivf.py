@@ -19,7 +19,12 @@ ivfpq4_r: vdb's 4-bit fast-scan codes (--pq-bits 4, twice the sub-quantizers: th
 with --refine, against the same FAISS IndexIVFPQ + IndexRefineFlat; the last line of a dataset gives
 its queries/s over vdb's 8-bit ivfpq + refine at each recall both reach.
 
+--stages: for the ivfpq kinds, at nprobe 4..64, the share of the true top 10 in the probed lists, and
+of those the share the codes rank within the k x refine candidates, each system (bench_ivf.py:
+Bench.stages).
+
     bench_ivf.py --data DIR [--runs N] [--quick] [--threads T] [--kinds ivfpq_r,ivfpq4_r] [--synth N]
+                 [--stages]
 """
 import argparse, json, math, os, re, shutil, subprocess, sys, tempfile, time
 from contextlib import contextmanager
@@ -188,6 +193,64 @@ class Bench:
         self.fast_scan_ratio(runs)
         sys.stdout.flush()
 
+    def stages(self, R, info, ivf, metric, fbase, fq, gt, nlist):
+        """--stages: where each system loses the true top 10 (gt), at the same nprobe. Coarse: the
+        share lying in the probed lists (vdb: the nearest centroids by Euclidean distance, the query
+        normalised for cosine, as vdb_ivf_probe; FAISS: its quantizer's search). Codes: the share the
+        code distances (centroid + decoded residual, against the query) rank within the k x refine
+        candidates of those lists, what the exact re-ranking then keeps. vdb's lists, codes and
+        codebooks are read from the index file's sections (--info gives their offsets)."""
+        refine = info.get("refine") or 1
+        c = K * refine
+        sec = {x["kind"]: x for x in info["sections"]}
+        raw = np.memmap(R["vdb"]["path"], dtype=np.uint8, mode="r")
+
+        def part(kind, dt):
+            x = sec[kind]
+            return np.frombuffer(raw[x["offset"]:x["offset"] + x["length"]], dtype=dt)
+        n, d = fbase.shape
+        qz, m = info["quantizer"], info["quantizer"]["m"]
+        ds = qz["dsub"]
+        cent = part("IVCE", "<f4").reshape(nlist, d)
+        off, row = part("IVOF", "<u8").astype(np.int64), part("IVRW", "<u4").astype(np.int64)
+        cb = part("PQCB", "<f4").reshape(m, 256, ds)
+        codes = part("PQCO", "u1").reshape(n, m)
+        pos_list = np.repeat(np.arange(nlist), np.diff(off))
+        rec = cent[pos_list].copy()
+        for j in range(m):
+            rec[:, j * ds:(j + 1) * ds] += cb[j][codes[:, j]]
+        lists = {"vdb": [row[off[l]:off[l + 1]] for l in range(nlist)]}
+        recon = {"vdb": np.empty_like(rec)}
+        recon["vdb"][row] = rec
+        qs = fq / np.linalg.norm(fq, axis=1, keepdims=True) if metric == "cosine" else fq
+        c64 = cent.astype(np.float64)
+        cd = (c64 ** 2).sum(1)[None] - 2 * qs.astype(np.float64) @ c64.T  # + |q|^2: the same order
+        probe = {"vdb": np.argsort(cd, axis=1, kind="stable")}
+        inv = ivf.invlists
+        lists["faiss"] = [faiss.rev_swig_ptr(inv.get_ids(l), inv.list_size(l)).copy()
+                          for l in range(nlist)]
+        ivf.make_direct_map()
+        recon["faiss"] = ivf.reconstruct_n(0, n)
+        ivf.set_direct_map_type(faiss.DirectMap.NoMap)
+        out = []
+        for npr in [p_ for p_ in (4, 8, 16, 32, 64) if p_ < nlist]:
+            probe["faiss"] = ivf.quantizer.search(fq, npr)[1]
+            cells = []
+            for s in SYSTEMS:
+                cov = kept = 0
+                for i in range(len(fq)):
+                    rows = np.concatenate([lists[s][l] for l in probe[s][i, :npr] if l >= 0])
+                    v = recon[s][rows]
+                    key = -(v @ fq[i]) if metric in ("cosine", "ip") else ((v - fq[i]) ** 2).sum(axis=1)
+                    best = rows[np.argsort(key, kind="stable")[:c]]
+                    cov += np.isin(gt[i, :K], rows).sum()
+                    kept += np.isin(gt[i, :K], best).sum()
+                t = K * len(fq)
+                cells.append(f"{s} {cov / t:.3f} / {kept / max(cov, 1):.3f} / {kept / t:.3f}")
+            out.append(f"nprobe {npr}: " + ", ".join(cells))
+        print(f"- stages (true top 10 in the probed lists / of those, within the best {c} by code / "
+              f"both): " + "; ".join(out))
+
     def sanity(self, r, metric, qf, base, q, gt, nq, nlist):
         """vdb ivf probing every list is exact: recall@10 must be 1.000 (ids swapped at a
         distance tie aside)."""
@@ -256,6 +319,9 @@ class Bench:
         ls = (info or {}).get("list_sizes")
         if ls:
             R["vdb"]["lists"] = (ls.get("min"), ls.get("max"), ls.get("empty"))
+
+        if a.stages and info and kind != "ivf" and not R["vdb"]["na"]:
+            R["stages"] = (info, ivf, metric, fbase, fq, gt, nlist)
 
         # recall sweep (on --threads threads: recall does not depend on them)
         for s in SYSTEMS:
@@ -478,6 +544,8 @@ class Bench:
                 print(f"- one query at a time: FAISS's time includes Python's cost of each search() call, "
                       f"about {self.call_cost(R['d']) * 1e6:.1f} us of CPU (a call on a 1-row IndexFlatL2); "
                       f"vdb's counts its library calls only")
+        if R.get("stages"):
+            self.stages(R, *R["stages"])
         ls = [f"{lab} {R[s]['lists'][0]}..{R[s]['lists'][1]}, {R[s]['lists'][2]} empty"
               for s, lab in (("vdb", "vdb"), ("faiss", "FAISS")) if not na[s] and R[s].get("lists")]
         if ls:
@@ -493,6 +561,8 @@ def main():
     p.add_argument("--quick", action="store_true", help="skip the 100k synthetic set")
     p.add_argument("--kinds", help="only these, comma-separated: ivf, ivfpq, ivfpq_r, ivfpq4_r")
     p.add_argument("--synth", type=int, help="the synthetic set's size (default 100k)")
+    p.add_argument("--stages", action="store_true",
+                   help="ivfpq: where each system loses the true top 10, lists or codes (see Bench.stages)")
     a = p.parse_args()
     started = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix="vdb-bench-ivf-")
