@@ -69,13 +69,20 @@ void vdb_pq4_pack_block(const ivf *f, uint32_t l, uint64_t b, uint8_t *out)
 }
 
 /* Plain loops, not the level's kernels: the tables, so the keys, are the
- * same on every level (the kernels' sums are integers). */
+ * same on every level (the kernels' sums are integers). The dot product
+ * keeps 8 partial sums, added in a fixed order: with one running sum,
+ * -<q, c> of each list an ip or cosine query probes was a chain of d
+ * dependent additions (a third of the scan's own time on WordNet, d 100). */
 static float dot(const float *a, const float *b, size_t d)
 {
-	float s = 0;
-	for (size_t i = 0; i < d; i++)
-		s += a[i] * b[i];
-	return s;
+	float p[8] = { 0 };
+	size_t i = 0;
+	for (; i + 8 <= d; i += 8)
+		for (int j = 0; j < 8; j++)
+			p[j] += a[i + j] * b[i + j];
+	for (int j = 0; i < d; i++, j++)
+		p[j] += a[i] * b[i];
+	return ((p[0] + p[4]) + (p[1] + p[5])) + ((p[2] + p[6]) + (p[3] + p[7]));
 }
 
 /* List l's table into out (m x 16). */

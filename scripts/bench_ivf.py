@@ -19,7 +19,12 @@ ivfpq4_r: vdb's 4-bit fast-scan codes (--pq-bits 4, twice the sub-quantizers: th
 with --refine, against the same FAISS IndexIVFPQ + IndexRefineFlat; the last line of a dataset gives
 its queries/s over vdb's 8-bit ivfpq + refine at each recall both reach.
 
+--stages: for the ivfpq kinds, at nprobe 4..64, the share of the true top 10 in the probed lists, and
+of those the share the codes rank within the k x refine candidates, each system (bench_ivf.py:
+Bench.stages).
+
     bench_ivf.py --data DIR [--runs N] [--quick] [--threads T] [--kinds ivfpq_r,ivfpq4_r] [--synth N]
+                 [--stages]
 """
 import argparse, json, math, os, re, shutil, subprocess, sys, tempfile, time
 from contextlib import contextmanager
@@ -27,6 +32,12 @@ import numpy as np
 import faiss
 from bench_common import (Run, datasets, first_line, machine, read_vecs, recall_at_10, search_seconds,
                           write_fvecs)
+
+
+def search_cpu_seconds(err):
+    """The `search cpu S s` of vdb-query -v (the process's CPU time around the search)."""
+    m = re.search(r"\bsearch cpu\s+([0-9.]+(?:[eE][-+]?[0-9]+)?)\s*s\b", err)
+    return float(m.group(1)) if m and float(m.group(1)) > 0 else None
 
 K = 10
 TARGETS = (0.90, 0.95)
@@ -89,9 +100,14 @@ def recall_tie_aware(ids, gt, base, q, metric):
 
 
 def nprobes(nlist):
+    """1, 2, 3, 4, 6, 8, 12, ...: powers of two and the half-steps between them, then nlist. Half
+    steps: on powers of two alone a recall that misses a target by a hair (WordNet's 4-bit codes:
+    0.747 at nprobe 16 for 0.75) doubles the lists scanned, and the ratio at that target with it."""
     p, out = 1, []
     while p < nlist:
         out.append(p)
+        if p >= 2 and p * 3 // 2 < nlist:
+            out.append(p * 3 // 2)
         p *= 2
     return out + [nlist]
 
@@ -177,6 +193,64 @@ class Bench:
         self.fast_scan_ratio(runs)
         sys.stdout.flush()
 
+    def stages(self, R, info, ivf, metric, fbase, fq, gt, nlist):
+        """--stages: where each system loses the true top 10 (gt), at the same nprobe. Coarse: the
+        share lying in the probed lists (vdb: the nearest centroids by Euclidean distance, the query
+        normalised for cosine, as vdb_ivf_probe; FAISS: its quantizer's search). Codes: the share the
+        code distances (centroid + decoded residual, against the query) rank within the k x refine
+        candidates of those lists, what the exact re-ranking then keeps. vdb's lists, codes and
+        codebooks are read from the index file's sections (--info gives their offsets)."""
+        refine = info.get("refine") or 1
+        c = K * refine
+        sec = {x["kind"]: x for x in info["sections"]}
+        raw = np.memmap(R["vdb"]["path"], dtype=np.uint8, mode="r")
+
+        def part(kind, dt):
+            x = sec[kind]
+            return np.frombuffer(raw[x["offset"]:x["offset"] + x["length"]], dtype=dt)
+        n, d = fbase.shape
+        qz, m = info["quantizer"], info["quantizer"]["m"]
+        ds = qz["dsub"]
+        cent = part("IVCE", "<f4").reshape(nlist, d)
+        off, row = part("IVOF", "<u8").astype(np.int64), part("IVRW", "<u4").astype(np.int64)
+        cb = part("PQCB", "<f4").reshape(m, 256, ds)
+        codes = part("PQCO", "u1").reshape(n, m)
+        pos_list = np.repeat(np.arange(nlist), np.diff(off))
+        rec = cent[pos_list].copy()
+        for j in range(m):
+            rec[:, j * ds:(j + 1) * ds] += cb[j][codes[:, j]]
+        lists = {"vdb": [row[off[l]:off[l + 1]] for l in range(nlist)]}
+        recon = {"vdb": np.empty_like(rec)}
+        recon["vdb"][row] = rec
+        qs = fq / np.linalg.norm(fq, axis=1, keepdims=True) if metric == "cosine" else fq
+        c64 = cent.astype(np.float64)
+        cd = (c64 ** 2).sum(1)[None] - 2 * qs.astype(np.float64) @ c64.T  # + |q|^2: the same order
+        probe = {"vdb": np.argsort(cd, axis=1, kind="stable")}
+        inv = ivf.invlists
+        lists["faiss"] = [faiss.rev_swig_ptr(inv.get_ids(l), inv.list_size(l)).copy()
+                          for l in range(nlist)]
+        ivf.make_direct_map()
+        recon["faiss"] = ivf.reconstruct_n(0, n)
+        ivf.set_direct_map_type(faiss.DirectMap.NoMap)
+        out = []
+        for npr in [p_ for p_ in (4, 8, 16, 32, 64) if p_ < nlist]:
+            probe["faiss"] = ivf.quantizer.search(fq, npr)[1]
+            cells = []
+            for s in SYSTEMS:
+                cov = kept = 0
+                for i in range(len(fq)):
+                    rows = np.concatenate([lists[s][l] for l in probe[s][i, :npr] if l >= 0])
+                    v = recon[s][rows]
+                    key = -(v @ fq[i]) if metric in ("cosine", "ip") else ((v - fq[i]) ** 2).sum(axis=1)
+                    best = rows[np.argsort(key, kind="stable")[:c]]
+                    cov += np.isin(gt[i, :K], rows).sum()
+                    kept += np.isin(gt[i, :K], best).sum()
+                t = K * len(fq)
+                cells.append(f"{s} {cov / t:.3f} / {kept / max(cov, 1):.3f} / {kept / t:.3f}")
+            out.append(f"nprobe {npr}: " + ", ".join(cells))
+        print(f"- stages (true top 10 in the probed lists / of those, within the best {c} by code / "
+              f"both): " + "; ".join(out))
+
     def sanity(self, r, metric, qf, base, q, gt, nq, nlist):
         """vdb ivf probing every list is exact: recall@10 must be 1.000 (ids swapped at a
         distance tie aside)."""
@@ -196,7 +270,8 @@ class Bench:
         a, T, tmp = self.a, self.T, self.tmp
         path = os.path.join(tmp, f"index.{kind}.vdb")
         R = {s: {"build": math.inf, "build_wall": math.inf, "train": None, "add": None, "bytes": None,
-                 "bpv_info": None, "sweep": [], "qps": {}, "wall_qps": {}, "one": {}, "na": None, "stop": None}
+                 "bpv_info": None, "sweep": [], "qps": {}, "cpu_qps": {}, "wall_qps": {}, "one": {}, "na": None,
+                 "stop": None}
              for s in SYSTEMS}
         R["vdb"]["path"] = path
         fidx = None
@@ -245,10 +320,13 @@ class Bench:
         if ls:
             R["vdb"]["lists"] = (ls.get("min"), ls.get("max"), ls.get("empty"))
 
+        if a.stages and info and kind != "ivf" and not R["vdb"]["na"]:
+            R["stages"] = (info, ivf, metric, fbase, fq, gt, nlist)
+
         # recall sweep (on --threads threads: recall does not depend on them)
         for s in SYSTEMS:
             r = R[s]
-            prev = None
+            seen = {}
             for npr in nprobes(nlist):
                 if r["na"]:
                     break
@@ -266,13 +344,14 @@ class Bench:
                     ids = read_ivecs_ragged(out, nq)
                 rec = recall_at_10(ids, gt)
                 r["sweep"].append((npr, rec))
+                seen[npr] = rec
                 if rec >= SWEEP_TO:
                     r["stop"] = f"reached {SWEEP_TO:.2f}"
                     break
-                if prev is not None and npr >= 16 and rec - prev < PLATEAU:
-                    r["stop"] = f"plateau (+{rec - prev:.4f} over the last doubling)"
+                half = seen.get(npr // 2) if npr % 2 == 0 else None
+                if half is not None and npr >= 16 and rec - half < PLATEAU:
+                    r["stop"] = f"plateau (+{rec - half:.4f} over the last doubling)"
                     break
-                prev = rec
         # where a target is missed (PQ-bound recall), also compare at the highest multiple of 0.05
         # both reach with some margin (97% of the lower of the two best recalls)
         best = [max((rc for _, rc in R[s]["sweep"]), default=0) for s in SYSTEMS if not R[s]["na"]]
@@ -299,20 +378,22 @@ class Bench:
                         if s == "faiss":
                             ivf.nprobe = npr
                             faiss.omp_set_num_threads(t)
-                            t0 = time.perf_counter()
+                            t0, c0 = time.perf_counter(), time.process_time()
                             index.search(fq_rep, K)
-                            sec = time.perf_counter() - t0
+                            sec, cpu = time.perf_counter() - t0, time.process_time() - c0
                         else:
                             p = Run([self.vdb("vdb-query"), "-x", path, "-k", str(K), "--nprobe", str(npr),
                                      "-t", str(t), "-v", qrep])
                             if p.rc != 0:
                                 r["na"] = f"vdb-query -t {t} --nprobe {npr} exited with {p.rc}: {first_line(p.err)}"
                                 break
-                            sec = search_seconds(p.err)
+                            sec, cpu = search_seconds(p.err), search_cpu_seconds(p.err)
                             if sec is None:
                                 sec, r["no_search_time"] = p.wall, True
                             r["wall_qps"][(npr, t)] = max(r["wall_qps"].get((npr, t), 0), nq * rep / p.wall)
                         r["qps"][(npr, t)] = max(r["qps"].get((npr, t), 0), nq * rep / sec)
+                        if t == 1 and cpu:  # one thread: CPU time is the time, less the machine's load
+                            r["cpu_qps"][npr] = max(r["cpu_qps"].get(npr, 0), nq * rep / cpu)
                     if kind == "ivf":  # one query at a time: vdb splits its lists across threads
                         for t in (1, T):
                             sec = self.one_at_a_time(s, path, ivf, index, fq, qf, npr, t)
@@ -409,6 +490,13 @@ class Bench:
                 cells.append(f"{v / w:.2f}" if v and w else "n/a")
                 common = " (common)" if target == R.get("common") else ""
                 rows.append([f"q/s @{target:.2f}{common}, {t} thread{'s' if t > 1 else ''}"] + cells)
+                if t == 1:
+                    cpu = {s: R[s]["cpu_qps"].get(R[s]["chosen"][target][0])
+                           if not na[s] and R[s]["chosen"].get(target) else None for s in SYSTEMS}
+                    v, w = cpu["vdb"], cpu["faiss"]
+                    rows.append([f"q per CPU s @{target:.2f}{common}, 1 thread"]
+                                + [f"{x:,.0f}" if x else "n/a" for x in (v, w)]
+                                + [f"{v / w:.2f}" if v and w else "n/a"])
                 if R["vdb"]["one"] or R["faiss"]["one"]:
                     one = {s: R[s]["one"].get((R[s]["chosen"][target][0], t))
                            if not na[s] and R[s]["chosen"].get(target) else None for s in SYSTEMS}
@@ -456,6 +544,8 @@ class Bench:
                 print(f"- one query at a time: FAISS's time includes Python's cost of each search() call, "
                       f"about {self.call_cost(R['d']) * 1e6:.1f} us of CPU (a call on a 1-row IndexFlatL2); "
                       f"vdb's counts its library calls only")
+        if R.get("stages"):
+            self.stages(R, *R["stages"])
         ls = [f"{lab} {R[s]['lists'][0]}..{R[s]['lists'][1]}, {R[s]['lists'][2]} empty"
               for s, lab in (("vdb", "vdb"), ("faiss", "FAISS")) if not na[s] and R[s].get("lists")]
         if ls:
@@ -471,6 +561,8 @@ def main():
     p.add_argument("--quick", action="store_true", help="skip the 100k synthetic set")
     p.add_argument("--kinds", help="only these, comma-separated: ivf, ivfpq, ivfpq_r, ivfpq4_r")
     p.add_argument("--synth", type=int, help="the synthetic set's size (default 100k)")
+    p.add_argument("--stages", action="store_true",
+                   help="ivfpq: where each system loses the true top 10, lists or codes (see Bench.stages)")
     a = p.parse_args()
     started = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix="vdb-bench-ivf-")
@@ -492,9 +584,13 @@ def main():
         print("- bytes/vector: vdb --info's bytes_per_vector, and the index file size / n; FAISS the size of "
               "faiss.serialize_index / n (codes or vectors, 8-byte ids, centroids, codebooks).")
         print(f"- q/s: the search loop only, queries in memory (vdb: the `search S s` of vdb-query -v; FAISS: "
-              f"index.search); each cell is the smallest nprobe of the sweep 1, 2, 4, ... (powers of two), nlist "
+              f"index.search); each cell is the smallest nprobe of the sweep 1, 2, 3, 4, 6, 8, 12, ... (powers of "
+              f"two and the half-steps between), nlist "
               f"that reaches the recall@10 target, and the recall it reached. The sweep stops at recall "
               f"{SWEEP_TO:.2f}, at nlist, or (from nprobe 16) when doubling nprobe gains less than {PLATEAU}.")
+        print("- q per CPU s (1 thread): the queries over the CPU time of the search (vdb: the `search cpu S s` "
+              "of vdb-query -v; FAISS: the process's CPU time around index.search on one OpenMP thread): on a "
+              "loaded machine the fairer figure.")
         print("- (common): where a target is not reached (PQ-bound recall), also the highest multiple of 0.05 "
               "below 97% of the lower of the two systems' best recalls.")
         print("- ratios: vdb's figure over FAISS's: above 1 is better for q/s, worse for s and bytes. The --info "

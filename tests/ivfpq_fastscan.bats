@@ -116,3 +116,71 @@ load helpers
   assert_output --partial '"ids"'
   run -0 vdb-query -x x.vdb --get 5
 }
+
+# codes_ref INDEX QUERIES K NPROBE METRIC GOT: checks, independently of vdb's
+# decoding, the codes-only answers GOT (vdb-query's JSONL) of an ip or cosine
+# 4-bit index: per query (normalised for cosine), its NPROBE lists nearest by
+# Euclidean distance (ties by list number) and their rows' reconstructions,
+# centroid + codebook entries, from the file's sections (numpy, double). Each
+# answer must lie in those lists, its distance be its reconstruction's (ip:
+# -<q, r>, cosine: 1 - <q, r>) within the byte tables' rounding, m x delta / 2
+# (delta: the widest subspace table's span / 255), and no row of the lists
+# beat it by more than twice that. Prints the answers checked.
+codes_ref() {
+  local ce of rw cb co
+  ce=$(section_at "$1" IVCE); of=$(section_at "$1" IVOF); rw=$(section_at "$1" IVRW)
+  cb=$(section_at "$1" PQCB); co=$(section_at "$1" PQCO)
+  /usr/bin/python3 - "$@" "$ce" "$of" "$rw" "$cb" "$co" <<'PY'
+import json, sys
+import numpy as np
+ix, qf, k, nprobe, metric, got = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+raw = open(ix, "rb").read()
+def sec(arg, dt):
+    off, ln = map(int, arg.split())
+    return np.frombuffer(raw[off:off + ln], dtype=dt)
+a = np.fromfile(qf, dtype="<f4")
+d = int(a[:1].view("<i4")[0])
+q = a.reshape(-1, d + 1)[:, 1:].astype(np.float64)
+cent = sec(sys.argv[7], "<f4").astype(np.float64).reshape(-1, d)
+off, row = sec(sys.argv[8], "<u8"), sec(sys.argv[9], "<u4")
+codes = sec(sys.argv[11], "u1")
+m = len(codes) // len(row)
+codes = codes.reshape(-1, m)
+ds = d // m
+cb = sec(sys.argv[10], "<f4").astype(np.float64).reshape(m, 256, ds)
+rec = np.empty((len(row), d))
+for l in range(len(cent)):
+    for p in range(int(off[l]), int(off[l + 1])):
+        rec[row[p]] = cent[l] + np.concatenate([cb[s, codes[p, s]] for s in range(m)])
+checked = 0
+for i, line in enumerate(open(got)):
+    ans = json.loads(line)
+    x = q[i] / np.linalg.norm(q[i]) if metric == "cosine" else q[i]
+    dl = ((cent - x) ** 2).sum(1)
+    lists = sorted(range(len(cent)), key=lambda l: (dl[l], l))[:nprobe]
+    rows = np.concatenate([row[off[l]:off[l + 1]] for l in lists]).astype(np.int64)
+    key = -(rec[rows] @ x) + (1 if metric == "cosine" else 0)
+    span = max(np.ptp(-(cb[s, :16] @ x[s * ds:(s + 1) * ds])) for s in range(m))
+    tol = m * span / 255 / 2 + 1e-5
+    kth = np.sort(key)[k - 1]
+    assert len(ans["ids"]) == k, (i, ans)
+    for r, dist in zip(ans["ids"], ans["distances"]):
+        assert r in rows, (i, r, "not in the probed lists")
+        want = key[rows == r][0]
+        assert abs(dist - want) <= tol, (i, r, dist, want, tol)
+        assert want <= kth + 2 * tol, (i, r, want, kth, tol)
+        checked += 1
+print(checked)
+PY
+}
+
+@test "pq-bits 4 codes only, ip and cosine: answers from the probed lists at their reconstructions' distances, within the byte tables' rounding" {
+  random_fvecs base.fvecs 1200 36 51
+  random_fvecs q.fvecs 40 36 52
+  for m in ip cosine; do
+    vdb-build -q -T ivfpq -m $m --nlist 12 --pq-m 9 --pq-bits 4 -t 1 -o x.vdb base.fvecs
+    vdb-query -x x.vdb -t 1 -k 5 --nprobe 3 q.fvecs >got
+    run -0 codes_ref x.vdb q.fvecs 5 3 $m got
+    [ "$output" = 200 ]
+  done
+}
