@@ -323,17 +323,21 @@ static float stage_threshold(const vdb_knn *s, const knn_stage *st, const vdb_to
  * looser, as true. */
 static float kth_near(const float *key, uint32_t n, uint32_t nb, uint32_t k)
 {
-	uint32_t cnt[STAGE_BUCKETS];
+	uint32_t cnt[STAGE_BUCKETS], real = 0;
 	memset(cnt, 0, nb * sizeof *cnt);
-	float lo = key[0], hi = key[0];
-	for (uint32_t e = 1; e < n; e++)
+	float lo = INFINITY, hi = -INFINITY;
+	for (uint32_t e = 0; e < n; e++) /* (a NaN key: rows near float's limits) */
+		real += key[e] == key[e],
 		lo = key[e] < lo ? key[e] : lo, hi = key[e] > hi ? key[e] : hi;
+	if (real < k) /* fewer than k keys are no greater than anything */
+		return INFINITY;
 	double span = (double)hi - (double)lo;
 	if (!(span > 0 && span < INFINITY))
 		return hi;
 	double scale = (nb - 1) / span;
 	for (uint32_t e = 0; e < n; e++)
-		cnt[(uint32_t)(((double)key[e] - lo) * scale)]++;
+		if (key[e] == key[e])
+			cnt[(uint32_t)(((double)key[e] - lo) * scale)]++;
 	uint32_t b = 0, below = cnt[0];
 	while (below < k)
 		below += cnt[++b];
