@@ -606,6 +606,22 @@ static size_t key_bound(const uint32_t *keys, size_t lo, size_t hi, uint32_t key
 	return lo;
 }
 
+/* Table t's bucket of key (keys: the table's n sorted keys, e: its
+ * directory entry of the key's prefix, shift: bits - dir_bits): the
+ * prefix's range, then under a prefix of fewer bits than the key the keys
+ * equal to it (a binary search of the few under the prefix). */
+static void bucket_of(const uint32_t *keys, size_t n, const uint32_t *e, uint32_t shift,
+                      uint32_t key, size_t *lo, size_t *hi)
+{
+	size_t a = e[0] < n ? e[0] : n, b = e[1] < n ? e[1] : n;
+	b = b > a ? b : a; /* (a damaged directory) */
+	if (shift) {
+		a = key_bound(keys, a, b, key, false);
+		b = key_bound(keys, a, b, key, true);
+	}
+	*lo = a, *hi = b;
+}
+
 /* Where each of a pass's nb buckets of table t (w->bk) lies in the table:
  * their directory entries asked for all at once, then their first rows,
  * so that one bucket's cache misses overlap the others' (a bucket was two
@@ -619,13 +635,8 @@ static void locate(const lsh *h, lsh_ws *w, size_t n, size_t t, size_t nb)
 	for (size_t i = 0; i < nb; i++)
 		__builtin_prefetch(dir + (b[i].key >> shift));
 	for (size_t i = 0; i < nb; i++) {
-		const uint32_t *e = dir + (b[i].key >> shift);
-		size_t lo = e[0] < n ? e[0] : n, hi = e[1] < n ? e[1] : n;
-		hi = hi > lo ? hi : lo; /* (a damaged directory) */
-		if (shift) { /* of the keys under the prefix, those equal to key */
-			lo = key_bound(keys, lo, hi, b[i].key, false);
-			hi = key_bound(keys, lo, hi, b[i].key, true);
-		}
+		size_t lo, hi;
+		bucket_of(keys, n, dir + (b[i].key >> shift), shift, b[i].key, &lo, &hi);
 		b[i].lo = (uint32_t)lo, b[i].hi = (uint32_t)hi;
 		__builtin_prefetch(rows + lo);
 	}
@@ -925,36 +936,25 @@ static void lsh_rows(const vdb_index *ix, const int64_t *rows, size_t n, float *
 }
 
 /* ===== Bucket sizes ===== */
-/* How many keys past keys[e] equal it, forward (step +1) or back (-1):
- * doubling steps, then halving (a bucket's size in log time). */
-static size_t run_edge(const uint32_t *keys, size_t n, size_t e, int step)
-{
-	uint32_t key = keys[e];
-	size_t in = 0, out = 1; /* keys e +- in match; e +- out does not, or lies outside */
-	while (step > 0 ? e + out < n && keys[e + out] == key : out <= e && keys[e - out] == key)
-		in = out, out *= 2;
-	while (out - in > 1) {
-		size_t mid = in + (out - in) / 2;
-		bool same = step > 0 ? e + mid < n && keys[e + mid] == key : mid <= e && keys[e - mid] == key;
-		*(same ? &in : &out) = mid;
-	}
-	return in;
-}
-
 /* The mean size of the bucket a row lies in (over rows, so a bucket of s
  * rows counts s times: the sum of s^2 over the rows), from `samples` rows
- * a table taken at even steps of the sorted keys (all n: exact). */
+ * a table taken at even steps of the sorted keys, each bucket found as a
+ * search finds it (bucket_of); 0 if the directory cannot be had. */
 static double row_bucket_mean(const lsh *h, size_t n, size_t samples)
 {
+	const uint32_t *dir = n ? bucket_dir(h, n) : NULL;
+	const size_t span = dir_span(h, n);
+	const uint32_t shift = h->bits - dir_bits(h, n);
 	samples = n < samples ? n : samples;
 	double sum = 0;
-	for (uint32_t t = 0; samples && t < h->tables; t++)
+	for (uint32_t t = 0; dir && samples && t < h->tables; t++)
 		for (size_t i = 0; i < samples; i++) {
-			size_t e = (2 * i + 1) * n / (2 * samples);
-			const uint32_t *keys = h->keys + (size_t)t * n;
-			sum += (double)(run_edge(keys, n, e, -1) + run_edge(keys, n, e, 1) + 1);
+			const uint32_t *keys = h->keys + (size_t)t * n, key = keys[(2 * i + 1) * n / (2 * samples)];
+			size_t lo, hi;
+			bucket_of(keys, n, dir + t * span + (key >> shift), shift, key, &lo, &hi);
+			sum += (double)(hi - lo);
 		}
-	return samples ? sum / ((double)samples * h->tables) : 0;
+	return dir && samples ? sum / ((double)samples * h->tables) : 0;
 }
 
 /* ===== Description ===== */
@@ -970,11 +970,15 @@ static void lsh_info(const vdb_index *ix, json_t *obj)
 	json_object_set_new(obj, "bytes_per_vector",
 	                    json_integer((json_int_t)(4 * (size_t)ix->dim + 8 * h->tables) +
 	                                 (json_int_t)llround(dir)));
+	/* buckets used, the largest, and the sum over rows of their bucket's
+	 * size (each run of s equal keys adds s^2: 1 + 3 + 5 + ... as it grows) */
 	uint64_t used = 0, max = 0;
+	double rows_met = 0;
 	for (size_t t = 0; t < h->tables; t++)
 		for (size_t e = 0, run = 0; e < n; e++) {
 			if (e == 0 || h->keys[t * n + e] != h->keys[t * n + e - 1])
 				used++, run = 0;
+			rows_met += (double)(2 * run + 1);
 			if (++run > max)
 				max = run;
 		}
@@ -986,7 +990,7 @@ static void lsh_info(const vdb_index *ix, json_t *obj)
 	/* the mean size of a bucket a row is in: empty ones hold nothing */
 	json_object_set_new(b, "mean", json_real(used ? (double)(n * h->tables) / (double)used : 0));
 	/* and of the bucket a row is in (what a query drawn like the rows meets) */
-	json_object_set_new(b, "row_mean", json_real(row_bucket_mean(h, n, n)));
+	json_object_set_new(b, "row_mean", json_real(n ? rows_met / ((double)n * h->tables) : 0));
 	json_object_set_new(obj, "bucket_sizes", b);
 	json_object_set_new(obj, "default_probes", json_integer(1));
 }
