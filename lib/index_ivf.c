@@ -553,6 +553,16 @@ typedef struct {
 	size_t rows, kept;
 } ivf_seen;
 
+/* What lists probe[0 .. nl) (a -1 ends them early) held: their rows, and
+ * kept of them allowed. */
+static ivf_seen lists_held(const ivf *f, const int64_t *probe, size_t nl, size_t kept)
+{
+	ivf_seen s = { 0, kept };
+	for (size_t a = 0; a < nl && probe[a] >= 0; a++)
+		s.rows += f->off[probe[a] + 1] - f->off[probe[a]];
+	return s;
+}
+
 /* probe/pdist: the query's lists and their Euclidean distances, when a
  * batch chose them together (NULL: choose here); *seen (when not NULL):
  * what those lists held. */
@@ -594,11 +604,8 @@ static void search_one(const vdb_index *ix, const ivf *f, ivf_ws *const *ws, int
 				h.dist[e] += 1;
 	}
 	vdb_topk_emit(&h, m, k, ids, dist);
-	if (seen) {
-		seen->kept = kept, seen->rows = 0;
-		for (size_t a = 0; a < nl; a++)
-			seen->rows += f->off[w->pi[a] + 1] - f->off[w->pi[a]];
-	}
+	if (seen)
+		*seen = lists_held(f, w->pi, nl, kept);
 }
 
 
@@ -697,21 +704,24 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 		 * 27% less CPU that way at nprobe 1, 24% at nprobe 4) */
 		bool batch = nq >= 32 && nprobe <= EXACT_PROBE &&
 		             (size_t)f->nlist * ix->dim >= IVF_BATCH_MIN;
-		/* ... and then, without a filter, their lists are read list by
-		 * list for all of them (vdb_ivf_scan_batch) */
-		bool by_list = batch && !f->pq && !allow && !seen &&
+		/* ... and then their lists are read list by list for all of them
+		 * (vdb_ivf_scan_batch) */
+		bool by_list = batch && !f->pq &&
 		               (size_t)threads * IVF_BATCH_LISTS * (IVF_GROUP_QUERY + 16 * o->k) <=
 		                       IVF_GROUP_HEAPS;
 		bool cosine = ix->metric == VDB_METRIC_COSINE;
 		size_t chunk = by_list ? IVF_BATCH_LISTS : batch ? IVF_BATCH : nq ? nq : 1, d = ix->dim;
 		int64_t *probe = NULL;
 		float *pdist = NULL, *qn = NULL;
+		size_t *kept = NULL;
 		if (batch) {
 			probe = vdb_malloc(chunk * nprobe * sizeof *probe, "probed lists");
 			pdist = vdb_malloc(chunk * nprobe * sizeof *pdist, "probed lists");
 			if (cosine)
 				qn = vdb_malloc(chunk * d * sizeof *qn, "queries");
-			if (!probe || !pdist || (cosine && !qn))
+			if (by_list && seen)
+				kept = vdb_malloc(chunk * sizeof *kept, "kept counts");
+			if (!probe || !pdist || (cosine && !qn) || (by_list && seen && !kept))
 				st = VDB_ENOMEM;
 		}
 		for (size_t q0 = 0; !st && q0 < nq; q0 += chunk) {
@@ -727,7 +737,10 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 				break;
 			if (by_list) {
 				st = vdb_ivf_scan_batch(f, ix->metric, (uint32_t)d, qc, c, probe, nprobe,
-				                        o->k, threads, ids + q0 * o->k, dist + q0 * o->k);
+				                        o->k, threads, allow, kept, ids + q0 * o->k,
+				                        dist + q0 * o->k);
+				for (size_t i = 0; seen && i < c; i++)
+					seen[q0 + i] = lists_held(f, probe + i * nprobe, nprobe, kept[i]);
 				continue;
 			}
 			ivf_job j = { ix, q + q0 * d, o->k, nprobe, cand, probe, pdist, allow,
@@ -737,6 +750,7 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 		free(probe);
 		free(pdist);
 		free(qn);
+		free(kept);
 	}
 	VDB_RETURN_IF(st, st, "out of memory for the search state (k %zu, nprobe %zu)", o->k,
 	              nprobe);

@@ -143,13 +143,14 @@ size_t vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, i
                     size_t nl, const uint64_t *allow, vdb_topk *h);
 /* The rows of the lists of nq queries (q: nq x d, unit rows for cosine),
  * probe[i * nprobe ..] those of query i (a -1 ends them early), into each
- * query's k best, written as a search returns them (ivf's float32 lists,
- * no filter): list by list in memory order, each read once for every
- * query that probes it, on up to threads threads. The answers are those of
- * vdb_ivf_scan, one query at a time. */
+ * query's k best, written as a search returns them (ivf's float32 lists;
+ * allow: a row bitset or NULL): list by list in memory order, each read
+ * once for every query that probes it, on up to threads threads. The
+ * answers are those of vdb_ivf_scan, one query at a time; kept (when not
+ * NULL) gets each query's allowed rows met, as vdb_ivf_scan returns it. */
 vdb_status vdb_ivf_scan_batch(const ivf *f, vdb_metric m, uint32_t d, const float *q, size_t nq,
                               const int64_t *probe, size_t nprobe, size_t k, int threads,
-                              int64_t *ids, float *dist);
+                              const uint64_t *allow, size_t *kept, int64_t *ids, float *dist);
 void vdb_ivf_info(const vdb_index *ix, json_t *obj);
 void vdb_ivf_free(vdb_index *ix);
 #endif

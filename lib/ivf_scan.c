@@ -200,6 +200,8 @@ struct group_scan {
 	vdb_exact_filter *ef;
 	bool *init;
 	float *keys; /* thread t's: keys of a block (IVF_SCAN_BLOCK), then k */
+	const uint64_t *allow; /* a filter's rows, or NULL ... */
+	size_t *met;           /* ... and thread t's allowed rows met by query i */
 };
 
 /* Thread t's lists into its heaps. */
@@ -222,8 +224,9 @@ static void group_thread(const struct group_scan *g, int t)
 					g->init[at] = true;
 				}
 				vdb_topk h = { g->hd + at * g->k, g->hi + at * g->k, g->hn[at], g->k };
-				scan_rows(f, &g->ef[at], &w, b, e, NULL, &h);
-				g->hn[at] = h.n;
+				w.kept = 0;
+				scan_rows(f, &g->ef[at], &w, b, e, g->allow, &h);
+				g->hn[at] = h.n, g->met[at] += w.kept;
 			}
 		}
 	}
@@ -231,7 +234,7 @@ static void group_thread(const struct group_scan *g, int t)
 
 vdb_status vdb_ivf_scan_batch(const ivf *f, vdb_metric m, uint32_t d, const float *q, size_t nq,
                               const int64_t *probe, size_t nprobe, size_t k, int threads,
-                              int64_t *ids, float *dist)
+                              const uint64_t *allow, size_t *kept, int64_t *ids, float *dist)
 {
 	uint32_t nlist = f->nlist;
 	threads = threads < 1 ? 1 : (size_t)threads > nq && nq ? (int)nq : threads;
@@ -245,9 +248,11 @@ vdb_status vdb_ivf_scan_batch(const ivf *f, vdb_metric m, uint32_t d, const floa
 	uint32_t *hn = calloc(nk ? nk : 1, sizeof *hn);
 	vdb_exact_filter *ef = malloc((nk ? nk : 1) * sizeof *ef);
 	bool *init = calloc(nk ? nk : 1, sizeof *init);
+	size_t *met = calloc(nk ? nk : 1, sizeof *met);
 	float *keys = malloc((size_t)threads * (IVF_SCAN_BLOCK + k) * sizeof *keys);
-	vdb_status st = start && who && cut && hd && hi && hn && ef && init && keys ? VDB_OK
-	                                                                            : VDB_ENOMEM;
+	vdb_status st = start && who && cut && hd && hi && hn && ef && init && met && keys
+	                        ? VDB_OK
+	                        : VDB_ENOMEM;
 	if (st)
 		goto out;
 	/* the pairs (query, list) by list, queries in order within a list */
@@ -273,20 +278,24 @@ vdb_status vdb_ivf_scan_batch(const ivf *f, vdb_metric m, uint32_t d, const floa
 	while (t < threads)
 		cut[++t] = nlist;
 	struct group_scan g = { f, m, d, (uint32_t)k, q, nq, start, who, cut, hd, hi, hn, ef, init,
-	                        keys };
+	                        keys, allow, met };
 	#pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
 	for (int u = 0; u < threads; u++)
 		group_thread(&g, u);
 	/* thread 0's heaps take the others' entries */
 	for (size_t i = 0; i < nq; i++) {
 		vdb_topk h = { hd + i * k, hi + i * k, hn[i], (uint32_t)k };
-		for (size_t at = nq + i; at < nk; at += nq)
+		for (size_t at = nq + i; at < nk; at += nq) {
 			for (uint32_t e = 0; e < hn[at]; e++)
 				topk_push(&h, hd[at * k + e], hi[at * k + e]);
+			met[i] += met[at];
+		}
 		vdb_topk_emit(&h, m, k, ids + i * k, dist + i * k);
+		if (kept)
+			kept[i] = met[i];
 	}
 out:
 	free(start), free(who), free(cut), free(hd), free(hi), free(hn), free(ef), free(init);
-	free(keys);
+	free(met), free(keys);
 	return st;
 }

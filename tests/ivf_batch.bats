@@ -46,3 +46,35 @@ load ivf_ref
     done
   done
 }
+
+@test "a filtered batch's lists scanned list by list, on 1 and 2 threads: the k best allowed rows of each query's lists, searched again wider as a reference does" {
+  # as the first test, each row's metadata m its row number mod 20; the
+  # filters keep half the rows and 15%: the lists of many queries hold too
+  # few, and those are searched again with more lists
+  random_fvecs base.fvecs 640 2048 51 4
+  random_fvecs q.fvecs 40 2048 52 4
+  perl -e 'open(my $h, "<:raw", $ARGV[0]) or die; local $/; my $b = <$h>; my $i = 0;
+    while (length $b) { my $d = unpack("l<", $b); my @v = unpack("f<$d", substr($b, 4));
+      $b = substr($b, 4 + 4 * $d);
+      printf "{\"id\": %d, \"vector\": [%s], \"metadata\": {\"m\": %d}}\n",
+        $i, join(",", @v), $i % 20; $i++ }' base.fvecs >m.jsonl
+  for m in l2 ip; do
+    vdb-build -q -T ivf -m $m --nlist 16 -t 1 -o x.vdb m.jsonl
+    for keep in 10 3; do
+      for np in 1 3; do
+        for k in 5 20; do
+          filtered_ref x.vdb base.fvecs q.fvecs $k $np $m $keep >ref
+          head -n -1 ref >want
+          for t in 1 2; do
+            vdb-query -x x.vdb -k $k --nprobe $np -t $t --filter-path index --filter "m < $keep" \
+              -v q.fvecs 2>err | ids_of >got
+            diff want got
+            n=$(sed -nE 's/^vdb-query: ([0-9]+) queries searched again wider$/\1/p' err)
+            echo "$m, keep $keep, nprobe $np, k $k, $t threads: ${n:-0} searched again, reference $(tail -1 ref)"
+            [ "${n:-0}" = "$(tail -1 ref)" ]
+          done
+        done
+      done
+    done
+  done
+}

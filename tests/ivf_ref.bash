@@ -44,3 +44,57 @@ print(len(seen))
 print(wide)
 PY
 }
+
+# filtered_ref INDEX REC QUERIES K NPROBE METRIC KEEP: as probed_ref, under a
+# filter that keeps the rows with row % 20 < KEEP, and with the queries
+# searched again wider as vdb_ivf_search_allowed does: a query whose lists
+# hold fewer than half its target (the rows of its first NPROBE lists, at
+# least 2 min(K, kept rows)) allowed, and fewer than every allowed row, is
+# searched with its lists doubled until they hold as many as its share
+# says are needed. Per query the ids of the K best allowed rows of its last
+# lists; then one line: how many queries were searched again.
+filtered_ref() {
+  local ce of rw
+  ce=$(section_at "$1" IVCE); of=$(section_at "$1" IVOF); rw=$(section_at "$1" IVRW)
+  /usr/bin/python3 - "$@" "$ce" "$of" "$rw" <<'PY'
+import sys
+import numpy as np
+ix, recf, qf, k, nprobe, metric, keep = sys.argv[1:8]
+k, nprobe, keep = int(k), int(nprobe), int(keep)
+raw = open(ix, "rb").read()
+def sec(arg, dt):
+    off, ln = map(int, arg.split())
+    return np.frombuffer(raw[off:off + ln], dtype=dt)
+def fvecs(f):
+    a = np.fromfile(f, dtype="<f4")
+    d = a[:1].view("<i4")[0]
+    return a.reshape(-1, d + 1)[:, 1:].astype(np.float64)
+rec, q = fvecs(recf), fvecs(qf)
+cent = sec(sys.argv[8], "<f4").astype(np.float64).reshape(-1, q.shape[1])
+off, row = sec(sys.argv[9], "<u8"), sec(sys.argv[10], "<u4")
+nlist, n_allow = len(cent), int((np.arange(len(rec)) % 20 < keep).sum())
+want = 2 * min(n_allow, k)
+wide = 0
+for x in q:
+    dl = ((cent - x) ** 2).sum(1)
+    order = sorted(range(nlist), key=lambda l: (dl[l], l))
+    def held(np_):
+        rows = np.concatenate([row[off[l]:off[l + 1]] for l in order[:np_]])
+        return rows, rows[rows % 20 < keep]
+    np_ = min(nprobe, nlist)
+    rows, kept = held(np_)
+    target = max(len(rows), want)
+    again = False
+    while not (len(kept) >= (target + 1) // 2 or len(kept) >= n_allow or np_ >= nlist):
+        need = np_ * target / max(len(kept), 1)
+        v = np_ * 2
+        while v < need and v < nlist:
+            v *= 2
+        np_, again = min(v, nlist), True
+        rows, kept = held(np_)
+    wide += again
+    dr = ((rec[kept] - x) ** 2).sum(1) if metric == "l2" else -(rec[kept] @ x)
+    print(" ".join(str(r) for _, r in sorted(zip(dr, kept))[:k]))
+print(wide)
+PY
+}
