@@ -660,6 +660,20 @@ static vdb_status choose_lists(const vdb_index *ix, const float *q, size_t nq, s
 	return st;
 }
 
+/* Whether a batch of nq queries chooses its lists together (choose_lists) ... */
+static bool lists_by_sgemm(const ivf *f, size_t d, size_t nq, size_t nprobe)
+{
+	return nq >= 32 && nprobe <= EXACT_PROBE && (size_t)f->nlist * d >= IVF_BATCH_MIN;
+}
+
+/* ... and then reads them list by list (float32 lists; its threads' heaps
+ * for IVF_BATCH_LISTS queries within IVF_GROUP_HEAPS). */
+static bool scans_by_list(const ivf *f, size_t k, int threads)
+{
+	return !f->pq && (size_t)threads * IVF_BATCH_LISTS * (IVF_GROUP_QUERY + 16 * k) <=
+	                         IVF_GROUP_HEAPS;
+}
+
 /* Fewer queries than threads, on ivf's float32 lists: one query at a
  * time, its centroids and its lists split across the threads. */
 static vdb_status search_split(const vdb_index *ix, const float *q, size_t nq, size_t k,
@@ -702,13 +716,10 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 		 * kernel, then exact distances for the few near the cut); more are
 		 * read once for many queries by sgemm (siftsmall's 400 x 128 took
 		 * 27% less CPU that way at nprobe 1, 24% at nprobe 4) */
-		bool batch = nq >= 32 && nprobe <= EXACT_PROBE &&
-		             (size_t)f->nlist * ix->dim >= IVF_BATCH_MIN;
+		bool batch = lists_by_sgemm(f, ix->dim, nq, nprobe);
 		/* ... and then their lists are read list by list for all of them
 		 * (vdb_ivf_scan_batch) */
-		bool by_list = batch && !f->pq &&
-		               (size_t)threads * IVF_BATCH_LISTS * (IVF_GROUP_QUERY + 16 * o->k) <=
-		                       IVF_GROUP_HEAPS;
+		bool by_list = batch && scans_by_list(f, o->k, threads);
 		bool cosine = ix->metric == VDB_METRIC_COSINE;
 		size_t chunk = by_list ? IVF_BATCH_LISTS : batch ? IVF_BATCH : nq ? nq : 1, d = ix->dim;
 		int64_t *probe = NULL;
@@ -1043,10 +1054,21 @@ double vdb_ivf_filter_cost(const vdb_index *ix, const vdb_search_opts *o, size_t
 		rows += again * (wide < 2 * n - rows ? wide : 2 * n - rows);
 		passes += again;
 	}
-	double fetch = d * VDB_PLAN_NS_VALUE + vdb_plan_fetch_ns(n * d * 4);
+	/* a batch chooses its lists by sgemm, and reads each list once for
+	 * the queries that probe it: a row fetched from memory is ranked from
+	 * the caches for the others */
+	bool batch = lists_by_sgemm(f, ix->dim, nq, np);
+	double choose = batch ? vdb_plan_madd_ns(vdb_blas_core())
+	                      : VDB_PLAN_NS_VALUE * IVF_CENTROIDS;
+	double miss = vdb_plan_fetch_ns(n * d * 4);
+	if (batch && scans_by_list(f, o->k, threads)) {
+		double sharers = (double)(nq < IVF_BATCH_LISTS ? nq : IVF_BATCH_LISTS) * (double)np /
+		                 (double)f->nlist;
+		miss /= sharers > 1 ? sharers : 1;
+	}
+	double fetch = d * VDB_PLAN_NS_VALUE + miss;
 	double ranked = f->pq ? f->pq_q.m * VDB_PLAN_NS_VALUE : fetch + VDB_PLAN_NS_PUSH;
-	double ns = passes * f->nlist * d * VDB_PLAN_NS_VALUE * IVF_CENTROIDS +
-	            rows * IVF_NS_ROW + rows * share * ranked;
+	double ns = passes * f->nlist * d * choose + rows * IVF_NS_ROW + rows * share * ranked;
 	if (f->pq) /* the re-ranking */
 		ns += (double)(o->k * (f->refine ? f->refine : 0)) * fetch;
 	return vdb_plan_waves(nq, threads) * ns * 1e-9;
