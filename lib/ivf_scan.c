@@ -177,7 +177,8 @@ size_t vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, i
  * (about 12 ns a row; 10,000 queries at nprobe 8: search CPU 1.22 s ->
  * 0.55 s, the choice of the lists 0.29 s of it). Every query
  * keeps its heap and filter: its answer is the exact top k of its probed
- * rows, as one query at a time. Threads take runs of lists of about equal
+ * rows (with a filter's allowed set, of the allowed ones, counted for each
+ * query as one query at a time counts them), as one query at a time. Threads take runs of lists of about equal
  * work, each with heaps of its own for every query, merged at the end. */
 
 /* rows of a list ranked for each of its queries in turn (at dim 128,
