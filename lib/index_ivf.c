@@ -1021,6 +1021,32 @@ const struct vdb_index_knob vdb_ivf_nprobe_knob = {
  * kernel's work on the centroids. */
 #define IVF_NS_ROW 1.8
 #define IVF_CENTROIDS 2.0
+/* A batch that reads its lists list by list (vdb_ivf_scan_batch) ranks a
+ * kept row from the caches (the kernel's work alone), tests a row in
+ * IVF_NS_BATCH_ROW, and costs IVF_NS_BATCH_PASS a query and pass beside
+ * its sgemm (choosing the lists exactly, its heaps and filters, its
+ * answer): fitted on 14 runs of 1M x 128 (nlist 4,000, 10k queries) and
+ * 100k x 128 clustered (nlist 1,265, 1k queries), nprobe 8 and 16, 5-50%
+ * kept, each within 1.5x (Zen 3, one thread). */
+#define IVF_NS_BATCH_ROW 0.4
+#define IVF_NS_BATCH_PASS 42000.0
+
+/* A pass of a filtered search over lists holding rows rows: by_list, as
+ * a batch reads them, else one query at a time (batch: its lists chosen
+ * by sgemm). */
+static double pass_ns(const vdb_index *ix, double rows, double share, bool batch, bool by_list)
+{
+	const ivf *f = ix->impl;
+	double n = (double)ix->count, d = ix->dim, cent = (double)f->nlist * d;
+	double madd = vdb_plan_madd_ns(vdb_blas_core());
+	if (by_list)
+		return cent * madd + IVF_NS_BATCH_PASS + rows * IVF_NS_BATCH_ROW +
+		       rows * share * d * VDB_PLAN_NS_VALUE;
+	double fetch = d * VDB_PLAN_NS_VALUE + vdb_plan_fetch_ns(n * d * 4);
+	double ranked = f->pq ? f->pq_q.m * VDB_PLAN_NS_VALUE : fetch + VDB_PLAN_NS_PUSH;
+	return cent * (batch ? madd : VDB_PLAN_NS_VALUE * IVF_CENTROIDS) + rows * IVF_NS_ROW +
+	       rows * share * ranked;
+}
 
 double vdb_ivf_filter_cost(const vdb_index *ix, const vdb_search_opts *o, size_t nq,
                            size_t n_allow, int threads, unsigned *knob)
@@ -1039,11 +1065,15 @@ double vdb_ivf_filter_cost(const vdb_index *ix, const vdb_search_opts *o, size_t
 		s1 += len, s2 += len * len;
 	}
 	double n = (double)ix->count, d = ix->dim, per = s1 > 0 ? s2 / s1 : 0;
-	double share = (double)n_allow / n, rows = (double)np * per, passes = 1;
+	double share = (double)n_allow / n, rows = (double)np * per;
+	bool batch = lists_by_sgemm(f, ix->dim, nq, np);
+	bool by_list = batch && scans_by_list(f, o->k, threads);
+	double ns = pass_ns(ix, rows, share, batch, by_list);
 	/* the share of queries searched again: those whose lists kept fewer
 	 * than half their rows (kept ~ binomial(rows, share), taken as normal:
 	 * near all below half kept, about half at half: 758 of 1,000 on the
-	 * clustered 100k at 50%, 2x the CPU of one search) */
+	 * clustered 100k at 50%, 2x the CPU of one search), with at lists (a
+	 * batch of them chosen by sgemm up to EXACT_PROBE) */
 	double sd = sqrt(rows * share * (1 - share));
 	double again = sd > 0 ? 0.5 * erfc((share - 0.5) * rows / (sd * M_SQRT2)) : share < 0.5;
 	if (again > 0.01 && np < f->nlist) {
@@ -1051,26 +1081,13 @@ double vdb_ivf_filter_cost(const vdb_index *ix, const vdb_search_opts *o, size_t
 		while (at * share < np && at < f->nlist)
 			at *= 2;
 		double wide = at < f->nlist ? at * per : n;
-		rows += again * (wide < 2 * n - rows ? wide : 2 * n - rows);
-		passes += again;
+		wide = wide < 2 * n - rows ? wide : 2 * n - rows;
+		bool wbatch = lists_by_sgemm(f, ix->dim, (size_t)(again * (double)nq), (size_t)at);
+		ns += again * pass_ns(ix, wide, share, wbatch, wbatch && by_list);
 	}
-	/* a batch chooses its lists by sgemm, and reads each list once for
-	 * the queries that probe it: a row fetched from memory is ranked from
-	 * the caches for the others */
-	bool batch = lists_by_sgemm(f, ix->dim, nq, np);
-	double choose = batch ? vdb_plan_madd_ns(vdb_blas_core())
-	                      : VDB_PLAN_NS_VALUE * IVF_CENTROIDS;
-	double miss = vdb_plan_fetch_ns(n * d * 4);
-	if (batch && scans_by_list(f, o->k, threads)) {
-		double sharers = (double)(nq < IVF_BATCH_LISTS ? nq : IVF_BATCH_LISTS) * (double)np /
-		                 (double)f->nlist;
-		miss /= sharers > 1 ? sharers : 1;
-	}
-	double fetch = d * VDB_PLAN_NS_VALUE + miss;
-	double ranked = f->pq ? f->pq_q.m * VDB_PLAN_NS_VALUE : fetch + VDB_PLAN_NS_PUSH;
-	double ns = passes * f->nlist * d * choose + rows * IVF_NS_ROW + rows * share * ranked;
 	if (f->pq) /* the re-ranking */
-		ns += (double)(o->k * (f->refine ? f->refine : 0)) * fetch;
+		ns += (double)(o->k * (f->refine ? f->refine : 0)) *
+		      (d * VDB_PLAN_NS_VALUE + vdb_plan_fetch_ns(n * d * 4));
 	return vdb_plan_waves(nq, threads) * ns * 1e-9;
 }
 
