@@ -4,6 +4,7 @@
  * popcount. */
 #include "tap.h"
 #include "vdb_internal.h"
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,51 @@ static int check_kept(vdb_metric m, size_t n, size_t nq, size_t d, size_t k, uns
 	          "differ, worst distance error %.2g", heap_only ? "heap alone, " : "",
 	          vdb_metric_name(m), n, nq, d, k, levels, block,
 	          threads, keep, bad_ids, worst);
+}
+
+/* Rows near float's limits in a call's first tile (no bitset, at least
+ * knn.c's SEED_ROWS * k rows, so the stage's cut is seeded from the tile's
+ * keys): every `every`-th of the first `span` rows (the tile is 512) has
+ * each value 3e38, |x|^2 overflows float and, with queries of positive
+ * values, so does 2<q,x>: the key |x|^2 - 2<q,x> is inf - inf, NaN. Input
+ * never holds such rows (vdb(7): a squared length at most VDB_MAX_SQNORM),
+ * but a crafted index file can (the fuzzer's regress-knn-seed-nan.vdb).
+ * The right answer is the brute force in double, where those rows are
+ * about 8.5e38 away and every finite row within 3: with at least k finite
+ * rows they are never among the k nearest and must not displace a finite
+ * one, and the finite ones must all be there, in brute force's order. */
+static int check_huge(size_t n, size_t nq, size_t k, size_t every, size_t span)
+{
+	size_t d = 8, huge = 0;
+	unsigned seed = (unsigned)(n + k * 3 + every);
+	float *x = malloc(n * d * sizeof *x), *q = malloc(nq * d * sizeof *q);
+	fill(x, n * d, 0, &seed);
+	fill(q, nq * d, 0, &seed);
+	for (size_t i = 0; i < nq * d; i++)
+		q[i] = 0.25f + fabsf(q[i]) * 0.75f; /* positive: 2<q,x> overflows to +inf */
+	for (size_t j = 0; j < span && j < n; j += every, huge++)
+		for (size_t i = 0; i < d; i++)
+			x[j * d + i] = 3e38f;
+	vdb_set_threads(1);
+	vdb_knn *s;
+	int good = vdb_knn_new(&s, VDB_METRIC_L2, (uint32_t)d, k, q, nq) == VDB_OK;
+	good = good && vdb_knn_add(s, x, NULL, n, 0) == VDB_OK;
+	int64_t *ids = malloc(nq * k * sizeof *ids), *want = malloc(k * sizeof *want);
+	float *dist = malloc(nq * k * sizeof *dist);
+	double *wd = malloc(k * sizeof *wd);
+	good = good && vdb_knn_result(s, ids, dist) == VDB_OK;
+	size_t bad = 0;
+	for (size_t qi = 0; good && qi < nq; qi++) {
+		naive(VDB_METRIC_L2, x, n, q + qi * d, d, k, NULL, want, wd);
+		for (size_t r = 0; r < k; r++)
+			bad += ids[qi * k + r] != want[r] || !(wd[r] < 10) ||
+			       fabs(dist[qi * k + r] - wd[r]) > 1e-4 * (wd[r] + 1e-6);
+	}
+	vdb_knn_free(s);
+	free(x), free(q), free(ids), free(want), free(dist), free(wd);
+	return ok(good && bad == 0,
+	          "l2 n=%zu nq=%zu k=%zu, %zu rows of 3e38 (NaN keys) in the first tile: %zu "
+	          "results differ from brute force", n, nq, k, huge, bad);
 }
 
 static int check(vdb_metric m, size_t n, size_t nq, size_t d, size_t k, unsigned levels,
@@ -281,6 +327,11 @@ int main(void)
 		check(ms[mi], 520, 30, 12, 100, 0, 520, 1);
 		check(ms[mi], 700, 30, 6, 25, 3, 700, 1);
 	}
+	/* rows near float's limits in the first tile: NaN keys (inf - inf)
+	 * among numeric ones, then fewer than k numeric keys in the tile */
+	check_huge(1100, 20, 10, 7, 512);
+	check_huge(1100, 20, 100, 3, 512);
+	check_huge(1100, 20, 10, 1, 505);
 	/* k 1 (k-means' nearest centroid): the stage's cut is the least key */
 	for (int mi = 0; mi < 3; mi++) {
 		check(ms[mi], 20000, 30, 16, 1, 0, 20000, 2);
