@@ -4,6 +4,7 @@
  * popcount. */
 #include "tap.h"
 #include "vdb_internal.h"
+#include "topk.h"
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -51,6 +52,46 @@ static void naive(vdb_metric m, const float *x, size_t n, const float *q, size_t
 		dist[r] = r < nc ? c[r].d : 0;
 	}
 	free(c);
+}
+
+/* topk_sort (quicksort, insertion, a heapsort past its depth) against
+ * qsort on pairs: n entries in a pattern (0 random, 1 ascending, 2
+ * descending, 3 one distance for all (ids shuffled: the smaller id first),
+ * 4 three distances, 5 organ pipe), from a heap or not, at full depth or
+ * depth 0 (the heapsort at once). */
+static int check_sort(size_t n, int pattern, int heap, int depth0)
+{
+	double *d = malloc((n + 1) * sizeof *d);
+	int64_t *id = malloc((n + 1) * sizeof *id);
+	cand *c = malloc((n + 1) * sizeof *c);
+	unsigned seed = (unsigned)(n * 13 + (size_t)pattern);
+	for (size_t e = 0; e < n; e++) {
+		seed = seed * 1103515245u + 12345u;
+		unsigned r = seed >> 8;
+		double v = pattern == 0 ? (double)r / 16777216.0 : pattern == 1 ? (double)e
+		         : pattern == 2 ? (double)(n - e) : pattern == 3 ? 0.5 : pattern == 4 ? r % 3
+		         : (double)(e < n / 2 ? e : n - e);
+		d[e] = v, id[e] = (int64_t)((e * 7919) % (n ? n : 1)) * 3 + (int64_t)(r % 3);
+		c[e] = (cand){ d[e], id[e] };
+	}
+	/* ids unique: e * 7919 mod n is a permutation when n is not a multiple of 7919 */
+	vdb_topk t = { d, id, 0, (uint32_t)n };
+	if (heap)
+		for (size_t e = 0; e < n; e++)
+			topk_push(&t, d[e], id[e]);
+	else
+		t.n = (uint32_t)n;
+	if (depth0)
+		topk_sort_range(d, id, n, 0);
+	else
+		topk_sort(&t);
+	qsort(c, n, sizeof *c, cmp);
+	size_t bad = 0;
+	for (size_t e = 0; e < n; e++)
+		bad += d[e] != c[e].d || id[e] != c[e].id;
+	free(d), free(id), free(c);
+	return ok(bad == 0, "topk_sort n=%zu pattern %d%s%s: %zu entries out of place", n, pattern,
+	          heap ? " from a heap" : "", depth0 ? " depth 0" : "", bad);
 }
 
 /* A bitset of n rows keeping about keep% of them (none at 0), spread out;
@@ -235,6 +276,13 @@ static int check_hamming(size_t n, size_t nq, size_t cs, size_t stride, size_t k
 int main(void)
 {
 	vdb_metric ms[] = { VDB_METRIC_L2, VDB_METRIC_IP, VDB_METRIC_COSINE };
+	static const size_t sort_n[] = { 0, 1, 2, 16, 17, 100, 1000, 20000 };
+	for (size_t i = 0; i < sizeof sort_n / sizeof *sort_n; i++)
+		for (int pattern = 0; pattern < 6; pattern++) {
+			check_sort(sort_n[i], pattern, 1, 0);
+			check_sort(sort_n[i], pattern, 0, 0);
+			check_sort(sort_n[i], pattern, 0, 1);
+		}
 	for (int mi = 0; mi < 3; mi++) {
 		vdb_metric m = ms[mi];
 		/* many queries: threads own query blocks */
