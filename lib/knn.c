@@ -323,12 +323,21 @@ static float stage_threshold(const vdb_knn *s, const knn_stage *st, const vdb_to
  * looser, as true. */
 static float kth_near(const float *key, uint32_t n, uint32_t nb, uint32_t k)
 {
-	uint32_t cnt[STAGE_BUCKETS], real = 0;
+	uint32_t cnt[STAGE_BUCKETS], real = 0, e = 0;
 	memset(cnt, 0, nb * sizeof *cnt);
-	float lo = INFINITY, hi = -INFINITY;
-	for (uint32_t e = 0; e < n; e++) /* (a NaN key: rows near float's limits) */
+	/* four running minima and maxima: one chain waits on each min's latency */
+	float l4[4] = { INFINITY, INFINITY, INFINITY, INFINITY };
+	float h4[4] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY };
+	for (; e + 4 <= n; e += 4) /* (a NaN key: rows near float's limits) */
+		for (int l = 0; l < 4; l++) {
+			float v = key[e + l];
+			real += v == v, l4[l] = v < l4[l] ? v : l4[l], h4[l] = v > h4[l] ? v : h4[l];
+		}
+	for (; e < n; e++)
 		real += key[e] == key[e],
-		lo = key[e] < lo ? key[e] : lo, hi = key[e] > hi ? key[e] : hi;
+		l4[0] = key[e] < l4[0] ? key[e] : l4[0], h4[0] = key[e] > h4[0] ? key[e] : h4[0];
+	float lo = fminf(fminf(l4[0], l4[1]), fminf(l4[2], l4[3]));
+	float hi = fmaxf(fmaxf(h4[0], h4[1]), fmaxf(h4[2], h4[3]));
 	if (real < k) /* fewer than k keys are no greater than anything */
 		return INFINITY;
 	double span = (double)hi - (double)lo;
