@@ -43,7 +43,7 @@
 #define QGROUP_BYTES ((size_t)1 << 20) /* a thread's queries, met by each base tile in turn */
 #define SERIAL_WORK 2.5e8 /* multiply-adds below which one thread does it all */
 #define SPLIT_WORK 1e6    /* ... but a lone query's scan is split from here (~0.1 ms) */
-#define DIRECT_QUERIES 4 /* fewer queries than this: no sgemm (tile_dots) */
+#define DIRECT_QUERIES 4 /* fewer queries than this: no sgemm (tile_keys) */
 #define BIG_QBLOCK 2048 /* when BLAS runs the threads: blocks big enough to split */
 #define STAGE_CAP 3     /* staged rows a query holds, times k, before it drops some */
 #define STAGE_MIN 64    /* ... and at least this many */
@@ -323,12 +323,21 @@ static float stage_threshold(const vdb_knn *s, const knn_stage *st, const vdb_to
  * looser, as true. */
 static float kth_near(const float *key, uint32_t n, uint32_t nb, uint32_t k)
 {
-	uint32_t cnt[STAGE_BUCKETS], real = 0;
+	uint32_t cnt[STAGE_BUCKETS], real = 0, e = 0;
 	memset(cnt, 0, nb * sizeof *cnt);
-	float lo = INFINITY, hi = -INFINITY;
-	for (uint32_t e = 0; e < n; e++) /* (a NaN key: rows near float's limits) */
+	/* four running minima and maxima: one chain waits on each min's latency */
+	float l4[4] = { INFINITY, INFINITY, INFINITY, INFINITY };
+	float h4[4] = { -INFINITY, -INFINITY, -INFINITY, -INFINITY };
+	for (; e + 4 <= n; e += 4) /* (a NaN key: rows near float's limits) */
+		for (int l = 0; l < 4; l++) {
+			float v = key[e + l];
+			real += v == v, l4[l] = v < l4[l] ? v : l4[l], h4[l] = v > h4[l] ? v : h4[l];
+		}
+	for (; e < n; e++)
 		real += key[e] == key[e],
-		lo = key[e] < lo ? key[e] : lo, hi = key[e] > hi ? key[e] : hi;
+		l4[0] = key[e] < l4[0] ? key[e] : l4[0], h4[0] = key[e] > h4[0] ? key[e] : h4[0];
+	float lo = fminf(fminf(l4[0], l4[1]), fminf(l4[2], l4[3]));
+	float hi = fmaxf(fmaxf(h4[0], h4[1]), fmaxf(h4[2], h4[3]));
 	if (real < k) /* fewer than k keys are no greater than anything */
 		return INFINITY;
 	double span = (double)hi - (double)lo;
@@ -421,28 +430,28 @@ static void stage_compact(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t q
  * (all of them: no bitset), so that from the first row on only rows near
  * the k nearest pass. The k rows at or below it pass too and get staged,
  * which is what makes it a bound (stage_threshold). */
-static void stage_seed(knn_stage *st, const float *row, const float *keyn, size_t nxt, uint32_t k)
+static void stage_seed(knn_stage *st, const float *row, size_t nxt, uint32_t k)
 {
 	float key[BIG_XTILE];
 	for (size_t j = 0; j < nxt; j++)
-		key[j] = keyn ? keyn[j] - 2.0f * row[j] : -row[j];
+		key[j] = -row[j];
 	st->kth = kth_near(key, (uint32_t)nxt, STAGE_BUCKETS, k);
 }
 
-/* The tile's rows of one query (row: its keys' dots) into its stage. */
+/* The tile's rows of one query (row: its keys, negated) into its stage. */
 static void stage_tile(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t qi, const float *row,
-                       const float *x, const float *keyn, size_t nxt, int64_t id0, int64_t xid0)
+                       const float *x, size_t nxt, int64_t id0, int64_t xid0)
 {
 	const vdb_kernels *K = vdb_kernels_get();
 	if (st->kth == INFINITY && st->n == 0 && h->n < h->cap && !s->allow && nxt >= SEED_ROWS * s->k)
-		stage_seed(st, row, keyn, nxt, (uint32_t)s->k);
+		stage_seed(st, row, nxt, (uint32_t)s->k);
 	float thr = stage_threshold(s, st, h, qi);
-	for (size_t j = K->next_below(keyn, row, 0, nxt, thr); j < nxt;
-	     j = K->next_below(keyn, row, j + 1, nxt, thr)) {
+	for (size_t j = K->next_below(NULL, row, 0, nxt, thr); j < nxt;
+	     j = K->next_below(NULL, row, j + 1, nxt, thr)) {
 		uint64_t id = (uint64_t)id0 + j;
 		if (s->allow && !((s->allow[id >> 6] >> (id & 63)) & 1))
 			continue;
-		float key = keyn ? keyn[j] - 2.0f * row[j] : -row[j];
+		float key = -row[j];
 		st->key[st->n] = key, st->id[st->n++] = (int64_t)id;
 		if (s->k == 1 && key < st->kth) { /* the nearest (k-means, ivf's lists): exact at once */
 			st->kth = key;
@@ -455,25 +464,25 @@ static void stage_tile(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t qi, 
 	}
 }
 
-/* Scan one sgemm result (nqb queries from q0, x nxt rows) into the heaps,
- * or with stages into theirs (xb: the call's base block, its first row
- * xid0, for the exact distances of staged rows). */
+/* Scan one tile of negated keys (tile_keys: nqb queries from q0, x nxt
+ * rows) into the heaps, or with stages into theirs (xb: the call's base
+ * block, its first row xid0, for the exact distances of staged rows). */
 static void scan_tile(const vdb_knn *s, vdb_topk *heaps, knn_stage *stages, size_t q0,
-                      size_t nqb, const float *dots, const float *x, const float *keyn,
-                      size_t nxt, int64_t id0, const float *xb, int64_t xid0)
+                      size_t nqb, const float *dots, const float *x, size_t nxt, int64_t id0,
+                      const float *xb, int64_t xid0)
 {
 	size_t d = s->dim;
 	const vdb_kernels *K = vdb_kernels_get();
 	for (size_t a = 0; stages && a < nqb; a++)
-		stage_tile(s, &stages[a], &heaps[a], q0 + a, dots + a * nxt, xb, keyn, nxt, id0, xid0);
+		stage_tile(s, &stages[a], &heaps[a], q0 + a, dots + a * nxt, xb, nxt, id0, xid0);
 	for (size_t a = 0; !stages && a < nqb; a++) {
 		vdb_topk *h = &heaps[a];
 		const float *row = dots + a * nxt;
 		const float *q = s->q + (q0 + a) * d;
 		float thr = key_threshold(s, h, q0 + a);
 		/* most keys lose to the threshold: a SIMD kernel skips them */
-		for (size_t j = K->next_below(keyn, row, 0, nxt, thr); j < nxt;
-		     j = K->next_below(keyn, row, j + 1, nxt, thr)) {
+		for (size_t j = K->next_below(NULL, row, 0, nxt, thr); j < nxt;
+		     j = K->next_below(NULL, row, j + 1, nxt, thr)) {
 			uint64_t id = (uint64_t)id0 + j;
 			if (s->allow && !((s->allow[id >> 6] >> (id & 63)) & 1))
 				continue;
@@ -483,22 +492,35 @@ static void scan_tile(const vdb_knn *s, vdb_topk *heaps, knn_stage *stages, size
 	}
 }
 
-/* <q,x> for nqb queries by nxt rows into out (nqb x nxt). Fewer than
- * DIRECT_QUERIES queries take the dot kernel row by row: sgemm pads so
- * small a block to its register tile and packs every row first, which
- * makes a lone query several times slower than the scan of its rows. */
-static void tile_dots(const float *q, size_t nqb, const float *x, size_t nxt, size_t d,
-                      float *out)
+/* The keys of nqb queries by nxt rows, negated, into out (nqb x nxt):
+ * <q,x> for ip and cosine (keyn NULL); for l2, 2<q,x> - |x|^2, which
+ * sgemm computes itself from out preloaded with -|x|^2 (alpha 2, beta 1:
+ * no pass that zeroes out, none that adds the norms; the one rounding of
+ * the sum is the one the key had). Fewer than DIRECT_QUERIES queries take
+ * the dot kernel row by row: sgemm pads so small a block to its register
+ * tile and packs every row first, which makes a lone query several times
+ * slower than the scan of its rows. */
+static void tile_keys(const float *q, size_t nqb, const float *x, const float *keyn, size_t nxt,
+                      size_t d, float *out)
 {
 	if (nqb < DIRECT_QUERIES) {
 		const vdb_kernels *K = vdb_kernels_get();
 		for (size_t a = 0; a < nqb; a++)
-			for (size_t j = 0; j < nxt; j++)
-				out[a * nxt + j] = K->dot(q + a * d, x + j * d, d);
+			for (size_t j = 0; j < nxt; j++) {
+				float dot = K->dot(q + a * d, x + j * d, d);
+				out[a * nxt + j] = keyn ? 2.0f * dot - keyn[j] : dot;
+			}
 		return;
 	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nqb, (int)nxt, (int)d, 1.0f, q,
-	            (int)d, x, (int)d, 0.0f, out, (int)nxt);
+	if (keyn) {
+		float neg[BIG_XTILE];
+		for (size_t j = 0; j < nxt; j++)
+			neg[j] = -keyn[j];
+		for (size_t a = 0; a < nqb; a++)
+			memcpy(out + a * nxt, neg, nxt * sizeof *out);
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nqb, (int)nxt, (int)d,
+	            keyn ? 2.0f : 1.0f, q, (int)d, x, (int)d, keyn ? 1.0f : 0.0f, out, (int)nxt);
 }
 
 /* One call's base block, as the three strategies below take it. */
@@ -569,12 +591,12 @@ static vdb_status add_blas_parallel(vdb_knn *s, const knn_block *b)
 		}
 		for (size_t t0 = 0; t0 < nx; t0 += BIG_XTILE) {
 			size_t nxt = nx - t0 < BIG_XTILE ? nx - t0 : BIG_XTILE;
-			tile_dots(s->q + q0 * d, nqb, b->x + t0 * d, nxt, d, dots);
+			tile_keys(s->q + q0 * d, nqb, b->x + t0 * d, b->keyn ? b->keyn + t0 : NULL, nxt, d,
+			          dots);
 			#pragma omp parallel for schedule(dynamic, 16) num_threads(b->T)
 			for (size_t a = 0; a < nqb; a++)
 				scan_tile(s, heaps + a, stages ? stages + a : NULL, q0 + a, 1, dots + a * nxt,
-				          b->x + t0 * d, b->keyn ? b->keyn + t0 : NULL, nxt,
-				          b->id0 + (int64_t)t0, b->x, b->id0);
+				          b->x + t0 * d, nxt, b->id0 + (int64_t)t0, b->x, b->id0);
 		}
 		#pragma omp parallel for schedule(dynamic, 16) num_threads(b->T) if (stages)
 		for (size_t a = 0; a < nqb; a++) {
@@ -626,10 +648,10 @@ static vdb_status add_query_blocks(vdb_knn *s, const knn_block *b)
 				size_t nxt = nx - t0 < XTILE ? nx - t0 : XTILE;
 				for (size_t q0 = g0; q0 < g0 + ng; q0 += qb) {
 					size_t nqb = g0 + ng - q0 < qb ? g0 + ng - q0 : qb;
-					tile_dots(s->q + q0 * d, nqb, b->x + t0 * d, nxt, d, dots);
+					tile_keys(s->q + q0 * d, nqb, b->x + t0 * d, b->keyn ? b->keyn + t0 : NULL,
+					          nxt, d, dots);
 					scan_tile(s, heaps + (q0 - g0), stages ? stages + (q0 - g0) : NULL, q0, nqb,
-					          dots, b->x + t0 * d, b->keyn ? b->keyn + t0 : NULL, nxt,
-					          b->id0 + (int64_t)t0, b->x, b->id0);
+					          dots, b->x + t0 * d, nxt, b->id0 + (int64_t)t0, b->x, b->id0);
 				}
 			}
 			for (size_t a = 0; a < ng; a++) {
@@ -693,10 +715,9 @@ static vdb_status add_split_base(vdb_knn *s, const knn_block *b)
 			#pragma omp for schedule(dynamic, 1) nowait
 			for (size_t ti = 0; ti < ntiles; ti++) {
 				size_t t0 = ti * XTILE, nxt = nx - t0 < XTILE ? nx - t0 : XTILE;
-				tile_dots(s->q, nq, b->x + t0 * d, nxt, d, dots);
-				scan_tile(s, heaps, stages, 0, nq, dots, b->x + t0 * d,
-				          b->keyn ? b->keyn + t0 : NULL, nxt, b->id0 + (int64_t)t0, b->x,
-				          b->id0);
+				tile_keys(s->q, nq, b->x + t0 * d, b->keyn ? b->keyn + t0 : NULL, nxt, d, dots);
+				scan_tile(s, heaps, stages, 0, nq, dots, b->x + t0 * d, nxt,
+				          b->id0 + (int64_t)t0, b->x, b->id0);
 			}
 			for (size_t a = 0; stages && a < nq; a++)
 				stage_flush(s, &stages[a], &heaps[a], a, b->x, b->id0);
@@ -746,7 +767,7 @@ vdb_status vdb_knn_add(vdb_knn *s, const float *x, const float *xnorm, size_t nx
 	int saved = bt && blas_openmp && T == 1 ? omp_get_max_threads() : 0;
 	if (saved)
 		omp_set_num_threads(1);
-	/* a lone query split over our threads (no sgemm: tile_dots); with
+	/* a lone query split over our threads (no sgemm: tile_keys); with
 	 * more queries, a threaded BLAS spreads each sgemm itself */
 	int split = splits_base(s, T, nx);
 	vdb_status st;

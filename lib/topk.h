@@ -73,8 +73,8 @@ static inline void topk_pop(vdb_topk *t, double *dist, int64_t *id)
 	t->dist[i] = d, t->id[i] = x;
 }
 
-/* Sort the entries in place, best first (heapsort: the heap is used up). */
-static inline void topk_sort(vdb_topk *t)
+/* Sort a heap's entries in place, best first (heapsort: the heap is used up). */
+static inline void topk_heapsort(vdb_topk *t)
 {
 	for (uint32_t n = t->n; n > 1; n--) {
 		double top_d = t->dist[0], d = t->dist[n - 1];
@@ -83,6 +83,81 @@ static inline void topk_sort(vdb_topk *t)
 		t->dist[i] = d, t->id[i] = id;
 		t->dist[n - 1] = top_d, t->id[n - 1] = top_id;
 	}
+}
+
+static inline void topk_swap(double *d, int64_t *id, size_t a, size_t b)
+{
+	double td = d[a];
+	int64_t ti = id[a];
+	d[a] = d[b], id[a] = id[b], d[b] = td, id[b] = ti;
+}
+
+#define TOPK_INSERTION 16 /* ranges this short are sorted by insertion */
+
+/* n entries, best first, in any order: quicksort (median of three) down to
+ * short ranges, then insertion; past depth splits (an adversarial order)
+ * a range is heapsorted. About half the time of heapsort on k 100 (the
+ * sift-downs of a heap walk its whole depth, each level a mispredicted
+ * branch). (dist, id) is a total order, so any correct sort gives the
+ * one answer. */
+static inline void topk_sort_range(double *d, int64_t *id, size_t n, unsigned depth)
+{
+	while (n > TOPK_INSERTION) {
+		if (depth-- == 0) {
+			vdb_topk h = { d, id, 0, (uint32_t)n };
+			for (size_t e = 0; e < n; e++)
+				topk_push(&h, d[e], id[e]); /* entry e is at slot e = h.n */
+			topk_heapsort(&h);
+			return;
+		}
+		size_t m = n / 2, last = n - 1;
+		if (topk_worse(d[0], id[0], d[m], id[m]))
+			topk_swap(d, id, 0, m);
+		if (topk_worse(d[m], id[m], d[last], id[last]))
+			topk_swap(d, id, m, last);
+		if (topk_worse(d[0], id[0], d[m], id[m]))
+			topk_swap(d, id, 0, m);
+		double pd = d[m];
+		int64_t pi = id[m];
+		size_t i = 0, j = last; /* d[0] <= pivot <= d[last]: sentinels */
+		for (;;) {
+			do
+				i++;
+			while (topk_worse(pd, pi, d[i], id[i]));
+			do
+				j--;
+			while (topk_worse(d[j], id[j], pd, pi));
+			if (i >= j)
+				break;
+			topk_swap(d, id, i, j);
+		}
+		/* [0, i) <= pivot <= [i, n), neither empty: recurse into the
+		 * shorter, loop on the longer */
+		if (i < n - i) {
+			topk_sort_range(d, id, i, depth);
+			d += i, id += i, n -= i;
+		} else {
+			topk_sort_range(d + i, id + i, n - i, depth);
+			n = i;
+		}
+	}
+	for (size_t e = 1; e < n; e++) {
+		double ed = d[e];
+		int64_t ei = id[e];
+		size_t f = e;
+		for (; f > 0 && topk_worse(d[f - 1], id[f - 1], ed, ei); f--)
+			d[f] = d[f - 1], id[f] = id[f - 1];
+		d[f] = ed, id[f] = ei;
+	}
+}
+
+/* Sort the entries in place, best first (the heap is used up). */
+static inline void topk_sort(vdb_topk *t)
+{
+	unsigned depth = 0;
+	for (uint32_t n = t->n; n > 1; n >>= 1)
+		depth += 2;
+	topk_sort_range(t->dist, t->id, t->n, depth);
 }
 
 /* Exact ranking behind a float filter, as exact search does it: a row's

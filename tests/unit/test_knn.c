@@ -4,6 +4,8 @@
  * popcount. */
 #include "tap.h"
 #include "vdb_internal.h"
+#include "topk.h"
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,46 @@ static void naive(vdb_metric m, const float *x, size_t n, const float *q, size_t
 		dist[r] = r < nc ? c[r].d : 0;
 	}
 	free(c);
+}
+
+/* topk_sort (quicksort, insertion, a heapsort past its depth) against
+ * qsort on pairs: n entries in a pattern (0 random, 1 ascending, 2
+ * descending, 3 one distance for all (ids shuffled: the smaller id first),
+ * 4 three distances, 5 organ pipe), from a heap or not, at full depth or
+ * depth 0 (the heapsort at once). */
+static int check_sort(size_t n, int pattern, int heap, int depth0)
+{
+	double *d = malloc((n + 1) * sizeof *d);
+	int64_t *id = malloc((n + 1) * sizeof *id);
+	cand *c = malloc((n + 1) * sizeof *c);
+	unsigned seed = (unsigned)(n * 13 + (size_t)pattern);
+	for (size_t e = 0; e < n; e++) {
+		seed = seed * 1103515245u + 12345u;
+		unsigned r = seed >> 8;
+		double v = pattern == 0 ? (double)r / 16777216.0 : pattern == 1 ? (double)e
+		         : pattern == 2 ? (double)(n - e) : pattern == 3 ? 0.5 : pattern == 4 ? r % 3
+		         : (double)(e < n / 2 ? e : n - e);
+		d[e] = v, id[e] = (int64_t)((e * 7919) % (n ? n : 1)) * 3 + (int64_t)(r % 3);
+		c[e] = (cand){ d[e], id[e] };
+	}
+	/* ids unique: e * 7919 mod n is a permutation when n is not a multiple of 7919 */
+	vdb_topk t = { d, id, 0, (uint32_t)n };
+	if (heap)
+		for (size_t e = 0; e < n; e++)
+			topk_push(&t, d[e], id[e]);
+	else
+		t.n = (uint32_t)n;
+	if (depth0)
+		topk_sort_range(d, id, n, 0);
+	else
+		topk_sort(&t);
+	qsort(c, n, sizeof *c, cmp);
+	size_t bad = 0;
+	for (size_t e = 0; e < n; e++)
+		bad += d[e] != c[e].d || id[e] != c[e].id;
+	free(d), free(id), free(c);
+	return ok(bad == 0, "topk_sort n=%zu pattern %d%s%s: %zu entries out of place", n, pattern,
+	          heap ? " from a heap" : "", depth0 ? " depth 0" : "", bad);
 }
 
 /* A bitset of n rows keeping about keep% of them (none at 0), spread out;
@@ -142,6 +184,51 @@ static int check_kept(vdb_metric m, size_t n, size_t nq, size_t d, size_t k, uns
 	          threads, keep, bad_ids, worst);
 }
 
+/* Rows near float's limits in a call's first tile (no bitset, at least
+ * knn.c's SEED_ROWS * k rows, so the stage's cut is seeded from the tile's
+ * keys): every `every`-th of the first `span` rows (the tile is 512) has
+ * each value 3e38, |x|^2 overflows float and, with queries of positive
+ * values, so does 2<q,x>: the key |x|^2 - 2<q,x> is inf - inf, NaN. Input
+ * never holds such rows (vdb(7): a squared length at most VDB_MAX_SQNORM),
+ * but a crafted index file can (the fuzzer's regress-knn-seed-nan.vdb).
+ * The right answer is the brute force in double, where those rows are
+ * about 8.5e38 away and every finite row within 3: with at least k finite
+ * rows they are never among the k nearest and must not displace a finite
+ * one, and the finite ones must all be there, in brute force's order. */
+static int check_huge(size_t n, size_t nq, size_t k, size_t every, size_t span)
+{
+	size_t d = 8, huge = 0;
+	unsigned seed = (unsigned)(n + k * 3 + every);
+	float *x = malloc(n * d * sizeof *x), *q = malloc(nq * d * sizeof *q);
+	fill(x, n * d, 0, &seed);
+	fill(q, nq * d, 0, &seed);
+	for (size_t i = 0; i < nq * d; i++)
+		q[i] = 0.25f + fabsf(q[i]) * 0.75f; /* positive: 2<q,x> overflows to +inf */
+	for (size_t j = 0; j < span && j < n; j += every, huge++)
+		for (size_t i = 0; i < d; i++)
+			x[j * d + i] = 3e38f;
+	vdb_set_threads(1);
+	vdb_knn *s;
+	int good = vdb_knn_new(&s, VDB_METRIC_L2, (uint32_t)d, k, q, nq) == VDB_OK;
+	good = good && vdb_knn_add(s, x, NULL, n, 0) == VDB_OK;
+	int64_t *ids = malloc(nq * k * sizeof *ids), *want = malloc(k * sizeof *want);
+	float *dist = malloc(nq * k * sizeof *dist);
+	double *wd = malloc(k * sizeof *wd);
+	good = good && vdb_knn_result(s, ids, dist) == VDB_OK;
+	size_t bad = 0;
+	for (size_t qi = 0; good && qi < nq; qi++) {
+		naive(VDB_METRIC_L2, x, n, q + qi * d, d, k, NULL, want, wd);
+		for (size_t r = 0; r < k; r++)
+			bad += ids[qi * k + r] != want[r] || !(wd[r] < 10) ||
+			       fabs(dist[qi * k + r] - wd[r]) > 1e-4 * (wd[r] + 1e-6);
+	}
+	vdb_knn_free(s);
+	free(x), free(q), free(ids), free(want), free(dist), free(wd);
+	return ok(good && bad == 0,
+	          "l2 n=%zu nq=%zu k=%zu, %zu rows of 3e38 (NaN keys) in the first tile: %zu "
+	          "results differ from brute force", n, nq, k, huge, bad);
+}
+
 static int check(vdb_metric m, size_t n, size_t nq, size_t d, size_t k, unsigned levels,
                  size_t block, int threads)
 {
@@ -189,6 +276,13 @@ static int check_hamming(size_t n, size_t nq, size_t cs, size_t stride, size_t k
 int main(void)
 {
 	vdb_metric ms[] = { VDB_METRIC_L2, VDB_METRIC_IP, VDB_METRIC_COSINE };
+	static const size_t sort_n[] = { 0, 1, 2, 16, 17, 100, 1000, 20000 };
+	for (size_t i = 0; i < sizeof sort_n / sizeof *sort_n; i++)
+		for (int pattern = 0; pattern < 6; pattern++) {
+			check_sort(sort_n[i], pattern, 1, 0);
+			check_sort(sort_n[i], pattern, 0, 0);
+			check_sort(sort_n[i], pattern, 0, 1);
+		}
 	for (int mi = 0; mi < 3; mi++) {
 		vdb_metric m = ms[mi];
 		/* many queries: threads own query blocks */
@@ -281,6 +375,11 @@ int main(void)
 		check(ms[mi], 520, 30, 12, 100, 0, 520, 1);
 		check(ms[mi], 700, 30, 6, 25, 3, 700, 1);
 	}
+	/* rows near float's limits in the first tile: NaN keys (inf - inf)
+	 * among numeric ones, then fewer than k numeric keys in the tile */
+	check_huge(1100, 20, 10, 7, 512);
+	check_huge(1100, 20, 100, 3, 512);
+	check_huge(1100, 20, 10, 1, 505);
 	/* k 1 (k-means' nearest centroid): the stage's cut is the least key */
 	for (int mi = 0; mi < 3; mi++) {
 		check(ms[mi], 20000, 30, 16, 1, 0, 20000, 2);
