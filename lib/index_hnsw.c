@@ -441,6 +441,10 @@ static const struct vdb_index_knob ef_knob = {
 	.curve_id = 1,
 	.curve_unit = 10,
 	.default_follows_k = true,
+	/* a larger ef keeps a larger beam from the same entry: checked on
+	 * siftsmall, WordNet (l2, cosine) and a clustered 100k set, the curve
+	 * is the same as with every query searched at every ef */
+	.curve_nested = true,
 };
 
 /* Search, or with allow (a row bitset) a filtered search. */
