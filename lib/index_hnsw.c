@@ -471,6 +471,7 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 	if ((size_t)threads > nq)
 		threads = (int)(nq ? nq : 1);
 	size_t qbytes = vdb_vector_bytes(g->metric == VDB_METRIC_HAMMING, g->dim);
+	size_t chunk = vdb_hnsw_chunk(nq, threads, 16);
 	vdb_status st = VDB_OK;
 	#pragma omp parallel num_threads(threads) if (threads > 1)
 	{
@@ -480,7 +481,7 @@ static vdb_status search(const vdb_index *ix, const float *q, size_t nq, const v
 			#pragma omp atomic write
 			st = VDB_ENOMEM;
 		}
-		#pragma omp for schedule(dynamic, 16)
+		#pragma omp for schedule(dynamic, chunk)
 		for (size_t i = 0; i < nq; i++) {
 			const unsigned char *qi = (const unsigned char *)q + i * qbytes;
 			if (!w || (h->refine && !r))
