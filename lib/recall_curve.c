@@ -91,12 +91,6 @@ static bool rows_exact(const vdb_index *ix)
 }
 
 /* ===== The sample ===== */
-struct vdb_rcurve_prep {
-	size_t nq, k;
-	float *q;        /* nq x dim */
-	int32_t *truth;  /* nq x k exact answers (rows fit: VDB_MAX_COUNT) */
-};
-
 void vdb_rcurve_prep_free(vdb_rcurve_prep *p)
 {
 	if (!p)
