@@ -43,13 +43,23 @@
  * Opening checks its checksum (it is small) and its values: a curve that
  * lies would make --recall pick wrong without a word.
  *
- * Threads: measuring searches with vdb_threads() threads; the rest is
- * serial. The curve is read-only once the index is opened.
+ * Threads: the exact answers and the ladder's searches run with
+ * vdb_threads() threads, except where the sample's exact pass is small
+ * (queries x live rows x dim under RC_TEAM_WORK: siftsmall, WordNet): then
+ * the calling thread does it all, inside a region of one thread whose own
+ * thread count is one (an OpenMP ICV of that region's task: nothing
+ * process-wide changes). Small, the curve is a few parallel regions of a
+ * few ms each, and a region's second thread woke, waited and spun for
+ * longer than its share (siftsmall on 2 threads of a loaded machine: the
+ * sample and the ladder 0.1-0.2 s of CPU, on one thread 0.03). The
+ * results are the same on any thread count. The curve is read-only once
+ * the index is opened.
  */
 #include "recall_curve.h"
 #include "random.h"
 #include "rowset.h"
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -91,6 +101,14 @@ static bool rows_exact(const vdb_index *ix)
 }
 
 /* ===== The sample ===== */
+/* Its queries: a tenth of the live rows, at least 1, at most
+ * VDB_RECALL_MAX_QUERIES. */
+static size_t sample_size(size_t live)
+{
+	size_t nq = live / 10 < VDB_RECALL_MAX_QUERIES ? live / 10 : VDB_RECALL_MAX_QUERIES;
+	return nq ? nq : 1;
+}
+
 void vdb_rcurve_prep_free(vdb_rcurve_prep *p)
 {
 	if (!p)
@@ -187,7 +205,7 @@ static vdb_status mean_nn(const vdb_index *ix, const float *rows, const int64_t 
 	return st;
 }
 
-vdb_status vdb_rcurve_prepare(vdb_rcurve_prep **out, const vdb_index *ix, const float *rows)
+static vdb_status prepare(vdb_rcurve_prep **out, const vdb_index *ix, const float *rows)
 {
 	*out = NULL;
 	size_t live = ix->count - ix->ndead, d = ix->dim;
@@ -199,8 +217,7 @@ vdb_status vdb_rcurve_prepare(vdb_rcurve_prep **out, const vdb_index *ix, const 
 	vdb_rcurve_prep *p = calloc(1, sizeof *p);
 	if (!p)
 		return vdb_fail(VDB_ENOMEM, "out of memory");
-	p->nq = live / 10 < VDB_RECALL_MAX_QUERIES ? live / 10 : VDB_RECALL_MAX_QUERIES;
-	p->nq = p->nq ? p->nq : 1;
+	p->nq = sample_size(live);
 	p->k = live < VDB_RECALL_K ? live : VDB_RECALL_K;
 	int64_t *sample = draw_rows(ix, live, p->nq);
 	p->q = vdb_malloc(p->nq * d * sizeof *p->q, "the recall curve's queries");
@@ -294,7 +311,7 @@ static void active_update(rc_active *a, const vdb_rcurve_prep *p, size_t dim, in
 	a->n = m;
 }
 
-vdb_status vdb_rcurve_measure(vdb_index *ix, const vdb_rcurve_prep *p)
+static vdb_status measure(vdb_index *ix, const vdb_rcurve_prep *p)
 {
 	vdb_rcurve *c = calloc(1, sizeof *c);
 	int64_t *ids = vdb_malloc(p->nq * p->k * sizeof *ids, "the recall curve's results");
@@ -337,6 +354,42 @@ vdb_status vdb_rcurve_measure(vdb_index *ix, const vdb_rcurve_prep *p)
 	free(ix->curve);
 	ix->curve = c;
 	return VDB_OK;
+}
+
+/* Multiply-adds of one exact pass over the sample under which the curve
+ * is measured on the calling thread alone (about 20 ms of it). */
+#define RC_TEAM_WORK 1e9
+
+/* Whether ix's curve is measured on the calling thread alone. */
+static bool alone(const vdb_index *ix, size_t nq)
+{
+	return (double)nq * (double)(ix->count - ix->ndead) * ix->dim < RC_TEAM_WORK;
+}
+
+vdb_status vdb_rcurve_prepare(vdb_rcurve_prep **out, const vdb_index *ix, const float *rows)
+{
+	if (!alone(ix, sample_size(ix->count - ix->ndead)))
+		return prepare(out, ix, rows);
+	vdb_status st = VDB_OK;
+	#pragma omp parallel num_threads(1)
+	{
+		omp_set_num_threads(1); /* this region's, for the regions it opens */
+		st = prepare(out, ix, rows);
+	}
+	return st;
+}
+
+vdb_status vdb_rcurve_measure(vdb_index *ix, const vdb_rcurve_prep *p)
+{
+	if (!alone(ix, p->nq))
+		return measure(ix, p);
+	vdb_status st = VDB_OK;
+	#pragma omp parallel num_threads(1)
+	{
+		omp_set_num_threads(1);
+		st = measure(ix, p);
+	}
+	return st;
 }
 
 vdb_status vdb_index_measure_recall(vdb_index *ix)
