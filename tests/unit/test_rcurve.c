@@ -3,7 +3,8 @@
  * sample query searched at that setting, counted here against answers
  * found here by brute force. The ladder skips the queries that already
  * found all k (hnsw's ef nests its answers): the points must still be what
- * searching every query gives. */
+ * searching every query gives. Measured again on two threads, the points
+ * stay and so does the caller's thread count. */
 #include "recall_curve.h"
 #include "tap.h"
 #include <stdlib.h>
@@ -97,6 +98,20 @@ int main(void)
 		ok(pt[s].recall == want, "ef %u: the curve's recall %.4f is every query's, %.4f",
 		   pt[s].setting, pt[s].recall, want);
 	}
+	/* measured again on two threads: the same points, and the caller's
+	 * thread count as it was (a small sample runs on the calling thread
+	 * alone, in a region of its own) */
+	vdb_recall_point one[VDB_RECALL_MAX_POINTS];
+	memcpy(one, pt, npt * sizeof *pt);
+	vdb_set_threads(2);
+	ok(vdb_index_measure_recall(ix) == VDB_OK, "the curve is measured again on 2 threads");
+	size_t npt2 = 0;
+	const vdb_recall_point *pt2 = vdb_index_recall_curve(ix, &npt2);
+	bool same = npt2 == npt;
+	for (size_t s = 0; same && s < npt; s++)
+		same = pt2[s].setting == one[s].setting && pt2[s].recall == one[s].recall;
+	ok(same, "the same %zu points", npt);
+	ok(vdb_threads() == 2, "the caller's thread count is still 2 (%d)", vdb_threads());
 	free(truth), free(ids), free(dist), free(x);
 	vdb_rcurve_prep_free(p);
 	vdb_index_close(ix);
