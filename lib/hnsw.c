@@ -152,6 +152,12 @@ int vdb_hnsw_random_level(uint64_t seed, size_t i, uint32_t M)
 	return l > HNSW_MAX_LEVEL ? HNSW_MAX_LEVEL : l;
 }
 
+size_t vdb_hnsw_chunk(size_t n, int threads, size_t most)
+{
+	size_t c = n / (4 * (size_t)(threads > 1 ? threads : 1));
+	return c < 1 ? 1 : c > most ? most : c;
+}
+
 /* ===== Workspace ===== */
 hnsw_ws *vdb_hnsw_ws_new(const hnsw_graph *g, size_t ef)
 {
@@ -746,6 +752,7 @@ static void insert_node(builder *b, hnsw_ws *w, uint32_t i)
  * must give way all the same, passes repeat until nothing is lost. */
 #define REACH_CANDS 32
 #define REACH_PASSES 8
+#define REACH_PARALLEL 32 /* unreached nodes searched for links in parallel from */
 
 /* Mark in fwd what `from` reaches on layer lc; stack holds n ids. */
 static void reach_from(const hnsw_graph *g, int lc, uint32_t from, uint8_t *fwd,
@@ -914,8 +921,10 @@ static vdb_status reach_pass(hnsw_graph *g, int lc, uint8_t *fwd, uint8_t *back,
 	memcpy(todo, stack, lost * sizeof *todo);
 	const vdb_kernels *K = vdb_kernels_get();
 	int failed = 0;
-	/* the searches only read the graph: in parallel */
-	#pragma omp parallel
+	size_t chunk = vdb_hnsw_chunk(lost, omp_get_max_threads(), 16);
+	/* the searches only read the graph: in parallel, unless they are a few
+	 * (a few ms: less than waking a second thread costs on a busy machine) */
+	#pragma omp parallel if (lost >= REACH_PARALLEL)
 	{
 		size_t ef = g->ef_construction > REACH_CANDS ? g->ef_construction : 2 * REACH_CANDS;
 		hnsw_ws *w = vdb_hnsw_ws_new(g, ef);
@@ -923,7 +932,7 @@ static vdb_status reach_pass(hnsw_graph *g, int lc, uint8_t *fwd, uint8_t *back,
 			#pragma omp atomic write
 			failed = 1;
 		}
-		#pragma omp for schedule(dynamic, 16)
+		#pragma omp for schedule(dynamic, chunk)
 		for (size_t j = 0; j < lost; j++)
 			if (w)
 				reach_candidates(g, K, w, lc, todo[j], near + j * REACH_CANDS);

@@ -51,6 +51,13 @@ typedef struct {
 
 size_t vdb_hnsw_stride(size_t vec_bytes, uint32_t M);
 
+/* The chunk of a dynamic schedule of n items over threads threads: at
+ * most most, and small enough that each thread gets about four, so that a
+ * short loop (the recall curve's last hard queries, the few nodes a reach
+ * pass links) does not leave one thread at the barrier while the other
+ * does every item. */
+size_t vdb_hnsw_chunk(size_t n, int threads, size_t most);
+
 /* Per-thread search state: visited tags, candidate pool. Reused across
  * queries, so a search allocates nothing. */
 typedef struct hnsw_ws hnsw_ws;

@@ -43,6 +43,9 @@ struct vdb_index_knob {
 	/* 0 (the default) grows with k (hnsw's ef: at least k), so a range
 	 * search widens k alone (range.c) */
 	bool default_follows_k;
+	/* a query that found all its k answers at a setting finds them at every
+	 * larger one (the recall curve searches it no more: recall_curve.c) */
+	bool curve_nested;
 };
 
 /* --refine (vdb_build_opts.refine) for a type: */

@@ -29,7 +29,11 @@
  * (no larger setting can be the cheapest) or at the third in a row with the
  * same recall (ivfpq: its codes, not the lists probed, bound its recall).
  * The setting is the cost: each step searches at least what the one before
- * did. No timings are kept: a build stays byte for byte reproducible (lsh
+ * did. Where the type's answers nest (hnsw: a larger ef keeps a larger
+ * beam; knob->curve_nested), a query that found all k is not searched
+ * again, its answers kept: most of the sample reaches 1 at the first
+ * steps, and the few hard queries set how far the ladder goes (siftsmall,
+ * 2 threads: the curve's searches took 0.06-0.13 s of CPU, now 0.01). No timings are kept: a build stays byte for byte reproducible (lsh
  * on any thread count, every type on one), and vdb-eval sweep measures
  * speed where it is asked.
  *
@@ -39,13 +43,23 @@
  * Opening checks its checksum (it is small) and its values: a curve that
  * lies would make --recall pick wrong without a word.
  *
- * Threads: measuring searches with vdb_threads() threads; the rest is
- * serial. The curve is read-only once the index is opened.
+ * Threads: the exact answers and the ladder's searches run with
+ * vdb_threads() threads, except where the sample's exact pass is small
+ * (queries x live rows x dim under RC_TEAM_WORK: siftsmall, WordNet): then
+ * the calling thread does it all, inside a region of one thread whose own
+ * thread count is one (an OpenMP ICV of that region's task: nothing
+ * process-wide changes). Small, the curve is a few parallel regions of a
+ * few ms each, and a region's second thread woke, waited and spun for
+ * longer than its share (siftsmall on 2 threads of a loaded machine: the
+ * sample and the ladder 0.1-0.2 s of CPU, on one thread 0.03). The
+ * results are the same on any thread count. The curve is read-only once
+ * the index is opened.
  */
 #include "recall_curve.h"
 #include "random.h"
 #include "rowset.h"
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -87,11 +101,13 @@ static bool rows_exact(const vdb_index *ix)
 }
 
 /* ===== The sample ===== */
-struct vdb_rcurve_prep {
-	size_t nq, k;
-	float *q;        /* nq x dim */
-	int32_t *truth;  /* nq x k exact answers (rows fit: VDB_MAX_COUNT) */
-};
+/* Its queries: a tenth of the live rows, at least 1, at most
+ * VDB_RECALL_MAX_QUERIES. */
+static size_t sample_size(size_t live)
+{
+	size_t nq = live / 10 < VDB_RECALL_MAX_QUERIES ? live / 10 : VDB_RECALL_MAX_QUERIES;
+	return nq ? nq : 1;
+}
 
 void vdb_rcurve_prep_free(vdb_rcurve_prep *p)
 {
@@ -189,7 +205,7 @@ static vdb_status mean_nn(const vdb_index *ix, const float *rows, const int64_t 
 	return st;
 }
 
-vdb_status vdb_rcurve_prepare(vdb_rcurve_prep **out, const vdb_index *ix, const float *rows)
+static vdb_status prepare(vdb_rcurve_prep **out, const vdb_index *ix, const float *rows)
 {
 	*out = NULL;
 	size_t live = ix->count - ix->ndead, d = ix->dim;
@@ -201,8 +217,7 @@ vdb_status vdb_rcurve_prepare(vdb_rcurve_prep **out, const vdb_index *ix, const 
 	vdb_rcurve_prep *p = calloc(1, sizeof *p);
 	if (!p)
 		return vdb_fail(VDB_ENOMEM, "out of memory");
-	p->nq = live / 10 < VDB_RECALL_MAX_QUERIES ? live / 10 : VDB_RECALL_MAX_QUERIES;
-	p->nq = p->nq ? p->nq : 1;
+	p->nq = sample_size(live);
 	p->k = live < VDB_RECALL_K ? live : VDB_RECALL_K;
 	int64_t *sample = draw_rows(ix, live, p->nq);
 	p->q = vdb_malloc(p->nq * d * sizeof *p->q, "the recall curve's queries");
@@ -247,13 +262,62 @@ static unsigned next_setting(unsigned s, unsigned base)
 	return next * base;
 }
 
-vdb_status vdb_rcurve_measure(vdb_index *ix, const vdb_rcurve_prep *p)
+/* The sample's queries still searched along the ladder: those below recall
+ * 1 when the knob nests its answers (a query that found all k keeps them at
+ * a larger setting), else every one. */
+typedef struct {
+	size_t n;
+	size_t *of;    /* their numbers in the sample */
+	float *q;      /* their vectors, n x dim */
+	int64_t *ids;  /* their results, n x k */
+	float *dist;
+} rc_active;
+
+static void active_free(rc_active *a)
+{
+	free(a->of), free(a->q), free(a->ids), free(a->dist);
+}
+
+static bool active_new(rc_active *a, const vdb_rcurve_prep *p, size_t dim)
+{
+	a->n = p->nq;
+	a->of = vdb_malloc(p->nq * sizeof *a->of, "the recall curve's queries");
+	a->q = vdb_malloc(p->nq * dim * sizeof *a->q, "the recall curve's queries");
+	a->ids = vdb_malloc(p->nq * p->k * sizeof *a->ids, "the recall curve's results");
+	a->dist = vdb_malloc(p->nq * p->k * sizeof *a->dist, "the recall curve's results");
+	if (!a->of || !a->q || !a->ids || !a->dist)
+		return false;
+	for (size_t i = 0; i < p->nq; i++)
+		a->of[i] = i;
+	memcpy(a->q, p->q, p->nq * dim * sizeof *a->q);
+	return true;
+}
+
+/* Copy the active queries' results into ids (nq x k, the whole sample's
+ * latest), and with nested drop those that found all k. */
+static void active_update(rc_active *a, const vdb_rcurve_prep *p, size_t dim, int64_t *ids,
+                          bool nested)
+{
+	size_t k = p->k, m = 0;
+	for (size_t j = 0; j < a->n; j++) {
+		size_t i = a->of[j];
+		memcpy(ids + i * k, a->ids + j * k, k * sizeof *ids);
+		if (nested && vdb_recall(p->truth + i * k, k, ids + i * k, k, 1, k) >= 1.0)
+			continue;
+		a->of[m] = i;
+		memmove(a->q + m * dim, a->q + j * dim, dim * sizeof *a->q);
+		m++;
+	}
+	a->n = m;
+}
+
+static vdb_status measure(vdb_index *ix, const vdb_rcurve_prep *p)
 {
 	vdb_rcurve *c = calloc(1, sizeof *c);
 	int64_t *ids = vdb_malloc(p->nq * p->k * sizeof *ids, "the recall curve's results");
-	float *dist = vdb_malloc(p->nq * p->k * sizeof *dist, "the recall curve's results");
-	if (!c || !ids || !dist) {
-		free(c), free(ids), free(dist);
+	rc_active a = { 0 };
+	if (!c || !ids || !active_new(&a, p, ix->dim)) {
+		free(c), free(ids), active_free(&a);
 		return vdb_fail(VDB_ENOMEM, "out of memory for the recall curve");
 	}
 	const struct vdb_index_knob *kn = ix->ops->knob;
@@ -270,9 +334,10 @@ vdb_status vdb_rcurve_measure(vdb_index *ix, const vdb_rcurve_prep *p)
 		o.k = p->k;
 		st = vdb_search_opts_set(&o, kn->pub.name, s);
 		if (!st)
-			st = vdb_index_search(ix, p->q, p->nq, &o, ids, dist);
+			st = vdb_index_search(ix, a.q, a.n, &o, a.ids, a.dist);
 		if (st)
 			break;
+		active_update(&a, p, ix->dim, ids, kn->curve_nested);
 		vdb_recall_point *pt = &c->pt[c->n++];
 		pt->setting = s;
 		pt->recall = vdb_recall(p->truth, p->k, ids, p->k, p->nq, p->k);
@@ -281,7 +346,7 @@ vdb_status vdb_rcurve_measure(vdb_index *ix, const vdb_rcurve_prep *p)
 		if (pt->recall >= 1.0 || s >= max || flat)
 			break;
 	}
-	free(ids), free(dist);
+	free(ids), active_free(&a);
 	if (st) {
 		free(c);
 		return st;
@@ -289,6 +354,42 @@ vdb_status vdb_rcurve_measure(vdb_index *ix, const vdb_rcurve_prep *p)
 	free(ix->curve);
 	ix->curve = c;
 	return VDB_OK;
+}
+
+/* Multiply-adds of one exact pass over the sample under which the curve
+ * is measured on the calling thread alone (about 20 ms of it). */
+#define RC_TEAM_WORK 1e9
+
+/* Whether ix's curve is measured on the calling thread alone. */
+static bool alone(const vdb_index *ix, size_t nq)
+{
+	return (double)nq * (double)(ix->count - ix->ndead) * ix->dim < RC_TEAM_WORK;
+}
+
+vdb_status vdb_rcurve_prepare(vdb_rcurve_prep **out, const vdb_index *ix, const float *rows)
+{
+	if (!alone(ix, sample_size(ix->count - ix->ndead)))
+		return prepare(out, ix, rows);
+	vdb_status st = VDB_OK;
+	#pragma omp parallel num_threads(1)
+	{
+		omp_set_num_threads(1); /* this region's, for the regions it opens */
+		st = prepare(out, ix, rows);
+	}
+	return st;
+}
+
+vdb_status vdb_rcurve_measure(vdb_index *ix, const vdb_rcurve_prep *p)
+{
+	if (!alone(ix, p->nq))
+		return measure(ix, p);
+	vdb_status st = VDB_OK;
+	#pragma omp parallel num_threads(1)
+	{
+		omp_set_num_threads(1);
+		st = measure(ix, p);
+	}
+	return st;
 }
 
 vdb_status vdb_index_measure_recall(vdb_index *ix)

@@ -18,7 +18,11 @@ typedef struct vdb_rcurve {
 
 /* Sample queries and their exact answers, drawn before a build consumes
  * its vectors. */
-typedef struct vdb_rcurve_prep vdb_rcurve_prep;
+typedef struct vdb_rcurve_prep {
+	size_t nq, k;
+	float *q;        /* nq x dim */
+	int32_t *truth;  /* nq x k exact answers (rows fit: VDB_MAX_COUNT) */
+} vdb_rcurve_prep;
 
 /* Draw the sample of ix (count, dim, metric and type set) from rows
  * (count x dim floats: the build's vectors, cosine ones normalised) or,
