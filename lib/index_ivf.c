@@ -529,7 +529,7 @@ static ivf_ws *ws_new(const ivf *f, uint32_t d, size_t nprobe, size_t k, size_t 
 		return NULL;
 	w->q = malloc(d * sizeof(float));
 	w->r = malloc(d * sizeof(float));
-	w->table = malloc(f->pq ? f->codec->scratch(f) : 1);
+	w->table = malloc(f->pq ? f->codec->scratch(f, cand > k ? cand : k) : 1);
 	w->pd = malloc(nprobe * sizeof(double));
 	w->pi = malloc(nprobe * sizeof(int64_t));
 	w->hd = malloc(k * sizeof(double));
