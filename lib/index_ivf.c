@@ -529,7 +529,7 @@ static ivf_ws *ws_new(const ivf *f, uint32_t d, size_t nprobe, size_t k, size_t 
 		return NULL;
 	w->q = malloc(d * sizeof(float));
 	w->r = malloc(d * sizeof(float));
-	w->table = malloc(f->pq ? f->codec->scratch(f) : 1);
+	w->table = malloc(f->pq ? f->codec->scratch(f, cand > k ? cand : k) : 1);
 	w->pd = malloc(nprobe * sizeof(double));
 	w->pi = malloc(nprobe * sizeof(int64_t));
 	w->hd = malloc(k * sizeof(double));
@@ -563,6 +563,36 @@ static ivf_seen lists_held(const ivf *f, const int64_t *probe, size_t nl, size_t
 	return s;
 }
 
+/* Rows of the candidates prefetched ahead of their exact distances: the
+ * re-rank reads k x refine rows at random, and waited on each in turn. */
+#define REFINE_AHEAD 8
+
+static void prefetch_row(const float *x, uint32_t d)
+{
+	for (size_t b = 0; b < (size_t)d * sizeof(float); b += 64)
+		__builtin_prefetch((const char *)x + b);
+}
+
+/* ivfpq --refine: the candidates c (ids: positions) ranked exactly into h.
+ * Best by code first, behind the float filter of exact search (topk.h):
+ * once h is full, a row whose float key cannot enter it gets no exact
+ * distance. The same answer as every candidate's exact distance pushed. */
+static void refine(const ivf *f, vdb_metric m, uint32_t d, const float *q, vdb_topk *c,
+                   vdb_topk *h)
+{
+	topk_sort(c);
+	vdb_exact_filter ef;
+	vdb_exact_filter_init(&ef, m, q, d, f->xmax);
+	for (uint32_t e = 0; e < c->n && e < REFINE_AHEAD; e++)
+		prefetch_row(f->vecs + (size_t)c->id[e] * d, d);
+	for (uint32_t e = 0; e < c->n; e++) {
+		if (e + REFINE_AHEAD < c->n)
+			prefetch_row(f->vecs + (size_t)c->id[e + REFINE_AHEAD] * d, d);
+		size_t p = (size_t)c->id[e];
+		vdb_exact_filter_push(&ef, h, f->vecs + p * d, f->row[p]);
+	}
+}
+
 /* probe/pdist: the query's lists and their Euclidean distances, when a
  * batch chose them together (NULL: choose here); *seen (when not NULL):
  * what those lists held. */
@@ -593,10 +623,7 @@ static void search_one(const vdb_index *ix, const ivf *f, ivf_ws *const *ws, int
 	} else if (f->refine) {
 		vdb_topk c = { w->cd, w->ci, 0, (uint32_t)(k * f->refine) };
 		kept = f->codec->scan(f, m, d, w, nl, allow, &c, true);
-		for (uint32_t e = 0; e < c.n; e++) {
-			size_t p = (size_t)c.id[e];
-			topk_push(&h, vdb_exact_distance(m, w->q, f->vecs + p * d, d), f->row[p]);
-		}
+		refine(f, m, d, w->q, &c, &h);
 	} else {
 		kept = f->codec->scan(f, m, d, w, nl, allow, &h, false);
 		if (m == VDB_METRIC_COSINE) /* keys are -dot: the distance is 1 - dot */

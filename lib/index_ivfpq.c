@@ -179,13 +179,14 @@ static void free_fast(ivf *f)
 	f->fast = NULL;
 }
 
-/* The scratch a scan uses (ivf_ws.table): 4-bit's (vdb_pq4_scratch); 8-bit's
- * query table, and a list's when another thread is making it in place. */
-static size_t scratch(const ivf *f)
+/* The scratch a scan into a heap of cap uses (ivf_ws.table): 4-bit's
+ * (vdb_pq4_scratch); 8-bit's query table, and a list's when another thread
+ * is making it in place. */
+static size_t scratch(const ivf *f, size_t cap)
 {
 	pq_mem *mm = mem_of(f);
 	if (mm && mm->p4)
-		return vdb_pq4_scratch(f->pq_q.m);
+		return vdb_pq4_scratch(f->pq_q.m, cap);
 	size_t tab = (size_t)f->pq_q.m * VDB_PQ_KSUB * sizeof(float);
 	return mm && mm->lt.state && !f->ptab ? 2 * tab : tab;
 }

@@ -57,8 +57,8 @@ struct ivf_codec {
 	 * returns how many the lists held (0 without) */
 	size_t (*scan)(const struct ivf *f, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
 	               const uint64_t *allow, vdb_topk *h, bool by_pos);
-	/* bytes of ivf_ws.table scan uses (after tables()) */
-	size_t (*scratch)(const struct ivf *f);
+	/* bytes of ivf_ws.table scan uses (after tables()) into a heap of cap */
+	size_t (*scratch)(const struct ivf *f, size_t cap);
 	/* free what tables() made in f->fast (NULL: nothing) */
 	void (*free)(struct ivf *f);
 };

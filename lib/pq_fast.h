@@ -12,6 +12,7 @@ typedef struct vdb_pq4 {
 	float *ptab;     /* l2: nlist x m x 16, |cb|^2 + 2<c_s, cb> (NULL: per query) */
 	uint8_t *state;  /* per list: its codes packed and table made (list_once.h) */
 	float *cbt;      /* the codebooks by dimension: (s x dsub + i) x 16 */
+	double *cn;      /* ip, cosine: |c|^2 of each list's centroid (NULL: l2) */
 	size_t bytes, table_bytes;
 } vdb_pq4;
 
@@ -23,8 +24,9 @@ void vdb_pq4_free(vdb_pq4 *p);
 size_t vdb_pq4_bytes(const vdb_pq4 *p);
 /* Of which the l2 per-list tables (0: none, ip or cosine or too large). */
 size_t vdb_pq4_table_bytes(const vdb_pq4 *p);
-/* Bytes of scratch (ivf_ws.table) vdb_pq4_scan uses for m sub-quantizers. */
-size_t vdb_pq4_scratch(uint32_t m);
+/* Bytes of scratch (ivf_ws.table) vdb_pq4_scan uses for m sub-quantizers
+ * and a heap of cap candidates. */
+size_t vdb_pq4_scratch(uint32_t m, size_t cap);
 /* Block b of list l of f's codes (one per byte, masked to 4 bits) packed
  * into out (m x 16 bytes; see pq_scan.c for the layout). */
 void vdb_pq4_pack_block(const ivf *f, uint32_t l, uint64_t b, uint8_t *out);
@@ -35,7 +37,7 @@ void vdb_pq4_pack_block(const ivf *f, uint32_t l, uint64_t b, uint8_t *out);
 const uint8_t *vdb_pq4_list(vdb_pq4 *p, const ivf *f, uint32_t l, uint32_t d, float *mine,
                             const float **tab);
 /* ivf_codec.scan for f's 4-bit codes, packed in p (w->table holds
- * vdb_pq4_scratch bytes); returns the allowed rows of the lists (0 without
+ * vdb_pq4_scratch(m, h->cap) bytes); returns the allowed rows of the lists (0 without
  * allow). */
 size_t vdb_pq4_scan(const ivf *f, vdb_pq4 *p, vdb_metric m, uint32_t d, ivf_ws *w, size_t nl,
                     const uint64_t *allow, vdb_topk *h, bool by_pos);
