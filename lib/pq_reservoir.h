@@ -5,13 +5,12 @@
 #include "topk.h"
 #include <math.h>
 
-/* Up to 2 cap (key, id) pairs, each of key <= thr: cap of them have a key
- * <= thr (once thr is finite), so a larger key cannot be among the cap
- * best. Full, it keeps its cap best (a selection, as FAISS's reservoir
- * result handler); flushed, the heap gets what pushing every candidate
- * would have left in it. */
-/* Room for this many times cap entries: the selection runs once a cap -
- * 1 times cap entries have passed, over all of them. */
+/* Up to VDB_PQ_RESERVOIR_ROOM x cap (key, id) pairs, each of key <= thr:
+ * cap of them have a key <= thr (once thr is finite), so a larger key
+ * cannot be among the cap best. Full, it keeps its cap best (a selection,
+ * as FAISS's reservoir result handler) and thr becomes the worst of them;
+ * flushed, the heap gets what pushing every candidate would have left in
+ * it. */
 #define VDB_PQ_RESERVOIR_ROOM 4
 
 typedef struct {
