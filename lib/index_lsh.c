@@ -950,8 +950,12 @@ static double row_bucket_mean(const lsh *h, size_t n, size_t samples)
 	for (uint32_t t = 0; dir && samples && t < h->tables; t++)
 		for (size_t i = 0; i < samples; i++) {
 			const uint32_t *keys = h->keys + (size_t)t * n, key = keys[(2 * i + 1) * n / (2 * samples)];
-			size_t lo, hi;
-			bucket_of(keys, n, dir + t * span + (key >> shift), shift, key, &lo, &hi);
+			size_t lo, hi, j = key >> shift;
+			if (j + 1 >= span) { /* a key past 2^bits (a damaged file): its row alone */
+				sum += 1;
+				continue;
+			}
+			bucket_of(keys, n, dir + t * span + j, shift, key, &lo, &hi);
 			sum += (double)(hi - lo);
 		}
 	return dir && samples ? sum / ((double)samples * h->tables) : 0;
