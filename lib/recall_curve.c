@@ -370,30 +370,51 @@ static bool alone(const vdb_index *ix, size_t nq)
 	return (double)nq * (double)(ix->count - ix->ndead) * ix->dim < RC_TEAM_WORK;
 }
 
-vdb_status vdb_rcurve_prepare(vdb_rcurve_prep **out, const vdb_index *ix, const float *rows)
+/* One step of the curve (its preparation or its measure) and what it takes. */
+struct rc_step {
+	vdb_rcurve_prep **out;
+	const vdb_index *ix;
+	vdb_index *measured; /* ix, whose curve the measure sets */
+	const float *rows;
+	const vdb_rcurve_prep *p;
+};
+
+static vdb_status step_prepare(const struct rc_step *s)
 {
-	if (!alone(ix, sample_size(ix->count - ix->ndead)))
-		return prepare(out, ix, rows);
+	return prepare(s->out, s->ix, s->rows);
+}
+
+static vdb_status step_measure(const struct rc_step *s)
+{
+	return measure(s->measured, s->p);
+}
+
+/* run(s), inside a team of one thread when nq queries over ix are too
+ * little work to share: the searches it makes then open no team either. */
+static vdb_status run_step(vdb_status (*run)(const struct rc_step *), const struct rc_step *s,
+                           size_t nq)
+{
+	if (!alone(s->ix, nq))
+		return run(s);
 	vdb_status st = VDB_OK;
 	#pragma omp parallel num_threads(1)
 	{
 		omp_set_num_threads(1); /* this region's, for the regions it opens */
-		st = prepare(out, ix, rows);
+		st = run(s);
 	}
 	return st;
 }
 
+vdb_status vdb_rcurve_prepare(vdb_rcurve_prep **out, const vdb_index *ix, const float *rows)
+{
+	struct rc_step s = { .out = out, .ix = ix, .rows = rows };
+	return run_step(step_prepare, &s, sample_size(ix->count - ix->ndead));
+}
+
 vdb_status vdb_rcurve_measure(vdb_index *ix, const vdb_rcurve_prep *p)
 {
-	if (!alone(ix, p->nq))
-		return measure(ix, p);
-	vdb_status st = VDB_OK;
-	#pragma omp parallel num_threads(1)
-	{
-		omp_set_num_threads(1);
-		st = measure(ix, p);
-	}
-	return st;
+	struct rc_step s = { .ix = ix, .measured = ix, .p = p };
+	return run_step(step_measure, &s, p->nq);
 }
 
 vdb_status vdb_index_measure_recall(vdb_index *ix)
