@@ -80,7 +80,7 @@ static void help(void)
 	       "       %s range [--json] TRUTH [RESULTS]\n"
 	       "       %s types [--json]\n"
 	       "       %s sweep -x INDEX... --queries Q --max-distance R [-k CAP] [%s ...]\n"
-	       "       %s check -x INDEX --queries Q --gt GT.ivecs [-k K] [%s N]\n"
+	       "       %s check -x INDEX [-x SHARD...] --queries Q --gt GT.ivecs [-k K] [%s N]\n"
 	       "                [--min-recall R] [--max-p99-ms MS] [--metrics FILE] [--recall R]\n"
 	       "\n"
 	       "groundtruth: exact K nearest neighbours (default 100) of each query in BASE,\n"
@@ -97,8 +97,9 @@ static void help(void)
 	       "  stdin) against exact ones (TRUTH: a flat index's), micro-averaged over queries.\n"
 	       "sweep --max-distance R: range recall, precision and queries/s per setting,\n"
 	       "  against the exact answer by brute force (no --gt).\n"
-	       "check: recall@K and one-query latency of an index at one setting, one summary\n"
-	       "  line; exit 1 below --min-recall or above --max-p99-ms (a guard for cron).\n"
+	       "check: recall@K and one-query latency of an index (or of a set of shards, searched\n"
+	       "  as one) at one setting, one summary line; exit 1 below --min-recall or above\n"
+	       "  --max-p99-ms (a guard for cron).\n"
 	       "types: each index type's metrics, storages, --refine and search setting.\n"
 	       "\n"
 	       "  -m, --metric METRIC    l2 (default), ip or cosine\n"
@@ -114,7 +115,7 @@ static void help(void)
 	       "      --json             recall, qrels, range: print a JSON object; types: a line each\n"
 	       "      --per-query        qrels: first a JSON line for each judged query\n"
 	       "  -x, --index FILE       sweep: an index; repeat, or separate with commas;\n"
-	       "                         check: the index\n"
+	       "                         check: the index, or each shard of a set\n"
 	       "      --queries FILE     sweep, check: query vectors (fvecs, jsonl, ...)\n"
 	       "      --gt FILE          sweep, check: their ground truth (ivecs, from groundtruth)\n"
 	       "      --runs N           sweep, check: timed runs, the best reported (default 3)\n",
@@ -919,7 +920,8 @@ static int fusion(const eval_args *a, int nargs, char **args)
 
 /* The one setting check measures at: the value of the option of the
  * index's knob (--ef, --nprobe, --probes), else its default. */
-static void check_setting(const eval_args *a, const vdb_sweep_index *info, vdb_search_opts *so)
+static void check_setting(const eval_args *a, const vdb_sweep_index *info, size_t nix,
+                          vdb_search_opts *so)
 {
 	knob_set *ks = (knob_set *)&a->knobs;
 	char names[128];
@@ -930,7 +932,10 @@ static void check_setting(const eval_args *a, const vdb_sweep_index *info, vdb_s
 		const knob_values *kv = &ks->k[j];
 		if (!kv->n)
 			continue;
-		if (info->knob && !strcmp(info->knob, kv->knob->name)) {
+		bool taken = false; /* by an index of the set */
+		for (size_t i = 0; i < nix; i++)
+			taken |= info[i].knob && !strcmp(info[i].knob, kv->knob->name);
+		if (taken) {
 			knobs_set(so, kv->knob, kv->v[0]);
 			continue;
 		}
@@ -941,7 +946,7 @@ static void check_setting(const eval_args *a, const vdb_sweep_index *info, vdb_s
 }
 
 /* check --recall R: search at the setting vdb-query --recall R picks. */
-static void check_promise_setting(const eval_args *a, const vdb_index *ix, size_t k,
+static void check_promise_setting(const eval_args *a, vdb_index *const *ix, size_t k,
                                   vdb_search_opts *so)
 {
 	if (knobs_given(&a->knobs, false)) {
@@ -952,12 +957,13 @@ static void check_promise_setting(const eval_args *a, const vdb_index *ix, size_
 	if (k != VDB_RECALL_K)
 		cmd_warn("the recall curve promises recall@%u; -k %zu measures recall@%zu", VDB_RECALL_K,
 		         k, k);
-	recall_pick(a->recall, &ix, (const char *const *)a->index, 1, so, NULL);
+	recall_pick(a->recall, (const vdb_index *const *)ix, (const char *const *)a->index,
+	            a->nindex, so, NULL);
 }
 
 /* "promised R, measured X": whether real queries reach what the curve said. */
-static void check_promise_line(const eval_args *a, const vdb_index *ix, const vdb_search_opts *so,
-                               size_t k, double measured, bool broken)
+static void check_promise_line(const eval_args *a, const char *label, const vdb_index *ix,
+                               const vdb_search_opts *so, size_t k, double measured, bool broken)
 {
 	const char *knob = vdb_index_knob(ix);
 	unsigned v = knob ? vdb_search_opts_get(so, knob) : 0;
@@ -965,12 +971,12 @@ static void check_promise_line(const eval_args *a, const vdb_index *ix, const vd
 	if (knob)
 		snprintf(setting, sizeof setting, "%s %u", knob, v);
 	printf("%s: --recall %g at %s: promised %g, measured recall@%zu %.4f (tolerance %g): %s\n",
-	       a->index[0], a->recall, setting, a->recall, k, measured, RECALL_TOLERANCE,
+	       label, a->recall, setting, a->recall, k, measured, RECALL_TOLERANCE,
 	       broken ? "FAILED" : "ok");
 }
 
-static void check_metrics(const eval_args *a, size_t k, const vdb_sweep_result *r, size_t nq,
-                          int code)
+static void check_metrics(const eval_args *a, const char *label, size_t k,
+                          const vdb_sweep_result *r, size_t nq, int code)
 {
 	char rk[32];
 	snprintf(rk, sizeof rk, "k=\"%zu\"", k);
@@ -986,51 +992,103 @@ static void check_metrics(const eval_args *a, size_t k, const vdb_sweep_result *
 	};
 	vdb_status st;
 	cmd_metrics_on_failure(NULL, NULL, NULL);
-	if ((st = cmd_metrics_write(a->metrics, "vdb_eval_check", a->index[0], code, s,
+	if ((st = cmd_metrics_write(a->metrics, "vdb_eval_check", label, code, s,
 	                            sizeof s / sizeof *s)))
 		cmd_die(st);
 }
 
+/* The name check reports the index (or the set of shards) by: its -x
+ * names, comma-separated (caller frees). */
+static char *set_label(const eval_args *a)
+{
+	size_t len = 1;
+	for (size_t i = 0; i < a->nindex; i++)
+		len += strlen(a->index[i]) + 1;
+	char *l = malloc(len);
+	if (!l)
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+	l[0] = 0;
+	for (size_t i = 0; i < a->nindex; i++)
+		strcat(strcat(l, i ? "," : ""), a->index[i]);
+	return l;
+}
+
+/* Open the -x indexes of check: one index or one set of shards, searched
+ * as vdb-query searches them (its warnings when the set is not whole). */
+static vdb_index **open_set(const eval_args *a, const vdb_sweep *sw, vdb_sweep_index *info)
+{
+	vdb_index **ix = calloc(a->nindex, sizeof *ix);
+	if (!ix)
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+	vdb_status s;
+	for (size_t i = 0; i < a->nindex; i++) {
+		cmd_watch_index(a->index[i]);
+		if ((s = vdb_index_open(&ix[i], a->index[i])) ||
+		    (s = vdb_sweep_check(sw, ix[i], a->index[i])) ||
+		    (s = vdb_sweep_describe(ix[i], &info[i])))
+			cmd_die(s);
+	}
+	char *warning;
+	if ((s = vdb_index_set_check((const vdb_index *const *)ix, (const char *const *)a->index,
+	                             a->nindex, &warning)))
+		cmd_die(s);
+	for (char *w = warning, *nl; w; w = nl ? nl + 1 : NULL) {
+		if ((nl = strchr(w, '\n')))
+			*nl = 0;
+		cmd_warn("%s", w);
+	}
+	free(warning);
+	return ix;
+}
+
 static int check(const eval_args *a, int nargs, char **args)
 {
-	one_index(a, "check", nargs, args);
-	if (a->metrics)
-		cmd_metrics_on_failure(a->metrics, "vdb_eval_check", a->index[0]);
-	size_t k = a->k_given ? a->k : 10;
+	if (nargs)
+		cmd_usage_error("check takes no file operands (got '%s'); name the index with -x",
+		                args[0]);
+	if (!a->nindex)
+		cmd_usage_error("check needs an index: -x INDEX (or -x SHARD for each of a set)");
 	/* static: what the probe holds stays reachable when a failure exits
 	 * before it is freed (LeakSanitizer counts a lost local as a leak) */
+	static char *label;
+	label = set_label(a);
+	if (a->metrics)
+		cmd_metrics_on_failure(a->metrics, "vdb_eval_check", label);
+	size_t k = a->k_given ? a->k : 10;
 	static vdb_vecs q;
 	static int32_t *gt;
 	static vdb_sweep *sw;
+	static vdb_index **ix;
+	static vdb_sweep_index *info;
 	sw = load_probe("check", a, k, a->runs ? a->runs : 3, &q, &gt);
-	vdb_index *ix;
-	vdb_sweep_index info;
-	vdb_status s;
-	cmd_watch_index(a->index[0]);
-	if ((s = vdb_index_open(&ix, a->index[0])) || (s = vdb_sweep_check(sw, ix, a->index[0])) ||
-	    (s = vdb_sweep_describe(ix, &info)))
-		cmd_die(s);
+	if (!(info = calloc(a->nindex, sizeof *info)))
+		cmd_die(vdb_fail(VDB_ENOMEM, "out of memory"));
+	ix = open_set(a, sw, info);
 	vdb_search_opts so;
 	vdb_search_opts_init(&so);
-	check_setting(a, &info, &so);
+	check_setting(a, info, a->nindex, &so);
 	if (a->recall > 0)
 		check_promise_setting(a, ix, k, &so);
 	vdb_sweep_result r;
-	if ((s = vdb_sweep_run(sw, ix, &so, &r)))
-		die_about(s, a->index[0], NULL);
+	vdb_status s;
+	if ((s = vdb_sweep_run_set(sw, (const vdb_index *const *)ix, a->nindex, &so, &r)))
+		die_about(s, label, NULL);
 	bool low = a->min_recall > 0 && r.recall_k < a->min_recall;
 	bool slow = a->max_p99_ms > 0 && r.p99 * 1e3 > a->max_p99_ms;
 	bool broken = a->recall > 0 && r.recall_k < a->recall - RECALL_TOLERANCE;
 	if (a->recall > 0)
-		check_promise_line(a, ix, &so, k, r.recall_k, broken);
+		check_promise_line(a, label, ix[0], &so, k, r.recall_k, broken);
 	low |= broken;
 	printf("%s: recall@%zu %.4f, latency p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, %zu queries: "
-	       "%s\n", a->index[0], k, r.recall_k, r.p50 * 1e3, r.p90 * 1e3, r.p99 * 1e3, q.n,
+	       "%s\n", label, k, r.recall_k, r.p50 * 1e3, r.p90 * 1e3, r.p99 * 1e3, q.n,
 	       low || slow ? "FAILED" : "ok");
 	if (a->metrics)
-		check_metrics(a, k, &r, q.n, low || slow ? EXIT_BELOW : 0);
-	vdb_index_close(ix);
-	vdb_sweep_index_free(&info);
+		check_metrics(a, label, k, &r, q.n, low || slow ? EXIT_BELOW : 0);
+	for (size_t i = 0; i < a->nindex; i++) {
+		vdb_index_close(ix[i]);
+		vdb_sweep_index_free(&info[i]);
+	}
+	free(ix), free(info), free(label);
 	vdb_sweep_free(sw);
 	free(gt);
 	vdb_vecs_free(&q);

@@ -51,9 +51,10 @@ static size_t cands(const hybrid_job *j, const int64_t *ids, const float *v, vdb
 {
 	size_t m = 0;
 	for (; m < j->d && ids[m] >= 0; m++) {
-		int64_t ref = ids[m], row = j->n > 1 ? ref & 0xffffffff : ref;
+		int64_t ref = ids[m], row;
 		size_t len = 0;
-		const char *t = vdb_index_id_json(j->ix[j->n > 1 ? ref >> 32 : 0], row, &len);
+		const vdb_index *one = vdb_set_owner(j->ix, j->n, ref, &row);
+		const char *t = vdb_index_id_json(one, row, &len);
 		vdb_cand_id(&c[m], t, len, row);
 		c[m].dist = v[m];
 		c[m].ref = ref;

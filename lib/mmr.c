@@ -26,6 +26,7 @@
  * stored vectors are read with vdb_index_row_vector, which is read-only.
  */
 #include "index_internal.h"
+#include "results_internal.h"
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -86,13 +87,6 @@ static double cosine(double ab, double na, double nb)
 	return na > 0 && nb > 0 ? ab / (na * nb) : 0;
 }
 
-/* The candidate's index and row. */
-static const vdb_index *owner(const vdb_index *const *ix, size_t nix, int64_t ref, int64_t *row)
-{
-	*row = nix > 1 ? ref & 0xffffffff : ref;
-	return ix[nix > 1 ? ref >> 32 : 0];
-}
-
 /* Select into pick (see vdb_mmr_select) with w's room; *bad: the
  * candidate whose vector could not be read (the status is returned). */
 static vdb_status select_in(mmr_ws *w, const vdb_index *const *ix, size_t nix, const float *q,
@@ -104,7 +98,7 @@ static vdb_status select_in(mmr_ws *w, const vdb_index *const *ix, size_t nix, c
 	*m = 0;
 	for (size_t c = 0; c < n; c++) {
 		int64_t row;
-		const vdb_index *o = owner(ix, nix, cand[c], &row);
+		const vdb_index *o = vdb_set_owner(ix, nix, cand[c], &row);
 		vdb_status s = vdb_index_row_vector(o, row, w->vec + c * d);
 		if (s) {
 			*bad = c;

@@ -208,8 +208,11 @@ typedef struct {
 static const vdb_index *set_row(const set_results *c, size_t r, int64_t *row)
 {
 	int64_t ref = c->fused ? c->fused[r].id : c->ids[r];
-	*row = c->nix > 1 ? ref & 0xffffffff : ref;
-	return c->nix ? c->ix[c->nix > 1 ? ref >> 32 : 0] : NULL;
+	if (!c->nix) {
+		*row = ref;
+		return NULL;
+	}
+	return vdb_set_owner(c->ix, c->nix, ref, row);
 }
 
 static void set_hit(const void *ctx, size_t r, vdb_hit *h)
@@ -217,7 +220,6 @@ static void set_hit(const void *ctx, size_t r, vdb_hit *h)
 	const set_results *c = ctx;
 	int64_t row;
 	const vdb_index *ix = set_row(c, r, &row);
-	uint32_t shards = 0;
 	if (c->fused) {
 		const vdb_fused_hit *u = &c->fused[r];
 		h->dist = u->score;
@@ -230,8 +232,8 @@ static void set_hit(const void *ctx, size_t r, vdb_hit *h)
 	for (int e = 0; e < VDB_NEXTRA; e++)
 		h->extra[e] = ix ? vdb_index_col_json(ix, VDB_COL_META + e, row, &h->extra_len[e]) : NULL;
 	/* a shard's ids are the records of the whole input: ivecs writes them */
-	if (h->id && ix && (vdb_index_shard(ix, &shards), shards))
-		vdb_id_integer(h->id, h->id_len, &h->num);
+	if (ix)
+		h->num = vdb_set_record(&ix, 1, row);
 }
 
 /* Write the m results of c as line l, their stored texts checked first. */

@@ -46,6 +46,13 @@ typedef struct {
 } vdb_cand;
 /* Set c's id from its JSON text, or from row when json is NULL. */
 void vdb_cand_id(vdb_cand *c, const char *json, size_t len, int64_t row);
+/* The index of the set ix (nix of them) that a result ref of
+ * vdb_index_search_set names (a row, when nix is 1), and its row (*row). */
+const vdb_index *vdb_set_owner(const vdb_index *const *ix, size_t nix, int64_t ref, int64_t *row);
+/* The record ref names as the ground truth of the whole input does: a
+ * shard's integer id (the record's number in the unsharded input), else
+ * its row. */
+int64_t vdb_set_record(const vdb_index *const *ix, size_t nix, int64_t ref);
 int vdb_cand_cmp(const void *a, const void *b);
 /* Sort c[0..n) best first and return how many of them to keep (at most k). */
 size_t vdb_cand_best(vdb_cand *c, size_t n, size_t k);

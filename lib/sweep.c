@@ -33,6 +33,7 @@
  * run beside other searches that would disturb its timings anyway.
  */
 #include "vdb_internal.h"
+#include "results_internal.h"
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
@@ -145,8 +146,8 @@ static double percentile(const double *sorted, size_t n, unsigned pct)
  * untimed call that wakes the whole team) every run of the batch, so the
  * thread count changes twice and not between runs. The caller restores the
  * thread count. */
-static vdb_status timed_runs(vdb_sweep *s, const vdb_index *ix, const vdb_search_opts *o,
-                             int threads, vdb_sweep_result *r)
+static vdb_status timed_runs(vdb_sweep *s, const vdb_index *const *ix, size_t nix,
+                             const vdb_search_opts *o, int threads, vdb_sweep_result *r)
 {
 	double best_sum = INFINITY, best_batch = INFINITY;
 	size_t k = s->k;
@@ -156,8 +157,8 @@ static vdb_status timed_runs(vdb_sweep *s, const vdb_index *ix, const vdb_search
 		double sum = 0;
 		for (size_t i = 0; i < s->nq; i++) {
 			double t0 = now();
-			st = vdb_index_search(ix, s->q + i * s->dim, 1, o, s->ids1 + i * k,
-			                      s->dist1 + i * k);
+			st = vdb_index_search_set(ix, nix, s->q + i * s->dim, 1, o, s->ids1 + i * k,
+			                          s->dist1 + i * k);
 			double t = now() - t0;
 			if (st)
 				return st;
@@ -171,11 +172,11 @@ static vdb_status timed_runs(vdb_sweep *s, const vdb_index *ix, const vdb_search
 		}
 	}
 	vdb_set_threads(threads);
-	if ((st = vdb_index_search(ix, s->q, s->nq, o, s->ids, s->dist)))
+	if ((st = vdb_index_search_set(ix, nix, s->q, s->nq, o, s->ids, s->dist)))
 		return st;
 	for (unsigned run = 0; run < s->runs; run++) {
 		double t0 = now();
-		st = vdb_index_search(ix, s->q, s->nq, o, s->ids, s->dist);
+		st = vdb_index_search_set(ix, nix, s->q, s->nq, o, s->ids, s->dist);
 		double t = now() - t0;
 		if (st)
 			return st;
@@ -196,12 +197,24 @@ static vdb_status timed_runs(vdb_sweep *s, const vdb_index *ix, const vdb_search
 	return VDB_OK;
 }
 
-vdb_status vdb_sweep_run(vdb_sweep *s, const vdb_index *ix, const vdb_search_opts *o,
-                         vdb_sweep_result *r)
+/* The warm-up's results as the ground truth names them: a shard's rows
+ * become the records of the whole input (its integer ids), as vdb-query
+ * writes them in ivecs. */
+static void as_records(const vdb_index *const *ix, size_t nix, int64_t *ids, size_t n)
 {
-	vdb_status st = vdb_sweep_check(s, ix, NULL);
-	if (st)
-		return st;
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] >= 0)
+			ids[i] = vdb_set_record(ix, nix, ids[i]);
+}
+
+vdb_status vdb_sweep_run_set(vdb_sweep *s, const vdb_index *const *ix, size_t nix,
+                             const vdb_search_opts *o, vdb_sweep_result *r)
+{
+	VDB_RETURN_IF(nix == 0, VDB_EINVAL, "no index to measure");
+	vdb_status st;
+	for (size_t i = 0; i < nix; i++)
+		if ((st = vdb_sweep_check(s, ix[i], NULL)))
+			return st;
 	memset(r, 0, sizeof *r);
 	vdb_search_opts so = *o;
 	so.k = s->k;
@@ -209,8 +222,9 @@ vdb_status vdb_sweep_run(vdb_sweep *s, const vdb_index *ix, const vdb_search_opt
 	r->threads = threads;
 
 	/* warm-up, and the results recall@1 and recall@k are computed from */
-	if ((st = vdb_index_search(ix, s->q, s->nq, &so, s->ids, s->dist)))
+	if ((st = vdb_index_search_set(ix, nix, s->q, s->nq, &so, s->ids, s->dist)))
 		return st;
+	as_records(ix, nix, s->ids, s->nq * s->k);
 	r->recall_k = vdb_recall(s->gt, s->gw, s->ids, s->k, s->nq, s->k);
 	r->recall_1 = vdb_recall(s->gt, s->gw, s->ids, s->k, s->nq, 1);
 	r->recall_100 = -1;
@@ -218,15 +232,22 @@ vdb_status vdb_sweep_run(vdb_sweep *s, const vdb_index *ix, const vdb_search_opt
 		if (s->k != 100) {
 			vdb_search_opts so100 = so;
 			so100.k = 100;
-			if ((st = vdb_index_search(ix, s->q, s->nq, &so100, s->ids, s->dist)))
+			if ((st = vdb_index_search_set(ix, nix, s->q, s->nq, &so100, s->ids, s->dist)))
 				return st;
 		}
+		as_records(ix, nix, s->ids, s->nq * 100);
 		r->recall_100 = vdb_recall(s->gt, s->gw, s->ids, 100, s->nq, 100);
 	}
 
-	st = timed_runs(s, ix, &so, threads, r);
+	st = timed_runs(s, ix, nix, &so, threads, r);
 	vdb_set_threads(threads);
 	return st;
+}
+
+vdb_status vdb_sweep_run(vdb_sweep *s, const vdb_index *ix, const vdb_search_opts *o,
+                         vdb_sweep_result *r)
+{
+	return vdb_sweep_run_set(s, &ix, 1, o, r);
 }
 
 /* ===== What a report says about an index ===== */

@@ -1076,6 +1076,11 @@ vdb_status vdb_sweep_check(const vdb_sweep *s, const vdb_index *ix, const char *
  * count to 1 for the per-query runs and restores it: not thread-safe. */
 vdb_status vdb_sweep_run(vdb_sweep *s, const vdb_index *ix, const vdb_search_opts *o,
                          vdb_sweep_result *r);
+/* The same over the nix indexes of a set, searched as vdb_index_search_set
+ * (shards: recall against the records of the whole input, as the ground
+ * truth of the unsharded data names them). */
+vdb_status vdb_sweep_run_set(vdb_sweep *s, const vdb_index *const *ix, size_t nix,
+                             const vdb_search_opts *o, vdb_sweep_result *r);
 void vdb_sweep_free(vdb_sweep *s);
 
 /* What a sweep reports about an index besides its speed. */

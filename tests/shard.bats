@@ -194,6 +194,53 @@ build4() {
   [ -z "$stderr" ]
 }
 
+# top10 GT.ivecs: each query's first 10 true neighbours, a line each
+top10() {
+  perl -e 'open(my $f, "<", $ARGV[0]) or die; binmode $f;
+    while (read($f, my $b, 4) == 4) { my $w = unpack("l<", $b); read($f, my $r, 4 * $w);
+      my @v = unpack("l<*", $r); print join(" ", @v[0 .. 9]), "\n" }' "$1"
+}
+
+# set_recall GT.ivecs RESULTS.jsonl: recall@10 of the results' ids, counted by awk
+set_recall() {
+  paste -d '|' <(top10 "$1") <(jq -r '.ids | map(tostring) | join(" ")' "$2") |
+    awk -F'|' '{ n = split($1, t, " "); m = split($2, r, " "); for (i = 1; i <= m; i++) for (j = 1; j <= n; j++) if (r[i] == t[j]) hit++; q++ }
+      END { printf "%.4f", hit / (10 * q) }'
+}
+
+@test "vdb-eval check over a set of shards: recall against the whole input's ground truth, as the merged answers give it" {
+  q=$D/sift_query20.fvecs gt=$D/sift2k_gt100_l2.ivecs
+  build4 "$D/sift2k_base.fvecs" f
+  # exact shards: every true neighbour (a shard's rows named as records of the whole input)
+  run --separate-stderr vdb-eval check -x f0.vdb -x f1.vdb -x f2.vdb -x f3.vdb --queries "$q" --gt "$gt" --runs 1
+  assert_success
+  [[ "$output" =~ ^f0\.vdb,f1\.vdb,f2\.vdb,f3\.vdb:\ recall@10\ 1\.0000,\ latency\ p50\ [0-9.]+\ ms ]] || { echo "$output"; false; }
+  [ -z "$stderr" ]
+  # approximate shards: the recall of the set's merged answers, counted apart
+  build4 "$D/sift2k_base.fvecs" h -T hnsw --M 4 --ef-construction 16 -t 1
+  vdb-query -x h0.vdb -x h1.vdb -x h2.vdb -x h3.vdb -k 10 --ef 10 "$q" >set.jsonl
+  r=$(set_recall "$gt" set.jsonl)
+  echo "recall of the merged answers: $r"
+  awk -v r="$r" 'BEGIN { exit !(r > 0.05 && r < 0.99) }'
+  run --separate-stderr vdb-eval check -x h0.vdb,h1.vdb,h2.vdb,h3.vdb --queries "$q" --gt "$gt" --ef 10 --runs 1 \
+    --min-recall "$r" --metrics check.prom
+  assert_success
+  [[ "$output" == "h0.vdb,h1.vdb,h2.vdb,h3.vdb: recall@10 $r, latency p50 "*" ms, 20 queries: ok" ]] || { echo "$output"; false; }
+  grep -q "^vdb_eval_recall{index=\"h0.vdb,h1.vdb,h2.vdb,h3.vdb\",k=\"10\"} " check.prom
+  # a set short of shards is measured as it is searched, and told
+  vdb-query -x h0.vdb -x h2.vdb -k 10 --ef 10 "$q" >half.jsonl
+  r2=$(set_recall "$gt" half.jsonl)
+  run --separate-stderr vdb-eval check -x h0.vdb -x h2.vdb --queries "$q" --gt "$gt" --ef 10 --runs 1
+  assert_success
+  [[ "$output" == "h0.vdb,h2.vdb: recall@10 $r2, "* ]] || { echo "$output"; false; }
+  [[ "$stderr" == *"2 of 4 shards missing (1, 3)"* ]]
+  # indexes of another dimension are refused, naming them
+  vdb-build -q -o w.vdb "$D/words1k.jsonl"
+  run --separate-stderr vdb-eval check -x h0.vdb -x w.vdb --queries "$q" --gt "$gt" --runs 1
+  assert_failure 65
+  [[ "$stderr" == *w.vdb* ]]
+}
+
 @test "errors: bad --shard, indexes of other dimension or metric, mismatched result files" {
   for bad in 4/4 1/0 x 1/ /4 -1/4 1/4x "1 /4" +1/4 0/65537; do
     run vdb-build --shard "$bad" -o x.vdb "$D/sift2k_base.fvecs"
