@@ -9,7 +9,10 @@ search settings: recall@10 and one-query latency p50/p99 on one thread; and
 queries/s of the whole batch on every thread (vdb-query -v); and, where this process may
 drop the page cache (root), the peak RSS and wall time of the whole batch on one thread from a
 cold cache (what a query touches, with the kernel's read-ahead, rather than the pages of a file
-that was just written). The generated files are kept in --work for the next run (delete them
+that was just written). With --shards N each configuration is built as N shards (vdb-build
+--shard i/N, one after another: the build time is their sum, the peak RSS the largest shard's,
+the file their total) and measured as the set (vdb-eval check and vdb-query over every shard),
+as an index too large for one build would be. The generated files are kept in --work for the next run (delete them
 with --clean).
 """
 import argparse, os, re, shutil, sys, time
@@ -24,6 +27,9 @@ p.add_argument("--nq", type=int, default=1000)
 p.add_argument("--work", default="/var/tmp/vdb-scale")
 p.add_argument("--configs", default="ivfpq,hnsw-sq8",
                help="comma-separated: hnsw, hnsw-sq8, ivf, ivfpq")
+p.add_argument("--shards", type=int, default=1,
+               help="build each configuration as this many shards (vdb-build --shard i/N, one "
+                    "after another) and measure the set (vdb-eval check over every shard)")
 p.add_argument("--clean", action="store_true", help="delete --work at the end")
 p.add_argument("--quick", action="store_true", help="100k vectors instead of --n")
 p.add_argument("--runs", type=int, default=1)
@@ -31,7 +37,9 @@ a = p.parse_args()
 if a.quick:
     a.n = 100_000
 BIN = os.environ["VDB_BIN"]
-CHUNK = 1_000_000
+# rows generated (and searched for the ground truth) at a time: a million,
+# fewer at high dimension (at most 10^8 floats)
+CHUNK = min(1_000_000, 100_000_000 // a.dim)
 os.makedirs(a.work, exist_ok=True)
 tag = f"{a.n}x{a.dim}"
 basef, qf, gtf = (os.path.join(a.work, f"{tag}_{s}") for s in ("base.fvecs", "query.fvecs", "gt.ivecs"))
@@ -56,10 +64,17 @@ def generate():
         write_fvecs(f, q)
     import faiss
     rows = np.memmap(basef, dtype="<f4", mode="r").reshape(a.n, a.dim + 1)
-    index = faiss.IndexFlatL2(a.dim)
+    # exact top 10 chunk by chunk, merged (10M x 768 floats do not fit in memory)
+    best_d = np.full((a.nq, 10), np.inf, dtype=np.float32)
+    best_i = np.full((a.nq, 10), -1, dtype=np.int64)
     for start in range(0, a.n, CHUNK):
+        index = faiss.IndexFlatL2(a.dim)
         index.add(np.ascontiguousarray(rows[start:start + CHUNK, 1:]))
-    gt = index.search(q, 10)[1].astype("<i4")
+        d, i = index.search(q, 10)
+        d, i = np.hstack([best_d, d]), np.hstack([best_i, i + start])
+        o = np.argsort(d, axis=1, kind="stable")[:, :10]
+        best_d, best_i = np.take_along_axis(d, o, 1), np.take_along_axis(i, o, 1)
+    gt = best_i.astype("<i4")
     out = np.empty((a.nq, 11), dtype="<i4")
     out[:, 0], out[:, 1:] = 10, gt
     out.tofile(gtf + ".part")
@@ -106,30 +121,41 @@ def main():
     print("| config | build s | build peak RSS | file | setting | recall@10 | p50 ms | p99 ms | "
           "query peak RSS | batch q/s, all threads | cold cache, 1 thread: peak RSS, s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name in a.configs.split(","):
+    for name in filter(None, a.configs.split(",")):  # --configs '': the data alone
         args, knob, settings = CONFIGS[name]
-        idx = os.path.join(a.work, f"{tag}_{name}.vdb")
-        b = Run([os.path.join(BIN, "vdb-build"), "-q", "-o", idx] + args + [basef], rss=True)
-        if b.rc != 0:
-            print(f"| {name} | failed ({b.rc}): {b.err.strip().splitlines()[-1] if b.err.strip() else ''} |")
+        parts = [os.path.join(a.work, f"{tag}_{name}" + (f"_part{i}" if a.shards > 1 else "") + ".vdb")
+                 for i in range(a.shards)]
+        wall, maxrss, failed = 0.0, 0, None
+        for i, idx in enumerate(parts):  # one shard after another: each has the machine
+            shard = ["--shard", f"{i}/{a.shards}"] if a.shards > 1 else []
+            b = Run([os.path.join(BIN, "vdb-build"), "-q", "-o", idx] + args + shard + [basef], rss=True)
+            if b.rc != 0:
+                failed = f"failed ({b.rc}): {b.err.strip().splitlines()[-1] if b.err.strip() else ''}"
+                break
+            wall, maxrss = wall + b.wall, max(maxrss, b.maxrss or 0)
+        if failed:
+            print(f"| {name} | {failed} |")
             continue
-        size = os.path.getsize(idx)
+        size = sum(os.path.getsize(x) for x in parts)
+        xs = [arg for x in parts for arg in ("-x", x)]
+        label = name if a.shards == 1 else f"{name}, {a.shards} shards"
         for s in settings:
-            c = Run([os.path.join(BIN, "vdb-eval"), "check", "-x", idx, "--queries", qf, "--gt", gtf,
+            c = Run([os.path.join(BIN, "vdb-eval"), "check"] + xs + ["--queries", qf, "--gt", gtf,
                      "-k", "10", knob, str(s), "--runs", str(a.runs)], rss=True).check()
             m = re.search(r"recall@10 ([0-9.]+), latency p50 ([0-9.]+) ms, p90 [0-9.]+ ms, p99 ([0-9.]+) ms",
                           c.out)
-            q = Run([os.path.join(BIN, "vdb-query"), "-v", "-x", idx, "-k", "10", knob, str(s), qf]).check()
+            q = Run([os.path.join(BIN, "vdb-query"), "-v"] + xs + ["-k", "10", knob, str(s), qf]).check()
             qps = re.search(r"\(([0-9]+) queries/s\)", q.err)
             cold = "not measured (not root)"
             if drop_caches():
-                r = Run([os.path.join(BIN, "vdb-query"), "-t", "1", "-x", idx, "-k", "10", knob, str(s), qf],
+                r = Run([os.path.join(BIN, "vdb-query"), "-t", "1"] + xs + ["-k", "10", knob, str(s), qf],
                         rss=True).check()
                 cold = f"{mb(r.maxrss)}, {r.wall:.2f} s"
-            print(f"| {name} | {b.wall:,.0f} | {mb(b.maxrss)} | {mb(size)} | {knob} {s} | "
+            print(f"| {label} | {wall:,.0f} | {mb(maxrss)} | {mb(size)} | {knob} {s} | "
                   f"{m.group(1) if m else '?'} | {m.group(2) if m else '?'} | {m.group(3) if m else '?'} | "
                   f"{mb(c.maxrss)} | {qps.group(1) if qps else '?'} | {cold} |", flush=True)
-        os.remove(idx)
+        for x in parts:
+            os.remove(x)
     if a.clean:
         shutil.rmtree(a.work)
 
