@@ -18,6 +18,13 @@
 static const vdb_kernels *chosen;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+/* The lanes of a 4-bit compare mask, in order: the indices the SIMD
+ * hits_below kernels append, four lanes at a time. */
+const uint32_t vdb_hit_lanes[16][4] = {
+	{ 0 }, { 0 }, { 1 }, { 0, 1 }, { 2 }, { 0, 2 }, { 1, 2 }, { 0, 1, 2 },
+	{ 3 }, { 0, 3 }, { 1, 3 }, { 0, 1, 3 }, { 2, 3 }, { 0, 2, 3 }, { 1, 2, 3 }, { 0, 1, 2, 3 },
+};
+
 static bool always(void)
 {
 	return true;
@@ -29,7 +36,7 @@ static bool always(void)
 	X(l2sq) X(l2sq_many) X(dot) X(dot_many) X(cosine) X(hamming) X(hamming_many) X(next_below) X(l2sq_f64) \
 	X(dot_f64) X(l2sq_sq8) \
 	X(dot_sq8) X(l2sq_f16) X(dot_f16) X(decode_sq8) X(decode_f16) X(l2sq_u8) X(l2sq_u8_many) X(dot_u8) \
-	X(pq4_block) X(pq4_quantize)
+	X(pq4_block) X(pq4_quantize) X(hits_below)
 #define COUNT_SLOT(f) +1
 _Static_assert(sizeof(vdb_kernels) == (1 KERNEL_SLOTS(COUNT_SLOT)) * sizeof(void *),
                "KERNEL_SLOTS lists every kernel of vdb_kernels");

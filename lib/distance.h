@@ -9,6 +9,9 @@
 #include <string.h>
 
 extern const vdb_kernels vdb_kernels_scalar;
+/* hits_below's lanes of a 4-bit mask (distance.c): row m lists the set
+ * bits of m in order (the rest 0, written past the count and overwritten) */
+extern const uint32_t vdb_hit_lanes[16][4];
 #if VDB_SIMD_AVX2
 /* Defined in distance_avx2.c, compiled with -mavx2 -mfma: only to be used
  * after vdb_cpu_has_avx2() (distance_x86.c) said yes. */

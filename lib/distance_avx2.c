@@ -294,6 +294,32 @@ static size_t next_below_avx2(const float *xn, const float *dots, size_t start, 
 	return n;
 }
 
+/* Eight keys a step: one compare and movemask, then each half's lanes
+ * appended from vdb_hit_lanes (four indices stored whatever the count: c
+ * <= j, so the stores stay below j + 8 <= n). */
+static size_t hits_below_avx2(const float *dots, size_t n, float thr, uint32_t *out)
+{
+	__m256 t = _mm256_set1_ps(thr), zero = _mm256_setzero_ps();
+	__m128i four = _mm_set1_epi32(4);
+	size_t c = 0, j = 0;
+	for (; j + 8 <= n; j += 8) {
+		__m256 key = _mm256_sub_ps(zero, _mm256_loadu_ps(dots + j));
+		unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(key, t, _CMP_LE_OQ));
+		__m128i base = _mm_set1_epi32((int)j);
+		__m128i lo = _mm_loadu_si128((const __m128i *)vdb_hit_lanes[m & 15]);
+		__m128i hi = _mm_loadu_si128((const __m128i *)vdb_hit_lanes[m >> 4]);
+		_mm_storeu_si128((__m128i *)(out + c), _mm_add_epi32(lo, base));
+		c += (size_t)_mm_popcnt_u32(m & 15);
+		_mm_storeu_si128((__m128i *)(out + c), _mm_add_epi32(hi, _mm_add_epi32(base, four)));
+		c += (size_t)_mm_popcnt_u32(m >> 4);
+	}
+	for (; j < n; j++) {
+		out[c] = (uint32_t)j;
+		c += -dots[j] <= thr;
+	}
+	return c;
+}
+
 /* 8 sq8 levels as floats; r < 8 reads only r bytes (the rest are 0) */
 static inline __m256 load_u8(const uint8_t *c, size_t r)
 {
@@ -558,6 +584,7 @@ const vdb_kernels vdb_kernels_avx2 = {
 	.hamming = hamming_avx2,
 	.hamming_many = hamming_many_avx2,
 	.next_below = next_below_avx2,
+	.hits_below = hits_below_avx2,
 	.l2sq_f64 = l2sq_f64_avx2,
 	.dot_f64 = dot_f64_avx2,
 	.l2sq_sq8 = l2sq_sq8_avx2,

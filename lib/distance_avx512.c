@@ -344,6 +344,23 @@ static size_t next_below_avx512(const float *xn, const float *dots, size_t start
 	return n;
 }
 
+/* Sixteen keys a step (the tail masked), the hits' indices compressed out. */
+static size_t hits_below_avx512(const float *dots, size_t n, float thr, uint32_t *out)
+{
+	__m512 t = _mm512_set1_ps(thr);
+	__m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	size_t c = 0;
+	for (size_t j = 0; j < n; j += 16) {
+		__mmask16 m = n - j < 16 ? lanes_mask(n - j) : 0xffff;
+		__m512 key = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m, dots + j));
+		__mmask16 hit = _mm512_mask_cmp_ps_mask(m, key, t, _CMP_LE_OQ);
+		_mm512_mask_compressstoreu_epi32(out + c, hit,
+		                                 _mm512_add_epi32(lane, _mm512_set1_epi32((int)j)));
+		c += (size_t)_mm_popcnt_u32(hit);
+	}
+	return c;
+}
+
 /* a multiply then an add, as the scalar level (this file is compiled with
  * -ffp-contract=off, so they are not fused): the same floats on every level */
 static inline __m512 decode_sq8_16(const uint8_t *c, const float *lo, const float *step,
@@ -385,6 +402,7 @@ const vdb_kernels vdb_kernels_avx512 = {
 	.hamming = hamming_avx512,
 	.hamming_many = hamming_many_avx512,
 	.next_below = next_below_avx512,
+	.hits_below = hits_below_avx512,
 	.l2sq_sq8 = l2sq_sq8_avx512,
 	.dot_sq8 = dot_sq8_avx512,
 	.l2sq_f16 = l2sq_f16_avx512,

@@ -136,6 +136,28 @@ static size_t next_below_ref(const float *xn, const float *dots, size_t start, s
 	return vdb_kernels_scalar.next_below(xn, dots, start, n, thr);
 }
 
+/* Four keys a step: a compare, its lanes folded into a 4-bit mask, the
+ * mask's lanes appended from vdb_hit_lanes (c <= j: the store stays below
+ * j + 4 <= n). */
+static size_t hits_below_neon(const float *dots, size_t n, float thr, uint32_t *out)
+{
+	static const uint32_t bit[4] = { 1, 2, 4, 8 };
+	float32x4_t t = vdupq_n_f32(thr);
+	uint32x4_t bits = vld1q_u32(bit);
+	size_t c = 0, j = 0;
+	for (; j + 4 <= n; j += 4) {
+		uint32x4_t le = vcleq_f32(vnegq_f32(vld1q_f32(dots + j)), t);
+		uint32_t m = vaddvq_u32(vandq_u32(le, bits));
+		vst1q_u32(out + c, vaddq_u32(vld1q_u32(vdb_hit_lanes[m]), vdupq_n_u32((uint32_t)j)));
+		c += (size_t)__builtin_popcount(m);
+	}
+	for (; j < n; j++) {
+		out[c] = (uint32_t)j;
+		c += -dots[j] <= thr;
+	}
+	return c;
+}
+
 static float l2sq_sq8_ref(const float *q, const uint8_t *c, const float *step, size_t d)
 {
 	return vdb_kernels_scalar.l2sq_sq8(q, c, step, d);
@@ -176,6 +198,7 @@ const vdb_kernels vdb_kernels_neon = {
 	.hamming = hamming_ref,
 	.hamming_many = hamming_many_ref,
 	.next_below = next_below_ref,
+	.hits_below = hits_below_neon,
 	.l2sq_sq8 = l2sq_sq8_ref,
 	.dot_sq8 = dot_sq8_ref,
 	.l2sq_f16 = l2sq_f16_ref,

@@ -150,6 +150,17 @@ static size_t next_below_scalar(const float *xn, const float *dots, size_t start
 	return n;
 }
 
+/* out[c] is written for every key (c <= j: within out), kept by the count */
+static size_t hits_below_scalar(const float *dots, size_t n, float thr, uint32_t *out)
+{
+	size_t c = 0;
+	for (size_t j = 0; j < n; j++) {
+		out[c] = (uint32_t)j;
+		c += -dots[j] <= thr;
+	}
+	return c;
+}
+
 static float l2sq_sq8_scalar(const float *q, const uint8_t *c, const float *step, size_t d)
 {
 	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -258,6 +269,7 @@ const vdb_kernels vdb_kernels_scalar = {
 	.hamming = hamming_scalar,
 	.hamming_many = hamming_many_scalar,
 	.next_below = next_below_scalar,
+	.hits_below = hits_below_scalar,
 	.l2sq_f64 = l2sq_f64_scalar,
 	.dot_f64 = dot_f64_scalar,
 	.l2sq_sq8 = l2sq_sq8_scalar,

@@ -446,12 +446,16 @@ static void stage_tile(const vdb_knn *s, knn_stage *st, vdb_topk *h, size_t qi, 
 	if (st->kth == INFINITY && st->n == 0 && h->n < h->cap && !s->allow && nxt >= SEED_ROWS * s->k)
 		stage_seed(st, row, nxt, (uint32_t)s->k);
 	float thr = stage_threshold(s, st, h, qi);
-	for (size_t j = K->next_below(NULL, row, 0, nxt, thr); j < nxt;
-	     j = K->next_below(NULL, row, j + 1, nxt, thr)) {
+	/* the rows within thr in one pass; a compaction below can only lower
+	 * thr, so each hit is checked again against the current one */
+	uint32_t hit[BIG_XTILE];
+	size_t nh = K->hits_below(row, nxt, thr, hit);
+	for (size_t e = 0; e < nh; e++) {
+		size_t j = hit[e];
 		uint64_t id = (uint64_t)id0 + j;
-		if (s->allow && !((s->allow[id >> 6] >> (id & 63)) & 1))
-			continue;
 		float key = -row[j];
+		if (!(key <= thr) || (s->allow && !((s->allow[id >> 6] >> (id & 63)) & 1)))
+			continue;
 		st->key[st->n] = key, st->id[st->n++] = (int64_t)id;
 		if (s->k == 1 && key < st->kth) { /* the nearest (k-means, ivf's lists): exact at once */
 			st->kth = key;

@@ -78,6 +78,11 @@ typedef struct {
 	 * low_s. Every level gives the same bytes, delta and lo. */
 	double (*pq4_quantize)(const float *a, const float *b, size_t m, float *t, uint8_t *lut,
 	                       double *lo);
+	/* Every j in [0, n) whose key -dots[j] is <= thr (a NaN key is not),
+	 * in order, into out (room for n); returns how many: next_below's
+	 * filter in one pass, no branch on the keys, so that exact search's
+	 * stage touches only the hits. */
+	size_t (*hits_below)(const float *dots, size_t n, float thr, uint32_t *out);
 } vdb_kernels;
 
 const vdb_kernels *vdb_kernels_get(void);

@@ -356,6 +356,46 @@ static void next_below(const vdb_kernels *k)
 	   bad - 1);
 }
 
+/* hits_below: every key <= threshold, in order, as a plain loop finds
+ * them, on random keys and adversarial ones: NaN keys, +-inf and signed
+ * zero keys, every key a hit, none, thresholds +-inf and NaN, lengths
+ * 0..299 (not multiples of 8 or 16); out past the count is not read. */
+static void hits_below(const vdb_kernels *k)
+{
+	static float dots[300];
+	static uint32_t got[300], want[300];
+	const float thrs[] = { INFINITY, -INFINITY, NAN, 0.0f, -0.0f };
+	int bad = 0;
+	for (int trial = 0; trial < 3000 && !bad; trial++) {
+		size_t n = (size_t)(trial % 300), kind = (size_t)trial % 7;
+		for (size_t j = 0; j < n; j++) {
+			dots[j] = rnd() * 2;
+			if (kind == 1 && j % 3 == 0)
+				dots[j] = NAN;
+			else if (kind == 2 && j % 5 == 0)
+				dots[j] = j % 2 ? INFINITY : -INFINITY;
+			else if (kind == 3 && j % 2)
+				dots[j] = j % 4 == 1 ? 0.0f : -0.0f;
+		}
+		float thr = rnd() * 2;
+		if (kind == 4) /* every key a hit (bar NaN) */
+			thr = 10;
+		else if (kind == 5) /* none */
+			thr = -10;
+		else if (kind >= 6 || kind == 3)
+			thr = thrs[(size_t)trial / 7 % 5];
+		size_t nw = 0;
+		for (size_t j = 0; j < n; j++)
+			if (-dots[j] <= thr)
+				want[nw++] = (uint32_t)j;
+		size_t ng = k->hits_below(dots, n, thr, got);
+		if (ng != nw || memcmp(got, want, nw * sizeof *got))
+			bad = trial + 1;
+	}
+	ok(!bad, "%s hits_below lists every key <= threshold, in order (first bad trial %d)", k->name,
+	   bad - 1);
+}
+
 /* l2sq_f64, dot_f64 (exact search's distances): scalar within the
  * double-rounding bound of a long double sum, d = 1..MAXD, unaligned, on
  * random rows and adversarial ones (huge and tiny magnitudes side by side,
@@ -624,6 +664,7 @@ int main(void)
 	hamming_codes(scalar, scalar);
 	hamming_many(scalar, scalar);
 	next_below(scalar);
+	hits_below(scalar);
 	exact_f64(scalar, NULL);
 	decoders(scalar, scalar);
 	coded(scalar, NULL);
@@ -644,6 +685,7 @@ int main(void)
 		hamming_codes(k, scalar);
 		hamming_many(k, scalar);
 		next_below(k);
+		hits_below(k);
 		exact_f64(k, scalar);
 		decoders(k, scalar);
 		coded(k, scalar);
