@@ -138,19 +138,24 @@ size_t vdb_ivf_probe(const ivf *f, uint32_t d, ivf_ws *w, size_t nprobe, int thr
 /* The rows of the nl lists of ws[0]->pi nearest to ws[0]->q into h (ivf's
  * float32 lists, exact; allow: a row bitset or NULL), split across up to
  * threads threads, ws[t] the scratch of thread t; with allow, returns the
- * allowed rows the lists held (0 without). */
+ * allowed rows the lists held (0 without). seed (or NULL): h->cap list
+ * positions (-1: none) ranked into h with them, as if their lists were
+ * scanned too (a widened query's answer so far, its lists not read again). */
 size_t vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, int threads,
-                    size_t nl, const uint64_t *allow, vdb_topk *h);
+                    size_t nl, const uint64_t *allow, const int64_t *seed, vdb_topk *h);
 /* The rows of the lists of nq queries (q: nq x d, unit rows for cosine),
  * probe[i * nprobe ..] those of query i (a -1 ends them early), into each
  * query's k best, written as a search returns them (ivf's float32 lists;
  * allow: a row bitset or NULL): list by list in memory order, each read
  * once for every query that probes it, on up to threads threads. The
  * answers are those of vdb_ivf_scan, one query at a time; kept (when not
- * NULL) gets each query's allowed rows met, as vdb_ivf_scan returns it. */
+ * NULL) gets each query's allowed rows met, as vdb_ivf_scan returns it;
+ * seed (or NULL): k list positions a query ranked with its lists, as
+ * vdb_ivf_scan's (a query whose first is -1 has none). */
 vdb_status vdb_ivf_scan_batch(const ivf *f, vdb_metric m, uint32_t d, const float *q, size_t nq,
                               const int64_t *probe, size_t nprobe, size_t k, int threads,
-                              const uint64_t *allow, size_t *kept, int64_t *ids, float *dist);
+                              const uint64_t *allow, const int64_t *seed, size_t *kept,
+                              int64_t *ids, float *dist);
 void vdb_ivf_info(const vdb_index *ix, json_t *obj);
 void vdb_ivf_free(vdb_index *ix);
 #endif

@@ -124,8 +124,18 @@ static void scan_rows(const ivf *f, vdb_exact_filter *ef, ivf_ws *w, uint64_t p0
 	}
 }
 
+/* The rows at positions seed[0 .. h->cap) (-1: none) into h, as a scan
+ * of their lists would rank them: a widened query's k best so far. */
+static void seed_heap(const ivf *f, vdb_exact_filter *ef, vdb_topk *h, const int64_t *seed)
+{
+	for (uint32_t e = 0; seed && e < h->cap; e++)
+		if (seed[e] >= 0)
+			vdb_exact_filter_push(ef, h, f->vecs + (size_t)seed[e] * ef->d,
+			                      f->row[seed[e]]);
+}
+
 size_t vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, int threads,
-                    size_t nl, const uint64_t *allow, vdb_topk *h)
+                    size_t nl, const uint64_t *allow, const int64_t *seed, vdb_topk *h)
 {
 	const ivf_ws *w0 = ws[0];
 	uint64_t total = 0;
@@ -145,6 +155,8 @@ size_t vdb_ivf_scan(const ivf *f, vdb_metric m, uint32_t d, ivf_ws *const *ws, i
 		vdb_topk *th = t == 0 ? h : &own;
 		vdb_exact_filter ef;
 		vdb_exact_filter_init(&ef, m, w0->q, d, f->xmax);
+		if (t == 0)
+			seed_heap(f, &ef, th, seed);
 		uint64_t lo = total * (uint64_t)t / (uint64_t)nt;
 		uint64_t hi = total * (uint64_t)(t + 1) / (uint64_t)nt, at = 0;
 		for (size_t a = 0; a < nl && at < hi; a++) {
@@ -235,7 +247,8 @@ static void group_thread(const struct group_scan *g, int t)
 
 vdb_status vdb_ivf_scan_batch(const ivf *f, vdb_metric m, uint32_t d, const float *q, size_t nq,
                               const int64_t *probe, size_t nprobe, size_t k, int threads,
-                              const uint64_t *allow, size_t *kept, int64_t *ids, float *dist)
+                              const uint64_t *allow, const int64_t *seed, size_t *kept,
+                              int64_t *ids, float *dist)
 {
 	uint32_t nlist = f->nlist;
 	threads = threads < 1 ? 1 : (size_t)threads > nq && nq ? (int)nq : threads;
@@ -278,6 +291,16 @@ vdb_status vdb_ivf_scan_batch(const ivf *f, vdb_metric m, uint32_t d, const floa
 	}
 	while (t < threads)
 		cut[++t] = nlist;
+	/* a seeded query's heap (thread 0's) holds its seed before its lists */
+	for (size_t i = 0; seed && i < nq; i++) {
+		if (seed[i * k] < 0)
+			continue;
+		vdb_exact_filter_init(&ef[i], m, q + i * d, d, f->xmax);
+		init[i] = true;
+		vdb_topk h = { hd + i * k, hi + i * k, 0, (uint32_t)k };
+		seed_heap(f, &ef[i], &h, seed + i * k);
+		hn[i] = h.n;
+	}
 	struct group_scan g = { f, m, d, (uint32_t)k, q, nq, start, who, cut, hd, hi, hn, ef, init,
 	                        keys, allow, met };
 	#pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)

@@ -78,3 +78,37 @@ load ivf_ref
     done
   done
 }
+
+@test "a filtered search widened over several passes, one query at a time and batched: each pass scans only its new lists, the answers those of a reference over all of them" {
+  # 5% and 10% kept (row mod 20 < 1, < 2) on 64 lists: a query's first
+  # list holds a few allowed rows, and it is searched again; each widened pass keeps the k best of the lists before
+  # (not read again), so an answer that lost them would miss rows here
+  random_fvecs base.fvecs 1280 512 71 4
+  random_fvecs q.fvecs 40 512 72 4
+  perl -e 'open(my $h, "<:raw", $ARGV[0]) or die; local $/; my $b = <$h>; my $i = 0;
+    while (length $b) { my $d = unpack("l<", $b); my @v = unpack("f<$d", substr($b, 4));
+      $b = substr($b, 4 + 4 * $d);
+      printf "{\"id\": %d, \"vector\": [%s], \"metadata\": {\"m\": %d}}\n",
+        $i, join(",", @v), $i % 20; $i++ }' base.fvecs >m.jsonl
+  for m in l2 ip; do
+    vdb-build -q -T ivf -m $m --nlist 64 -t 1 -o x.vdb m.jsonl
+    for keep in 1 2; do
+      for np in 1 2; do
+        filtered_ref x.vdb base.fvecs q.fvecs 10 $np $m $keep >ref 2>passes
+        head -n -1 ref >want
+        for b in 1 40; do
+          for t in 1 2; do
+            vdb-query -x x.vdb -k 10 --nprobe $np -t $t -b $b --filter-path index \
+              --filter "m < $keep" -v q.fvecs 2>err | ids_of >got
+            diff want got
+            n=$(sed -nE 's/^vdb-query: ([0-9]+) queries searched again wider$/\1/p' err)
+            echo "$m, keep $keep, nprobe $np, -b $b, $t threads: ${n:-0} searched again, reference $(tail -1 ref), $(cat passes)"
+            [ "${n:-0}" = "$(tail -1 ref)" ]
+          done
+        done
+        # the queries were searched again (a second pass)
+        [ "$(cut -d' ' -f2 passes)" -ge 2 ]
+      done
+    done
+  done
+}

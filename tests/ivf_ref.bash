@@ -22,7 +22,8 @@ probed_ref() {
 # least 2 min(K, kept rows)) allowed, and fewer than every allowed row, is
 # searched with its lists doubled until they hold as many as its share
 # says are needed. Per query the ids of the K best allowed rows of its last
-# lists; then one line: how many queries were searched again.
+# lists; then one line: how many queries were searched again. On stderr:
+# "passes N", the most passes a query took.
 filtered_ref() {
   lists_ref filtered "$@"
 }
@@ -49,7 +50,7 @@ off, row = sec(sys.argv[10], "<u8"), sec(sys.argv[11], "<u4")
 nlist = len(cent)
 n_allow = int((np.arange(len(rec)) % 20 < keep).sum())
 want = 2 * min(n_allow, k)
-seen, wide = set(), 0
+seen, wide, passes = set(), 0, 1
 for i, x in enumerate(q):
     dl = ((cent - x) ** 2).sum(1)
     order = sorted(range(nlist), key=lambda l: (dl[l], l))
@@ -63,8 +64,10 @@ for i, x in enumerate(q):
             seen.update(order[:np_])
         wide += int((rows % 20 < 10).sum()) < (max(len(rows), 2 * k) + 1) // 2
     else:
-        target, again = max(len(rows), want), False
+        target, again, n = max(len(rows), want), False, 1
         while not (len(kept) >= (target + 1) // 2 or len(kept) >= n_allow or np_ >= nlist):
+            n += 1
+            passes = max(passes, n)
             need = np_ * target / max(len(kept), 1)
             v = np_ * 2
             while v < need and v < nlist:
@@ -77,5 +80,7 @@ for i, x in enumerate(q):
 if mode == "probed":
     print(len(seen))
 print(wide)
+if mode == "filtered":
+    print("passes", passes, file=sys.stderr)
 PY
 }
