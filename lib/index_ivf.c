@@ -880,12 +880,11 @@ static const uint32_t *positions(const ivf *f, size_t n);
  * (unfiltered 0.55) and 0.995-1.00 at 16 (0.92). A quarter of R gave
  * 0.48-0.92 at nprobe 1; re-probing only until k answers turned up, as
  * before, 0.24-0.52 at 16 with 0.1-2% kept: the first k allowed rows met
- * are not the nearest. */
-/* ... A query searched again keeps its k best and its counts: only the
- * lists that are new are scanned (skip_scanned), into a heap holding those
- * k (exact and ranked as a scan ranks them: the same answer); a third of
- * the work of a filtered search at 1M x 128, nprobe 8, half kept, went to
- * scanning the first lists again. */
+ * are not the nearest. A query searched again keeps its k best and its
+ * counts: only the lists that are new are scanned (skip_scanned), into a
+ * heap holding those k (exact and ranked as a scan ranks them: the same
+ * answer); a third of the work of a filtered search at 1M x 128, nprobe 8,
+ * half kept, went to scanning the first lists again. */
 static vdb_status widen(const vdb_index *ix, const float *q, size_t nq, const vdb_search_opts *o,
                         const uint64_t *allow, size_t n_allow, const size_t *target,
                         ivf_seen *seen, size_t *np, int64_t *ids, float *dist)

@@ -47,17 +47,35 @@ load ivf_ref
   done
 }
 
+# with_m FVECS: its rows as JSONL, id the row number, metadata m the row number mod 20
+with_m() {
+  perl -e 'open(my $h, "<:raw", $ARGV[0]) or die; local $/; my $b = <$h>; my $i = 0;
+    while (length $b) { my $d = unpack("l<", $b); my @v = unpack("f<$d", substr($b, 4));
+      $b = substr($b, 4 + 4 * $d);
+      printf "{\"id\": %d, \"vector\": [%s], \"metadata\": {\"m\": %d}}\n",
+        $i, join(",", @v), $i % 20; $i++ }' "$1"
+}
+
+# check_filtered K NPROBE KEEP LABEL [vdb-query options]: x.vdb's answers to
+# q.fvecs under "m < KEEP" are want's ids, and as many queries were searched
+# again wider as ref's last line says
+check_filtered() {
+  local k=$1 np=$2 keep=$3 label=$4 n; shift 4
+  vdb-query -x x.vdb -k "$k" --nprobe "$np" --filter-path index --filter "m < $keep" -v "$@" \
+    q.fvecs 2>err | ids_of >got
+  diff want got
+  n=$(sed -nE 's/^vdb-query: ([0-9]+) queries searched again wider$/\1/p' err)
+  echo "$label: ${n:-0} searched again, reference $(tail -1 ref)"
+  [ "${n:-0}" = "$(tail -1 ref)" ]
+}
+
 @test "a filtered batch's lists scanned list by list, on 1 and 2 threads: the k best allowed rows of each query's lists, searched again wider as a reference does" {
   # as the first test, each row's metadata m its row number mod 20; the
   # filters keep half the rows and 15%: the lists of many queries hold too
   # few, and those are searched again with more lists
   random_fvecs base.fvecs 640 2048 51 4
   random_fvecs q.fvecs 40 2048 52 4
-  perl -e 'open(my $h, "<:raw", $ARGV[0]) or die; local $/; my $b = <$h>; my $i = 0;
-    while (length $b) { my $d = unpack("l<", $b); my @v = unpack("f<$d", substr($b, 4));
-      $b = substr($b, 4 + 4 * $d);
-      printf "{\"id\": %d, \"vector\": [%s], \"metadata\": {\"m\": %d}}\n",
-        $i, join(",", @v), $i % 20; $i++ }' base.fvecs >m.jsonl
+  with_m base.fvecs >m.jsonl
   for m in l2 ip; do
     vdb-build -q -T ivf -m $m --nlist 16 -t 1 -o x.vdb m.jsonl
     for keep in 10 3; do
@@ -66,12 +84,7 @@ load ivf_ref
           filtered_ref x.vdb base.fvecs q.fvecs $k $np $m $keep >ref
           head -n -1 ref >want
           for t in 1 2; do
-            vdb-query -x x.vdb -k $k --nprobe $np -t $t --filter-path index --filter "m < $keep" \
-              -v q.fvecs 2>err | ids_of >got
-            diff want got
-            n=$(sed -nE 's/^vdb-query: ([0-9]+) queries searched again wider$/\1/p' err)
-            echo "$m, keep $keep, nprobe $np, k $k, $t threads: ${n:-0} searched again, reference $(tail -1 ref)"
-            [ "${n:-0}" = "$(tail -1 ref)" ]
+            check_filtered $k $np $keep "$m, keep $keep, nprobe $np, k $k, $t threads" -t $t
           done
         done
       done
@@ -79,17 +92,14 @@ load ivf_ref
   done
 }
 
-@test "a filtered search widened over several passes, one query at a time and batched: each pass scans only its new lists, the answers those of a reference over all of them" {
+@test "a filtered search widened, one query at a time and batched: the widened pass scans only its new lists, the answers those of a reference over all of them" {
   # 5% and 10% kept (row mod 20 < 1, < 2) on 64 lists: a query's first
-  # list holds a few allowed rows, and it is searched again; each widened pass keeps the k best of the lists before
-  # (not read again), so an answer that lost them would miss rows here
+  # lists hold a few allowed rows, and it is searched again; the widened
+  # pass keeps the k best of the lists before (not read again), so an
+  # answer that lost them would miss rows here
   random_fvecs base.fvecs 1280 512 71 4
   random_fvecs q.fvecs 40 512 72 4
-  perl -e 'open(my $h, "<:raw", $ARGV[0]) or die; local $/; my $b = <$h>; my $i = 0;
-    while (length $b) { my $d = unpack("l<", $b); my @v = unpack("f<$d", substr($b, 4));
-      $b = substr($b, 4 + 4 * $d);
-      printf "{\"id\": %d, \"vector\": [%s], \"metadata\": {\"m\": %d}}\n",
-        $i, join(",", @v), $i % 20; $i++ }' base.fvecs >m.jsonl
+  with_m base.fvecs >m.jsonl
   for m in l2 ip; do
     vdb-build -q -T ivf -m $m --nlist 64 -t 1 -o x.vdb m.jsonl
     for keep in 1 2; do
@@ -98,12 +108,8 @@ load ivf_ref
         head -n -1 ref >want
         for b in 1 40; do
           for t in 1 2; do
-            vdb-query -x x.vdb -k 10 --nprobe $np -t $t -b $b --filter-path index \
-              --filter "m < $keep" -v q.fvecs 2>err | ids_of >got
-            diff want got
-            n=$(sed -nE 's/^vdb-query: ([0-9]+) queries searched again wider$/\1/p' err)
-            echo "$m, keep $keep, nprobe $np, -b $b, $t threads: ${n:-0} searched again, reference $(tail -1 ref), $(cat passes)"
-            [ "${n:-0}" = "$(tail -1 ref)" ]
+            check_filtered 10 $np $keep "$m, keep $keep, nprobe $np, -b $b, $t threads, $(cat passes)" \
+              -t $t -b $b
           done
         done
         # the queries were searched again (a second pass)
