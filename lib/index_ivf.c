@@ -30,6 +30,7 @@
 
 #include "ivf.h"
 #include "filter_plan.h"
+#include "random.h"
 #include "rows.h"
 #include <math.h>
 #include <omp.h>
@@ -564,9 +565,7 @@ static ivf_seen lists_held(const ivf *f, const int64_t *probe, size_t nl, size_t
 	for (; s.lists < nl && probe[s.lists] >= 0; s.lists++) {
 		uint64_t l = (uint64_t)probe[s.lists];
 		s.rows += f->off[l + 1] - f->off[l];
-		l = (l + 0x9e3779b97f4a7c15u) * 0xbf58476d1ce4e5b9u; /* (splitmix64's) */
-		l = (l ^ l >> 27) * 0x94d049bb133111ebu;
-		s.mark += l ^ l >> 31;
+		s.mark += vdb_splitmix64_at(0, l); /* (list l's mixed number) */
 	}
 	return s;
 }

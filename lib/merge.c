@@ -28,23 +28,6 @@ void vdb_cand_id(vdb_cand *c, const char *json, size_t len, int64_t row)
 	c->num = !json || vdb_id_integer(json, len, &c->value);
 }
 
-const vdb_index *vdb_set_owner(const vdb_index *const *ix, size_t nix, int64_t ref, int64_t *row)
-{
-	*row = nix > 1 ? ref & 0xffffffff : ref;
-	return ix[nix > 1 ? ref >> 32 : 0];
-}
-
-int64_t vdb_set_record(const vdb_index *const *ix, size_t nix, int64_t ref)
-{
-	int64_t row, num;
-	const vdb_index *one = vdb_set_owner(ix, nix, ref, &row);
-	uint32_t shards = 0;
-	size_t len = 0;
-	const char *id = (vdb_index_shard(one, &shards), shards) ? vdb_index_id_json(one, row, &len)
-	                                                          : NULL;
-	return id && vdb_id_integer(id, len, &num) ? num : row;
-}
-
 int vdb_cand_cmp(const void *pa, const void *pb)
 {
 	const vdb_cand *a = pa, *b = pb;
