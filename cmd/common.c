@@ -104,6 +104,20 @@ void cmd_warn(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+void cmd_set_check(vdb_index *const *ix, const char *const *names, size_t n)
+{
+	char *warning;
+	vdb_status s = vdb_index_set_check((const vdb_index *const *)ix, names, n, &warning);
+	if (s)
+		cmd_die(s);
+	for (char *w = warning, *nl; w; w = nl ? nl + 1 : NULL) {
+		if ((nl = strchr(w, '\n')))
+			*nl = 0;
+		cmd_warn("%s", w);
+	}
+	free(warning);
+}
+
 void cmd_version(void)
 {
 	printf("%s %s (simd %s, openmp, openblas %s)\n", cmd_name, vdb_version(),

@@ -131,6 +131,11 @@ void cmd_lock_release(vdb_lock *l);
  * command (...)" and status 74 instead of killing it with the signal. */
 void cmd_watch_index(const char *path);
 
+/* vdb_index_set_check over the n open indexes ix named names: dies on an
+ * error (another dimension), warns once a line of its warning (a set short
+ * of shards: searched as it is). */
+void cmd_set_check(vdb_index *const *ix, const char *const *names, size_t n);
+
 /* vdb_filter_parse, with VDB_FILTER_SCAN=1 in the environment asking for
  * each record's JSON instead of the payload index (vdb_filter_scan_records). */
 vdb_status cmd_filter_parse(vdb_filter **out, const char *text);

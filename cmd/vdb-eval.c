@@ -1028,16 +1028,7 @@ static vdb_index **open_set(const eval_args *a, const vdb_sweep *sw, vdb_sweep_i
 		    (s = vdb_sweep_describe(ix[i], &info[i])))
 			cmd_die(s);
 	}
-	char *warning;
-	if ((s = vdb_index_set_check((const vdb_index *const *)ix, (const char *const *)a->index,
-	                             a->nindex, &warning)))
-		cmd_die(s);
-	for (char *w = warning, *nl; w; w = nl ? nl + 1 : NULL) {
-		if ((nl = strchr(w, '\n')))
-			*nl = 0;
-		cmd_warn("%s", w);
-	}
-	free(warning);
+	cmd_set_check(ix, (const char *const *)a->index, a->nindex);
 	return ix;
 }
 

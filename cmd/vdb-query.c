@@ -654,16 +654,7 @@ int main(int argc, char **argv)
 		}
 		return cmd_finish();
 	}
-	char *warning;
-	if ((s = vdb_index_set_check((const vdb_index *const *)ix, a.index, (size_t)a.nindex,
-	                             &warning)))
-		cmd_die(s);
-	for (char *w = warning, *nl; w; w = nl ? nl + 1 : NULL) {
-		if ((nl = strchr(w, '\n')))
-			*nl = 0;
-		cmd_warn("%s", w);
-	}
-	free(warning);
+	cmd_set_check(ix, a.index, (size_t)a.nindex);
 	if (a.get) {
 		if (a.nindex > 1)
 			cmd_usage_error("--get reads one index, not %d", a.nindex);

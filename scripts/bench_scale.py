@@ -137,6 +137,7 @@ def main():
             print(f"| {name} | {failed} |")
             continue
         size = sum(os.path.getsize(x) for x in parts)
+        print(f"# built {name}: {wall:,.0f} s, peak RSS {mb(maxrss)}, {mb(size)}", file=sys.stderr, flush=True)
         xs = [arg for x in parts for arg in ("-x", x)]
         label = name if a.shards == 1 else f"{name}, {a.shards} shards"
         for s in settings:
