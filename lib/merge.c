@@ -67,7 +67,7 @@ vdb_status vdb_index_search_set(const vdb_index *const *ix, size_t n, const floa
 		s = vdb_index_search(ix[i], queries, nq, o, sid + i * per, sdist + i * per);
 	int failed = 0;
 	if (!s) {
-		#pragma omp parallel
+		#pragma omp parallel if (nq > 1) /* a lone query merges on its own thread */
 		{
 			vdb_cand *c = malloc(n * k * sizeof *c);
 			if (!c) {
