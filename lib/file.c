@@ -442,6 +442,22 @@ vdb_status vdb_file_verify(const vdb_file *f)
 	return VDB_OK;
 }
 
+bool vdb_file_advise_random(const void *p, size_t len, size_t limit)
+{
+	if (!p || !len || len < limit)
+		return false;
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)p, start = a & ~((uintptr_t)page - 1);
+	/* advice only: a refusal changes no result */
+	return madvise((void *)start, len + (a - start), MADV_RANDOM) == 0;
+}
+
+size_t vdb_file_random_limit(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	return pages > 0 && page > 0 ? (size_t)pages / 4 * (size_t)page : SIZE_MAX;
+}
+
 void vdb_file_close(vdb_file *f)
 {
 	if (!f)

@@ -122,6 +122,18 @@ typedef struct {
 vdb_status vdb_file_open(vdb_file **out, const char *path);
 /* The section of that kind, or NULL (*len = 0) when absent. */
 const void *vdb_file_section(const vdb_file *f, uint32_t kind, size_t *len);
+/* Advise the kernel that the len bytes at p (a section, page-aligned) are
+ * read a few rows at a time at random (the float rows a search only
+ * re-ranks) when len is at least limit bytes: a fault there then reads the
+ * pages touched instead of the disk's read-around window (read_ahead_kb,
+ * megabytes on some machines), which, for rows that do not stay cached,
+ * reads megabytes a row and evicts the pages the search walks. Whether it
+ * advised. */
+bool vdb_file_advise_random(const void *p, size_t len, size_t limit);
+/* The limit the indexes advise at: a quarter of physical memory (rows that
+ * big are not all cached beside the rest; smaller ones are, and read-around
+ * fills the cache faster from cold). */
+size_t vdb_file_random_limit(void);
 /* Check every section's XXH3-64. */
 vdb_status vdb_file_verify(const vdb_file *f);
 void vdb_file_close(vdb_file *f);

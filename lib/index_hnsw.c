@@ -397,6 +397,8 @@ static vdb_status hnsw_open(vdb_index *ix)
 		              len != want, VDB_ECORRUPT,
 		              "%s: hnsw index with refine %u without a VECS section of %zu vectors",
 		              path, h->refine, g->n);
+		/* read only for the candidates re-ranked */
+		vdb_file_advise_random(h->vecs, len, vdb_file_random_limit());
 	}
 	/* the mapping is read-only; the graph type is shared with the builder */
 	g->l0 = (unsigned char *)vdb_file_section(f, SEC_HNL0, &l0len);

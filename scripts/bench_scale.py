@@ -31,6 +31,10 @@ p.add_argument("--shards", type=int, default=1,
                help="build each configuration as this many shards (vdb-build --shard i/N, one "
                     "after another) and measure the set (vdb-eval check over every shard)")
 p.add_argument("--clean", action="store_true", help="delete --work at the end")
+p.add_argument("--keep", action="store_true", help="keep the indexes built (in --work)")
+p.add_argument("--reuse", action="store_true",
+               help="measure the indexes an earlier --keep run left in --work instead of building "
+                    "(the build columns then say so)")
 p.add_argument("--quick", action="store_true", help="100k vectors instead of --n")
 p.add_argument("--runs", type=int, default=1)
 a = p.parse_args()
@@ -126,7 +130,8 @@ def main():
         parts = [os.path.join(a.work, f"{tag}_{name}" + (f"_part{i}" if a.shards > 1 else "") + ".vdb")
                  for i in range(a.shards)]
         wall, maxrss, failed = 0.0, 0, None
-        for i, idx in enumerate(parts):  # one shard after another: each has the machine
+        reused = a.reuse and all(os.path.exists(x) for x in parts)
+        for i, idx in enumerate(parts if not reused else []):  # one shard after another
             shard = ["--shard", f"{i}/{a.shards}"] if a.shards > 1 else []
             b = Run([os.path.join(BIN, "vdb-build"), "-q", "-o", idx] + args + shard + [basef], rss=True)
             if b.rc != 0:
@@ -152,10 +157,11 @@ def main():
                 r = Run([os.path.join(BIN, "vdb-query"), "-t", "1"] + xs + ["-k", "10", knob, str(s), qf],
                         rss=True).check()
                 cold = f"{mb(r.maxrss)}, {r.wall:.2f} s"
-            print(f"| {label} | {wall:,.0f} | {mb(maxrss)} | {mb(size)} | {knob} {s} | "
+            built = (f"{wall:,.0f} | {mb(maxrss)}" if not reused else "reused | reused")
+            print(f"| {label} | {built} | {mb(size)} | {knob} {s} | "
                   f"{m.group(1) if m else '?'} | {m.group(2) if m else '?'} | {m.group(3) if m else '?'} | "
                   f"{mb(c.maxrss)} | {qps.group(1) if qps else '?'} | {cold} |", flush=True)
-        for x in parts:
+        for x in parts if not a.keep else []:
             os.remove(x)
     if a.clean:
         shutil.rmtree(a.work)

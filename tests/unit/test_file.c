@@ -37,6 +37,25 @@ static void patch(const char *p, off_t off, unsigned char v)
 	close(fd);
 }
 
+/* Whether the mapping holding p is advised random (VmFlags "rr" in smaps). */
+static int random_read(const void *p)
+{
+	FILE *m = fopen("/proc/self/smaps", "r");
+	if (!m)
+		return -1;
+	char line[512];
+	int in = 0, rr = 0;
+	while (fgets(line, sizeof line, m)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+		else if (in && !strncmp(line, "VmFlags:", 8))
+			rr = strstr(line, " rr") != NULL;
+	}
+	fclose(m);
+	return rr;
+}
+
 static int count_tmp(void)
 {
 	char cmd[256];
@@ -76,6 +95,19 @@ int main(void)
 	   "header fields round-trip");
 	ok(f->size % 4096 == 0, "the file ends on a page boundary");
 	ok(vdb_file_verify(f) == VDB_OK, "verify passes on a sound file");
+	if (getenv("VDB_EMULATED")) { /* qemu-user accepts madvise and does nothing */
+		skip("madvise under emulation");
+	} else {
+		ok(!random_read(sa), "a section is mapped for read-around");
+		ok(!vdb_file_advise_random(sa, sizeof a, sizeof a + 1) && !random_read(sa),
+		   "a section under the limit is not advised random");
+		ok(vdb_file_advise_random(sa, sizeof a, sizeof a) && random_read(sa) &&
+		   random_read(sa + sizeof a - 1),
+		   "a section at the limit is advised random, every page");
+		ok(!random_read(f->map), "the header's page keeps read-around");
+	}
+	ok(vdb_file_random_limit() > 0 && vdb_file_random_limit() < SIZE_MAX,
+	   "the limit is a part of physical memory");
 	vdb_file_close(f);
 
 	/* a flipped byte in a section: open still works, verify catches it */
