@@ -13,7 +13,7 @@ that was just written). With --shards N each configuration is built as N shards 
 --shard i/N, one after another: the build time is their sum, the peak RSS the largest shard's,
 the file their total) and measured as the set (vdb-eval check and vdb-query over every shard),
 as an index too large for one build would be. The generated files are kept in --work for the next run (delete them
-with --clean).
+with --clean); with --keep the indexes too, and --reuse measures those instead of building again.
 """
 import argparse, os, re, shutil, sys, time
 import numpy as np
