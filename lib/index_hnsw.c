@@ -397,8 +397,7 @@ static vdb_status hnsw_open(vdb_index *ix)
 		              len != want, VDB_ECORRUPT,
 		              "%s: hnsw index with refine %u without a VECS section of %zu vectors",
 		              path, h->refine, g->n);
-		/* read only for the candidates re-ranked */
-		vdb_file_advise_random(h->vecs, len, vdb_file_random_limit());
+		vdb_index_advise_rerank(ix, h->vecs, len); /* read only to re-rank */
 	}
 	/* the mapping is read-only; the graph type is shared with the builder */
 	g->l0 = (unsigned char *)vdb_file_section(f, SEC_HNL0, &l0len);

@@ -2,6 +2,7 @@
  * damage, bounds are checked before use, and writes are atomic. */
 #include "tap.h"
 #include "file.h"
+#include "smaps.h"
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,25 +36,6 @@ static void patch(const char *p, off_t off, unsigned char v)
 	int fd = open(p, O_WRONLY);
 	pwrite(fd, &v, 1, off);
 	close(fd);
-}
-
-/* Whether the mapping holding p is advised random (VmFlags "rr" in smaps). */
-static int random_read(const void *p)
-{
-	FILE *m = fopen("/proc/self/smaps", "r");
-	if (!m)
-		return -1;
-	char line[512];
-	int in = 0, rr = 0;
-	while (fgets(line, sizeof line, m)) {
-		unsigned long lo, hi;
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
-			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
-		else if (in && !strncmp(line, "VmFlags:", 8))
-			rr = strstr(line, " rr") != NULL;
-	}
-	fclose(m);
-	return rr;
 }
 
 static int count_tmp(void)
