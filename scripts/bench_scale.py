@@ -26,7 +26,7 @@ p.add_argument("--dim", type=int, default=96)
 p.add_argument("--nq", type=int, default=1000)
 p.add_argument("--work", default="/var/tmp/vdb-scale")
 p.add_argument("--configs", default="ivfpq,hnsw-sq8",
-               help="comma-separated: hnsw, hnsw-sq8, ivf, ivfpq")
+               help="comma-separated: hnsw, hnsw-sq8, hnsw-codes, ivf, ivfpq")
 p.add_argument("--shards", type=int, default=1,
                help="build each configuration as this many shards (vdb-build --shard i/N, one "
                     "after another) and measure the set (vdb-eval check over every shard)")
@@ -92,6 +92,8 @@ def nlist():
 CONFIGS = {
     "hnsw": (["-T", "hnsw"], "--ef", (64, 256)),
     "hnsw-sq8": (["-T", "hnsw", "--storage", "sq8", "--refine", "4"], "--ef", (64, 256)),
+    # the byte codes alone: no float rows kept, none re-ranked (a quarter of the file)
+    "hnsw-codes": (["-T", "hnsw", "--storage", "sq8"], "--ef", (64, 256)),
     "ivf": (["-T", "ivf", "--nlist", str(nlist())], "--nprobe", (16, 64)),
     "ivfpq": (["-T", "ivfpq", "--nlist", str(nlist()), "--pq-m", str(a.dim // 4), "--refine", "10"],
               "--nprobe", (16, 64)),
