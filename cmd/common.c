@@ -116,7 +116,7 @@ void cmd_set_check(vdb_index *const *ix, const char *const *names, size_t n)
 		cmd_warn("%s", w);
 	}
 	free(warning);
-	vdb_index_set_advise((const vdb_index *const *)ix, n);
+	vdb_index_advise_search((const vdb_index *const *)ix, n);
 }
 
 void cmd_version(void)

@@ -133,7 +133,7 @@ void cmd_watch_index(const char *path);
 
 /* vdb_index_set_check over the n open indexes ix named names: dies on an
  * error (another dimension), warns once a line of its warning (a set short
- * of shards: searched as it is); then vdb_index_set_advise. */
+ * of shards: searched as it is); then vdb_index_advise_search. */
 void cmd_set_check(vdb_index *const *ix, const char *const *names, size_t n);
 
 /* vdb_filter_parse, with VDB_FILTER_SCAN=1 in the environment asking for

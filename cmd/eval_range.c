@@ -166,6 +166,7 @@ int eval_range_sweep(const range_sweep_args *a)
 		cmd_watch_index(a->index[i]);
 		if ((s = vdb_index_open(&ix, a->index[i])) || (s = vdb_sweep_describe(ix, &info)))
 			cmd_die(s);
+		vdb_index_advise_search((const vdb_index *const *)&ix, 1);
 		if (vdb_index_dim(ix) != q.dim)
 			cmd_die(vdb_fail(VDB_EFORMAT, "%s has dimension %u but the queries of %s have %u",
 			                 a->index[i], vdb_index_dim(ix), a->queries, q.dim));

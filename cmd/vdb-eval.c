@@ -653,6 +653,7 @@ static void sweep_open(sweep_run *r)
 		    (s = vdb_sweep_check(r->sw, r->ix[i], a->index[i])) ||
 		    (s = vdb_sweep_describe(r->ix[i], &r->info[i])))
 			cmd_die(s);
+		vdb_index_advise_search((const vdb_index *const *)&r->ix[i], 1); /* each alone */
 		const knob_values *kv = knobs_find(ks, r->info[i].knob);
 		if (kv)
 			used[kv - ks->k] = true;

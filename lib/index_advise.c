@@ -7,17 +7,13 @@
  * 1,000 queries in 1.2 s, 3.7 s without it), but rows that do not fit beside
  * the graph evict it (a 10M x 768 set of three shards, 39 GB on a 24 GiB
  * machine, read 465 GB in 10 minutes). So rows of a quarter of physical
- * memory or more, one index's or a set's together, are advised random.
+ * memory or more, one index's or a set's together, are advised random, by
+ * the commands that search (vdb-query, vdb-eval), not at open: an append
+ * or a compaction copies the rows in order, which read-around speeds.
  */
 #include "index_internal.h"
 
-void vdb_index_advise_rerank(vdb_index *ix, const void *p, size_t len)
-{
-	ix->rerank_rows = p, ix->rerank_len = len;
-	vdb_file_advise_random(p, len, vdb_file_random_limit());
-}
-
-size_t vdb_index_set_advise_at(const vdb_index *const *ix, size_t n, size_t limit)
+size_t vdb_index_advise_search_at(const vdb_index *const *ix, size_t n, size_t limit)
 {
 	size_t sum = 0, advised = 0;
 	for (size_t i = 0; i < n; i++)
@@ -29,7 +25,7 @@ size_t vdb_index_set_advise_at(const vdb_index *const *ix, size_t n, size_t limi
 	return advised;
 }
 
-size_t vdb_index_set_advise(const vdb_index *const *ix, size_t n)
+size_t vdb_index_advise_search(const vdb_index *const *ix, size_t n)
 {
-	return vdb_index_set_advise_at(ix, n, vdb_file_random_limit());
+	return vdb_index_advise_search_at(ix, n, vdb_file_random_limit());
 }

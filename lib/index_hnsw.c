@@ -397,7 +397,7 @@ static vdb_status hnsw_open(vdb_index *ix)
 		              len != want, VDB_ECORRUPT,
 		              "%s: hnsw index with refine %u without a VECS section of %zu vectors",
 		              path, h->refine, g->n);
-		vdb_index_advise_rerank(ix, h->vecs, len); /* read only to re-rank */
+		ix->rerank_rows = h->vecs, ix->rerank_len = len; /* read only to re-rank */
 	}
 	/* the mapping is read-only; the graph type is shared with the builder */
 	g->l0 = (unsigned char *)vdb_file_section(f, SEC_HNL0, &l0len);

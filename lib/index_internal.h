@@ -165,16 +165,13 @@ struct vdb_index {
 	float *norms_owned;
 	struct vdb_rcurve *curve; /* the measured recall curve (recall_curve.h), or NULL */
 	/* the mapped rows read only to re-rank candidates (hnsw's and ivfpq's
-	 * float rows with refine), or NULL: vdb_index_advise_rerank's */
+	 * float rows with refine), or NULL: what vdb_index_advise_search advises */
 	const void *rerank_rows;
 	size_t rerank_len;
 };
 
-/* Record the mapped rows ix reads only to re-rank (len bytes at p), and
- * advise them random where they alone reach vdb_file_random_limit(). */
-void vdb_index_advise_rerank(vdb_index *ix, const void *p, size_t len);
-/* vdb_index_set_advise with the limit given (tests). */
-size_t vdb_index_set_advise_at(const vdb_index *const *ix, size_t n, size_t limit);
+/* vdb_index_advise_search with the limit given (tests). */
+size_t vdb_index_advise_search_at(const vdb_index *const *ix, size_t n, size_t limit);
 
 /* The exact k best of the allowed rows (a filter keeping few records; NULL
  * allow: every row):

@@ -420,8 +420,10 @@ vdb_status vdb_ivf_open(vdb_index *ix, const struct ivf_codec *codec)
 	f->row = section(ix, SEC_IVRW, n * sizeof(uint32_t), "IVRW", &st);
 	if (!pq || f->refine)
 		f->vecs = section(ix, SEC_IVVE, n * d * sizeof(float), "IVVE", &st);
-	if (pq && f->vecs) /* ivfpq reads the rows only to re-rank; ivf scans them */
-		vdb_index_advise_rerank(ix, f->vecs, n * d * sizeof(float));
+	if (pq && f->vecs) { /* ivfpq reads the rows only to re-rank; ivf scans them */
+		ix->rerank_rows = f->vecs;
+		ix->rerank_len = n * d * sizeof(float);
+	}
 	if (pq) {
 		uint32_t m = (uint32_t)p[P_PQM];
 		f->pq_q = (vdb_pq){ .d = (uint32_t)d, .m = m, .dsub = (uint32_t)d / m, .borrowed = 1,

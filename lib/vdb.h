@@ -754,13 +754,14 @@ void vdb_shard_filter_free(vdb_shard_filter *f);
  * shards of different splits, or indexes that are not shards. */
 vdb_status vdb_index_set_check(const vdb_index *const *ix, const char *const *names, size_t n,
                                char **warning);
-/* Advise the kernel of n indexes searched together: where the float rows
- * they read only to re-rank (hnsw's, ivfpq's with refine) are together a
- * quarter of physical memory or more, each index's are mapped for random
- * access (a row read reads its pages, not the disk's read-around, which
- * would evict the graph of a set larger than memory). An index opened alone
- * does so when its own rows reach that. Returns how many were advised. */
-size_t vdb_index_set_advise(const vdb_index *const *ix, size_t n);
+/* Before searching n indexes (one, or a set searched together): where the
+ * float rows they read only to re-rank (hnsw's, ivfpq's with refine) are
+ * together a quarter of physical memory or more, map each index's for
+ * random access (a row read then reads its own pages, not the disk's
+ * read-ahead window, which for rows larger than the cache would evict the
+ * graph). Opening does not advise: a copy of the rows (an append, a
+ * compaction) reads them in order. Returns how many indexes were advised. */
+size_t vdb_index_advise_search(const vdb_index *const *ix, size_t n);
 /* Search every index of a set with o (each with o->k) and merge: per query
  * the k best by distance, ties to the smaller id (integer ids by value and
  * before string ids, strings by their JSON text). ids: nq x k of

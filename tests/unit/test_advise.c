@@ -1,8 +1,9 @@
 /* test_advise.c — index_advise.c: an opened hnsw (default: codes walked,
  * float rows re-ranked) and an ivfpq with refine record the rows they read
- * only to re-rank, an ivf (which scans its rows) none; a set whose rows
- * together reach the limit has every index's rows mapped for random access
- * (VmFlags "rr" in /proc/self/smaps), a set under it none. */
+ * only to re-rank, an ivf (which scans its rows) none; opening advises
+ * nothing; a set whose rows together reach the limit has every index's rows
+ * mapped for random access (VmFlags "rr" in /proc/self/smaps), a set under
+ * it none; one index alone is advised at its own rows. */
 #include "tap.h"
 #include "smaps.h"
 #include "index_internal.h"
@@ -67,15 +68,16 @@ int main(void)
 		const vdb_index *ab[] = { a, b }, *cd[] = { c, d };
 		ok(!random_read(a->rerank_rows) && !random_read(b->rerank_rows),
 		   "small rows opened alone keep read-around");
-		ok(vdb_index_set_advise_at(ab, 2, 2 * rows + 1) == 0 && !random_read(a->rerank_rows) &&
+		ok(vdb_index_advise_search_at(ab, 2, 2 * rows + 1) == 0 && !random_read(a->rerank_rows) &&
 		   !random_read(b->rerank_rows), "a set under the limit is not advised");
-		ok(vdb_index_set_advise_at(ab, 2, rows + 1) == 2 && random_read(a->rerank_rows) &&
+		ok(vdb_index_advise_search_at(ab, 2, rows + 1) == 2 && random_read(a->rerank_rows) &&
 		   random_read(b->rerank_rows) &&
 		   random_read((const char *)b->rerank_rows + rows - 1),
 		   "a set whose rows together reach the limit (each under it) advises each");
-		ok(vdb_index_set_advise_at(cd, 2, rows) == 1 && random_read(c->rerank_rows),
-		   "an ivfpq's rows in a set are advised, an ivf's nothing");
-		ok(vdb_index_set_advise((const vdb_index *const *)ab, 1) == 0 ||
+		ok(vdb_index_advise_search_at(cd, 1, rows) == 1 && random_read(c->rerank_rows),
+		   "one index whose rows reach the limit is advised (an ivfpq's)");
+		ok(vdb_index_advise_search_at(cd + 1, 1, 0) == 0, "an ivf's rows never are");
+		ok(vdb_index_advise_search((const vdb_index *const *)ab, 1) == 0 ||
 		   (size_t)sysconf(_SC_PHYS_PAGES) / 4 * (size_t)sysconf(_SC_PAGESIZE) <= rows,
 		   "the public call's limit is a quarter of physical memory");
 	}
